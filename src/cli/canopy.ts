@@ -1,0 +1,267 @@
+#!/usr/bin/env node
+// The canopy command: `dev` (embedded cluster of PGlite nodes in this process), `local up|down`
+// (a cluster of real PostgreSQL servers under a directory) and `serve` (a coordinator for an
+// existing cluster). See DESIGN.md, "Command-line contract".
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync, chmodSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import pg from "pg";
+import { Coordinator, parseDatabaseUrl } from "../server/coordinator.js";
+import { PGliteGateway, PGliteNode } from "../nodes/pglite.js";
+import { PostgresGateway } from "../nodes/postgres.js";
+import {
+  generateSelfSignedCertificate,
+  initServer,
+  isServerRunning,
+  startServer,
+  stopServer,
+} from "../nodes/pgserver.js";
+
+const usage = `usage:
+  canopy dev [--port 5432] [--workers 2] [--data DIR | --memory] [--set canopy.NAME=VALUE ...]
+  canopy local up DIR [--workers 2] [--port 9700]
+  canopy local down DIR
+  canopy serve --coordinator-db URL [--port 5432] [--host 127.0.0.1] [--tls-cert FILE --tls-key FILE]
+               [--socket-dir DIR] [--set canopy.NAME=VALUE ...]`;
+
+interface Flags {
+  positional: string[];
+  values: Map<string, string[]>;
+}
+
+function parseFlags(argv: string[]): Flags {
+  const positional: string[] = [];
+  const values = new Map<string, string[]>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith("--")) {
+      positional.push(a);
+      continue;
+    }
+    const [name, inline] = a.slice(2).split(/=(.*)/s, 2);
+    const value = inline ?? (argv[i + 1] !== undefined && !argv[i + 1].startsWith("--") ? argv[++i] : "true");
+    values.set(name, [...(values.get(name) ?? []), value]);
+  }
+  return { positional, values };
+}
+
+function flag(f: Flags, name: string, fallback?: string): string | undefined {
+  return f.values.get(name)?.at(-1) ?? fallback;
+}
+
+function settingsFrom(f: Flags): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const s of f.values.get("set") ?? []) {
+    const eq = s.indexOf("=");
+    if (eq < 0) throw new Error(`--set expects canopy.NAME=VALUE, got ${s}`);
+    out[s.slice(0, eq).trim().toLowerCase()] = s.slice(eq + 1);
+  }
+  return out;
+}
+
+function portFlag(f: Flags, fallback: number): number {
+  const p = Number(flag(f, "port", String(fallback)));
+  if (!Number.isInteger(p) || p < 0 || p > 65535) throw new Error(`invalid --port ${flag(f, "port")}`);
+  return p;
+}
+
+function workerCount(f: Flags): number {
+  const n = Number(flag(f, "workers", "2"));
+  if (!Number.isInteger(n) || n < 0 || n > 64) throw new Error("--workers must be between 0 and 64");
+  return n;
+}
+
+/** Stops the coordinator cleanly on SIGINT/SIGTERM. */
+function stopOnSignal(coordinator: Coordinator): void {
+  const stop = () => {
+    void coordinator.stop().finally(() => process.exit(0));
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+}
+
+async function dev(f: Flags): Promise<void> {
+  const port = portFlag(f, 5432);
+  const workers = workerCount(f);
+  const dataDir = f.values.has("memory") ? undefined : flag(f, "data");
+  if (dataDir) mkdirSync(dataDir, { recursive: true });
+  const gateway = new PGliteGateway();
+  const coordinatorNode = await PGliteNode.start(
+    { name: "localhost", port: port + 1000 },
+    dataDir ? path.join(dataDir, "coordinator") : undefined,
+  );
+  const workerNodes: PGliteNode[] = [];
+  for (let i = 0; i < workers; i++) {
+    const node = await PGliteNode.start(
+      { name: "localhost", port: port + 1 + i },
+      dataDir ? path.join(dataDir, `worker${i + 1}`) : undefined,
+    );
+    gateway.register(node);
+    workerNodes.push(node);
+  }
+  const certDir = dataDir ?? path.join(process.env.TMPDIR ?? "/tmp", `canopy-dev-${process.pid}`);
+  const tls = await generateSelfSignedCertificate(certDir).catch(() => undefined);
+  const coordinator = new Coordinator({
+    database: { kind: "pglite", node: coordinatorNode, database: "postgres", user: "postgres" },
+    gateway,
+    host: flag(f, "host", "127.0.0.1")!,
+    port,
+    tls,
+    settings: settingsFrom(f),
+  });
+  await coordinator.start();
+  for (const node of workerNodes) {
+    await coordinator.adminQuery(
+      `INSERT INTO pg_catalog.pg_dist_node (nodename, nodeport, groupid)
+       SELECT $1, $2::int, nextval('pg_catalog.pg_dist_groupid_seq')::int
+        WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_node WHERE nodename = $1 AND nodeport = $2::int)`,
+      [node.address.name, String(node.address.port)],
+    );
+  }
+  stopOnSignal(coordinator);
+  const where = dataDir ? `data in ${dataDir}` : "in memory; use --data DIR to keep data";
+  process.stdout.write(`canopy ready: ${coordinator.url}\n`);
+  process.stderr.write(`embedded cluster: ${workers} workers, ${where}\n`);
+}
+
+async function serve(f: Flags): Promise<void> {
+  const url = flag(f, "coordinator-db");
+  if (!url) throw new Error("serve needs --coordinator-db URL");
+  const cert = flag(f, "tls-cert");
+  const key = flag(f, "tls-key");
+  if (!!cert !== !!key) throw new Error("--tls-cert and --tls-key go together");
+  const coordinator = new Coordinator({
+    database: parseDatabaseUrl(url),
+    gateway: new PostgresGateway(),
+    host: flag(f, "host", "127.0.0.1")!,
+    port: portFlag(f, 5432),
+    socketDir: flag(f, "socket-dir"),
+    tls: cert && key ? { certFile: cert, keyFile: key } : undefined,
+    settings: settingsFrom(f),
+  });
+  await coordinator.start();
+  stopOnSignal(coordinator);
+  process.stdout.write(`canopy ready: ${coordinator.url}\n`);
+}
+
+/** What `local up` records about the cluster it created. */
+interface LocalCluster {
+  port: number;
+  workers: number;
+}
+
+function clusterPaths(dir: string) {
+  return {
+    config: path.join(dir, "cluster.json"),
+    certs: path.join(dir, "certs"),
+    sockets: path.join(dir, "sockets"),
+    pid: path.join(dir, "coordinator.pid"),
+    log: path.join(dir, "coordinator.log"),
+    node: (i: number) => path.join(dir, i === 0 ? "coordinator-db" : `worker${i}`),
+  };
+}
+
+async function localUp(f: Flags): Promise<void> {
+  const dir = path.resolve(f.positional[2] ?? "");
+  if (!f.positional[2]) throw new Error("local up needs a directory");
+  const paths = clusterPaths(dir);
+  mkdirSync(dir, { recursive: true });
+  chmodSync(dir, 0o755);
+  const cluster: LocalCluster = existsSync(paths.config)
+    ? JSON.parse(readFileSync(paths.config, "utf8"))
+    : { port: portFlag(f, 9700), workers: workerCount(f) };
+  writeFileSync(paths.config, JSON.stringify(cluster, null, 2) + "\n");
+  mkdirSync(paths.sockets, { recursive: true });
+  chmodSync(paths.sockets, 0o777);
+  const { certFile, keyFile } = await generateSelfSignedCertificate(paths.certs);
+  for (let i = 0; i <= cluster.workers; i++) {
+    const dataDir = paths.node(i);
+    await initServer({ dataDir, port: cluster.port + 1 + i, socketDir: paths.sockets, certFile, keyFile });
+    await startServer(dataDir);
+  }
+  if (!(await coordinatorAlive(paths.pid))) {
+    const entry = fileURLToPath(import.meta.url);
+    const dbUrl = `postgres://postgres@localhost:${cluster.port + 1}/postgres?host=${encodeURIComponent(paths.sockets)}`;
+    const log = openSync(paths.log, "a");
+    const child = spawn(
+      process.execPath,
+      [entry, "serve", "--coordinator-db", dbUrl, "--port", String(cluster.port), "--tls-cert", certFile, "--tls-key", keyFile, "--socket-dir", paths.sockets],
+      { detached: true, stdio: ["ignore", log, log] },
+    );
+    writeFileSync(paths.pid, String(child.pid));
+    child.unref();
+  }
+  const url = `postgres://postgres@127.0.0.1:${cluster.port}/postgres`;
+  const client = await connectWithRetry(url, 30_000);
+  try {
+    for (let i = 1; i <= cluster.workers; i++) {
+      const port = cluster.port + 1 + i;
+      const r = await client.query("SELECT 1 FROM pg_dist_node WHERE nodename = 'localhost' AND nodeport = $1", [port]);
+      if (r.rowCount === 0) await client.query("SELECT canopy_add_node('localhost', $1)", [port]);
+    }
+  } finally {
+    await client.end();
+  }
+  process.stdout.write(`${url}\n`);
+}
+
+async function coordinatorAlive(pidFile: string): Promise<boolean> {
+  if (!existsSync(pidFile)) return false;
+  const pid = Number(readFileSync(pidFile, "utf8"));
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function connectWithRetry(url: string, timeoutMs: number): Promise<pg.Client> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const client = new pg.Client({ connectionString: url });
+    try {
+      await client.connect();
+      return client;
+    } catch (e) {
+      await client.end().catch(() => {});
+      if (Date.now() > deadline) throw new Error(`the coordinator did not start: ${(e as Error).message}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+async function localDown(f: Flags): Promise<void> {
+  const dir = path.resolve(f.positional[2] ?? "");
+  if (!f.positional[2]) throw new Error("local down needs a directory");
+  const paths = clusterPaths(dir);
+  if (!existsSync(paths.config)) throw new Error(`${dir} holds no cluster made by canopy local up`);
+  const cluster: LocalCluster = JSON.parse(readFileSync(paths.config, "utf8"));
+  if (await coordinatorAlive(paths.pid)) {
+    const pid = Number(readFileSync(paths.pid, "utf8"));
+    process.kill(pid, "SIGTERM");
+    for (let i = 0; i < 50 && (await coordinatorAlive(paths.pid)); i++) await new Promise((r) => setTimeout(r, 100));
+    if (await coordinatorAlive(paths.pid)) process.kill(pid, "SIGKILL");
+  }
+  for (let i = 0; i <= cluster.workers; i++) {
+    if (await isServerRunning(paths.node(i))) await stopServer(paths.node(i), "fast");
+  }
+  process.stdout.write(`stopped the cluster in ${dir}\n`);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const f = parseFlags(argv);
+  const [command, sub] = f.positional;
+  if (command === "dev") return dev(f);
+  if (command === "serve") return serve(f);
+  if (command === "local" && sub === "up") return localUp(f);
+  if (command === "local" && sub === "down") return localDown(f);
+  process.stderr.write(usage + "\n");
+  process.exit(command === undefined || command === "help" || f.values.has("help") ? 0 : 2);
+}
+
+main(process.argv.slice(2)).catch((e) => {
+  process.stderr.write(`canopy: ${e instanceof Error ? (process.env.CANOPY_DEBUG ? e.stack : e.message) : String(e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,214 @@
+// Runs statements that call Canopy UDFs or SHOW canopy.* settings. A UDF call is evaluated by
+// Canopy (its arguments first, by the coordinator database, so casts and parameters behave as in
+// PostgreSQL), then replaced in the AST by a constant of its result; the rewritten statement runs on
+// the session's connection, in its transaction, and its rows go to the client.
+import { BackendCode, FrontendCode, MessageWriter, parseRowDescription, write } from "../protocol/messages.js";
+import { SqlError } from "../errors.js";
+import { cloneAst, expressionFromTemplate, paramNumbers, stringList, typeNameNode, walk, type AstNode } from "../sql/ast.js";
+import { deparseStatement } from "../sql/parse.js";
+import { quoteLiteral } from "../sql/quote.js";
+import { RemoteFailure, type Session } from "../server/session.js";
+import { findUdf, type UdfDefinition, type UdfResult } from "./udfs.js";
+
+/** A statement Canopy handles itself. */
+export interface InterceptedStatement {
+  readonly sql: string;
+  readonly stmt: AstNode;
+  readonly paramTypes: readonly number[];
+  /** For SHOW canopy.*: the setting's name. */
+  readonly show?: string;
+}
+
+export interface Invocation {
+  readonly params: readonly (Buffer | null)[];
+  readonly paramFormats: readonly number[];
+  readonly resultFormats: readonly number[];
+  /** Whether to send a RowDescription first (simple Query). */
+  readonly describe: boolean;
+}
+
+const TEXT_OID = 25;
+
+/** Executes an intercepted statement, sending its rows and CommandComplete to the client. */
+export async function runIntercepted(session: Session, st: InterceptedStatement, inv: Invocation): Promise<void> {
+  if (st.show) {
+    const value = await session.currentSetting(st.show);
+    const out: Buffer[] = [];
+    if (inv.describe) out.push(showRowDescription(st.show));
+    out.push(new MessageWriter(BackendCode.DataRow).int16(1).int32(Buffer.byteLength(value)).raw(Buffer.from(value)).finish());
+    out.push(write.commandComplete("SHOW"));
+    session.sendToClient(...out);
+    return;
+  }
+  const stmt = cloneAst(st.stmt);
+  const calls: { def: UdfDefinition; call: AstNode; parent: AstNode | unknown[]; key: string | number }[] = [];
+  walk(stmt, (node, parent, key) => {
+    const call = node.FuncCall as AstNode | undefined;
+    const def = call && findUdf(stringList(call.funcname));
+    if (def) calls.push({ def, call: call!, parent, key });
+  });
+  for (const { def, call, parent, key } of calls) {
+    const args = await evaluateArguments(session, def, call, inv);
+    const result = def.strict && args.some((a) => a === null) ? nullResult(def) : await def.run(session, args);
+    replaceCall(stmt, parent, key, def, result);
+  }
+  await runRewritten(session, st, deparseStatement(stmt), stmt, inv);
+}
+
+/** Sends the description of an intercepted statement (statement) or portal (with result formats). */
+export async function describeIntercepted(
+  session: Session,
+  st: InterceptedStatement,
+  resultFormats: readonly number[] | null,
+): Promise<void> {
+  if (st.show) {
+    if (resultFormats === null) session.sendToClient(new MessageWriter(BackendCode.ParameterDescription).int16(0).finish());
+    session.sendToClient(showRowDescription(st.show));
+    return;
+  }
+  // The stubs in the catalog let the coordinator database describe the original text.
+  const out: Buffer[] = [];
+  const results = [
+    session.internalRaw(FrontendCode.Parse, write.parse("", st.sql, st.paramTypes)),
+    session.internalRaw(FrontendCode.Describe, write.describe("S", ""), (code, message) => {
+      if (code === BackendCode.ParameterDescription && resultFormats === null) out.push(message);
+      if (code === BackendCode.RowDescription) out.push(resultFormats === null ? message : withFormats(message, resultFormats));
+      if (code === BackendCode.NoData) out.push(message);
+    }),
+  ];
+  session.pipe!.send(write.flush());
+  for (const r of results) {
+    const error = await r;
+    if (error) throw new RemoteFailure(error);
+  }
+  session.sendToClient(...out);
+}
+
+async function evaluateArguments(
+  session: Session,
+  def: UdfDefinition,
+  call: AstNode,
+  inv: Invocation,
+): Promise<(string | null)[]> {
+  const given = (call.args as AstNode[] | undefined) ?? [];
+  if (call.agg_star || call.agg_distinct || call.over || call.agg_order || call.agg_filter) {
+    throw new SqlError("0A000", `${def.name}() cannot be used as an aggregate or window function`);
+  }
+  const slots: (AstNode | undefined)[] = new Array(def.parameters.length).fill(undefined);
+  let positional = 0;
+  for (const arg of given) {
+    const named = arg.NamedArgExpr as { name: string; arg: AstNode } | undefined;
+    const index = named ? def.parameters.findIndex((p) => p.name === named.name) : positional++;
+    if (index < 0 || index >= def.parameters.length || slots[index]) {
+      throw noSuchFunction(def, given.length);
+    }
+    slots[index] = named ? named.arg : arg;
+  }
+  const missing = slots.findIndex((s, i) => s === undefined && def.parameters[i].defaultValue === undefined);
+  if (missing >= 0) throw noSuchFunction(def, given.length);
+  if (given.length === 0) return def.parameters.map((p) => p.defaultValue ?? null);
+  const targetList = slots.map((slot, i) => ({
+    ResTarget: {
+      val: {
+        TypeCast: {
+          arg: slot ?? expressionFromTemplate(quoteLiteral(def.parameters[i].defaultValue ?? null)),
+          typeName: typeNameNode(def.parameters[i].type),
+        },
+      },
+    },
+  }));
+  const select = { SelectStmt: { targetList, limitOption: "LIMIT_OPTION_DEFAULT", op: "SETOP_NONE" } };
+  if (JSON.stringify(select).includes('"ColumnRef"')) {
+    throw new SqlError("0A000", `arguments of ${def.name}() must be constants or parameters`);
+  }
+  const sql = deparseStatement(select);
+  const rows = await session.internalQuery(sql, inv.params, inv.paramFormats, paramTypesFor(select, inv.params.length));
+  return rows[0];
+}
+
+function noSuchFunction(def: UdfDefinition, argCount: number): SqlError {
+  return new SqlError("42883", `function ${def.name} with ${argCount} argument(s) does not exist`, {
+    hint: `${def.name}(${def.parameters.map((p) => `${p.name} ${p.type}`).join(", ")})`,
+  });
+}
+
+function nullResult(def: UdfDefinition): UdfResult {
+  return { kind: "scalar", type: "text", value: null };
+}
+
+/** Parameter types for Parse: unknown (inferred) where used, text where a parameter is unused. */
+function paramTypesFor(ast: unknown, count: number): number[] {
+  const used = paramNumbers(ast);
+  const types: number[] = [];
+  for (let i = 1; i <= count; i++) types.push(used.has(i) ? 0 : TEXT_OID);
+  return types;
+}
+
+/** Replaces a UDF call by a constant holding its result. */
+function replaceCall(stmt: AstNode, parent: AstNode | unknown[], key: string | number, def: UdfDefinition, r: UdfResult): void {
+  let replacement: AstNode;
+  if (r.kind === "scalar") {
+    replacement = expressionFromTemplate(`CAST(${quoteLiteral(r.type === "void" ? "" : r.value)} AS ${r.type})`);
+  } else {
+    const rows = r.rows.map((row) => `ROW(${row.map(quoteLiteral).join(", ")})::${r.type}`);
+    replacement = expressionFromTemplate(`pg_catalog.unnest(CAST(ARRAY[${rows.join(", ")}] AS ${r.type}[]))`);
+  }
+  const node = (Array.isArray(parent) ? parent[key as number] : parent[key]) as AstNode;
+  delete node.FuncCall;
+  Object.assign(node, replacement);
+  // Keep the column and range names PostgreSQL gives a function call.
+  walk(stmt, (n) => {
+    const target = n.ResTarget as { name?: string; val?: unknown } | undefined;
+    if (target && target.val === node && !target.name) target.name = def.name;
+    const range = n.RangeFunction as { functions?: unknown[][]; alias?: unknown } | undefined;
+    if (range && !range.alias && JSON.stringify(range.functions).includes(JSON.stringify(node))) {
+      range.alias = { aliasname: def.name };
+    }
+  });
+}
+
+async function runRewritten(session: Session, st: InterceptedStatement, sql: string, ast: AstNode, inv: Invocation): Promise<void> {
+  const paramTypes = paramTypesFor(ast, inv.params.length).map((t, i) => (t === 0 ? (st.paramTypes[i] ?? 0) : t));
+  const forward = (code: number, message: Buffer) => {
+    if (code === BackendCode.RowDescription || code === BackendCode.NoData) {
+      if (inv.describe) session.sendToClient(message);
+    } else if (code === BackendCode.DataRow || code === BackendCode.CommandComplete || code === BackendCode.EmptyQueryResponse) {
+      session.sendToClient(message);
+    }
+  };
+  const results = [
+    session.internalRaw(FrontendCode.Parse, write.parse("", sql, paramTypes)),
+    session.internalRaw(FrontendCode.Bind, write.bind("", "", inv.params, inv.paramFormats, inv.resultFormats)),
+    ...(inv.describe ? [session.internalRaw(FrontendCode.Describe, write.describe("P", ""), forward)] : []),
+    session.internalRaw(FrontendCode.Execute, write.execute("", 0), forward),
+  ];
+  session.pipe!.send(write.flush());
+  for (const r of results) {
+    const error = await r;
+    if (error) throw new RemoteFailure(error);
+  }
+}
+
+function showRowDescription(name: string): Buffer {
+  return new MessageWriter(BackendCode.RowDescription)
+    .int16(1)
+    .cstring(name)
+    .int32(0)
+    .int16(0)
+    .int32(TEXT_OID)
+    .int16(-1)
+    .int32(-1)
+    .int16(0)
+    .finish();
+}
+
+/** Re-encodes a RowDescription with the format codes a Bind asked for. */
+function withFormats(message: Buffer, formats: readonly number[]): Buffer {
+  const fields = parseRowDescription(message.subarray(5));
+  const w = new MessageWriter(BackendCode.RowDescription).int16(fields.length);
+  fields.forEach((f, i) => {
+    const format = formats.length === 0 ? 0 : formats.length === 1 ? formats[0] : (formats[i] ?? 0);
+    w.cstring(f.name).int32(f.tableOid).int16(f.columnNumber).int32(f.typeOid).int16(f.typeSize).int32(f.typeModifier).int16(format);
+  });
+  return w.finish();
+}

@@ -1,0 +1,81 @@
+// The registry of Canopy's UDFs: their parameters, result shapes and implementations. The SQL
+// stubs in metadata/schema.ts carry the same signatures for the catalog.
+import type { Session } from "../server/session.js";
+import * as nodes from "../operations/node_management.js";
+
+/** What a UDF returns: one value of a type, or a set of rows of a composite type. */
+export type UdfResult =
+  | { readonly kind: "scalar"; readonly type: string; readonly value: string | null }
+  | { readonly kind: "set"; readonly type: string; readonly rows: readonly (readonly (string | null)[])[] };
+
+export interface UdfParameter {
+  readonly name: string;
+  readonly type: string;
+  readonly defaultValue?: string | null;
+}
+
+export interface UdfDefinition {
+  readonly name: string;
+  readonly parameters: readonly UdfParameter[];
+  /** Whether the UDF is strict: a NULL argument yields NULL without running it. */
+  readonly strict: boolean;
+  readonly run: (session: Session, args: readonly (string | null)[]) => Promise<UdfResult>;
+}
+
+const nodeParams: UdfParameter[] = [
+  { name: "nodename", type: "text" },
+  { name: "nodeport", type: "integer" },
+];
+
+const definitions: UdfDefinition[] = [
+  {
+    name: "canopy_add_node",
+    parameters: [
+      ...nodeParams,
+      { name: "groupid", type: "integer", defaultValue: "-1" },
+      { name: "noderole", type: "pg_catalog.noderole", defaultValue: "primary" },
+      { name: "nodecluster", type: "name", defaultValue: "default" },
+    ],
+    strict: false,
+    run: (s, a) => nodes.addNode(s, a),
+  },
+  { name: "master_add_node", parameters: nodeParams, strict: false, run: (s, a) => nodes.addNode(s, a) },
+  { name: "canopy_remove_node", parameters: nodeParams, strict: false, run: (s, a) => nodes.removeNode(s, a) },
+  { name: "master_remove_node", parameters: nodeParams, strict: false, run: (s, a) => nodes.removeNode(s, a) },
+  {
+    name: "canopy_disable_node",
+    parameters: [...nodeParams, { name: "synchronous", type: "boolean", defaultValue: "false" }],
+    strict: false,
+    run: (s, a) => nodes.disableNode(s, a),
+  },
+  { name: "canopy_activate_node", parameters: nodeParams, strict: false, run: (s, a) => nodes.activateNode(s, a) },
+  { name: "master_get_active_worker_nodes", parameters: [], strict: false, run: (s) => nodes.activeWorkerNodes(s) },
+  { name: "canopy_get_active_worker_nodes", parameters: [], strict: false, run: (s) => nodes.activeWorkerNodes(s) },
+  {
+    name: "run_command_on_workers",
+    parameters: [
+      { name: "command", type: "text" },
+      { name: "parallel", type: "boolean", defaultValue: "true" },
+    ],
+    strict: false,
+    run: (s, a) => nodes.runCommandOnWorkers(s, a),
+  },
+  {
+    name: "canopy_check_connection_to_node",
+    parameters: [
+      { name: "nodename", type: "text" },
+      { name: "nodeport", type: "integer", defaultValue: "5432" },
+    ],
+    strict: false,
+    run: (s, a) => nodes.checkConnectionToNode(s, a),
+  },
+];
+
+const byName = new Map(definitions.map((d) => [d.name, d]));
+
+/** Finds the UDF a (possibly pg_catalog-qualified) function name refers to. */
+export function findUdf(name: readonly string[]): UdfDefinition | undefined {
+  if (name.length === 1) return byName.get(name[0]);
+  if (name.length === 2 && name[0] === "pg_catalog") return byName.get(name[1]);
+  return undefined;
+}

@@ -1,0 +1,196 @@
+// The metadata catalog in the coordinator database: pg_dist_* tables in pg_catalog (as the seeds'
+// system keeps them, so the seeds' queries run unqualified), the canopy_* views, and stub functions
+// for Canopy's UDFs so that catalog lookups, psql's \df and Describe see their real signatures. The
+// coordinator intercepts calls to the stubs; called directly on the database they raise an error.
+
+/** Bumped when the schema below changes; stored in pg_dist_metadata_version. */
+export const METADATA_SCHEMA_VERSION = 1;
+
+/** The channel on which every metadata change is announced to all coordinators. */
+export const METADATA_CHANNEL = "canopy_metadata_changed";
+
+/** The first shard id, so that the seeds' example output comes out the same. */
+export const FIRST_SHARD_ID = 102008;
+
+/** Canopy UDFs: name, SQL signature, and return clause of the stub. */
+export const udfSignatures: readonly { name: string; args: string; returns: string }[] = [
+  {
+    name: "canopy_add_node",
+    args: "nodename text, nodeport integer, groupid integer DEFAULT -1, noderole noderole DEFAULT 'primary', nodecluster name DEFAULT 'default'",
+    returns: "integer",
+  },
+  { name: "master_add_node", args: "nodename text, nodeport integer", returns: "integer" },
+  { name: "canopy_remove_node", args: "nodename text, nodeport integer", returns: "void" },
+  { name: "master_remove_node", args: "nodename text, nodeport integer", returns: "void" },
+  {
+    name: "canopy_disable_node",
+    args: "nodename text, nodeport integer, synchronous boolean DEFAULT false",
+    returns: "void",
+  },
+  { name: "canopy_activate_node", args: "nodename text, nodeport integer", returns: "integer" },
+  { name: "master_get_active_worker_nodes", args: "OUT node_name text, OUT node_port bigint", returns: "SETOF record" },
+  { name: "canopy_get_active_worker_nodes", args: "OUT node_name text, OUT node_port bigint", returns: "SETOF record" },
+  {
+    name: "run_command_on_workers",
+    args: "command text, parallel boolean DEFAULT true, OUT nodename text, OUT nodeport integer, OUT success boolean, OUT result text",
+    returns: "SETOF record",
+  },
+  {
+    name: "canopy_check_connection_to_node",
+    args: "nodename text, nodeport integer DEFAULT 5432",
+    returns: "boolean",
+  },
+];
+
+/** Creates or completes the metadata schema; idempotent, runs in one transaction. */
+export function metadataSchemaSql(): string {
+  const stubs = udfSignatures
+    .map(
+      (u) => `CREATE OR REPLACE FUNCTION pg_catalog.${u.name}(${u.args}) RETURNS ${u.returns}
+  LANGUAGE plpgsql AS $stub$ BEGIN
+    RAISE EXCEPTION '${u.name}() can only be run through a Canopy coordinator' USING ERRCODE = '0A000';
+  END $stub$;`,
+    )
+    .join("\n");
+  return `
+SET LOCAL allow_system_table_mods = on;
+SET LOCAL client_min_messages = warning;
+DO $$ BEGIN
+  CREATE TYPE pg_catalog.noderole AS ENUM ('primary', 'secondary', 'unavailable');
+EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+
+CREATE TABLE IF NOT EXISTS pg_catalog.pg_dist_metadata_version (version integer NOT NULL);
+
+CREATE SEQUENCE IF NOT EXISTS pg_catalog.pg_dist_node_nodeid_seq MINVALUE 1 NO CYCLE;
+CREATE SEQUENCE IF NOT EXISTS pg_catalog.pg_dist_groupid_seq MINVALUE 1 NO CYCLE;
+CREATE SEQUENCE IF NOT EXISTS pg_catalog.pg_dist_shardid_seq MINVALUE ${FIRST_SHARD_ID} START ${FIRST_SHARD_ID} NO CYCLE;
+CREATE SEQUENCE IF NOT EXISTS pg_catalog.pg_dist_placement_placementid_seq MINVALUE 1 NO CYCLE;
+CREATE SEQUENCE IF NOT EXISTS pg_catalog.pg_dist_colocationid_seq MINVALUE 1 NO CYCLE;
+CREATE SEQUENCE IF NOT EXISTS pg_catalog.pg_dist_operationid_seq MINVALUE 1 NO CYCLE;
+CREATE SEQUENCE IF NOT EXISTS pg_catalog.pg_dist_cleanup_recordid_seq MINVALUE 1 NO CYCLE;
+
+CREATE TABLE IF NOT EXISTS pg_catalog.pg_dist_node (
+  nodeid integer NOT NULL DEFAULT nextval('pg_catalog.pg_dist_node_nodeid_seq') PRIMARY KEY,
+  groupid integer NOT NULL DEFAULT nextval('pg_catalog.pg_dist_groupid_seq'),
+  nodename text NOT NULL,
+  nodeport integer NOT NULL DEFAULT 5432,
+  noderack text NOT NULL DEFAULT 'default',
+  hasmetadata boolean NOT NULL DEFAULT false,
+  isactive boolean NOT NULL DEFAULT true,
+  noderole pg_catalog.noderole NOT NULL DEFAULT 'primary',
+  nodecluster name NOT NULL DEFAULT 'default',
+  shouldhaveshards boolean NOT NULL DEFAULT true,
+  UNIQUE (nodename, nodeport)
+);
+
+CREATE TABLE IF NOT EXISTS pg_catalog.pg_dist_colocation (
+  colocationid integer NOT NULL PRIMARY KEY,
+  shardcount integer NOT NULL,
+  replicationfactor integer NOT NULL,
+  distributioncolumntype oid NOT NULL,
+  distributioncolumncollation oid NOT NULL DEFAULT 0
+);
+
+CREATE TABLE IF NOT EXISTS pg_catalog.pg_dist_partition (
+  logicalrelid regclass NOT NULL PRIMARY KEY,
+  partmethod "char" NOT NULL,
+  partkey text,
+  colocationid integer NOT NULL DEFAULT 0,
+  repmodel "char" NOT NULL DEFAULT 's',
+  autoconverted boolean NOT NULL DEFAULT false
+);
+
+CREATE TABLE IF NOT EXISTS pg_catalog.pg_dist_shard (
+  logicalrelid regclass NOT NULL,
+  shardid bigint NOT NULL PRIMARY KEY,
+  shardstorage "char" NOT NULL DEFAULT 't',
+  shardminvalue text,
+  shardmaxvalue text
+);
+CREATE INDEX IF NOT EXISTS pg_dist_shard_logical_relid_index ON pg_catalog.pg_dist_shard (logicalrelid);
+
+CREATE TABLE IF NOT EXISTS pg_catalog.pg_dist_placement (
+  placementid bigint NOT NULL DEFAULT nextval('pg_catalog.pg_dist_placement_placementid_seq') PRIMARY KEY,
+  shardid bigint NOT NULL,
+  shardstate integer NOT NULL DEFAULT 1,
+  shardlength bigint NOT NULL DEFAULT 0,
+  groupid integer NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pg_dist_placement_shardid_index ON pg_catalog.pg_dist_placement (shardid);
+CREATE INDEX IF NOT EXISTS pg_dist_placement_groupid_index ON pg_catalog.pg_dist_placement (groupid);
+
+CREATE TABLE IF NOT EXISTS pg_catalog.pg_dist_authinfo (
+  nodeid integer NOT NULL,
+  rolename name NOT NULL,
+  authinfo text NOT NULL,
+  PRIMARY KEY (nodeid, rolename),
+  CHECK (nodeid >= -1)
+);
+
+CREATE TABLE IF NOT EXISTS pg_catalog.pg_dist_transaction (
+  groupid integer NOT NULL,
+  gid text NOT NULL,
+  PRIMARY KEY (groupid, gid)
+);
+
+CREATE TABLE IF NOT EXISTS pg_catalog.pg_dist_cleanup (
+  record_id bigint NOT NULL DEFAULT nextval('pg_catalog.pg_dist_cleanup_recordid_seq') PRIMARY KEY,
+  operation_id bigint NOT NULL,
+  object_type integer NOT NULL,
+  object_name text NOT NULL,
+  node_group_id integer NOT NULL,
+  policy_type integer NOT NULL
+);
+
+CREATE OR REPLACE VIEW pg_catalog.canopy_shards AS
+SELECT s.logicalrelid AS table_name,
+       s.shardid,
+       format('%s_%s', s.logicalrelid::text, s.shardid) AS shard_name,
+       CASE p.partmethod WHEN 'h' THEN 'distributed' WHEN 'n' THEN 'reference' ELSE 'local' END AS canopy_table_type,
+       p.colocationid AS colocation_id,
+       n.nodename,
+       n.nodeport,
+       pl.shardlength AS shard_size
+  FROM pg_catalog.pg_dist_shard s
+  JOIN pg_catalog.pg_dist_partition p ON p.logicalrelid = s.logicalrelid
+  JOIN pg_catalog.pg_dist_placement pl ON pl.shardid = s.shardid
+  JOIN pg_catalog.pg_dist_node n ON n.groupid = pl.groupid AND n.noderole = 'primary';
+
+CREATE OR REPLACE VIEW pg_catalog.canopy_tables AS
+SELECT p.logicalrelid AS table_name,
+       CASE p.partmethod WHEN 'h' THEN 'distributed' WHEN 'n' THEN 'reference' ELSE 'local' END AS canopy_table_type,
+       coalesce(p.partkey, '<none>') AS distribution_column,
+       p.colocationid AS colocation_id,
+       pg_catalog.pg_size_pretty(coalesce((SELECT sum(pl.shardlength) FROM pg_catalog.pg_dist_shard s
+            JOIN pg_catalog.pg_dist_placement pl ON pl.shardid = s.shardid
+           WHERE s.logicalrelid = p.logicalrelid), 0)::bigint) AS table_size,
+       (SELECT count(*) FROM pg_catalog.pg_dist_shard s WHERE s.logicalrelid = p.logicalrelid) AS shard_count,
+       c.relowner::regrole::name AS table_owner,
+       coalesce(am.amname, 'heap') AS access_method
+  FROM pg_catalog.pg_dist_partition p
+  JOIN pg_catalog.pg_class c ON c.oid = p.logicalrelid
+  LEFT JOIN pg_catalog.pg_am am ON am.oid = c.relam;
+
+DO $$ BEGIN
+  CREATE TYPE pg_catalog.canopy_worker_node AS (node_name text, node_port bigint);
+EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+DO $$ BEGIN
+  CREATE TYPE pg_catalog.canopy_command_result AS (nodename text, nodeport integer, success boolean, result text);
+EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+
+CREATE OR REPLACE FUNCTION pg_catalog.canopy_metadata_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM pg_notify('${METADATA_CHANNEL}', TG_TABLE_NAME); RETURN NULL; END $$;
+DO $$ DECLARE t text; BEGIN
+  FOREACH t IN ARRAY ARRAY['pg_dist_node','pg_dist_partition','pg_dist_shard','pg_dist_placement','pg_dist_colocation','pg_dist_authinfo'] LOOP
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'canopy_notify' AND tgrelid = ('pg_catalog.' || t)::regclass) THEN
+      EXECUTE format('CREATE TRIGGER canopy_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pg_catalog.%I FOR EACH STATEMENT EXECUTE FUNCTION pg_catalog.canopy_metadata_notify()', t);
+    END IF;
+  END LOOP;
+END $$;
+
+${stubs}
+
+DELETE FROM pg_catalog.pg_dist_metadata_version;
+INSERT INTO pg_catalog.pg_dist_metadata_version VALUES (${METADATA_SCHEMA_VERSION});
+`;
+}

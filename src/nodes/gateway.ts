@@ -1,0 +1,96 @@
+// The node gateway: the one interface through which Canopy reaches a node (the coordinator database
+// or a worker), with two implementations — real PostgreSQL over TCP or a unix socket, and PGlite in
+// this process. Everything above it is the same code for both.
+import type { ErrorFields } from "../protocol/messages.js";
+import { SqlError } from "../errors.js";
+
+/** A node as pg_dist_node names it. */
+export interface NodeAddress {
+  readonly name: string;
+  readonly port: number;
+}
+
+/** Who connects to a node and with which extra libpq-style options (from node_conninfo, authinfo). */
+export interface ConnectOptions {
+  readonly user: string;
+  readonly database: string;
+  readonly conninfo: Readonly<Record<string, string>>;
+  readonly connectTimeoutMs: number;
+}
+
+/** A query result with every value in text format. */
+export interface QueryResult {
+  readonly fields: readonly { name: string; typeOid: number }[];
+  readonly rows: (string | null)[][];
+  readonly command: string;
+}
+
+/** A connection to a node that runs SQL and returns text rows. */
+export interface NodeClient {
+  query(sql: string, params?: readonly (string | null)[]): Promise<QueryResult>;
+  close(): Promise<void>;
+}
+
+/**
+ * A byte-level link to a node speaking the frontend/backend protocol after startup: bytes written
+ * go to the node as they are, bytes received come back in chunks as the node sends them.
+ */
+export interface RawLink {
+  write(bytes: Buffer): void;
+  onData(listener: (chunk: Buffer) => void): void;
+  onClose(listener: (error?: Error) => void): void;
+  /** Asks the node to cancel what this link is running. */
+  cancel(): Promise<void>;
+  close(): void;
+}
+
+/** Reaches nodes; the coordinator has one gateway for all of them. */
+export interface NodeGateway {
+  connect(node: NodeAddress, options: ConnectOptions): Promise<NodeClient>;
+  close(): Promise<void>;
+}
+
+/** An error a node reported, carried with all its ErrorResponse fields. */
+export class RemoteError extends Error {
+  constructor(readonly fields: ErrorFields) {
+    super(fields.message);
+  }
+}
+
+/** The error for a node that cannot be reached, naming it as Citus does. */
+export function connectionFailed(node: NodeAddress, cause: unknown): SqlError {
+  const why = cause instanceof Error ? cause.message : String(cause);
+  return new SqlError("08001", `connection to the remote node ${node.name}:${node.port} failed with the following error: ${why}`);
+}
+
+/** Parses a libpq key=value connection string (values may be single-quoted with \\ escapes). */
+export function parseConninfo(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const re = /\s*([A-Za-z_]+)\s*=\s*(?:'((?:[^'\\]|\\.)*)'|(\S+))/gy;
+  let m: RegExpExecArray | null;
+  let last = 0;
+  while ((m = re.exec(text)) !== null) {
+    out[m[1]] = m[2] !== undefined ? m[2].replace(/\\(.)/g, "$1") : m[3];
+    last = re.lastIndex;
+  }
+  if (text.slice(last).trim() !== "") throw new SqlError("22023", `invalid connection string: ${JSON.stringify(text)}`);
+  return out;
+}
+
+/** The libpq parameters canopy.node_conninfo and pg_dist_authinfo may set. */
+export const allowedConninfoKeys = new Set([
+  "application_name",
+  "connect_timeout",
+  "keepalives",
+  "keepalives_count",
+  "keepalives_idle",
+  "keepalives_interval",
+  "password",
+  "sslcert",
+  "sslcompression",
+  "sslcrl",
+  "sslkey",
+  "sslmode",
+  "sslrootcert",
+  "tcp_user_timeout",
+]);

@@ -1,0 +1,259 @@
+// Node gateway for PGlite instances in this process (embedded mode). PGlite has one backend, so a
+// session holds a node exclusively from its first message until the node is idle again (outside a
+// transaction); statement and portal names are prefixed per link so sessions do not collide.
+import { PGlite } from "@electric-sql/pglite";
+import type { ConnectOptions, NodeAddress, NodeClient, NodeGateway, QueryResult, RawLink } from "./gateway.js";
+import { RemoteError, connectionFailed } from "./gateway.js";
+import {
+  BackendCode,
+  BodyReader,
+  FrontendCode,
+  MessageFramer,
+  MessageWriter,
+  parseDataRow,
+  parseErrorFields,
+  parseRowDescription,
+  scanMessages,
+  write,
+} from "../protocol/messages.js";
+
+/** One PGlite instance with the lock that makes its single backend exclusive to one holder. */
+export class PGliteNode {
+  private holder: object | null = null;
+  private readonly waiters: { owner: object; wake: () => void }[] = [];
+  private nextLinkId = 1;
+
+  private constructor(
+    readonly db: PGlite,
+    readonly address: NodeAddress,
+  ) {}
+
+  /** Starts a PGlite instance, in memory or persisted under dataDir. */
+  static async start(address: NodeAddress, dataDir?: string): Promise<PGliteNode> {
+    const db = new PGlite(dataDir);
+    await db.waitReady;
+    return new PGliteNode(db, address);
+  }
+
+  /** Waits until `owner` holds the backend (at once if it already does). */
+  async acquire(owner: object): Promise<void> {
+    if (this.holder === owner) return;
+    if (this.holder === null) {
+      this.holder = owner;
+      return;
+    }
+    await new Promise<void>((wake) => this.waiters.push({ owner, wake }));
+  }
+
+  /** Gives the backend to the next waiter, if `owner` holds it. */
+  release(owner: object): void {
+    if (this.holder !== owner) return;
+    const next = this.waiters.shift();
+    this.holder = next ? next.owner : null;
+    next?.wake();
+  }
+
+  /** Runs protocol messages and returns the backend's raw output. */
+  async exec(bytes: Uint8Array): Promise<Buffer> {
+    return Buffer.from(await this.db.execProtocolRaw(bytes));
+  }
+
+  /** Opens a raw link; statement names on it are made unique to the link. */
+  openLink(): RawLink {
+    return new PGliteLink(this, `l${this.nextLinkId++}_`);
+  }
+
+  /** Runs SQL with text parameters and text results while holding the backend. */
+  async query(sql: string, params: readonly (string | null)[] = []): Promise<QueryResult> {
+    const owner = {};
+    await this.acquire(owner);
+    try {
+      return await runExtendedQuery((b) => this.exec(b), sql, params);
+    } finally {
+      this.release(owner);
+    }
+  }
+
+  /** Runs a script of several statements (simple protocol) while holding the backend. */
+  async execScript(sql: string): Promise<void> {
+    const owner = {};
+    await this.acquire(owner);
+    try {
+      await this.db.exec(sql);
+    } finally {
+      this.release(owner);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}
+
+/** Sends Parse/Bind/Describe/Execute/Sync and decodes the text result or the error. */
+export async function runExtendedQuery(
+  exec: (bytes: Buffer) => Promise<Buffer>,
+  sql: string,
+  params: readonly (string | null)[],
+): Promise<QueryResult> {
+  const out = await exec(
+    Buffer.concat([
+      write.parse("", sql),
+      write.bind("", "", params.map((p) => (p === null ? null : Buffer.from(p, "utf8")))),
+      write.describe("P", ""),
+      write.execute("", 0),
+      write.sync(),
+    ]),
+  );
+  let fields: QueryResult["fields"] = [];
+  const rows: (string | null)[][] = [];
+  let command = "";
+  let error: RemoteError | null = null;
+  scanMessages(out, (code, start, end) => {
+    const body = out.subarray(start + 5, end);
+    if (code === BackendCode.RowDescription) fields = parseRowDescription(body);
+    else if (code === BackendCode.DataRow) rows.push(parseDataRow(body).map((v) => (v === null ? null : v.toString("utf8"))));
+    else if (code === BackendCode.CommandComplete) command = new BodyReader(body).cstring();
+    else if (code === BackendCode.ErrorResponse) error ??= new RemoteError(parseErrorFields(body));
+  });
+  if (error) throw error;
+  return { fields, rows, command };
+}
+
+class PGliteLink implements RawLink {
+  private readonly framer = new MessageFramer(1 << 30);
+  private queue: Buffer[] = [];
+  private pumping = false;
+  private closed = false;
+  private readonly dataListeners: ((chunk: Buffer) => void)[] = [];
+  private readonly closeListeners: ((error?: Error) => void)[] = [];
+  private readonly statements = new Set<string>();
+
+  constructor(
+    private readonly node: PGliteNode,
+    private readonly prefix: string,
+  ) {}
+
+  write(bytes: Buffer): void {
+    if (this.closed) return;
+    this.framer.push(bytes);
+    for (let m = this.framer.next(); m; m = this.framer.next()) {
+      if (m.code === FrontendCode.Terminate) continue; // the shared backend must live on
+      this.queue.push(this.renamed(m.code, m.body));
+    }
+    void this.pump();
+  }
+
+  onData(listener: (chunk: Buffer) => void): void {
+    this.dataListeners.push(listener);
+  }
+
+  onClose(listener: (error?: Error) => void): void {
+    this.closeListeners.push(listener);
+  }
+
+  async cancel(): Promise<void> {
+    // PGlite runs each batch to completion; there is nothing to interrupt.
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const cleanup = [...this.statements].map((s) => write.close("S", s));
+    this.queue = [];
+    void (async () => {
+      await this.node.acquire(this);
+      try {
+        const status = await this.node.exec(Buffer.concat([...cleanup, write.sync()]));
+        if (lastReadyStatus(status) !== 0x49) await this.node.exec(Buffer.concat([write.query("ROLLBACK")]));
+      } finally {
+        this.node.release(this);
+      }
+      for (const l of this.closeListeners) l();
+    })();
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.queue.length > 0 && !this.closed) {
+        const batch = Buffer.concat(this.queue);
+        this.queue = [];
+        await this.node.acquire(this);
+        const out = await this.node.exec(batch);
+        if (this.queue.length === 0 && lastReadyStatus(out) === 0x49) this.node.release(this);
+        if (out.length > 0) for (const l of this.dataListeners) l(out);
+      }
+    } catch (e) {
+      this.node.release(this);
+      for (const l of this.closeListeners) l(e as Error);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** Prefixes statement and portal names so that sessions sharing the backend do not collide. */
+  private renamed(code: number, body: Buffer): Buffer {
+    const name = (n: string) => (n === "" ? n : this.prefix + n);
+    const r = new BodyReader(body);
+    switch (code) {
+      case FrontendCode.Parse: {
+        const statement = name(r.cstring());
+        if (statement) this.statements.add(statement);
+        return new MessageWriter(code).cstring(statement).raw(r.bytes(r.remaining)).finish();
+      }
+      case FrontendCode.Bind: {
+        const portal = name(r.cstring());
+        const statement = name(r.cstring());
+        return new MessageWriter(code).cstring(portal).cstring(statement).raw(r.bytes(r.remaining)).finish();
+      }
+      case FrontendCode.Describe:
+      case FrontendCode.Close: {
+        const kind = r.byte();
+        const target = name(r.cstring());
+        if (code === FrontendCode.Close && kind === 0x53) this.statements.delete(target);
+        return new MessageWriter(code).int8(kind).cstring(target).finish();
+      }
+      case FrontendCode.Execute: {
+        const portal = name(r.cstring());
+        return new MessageWriter(code).cstring(portal).raw(r.bytes(r.remaining)).finish();
+      }
+      default:
+        return new MessageWriter(code).raw(body).finish();
+    }
+  }
+}
+
+/** The transaction status byte of the last ReadyForQuery in backend output, or 0 if none. */
+export function lastReadyStatus(out: Buffer): number {
+  let status = 0;
+  scanMessages(out, (code, start) => {
+    if (code === BackendCode.ReadyForQuery) status = out[start + 5];
+  });
+  return status;
+}
+
+/** Node gateway over in-process PGlite nodes, registered by name and port. */
+export class PGliteGateway implements NodeGateway {
+  private readonly nodes = new Map<string, PGliteNode>();
+
+  register(node: PGliteNode): void {
+    this.nodes.set(`${node.address.name}:${node.address.port}`, node);
+  }
+
+  lookup(address: NodeAddress): PGliteNode | undefined {
+    return this.nodes.get(`${address.name}:${address.port}`);
+  }
+
+  async connect(address: NodeAddress, _options: ConnectOptions): Promise<NodeClient> {
+    const node = this.lookup(address);
+    if (!node) throw connectionFailed(address, new Error("Connection refused (no embedded node listens there)"));
+    return { query: (sql, params) => node.query(sql, params), close: async () => {} };
+  }
+
+  async close(): Promise<void> {
+    for (const node of this.nodes.values()) await node.close();
+    this.nodes.clear();
+  }
+}

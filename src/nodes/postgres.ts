@@ -1,0 +1,117 @@
+// Node gateway for real PostgreSQL servers, over TCP or a unix socket, with TLS as node_conninfo says.
+import { readFileSync } from "node:fs";
+import net from "node:net";
+import tls from "node:tls";
+import pg from "pg";
+import type { ConnectOptions, NodeAddress, NodeClient, NodeGateway, QueryResult } from "./gateway.js";
+import { RemoteError, connectionFailed } from "./gateway.js";
+import { SqlError } from "../errors.js";
+
+const rawText = { getTypeParser: () => (value: string) => value };
+
+/** Builds node-postgres options from a node address and libpq-style options. */
+export function clientConfig(node: NodeAddress, options: ConnectOptions): pg.ClientConfig {
+  const c = options.conninfo;
+  const isSocket = node.name.startsWith("/");
+  const sslmode = isSocket ? "disable" : (c.sslmode ?? "require");
+  let ssl: pg.ClientConfig["ssl"] = false;
+  if (sslmode === "require" || sslmode === "prefer" || sslmode === "allow") {
+    ssl = { rejectUnauthorized: false };
+  } else if (sslmode === "verify-ca" || sslmode === "verify-full") {
+    ssl = {
+      rejectUnauthorized: true,
+      ca: c.sslrootcert ? readFileSync(c.sslrootcert, "utf8") : undefined,
+      cert: c.sslcert ? readFileSync(c.sslcert, "utf8") : undefined,
+      key: c.sslkey ? readFileSync(c.sslkey, "utf8") : undefined,
+      checkServerIdentity: sslmode === "verify-ca" ? () => undefined : tls.checkServerIdentity,
+    };
+  } else if (sslmode !== "disable") {
+    throw new SqlError("22023", `invalid sslmode value: "${sslmode}"`);
+  }
+  return {
+    host: node.name,
+    port: node.port,
+    user: options.user,
+    database: options.database,
+    password: c.password,
+    ssl,
+    application_name: c.application_name ?? "canopy",
+    connectionTimeoutMillis: c.connect_timeout ? Number(c.connect_timeout) * 1000 : options.connectTimeoutMs,
+    keepAlive: true,
+    types: rawText,
+  };
+}
+
+/** Node gateway reaching real PostgreSQL servers. */
+export class PostgresGateway implements NodeGateway {
+  async connect(node: NodeAddress, options: ConnectOptions): Promise<NodeClient> {
+    const client = new pg.Client(clientConfig(node, options));
+    client.on("error", () => {}); // reported through the pending query instead
+    try {
+      await client.connect();
+    } catch (e) {
+      // With sslmode=prefer or allow, a server without TLS is acceptable in plaintext.
+      const mode = options.conninfo.sslmode;
+      if ((mode === "prefer" || mode === "allow") && /does not support SSL/i.test(String(e))) {
+        return this.connect(node, { ...options, conninfo: { ...options.conninfo, sslmode: "disable" } });
+      }
+      throw connectionFailed(node, e);
+    }
+    return new PostgresClient(client);
+  }
+
+  async close(): Promise<void> {}
+}
+
+class PostgresClient implements NodeClient {
+  constructor(private readonly client: pg.Client) {}
+
+  async query(sql: string, params: readonly (string | null)[] = []): Promise<QueryResult> {
+    try {
+      const r = await this.client.query({ text: sql, values: params as unknown[], rowMode: "array" });
+      const last = Array.isArray(r) ? r[r.length - 1] : r;
+      return {
+        fields: (last.fields ?? []).map((f: pg.FieldDef) => ({ name: f.name, typeOid: f.dataTypeID })),
+        rows: (last.rows ?? []) as (string | null)[][],
+        command: [last.command, last.rowCount].filter((x) => x !== null && x !== undefined).join(" "),
+      };
+    } catch (e) {
+      throw toRemoteError(e);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.client.end().catch(() => {});
+  }
+}
+
+/** Converts a node-postgres error into a RemoteError with PostgreSQL's fields. */
+export function toRemoteError(e: unknown): Error {
+  const d = e as pg.DatabaseError;
+  if (d && typeof d === "object" && typeof d.code === "string" && d.severity) {
+    return new RemoteError({
+      severity: d.severity,
+      code: d.code,
+      message: d.message,
+      detail: d.detail,
+      hint: d.hint,
+      position: d.position,
+      where: d.where,
+      schema: d.schema,
+      table: d.table,
+      column: d.column,
+      dataType: d.dataType,
+      constraint: d.constraint,
+    });
+  }
+  return new SqlError("08006", `connection to node lost: ${e instanceof Error ? e.message : String(e)}`);
+}
+
+/** Opens a plain socket to a PostgreSQL server: a unix socket when host is a directory. */
+export function openSocket(host: string, port: number): net.Socket {
+  const socket = host.startsWith("/")
+    ? net.connect({ path: `${host}/.s.PGSQL.${port}` })
+    : net.connect({ host, port });
+  socket.setNoDelay(true);
+  return socket;
+}

@@ -1,0 +1,184 @@
+// The pipe between a session and its coordinator-database connection. Every message sent to the
+// backend that expects an answer is recorded in a queue with its sink: the client (bytes forwarded
+// as they are, rows never decoded) or an internal consumer (Canopy's own queries on the session's
+// connection). Backend output is framed by its headers only and routed to the head entry's sink.
+import { BackendCode, FrontendCode, parseErrorFields, scanMessages, type ErrorFields } from "../protocol/messages.js";
+import type { RawLink } from "../nodes/gateway.js";
+
+/** Receives the backend's answer to one internal request. */
+export interface InternalSink {
+  message(code: number, message: Buffer): void;
+  /** Called once when the request is answered, with the error if the backend reported one. */
+  done(error: ErrorFields | null, skipped: boolean): void;
+}
+
+type Sink = "client" | InternalSink;
+
+interface Pending {
+  readonly code: number;
+  readonly sink: Sink;
+}
+
+const extendedCodes = new Set<number>([
+  FrontendCode.Parse,
+  FrontendCode.Bind,
+  FrontendCode.Describe,
+  FrontendCode.Execute,
+  FrontendCode.Close,
+]);
+
+/** Whether backend message `code` is the last answer to a request of type `request`. */
+function completes(request: number, code: number): boolean {
+  switch (request) {
+    case FrontendCode.Parse:
+      return code === BackendCode.ParseComplete;
+    case FrontendCode.Bind:
+      return code === BackendCode.BindComplete;
+    case FrontendCode.Describe:
+      return code === BackendCode.RowDescription || code === BackendCode.NoData;
+    case FrontendCode.Execute:
+      return (
+        code === BackendCode.CommandComplete ||
+        code === BackendCode.EmptyQueryResponse ||
+        code === BackendCode.PortalSuspended
+      );
+    case FrontendCode.Close:
+      return code === BackendCode.CloseComplete;
+    default: // Query, Sync, FunctionCall
+      return code === BackendCode.ReadyForQuery;
+  }
+}
+
+/** Messages the backend may send at any time; they always go to the client. */
+function isAsynchronous(code: number): boolean {
+  return (
+    code === BackendCode.NoticeResponse ||
+    code === BackendCode.NotificationResponse ||
+    code === BackendCode.ParameterStatus
+  );
+}
+
+export class BackendPipe {
+  private readonly pending: Pending[] = [];
+  private pendingHead = 0;
+  private leftover: Buffer | null = null;
+  private idleWaiters: (() => void)[] = [];
+  /** The transaction status of the backend's last ReadyForQuery: I, T or E. */
+  transactionStatus = 0x49;
+  /** True from an error answering an extended-protocol message until the next Sync is answered. */
+  errorSinceSync = false;
+
+  constructor(
+    private readonly link: RawLink,
+    private readonly toClient: (chunks: Buffer[]) => void,
+  ) {
+    link.onData((chunk) => this.receive(chunk));
+  }
+
+  /** Number of requests awaiting an answer. */
+  get outstanding(): number {
+    return this.pending.length - this.pendingHead;
+  }
+
+  /** Sends a client message whose answers go to the client. */
+  forward(code: number, raw: Buffer): void {
+    if (expectsAnswer(code)) this.pending.push({ code, sink: "client" });
+    this.link.write(raw);
+  }
+
+  /** Sends a message whose answers go to an internal sink. */
+  request(code: number, raw: Buffer, sink: InternalSink): void {
+    this.pending.push({ code, sink });
+    this.link.write(raw);
+  }
+
+  /** Sends bytes that expect no answer of their own (CopyData, Flush). */
+  send(raw: Buffer): void {
+    this.link.write(raw);
+  }
+
+  /** Resolves when every request sent so far has been answered. */
+  idle(): Promise<void> {
+    if (this.outstanding === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Fails every outstanding internal request (the backend connection is gone). */
+  abandon(error: ErrorFields): void {
+    while (this.outstanding > 0) {
+      const p = this.shift();
+      if (p.sink !== "client") p.sink.done(error, false);
+    }
+    this.wakeIdle();
+  }
+
+  private receive(chunk: Buffer): void {
+    const buf = this.leftover ? Buffer.concat([this.leftover, chunk]) : chunk;
+    const out: Buffer[] = [];
+    let runStart = -1; // start of a run of consecutive client-bound messages
+    const end = scanMessages(buf, (code, start, finish) => {
+      const head = this.outstanding > 0 ? this.pending[this.pendingHead] : null;
+      const toClient = head === null || head.sink === "client" || isAsynchronous(code);
+      if (toClient) {
+        if (runStart < 0) runStart = start;
+      } else {
+        if (runStart >= 0) out.push(buf.subarray(runStart, start));
+        runStart = -1;
+        (head.sink as InternalSink).message(code, buf.subarray(start, finish));
+      }
+      if (head !== null && !isAsynchronous(code)) this.account(head, code, buf.subarray(start + 5, finish));
+    });
+    if (runStart >= 0) out.push(buf.subarray(runStart, end));
+    this.leftover = end < buf.length ? Buffer.from(buf.subarray(end)) : null;
+    if (out.length > 0) this.toClient(out);
+    if (this.outstanding === 0) this.wakeIdle();
+  }
+
+  private account(head: Pending, code: number, body: Buffer): void {
+    if (code === BackendCode.ErrorResponse && extendedCodes.has(head.code)) {
+      // The backend now ignores extended-protocol messages until the next Sync.
+      this.errorSinceSync = true;
+      const fields = parseErrorFields(body);
+      this.shift();
+      if (head.sink !== "client") head.sink.done(fields, false);
+      while (this.outstanding > 0 && extendedCodes.has(this.pending[this.pendingHead].code)) {
+        const skipped = this.shift();
+        if (skipped.sink !== "client") skipped.sink.done(null, true);
+      }
+      return;
+    }
+    if (code === BackendCode.ErrorResponse && head.sink !== "client") {
+      (head as Pending & { error?: ErrorFields }).error ??= parseErrorFields(body);
+    }
+    if (!completes(head.code, code)) return;
+    if (code === BackendCode.ReadyForQuery) {
+      this.transactionStatus = body[0];
+      this.errorSinceSync = false;
+    }
+    this.shift();
+    if (head.sink !== "client") head.sink.done((head as Pending & { error?: ErrorFields }).error ?? null, false);
+  }
+
+  private shift(): Pending {
+    const p = this.pending[this.pendingHead++];
+    if (this.pendingHead > 1024 && this.pendingHead * 2 > this.pending.length) {
+      this.pending.splice(0, this.pendingHead);
+      this.pendingHead = 0;
+    } else if (this.pendingHead === this.pending.length) {
+      this.pending.length = 0;
+      this.pendingHead = 0;
+    }
+    return p;
+  }
+
+  private wakeIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+}
+
+/** Whether a frontend message gets an answer of its own from the backend. */
+function expectsAnswer(code: number): boolean {
+  return extendedCodes.has(code) || code === FrontendCode.Sync || code === FrontendCode.Query || code === FrontendCode.FunctionCall;
+}

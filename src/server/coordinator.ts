@@ -1,0 +1,244 @@
+// The coordinator: one process serving clients for a cluster. It owns the listener, the node
+// gateway, the connection to the coordinator database for its own bookkeeping, and the registry of
+// sessions (for CancelRequest). It keeps no durable state: that lives in the coordinator database.
+import net from "node:net";
+import tls from "node:tls";
+import { readFileSync } from "node:fs";
+import { randomInt } from "node:crypto";
+import pg from "pg";
+import type { NodeClient, NodeGateway } from "../nodes/gateway.js";
+import { PGliteGateway, PGliteNode } from "../nodes/pglite.js";
+import { PostgresGateway, toRemoteError } from "../nodes/postgres.js";
+import { metadataSchemaSql, METADATA_CHANNEL } from "../metadata/schema.js";
+import { resolveDefaults, type SettingValues } from "../settings.js";
+import { loadParser } from "../sql/parse.js";
+import { Session } from "./session.js";
+
+/** Where the coordinator database is: a real server, or a PGlite node in this process. */
+export type CoordinatorDatabase =
+  | { kind: "postgres"; host: string; port: number; database: string; user: string; password?: string }
+  | { kind: "pglite"; node: PGliteNode; database: string; user: string };
+
+export interface CoordinatorOptions {
+  readonly database: CoordinatorDatabase;
+  readonly gateway: NodeGateway;
+  readonly host: string;
+  readonly port: number;
+  /** Extra listen address: a directory for a unix socket (`.s.PGSQL.<port>`). */
+  readonly socketDir?: string;
+  readonly tls?: { certFile: string; keyFile: string };
+  readonly settings?: Record<string, string>;
+  readonly log?: (line: string) => void;
+}
+
+/** Parses a postgres:// URL into a coordinator-database address. */
+export function parseDatabaseUrl(url: string): Extract<CoordinatorDatabase, { kind: "postgres" }> {
+  const u = new URL(url);
+  const socketHost = u.searchParams.get("host");
+  return {
+    kind: "postgres",
+    host: socketHost ?? (decodeURIComponent(u.hostname) || "127.0.0.1"),
+    port: Number(u.port || 5432),
+    database: decodeURIComponent(u.pathname.slice(1)) || "postgres",
+    user: decodeURIComponent(u.username) || "postgres",
+    password: u.password ? decodeURIComponent(u.password) : undefined,
+  };
+}
+
+export class Coordinator {
+  readonly settings: SettingValues;
+  readonly sessions = new Map<number, Session>();
+  readonly tlsContext: tls.SecureContext | null;
+  private readonly servers: net.Server[] = [];
+  private admin: NodeClient | null = null;
+  private listener: pg.Client | null = null;
+  private metadataListeners: (() => void)[] = [];
+  /** server_version and friends reported to clients in embedded mode. */
+  serverParameters: Record<string, string> = {};
+  readonly log: (line: string) => void;
+
+  constructor(readonly options: CoordinatorOptions) {
+    this.settings = resolveDefaults(options.settings);
+    this.tlsContext = options.tls
+      ? tls.createSecureContext({
+          cert: readFileSync(options.tls.certFile),
+          key: readFileSync(options.tls.keyFile),
+        })
+      : null;
+    this.log = options.log ?? ((line) => process.stderr.write(line + "\n"));
+  }
+
+  get database(): CoordinatorDatabase {
+    return this.options.database;
+  }
+
+  get gateway(): NodeGateway {
+    return this.options.gateway;
+  }
+
+  /** Installs the metadata schema, learns the server's parameters and starts listening. */
+  async start(): Promise<void> {
+    await loadParser();
+    this.admin = await this.connectAdmin();
+    await this.admin.query(`BEGIN; ${metadataSchemaSql()} COMMIT;`);
+    if (this.database.kind === "pglite") {
+      const r = await this.admin.query(
+        "SELECT current_setting('server_version'), current_setting('TimeZone'), current_setting('DateStyle'), current_setting('IntervalStyle')",
+        [],
+      );
+      const [version, timezone, datestyle, intervalstyle] = r.rows[0] as string[];
+      this.serverParameters = {
+        server_version: version,
+        server_encoding: "UTF8",
+        client_encoding: "UTF8",
+        DateStyle: datestyle,
+        TimeZone: timezone,
+        IntervalStyle: intervalstyle,
+        integer_datetimes: "on",
+        standard_conforming_strings: "on",
+        is_superuser: "on",
+        session_authorization: this.database.user,
+        application_name: "",
+      };
+      // The embedded backend is shared: give its canopy.* settings their defaults once.
+      for (const [name, value] of Object.entries(this.settings)) {
+        await this.admin.query("SELECT pg_catalog.set_config($1, $2, false)", [name, value]);
+      }
+    }
+    await this.listenForMetadataChanges();
+    await this.listen();
+  }
+
+  /** Calls `listener` whenever any coordinator commits a metadata change. */
+  onMetadataChange(listener: () => void): void {
+    this.metadataListeners.push(listener);
+  }
+
+  /** Runs SQL on the coordinator database outside any session (autocommit). */
+  adminQuery(sql: string, params?: readonly (string | null)[]) {
+    if (!this.admin) throw new Error("coordinator not started");
+    return this.admin.query(sql, params);
+  }
+
+  /** A fresh process id and secret for BackendKeyData, unique among live sessions. */
+  allocateSessionKey(): { processId: number; secretKey: number } {
+    for (;;) {
+      const processId = randomInt(1, 0x7fffffff);
+      if (!this.sessions.has(processId)) return { processId, secretKey: randomInt(0, 0x7fffffff) };
+    }
+  }
+
+  /** The URL clients use to reach this coordinator. */
+  get url(): string {
+    const address = this.servers[0]?.address();
+    const port = address && typeof address === "object" ? address.port : this.options.port;
+    return `postgres://${this.database.user}@${this.options.host}:${port}/${this.database.database}`;
+  }
+
+  /** The TCP port actually listened on (useful with port 0). */
+  get port(): number {
+    const address = this.servers[0]?.address();
+    return address && typeof address === "object" ? address.port : this.options.port;
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.servers) s.close();
+    for (const session of this.sessions.values()) session.terminate();
+    await this.listener?.end().catch(() => {});
+    await this.admin?.close();
+    await this.gateway.close();
+  }
+
+  private async connectAdmin(): Promise<NodeClient> {
+    const db = this.database;
+    if (db.kind === "pglite") {
+      return {
+        query: (sql, params) =>
+          params === undefined ? db.node.execScript(sql).then(() => emptyResult) : db.node.query(sql, params),
+        close: async () => {},
+      };
+    }
+    const client = new pg.Client(this.adminConfig(db));
+    client.on("error", (e) => this.log(`coordinator database connection error: ${e.message}`));
+    await client.connect();
+    const rawText = { getTypeParser: () => (value: string) => value };
+    return {
+      async query(sql, params: readonly (string | null)[] = []) {
+        try {
+          const r = await client.query({ text: sql, values: params.length > 0 ? (params as unknown[]) : undefined, rowMode: "array", types: rawText });
+          const last = Array.isArray(r) ? r[r.length - 1] : r;
+          return {
+            fields: (last.fields ?? []).map((f: pg.FieldDef) => ({ name: f.name, typeOid: f.dataTypeID })),
+            rows: (last.rows ?? []) as (string | null)[][],
+            command: String(last.command ?? ""),
+          };
+        } catch (e) {
+          throw toRemoteError(e);
+        }
+      },
+      close: () => client.end().catch(() => {}),
+    };
+  }
+
+  private adminConfig(db: Extract<CoordinatorDatabase, { kind: "postgres" }>): pg.ClientConfig {
+    return {
+      host: db.host,
+      port: db.port,
+      database: db.database,
+      user: db.user,
+      password: db.password,
+      application_name: "canopy coordinator",
+    };
+  }
+
+  private async listenForMetadataChanges(): Promise<void> {
+    const notify = () => {
+      for (const l of this.metadataListeners) l();
+    };
+    const db = this.database;
+    if (db.kind === "pglite") {
+      await db.node.db.listen(METADATA_CHANNEL, notify);
+      return;
+    }
+    this.listener = new pg.Client(this.adminConfig(db));
+    this.listener.on("error", (e) => this.log(`metadata listener error: ${e.message}`));
+    this.listener.on("notification", notify);
+    await this.listener.connect();
+    await this.listener.query(`LISTEN ${METADATA_CHANNEL}`);
+  }
+
+  private async listen(): Promise<void> {
+    const accept = (socket: net.Socket) => {
+      const max = Number(this.settings["canopy.max_client_connections"]);
+      new Session(this, socket, this.sessions.size >= max).start();
+    };
+    const server = net.createServer({ noDelay: true }, accept);
+    server.maxConnections = Number(this.settings["canopy.max_client_connections"]) + 16;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(this.options.port, this.options.host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    server.on("error", (e) => this.log(`listener error: ${e.message}`));
+    this.servers.push(server);
+    if (this.options.socketDir) {
+      const unix = net.createServer(accept);
+      const path = `${this.options.socketDir}/.s.PGSQL.${this.port}`;
+      await import("node:fs/promises").then((fs) => fs.rm(path, { force: true }));
+      await new Promise<void>((resolve, reject) => {
+        unix.once("error", reject);
+        unix.listen(path, () => resolve());
+      });
+      this.servers.push(unix);
+    }
+  }
+}
+
+const emptyResult = { fields: [], rows: [], command: "" };
+
+/** Creates the gateway matching a coordinator database kind. */
+export function gatewayFor(kind: "postgres" | "pglite"): NodeGateway {
+  return kind === "pglite" ? new PGliteGateway() : new PostgresGateway();
+}

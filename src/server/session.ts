@@ -1,0 +1,620 @@
+// One client session: the protocol state machine from SSLRequest to Terminate. Startup and
+// authentication are relayed to the session's own coordinator-database connection (so trust, md5
+// and scram-sha-256 behave as that database is configured); afterwards every message that needs no
+// Canopy logic is forwarded as bytes, and the rest (Canopy UDFs, canopy.* settings) is intercepted.
+import net from "node:net";
+import tls from "node:tls";
+import type { Duplex } from "node:stream";
+import {
+  BackendCode,
+  BodyReader,
+  CANCEL_REQUEST_CODE,
+  FrontendCode,
+  GSSENC_REQUEST_CODE,
+  MessageFramer,
+  ProtocolViolation,
+  SSL_REQUEST_CODE,
+  parseErrorFields,
+  parseStartup,
+  scanMessages,
+  write,
+  type ErrorFields,
+  type Message,
+} from "../protocol/messages.js";
+import { SqlError, toErrorFields } from "../errors.js";
+import type { RawLink } from "../nodes/gateway.js";
+import { openSocket } from "../nodes/postgres.js";
+import { BackendPipe, type InternalSink } from "./backend_pipe.js";
+import type { Coordinator } from "./coordinator.js";
+import { classifyStatement, type Classification } from "./classify.js";
+import { InterceptedStatement, runIntercepted, describeIntercepted } from "../commands/intercept.js";
+
+const enum SessionState {
+  Startup,
+  Authenticating,
+  Ready,
+  Closed,
+}
+
+/** The answer to one internal query run on the session's connection. */
+export interface InternalResult {
+  rows: (Buffer | null)[][];
+  error: ErrorFields | null;
+}
+
+/** An intercepted portal: the statement it was bound from and its Bind values. */
+interface InterceptedPortal {
+  statement: InterceptedStatement;
+  params: (Buffer | null)[];
+  paramFormats: number[];
+  resultFormats: number[];
+}
+
+const classificationCacheMax = 5000;
+
+export class Session {
+  private state = SessionState.Startup;
+  private socket: Duplex;
+  private readonly framer: MessageFramer;
+  private link: RawLink | null = null;
+  pipe: BackendPipe | null = null;
+  private busy = false;
+  private localErrorUntilSync = false;
+  private readonly statements = new Map<string, InterceptedStatement>();
+  private readonly portals = new Map<string, InterceptedPortal>();
+  private readonly classifications = new Map<string, Classification>();
+  private key = { processId: 0, secretKey: 0 };
+  user = "";
+  database = "";
+
+  constructor(
+    readonly coordinator: Coordinator,
+    socket: net.Socket,
+    private readonly overLimit: boolean,
+  ) {
+    this.socket = socket;
+    this.framer = new MessageFramer(Number(coordinator.settings["canopy.max_message_size"]));
+  }
+
+  start(): void {
+    this.attach(this.socket);
+  }
+
+  /** Closes the session from the server side (shutdown). */
+  terminate(): void {
+    this.close();
+  }
+
+  /** Forwards a CancelRequest to the backend serving this session. */
+  cancel(): void {
+    void this.link?.cancel();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Socket plumbing
+
+  private attach(socket: Duplex): void {
+    socket.on("data", (chunk: Buffer) => this.receive(chunk));
+    socket.on("error", () => this.close());
+    socket.on("close", () => this.close());
+  }
+
+  private receive(chunk: Buffer): void {
+    if (this.state === SessionState.Closed) return;
+    this.framer.push(chunk);
+    // Bound what a client can pile up while a message is being handled.
+    if (this.framer.pendingBytes > 64 * 1024 * 1024 && this.busy) this.socket.pause();
+    void this.drive();
+  }
+
+  private async drive(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      while (this.state !== SessionState.Closed) {
+        if (this.state === SessionState.Startup) {
+          const packet = this.framer.nextStartup();
+          if (!packet) break;
+          await this.onStartupPacket(packet);
+          continue;
+        }
+        const m = this.framer.next();
+        if (!m) break;
+        if (this.state === SessionState.Authenticating) this.onAuthMessage(m);
+        else await this.onMessage(m);
+      }
+    } catch (e) {
+      this.fatal(e);
+    } finally {
+      this.busy = false;
+      if (this.socket.isPaused()) this.socket.resume();
+    }
+  }
+
+  sendToClient(...chunks: Buffer[]): void {
+    if (this.state === SessionState.Closed) return;
+    if (chunks.length === 1) this.socket.write(chunks[0]);
+    else this.socket.write(Buffer.concat(chunks));
+  }
+
+  private fatal(e: unknown): void {
+    const fields =
+      e instanceof ProtocolViolation
+        ? { severity: "FATAL", code: e.sqlState, message: e.message }
+        : { ...toErrorFields(e), severity: "FATAL" };
+    if (!(e instanceof ProtocolViolation) && !(e instanceof SqlError)) {
+      this.coordinator.log(`session ${this.key.processId}: ${e instanceof Error ? e.stack : String(e)}`);
+    }
+    this.sendToClient(write.errorResponse(fields));
+    this.close();
+  }
+
+  private close(): void {
+    if (this.state === SessionState.Closed) return;
+    this.state = SessionState.Closed;
+    this.coordinator.sessions.delete(this.key.processId);
+    this.pipe?.abandon({ severity: "FATAL", code: "08006", message: "session closed" });
+    this.link?.close();
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Startup
+
+  private async onStartupPacket(packet: Buffer): Promise<void> {
+    const { version, params } = parseStartup(packet);
+    if (version === SSL_REQUEST_CODE) {
+      if (this.framer.pendingBytes > 0) throw new ProtocolViolation("unexpected data after SSLRequest");
+      if (!this.coordinator.tlsContext || this.socket instanceof tls.TLSSocket) {
+        this.socket.write("N");
+        return;
+      }
+      this.socket.write("S");
+      this.socket.removeAllListeners("data");
+      this.socket.removeAllListeners("close");
+      this.socket.removeAllListeners("error");
+      const secure = new tls.TLSSocket(this.socket as net.Socket, {
+        isServer: true,
+        secureContext: this.coordinator.tlsContext,
+      });
+      this.socket = secure;
+      this.attach(secure);
+      return;
+    }
+    if (version === GSSENC_REQUEST_CODE) {
+      this.socket.write("N");
+      return;
+    }
+    if (version === CANCEL_REQUEST_CODE) {
+      const r = new BodyReader(packet.subarray(4));
+      const processId = r.int32();
+      const secretKey = r.int32();
+      const target = this.coordinator.sessions.get(processId);
+      if (target && target.key.secretKey === secretKey) target.cancel();
+      this.close();
+      return;
+    }
+    if (version >> 16 !== 3) {
+      throw new SqlError(
+        "0A000",
+        `unsupported frontend protocol ${version >> 16}.${version & 0xffff}: server supports 3.0 to 3.0`,
+      );
+    }
+    if (!params.user) throw new SqlError("28000", "no PostgreSQL user name specified in startup packet");
+    if (this.overLimit) throw new SqlError("53300", "sorry, too many clients already");
+    if (params.replication && params.replication !== "false") {
+      throw new SqlError("0A000", "replication connections are not supported by the Canopy coordinator");
+    }
+    this.user = params.user;
+    this.database = params.database || params.user;
+    this.key = this.coordinator.allocateSessionKey();
+    this.coordinator.sessions.set(this.key.processId, this);
+    await this.connectBackend(params);
+  }
+
+  private async connectBackend(params: Record<string, string>): Promise<void> {
+    const db = this.coordinator.database;
+    if (db.kind === "pglite") {
+      this.link = db.node.openLink();
+      this.pipe = new BackendPipe(this.link, (chunks) => this.sendToClient(...chunks));
+      this.link.onClose(() => this.close());
+      const out: Buffer[] = [write.authenticationOk()];
+      const parameters: Record<string, string> = { ...this.coordinator.serverParameters, session_authorization: this.user };
+      if (params.application_name) parameters.application_name = params.application_name;
+      for (const [k, v] of Object.entries(parameters)) out.push(write.parameterStatus(k, v));
+      out.push(write.backendKeyData(this.key.processId, this.key.secretKey), write.readyForQuery(0x49));
+      this.sendToClient(...out);
+      this.state = SessionState.Ready;
+      return;
+    }
+    // Real PostgreSQL: relay the startup and authentication exchange, adding Canopy's defaults.
+    const startup: Record<string, string> = { ...params };
+    for (const [name, value] of Object.entries(this.coordinator.settings)) {
+      if (!(name in startup)) startup[name] = value;
+    }
+    const socket = openSocket(db.host, db.port);
+    const link = new SocketLink(socket, db.host, db.port);
+    this.link = link;
+    this.state = SessionState.Authenticating;
+    await new Promise<void>((resolve, reject) => {
+      socket.once("connect", resolve);
+      socket.once("error", (e) => reject(new SqlError("08006", `could not connect to the coordinator database: ${e.message}`)));
+    });
+    link.onClose(() => this.close());
+    link.onData((chunk) => this.onAuthData(chunk));
+    socket.write(write.startupMessage(startup));
+  }
+
+  private authLeftover: Buffer | null = null;
+
+  private onAuthData(chunk: Buffer): void {
+    if (this.state !== SessionState.Authenticating) return;
+    const buf = this.authLeftover ? Buffer.concat([this.authLeftover, chunk]) : chunk;
+    const out: Buffer[] = [];
+    let ready = false;
+    const end = scanMessages(buf, (code, start, finish) => {
+      const message = buf.subarray(start, finish);
+      if (code === BackendCode.BackendKeyData) {
+        const r = new BodyReader(message.subarray(5));
+        (this.link as SocketLink).backendKey = { processId: r.int32(), secretKey: r.int32() };
+        out.push(write.backendKeyData(this.key.processId, this.key.secretKey));
+      } else if (code === BackendCode.ParameterStatus && isHiddenParameter(message)) {
+        // canopy.* defaults were sent in the startup packet; clients see them through SHOW.
+      } else {
+        out.push(message);
+      }
+      if (code === BackendCode.ReadyForQuery) {
+        ready = true;
+        return false;
+      }
+      if (code === BackendCode.ErrorResponse) {
+        this.sendToClient(...out);
+        out.length = 0;
+        this.close();
+        return false;
+      }
+    });
+    this.sendToClient(...out);
+    if (!ready) {
+      this.authLeftover = end < buf.length ? Buffer.from(buf.subarray(end)) : null;
+      return;
+    }
+    const rest = buf.subarray(end);
+    this.authLeftover = null;
+    const link = this.link as SocketLink;
+    link.clearDataListeners();
+    this.pipe = new BackendPipe(link, (chunks) => this.sendToClient(...chunks));
+    this.state = SessionState.Ready;
+    if (rest.length > 0) link.emit(Buffer.from(rest));
+    void this.drive();
+  }
+
+  private onAuthMessage(m: Message): void {
+    if (m.code !== FrontendCode.Password) {
+      if (m.code === FrontendCode.Terminate) return this.close();
+      throw new ProtocolViolation(`expected password response, got message type ${m.code}`);
+    }
+    this.link!.write(m.raw);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Messages after startup
+
+  private async onMessage(m: Message): Promise<void> {
+    const pipe = this.pipe!;
+    if (this.localErrorUntilSync && m.code !== FrontendCode.Sync) {
+      if (m.code === FrontendCode.Terminate) this.close();
+      return;
+    }
+    switch (m.code) {
+      case FrontendCode.Query:
+        return this.onQuery(m);
+      case FrontendCode.Parse:
+        return this.onParse(m);
+      case FrontendCode.Bind:
+        return this.onBind(m);
+      case FrontendCode.Describe:
+        return this.onDescribe(m);
+      case FrontendCode.Execute:
+        return this.onExecute(m);
+      case FrontendCode.Close:
+        return this.onClose(m);
+      case FrontendCode.Sync:
+        this.localErrorUntilSync = false;
+        return pipe.forward(m.code, m.raw);
+      case FrontendCode.Flush:
+      case FrontendCode.CopyData:
+      case FrontendCode.CopyDone:
+      case FrontendCode.CopyFail:
+        return pipe.send(m.raw);
+      case FrontendCode.FunctionCall:
+        return pipe.forward(m.code, m.raw);
+      case FrontendCode.Terminate:
+        return this.close();
+      default:
+        throw new ProtocolViolation(`invalid frontend message type ${m.code}`);
+    }
+  }
+
+  private classify(sql: string): Classification {
+    let c = this.classifications.get(sql);
+    if (!c) {
+      c = classifyStatement(sql);
+      if (this.classifications.size >= classificationCacheMax) this.classifications.clear();
+      this.classifications.set(sql, c);
+    }
+    return c;
+  }
+
+  private async onQuery(m: Message): Promise<void> {
+    const sql = new BodyReader(m.body).cstring();
+    const c = this.classify(sql);
+    if (c.kind === "forward") return this.pipe!.forward(m.code, m.raw);
+    await this.pipe!.idle();
+    if (c.kind === "error") {
+      this.sendToClient(write.errorResponse(c.error));
+      return this.finishSimpleQuery(true);
+    }
+    // Statement by statement: forwarded ones as their own Query, intercepted ones by Canopy.
+    let failed = false;
+    for (const part of c.statements) {
+      if (part.intercepted === null) {
+        failed = (await this.forwardSubQuery(part.text)) !== null;
+      } else {
+        try {
+          await runIntercepted(this, part.intercepted, { params: [], paramFormats: [], resultFormats: [], describe: true });
+        } catch (e) {
+          this.sendToClient(write.errorResponse(toErrorFields(e)));
+          failed = true;
+        }
+      }
+      if (failed) break;
+    }
+    if (c.statements.length === 0) this.sendToClient(write.emptyQueryResponse());
+    await this.finishSimpleQuery(failed);
+  }
+
+  /** Ends a simple Query that Canopy handled: aborts the backend's transaction on error, then Z. */
+  private async finishSimpleQuery(failed: boolean): Promise<void> {
+    if (failed && !this.pipe!.errorSinceSync) this.poisonBackend();
+    const ready = await this.internalRaw(FrontendCode.Sync, write.sync());
+    void ready;
+    this.sendToClient(write.readyForQuery(this.pipe!.transactionStatus));
+  }
+
+  /** Puts the backend into its error state, so that the transaction fails as PostgreSQL's would. */
+  private poisonBackend(): void {
+    this.pipe!.request(FrontendCode.Bind, write.bind("", "canopy_abort_transaction", []), swallow);
+  }
+
+  /** Runs one statement of a multi-statement Query as its own Query; returns its error, if any. */
+  private forwardSubQuery(sql: string): Promise<ErrorFields | null> {
+    return new Promise((resolve) => {
+      let error: ErrorFields | null = null;
+      this.pipe!.request(FrontendCode.Query, write.query(sql), {
+        message: (code, message) => {
+          if (code === BackendCode.ReadyForQuery) return;
+          if (code === BackendCode.ErrorResponse) error = parseErrorFields(message.subarray(5));
+          this.sendToClient(message);
+        },
+        done: () => resolve(error),
+      });
+    });
+  }
+
+  private async onParse(m: Message): Promise<void> {
+    const r = new BodyReader(m.body);
+    const name = r.cstring();
+    const sql = r.cstring();
+    const c = this.classify(sql);
+    if (c.kind === "forward") {
+      this.statements.delete(name);
+      return this.pipe!.forward(m.code, m.raw);
+    }
+    await this.pipe!.idle();
+    if (this.pipe!.errorSinceSync) return;
+    if (c.kind === "error") return this.failExtended(c.error);
+    if (c.statements.length !== 1 || c.statements[0].intercepted === null) {
+      return this.failExtended(
+        new SqlError("42601", "cannot insert multiple commands into a prepared statement").fields(),
+      );
+    }
+    const count = r.int16();
+    const paramTypes: number[] = [];
+    for (let i = 0; i < count; i++) paramTypes.push(r.int32());
+    this.statements.set(name, { ...c.statements[0].intercepted, paramTypes });
+    this.sendToClient(write.parseComplete());
+  }
+
+  private async onBind(m: Message): Promise<void> {
+    const r = new BodyReader(m.body);
+    const portal = r.cstring();
+    const statementName = r.cstring();
+    const statement = this.statements.get(statementName);
+    if (!statement) {
+      this.portals.delete(portal);
+      return this.pipe!.forward(m.code, m.raw);
+    }
+    await this.pipe!.idle();
+    if (this.pipe!.errorSinceSync) return;
+    const paramFormats: number[] = [];
+    for (let i = r.int16(); i > 0; i--) paramFormats.push(r.int16());
+    const params: (Buffer | null)[] = [];
+    for (let i = r.int16(); i > 0; i--) {
+      const length = r.int32();
+      params.push(length < 0 ? null : Buffer.from(r.bytes(length)));
+    }
+    const resultFormats: number[] = [];
+    for (let i = r.int16(); i > 0; i--) resultFormats.push(r.int16());
+    this.portals.set(portal, { statement, params, paramFormats, resultFormats });
+    this.sendToClient(write.bindComplete());
+  }
+
+  private async onDescribe(m: Message): Promise<void> {
+    const r = new BodyReader(m.body);
+    const kind = r.byte();
+    const name = r.cstring();
+    const portal = kind === 0x50 ? this.portals.get(name) : undefined;
+    const statement = kind === 0x53 ? this.statements.get(name) : portal?.statement;
+    if (!statement) return this.pipe!.forward(m.code, m.raw);
+    await this.pipe!.idle();
+    if (this.pipe!.errorSinceSync) return;
+    try {
+      await describeIntercepted(this, statement, kind === 0x53 ? null : portal!.resultFormats);
+    } catch (e) {
+      this.failExtended(toErrorFields(e));
+    }
+  }
+
+  private async onExecute(m: Message): Promise<void> {
+    const name = new BodyReader(m.body).cstring();
+    const portal = this.portals.get(name);
+    if (!portal) return this.pipe!.forward(m.code, m.raw);
+    await this.pipe!.idle();
+    if (this.pipe!.errorSinceSync) return;
+    try {
+      await runIntercepted(this, portal.statement, { ...portal, describe: false });
+    } catch (e) {
+      this.failExtended(toErrorFields(e));
+    }
+  }
+
+  private async onClose(m: Message): Promise<void> {
+    const r = new BodyReader(m.body);
+    const kind = r.byte();
+    const name = r.cstring();
+    const map = kind === 0x53 ? this.statements : this.portals;
+    if (!map.has(name)) return this.pipe!.forward(m.code, m.raw);
+    await this.pipe!.idle();
+    if (this.pipe!.errorSinceSync) return;
+    map.delete(name);
+    this.sendToClient(write.closeComplete());
+  }
+
+  /** Reports an error in extended-protocol mode: skip to Sync, and fail the backend's transaction. */
+  failExtended(error: ErrorFields): void {
+    this.sendToClient(write.errorResponse(error));
+    this.localErrorUntilSync = true;
+    if (!this.pipe!.errorSinceSync) this.poisonBackend();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Internal queries on the session's own connection (so they join its transaction)
+
+  /** Sends one message and waits for its answer; messages are passed to `onMessage`. */
+  internalRaw(code: number, raw: Buffer, onMessage?: (code: number, message: Buffer) => void): Promise<ErrorFields | null> {
+    return new Promise((resolve) => {
+      this.pipe!.request(code, raw, {
+        message: (c, message) => onMessage?.(c, message),
+        done: (error) => resolve(error),
+      });
+    });
+  }
+
+  /**
+   * Runs SQL through the extended protocol (no Sync, so it joins the open transaction) and returns
+   * its rows in text format, or throws the backend's error (after which the backend skips to Sync).
+   */
+  async internalQuery(
+    sql: string,
+    params: readonly (Buffer | null)[] = [],
+    paramFormats: readonly number[] = [],
+    paramTypes: readonly number[] = [],
+  ): Promise<(string | null)[][]> {
+    const rows: (string | null)[][] = [];
+    const pipe = this.pipe!;
+    const results = [
+      this.internalRaw(FrontendCode.Parse, write.parse("", sql, paramTypes)),
+      this.internalRaw(FrontendCode.Bind, write.bind("", "", params, paramFormats)),
+      this.internalRaw(FrontendCode.Execute, write.execute("", 0), (code, message) => {
+        if (code === BackendCode.DataRow) {
+          const values = new BodyReader(message.subarray(5));
+          const row: (string | null)[] = [];
+          for (let n = values.int16(); n > 0; n--) {
+            const len = values.int32();
+            row.push(len < 0 ? null : values.bytes(len).toString("utf8"));
+          }
+          rows.push(row);
+        }
+      }),
+    ];
+    pipe.send(write.flush());
+    for (const r of results) {
+      const error = await r;
+      if (error) throw new RemoteFailure(error);
+    }
+    return rows;
+  }
+
+  /** The session's current value of a setting, read from its connection. */
+  async currentSetting(name: string): Promise<string> {
+    const rows = await this.internalQuery("SELECT pg_catalog.current_setting($1, true)", [Buffer.from(name)]);
+    const value = rows[0]?.[0];
+    return value === null || value === undefined || value === "" ? this.coordinator.settings[name] : value;
+  }
+}
+
+/** An error the backend reported for an internal query; already in the backend's error state. */
+export class RemoteFailure extends Error {
+  constructor(readonly fields: ErrorFields) {
+    super(fields.message);
+  }
+}
+
+const swallow: InternalSink = { message: () => {}, done: () => {} };
+
+function isHiddenParameter(message: Buffer): boolean {
+  return message.subarray(5, 12).toString("latin1") === "canopy.";
+}
+
+/** A RawLink over a socket to a real PostgreSQL server. */
+class SocketLink implements RawLink {
+  backendKey: { processId: number; secretKey: number } | null = null;
+  private dataListeners: ((chunk: Buffer) => void)[] = [];
+  private readonly closeListeners: ((error?: Error) => void)[] = [];
+
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly host: string,
+    private readonly port: number,
+  ) {
+    socket.on("data", (chunk: Buffer) => this.emit(chunk));
+    socket.on("close", () => {
+      for (const l of this.closeListeners) l();
+    });
+    socket.on("error", () => {});
+  }
+
+  emit(chunk: Buffer): void {
+    for (const l of this.dataListeners) l(chunk);
+  }
+
+  clearDataListeners(): void {
+    this.dataListeners = [];
+  }
+
+  write(bytes: Buffer): void {
+    this.socket.write(bytes);
+  }
+
+  onData(listener: (chunk: Buffer) => void): void {
+    this.dataListeners.push(listener);
+  }
+
+  onClose(listener: (error?: Error) => void): void {
+    this.closeListeners.push(listener);
+  }
+
+  async cancel(): Promise<void> {
+    if (!this.backendKey) return;
+    const s = openSocket(this.host, this.port);
+    s.on("error", () => {});
+    s.on("connect", () => s.end(write.cancelRequest(this.backendKey!.processId, this.backendKey!.secretKey)));
+  }
+
+  close(): void {
+    if (this.socket.writable) this.socket.end(write.terminate());
+    this.socket.destroy();
+  }
+}

@@ -1,0 +1,81 @@
+// Small helpers over libpg-query ASTs: a bounded walk, name extraction, and node construction by
+// parsing fixed templates (values enter templates only through the quoting helper).
+import { SqlError } from "../errors.js";
+import { parseSql } from "./parse.js";
+
+export type AstNode = Record<string, unknown>;
+
+const depthMax = 1000;
+
+/**
+ * Visits every object in an AST depth-first, parents before children. `visit` receives the node,
+ * its parent container and the key under which it sits, so it can replace it.
+ */
+export function walk(
+  root: unknown,
+  visit: (node: AstNode, parent: AstNode | unknown[], key: string | number) => void,
+): void {
+  const step = (value: unknown, parent: AstNode | unknown[], key: string | number, depth: number) => {
+    if (depth > depthMax) throw new SqlError("54001", "statement is too deeply nested");
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) step(value[i], value, i, depth + 1);
+    } else if (value !== null && typeof value === "object") {
+      visit(value as AstNode, parent, key);
+      const current = Array.isArray(parent) ? parent[key as number] : (parent as AstNode)[key];
+      for (const [k, v] of Object.entries(current as AstNode)) {
+        if (v !== null && typeof v === "object") step(v, current as AstNode, k, depth + 1);
+      }
+    }
+  };
+  step(root, [root], 0, 0);
+}
+
+/** The string values of a list of String nodes (function names, qualified names). */
+export function stringList(list: unknown): string[] {
+  if (!Array.isArray(list)) return [];
+  return list.map((n) => ((n as { String?: { sval?: string } }).String?.sval ?? ""));
+}
+
+/** A deep copy of an AST (ASTs are plain JSON values). */
+export function cloneAst<T>(node: T): T {
+  return structuredClone(node);
+}
+
+/** Parses `SELECT <expression>` and returns the expression's AST node. */
+export function expressionFromTemplate(sql: string): AstNode {
+  const [s] = parseSql(`SELECT ${sql}`);
+  const select = s.stmt.SelectStmt as { targetList: { ResTarget: { val: AstNode } }[] };
+  return select.targetList[0].ResTarget.val;
+}
+
+/** The TypeName node for a type written in SQL, e.g. `pg_catalog.int4` or `noderole`. */
+export function typeNameNode(type: string): AstNode {
+  const expr = expressionFromTemplate(`NULL::${type}`) as { TypeCast: { typeName: AstNode } };
+  return expr.TypeCast.typeName;
+}
+
+/** The parameter numbers ($n) an AST refers to. */
+export function paramNumbers(root: unknown): Set<number> {
+  const numbers = new Set<number>();
+  walk(root, (node) => {
+    const p = node.ParamRef as { number?: number } | undefined;
+    if (p?.number) numbers.add(p.number);
+  });
+  return numbers;
+}
+
+/** The value of a constant node (A_Const) as text, or undefined if the node is not a constant. */
+export function constantText(node: unknown): string | null | undefined {
+  const c = (node as { A_Const?: Record<string, unknown> }).A_Const;
+  if (!c) return undefined;
+  if (c.isnull) return null;
+  const v =
+    (c.sval as { sval?: string })?.sval ??
+    (c.ival as { ival?: number })?.ival ??
+    (c.fval as { fval?: string })?.fval ??
+    (c.boolval as { boolval?: boolean })?.boolval ??
+    (c.bsval as { bsval?: string })?.bsval;
+  if (c.ival && v === undefined) return "0";
+  if (c.boolval && v === undefined) return "false";
+  return v === undefined ? undefined : String(v);
+}

@@ -1,0 +1,49 @@
+// The real PostgreSQL parser (libpg-query) and deparser (pgsql-deparser), behind two functions that
+// report errors the way PostgreSQL does (SQLSTATE 42601 with a cursor position).
+import { loadModule, parseSync } from "libpg-query";
+import { deparseSync } from "pgsql-deparser";
+import { SqlError } from "../errors.js";
+
+/** A parsed statement: its AST node (one-key object like `{ SelectStmt: … }`) and its text span. */
+export interface ParsedStatement {
+  readonly stmt: Record<string, unknown>;
+  readonly location: number;
+  readonly length: number | undefined;
+}
+
+let ready: Promise<void> | null = null;
+
+/** Loads the parser's WebAssembly module once; call before the first parse. */
+export function loadParser(): Promise<void> {
+  ready ??= loadModule();
+  return ready;
+}
+
+/** Parses SQL text into statements, throwing a 42601 SqlError on a syntax error. */
+export function parseSql(sql: string): ParsedStatement[] {
+  let result: { stmts?: { stmt: Record<string, unknown>; stmt_location?: number; stmt_len?: number }[] };
+  try {
+    result = parseSync(sql) as typeof result;
+  } catch (e) {
+    const err = e as { message: string; sqlDetails?: { cursorPosition?: number } };
+    const position = err.sqlDetails?.cursorPosition;
+    throw new SqlError("42601", err.message, {
+      position: position !== undefined ? String(position + 1) : undefined,
+    });
+  }
+  return (result.stmts ?? []).map((s) => ({
+    stmt: s.stmt,
+    location: s.stmt_location ?? 0,
+    length: s.stmt_len,
+  }));
+}
+
+/** Deparses one statement AST node back into SQL text. */
+export function deparseStatement(stmt: Record<string, unknown>): string {
+  return deparseSync({ version: 180004, stmts: [{ stmt }] } as never);
+}
+
+/** Returns the SQL text of one statement of a multi-statement string. */
+export function statementText(sql: string, s: ParsedStatement): string {
+  return (s.length === undefined ? sql.slice(s.location) : sql.slice(s.location, s.location + s.length)).trim();
+}
