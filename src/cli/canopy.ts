@@ -20,7 +20,7 @@ import {
 
 const usage = `usage:
   canopy dev [--port 5432] [--workers 2] [--data DIR | --memory] [--set canopy.NAME=VALUE ...]
-  canopy local up DIR [--workers 2] [--port 9700]
+  canopy local up DIR [--workers 2] [--port 9700] [--fsync off]
   canopy local down DIR
   canopy serve --coordinator-db URL [--port 5432] [--host 127.0.0.1] [--tls-cert FILE --tls-key FILE]
                [--socket-dir DIR] [--set canopy.NAME=VALUE ...]`;
@@ -177,7 +177,8 @@ async function localUp(f: Flags): Promise<void> {
   const { certFile, keyFile } = await generateSelfSignedCertificate(paths.certs);
   for (let i = 0; i <= cluster.workers; i++) {
     const dataDir = paths.node(i);
-    await initServer({ dataDir, port: cluster.port + 1 + i, socketDir: paths.sockets, certFile, keyFile });
+    const fsync = flag(f, "fsync", "on") !== "off";
+    await initServer({ dataDir, port: cluster.port + 1 + i, socketDir: paths.sockets, certFile, keyFile, fsync });
     await startServer(dataDir);
   }
   if (!(await coordinatorAlive(paths.pid))) {

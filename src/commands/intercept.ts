@@ -76,7 +76,7 @@ export async function describeIntercepted(
       if (code === BackendCode.NoData) out.push(message);
     }),
   ];
-  session.pipe!.send(write.flush());
+  session.pipe!.requestFlush();
   for (const r of results) {
     const error = await r;
     if (error) throw new RemoteFailure(error);
@@ -182,7 +182,7 @@ async function runRewritten(session: Session, st: InterceptedStatement, sql: str
     ...(inv.describe ? [session.internalRaw(FrontendCode.Describe, write.describe("P", ""), forward)] : []),
     session.internalRaw(FrontendCode.Execute, write.execute("", 0), forward),
   ];
-  session.pipe!.send(write.flush());
+  session.pipe!.requestFlush();
   for (const r of results) {
     const error = await r;
     if (error) throw new RemoteFailure(error);

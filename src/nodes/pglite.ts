@@ -53,6 +53,30 @@ export class PGliteNode {
     next?.wake();
   }
 
+  /** Channels whose notifications are Canopy's own: removed from session output and passed here. */
+  readonly internalChannels = new Map<string, () => void>();
+
+  /** Drops notifications on Canopy's internal channels from backend output, calling their handlers. */
+  withoutInternalNotifications(out: Buffer): Buffer {
+    if (this.internalChannels.size === 0 || !out.includes(BackendCode.NotificationResponse)) return out;
+    const kept: Buffer[] = [];
+    let dropped = false;
+    scanMessages(out, (code, start, end) => {
+      if (code === BackendCode.NotificationResponse) {
+        const r = new BodyReader(out.subarray(start + 5, end));
+        r.int32();
+        const handler = this.internalChannels.get(r.cstring());
+        if (handler) {
+          dropped = true;
+          queueMicrotask(handler);
+          return;
+        }
+      }
+      kept.push(out.subarray(start, end));
+    });
+    return dropped ? Buffer.concat(kept) : out;
+  }
+
   /** Runs protocol messages and returns the backend's raw output. */
   async exec(bytes: Uint8Array): Promise<Buffer> {
     return Buffer.from(await this.db.execProtocolRaw(bytes));
@@ -183,7 +207,8 @@ class PGliteLink implements RawLink {
         await this.node.acquire(this);
         const out = await this.node.exec(batch);
         if (this.queue.length === 0 && lastReadyStatus(out) === 0x49) this.node.release(this);
-        if (out.length > 0) for (const l of this.dataListeners) l(out);
+        const visible = this.node.withoutInternalNotifications(out);
+        if (visible.length > 0) for (const l of this.dataListeners) l(visible);
       }
     } catch (e) {
       this.node.release(this);

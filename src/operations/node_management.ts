@@ -33,6 +33,11 @@ export async function connectToNode(session: Session, name: string, port: number
   );
 }
 
+/** Serializes node management across sessions and coordinators until the transaction ends. */
+async function lockNodeMetadata(session: Session): Promise<void> {
+  await query(session, "SELECT pg_catalog.pg_advisory_xact_lock(7301, 1)");
+}
+
 function nodeArgument(args: readonly (string | null)[]): { name: string; port: number } {
   const [name, portText] = args;
   if (name === null || name === "") throw new SqlError("22004", "node name cannot be NULL or empty");
@@ -75,7 +80,7 @@ export async function addNode(session: Session, args: readonly (string | null)[]
   const groupid = args[2] ?? "-1";
   const role = args[3] ?? "primary";
   const cluster = args[4] ?? "default";
-  await query(session, "LOCK TABLE pg_catalog.pg_dist_node IN EXCLUSIVE MODE");
+  await lockNodeMetadata(session);
   const existing = await query(
     session,
     "SELECT nodeid FROM pg_catalog.pg_dist_node WHERE nodename = $1 AND nodeport = $2::int",
@@ -106,7 +111,7 @@ export async function addNode(session: Session, args: readonly (string | null)[]
 /** canopy_remove_node: unregisters a worker unless it holds the only placement of a shard. */
 export async function removeNode(session: Session, args: readonly (string | null)[]): Promise<UdfResult> {
   const { name, port } = nodeArgument(args);
-  await query(session, "LOCK TABLE pg_catalog.pg_dist_node IN EXCLUSIVE MODE");
+  await lockNodeMetadata(session);
   const node = await findNode(session, name, port);
   const onlyPlacement = await query(
     session,

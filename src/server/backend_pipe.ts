@@ -19,6 +19,8 @@ interface Pending {
   readonly sink: Sink;
 }
 
+const FLUSH = Buffer.from([FrontendCode.Flush, 0, 0, 0, 4]);
+
 const extendedCodes = new Set<number>([
   FrontendCode.Parse,
   FrontendCode.Bind,
@@ -80,25 +82,42 @@ export class BackendPipe {
     return this.pending.length - this.pendingHead;
   }
 
-  /** Sends a client message whose answers go to the client. */
+  private outgoing: Buffer[] = [];
+
+  /** Queues a client message whose answers go to the client; sent at the next flush. */
   forward(code: number, raw: Buffer): void {
     if (expectsAnswer(code)) this.pending.push({ code, sink: "client" });
-    this.link.write(raw);
+    this.outgoing.push(raw);
+  }
+
+  /** Sends queued client messages in one write. */
+  flush(): void {
+    if (this.outgoing.length === 0) return;
+    this.link.write(this.outgoing.length === 1 ? this.outgoing[0] : Buffer.concat(this.outgoing));
+    this.outgoing = [];
   }
 
   /** Sends a message whose answers go to an internal sink. */
   request(code: number, raw: Buffer, sink: InternalSink): void {
+    this.flush();
     this.pending.push({ code, sink });
     this.link.write(raw);
   }
 
-  /** Sends bytes that expect no answer of their own (CopyData, Flush). */
+  /** Queues bytes that expect no answer of their own (CopyData, Flush). */
   send(raw: Buffer): void {
-    this.link.write(raw);
+    this.outgoing.push(raw);
+  }
+
+  /** Asks the backend to send everything it has for the requests so far (Flush), now. */
+  requestFlush(): void {
+    this.outgoing.push(FLUSH);
+    this.flush();
   }
 
   /** Resolves when every request sent so far has been answered. */
   idle(): Promise<void> {
+    this.flush();
     if (this.outstanding === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }

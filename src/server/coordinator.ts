@@ -197,6 +197,7 @@ export class Coordinator {
     };
     const db = this.database;
     if (db.kind === "pglite") {
+      db.node.internalChannels.set(METADATA_CHANNEL, notify);
       await db.node.db.listen(METADATA_CHANNEL, notify);
       return;
     }

@@ -126,6 +126,7 @@ export class Session {
     } catch (e) {
       this.fatal(e);
     } finally {
+      this.pipe?.flush();
       this.busy = false;
       if (this.socket.isPaused()) this.socket.resume();
     }
@@ -539,7 +540,7 @@ export class Session {
         }
       }),
     ];
-    pipe.send(write.flush());
+    pipe.requestFlush();
     for (const r of results) {
       const error = await r;
       if (error) throw new RemoteFailure(error);

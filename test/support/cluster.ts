@@ -1,0 +1,97 @@
+// Test clusters started through the canopy command itself, as a user would: a local cluster of real
+// PostgreSQL servers (`canopy local up`) and the embedded cluster (`canopy dev`).
+import { spawn, execFile } from "node:child_process";
+import { mkdtemp, rm, chmod } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { findFreePortRange } from "../../src/nodes/pgserver.js";
+
+const run = promisify(execFile);
+export const canopyBin = fileURLToPath(new URL("../../src/cli/canopy.js", import.meta.url));
+
+export interface TestCluster {
+  readonly kind: "local" | "embedded";
+  /** postgres://postgres@127.0.0.1:PORT/postgres */
+  readonly url: string;
+  readonly port: number;
+  readonly workerPorts: readonly number[];
+  /** For local clusters: the coordinator database's port. */
+  readonly coordinatorDbPort?: number;
+  readonly dir?: string;
+  stop(): Promise<void>;
+}
+
+/** Starts `canopy local up` in a fresh temp directory on free ports. */
+export async function startLocalCluster(workers = 2): Promise<TestCluster> {
+  const dir = await mkdtemp(join(tmpdir(), "canopy-local-"));
+  await chmod(dir, 0o755);
+  const port = await findFreePortRange(workers + 2);
+  try {
+    await run(process.execPath, [canopyBin, "local", "up", dir, "--port", String(port), "--workers", String(workers), "--fsync", "off"], {
+      timeout: 120_000,
+    });
+  } catch (e) {
+    await run(process.execPath, [canopyBin, "local", "down", dir]).catch(() => {});
+    throw e;
+  }
+  return {
+    kind: "local",
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    port,
+    coordinatorDbPort: port + 1,
+    workerPorts: Array.from({ length: workers }, (_, i) => port + 2 + i),
+    dir,
+    async stop() {
+      await run(process.execPath, [canopyBin, "local", "down", dir], { timeout: 60_000 }).catch(() => {});
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Starts `canopy dev --memory` as a child process on a free port. */
+export async function startEmbeddedCluster(workers = 2): Promise<TestCluster> {
+  const port = await findFreePortRange(workers + 1);
+  const child = spawn(process.execPath, [canopyBin, "dev", "--memory", "--port", String(port), "--workers", String(workers)], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`canopy dev did not start: ${output}`)), 60_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes("canopy ready:")) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", (c: Buffer) => (output += c.toString()));
+    child.once("exit", (code) => reject(new Error(`canopy dev exited with ${code}: ${output}`)));
+  });
+  return {
+    kind: "embedded",
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    port,
+    workerPorts: Array.from({ length: workers }, (_, i) => port + 1 + i),
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      if (child.exitCode === null) child.kill("SIGKILL");
+    },
+  };
+}
+
+/** Which clusters a test file runs against: both unless CANOPY_TEST_CLUSTERS narrows it. */
+export function clusterKinds(): ("local" | "embedded")[] {
+  const only = process.env.CANOPY_TEST_CLUSTERS;
+  return only ? (only.split(",") as ("local" | "embedded")[]) : ["local", "embedded"];
+}
+
+/** Starts a cluster of the given kind. */
+export function startCluster(kind: "local" | "embedded"): Promise<TestCluster> {
+  return kind === "local" ? startLocalCluster() : startEmbeddedCluster();
+}
