@@ -17,6 +17,8 @@ export interface InterceptedStatement {
   readonly paramTypes: readonly number[];
   /** For SHOW canopy.*: the setting's name. */
   readonly show?: string;
+  /** For COPY … FROM STDIN into an embedded coordinator database. */
+  readonly copyFromStdin?: boolean;
 }
 
 export interface Invocation {
@@ -118,12 +120,20 @@ async function evaluateArguments(
     },
   }));
   const select = { SelectStmt: { targetList, limitOption: "LIMIT_OPTION_DEFAULT", op: "SETOP_NONE" } };
-  if (JSON.stringify(select).includes('"ColumnRef"')) {
-    throw new SqlError("0A000", `arguments of ${def.name}() must be constants or parameters`);
-  }
   const sql = deparseStatement(select);
-  const rows = await session.internalQuery(sql, inv.params, inv.paramFormats, paramTypesFor(select, inv.params.length));
-  return rows[0];
+  try {
+    const rows = await session.internalQuery(sql, inv.params, inv.paramFormats, paramTypesFor(select, inv.params.length));
+    return rows[0];
+  } catch (e) {
+    // Arguments are evaluated once, before the statement runs: they cannot refer to its rows.
+    if (e instanceof RemoteFailure && (e.fields.code === "42703" || e.fields.code === "42P01")) {
+      throw new SqlError("0A000", `arguments of ${def.name}() cannot refer to columns of the query`, {
+        detail: e.fields.message,
+        hint: "Pass constants, parameters or self-contained subqueries.",
+      });
+    }
+    throw e;
+  }
 }
 
 function noSuchFunction(def: UdfDefinition, argCount: number): SqlError {

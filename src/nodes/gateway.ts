@@ -59,7 +59,15 @@ export class RemoteError extends Error {
 
 /** The error for a node that cannot be reached, naming it as Citus does. */
 export function connectionFailed(node: NodeAddress, cause: unknown): SqlError {
-  const why = cause instanceof Error ? cause.message : String(cause);
+  const code = (cause as { code?: string })?.code;
+  const why =
+    code === "ECONNREFUSED"
+      ? "Connection refused"
+      : code === "ENOTFOUND" || code === "EAI_AGAIN"
+        ? `could not translate host name "${node.name}" to address`
+        : cause instanceof Error
+          ? cause.message
+          : String(cause);
   return new SqlError("08001", `connection to the remote node ${node.name}:${node.port} failed with the following error: ${why}`);
 }
 

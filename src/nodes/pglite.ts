@@ -144,7 +144,8 @@ export async function runExtendedQuery(
   return { fields, rows, command };
 }
 
-class PGliteLink implements RawLink {
+/** A link to a PGlite node; also runs COPY FROM STDIN, which PGlite takes only from a blob. */
+export class PGliteLink implements RawLink {
   private readonly framer = new MessageFramer(1 << 30);
   private queue: Buffer[] = [];
   private pumping = false;
@@ -178,6 +179,19 @@ class PGliteLink implements RawLink {
 
   async cancel(): Promise<void> {
     // PGlite runs each batch to completion; there is nothing to interrupt.
+  }
+
+  /** Runs `COPY … FROM '/dev/blob'` with the given data, in this link's transaction. */
+  async copyFromBlob(sql: string, data: Buffer): Promise<number> {
+    await this.node.acquire(this);
+    try {
+      const r = await this.node.db.query(sql, [], { blob: new Blob([new Uint8Array(data)]) });
+      return r.affectedRows ?? 0;
+    } catch (e) {
+      const d = e as { code?: string; message: string; detail?: string; hint?: string; where?: string; severity?: string };
+      if (!d.code) throw e;
+      throw new RemoteError({ severity: d.severity ?? "ERROR", code: d.code, message: d.message, detail: d.detail, hint: d.hint, where: d.where });
+    }
   }
 
   close(): void {
@@ -273,7 +287,7 @@ export class PGliteGateway implements NodeGateway {
 
   async connect(address: NodeAddress, _options: ConnectOptions): Promise<NodeClient> {
     const node = this.lookup(address);
-    if (!node) throw connectionFailed(address, new Error("Connection refused (no embedded node listens there)"));
+    if (!node) throw connectionFailed(address, Object.assign(new Error("Connection refused"), { code: "ECONNREFUSED" }));
     return { query: (sql, params) => node.query(sql, params), close: async () => {} };
   }
 

@@ -64,16 +64,22 @@ export class PostgresGateway implements NodeGateway {
 }
 
 class PostgresClient implements NodeClient {
-  constructor(private readonly client: pg.Client) {}
+  private lastCommandTag = "";
+
+  constructor(private readonly client: pg.Client) {
+    // node-postgres keeps only the first word of a command tag; the whole tag is wanted.
+    const connection = (client as unknown as { connection: { on(e: string, f: (m: { text: string }) => void): void } }).connection;
+    connection.on("commandComplete", (m) => (this.lastCommandTag = m.text));
+  }
 
   async query(sql: string, params: readonly (string | null)[] = []): Promise<QueryResult> {
     try {
-      const r = await this.client.query({ text: sql, values: params as unknown[], rowMode: "array" });
+      const r = await this.client.query({ text: sql, values: params.length > 0 ? (params as unknown[]) : undefined, rowMode: "array" });
       const last = Array.isArray(r) ? r[r.length - 1] : r;
       return {
         fields: (last.fields ?? []).map((f: pg.FieldDef) => ({ name: f.name, typeOid: f.dataTypeID })),
         rows: (last.rows ?? []) as (string | null)[][],
-        command: [last.command, last.rowCount].filter((x) => x !== null && x !== undefined).join(" "),
+        command: this.lastCommandTag,
       };
     } catch (e) {
       throw toRemoteError(e);

@@ -19,10 +19,14 @@ export type Classification =
 
 const FORWARD: Classification = { kind: "forward" };
 const mayConcernCanopy = /canopy|master_|run_command_on_workers/i;
+const mayConcernEmbedded = /canopy|master_|run_command_on_workers|copy/i;
 
-/** Classifies the SQL text of a Query or Parse message. */
-export function classifyStatement(sql: string): Classification {
-  if (!mayConcernCanopy.test(sql)) return FORWARD;
+/**
+ * Classifies the SQL text of a Query or Parse message. `embedded` marks a PGlite coordinator
+ * database, which cannot take COPY FROM STDIN through its protocol: Canopy feeds it instead.
+ */
+export function classifyStatement(sql: string, embedded = false): Classification {
+  if (!(embedded ? mayConcernEmbedded : mayConcernCanopy).test(sql)) return FORWARD;
   let parsed;
   try {
     parsed = parseSql(sql);
@@ -32,7 +36,7 @@ export function classifyStatement(sql: string): Classification {
   try {
     let anyIntercepted = false;
     const statements = parsed.map((p) => {
-      const intercepted = interceptionOf(p.stmt, statementText(sql, p));
+      const intercepted = interceptionOf(p.stmt, statementText(sql, p), embedded);
       anyIntercepted ||= intercepted !== null;
       return { text: statementText(sql, p), intercepted };
     });
@@ -43,7 +47,11 @@ export function classifyStatement(sql: string): Classification {
 }
 
 /** Checks one statement and returns how Canopy handles it, or null to forward it. */
-function interceptionOf(stmt: AstNode, sql: string): InterceptedStatement | null {
+function interceptionOf(stmt: AstNode, sql: string, embedded: boolean): InterceptedStatement | null {
+  const copy = stmt.CopyStmt as { is_from?: boolean; filename?: string; is_program?: boolean } | undefined;
+  if (copy) {
+    return embedded && copy.is_from && !copy.filename && !copy.is_program ? { sql, stmt, paramTypes: [], copyFromStdin: true } : null;
+  }
   const set = stmt.VariableSetStmt as { kind?: string; name?: string; args?: unknown[] } | undefined;
   if (set?.name && isCanopySetting(set.name)) {
     if (set.kind === "VAR_SET_VALUE") {

@@ -12,6 +12,7 @@ import {
   FrontendCode,
   GSSENC_REQUEST_CODE,
   MessageFramer,
+  MessageWriter,
   ProtocolViolation,
   SSL_REQUEST_CODE,
   parseErrorFields,
@@ -24,6 +25,9 @@ import {
 import { SqlError, toErrorFields } from "../errors.js";
 import type { RawLink } from "../nodes/gateway.js";
 import { openSocket } from "../nodes/postgres.js";
+import type { PGliteLink } from "../nodes/pglite.js";
+import { quoteQualified } from "../sql/quote.js";
+import { deparseStatement } from "../sql/parse.js";
 import { BackendPipe, type InternalSink } from "./backend_pipe.js";
 import type { Coordinator } from "./coordinator.js";
 import { classifyStatement, type Classification } from "./classify.js";
@@ -304,6 +308,7 @@ export class Session {
 
   private async onMessage(m: Message): Promise<void> {
     const pipe = this.pipe!;
+    if (this.copyIn) return this.onCopyInMessage(m);
     if (this.localErrorUntilSync && m.code !== FrontendCode.Sync) {
       if (m.code === FrontendCode.Terminate) this.close();
       return;
@@ -341,7 +346,7 @@ export class Session {
   private classify(sql: string): Classification {
     let c = this.classifications.get(sql);
     if (!c) {
-      c = classifyStatement(sql);
+      c = classifyStatement(sql, this.coordinator.database.kind === "pglite");
       if (this.classifications.size >= classificationCacheMax) this.classifications.clear();
       this.classifications.set(sql, c);
     }
@@ -362,9 +367,18 @@ export class Session {
     for (const part of c.statements) {
       if (part.intercepted === null) {
         failed = (await this.forwardSubQuery(part.text)) !== null;
+      } else if (part.intercepted.copyFromStdin) {
+        if (part !== c.statements[c.statements.length - 1]) {
+          this.sendToClient(write.errorResponse(new SqlError("0A000", "COPY FROM STDIN must be the last statement of a query string").fields()));
+          failed = true;
+          break;
+        }
+        return this.startCopyIn(part.intercepted);
       } else {
         try {
           await runIntercepted(this, part.intercepted, { params: [], paramFormats: [], resultFormats: [], describe: true });
+          // End the extended-protocol work before a later statement is sent as a simple Query.
+          if (part !== c.statements[c.statements.length - 1]) await this.internalRaw(FrontendCode.Sync, write.sync());
         } catch (e) {
           this.sendToClient(write.errorResponse(toErrorFields(e)));
           failed = true;
@@ -374,6 +388,70 @@ export class Session {
     }
     if (c.statements.length === 0) this.sendToClient(write.emptyQueryResponse());
     await this.finishSimpleQuery(failed);
+  }
+
+  private copyIn: { statement: InterceptedStatement; chunks: Buffer[]; size: number; failed: boolean } | null = null;
+
+  /** Starts COPY FROM STDIN for an embedded coordinator database: Canopy collects the data. */
+  private async startCopyIn(statement: InterceptedStatement): Promise<void> {
+    const copy = statement.stmt.CopyStmt as { options?: { DefElem: { defname: string; arg?: { String?: { sval: string } } } }[]; attlist?: unknown[]; relation?: { relname: string; schemaname?: string } };
+    const format = copy.options?.find((o) => o.DefElem.defname === "format")?.DefElem.arg?.String?.sval === "binary" ? 1 : 0;
+    let columns = copy.attlist?.length ?? 0;
+    if (!columns && copy.relation) {
+      try {
+        const rows = await this.internalQuery(
+          "SELECT count(*) FROM pg_catalog.pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped",
+          [Buffer.from(quoteQualified(copy.relation.schemaname, copy.relation.relname))],
+        );
+        columns = Number(rows[0][0]);
+      } catch (e) {
+        this.sendToClient(write.errorResponse(toErrorFields(e)));
+        return this.finishSimpleQuery(true);
+      }
+    }
+    const w = new MessageWriter(BackendCode.CopyInResponse).int8(format).int16(columns);
+    for (let i = 0; i < columns; i++) w.int16(format);
+    this.copyIn = { statement, chunks: [], size: 0, failed: false };
+    this.sendToClient(w.finish());
+  }
+
+  private async onCopyInMessage(m: Message): Promise<void> {
+    const copy = this.copyIn!;
+    const limit = Number(this.coordinator.settings["canopy.max_message_size"]);
+    switch (m.code) {
+      case FrontendCode.CopyData:
+        copy.size += m.body.length;
+        if (copy.size <= limit) copy.chunks.push(Buffer.from(m.body));
+        return;
+      case FrontendCode.Flush:
+      case FrontendCode.Sync:
+        return;
+      case FrontendCode.CopyDone:
+      case FrontendCode.CopyFail: {
+        this.copyIn = null;
+        let error: ErrorFields | null = null;
+        if (m.code === FrontendCode.CopyFail) {
+          error = { severity: "ERROR", code: "57014", message: `COPY from stdin failed: ${new BodyReader(m.body).cstring()}` };
+        } else if (copy.size > limit) {
+          error = { severity: "ERROR", code: "54000", message: `COPY data of ${copy.size} bytes exceeds canopy.max_message_size (${limit})` };
+        } else {
+          try {
+            const stmt = structuredClone(copy.statement.stmt);
+            (stmt.CopyStmt as { filename?: string }).filename = "/dev/blob";
+            const count = await (this.link as PGliteLink).copyFromBlob(deparseStatement(stmt), withoutEndMarker(Buffer.concat(copy.chunks)));
+            this.sendToClient(write.commandComplete(`COPY ${count}`));
+          } catch (e) {
+            error = toErrorFields(e);
+          }
+        }
+        if (error) this.sendToClient(write.errorResponse(error));
+        return this.finishSimpleQuery(error !== null);
+      }
+      default:
+        this.copyIn = null;
+        this.sendToClient(write.errorResponse({ severity: "ERROR", code: "08P01", message: `unexpected message type 0x${m.code.toString(16)} during COPY from stdin` }));
+        return this.finishSimpleQuery(true);
+    }
   }
 
   /** Ends a simple Query that Canopy handled: aborts the backend's transaction on error, then Z. */
@@ -561,6 +639,18 @@ export class RemoteFailure extends Error {
   constructor(readonly fields: ErrorFields) {
     super(fields.message);
   }
+}
+
+/** Drops a final `\\.` line, which ends text and CSV data on STDIN but is data in a file. */
+function withoutEndMarker(data: Buffer): Buffer {
+  for (const marker of ["\\.\n", "\\.\r\n"]) {
+    const end = Buffer.from(marker);
+    if (data.length >= end.length && data.subarray(data.length - end.length).equals(end)) {
+      const start = data.length - end.length;
+      if (start === 0 || data[start - 1] === 0x0a) return data.subarray(0, start);
+    }
+  }
+  return data;
 }
 
 const swallow: InternalSink = { message: () => {}, done: () => {} };

@@ -2,7 +2,7 @@
 
 /** Quotes an identifier the way PostgreSQL's quote_ident does: only when it must. */
 export function quoteIdent(name: string): string {
-  if (/^[a-z_][a-z0-9_$]*$/.test(name) && !reservedWords.has(name)) return name;
+  if (/^[a-z_][a-z0-9_]*$/.test(name) && !reservedWords.has(name)) return name;
   return '"' + name.replace(/"/g, '""') + '"';
 }
 

@@ -1,0 +1,44 @@
+-- canopy.* settings: defaults, SET / SHOW / RESET, transactions, refusals.
+SHOW canopy.shard_count;
+SHOW canopy.shard_replication_factor;
+SHOW canopy.node_conninfo;
+SHOW canopy.max_adaptive_executor_pool_size;
+SHOW canopy.executor_slow_start_interval;
+SHOW canopy.max_cached_conns_per_worker;
+SHOW canopy.max_shared_pool_size;
+SHOW canopy.explain_all_tasks;
+SHOW canopy.log_remote_commands;
+SET canopy.shard_count = 64;
+SHOW canopy.shard_count;
+SET canopy.shard_count TO DEFAULT;
+SHOW canopy.shard_count;
+SET canopy.explain_all_tasks = on;
+SHOW canopy.explain_all_tasks;
+RESET canopy.explain_all_tasks;
+SHOW canopy.explain_all_tasks;
+BEGIN;
+SET LOCAL canopy.shard_count = 8;
+SHOW canopy.shard_count;
+COMMIT;
+SHOW canopy.shard_count;
+BEGIN;
+SET canopy.shard_count = 16;
+ROLLBACK;
+SHOW canopy.shard_count;
+SET canopy.node_conninfo = 'sslmode=prefer';
+SHOW canopy.node_conninfo;
+RESET canopy.node_conninfo;
+-- refusals
+SET canopy.no_such_setting = 1;
+SHOW canopy.no_such_setting;
+SET canopy.shard_count = 'lots';
+SET canopy.shard_count = 0;
+SET canopy.explain_all_tasks = 'perhaps';
+SET canopy.node_conninfo = 'host=elsewhere';
+SET canopy.max_message_size = 1024;
+-- an error inside a transaction aborts it, as in PostgreSQL
+BEGIN;
+SET canopy.shard_count = 'x';
+SELECT 1;
+ROLLBACK;
+SHOW canopy.shard_count;
