@@ -13,6 +13,7 @@ import { metadataSchemaSql, METADATA_CHANNEL } from "../metadata/schema.js";
 import { resolveDefaults, type SettingValues } from "../settings.js";
 import { loadParser } from "../sql/parse.js";
 import { Session } from "./session.js";
+import { MetadataCache } from "../metadata/cache.js";
 
 /** Where the coordinator database is: a real server, or a PGlite node in this process. */
 export type CoordinatorDatabase =
@@ -53,6 +54,8 @@ export class Coordinator {
   private admin: NodeClient | null = null;
   private listener: pg.Client | null = null;
   private metadataListeners: (() => void)[] = [];
+  /** This coordinator's copy of the metadata, dropped whenever any coordinator changes it. */
+  readonly metadata = new MetadataCache((sql, params) => this.adminQuery(sql, params));
   /** server_version and friends reported to clients in embedded mode. */
   serverParameters: Record<string, string> = {};
   readonly log: (line: string) => void;
@@ -193,6 +196,7 @@ export class Coordinator {
 
   private async listenForMetadataChanges(): Promise<void> {
     const notify = () => {
+      this.metadata.invalidate();
       for (const l of this.metadataListeners) l();
     };
     const db = this.database;
