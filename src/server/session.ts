@@ -158,6 +158,8 @@ export class Session {
     if (this.state === SessionState.Closed) return;
     this.state = SessionState.Closed;
     this.coordinator.sessions.delete(this.key.processId);
+    // A client that went away mid-query should not leave its query running on the backend.
+    if (this.pipe && this.pipe.outstanding > 0) void this.link?.cancel();
     this.pipe?.abandon({ severity: "FATAL", code: "08006", message: "session closed" });
     this.link?.close();
     this.socket.end();
@@ -494,6 +496,13 @@ export class Session {
     await this.pipe!.idle();
     if (this.pipe!.errorSinceSync) return;
     if (c.kind === "error") return this.failExtended(c.error);
+    if (c.statements.length === 1 && c.statements[0].intercepted?.copyFromStdin) {
+      return this.failExtended(
+        new SqlError("0A000", "COPY FROM STDIN through the extended query protocol is not supported by an embedded cluster", {
+          hint: "Send COPY as a simple query, or use a cluster of PostgreSQL servers (canopy local up).",
+        }).fields(),
+      );
+    }
     if (c.statements.length !== 1 || c.statements[0].intercepted === null) {
       return this.failExtended(
         new SqlError("42601", "cannot insert multiple commands into a prepared statement").fields(),
