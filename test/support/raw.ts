@@ -278,20 +278,7 @@ export class RawConnection {
 
 /** The column values of a DataRow body, as UTF-8 text (null for SQL NULL). */
 export function dataRowValues(body: Buffer): (string | null)[] {
-  const values: (string | null)[] = [];
-  const count = body.readInt16BE(0);
-  let offset = 2;
-  for (let i = 0; i < count; i++) {
-    const length = body.readInt32BE(offset);
-    offset += 4;
-    if (length < 0) {
-      values.push(null);
-    } else {
-      values.push(body.toString("utf8", offset, offset + length));
-      offset += length;
-    }
-  }
-  return values;
+  return dataRowBuffers(body).map((v) => (v === null ? null : v.toString("utf8")));
 }
 
 /** The fields of the first ErrorResponse among `messages`, or null if there is none. */
