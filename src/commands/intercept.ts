@@ -44,6 +44,12 @@ export async function runIntercepted(session: Session, st: InterceptedStatement,
   }
   const stmt = cloneAst(st.stmt);
   const calls: { def: UdfDefinition; call: AstNode; parent: AstNode | unknown[]; key: string | number }[] = [];
+  // Calls in FROM must stay function calls, so their replacements differ (see replaceCall).
+  const inFrom = new Set<unknown>();
+  walk(stmt, (node) => {
+    const range = node.RangeFunction as { functions?: { List?: { items?: unknown[] } }[] } | undefined;
+    for (const f of range?.functions ?? []) if (f.List?.items?.[0]) inFrom.add(f.List.items[0]);
+  });
   walk(stmt, (node, parent, key) => {
     const call = node.FuncCall as AstNode | undefined;
     const def = call && findUdf(stringList(call.funcname));
@@ -52,7 +58,7 @@ export async function runIntercepted(session: Session, st: InterceptedStatement,
   for (const { def, call, parent, key } of calls) {
     const args = await evaluateArguments(session, def, call, inv);
     const result = def.strict && args.some((a) => a === null) ? nullResult(def) : await def.run(session, args);
-    replaceCall(stmt, parent, key, def, result);
+    replaceCall(stmt, parent, key, def, result, inFrom.has(Array.isArray(parent) ? parent[key as number] : parent[key]));
   }
   await runRewritten(session, st, deparseStatement(stmt), stmt, inv);
 }
@@ -154,10 +160,26 @@ function paramTypesFor(ast: unknown, count: number): number[] {
   return types;
 }
 
-/** Replaces a UDF call by a constant holding its result. */
-function replaceCall(stmt: AstNode, parent: AstNode | unknown[], key: string | number, def: UdfDefinition, r: UdfResult): void {
+/**
+ * Replaces a UDF call by a constant holding its result. In FROM, where only function calls may
+ * stand, a scalar becomes a one-element unnest (void, which has no array type, becomes pg_sleep(0)).
+ */
+function replaceCall(
+  stmt: AstNode,
+  parent: AstNode | unknown[],
+  key: string | number,
+  def: UdfDefinition,
+  r: UdfResult,
+  inFrom: boolean,
+): void {
   let replacement: AstNode;
-  if (r.kind === "scalar") {
+  if (r.kind === "scalar" && inFrom) {
+    replacement = expressionFromTemplate(
+      r.type === "void"
+        ? "pg_catalog.pg_sleep(0)"
+        : `pg_catalog.unnest(ARRAY[CAST(${quoteLiteral(r.value)} AS ${r.type})])`,
+    );
+  } else if (r.kind === "scalar") {
     replacement = expressionFromTemplate(`CAST(${quoteLiteral(r.type === "void" ? "" : r.value)} AS ${r.type})`);
   } else {
     const rows = r.rows.map((row) => `ROW(${row.map(quoteLiteral).join(", ")})::${r.type}`);

@@ -220,9 +220,14 @@ export class Coordinator {
     const server = net.createServer({ noDelay: true }, accept);
     server.maxConnections = Number(this.settings["canopy.max_client_connections"]) + 16;
     await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
+      server.once("error", (e: NodeJS.ErrnoException) =>
+        reject(
+          e.code === "EADDRINUSE"
+            ? new Error(`port ${this.options.port} on ${this.options.host} is already in use; choose another with --port`)
+            : e,
+        ),
+      );
       server.listen(this.options.port, this.options.host, () => {
-        server.off("error", reject);
         resolve();
       });
     });

@@ -329,6 +329,23 @@ for (const kind of clusterKinds()) {
       await assertOthersWork();
     });
 
+    test("Execute with a row limit suspends the portal and resumes it", async () => {
+      const { conn } = await RawConnection.startup(cluster.port);
+      conn.write(queryMessage("BEGIN"));
+      await conn.readUntil("Z");
+      conn.write(Buffer.concat([parseMessage("", "SELECT g FROM generate_series(1, 5) g"), bindMessage("p1", ""), executeMessage("p1", 2), syncMessage()]));
+      const first = await conn.readUntil("Z");
+      assert.deepEqual(first.filter((m) => m.type === "D").map((m) => dataRowValues(m.body)[0]), ["1", "2"]);
+      assert.ok(first.some((m) => m.type === "s"), "PortalSuspended after the row limit");
+      conn.write(Buffer.concat([executeMessage("p1", 0), syncMessage()]));
+      const rest = await conn.readUntil("Z");
+      assert.deepEqual(rest.filter((m) => m.type === "D").map((m) => dataRowValues(m.body)[0]), ["3", "4", "5"]);
+      assert.ok(rest.some((m) => m.type === "C"));
+      conn.write(queryMessage("COMMIT"));
+      await conn.readUntil("Z");
+      conn.socket.destroy();
+    });
+
     test("GSSENCRequest is declined with 'N' and startup continues in plaintext", async () => {
       const conn = await RawConnection.connect(cluster.port);
       conn.write(requestPacket(GSSENC_REQUEST_CODE));

@@ -76,3 +76,19 @@ DELETE FROM pg_dist_authinfo;
 CREATE TEMP TABLE targets (name text, port int);
 INSERT INTO targets VALUES ('localhost', 1);
 SELECT canopy_check_connection_to_node(name, port) FROM targets;
+-- a node that holds the only placement of a shard cannot be removed
+INSERT INTO pg_dist_shard (logicalrelid, shardid, shardminvalue, shardmaxvalue)
+  VALUES ('pg_dist_node'::regclass, 999001, '-2147483648', '2147483647');
+INSERT INTO pg_dist_placement (shardid, groupid)
+  SELECT 999001, groupid FROM pg_dist_node ORDER BY nodeid LIMIT 1;
+CREATE TEMP TABLE holder AS SELECT nodename, nodeport FROM pg_dist_node ORDER BY nodeid LIMIT 1;
+SELECT nodename, nodeport FROM holder \gset
+SELECT canopy_remove_node(:'nodename', :nodeport);
+SELECT count(*) FROM pg_dist_node;
+DELETE FROM pg_dist_placement WHERE shardid = 999001;
+DELETE FROM pg_dist_shard WHERE shardid = 999001;
+-- scalar UDFs in FROM, as the seed calls them
+SELECT * from canopy_check_connection_to_node('localhost', 1);
+SELECT * from canopy_check_connection_to_node('localhost', 1) AS ok;
+SELECT * FROM canopy_disable_node('localhost', :nodeport);
+SELECT * from canopy_activate_node('localhost', :nodeport) AS c(node_id);
