@@ -39,6 +39,9 @@ export interface RawLink {
   write(bytes: Buffer): void;
   onData(listener: (chunk: Buffer) => void): void;
   onClose(listener: (error?: Error) => void): void;
+  /** Stops reading from the node until resume (backpressure from a slow client). */
+  pause(): void;
+  resume(): void;
   /** Asks the node to cancel what this link is running. */
   cancel(): Promise<void>;
   close(): void;

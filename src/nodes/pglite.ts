@@ -181,6 +181,12 @@ export class PGliteLink implements RawLink {
     // PGlite runs each batch to completion; there is nothing to interrupt.
   }
 
+  pause(): void {
+    // PGlite hands over each batch's output whole; there is no stream to hold back.
+  }
+
+  resume(): void {}
+
   /** Runs `COPY … FROM '/dev/blob'` with the given data, in this link's transaction. */
   async copyFromBlob(sql: string, data: Buffer): Promise<number> {
     await this.node.acquire(this);

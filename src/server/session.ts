@@ -138,9 +138,19 @@ export class Session {
 
   sendToClient(...chunks: Buffer[]): void {
     if (this.state === SessionState.Closed) return;
-    if (chunks.length === 1) this.socket.write(chunks[0]);
-    else this.socket.write(Buffer.concat(chunks));
+    const accepted = this.socket.write(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+    // A client that reads slowly holds back the backend instead of filling our memory.
+    if (!accepted && this.link && !this.backendPaused) {
+      this.backendPaused = true;
+      this.link.pause();
+      this.socket.once("drain", () => {
+        this.backendPaused = false;
+        this.link?.resume();
+      });
+    }
   }
+
+  private backendPaused = false;
 
   private fatal(e: unknown): void {
     const fields =
@@ -696,6 +706,14 @@ class SocketLink implements RawLink {
 
   write(bytes: Buffer): void {
     this.socket.write(bytes);
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
   }
 
   onData(listener: (chunk: Buffer) => void): void {

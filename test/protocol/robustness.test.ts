@@ -5,6 +5,8 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import pg from "pg";
 import { clusterKinds, startCluster, type TestCluster } from "../support/cluster.js";
 import {
@@ -344,6 +346,21 @@ for (const kind of clusterKinds()) {
       conn.write(queryMessage("COMMIT"));
       await conn.readUntil("Z");
       conn.socket.destroy();
+    });
+
+    test("a client that does not read a large result holds back the backend, not our memory", { skip: kind === "embedded" ? "PGlite hands over whole results" : false, timeout: 30_000 }, async () => {
+      const pid = Number(readFileSync(join(cluster.dir!, "coordinator.pid"), "utf8"));
+      const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) * 1024;
+      const before = rss();
+      const { conn } = await RawConnection.startup(cluster.port);
+      conn.socket.pause();
+      // About 400 MB of rows that the client never reads.
+      conn.write(queryMessage("SELECT repeat('x', 4000) FROM generate_series(1, 100000)"));
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      const grown = rss() - before;
+      assert.ok(grown < 150 * 1024 * 1024, `coordinator grew by ${grown} bytes`);
+      conn.socket.destroy();
+      await assertOthersWork();
     });
 
     test("GSSENCRequest is declined with 'N' and startup continues in plaintext", async () => {
