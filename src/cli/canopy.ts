@@ -187,7 +187,20 @@ async function localUp(f: Flags): Promise<void> {
     const log = openSync(paths.log, "a");
     const child = spawn(
       process.execPath,
-      [entry, "serve", "--coordinator-db", dbUrl, "--port", String(cluster.port), "--tls-cert", certFile, "--tls-key", keyFile, "--socket-dir", paths.sockets],
+      [
+        entry,
+        "serve",
+        "--coordinator-db",
+        dbUrl,
+        "--port",
+        String(cluster.port),
+        "--tls-cert",
+        certFile,
+        "--tls-key",
+        keyFile,
+        "--socket-dir",
+        paths.sockets,
+      ],
       { detached: true, stdio: ["ignore", log, log] },
     );
     writeFileSync(paths.pid, String(child.pid));
@@ -263,6 +276,8 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((e) => {
-  process.stderr.write(`canopy: ${e instanceof Error ? (process.env.CANOPY_DEBUG ? e.stack : e.message) : String(e)}\n`);
+  process.stderr.write(
+    `canopy: ${e instanceof Error ? (process.env.CANOPY_DEBUG ? e.stack : e.message) : String(e)}\n`,
+  );
   process.exit(1);
 });

@@ -4,7 +4,15 @@
 // the session's connection, in its transaction, and its rows go to the client.
 import { BackendCode, FrontendCode, MessageWriter, parseRowDescription, write } from "../protocol/messages.js";
 import { SqlError } from "../errors.js";
-import { cloneAst, expressionFromTemplate, paramNumbers, stringList, typeNameNode, walk, type AstNode } from "../sql/ast.js";
+import {
+  cloneAst,
+  expressionFromTemplate,
+  paramNumbers,
+  stringList,
+  typeNameNode,
+  walk,
+  type AstNode,
+} from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import { quoteLiteral } from "../sql/quote.js";
 import { RemoteFailure, type Session } from "../server/session.js";
@@ -37,7 +45,9 @@ export async function runIntercepted(session: Session, st: InterceptedStatement,
     const value = await session.currentSetting(st.show);
     const out: Buffer[] = [];
     if (inv.describe) out.push(showRowDescription(st.show));
-    out.push(new MessageWriter(BackendCode.DataRow).int16(1).int32(Buffer.byteLength(value)).raw(Buffer.from(value)).finish());
+    out.push(
+      new MessageWriter(BackendCode.DataRow).int16(1).int32(Buffer.byteLength(value)).raw(Buffer.from(value)).finish(),
+    );
     out.push(write.commandComplete("SHOW"));
     session.sendToClient(...out);
     return;
@@ -57,8 +67,15 @@ export async function runIntercepted(session: Session, st: InterceptedStatement,
   });
   for (const { def, call, parent, key } of calls) {
     const args = await evaluateArguments(session, def, call, inv);
-    const result = def.strict && args.some((a) => a === null) ? nullResult(def) : await def.run(session, args);
-    replaceCall(stmt, parent, key, def, result, inFrom.has(Array.isArray(parent) ? parent[key as number] : parent[key]));
+    const result = await def.run(session, args);
+    replaceCall(
+      stmt,
+      parent,
+      key,
+      def,
+      result,
+      inFrom.has(Array.isArray(parent) ? parent[key as number] : parent[key]),
+    );
   }
   await runRewritten(session, st, deparseStatement(stmt), stmt, inv);
 }
@@ -70,7 +87,8 @@ export async function describeIntercepted(
   resultFormats: readonly number[] | null,
 ): Promise<void> {
   if (st.show) {
-    if (resultFormats === null) session.sendToClient(new MessageWriter(BackendCode.ParameterDescription).int16(0).finish());
+    if (resultFormats === null)
+      session.sendToClient(new MessageWriter(BackendCode.ParameterDescription).int16(0).finish());
     session.sendToClient(showRowDescription(st.show));
     return;
   }
@@ -80,7 +98,8 @@ export async function describeIntercepted(
     session.internalRaw(FrontendCode.Parse, write.parse("", st.sql, st.paramTypes)),
     session.internalRaw(FrontendCode.Describe, write.describe("S", ""), (code, message) => {
       if (code === BackendCode.ParameterDescription && resultFormats === null) out.push(message);
-      if (code === BackendCode.RowDescription) out.push(resultFormats === null ? message : withFormats(message, resultFormats));
+      if (code === BackendCode.RowDescription)
+        out.push(resultFormats === null ? message : withFormats(message, resultFormats));
       if (code === BackendCode.NoData) out.push(message);
     }),
   ];
@@ -128,7 +147,12 @@ async function evaluateArguments(
   const select = { SelectStmt: { targetList, limitOption: "LIMIT_OPTION_DEFAULT", op: "SETOP_NONE" } };
   const sql = deparseStatement(select);
   try {
-    const rows = await session.internalQuery(sql, inv.params, inv.paramFormats, paramTypesFor(select, inv.params.length));
+    const rows = await session.internalQuery(
+      sql,
+      inv.params,
+      inv.paramFormats,
+      paramTypesFor(select, inv.params.length),
+    );
     return rows[0];
   } catch (e) {
     // Arguments are evaluated once, before the statement runs: they cannot refer to its rows.
@@ -146,10 +170,6 @@ function noSuchFunction(def: UdfDefinition, argCount: number): SqlError {
   return new SqlError("42883", `function ${def.name} with ${argCount} argument(s) does not exist`, {
     hint: `${def.name}(${def.parameters.map((p) => `${p.name} ${p.type}`).join(", ")})`,
   });
-}
-
-function nullResult(def: UdfDefinition): UdfResult {
-  return { kind: "scalar", type: "text", value: null };
 }
 
 /** Parameter types for Parse: unknown (inferred) where used, text where a parameter is unused. */
@@ -199,12 +219,22 @@ function replaceCall(
   });
 }
 
-async function runRewritten(session: Session, st: InterceptedStatement, sql: string, ast: AstNode, inv: Invocation): Promise<void> {
+async function runRewritten(
+  session: Session,
+  st: InterceptedStatement,
+  sql: string,
+  ast: AstNode,
+  inv: Invocation,
+): Promise<void> {
   const paramTypes = paramTypesFor(ast, inv.params.length).map((t, i) => (t === 0 ? (st.paramTypes[i] ?? 0) : t));
   const forward = (code: number, message: Buffer) => {
     if (code === BackendCode.RowDescription || code === BackendCode.NoData) {
       if (inv.describe) session.sendToClient(message);
-    } else if (code === BackendCode.DataRow || code === BackendCode.CommandComplete || code === BackendCode.EmptyQueryResponse) {
+    } else if (
+      code === BackendCode.DataRow ||
+      code === BackendCode.CommandComplete ||
+      code === BackendCode.EmptyQueryResponse
+    ) {
       session.sendToClient(message);
     }
   };
@@ -240,7 +270,13 @@ function withFormats(message: Buffer, formats: readonly number[]): Buffer {
   const w = new MessageWriter(BackendCode.RowDescription).int16(fields.length);
   fields.forEach((f, i) => {
     const format = formats.length === 0 ? 0 : formats.length === 1 ? formats[0] : (formats[i] ?? 0);
-    w.cstring(f.name).int32(f.tableOid).int16(f.columnNumber).int32(f.typeOid).int16(f.typeSize).int32(f.typeModifier).int16(format);
+    w.cstring(f.name)
+      .int32(f.tableOid)
+      .int16(f.columnNumber)
+      .int32(f.typeOid)
+      .int16(f.typeSize)
+      .int32(f.typeModifier)
+      .int16(format);
   });
   return w.finish();
 }

@@ -17,8 +17,6 @@ export interface UdfParameter {
 export interface UdfDefinition {
   readonly name: string;
   readonly parameters: readonly UdfParameter[];
-  /** Whether the UDF is strict: a NULL argument yields NULL without running it. */
-  readonly strict: boolean;
   readonly run: (session: Session, args: readonly (string | null)[]) => Promise<UdfResult>;
 }
 
@@ -36,28 +34,25 @@ const definitions: UdfDefinition[] = [
       { name: "noderole", type: "pg_catalog.noderole", defaultValue: "primary" },
       { name: "nodecluster", type: "name", defaultValue: "default" },
     ],
-    strict: false,
     run: (s, a) => nodes.addNode(s, a),
   },
-  { name: "master_add_node", parameters: nodeParams, strict: false, run: (s, a) => nodes.addNode(s, a) },
-  { name: "canopy_remove_node", parameters: nodeParams, strict: false, run: (s, a) => nodes.removeNode(s, a) },
-  { name: "master_remove_node", parameters: nodeParams, strict: false, run: (s, a) => nodes.removeNode(s, a) },
+  { name: "master_add_node", parameters: nodeParams, run: (s, a) => nodes.addNode(s, a) },
+  { name: "canopy_remove_node", parameters: nodeParams, run: (s, a) => nodes.removeNode(s, a) },
+  { name: "master_remove_node", parameters: nodeParams, run: (s, a) => nodes.removeNode(s, a) },
   {
     name: "canopy_disable_node",
     parameters: [...nodeParams, { name: "synchronous", type: "boolean", defaultValue: "false" }],
-    strict: false,
     run: (s, a) => nodes.disableNode(s, a),
   },
-  { name: "canopy_activate_node", parameters: nodeParams, strict: false, run: (s, a) => nodes.activateNode(s, a) },
-  { name: "master_get_active_worker_nodes", parameters: [], strict: false, run: (s) => nodes.activeWorkerNodes(s) },
-  { name: "canopy_get_active_worker_nodes", parameters: [], strict: false, run: (s) => nodes.activeWorkerNodes(s) },
+  { name: "canopy_activate_node", parameters: nodeParams, run: (s, a) => nodes.activateNode(s, a) },
+  { name: "master_get_active_worker_nodes", parameters: [], run: (s) => nodes.activeWorkerNodes(s) },
+  { name: "canopy_get_active_worker_nodes", parameters: [], run: (s) => nodes.activeWorkerNodes(s) },
   {
     name: "run_command_on_workers",
     parameters: [
       { name: "command", type: "text" },
       { name: "parallel", type: "boolean", defaultValue: "true" },
     ],
-    strict: false,
     run: (s, a) => nodes.runCommandOnWorkers(s, a),
   },
   {
@@ -66,7 +61,6 @@ const definitions: UdfDefinition[] = [
       { name: "nodename", type: "text" },
       { name: "nodeport", type: "integer", defaultValue: "5432" },
     ],
-    strict: false,
     run: (s, a) => nodes.checkConnectionToNode(s, a),
   },
 ];

@@ -71,7 +71,10 @@ export function connectionFailed(node: NodeAddress, cause: unknown): SqlError {
         : cause instanceof Error
           ? cause.message
           : String(cause);
-  return new SqlError("08001", `connection to the remote node ${node.name}:${node.port} failed with the following error: ${why}`);
+  return new SqlError(
+    "08001",
+    `connection to the remote node ${node.name}:${node.port} failed with the following error: ${why}`,
+  );
 }
 
 /** Parses a libpq key=value connection string (values may be single-quoted with \\ escapes). */

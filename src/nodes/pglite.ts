@@ -123,7 +123,11 @@ export async function runExtendedQuery(
   const out = await exec(
     Buffer.concat([
       write.parse("", sql),
-      write.bind("", "", params.map((p) => (p === null ? null : Buffer.from(p, "utf8")))),
+      write.bind(
+        "",
+        "",
+        params.map((p) => (p === null ? null : Buffer.from(p, "utf8"))),
+      ),
       write.describe("P", ""),
       write.execute("", 0),
       write.sync(),
@@ -136,7 +140,8 @@ export async function runExtendedQuery(
   scanMessages(out, (code, start, end) => {
     const body = out.subarray(start + 5, end);
     if (code === BackendCode.RowDescription) fields = parseRowDescription(body);
-    else if (code === BackendCode.DataRow) rows.push(parseDataRow(body).map((v) => (v === null ? null : v.toString("utf8"))));
+    else if (code === BackendCode.DataRow)
+      rows.push(parseDataRow(body).map((v) => (v === null ? null : v.toString("utf8"))));
     else if (code === BackendCode.CommandComplete) command = new BodyReader(body).cstring();
     else if (code === BackendCode.ErrorResponse) error ??= new RemoteError(parseErrorFields(body));
   });
@@ -194,9 +199,23 @@ export class PGliteLink implements RawLink {
       const r = await this.node.db.query(sql, [], { blob: new Blob([new Uint8Array(data)]) });
       return r.affectedRows ?? 0;
     } catch (e) {
-      const d = e as { code?: string; message: string; detail?: string; hint?: string; where?: string; severity?: string };
+      const d = e as {
+        code?: string;
+        message: string;
+        detail?: string;
+        hint?: string;
+        where?: string;
+        severity?: string;
+      };
       if (!d.code) throw e;
-      throw new RemoteError({ severity: d.severity ?? "ERROR", code: d.code, message: d.message, detail: d.detail, hint: d.hint, where: d.where });
+      throw new RemoteError({
+        severity: d.severity ?? "ERROR",
+        code: d.code,
+        message: d.message,
+        detail: d.detail,
+        hint: d.hint,
+        where: d.where,
+      });
     }
   }
 
@@ -293,7 +312,8 @@ export class PGliteGateway implements NodeGateway {
 
   async connect(address: NodeAddress, _options: ConnectOptions): Promise<NodeClient> {
     const node = this.lookup(address);
-    if (!node) throw connectionFailed(address, Object.assign(new Error("Connection refused"), { code: "ECONNREFUSED" }));
+    if (!node)
+      throw connectionFailed(address, Object.assign(new Error("Connection refused"), { code: "ECONNREFUSED" }));
     return { query: (sql, params) => node.query(sql, params), close: async () => {} };
   }
 

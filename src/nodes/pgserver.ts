@@ -50,24 +50,17 @@ class ExecError extends Error {
 /** Runs a command and resolves with its output; rejects with an ExecError carrying the output. */
 function run(file: string, args: string[], options: ExecFileOptions = {}): Promise<ExecResult> {
   return new Promise((resolvePromise, reject) => {
-    execFile(
-      file,
-      args,
-      { ...options, encoding: "utf8", maxBuffer: 16 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        const out = String(stdout ?? "");
-        const errOut = String(stderr ?? "");
-        if (err) {
-          const code = (err as NodeJS.ErrnoException & { code?: number | string }).code ?? null;
-          const detail = errOut.trim() || out.trim() || err.message;
-          reject(
-            new ExecError(`${file} ${args.join(" ")} failed (${String(code)}): ${detail}`, code, out, errOut),
-          );
-        } else {
-          resolvePromise({ stdout: out, stderr: errOut });
-        }
-      },
-    );
+    execFile(file, args, { ...options, encoding: "utf8", maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const out = String(stdout ?? "");
+      const errOut = String(stderr ?? "");
+      if (err) {
+        const code = (err as NodeJS.ErrnoException & { code?: number | string }).code ?? null;
+        const detail = errOut.trim() || out.trim() || err.message;
+        reject(new ExecError(`${file} ${args.join(" ")} failed (${String(code)}): ${detail}`, code, out, errOut));
+      } else {
+        resolvePromise({ stdout: out, stderr: errOut });
+      }
+    });
   });
 }
 
@@ -188,9 +181,7 @@ export function findPostgresBinDir(): string {
 }
 
 /** Writes a self-signed server.crt/server.key (CN=localhost, 10 years) into dir using the openssl CLI, unless both exist. */
-export async function generateSelfSignedCertificate(
-  dir: string,
-): Promise<{ certFile: string; keyFile: string }> {
+export async function generateSelfSignedCertificate(dir: string): Promise<{ certFile: string; keyFile: string }> {
   const certFile = join(resolve(dir), "server.crt");
   const keyFile = join(resolve(dir), "server.key");
   if (existsSync(certFile) && existsSync(keyFile)) return { certFile, keyFile };
@@ -282,16 +273,7 @@ export async function initServer(opts: ServerOptions): Promise<void> {
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
     await chmod(dataDir, 0o700);
     await chownToPostgres(dataDir);
-    const args = [
-      "-D",
-      dataDir,
-      "-U",
-      "postgres",
-      "--auth=trust",
-      "-E",
-      "UTF8",
-      ...(await initdbLocaleArgs()),
-    ];
+    const args = ["-D", dataDir, "-U", "postgres", "--auth=trust", "-E", "UTF8", ...(await initdbLocaleArgs())];
     if (!fsync) args.push("--no-sync");
     try {
       await runPg("initdb", args);
@@ -345,10 +327,7 @@ export async function initServer(opts: ServerOptions): Promise<void> {
   const confPath = join(dataDir, "postgresql.conf");
   const conf = await readFile(confPath, "utf8");
   if (!conf.split("\n").some((l) => l.trim() === INCLUDE_LINE)) {
-    await writeFile(
-      confPath,
-      `${conf.endsWith("\n") ? conf : `${conf}\n`}\n# Canopy settings\n${INCLUDE_LINE}\n`,
-    );
+    await writeFile(confPath, `${conf.endsWith("\n") ? conf : `${conf}\n`}\n# Canopy settings\n${INCLUDE_LINE}\n`);
   }
 
   const hba = [
@@ -386,9 +365,7 @@ export async function startServer(dataDir: string, logFile?: string): Promise<vo
   const dir = resolve(dataDir);
   const log = resolve(logFile ?? join(dir, "server.log"));
   if (!existsSync(join(dir, "PG_VERSION"))) {
-    throw new Error(
-      `cannot start PostgreSQL: ${dir} is not an initialized data directory (call initServer first)`,
-    );
+    throw new Error(`cannot start PostgreSQL: ${dir} is not an initialized data directory (call initServer first)`);
   }
   if (await isServerRunning(dir)) return;
   if (isRoot()) {

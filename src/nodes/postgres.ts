@@ -68,13 +68,18 @@ class PostgresClient implements NodeClient {
 
   constructor(private readonly client: pg.Client) {
     // node-postgres keeps only the first word of a command tag; the whole tag is wanted.
-    const connection = (client as unknown as { connection: { on(e: string, f: (m: { text: string }) => void): void } }).connection;
+    const connection = (client as unknown as { connection: { on(e: string, f: (m: { text: string }) => void): void } })
+      .connection;
     connection.on("commandComplete", (m) => (this.lastCommandTag = m.text));
   }
 
   async query(sql: string, params: readonly (string | null)[] = []): Promise<QueryResult> {
     try {
-      const r = await this.client.query({ text: sql, values: params.length > 0 ? (params as unknown[]) : undefined, rowMode: "array" });
+      const r = await this.client.query({
+        text: sql,
+        values: params.length > 0 ? (params as unknown[]) : undefined,
+        rowMode: "array",
+      });
       const last = Array.isArray(r) ? r[r.length - 1] : r;
       return {
         fields: (last.fields ?? []).map((f: pg.FieldDef) => ({ name: f.name, typeOid: f.dataTypeID })),
@@ -115,9 +120,7 @@ export function toRemoteError(e: unknown): Error {
 
 /** Opens a plain socket to a PostgreSQL server: a unix socket when host is a directory. */
 export function openSocket(host: string, port: number): net.Socket {
-  const socket = host.startsWith("/")
-    ? net.connect({ path: `${host}/.s.PGSQL.${port}` })
-    : net.connect({ host, port });
+  const socket = host.startsWith("/") ? net.connect({ path: `${host}/.s.PGSQL.${port}` }) : net.connect({ host, port });
   socket.setNoDelay(true);
   return socket;
 }

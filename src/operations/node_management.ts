@@ -10,7 +10,10 @@ import type { UdfResult } from "../commands/udfs.js";
 const minimumServerVersion = 150000;
 
 async function query(session: Session, sql: string, ...params: (string | null)[]): Promise<(string | null)[][]> {
-  return session.internalQuery(sql, params.map((p) => (p === null ? null : Buffer.from(p, "utf8"))));
+  return session.internalQuery(
+    sql,
+    params.map((p) => (p === null ? null : Buffer.from(p, "utf8"))),
+  );
 }
 
 /** Opens a connection to a node as the session's user, with node_conninfo and pg_dist_authinfo applied. */
@@ -129,8 +132,13 @@ export async function removeNode(session: Session, args: readonly (string | null
       { hint: "Move the shards off the node with canopy_move_shard_placement, or drop the distributed tables first." },
     );
   }
-  const others = await query(session, "SELECT count(*) FROM pg_catalog.pg_dist_node WHERE groupid = $1::int", node.groupid);
-  if (others[0][0] === "1") await query(session, "DELETE FROM pg_catalog.pg_dist_placement WHERE groupid = $1::int", node.groupid);
+  const others = await query(
+    session,
+    "SELECT count(*) FROM pg_catalog.pg_dist_node WHERE groupid = $1::int",
+    node.groupid,
+  );
+  if (others[0][0] === "1")
+    await query(session, "DELETE FROM pg_catalog.pg_dist_placement WHERE groupid = $1::int", node.groupid);
   await query(session, "DELETE FROM pg_catalog.pg_dist_authinfo WHERE nodeid = $1::int", node.nodeid);
   await query(session, "DELETE FROM pg_catalog.pg_dist_node WHERE nodeid = $1::int", node.nodeid);
   return { kind: "scalar", type: "void", value: "" };

@@ -144,10 +144,7 @@ export class MessageFramer {
  * type byte and offset of each whole message. Used to forward backend output chunk by chunk while
  * still seeing message boundaries (ReadyForQuery, ErrorResponse) without decoding rows.
  */
-export function scanMessages(
-  buf: Buffer,
-  visit: (code: number, start: number, end: number) => boolean | void,
-): number {
+export function scanMessages(buf: Buffer, visit: (code: number, start: number, end: number) => boolean | void): number {
   let offset = 0;
   while (buf.length - offset >= 5) {
     const length = buf.readInt32BE(offset + 1);

@@ -199,5 +199,10 @@ export class BackendPipe {
 
 /** Whether a frontend message gets an answer of its own from the backend. */
 function expectsAnswer(code: number): boolean {
-  return extendedCodes.has(code) || code === FrontendCode.Sync || code === FrontendCode.Query || code === FrontendCode.FunctionCall;
+  return (
+    extendedCodes.has(code) ||
+    code === FrontendCode.Sync ||
+    code === FrontendCode.Query ||
+    code === FrontendCode.FunctionCall
+  );
 }

@@ -50,7 +50,9 @@ export function classifyStatement(sql: string, embedded = false): Classification
 function interceptionOf(stmt: AstNode, sql: string, embedded: boolean): InterceptedStatement | null {
   const copy = stmt.CopyStmt as { is_from?: boolean; filename?: string; is_program?: boolean } | undefined;
   if (copy) {
-    return embedded && copy.is_from && !copy.filename && !copy.is_program ? { sql, stmt, paramTypes: [], copyFromStdin: true } : null;
+    return embedded && copy.is_from && !copy.filename && !copy.is_program
+      ? { sql, stmt, paramTypes: [], copyFromStdin: true }
+      : null;
   }
   const set = stmt.VariableSetStmt as { kind?: string; name?: string; args?: unknown[] } | undefined;
   if (set?.name && isCanopySetting(set.name)) {

@@ -168,7 +168,12 @@ export class Coordinator {
     return {
       async query(sql, params: readonly (string | null)[] = []) {
         try {
-          const r = await client.query({ text: sql, values: params.length > 0 ? (params as unknown[]) : undefined, rowMode: "array", types: rawText });
+          const r = await client.query({
+            text: sql,
+            values: params.length > 0 ? (params as unknown[]) : undefined,
+            rowMode: "array",
+            types: rawText,
+          });
           const last = Array.isArray(r) ? r[r.length - 1] : r;
           return {
             fields: (last.fields ?? []).map((f: pg.FieldDef) => ({ name: f.name, typeOid: f.dataTypeID })),
@@ -223,7 +228,9 @@ export class Coordinator {
       server.once("error", (e: NodeJS.ErrnoException) =>
         reject(
           e.code === "EADDRINUSE"
-            ? new Error(`port ${this.options.port} on ${this.options.host} is already in use; choose another with --port`)
+            ? new Error(
+                `port ${this.options.port} on ${this.options.host} is already in use; choose another with --port`,
+              )
             : e,
         ),
       );

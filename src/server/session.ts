@@ -237,7 +237,10 @@ export class Session {
       this.pipe = new BackendPipe(this.link, (chunks) => this.sendToClient(...chunks));
       this.link.onClose(() => this.close());
       const out: Buffer[] = [write.authenticationOk()];
-      const parameters: Record<string, string> = { ...this.coordinator.serverParameters, session_authorization: this.user };
+      const parameters: Record<string, string> = {
+        ...this.coordinator.serverParameters,
+        session_authorization: this.user,
+      };
       if (params.application_name) parameters.application_name = params.application_name;
       for (const [k, v] of Object.entries(parameters)) out.push(write.parameterStatus(k, v));
       out.push(write.backendKeyData(this.key.processId, this.key.secretKey), write.readyForQuery(0x49));
@@ -256,7 +259,9 @@ export class Session {
     this.state = SessionState.Authenticating;
     await new Promise<void>((resolve, reject) => {
       socket.once("connect", resolve);
-      socket.once("error", (e) => reject(new SqlError("08006", `could not connect to the coordinator database: ${e.message}`)));
+      socket.once("error", (e) =>
+        reject(new SqlError("08006", `could not connect to the coordinator database: ${e.message}`)),
+      );
     });
     link.onClose(() => this.close());
     link.onData((chunk) => this.onAuthData(chunk));
@@ -381,14 +386,23 @@ export class Session {
         failed = (await this.forwardSubQuery(part.text)) !== null;
       } else if (part.intercepted.copyFromStdin) {
         if (part !== c.statements[c.statements.length - 1]) {
-          this.sendToClient(write.errorResponse(new SqlError("0A000", "COPY FROM STDIN must be the last statement of a query string").fields()));
+          this.sendToClient(
+            write.errorResponse(
+              new SqlError("0A000", "COPY FROM STDIN must be the last statement of a query string").fields(),
+            ),
+          );
           failed = true;
           break;
         }
         return this.startCopyIn(part.intercepted);
       } else {
         try {
-          await runIntercepted(this, part.intercepted, { params: [], paramFormats: [], resultFormats: [], describe: true });
+          await runIntercepted(this, part.intercepted, {
+            params: [],
+            paramFormats: [],
+            resultFormats: [],
+            describe: true,
+          });
           // End the extended-protocol work before a later statement is sent as a simple Query.
           if (part !== c.statements[c.statements.length - 1]) await this.internalRaw(FrontendCode.Sync, write.sync());
         } catch (e) {
@@ -406,8 +420,13 @@ export class Session {
 
   /** Starts COPY FROM STDIN for an embedded coordinator database: Canopy collects the data. */
   private async startCopyIn(statement: InterceptedStatement): Promise<void> {
-    const copy = statement.stmt.CopyStmt as { options?: { DefElem: { defname: string; arg?: { String?: { sval: string } } } }[]; attlist?: unknown[]; relation?: { relname: string; schemaname?: string } };
-    const format = copy.options?.find((o) => o.DefElem.defname === "format")?.DefElem.arg?.String?.sval === "binary" ? 1 : 0;
+    const copy = statement.stmt.CopyStmt as {
+      options?: { DefElem: { defname: string; arg?: { String?: { sval: string } } } }[];
+      attlist?: unknown[];
+      relation?: { relname: string; schemaname?: string };
+    };
+    const format =
+      copy.options?.find((o) => o.DefElem.defname === "format")?.DefElem.arg?.String?.sval === "binary" ? 1 : 0;
     let columns = copy.attlist?.length ?? 0;
     if (!columns && copy.relation) {
       try {
@@ -443,14 +462,25 @@ export class Session {
         this.copyIn = null;
         let error: ErrorFields | null = null;
         if (m.code === FrontendCode.CopyFail) {
-          error = { severity: "ERROR", code: "57014", message: `COPY from stdin failed: ${new BodyReader(m.body).cstring()}` };
+          error = {
+            severity: "ERROR",
+            code: "57014",
+            message: `COPY from stdin failed: ${new BodyReader(m.body).cstring()}`,
+          };
         } else if (copy.size > limit) {
-          error = { severity: "ERROR", code: "54000", message: `COPY data of ${copy.size} bytes exceeds canopy.max_message_size (${limit})` };
+          error = {
+            severity: "ERROR",
+            code: "54000",
+            message: `COPY data of ${copy.size} bytes exceeds canopy.max_message_size (${limit})`,
+          };
         } else {
           try {
             const stmt = structuredClone(copy.statement.stmt);
             (stmt.CopyStmt as { filename?: string }).filename = "/dev/blob";
-            const count = await (this.link as PGliteLink).copyFromBlob(deparseStatement(stmt), withoutEndMarker(Buffer.concat(copy.chunks)));
+            const count = await (this.link as PGliteLink).copyFromBlob(
+              deparseStatement(stmt),
+              withoutEndMarker(Buffer.concat(copy.chunks)),
+            );
             this.sendToClient(write.commandComplete(`COPY ${count}`));
           } catch (e) {
             error = toErrorFields(e);
@@ -461,7 +491,13 @@ export class Session {
       }
       default:
         this.copyIn = null;
-        this.sendToClient(write.errorResponse({ severity: "ERROR", code: "08P01", message: `unexpected message type 0x${m.code.toString(16)} during COPY from stdin` }));
+        this.sendToClient(
+          write.errorResponse({
+            severity: "ERROR",
+            code: "08P01",
+            message: `unexpected message type 0x${m.code.toString(16)} during COPY from stdin`,
+          }),
+        );
         return this.finishSimpleQuery(true);
     }
   }
@@ -469,8 +505,7 @@ export class Session {
   /** Ends a simple Query that Canopy handled: aborts the backend's transaction on error, then Z. */
   private async finishSimpleQuery(failed: boolean): Promise<void> {
     if (failed && !this.pipe!.errorSinceSync) this.poisonBackend();
-    const ready = await this.internalRaw(FrontendCode.Sync, write.sync());
-    void ready;
+    await this.internalRaw(FrontendCode.Sync, write.sync());
     this.sendToClient(write.readyForQuery(this.pipe!.transactionStatus));
   }
 
@@ -508,9 +543,13 @@ export class Session {
     if (c.kind === "error") return this.failExtended(c.error);
     if (c.statements.length === 1 && c.statements[0].intercepted?.copyFromStdin) {
       return this.failExtended(
-        new SqlError("0A000", "COPY FROM STDIN through the extended query protocol is not supported by an embedded cluster", {
-          hint: "Send COPY as a simple query, or use a cluster of PostgreSQL servers (canopy local up).",
-        }).fields(),
+        new SqlError(
+          "0A000",
+          "COPY FROM STDIN through the extended query protocol is not supported by an embedded cluster",
+          {
+            hint: "Send COPY as a simple query, or use a cluster of PostgreSQL servers (canopy local up).",
+          },
+        ).fields(),
       );
     }
     if (c.statements.length !== 1 || c.statements[0].intercepted === null) {
@@ -601,7 +640,11 @@ export class Session {
   // Internal queries on the session's own connection (so they join its transaction)
 
   /** Sends one message and waits for its answer; messages are passed to `onMessage`. */
-  internalRaw(code: number, raw: Buffer, onMessage?: (code: number, message: Buffer) => void): Promise<ErrorFields | null> {
+  internalRaw(
+    code: number,
+    raw: Buffer,
+    onMessage?: (code: number, message: Buffer) => void,
+  ): Promise<ErrorFields | null> {
     return new Promise((resolve) => {
       this.pipe!.request(code, raw, {
         message: (c, message) => onMessage?.(c, message),

@@ -33,7 +33,7 @@ export function walk(
 /** The string values of a list of String nodes (function names, qualified names). */
 export function stringList(list: unknown): string[] {
   if (!Array.isArray(list)) return [];
-  return list.map((n) => ((n as { String?: { sval?: string } }).String?.sval ?? ""));
+  return list.map((n) => (n as { String?: { sval?: string } }).String?.sval ?? "");
 }
 
 /** A deep copy of an AST (ASTs are plain JSON values). */

@@ -8,7 +8,10 @@ export function quoteIdent(name: string): string {
 
 /** Quotes a possibly schema-qualified name given as parts. */
 export function quoteQualified(...parts: (string | undefined | null)[]): string {
-  return parts.filter((p): p is string => !!p).map(quoteIdent).join(".");
+  return parts
+    .filter((p): p is string => !!p)
+    .map(quoteIdent)
+    .join(".");
 }
 
 /** Quotes a literal the way PostgreSQL's quote_literal does (E'' form when backslashes occur). */

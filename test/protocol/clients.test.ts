@@ -29,7 +29,10 @@ interface ProcessResult {
 /** Runs a program with optional stdin, collecting its output; never rejects on a non-zero exit. */
 function runProgram(file: string, args: readonly string[], input?: string, timeoutMs = 60_000): Promise<ProcessResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, PGCONNECT_TIMEOUT: "10" } });
+    const child = spawn(file, args, {
+      stdio: ["pipe", "pipe", "pipe"],
+      env: { ...process.env, PGCONNECT_TIMEOUT: "10" },
+    });
     let stdout = "";
     let stderr = "";
     const timer = setTimeout(() => {
@@ -146,7 +149,10 @@ for (const kind of clusterKinds()) {
         assert.deepEqual(first.rows, [{ doubled: 42, shout: "hi!" }]);
         assert.deepEqual(second.rows, [{ doubled: 100, shout: "yo!" }]);
         // The statement really exists on the session's backend under its name.
-        const prepared = await client.query("SELECT count(*)::int AS n FROM pg_prepared_statements WHERE statement = $1", [text]);
+        const prepared = await client.query(
+          "SELECT count(*)::int AS n FROM pg_prepared_statements WHERE statement = $1",
+          [text],
+        );
         assert.equal(prepared.rows[0].n, 1);
       });
 
@@ -274,25 +280,29 @@ for (const kind of clusterKinds()) {
         }
       });
 
-      test("LISTEN/NOTIFY between two clients", { skip: kind === "embedded" ? "PGlite has one shared backend" : false }, async () => {
-        const listener = await connect(cluster.url);
-        try {
-          const received = new Promise<pg.Notification>((resolve, reject) => {
-            const timer = setTimeout(() => reject(new Error("no notification within 5 s")), 5000);
-            listener.on("notification", (n) => {
-              clearTimeout(timer);
-              resolve(n);
+      test(
+        "LISTEN/NOTIFY between two clients",
+        { skip: kind === "embedded" ? "PGlite has one shared backend" : false },
+        async () => {
+          const listener = await connect(cluster.url);
+          try {
+            const received = new Promise<pg.Notification>((resolve, reject) => {
+              const timer = setTimeout(() => reject(new Error("no notification within 5 s")), 5000);
+              listener.on("notification", (n) => {
+                clearTimeout(timer);
+                resolve(n);
+              });
             });
-          });
-          await listener.query("LISTEN canopy_test_channel");
-          await client.query("SELECT pg_notify('canopy_test_channel', 'hello from client')");
-          const n = await received;
-          assert.equal(n.channel, "canopy_test_channel");
-          assert.equal(n.payload, "hello from client");
-        } finally {
-          await listener.end();
-        }
-      });
+            await listener.query("LISTEN canopy_test_channel");
+            await client.query("SELECT pg_notify('canopy_test_channel', 'hello from client')");
+            const n = await received;
+            assert.equal(n.channel, "canopy_test_channel");
+            assert.equal(n.payload, "hello from client");
+          } finally {
+            await listener.end();
+          }
+        },
+      );
 
       test("cursor with DECLARE and FETCH", async () => {
         await client.query("BEGIN");
@@ -375,7 +385,10 @@ for (const kind of clusterKinds()) {
       });
 
       test("canopy UDF through the extended protocol with parameters", async () => {
-        const r = await client.query("SELECT canopy_check_connection_to_node($1, $2) AS ok", ["localhost", workerPorts[0]]);
+        const r = await client.query("SELECT canopy_check_connection_to_node($1, $2) AS ok", [
+          "localhost",
+          workerPorts[0],
+        ]);
         assert.deepEqual(r.rows, [{ ok: true }]);
         const named = { name: "check_node", text: "SELECT canopy_check_connection_to_node($1, $2) AS ok" };
         const again = await client.query({ ...named, values: ["localhost", workerPorts[1]] });
@@ -448,10 +461,13 @@ for (const kind of clusterKinds()) {
           (e: unknown) => (e as { code?: string }).code === "23505",
         );
         const rows = await sql`SELECT id, v FROM pjs_items ORDER BY id`;
-        assert.deepEqual([...rows], [
-          { id: 1, v: "one" },
-          { id: 2, v: "two" },
-        ]);
+        assert.deepEqual(
+          [...rows],
+          [
+            { id: 1, v: "one" },
+            { id: 2, v: "two" },
+          ],
+        );
         await sql`DROP TABLE pjs_items`;
       });
 
@@ -484,7 +500,8 @@ for (const kind of clusterKinds()) {
         assert.deepEqual([...rows], [{ ok: true }]);
         const second = await sql`SELECT canopy_check_connection_to_node(${"localhost"}, ${workerPorts[1]}) AS ok`;
         assert.deepEqual([...second], [{ ok: true }]);
-        const results = await sql`SELECT nodeport, success, result FROM run_command_on_workers(${"SELECT 7 * 6"}) ORDER BY nodeport`;
+        const results =
+          await sql`SELECT nodeport, success, result FROM run_command_on_workers(${"SELECT 7 * 6"}) ORDER BY nodeport`;
         assert.deepEqual(
           results.map((r) => [Number(r.nodeport), r.success, r.result]),
           workerPorts.map((p) => [p, true, "42"]),
@@ -494,7 +511,10 @@ for (const kind of clusterKinds()) {
 
     describe("psql", () => {
       test("\\d, \\dt and \\l", async () => {
-        await psql(cluster.url, ["-c", "DROP TABLE IF EXISTS psql_items; CREATE TABLE psql_items (id bigint PRIMARY KEY, name text NOT NULL, price numeric(10,2))"]);
+        await psql(cluster.url, [
+          "-c",
+          "DROP TABLE IF EXISTS psql_items; CREATE TABLE psql_items (id bigint PRIMARY KEY, name text NOT NULL, price numeric(10,2))",
+        ]);
         const d = await psql(cluster.url, ["-c", "\\d psql_items"]);
         const columns = d
           .trim()
@@ -508,7 +528,9 @@ for (const kind of clusterKinds()) {
         // psql's \l query is written for server versions up to its own: psql 15 asks PostgreSQL 17
         // (PGlite) for pg_database.daticulocale, which 17 renamed. That is psql's limitation, not
         // the coordinator's, so only compare like with like.
-        const serverMajor = Math.floor(Number((await psql(cluster.url, ["-c", "SHOW server_version_num"])).trim()) / 10000);
+        const serverMajor = Math.floor(
+          Number((await psql(cluster.url, ["-c", "SHOW server_version_num"])).trim()) / 10000,
+        );
         const psqlMajor = Number(/(\d+)\./.exec((await runProgram("/usr/bin/psql", ["--version"])).stdout)![1]);
         if (serverMajor <= psqlMajor) {
           const l = await psql(cluster.url, ["-c", "\\l"]);
@@ -542,13 +564,17 @@ for (const kind of clusterKinds()) {
         assert.equal(out, rows.join("\n") + "\n");
         // \copy with data from psql's own stdin.
         await psql(cluster.url, ["-c", "\\copy copy_items FROM pstdin"], "5\tfive\n6\tsix\n");
-        const total = await psql(cluster.url, ["-c", "SELECT string_agg(v, ',' ORDER BY id) FROM copy_items WHERE id > 4"]);
+        const total = await psql(cluster.url, [
+          "-c",
+          "SELECT string_agg(v, ',' ORDER BY id) FROM copy_items WHERE id > 4",
+        ]);
         assert.equal(total.trim(), "five,six");
         await psql(cluster.url, ["-c", "DROP TABLE copy_items"]);
       });
 
       test("PREPARE and EXECUTE", async () => {
-        const script = "PREPARE p(int, text) AS SELECT $1 + 1, $2 || '!';\nEXECUTE p(41, 'yes');\nEXECUTE p(1, 'no');\nDEALLOCATE p;\n";
+        const script =
+          "PREPARE p(int, text) AS SELECT $1 + 1, $2 || '!';\nEXECUTE p(41, 'yes');\nEXECUTE p(1, 'no');\nDEALLOCATE p;\n";
         const out = await psql(cluster.url, ["-q", "-f", "-"], script);
         assert.deepEqual(out.trim().split("\n"), ["42|yes!", "2|no!"]);
       });
@@ -592,7 +618,18 @@ for (const kind of clusterKinds()) {
             // the session in a transaction, so a client blocked in PQprepare would stall the other
             // client of its thread that holds the backend: there, each client gets its own thread.
             const threads = kind === "embedded" && mode === "prepared" ? "4" : "2";
-            const args = ["-n", "-c", "4", "-j", threads, "-T", selectOnly ? "2" : "3", "-M", mode, ...(selectOnly ? ["-S"] : [])];
+            const args = [
+              "-n",
+              "-c",
+              "4",
+              "-j",
+              threads,
+              "-T",
+              selectOnly ? "2" : "3",
+              "-M",
+              mode,
+              ...(selectOnly ? ["-S"] : []),
+            ];
             const result = parse(await pgbench(cluster.url, args));
             assert.equal(result.failed, 0);
             assert.ok(result.tps > 0, `tps ${result.tps}`);

@@ -54,7 +54,10 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 
 /** Checks that the server's answer to bad input is at most one ErrorResponse with one of `codes`. */
 function assertFatalError(messages: readonly RawMessage[], codes: readonly string[], required: boolean): void {
-  assert.ok(messages.length <= 1, `expected at most one message before close, got ${messages.map((m) => m.type).join(",")}`);
+  assert.ok(
+    messages.length <= 1,
+    `expected at most one message before close, got ${messages.map((m) => m.type).join(",")}`,
+  );
   if (messages.length === 0) {
     assert.ok(!required, "expected an ErrorResponse before the connection closed");
     return;
@@ -86,7 +89,12 @@ for (const kind of clusterKinds()) {
         survivor.on("error", () => {});
         await survivor.connect();
         if (kind === "local") {
-          direct = new pg.Client({ host: "127.0.0.1", port: cluster.coordinatorDbPort, user: "postgres", database: "postgres" });
+          direct = new pg.Client({
+            host: "127.0.0.1",
+            port: cluster.coordinatorDbPort,
+            user: "postgres",
+            database: "postgres",
+          });
           await direct.connect();
         }
       },
@@ -102,7 +110,11 @@ for (const kind of clusterKinds()) {
     /** The survivor session and a brand-new one both still answer queries. */
     async function assertOthersWork(timeoutMs = 5000): Promise<void> {
       const n = ++survivorQueries;
-      const r = await withTimeout(survivor.query("SELECT $1::int AS n, pg_backend_pid() AS pid", [n]), timeoutMs, "survivor query");
+      const r = await withTimeout(
+        survivor.query("SELECT $1::int AS n, pg_backend_pid() AS pid", [n]),
+        timeoutMs,
+        "survivor query",
+      );
       assert.equal(r.rows[0].n, n);
       const fresh = new pg.Client({ connectionString: cluster.url });
       try {
@@ -116,7 +128,9 @@ for (const kind of clusterKinds()) {
 
     /** Local clusters: the coordinator-database backends of sessions with this application_name. */
     async function backendsOf(applicationName: string): Promise<{ pid: number; state: string; query: string }[]> {
-      const r = await direct!.query("SELECT pid, state, query FROM pg_stat_activity WHERE application_name = $1", [applicationName]);
+      const r = await direct!.query("SELECT pid, state, query FROM pg_stat_activity WHERE application_name = $1", [
+        applicationName,
+      ]);
       return r.rows;
     }
 
@@ -179,7 +193,11 @@ for (const kind of clusterKinds()) {
 
     test("a truncated message followed by a disconnect leaves the server serving", async () => {
       const applicationName = uniqueName("truncated");
-      const { conn } = await RawConnection.startup(cluster.port, { user: "postgres", database: "postgres", application_name: applicationName });
+      const { conn } = await RawConnection.startup(cluster.port, {
+        user: "postgres",
+        database: "postgres",
+        application_name: applicationName,
+      });
       if (kind === "local") assert.equal((await backendsOf(applicationName)).length, 1);
       const partial = Buffer.alloc(10);
       partial.write("Q", 0, "latin1");
@@ -192,19 +210,29 @@ for (const kind of clusterKinds()) {
       await assertOthersWork();
       if (kind === "local") {
         // The session's coordinator-database connection is released, not leaked.
-        await until(async () => ((await backendsOf(applicationName)).length === 0 ? true : undefined), 5000, "backend to exit");
+        await until(
+          async () => ((await backendsOf(applicationName)).length === 0 ? true : undefined),
+          5000,
+          "backend to exit",
+        );
       }
     });
 
     test("a client vanishing mid-query does not disturb other sessions", { timeout: 30_000 }, async () => {
       const applicationName = uniqueName("vanishing");
-      const { conn } = await RawConnection.startup(cluster.port, { user: "postgres", database: "postgres", application_name: applicationName });
+      const { conn } = await RawConnection.startup(cluster.port, {
+        user: "postgres",
+        database: "postgres",
+        application_name: applicationName,
+      });
       conn.write(queryMessage("SELECT pg_sleep(5)"));
       let pid = 0;
       if (kind === "local") {
         // The query really runs on the session's backend...
         pid = await until(
-          async () => (await backendsOf(applicationName)).find((b) => b.state === "active" && b.query === "SELECT pg_sleep(5)")?.pid,
+          async () =>
+            (await backendsOf(applicationName)).find((b) => b.state === "active" && b.query === "SELECT pg_sleep(5)")
+              ?.pid,
           3000,
           "pg_sleep to start",
         );
@@ -226,142 +254,186 @@ for (const kind of clusterKinds()) {
           `backend ${pid} to exit`,
         );
         assert.ok(Date.now() - vanishedAt < 8000);
-        const sleeping = await direct!.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(5)' AND state = 'active'");
+        const sleeping = await direct!.query(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(5)' AND state = 'active'",
+        );
         assert.equal(sleeping.rows[0].n, 0);
       }
     });
 
-    test("CancelRequest cancels the running query", { skip: kind === "embedded" ? "PGlite cannot interrupt a running query" : false, timeout: 30_000 }, async () => {
-      const applicationName = uniqueName("cancel");
-      const victim = new pg.Client({ connectionString: cluster.url, application_name: applicationName });
-      victim.on("error", () => {});
-      await victim.connect();
-      try {
-        const { processID, secretKey } = victim as unknown as { processID: number; secretKey: number };
-        assert.ok(Number.isInteger(processID) && processID !== 0, "BackendKeyData was sent");
-        let settled = false;
-        const running = victim.query("SELECT pg_sleep(10)").then(
-          () => {
-            settled = true;
-            return null;
-          },
-          (e: pg.DatabaseError) => {
-            settled = true;
-            return e;
-          },
+    test(
+      "CancelRequest cancels the running query",
+      { skip: kind === "embedded" ? "PGlite cannot interrupt a running query" : false, timeout: 30_000 },
+      async () => {
+        const applicationName = uniqueName("cancel");
+        const victim = new pg.Client({ connectionString: cluster.url, application_name: applicationName });
+        victim.on("error", () => {});
+        await victim.connect();
+        try {
+          const { processID, secretKey } = victim as unknown as { processID: number; secretKey: number };
+          assert.ok(Number.isInteger(processID) && processID !== 0, "BackendKeyData was sent");
+          let settled = false;
+          const running = victim.query("SELECT pg_sleep(10)").then(
+            () => {
+              settled = true;
+              return null;
+            },
+            (e: pg.DatabaseError) => {
+              settled = true;
+              return e;
+            },
+          );
+          await until(
+            async () =>
+              (await backendsOf(applicationName)).some((b) => b.state === "active" && b.query === "SELECT pg_sleep(10)")
+                ? true
+                : undefined,
+            3000,
+            "pg_sleep to start",
+          );
+
+          // A wrong secret cancels nothing; the server just closes the cancel connection.
+          const wrong = await RawConnection.connect(cluster.port);
+          wrong.write(cancelRequest(processID, secretKey ^ 1));
+          await wrong.waitClosed(3000);
+          assert.equal(wrong.unread, 0, "CancelRequest gets no reply");
+          await sleep(500);
+          assert.equal(settled, false, "query cancelled with a wrong secret key");
+
+          const sentAt = Date.now();
+          const cancel = await RawConnection.connect(cluster.port);
+          cancel.write(cancelRequest(processID, secretKey));
+          await cancel.waitClosed(3000);
+          const error = await withTimeout(running, 2000, "cancelled query");
+          assert.ok(error, "the query should have failed");
+          assert.equal(error.code, "57014");
+          assert.match(error.message, /cancel/);
+          assert.ok(Date.now() - sentAt < 2000);
+
+          // The cancelled session carries on.
+          const r = await victim.query("SELECT 'after cancel' AS s");
+          assert.equal(r.rows[0].s, "after cancel");
+        } finally {
+          await victim.end().catch(() => {});
+        }
+        await assertOthersWork();
+      },
+    );
+
+    test(
+      "CancelRequest on a raw session ends the query with 57014 and ReadyForQuery",
+      { skip: kind === "embedded" ? "PGlite cannot interrupt a running query" : false, timeout: 30_000 },
+      async () => {
+        const applicationName = uniqueName("rawcancel");
+        const { conn, processId, secretKey } = await RawConnection.startup(cluster.port, {
+          user: "postgres",
+          database: "postgres",
+          application_name: applicationName,
+        });
+        try {
+          conn.write(queryMessage("SELECT pg_sleep(10)"));
+          await until(
+            async () => ((await backendsOf(applicationName)).some((b) => b.state === "active") ? true : undefined),
+            3000,
+            "pg_sleep to start",
+          );
+          const cancel = await RawConnection.connect(cluster.port);
+          cancel.write(cancelRequest(processId, secretKey));
+          const answer = await conn.readUntil("Z", 2000);
+          assert.equal(firstError(answer)?.C, "57014");
+          assert.equal(answer[answer.length - 1].body.toString("latin1"), "I");
+          const after = await conn.simpleQuery("SELECT 'alive'");
+          assert.deepEqual(dataRowValues(after.find((m) => m.type === "D")!.body), ["alive"]);
+        } finally {
+          conn.destroy();
+        }
+      },
+    );
+
+    test(
+      "COPY FROM STDIN through the extended protocol: CopyIn on local, 0A000 on embedded",
+      { timeout: 30_000 },
+      async () => {
+        const { conn } = await RawConnection.startup(cluster.port);
+        const table = uniqueName("xcopy");
+        conn.write(queryMessage(`CREATE TABLE ${table} (a int)`));
+        await conn.readUntil("Z");
+        conn.write(
+          Buffer.concat([
+            parseMessage("", `COPY ${table} FROM STDIN`),
+            bindMessage("", ""),
+            executeMessage(""),
+            syncMessage(),
+          ]),
         );
-        await until(
-          async () => ((await backendsOf(applicationName)).some((b) => b.state === "active" && b.query === "SELECT pg_sleep(10)") ? true : undefined),
-          3000,
-          "pg_sleep to start",
-        );
-
-        // A wrong secret cancels nothing; the server just closes the cancel connection.
-        const wrong = await RawConnection.connect(cluster.port);
-        wrong.write(cancelRequest(processID, secretKey ^ 1));
-        await wrong.waitClosed(3000);
-        assert.equal(wrong.unread, 0, "CancelRequest gets no reply");
-        await sleep(500);
-        assert.equal(settled, false, "query cancelled with a wrong secret key");
-
-        const sentAt = Date.now();
-        const cancel = await RawConnection.connect(cluster.port);
-        cancel.write(cancelRequest(processID, secretKey));
-        await cancel.waitClosed(3000);
-        const error = await withTimeout(running, 2000, "cancelled query");
-        assert.ok(error, "the query should have failed");
-        assert.equal(error.code, "57014");
-        assert.match(error.message, /cancel/);
-        assert.ok(Date.now() - sentAt < 2000);
-
-        // The cancelled session carries on.
-        const r = await victim.query("SELECT 'after cancel' AS s");
-        assert.equal(r.rows[0].s, "after cancel");
-      } finally {
-        await victim.end().catch(() => {});
-      }
-      await assertOthersWork();
-    });
-
-    test("CancelRequest on a raw session ends the query with 57014 and ReadyForQuery", { skip: kind === "embedded" ? "PGlite cannot interrupt a running query" : false, timeout: 30_000 }, async () => {
-      const applicationName = uniqueName("rawcancel");
-      const { conn, processId, secretKey } = await RawConnection.startup(cluster.port, {
-        user: "postgres",
-        database: "postgres",
-        application_name: applicationName,
-      });
-      try {
-        conn.write(queryMessage("SELECT pg_sleep(10)"));
-        await until(
-          async () => ((await backendsOf(applicationName)).some((b) => b.state === "active") ? true : undefined),
-          3000,
-          "pg_sleep to start",
-        );
-        const cancel = await RawConnection.connect(cluster.port);
-        cancel.write(cancelRequest(processId, secretKey));
-        const answer = await conn.readUntil("Z", 2000);
-        assert.equal(firstError(answer)?.C, "57014");
-        assert.equal(answer[answer.length - 1].body.toString("latin1"), "I");
-        const after = await conn.simpleQuery("SELECT 'alive'");
-        assert.deepEqual(dataRowValues(after.find((m) => m.type === "D")!.body), ["alive"]);
-      } finally {
-        conn.destroy();
-      }
-    });
-
-    test("COPY FROM STDIN through the extended protocol: CopyIn on local, 0A000 on embedded", { timeout: 30_000 }, async () => {
-      const { conn } = await RawConnection.startup(cluster.port);
-      const table = uniqueName("xcopy");
-      conn.write(queryMessage(`CREATE TABLE ${table} (a int)`));
-      await conn.readUntil("Z");
-      conn.write(Buffer.concat([parseMessage("", `COPY ${table} FROM STDIN`), bindMessage("", ""), executeMessage(""), syncMessage()]));
-      if (kind === "local") {
-        const messages = await conn.readUntil("G");
-        assert.equal(messages.at(-1)!.type, "G");
-        conn.write(Buffer.concat([message("d", Buffer.from("7\n")), message("c"), syncMessage()]));
-        const done = await conn.readUntil("Z");
-        assert.ok(done.some((m) => m.type === "C" && m.body.toString("utf8").startsWith("COPY 1")));
-      } else {
-        const messages = await conn.readUntil("Z");
-        assert.equal(firstError(messages)?.C, "0A000");
-      }
-      conn.write(queryMessage(`DROP TABLE ${table}`));
-      await conn.readUntil("Z");
-      conn.socket.destroy();
-      await assertOthersWork();
-    });
+        if (kind === "local") {
+          const messages = await conn.readUntil("G");
+          assert.equal(messages.at(-1)!.type, "G");
+          conn.write(Buffer.concat([message("d", Buffer.from("7\n")), message("c"), syncMessage()]));
+          const done = await conn.readUntil("Z");
+          assert.ok(done.some((m) => m.type === "C" && m.body.toString("utf8").startsWith("COPY 1")));
+        } else {
+          const messages = await conn.readUntil("Z");
+          assert.equal(firstError(messages)?.C, "0A000");
+        }
+        conn.write(queryMessage(`DROP TABLE ${table}`));
+        await conn.readUntil("Z");
+        conn.socket.destroy();
+        await assertOthersWork();
+      },
+    );
 
     test("Execute with a row limit suspends the portal and resumes it", async () => {
       const { conn } = await RawConnection.startup(cluster.port);
       conn.write(queryMessage("BEGIN"));
       await conn.readUntil("Z");
-      conn.write(Buffer.concat([parseMessage("", "SELECT g FROM generate_series(1, 5) g"), bindMessage("p1", ""), executeMessage("p1", 2), syncMessage()]));
+      conn.write(
+        Buffer.concat([
+          parseMessage("", "SELECT g FROM generate_series(1, 5) g"),
+          bindMessage("p1", ""),
+          executeMessage("p1", 2),
+          syncMessage(),
+        ]),
+      );
       const first = await conn.readUntil("Z");
-      assert.deepEqual(first.filter((m) => m.type === "D").map((m) => dataRowValues(m.body)[0]), ["1", "2"]);
-      assert.ok(first.some((m) => m.type === "s"), "PortalSuspended after the row limit");
+      assert.deepEqual(
+        first.filter((m) => m.type === "D").map((m) => dataRowValues(m.body)[0]),
+        ["1", "2"],
+      );
+      assert.ok(
+        first.some((m) => m.type === "s"),
+        "PortalSuspended after the row limit",
+      );
       conn.write(Buffer.concat([executeMessage("p1", 0), syncMessage()]));
       const rest = await conn.readUntil("Z");
-      assert.deepEqual(rest.filter((m) => m.type === "D").map((m) => dataRowValues(m.body)[0]), ["3", "4", "5"]);
+      assert.deepEqual(
+        rest.filter((m) => m.type === "D").map((m) => dataRowValues(m.body)[0]),
+        ["3", "4", "5"],
+      );
       assert.ok(rest.some((m) => m.type === "C"));
       conn.write(queryMessage("COMMIT"));
       await conn.readUntil("Z");
       conn.socket.destroy();
     });
 
-    test("a client that does not read a large result holds back the backend, not our memory", { skip: kind === "embedded" ? "PGlite hands over whole results" : false, timeout: 30_000 }, async () => {
-      const pid = Number(readFileSync(join(cluster.dir!, "coordinator.pid"), "utf8"));
-      const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) * 1024;
-      const before = rss();
-      const { conn } = await RawConnection.startup(cluster.port);
-      conn.socket.pause();
-      // About 400 MB of rows that the client never reads.
-      conn.write(queryMessage("SELECT repeat('x', 4000) FROM generate_series(1, 100000)"));
-      await new Promise((resolve) => setTimeout(resolve, 3000));
-      const grown = rss() - before;
-      assert.ok(grown < 150 * 1024 * 1024, `coordinator grew by ${grown} bytes`);
-      conn.socket.destroy();
-      await assertOthersWork();
-    });
+    test(
+      "a client that does not read a large result holds back the backend, not our memory",
+      { skip: kind === "embedded" ? "PGlite hands over whole results" : false, timeout: 30_000 },
+      async () => {
+        const pid = Number(readFileSync(join(cluster.dir!, "coordinator.pid"), "utf8"));
+        const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) * 1024;
+        const before = rss();
+        const { conn } = await RawConnection.startup(cluster.port);
+        conn.socket.pause();
+        // About 400 MB of rows that the client never reads.
+        conn.write(queryMessage("SELECT repeat('x', 4000) FROM generate_series(1, 100000)"));
+        await new Promise((resolve) => setTimeout(resolve, 3000));
+        const grown = rss() - before;
+        assert.ok(grown < 150 * 1024 * 1024, `coordinator grew by ${grown} bytes`);
+        conn.socket.destroy();
+        await assertOthersWork();
+      },
+    );
 
     test("GSSENCRequest is declined with 'N' and startup continues in plaintext", async () => {
       const conn = await RawConnection.connect(cluster.port);
@@ -392,7 +464,9 @@ for (const kind of clusterKinds()) {
     test("data piggybacked on an SSLRequest is refused", async () => {
       // Bytes sent before the TLS handshake must not be treated as if they had been encrypted.
       const conn = await RawConnection.connect(cluster.port);
-      conn.write(Buffer.concat([requestPacket(SSL_REQUEST_CODE), startupMessage({ user: "postgres", database: "postgres" })]));
+      conn.write(
+        Buffer.concat([requestPacket(SSL_REQUEST_CODE), startupMessage({ user: "postgres", database: "postgres" })]),
+      );
       const answer = await conn.readUntilClose(5000);
       assert.ok(conn.closed);
       assertFatalError(answer, ["08P01"], true);
@@ -401,7 +475,10 @@ for (const kind of clusterKinds()) {
 
     test("a startup packet over several TCP segments is reassembled", async () => {
       const conn = await RawConnection.connect(cluster.port);
-      const packet = startupMessage({ user: "postgres", database: "postgres", application_name: "slow_startup" }, PROTOCOL_3_0);
+      const packet = startupMessage(
+        { user: "postgres", database: "postgres", application_name: "slow_startup" },
+        PROTOCOL_3_0,
+      );
       for (const piece of [packet.subarray(0, 3), packet.subarray(3, 11), packet.subarray(11)]) {
         conn.write(piece);
         await sleep(30);

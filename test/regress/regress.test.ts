@@ -65,7 +65,9 @@ for (const kind of clusterKinds()) {
       const name = file.replace(/\.sql$/, "");
       test(name, async () => {
         const actual = normalize(await runPsql(cluster.url, file), cluster, file);
-        const candidates = readdirSync(expectedDir).filter((f) => f === `${name}.out` || (f.startsWith(`${name}_`) && f.endsWith(".out")));
+        const candidates = readdirSync(expectedDir).filter(
+          (f) => f === `${name}.out` || (f.startsWith(`${name}_`) && f.endsWith(".out")),
+        );
         if (candidates.some((f) => readFileSync(join(expectedDir, f), "utf8") === actual)) return;
         mkdirSync(resultsDir, { recursive: true });
         writeFileSync(join(resultsDir, `${name}.${kind}.out`), actual);
@@ -73,8 +75,10 @@ for (const kind of clusterKinds()) {
           writeFileSync(join(expectedDir, `${name}.out`), actual);
           return;
         }
-        assert.fail(`output of ${file} differs from expected; see test/regress/results/${name}.${kind}.out\n` +
-          `diff test/regress/expected/${name}.out test/regress/results/${name}.${kind}.out`);
+        assert.fail(
+          `output of ${file} differs from expected; see test/regress/results/${name}.${kind}.out\n` +
+            `diff test/regress/expected/${name}.out test/regress/results/${name}.${kind}.out`,
+        );
       });
     }
   });

@@ -29,9 +29,13 @@ export async function startLocalCluster(workers = 2): Promise<TestCluster> {
   await chmod(dir, 0o755);
   const port = await findFreePortRange(workers + 2);
   try {
-    await run(process.execPath, [canopyBin, "local", "up", dir, "--port", String(port), "--workers", String(workers), "--fsync", "off"], {
-      timeout: 120_000,
-    });
+    await run(
+      process.execPath,
+      [canopyBin, "local", "up", dir, "--port", String(port), "--workers", String(workers), "--fsync", "off"],
+      {
+        timeout: 120_000,
+      },
+    );
   } catch (e) {
     await run(process.execPath, [canopyBin, "local", "down", dir]).catch(() => {});
     throw e;
@@ -53,9 +57,13 @@ export async function startLocalCluster(workers = 2): Promise<TestCluster> {
 /** Starts `canopy dev --memory` as a child process on a free port. */
 export async function startEmbeddedCluster(workers = 2): Promise<TestCluster> {
   const port = await findFreePortRange(workers + 1);
-  const child = spawn(process.execPath, [canopyBin, "dev", "--memory", "--port", String(port), "--workers", String(workers)], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    [canopyBin, "dev", "--memory", "--port", String(port), "--workers", String(workers)],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   let output = "";
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`canopy dev did not start: ${output}`)), 60_000);

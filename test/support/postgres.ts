@@ -36,10 +36,7 @@ function installExitHook(): void {
   process.on("exit", () => {
     for (const [baseDir, dataDir] of live) {
       try {
-        const pid = Number.parseInt(
-          readFileSync(join(dataDir, "postmaster.pid"), "utf8").split("\n")[0] ?? "",
-          10,
-        );
+        const pid = Number.parseInt(readFileSync(join(dataDir, "postmaster.pid"), "utf8").split("\n")[0] ?? "", 10);
         if (pid > 0) process.kill(pid, "SIGQUIT"); // SIGQUIT = immediate shutdown
       } catch {
         // not running

@@ -144,31 +144,27 @@ describe("pgserver: certificates", { skip }, () => {
   });
 });
 
-describe(
-  "pgserver: untraversable paths",
-  { skip: skip || (process.getuid?.() === 0 ? false : "needs root") },
-  () => {
-    it("initServer rejects a data dir the postgres user cannot reach", async () => {
-      const dir = await mkdtemp(join(tmpdir(), "canopy-private-"));
-      try {
-        await chmod(dir, 0o700);
-        const { certFile, keyFile } = await generateSelfSignedCertificate(join(dir, "certs"));
-        await assert.rejects(
-          initServer({
-            dataDir: join(dir, "data"),
-            port: await findFreePort(),
-            socketDir: join(dir, "sock"),
-            certFile,
-            keyFile,
-          }),
-          /not traversable/,
-        );
-      } finally {
-        await rm(dir, { recursive: true, force: true });
-      }
-    });
-  },
-);
+describe("pgserver: untraversable paths", { skip: skip || (process.getuid?.() === 0 ? false : "needs root") }, () => {
+  it("initServer rejects a data dir the postgres user cannot reach", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "canopy-private-"));
+    try {
+      await chmod(dir, 0o700);
+      const { certFile, keyFile } = await generateSelfSignedCertificate(join(dir, "certs"));
+      await assert.rejects(
+        initServer({
+          dataDir: join(dir, "data"),
+          port: await findFreePort(),
+          socketDir: join(dir, "sock"),
+          certFile,
+          keyFile,
+        }),
+        /not traversable/,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe("pgserver: ports", () => {
   it("findFreePort returns a bindable port", async () => {

@@ -33,13 +33,19 @@ test("an announced length over the limit is refused before any body arrives", ()
   const framer = new MessageFramer(1 << 20);
   const header = Buffer.from([0x51, 0x40, 0, 0, 0]); // 'Q', length 1 GiB
   framer.push(header);
-  assert.throws(() => framer.next(), (e: unknown) => e instanceof ProtocolViolation && e.sqlState === "54000");
+  assert.throws(
+    () => framer.next(),
+    (e: unknown) => e instanceof ProtocolViolation && e.sqlState === "54000",
+  );
 });
 
 test("a length below four is a protocol violation", () => {
   const framer = new MessageFramer(1024);
   framer.push(Buffer.from([0x51, 0, 0, 0, 2]));
-  assert.throws(() => framer.next(), (e: unknown) => e instanceof ProtocolViolation && e.sqlState === "08P01");
+  assert.throws(
+    () => framer.next(),
+    (e: unknown) => e instanceof ProtocolViolation && e.sqlState === "08P01",
+  );
 });
 
 test("startup packets parse into parameters and reject silly lengths", () => {

@@ -29,12 +29,18 @@ test("unknown names, bad values and out-of-range values are refused as PostgreSQ
   assert.throws(() => checkSessionSet("canopy.node_conninfo", "host=elsewhere"), code("22023"));
   assert.equal(normalizeSetting("canopy.explain_all_tasks", "TRUE"), "on");
   assert.equal(normalizeSetting("CANOPY.SHARD_COUNT", " 64 "), "64");
-  assert.equal(checkSessionSet("canopy.node_conninfo", "sslmode=verify-full sslrootcert='/a b/ca.crt'"), "sslmode=verify-full sslrootcert='/a b/ca.crt'");
+  assert.equal(
+    checkSessionSet("canopy.node_conninfo", "sslmode=verify-full sslrootcert='/a b/ca.crt'"),
+    "sslmode=verify-full sslrootcert='/a b/ca.crt'",
+  );
 });
 
 test("conninfo strings parse with quoting and reject garbage", () => {
   assert.deepEqual(parseConninfo("sslmode=require  password=abc"), { sslmode: "require", password: "abc" });
-  assert.deepEqual(parseConninfo("sslrootcert='/x y/z' sslmode=verify-ca"), { sslrootcert: "/x y/z", sslmode: "verify-ca" });
+  assert.deepEqual(parseConninfo("sslrootcert='/x y/z' sslmode=verify-ca"), {
+    sslrootcert: "/x y/z",
+    sslmode: "verify-ca",
+  });
   assert.deepEqual(parseConninfo("password='a\\'b'"), { password: "a'b" });
   assert.throws(() => parseConninfo("sslmode"), code("22023"));
 });
