@@ -15,7 +15,8 @@ import {
 } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import { quoteLiteral } from "../sql/quote.js";
-import { RemoteFailure, type Session } from "../server/session.js";
+import type { Session } from "../server/session.js";
+import { RemoteError } from "../nodes/gateway.js";
 import { findUdf, type UdfDefinition, type UdfResult } from "./udfs.js";
 
 /** A statement Canopy handles itself. */
@@ -106,7 +107,7 @@ export async function describeIntercepted(
   session.pipe!.requestFlush();
   for (const r of results) {
     const error = await r;
-    if (error) throw new RemoteFailure(error);
+    if (error) throw new RemoteError(error);
   }
   session.sendToClient(...out);
 }
@@ -156,7 +157,7 @@ async function evaluateArguments(
     return rows[0];
   } catch (e) {
     // Arguments are evaluated once, before the statement runs: they cannot refer to its rows.
-    if (e instanceof RemoteFailure && (e.fields.code === "42703" || e.fields.code === "42P01")) {
+    if (e instanceof RemoteError && (e.fields.code === "42703" || e.fields.code === "42P01")) {
       throw new SqlError("0A000", `arguments of ${def.name}() cannot refer to columns of the query`, {
         detail: e.fields.message,
         hint: "Pass constants, parameters or self-contained subqueries.",
@@ -247,7 +248,7 @@ async function runRewritten(
   session.pipe!.requestFlush();
   for (const r of results) {
     const error = await r;
-    if (error) throw new RemoteFailure(error);
+    if (error) throw new RemoteError(error);
   }
 }
 

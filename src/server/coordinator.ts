@@ -6,9 +6,9 @@ import tls from "node:tls";
 import { readFileSync } from "node:fs";
 import { randomInt } from "node:crypto";
 import pg from "pg";
-import type { NodeClient, NodeGateway } from "../nodes/gateway.js";
+import type { ConnectOptions, NodeAddress, NodeClient, NodeGateway } from "../nodes/gateway.js";
 import { PGliteGateway, PGliteNode } from "../nodes/pglite.js";
-import { PostgresGateway, toRemoteError } from "../nodes/postgres.js";
+import { PostgresGateway, clientConfig } from "../nodes/postgres.js";
 import { metadataSchemaSql, METADATA_CHANNEL } from "../metadata/schema.js";
 import { resolveDefaults, type SettingValues } from "../settings.js";
 import { loadParser } from "../sql/parse.js";
@@ -161,42 +161,8 @@ export class Coordinator {
         close: async () => {},
       };
     }
-    const client = new pg.Client(this.adminConfig(db));
-    client.on("error", (e) => this.log(`coordinator database connection error: ${e.message}`));
-    await client.connect();
-    const rawText = { getTypeParser: () => (value: string) => value };
-    return {
-      async query(sql, params: readonly (string | null)[] = []) {
-        try {
-          const r = await client.query({
-            text: sql,
-            values: params.length > 0 ? (params as unknown[]) : undefined,
-            rowMode: "array",
-            types: rawText,
-          });
-          const last = Array.isArray(r) ? r[r.length - 1] : r;
-          return {
-            fields: (last.fields ?? []).map((f: pg.FieldDef) => ({ name: f.name, typeOid: f.dataTypeID })),
-            rows: (last.rows ?? []) as (string | null)[][],
-            command: String(last.command ?? ""),
-          };
-        } catch (e) {
-          throw toRemoteError(e);
-        }
-      },
-      close: () => client.end().catch(() => {}),
-    };
-  }
-
-  private adminConfig(db: Extract<CoordinatorDatabase, { kind: "postgres" }>): pg.ClientConfig {
-    return {
-      host: db.host,
-      port: db.port,
-      database: db.database,
-      user: db.user,
-      password: db.password,
-      application_name: "canopy coordinator",
-    };
+    const [node, options] = adminTarget(db);
+    return new PostgresGateway().connect(node, options);
   }
 
   private async listenForMetadataChanges(): Promise<void> {
@@ -210,7 +176,7 @@ export class Coordinator {
       await db.node.db.listen(METADATA_CHANNEL, notify);
       return;
     }
-    this.listener = new pg.Client(this.adminConfig(db));
+    this.listener = new pg.Client(clientConfig(...adminTarget(db)));
     this.listener.on("error", (e) => this.log(`metadata listener error: ${e.message}`));
     this.listener.on("notification", notify);
     await this.listener.connect();
@@ -254,6 +220,19 @@ export class Coordinator {
 }
 
 const emptyResult = { fields: [], rows: [], command: "" };
+
+/**
+ * How the coordinator reaches its database for its own bookkeeping: without TLS, like the
+ * sessions' connections (the coordinator database is expected beside the coordinator).
+ */
+function adminTarget(db: Extract<CoordinatorDatabase, { kind: "postgres" }>): [NodeAddress, ConnectOptions] {
+  const conninfo: Record<string, string> = { sslmode: "disable", application_name: "canopy coordinator" };
+  if (db.password !== undefined) conninfo.password = db.password;
+  return [
+    { name: db.host, port: db.port },
+    { user: db.user, database: db.database, conninfo, connectTimeoutMs: 30_000 },
+  ];
+}
 
 /** Creates the gateway matching a coordinator database kind. */
 export function gatewayFor(kind: "postgres" | "pglite"): NodeGateway {

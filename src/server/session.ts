@@ -23,7 +23,7 @@ import {
   type Message,
 } from "../protocol/messages.js";
 import { SqlError, toErrorFields } from "../errors.js";
-import type { RawLink } from "../nodes/gateway.js";
+import { RemoteError, type RawLink } from "../nodes/gateway.js";
 import { openSocket } from "../nodes/postgres.js";
 import type { PGliteLink } from "../nodes/pglite.js";
 import { quoteQualified } from "../sql/quote.js";
@@ -38,12 +38,6 @@ const enum SessionState {
   Authenticating,
   Ready,
   Closed,
-}
-
-/** The answer to one internal query run on the session's connection. */
-export interface InternalResult {
-  rows: (Buffer | null)[][];
-  error: ErrorFields | null;
 }
 
 /** An intercepted portal: the statement it was bound from and its Bind values. */
@@ -416,7 +410,7 @@ export class Session {
     await this.finishSimpleQuery(failed);
   }
 
-  private copyIn: { statement: InterceptedStatement; chunks: Buffer[]; size: number; failed: boolean } | null = null;
+  private copyIn: { statement: InterceptedStatement; chunks: Buffer[]; size: number } | null = null;
 
   /** Starts COPY FROM STDIN for an embedded coordinator database: Canopy collects the data. */
   private async startCopyIn(statement: InterceptedStatement): Promise<void> {
@@ -442,7 +436,7 @@ export class Session {
     }
     const w = new MessageWriter(BackendCode.CopyInResponse).int8(format).int16(columns);
     for (let i = 0; i < columns; i++) w.int16(format);
-    this.copyIn = { statement, chunks: [], size: 0, failed: false };
+    this.copyIn = { statement, chunks: [], size: 0 };
     this.sendToClient(w.finish());
   }
 
@@ -683,7 +677,7 @@ export class Session {
     pipe.requestFlush();
     for (const r of results) {
       const error = await r;
-      if (error) throw new RemoteFailure(error);
+      if (error) throw new RemoteError(error);
     }
     return rows;
   }
@@ -693,13 +687,6 @@ export class Session {
     const rows = await this.internalQuery("SELECT pg_catalog.current_setting($1, true)", [Buffer.from(name)]);
     const value = rows[0]?.[0];
     return value === null || value === undefined || value === "" ? this.coordinator.settings[name] : value;
-  }
-}
-
-/** An error the backend reported for an internal query; already in the backend's error state. */
-export class RemoteFailure extends Error {
-  constructor(readonly fields: ErrorFields) {
-    super(fields.message);
   }
 }
 
