@@ -104,11 +104,7 @@ export async function describeIntercepted(
       if (code === BackendCode.NoData) out.push(message);
     }),
   ];
-  session.pipe!.requestFlush();
-  for (const r of results) {
-    const error = await r;
-    if (error) throw new RemoteError(error);
-  }
+  await session.flushAndAwait(results);
   session.sendToClient(...out);
 }
 
@@ -245,11 +241,7 @@ async function runRewritten(
     ...(inv.describe ? [session.internalRaw(FrontendCode.Describe, write.describe("P", ""), forward)] : []),
     session.internalRaw(FrontendCode.Execute, write.execute("", 0), forward),
   ];
-  session.pipe!.requestFlush();
-  for (const r of results) {
-    const error = await r;
-    if (error) throw new RemoteError(error);
-  }
+  await session.flushAndAwait(results);
 }
 
 function showRowDescription(name: string): Buffer {

@@ -15,6 +15,7 @@ import {
   MessageWriter,
   ProtocolViolation,
   SSL_REQUEST_CODE,
+  parseDataRow,
   parseErrorFields,
   parseStartup,
   scanMessages,
@@ -658,28 +659,29 @@ export class Session {
     paramTypes: readonly number[] = [],
   ): Promise<(string | null)[][]> {
     const rows: (string | null)[][] = [];
-    const pipe = this.pipe!;
     const results = [
       this.internalRaw(FrontendCode.Parse, write.parse("", sql, paramTypes)),
       this.internalRaw(FrontendCode.Bind, write.bind("", "", params, paramFormats)),
       this.internalRaw(FrontendCode.Execute, write.execute("", 0), (code, message) => {
         if (code === BackendCode.DataRow) {
-          const values = new BodyReader(message.subarray(5));
-          const row: (string | null)[] = [];
-          for (let n = values.int16(); n > 0; n--) {
-            const len = values.int32();
-            row.push(len < 0 ? null : values.bytes(len).toString("utf8"));
-          }
-          rows.push(row);
+          rows.push(parseDataRow(message.subarray(5)).map((v) => (v === null ? null : v.toString("utf8"))));
         }
       }),
     ];
-    pipe.requestFlush();
+    await this.flushAndAwait(results);
+    return rows;
+  }
+
+  /**
+   * Asks the backend for the answers to internal requests already sent, and waits for them;
+   * throws the first error (after which the backend skips to the next Sync).
+   */
+  async flushAndAwait(results: readonly Promise<ErrorFields | null>[]): Promise<void> {
+    this.pipe!.requestFlush();
     for (const r of results) {
       const error = await r;
       if (error) throw new RemoteError(error);
     }
-    return rows;
   }
 
   /** The session's current value of a setting, read from its connection. */
