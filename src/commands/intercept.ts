@@ -18,6 +18,7 @@ import { quoteLiteral } from "../sql/quote.js";
 import type { Session } from "../server/session.js";
 import { RemoteError } from "../nodes/gateway.js";
 import { findUdf, type UdfDefinition, type UdfResult } from "./udfs.js";
+import { runDistributed, runUtility, runTransactionControl, type DistributedState } from "../executor/distributed.js";
 
 /** A statement Canopy handles itself. */
 export interface InterceptedStatement {
@@ -28,6 +29,12 @@ export interface InterceptedStatement {
   readonly show?: string;
   /** For COPY … FROM STDIN into an embedded coordinator database. */
   readonly copyFromStdin?: boolean;
+  /** For statements touching distributed or reference tables: state kept across executions. */
+  readonly distributed?: DistributedState;
+  /** For DROP TABLE / TRUNCATE naming distributed tables. */
+  readonly utility?: boolean;
+  /** For transaction control statements: the TransactionStmt kind. */
+  readonly transaction?: string;
 }
 
 export interface Invocation {
@@ -53,6 +60,20 @@ export async function runIntercepted(session: Session, st: InterceptedStatement,
     session.sendToClient(...out);
     return;
   }
+  if (st.distributed) return runDistributed(session, st, inv);
+  if (st.utility) return runUtility(session, st, inv);
+  if (st.transaction !== undefined) return runTransactionControl(session, st, inv);
+  const inBlock = session.pipe!.transactionStatus !== 0x49;
+  try {
+    await runUdfStatement(session, st, inv);
+    if (!inBlock) await session.remote.commitAll();
+  } catch (e) {
+    if (!inBlock) await session.remote.rollbackAll();
+    throw e;
+  }
+}
+
+async function runUdfStatement(session: Session, st: InterceptedStatement, inv: Invocation): Promise<void> {
   const stmt = cloneAst(st.stmt);
   const calls: { def: UdfDefinition; call: AstNode; parent: AstNode | unknown[]; key: string | number }[] = [];
   // Calls in FROM must stay function calls, so their replacements differ (see replaceCall).
@@ -153,7 +174,10 @@ async function evaluateArguments(
     return rows[0];
   } catch (e) {
     // Arguments are evaluated once, before the statement runs: they cannot refer to its rows.
-    if (e instanceof RemoteError && (e.fields.code === "42703" || e.fields.code === "42P01")) {
+    if (
+      e instanceof RemoteError &&
+      (e.fields.code === "42703" || (e.fields.code === "42P01" && /FROM-clause/.test(e.fields.message)))
+    ) {
       throw new SqlError("0A000", `arguments of ${def.name}() cannot refer to columns of the query`, {
         detail: e.fields.message,
         hint: "Pass constants, parameters or self-contained subqueries.",

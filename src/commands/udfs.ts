@@ -2,6 +2,7 @@
 // stubs in metadata/schema.ts carry the same signatures for the catalog.
 import type { Session } from "../server/session.js";
 import * as nodes from "../operations/node_management.js";
+import * as distribute from "./distribute.js";
 
 /** What a UDF returns: one value of a type, or a set of rows of a composite type. */
 export type UdfResult =
@@ -62,6 +63,35 @@ const definitions: UdfDefinition[] = [
       { name: "nodeport", type: "integer", defaultValue: "5432" },
     ],
     run: (s, a) => nodes.checkConnectionToNode(s, a),
+  },
+  {
+    name: "create_distributed_table",
+    parameters: [
+      { name: "table_name", type: "regclass" },
+      { name: "distribution_column", type: "text" },
+      { name: "distribution_type", type: "text", defaultValue: "hash" },
+      { name: "colocate_with", type: "text", defaultValue: "default" },
+      { name: "shard_count", type: "integer", defaultValue: null },
+    ],
+    run: (s, a) => distribute.createDistributedTable(s, a),
+  },
+  {
+    name: "create_reference_table",
+    parameters: [{ name: "table_name", type: "regclass" }],
+    run: (s, a) => distribute.createReferenceTable(s, a),
+  },
+  {
+    name: "undistribute_table",
+    parameters: [{ name: "table_name", type: "regclass" }],
+    run: (s, a) => distribute.undistributeTable(s, a),
+  },
+  {
+    name: "get_shard_id_for_distribution_column",
+    parameters: [
+      { name: "table_name", type: "regclass" },
+      { name: "distribution_value", type: "text", defaultValue: null },
+    ],
+    run: (s, a) => distribute.getShardIdForDistributionColumn(s, a),
   },
 ];
 

@@ -13,13 +13,36 @@ export interface NodeRecord {
   readonly shouldhaveshards: boolean;
 }
 
+/** One placement of a shard: the worker group holding a copy. */
+export interface PlacementRecord {
+  readonly placementId: number;
+  readonly groupId: number;
+}
+
+/** A shard of a table with its hash range (reference tables: no range). */
+export interface ShardRecord {
+  readonly shardId: number;
+  readonly index: number;
+  readonly min: number | null;
+  readonly max: number | null;
+  readonly placements: readonly PlacementRecord[];
+}
+
 /** A distributed or reference table as pg_dist_partition records it. */
 export interface TableRecord {
   readonly relationId: number;
+  /** The qualified name as the relation's regclass prints it. */
   readonly name: string;
+  readonly schema: string;
+  readonly relname: string;
   readonly method: "h" | "n";
+  /** Distribution column name (hash-distributed tables). */
   readonly partitionKey: string | null;
+  /** Type OID of the distribution column. */
+  readonly partitionType: number;
   readonly colocationId: number;
+  /** Shards in hash-range order. */
+  readonly shards: readonly ShardRecord[];
 }
 
 /** One consistent view of the metadata. */
@@ -27,6 +50,11 @@ export interface MetadataSnapshot {
   readonly version: number;
   readonly nodes: readonly NodeRecord[];
   readonly tables: readonly TableRecord[];
+  readonly tablesById: ReadonlyMap<number, TableRecord>;
+  /** Tables by unqualified relation name (several schemas may share one). */
+  readonly tablesByRelname: ReadonlyMap<string, readonly TableRecord[]>;
+  /** Finds relation names of distributed and reference tables in SQL text (a cheap prefilter). */
+  readonly mentionsTable: RegExp | null;
 }
 
 type Query = (sql: string, params: readonly (string | null)[]) => Promise<{ rows: (string | null)[][] }>;
@@ -59,34 +87,87 @@ export class MetadataCache {
   }
 
   private async load(version: number): Promise<MetadataSnapshot> {
-    const nodes = await this.query(
-      `SELECT nodeid, groupid, nodename, nodeport, isactive, noderole, shouldhaveshards
-         FROM pg_catalog.pg_dist_node ORDER BY nodeid`,
-      [],
-    );
-    const tables = await this.query(
-      `SELECT logicalrelid::oid, logicalrelid::text, partmethod, partkey, colocationid
-         FROM pg_catalog.pg_dist_partition ORDER BY 1`,
-      [],
-    );
-    return {
-      version,
-      nodes: nodes.rows.map((r) => ({
-        nodeid: Number(r[0]),
-        groupid: Number(r[1]),
-        nodename: r[2]!,
-        nodeport: Number(r[3]),
-        isactive: r[4] === "t",
-        noderole: r[5]!,
-        shouldhaveshards: r[6] === "t",
-      })),
-      tables: tables.rows.map((r) => ({
-        relationId: Number(r[0]),
-        name: r[1]!,
-        method: r[2] as "h" | "n",
-        partitionKey: r[3],
-        colocationId: Number(r[4]),
-      })),
-    };
+    return loadMetadata(this.query, version);
   }
+}
+
+/** Reads the metadata through `query` (the admin connection, or a session inside its transaction). */
+export async function loadMetadata(query: Query, version: number): Promise<MetadataSnapshot> {
+  const nodes = await query(
+    `SELECT nodeid, groupid, nodename, nodeport, isactive, noderole, shouldhaveshards
+       FROM pg_catalog.pg_dist_node ORDER BY nodeid`,
+    [],
+  );
+  const tables = await query(
+    `SELECT p.logicalrelid::oid, p.logicalrelid::text, n.nspname, c.relname, p.partmethod, p.partkey,
+            p.colocationid, coalesce(a.atttypid, 0)
+       FROM pg_catalog.pg_dist_partition p
+       JOIN pg_catalog.pg_class c ON c.oid = p.logicalrelid
+       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+       LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = p.logicalrelid AND a.attname = p.partkey
+      ORDER BY 1`,
+    [],
+  );
+  const shards = await query(
+    `SELECT s.logicalrelid::oid, s.shardid, s.shardminvalue, s.shardmaxvalue,
+            coalesce(string_agg(pl.placementid || ':' || pl.groupid, ',' ORDER BY pl.placementid), '')
+       FROM pg_catalog.pg_dist_shard s
+       LEFT JOIN pg_catalog.pg_dist_placement pl ON pl.shardid = s.shardid AND pl.shardstate = 1
+      GROUP BY 1, 2, 3, 4
+      ORDER BY 1, s.shardminvalue::bigint NULLS FIRST, 2`,
+    [],
+  );
+  const shardsByTable = new Map<number, ShardRecord[]>();
+  for (const r of shards.rows) {
+    const relationId = Number(r[0]);
+    let list = shardsByTable.get(relationId);
+    if (!list) shardsByTable.set(relationId, (list = []));
+    list.push({
+      shardId: Number(r[1]),
+      index: list.length,
+      min: r[2] === null ? null : Number(r[2]),
+      max: r[3] === null ? null : Number(r[3]),
+      placements: r[4]!
+        .split(",")
+        .filter((x) => x !== "")
+        .map((x) => {
+          const [placementId, groupId] = x.split(":");
+          return { placementId: Number(placementId), groupId: Number(groupId) };
+        }),
+    });
+  }
+  const tableRecords: TableRecord[] = tables.rows.map((r) => ({
+    relationId: Number(r[0]),
+    name: r[1]!,
+    schema: r[2]!,
+    relname: r[3]!,
+    method: r[4] as "h" | "n",
+    partitionKey: r[5],
+    colocationId: Number(r[6]),
+    partitionType: Number(r[7]),
+    shards: shardsByTable.get(Number(r[0])) ?? [],
+  }));
+  const byRelname = new Map<string, TableRecord[]>();
+  for (const t of tableRecords) {
+    const list = byRelname.get(t.relname) ?? [];
+    list.push(t);
+    byRelname.set(t.relname, list);
+  }
+  const names = [...byRelname.keys()].map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+  return {
+    version,
+    nodes: nodes.rows.map((r) => ({
+      nodeid: Number(r[0]),
+      groupid: Number(r[1]),
+      nodename: r[2]!,
+      nodeport: Number(r[3]),
+      isactive: r[4] === "t",
+      noderole: r[5]!,
+      shouldhaveshards: r[6] === "t",
+    })),
+    tables: tableRecords,
+    tablesById: new Map(tableRecords.map((t) => [t.relationId, t])),
+    tablesByRelname: byRelname,
+    mentionsTable: names.length > 0 ? new RegExp(names.join("|"), "i") : null,
+  };
 }

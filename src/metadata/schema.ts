@@ -40,6 +40,18 @@ export const udfSignatures: readonly { name: string; args: string; returns: stri
     args: "nodename text, nodeport integer DEFAULT 5432",
     returns: "boolean",
   },
+  {
+    name: "create_distributed_table",
+    args: "table_name regclass, distribution_column text, distribution_type text DEFAULT 'hash', colocate_with text DEFAULT 'default', shard_count integer DEFAULT NULL",
+    returns: "void",
+  },
+  { name: "create_reference_table", args: "table_name regclass", returns: "void" },
+  { name: "undistribute_table", args: "table_name regclass", returns: "void" },
+  {
+    name: "get_shard_id_for_distribution_column",
+    args: "table_name regclass, distribution_value text DEFAULT NULL",
+    returns: "bigint",
+  },
 ];
 
 /** Creates or completes the metadata schema; idempotent, runs in one transaction. */

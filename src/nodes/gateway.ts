@@ -27,7 +27,8 @@ export interface QueryResult {
 
 /** A connection to a node that runs SQL and returns text rows. */
 export interface NodeClient {
-  query(sql: string, params?: readonly (string | null)[]): Promise<QueryResult>;
+  /** Runs SQL; string parameters are sent in text format, Buffers in binary. */
+  query(sql: string, params?: readonly (string | Buffer | null)[]): Promise<QueryResult>;
   close(): Promise<void>;
 }
 

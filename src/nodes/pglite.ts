@@ -19,7 +19,8 @@ import {
 
 /** One PGlite instance with the lock that makes its single backend exclusive to one holder. */
 export class PGliteNode {
-  private holder: object | null = null;
+  /** The owner holding the backend (a connection in a transaction block holds it across calls). */
+  holder: object | null = null;
   private readonly waiters: { owner: object; wake: () => void }[] = [];
   private nextLinkId = 1;
 
@@ -88,13 +89,19 @@ export class PGliteNode {
   }
 
   /** Runs SQL with text parameters and text results while holding the backend. */
-  async query(sql: string, params: readonly (string | null)[] = []): Promise<QueryResult> {
-    const owner = {};
+  async query(sql: string, params: readonly (string | Buffer | null)[] = [], owner: object = {}): Promise<QueryResult> {
     await this.acquire(owner);
+    let status = 0x49;
     try {
-      return await runExtendedQuery((b) => this.exec(b), sql, params);
+      const r = await runExtendedQuery((b) => this.exec(b), sql, params);
+      status = r.status;
+      return r;
+    } catch (e) {
+      status = (e as { status?: number }).status ?? 0x49;
+      throw e;
     } finally {
-      this.release(owner);
+      // A connection in a transaction block keeps the backend until the block ends.
+      if (status === 0x49) this.release(owner);
     }
   }
 
@@ -118,15 +125,16 @@ export class PGliteNode {
 export async function runExtendedQuery(
   exec: (bytes: Buffer) => Promise<Buffer>,
   sql: string,
-  params: readonly (string | null)[],
-): Promise<QueryResult> {
+  params: readonly (string | Buffer | null)[],
+): Promise<QueryResult & { status: number }> {
   const out = await exec(
     Buffer.concat([
       write.parse("", sql),
       write.bind(
         "",
         "",
-        params.map((p) => (p === null ? null : Buffer.from(p, "utf8"))),
+        params.map((p) => (p === null ? null : typeof p === "string" ? Buffer.from(p, "utf8") : p)),
+        params.map((p) => (Buffer.isBuffer(p) ? 1 : 0)),
       ),
       write.describe("P", ""),
       write.execute("", 0),
@@ -136,6 +144,7 @@ export async function runExtendedQuery(
   let fields: QueryResult["fields"] = [];
   const rows: (string | null)[][] = [];
   let command = "";
+  let status = 0x49;
   let error: RemoteError | null = null;
   scanMessages(out, (code, start, end) => {
     const body = out.subarray(start + 5, end);
@@ -144,9 +153,10 @@ export async function runExtendedQuery(
       rows.push(parseDataRow(body).map((v) => (v === null ? null : v.toString("utf8"))));
     else if (code === BackendCode.CommandComplete) command = new BodyReader(body).cstring();
     else if (code === BackendCode.ErrorResponse) error ??= new RemoteError(parseErrorFields(body));
+    else if (code === BackendCode.ReadyForQuery) status = body[0];
   });
-  if (error) throw error;
-  return { fields, rows, command };
+  if (error) throw Object.assign(error, { status });
+  return { fields, rows, command, status };
 }
 
 /** A link to a PGlite node; also runs COPY FROM STDIN, which PGlite takes only from a blob. */
@@ -314,7 +324,17 @@ export class PGliteGateway implements NodeGateway {
     const node = this.lookup(address);
     if (!node)
       throw connectionFailed(address, Object.assign(new Error("Connection refused"), { code: "ECONNREFUSED" }));
-    return { query: (sql, params) => node.query(sql, params), close: async () => {} };
+    const owner = {};
+    return {
+      query: (sql, params) => node.query(sql, params, owner),
+      close: async () => {
+        // A session that ends inside a block gives the backend back clean.
+        if (node.holder === owner) {
+          await node.exec(write.query("ROLLBACK")).catch(() => {});
+          node.release(owner);
+        }
+      },
+    };
   }
 
   async close(): Promise<void> {

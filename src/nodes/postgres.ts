@@ -73,7 +73,7 @@ class PostgresClient implements NodeClient {
     connection.on("commandComplete", (m) => (this.lastCommandTag = m.text));
   }
 
-  async query(sql: string, params: readonly (string | null)[] = []): Promise<QueryResult> {
+  async query(sql: string, params: readonly (string | Buffer | null)[] = []): Promise<QueryResult> {
     try {
       const r = await this.client.query({
         text: sql,

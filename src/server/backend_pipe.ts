@@ -169,6 +169,10 @@ export class BackendPipe {
     if (code === BackendCode.ErrorResponse && head.sink !== "client") {
       (head as Pending & { error?: ErrorFields }).error ??= parseErrorFields(body);
     }
+    // A BEGIN answered before the next ReadyForQuery already opens the block (pipelined extended protocol).
+    if (code === BackendCode.CommandComplete && body[0] === 0x42 && body.toString("latin1", 0, 5) === "BEGIN") {
+      this.transactionStatus = 0x54;
+    }
     if (!completes(head.code, code)) return;
     if (code === BackendCode.ReadyForQuery) {
       this.transactionStatus = body[0];

@@ -8,6 +8,9 @@ import { toErrorFields } from "../errors.js";
 import type { ErrorFields } from "../protocol/messages.js";
 import { findUdf } from "../commands/udfs.js";
 import type { InterceptedStatement } from "../commands/intercept.js";
+import type { MetadataSnapshot } from "../metadata/cache.js";
+import { collectRelationRefs } from "../planner/analyze.js";
+import { SqlError } from "../errors.js";
 
 export type Classification =
   | { readonly kind: "forward" }
@@ -18,8 +21,8 @@ export type Classification =
     };
 
 const FORWARD: Classification = { kind: "forward" };
-const mayConcernCanopy = /canopy|master_|run_command_on_workers/i;
-const mayConcernEmbedded = /canopy|master_|run_command_on_workers|copy/i;
+const mayConcernCanopy = /canopy|master_|run_command_on_workers|distribut|create_reference_table/i;
+const mayConcernEmbedded = /canopy|master_|run_command_on_workers|distribut|create_reference_table|copy/i;
 
 /**
  * Classifies the SQL text of a Query or Parse message. `embedded` marks a PGlite coordinator
@@ -76,4 +79,70 @@ function interceptionOf(stmt: AstNode, sql: string, embedded: boolean): Intercep
     if (call && findUdf(stringList(call.funcname))) calls++;
   });
   return calls > 0 ? { sql, stmt, paramTypes: [] } : null;
+}
+
+/** Statement kinds that pass through even when they name distributed tables (they act on the shell). */
+const shellStatements = new Set(["VacuumStmt", "ExplainStmt", "CommentStmt", "LockStmt"]);
+
+/**
+ * Classifies SQL that mentions distributed or reference tables (or ends a transaction while
+ * remote transactions are open): statements referring to them go to the distributed executor.
+ */
+export function classifyDistributed(sql: string, metadata: MetadataSnapshot): Classification {
+  let parsed;
+  try {
+    parsed = parseSql(sql);
+  } catch {
+    return FORWARD;
+  }
+  try {
+    let any = false;
+    const statements = parsed.map((p) => {
+      const text = statementText(sql, p);
+      const intercepted = distributedInterception(p.stmt, text, metadata);
+      any ||= intercepted !== null;
+      return { text, intercepted };
+    });
+    return any ? { kind: "intercept", statements } : FORWARD;
+  } catch (e) {
+    return { kind: "error", error: toErrorFields(e) };
+  }
+}
+
+function distributedInterception(stmt: AstNode, sql: string, metadata: MetadataSnapshot): InterceptedStatement | null {
+  const tx = stmt.TransactionStmt as { kind?: string } | undefined;
+  if (tx) return { sql, stmt, paramTypes: [], transaction: tx.kind ?? "" };
+  const kind = Object.keys(stmt)[0];
+  if (shellStatements.has(kind)) return null;
+  const touches = touchedNames(stmt).some((n) => metadata.tablesByRelname.has(n));
+  if (!touches) return null;
+  if (stmt.SelectStmt || stmt.InsertStmt || stmt.UpdateStmt || stmt.DeleteStmt) {
+    return { sql, stmt, paramTypes: [], distributed: {} };
+  }
+  if (stmt.DropStmt || stmt.TruncateStmt) return { sql, stmt, paramTypes: [], utility: true };
+  if (stmt.ViewStmt || stmt.CreateTableAsStmt) {
+    throw new SqlError("0A000", "views and CREATE TABLE AS over distributed tables are not supported yet", {
+      hint: "Query the distributed tables directly.",
+    });
+  }
+  throw new SqlError("0A000", `${kind.replace(/Stmt$/, "")} on a distributed or reference table is not supported yet`, {
+    hint: "Undistribute the table with undistribute_table(), change it, and distribute it again.",
+  });
+}
+
+/** Relation names a statement refers to: its RangeVars and the names a DROP TABLE lists. */
+function touchedNames(stmt: AstNode): string[] {
+  const names = collectRelationRefs(stmt).map((r) => r.relname);
+  walk(stmt, (node) => {
+    const rv = node.RangeVar as { relname?: string } | undefined;
+    if (rv?.relname) names.push(rv.relname);
+  });
+  const drop = stmt.DropStmt as { removeType?: string; objects?: { List?: { items: unknown[] } }[] } | undefined;
+  if (drop?.removeType === "OBJECT_TABLE") {
+    for (const o of drop.objects ?? []) {
+      const parts = stringList(o.List?.items);
+      if (parts.length > 0) names.push(parts[parts.length - 1]);
+    }
+  }
+  return names;
 }

@@ -33,6 +33,9 @@ import { BackendPipe, type InternalSink } from "./backend_pipe.js";
 import type { Coordinator } from "./coordinator.js";
 import { classifyStatement, type Classification } from "./classify.js";
 import { InterceptedStatement, runIntercepted, describeIntercepted } from "../commands/intercept.js";
+import { RemoteConnections } from "../executor/remote.js";
+import { loadMetadata, type MetadataSnapshot } from "../metadata/cache.js";
+import { classifyDistributed } from "./classify.js";
 
 const enum SessionState {
   Startup,
@@ -50,6 +53,7 @@ interface InterceptedPortal {
 }
 
 const classificationCacheMax = 5000;
+const transactionWords = /commit|end|rollback|abort|savepoint|release|prepare/i;
 
 export class Session {
   private state = SessionState.Startup;
@@ -65,6 +69,15 @@ export class Session {
   private key = { processId: 0, secretKey: 0 };
   user = "";
   database = "";
+  /** This session's connections to the workers. */
+  readonly remote = new RemoteConnections(this);
+  /** Bumped when the session may have changed search_path (names resolve anew). */
+  searchPathEpoch = 0;
+  /** Set when this session changed the metadata inside a transaction block not yet ended. */
+  private metadataChangedInBlock = false;
+  private blockMetadataLoads = 0;
+  private readonly distributedClassifications = new Map<string, { version: number; c: Classification }>();
+  private readonly columnCache = new Map<string, { name: string; type: string }[]>();
 
   constructor(
     readonly coordinator: Coordinator,
@@ -162,6 +175,7 @@ export class Session {
   private close(): void {
     if (this.state === SessionState.Closed) return;
     this.state = SessionState.Closed;
+    void this.remote.closeAll();
     this.coordinator.sessions.delete(this.key.processId);
     // A client that went away mid-query should not leave its query running on the backend.
     if (this.pipe && this.pipe.outstanding > 0) void this.link?.cancel();
@@ -365,9 +379,33 @@ export class Session {
     return c;
   }
 
+  /** Classifies SQL, also finding statements that touch distributed tables or end remote transactions. */
+  private async classifyAll(sql: string): Promise<Classification> {
+    try {
+      return await this.classifyWithMetadata(sql);
+    } catch (e) {
+      return { kind: "error", error: toErrorFields(e) };
+    }
+  }
+
+  private async classifyWithMetadata(sql: string): Promise<Classification> {
+    const c = this.classify(sql);
+    if (c.kind !== "forward") return c;
+    if (/search_path/i.test(sql)) this.searchPathEpoch++;
+    const metadata = await this.metadata();
+    const remoteOpen = this.remote.hasOpenTransactions();
+    if (!metadata.mentionsTable?.test(sql) && !(remoteOpen && transactionWords.test(sql))) return c;
+    const cached = this.distributedClassifications.get(sql);
+    if (cached && cached.version === metadata.version) return cached.c;
+    const d = classifyDistributed(sql, metadata);
+    if (this.distributedClassifications.size >= classificationCacheMax) this.distributedClassifications.clear();
+    this.distributedClassifications.set(sql, { version: metadata.version, c: d });
+    return d;
+  }
+
   private async onQuery(m: Message): Promise<void> {
     const sql = new BodyReader(m.body).cstring();
-    const c = this.classify(sql);
+    const c = await this.classifyAll(sql);
     if (c.kind === "forward") return this.pipe!.forward(m.code, m.raw);
     await this.pipe!.idle();
     if (c.kind === "error") {
@@ -528,7 +566,7 @@ export class Session {
     const r = new BodyReader(m.body);
     const name = r.cstring();
     const sql = r.cstring();
-    const c = this.classify(sql);
+    const c = await this.classifyAll(sql);
     if (c.kind === "forward") {
       this.statements.delete(name);
       return this.pipe!.forward(m.code, m.raw);
@@ -682,6 +720,56 @@ export class Session {
       const error = await r;
       if (error) throw new RemoteError(error);
     }
+  }
+
+  /**
+   * The metadata this session plans with: the coordinator's cached copy, or, after this session
+   * changed the metadata inside a transaction block, its own uncommitted view.
+   */
+  async metadata(): Promise<MetadataSnapshot> {
+    if (this.metadataChangedInBlock) {
+      if (this.pipe!.transactionStatus === 0x54) {
+        return loadMetadata(
+          async (sql, params) => ({
+            rows: await this.internalQuery(
+              sql,
+              params.map((p) => (p === null ? null : Buffer.from(p))),
+            ),
+          }),
+          -1 - this.blockMetadataLoads++,
+        );
+      }
+      if (this.pipe!.transactionStatus === 0x49) {
+        this.metadataChangedInBlock = false;
+        this.coordinator.metadata.invalidate();
+      }
+    }
+    return this.coordinator.metadata.get();
+  }
+
+  /** Called by commands that changed the metadata in this session's transaction. */
+  noteMetadataChange(): void {
+    this.coordinator.metadata.invalidate();
+    this.metadataChangedInBlock = true;
+    this.columnCache.clear();
+  }
+
+  /** The columns of a table in order, with their types as SQL (cached per metadata version). */
+  async tableColumns(relationId: number): Promise<{ name: string; type: string }[]> {
+    const metadata = await this.metadata();
+    const key = `${metadata.version}:${relationId}`;
+    let columns = this.columnCache.get(key);
+    if (!columns) {
+      const rows = await this.internalQuery(
+        `SELECT attname, pg_catalog.format_type(atttypid, atttypmod) FROM pg_catalog.pg_attribute
+          WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
+        [Buffer.from(String(relationId))],
+      );
+      columns = rows.map((r) => ({ name: r[0]!, type: r[1]! }));
+      if (this.columnCache.size > 1000) this.columnCache.clear();
+      this.columnCache.set(key, columns);
+    }
+    return columns;
   }
 
   /** The session's current value of a setting, read from its connection. */

@@ -1,0 +1,499 @@
+// create_distributed_table, create_reference_table, undistribute_table and
+// get_shard_id_for_distribution_column. Metadata is written on the calling session's connection (so
+// it is part of its transaction) and shards are created through the session's worker connections
+// in remote transactions that end with the session's statement or transaction block.
+import { SqlError } from "../errors.js";
+import type { Session } from "../server/session.js";
+import type { UdfResult } from "./udfs.js";
+import type { NodeRecord, TableRecord } from "../metadata/cache.js";
+import { hashValue, hashableTypes, shardRanges, shardIndexForHash } from "../metadata/hash.js";
+import { quoteQualified } from "../sql/quote.js";
+import { typeNameNode } from "../sql/ast.js";
+import { deparseStatement } from "../sql/parse.js";
+import { readTableDefinition, shardRelname, shardStatements } from "./shard_ddl.js";
+
+const VOID: UdfResult = { kind: "scalar", type: "void", value: null };
+const maxShardCount = 64000;
+
+async function query(session: Session, sql: string, ...params: (string | null)[]): Promise<(string | null)[][]> {
+  return session.internalQuery(
+    sql,
+    params.map((p) => (p === null ? null : Buffer.from(p, "utf8"))),
+  );
+}
+
+interface Relation {
+  oid: number;
+  schema: string;
+  relname: string;
+  display: string;
+}
+
+/** Resolves a table name as regclass does, and checks that it is an ordinary, permanent table. */
+async function resolveTable(session: Session, name: string | null): Promise<Relation> {
+  if (name === null) throw new SqlError("22004", "table name cannot be NULL");
+  const [row] = await query(
+    session,
+    `SELECT c.oid, n.nspname, c.relname, c.relkind, c.relpersistence, c.oid::regclass::text
+       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.oid = $1::regclass`,
+    name,
+  );
+  const [oid, schema, relname, kind, persistence, display] = row;
+  if (kind === "p") {
+    throw new SqlError("0A000", `distributing partitioned table "${display}" is not supported`);
+  }
+  if (kind !== "r") throw new SqlError("42809", `"${display}" is not a table`);
+  if (persistence === "t") throw new SqlError("0A000", `cannot distribute a temporary table`);
+  return { oid: Number(oid), schema: schema!, relname: relname!, display: display! };
+}
+
+async function ensureNotDistributed(session: Session, rel: Relation): Promise<void> {
+  const rows = await query(
+    session,
+    "SELECT partmethod FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1::oid",
+    String(rel.oid),
+  );
+  if (rows.length > 0) {
+    const what = rows[0][0] === "n" ? "a reference table" : "already distributed";
+    throw new SqlError("42P16", `table "${rel.display}" is ${what}`);
+  }
+}
+
+/** Foreign keys need enforcement across shards, which comes with DDL propagation. */
+async function ensureNoForeignKeys(session: Session, rel: Relation): Promise<void> {
+  const rows = await query(
+    session,
+    `SELECT conname FROM pg_catalog.pg_constraint WHERE contype = 'f' AND (conrelid = $1::oid OR confrelid = $1::oid)`,
+    String(rel.oid),
+  );
+  if (rows.length > 0) {
+    throw new SqlError("0A000", `cannot distribute "${rel.display}": foreign key "${rows[0][0]}" is not supported`, {
+      hint: "Drop the foreign key, distribute the table, then check the relationship in the application.",
+    });
+  }
+}
+
+/** Active primary workers that may hold shards, in node order. */
+async function shardWorkers(session: Session): Promise<{ groupid: number; nodename: string; nodeport: number }[]> {
+  const rows = await query(
+    session,
+    `SELECT groupid, nodename, nodeport FROM pg_catalog.pg_dist_node
+      WHERE isactive AND noderole = 'primary' AND shouldhaveshards AND groupid <> 0 ORDER BY nodeid`,
+  );
+  if (rows.length === 0) {
+    throw new SqlError("55000", "couldn't find any worker nodes", {
+      hint: "Add worker nodes with canopy_add_node().",
+    });
+  }
+  return rows.map((r) => ({ groupid: Number(r[0]), nodename: r[1]!, nodeport: Number(r[2]) }));
+}
+
+interface PlannedShard {
+  shardId: number;
+  min: number | null;
+  max: number | null;
+  groupIds: number[];
+}
+
+/** create_distributed_table(table_name, distribution_column, distribution_type, colocate_with, shard_count). */
+export async function createDistributedTable(session: Session, args: readonly (string | null)[]): Promise<UdfResult> {
+  const [tableName, column, method, colocateWith, shardCountArg] = args;
+  await lockDistribution(session);
+  const rel = await resolveTable(session, tableName);
+  if (column === null) throw new SqlError("22004", "distribution column cannot be NULL");
+  if (method !== "hash") {
+    throw new SqlError("0A000", `distribution type "${method}" is not supported`, {
+      hint: "Use distribution_type => 'hash', or create_reference_table().",
+    });
+  }
+  await ensureNotDistributed(session, rel);
+  const attrs = await query(
+    session,
+    `SELECT a.atttypid, pg_catalog.format_type(a.atttypid, NULL), t.typbasetype
+       FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+      WHERE a.attrelid = $1::oid AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped`,
+    String(rel.oid),
+    column,
+  );
+  if (attrs.length === 0) {
+    throw new SqlError("42703", `column "${column}" of relation "${rel.display}" does not exist`);
+  }
+  const columnType = Number(attrs[0][0]);
+  if (!hashableTypes.has(columnType)) {
+    throw new SqlError("0A000", `cannot distribute by column "${column}" of type ${attrs[0][1]}`, {
+      detail: "Canopy routes rows by the PostgreSQL hash function of the distribution column's type.",
+      hint: "Distribute by an integer, bigint, text, varchar, uuid, date or timestamp column.",
+    });
+  }
+  await ensureUniqueConstraintsIncludeColumn(session, rel, column);
+  await ensureNoForeignKeys(session, rel);
+
+  let shardCount = shardCountArg === null ? Number(await session.currentSetting("canopy.shard_count")) : 0;
+  if (shardCountArg !== null) {
+    shardCount = Number(shardCountArg);
+    if (!Number.isInteger(shardCount) || shardCount < 1 || shardCount > maxShardCount) {
+      throw new SqlError(
+        "22023",
+        `${shardCountArg} is outside the valid range for parameter "shard_count" (1 .. ${maxShardCount})`,
+      );
+    }
+  }
+  const colocation = (colocateWith ?? "default").trim();
+  let colocationId: number | null = null;
+  let colocatedPlacements: number[][] | null = null;
+  if (colocation.toLowerCase() === "default") {
+    const rows = await query(
+      session,
+      `SELECT c.colocationid FROM pg_catalog.pg_dist_colocation c
+        WHERE c.shardcount = $1::int AND c.distributioncolumntype = $2::oid AND c.replicationfactor = 1
+          AND EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.colocationid = c.colocationid)
+        ORDER BY c.colocationid LIMIT 1`,
+      String(shardCount),
+      String(columnType),
+    );
+    if (rows.length > 0) colocationId = Number(rows[0][0]);
+  } else if (colocation.toLowerCase() !== "none") {
+    const other = await resolveTable(session, colocation);
+    const rows = await query(
+      session,
+      `SELECT p.colocationid, p.partmethod, a.atttypid, pg_catalog.format_type(a.atttypid, NULL),
+              (SELECT count(*) FROM pg_catalog.pg_dist_shard s WHERE s.logicalrelid = p.logicalrelid)
+         FROM pg_catalog.pg_dist_partition p
+         LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = p.logicalrelid AND a.attname = p.partkey
+        WHERE p.logicalrelid = $1::oid`,
+      String(other.oid),
+    );
+    if (rows.length === 0 || rows[0][1] !== "h") {
+      throw new SqlError("55000", `cannot colocate with "${other.display}": it is not a hash-distributed table`);
+    }
+    if (Number(rows[0][2]) !== columnType) {
+      throw new SqlError("55000", `cannot colocate tables ${other.display} and ${rel.display}`, {
+        detail: `Distribution column types don't match for ${other.display} and ${rel.display}.`,
+      });
+    }
+    const otherCount = Number(rows[0][4]);
+    if (shardCountArg !== null && otherCount !== shardCount) {
+      throw new SqlError("22023", `cannot colocate tables ${other.display} and ${rel.display}`, {
+        detail: `Shard counts don't match: ${other.display} has ${otherCount} shards, ${shardCount} were asked for.`,
+      });
+    }
+    shardCount = otherCount;
+    colocationId = Number(rows[0][0]);
+  }
+  if (colocationId !== null) {
+    const rows = await query(
+      session,
+      `SELECT s.shardminvalue, s.shardmaxvalue,
+              (SELECT string_agg(pl.groupid::text, ',' ORDER BY pl.placementid) FROM pg_catalog.pg_dist_placement pl
+                WHERE pl.shardid = s.shardid)
+         FROM pg_catalog.pg_dist_shard s
+        WHERE s.logicalrelid = (SELECT logicalrelid FROM pg_catalog.pg_dist_partition
+                                 WHERE colocationid = $1::int ORDER BY logicalrelid LIMIT 1)
+        ORDER BY s.shardminvalue::bigint`,
+      String(colocationId),
+    );
+    colocatedPlacements = rows.map((r) => (r[2] ?? "").split(",").filter(Boolean).map(Number));
+  }
+  const workers = await shardWorkers(session);
+  if (colocationId === null) {
+    const [row] = await query(
+      session,
+      `INSERT INTO pg_catalog.pg_dist_colocation (colocationid, shardcount, replicationfactor, distributioncolumntype)
+       VALUES (nextval('pg_catalog.pg_dist_colocationid_seq'), $1::int, 1, $2::oid) RETURNING colocationid`,
+      String(shardCount),
+      String(columnType),
+    );
+    colocationId = Number(row[0]);
+  }
+  const ids = await allocateShardIds(session, shardCount);
+  const shards: PlannedShard[] = shardRanges(shardCount).map((range, i) => ({
+    shardId: ids[i],
+    min: range.min,
+    max: range.max,
+    groupIds: colocatedPlacements ? colocatedPlacements[i] : [workers[i % workers.length].groupid],
+  }));
+  await createShards(session, rel, shards, workers);
+  await recordTable(session, rel, "h", column, colocationId, shards);
+  await moveRowsIntoShards(session, rel, shards, workers, { column, type: columnType, count: shardCount });
+  session.noteMetadataChange();
+  return VOID;
+}
+
+/** create_reference_table(table_name): one shard with a placement on every worker. */
+export async function createReferenceTable(session: Session, args: readonly (string | null)[]): Promise<UdfResult> {
+  await lockDistribution(session);
+  const rel = await resolveTable(session, args[0]);
+  await ensureNotDistributed(session, rel);
+  await ensureNoForeignKeys(session, rel);
+  const workers = await shardWorkers(session);
+  let [colocation] = await query(
+    session,
+    `SELECT colocationid FROM pg_catalog.pg_dist_colocation
+      WHERE shardcount = 1 AND distributioncolumntype = 0 ORDER BY colocationid LIMIT 1`,
+  );
+  if (!colocation) {
+    [colocation] = await query(
+      session,
+      `INSERT INTO pg_catalog.pg_dist_colocation (colocationid, shardcount, replicationfactor, distributioncolumntype)
+       VALUES (nextval('pg_catalog.pg_dist_colocationid_seq'), 1, -1, 0) RETURNING colocationid`,
+    );
+  }
+  const [shardId] = await allocateShardIds(session, 1);
+  const shards: PlannedShard[] = [{ shardId, min: null, max: null, groupIds: workers.map((w) => w.groupid) }];
+  await createShards(session, rel, shards, workers);
+  await recordTable(session, rel, "n", null, Number(colocation[0]), shards);
+  await moveRowsIntoShards(session, rel, shards, workers, null);
+  session.noteMetadataChange();
+  return VOID;
+}
+
+/** undistribute_table(table_name): the rows come back into the coordinator's table, the shards go. */
+export async function undistributeTable(session: Session, args: readonly (string | null)[]): Promise<UdfResult> {
+  await lockDistribution(session);
+  const rel = await resolveTable(session, args[0]);
+  const metadata = await session.metadata();
+  const table = metadata.tablesById.get(rel.oid);
+  if (!table) throw new SqlError("42P16", `table "${rel.display}" is not distributed`);
+  const target = quoteQualified(rel.schema, rel.relname);
+  for (const shard of table.shards) {
+    const node = nodeForGroup(metadata.nodes, shard.placements[0]?.groupId);
+    const shardTable = quoteQualified(table.schema, shardRelname(table.relname, shard.shardId));
+    const r = await session.remote.run(node, `SELECT coalesce(json_agg(s), '[]')::text FROM ${shardTable} s`, [], {
+      transactional: true,
+      write: false,
+    });
+    await query(
+      session,
+      `INSERT INTO ${target} SELECT * FROM json_populate_recordset(NULL::${target}, $1::json)`,
+      r.rows[0][0],
+    );
+  }
+  await dropShards(session, table, metadata.nodes);
+  await query(session, "DELETE FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1::oid", String(rel.oid));
+  session.noteMetadataChange();
+  return VOID;
+}
+
+/** get_shard_id_for_distribution_column(table_name, distribution_value). */
+export async function getShardIdForDistributionColumn(
+  session: Session,
+  args: readonly (string | null)[],
+): Promise<UdfResult> {
+  const rel = await resolveTable(session, args[0]);
+  const metadata = await session.metadata();
+  const table = metadata.tablesById.get(rel.oid);
+  if (!table) throw new SqlError("42P16", `table "${rel.display}" is not distributed`);
+  if (table.method === "n") return { kind: "scalar", type: "bigint", value: String(table.shards[0].shardId) };
+  if (args[1] === null) throw new SqlError("22004", "distribution value cannot be NULL");
+  // The coordinator database reads the value as the column's type, so any input spelling works.
+  const [[typeName]] = await query(
+    session,
+    "SELECT pg_catalog.format_type($1::oid, NULL)",
+    String(table.partitionType),
+  );
+  const cast = {
+    TypeCast: {
+      arg: { TypeCast: { arg: { ParamRef: { number: 1 } }, typeName: typeNameNode(typeName!) } },
+      typeName: typeNameNode("text"),
+    },
+  };
+  const select = {
+    SelectStmt: { targetList: [{ ResTarget: { val: cast } }], limitOption: "LIMIT_OPTION_DEFAULT", op: "SETOP_NONE" },
+  };
+  const [[text]] = await query(session, deparseStatement(select), args[1]);
+  const index = shardIndexForHash(hashValue(table.partitionType, text!)!, table.shards.length);
+  return { kind: "scalar", type: "bigint", value: String(table.shards[index].shardId) };
+}
+
+/** DROP TABLE of a distributed table: its shards and metadata go first, in the same transaction. */
+export async function dropShards(session: Session, table: TableRecord, nodes: readonly NodeRecord[]): Promise<void> {
+  for (const shard of table.shards) {
+    for (const placement of shard.placements) {
+      await session.remote.run(
+        nodeForGroup(nodes, placement.groupId),
+        `DROP TABLE IF EXISTS ${quoteQualified(table.schema, shardRelname(table.relname, shard.shardId))}`,
+        [],
+        { transactional: true, write: true },
+      );
+    }
+  }
+  await query(
+    session,
+    `DELETE FROM pg_catalog.pg_dist_placement WHERE shardid IN
+       (SELECT shardid FROM pg_catalog.pg_dist_shard WHERE logicalrelid = $1::oid)`,
+    String(table.relationId),
+  );
+  await query(session, "DELETE FROM pg_catalog.pg_dist_shard WHERE logicalrelid = $1::oid", String(table.relationId));
+  await query(
+    session,
+    "DELETE FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1::oid",
+    String(table.relationId),
+  );
+  session.noteMetadataChange();
+}
+
+export function nodeForGroup(nodes: readonly NodeRecord[], groupId: number | undefined): NodeRecord {
+  const node = nodes.find((n) => n.groupid === groupId && n.noderole === "primary");
+  if (!node) throw new SqlError("55000", `no active primary node for group ${groupId}`);
+  return node;
+}
+
+/** Serializes distribution changes across sessions and coordinators until the transaction ends. */
+async function lockDistribution(session: Session): Promise<void> {
+  await query(session, "SELECT pg_catalog.pg_advisory_xact_lock(7301, 2)");
+}
+
+async function ensureUniqueConstraintsIncludeColumn(session: Session, rel: Relation, column: string): Promise<void> {
+  const rows = await query(
+    session,
+    `SELECT ci.relname FROM pg_catalog.pg_index i
+       JOIN pg_catalog.pg_class ci ON ci.oid = i.indexrelid
+      WHERE i.indrelid = $1::oid AND (i.indisunique OR i.indisexclusion)
+        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                         WHERE a.attrelid = i.indrelid AND a.attname = $2 AND a.attnum = ANY (i.indkey))`,
+    String(rel.oid),
+    column,
+  );
+  if (rows.length > 0) {
+    throw new SqlError("0A000", `cannot create constraint on "${rel.display}"`, {
+      detail:
+        "Distributed relations cannot have UNIQUE, EXCLUDE, or PRIMARY KEY constraints that do not include the partition column (with an equality operator if EXCLUDE).",
+      hint: `Add "${column}" to the constraint "${rows[0][0]}", or distribute by one of its columns.`,
+    });
+  }
+}
+
+async function allocateShardIds(session: Session, count: number): Promise<number[]> {
+  const rows = await query(
+    session,
+    "SELECT nextval('pg_catalog.pg_dist_shardid_seq') FROM pg_catalog.generate_series(1, $1::int)",
+    String(count),
+  );
+  return rows.map((r) => Number(r[0]));
+}
+
+async function createShards(
+  session: Session,
+  rel: Relation,
+  shards: readonly PlannedShard[],
+  workers: readonly { groupid: number; nodename: string; nodeport: number }[],
+): Promise<void> {
+  const definition = await readTableDefinition((sql, ...p) => query(session, sql, ...p), rel.oid);
+  const metadata = await session.metadata();
+  const byGroup = new Map<number, string[]>();
+  for (const shard of shards) {
+    for (const group of shard.groupIds) {
+      const list = byGroup.get(group) ?? [`CREATE SCHEMA IF NOT EXISTS ${quoteQualified(rel.schema)}`];
+      list.push(...shardStatements(definition, shard.shardId));
+      byGroup.set(group, list);
+    }
+  }
+  await Promise.all(
+    [...byGroup].map(async ([group, statements]) => {
+      const node = metadata.nodes.find((n) => n.groupid === group) ?? workerRecord(workers, group);
+      for (const sql of statements) await session.remote.run(node, sql, [], { transactional: true, write: true });
+    }),
+  );
+}
+
+function workerRecord(workers: readonly { groupid: number; nodename: string; nodeport: number }[], group: number) {
+  const w = workers.find((x) => x.groupid === group)!;
+  return {
+    nodeid: -group,
+    groupid: group,
+    nodename: w.nodename,
+    nodeport: w.nodeport,
+    isactive: true,
+    noderole: "primary",
+    shouldhaveshards: true,
+  };
+}
+
+async function recordTable(
+  session: Session,
+  rel: Relation,
+  method: "h" | "n",
+  column: string | null,
+  colocationId: number,
+  shards: readonly PlannedShard[],
+): Promise<void> {
+  await query(
+    session,
+    `INSERT INTO pg_catalog.pg_dist_partition (logicalrelid, partmethod, partkey, colocationid, repmodel)
+     VALUES ($1::oid, $2, $3, $4::int, $5)`,
+    String(rel.oid),
+    method,
+    column,
+    String(colocationId),
+    method === "n" ? "t" : "s",
+  );
+  await query(
+    session,
+    `INSERT INTO pg_catalog.pg_dist_shard (logicalrelid, shardid, shardstorage, shardminvalue, shardmaxvalue)
+     SELECT $1::oid, s.id, 't', s.lo, s.hi
+       FROM unnest($2::bigint[], $3::text[], $4::text[]) AS s(id, lo, hi)`,
+    String(rel.oid),
+    pgArray(shards.map((s) => String(s.shardId))),
+    pgArray(shards.map((s) => (s.min === null ? null : String(s.min)))),
+    pgArray(shards.map((s) => (s.max === null ? null : String(s.max)))),
+  );
+  const placements = shards.flatMap((s) => s.groupIds.map((g) => [String(s.shardId), String(g)]));
+  await query(
+    session,
+    `INSERT INTO pg_catalog.pg_dist_placement (shardid, shardstate, shardlength, groupid)
+     SELECT p.shardid, 1, 0, p.groupid FROM unnest($1::bigint[], $2::int[]) AS p(shardid, groupid)`,
+    pgArray(placements.map((p) => p[0])),
+    pgArray(placements.map((p) => p[1])),
+  );
+}
+
+/** Moves the rows of the coordinator's table into the new shards and empties the table. */
+async function moveRowsIntoShards(
+  session: Session,
+  rel: Relation,
+  shards: readonly PlannedShard[],
+  workers: readonly { groupid: number; nodename: string; nodeport: number }[],
+  distribution: { column: string; type: number; count: number } | null,
+): Promise<void> {
+  const source = quoteQualified(rel.schema, rel.relname);
+  const [[count]] = await query(session, `SELECT count(*) FROM ONLY ${source}`);
+  if (count === "0") return;
+  const rows = await query(
+    session,
+    distribution
+      ? `SELECT t.${quoteQualified(distribution.column)}::text, pg_catalog.row_to_json(t)::text FROM ONLY ${source} t`
+      : `SELECT NULL, pg_catalog.row_to_json(t)::text FROM ONLY ${source} t`,
+  );
+  const perShard: string[][] = shards.map(() => []);
+  for (const [key, json] of rows) {
+    let index = 0;
+    if (distribution) {
+      if (key === null) {
+        throw new SqlError("22004", `cannot distribute "${rel.display}": a row has NULL in "${distribution.column}"`);
+      }
+      index = shardIndexForHash(hashValue(distribution.type, key)!, distribution.count);
+    }
+    perShard[index].push(json!);
+  }
+  const metadata = await session.metadata();
+  for (let i = 0; i < shards.length; i++) {
+    if (perShard[i].length === 0) continue;
+    const target = quoteQualified(rel.schema, shardRelname(rel.relname, shards[i].shardId));
+    for (const group of shards[i].groupIds) {
+      const node = metadata.nodes.find((n) => n.groupid === group) ?? workerRecord(workers, group);
+      await session.remote.run(
+        node,
+        `INSERT INTO ${target} SELECT * FROM json_populate_recordset(NULL::${target}, $1::json)`,
+        [`[${perShard[i].join(",")}]`],
+        { transactional: true, write: true },
+      );
+    }
+  }
+  await query(session, `DELETE FROM ONLY ${source}`);
+}
+
+/** A PostgreSQL array literal of text elements (quoted, NULL for null). */
+export function pgArray(values: readonly (string | null)[]): string {
+  return `{${values.map((v) => (v === null ? "NULL" : `"${v.replace(/["\\]/g, "\\$&")}"`)).join(",")}}`;
+}

@@ -1,0 +1,964 @@
+// Runs statements that touch distributed or reference tables.
+//
+// - Router: every distributed table the statement reads or writes is pinned to one shard group, so
+//   the whole statement runs on the node holding it, with the tables renamed to their shards.
+// - Multi-shard modification: UPDATE/DELETE of one distributed table (reading only reference
+//   tables besides) runs on each of its shards; multi-row INSERT is split by shard.
+// - Everything else that reads distributed tables is answered by the correct fallback: the rows
+//   each distributed table contributes are fetched from the shards (as JSON, pruned by the pins
+//   on its distribution column) and the original statement runs in the coordinator database with
+//   each table replaced by those rows, so PostgreSQL itself evaluates it.
+import { BackendCode, FrontendCode, MessageWriter, write } from "../protocol/messages.js";
+import { SqlError } from "../errors.js";
+import { RemoteError, type QueryResult } from "../nodes/gateway.js";
+import type { MetadataSnapshot, NodeRecord, TableRecord } from "../metadata/cache.js";
+import { hashValue, shardIndexForHash } from "../metadata/hash.js";
+import { cloneAst, paramNumbers, typeNameNode, walk, type AstNode } from "../sql/ast.js";
+import { deparseStatement } from "../sql/parse.js";
+import { quoteQualified } from "../sql/quote.js";
+import { shardRelname } from "../commands/shard_ddl.js";
+import { nodeForGroup, dropShards } from "../commands/distribute.js";
+import {
+  collectRelationRefs,
+  pinnedValues,
+  valueSource,
+  columnTerm,
+  applicableConjuncts,
+  type DistributedRef,
+  type RelationRef,
+  type ValueSource,
+} from "../planner/analyze.js";
+import type { Session } from "../server/session.js";
+import type { Invocation, InterceptedStatement } from "../commands/intercept.js";
+
+const JSON_OID = 114;
+const TEXT_OID = 25;
+
+/** Per-statement state kept across executions (resolution of names, RowDescription). */
+export interface DistributedState {
+  resolvedKey?: string;
+  resolved?: readonly (number | null)[];
+  rowDescription?: Buffer | null;
+}
+
+/** Whether SQL text may concern a distributed or reference table: the names are mentioned. */
+export function mayTouchDistributed(metadata: MetadataSnapshot, sql: string): boolean {
+  return metadata.mentionsTable !== null && metadata.mentionsTable.test(sql);
+}
+
+/** Statement kinds the distributed executor plans; other statements on distributed tables are refused. */
+export function isPlannable(stmt: AstNode): boolean {
+  return !!(stmt.SelectStmt || stmt.InsertStmt || stmt.UpdateStmt || stmt.DeleteStmt);
+}
+
+/** Resolves which references name distributed tables (as the session's search_path resolves them). */
+async function resolveRefs(
+  session: Session,
+  state: DistributedState,
+  refs: readonly RelationRef[],
+  metadata: MetadataSnapshot,
+): Promise<(TableRecord | null)[]> {
+  const key = `${metadata.version}:${session.searchPathEpoch}`;
+  if (state.resolvedKey !== key || state.resolved?.length !== refs.length) {
+    const unqualified = [
+      ...new Set(refs.filter((r) => !r.schemaname && metadata.tablesByRelname.has(r.relname)).map((r) => r.relname)),
+    ];
+    const oids = new Map<string, number | null>();
+    if (unqualified.length > 0) {
+      const rows = await session.internalQuery(
+        "SELECT pg_catalog.to_regclass(pg_catalog.quote_ident(n))::oid FROM pg_catalog.unnest($1::text[]) AS n",
+        [Buffer.from(`{${unqualified.map((n) => `"${n.replace(/["\\]/g, "\\$&")}"`).join(",")}}`)],
+      );
+      unqualified.forEach((n, i) => oids.set(n, rows[i][0] === null ? null : Number(rows[i][0])));
+    }
+    state.resolved = refs.map((r) => {
+      if (r.schemaname) {
+        const t = metadata.tablesByRelname.get(r.relname)?.find((x) => x.schema === r.schemaname);
+        return t ? t.relationId : null;
+      }
+      return oids.get(r.relname) ?? null;
+    });
+    state.resolvedKey = key;
+  }
+  return state.resolved!.map((oid) => (oid === null ? null : (metadata.tablesById.get(oid) ?? null)));
+}
+
+/** Executes a statement that may touch distributed tables. */
+export async function runDistributed(session: Session, st: InterceptedStatement, inv: Invocation): Promise<void> {
+  const state = st.distributed!;
+  const metadata = await session.metadata();
+  const stmt = cloneAst(st.stmt);
+  const refs = collectRelationRefs(stmt);
+  const tables = await resolveRefs(session, state, refs, metadata);
+  const dist: DistributedRef[] = [];
+  refs.forEach((r, i) => {
+    if (tables[i]) dist.push({ ...r, table: tables[i]! });
+  });
+  const inBlock = session.pipe!.transactionStatus !== 0x49;
+  if (dist.length === 0) return runOnCoordinator(session, st.sql, inv, [], [], st.paramTypes);
+  try {
+    await plan(session, st, stmt, refs, dist, metadata, inv, inBlock);
+    if (!inBlock) await session.remote.commitAll();
+  } catch (e) {
+    if (!inBlock) await session.remote.rollbackAll();
+    throw mapShardNames(e, dist);
+  }
+}
+
+async function plan(
+  session: Session,
+  st: InterceptedStatement,
+  stmt: AstNode,
+  refs: readonly RelationRef[],
+  dist: readonly DistributedRef[],
+  metadata: MetadataSnapshot,
+  inv: Invocation,
+  inBlock: boolean,
+): Promise<void> {
+  const target = dist.find((r) => r.isTarget);
+  const hasLocal = refs.length > dist.length;
+  const binaryResults = inv.resultFormats.some((f) => f === 1);
+  if (target) {
+    if (hasLocal) {
+      throw new SqlError("0A000", "modifying a distributed table while reading a local table is not supported", {
+        hint: "Read the local table in a separate statement, or make it a reference table.",
+      });
+    }
+    if (binaryResults && returns(stmt)) {
+      throw new SqlError("0A000", "binary results of RETURNING from distributed tables are not supported", {
+        hint: "Ask for text results.",
+      });
+    }
+    if (stmt.InsertStmt) return insert(session, st, stmt, dist, target, metadata, inv, inBlock);
+    return modify(session, st, stmt, dist, target, metadata, inv, inBlock);
+  }
+  // A read, or a write to a local table that reads distributed ones.
+  if (!hasLocal && !binaryResults && stmt.SelectStmt && !hasLockingClause(stmt)) {
+    const route = routerTarget(dist, metadata, inv);
+    if (route) return router(session, st, stmt, dist, route, inv, inBlock);
+  }
+  if (hasLockingClause(stmt)) {
+    throw new SqlError("0A000", "SELECT … FOR UPDATE/SHARE over several shards is not supported", {
+      hint: "Filter the distributed tables by their distribution column so the query reaches one shard.",
+    });
+  }
+  return fallback(session, st, stmt, dist, metadata, inv, inBlock);
+}
+
+function returns(stmt: AstNode): boolean {
+  const dml = (stmt.InsertStmt ?? stmt.UpdateStmt ?? stmt.DeleteStmt) as
+    { returningList?: unknown[]; returningClause?: { exprs?: unknown[] } } | undefined;
+  return (dml?.returningClause?.exprs?.length ?? dml?.returningList?.length ?? 0) > 0;
+}
+
+function hasLockingClause(stmt: AstNode): boolean {
+  let found = false;
+  walk(stmt, (n) => {
+    if ((n.lockingClause as unknown[] | undefined)?.length) found = true;
+  });
+  return found;
+}
+
+/** The text of a pinned value for one execution, or null when it cannot be known here. */
+function valueText(v: ValueSource, inv: Invocation, typeOid: number): string | null {
+  if (v.kind === "const") return v.text;
+  const p = inv.params[v.number - 1];
+  if (p === undefined || p === null) return null;
+  const format = inv.paramFormats.length === 1 ? inv.paramFormats[0] : (inv.paramFormats[v.number - 1] ?? 0);
+  if (format === 0) return p.toString("utf8");
+  if (typeOid === 23 && p.length === 4) return String(p.readInt32BE(0));
+  if (typeOid === 20 && p.length === 8) return String(p.readBigInt64BE(0));
+  if (typeOid === 21 && p.length === 2) return String(p.readInt16BE(0));
+  if ((typeOid === 25 || typeOid === 1043) && format === 1) return p.toString("utf8");
+  return null;
+}
+
+/** The shard index a value falls in, or null when it cannot be hashed (e.g. not of the column's type). */
+function shardIndexOf(table: TableRecord, text: string | null): number | null {
+  if (text === null) return null;
+  let hash: number | null;
+  try {
+    hash = hashValue(table.partitionType, text);
+  } catch {
+    return null;
+  }
+  return hash === null ? null : shardIndexForHash(hash, table.shards.length);
+}
+
+interface Route {
+  /** Shard index per hash-distributed reference (-1 for reference tables). */
+  readonly indexes: Map<DistributedRef, number>;
+  readonly groupId: number;
+}
+
+/** The single shard group every distributed reference is pinned to, or null. */
+function routerTarget(dist: readonly DistributedRef[], metadata: MetadataSnapshot, inv: Invocation): Route | null {
+  const pins = pinnedValues(dist);
+  const indexes = new Map<DistributedRef, number>();
+  let group: number | null = null;
+  let colocation: number | null = null;
+  let index: number | null = null;
+  for (const ref of dist) {
+    if (ref.table.method !== "h") continue;
+    const pin = pins.get(ref);
+    if (!pin || pin.length !== 1) return null;
+    const i = shardIndexOf(ref.table, valueText(pin[0], inv, ref.table.partitionType));
+    if (i === null) return null;
+    if (colocation !== null && (colocation !== ref.table.colocationId || index !== i)) return null;
+    colocation = ref.table.colocationId;
+    index = i;
+    indexes.set(ref, i);
+    group = ref.table.shards[i].placements[0]?.groupId ?? null;
+    if (group === null) return null;
+  }
+  if (group === null) {
+    // Only reference tables: any worker holding them.
+    const placements = dist[0].table.shards[0]?.placements ?? [];
+    const active = placements.find((p) => metadata.nodes.some((n) => n.groupid === p.groupId && n.isactive));
+    if (!active) return null;
+    group = active.groupId;
+  }
+  return { indexes, groupId: group };
+}
+
+/** Renames a reference to a shard of its table, keeping the name its columns are qualified with. */
+function renameToShard(ref: DistributedRef, shardId: number): void {
+  const rv = ref.rangeVar;
+  if (!rv.alias && !ref.isTarget) rv.alias = { aliasname: ref.relname };
+  if (!rv.alias && ref.isTarget) rv.alias = { aliasname: ref.relname };
+  rv.schemaname = ref.table.schema;
+  rv.relname = shardRelname(ref.table.relname, shardId);
+}
+
+/** Parameters a worker statement uses, renumbered 1..n so that none is unused. */
+function renumberParams(ast: AstNode, inv: Invocation): (string | Buffer | null)[] {
+  const used = [...paramNumbers(ast)].sort((a, b) => a - b);
+  const mapping = new Map(used.map((n, i) => [n, i + 1]));
+  walk(ast, (node) => {
+    const p = node.ParamRef as { number: number } | undefined;
+    if (p) p.number = mapping.get(p.number)!;
+  });
+  return used.map((n) => {
+    const v = inv.params[n - 1];
+    if (v === undefined) throw new SqlError("08P01", `bind message supplies too few parameters (no $${n})`);
+    if (v === null) return null;
+    const format = inv.paramFormats.length === 1 ? inv.paramFormats[0] : (inv.paramFormats[n - 1] ?? 0);
+    return format === 1 ? v : v.toString("utf8");
+  });
+}
+
+async function router(
+  session: Session,
+  st: InterceptedStatement,
+  stmt: AstNode,
+  dist: readonly DistributedRef[],
+  route: Route,
+  inv: Invocation,
+  inBlock: boolean,
+): Promise<void> {
+  for (const ref of dist) {
+    const index = route.indexes.get(ref) ?? 0;
+    renameToShard(ref, ref.table.shards[index].shardId);
+  }
+  const params = renumberParams(stmt, inv);
+  if (inv.describe) await sendRowDescription(session, st, inv);
+  const node = nodeForGroup((await session.metadata()).nodes, route.groupId);
+  const result = await session.remote.run(node, deparseStatement(stmt), params, {
+    transactional: inBlock,
+    write: false,
+  });
+  sendRows(session, [result]);
+  session.sendToClient(write.commandComplete(result.command));
+}
+
+/** Sends the statement's RowDescription (simple Query), as the coordinator database describes it. */
+async function sendRowDescription(session: Session, st: InterceptedStatement, inv: Invocation): Promise<void> {
+  const state = st.distributed!;
+  if (state.rowDescription === undefined || inv.params.length > 0) {
+    let description: Buffer | null = null;
+    const results = [
+      session.internalRaw(FrontendCode.Parse, write.parse("", st.sql, st.paramTypes)),
+      session.internalRaw(FrontendCode.Describe, write.describe("S", ""), (code, message) => {
+        if (code === BackendCode.RowDescription) description = Buffer.from(message);
+      }),
+    ];
+    await session.flushAndAwait(results);
+    state.rowDescription = description;
+  }
+  if (state.rowDescription) session.sendToClient(state.rowDescription);
+}
+
+function sendRows(session: Session, results: readonly QueryResult[]): void {
+  const out: Buffer[] = [];
+  for (const r of results) {
+    for (const row of r.rows) {
+      const w = new MessageWriter(BackendCode.DataRow).int16(row.length);
+      for (const v of row) {
+        if (v === null) w.int32(-1);
+        else {
+          const b = Buffer.from(v, "utf8");
+          w.int32(b.length).raw(b);
+        }
+      }
+      out.push(w.finish());
+      if (out.length >= 256) session.sendToClient(...out.splice(0));
+    }
+  }
+  if (out.length > 0) session.sendToClient(...out);
+}
+
+/** The nodes holding each shard index of a table (reference tables: every placement). */
+function placementsOf(table: TableRecord, index: number): number[] {
+  return table.shards[index].placements.map((p) => p.groupId);
+}
+
+/** INSERT … VALUES into a distributed or reference table: rows grouped by shard. */
+async function insert(
+  session: Session,
+  st: InterceptedStatement,
+  stmt: AstNode,
+  dist: readonly DistributedRef[],
+  target: DistributedRef,
+  metadata: MetadataSnapshot,
+  inv: Invocation,
+  inBlock: boolean,
+): Promise<void> {
+  const ins = stmt.InsertStmt as {
+    cols?: { ResTarget: { name: string } }[];
+    selectStmt?: AstNode;
+    onConflictClause?: { action: string; targetList?: { ResTarget: { name: string } }[] };
+  };
+  if (dist.length > 1) {
+    throw new SqlError("0A000", "INSERT … SELECT into a distributed table is not supported yet", {
+      hint: "Select the rows and insert them with INSERT … VALUES or COPY.",
+    });
+  }
+  const select = ins.selectStmt?.SelectStmt as { valuesLists?: { List: { items: AstNode[] } }[] } | undefined;
+  const table = target.table;
+  const rows = select?.valuesLists?.map((l) => l.List.items) ?? null;
+  if (ins.selectStmt && !rows) {
+    if (table.method === "h") {
+      throw new SqlError("0A000", "INSERT … SELECT into a distributed table is not supported yet", {
+        hint: "Select the rows and insert them with INSERT … VALUES or COPY.",
+      });
+    }
+  }
+  if (table.method === "h" && ins.onConflictClause?.targetList?.some((t) => t.ResTarget.name === table.partitionKey)) {
+    throw new SqlError("0A000", "modifying the partition value of rows is not allowed", {
+      detail: `ON CONFLICT DO UPDATE would change the distribution column "${table.partitionKey}".`,
+    });
+  }
+  // Which shards receive which rows.
+  const groups = new Map<number, AstNode[][]>();
+  if (table.method === "n") {
+    groups.set(0, rows ?? []);
+  } else {
+    const columns =
+      ins.cols?.map((c) => c.ResTarget.name) ?? (await session.tableColumns(table.relationId)).map((c) => c.name);
+    const position = columns.indexOf(table.partitionKey!);
+    if (!rows || position < 0) {
+      throw new SqlError("0A000", "cannot perform an INSERT without a partition column value", {
+        hint: `Give a value for "${table.partitionKey}".`,
+      });
+    }
+    for (const row of rows) {
+      const expr = row[position];
+      const v = expr ? valueSource(expr) : null;
+      let text = v ? valueText(v, inv, table.partitionType) : null;
+      if (v === null && expr && !expr.SetToDefault) {
+        text = await evaluate(session, expr, inv, table);
+        row[position] = constantNode(text, expr);
+      }
+      if (text === null) {
+        throw new SqlError(
+          "23502",
+          `cannot perform an INSERT with NULL in the partition column "${table.partitionKey}"`,
+        );
+      }
+      const index = shardIndexOf(table, text);
+      if (index === null) throw new SqlError("22P02", `invalid value for the distribution column: "${text}"`);
+      groups.set(index, [...(groups.get(index) ?? []), row]);
+    }
+  }
+  const tasks: { node: NodeRecord; sql: string; params: (string | Buffer | null)[] }[] = [];
+  for (const [index, groupRows] of groups) {
+    const copy = cloneAst(stmt);
+    const ci = copy.InsertStmt as { relation: AstNode; selectStmt?: AstNode };
+    const values = (ci.selectStmt?.SelectStmt as { valuesLists?: unknown[] } | undefined) ?? null;
+    if (values?.valuesLists) values.valuesLists = groupRows.map((items) => ({ List: { items: cloneAst(items) } }));
+    const ref = { ...target, rangeVar: ci.relation } as DistributedRef;
+    renameToShard(ref, table.shards[index].shardId);
+    const params = renumberParams(copy, inv);
+    const sql = deparseStatement(copy);
+    for (const group of placementsOf(table, index))
+      tasks.push({ node: nodeForGroup(metadata.nodes, group), sql, params });
+  }
+  await runModifyTasks(session, st, tasks, inv, inBlock, "INSERT 0");
+}
+
+/** Evaluates an expression in the coordinator database (once), for routing a row by its value. */
+async function evaluate(session: Session, expr: AstNode, inv: Invocation, table: TableRecord): Promise<string | null> {
+  const [[typeName]] = await session.internalQuery("SELECT pg_catalog.format_type($1::oid, NULL)", [
+    Buffer.from(String(table.partitionType)),
+  ]);
+  const cast = {
+    TypeCast: { arg: { TypeCast: { arg: expr, typeName: typeNameNode(typeName!) } }, typeName: typeNameNode("text") },
+  };
+  const select: AstNode = {
+    SelectStmt: { targetList: [{ ResTarget: { val: cast } }], limitOption: "LIMIT_OPTION_DEFAULT", op: "SETOP_NONE" },
+  };
+  const used = paramNumbers(select);
+  const types: number[] = [];
+  for (let i = 1; i <= inv.params.length; i++) types.push(used.has(i) ? 0 : TEXT_OID);
+  const rows = await session.internalQuery(deparseStatement(select), inv.params, inv.paramFormats, types);
+  return rows[0][0];
+}
+
+/** A constant holding an evaluated value, typed as the expression it replaces. */
+function constantNode(text: string | null, _original: AstNode): AstNode {
+  if (text === null) return { A_Const: { isnull: true } };
+  return { A_Const: { sval: { sval: text } } };
+}
+
+/** UPDATE/DELETE of a distributed or reference table: one shard (router) or each of them. */
+async function modify(
+  session: Session,
+  st: InterceptedStatement,
+  stmt: AstNode,
+  dist: readonly DistributedRef[],
+  target: DistributedRef,
+  metadata: MetadataSnapshot,
+  inv: Invocation,
+  inBlock: boolean,
+): Promise<void> {
+  const table = target.table;
+  const update = stmt.UpdateStmt as { targetList?: { ResTarget: { name: string } }[] } | undefined;
+  if (table.method === "h" && update?.targetList?.some((t) => t.ResTarget.name === table.partitionKey)) {
+    throw new SqlError("0A000", "modifying the partition value of rows is not allowed", {
+      detail: `UPDATE would change the distribution column "${table.partitionKey}".`,
+      hint: "Delete the row and insert it with its new value.",
+    });
+  }
+  let indexes: number[];
+  const others = dist.filter((r) => r !== target && r.table.method === "h");
+  if (table.method === "n") {
+    if (others.length > 0) {
+      throw new SqlError("0A000", "modifying a reference table while reading a distributed table is not supported");
+    }
+    indexes = [0];
+  } else {
+    const route = routerTarget(dist, metadata, inv);
+    if (route) {
+      indexes = [route.indexes.get(target)!];
+    } else {
+      if (others.length > 0) {
+        throw new SqlError(
+          "0A000",
+          "a multi-shard UPDATE or DELETE that reads other distributed tables is not supported yet",
+          { hint: "Filter every distributed table by the same distribution column value." },
+        );
+      }
+      indexes = prunedIndexes(target, pinnedValues(dist).get(target) ?? null, inv);
+    }
+  }
+  const tasks: { node: NodeRecord; sql: string; params: (string | Buffer | null)[] }[] = [];
+  for (const index of indexes) {
+    const copy = cloneAst(stmt);
+    const refs = collectRelationRefs(copy);
+    const originals = collectRelationRefs(stmt);
+    originals.forEach((o, i) => {
+      const d = dist.find((r) => r.rangeVar === o.rangeVar);
+      if (!d) return;
+      const shardIndex = d.table.method === "n" ? 0 : index;
+      renameToShard({ ...refs[i], table: d.table }, d.table.shards[shardIndex].shardId);
+    });
+    const params = renumberParams(copy, inv);
+    const sql = deparseStatement(copy);
+    for (const group of placementsOf(table, index))
+      tasks.push({ node: nodeForGroup(metadata.nodes, group), sql, params });
+  }
+  await runModifyTasks(session, st, tasks, inv, inBlock, stmt.UpdateStmt ? "UPDATE" : "DELETE");
+}
+
+/** The shard indexes a reference's pins allow (every shard when it is not pinned). */
+function prunedIndexes(ref: DistributedRef, pin: ValueSource[] | null, inv: Invocation): number[] {
+  const all = ref.table.shards.map((_, i) => i);
+  if (!pin) return all;
+  const set = new Set<number>();
+  for (const v of pin) {
+    const i = shardIndexOf(ref.table, valueText(v, inv, ref.table.partitionType));
+    if (i === null) return all;
+    set.add(i);
+  }
+  return [...set].sort((a, b) => a - b);
+}
+
+async function runModifyTasks(
+  session: Session,
+  st: InterceptedStatement,
+  tasks: readonly { node: NodeRecord; sql: string; params: (string | Buffer | null)[] }[],
+  inv: Invocation,
+  inBlock: boolean,
+  tagPrefix: string,
+): Promise<void> {
+  const nodes = new Set(tasks.map((t) => t.node.nodeid));
+  const transactional = inBlock || nodes.size > 1 || tasks.length > 1;
+  if (inv.describe && returns(st.stmt)) await sendRowDescription(session, st, inv);
+  // Tasks on one node run one after another on its connection; nodes run in parallel.
+  const byNode = new Map<number, typeof tasks>();
+  for (const t of tasks) byNode.set(t.node.nodeid, [...(byNode.get(t.node.nodeid) ?? []), t]);
+  const results: QueryResult[] = [];
+  const seenSql = new Set<string>();
+  await Promise.all(
+    [...byNode.values()].map(async (list) => {
+      for (const t of list) {
+        const r = await session.remote.run(t.node, t.sql, t.params, { transactional, write: true });
+        // A reference table's placements each return the same rows; count them once.
+        if (!seenSql.has(t.sql)) {
+          seenSql.add(t.sql);
+          results.push(r);
+        }
+      }
+    }),
+  );
+  let count = 0;
+  for (const r of results) count += Number(r.command.split(" ").pop() ?? 0);
+  sendRows(session, results);
+  session.sendToClient(write.commandComplete(`${tagPrefix} ${count}`));
+}
+
+/**
+ * The correct fallback: the rows each distributed table contributes, fetched from its shards,
+ * take the table's place in the statement, which then runs in the coordinator database.
+ */
+async function fallback(
+  session: Session,
+  st: InterceptedStatement,
+  stmt: AstNode,
+  dist: readonly DistributedRef[],
+  metadata: MetadataSnapshot,
+  inv: Invocation,
+  inBlock: boolean,
+): Promise<void> {
+  const limitKb = Number(await session.currentSetting("canopy.max_intermediate_result_size"));
+  const limit = limitKb < 0 ? Infinity : limitKb * 1024;
+  const pins = pinnedValues(dist);
+  const byTable = new Map<number, DistributedRef[]>();
+  for (const r of dist) byTable.set(r.table.relationId, [...(byTable.get(r.table.relationId) ?? []), r]);
+  const dataParams: string[] = [];
+  let total = 0;
+  for (const [, refs] of byTable) {
+    const table = refs[0].table;
+    // A table read once can be pruned and filtered as that one reference allows.
+    const single = refs.length === 1 ? refs[0] : null;
+    const indexes =
+      table.method === "n"
+        ? [0]
+        : single
+          ? prunedIndexes(single, pins.get(single) ?? null, inv)
+          : table.shards.map((_, i) => i);
+    const filters = single ? pushableFilters(single) : [];
+    const mentioned = neededColumns(stmt, refs);
+    const allColumns = await session.tableColumns(table.relationId);
+    const columns = allColumns.filter((c) => mentioned === null || mentioned.includes(c.name)).map((c) => c.name);
+    const byGroup = new Map<number, number[]>();
+    for (const i of indexes) {
+      const group = table.shards[i].placements[0]?.groupId;
+      if (group === undefined) throw new SqlError("55000", `shard ${table.shards[i].shardId} has no placement`);
+      byGroup.set(group, [...(byGroup.get(group) ?? []), i]);
+    }
+    const parts = await Promise.all(
+      [...byGroup].map(async ([group, shardIndexes]) => {
+        const sql = fetchQuery(table, refs[0].refName, shardIndexes, columns, filters);
+        const r = await session.remote.run(nodeForGroup(metadata.nodes, group), sql, [], {
+          transactional: inBlock,
+          write: false,
+        });
+        return r.rows[0][0]!;
+      }),
+    );
+    const json = joinJsonArrays(parts);
+    total += json.length;
+    if (total > limit) {
+      throw new SqlError(
+        "54000",
+        `the intermediate result size exceeds canopy.max_intermediate_result_size (currently ${limitKb} kB)`,
+        {
+          detail: "The query needs the rows of distributed tables on the coordinator.",
+          hint: "Set canopy.max_intermediate_result_size to a higher value or -1 to disable, or filter by the distribution column.",
+        },
+      );
+    }
+    const number = inv.params.length + dataParams.length + 1;
+    dataParams.push(json);
+    for (const ref of refs) replaceWithRows(ref, number, allColumns, columns);
+  }
+  const paramTypes = [...st.paramTypes];
+  while (paramTypes.length < inv.params.length) paramTypes.push(0);
+  for (let i = 0; i < dataParams.length; i++) paramTypes.push(JSON_OID);
+  await runOnCoordinator(
+    session,
+    deparseStatement(stmt),
+    inv,
+    dataParams,
+    paramTypes.slice(inv.params.length),
+    paramTypes,
+  );
+}
+
+/** Joins JSON arrays given as text without parsing them. */
+function joinJsonArrays(parts: readonly string[]): string {
+  const inner = parts.map((p) => p.trim().slice(1, -1).trim()).filter((p) => p.length > 0);
+  return `[${inner.join(",")}]`;
+}
+
+/** The worker query returning, as one JSON array, the rows of some shards of a table on one node. */
+function fetchQuery(
+  table: TableRecord,
+  refName: string,
+  indexes: readonly number[],
+  columns: readonly string[],
+  filters: readonly AstNode[],
+): string {
+  const branches = indexes.map((i) => {
+    // Each row travels as an array of its values' text forms, read back by the types' input functions.
+    const elements = columns.map((c) => ({
+      TypeCast: {
+        arg: { ColumnRef: { fields: [{ String: { sval: refName } }, { String: { sval: c } }] } },
+        typeName: typeNameNode("text"),
+      },
+    }));
+    const target = [
+      { ResTarget: { val: { TypeCast: { arg: { A_ArrayExpr: { elements } }, typeName: typeNameNode("text[]") } } } },
+    ];
+    const select: AstNode = {
+      targetList: target,
+      fromClause: [
+        {
+          RangeVar: {
+            schemaname: table.schema,
+            relname: shardRelname(table.relname, table.shards[i].shardId),
+            inh: true,
+            relpersistence: "p",
+            alias: { aliasname: refName },
+          },
+        },
+      ],
+      limitOption: "LIMIT_OPTION_DEFAULT",
+      op: "SETOP_NONE",
+    };
+    if (filters.length > 0) {
+      select.whereClause =
+        filters.length === 1 ? cloneAst(filters[0]) : { BoolExpr: { boolop: "AND_EXPR", args: cloneAst(filters) } };
+    }
+    return select;
+  });
+  let body: AstNode = branches[0];
+  for (const b of branches.slice(1)) {
+    body = { op: "SETOP_UNION", all: true, larg: body, rarg: b, limitOption: "LIMIT_OPTION_DEFAULT" };
+  }
+  const agg = {
+    CoalesceExpr: {
+      args: [
+        {
+          FuncCall: {
+            funcname: [{ String: { sval: "json_agg" } }],
+            args: [{ ColumnRef: { fields: [{ String: { sval: "s" } }, { String: { sval: "a" } }] } }],
+            funcformat: "COERCE_EXPLICIT_CALL",
+          },
+        },
+        { TypeCast: { arg: { A_Const: { sval: { sval: "[]" } } }, typeName: typeNameNode("json") } },
+      ],
+    },
+  };
+  const outer = {
+    SelectStmt: {
+      targetList: [{ ResTarget: { val: { TypeCast: { arg: agg, typeName: typeNameNode("text") } } } }],
+      fromClause: [
+        {
+          RangeSubselect: {
+            subquery: { SelectStmt: body },
+            alias: { aliasname: "s", colnames: [{ String: { sval: "a" } }] },
+          },
+        },
+      ],
+      limitOption: "LIMIT_OPTION_DEFAULT",
+      op: "SETOP_NONE",
+    },
+  };
+  return deparseStatement(outer);
+}
+
+/**
+ * The columns of a table the statement may use: every column name it mentions, or null (all)
+ * when it uses a whole row (`t.*`, `t` as a value, NATURAL joins).
+ */
+function neededColumns(stmt: AstNode, refs: readonly DistributedRef[]): string[] | null {
+  const names = new Set<string>();
+  let all = false;
+  const refNames = new Set(refs.map((r) => r.refName));
+  walk(stmt, (node) => {
+    const c = node.ColumnRef as { fields: AstNode[] } | undefined;
+    if (c) {
+      const fields = c.fields.map((f) => (f.String as { sval?: string } | undefined)?.sval ?? (f.A_Star ? "*" : null));
+      if (fields.includes("*") || fields.includes(null)) {
+        if (fields.length === 1 || refNames.has(fields[fields.length - 2] ?? "") || fields.length > 2) all = true;
+      }
+      if (fields.length === 1 && refNames.has(fields[0] ?? "")) all = true;
+      for (const f of fields) if (f) names.add(f);
+    }
+    const join = node.JoinExpr as { isNatural?: boolean; usingClause?: AstNode[] } | undefined;
+    if (join?.isNatural) all = true;
+    for (const u of join?.usingClause ?? []) names.add((u.String as { sval: string }).sval);
+    const range = node.RangeFunction as unknown;
+    if (range) all = all || false;
+  });
+  if (all) return null;
+  return [...names];
+}
+
+/** Functions whose result depends only on their arguments, safe to evaluate on a worker. */
+const immutableFunctions = new Set([
+  "abs",
+  "lower",
+  "upper",
+  "length",
+  "char_length",
+  "substr",
+  "substring",
+  "btrim",
+  "coalesce",
+  "mod",
+]);
+
+/**
+ * Conjuncts that may run on the workers while fetching a reference's rows: those restricting it
+ * that refer only to its own columns, constants and immutable functions.
+ */
+function pushableFilters(ref: DistributedRef): AstNode[] {
+  const level = ref.level;
+  const items = ((level.fromClause as AstNode[]) ?? []).length + ((level.usingClause as AstNode[]) ?? []).length;
+  const sole = items === 1 && !((level.fromClause as AstNode[]) ?? []).some((f) => f.JoinExpr) && !ref.isTarget;
+  return applicableConjuncts(ref).filter((conj) => {
+    let ok = true;
+    walk(conj, (node) => {
+      if (!ok) return;
+      const keys = Object.keys(node);
+      if (keys.length !== 1) return;
+      const kind = keys[0];
+      if (kind === "ColumnRef") {
+        const term = columnTerm(node);
+        if (!term || (term[0] !== null && term[0] !== ref.refName) || (term[0] === null && !sole)) ok = false;
+      } else if (kind === "FuncCall") {
+        const name = ((node.FuncCall as { funcname: AstNode[] }).funcname ?? []).map(
+          (n) => (n.String as { sval: string }).sval,
+        );
+        if (name.length !== 1 || !immutableFunctions.has(name[0])) ok = false;
+      } else if (
+        kind === "SubLink" ||
+        kind === "ParamRef" ||
+        kind === "SQLValueFunction" ||
+        kind === "CollateClause" ||
+        kind === "TypeCast"
+      ) {
+        ok = false;
+      }
+    });
+    return ok;
+  });
+}
+
+/**
+ * Replaces a reference by `(SELECT (x->>0)::type1 AS c1, … FROM json_array_elements($n) x) AS name`:
+ * the fetched columns from their text forms, the others NULL of their types.
+ */
+function replaceWithRows(
+  ref: DistributedRef,
+  paramNumber: number,
+  allColumns: readonly { name: string; type: string }[],
+  fetched: readonly string[],
+): void {
+  const alias = (ref.rangeVar.alias as AstNode | undefined) ?? { aliasname: ref.relname };
+  const targetList = allColumns.map((c) => {
+    const position = fetched.indexOf(c.name);
+    const value =
+      position < 0
+        ? { A_Const: { isnull: true } }
+        : {
+            A_Expr: {
+              kind: "AEXPR_OP",
+              name: [{ String: { sval: "->>" } }],
+              lexpr: { ColumnRef: { fields: [{ String: { sval: "x" } }] } },
+              rexpr: { A_Const: { ival: { ival: position } } },
+            },
+          };
+    return { ResTarget: { name: c.name, val: { TypeCast: { arg: value, typeName: typeNameNode(c.type) } } } };
+  });
+  const source = {
+    FuncCall: {
+      funcname: [{ String: { sval: "pg_catalog" } }, { String: { sval: "json_array_elements" } }],
+      args: [{ TypeCast: { arg: { ParamRef: { number: paramNumber } }, typeName: typeNameNode("json") } }],
+      funcformat: "COERCE_EXPLICIT_CALL",
+    },
+  };
+  const subquery = {
+    SelectStmt: {
+      targetList,
+      fromClause: [{ RangeFunction: { functions: [{ List: { items: [source, {}] } }], alias: { aliasname: "x" } } }],
+      limitOption: "LIMIT_OPTION_DEFAULT",
+      op: "SETOP_NONE",
+    },
+  };
+  const holder = ref.holder!;
+  delete holder.RangeVar;
+  holder.RangeSubselect = { subquery, alias };
+}
+
+/** Runs SQL on the session's coordinator-database connection and sends its result to the client. */
+async function runOnCoordinator(
+  session: Session,
+  sql: string,
+  inv: Invocation,
+  extraParams: readonly string[],
+  extraTypes: readonly number[],
+  paramTypes: readonly number[],
+): Promise<void> {
+  void extraTypes;
+  const params = [...inv.params, ...extraParams.map((p) => Buffer.from(p, "utf8"))];
+  let formats = [...inv.paramFormats];
+  if (formats.length === 1 && inv.params.length > 1) formats = inv.params.map(() => inv.paramFormats[0]);
+  if (extraParams.length > 0) {
+    while (formats.length < inv.params.length) formats.push(0);
+    for (let i = 0; i < extraParams.length; i++) formats.push(0);
+  }
+  const types = [...paramTypes];
+  const forward = (code: number, message: Buffer) => {
+    if (code === BackendCode.RowDescription || code === BackendCode.NoData) {
+      if (inv.describe && code === BackendCode.RowDescription) session.sendToClient(message);
+    } else if (
+      code === BackendCode.DataRow ||
+      code === BackendCode.CommandComplete ||
+      code === BackendCode.EmptyQueryResponse
+    ) {
+      session.sendToClient(message);
+    }
+  };
+  const results = [
+    session.internalRaw(FrontendCode.Parse, write.parse("", sql, types)),
+    session.internalRaw(FrontendCode.Bind, write.bind("", "", params, formats, inv.resultFormats)),
+    ...(inv.describe ? [session.internalRaw(FrontendCode.Describe, write.describe("P", ""), forward)] : []),
+    session.internalRaw(FrontendCode.Execute, write.execute("", 0), forward),
+  ];
+  await session.flushAndAwait(results);
+}
+
+/** Shard names in a node's error message are put back to the table names the client used. */
+function mapShardNames(e: unknown, dist: readonly DistributedRef[]): unknown {
+  if (!(e instanceof RemoteError) || !(e as RemoteError & { fromWorker?: boolean }).fromWorker) return e;
+  const names = new Map<string, string>();
+  for (const ref of dist) {
+    for (const s of ref.table.shards) names.set(String(s.shardId), ref.table.relname);
+  }
+  const strip = (text: string | undefined) =>
+    text?.replace(/([A-Za-z0-9_]+)_(\d{6,})\b/g, (all, base: string, id: string) => (names.has(id) ? base : all));
+  const f = e.fields;
+  return new RemoteError({
+    ...f,
+    message: strip(f.message)!,
+    detail: strip(f.detail),
+    hint: strip(f.hint),
+    where: undefined,
+    position: undefined,
+    table: strip(f.table),
+    constraint: strip(f.constraint),
+  });
+}
+
+/** DROP TABLE and TRUNCATE naming distributed tables: the shards first, then the shell. */
+export async function runUtility(session: Session, st: InterceptedStatement, inv: Invocation): Promise<void> {
+  const metadata = await session.metadata();
+  const inBlock = session.pipe!.transactionStatus !== 0x49;
+  const names: { schemaname?: string; relname: string }[] = [];
+  const drop = st.stmt.DropStmt as { objects?: { List?: { items: AstNode[] } }[] } | undefined;
+  for (const o of drop?.objects ?? []) {
+    const parts = (o.List?.items ?? []).map((i) => (i.String as { sval: string }).sval);
+    names.push({
+      schemaname: parts.length > 1 ? parts[parts.length - 2] : undefined,
+      relname: parts[parts.length - 1],
+    });
+  }
+  const truncate = st.stmt.TruncateStmt as
+    { relations?: { RangeVar: { schemaname?: string; relname: string } }[] } | undefined;
+  for (const r of truncate?.relations ?? []) names.push(r.RangeVar);
+  const refs = names.map(
+    (n) =>
+      ({
+        rangeVar: {},
+        schemaname: n.schemaname,
+        relname: n.relname,
+        refName: n.relname,
+        level: {},
+        isTarget: false,
+      }) as RelationRef,
+  );
+  const tables = await resolveRefs(session, {}, refs, metadata);
+  try {
+    for (const table of tables) {
+      if (!table) continue;
+      if (drop) {
+        await dropShards(session, table, metadata.nodes);
+      } else {
+        for (const shard of table.shards) {
+          for (const p of shard.placements) {
+            await session.remote.run(
+              nodeForGroup(metadata.nodes, p.groupId),
+              `TRUNCATE TABLE ${quoteQualified(table.schema, shardRelname(table.relname, shard.shardId))}`,
+              [],
+              { transactional: true, write: true },
+            );
+          }
+        }
+      }
+    }
+    await runOnCoordinator(session, st.sql, inv, [], [], st.paramTypes);
+    if (!inBlock) await session.remote.commitAll();
+  } catch (e) {
+    if (!inBlock) await session.remote.rollbackAll();
+    throw e;
+  }
+}
+
+/** COMMIT, ROLLBACK and savepoints: the remote transactions end with the coordinator's. */
+export async function runTransactionControl(
+  session: Session,
+  st: InterceptedStatement,
+  inv: Invocation,
+): Promise<void> {
+  const open = session.remote.hasOpenTransactions();
+  const kind = st.transaction;
+  if (open) {
+    if (kind === "TRANS_STMT_COMMIT") {
+      if (session.pipe!.transactionStatus === 0x45) {
+        await session.remote.rollbackAll();
+      } else {
+        try {
+          await session.remote.commitAll();
+        } catch (e) {
+          await session.internalQuery("ROLLBACK").catch(() => {});
+          throw e;
+        }
+      }
+    } else if (kind === "TRANS_STMT_ROLLBACK") {
+      await session.remote.rollbackAll();
+    } else if (kind !== "TRANS_STMT_BEGIN" && kind !== "TRANS_STMT_START") {
+      throw new SqlError(
+        "0A000",
+        "savepoints and prepared transactions are not supported yet in transactions that reached worker nodes",
+        {
+          hint: "Commit or roll back the transaction first.",
+        },
+      );
+    }
+  }
+  await runOnCoordinator(session, st.sql, inv, [], [], st.paramTypes);
+}

@@ -1,0 +1,240 @@
+// Pure analysis of a statement's references to distributed and reference tables: where each one
+// sits (query level, outer-join side), and which values its distribution column is pinned to by
+// equalities, IN lists and = ANY(ARRAY[…]), directly or through join conditions. The planner
+// decides router or multi-shard execution from this; it does no I/O.
+import type { AstNode } from "../sql/ast.js";
+import { walk } from "../sql/ast.js";
+import type { TableRecord } from "../metadata/cache.js";
+
+/** Where a pinned value comes from: a constant of the statement or a parameter of the Bind. */
+export type ValueSource =
+  { readonly kind: "const"; readonly text: string } | { readonly kind: "param"; readonly number: number };
+
+/** One reference to a table in the statement (a RangeVar in FROM, or a DML target). */
+export interface RelationRef {
+  /** The RangeVar object itself (rewritten in place when planning). */
+  readonly rangeVar: AstNode;
+  readonly schemaname: string | undefined;
+  readonly relname: string;
+  /** The name columns are qualified with: the alias, or the relation name. */
+  readonly refName: string;
+  /** The SelectStmt/UpdateStmt/DeleteStmt/InsertStmt this reference belongs to. */
+  readonly level: AstNode;
+  /** Whether this is the target of INSERT/UPDATE/DELETE. */
+  readonly isTarget: boolean;
+  /** For references in FROM: the node holding the RangeVar (`{RangeVar: …}`), to replace it. */
+  readonly holder?: AstNode;
+}
+
+/** A reference whose relation turned out to be a distributed or reference table. */
+export interface DistributedRef extends RelationRef {
+  readonly table: TableRecord;
+}
+
+/** Collects every relation reference in a statement, leaving out references to CTE names. */
+export function collectRelationRefs(stmt: AstNode): RelationRef[] {
+  const cteNames = new Set<string>();
+  walk(stmt, (node) => {
+    const cte = node.CommonTableExpr as { ctename?: string } | undefined;
+    if (cte?.ctename) cteNames.add(cte.ctename);
+  });
+  const refs: RelationRef[] = [];
+  const add = (rv: AstNode, level: AstNode, isTarget: boolean, holder?: AstNode) => {
+    const relname = rv.relname as string;
+    const schemaname = rv.schemaname as string | undefined;
+    if (!schemaname && cteNames.has(relname)) return;
+    const alias = (rv.alias as { aliasname?: string } | undefined)?.aliasname;
+    refs.push({ rangeVar: rv, schemaname, relname, refName: alias ?? relname, level, isTarget, holder });
+  };
+  // Every wrapped RangeVar sits in a FROM list (or a join in one) of the nearest enclosing query
+  // level; the operands of a set operation (larg/rarg) are levels of their own.
+  const visit = (value: unknown, key: string | number, level: AstNode | null, depth: number) => {
+    if (depth > 1000) return;
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) visit(value[i], i, level, depth + 1);
+      return;
+    }
+    if (value === null || typeof value !== "object") return;
+    const node = value as AstNode;
+    if (key === "larg" || key === "rarg") level = node;
+    for (const k of ["SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt"]) {
+      const inner = node[k] as AstNode | undefined;
+      if (!inner) continue;
+      if (k !== "SelectStmt" && inner.relation) add(inner.relation as AstNode, inner, true);
+      for (const [ik, iv] of Object.entries(inner)) if (ik !== "relation") visit(iv, ik, inner, depth + 1);
+      return;
+    }
+    if (node.RangeVar && level) {
+      add(node.RangeVar as AstNode, level, false, node);
+      return;
+    }
+    for (const [k, v] of Object.entries(node)) visit(v, k, level, depth + 1);
+  };
+  visit(stmt, 0, null, 0);
+  return refs;
+}
+
+function visitFromItem(item: AstNode, onRangeVar: (rv: AstNode) => void): void {
+  if (item.RangeVar) onRangeVar(item.RangeVar as AstNode);
+  const join = item.JoinExpr as { larg: AstNode; rarg: AstNode } | undefined;
+  if (join) {
+    visitFromItem(join.larg, onRangeVar);
+    visitFromItem(join.rarg, onRangeVar);
+  }
+}
+
+/** The conjuncts of a boolean expression (AND-ed terms). */
+export function conjuncts(expr: unknown): AstNode[] {
+  if (!expr) return [];
+  const b = (expr as AstNode).BoolExpr as { boolop: string; args: AstNode[] } | undefined;
+  if (b?.boolop === "AND_EXPR") return b.args.flatMap(conjuncts);
+  return [expr as AstNode];
+}
+
+/**
+ * The conjuncts that restrict which rows of `ref` can contribute to the result: its level's WHERE,
+ * and the ON conditions of the joins it is in, except where it is on the preserved side of an
+ * outer join (there, rows contribute whether or not the condition holds).
+ */
+export function applicableConjuncts(ref: RelationRef): AstNode[] {
+  const level = ref.level;
+  const out = conjuncts(level.whereClause);
+  const from = [...((level.fromClause as AstNode[]) ?? []), ...((level.usingClause as AstNode[]) ?? [])];
+  const search = (item: AstNode): boolean => {
+    if (item.RangeVar) return item.RangeVar === ref.rangeVar;
+    const join = item.JoinExpr as { jointype: string; larg: AstNode; rarg: AstNode; quals?: AstNode } | undefined;
+    if (!join) return false;
+    const inLeft = search(join.larg);
+    const inRight = !inLeft && search(join.rarg);
+    if (!inLeft && !inRight) return false;
+    const applies =
+      join.jointype === "JOIN_INNER" ||
+      (join.jointype === "JOIN_LEFT" && inRight) ||
+      (join.jointype === "JOIN_RIGHT" && inLeft);
+    if (applies) out.push(...conjuncts(join.quals));
+    return true;
+  };
+  for (const item of from) search(item);
+  return out;
+}
+
+/** A column reference as [qualifier | null, column], or null for anything else. */
+export function columnTerm(node: AstNode): [string | null, string] | null {
+  const ref = node.ColumnRef as { fields: AstNode[] } | undefined;
+  if (!ref) return null;
+  const names = ref.fields.map((f) => (f.String as { sval?: string } | undefined)?.sval);
+  if (names.some((n) => n === undefined)) return null;
+  if (names.length === 1) return [null, names[0]!];
+  if (names.length === 2) return [names[0]!, names[1]!];
+  return null;
+}
+
+/** A constant or parameter, possibly under casts, as a value source. */
+export function valueSource(node: AstNode): ValueSource | null {
+  let n = node;
+  while (n.TypeCast) n = (n.TypeCast as { arg: AstNode }).arg;
+  if (n.ParamRef) return { kind: "param", number: (n.ParamRef as { number: number }).number };
+  const c = n.A_Const as Record<string, { [k: string]: unknown }> | undefined;
+  if (!c || c.isnull) return null;
+  if (c.ival) return { kind: "const", text: String(c.ival.ival ?? 0) };
+  if (c.sval) return { kind: "const", text: String(c.sval.sval ?? "") };
+  if (c.fval) return { kind: "const", text: String(c.fval.fval) };
+  return null;
+}
+
+function operatorName(expr: AstNode): string | null {
+  const names = (expr.name as AstNode[] | undefined) ?? [];
+  const last = names[names.length - 1]?.String as { sval?: string } | undefined;
+  return last?.sval ?? null;
+}
+
+/**
+ * The values each reference's distribution column is pinned to: one value (router), several
+ * (IN lists: those shards), or null (not pinned: every shard). Pins through join equalities
+ * follow other pinned references of the same or an enclosing level.
+ */
+export function pinnedValues(refs: readonly DistributedRef[]): Map<DistributedRef, ValueSource[] | null> {
+  const pins = new Map<DistributedRef, ValueSource[] | null>();
+  const hashRefs = refs.filter((r) => r.table.method === "h");
+  for (const r of hashRefs) pins.set(r, null);
+  const refsAtLevel = new Map<AstNode, DistributedRef[]>();
+  for (const r of hashRefs) refsAtLevel.set(r.level, [...(refsAtLevel.get(r.level) ?? []), r]);
+  const fromCount = (level: AstNode) =>
+    ((level.fromClause as unknown[]) ?? []).length +
+    ((level.usingClause as unknown[]) ?? []).length +
+    (level.relation ? 1 : 0);
+  /** Whether a column term denotes `ref`'s distribution column. */
+  const denotes = (term: [string | null, string], ref: DistributedRef) =>
+    term[1] === ref.table.partitionKey &&
+    (term[0] === ref.refName || (term[0] === null && ref.level && fromCount(ref.level) === 1 && !hasJoin(ref.level)));
+  let changed = true;
+  while (changed) {
+    changed = false;
+    for (const ref of hashRefs) {
+      if (pins.get(ref)?.length === 1) continue;
+      for (const conj of applicableConjuncts(ref)) {
+        const found = pinFromConjunct(conj, ref, denotes, hashRefs, pins);
+        if (found && (pins.get(ref) === null || found.length < pins.get(ref)!.length)) {
+          pins.set(ref, found);
+          changed = true;
+          if (found.length === 1) break;
+        }
+      }
+    }
+  }
+  return pins;
+}
+
+function hasJoin(level: AstNode): boolean {
+  return ((level.fromClause as AstNode[]) ?? []).some((f) => f.JoinExpr);
+}
+
+function pinFromConjunct(
+  conj: AstNode,
+  ref: DistributedRef,
+  denotes: (term: [string | null, string], ref: DistributedRef) => boolean,
+  all: readonly DistributedRef[],
+  pins: Map<DistributedRef, ValueSource[] | null>,
+): ValueSource[] | null {
+  const e = conj.A_Expr as { kind: string; lexpr: AstNode; rexpr: AstNode } | undefined;
+  if (!e) return null;
+  const op = operatorName(e as unknown as AstNode);
+  if (e.kind === "AEXPR_OP" && op === "=") {
+    for (const [a, b] of [
+      [e.lexpr, e.rexpr],
+      [e.rexpr, e.lexpr],
+    ]) {
+      const term = columnTerm(a);
+      if (!term || !denotes(term, ref)) continue;
+      const v = valueSource(b);
+      if (v) return [v];
+      const other = columnTerm(b);
+      if (other) {
+        for (const o of all) {
+          const p = pins.get(o);
+          if (o !== ref && p?.length === 1 && o.table.colocationId === ref.table.colocationId && denotes(other, o)) {
+            return p;
+          }
+        }
+      }
+    }
+    return null;
+  }
+  if (e.kind === "AEXPR_IN" && op === "=") {
+    const term = columnTerm(e.lexpr);
+    const list = (e.rexpr as { List?: { items: AstNode[] } }).List?.items;
+    if (!term || !list || !denotes(term, ref)) return null;
+    const values = list.map(valueSource);
+    return values.every((v) => v !== null) ? (values as ValueSource[]) : null;
+  }
+  if (e.kind === "AEXPR_OP_ANY" && op === "=") {
+    const term = columnTerm(e.lexpr);
+    let arr = e.rexpr;
+    while (arr.TypeCast) arr = (arr.TypeCast as { arg: AstNode }).arg;
+    const elements = (arr.A_ArrayExpr as { elements?: AstNode[] } | undefined)?.elements;
+    if (!term || !elements || !denotes(term, ref)) return null;
+    const values = elements.map(valueSource);
+    return values.every((v) => v !== null) ? (values as ValueSource[]) : null;
+  }
+  return null;
+}
