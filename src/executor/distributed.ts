@@ -39,6 +39,22 @@ export interface DistributedState {
   resolvedKey?: string;
   resolved?: readonly (number | null)[];
   rowDescription?: Buffer | null;
+  /** A router SELECT's plan, kept while the metadata and search_path stay the same. */
+  router?: RouterPlan;
+}
+
+/**
+ * A SELECT whose distributed tables are each pinned to one value: at each execution only the
+ * values are hashed; the worker SQL per shard index is built once.
+ */
+interface RouterPlan {
+  readonly key: string;
+  /** The pinned value of each hash-distributed reference (all in one co-location group). */
+  readonly pins: readonly { table: TableRecord; pin: ValueSource }[];
+  /** For statements over reference tables only: the group to read from. */
+  readonly referenceGroup: number | null;
+  readonly tables: readonly (TableRecord | null)[];
+  readonly byIndex: Map<number, { sql: string; params: number[] }>;
 }
 
 /** Whether SQL text may concern a distributed or reference table: the names are mentioned. */
@@ -87,6 +103,10 @@ async function resolveRefs(
 export async function runDistributed(session: Session, st: InterceptedStatement, inv: Invocation): Promise<void> {
   const state = st.distributed!;
   const metadata = await session.metadata();
+  const inBlockNow = session.pipe!.transactionStatus !== 0x49;
+  if (state.router && state.router.key === `${metadata.version}:${session.searchPathEpoch}`) {
+    if (await runRouterPlan(session, st, state.router, metadata, inv, inBlockNow)) return;
+  }
   const stmt = cloneAst(st.stmt);
   const refs = collectRelationRefs(stmt);
   const tables = await resolveRefs(session, state, refs, metadata);
@@ -134,6 +154,11 @@ async function plan(
   }
   // A read, or a write to a local table that reads distributed ones.
   if (!hasLocal && !binaryResults && stmt.SelectStmt && !hasLockingClause(stmt)) {
+    const plan = routerPlan(session, st, dist, metadata);
+    if (plan) {
+      st.distributed!.router = plan;
+      if (await runRouterPlan(session, st, plan, metadata, inv, inBlock)) return;
+    }
     const route = routerTarget(dist, metadata, inv);
     if (route) return router(session, st, stmt, dist, route, inv, inBlock);
   }
@@ -219,6 +244,96 @@ function routerTarget(dist: readonly DistributedRef[], metadata: MetadataSnapsho
     group = active.groupId;
   }
   return { indexes, groupId: group };
+}
+
+function routerPlan(
+  session: Session,
+  st: InterceptedStatement,
+  dist: readonly DistributedRef[],
+  metadata: MetadataSnapshot,
+): RouterPlan | null {
+  const pins = pinnedValues(dist);
+  const list: { table: TableRecord; pin: ValueSource }[] = [];
+  for (const ref of dist) {
+    if (ref.table.method !== "h") continue;
+    const pin = pins.get(ref);
+    if (!pin || pin.length !== 1) return null;
+    if (list.length > 0 && list[0].table.colocationId !== ref.table.colocationId) return null;
+    list.push({ table: ref.table, pin: pin[0] });
+  }
+  let referenceGroup: number | null = null;
+  if (list.length === 0) {
+    const placements = dist[0].table.shards[0]?.placements ?? [];
+    const active = placements.find((p) => metadata.nodes.some((n) => n.groupid === p.groupId && n.isactive));
+    if (!active) return null;
+    referenceGroup = active.groupId;
+  }
+  const state = st.distributed!;
+  return {
+    key: `${metadata.version}:${session.searchPathEpoch}`,
+    pins: list,
+    referenceGroup,
+    tables: state.resolved!.map((oid) => (oid === null ? null : (metadata.tablesById.get(oid) ?? null))),
+    byIndex: new Map(),
+  };
+}
+
+/** Runs a router plan if this execution's values all fall in one shard group; false if not. */
+async function runRouterPlan(
+  session: Session,
+  st: InterceptedStatement,
+  plan: RouterPlan,
+  metadata: MetadataSnapshot,
+  inv: Invocation,
+  inBlock: boolean,
+): Promise<boolean> {
+  if (inv.resultFormats.some((f) => f === 1)) return false;
+  let index = 0;
+  for (let i = 0; i < plan.pins.length; i++) {
+    const { table, pin } = plan.pins[i];
+    const shard = shardIndexOf(table, valueText(pin, inv, table.partitionType));
+    if (shard === null || (i > 0 && shard !== index)) return false;
+    index = shard;
+  }
+  const group = plan.referenceGroup ?? plan.pins[0].table.shards[index].placements[0]?.groupId;
+  if (group === undefined) return false;
+  let task = plan.byIndex.get(index);
+  if (!task) {
+    const copy = cloneAst(st.stmt);
+    collectRelationRefs(copy).forEach((ref, i) => {
+      const table = plan.tables[i];
+      if (table) renameToShard({ ...ref, table }, table.shards[table.method === "n" ? 0 : index].shardId);
+    });
+    const used = [...paramNumbers(copy)].sort((a, b) => a - b);
+    const mapping = new Map(used.map((n, i) => [n, i + 1]));
+    walk(copy, (node) => {
+      const p = node.ParamRef as { number: number } | undefined;
+      if (p) p.number = mapping.get(p.number)!;
+    });
+    task = { sql: deparseStatement(copy), params: used };
+    plan.byIndex.set(index, task);
+  }
+  const params = task.params.map((n) => {
+    const v = inv.params[n - 1];
+    if (v === undefined) throw new SqlError("08P01", `bind message supplies too few parameters (no $${n})`);
+    if (v === null) return null;
+    const format = inv.paramFormats.length === 1 ? inv.paramFormats[0] : (inv.paramFormats[n - 1] ?? 0);
+    return format === 1 ? v : v.toString("utf8");
+  });
+  if (inv.describe) await sendRowDescription(session, st, inv);
+  const node = nodeForGroup(metadata.nodes, group);
+  let result: QueryResult;
+  try {
+    result = await session.remote.run(node, task.sql, params, { transactional: inBlock, write: false, prepare: true });
+  } catch (e) {
+    throw mapShardNames(
+      e,
+      plan.pins.map((p) => ({ table: p.table }) as DistributedRef),
+    );
+  }
+  sendRows(session, [result]);
+  session.sendToClient(write.commandComplete(result.command));
+  return true;
 }
 
 /** Renames a reference to a shard of its table, keeping the name its columns are qualified with. */
@@ -509,7 +624,9 @@ async function runModifyTasks(
   for (const t of tasks) byNode.set(t.node.nodeid, [...(byNode.get(t.node.nodeid) ?? []), t]);
   const results: QueryResult[] = [];
   const seenSql = new Set<string>();
-  await Promise.all(
+  // Every node's work ends (settles) before an error is reported, so that a rollback reaches
+  // every remote transaction the statement opened.
+  await settleAll(
     [...byNode.values()].map(async (list) => {
       for (const t of list) {
         const r = await session.remote.run(t.node, t.sql, t.params, { transactional, write: true });
@@ -567,7 +684,7 @@ async function fallback(
       if (group === undefined) throw new SqlError("55000", `shard ${table.shards[i].shardId} has no placement`);
       byGroup.set(group, [...(byGroup.get(group) ?? []), i]);
     }
-    const parts = await Promise.all(
+    const parts = await settleAll(
       [...byGroup].map(async ([group, shardIndexes]) => {
         const sql = fetchQuery(table, refs[0].refName, shardIndexes, columns, filters);
         const r = await session.remote.run(nodeForGroup(metadata.nodes, group), sql, [], {
@@ -961,4 +1078,12 @@ export async function runTransactionControl(
     }
   }
   await runOnCoordinator(session, st.sql, inv, [], [], st.paramTypes);
+}
+
+/** Like Promise.all, but waits for every promise to settle before throwing the first error. */
+async function settleAll<T>(promises: readonly Promise<T>[]): Promise<T[]> {
+  const results = await Promise.allSettled(promises);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
 }

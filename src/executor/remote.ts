@@ -18,7 +18,12 @@ interface RemoteNode {
   wrote: boolean;
   /** Whether the connection broke; it is replaced at next use outside a transaction. */
   broken: boolean;
+  /** The session's settings epoch last applied to this connection. */
+  settingsEpoch: number;
 }
+
+/** Session settings that change how values are read and printed; workers follow the session. */
+const formattingSettings = ["TimeZone", "DateStyle", "IntervalStyle", "extra_float_digits", "bytea_output"];
 
 export class RemoteConnections {
   private readonly nodes = new Map<number, RemoteNode>();
@@ -40,15 +45,30 @@ export class RemoteConnections {
     node: NodeRecord,
     sql: string,
     params: readonly (string | Buffer | null)[],
-    opts: { transactional: boolean; write: boolean },
+    opts: { transactional: boolean; write: boolean; prepare?: boolean },
   ): Promise<QueryResult> {
     const remote = await this.connection(node);
+    if (remote.settingsEpoch !== this.session.settingsEpoch) {
+      const values = await this.session.internalQuery(
+        "SELECT pg_catalog.current_setting(s) FROM pg_catalog.unnest($1::text[]) AS s",
+        [Buffer.from(`{${formattingSettings.join(",")}}`)],
+      );
+      await this.send(
+        remote,
+        "SELECT pg_catalog.set_config(s, v, false) FROM unnest($1::text[], $2::text[]) AS x(s, v)",
+        [
+          `{${formattingSettings.join(",")}}`,
+          `{${values.map((v) => `"${(v[0] ?? "").replace(/["\\]/g, "\\$&")}"`).join(",")}}`,
+        ],
+      );
+      remote.settingsEpoch = this.session.settingsEpoch;
+    }
     if (opts.transactional && !remote.inTransaction) {
       await this.send(remote, "BEGIN", []);
       remote.inTransaction = true;
     }
     if (opts.write) remote.wrote = true;
-    return this.send(remote, sql, params);
+    return this.send(remote, sql, params, opts.prepare);
   }
 
   /** Commits every open remote transaction; on failure rolls back the rest and throws. */
@@ -92,9 +112,9 @@ export class RemoteConnections {
     await Promise.all(all.map((n) => n.client.close()));
   }
 
-  private async send(remote: RemoteNode, sql: string, params: readonly (string | Buffer | null)[]) {
+  private async send(remote: RemoteNode, sql: string, params: readonly (string | Buffer | null)[], prepare = false) {
     try {
-      return await remote.client.query(sql, params);
+      return await remote.client.query(sql, params, prepare);
     } catch (e) {
       if (!(e instanceof RemoteError)) remote.broken = true;
       else (e as RemoteError & { fromWorker?: boolean }).fromWorker = true;
@@ -116,6 +136,7 @@ export class RemoteConnections {
         inTransaction: false,
         wrote: false,
         broken: false,
+        settingsEpoch: -1,
       }));
       this.connecting.set(node.nodeid, pending);
       pending

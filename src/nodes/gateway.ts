@@ -27,8 +27,11 @@ export interface QueryResult {
 
 /** A connection to a node that runs SQL and returns text rows. */
 export interface NodeClient {
-  /** Runs SQL; string parameters are sent in text format, Buffers in binary. */
-  query(sql: string, params?: readonly (string | Buffer | null)[]): Promise<QueryResult>;
+  /**
+   * Runs SQL; string parameters are sent in text format, Buffers in binary. `prepare` keeps the
+   * statement prepared on the connection for the next run of the same text.
+   */
+  query(sql: string, params?: readonly (string | Buffer | null)[], prepare?: boolean): Promise<QueryResult>;
   close(): Promise<void>;
 }
 

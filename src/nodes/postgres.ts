@@ -73,10 +73,28 @@ class PostgresClient implements NodeClient {
     connection.on("commandComplete", (m) => (this.lastCommandTag = m.text));
   }
 
-  async query(sql: string, params: readonly (string | Buffer | null)[] = []): Promise<QueryResult> {
+  private readonly prepared = new Map<string, string>();
+
+  async query(sql: string, params: readonly (string | Buffer | null)[] = [], prepare = false): Promise<QueryResult> {
+    let name: string | undefined;
+    if (prepare) {
+      name = this.prepared.get(sql);
+      if (!name && this.prepared.size < 1000) {
+        name = `canopy_${this.prepared.size + 1}`;
+        this.prepared.set(sql, name);
+      }
+    }
+    // node-postgres writes each protocol message separately; corking sends them in one write
+    // (one TLS record and one syscall instead of four).
+    const stream = (
+      this.client as unknown as { connection: { stream: NodeJS.WritableStream & { cork?(): void; uncork?(): void } } }
+    ).connection.stream;
+    stream.cork?.();
+    process.nextTick(() => stream.uncork?.());
     try {
       const r = await this.client.query({
         text: sql,
+        name,
         values: params.length > 0 ? (params as unknown[]) : undefined,
         rowMode: "array",
       });

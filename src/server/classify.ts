@@ -133,9 +133,9 @@ function distributedInterception(stmt: AstNode, sql: string, metadata: MetadataS
 /** Relation names a statement refers to: its RangeVars and the names a DROP TABLE lists. */
 function touchedNames(stmt: AstNode): string[] {
   const names = collectRelationRefs(stmt).map((r) => r.relname);
+  // Any relation named anywhere (MERGE targets, DDL, …), wrapped in a RangeVar or not.
   walk(stmt, (node) => {
-    const rv = node.RangeVar as { relname?: string } | undefined;
-    if (rv?.relname) names.push(rv.relname);
+    if (typeof node.relname === "string") names.push(node.relname);
   });
   const drop = stmt.DropStmt as { removeType?: string; objects?: { List?: { items: unknown[] } }[] } | undefined;
   if (drop?.removeType === "OBJECT_TABLE") {

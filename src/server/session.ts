@@ -73,6 +73,8 @@ export class Session {
   readonly remote = new RemoteConnections(this);
   /** Bumped when the session may have changed search_path (names resolve anew). */
   searchPathEpoch = 0;
+  /** Bumped when the session may have changed settings that workers must follow (TimeZone, …). */
+  settingsEpoch = 0;
   /** Set when this session changed the metadata inside a transaction block not yet ended. */
   private metadataChangedInBlock = false;
   private blockMetadataLoads = 0;
@@ -146,6 +148,15 @@ export class Session {
 
   sendToClient(...chunks: Buffer[]): void {
     if (this.state === SessionState.Closed) return;
+    // Messages sent in one tick leave in one write (one TLS record, one syscall).
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
     const accepted = this.socket.write(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
     // A client that reads slowly holds back the backend instead of filling our memory.
     if (!accepted && this.link && !this.backendPaused) {
@@ -159,6 +170,7 @@ export class Session {
   }
 
   private backendPaused = false;
+  private corked = false;
 
   private fatal(e: unknown): void {
     const fields =
@@ -392,6 +404,9 @@ export class Session {
     const c = this.classify(sql);
     if (c.kind !== "forward") return c;
     if (/search_path/i.test(sql)) this.searchPathEpoch++;
+    if (/timezone|time zone|datestyle|intervalstyle|extra_float_digits|bytea_output|reset|discard/i.test(sql)) {
+      this.settingsEpoch++;
+    }
     const metadata = await this.metadata();
     const remoteOpen = this.remote.hasOpenTransactions();
     if (!metadata.mentionsTable?.test(sql) && !(remoteOpen && transactionWords.test(sql))) return c;

@@ -1,0 +1,150 @@
+-- Aggregates over whole distributed tables: worker partials combined into PostgreSQL's final values,
+-- including result types, numeric scale, NULLs, empty inputs and ordered aggregates.
+
+SELECT count(*) FROM companies;
+
+SELECT count(*) FROM events;
+
+SELECT count(*) FROM users;
+
+SELECT count(*), count(employees), count(country_code), count(settings), count(tags) FROM companies;
+
+SELECT sum(employees), avg(employees), min(employees), max(employees) FROM companies;
+
+SELECT sum(impressions_count), avg(impressions_count), sum(clicks_count), avg(clicks_count) FROM ads;
+
+SELECT sum(monthly_budget), avg(monthly_budget), min(monthly_budget), max(monthly_budget) FROM campaigns;
+
+SELECT sum(cost), avg(cost), count(cost) FROM clicks;
+
+SELECT sum(amount), avg(amount), count(amount) FROM events;
+
+SELECT sum(balance), avg(balance), sum(karma), avg(karma) FROM users;
+
+SELECT sum(rating), avg(rating), sum(likes), avg(likes) FROM posts;
+
+-- @float
+SELECT sum(score), avg(score), min(score), max(score) FROM ads;
+
+-- @float
+SELECT sum(value), avg(value), min(value), max(value) FROM events;
+
+-- @float
+SELECT avg(reading), min(reading), max(reading), avg(ctr) FROM events, (SELECT avg(ctr) AS ctr FROM ads) a;
+
+-- @float
+SELECT avg(latency_ms), max(latency_ms), min(latency_ms) FROM clicks;
+
+SELECT sum(battery_capacity), avg(battery_capacity), max(battery_capacity), min(battery_capacity) FROM devices;
+
+-- @float
+SELECT sum(battery_capacity::double precision), avg(battery_capacity) FROM devices WHERE battery_capacity < 'Infinity' AND battery_capacity > '-Infinity';
+
+SELECT min(name), max(name) FROM companies;
+
+SELECT min(username), max(username), min(display_name), max(display_name) FROM users;
+
+SELECT min(start_date), max(start_date), min(end_date), max(end_date) FROM campaigns;
+
+SELECT min(created_at), max(created_at) FROM campaigns;
+
+SELECT min(event_time), max(event_time), min(local_time), max(local_time) FROM events;
+
+SELECT min(tags), max(tags), min(firmware), max(firmware) FROM companies, devices WHERE companies.id = 1;
+
+SELECT min(country_code), max(country_code) FROM users;
+
+SELECT count(DISTINCT event_type), count(DISTINCT device_id), count(DISTINCT session_uuid) FROM events;
+
+SELECT count(DISTINCT company_id), count(DISTINCT ad_id), count(DISTINCT site_url) FROM clicks;
+
+SELECT count(DISTINCT (company_id, position)) FROM clicks;
+
+SELECT sum(DISTINCT position), avg(DISTINCT position), count(DISTINCT lower(site_url)) FROM clicks;
+
+SELECT bool_and(is_active), bool_or(is_active), every(is_active) FROM companies;
+
+SELECT bool_and(is_bot), bool_or(is_bot), bool_and(is_bot IS NOT NULL) FROM clicks;
+
+SELECT bool_and(is_valid), bool_or(NOT is_valid) FROM events WHERE device_id > 0;
+
+SELECT bit_and(employees), bit_or(employees), bit_xor(employees) FROM companies;
+
+SELECT bit_and(device_id), bit_or(device_id), bit_or(event_id) FROM events;
+
+SELECT array_agg(id ORDER BY id) FROM companies WHERE plan_id = 3;
+
+SELECT array_agg(name ORDER BY name, id) FROM companies WHERE id <= 30;
+
+SELECT array_agg(DISTINCT event_type ORDER BY event_type) FROM events;
+
+SELECT string_agg(name, ', ' ORDER BY name DESC, id) FROM companies WHERE id <= 30;
+
+SELECT string_agg(DISTINCT site_url, ' | ' ORDER BY site_url) FROM clicks;
+
+SELECT string_agg(username, ',' ORDER BY username) FILTER (WHERE karma > 4900) FROM users;
+
+SELECT json_agg(id ORDER BY id) FROM companies WHERE country_code = 'DE';
+
+SELECT jsonb_agg(c ORDER BY c.id) FROM companies c WHERE c.id IN (1, 12, 19, 25);
+
+SELECT json_agg(json_build_object('id', id, 'name', name) ORDER BY id) FILTER (WHERE is_active) FROM companies WHERE id < 15;
+
+SELECT jsonb_agg(DISTINCT event_type) FROM events;
+
+SELECT json_object_agg(code, name ORDER BY code) FROM countries;
+
+SELECT jsonb_object_agg(id, name ORDER BY id) FROM companies WHERE id <= 25;
+
+SELECT jsonb_object_agg(coalesce(country_code, 'none'), id ORDER BY id) FROM companies;
+
+SELECT json_object_agg(username, karma ORDER BY username) FILTER (WHERE username LIKE 'user_01%') FROM users;
+
+SELECT count(*) FILTER (WHERE is_bot), count(*) FILTER (WHERE NOT is_bot), sum(cost) FILTER (WHERE position = 1) FROM clicks;
+
+SELECT array_agg(event_id ORDER BY event_id) FILTER (WHERE event_type = 'Purchase') FROM events WHERE device_id = 1;
+
+SELECT stddev(employees), stddev_samp(employees), stddev_pop(employees), variance(employees), var_samp(employees), var_pop(employees) FROM companies;
+
+SELECT stddev(impressions_count), variance(impressions_count), var_pop(clicks_count) FROM ads;
+
+SELECT stddev(cost), variance(cost), stddev_pop(cost), var_pop(cost) FROM clicks;
+
+SELECT stddev(monthly_budget), var_samp(monthly_budget) FROM campaigns;
+
+-- @float
+SELECT stddev(score), variance(score), stddev_pop(score), var_pop(score) FROM ads;
+
+-- @float
+SELECT stddev(value), variance(reading), corr(value, reading), covar_pop(value, reading), covar_samp(value, reading), regr_slope(value, reading), regr_count(value, reading) FROM events;
+
+SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY score), percentile_disc(0.9) WITHIN GROUP (ORDER BY score) FROM ads;
+
+SELECT percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY employees), mode() WITHIN GROUP (ORDER BY plan_id) FROM companies;
+
+SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY name), mode() WITHIN GROUP (ORDER BY event_type) FROM companies, (SELECT event_type FROM events WHERE device_id = 1) e;
+
+SELECT count(*), sum(employees), avg(employees), max(name), bool_and(is_active), array_agg(id), string_agg(name, ','), json_agg(id), stddev(employees)
+FROM companies WHERE false;
+
+SELECT count(*), sum(cost), avg(cost) FROM clicks WHERE cost IS NULL;
+
+SELECT sum(cost * position), avg(length(site_url)), sum(position * 1.5), round(max(cost / nullif(position, 0)), 10) FROM clicks;
+
+SELECT sum(end_date - start_date), avg(end_date - start_date) FROM campaigns WHERE end_date <> 'infinity';
+
+SELECT sum(clicked_at - '2020-01-01 00:00:00+00'), avg(clicked_at - '2020-01-01 00:00:00+00') FROM clicks WHERE company_id <= 20;
+
+SELECT count(*) * 2, sum(employees) / count(*), avg(employees)::int, round(avg(employees), 2) FROM companies;
+
+SELECT round(max(cost) - min(cost), 6), sum(cost) / nullif(sum(position), 0) FROM clicks;
+
+SELECT count(1), count(NULL::int), count('x') FROM clicks;
+
+SELECT max(payload ->> 'page'), min(payload ->> 'page'), count(payload -> 'items') FROM events;
+
+SELECT sum((payload ->> 'duration')::numeric), avg((payload ->> 'duration')::numeric) FROM events;
+
+SELECT sum(array_length(tags, 1)), max(cardinality(tags)) FROM events;
+
+SELECT avg(id), sum(id), avg(post_id), sum(post_id) FROM companies, (SELECT post_id FROM posts WHERE username = 'alice') p;
