@@ -115,7 +115,7 @@ export async function runDistributed(session: Session, st: InterceptedStatement,
     if (tables[i]) dist.push({ ...r, table: tables[i]! });
   });
   const inBlock = session.pipe!.transactionStatus !== 0x49;
-  if (dist.length === 0) return runOnCoordinator(session, st.sql, inv, [], [], st.paramTypes);
+  if (dist.length === 0) return runOnCoordinator(session, st.sql, inv, [], st.paramTypes);
   try {
     await plan(session, st, stmt, refs, dist, metadata, inv, inBlock);
     if (!inBlock) await session.remote.commitAll();
@@ -713,14 +713,7 @@ async function fallback(
   const paramTypes = [...st.paramTypes];
   while (paramTypes.length < inv.params.length) paramTypes.push(0);
   for (let i = 0; i < dataParams.length; i++) paramTypes.push(JSON_OID);
-  await runOnCoordinator(
-    session,
-    deparseStatement(stmt),
-    inv,
-    dataParams,
-    paramTypes.slice(inv.params.length),
-    paramTypes,
-  );
+  await runOnCoordinator(session, deparseStatement(stmt), inv, dataParams, paramTypes);
 }
 
 /** Joins JSON arrays given as text without parsing them. */
@@ -827,8 +820,6 @@ function neededColumns(stmt: AstNode, refs: readonly DistributedRef[]): string[]
     const join = node.JoinExpr as { isNatural?: boolean; usingClause?: AstNode[] } | undefined;
     if (join?.isNatural) all = true;
     for (const u of join?.usingClause ?? []) names.add((u.String as { sval: string }).sval);
-    const range = node.RangeFunction as unknown;
-    if (range) all = all || false;
   });
   if (all) return null;
   return [...names];
@@ -937,10 +928,8 @@ async function runOnCoordinator(
   sql: string,
   inv: Invocation,
   extraParams: readonly string[],
-  extraTypes: readonly number[],
   paramTypes: readonly number[],
 ): Promise<void> {
-  void extraTypes;
   const params = [...inv.params, ...extraParams.map((p) => Buffer.from(p, "utf8"))];
   let formats = [...inv.paramFormats];
   if (formats.length === 1 && inv.params.length > 1) formats = inv.params.map(() => inv.paramFormats[0]);
@@ -1037,7 +1026,7 @@ export async function runUtility(session: Session, st: InterceptedStatement, inv
         }
       }
     }
-    await runOnCoordinator(session, st.sql, inv, [], [], st.paramTypes);
+    await runOnCoordinator(session, st.sql, inv, [], st.paramTypes);
     if (!inBlock) await session.remote.commitAll();
   } catch (e) {
     if (!inBlock) await session.remote.rollbackAll();
@@ -1077,7 +1066,7 @@ export async function runTransactionControl(
       );
     }
   }
-  await runOnCoordinator(session, st.sql, inv, [], [], st.paramTypes);
+  await runOnCoordinator(session, st.sql, inv, [], st.paramTypes);
 }
 
 /** Like Promise.all, but waits for every promise to settle before throwing the first error. */
