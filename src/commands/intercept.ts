@@ -18,7 +18,13 @@ import { quoteLiteral } from "../sql/quote.js";
 import type { Session } from "../server/session.js";
 import { RemoteError } from "../nodes/gateway.js";
 import { findUdf, type UdfDefinition, type UdfResult } from "./udfs.js";
-import { runDistributed, runUtility, runTransactionControl, type DistributedState } from "../executor/distributed.js";
+import {
+  runDistributed,
+  runOnCoordinator,
+  runUtility,
+  runTransactionControl,
+  type DistributedState,
+} from "../executor/distributed.js";
 
 /** A statement Canopy handles itself. */
 export interface InterceptedStatement {
@@ -248,24 +254,7 @@ async function runRewritten(
   inv: Invocation,
 ): Promise<void> {
   const paramTypes = paramTypesFor(ast, inv.params.length).map((t, i) => (t === 0 ? (st.paramTypes[i] ?? 0) : t));
-  const forward = (code: number, message: Buffer) => {
-    if (code === BackendCode.RowDescription || code === BackendCode.NoData) {
-      if (inv.describe) session.sendToClient(message);
-    } else if (
-      code === BackendCode.DataRow ||
-      code === BackendCode.CommandComplete ||
-      code === BackendCode.EmptyQueryResponse
-    ) {
-      session.sendToClient(message);
-    }
-  };
-  const results = [
-    session.internalRaw(FrontendCode.Parse, write.parse("", sql, paramTypes)),
-    session.internalRaw(FrontendCode.Bind, write.bind("", "", inv.params, inv.paramFormats, inv.resultFormats)),
-    ...(inv.describe ? [session.internalRaw(FrontendCode.Describe, write.describe("P", ""), forward)] : []),
-    session.internalRaw(FrontendCode.Execute, write.execute("", 0), forward),
-  ];
-  await session.flushAndAwait(results);
+  await runOnCoordinator(session, sql, inv, [], paramTypes);
 }
 
 function showRowDescription(name: string): Buffer {

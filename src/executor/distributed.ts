@@ -304,22 +304,11 @@ async function runRouterPlan(
       const table = plan.tables[i];
       if (table) renameToShard({ ...ref, table }, table.shards[table.method === "n" ? 0 : index].shardId);
     });
-    const used = [...paramNumbers(copy)].sort((a, b) => a - b);
-    const mapping = new Map(used.map((n, i) => [n, i + 1]));
-    walk(copy, (node) => {
-      const p = node.ParamRef as { number: number } | undefined;
-      if (p) p.number = mapping.get(p.number)!;
-    });
+    const used = compactParams(copy);
     task = { sql: deparseStatement(copy), params: used };
     plan.byIndex.set(index, task);
   }
-  const params = task.params.map((n) => {
-    const v = inv.params[n - 1];
-    if (v === undefined) throw new SqlError("08P01", `bind message supplies too few parameters (no $${n})`);
-    if (v === null) return null;
-    const format = inv.paramFormats.length === 1 ? inv.paramFormats[0] : (inv.paramFormats[n - 1] ?? 0);
-    return format === 1 ? v : v.toString("utf8");
-  });
+  const params = paramValues(task.params, inv);
   if (inv.describe) await sendRowDescription(session, st, inv);
   const node = nodeForGroup(metadata.nodes, group);
   let result: QueryResult;
@@ -347,13 +336,23 @@ function renameToShard(ref: DistributedRef, shardId: number): void {
 
 /** Parameters a worker statement uses, renumbered 1..n so that none is unused. */
 function renumberParams(ast: AstNode, inv: Invocation): (string | Buffer | null)[] {
+  return paramValues(compactParams(ast), inv);
+}
+
+/** Renumbers the parameters an AST uses to 1..n; returns the original numbers in the new order. */
+function compactParams(ast: AstNode): number[] {
   const used = [...paramNumbers(ast)].sort((a, b) => a - b);
   const mapping = new Map(used.map((n, i) => [n, i + 1]));
   walk(ast, (node) => {
     const p = node.ParamRef as { number: number } | undefined;
     if (p) p.number = mapping.get(p.number)!;
   });
-  return used.map((n) => {
+  return used;
+}
+
+/** The Bind values of the given parameter numbers: text as strings, binary as Buffers. */
+function paramValues(numbers: readonly number[], inv: Invocation): (string | Buffer | null)[] {
+  return numbers.map((n) => {
     const v = inv.params[n - 1];
     if (v === undefined) throw new SqlError("08P01", `bind message supplies too few parameters (no $${n})`);
     if (v === null) return null;
@@ -923,7 +922,7 @@ function replaceWithRows(
 }
 
 /** Runs SQL on the session's coordinator-database connection and sends its result to the client. */
-async function runOnCoordinator(
+export async function runOnCoordinator(
   session: Session,
   sql: string,
   inv: Invocation,
