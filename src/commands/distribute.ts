@@ -7,7 +7,7 @@ import type { Session } from "../server/session.js";
 import type { UdfResult } from "./udfs.js";
 import type { NodeRecord, TableRecord } from "../metadata/cache.js";
 import { hashValue, hashableTypes, shardRanges, shardIndexForHash } from "../metadata/hash.js";
-import { quoteQualified } from "../sql/quote.js";
+import { arrayLiteral, quoteQualified } from "../sql/quote.js";
 import { typeNameNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import { readTableDefinition, shardRelname, shardStatements } from "./shard_ddl.js";
@@ -434,17 +434,17 @@ async function recordTable(
      SELECT $1::oid, s.id, 't', s.lo, s.hi
        FROM unnest($2::bigint[], $3::text[], $4::text[]) AS s(id, lo, hi)`,
     String(rel.oid),
-    pgArray(shards.map((s) => String(s.shardId))),
-    pgArray(shards.map((s) => (s.min === null ? null : String(s.min)))),
-    pgArray(shards.map((s) => (s.max === null ? null : String(s.max)))),
+    arrayLiteral(shards.map((s) => String(s.shardId))),
+    arrayLiteral(shards.map((s) => (s.min === null ? null : String(s.min)))),
+    arrayLiteral(shards.map((s) => (s.max === null ? null : String(s.max)))),
   );
   const placements = shards.flatMap((s) => s.groupIds.map((g) => [String(s.shardId), String(g)]));
   await query(
     session,
     `INSERT INTO pg_catalog.pg_dist_placement (shardid, shardstate, shardlength, groupid)
      SELECT p.shardid, 1, 0, p.groupid FROM unnest($1::bigint[], $2::int[]) AS p(shardid, groupid)`,
-    pgArray(placements.map((p) => p[0])),
-    pgArray(placements.map((p) => p[1])),
+    arrayLiteral(placements.map((p) => p[0])),
+    arrayLiteral(placements.map((p) => p[1])),
   );
 }
 
@@ -494,6 +494,3 @@ async function moveRowsIntoShards(
 }
 
 /** A PostgreSQL array literal of text elements (quoted, NULL for null). */
-export function pgArray(values: readonly (string | null)[]): string {
-  return `{${values.map((v) => (v === null ? "NULL" : `"${v.replace(/["\\]/g, "\\$&")}"`)).join(",")}}`;
-}

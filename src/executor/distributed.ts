@@ -15,7 +15,7 @@ import type { MetadataSnapshot, NodeRecord, TableRecord } from "../metadata/cach
 import { hashValue, shardIndexForHash } from "../metadata/hash.js";
 import { cloneAst, paramNumbers, typeNameNode, walk, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
-import { quoteQualified } from "../sql/quote.js";
+import { arrayLiteral, quoteQualified } from "../sql/quote.js";
 import { shardRelname } from "../commands/shard_ddl.js";
 import { nodeForGroup, dropShards } from "../commands/distribute.js";
 import {
@@ -24,12 +24,16 @@ import {
   valueSource,
   columnTerm,
   applicableConjuncts,
+  conjuncts,
+  onNullableSide,
   type DistributedRef,
   type RelationRef,
   type ValueSource,
 } from "../planner/analyze.js";
 import type { Session } from "../server/session.js";
 import type { Invocation, InterceptedStatement } from "../commands/intercept.js";
+import { runPushdown, type PushdownEntry } from "./pushdown.js";
+import { parseRowDescription, type FieldDescription } from "../protocol/messages.js";
 
 const JSON_OID = 114;
 const TEXT_OID = 25;
@@ -41,6 +45,8 @@ export interface DistributedState {
   rowDescription?: Buffer | null;
   /** A router SELECT's plan, kept while the metadata and search_path stay the same. */
   router?: RouterPlan;
+  /** A multi-shard SELECT's pushdown plan (or the finding that it has none). */
+  pushdown?: PushdownEntry;
 }
 
 /**
@@ -83,7 +89,7 @@ async function resolveRefs(
     if (unqualified.length > 0) {
       const rows = await session.internalQuery(
         "SELECT pg_catalog.to_regclass(pg_catalog.quote_ident(n))::oid FROM pg_catalog.unnest($1::text[]) AS n",
-        [Buffer.from(`{${unqualified.map((n) => `"${n.replace(/["\\]/g, "\\$&")}"`).join(",")}}`)],
+        [Buffer.from(arrayLiteral(unqualified))],
       );
       unqualified.forEach((n, i) => oids.set(n, rows[i][0] === null ? null : Number(rows[i][0])));
     }
@@ -167,6 +173,7 @@ async function plan(
       hint: "Filter the distributed tables by their distribution column so the query reaches one shard.",
     });
   }
+  if (!hasLocal && stmt.SelectStmt && (await runPushdown(session, st, dist, metadata, inv, inBlock))) return;
   return fallback(session, st, stmt, dist, metadata, inv, inBlock);
 }
 
@@ -326,7 +333,7 @@ async function runRouterPlan(
 }
 
 /** Renames a reference to a shard of its table, keeping the name its columns are qualified with. */
-function renameToShard(ref: DistributedRef, shardId: number): void {
+export function renameToShard(ref: DistributedRef, shardId: number): void {
   const rv = ref.rangeVar;
   if (!rv.alias && !ref.isTarget) rv.alias = { aliasname: ref.relname };
   if (!rv.alias && ref.isTarget) rv.alias = { aliasname: ref.relname };
@@ -340,7 +347,7 @@ function renumberParams(ast: AstNode, inv: Invocation): (string | Buffer | null)
 }
 
 /** Renumbers the parameters an AST uses to 1..n; returns the original numbers in the new order. */
-function compactParams(ast: AstNode): number[] {
+export function compactParams(ast: AstNode): number[] {
   const used = [...paramNumbers(ast)].sort((a, b) => a - b);
   const mapping = new Map(used.map((n, i) => [n, i + 1]));
   walk(ast, (node) => {
@@ -351,7 +358,7 @@ function compactParams(ast: AstNode): number[] {
 }
 
 /** The Bind values of the given parameter numbers: text as strings, binary as Buffers. */
-function paramValues(numbers: readonly number[], inv: Invocation): (string | Buffer | null)[] {
+export function paramValues(numbers: readonly number[], inv: Invocation): (string | Buffer | null)[] {
   return numbers.map((n) => {
     const v = inv.params[n - 1];
     if (v === undefined) throw new SqlError("08P01", `bind message supplies too few parameters (no $${n})`);
@@ -386,23 +393,38 @@ async function router(
 }
 
 /** Sends the statement's RowDescription (simple Query), as the coordinator database describes it. */
-async function sendRowDescription(session: Session, st: InterceptedStatement, inv: Invocation): Promise<void> {
+export async function sendRowDescription(session: Session, st: InterceptedStatement, inv: Invocation): Promise<void> {
   const state = st.distributed!;
   if (state.rowDescription === undefined || inv.params.length > 0) {
-    let description: Buffer | null = null;
-    const results = [
-      session.internalRaw(FrontendCode.Parse, write.parse("", st.sql, st.paramTypes)),
-      session.internalRaw(FrontendCode.Describe, write.describe("S", ""), (code, message) => {
-        if (code === BackendCode.RowDescription) description = Buffer.from(message);
-      }),
-    ];
-    await session.flushAndAwait(results);
-    state.rowDescription = description;
+    state.rowDescription = await describeRaw(session, st.sql, st.paramTypes);
   }
   if (state.rowDescription) session.sendToClient(state.rowDescription);
 }
 
-function sendRows(session: Session, results: readonly QueryResult[]): void {
+/** The RowDescription message the coordinator database gives for SQL (null: returns no rows). */
+async function describeRaw(session: Session, sql: string, paramTypes: readonly number[]): Promise<Buffer | null> {
+  let description: Buffer | null = null;
+  const results = [
+    session.internalRaw(FrontendCode.Parse, write.parse("", sql, paramTypes)),
+    session.internalRaw(FrontendCode.Describe, write.describe("S", ""), (code, message) => {
+      if (code === BackendCode.RowDescription) description = Buffer.from(message);
+    }),
+  ];
+  await session.flushAndAwait(results);
+  return description;
+}
+
+/** The result columns of SQL as the coordinator database (with the empty shells) describes them. */
+export async function describeStatement(
+  session: Session,
+  sql: string,
+  paramTypes: readonly number[],
+): Promise<FieldDescription[] | null> {
+  const raw = await describeRaw(session, sql, paramTypes);
+  return raw ? parseRowDescription(raw.subarray(5)) : null;
+}
+
+export function sendRows(session: Session, results: readonly QueryResult[]): void {
   const out: Buffer[] = [];
   for (const r of results) {
     for (const row of r.rows) {
@@ -595,7 +617,7 @@ async function modify(
 }
 
 /** The shard indexes a reference's pins allow (every shard when it is not pinned). */
-function prunedIndexes(ref: DistributedRef, pin: ValueSource[] | null, inv: Invocation): number[] {
+export function prunedIndexes(ref: DistributedRef, pin: ValueSource[] | null, inv: Invocation): number[] {
   const all = ref.table.shards.map((_, i) => i);
   if (!pin) return all;
   const set = new Set<number>();
@@ -656,8 +678,6 @@ async function fallback(
   inv: Invocation,
   inBlock: boolean,
 ): Promise<void> {
-  const limitKb = Number(await session.currentSetting("canopy.max_intermediate_result_size"));
-  const limit = limitKb < 0 ? Infinity : limitKb * 1024;
   const pins = pinnedValues(dist);
   const byTable = new Map<number, DistributedRef[]>();
   for (const r of dist) byTable.set(r.table.relationId, [...(byTable.get(r.table.relationId) ?? []), r]);
@@ -695,16 +715,7 @@ async function fallback(
     );
     const json = joinJsonArrays(parts);
     total += json.length;
-    if (total > limit) {
-      throw new SqlError(
-        "54000",
-        `the intermediate result size exceeds canopy.max_intermediate_result_size (currently ${limitKb} kB)`,
-        {
-          detail: "The query needs the rows of distributed tables on the coordinator.",
-          hint: "Set canopy.max_intermediate_result_size to a higher value or -1 to disable, or filter by the distribution column.",
-        },
-      );
-    }
+    await enforceIntermediateLimit(session, total);
     const number = inv.params.length + dataParams.length + 1;
     dataParams.push(json);
     for (const ref of refs) replaceWithRows(ref, number, allColumns, columns);
@@ -716,7 +727,21 @@ async function fallback(
 }
 
 /** Joins JSON arrays given as text without parsing them. */
-function joinJsonArrays(parts: readonly string[]): string {
+/** Fails with 54000 when rows brought to the coordinator exceed canopy.max_intermediate_result_size. */
+export async function enforceIntermediateLimit(session: Session, bytes: number): Promise<void> {
+  const limitKb = Number(await session.currentSetting("canopy.max_intermediate_result_size"));
+  if (limitKb < 0 || bytes <= limitKb * 1024) return;
+  throw new SqlError(
+    "54000",
+    `the intermediate result size exceeds canopy.max_intermediate_result_size (currently ${limitKb} kB)`,
+    {
+      detail: "The query needs the rows of distributed tables on the coordinator.",
+      hint: "Set canopy.max_intermediate_result_size to a higher value or -1 to disable, or filter by the distribution column.",
+    },
+  );
+}
+
+export function joinJsonArrays(parts: readonly string[]): string {
   const inner = parts.map((p) => p.trim().slice(1, -1).trim()).filter((p) => p.length > 0);
   return `[${inner.join(",")}]`;
 }
@@ -846,7 +871,11 @@ function pushableFilters(ref: DistributedRef): AstNode[] {
   const level = ref.level;
   const items = ((level.fromClause as AstNode[]) ?? []).length + ((level.usingClause as AstNode[]) ?? []).length;
   const sole = items === 1 && !((level.fromClause as AstNode[]) ?? []).some((f) => f.JoinExpr) && !ref.isTarget;
+  // Only conditions that NULLs fail may move into the nullable side of an outer join; the join
+  // conditions there qualify, WHERE conditions in general do not.
+  const where = new Set(onNullableSide(ref) ? conjuncts(level.whereClause) : []);
   return applicableConjuncts(ref).filter((conj) => {
+    if (where.has(conj)) return false;
     let ok = true;
     walk(conj, (node) => {
       if (!ok) return;
@@ -886,17 +915,32 @@ function replaceWithRows(
   fetched: readonly string[],
 ): void {
   const alias = (ref.rangeVar.alias as AstNode | undefined) ?? { aliasname: ref.relname };
-  const targetList = allColumns.map((c) => {
-    const position = fetched.indexOf(c.name);
+  const columns = allColumns.map((c) => ({ ...c, position: fetched.indexOf(c.name) }));
+  const holder = ref.holder!;
+  delete holder.RangeVar;
+  holder.RangeSubselect = jsonRowsSubquery(columns, paramNumber, alias).RangeSubselect;
+}
+
+/**
+ * `(SELECT (x->>i)::type AS name, … FROM json_array_elements($n::json) x) AS alias`: rows that
+ * travel as a JSON array of arrays of their values' text forms, read back by the types' input
+ * functions. A column whose position is negative is NULL of its type.
+ */
+export function jsonRowsSubquery(
+  columns: readonly { name: string; type: string; position: number }[],
+  paramNumber: number,
+  alias: AstNode,
+): AstNode {
+  const targetList = columns.map((c) => {
     const value =
-      position < 0
+      c.position < 0
         ? { A_Const: { isnull: true } }
         : {
             A_Expr: {
               kind: "AEXPR_OP",
               name: [{ String: { sval: "->>" } }],
               lexpr: { ColumnRef: { fields: [{ String: { sval: "x" } }] } },
-              rexpr: { A_Const: { ival: { ival: position } } },
+              rexpr: { A_Const: { ival: { ival: c.position } } },
             },
           };
     return { ResTarget: { name: c.name, val: { TypeCast: { arg: value, typeName: typeNameNode(c.type) } } } };
@@ -916,9 +960,7 @@ function replaceWithRows(
       op: "SETOP_NONE",
     },
   };
-  const holder = ref.holder!;
-  delete holder.RangeVar;
-  holder.RangeSubselect = { subquery, alias };
+  return { RangeSubselect: { subquery, alias } };
 }
 
 /** Runs SQL on the session's coordinator-database connection and sends its result to the client. */
@@ -1069,7 +1111,7 @@ export async function runTransactionControl(
 }
 
 /** Like Promise.all, but waits for every promise to settle before throwing the first error. */
-async function settleAll<T>(promises: readonly Promise<T>[]): Promise<T[]> {
+export async function settleAll<T>(promises: readonly Promise<T>[]): Promise<T[]> {
   const results = await Promise.allSettled(promises);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
   if (failed) throw failed.reason;

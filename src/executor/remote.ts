@@ -9,6 +9,7 @@ import { connectToNode } from "../operations/node_management.js";
 import type { NodeRecord } from "../metadata/cache.js";
 import type { Session } from "../server/session.js";
 import { RemoteError } from "../nodes/gateway.js";
+import { arrayLiteral } from "../sql/quote.js";
 
 interface RemoteNode {
   client: NodeClient;
@@ -58,7 +59,7 @@ export class RemoteConnections {
         "SELECT pg_catalog.set_config(s, v, false) FROM unnest($1::text[], $2::text[]) AS x(s, v)",
         [
           `{${formattingSettings.join(",")}}`,
-          `{${values.map((v) => `"${(v[0] ?? "").replace(/["\\]/g, "\\$&")}"`).join(",")}}`,
+          arrayLiteral(values.map((v) => v[0] ?? "")),
         ],
       );
       remote.settingsEpoch = this.session.settingsEpoch;

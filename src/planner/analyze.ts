@@ -56,7 +56,8 @@ export function collectRelationRefs(stmt: AstNode): RelationRef[] {
     }
     if (value === null || typeof value !== "object") return;
     const node = value as AstNode;
-    if (key === "larg" || key === "rarg") level = node;
+    // Set-operation operands are bare SelectStmt bodies; a join's operands are wrapped nodes.
+    if ((key === "larg" || key === "rarg") && "op" in node) level = node;
     for (const k of ["SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt"]) {
       const inner = node[k] as AstNode | undefined;
       if (!inner) continue;
@@ -116,6 +117,29 @@ export function applicableConjuncts(ref: RelationRef): AstNode[] {
   };
   for (const item of from) search(item);
   return out;
+}
+
+/**
+ * Whether a reference is on the nullable side of an outer join of its level: there, a WHERE
+ * condition that holds for NULLs (IS NULL, COALESCE, …) also keeps rows it never matched.
+ */
+export function onNullableSide(ref: RelationRef): boolean {
+  const from = [...((ref.level.fromClause as AstNode[]) ?? []), ...((ref.level.usingClause as AstNode[]) ?? [])];
+  const search = (item: AstNode, nullable: boolean): boolean | null => {
+    if (item.RangeVar) return item.RangeVar === ref.rangeVar ? nullable : null;
+    const join = item.JoinExpr as { jointype: string; larg: AstNode; rarg: AstNode } | undefined;
+    if (!join) return null;
+    const t = join.jointype;
+    return (
+      search(join.larg, nullable || t === "JOIN_RIGHT" || t === "JOIN_FULL") ??
+      search(join.rarg, nullable || t === "JOIN_LEFT" || t === "JOIN_FULL")
+    );
+  };
+  for (const item of from) {
+    const found = search(item, false);
+    if (found !== null) return found;
+  }
+  return false;
 }
 
 /** A column reference as [qualifier | null, column], or null for anything else. */

@@ -1,7 +1,7 @@
 // The real PostgreSQL parser (libpg-query) and deparser (pgsql-deparser), behind two functions that
 // report errors the way PostgreSQL does (SQLSTATE 42601 with a cursor position).
 import { loadModule, parseSync } from "libpg-query";
-import { deparseSync } from "pgsql-deparser";
+import { Deparser, deparseSync } from "pgsql-deparser";
 import { SqlError } from "../errors.js";
 
 /** A parsed statement: its AST node (one-key object like `{ SelectStmt: … }`) and its text span. */
@@ -39,6 +39,21 @@ export function parseSql(sql: string): ParsedStatement[] {
 }
 
 /** Deparses one statement AST node back into SQL text. */
+// pgsql-deparser writes FETCH FIRST … WITH TIES as a plain LIMIT, which drops the ties; the
+// statement is written without its limit and the FETCH clause is added from the deparsed values.
+type SelectVisitor = (this: DeparserLike, node: Record<string, unknown>, context: unknown) => string;
+interface DeparserLike {
+  visit(node: unknown, context: unknown): string;
+}
+const deparserPrototype = Deparser.prototype as unknown as { SelectStmt: SelectVisitor };
+const plainSelect = deparserPrototype.SelectStmt;
+deparserPrototype.SelectStmt = function (node, context) {
+  if (node.limitOption !== "LIMIT_OPTION_WITH_TIES" || !node.limitCount) return plainSelect.call(this, node, context);
+  const { limitCount, limitOffset, ...rest } = node;
+  const offset = limitOffset ? ` OFFSET (${this.visit(limitOffset, context)}) ROWS` : "";
+  return `${plainSelect.call(this, rest, context)}${offset} FETCH FIRST (${this.visit(limitCount, context)}) ROWS WITH TIES`;
+};
+
 export function deparseStatement(stmt: Record<string, unknown>): string {
   return deparseSync({ version: 180004, stmts: [{ stmt }] } as never);
 }

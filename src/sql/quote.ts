@@ -42,3 +42,8 @@ const reservedWords = new Set(
     "xmlconcat xmlelement xmlexists xmlforest xmlnamespaces xmlparse xmlpi xmlroot xmlserialize xmltable"
   ).split(" "),
 );
+
+/** An array literal's text form (`{"a","b",NULL}`), for binding a text[] parameter. */
+export function arrayLiteral(values: readonly (string | null)[]): string {
+  return `{${values.map((v) => (v === null ? "NULL" : `"${v.replace(/["\\]/g, "\\$&")}"`)).join(",")}}`;
+}

@@ -1,0 +1,312 @@
+// Runs SELECTs planned by planner/pushdown.ts: each shard group runs the worker statement; the
+// rows are either the answer (sent on as they are) or travel to the coordinator database, which
+// runs the combining statement over them.
+import { BackendCode, FrontendCode, write } from "../protocol/messages.js";
+import { SqlError } from "../errors.js";
+import type { MetadataSnapshot, TableRecord } from "../metadata/cache.js";
+import { cloneAst, stringList, typeNameNode, walk, type AstNode } from "../sql/ast.js";
+import { deparseStatement } from "../sql/parse.js";
+import { arrayLiteral } from "../sql/quote.js";
+import { nodeForGroup } from "../commands/distribute.js";
+import { collectRelationRefs, pinnedValues, type DistributedRef } from "../planner/analyze.js";
+import { planPushdown, ROWS_PLACEHOLDER, type PushdownPlan } from "../planner/pushdown.js";
+import type { Session } from "../server/session.js";
+import type { Invocation, InterceptedStatement } from "../commands/intercept.js";
+import {
+  compactParams,
+  describeStatement,
+  enforceIntermediateLimit,
+  jsonRowsSubquery,
+  paramValues,
+  prunedIndexes,
+  renameToShard,
+  sendRowDescription,
+  sendRows,
+  settleAll,
+} from "./distributed.js";
+
+const JSON_OID = 114;
+const RECORD_OID = 2249;
+
+/** A statement's pushdown plan (or the finding that it has none), per metadata and search_path. */
+export interface PushdownEntry {
+  readonly key: string;
+  readonly plan: PushdownPlan | null;
+  /** The coordinator's type name of each worker column. */
+  readonly columnTypes: readonly string[];
+  /** Worker SQL per node and shard set. */
+  readonly tasks: Map<string, { sql: string; params: number[] }>;
+}
+
+/** Runs the statement through a pushdown plan; false when it has none. */
+export async function runPushdown(
+  session: Session,
+  st: InterceptedStatement,
+  dist: readonly DistributedRef[],
+  metadata: MetadataSnapshot,
+  inv: Invocation,
+  inBlock: boolean,
+): Promise<boolean> {
+  const state = st.distributed!;
+  const key = `${metadata.version}:${session.searchPathEpoch}`;
+  if (state.pushdown?.key !== key) state.pushdown = await buildEntry(session, st, dist, key);
+  const entry = state.pushdown;
+  const plan = entry.plan;
+  if (!plan) return false;
+
+  // The shard groups every distributed reference can draw rows from.
+  const pins = pinnedValues(dist);
+  const hashRefs = dist.filter((r) => r.table.method === "h");
+  let indexes = prunedIndexes(hashRefs[0], pins.get(hashRefs[0]) ?? null, inv);
+  for (const r of hashRefs.slice(1)) {
+    const own = new Set(prunedIndexes(r, pins.get(r) ?? null, inv));
+    indexes = indexes.filter((i) => own.has(i));
+  }
+  const anchor = hashRefs[0].table;
+  const byGroup = new Map<number, number[]>();
+  for (const i of indexes) {
+    const group = anchor.shards[i].placements[0]?.groupId;
+    if (group === undefined) throw new SqlError("55000", `shard ${anchor.shards[i].shardId} has no placement`);
+    byGroup.set(group, [...(byGroup.get(group) ?? []), i]);
+  }
+  const tables = new Map(dist.map((r) => [tableKey(r.rangeVar), r.table]));
+  const binary = inv.resultFormats.some((f) => f === 1);
+  const stream = plan.streamable && !binary;
+
+  const results = await settleAll(
+    [...byGroup].map(async ([group, shardIndexes]) => {
+      const taskKey = `${group}:${stream ? "s" : "j"}:${shardIndexes.join(",")}`;
+      let task = entry.tasks.get(taskKey);
+      if (!task) {
+        const ast = workerStatement(plan, tables, shardIndexes, stream, plan.workerTypes.length);
+        const params = compactParams(ast);
+        task = { sql: deparseStatement(ast), params };
+        if (entry.tasks.size > 256) entry.tasks.clear();
+        entry.tasks.set(taskKey, task);
+      }
+      return session.remote.run(nodeForGroup(metadata.nodes, group), task.sql, paramValues(task.params, inv), {
+        transactional: inBlock,
+        write: false,
+      });
+    }),
+  );
+
+  if (stream) {
+    if (inv.describe) await sendRowDescription(session, st, inv);
+    sendRows(session, results);
+    const count = results.reduce((n, r) => n + r.rows.length, 0);
+    session.sendToClient(write.commandComplete(`SELECT ${count}`));
+    return true;
+  }
+  const parts = results.map((r) => r.rows[0][0]!);
+  const json = `[${parts
+    .map((p) => p.trim().slice(1, -1).trim())
+    .filter((p) => p.length > 0)
+    .join(",")}]`;
+  await enforceIntermediateLimit(session, json.length);
+
+  const coordinator = cloneAst(plan.coordinator);
+  const dataParam = inv.params.length + 1;
+  walk(coordinator, (node, parent, k) => {
+    const rv = node.RangeVar as AstNode | undefined;
+    if (rv?.relname === ROWS_PLACEHOLDER) {
+      (parent as unknown[])[k as number] = jsonRowsSubquery(
+        entry.columnTypes.map((type, i) => ({ name: `w${i}`, type, position: i })),
+        dataParam,
+        rv.alias as AstNode,
+      );
+    }
+  });
+  const used = compactParams(coordinator);
+  const values = used.map((n) => (n === dataParam ? Buffer.from(json, "utf8") : inv.params[n - 1]));
+  const formats = used.map((n) =>
+    n === dataParam ? 0 : inv.paramFormats.length === 1 ? inv.paramFormats[0] : (inv.paramFormats[n - 1] ?? 0),
+  );
+  const types = used.map((n) => (n === dataParam ? JSON_OID : (st.paramTypes[n - 1] ?? 0)));
+  if (inv.describe) await sendRowDescription(session, st, inv);
+  const forward = (code: number, message: Buffer) => {
+    if (code === BackendCode.DataRow || code === BackendCode.CommandComplete) session.sendToClient(message);
+  };
+  await session.flushAndAwait([
+    session.internalRaw(FrontendCode.Parse, write.parse("", deparseStatement({ SelectStmt: coordinator }), types)),
+    session.internalRaw(FrontendCode.Bind, write.bind("", "", values, formats, inv.resultFormats)),
+    session.internalRaw(FrontendCode.Execute, write.execute("", 0), forward),
+  ]);
+  return true;
+}
+
+/**
+ * The statement for one node: the worker SELECT over each of its shard groups, as a UNION ALL;
+ * to travel to the coordinator, the rows are folded into one JSON array of text arrays.
+ */
+function workerStatement(
+  plan: PushdownPlan,
+  tables: ReadonlyMap<string, TableRecord>,
+  shardIndexes: readonly number[],
+  stream: boolean,
+  width: number,
+): AstNode {
+  const branches = shardIndexes.map((index) => {
+    const select = cloneAst(plan.worker);
+    for (const ref of collectRelationRefs({ SelectStmt: select })) {
+      const table = tables.get(tableKey(ref.rangeVar));
+      if (table) renameToShard({ ...ref, table }, table.shards[table.method === "n" ? 0 : index].shardId);
+    }
+    return select;
+  });
+  let body: AstNode = branches[0];
+  for (const b of branches.slice(1)) {
+    body = { op: "SETOP_UNION", all: true, larg: body, rarg: b, limitOption: "LIMIT_OPTION_DEFAULT" };
+  }
+  const columns = Array.from({ length: width }, (_, i) => `c${i}`);
+  const column = (name: string) => ({ ColumnRef: { fields: [{ String: { sval: "s" } }, { String: { sval: name } }] } });
+  const select = (targetList: AstNode[]): AstNode => ({
+    SelectStmt: {
+      targetList,
+      fromClause: [
+        {
+          RangeSubselect: {
+            subquery: { SelectStmt: body },
+            alias: { aliasname: "s", colnames: columns.map((c) => ({ String: { sval: c } })) },
+          },
+        },
+      ],
+      limitOption: "LIMIT_OPTION_DEFAULT",
+      op: "SETOP_NONE",
+    },
+  });
+  if (stream)
+    return branches.length === 1
+      ? { SelectStmt: body }
+      : select(columns.map((c) => ({ ResTarget: { val: column(c) } })));
+  const array = {
+    TypeCast: {
+      arg: {
+        A_ArrayExpr: {
+          elements: columns.map((c) => ({ TypeCast: { arg: column(c), typeName: typeNameNode("text") } })),
+        },
+      },
+      typeName: typeNameNode("text[]"),
+    },
+  };
+  const agg = {
+    CoalesceExpr: {
+      args: [
+        {
+          FuncCall: { funcname: [{ String: { sval: "json_agg" } }], args: [array], funcformat: "COERCE_EXPLICIT_CALL" },
+        },
+        { TypeCast: { arg: { A_Const: { sval: { sval: "[]" } } }, typeName: typeNameNode("json") } },
+      ],
+    },
+  };
+  return select([{ ResTarget: { val: { TypeCast: { arg: agg, typeName: typeNameNode("text") } } } }]);
+}
+
+function tableKey(rv: AstNode): string {
+  return `${(rv.schemaname as string | undefined) ?? ""}.${rv.relname as string}`;
+}
+
+async function buildEntry(
+  session: Session,
+  st: InterceptedStatement,
+  dist: readonly DistributedRef[],
+  key: string,
+): Promise<PushdownEntry> {
+  const none: PushdownEntry = { key, plan: null, columnTypes: [], tasks: new Map() };
+  const select = st.stmt.SelectStmt as AstNode | undefined;
+  if (!select) return none;
+  const aggregates = await shardSafety(session, st.stmt);
+  if (!aggregates) return none;
+  const original = await describeStatement(session, st.sql, st.paramTypes);
+  if (!original) return none;
+  const inputColumns = new Set<string>();
+  for (const r of dist) for (const c of await session.tableColumns(r.table.relationId)) inputColumns.add(c.name);
+  // Planning works on a copy whose references are this execution's (the plan keeps no ref objects).
+  const copy = cloneAst(st.stmt);
+  const refs = collectRelationRefs(copy);
+  const byKey = new Map(dist.map((r) => [tableKey(r.rangeVar), r.table]));
+  const copyRefs: DistributedRef[] = [];
+  for (const r of refs) {
+    const table = byKey.get(tableKey(r.rangeVar));
+    if (!table) return none;
+    copyRefs.push({ ...r, table });
+  }
+  const plan = await planPushdown(copy.SelectStmt as AstNode, {
+    refs: copyRefs,
+    isAggregate: (name) => aggregates.has(name),
+    inputColumns,
+    outputNames: original.map((f) => f.name),
+    describe: async (s) => (await describeStatement(session, deparseStatement({ SelectStmt: s }), st.paramTypes)) ?? [],
+  });
+  if (!plan) return none;
+  // Anonymous records cannot be read back from their text form on the coordinator.
+  if (!plan.streamable && plan.workerTypes.some((t) => t.typeOid === RECORD_OID)) return none;
+  const rows = await session.internalQuery(
+    "SELECT pg_catalog.format_type(o, NULLIF(m, -1)) FROM ROWS FROM (pg_catalog.unnest($1::oid[]), pg_catalog.unnest($2::int4[])) AS u(o, m)",
+    [
+      Buffer.from(`{${plan.workerTypes.map((t) => t.typeOid).join(",")}}`),
+      Buffer.from(`{${plan.workerTypes.map((t) => t.typeModifier).join(",")}}`),
+    ],
+  );
+  return { key, plan, columnTypes: rows.map((r) => r[0]!), tasks: new Map() };
+}
+
+/** Stable functions whose value depends on the node or session they run in. */
+const nodeDependent =
+  /^(now|transaction_timestamp|statement_timestamp|current_.*|session_.*|inet_.*|txid_.*|has_.*|to_reg.*|version|pg_(?!typeof$).*)$/;
+const builtinCollations = new Set(["C", "POSIX", "default", "ucs_basic"]);
+
+/**
+ * Whether every function, type and collation the statement names exists alike on the workers
+ * (built in, and not volatile or node-dependent). Returns the names of aggregate functions it
+ * calls, or null when it must not run on the shards.
+ */
+async function shardSafety(session: Session, stmt: AstNode): Promise<Set<string> | null> {
+  const functions = new Set<string>();
+  const types = new Set<string>();
+  let unsafe = false;
+  walk(stmt, (node) => {
+    if (node.SQLValueFunction) unsafe = true;
+    const fc = node.FuncCall as AstNode | undefined;
+    if (fc) {
+      const names = stringList(fc.funcname);
+      if (names.length > 1 && names[0] !== "pg_catalog") unsafe = true;
+      functions.add(names[names.length - 1]);
+    }
+    if (Array.isArray(node.names) && "typemod" in node) {
+      const names = stringList(node.names);
+      if (names.length > 1 && names[0] !== "pg_catalog") unsafe = true;
+      const name = names[names.length - 1];
+      if (name.startsWith("reg")) unsafe = true;
+      types.add(name);
+    }
+    const collate = node.CollateClause as AstNode | undefined;
+    if (collate) {
+      const names = stringList(collate.collname);
+      if (!builtinCollations.has(names[names.length - 1]) || (names.length > 1 && names[0] !== "pg_catalog")) {
+        unsafe = true;
+      }
+    }
+  });
+  if (unsafe || [...functions].some((f) => nodeDependent.test(f))) return null;
+  const aggregates = new Set<string>();
+  if (functions.size > 0) {
+    const rows = await session.internalQuery(
+      `SELECT p.proname, pg_catalog.bool_or(p.prokind = 'a'),
+              pg_catalog.bool_and(p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace AND p.provolatile <> 'v')
+         FROM pg_catalog.pg_proc p WHERE p.proname = ANY($1::text[]) GROUP BY p.proname`,
+      [Buffer.from(arrayLiteral([...functions]))],
+    );
+    if (rows.length !== functions.size || rows.some((r) => r[2] !== "t")) return null;
+    for (const r of rows) if (r[1] === "t") aggregates.add(r[0]!);
+  }
+  if (types.size > 0) {
+    const rows = await session.internalQuery(
+      `SELECT 1 FROM pg_catalog.pg_type t WHERE t.typname = ANY($1::text[])
+          AND t.typnamespace <> 'pg_catalog'::pg_catalog.regnamespace`,
+      [Buffer.from(arrayLiteral([...types]))],
+    );
+    if (rows.length > 0) return null;
+  }
+  return aggregates;
+}

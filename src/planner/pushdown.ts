@@ -1,0 +1,642 @@
+// Plans a SELECT over co-located distributed tables so that the shards do the work. Two shapes:
+//
+// - Full pushdown: every group (or row) of the result comes from one shard group — there is no
+//   GROUP BY or it includes a distribution column, window functions are partitioned by one — so
+//   each shard group runs the statement itself (with ORDER BY and LIMIT + OFFSET when a LIMIT
+//   allows cutting early), and the coordinator only concatenates, or sorts, de-duplicates and
+//   limits the rows.
+// - Partial aggregation: each shard group computes per-group partial states (count, sum, …) and
+//   the coordinator database combines them, then evaluates HAVING, ORDER BY, DISTINCT, window
+//   functions and LIMIT as PostgreSQL would. DISTINCT aggregates move their argument into the
+//   shards' grouping keys and are computed on the coordinator.
+//
+// A statement outside these shapes gets no plan; the caller answers it from the tables' rows.
+// This module does no I/O itself: types come through the `describe` callback.
+import type { AstNode } from "../sql/ast.js";
+import { cloneAst, expressionFromTemplate, typeNameNode, walk } from "../sql/ast.js";
+import { columnTerm, conjuncts, type DistributedRef } from "./analyze.js";
+
+/** What planning needs to know beyond the statement. */
+export interface PushdownContext {
+  /** The statement's references to distributed and reference tables (no local tables). */
+  readonly refs: readonly DistributedRef[];
+  /** Whether a function name (lower case, unqualified) names an aggregate. */
+  isAggregate(name: string): boolean;
+  /** The column names of the tables in FROM (GROUP BY names input columns before output ones). */
+  readonly inputColumns: ReadonlySet<string>;
+  /** The statement's output column names, as PostgreSQL names them. */
+  readonly outputNames: readonly string[];
+  /** The type OIDs of the results of a SELECT run against the coordinator's (empty) shells. */
+  describe(select: AstNode): Promise<readonly { typeOid: number; typeModifier: number }[]>;
+}
+
+export interface PushdownPlan {
+  /** The SELECT every shard group runs (references still name the distributed tables). */
+  readonly worker: AstNode;
+  /** The worker's result types (OID and modifier), in column order. */
+  readonly workerTypes: readonly { typeOid: number; typeModifier: number }[];
+  /**
+   * The coordinator's SELECT over the shards' rows: its FROM holds `ROWS_PLACEHOLDER`, to be
+   * replaced by the rows (column i named `w<i>`).
+   */
+  readonly coordinator: AstNode;
+  /** Whether the shards' rows, concatenated, are already the result. */
+  readonly streamable: boolean;
+}
+
+/** The relation name standing for the shards' rows in a plan's coordinator statement. */
+export const ROWS_PLACEHOLDER = "__canopy_rows";
+const ROWS_ALIAS = "p";
+
+const INT_TYPES = new Set([21, 23]);
+const EXACT_TYPES = new Set([21, 23, 20, 1700]);
+const FLOAT_TYPES = new Set([700, 701]);
+const INTERVAL_OID = 1186;
+
+/** Aggregates whose partials combine with the same aggregate. */
+const SELF_COMBINING: Record<string, string> = {
+  min: "min",
+  max: "max",
+  bool_and: "bool_and",
+  every: "bool_and",
+  bool_or: "bool_or",
+  bit_and: "bit_and",
+  bit_or: "bit_or",
+};
+const VARIANCE: Record<string, { sample: boolean; root: boolean }> = {
+  variance: { sample: true, root: false },
+  var_samp: { sample: true, root: false },
+  var_pop: { sample: false, root: false },
+  stddev: { sample: true, root: true },
+  stddev_samp: { sample: true, root: true },
+  stddev_pop: { sample: false, root: true },
+};
+
+/** Plans the statement, or returns null when it has neither shape. */
+export async function planPushdown(select: AstNode, ctx: PushdownContext): Promise<PushdownPlan | null> {
+  const hashRefs = ctx.refs.filter((r) => r.table.method === "h");
+  if (hashRefs.length === 0) return null;
+  if (select.op !== "SETOP_NONE" || select.withClause || select.intoClause) return null;
+  if ((select.lockingClause as unknown[] | undefined)?.length) return null;
+  if (hashRefs.some((r) => r.level !== select)) return null;
+  const from = (select.fromClause as AstNode[] | undefined) ?? [];
+  const nullable = nullableRefs(from, ctx.refs);
+  if (!nullable || !colocatedJoin(select, from, hashRefs)) return null;
+
+  const targets = ((select.targetList as AstNode[] | undefined) ?? []).map((t) => t.ResTarget as AstNode);
+  const star = targets.some((t) => hasStar(t.val as AstNode));
+  const groupClause = (select.groupClause as AstNode[] | undefined) ?? [];
+  if (groupClause.some((g) => g.GroupingSet)) return null;
+  const groupExprs: AstNode[] = [];
+  for (const g of groupClause) {
+    const e = resolveGroupItem(g, targets, ctx.inputColumns, star);
+    if (!e) return null;
+    groupExprs.push(e);
+  }
+  const isDistColumn = (e: AstNode) => distColumnRef(e, hashRefs, nullable) !== null;
+  const aggregates = findCalls(select, (fc) => !fc.over && (fc.agg_star === true || ctx.isAggregate(funcName(fc))));
+  const grouped = groupClause.length > 0 || aggregates.length > 0 || !!select.havingClause;
+  const windowsLocal = windowsPartitionedByShard(select, isDistColumn);
+  const distinctOn = distinctOnExprs(select);
+  const full =
+    (!grouped || groupExprs.some(isDistColumn)) &&
+    windowsLocal &&
+    (distinctOn === null || distinctOn.some(isDistColumn));
+  if (full) return planFull(select, targets, star, ctx);
+  if (!grouped) return null;
+  return planPartial(select, targets, star, groupExprs, ctx);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Full pushdown
+
+async function planFull(
+  select: AstNode,
+  targets: AstNode[],
+  star: boolean,
+  ctx: PushdownContext,
+): Promise<PushdownPlan | null> {
+  const worker = cloneAst(select);
+  delete worker.sortClause;
+  delete worker.limitCount;
+  delete worker.limitOffset;
+  worker.limitOption = "LIMIT_OPTION_DEFAULT";
+  const visible = ctx.outputNames.length;
+  const plainDistinct = isPlainDistinct(select);
+  const sortClause = (select.sortClause as AstNode[] | undefined) ?? [];
+  // Sort keys become columns of the worker's result: output columns, or hidden ones appended.
+  const hidden: AstNode[] = [];
+  const coordinatorSort: AstNode[] = [];
+  for (const item of sortClause) {
+    const sortBy = item.SortBy as AstNode;
+    const node = sortBy.node as AstNode;
+    let index = outputIndex(node, targets, ctx.outputNames, star);
+    if (index === null) {
+      if (plainDistinct) return null;
+      index = visible + hidden.length;
+      hidden.push(cloneAst(node));
+    }
+    coordinatorSort.push({ SortBy: { ...cloneAst(sortBy), node: rowsColumn(index) } });
+  }
+  (worker.targetList as AstNode[]).push(...hidden.map((val, i) => ({ ResTarget: { name: `__canopy_sort${i}`, val } })));
+  const limited = select.limitCount !== undefined && !plainDistinct;
+  if (limited || distinctOnExprs(select) !== null) worker.sortClause = cloneAst(select.sortClause);
+  if (limited) {
+    worker.limitOption = select.limitOption;
+    worker.limitCount = select.limitOffset
+      ? {
+          A_Expr: {
+            kind: "AEXPR_OP",
+            name: [{ String: { sval: "+" } }],
+            lexpr: cloneAst(select.limitCount),
+            rexpr: cloneAst(select.limitOffset),
+          },
+        }
+      : cloneAst(select.limitCount);
+  }
+  const workerTypes = await ctx.describe(worker);
+  if (workerTypes.length !== visible + hidden.length) return null;
+  const coordinator: AstNode = {
+    targetList: ctx.outputNames.map((name, i) => ({ ResTarget: { name, val: rowsColumn(i) } })),
+    fromClause: [rowsPlaceholder()],
+    limitOption: select.limitOption ?? "LIMIT_OPTION_DEFAULT",
+    op: "SETOP_NONE",
+  };
+  if (plainDistinct) coordinator.distinctClause = [{}];
+  if (coordinatorSort.length > 0) coordinator.sortClause = coordinatorSort;
+  if (select.limitCount) coordinator.limitCount = cloneAst(select.limitCount);
+  if (select.limitOffset) coordinator.limitOffset = cloneAst(select.limitOffset);
+  const streamable = sortClause.length === 0 && !plainDistinct && !select.limitCount && !select.limitOffset;
+  return { worker, workerTypes, coordinator, streamable };
+}
+
+/** The output column an ORDER BY item denotes (position, output name, or same expression). */
+function outputIndex(node: AstNode, targets: AstNode[], names: readonly string[], star: boolean): number | null {
+  const position = integerConstant(node);
+  if (position !== null) return position >= 1 && position <= names.length ? position - 1 : null;
+  const term = columnTerm(node);
+  if (term && term[0] === null && names.includes(term[1])) return names.indexOf(term[1]);
+  if (star) return null;
+  const key = exprKey(node);
+  const i = targets.findIndex((t) => exprKey(t.val as AstNode) === key);
+  return i >= 0 ? i : null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Partial aggregation
+
+/** A worker column whose type decides how it combines. */
+interface PartialAggregate {
+  readonly call: AstNode;
+  readonly name: string;
+  readonly arg: AstNode | null;
+}
+
+async function planPartial(
+  select: AstNode,
+  targets: AstNode[],
+  star: boolean,
+  groupExprs: AstNode[],
+  ctx: PushdownContext,
+): Promise<PushdownPlan | null> {
+  if (star || targets.length !== ctx.outputNames.length) return null;
+  // The argument types of sum/avg/variance decide their partials; one describe finds them all.
+  const typed: PartialAggregate[] = [];
+  for (const fc of findCalls(select, (f) => !f.over && ctx.isAggregate(funcName(f)))) {
+    const name = funcName(fc);
+    const args = (fc.args as AstNode[] | undefined) ?? [];
+    if (!fc.agg_distinct && (name === "sum" || name === "avg" || name in VARIANCE) && args.length === 1) {
+      typed.push({ call: fc, name, arg: args[0] });
+    }
+  }
+  const argTypes = new Map<string, number>();
+  if (typed.length > 0) {
+    const probe = {
+      targetList: typed.map((t) => ({ ResTarget: { val: cloneAst(t.arg) } })),
+      fromClause: cloneAst(select.fromClause),
+      limitOption: "LIMIT_OPTION_DEFAULT",
+      op: "SETOP_NONE",
+    };
+    const types = await ctx.describe(probe);
+    typed.forEach((t, i) => argTypes.set(exprKey(t.arg!), types[i]?.typeOid ?? 0));
+  }
+
+  const keys: AstNode[] = [];
+  const keyIndex = new Map<string, number>();
+  const addKey = (e: AstNode) => {
+    const k = exprKey(e);
+    if (!keyIndex.has(k)) {
+      keyIndex.set(k, keys.length);
+      keys.push(cloneAst(e));
+    }
+    return keyIndex.get(k)!;
+  };
+  groupExprs.forEach(addKey);
+  const groupKeyCount = keys.length;
+  const partials: AstNode[] = [];
+  // Coordinator expressions refer to worker columns through placeholders resolved at the end,
+  // once the number of keys (which DISTINCT aggregates may grow) is known.
+  const keyRef = (i: number): AstNode => ({ __key: i });
+  const partialIndex = new Map<string, number>();
+  const partialRef = (e: AstNode): AstNode => {
+    const k = exprKey(e);
+    if (!partialIndex.has(k)) {
+      partialIndex.set(k, partials.length);
+      partials.push(e);
+    }
+    return { __partial: partialIndex.get(k)! };
+  };
+
+  const combine = (fc: AstNode): AstNode | null => {
+    const name = funcName(fc);
+    const args = (fc.args as AstNode[] | undefined) ?? [];
+    if (fc.agg_distinct) {
+      if (fc.agg_filter || args.length === 0 || args.slice(1).some((a) => !isConstant(a))) return null;
+      const k = addKey(args[0]);
+      const out = cloneAst(fc);
+      out.args = [keyRef(k), ...cloneAst(args.slice(1))];
+      if (out.agg_order) {
+        const order = out.agg_order as AstNode[];
+        for (const item of order) {
+          const sortBy = item.SortBy as AstNode;
+          if (exprKey(sortBy.node as AstNode) !== exprKey(args[0])) return null;
+          sortBy.node = keyRef(k);
+        }
+      }
+      return { FuncCall: out };
+    }
+    const filter = fc.agg_filter as AstNode | undefined;
+    const partial = (fname: string, callArgs: AstNode[] | null): AstNode => ({
+      FuncCall: {
+        funcname: [{ String: { sval: fname } }],
+        ...(callArgs === null ? { agg_star: true } : { args: callArgs }),
+        ...(filter ? { agg_filter: cloneAst(filter) } : {}),
+        funcformat: "COERCE_EXPLICIT_CALL",
+      },
+    });
+    if (name === "count") {
+      const p = partialRef(partial("count", fc.agg_star ? null : cloneAst(args)));
+      return template("coalesce(sum(__a), 0)::int8", { __a: p });
+    }
+    if (name in SELF_COMBINING) {
+      if (args.length !== 1) return null;
+      const p = partialRef(partial(name, cloneAst(args)));
+      return callOf(SELF_COMBINING[name], [p]);
+    }
+    if (args.length !== 1) return null;
+    const type = argTypes.get(exprKey(args[0])) ?? 0;
+    const arg = () => cloneAst(args[0]);
+    const asFloat = () => ({ TypeCast: { arg: arg(), typeName: typeNameNode("float8") } });
+    const asNumeric = () => ({ TypeCast: { arg: arg(), typeName: typeNameNode("numeric") } });
+    if (name === "sum") {
+      const p = partialRef(partial("sum", [arg()]));
+      return template(INT_TYPES.has(type) ? "sum(__a)::int8" : "sum(__a)", { __a: p });
+    }
+    if (name === "avg") {
+      if (EXACT_TYPES.has(type)) {
+        const s = partialRef(partial("sum", [arg()]));
+        const c = partialRef(partial("count", [arg()]));
+        return template("sum(__s) / nullif(sum(__c), 0)", { __s: s, __c: c });
+      }
+      if (FLOAT_TYPES.has(type) || type === INTERVAL_OID) {
+        const s = partialRef(partial("sum", [type === INTERVAL_OID ? arg() : asFloat()]));
+        const c = partialRef(partial("count", [arg()]));
+        return template("sum(__s) / nullif(sum(__c), 0)::float8", { __s: s, __c: c });
+      }
+      return null;
+    }
+    const variance = VARIANCE[name];
+    if (variance) {
+      if (EXACT_TYPES.has(type)) {
+        // PostgreSQL's numeric variance: (N·Σx² − (Σx)²) / (N·(N−1)), exact, then the square root
+        // at the quotient's scale.
+        const n = partialRef(partial("count", [arg()]));
+        const s = partialRef(partial("sum", [asNumeric()]));
+        const q = partialRef(
+          partial("sum", [
+            { A_Expr: { kind: "AEXPR_OP", name: [{ String: { sval: "*" } }], lexpr: asNumeric(), rexpr: asNumeric() } },
+          ]),
+        );
+        const numerator = "(sum(__n) * sum(__q) - sum(__s) * sum(__s))";
+        const quotient = `(${numerator} / (sum(__n) * ${variance.sample ? "(sum(__n) - 1)" : "sum(__n)"}))`;
+        const value = variance.root ? `round(sqrt(${quotient}), scale(${quotient}))` : quotient;
+        return template(
+          `CASE WHEN sum(__n) > ${variance.sample ? 1 : 0} THEN CASE WHEN ${numerator} <= 0 THEN 0::numeric ELSE ${value} END END`,
+          { __n: n, __s: s, __q: q },
+        );
+      }
+      if (FLOAT_TYPES.has(type)) {
+        // Per shard: N, Σx and the sum of squared deviations; combined by the parallel-variance
+        // identity M = Σ Mᵢ + Σ (Σxᵢ)²/Nᵢ − (Σx)²/N.
+        const n = partialRef(partial("count", [arg()]));
+        const s = partialRef(partial("sum", [asFloat()]));
+        const m = partialRef({
+          A_Expr: {
+            kind: "AEXPR_OP",
+            name: [{ String: { sval: "*" } }],
+            lexpr: partial("var_pop", [asFloat()]),
+            rexpr: partial("count", [arg()]),
+          },
+        });
+        const sxx =
+          "greatest(coalesce(sum(__m), 0) + coalesce(sum(__s * __s / __n) FILTER (WHERE __n > 0), 0) - sum(__s) * sum(__s) / sum(__n)::float8, 0)";
+        const quotient = `(${sxx} / ${variance.sample ? "(sum(__n)::float8 - 1)" : "sum(__n)::float8"})`;
+        return template(
+          `CASE WHEN sum(__n) > ${variance.sample ? 1 : 0} THEN ${variance.root ? `sqrt(${quotient})` : quotient} END`,
+          { __n: n, __s: s, __m: m },
+        );
+      }
+      return null;
+    }
+    return null;
+  };
+
+  let failed = false;
+  const rewrite = (node: unknown): unknown => {
+    if (failed || node === null || typeof node !== "object") return node;
+    if (Array.isArray(node)) return node.map(rewrite);
+    const n = node as AstNode;
+    const k = keyIndex.get(exprKey(n));
+    if (k !== undefined && k < groupKeyCount) return keyRef(k);
+    const fc = n.FuncCall as AstNode | undefined;
+    if (fc && !fc.over && (fc.agg_star === true || ctx.isAggregate(funcName(fc)))) {
+      const out = combine(fc);
+      if (!out) failed = true;
+      return out;
+    }
+    if (n.ColumnRef || n.SubLink || n.A_Star) {
+      failed = true;
+      return n;
+    }
+    const out: AstNode = {};
+    for (const [key, value] of Object.entries(n)) out[key] = rewrite(value);
+    return out;
+  };
+
+  const coordinator: AstNode = {
+    targetList: targets.map((t, i) => ({ ResTarget: { name: ctx.outputNames[i], val: rewrite(t.val) } })),
+    fromClause: [rowsPlaceholder()],
+    limitOption: select.limitOption ?? "LIMIT_OPTION_DEFAULT",
+    op: "SETOP_NONE",
+  };
+  if (groupKeyCount > 0) coordinator.groupClause = keys.slice(0, groupKeyCount).map((_, i) => keyRef(i));
+  if (select.havingClause) coordinator.havingClause = rewrite(select.havingClause);
+  if (select.windowClause) coordinator.windowClause = rewrite(select.windowClause);
+  if (select.distinctClause) coordinator.distinctClause = rewrite(select.distinctClause);
+  const sortClause = (select.sortClause as AstNode[] | undefined) ?? [];
+  if (sortClause.length > 0) {
+    coordinator.sortClause = sortClause.map((item) => {
+      const sortBy = item.SortBy as AstNode;
+      const node = sortBy.node as AstNode;
+      const term = columnTerm(node);
+      const keep = integerConstant(node) !== null || (term && term[0] === null && ctx.outputNames.includes(term[1]));
+      return { SortBy: { ...cloneAst(sortBy), node: keep ? cloneAst(node) : rewrite(node) } };
+    });
+  }
+  if (select.limitCount) coordinator.limitCount = cloneAst(select.limitCount);
+  if (select.limitOffset) coordinator.limitOffset = cloneAst(select.limitOffset);
+  if (failed) return null;
+
+  // Worker columns: the keys, then the partials.
+  walk(coordinator, (node, parent, key) => {
+    const replace = (index: number) => {
+      if (Array.isArray(parent)) parent[key as number] = rowsColumn(index);
+      else (parent as AstNode)[key] = rowsColumn(index);
+    };
+    if (typeof node.__key === "number") replace(node.__key);
+    else if (typeof node.__partial === "number") replace(keys.length + node.__partial);
+  });
+  const worker: AstNode = {
+    targetList: [...keys, ...partials].map((val, i) => ({ ResTarget: { name: `w${i}`, val: cloneAst(val) } })),
+    fromClause: cloneAst(select.fromClause),
+    limitOption: "LIMIT_OPTION_DEFAULT",
+    op: "SETOP_NONE",
+  };
+  if (select.whereClause) worker.whereClause = cloneAst(select.whereClause);
+  if (keys.length > 0) worker.groupClause = cloneAst(keys);
+  const workerTypes = await ctx.describe(worker);
+  if (workerTypes.length !== keys.length + partials.length) return null;
+  return { worker, workerTypes, coordinator, streamable: false };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shape checks
+
+/**
+ * The references on the nullable side of an outer join; null when FROM holds anything but
+ * tables and joins, or an outer join's preserved side lacks the distributed table its other
+ * side has (each shard would then repeat the preserved side's unmatched rows).
+ */
+function nullableRefs(from: AstNode[], refs: readonly DistributedRef[]): Set<AstNode> | null {
+  const nullable = new Set<AstNode>();
+  const byRangeVar = new Map(refs.map((r) => [r.rangeVar, r]));
+  let ok = true;
+  const visit = (item: AstNode, underNullable: boolean): DistributedRef[] => {
+    if (item.RangeVar) {
+      const ref = byRangeVar.get(item.RangeVar as AstNode);
+      if (!ref) {
+        ok = false;
+        return [];
+      }
+      if (underNullable) nullable.add(ref.rangeVar);
+      return [ref];
+    }
+    const join = item.JoinExpr as AstNode | undefined;
+    if (!join || join.isNatural) {
+      ok = false;
+      return [];
+    }
+    const type = join.jointype as string;
+    const left = visit(join.larg as AstNode, underNullable || type === "JOIN_RIGHT" || type === "JOIN_FULL");
+    const right = visit(join.rarg as AstNode, underNullable || type === "JOIN_LEFT" || type === "JOIN_FULL");
+    const hashed = (side: DistributedRef[]) => side.some((r) => r.table.method === "h");
+    if ((type === "JOIN_LEFT" || type === "JOIN_FULL") && hashed(right) && !hashed(left)) ok = false;
+    if ((type === "JOIN_RIGHT" || type === "JOIN_FULL") && hashed(left) && !hashed(right)) ok = false;
+    return [...left, ...right];
+  };
+  for (const item of from) visit(item, false);
+  return ok ? nullable : null;
+}
+
+/** Whether all distributed tables are co-located and joined on their distribution columns. */
+function colocatedJoin(select: AstNode, from: AstNode[], hashRefs: readonly DistributedRef[]): boolean {
+  if (hashRefs.some((r) => r.table.colocationId !== hashRefs[0].table.colocationId)) return false;
+  if (hashRefs.length === 1) return true;
+  const parent = new Map<DistributedRef, DistributedRef>(hashRefs.map((r) => [r, r]));
+  const find = (r: DistributedRef): DistributedRef => (parent.get(r) === r ? r : find(parent.get(r)!));
+  const union = (a: DistributedRef, b: DistributedRef) => parent.set(find(a), find(b));
+  const quals: AstNode[] = [...conjuncts(select.whereClause)];
+  const visit = (item: AstNode): DistributedRef[] => {
+    if (item.RangeVar) return hashRefs.filter((r) => r.rangeVar === item.RangeVar);
+    const join = item.JoinExpr as AstNode | undefined;
+    if (!join) return [];
+    const left = visit(join.larg as AstNode);
+    const right = visit(join.rarg as AstNode);
+    quals.push(...conjuncts(join.quals));
+    for (const u of (join.usingClause as AstNode[] | undefined) ?? []) {
+      const name = (u.String as { sval: string }).sval;
+      const l = left.find((r) => r.table.partitionKey === name);
+      const r = right.find((x) => x.table.partitionKey === name);
+      if (l && r) union(l, r);
+    }
+    return [...left, ...right];
+  };
+  for (const item of from) visit(item);
+  for (const q of quals) {
+    const e = q.A_Expr as AstNode | undefined;
+    if (!e || e.kind !== "AEXPR_OP" || lastName(e.name) !== "=") continue;
+    const a = distColumnRef(e.lexpr as AstNode, hashRefs, new Set());
+    const b = distColumnRef(e.rexpr as AstNode, hashRefs, new Set());
+    if (a && b) union(a, b);
+  }
+  const root = find(hashRefs[0]);
+  return hashRefs.every((r) => find(r) === root);
+}
+
+/** The reference whose distribution column `e` is (not on an outer join's nullable side). */
+function distColumnRef(
+  e: AstNode,
+  hashRefs: readonly DistributedRef[],
+  nullable: ReadonlySet<AstNode>,
+): DistributedRef | null {
+  const term = columnTerm(e);
+  if (!term) return null;
+  const candidates = hashRefs.filter(
+    (r) => r.table.partitionKey === term[1] && (term[0] === null || term[0] === r.refName),
+  );
+  if (candidates.length !== 1 || nullable.has(candidates[0].rangeVar)) return null;
+  return candidates[0];
+}
+
+/** Whether every window function's partition includes a distribution column. */
+function windowsPartitionedByShard(select: AstNode, isDistColumn: (e: AstNode) => boolean): boolean {
+  const named = new Map<string, AstNode>();
+  for (const w of (select.windowClause as AstNode[] | undefined) ?? []) {
+    const def = w.WindowDef as AstNode;
+    named.set(def.name as string, def);
+  }
+  const partitionOf = (def: AstNode): AstNode[] => {
+    const own = (def.partitionClause as AstNode[] | undefined) ?? [];
+    if (own.length > 0 || !def.refname) return own;
+    const base = named.get(def.refname as string);
+    return base ? partitionOf(base) : [];
+  };
+  return findCalls(select, (fc) => !!fc.over).every((fc) => {
+    let def = fc.over as AstNode;
+    if (def.name && !def.partitionClause && named.has(def.name as string)) def = named.get(def.name as string)!;
+    return partitionOf(def).some(isDistColumn);
+  });
+}
+
+/** The GROUP BY item as an expression: positions and output names resolved. */
+function resolveGroupItem(
+  item: AstNode,
+  targets: AstNode[],
+  inputColumns: ReadonlySet<string>,
+  star: boolean,
+): AstNode | null {
+  const position = integerConstant(item);
+  if (position !== null) {
+    if (star || position < 1 || position > targets.length) return null;
+    return targets[position - 1].val as AstNode;
+  }
+  const term = columnTerm(item);
+  if (term && term[0] === null && !inputColumns.has(term[1])) {
+    const t = targets.find((x) => x.name === term[1]);
+    if (t) return t.val as AstNode;
+  }
+  return item;
+}
+
+function distinctOnExprs(select: AstNode): AstNode[] | null {
+  const d = select.distinctClause as AstNode[] | undefined;
+  if (!d || isPlainDistinct(select)) return null;
+  return d;
+}
+
+function isPlainDistinct(select: AstNode): boolean {
+  const d = select.distinctClause as AstNode[] | undefined;
+  return !!d && d.length === 1 && Object.keys(d[0]).length === 0;
+}
+
+/** Function calls in the statement's own level (not inside sublinks). */
+function findCalls(select: AstNode, match: (fc: AstNode) => boolean): AstNode[] {
+  const found: AstNode[] = [];
+  const visit = (value: unknown) => {
+    if (value === null || typeof value !== "object") return;
+    if (Array.isArray(value)) return value.forEach(visit);
+    const node = value as AstNode;
+    if (node.SubLink) return;
+    const fc = node.FuncCall as AstNode | undefined;
+    if (fc && match(fc)) found.push(fc);
+    for (const v of Object.values(node)) visit(v);
+  };
+  for (const key of ["targetList", "havingClause", "sortClause", "windowClause", "distinctClause"]) visit(select[key]);
+  return found;
+}
+
+function funcName(fc: AstNode): string {
+  const names = (fc.funcname as AstNode[]).map((n) => (n.String as { sval: string }).sval);
+  if (names.length === 2 && names[0] !== "pg_catalog") return "";
+  return names[names.length - 1] ?? "";
+}
+
+function lastName(list: unknown): string | null {
+  const names = (list as AstNode[] | undefined) ?? [];
+  return (names[names.length - 1]?.String as { sval?: string } | undefined)?.sval ?? null;
+}
+
+function hasStar(node: AstNode): boolean {
+  const ref = node.ColumnRef as { fields: AstNode[] } | undefined;
+  return !!ref?.fields.some((f) => f.A_Star);
+}
+
+function integerConstant(node: AstNode): number | null {
+  const c = node.A_Const as { ival?: { ival?: number } } | undefined;
+  return c?.ival ? (c.ival.ival ?? 0) : null;
+}
+
+function isConstant(node: AstNode): boolean {
+  let n = node;
+  while (n.TypeCast) n = (n.TypeCast as { arg: AstNode }).arg;
+  return !!n.A_Const;
+}
+
+/** A key identifying an expression regardless of where it was written. */
+export function exprKey(node: AstNode): string {
+  return JSON.stringify(node, (k, v) => (k === "location" ? undefined : v));
+}
+
+function callOf(name: string, args: AstNode[]): AstNode {
+  return { FuncCall: { funcname: [{ String: { sval: name } }], args, funcformat: "COERCE_EXPLICIT_CALL" } };
+}
+
+/** Column `w<i>` of the shards' rows. */
+function rowsColumn(i: number): AstNode {
+  return { ColumnRef: { fields: [{ String: { sval: ROWS_ALIAS } }, { String: { sval: `w${i}` } }] } };
+}
+
+function rowsPlaceholder(): AstNode {
+  return { RangeVar: { relname: ROWS_PLACEHOLDER, inh: true, relpersistence: "p", alias: { aliasname: ROWS_ALIAS } } };
+}
+
+const templates = new Map<string, AstNode>();
+
+/** Parses a fixed expression once and substitutes nodes for its `__x` column placeholders. */
+function template(sql: string, values: Record<string, AstNode>): AstNode {
+  let parsed = templates.get(sql);
+  if (!parsed) {
+    parsed = expressionFromTemplate(sql);
+    templates.set(sql, parsed);
+  }
+  const copy = cloneAst(parsed);
+  walk(copy, (node, parent, key) => {
+    const term = columnTerm(node);
+    if (term && term[0] === null && term[1] in values) {
+      const value = cloneAst(values[term[1]]);
+      if (Array.isArray(parent)) parent[key as number] = value;
+      else (parent as AstNode)[key] = value;
+    }
+  });
+  return copy;
+}
