@@ -23,7 +23,7 @@ const usage = `usage:
   canopy local up DIR [--workers 2] [--port 9700] [--fsync off]
   canopy local down DIR
   canopy serve --coordinator-db URL [--port 5432] [--host 127.0.0.1] [--tls-cert FILE --tls-key FILE]
-               [--socket-dir DIR] [--set canopy.NAME=VALUE ...]`;
+               [--socket-dir DIR] [--node-socket-dir DIR] [--set canopy.NAME=VALUE ...]`;
 
 interface Flags {
   positional: string[];
@@ -133,7 +133,7 @@ async function serve(f: Flags): Promise<void> {
   if (!!cert !== !!key) throw new Error("--tls-cert and --tls-key go together");
   const coordinator = new Coordinator({
     database: parseDatabaseUrl(url),
-    gateway: new PostgresGateway(),
+    gateway: new PostgresGateway(flag(f, "node-socket-dir")),
     host: flag(f, "host", "127.0.0.1")!,
     port: portFlag(f, 5432),
     socketDir: flag(f, "socket-dir"),
@@ -199,6 +199,8 @@ async function localUp(f: Flags): Promise<void> {
         "--tls-key",
         keyFile,
         "--socket-dir",
+        paths.sockets,
+        "--node-socket-dir",
         paths.sockets,
       ],
       { detached: true, stdio: ["ignore", log, log] },

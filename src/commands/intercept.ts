@@ -120,6 +120,11 @@ export async function describeIntercepted(
     session.sendToClient(showRowDescription(st.show));
     return;
   }
+  // A distributed statement's description is kept while the metadata and search_path stay the
+  // same, so that executing a prepared statement does not visit the coordinator database.
+  const state = st.distributed;
+  const key = state ? `${(await session.metadata()).version}:${session.searchPathEpoch}:${resultFormats ?? "S"}` : "";
+  if (state?.described?.key === key) return session.sendToClient(...state.described.messages);
   // The stubs in the catalog let the coordinator database describe the original text.
   const out: Buffer[] = [];
   const results = [
@@ -132,6 +137,7 @@ export async function describeIntercepted(
     }),
   ];
   await session.flushAndAwait(results);
+  if (state) state.described = { key, messages: out.map((m) => Buffer.from(m)) };
   session.sendToClient(...out);
 }
 

@@ -45,6 +45,8 @@ export interface DistributedState {
   rowDescription?: Buffer | null;
   /** A router SELECT's plan, kept while the metadata and search_path stay the same. */
   router?: RouterPlan;
+  /** The last Describe answer (ParameterDescription, RowDescription or NoData) and its key. */
+  described?: { key: string; messages: Buffer[] };
   /** A multi-shard SELECT's pushdown plan (or the finding that it has none). */
   pushdown?: PushdownEntry;
 }
@@ -105,9 +107,17 @@ async function resolveRefs(
   return state.resolved!.map((oid) => (oid === null ? null : (metadata.tablesById.get(oid) ?? null)));
 }
 
+/** As PostgreSQL does: nothing but the end of a failed transaction block runs in it. */
+function refuseInFailedBlock(session: Session): void {
+  if (session.pipe!.transactionStatus === 0x45) {
+    throw new SqlError("25P02", "current transaction is aborted, commands ignored until end of transaction block");
+  }
+}
+
 /** Executes a statement that may touch distributed tables. */
 export async function runDistributed(session: Session, st: InterceptedStatement, inv: Invocation): Promise<void> {
   const state = st.distributed!;
+  refuseInFailedBlock(session);
   const metadata = await session.metadata();
   const inBlockNow = session.pipe!.transactionStatus !== 0x49;
   if (state.router && state.router.key === `${metadata.version}:${session.searchPathEpoch}`) {
@@ -1023,6 +1033,7 @@ function mapShardNames(e: unknown, dist: readonly DistributedRef[]): unknown {
 
 /** DROP TABLE and TRUNCATE naming distributed tables: the shards first, then the shell. */
 export async function runUtility(session: Session, st: InterceptedStatement, inv: Invocation): Promise<void> {
+  refuseInFailedBlock(session);
   const metadata = await session.metadata();
   const inBlock = session.pipe!.transactionStatus !== 0x49;
   const names: { schemaname?: string; relname: string }[] = [];

@@ -57,10 +57,7 @@ export class RemoteConnections {
       await this.send(
         remote,
         "SELECT pg_catalog.set_config(s, v, false) FROM unnest($1::text[], $2::text[]) AS x(s, v)",
-        [
-          `{${formattingSettings.join(",")}}`,
-          arrayLiteral(values.map((v) => v[0] ?? "")),
-        ],
+        [`{${formattingSettings.join(",")}}`, arrayLiteral(values.map((v) => v[0] ?? ""))],
       );
       remote.settingsEpoch = this.session.settingsEpoch;
     }

@@ -1,11 +1,13 @@
 // Node gateway for real PostgreSQL servers, over TCP or a unix socket, with TLS as node_conninfo says.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import net from "node:net";
 import tls from "node:tls";
 import pg from "pg";
 import type { ConnectOptions, NodeAddress, NodeClient, NodeGateway, QueryResult } from "./gateway.js";
 import { RemoteError, connectionFailed } from "./gateway.js";
 import { SqlError } from "../errors.js";
+
+const loopback = new Set(["localhost", "127.0.0.1", "::1"]);
 
 const rawText = { getTypeParser: () => (value: string) => value };
 
@@ -44,7 +46,16 @@ export function clientConfig(node: NodeAddress, options: ConnectOptions): pg.Cli
 
 /** Node gateway reaching real PostgreSQL servers. */
 export class PostgresGateway implements NodeGateway {
+  /**
+   * `localSocketDir`: where servers on this machine keep their unix sockets. A node named
+   * localhost (or a loopback address) whose socket is there is reached through it: no TCP, no TLS.
+   */
+  constructor(private readonly localSocketDir?: string) {}
+
   async connect(node: NodeAddress, options: ConnectOptions): Promise<NodeClient> {
+    if (this.localSocketDir && loopback.has(node.name) && existsSync(`${this.localSocketDir}/.s.PGSQL.${node.port}`)) {
+      node = { ...node, name: this.localSocketDir };
+    }
     const client = new pg.Client(clientConfig(node, options));
     client.on("error", () => {}); // reported through the pending query instead
     try {

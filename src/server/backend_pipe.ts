@@ -69,6 +69,8 @@ export class BackendPipe {
   transactionStatus = 0x49;
   /** True from an error answering an extended-protocol message until the next Sync is answered. */
   errorSinceSync = false;
+  /** Whether anything went to the backend since the last Sync. */
+  private sentSinceSync = false;
 
   constructor(
     private readonly link: RawLink,
@@ -88,6 +90,15 @@ export class BackendPipe {
   forward(code: number, raw: Buffer): void {
     if (expectsAnswer(code)) this.pending.push({ code, sink: "client" });
     this.outgoing.push(raw);
+    this.sentSinceSync = code !== FrontendCode.Sync;
+  }
+
+  /**
+   * Whether a client's Sync can be answered without the backend: nothing went to it since its
+   * last ReadyForQuery, so its transaction status is still `transactionStatus`.
+   */
+  canAnswerSync(): boolean {
+    return !this.sentSinceSync && this.outstanding === 0 && this.outgoing.length === 0 && !this.errorSinceSync;
   }
 
   /** Sends queued client messages in one write. */
@@ -100,6 +111,7 @@ export class BackendPipe {
   /** Sends a message whose answers go to an internal sink. */
   request(code: number, raw: Buffer, sink: InternalSink): void {
     this.flush();
+    this.sentSinceSync = code !== FrontendCode.Sync;
     this.pending.push({ code, sink });
     this.link.write(raw);
   }
@@ -107,6 +119,7 @@ export class BackendPipe {
   /** Queues bytes that expect no answer of their own (CopyData, Flush). */
   send(raw: Buffer): void {
     this.outgoing.push(raw);
+    this.sentSinceSync = true;
   }
 
   /** Asks the backend to send everything it has for the requests so far (Flush), now. */

@@ -366,6 +366,8 @@ export class Session {
         return this.onClose(m);
       case FrontendCode.Sync:
         this.localErrorUntilSync = false;
+        // After statements Canopy answered without the coordinator database (router queries).
+        if (pipe.canAnswerSync()) return this.sendToClient(write.readyForQuery(pipe.transactionStatus));
         return pipe.forward(m.code, m.raw);
       case FrontendCode.Flush:
       case FrontendCode.CopyData:

@@ -1,0 +1,97 @@
+// A prepared router query over the extended protocol, message by message: Canopy answers its
+// Describe and Sync without the coordinator database, so the transaction status it reports in
+// ReadyForQuery must still be PostgreSQL's — idle, in a block, and in a failed block.
+import { test, describe, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { clusterKinds, startCluster, type TestCluster } from "../support/cluster.js";
+import {
+  RawConnection,
+  bindMessage,
+  dataRowValues,
+  describeMessage,
+  executeMessage,
+  parseErrorFields,
+  parseMessage,
+  syncMessage,
+  type RawMessage,
+} from "../support/raw.js";
+
+for (const kind of clusterKinds()) {
+  describe(`prepared router query, message by message (${kind})`, () => {
+    let cluster: TestCluster;
+    let conn: RawConnection;
+
+    before(async () => {
+      cluster = await startCluster(kind);
+      ({ conn } = await RawConnection.startup(cluster.port));
+      for (const sql of [
+        "CREATE TABLE kv (k int PRIMARY KEY, v text)",
+        "SELECT create_distributed_table('kv', 'k')",
+        "INSERT INTO kv VALUES (1, 'one'), (2, 'two'), (3, 'three')",
+      ]) {
+        const answer = await conn.simpleQuery(sql);
+        assert.ok(!answer.some((m) => m.type === "E"), `${sql}: ${errorOf(answer)}`);
+      }
+      conn.write(Buffer.concat([parseMessage("get", "SELECT v FROM kv WHERE k = $1", [23]), syncMessage()]));
+      assert.deepEqual(types(await conn.readUntil("Z")), ["1", "Z"]);
+    });
+
+    after(async () => {
+      conn?.socket.destroy();
+      await cluster?.stop();
+    });
+
+    /** Runs the prepared statement for key k; returns the messages up to ReadyForQuery. */
+    async function get(k: number): Promise<RawMessage[]> {
+      conn.write(
+        Buffer.concat([
+          bindMessage("", "get", [String(k)]),
+          describeMessage("P", ""),
+          executeMessage(""),
+          syncMessage(),
+        ]),
+      );
+      return conn.readUntil("Z");
+    }
+
+    test("outside a block: rows, then ReadyForQuery idle, every time", async () => {
+      for (const k of [1, 2, 3, 1]) {
+        const answer = await get(k);
+        assert.deepEqual(types(answer), ["2", "T", "D", "C", "Z"], errorOf(answer));
+        assert.equal(dataRowValues(answer.find((m) => m.type === "D")!.body)[0], ["one", "two", "three"][k - 1]);
+        assert.equal(status(answer), "I");
+      }
+    });
+
+    test("in a block: status T; after an error: 25P02 and status E; after ROLLBACK: idle again", async () => {
+      assert.equal(status(await conn.simpleQuery("BEGIN")), "T");
+      let answer = await get(2);
+      assert.equal(status(answer), "T");
+      assert.equal(dataRowValues(answer.find((m) => m.type === "D")!.body)[0], "two");
+      answer = await conn.simpleQuery("SELECT 1/0");
+      assert.equal(status(answer), "E");
+      answer = await get(3);
+      assert.equal(parseErrorFields(answer.find((m) => m.type === "E")!.body).C, "25P02", errorOf(answer));
+      assert.equal(status(answer), "E");
+      assert.equal(status(await conn.simpleQuery("ROLLBACK")), "I");
+      answer = await get(3);
+      assert.equal(status(answer), "I");
+      assert.equal(dataRowValues(answer.find((m) => m.type === "D")!.body)[0], "three");
+    });
+  });
+}
+
+function types(messages: readonly RawMessage[]): string[] {
+  return messages.map((m) => m.type);
+}
+
+function status(messages: readonly RawMessage[]): string {
+  const z = messages[messages.length - 1];
+  assert.equal(z.type, "Z");
+  return String.fromCharCode(z.body[0]);
+}
+
+function errorOf(messages: readonly RawMessage[]): string {
+  const e = messages.find((m) => m.type === "E");
+  return e ? JSON.stringify(parseErrorFields(e.body)) : "";
+}
