@@ -136,7 +136,12 @@ async function planFull(
       index = visible + hidden.length;
       hidden.push(cloneAst(node));
     }
-    coordinatorSort.push({ SortBy: { ...cloneAst(sortBy), node: rowsColumn(index) } });
+    // An explicit COLLATE stays with the sort key; the worker's column carries no collation.
+    const collate = node.CollateClause as AstNode | undefined;
+    const key = collate
+      ? { CollateClause: { arg: rowsColumn(index), collname: cloneAst(collate.collname) } }
+      : rowsColumn(index);
+    coordinatorSort.push({ SortBy: { ...cloneAst(sortBy), node: key } });
   }
   (worker.targetList as AstNode[]).push(...hidden.map((val, i) => ({ ResTarget: { name: `__canopy_sort${i}`, val } })));
   const limited = select.limitCount !== undefined && !plainDistinct;
