@@ -688,6 +688,7 @@ async function fallback(
   inv: Invocation,
   inBlock: boolean,
 ): Promise<void> {
+  const limit = await intermediateLimit(session);
   const pins = pinnedValues(dist);
   const byTable = new Map<number, DistributedRef[]>();
   for (const r of dist) byTable.set(r.table.relationId, [...(byTable.get(r.table.relationId) ?? []), r]);
@@ -715,7 +716,7 @@ async function fallback(
     }
     const parts = await settleAll(
       [...byGroup].map(async ([group, shardIndexes]) => {
-        const sql = fetchQuery(table, refs[0].refName, shardIndexes, columns, filters);
+        const sql = deparseStatement(fetchQuery(table, refs[0].refName, shardIndexes, columns, filters));
         const r = await session.remote.run(nodeForGroup(metadata.nodes, group), sql, [], {
           transactional: inBlock,
           write: false,
@@ -725,7 +726,7 @@ async function fallback(
     );
     const json = joinJsonArrays(parts);
     total += json.length;
-    await enforceIntermediateLimit(session, total);
+    checkIntermediateSize(total, limit);
     const number = inv.params.length + dataParams.length + 1;
     dataParams.push(json);
     for (const ref of refs) replaceWithRows(ref, number, allColumns, columns);
@@ -737,13 +738,18 @@ async function fallback(
 }
 
 /** Joins JSON arrays given as text without parsing them. */
-/** Fails with 54000 when rows brought to the coordinator exceed canopy.max_intermediate_result_size. */
-export async function enforceIntermediateLimit(session: Session, bytes: number): Promise<void> {
-  const limitKb = Number(await session.currentSetting("canopy.max_intermediate_result_size"));
-  if (limitKb < 0 || bytes <= limitKb * 1024) return;
+/** canopy.max_intermediate_result_size in bytes (Infinity when -1), read once per statement. */
+export async function intermediateLimit(session: Session): Promise<{ kb: number; bytes: number }> {
+  const kb = Number(await session.currentSetting("canopy.max_intermediate_result_size"));
+  return { kb, bytes: kb < 0 ? Infinity : kb * 1024 };
+}
+
+/** Fails with 54000 when rows brought to the coordinator exceed the limit. */
+export function checkIntermediateSize(bytes: number, limit: { kb: number; bytes: number }): void {
+  if (bytes <= limit.bytes) return;
   throw new SqlError(
     "54000",
-    `the intermediate result size exceeds canopy.max_intermediate_result_size (currently ${limitKb} kB)`,
+    `the intermediate result size exceeds canopy.max_intermediate_result_size (currently ${limit.kb} kB)`,
     {
       detail: "The query needs the rows of distributed tables on the coordinator.",
       hint: "Set canopy.max_intermediate_result_size to a higher value or -1 to disable, or filter by the distribution column.",
@@ -763,20 +769,12 @@ function fetchQuery(
   indexes: readonly number[],
   columns: readonly string[],
   filters: readonly AstNode[],
-): string {
+): AstNode {
   const branches = indexes.map((i) => {
-    // Each row travels as an array of its values' text forms, read back by the types' input functions.
-    const elements = columns.map((c) => ({
-      TypeCast: {
-        arg: { ColumnRef: { fields: [{ String: { sval: refName } }, { String: { sval: c } }] } },
-        typeName: typeNameNode("text"),
-      },
-    }));
-    const target = [
-      { ResTarget: { val: { TypeCast: { arg: { A_ArrayExpr: { elements } }, typeName: typeNameNode("text[]") } } } },
-    ];
     const select: AstNode = {
-      targetList: target,
+      targetList: columns.map((c) => ({
+        ResTarget: { val: { ColumnRef: { fields: [{ String: { sval: refName } }, { String: { sval: c } }] } } },
+      })),
       fromClause: [
         {
           RangeVar: {
@@ -797,32 +795,48 @@ function fetchQuery(
     }
     return select;
   });
-  let body: AstNode = branches[0];
-  for (const b of branches.slice(1)) {
-    body = { op: "SETOP_UNION", all: true, larg: body, rarg: b, limitOption: "LIMIT_OPTION_DEFAULT" };
-  }
+  return jsonRowsQuery(branches, columns.length);
+}
+
+/**
+ * `SELECT coalesce(json_agg(ARRAY[s.c0::text, …]), '[]')::text FROM (b1 UNION ALL b2 …) s(c0, …)`:
+ * the rows of the branches (SELECT bodies of `width` columns) as one JSON array of arrays of their
+ * values' text forms, read back on the coordinator by jsonRowsSubquery.
+ */
+export function jsonRowsQuery(branches: readonly AstNode[], width: number): AstNode {
+  const columns = Array.from({ length: width }, (_, i) => `c${i}`);
+  const column = (name: string) => ({ ColumnRef: { fields: [{ String: { sval: "s" } }, { String: { sval: name } }] } });
+  const array = {
+    TypeCast: {
+      arg: {
+        A_ArrayExpr: {
+          elements: columns.map((c) => ({ TypeCast: { arg: column(c), typeName: typeNameNode("text") } })),
+        },
+      },
+      typeName: typeNameNode("text[]"),
+    },
+  };
   const agg = {
     CoalesceExpr: {
       args: [
         {
-          FuncCall: {
-            funcname: [{ String: { sval: "json_agg" } }],
-            args: [{ ColumnRef: { fields: [{ String: { sval: "s" } }, { String: { sval: "a" } }] } }],
-            funcformat: "COERCE_EXPLICIT_CALL",
-          },
+          FuncCall: { funcname: [{ String: { sval: "json_agg" } }], args: [array], funcformat: "COERCE_EXPLICIT_CALL" },
         },
         { TypeCast: { arg: { A_Const: { sval: { sval: "[]" } } }, typeName: typeNameNode("json") } },
       ],
     },
   };
-  const outer = {
+  return {
     SelectStmt: {
       targetList: [{ ResTarget: { val: { TypeCast: { arg: agg, typeName: typeNameNode("text") } } } }],
       fromClause: [
         {
           RangeSubselect: {
-            subquery: { SelectStmt: body },
-            alias: { aliasname: "s", colnames: [{ String: { sval: "a" } }] },
+            subquery: { SelectStmt: unionAll(branches) },
+            alias: {
+              aliasname: "s",
+              ...(width > 0 ? { colnames: columns.map((c) => ({ String: { sval: c } })) } : {}),
+            },
           },
         },
       ],
@@ -830,7 +844,15 @@ function fetchQuery(
       op: "SETOP_NONE",
     },
   };
-  return deparseStatement(outer);
+}
+
+/** The SELECT bodies as one `b1 UNION ALL b2 …` body. */
+export function unionAll(branches: readonly AstNode[]): AstNode {
+  let body: AstNode = branches[0];
+  for (const b of branches.slice(1)) {
+    body = { op: "SETOP_UNION", all: true, larg: body, rarg: b, limitOption: "LIMIT_OPTION_DEFAULT" };
+  }
+  return body;
 }
 
 /**

@@ -15,7 +15,10 @@ import type { Invocation, InterceptedStatement } from "../commands/intercept.js"
 import {
   compactParams,
   describeStatement,
-  enforceIntermediateLimit,
+  checkIntermediateSize,
+  intermediateLimit,
+  joinJsonArrays,
+  jsonRowsQuery,
   jsonRowsSubquery,
   paramValues,
   prunedIndexes,
@@ -23,6 +26,7 @@ import {
   sendRowDescription,
   sendRows,
   settleAll,
+  unionAll,
 } from "./distributed.js";
 
 const JSON_OID = 114;
@@ -98,12 +102,8 @@ export async function runPushdown(
     session.sendToClient(write.commandComplete(`SELECT ${count}`));
     return true;
   }
-  const parts = results.map((r) => r.rows[0][0]!);
-  const json = `[${parts
-    .map((p) => p.trim().slice(1, -1).trim())
-    .filter((p) => p.length > 0)
-    .join(",")}]`;
-  await enforceIntermediateLimit(session, json.length);
+  const json = joinJsonArrays(results.map((r) => r.rows[0][0]!));
+  checkIntermediateSize(json.length, await intermediateLimit(session));
 
   const coordinator = cloneAst(plan.coordinator);
   const dataParam = inv.params.length + 1;
@@ -154,52 +154,7 @@ function workerStatement(
     }
     return select;
   });
-  let body: AstNode = branches[0];
-  for (const b of branches.slice(1)) {
-    body = { op: "SETOP_UNION", all: true, larg: body, rarg: b, limitOption: "LIMIT_OPTION_DEFAULT" };
-  }
-  const columns = Array.from({ length: width }, (_, i) => `c${i}`);
-  const column = (name: string) => ({ ColumnRef: { fields: [{ String: { sval: "s" } }, { String: { sval: name } }] } });
-  const select = (targetList: AstNode[]): AstNode => ({
-    SelectStmt: {
-      targetList,
-      fromClause: [
-        {
-          RangeSubselect: {
-            subquery: { SelectStmt: body },
-            alias: { aliasname: "s", colnames: columns.map((c) => ({ String: { sval: c } })) },
-          },
-        },
-      ],
-      limitOption: "LIMIT_OPTION_DEFAULT",
-      op: "SETOP_NONE",
-    },
-  });
-  if (stream)
-    return branches.length === 1
-      ? { SelectStmt: body }
-      : select(columns.map((c) => ({ ResTarget: { val: column(c) } })));
-  const array = {
-    TypeCast: {
-      arg: {
-        A_ArrayExpr: {
-          elements: columns.map((c) => ({ TypeCast: { arg: column(c), typeName: typeNameNode("text") } })),
-        },
-      },
-      typeName: typeNameNode("text[]"),
-    },
-  };
-  const agg = {
-    CoalesceExpr: {
-      args: [
-        {
-          FuncCall: { funcname: [{ String: { sval: "json_agg" } }], args: [array], funcformat: "COERCE_EXPLICIT_CALL" },
-        },
-        { TypeCast: { arg: { A_Const: { sval: { sval: "[]" } } }, typeName: typeNameNode("json") } },
-      ],
-    },
-  };
-  return select([{ ResTarget: { val: { TypeCast: { arg: agg, typeName: typeNameNode("text") } } } }]);
+  return stream ? { SelectStmt: unionAll(branches) } : jsonRowsQuery(branches, width);
 }
 
 function tableKey(rv: AstNode): string {
