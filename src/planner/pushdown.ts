@@ -14,7 +14,7 @@
 // This module does no I/O itself: types come through the `describe` callback.
 import type { AstNode } from "../sql/ast.js";
 import { cloneAst, expressionFromTemplate, typeNameNode, walk } from "../sql/ast.js";
-import { columnTerm, conjuncts, type DistributedRef } from "./analyze.js";
+import { columnTerm, conjuncts, onNullableSide, type DistributedRef } from "./analyze.js";
 
 /** What planning needs to know beyond the statement. */
 export interface PushdownContext {
@@ -80,8 +80,7 @@ export async function planPushdown(select: AstNode, ctx: PushdownContext): Promi
   if ((select.lockingClause as unknown[] | undefined)?.length) return null;
   if (hashRefs.some((r) => r.level !== select)) return null;
   const from = (select.fromClause as AstNode[] | undefined) ?? [];
-  const nullable = nullableRefs(from, ctx.refs);
-  if (!nullable || !colocatedJoin(select, from, hashRefs)) return null;
+  if (!shardLocalFrom(from, ctx.refs) || !colocatedJoin(select, from, hashRefs)) return null;
 
   const targets = ((select.targetList as AstNode[] | undefined) ?? []).map((t) => t.ResTarget as AstNode);
   const star = targets.some((t) => hasStar(t.val as AstNode));
@@ -93,7 +92,10 @@ export async function planPushdown(select: AstNode, ctx: PushdownContext): Promi
     if (!e) return null;
     groupExprs.push(e);
   }
-  const isDistColumn = (e: AstNode) => distColumnRef(e, hashRefs, nullable) !== null;
+  const isDistColumn = (e: AstNode) => {
+    const ref = distColumnRef(e, hashRefs);
+    return ref !== null && !onNullableSide(ref);
+  };
   const aggregates = findCalls(select, (fc) => !fc.over && (fc.agg_star === true || ctx.isAggregate(funcName(fc))));
   const grouped = groupClause.length > 0 || aggregates.length > 0 || !!select.havingClause;
   const windowsLocal = windowsPartitionedByShard(select, isDistColumn);
@@ -153,8 +155,9 @@ async function planFull(
           A_Expr: {
             kind: "AEXPR_OP",
             name: [{ String: { sval: "+" } }],
-            lexpr: cloneAst(select.limitCount),
-            rexpr: cloneAst(select.limitOffset),
+            // LIMIT and OFFSET are bigint; parameters there have no type of their own in a sum.
+            lexpr: { TypeCast: { arg: cloneAst(select.limitCount), typeName: typeNameNode("int8") } },
+            rexpr: { TypeCast: { arg: cloneAst(select.limitOffset), typeName: typeNameNode("int8") } },
           },
         }
       : cloneAst(select.limitCount);
@@ -428,39 +431,31 @@ async function planPartial(
 // Shape checks
 
 /**
- * The references on the nullable side of an outer join; null when FROM holds anything but
- * tables and joins, or an outer join's preserved side lacks the distributed table its other
- * side has (each shard would then repeat the preserved side's unmatched rows).
+ * Whether FROM holds only tables and joins, and no outer join's preserved side lacks the
+ * distributed table its other side has (each shard would then repeat the preserved side's
+ * unmatched rows).
  */
-function nullableRefs(from: AstNode[], refs: readonly DistributedRef[]): Set<AstNode> | null {
-  const nullable = new Set<AstNode>();
+function shardLocalFrom(from: AstNode[], refs: readonly DistributedRef[]): boolean {
   const byRangeVar = new Map(refs.map((r) => [r.rangeVar, r]));
   let ok = true;
-  const visit = (item: AstNode, underNullable: boolean): DistributedRef[] => {
-    if (item.RangeVar) {
-      const ref = byRangeVar.get(item.RangeVar as AstNode);
-      if (!ref) {
-        ok = false;
-        return [];
-      }
-      if (underNullable) nullable.add(ref.rangeVar);
-      return [ref];
-    }
+  const visit = (item: AstNode): DistributedRef[] => {
+    const ref = item.RangeVar ? byRangeVar.get(item.RangeVar as AstNode) : undefined;
+    if (ref) return [ref];
     const join = item.JoinExpr as AstNode | undefined;
     if (!join || join.isNatural) {
       ok = false;
       return [];
     }
     const type = join.jointype as string;
-    const left = visit(join.larg as AstNode, underNullable || type === "JOIN_RIGHT" || type === "JOIN_FULL");
-    const right = visit(join.rarg as AstNode, underNullable || type === "JOIN_LEFT" || type === "JOIN_FULL");
+    const left = visit(join.larg as AstNode);
+    const right = visit(join.rarg as AstNode);
     const hashed = (side: DistributedRef[]) => side.some((r) => r.table.method === "h");
     if ((type === "JOIN_LEFT" || type === "JOIN_FULL") && hashed(right) && !hashed(left)) ok = false;
     if ((type === "JOIN_RIGHT" || type === "JOIN_FULL") && hashed(left) && !hashed(right)) ok = false;
     return [...left, ...right];
   };
-  for (const item of from) visit(item, false);
-  return ok ? nullable : null;
+  for (const item of from) visit(item);
+  return ok;
 }
 
 /** Whether all distributed tables are co-located and joined on their distribution columns. */
@@ -490,27 +485,22 @@ function colocatedJoin(select: AstNode, from: AstNode[], hashRefs: readonly Dist
   for (const q of quals) {
     const e = q.A_Expr as AstNode | undefined;
     if (!e || e.kind !== "AEXPR_OP" || lastName(e.name) !== "=") continue;
-    const a = distColumnRef(e.lexpr as AstNode, hashRefs, new Set());
-    const b = distColumnRef(e.rexpr as AstNode, hashRefs, new Set());
+    const a = distColumnRef(e.lexpr as AstNode, hashRefs);
+    const b = distColumnRef(e.rexpr as AstNode, hashRefs);
     if (a && b) union(a, b);
   }
   const root = find(hashRefs[0]);
   return hashRefs.every((r) => find(r) === root);
 }
 
-/** The reference whose distribution column `e` is (not on an outer join's nullable side). */
-function distColumnRef(
-  e: AstNode,
-  hashRefs: readonly DistributedRef[],
-  nullable: ReadonlySet<AstNode>,
-): DistributedRef | null {
+/** The reference whose distribution column `e` is. */
+function distColumnRef(e: AstNode, hashRefs: readonly DistributedRef[]): DistributedRef | null {
   const term = columnTerm(e);
   if (!term) return null;
   const candidates = hashRefs.filter(
     (r) => r.table.partitionKey === term[1] && (term[0] === null || term[0] === r.refName),
   );
-  if (candidates.length !== 1 || nullable.has(candidates[0].rangeVar)) return null;
-  return candidates[0];
+  return candidates.length === 1 ? candidates[0] : null;
 }
 
 /** Whether every window function's partition includes a distribution column. */

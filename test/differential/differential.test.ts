@@ -15,6 +15,9 @@
 //       -- @error            plain PostgreSQL must reject the statement; Canopy must fail with the
 //                            same SQLSTATE
 //       -- @touches a, b     after the entry, also compare the full contents of tables a and b
+//       -- @params 10 | x    run the entry through the extended protocol with these parameter
+//                            values ($1, $2, … separated by `|`, NULL for a null), so that plans
+//                            built once per prepared statement meet values only at Bind
 //   - After an INSERT, UPDATE, DELETE or MERGE entry the full contents of its target table (and of
 //     the @touches tables) are compared; after each file containing such entries, all tables are.
 //     A table found different is copied from plain PostgreSQL to Canopy, so one wrong write is
@@ -97,6 +100,8 @@ interface Entry {
   readonly error: boolean;
   /** Tables whose contents are compared after the entry runs. */
   readonly touches: readonly string[];
+  /** Parameter values: the entry runs through the extended protocol. */
+  readonly params?: readonly (string | null)[];
 }
 
 type Value = string | null;
@@ -164,12 +169,18 @@ function parseEntries(file: string, text: string): Entry[] {
     const sql = sqlLines.join("\n").trim().replace(/;$/, "").trim();
     if (sql === "") return [];
     const touches = new Set<string>();
+    let params: (string | null)[] | undefined;
     const target = dmlTarget(sql);
     if (target !== undefined) touches.add(target);
     for (const marker of markers) {
       const [name = "", ...args] = marker.split(/[\s,]+/).filter(Boolean);
       if (name === "touches") args.forEach((table) => touches.add(table.toLowerCase()));
-      else if (!["ordered", "float", "error"].includes(name))
+      else if (name === "params") {
+        params = marker
+          .replace(/^params\s*/, "")
+          .split("|")
+          .map((v) => (v.trim() === "NULL" ? null : v.trim()));
+      } else if (!["ordered", "float", "error"].includes(name))
         throw new Error(`${file}:${line}: unknown marker @${name}`);
     }
     return [
@@ -180,6 +191,7 @@ function parseEntries(file: string, text: string): Entry[] {
         float: markers.includes("float"),
         error: markers.includes("error"),
         touches: [...touches],
+        params,
       },
     ];
   });
@@ -197,10 +209,15 @@ class Side {
 
   /** Runs one statement and captures its answer or its error; a failure without SQLSTATE (a dropped
    * connection, a client-side timeout) becomes an error outcome with code "client". */
-  async run(sql: string): Promise<Outcome> {
+  async run(sql: string, params?: readonly (string | null)[]): Promise<Outcome> {
     try {
       const client = await this.connection();
-      const result: unknown = await client.query({ text: sql, rowMode: "array", types: rawText });
+      const result: unknown = await client.query({
+        text: sql,
+        values: params as unknown[],
+        rowMode: "array",
+        types: rawText,
+      });
       if (Array.isArray(result)) throw new Error("entry holds more than one statement");
       const r = result as pg.QueryResult<Value[]>;
       return {
@@ -520,7 +537,10 @@ describe("differential", { skip: hasPostgres() ? false : "PostgreSQL is not inst
       const knownHits: string[] = [];
       let wrote = false;
       for (const entry of entries) {
-        const [expected, actual] = await Promise.all([sides.reference.run(entry.sql), sides.target.run(entry.sql)]);
+        const [expected, actual] = await Promise.all([
+          sides.reference.run(entry.sql, entry.params),
+          sides.target.run(entry.sql, entry.params),
+        ]);
         // A statement Canopy refuses (when that is allowed) did not write: its tables are resynchronized quietly.
         const refused = allowUnsupported && expected.ok && !actual.ok && actual.code === "0A000";
         const problems = refused ? [] : compareOutcomes(entry, expected, actual);

@@ -138,3 +138,25 @@ SELECT corr(value, reading), regr_slope(value, reading), count(*) FROM events;
 SELECT id, now() > created_at FROM companies ORDER BY id LIMIT 3;
 
 SELECT random() < 2 AS yes, count(*) FROM companies GROUP BY 1;
+
+-- RIGHT JOIN between co-located tables on the distribution column.
+SELECT count(*), count(c.id), count(ca.company_id) FROM campaigns ca RIGHT JOIN companies c ON c.id = ca.company_id;
+
+SELECT c.id, count(ca.id) FROM campaigns ca RIGHT JOIN companies c ON c.id = ca.company_id GROUP BY c.id ORDER BY 2 DESC, 1 LIMIT 5;
+
+-- Parameters through the extended protocol: in shard filters, HAVING, LIMIT and OFFSET (the shards
+-- get LIMIT + OFFSET), and in split aggregates.
+-- @params 10 | 3
+SELECT company_id, count(*) FROM clicks WHERE cost > $1::numeric GROUP BY company_id ORDER BY company_id LIMIT $2;
+
+-- @params 5 | 2 | 4
+SELECT company_id, id, cost FROM clicks WHERE position < $1 ORDER BY cost DESC NULLS LAST, company_id, id LIMIT $2 OFFSET $3;
+
+-- @params 20 | 100
+SELECT plan_id, count(*), avg(employees), stddev(employees) FROM companies WHERE id > $1 GROUP BY plan_id HAVING sum(employees) > $2 ORDER BY plan_id NULLS FIRST;
+
+-- @params 2
+SELECT count(*), sum(employees * $1::int), count(DISTINCT country_code) FROM companies;
+
+-- @params NULL
+SELECT id FROM companies ORDER BY id LIMIT $1::bigint;
