@@ -69,6 +69,13 @@ export const settingDefinitions: Readonly<Record<string, SettingDefinition>> = {
     max: 1 << 30,
     context: "startup",
   },
+  "canopy.recover_2pc_interval": {
+    kind: "integer",
+    defaultValue: "60000",
+    min: -1,
+    max: intMax,
+    context: "startup",
+  },
   "canopy.max_client_connections": { kind: "integer", defaultValue: "1000", min: 1, max: 100000, context: "startup" },
 };
 

@@ -17,6 +17,7 @@ import { deparseStatement } from "../sql/parse.js";
 import { quoteLiteral } from "../sql/quote.js";
 import type { Session } from "../server/session.js";
 import { RemoteError } from "../nodes/gateway.js";
+import { commitStatement } from "../transaction/commit.js";
 import { findUdf, type UdfDefinition, type UdfResult } from "./udfs.js";
 import {
   runDistributed,
@@ -72,7 +73,7 @@ export async function runIntercepted(session: Session, st: InterceptedStatement,
   const inBlock = session.pipe!.transactionStatus !== 0x49;
   try {
     await runUdfStatement(session, st, inv);
-    if (!inBlock) await session.remote.commitAll();
+    if (!inBlock) await commitStatement(session, "some");
   } catch (e) {
     if (!inBlock) await session.remote.rollbackAll();
     throw e;

@@ -93,6 +93,15 @@ const definitions: UdfDefinition[] = [
     ],
     run: (s, a) => distribute.getShardIdForDistributionColumn(s, a),
   },
+  {
+    name: "recover_prepared_transactions",
+    parameters: [],
+    run: async (s) => ({
+      kind: "scalar",
+      type: "integer",
+      value: String(await s.coordinator.recoverPreparedTransactions()),
+    }),
+  },
 ];
 
 const byName = new Map(definitions.map((d) => [d.name, d]));

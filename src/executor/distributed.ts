@@ -33,6 +33,7 @@ import {
 import type { Session } from "../server/session.js";
 import type { Invocation, InterceptedStatement } from "../commands/intercept.js";
 import { runPushdown, type PushdownEntry } from "./pushdown.js";
+import { commitBlock, commitStatement } from "../transaction/commit.js";
 import { parseRowDescription, type FieldDescription } from "../protocol/messages.js";
 
 const JSON_OID = 114;
@@ -134,7 +135,7 @@ export async function runDistributed(session: Session, st: InterceptedStatement,
   if (dist.length === 0) return runOnCoordinator(session, st.sql, inv, [], st.paramTypes);
   try {
     await plan(session, st, stmt, refs, dist, metadata, inv, inBlock);
-    if (!inBlock) await session.remote.commitAll();
+    if (!inBlock) await commitStatement(session, "none");
   } catch (e) {
     if (!inBlock) await session.remote.rollbackAll();
     throw mapShardNames(e, dist);
@@ -539,7 +540,7 @@ async function insert(
     for (const group of placementsOf(table, index))
       tasks.push({ node: nodeForGroup(metadata.nodes, group), sql, params });
   }
-  await runModifyTasks(session, st, tasks, inv, inBlock, "INSERT 0");
+  await runModifyTasks(session, st, tasks, inv, inBlock, "INSERT 0", table.method === "n");
 }
 
 /** Evaluates an expression in the coordinator database (once), for routing a row by its value. */
@@ -623,7 +624,7 @@ async function modify(
     for (const group of placementsOf(table, index))
       tasks.push({ node: nodeForGroup(metadata.nodes, group), sql, params });
   }
-  await runModifyTasks(session, st, tasks, inv, inBlock, stmt.UpdateStmt ? "UPDATE" : "DELETE");
+  await runModifyTasks(session, st, tasks, inv, inBlock, stmt.UpdateStmt ? "UPDATE" : "DELETE", table.method === "n");
 }
 
 /** The shard indexes a reference's pins allow (every shard when it is not pinned). */
@@ -646,6 +647,7 @@ async function runModifyTasks(
   inv: Invocation,
   inBlock: boolean,
   tagPrefix: string,
+  reference: boolean,
 ): Promise<void> {
   const nodes = new Set(tasks.map((t) => t.node.nodeid));
   const transactional = inBlock || nodes.size > 1 || tasks.length > 1;
@@ -660,7 +662,7 @@ async function runModifyTasks(
   await settleAll(
     [...byNode.values()].map(async (list) => {
       for (const t of list) {
-        const r = await session.remote.run(t.node, t.sql, t.params, { transactional, write: true });
+        const r = await session.remote.run(t.node, t.sql, t.params, { transactional, write: true, reference });
         // A reference table's placements each return the same rows; count them once.
         if (!seenSql.has(t.sql)) {
           seenSql.add(t.sql);
@@ -1101,7 +1103,7 @@ export async function runUtility(session: Session, st: InterceptedStatement, inv
       }
     }
     await runOnCoordinator(session, st.sql, inv, [], st.paramTypes);
-    if (!inBlock) await session.remote.commitAll();
+    if (!inBlock) await commitStatement(session, "some");
   } catch (e) {
     if (!inBlock) await session.remote.rollbackAll();
     throw e;
@@ -1122,7 +1124,8 @@ export async function runTransactionControl(
         await session.remote.rollbackAll();
       } else {
         try {
-          await session.remote.commitAll();
+          await commitBlock(session, () => runOnCoordinator(session, st.sql, inv, [], st.paramTypes));
+          return;
         } catch (e) {
           await session.internalQuery("ROLLBACK").catch(() => {});
           throw e;
@@ -1130,14 +1133,19 @@ export async function runTransactionControl(
       }
     } else if (kind === "TRANS_STMT_ROLLBACK") {
       await session.remote.rollbackAll();
-    } else if (kind !== "TRANS_STMT_BEGIN" && kind !== "TRANS_STMT_START") {
-      throw new SqlError(
-        "0A000",
-        "savepoints and prepared transactions are not supported yet in transactions that reached worker nodes",
-        {
-          hint: "Commit or roll back the transaction first.",
-        },
+    } else if (kind === "TRANS_STMT_SAVEPOINT" || kind === "TRANS_STMT_RELEASE" || kind === "TRANS_STMT_ROLLBACK_TO") {
+      // The coordinator database first: it checks the name and the transaction's state.
+      await runOnCoordinator(session, st.sql, inv, [], st.paramTypes);
+      const name = (st.stmt.TransactionStmt as { savepoint_name: string }).savepoint_name;
+      await session.remote.savepoint(
+        kind === "TRANS_STMT_SAVEPOINT" ? "set" : kind === "TRANS_STMT_RELEASE" ? "release" : "rollback",
+        name,
       );
+      return;
+    } else if (kind !== "TRANS_STMT_BEGIN" && kind !== "TRANS_STMT_START") {
+      throw new SqlError("0A000", "PREPARE TRANSACTION is not supported in transactions that reached worker nodes", {
+        hint: "Canopy commits distributed transactions in two phases itself; use COMMIT.",
+      });
     }
   }
   await runOnCoordinator(session, st.sql, inv, [], st.paramTypes);

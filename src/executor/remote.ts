@@ -2,17 +2,20 @@
 // inside a transaction block, every statement reaches a node through the same connection and sees
 // the block's earlier writes. A block opens a remote transaction on a node the first time the
 // node is used and ends it when the client commits or rolls back. Outside a block, a statement
-// that writes on several nodes wraps its work in a remote transaction per node and commits them
-// together at its end (one phase; two-phase commit comes with distributed transactions).
+// that writes on several nodes wraps its work in a remote transaction per node. How they commit
+// (one or two phases) is decided in transaction/commit.ts.
 import type { NodeClient, QueryResult } from "../nodes/gateway.js";
 import { connectToNode } from "../operations/node_management.js";
 import type { NodeRecord } from "../metadata/cache.js";
 import type { Session } from "../server/session.js";
 import { RemoteError } from "../nodes/gateway.js";
-import { arrayLiteral } from "../sql/quote.js";
+import { arrayLiteral, quoteIdent } from "../sql/quote.js";
+import { settleAll } from "./distributed.js";
 
 interface RemoteNode {
   client: NodeClient;
+  /** The node's group (pg_dist_transaction records prepared transactions by group). */
+  groupId: number;
   /** Whether a remote transaction is open on this connection. */
   inTransaction: boolean;
   /** Whether this transaction wrote on the node. */
@@ -21,6 +24,8 @@ interface RemoteNode {
   broken: boolean;
   /** The session's settings epoch last applied to this connection. */
   settingsEpoch: number;
+  /** Savepoints set in this remote transaction, oldest first. */
+  savepoints: string[];
 }
 
 /** Session settings that change how values are read and printed; workers follow the session. */
@@ -29,6 +34,10 @@ const formattingSettings = ["TimeZone", "DateStyle", "IntervalStyle", "extra_flo
 export class RemoteConnections {
   private readonly nodes = new Map<number, RemoteNode>();
   private readonly connecting = new Map<number, Promise<RemoteNode>>();
+  /** Whether the open remote transactions wrote a reference table (which always commits in two phases). */
+  wroteReference = false;
+  /** How remote transactions begin, while the session's transaction modes are the defaults. */
+  private defaultBegin: { epoch: number; sql: string } | null = null;
 
   constructor(private readonly session: Session) {}
 
@@ -46,7 +55,7 @@ export class RemoteConnections {
     node: NodeRecord,
     sql: string,
     params: readonly (string | Buffer | null)[],
-    opts: { transactional: boolean; write: boolean; prepare?: boolean },
+    opts: { transactional: boolean; write: boolean; prepare?: boolean; reference?: boolean },
   ): Promise<QueryResult> {
     const remote = await this.connection(node);
     if (remote.settingsEpoch !== this.session.settingsEpoch) {
@@ -62,35 +71,92 @@ export class RemoteConnections {
       remote.settingsEpoch = this.session.settingsEpoch;
     }
     if (opts.transactional && !remote.inTransaction) {
-      await this.send(remote, "BEGIN", []);
+      await this.send(remote, await this.beginStatement(), []);
       remote.inTransaction = true;
+      remote.savepoints = [];
     }
     if (opts.write) remote.wrote = true;
+    if (opts.write && opts.reference) this.wroteReference = true;
     return this.send(remote, sql, params, opts.prepare);
   }
 
-  /** Commits every open remote transaction; on failure rolls back the rest and throws. */
-  async commitAll(): Promise<void> {
-    const open = [...this.nodes.values()].filter((n) => n.inTransaction);
-    let failure: unknown = null;
-    for (const remote of open) {
-      if (failure === null) {
-        try {
-          await this.send(remote, "COMMIT", []);
-        } catch (e) {
-          failure = e;
-        }
-      } else {
-        await this.send(remote, "ROLLBACK", []).catch(() => {});
-      }
-      remote.inTransaction = false;
-      remote.wrote = false;
-    }
-    if (failure !== null) throw failure;
+  /**
+   * BEGIN with the coordinator transaction's isolation level, read-only and deferrable modes, so
+   * that each node runs its part as the client asked. Read once while they are the defaults.
+   */
+  private async beginStatement(): Promise<string> {
+    const epoch = this.session.transactionModeEpoch;
+    if (this.defaultBegin?.epoch === epoch) return this.defaultBegin.sql;
+    const [[isolation, readOnly, deferrable]] = await this.session.internalQuery(
+      `SELECT pg_catalog.current_setting('transaction_isolation'), pg_catalog.current_setting('transaction_read_only'),
+              pg_catalog.current_setting('transaction_deferrable')`,
+    );
+    const modes = [`ISOLATION LEVEL ${isolation!.toUpperCase()}`];
+    if (readOnly === "on") modes.push("READ ONLY");
+    if (deferrable === "on") modes.push("DEFERRABLE");
+    if (!/^(read committed|read uncommitted)$/.test(isolation!) || readOnly === "on") return `BEGIN ${modes.join(" ")}`;
+    this.defaultBegin = { epoch, sql: "BEGIN" };
+    return "BEGIN";
+  }
+
+  /**
+   * Follows the client's SAVEPOINT, RELEASE and ROLLBACK TO on every open remote transaction. A
+   * remote transaction begun after the savepoint was set holds only later work: rolling back to
+   * the savepoint rolls it back whole, and releasing the savepoint leaves it as it is.
+   */
+  async savepoint(kind: "set" | "release" | "rollback", name: string): Promise<void> {
+    const quoted = quoteIdent(name);
+    await settleAll(
+      [...this.nodes.values()]
+        .filter((n) => n.inTransaction)
+        .map(async (remote) => {
+          const at = remote.savepoints.lastIndexOf(name);
+          if (kind === "set") {
+            await this.send(remote, `SAVEPOINT ${quoted}`, []);
+            remote.savepoints.push(name);
+          } else if (at < 0) {
+            if (kind === "rollback") {
+              remote.inTransaction = false;
+              remote.wrote = false;
+              await this.send(remote, "ROLLBACK", []);
+            }
+          } else if (kind === "release") {
+            await this.send(remote, `RELEASE SAVEPOINT ${quoted}`, []);
+            remote.savepoints.length = at;
+          } else {
+            await this.send(remote, `ROLLBACK TO SAVEPOINT ${quoted}`, []);
+            remote.savepoints.length = at + 1;
+          }
+        }),
+    );
+  }
+
+  /** The open remote transactions, for the commit protocol. */
+  openTransactions(): { nodeId: number; groupId: number; wrote: boolean }[] {
+    const open: { nodeId: number; groupId: number; wrote: boolean }[] = [];
+    for (const [nodeId, n] of this.nodes)
+      if (n.inTransaction) open.push({ nodeId, groupId: n.groupId, wrote: n.wrote });
+    return open;
+  }
+
+  /** Ends the remote transaction on a node with `sql` (COMMIT, ROLLBACK, PREPARE TRANSACTION …). */
+  async end(nodeId: number, sql: string): Promise<void> {
+    const remote = this.nodes.get(nodeId)!;
+    remote.inTransaction = false;
+    remote.wrote = false;
+    await this.send(remote, sql, []);
+  }
+
+  /** Runs SQL on a node's connection outside any transaction (COMMIT PREPARED …). */
+  async runOutside(nodeId: number, sql: string): Promise<void> {
+    const remote = this.nodes.get(nodeId);
+    if (!remote || remote.broken) throw new Error("connection lost");
+    await this.send(remote, sql, []);
   }
 
   /** Rolls back every open remote transaction. */
   async rollbackAll(): Promise<void> {
+    this.wroteReference = false;
     const open = [...this.nodes.values()].filter((n) => n.inTransaction);
     await Promise.all(
       open.map(async (remote) => {
@@ -131,10 +197,12 @@ export class RemoteConnections {
     if (!pending) {
       pending = connectToNode(this.session, node.nodename, node.nodeport).then((client) => ({
         client,
+        groupId: node.groupid,
         inTransaction: false,
         wrote: false,
         broken: false,
         settingsEpoch: -1,
+        savepoints: [],
       }));
       this.connecting.set(node.nodeid, pending);
       pending

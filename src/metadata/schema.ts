@@ -22,6 +22,7 @@ export const udfSignatures: readonly { name: string; args: string; returns: stri
   { name: "master_add_node", args: "nodename text, nodeport integer", returns: "integer" },
   { name: "canopy_remove_node", args: "nodename text, nodeport integer", returns: "void" },
   { name: "master_remove_node", args: "nodename text, nodeport integer", returns: "void" },
+  { name: "recover_prepared_transactions", args: "", returns: "integer" },
   {
     name: "canopy_disable_node",
     args: "nodename text, nodeport integer, synchronous boolean DEFAULT false",

@@ -31,7 +31,8 @@ export class PGliteNode {
 
   /** Starts a PGlite instance, in memory or persisted under dataDir. */
   static async start(address: NodeAddress, dataDir?: string): Promise<PGliteNode> {
-    const db = new PGlite(dataDir);
+    // Prepared transactions: workers take part in two-phase commit.
+    const db = new PGlite({ dataDir, postgresqlconf: ["max_prepared_transactions = 100"] });
     await db.waitReady;
     return new PGliteNode(db, address);
   }

@@ -5,6 +5,7 @@
 import { SqlError } from "../errors.js";
 import { parseConninfo, type NodeClient } from "../nodes/gateway.js";
 import type { Session } from "../server/session.js";
+import type { Coordinator } from "../server/coordinator.js";
 import type { UdfResult } from "../commands/udfs.js";
 
 const minimumServerVersion = 150000;
@@ -18,22 +19,51 @@ async function query(session: Session, sql: string, ...params: (string | null)[]
 
 /** Opens a connection to a node as the session's user, with node_conninfo and pg_dist_authinfo applied. */
 export async function connectToNode(session: Session, name: string, port: number): Promise<NodeClient> {
-  const conninfo = parseConninfo(await session.currentSetting("canopy.node_conninfo"));
+  return connectWith(
+    session.coordinator,
+    { name, port },
+    { user: session.user, database: session.database },
+    await session.currentSetting("canopy.node_conninfo"),
+    Number(await session.currentSetting("canopy.node_connection_timeout")),
+    (sql, params) =>
+      session.internalQuery(
+        sql,
+        params.map((p) => Buffer.from(p, "utf8")),
+      ),
+  );
+}
+
+/** Opens a connection to a node as the coordinator database's own user (background work). */
+export async function connectAsCoordinator(coordinator: Coordinator, name: string, port: number): Promise<NodeClient> {
+  const db = coordinator.database;
+  return connectWith(
+    coordinator,
+    { name, port },
+    { user: db.user, database: db.database },
+    coordinator.settings["canopy.node_conninfo"],
+    Number(coordinator.settings["canopy.node_connection_timeout"]),
+    async (sql, params) => (await coordinator.adminQuery(sql, params)).rows,
+  );
+}
+
+async function connectWith(
+  coordinator: Coordinator,
+  node: { name: string; port: number },
+  who: { user: string; database: string },
+  nodeConninfo: string,
+  connectTimeoutMs: number,
+  query: (sql: string, params: string[]) => Promise<(string | null)[][]>,
+): Promise<NodeClient> {
+  const conninfo = parseConninfo(nodeConninfo);
   const auth = await query(
-    session,
     `SELECT a.authinfo FROM pg_catalog.pg_dist_authinfo a
        LEFT JOIN pg_catalog.pg_dist_node n ON n.nodeid = a.nodeid
-      WHERE a.rolename = current_user AND (a.nodeid = 0 OR (n.nodename = $1 AND n.nodeport = $2::int))
+      WHERE a.rolename = $3 AND (a.nodeid = 0 OR (n.nodename = $1 AND n.nodeport = $2::int))
       ORDER BY a.nodeid DESC LIMIT 1`,
-    name,
-    String(port),
+    [node.name, String(node.port), who.user],
   );
   if (auth.length > 0 && auth[0][0]) Object.assign(conninfo, parseConninfo(auth[0][0]));
-  const timeoutMs = Number(await session.currentSetting("canopy.node_connection_timeout"));
-  return session.coordinator.gateway.connect(
-    { name, port },
-    { user: session.user, database: session.database, conninfo, connectTimeoutMs: timeoutMs },
-  );
+  return coordinator.gateway.connect(node, { ...who, conninfo, connectTimeoutMs });
 }
 
 /** Serializes node management across sessions and coordinators until the transaction ends. */

@@ -21,8 +21,8 @@ export type Classification =
     };
 
 const FORWARD: Classification = { kind: "forward" };
-const mayConcernCanopy = /canopy|master_|run_command_on_workers|distribut|create_reference_table/i;
-const mayConcernEmbedded = /canopy|master_|run_command_on_workers|distribut|create_reference_table|copy/i;
+const mayConcernCanopy = /canopy|master_|run_command_on_workers|distribut|create_reference_table|recover_prepared/i;
+const mayConcernEmbedded = /canopy|master_|run_command_on_workers|distribut|create_reference_table|recover_prepared|copy/i;
 
 /**
  * Classifies the SQL text of a Query or Parse message. `embedded` marks a PGlite coordinator

@@ -14,6 +14,8 @@ import { resolveDefaults, type SettingValues } from "../settings.js";
 import { loadParser } from "../sql/parse.js";
 import { Session } from "./session.js";
 import { MetadataCache } from "../metadata/cache.js";
+import { recoverPreparedTransactions } from "../transaction/recovery.js";
+import { connectAsCoordinator } from "../operations/node_management.js";
 
 /** Where the coordinator database is: a real server, or a PGlite node in this process. */
 export type CoordinatorDatabase =
@@ -59,6 +61,10 @@ export class Coordinator {
   /** server_version and friends reported to clients in embedded mode. */
   serverParameters: Record<string, string> = {};
   readonly log: (line: string) => void;
+  /** The coordinator database's system identifier: the gids this cluster prepares carry it. */
+  clusterId = "";
+  private recoveryTimer: NodeJS.Timeout | null = null;
+  private recovering: Promise<number> | null = null;
 
   constructor(readonly options: CoordinatorOptions) {
     this.settings = resolveDefaults(options.settings);
@@ -84,6 +90,10 @@ export class Coordinator {
     await loadParser();
     this.admin = await this.connectAdmin();
     await this.admin.query(`BEGIN; ${metadataSchemaSql()} COMMIT;`);
+    const [[clusterId]] = (
+      await this.admin.query("SELECT system_identifier::text FROM pg_catalog.pg_control_system()", [])
+    ).rows;
+    this.clusterId = clusterId!;
     if (this.database.kind === "pglite") {
       const r = await this.admin.query(
         "SELECT current_setting('server_version'), current_setting('TimeZone'), current_setting('DateStyle'), current_setting('IntervalStyle')",
@@ -110,6 +120,41 @@ export class Coordinator {
     }
     await this.listenForMetadataChanges();
     await this.listen();
+    this.startRecoveryLoop();
+  }
+
+  /**
+   * Commits or rolls back what crashes left prepared on the workers (one pass at a time); returns
+   * how many prepared transactions it finished.
+   */
+  recoverPreparedTransactions(): Promise<number> {
+    this.recovering ??= (async () => {
+      try {
+        return await recoverPreparedTransactions({
+          clusterId: this.clusterId,
+          nodes: (await this.metadata.get()).nodes,
+          coordinatorQuery: async (sql, params) => (await this.adminQuery(sql, params)).rows,
+          connect: (node) => connectAsCoordinator(this, node.nodename, node.nodeport),
+          log: this.log,
+        });
+      } finally {
+        this.recovering = null;
+      }
+    })();
+    return this.recovering;
+  }
+
+  /** Runs recovery at start (a crash may just have happened) and every canopy.recover_2pc_interval ms. */
+  private startRecoveryLoop(): void {
+    const interval = Number(this.settings["canopy.recover_2pc_interval"]);
+    if (interval < 0) return;
+    const pass = () =>
+      this.recoverPreparedTransactions()
+        .catch((e: Error) => this.log(`recovery of prepared transactions failed: ${e.message}`))
+        .finally(() => {
+          if (interval > 0 && this.admin) this.recoveryTimer = setTimeout(pass, interval).unref();
+        });
+    void pass();
   }
 
   /** Calls `listener` whenever any coordinator commits a metadata change. */
@@ -145,10 +190,13 @@ export class Coordinator {
   }
 
   async stop(): Promise<void> {
+    if (this.recoveryTimer) clearTimeout(this.recoveryTimer);
+    await this.recovering?.catch(() => {});
     for (const s of this.servers) s.close();
     for (const session of this.sessions.values()) session.terminate();
     await this.listener?.end().catch(() => {});
     await this.admin?.close();
+    this.admin = null;
     await this.gateway.close();
   }
 

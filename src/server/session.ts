@@ -75,6 +75,8 @@ export class Session {
   searchPathEpoch = 0;
   /** Bumped when the session may have changed settings that workers must follow (TimeZone, …). */
   settingsEpoch = 0;
+  /** Bumped when the session may have changed transaction modes (isolation level, read only, …). */
+  transactionModeEpoch = 0;
   /** Set when this session changed the metadata inside a transaction block not yet ended. */
   private metadataChangedInBlock = false;
   private blockMetadataLoads = 0;
@@ -406,6 +408,7 @@ export class Session {
     const c = this.classify(sql);
     if (c.kind !== "forward") return c;
     if (/search_path/i.test(sql)) this.searchPathEpoch++;
+    if (/isolation|read\s+only|deferrable|default_transaction|reset|discard/i.test(sql)) this.transactionModeEpoch++;
     if (/timezone|time zone|datestyle|intervalstyle|extra_float_digits|bytea_output|reset|discard/i.test(sql)) {
       this.settingsEpoch++;
     }

@@ -1,7 +1,7 @@
 // Test clusters started through the canopy command itself, as a user would: a local cluster of real
 // PostgreSQL servers (`canopy local up`) and the embedded cluster (`canopy dev`).
 import { spawn, execFile } from "node:child_process";
-import { mkdtemp, rm, chmod } from "node:fs/promises";
+import { mkdtemp, rm, chmod, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -21,6 +21,11 @@ export interface TestCluster {
   readonly coordinatorDbPort?: number;
   readonly dir?: string;
   stop(): Promise<void>;
+  /**
+   * Local clusters: kills the coordinator process (SIGKILL) if it runs, and starts it again
+   * through `canopy local up` with extra environment variables (fault injection).
+   */
+  restartCoordinator?(env?: Record<string, string>): Promise<void>;
 }
 
 /** Starts `canopy local up` in a fresh temp directory on free ports. */
@@ -47,6 +52,24 @@ export async function startLocalCluster(workers = 2): Promise<TestCluster> {
     coordinatorDbPort: port + 1,
     workerPorts: Array.from({ length: workers }, (_, i) => port + 2 + i),
     dir,
+    async restartCoordinator(env: Record<string, string> = {}) {
+      const pidFile = join(dir, "coordinator.pid");
+      try {
+        const pid = Number(await readFile(pidFile, "utf8"));
+        process.kill(pid, "SIGKILL");
+        for (let i = 0; i < 100; i++) {
+          process.kill(pid, 0);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      } catch {
+        // not running (any more)
+      }
+      await run(
+        process.execPath,
+        [canopyBin, "local", "up", dir, "--port", String(port), "--workers", String(workers), "--fsync", "off"],
+        { timeout: 120_000, env: { ...process.env, ...env } },
+      );
+    },
     async stop() {
       await run(process.execPath, [canopyBin, "local", "down", dir], { timeout: 60_000 }).catch(() => {});
       await rm(dir, { recursive: true, force: true });

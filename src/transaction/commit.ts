@@ -1,0 +1,148 @@
+// How a session's remote transactions end. One phase when at most one participant wrote: the
+// worker commits, then the coordinator database. Otherwise two phases:
+//   1. the decision record goes into pg_dist_transaction in the coordinator database's transaction,
+//      under a gid naming this cluster and that transaction's id (txid_current());
+//   2. every written node PREPAREs TRANSACTION gid (read-only ones just commit);
+//   3. the coordinator database commits: that commit is the decision;
+//   4. COMMIT PREPARED everywhere. What fails from here on is finished by recovery.
+// Recovery (recovery.ts) asks the coordinator database what became of the transaction a gid names,
+// so a crash at any point leaves every node wholly committed or wholly rolled back.
+import type { Session } from "../server/session.js";
+import { FrontendCode, write } from "../protocol/messages.js";
+import { RemoteError } from "../nodes/gateway.js";
+import { SqlError } from "../errors.js";
+import { quoteLiteral } from "../sql/quote.js";
+import { settleAll } from "../executor/distributed.js";
+
+/** What is known about writes in the coordinator database's own transaction. */
+export type CoordinatorWrites = "none" | "some" | "unknown";
+
+/** The prefix of the gids this cluster's coordinators prepare under. */
+export function gidPrefix(clusterId: string): string {
+  return `canopy_${clusterId}_`;
+}
+
+/**
+ * Ends the remote transactions a statement outside a transaction block opened. In one phase the
+ * coordinator database's implicit transaction commits at the next Sync as usual; in two phases it
+ * commits here, between PREPARE and COMMIT PREPARED.
+ */
+export async function commitStatement(session: Session, coordinatorWrites: CoordinatorWrites): Promise<void> {
+  await commitRemote(session, coordinatorWrites, async () => {
+    const error = await session.internalRaw(FrontendCode.Sync, write.sync());
+    if (error) throw new RemoteError(error);
+  });
+}
+
+/**
+ * Commits a transaction block that reached workers. `commitCoordinator` runs the client's COMMIT
+ * in the coordinator database and throws if it did not commit.
+ */
+export async function commitBlock(session: Session, commitCoordinator: () => Promise<void>): Promise<void> {
+  await commitRemote(session, "unknown", commitCoordinator, true);
+}
+
+async function commitRemote(
+  session: Session,
+  coordinatorWrites: CoordinatorWrites,
+  commitCoordinator: () => Promise<void>,
+  coordinatorCommitsHere = false,
+): Promise<void> {
+  const remote = session.remote;
+  const open = remote.openTransactions();
+  const written = open.filter((t) => t.wrote);
+  let twoPhase = written.length > 1 || (remote.wroteReference && written.length > 0);
+  if (!twoPhase && written.length === 1 && coordinatorWrites !== "none") {
+    twoPhase =
+      coordinatorWrites === "some" ||
+      (await session.internalQuery("SELECT pg_catalog.txid_current_if_assigned() IS NOT NULL"))[0][0] === "t";
+  }
+  remote.wroteReference = false;
+  if (!twoPhase) {
+    await commitOnePhase(session, open);
+    if (coordinatorCommitsHere) await commitCoordinator();
+    return;
+  }
+  const groups = [...new Set(written.map((t) => t.groupId))];
+  const [[gid]] = await session.internalQuery(
+    `INSERT INTO pg_catalog.pg_dist_transaction (groupid, gid)
+     SELECT g, $2 || pg_catalog.txid_current() FROM pg_catalog.unnest($1::int[]) AS g RETURNING gid`,
+    [Buffer.from(`{${groups.join(",")}}`), Buffer.from(gidPrefix(session.coordinator.clusterId))],
+  );
+  const prepared: number[] = [];
+  try {
+    await settleAll(
+      open.map(async (t) => {
+        if (!t.wrote) return remote.end(t.nodeId, "COMMIT");
+        await remote.end(t.nodeId, `PREPARE TRANSACTION ${quoteLiteral(gid)}`);
+        prepared.push(t.nodeId);
+      }),
+    );
+  } catch (e) {
+    await finishPrepared(session, prepared, gid!, "ROLLBACK");
+    throw e;
+  }
+  crashPoint("after-prepare");
+  try {
+    await commitCoordinator();
+  } catch (e) {
+    // The coordinator database answered: its transaction, and so the decision, rolled back. Any
+    // other failure leaves the outcome to recovery, which asks the coordinator database.
+    if (e instanceof RemoteError || e instanceof SqlError) await finishPrepared(session, prepared, gid!, "ROLLBACK");
+    throw e;
+  }
+  crashPoint("after-decision");
+  await finishPrepared(session, prepared, gid!, "COMMIT");
+}
+
+async function commitOnePhase(session: Session, open: readonly { nodeId: number; wrote: boolean }[]): Promise<void> {
+  // The written node (at most one) commits last, so that a failure there still rolls back the rest.
+  const ordered = [...open].sort((a, b) => Number(a.wrote) - Number(b.wrote));
+  let failure: unknown = null;
+  for (const t of ordered) {
+    if (failure === null) {
+      try {
+        await session.remote.end(t.nodeId, "COMMIT");
+      } catch (e) {
+        failure = e;
+      }
+    } else {
+      await session.remote.end(t.nodeId, "ROLLBACK").catch(() => {});
+    }
+  }
+  if (failure !== null) throw failure;
+}
+
+/**
+ * COMMIT or ROLLBACK PREPARED on each node. Failures are not the client's: the decision stands,
+ * and recovery finishes what is left prepared.
+ */
+async function finishPrepared(
+  session: Session,
+  nodeIds: readonly number[],
+  gid: string,
+  how: "COMMIT" | "ROLLBACK",
+): Promise<void> {
+  const sql = `${how} PREPARED ${quoteLiteral(gid)}`;
+  if (process.env.CANOPY_FAULT_INJECTION === "during-commit-prepared" && how === "COMMIT") {
+    await session.remote.runOutside(nodeIds[0], sql);
+    crashPoint("during-commit-prepared");
+  }
+  await Promise.all(
+    nodeIds.map((id) =>
+      session.remote.runOutside(id, sql).catch((e: unknown) => {
+        session.coordinator.log(
+          `${how} PREPARED ${gid} on node ${id} failed (${e instanceof Error ? e.message : String(e)}); recovery will finish it`,
+        );
+      }),
+    ),
+  );
+}
+
+/**
+ * Fault injection for the crash tests: with CANOPY_FAULT_INJECTION naming this point, the
+ * process dies here as if killed.
+ */
+function crashPoint(name: string): void {
+  if (process.env.CANOPY_FAULT_INJECTION === name) process.kill(process.pid, "SIGKILL");
+}

@@ -1,0 +1,157 @@
+// Crashes during commit: the coordinator process killed (SIGKILL) after PREPARE, after the decision
+// is recorded, and between COMMIT PREPARED on one worker and the next; a worker stopped in the
+// middle of a transaction. After restart and recovery every transaction is wholly committed or
+// wholly absent on every node, and nothing stays prepared.
+import { test, describe, before, after } from "node:test";
+import assert from "node:assert/strict";
+import pg from "pg";
+import { join } from "node:path";
+import { startLocalCluster, type TestCluster } from "../support/cluster.js";
+import { startServer, stopServer } from "../../src/nodes/pgserver.js";
+
+describe("two-phase commit under crashes (local cluster)", () => {
+  let cluster: TestCluster;
+
+  before(async () => {
+    cluster = await startLocalCluster(2);
+    await withClient(async (c) => {
+      await c.query("CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL)");
+      await c.query("INSERT INTO accounts SELECT g, 100 FROM generate_series(1, 40) g");
+      await c.query("SELECT create_distributed_table('accounts', 'id', shard_count => 8)");
+      await c.query("CREATE TABLE currencies (code text PRIMARY KEY)");
+      await c.query("SELECT create_reference_table('currencies')");
+    });
+  });
+
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  async function withClient<T>(f: (c: pg.Client) => Promise<T>): Promise<T> {
+    const c = new pg.Client(cluster.url);
+    c.on("error", () => {});
+    await c.connect();
+    try {
+      return await f(c);
+    } finally {
+      await c.end().catch(() => {});
+    }
+  }
+
+  /** Rows on each worker, read from the shards directly. */
+  async function perWorker(sql: string): Promise<string[]> {
+    return withClient(async (c) => {
+      const r = await c.query("SELECT result FROM run_command_on_workers($1) ORDER BY nodeport", [sql]);
+      return r.rows.map((row) => row.result as string);
+    });
+  }
+
+  /** Runs recovery until nothing is left prepared on the workers (the killed session's
+   *  coordinator-database backend may take a moment to notice and roll back). */
+  async function recoverAll(): Promise<void> {
+    for (let i = 0; i < 100; i++) {
+      const prepared = await perWorker("SELECT count(*) FROM pg_prepared_xacts");
+      if (prepared.every((n) => n === "0")) return;
+      await withClient((c) => c.query("SELECT recover_prepared_transactions()"));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.fail("prepared transactions remained after recovery");
+  }
+
+  /** The total balance through the coordinator, and on each worker summed over its shards. */
+  async function totals(): Promise<{ total: number; moved: number }> {
+    return withClient(async (c) => {
+      const r = await c.query(
+        "SELECT sum(balance)::int AS total, count(*) FILTER (WHERE balance <> 100)::int AS moved FROM accounts",
+      );
+      return r.rows[0];
+    });
+  }
+
+  for (const point of ["after-prepare", "after-decision", "during-commit-prepared"] as const) {
+    test(`coordinator killed ${point.replace(/-/g, " ")}`, async () => {
+      await cluster.restartCoordinator!({ CANOPY_FAULT_INJECTION: point });
+      const before = await totals();
+      assert.equal(before.total, 4000);
+      // Move 1 from every even id to the next odd one: rows on both workers change.
+      const c = new pg.Client(cluster.url);
+      c.on("error", () => {});
+      await c.connect();
+      await c.query("BEGIN");
+      for (let id = 2; id <= 40; id += 2) {
+        await c.query("UPDATE accounts SET balance = balance - 1 WHERE id = $1", [id]);
+        await c.query("UPDATE accounts SET balance = balance + 1 WHERE id = $1", [id - 1]);
+      }
+      await assert.rejects(c.query("COMMIT"), "the coordinator died during COMMIT");
+      await c.end().catch(() => {});
+
+      await cluster.restartCoordinator!();
+      await recoverAll();
+      const after = await totals();
+      assert.equal(after.total, 4000, "the total balance is kept");
+      // Wholly absent when the decision was not recorded; wholly present once it was.
+      assert.equal(after.moved, point === "after-prepare" ? 0 : 40);
+      // Reset for the next case.
+      await withClient((c2) => c2.query("UPDATE accounts SET balance = 100"));
+      await recoverAll();
+    });
+  }
+
+  test("coordinator killed after the decision of a statement outside a block", async () => {
+    await cluster.restartCoordinator!({ CANOPY_FAULT_INJECTION: "after-decision" });
+    const c = new pg.Client(cluster.url);
+    c.on("error", () => {});
+    await c.connect();
+    await assert.rejects(c.query("INSERT INTO currencies VALUES ('EUR'), ('USD')"));
+    await c.end().catch(() => {});
+    await cluster.restartCoordinator!();
+    await recoverAll();
+    // A reference table write commits in two phases: both placements have both rows.
+    const counts = await withClient(async (c2) => {
+      const r = await c2.query("SELECT count(*)::int AS n FROM currencies");
+      return r.rows[0].n as number;
+    });
+    assert.equal(counts, 2);
+    const shard = await withClient(async (c2) => {
+      const r = await c2.query("SELECT shardid FROM pg_dist_shard WHERE logicalrelid = 'currencies'::regclass");
+      return r.rows[0].shardid as string;
+    });
+    assert.deepEqual(await perWorker(`SELECT count(*) FROM currencies_${shard}`), ["2", "2"]);
+  });
+
+  test("a worker stopped in the middle of a transaction: nothing is half-applied", async () => {
+    const c = new pg.Client(cluster.url);
+    c.on("error", () => {});
+    await c.connect();
+    await c.query("BEGIN");
+    for (let id = 2; id <= 40; id += 2) {
+      await c.query("UPDATE accounts SET balance = balance - 5 WHERE id = $1", [id]);
+      await c.query("UPDATE accounts SET balance = balance + 5 WHERE id = $1", [id - 1]);
+    }
+    const worker2 = join(cluster.dir!, "worker2");
+    await stopServer(worker2, "immediate");
+    await assert.rejects(c.query("COMMIT"));
+    await c.end().catch(() => {});
+    await startServer(worker2);
+    await recoverAll();
+    const after = await totals();
+    assert.deepEqual(after, { total: 4000, moved: 0 });
+  });
+
+  test("the client that saw COMMIT succeed finds its data, and the records are cleaned up", async () => {
+    await withClient(async (c) => {
+      await c.query("BEGIN");
+      await c.query("UPDATE accounts SET balance = balance - 7 WHERE id = 1");
+      await c.query("UPDATE accounts SET balance = balance + 7 WHERE id = 2");
+      await c.query("COMMIT");
+      const r = await c.query("SELECT id, balance FROM accounts WHERE id IN (1, 2) ORDER BY id");
+      assert.deepEqual(r.rows, [
+        { id: 1, balance: 93 },
+        { id: 2, balance: 107 },
+      ]);
+      await c.query("SELECT recover_prepared_transactions()");
+      const left = await c.query("SELECT count(*)::int AS n FROM pg_dist_transaction");
+      assert.equal(left.rows[0].n, 0);
+    });
+  });
+});
