@@ -36,6 +36,8 @@ export interface InterceptedStatement {
   readonly show?: string;
   /** For COPY … FROM STDIN into an embedded coordinator database. */
   readonly copyFromStdin?: boolean;
+  /** For COPY … FROM STDIN into a distributed or reference table. */
+  readonly distributedCopy?: boolean;
   /** For statements touching distributed or reference tables: state kept across executions. */
   readonly distributed?: DistributedState;
   /** For DROP TABLE / TRUNCATE naming distributed tables. */

@@ -34,6 +34,7 @@ import type { Session } from "../server/session.js";
 import type { Invocation, InterceptedStatement } from "../commands/intercept.js";
 import { runPushdown, type PushdownEntry } from "./pushdown.js";
 import { commitBlock, commitStatement } from "../transaction/commit.js";
+import { copyOut, relationRef } from "./copy.js";
 import { parseRowDescription, type FieldDescription } from "../protocol/messages.js";
 
 const JSON_OID = 114;
@@ -108,6 +109,12 @@ async function resolveRefs(
   return state.resolved!.map((oid) => (oid === null ? null : (metadata.tablesById.get(oid) ?? null)));
 }
 
+/** The distributed or reference table a name refers to (through search_path), or null. */
+export async function resolveTable(session: Session, ref: RelationRef): Promise<TableRecord | null> {
+  const [table] = await resolveRefs(session, {}, [ref], await session.metadata());
+  return table;
+}
+
 /** As PostgreSQL does: nothing but the end of a failed transaction block runs in it. */
 function refuseInFailedBlock(session: Session): void {
   if (session.pipe!.transactionStatus === 0x45) {
@@ -123,6 +130,12 @@ export async function runDistributed(session: Session, st: InterceptedStatement,
   const inBlockNow = session.pipe!.transactionStatus !== 0x49;
   if (state.router && state.router.key === `${metadata.version}:${session.searchPathEpoch}`) {
     if (await runRouterPlan(session, st, state.router, metadata, inv, inBlockNow)) return;
+  }
+  const copy = st.stmt.CopyStmt as { relation?: { schemaname?: string; relname: string } } | undefined;
+  if (copy?.relation) {
+    const table = await resolveTable(session, relationRef(copy.relation));
+    if (table) return copyOut(session, st.stmt, table, inBlockNow);
+    return runOnCoordinator(session, st.sql, inv, [], st.paramTypes);
   }
   const stmt = cloneAst(st.stmt);
   const refs = collectRelationRefs(stmt);
@@ -733,6 +746,16 @@ async function fallback(
     dataParams.push(json);
     for (const ref of refs) replaceWithRows(ref, number, allColumns, columns);
   }
+  if (stmt.CopyStmt) {
+    // COPY (query) takes no parameters: the rows go in as literals.
+    walk(stmt, (node) => {
+      const ref = node.ParamRef as { number: number } | undefined;
+      if (!ref || ref.number <= inv.params.length) return;
+      delete node.ParamRef;
+      node.A_Const = { sval: { sval: dataParams[ref.number - inv.params.length - 1] } };
+    });
+    return runOnCoordinator(session, deparseStatement(stmt), inv, [], st.paramTypes);
+  }
   const paramTypes = [...st.paramTypes];
   while (paramTypes.length < inv.params.length) paramTypes.push(0);
   for (let i = 0; i < dataParams.length; i++) paramTypes.push(JSON_OID);
@@ -1019,7 +1042,10 @@ export async function runOnCoordinator(
     } else if (
       code === BackendCode.DataRow ||
       code === BackendCode.CommandComplete ||
-      code === BackendCode.EmptyQueryResponse
+      code === BackendCode.EmptyQueryResponse ||
+      code === BackendCode.CopyOutResponse ||
+      code === BackendCode.CopyData ||
+      code === BackendCode.CopyDone
     ) {
       session.sendToClient(message);
     }

@@ -28,6 +28,17 @@ interface RemoteNode {
   savepoints: string[];
 }
 
+/**
+ * How a statement uses a node: `transactional` opens a remote transaction first when none is open
+ * (in a block, or for a statement writing on several nodes); `write` records that the node was
+ * written, `reference` that a reference table was.
+ */
+export interface RunOptions {
+  readonly transactional: boolean;
+  readonly write: boolean;
+  readonly reference?: boolean;
+}
+
 /** Session settings that change how values are read and printed; workers follow the session. */
 const formattingSettings = ["TimeZone", "DateStyle", "IntervalStyle", "extra_float_digits", "bytea_output"];
 
@@ -47,16 +58,31 @@ export class RemoteConnections {
     return false;
   }
 
-  /**
-   * Runs SQL on a node. `transactional` opens a remote transaction first when none is open (in a
-   * block, or for a statement writing on several nodes); `write` records that the node was written.
-   */
+  /** Runs SQL on a node (see RunOptions); `prepare` keeps the statement prepared on the connection. */
   async run(
     node: NodeRecord,
     sql: string,
     params: readonly (string | Buffer | null)[],
-    opts: { transactional: boolean; write: boolean; prepare?: boolean; reference?: boolean },
+    opts: RunOptions & { prepare?: boolean },
   ): Promise<QueryResult> {
+    const remote = await this.ready(node, opts);
+    return this.send(remote, sql, params, opts.prepare);
+  }
+
+  /** Runs COPY … FROM STDIN on a node with the given data, as `run` runs SQL. */
+  async copyIn(node: NodeRecord, sql: string, data: readonly Buffer[], opts: RunOptions): Promise<QueryResult> {
+    const remote = await this.ready(node, opts);
+    return this.guard(remote, () => remote.client.copyIn(sql, data));
+  }
+
+  /** Runs COPY … TO STDOUT on a node, handing over its data as it arrives. */
+  async copyOut(node: NodeRecord, sql: string, onData: (chunk: Buffer) => void, opts: RunOptions) {
+    const remote = await this.ready(node, opts);
+    return this.guard(remote, () => remote.client.copyOut(sql, onData));
+  }
+
+  /** The node's connection with the session's settings applied and, if asked, a transaction open. */
+  private async ready(node: NodeRecord, opts: RunOptions): Promise<RemoteNode> {
     const remote = await this.connection(node);
     if (remote.settingsEpoch !== this.session.settingsEpoch) {
       const values = await this.session.internalQuery(
@@ -77,7 +103,7 @@ export class RemoteConnections {
     }
     if (opts.write) remote.wrote = true;
     if (opts.write && opts.reference) this.wroteReference = true;
-    return this.send(remote, sql, params, opts.prepare);
+    return remote;
   }
 
   /**
@@ -176,9 +202,14 @@ export class RemoteConnections {
     await Promise.all(all.map((n) => n.client.close()));
   }
 
-  private async send(remote: RemoteNode, sql: string, params: readonly (string | Buffer | null)[], prepare = false) {
+  private send(remote: RemoteNode, sql: string, params: readonly (string | Buffer | null)[], prepare = false) {
+    return this.guard(remote, () => remote.client.query(sql, params, prepare));
+  }
+
+  /** Marks errors as the worker's, and the connection broken when it was not a worker's error. */
+  private async guard<T>(remote: RemoteNode, f: () => Promise<T>): Promise<T> {
     try {
-      return await remote.client.query(sql, params, prepare);
+      return await f();
     } catch (e) {
       if (!(e instanceof RemoteError)) remote.broken = true;
       else (e as RemoteError & { fromWorker?: boolean }).fromWorker = true;

@@ -16,6 +16,7 @@ import {
   scanMessages,
   write,
 } from "../protocol/messages.js";
+import { deparseStatement, parseSql } from "../sql/parse.js";
 
 /** One PGlite instance with the lock that makes its single backend exclusive to one holder. */
 export class PGliteNode {
@@ -103,6 +104,26 @@ export class PGliteNode {
     } finally {
       // A connection in a transaction block keeps the backend until the block ends.
       if (status === 0x49) this.release(owner);
+    }
+  }
+
+  /**
+   * Runs COPY FROM STDIN with the given data, or COPY TO STDOUT, while holding the backend. PGlite
+   * takes COPY data only through a blob, so the statement is rewritten to read or write '/dev/blob'.
+   */
+  async copy(sql: string, owner: object, data: readonly Buffer[] | null): Promise<{ command: string; out: Buffer }> {
+    const [parsed] = parseSql(sql);
+    (parsed.stmt.CopyStmt as { filename?: string }).filename = "/dev/blob";
+    await this.acquire(owner);
+    try {
+      const blob = data ? new Blob(data.map((b) => new Uint8Array(b))) : undefined;
+      const r = await this.db.query(deparseStatement(parsed.stmt), [], blob ? { blob } : {});
+      const out = r.blob ? Buffer.from(await r.blob.arrayBuffer()) : Buffer.alloc(0);
+      return { command: `COPY ${r.affectedRows ?? 0}`, out };
+    } catch (e) {
+      throw pgliteError(e);
+    } finally {
+      if (!this.db.isInTransaction()) this.release(owner);
     }
   }
 
@@ -210,23 +231,7 @@ export class PGliteLink implements RawLink {
       const r = await this.node.db.query(sql, [], { blob: new Blob([new Uint8Array(data)]) });
       return r.affectedRows ?? 0;
     } catch (e) {
-      const d = e as {
-        code?: string;
-        message: string;
-        detail?: string;
-        hint?: string;
-        where?: string;
-        severity?: string;
-      };
-      if (!d.code) throw e;
-      throw new RemoteError({
-        severity: d.severity ?? "ERROR",
-        code: d.code,
-        message: d.message,
-        detail: d.detail,
-        hint: d.hint,
-        where: d.where,
-      });
+      throw pgliteError(e);
     }
   }
 
@@ -300,6 +305,20 @@ export class PGliteLink implements RawLink {
   }
 }
 
+/** PGlite's error for a query as a RemoteError with PostgreSQL's fields (other errors as they are). */
+function pgliteError(e: unknown): unknown {
+  const d = e as { code?: string; message: string; detail?: string; hint?: string; where?: string; severity?: string };
+  if (!d?.code) return e;
+  return new RemoteError({
+    severity: d.severity ?? "ERROR",
+    code: d.code,
+    message: d.message,
+    detail: d.detail,
+    hint: d.hint,
+    where: d.where,
+  });
+}
+
 /** The transaction status byte of the last ReadyForQuery in backend output, or 0 if none. */
 export function lastReadyStatus(out: Buffer): number {
   let status = 0;
@@ -328,6 +347,12 @@ export class PGliteGateway implements NodeGateway {
     const owner = {};
     return {
       query: (sql, params) => node.query(sql, params, owner),
+      copyIn: async (sql, data) => ({ fields: [], rows: [], command: (await node.copy(sql, owner, data)).command }),
+      copyOut: async (sql, onData) => {
+        const r = await node.copy(sql, owner, null);
+        if (r.out.length > 0) onData(r.out);
+        return { fields: [], rows: [], command: r.command };
+      },
       close: async () => {
         // A session that ends inside a block gives the backend back clean.
         if (node.holder === owner) {

@@ -120,8 +120,84 @@ class PostgresClient implements NodeClient {
     }
   }
 
+  copyIn(sql: string, data: readonly Buffer[]): Promise<QueryResult> {
+    return this.copy(sql, data, null);
+  }
+
+  copyOut(sql: string, onData: (chunk: Buffer) => void): Promise<QueryResult> {
+    return this.copy(sql, null, onData);
+  }
+
+  private copy(sql: string, data: readonly Buffer[] | null, onData: ((chunk: Buffer) => void) | null) {
+    return new Promise<QueryResult>((resolve, reject) => {
+      void this.client.query(
+        new CopyQuery(sql, data, onData, (error, command) =>
+          error ? reject(toRemoteError(error)) : resolve({ fields: [], rows: [], command }),
+        ) as unknown as pg.QueryConfig,
+      );
+    });
+  }
+
   async close(): Promise<void> {
     await this.client.end().catch(() => {});
+  }
+}
+
+/**
+ * A COPY run through node-postgres as a custom query: it sends the data after CopyInResponse, or
+ * hands over each CopyData of a COPY TO, and ends at ReadyForQuery (or at the error, after which
+ * node-postgres calls nothing else).
+ */
+class CopyQuery {
+  private command = "";
+  private finished = false;
+
+  constructor(
+    readonly text: string,
+    private readonly data: readonly Buffer[] | null,
+    private readonly onData: ((chunk: Buffer) => void) | null,
+    private readonly done: (error: unknown, command: string) => void,
+  ) {}
+
+  submit(connection: { query(text: string): void }): void {
+    connection.query(this.text);
+  }
+
+  handleCopyInResponse(connection: {
+    sendCopyFromChunk(c: Buffer): void;
+    endCopyFrom(): void;
+    sendCopyFail(m: string): void;
+  }): void {
+    if (!this.data) return connection.sendCopyFail("no COPY data");
+    for (const chunk of this.data) connection.sendCopyFromChunk(chunk);
+    connection.endCopyFrom();
+  }
+
+  handleCopyData(message: { chunk: Buffer }): void {
+    this.onData?.(message.chunk);
+  }
+
+  handleCommandComplete(message: { text: string }): void {
+    this.command = message.text;
+  }
+
+  handleRowDescription(): void {}
+  handleDataRow(): void {}
+  handleEmptyQuery(): void {}
+  handlePortalSuspended(): void {}
+
+  handleError(error: unknown): void {
+    this.finish(error);
+  }
+
+  handleReadyForQuery(): void {
+    this.finish(null);
+  }
+
+  private finish(error: unknown): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.done(error, this.command);
   }
 }
 

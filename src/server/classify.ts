@@ -22,7 +22,8 @@ export type Classification =
 
 const FORWARD: Classification = { kind: "forward" };
 const mayConcernCanopy = /canopy|master_|run_command_on_workers|distribut|create_reference_table|recover_prepared/i;
-const mayConcernEmbedded = /canopy|master_|run_command_on_workers|distribut|create_reference_table|recover_prepared|copy/i;
+const mayConcernEmbedded =
+  /canopy|master_|run_command_on_workers|distribut|create_reference_table|recover_prepared|copy/i;
 
 /**
  * Classifies the SQL text of a Query or Parse message. `embedded` marks a PGlite coordinator
@@ -120,6 +121,17 @@ function distributedInterception(stmt: AstNode, sql: string, metadata: MetadataS
     return { sql, stmt, paramTypes: [], distributed: {} };
   }
   if (stmt.DropStmt || stmt.TruncateStmt) return { sql, stmt, paramTypes: [], utility: true };
+  const copy = stmt.CopyStmt as { is_from?: boolean; filename?: string; is_program?: boolean } | undefined;
+  if (copy) {
+    if (copy.filename || copy.is_program) {
+      throw new SqlError("0A000", "COPY between a distributed table and a server file or program is not supported", {
+        hint: "Use COPY … FROM STDIN or TO STDOUT (psql's \\copy).",
+      });
+    }
+    return copy.is_from
+      ? { sql, stmt, paramTypes: [], distributedCopy: true }
+      : { sql, stmt, paramTypes: [], distributed: {} };
+  }
   if (stmt.ViewStmt || stmt.CreateTableAsStmt) {
     throw new SqlError("0A000", "views and CREATE TABLE AS over distributed tables are not supported yet", {
       hint: "Query the distributed tables directly.",

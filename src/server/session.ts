@@ -36,6 +36,8 @@ import { InterceptedStatement, runIntercepted, describeIntercepted } from "../co
 import { RemoteConnections } from "../executor/remote.js";
 import { loadMetadata, type MetadataSnapshot } from "../metadata/cache.js";
 import { classifyDistributed } from "./classify.js";
+import { DistributedCopyIn } from "../executor/copy.js";
+import { resolveTable } from "../executor/distributed.js";
 
 const enum SessionState {
   Startup,
@@ -349,6 +351,7 @@ export class Session {
   private async onMessage(m: Message): Promise<void> {
     const pipe = this.pipe!;
     if (this.copyIn) return this.onCopyInMessage(m);
+    if (this.distributedCopyIn) return this.onDistributedCopyInMessage(m);
     if (this.localErrorUntilSync && m.code !== FrontendCode.Sync) {
       if (m.code === FrontendCode.Terminate) this.close();
       return;
@@ -406,6 +409,17 @@ export class Session {
 
   private async classifyWithMetadata(sql: string): Promise<Classification> {
     const c = this.classify(sql);
+    if (c.kind === "intercept" && c.statements.some((p) => p.intercepted?.copyFromStdin)) {
+      // The embedded database's COPY FROM STDIN, unless the table is a distributed one.
+      const metadata = await this.metadata();
+      if (!metadata.mentionsTable?.test(sql)) return c;
+      const d = classifyDistributed(sql, metadata);
+      if (d.kind !== "intercept") return d.kind === "error" ? d : c;
+      return {
+        kind: "intercept",
+        statements: c.statements.map((p, i) => ({ ...p, intercepted: d.statements[i]?.intercepted ?? p.intercepted })),
+      };
+    }
     if (c.kind !== "forward") return c;
     if (/search_path/i.test(sql)) this.searchPathEpoch++;
     if (/isolation|read\s+only|deferrable|default_transaction|reset|discard/i.test(sql)) this.transactionModeEpoch++;
@@ -437,7 +451,7 @@ export class Session {
     for (const part of c.statements) {
       if (part.intercepted === null) {
         failed = (await this.forwardSubQuery(part.text)) !== null;
-      } else if (part.intercepted.copyFromStdin) {
+      } else if (part.intercepted.copyFromStdin || part.intercepted.distributedCopy) {
         if (part !== c.statements[c.statements.length - 1]) {
           this.sendToClient(
             write.errorResponse(
@@ -447,6 +461,7 @@ export class Session {
           failed = true;
           break;
         }
+        if (part.intercepted.distributedCopy) return this.startDistributedCopyIn(part.intercepted, false);
         return this.startCopyIn(part.intercepted);
       } else {
         try {
@@ -470,6 +485,65 @@ export class Session {
   }
 
   private copyIn: { statement: InterceptedStatement; chunks: Buffer[]; size: number } | null = null;
+  /** A COPY FROM STDIN into a distributed table in progress; `extended` when started by Execute. */
+  private distributedCopyIn: { copy: DistributedCopyIn; extended: boolean } | null = null;
+
+  /** Starts COPY FROM STDIN into a distributed or reference table. */
+  private async startDistributedCopyIn(statement: InterceptedStatement, extended: boolean): Promise<void> {
+    let copy: DistributedCopyIn;
+    try {
+      if (this.pipe!.transactionStatus === 0x45) {
+        throw new SqlError("25P02", "current transaction is aborted, commands ignored until end of transaction block");
+      }
+      copy = await DistributedCopyIn.start(this, statement, (ref) => resolveTable(this, ref));
+    } catch (e) {
+      if (extended) return this.failExtended(toErrorFields(e));
+      this.sendToClient(write.errorResponse(toErrorFields(e)));
+      return this.finishSimpleQuery(true);
+    }
+    const format = copy.binary ? 1 : 0;
+    const w = new MessageWriter(BackendCode.CopyInResponse).int8(format).int16(copy.columns.length);
+    for (let i = 0; i < copy.columns.length; i++) w.int16(format);
+    this.distributedCopyIn = { copy, extended };
+    this.sendToClient(w.finish());
+  }
+
+  private async onDistributedCopyInMessage(m: Message): Promise<void> {
+    const { copy, extended } = this.distributedCopyIn!;
+    if (m.code === FrontendCode.CopyData) return copy.push(m.body);
+    if (m.code === FrontendCode.Flush || m.code === FrontendCode.Sync) return;
+    this.distributedCopyIn = null;
+    let error: ErrorFields | null = null;
+    if (m.code === FrontendCode.CopyDone) {
+      try {
+        const count = await copy.finish();
+        this.sendToClient(write.commandComplete(`COPY ${count}`));
+      } catch (e) {
+        error = toErrorFields(e);
+      }
+    } else if (m.code === FrontendCode.CopyFail) {
+      error = {
+        severity: "ERROR",
+        code: "57014",
+        message: `COPY from stdin failed: ${new BodyReader(m.body).cstring()}`,
+      };
+      await copy.finish().catch(() => {});
+    } else {
+      error = {
+        severity: "ERROR",
+        code: "08P01",
+        message: `unexpected message type 0x${m.code.toString(16)} during COPY from stdin`,
+      };
+    }
+    if (error) {
+      // Nothing of a failed COPY stays: outside a block its remote transactions roll back here;
+      // inside one, the block fails as in PostgreSQL.
+      if (this.pipe!.transactionStatus === 0x49) await this.remote.rollbackAll();
+      if (extended) return this.failExtended(error);
+      this.sendToClient(write.errorResponse(error));
+    }
+    if (!extended) return this.finishSimpleQuery(error !== null);
+  }
 
   /** Starts COPY FROM STDIN for an embedded coordinator database: Canopy collects the data. */
   private async startCopyIn(statement: InterceptedStatement): Promise<void> {
@@ -594,7 +668,11 @@ export class Session {
     await this.pipe!.idle();
     if (this.pipe!.errorSinceSync) return;
     if (c.kind === "error") return this.failExtended(c.error);
-    if (c.statements.length === 1 && c.statements[0].intercepted?.copyFromStdin) {
+    if (
+      c.statements.length === 1 &&
+      c.statements[0].intercepted?.copyFromStdin &&
+      !c.statements[0].intercepted.distributedCopy
+    ) {
       return this.failExtended(
         new SqlError(
           "0A000",
@@ -663,6 +741,7 @@ export class Session {
     if (!portal) return this.pipe!.forward(m.code, m.raw);
     await this.pipe!.idle();
     if (this.pipe!.errorSinceSync) return;
+    if (portal.statement.distributedCopy) return this.startDistributedCopyIn(portal.statement, true);
     try {
       await runIntercepted(this, portal.statement, { ...portal, describe: false });
     } catch (e) {

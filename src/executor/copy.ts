@@ -1,0 +1,521 @@
+// COPY into and out of distributed and reference tables.
+//
+// COPY FROM STDIN is streamed: CopyData is cut into rows as it arrives, each row goes to its
+// shard's buffer (reference tables: the one shard, sent to every placement), and buffers are sent
+// to the workers as COPY … FROM STDIN on the session's remote transactions, every node in parallel,
+// while the next rows are read. Rows travel as the client wrote them; only the distribution column's
+// field is decoded to find the shard. The workers check every row, and their errors name the
+// client's line. Everything commits or nothing does, with the statement or the client's block.
+//
+// COPY table TO STDOUT streams each shard's rows from its worker to the client.
+import type { Session } from "../server/session.js";
+import type { InterceptedStatement } from "../commands/intercept.js";
+import type { MetadataSnapshot, NodeRecord, TableRecord } from "../metadata/cache.js";
+import type { RelationRef } from "../planner/analyze.js";
+import { SqlError } from "../errors.js";
+import { RemoteError } from "../nodes/gateway.js";
+import { BackendCode, MessageWriter, write } from "../protocol/messages.js";
+import { cloneAst, type AstNode } from "../sql/ast.js";
+import { deparseStatement } from "../sql/parse.js";
+import { arrayLiteral } from "../sql/quote.js";
+import { hashValue, shardIndexForHash } from "../metadata/hash.js";
+import { shardRelname } from "../commands/shard_ddl.js";
+import { nodeForGroup } from "../commands/distribute.js";
+import {
+  BINARY_HEADER,
+  BINARY_TRAILER,
+  CopyRowSplitter,
+  binaryFieldOfRow,
+  copyOptions,
+  fieldOfRow,
+  type CopyOptions,
+} from "./copy_format.js";
+import { commitStatement } from "../transaction/commit.js";
+
+/** Bytes of rows buffered before they are sent to the workers. */
+const FLUSH_BYTES = 4 * 1024 * 1024;
+
+const INT2 = 21;
+const INT4 = 23;
+const INT8 = 20;
+const TEXT_TYPES = new Set([25, 1043, 1042, 19]); // text, varchar, bpchar, name
+
+/** Resolves the COPY statement's table among the distributed and reference tables. */
+export type TableResolver = (ref: RelationRef) => Promise<TableRecord | null>;
+
+interface ShardBuffer {
+  rows: Buffer[];
+  bytes: number;
+  /** The client's line number of each row. */
+  lines: number[];
+}
+
+/** One COPY FROM STDIN into a distributed or reference table, fed CopyData as it arrives. */
+export class DistributedCopyIn {
+  private readonly splitter: CopyRowSplitter;
+  private buffers = new Map<number, ShardBuffer>();
+  private buffered = 0;
+  private line = 0;
+  private rows = 0;
+  private inflight: Promise<void> = Promise.resolve();
+  private failure: unknown = null;
+  private readonly shardSql = new Map<number, string>();
+  private readonly inBlock: boolean;
+  private arrayType = 0;
+
+  private constructor(
+    private readonly session: Session,
+    private readonly stmt: AstNode,
+    private readonly table: TableRecord,
+    private readonly metadata: MetadataSnapshot,
+    private readonly options: CopyOptions,
+    readonly columns: readonly string[],
+    private readonly distIndex: number,
+  ) {
+    this.splitter = new CopyRowSplitter(options);
+    this.inBlock = session.pipe!.transactionStatus !== 0x49;
+  }
+
+  /** Checks the statement and prepares the copy; throws the errors PostgreSQL would give first. */
+  static async start(session: Session, st: InterceptedStatement, resolve: TableResolver): Promise<DistributedCopyIn> {
+    const copy = st.stmt.CopyStmt as {
+      relation: { schemaname?: string; relname: string };
+      attlist?: { String: { sval: string } }[];
+      whereClause?: unknown;
+    };
+    if (copy.whereClause) {
+      throw new SqlError("0A000", "COPY … FROM … WHERE into a distributed table is not supported", {
+        hint: "Load the rows into a local staging table and insert the ones you want.",
+      });
+    }
+    const table = await resolve(relationRef(copy.relation));
+    if (!table) throw new SqlError("XX000", "COPY target is not a distributed table");
+    const options = copyOptions(st.stmt);
+    const all = (await session.tableColumns(table.relationId)).map((c) => c.name);
+    const columns = copy.attlist ? copy.attlist.map((a) => a.String.sval) : all;
+    const seen = new Set<string>();
+    for (const c of columns) {
+      if (!all.includes(c)) throw new SqlError("42703", `column "${c}" of relation "${table.relname}" does not exist`);
+      if (seen.has(c)) throw new SqlError("42701", `column "${c}" specified more than once`);
+      seen.add(c);
+    }
+    const distIndex = table.method === "h" ? columns.indexOf(table.partitionKey!) : -1;
+    if (table.method === "h" && distIndex < 0) {
+      throw new SqlError(
+        "0A000",
+        `COPY into a distributed table must include the distribution column "${table.partitionKey}"`,
+        {
+          hint: "Add the column to the COPY column list.",
+        },
+      );
+    }
+    const type = table.partitionType;
+    if (
+      options.format === "binary" &&
+      table.method === "h" &&
+      ![INT2, INT4, INT8].includes(type) &&
+      !TEXT_TYPES.has(type)
+    ) {
+      throw new SqlError("0A000", "binary COPY into a table distributed by a column of this type is not supported", {
+        hint: "Use COPY in text or csv format.",
+      });
+    }
+    const metadata = await session.metadata();
+    const c = new DistributedCopyIn(session, st.stmt, table, metadata, options, columns, distIndex);
+    if (table.method === "h" && ![INT2, INT4, INT8].includes(type) && !TEXT_TYPES.has(type)) {
+      const [[arrayType]] = await session.internalQuery("SELECT typarray FROM pg_catalog.pg_type WHERE oid = $1::oid", [
+        Buffer.from(String(type)),
+      ]);
+      c.arrayType = Number(arrayType);
+    }
+    return c;
+  }
+
+  get binary(): boolean {
+    return this.options.format === "binary";
+  }
+
+  /** Takes one CopyData message's bytes. */
+  async push(data: Buffer): Promise<void> {
+    if (this.failure) return;
+    try {
+      // The message buffer is reused: rows keep views of a copy.
+      await this.route(this.splitter.push(Buffer.from(data)));
+    } catch (e) {
+      this.failure ??= e;
+    }
+  }
+
+  /** Ends the data: sends what is buffered and returns the number of rows copied, or throws. */
+  async finish(): Promise<number> {
+    if (!this.failure) {
+      try {
+        await this.route(this.splitter.finish());
+        this.flush();
+      } catch (e) {
+        this.failure ??= e;
+      }
+    }
+    await this.inflight;
+    if (this.failure) throw this.failure;
+    if (!this.inBlock) await commitStatement(this.session, "none");
+    return this.rows;
+  }
+
+  private async route(rows: Buffer[]): Promise<void> {
+    if (rows.length === 0) return;
+    const firstLine = this.line + 1;
+    this.line += rows.length;
+    let start = 0;
+    if (this.options.header && firstLine === 1) {
+      this.checkHeader(rows[0]);
+      start = 1;
+    }
+    const indexes = await this.shardIndexes(rows, start, firstLine);
+    for (let i = start; i < rows.length; i++) {
+      const index = indexes[i - start];
+      let buffer = this.buffers.get(index);
+      if (!buffer) {
+        buffer = { rows: [], bytes: 0, lines: [] };
+        this.buffers.set(index, buffer);
+      }
+      buffer.rows.push(rows[i]);
+      buffer.bytes += rows[i].length;
+      buffer.lines.push(firstLine + i);
+      this.buffered += rows[i].length;
+      this.rows++;
+    }
+    if (this.buffered >= FLUSH_BYTES) {
+      // One batch in flight while the next is read: wait for the previous one first.
+      await this.inflight;
+      if (this.failure) throw this.failure;
+      this.flush();
+    }
+  }
+
+  /** HEADER MATCH and HEADER: the first line holds column names (checked only with MATCH). */
+  private checkHeader(row: Buffer): void {
+    const options = (this.stmt.CopyStmt as { options?: { DefElem: { defname: string; arg?: AstNode } }[] }).options;
+    const header = options?.find((o) => o.DefElem.defname === "header")?.DefElem.arg?.String as
+      { sval: string } | undefined;
+    if (header?.sval?.toLowerCase() !== "match") return;
+    this.columns.forEach((name, i) => {
+      const got = fieldOfRow(row, i, this.options);
+      if (got !== name) {
+        throw copyError(
+          new SqlError(
+            "22P04",
+            `column name mismatch in header line field ${i + 1}: got "${got ?? "null"}", expected "${name}"`,
+          ),
+          this.table,
+          1,
+        );
+      }
+    });
+  }
+
+  /** The shard index of each row (reference tables: 0). */
+  private async shardIndexes(rows: Buffer[], start: number, firstLine: number): Promise<number[]> {
+    const count = rows.length - start;
+    if (this.table.method === "n") return new Array<number>(count).fill(0);
+    const out = new Array<number>(count);
+    const type = this.table.partitionType;
+    const pending: { at: number; text: string }[] = [];
+    for (let i = 0; i < count; i++) {
+      const row = rows[start + i];
+      const line = firstLine + start + i;
+      let text: string | null | undefined;
+      if (this.binary) {
+        const bytes = binaryFieldOfRow(row, this.distIndex);
+        text = bytes ? binaryText(type, bytes) : bytes;
+      } else {
+        text = fieldOfRow(row, this.distIndex, this.options);
+      }
+      if (text === undefined) {
+        throw copyError(
+          new SqlError("22P04", `missing data for column "${this.table.partitionKey}"`),
+          this.table,
+          line,
+        );
+      }
+      if (text === null) {
+        throw copyError(
+          new SqlError(
+            "23502",
+            `cannot perform an INSERT with NULL in the partition column "${this.table.partitionKey}"`,
+          ),
+          this.table,
+          line,
+        );
+      }
+      if (type === INT2 || type === INT4 || type === INT8) {
+        const m = /^\s*\+?(-?\d+)\s*$/.exec(text);
+        if (m) text = BigInt(m[1]).toString();
+        else {
+          pending.push({ at: i, text });
+          continue;
+        }
+      } else if (!TEXT_TYPES.has(type)) {
+        pending.push({ at: i, text });
+        continue;
+      }
+      out[i] = this.indexOf(text, line);
+    }
+    if (pending.length > 0) {
+      // The coordinator database reads the values as the column's type would, in this session's
+      // settings (DateStyle, …), and prints them in the form the hash functions take.
+      const canonical = await this.canonicalize(
+        pending.map((p) => p.text),
+        firstLine + start,
+        pending,
+      );
+      pending.forEach((p, k) => (out[p.at] = this.indexOf(canonical[k], firstLine + start + p.at)));
+    }
+    return out;
+  }
+
+  private async canonicalize(
+    values: string[],
+    firstLine: number,
+    pending: readonly { at: number }[],
+  ): Promise<string[]> {
+    // Integer columns get here only with unusual text (spaces, …): read it as the type too.
+    const type = this.table.partitionType;
+    const arrayType = this.arrayType || (type === INT2 ? 1005 : type === INT4 ? 1007 : 1016);
+    try {
+      const rows = await this.session.internalQuery(
+        "SELECT v::text FROM pg_catalog.unnest($1) AS v",
+        [Buffer.from(arrayLiteral(values))],
+        [0],
+        [arrayType],
+      );
+      return rows.map((r) => r[0]!);
+    } catch (e) {
+      // Name the line of the value the type rejected, as PostgreSQL's COPY would.
+      if (!(e instanceof RemoteError)) throw e;
+      const k = Math.max(
+        0,
+        values.findIndex((v) => e.fields.message.includes(`"${v}"`)),
+      );
+      throw copyError(e, this.table, firstLine + pending[k].at, this.table.partitionKey!, values[k]);
+    }
+  }
+
+  private indexOf(text: string, line: number): number {
+    let hash: number | null;
+    try {
+      hash = hashValue(this.table.partitionType, text);
+    } catch (e) {
+      throw copyError(e, this.table, line, this.table.partitionKey!, text);
+    }
+    if (hash === null) throw new SqlError("XX000", "no hash function for the distribution column");
+    return shardIndexForHash(hash, this.table.shards.length);
+  }
+
+  /** Sends every shard buffer to its placements: nodes in parallel, shards one after another. */
+  private flush(): void {
+    const batches = this.buffers;
+    this.buffers = new Map();
+    this.buffered = 0;
+    const byNode = new Map<number, { node: NodeRecord; index: number; buffer: ShardBuffer }[]>();
+    for (const [index, buffer] of batches) {
+      for (const p of this.table.shards[index].placements) {
+        const node = nodeForGroup(this.metadata.nodes, p.groupId);
+        byNode.set(node.nodeid, [...(byNode.get(node.nodeid) ?? []), { node, index, buffer }]);
+      }
+    }
+    const reference = this.table.method === "n";
+    const transactional = true;
+    this.inflight = Promise.all(
+      [...byNode.values()].map(async (work) => {
+        for (const { node, index, buffer } of work) {
+          if (this.failure) return;
+          const data = this.binary ? [BINARY_HEADER, ...buffer.rows, BINARY_TRAILER] : buffer.rows;
+          try {
+            await this.session.remote.copyIn(node, this.sqlFor(index), data, { transactional, write: true, reference });
+          } catch (e) {
+            this.failure ??= workerCopyError(e, this.table, buffer.lines);
+          }
+        }
+      }),
+    ).then(() => {});
+  }
+
+  /** COPY shard (columns) FROM STDIN with the client's options, less HEADER. */
+  private sqlFor(index: number): string {
+    let sql = this.shardSql.get(index);
+    if (!sql) {
+      const stmt = cloneAst(this.stmt);
+      const copy = stmt.CopyStmt as {
+        relation: AstNode;
+        attlist?: unknown[];
+        options?: { DefElem: { defname: string } }[];
+      };
+      copy.relation = {
+        schemaname: this.table.schema,
+        relname: shardRelname(this.table.relname, this.table.shards[index].shardId),
+        inh: true,
+        relpersistence: "p",
+      };
+      copy.attlist = this.columns.map((c) => ({ String: { sval: c } }));
+      copy.options = copy.options?.filter((o) => o.DefElem.defname !== "header");
+      if (copy.options?.length === 0) delete copy.options;
+      sql = deparseStatement(stmt);
+      this.shardSql.set(index, sql);
+    }
+    return sql;
+  }
+}
+
+/** Streams `COPY table [(columns)] TO STDOUT` from the shards, one placement each, in shard order. */
+export async function copyOut(session: Session, stmt: AstNode, table: TableRecord, inBlock: boolean): Promise<void> {
+  const copy = stmt.CopyStmt as { attlist?: { String: { sval: string } }[] };
+  const options = copyOptions(stmt);
+  const all = (await session.tableColumns(table.relationId)).map((c) => c.name);
+  const columns = copy.attlist ? copy.attlist.map((a) => a.String.sval) : all;
+  for (const c of columns) {
+    if (!all.includes(c)) throw new SqlError("42703", `column "${c}" of relation "${table.relname}" does not exist`);
+  }
+  const metadata = await session.metadata();
+  const format = options.format === "binary" ? 1 : 0;
+  const response = new MessageWriter(BackendCode.CopyOutResponse).int8(format).int16(columns.length);
+  for (let i = 0; i < columns.length; i++) response.int16(format);
+  session.sendToClient(response.finish());
+  if (options.format === "binary") session.sendToClient(copyData(BINARY_HEADER));
+  else if (options.header) session.sendToClient(copyData(headerLine(columns, options)));
+  const shards = table.method === "n" ? table.shards.slice(0, 1) : table.shards;
+  let count = 0;
+  for (const shard of shards) {
+    const s = cloneAst(stmt);
+    const c = s.CopyStmt as { relation: AstNode; attlist?: unknown[]; options?: { DefElem: { defname: string } }[] };
+    c.relation = {
+      schemaname: table.schema,
+      relname: shardRelname(table.relname, shard.shardId),
+      inh: true,
+      relpersistence: "p",
+    };
+    c.attlist = columns.map((name) => ({ String: { sval: name } }));
+    c.options = c.options?.filter((o) => o.DefElem.defname !== "header");
+    if (c.options?.length === 0) delete c.options;
+    const node = nodeForGroup(metadata.nodes, shard.placements[0].groupId);
+    const strip = options.format === "binary";
+    const r = await session.remote.copyOut(
+      node,
+      deparseStatement(s),
+      (chunk) => {
+        // Each shard's binary data has its own header and trailer: keep only the tuples.
+        const body = strip ? withoutBinaryFraming(chunk) : chunk;
+        if (body.length > 0) session.sendToClient(copyData(body));
+      },
+      { transactional: inBlock, write: false },
+    );
+    count += Number(r.command.split(" ").pop() ?? 0);
+  }
+  if (options.format === "binary") session.sendToClient(copyData(BINARY_TRAILER));
+  session.sendToClient(new MessageWriter(BackendCode.CopyDone).finish(), write.commandComplete(`COPY ${count}`));
+}
+
+function copyData(bytes: Buffer): Buffer {
+  return new MessageWriter(BackendCode.CopyData).raw(bytes).finish();
+}
+
+/** The header line PostgreSQL writes: column names, quoted in csv where needed. */
+function headerLine(columns: readonly string[], options: CopyOptions): Buffer {
+  const d = String.fromCharCode(options.delimiter);
+  const q = String.fromCharCode(options.quote);
+  const names = columns.map((n) =>
+    options.format === "csv" && (n.includes(d) || n.includes(q) || /[\r\n]/.test(n) || n === options.nullString)
+      ? q + n.split(q).join(q + q) + q
+      : n,
+  );
+  return Buffer.from(names.join(d) + "\n");
+}
+
+/** Binary COPY output of one shard without the file header and the trailer. */
+function withoutBinaryFraming(chunk: Buffer): Buffer {
+  let body = chunk;
+  if (body.length >= 19 && body.subarray(0, 11).equals(BINARY_HEADER.subarray(0, 11))) {
+    body = body.subarray(19 + body.readUInt32BE(15));
+  }
+  if (body.length >= 2 && body.readInt16BE(body.length - 2) === -1) {
+    // A trailer ends the data; a tuple never ends in 0xffff unless its last field does, so check
+    // that the rest parses as whole tuples.
+    if (wholeTuples(body.subarray(0, body.length - 2))) body = body.subarray(0, body.length - 2);
+  }
+  return body;
+}
+
+function wholeTuples(body: Buffer): boolean {
+  let at = 0;
+  while (at < body.length) {
+    if (at + 2 > body.length) return false;
+    const fields = body.readInt16BE(at);
+    if (fields < 0) return false;
+    at += 2;
+    for (let f = 0; f < fields; f++) {
+      if (at + 4 > body.length) return false;
+      at += 4 + Math.max(body.readInt32BE(at), 0);
+    }
+  }
+  return at === body.length;
+}
+
+/** A binary field of an integer or text column as text. */
+function binaryText(type: number, bytes: Buffer): string {
+  switch (type) {
+    case INT2:
+      return String(bytes.readInt16BE(0));
+    case INT4:
+      return String(bytes.readInt32BE(0));
+    case INT8:
+      return bytes.readBigInt64BE(0).toString();
+    default:
+      return bytes.toString("utf8");
+  }
+}
+
+/** A reference to the table a COPY statement names. */
+export function relationRef(rv: { schemaname?: string; relname: string }): RelationRef {
+  return {
+    rangeVar: rv,
+    schemaname: rv.schemaname,
+    relname: rv.relname,
+    refName: rv.relname,
+    level: {},
+    isTarget: true,
+  };
+}
+
+/** An error for a line of the client's data, with PostgreSQL's CONTEXT. */
+function copyError(e: unknown, table: TableRecord, line: number, column?: string, value?: string): unknown {
+  const fields = e instanceof SqlError ? e.fields() : e instanceof RemoteError ? e.fields : null;
+  if (!fields) return e;
+  const where =
+    column !== undefined
+      ? `COPY ${table.relname}, line ${line}, column ${column}: "${value ?? ""}"`
+      : `COPY ${table.relname}, line ${line}`;
+  return new RemoteError({ ...fields, where, position: undefined });
+}
+
+/** A worker's error about a row: the shard's name and line number become the client's. */
+function workerCopyError(e: unknown, table: TableRecord, lines: readonly number[]): unknown {
+  if (!(e instanceof RemoteError)) return e;
+  const shardNames = /([A-Za-z0-9_]+)_(\d{6,})\b/g;
+  const ids = new Set(table.shards.map((s) => String(s.shardId)));
+  const strip = (text: string | undefined) =>
+    text?.replace(shardNames, (all, base: string, id: string) => (ids.has(id) ? base : all));
+  const f = e.fields;
+  const where = strip(f.where)?.replace(/^(COPY [^,]+, line )(\d+)/, (_, prefix: string, n: string) => {
+    const line = lines[Number(n) - 1];
+    return `${prefix}${line ?? n}`;
+  });
+  return new RemoteError({
+    ...f,
+    message: strip(f.message)!,
+    detail: strip(f.detail),
+    table: strip(f.table),
+    constraint: strip(f.constraint),
+    where,
+    position: undefined,
+  });
+}

@@ -1,0 +1,161 @@
+// COPY round trips, differential: the same COPY FROM STDIN data (text, csv with the options people
+// use, binary) goes through psql into a distributed and a reference table on Canopy and into the
+// same tables on one plain PostgreSQL; what COPY TO STDOUT and SELECT give back, and the errors of
+// bad data (SQLSTATE, message, the line named in CONTEXT), must be the same. A failed COPY leaves
+// nothing behind.
+import { describe, test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { startLocalCluster, type TestCluster } from "../support/cluster.js";
+import { startTempPostgres, type TempPostgres } from "../support/postgres.js";
+
+function psql(
+  url: string,
+  commands: string[],
+  input: string | Buffer = "",
+): Promise<{ out: string; err: string; code: number }> {
+  return new Promise((resolve) => {
+    const args = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url];
+    for (const c of commands) args.push("-c", c);
+    const child = execFile(
+      "psql",
+      args,
+      { maxBuffer: 256 * 1024 * 1024, env: { ...process.env, PGTZ: "UTC" } },
+      (e, out, err) => resolve({ out, err, code: e ? ((e as { code?: number }).code ?? 1) : 0 }),
+    );
+    child.stdin!.end(input);
+  });
+}
+
+const schema = [
+  `CREATE TABLE events (id bigint, tenant int NOT NULL, payload jsonb, amount numeric(12,2), at timestamptz,
+     tags text[], note text, PRIMARY KEY (tenant, id))`,
+  "CREATE TABLE kinds (code text PRIMARY KEY, label text)",
+];
+const distribute = [
+  "SELECT create_distributed_table('events', 'tenant', shard_count => 8)",
+  "SELECT create_reference_table('kinds')",
+];
+
+/** Rows with the awkward values: NULLs, escapes, quotes, delimiters, newlines, unicode. */
+function textRows(from: number, count: number): string {
+  const lines: string[] = [];
+  for (let i = from; i < from + count; i++) {
+    const note = ["plain", "tab\\there", "new\\nline", "back\\\\slash", "ünïcødé ✓", "\\N", 'quote"and,comma', ""][
+      i % 8
+    ];
+    const payload = i % 5 === 0 ? "\\N" : `{"k": ${i}, "s": "v${i % 7}"}`;
+    const amount = i % 6 === 0 ? "\\N" : (i * 1.25).toFixed(2);
+    const at = `2024-0${(i % 9) + 1}-1${i % 10} 0${i % 10}:30:00+00`;
+    const tags = i % 4 === 0 ? "{}" : `{a${i % 3},"b c"}`;
+    lines.push([i, (i * 7919) % 101, payload, amount, at, tags, note].join("\t"));
+  }
+  return lines.join("\n") + "\n";
+}
+
+describe("COPY round trips (local cluster beside plain PostgreSQL)", () => {
+  let cluster: TestCluster;
+  let plain: TempPostgres;
+
+  before(async () => {
+    [cluster, plain] = await Promise.all([startLocalCluster(2), startTempPostgres()]);
+    for (const s of schema) {
+      for (const url of [cluster.url, plain.url]) assert.equal((await psql(url, [s])).code, 0);
+    }
+    for (const s of distribute) assert.equal((await psql(cluster.url, [s])).err, "");
+  });
+
+  after(async () => {
+    await Promise.all([cluster?.stop(), plain?.stop()]);
+  });
+
+  /** Runs the same psql commands on both; their outputs and errors must be the same. */
+  async function both(commands: string[], input: string | Buffer = "", sort = false): Promise<string> {
+    const [a, b] = await Promise.all([psql(cluster.url, commands, input), psql(plain.url, commands, input)]);
+    const norm = (s: string) => (sort ? s.split("\n").sort().join("\n") : s);
+    assert.equal(a.err, b.err, `errors of ${commands.join("; ")}`);
+    assert.equal(norm(a.out), norm(b.out), `output of ${commands.join("; ")}`);
+    return a.out + a.err;
+  }
+
+  const contents = () =>
+    both([
+      "COPY (SELECT * FROM events ORDER BY tenant, id) TO STDOUT",
+      "SELECT count(*), sum(amount), count(payload), count(DISTINCT note) FROM events",
+      "COPY (SELECT * FROM kinds ORDER BY code) TO STDOUT",
+    ]);
+
+  test("text format, large enough to be sent to the workers in several batches", async () => {
+    await both(["COPY events FROM STDIN"], textRows(1, 40000));
+    assert.match(await contents(), /\n 40000 \|/);
+  });
+
+  test("csv with HEADER, a column list, another delimiter and quote, quoted newlines", async () => {
+    const csv =
+      "note;id;tenant\n" +
+      "'multi\nline';50001;3\n" +
+      "'semi;colon';50002;4\n" +
+      "'it''s';50003;5\n" +
+      ";50004;6\n" +
+      "'';50005;7\n";
+    await both(
+      ["COPY events (note, id, tenant) FROM STDIN WITH (FORMAT csv, HEADER true, DELIMITER ';', QUOTE '''')"],
+      csv,
+    );
+    await both(["COPY kinds FROM STDIN (FORMAT csv)"], 'a,Alpha\nb,"Be, ta"\nc,\n"d",""\n');
+    await contents();
+  });
+
+  test("COPY TO STDOUT: table, columns, csv header, query, reference table", async () => {
+    await both(["COPY events TO STDOUT"], "", true);
+    await both(["COPY events (tenant, note) TO STDOUT (FORMAT csv, HEADER)"], "", true);
+    await both([
+      "COPY (SELECT tenant, count(*), sum(amount) FROM events GROUP BY tenant ORDER BY tenant) TO STDOUT (FORMAT csv)",
+    ]);
+    await both(["COPY kinds TO STDOUT (FORMAT csv, FORCE_QUOTE *)"], "", true);
+  });
+
+  test("binary: Canopy's binary output loads back into both and gives the same rows", async () => {
+    const binary = await new Promise<Buffer>((resolve, reject) =>
+      execFile(
+        "psql",
+        [
+          "-X",
+          "-q",
+          "-d",
+          cluster.url,
+          "-c",
+          "COPY (SELECT id + 100000, tenant, payload, amount, at, tags, note FROM events WHERE id <= 2000) TO STDOUT (FORMAT binary)",
+        ],
+        { encoding: "buffer", maxBuffer: 64 * 1024 * 1024 },
+        (e, out) => (e ? reject(e) : resolve(out)),
+      ),
+    );
+    assert.ok(binary.length > 1000);
+    await both(["COPY events FROM STDIN (FORMAT binary)"], binary);
+    await contents();
+  });
+
+  test("bad rows: the same error and line on both, and nothing of the COPY stays", async () => {
+    const good = textRows(60001, 300);
+    const cases = [
+      good + "60400\t5\t\\N\tnot-a-number\t\\N\t{}\tx\n",
+      good + "60400\t5\n",
+      good + "60400\t5\t\\N\t1\t\\N\t{}\tx\textra\n",
+      good + good.split("\n")[7] + "\n",
+      good + "60400\tfive\t\\N\t1\t\\N\t{}\tx\n",
+    ];
+    for (const input of cases) {
+      const out = await both(["COPY events FROM STDIN"], input);
+      assert.match(out, /^psql:.*ERROR: .*\nCONTEXT:  COPY events, line 30[01]\b/s);
+      await contents();
+    }
+  });
+
+  test("inside a transaction block: rolled back with the block, kept with COMMIT", async () => {
+    await both(["BEGIN", "COPY events FROM STDIN", "ROLLBACK"], textRows(70001, 500));
+    await contents();
+    await both(["BEGIN", "COPY events FROM STDIN", "COMMIT"], textRows(70001, 500));
+    await contents();
+  });
+});
