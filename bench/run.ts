@@ -5,10 +5,13 @@
 // - pass-through: pgbench -S against tables that stay local to the coordinator;
 // - router: pgbench -S -M prepared with the pgbench tables distributed (32 shards);
 // - TPC-B-like: pgbench's default script over the distributed tables;
-// - GROUP BY over 1M rows: an aggregate over pgbench_accounts grouped by a non-distribution column.
+// - GROUP BY over 1M rows: an aggregate over pgbench_accounts grouped by a non-distribution column;
+// - COPY of 1M rows (pgbench_accounts' rows, text format, through psql) into a distributed table.
 // A table goes to the terminal and JSON to bench/results/.
-import { execFile } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { execFile, spawn } from "node:child_process";
+import { closeSync, mkdirSync, openSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
 import { startLocalCluster } from "../test/support/cluster.js";
@@ -52,6 +55,36 @@ async function medianMs(url: string, sql: string, runs = 5): Promise<number> {
   } finally {
     await client.end();
   }
+}
+
+/** Runs psql with a file on its stdin; returns the wall-clock milliseconds. */
+function psqlWithInput(url: string, command: string, inputFile: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const fd = openSync(inputFile, "r");
+    const start = process.hrtime.bigint();
+    const child = spawn("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", command], {
+      stdio: [fd, "ignore", "pipe"],
+    });
+    let err = "";
+    child.stderr!.on("data", (c: Buffer) => (err += c.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      closeSync(fd);
+      if (code !== 0) reject(new Error(`psql failed: ${err}`));
+      else resolve(Number(process.hrtime.bigint() - start) / 1e6);
+    });
+  });
+}
+
+/** The median time of COPY … FROM STDIN of a file into an emptied table, over three runs. */
+async function copyMs(url: string, table: string, file: string): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    await sql(url, [`TRUNCATE ${table}`]);
+    times.push(await psqlWithInput(url, `COPY ${table} FROM STDIN`, file));
+  }
+  times.sort((a, b) => a - b);
+  return times[1];
 }
 
 async function sql(url: string, statements: string[]): Promise<void> {
@@ -120,6 +153,27 @@ async function main(): Promise<void> {
       ratio: c / p,
       target: "time ≤ 1.5×",
     });
+
+    // COPY: pgbench_accounts' rows as text, into an empty table with the same columns and key.
+    const data = join(tmpdir(), `canopy-bench-copy-${process.pid}.txt`);
+    try {
+      await run("psql", ["-X", "-q", "-d", plain, "-c", `\\copy pgbench_accounts TO '${data}'`], { timeout: 300_000 });
+      const create = "CREATE TABLE copy_accounts (aid int PRIMARY KEY, bid int, abalance int, filler char(84))";
+      await sql(plain, [create]);
+      await sql(cluster.url, [create, "SELECT create_distributed_table('copy_accounts', 'aid', shard_count => 32)"]);
+      const cp = await copyMs(plain, "copy_accounts", data);
+      const cc = await copyMs(cluster.url, "copy_accounts", data);
+      results.push({
+        workload: `COPY of ${scale * 100000} rows into a distributed table (text)`,
+        unit: "ms",
+        plain: cp,
+        canopy: cc,
+        ratio: cc / cp,
+        target: "time ≤ 1.3×",
+      });
+    } finally {
+      rmSync(data, { force: true });
+    }
   } finally {
     await cluster.stop();
   }

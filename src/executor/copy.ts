@@ -33,7 +33,7 @@ import {
 import { commitStatement } from "../transaction/commit.js";
 
 /** Bytes of rows buffered before they are sent to the workers. */
-const FLUSH_BYTES = 4 * 1024 * 1024;
+const FLUSH_BYTES = 16 * 1024 * 1024;
 
 const INT2 = 21;
 const INT4 = 23;
@@ -43,11 +43,22 @@ const TEXT_TYPES = new Set([25, 1043, 1042, 19]); // text, varchar, bpchar, name
 /** Resolves the COPY statement's table among the distributed and reference tables. */
 export type TableResolver = (ref: RelationRef) => Promise<TableRecord | null>;
 
+/** A shard's rows waiting to be sent, copied out of the messages (which can then be freed). */
 interface ShardBuffer {
-  rows: Buffer[];
-  bytes: number;
+  data: Buffer;
+  length: number;
   /** The client's line number of each row. */
   lines: number[];
+}
+
+function append(buffer: ShardBuffer, row: Buffer): void {
+  if (buffer.length + row.length > buffer.data.length) {
+    const bigger = Buffer.allocUnsafe(Math.max(buffer.data.length * 2, buffer.length + row.length));
+    buffer.data.copy(bigger, 0, 0, buffer.length);
+    buffer.data = bigger;
+  }
+  row.copy(buffer.data, buffer.length);
+  buffer.length += row.length;
 }
 
 /** One COPY FROM STDIN into a distributed or reference table, fed CopyData as it arrives. */
@@ -139,8 +150,8 @@ export class DistributedCopyIn {
   async push(data: Buffer): Promise<void> {
     if (this.failure) return;
     try {
-      // The message buffer is reused: rows keep views of a copy.
-      await this.route(this.splitter.push(Buffer.from(data)));
+      // Rows are views of the message's bytes: each socket read is a buffer of its own.
+      await this.route(this.splitter.push(data));
     } catch (e) {
       this.failure ??= e;
     }
@@ -176,11 +187,11 @@ export class DistributedCopyIn {
       const index = indexes[i - start];
       let buffer = this.buffers.get(index);
       if (!buffer) {
-        buffer = { rows: [], bytes: 0, lines: [] };
+        buffer = { data: Buffer.allocUnsafe(64 * 1024), length: 0, lines: [] };
+        if (this.binary) append(buffer, BINARY_HEADER);
         this.buffers.set(index, buffer);
       }
-      buffer.rows.push(rows[i]);
-      buffer.bytes += rows[i].length;
+      append(buffer, rows[i]);
       buffer.lines.push(firstLine + i);
       this.buffered += rows[i].length;
       this.rows++;
@@ -319,6 +330,7 @@ export class DistributedCopyIn {
     this.buffered = 0;
     const byNode = new Map<number, { node: NodeRecord; index: number; buffer: ShardBuffer }[]>();
     for (const [index, buffer] of batches) {
+      if (this.binary) append(buffer, BINARY_TRAILER);
       for (const p of this.table.shards[index].placements) {
         const node = nodeForGroup(this.metadata.nodes, p.groupId);
         byNode.set(node.nodeid, [...(byNode.get(node.nodeid) ?? []), { node, index, buffer }]);
@@ -330,7 +342,8 @@ export class DistributedCopyIn {
       [...byNode.values()].map(async (work) => {
         for (const { node, index, buffer } of work) {
           if (this.failure) return;
-          const data = this.binary ? [BINARY_HEADER, ...buffer.rows, BINARY_TRAILER] : buffer.rows;
+          // One CopyData message per batch, not one per row.
+          const data = [buffer.data.subarray(0, buffer.length)];
           try {
             await this.session.remote.copyIn(node, this.sqlFor(index), data, { transactional, write: true, reference });
           } catch (e) {
