@@ -173,6 +173,12 @@ export class DistributedCopyIn {
     return this.rows;
   }
 
+  /** The client gave up (CopyFail): waits for what is in flight; nothing is committed. */
+  async abort(): Promise<void> {
+    this.failure ??= new Error("COPY aborted");
+    await this.inflight;
+  }
+
   private async route(rows: Buffer[]): Promise<void> {
     if (rows.length === 0) return;
     const firstLine = this.line + 1;

@@ -527,7 +527,7 @@ export class Session {
         code: "57014",
         message: `COPY from stdin failed: ${new BodyReader(m.body).cstring()}`,
       };
-      await copy.finish().catch(() => {});
+      await copy.abort();
     } else {
       error = {
         severity: "ERROR",

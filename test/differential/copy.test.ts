@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { startLocalCluster, type TestCluster } from "../support/cluster.js";
 import { startTempPostgres, type TempPostgres } from "../support/postgres.js";
+import { RawConnection, firstError, message, queryMessage } from "../support/raw.js";
 
 function psql(
   url: string,
@@ -160,6 +161,22 @@ describe("COPY round trips (local cluster beside plain PostgreSQL)", () => {
       assert.match(out, /^ERROR: .*\nCONTEXT:  COPY events, line 30[01]\b/s);
       await contents();
     }
+  });
+
+  test("CopyFail from the client after rows were sent: 57014 on both, nothing kept", async () => {
+    const before = await contents();
+    for (const port of [cluster.port, plain.port]) {
+      const { conn } = await RawConnection.startup(port);
+      conn.write(queryMessage("COPY events FROM STDIN"));
+      await conn.readUntil("G");
+      // More than one batch, so some rows have already reached the workers.
+      conn.write(message("d", Buffer.from(textRows(80001, 200000))));
+      conn.write(message("f", Buffer.from("client gave up\0")));
+      const answer = await conn.readUntil("Z", 60_000);
+      assert.equal(firstError(answer)?.C, "57014");
+      conn.socket.destroy();
+    }
+    assert.equal(await contents(), before);
   });
 
   test("inside a transaction block: rolled back with the block, kept with COMMIT", async () => {
