@@ -534,6 +534,7 @@ export class Session {
         code: "08P01",
         message: `unexpected message type 0x${m.code.toString(16)} during COPY from stdin`,
       };
+      await copy.abort();
     }
     if (error) {
       // Nothing of a failed COPY stays: outside a block its remote transactions roll back here;
