@@ -21,6 +21,7 @@ import { arrayLiteral } from "../sql/quote.js";
 import { hashValue, shardIndexForHash } from "../metadata/hash.js";
 import { shardRelname } from "../commands/shard_ddl.js";
 import { nodeForGroup } from "../commands/distribute.js";
+import { shardNameStripper } from "./distributed.js";
 import {
   BINARY_HEADER,
   BINARY_TRAILER,
@@ -212,10 +213,7 @@ export class DistributedCopyIn {
 
   /** HEADER MATCH and HEADER: the first line holds column names (checked only with MATCH). */
   private checkHeader(row: Buffer): void {
-    const options = (this.stmt.CopyStmt as { options?: { DefElem: { defname: string; arg?: AstNode } }[] }).options;
-    const header = options?.find((o) => o.DefElem.defname === "header")?.DefElem.arg?.String as
-      { sval: string } | undefined;
-    if (header?.sval?.toLowerCase() !== "match") return;
+    if (!this.options.headerMatch) return;
     this.columns.forEach((name, i) => {
       const got = fieldOfRow(row, i, this.options);
       if (got !== name) {
@@ -343,7 +341,6 @@ export class DistributedCopyIn {
       }
     }
     const reference = this.table.method === "n";
-    const transactional = true;
     this.inflight = Promise.all(
       [...byNode.values()].map(async (work) => {
         for (const { node, index, buffer } of work) {
@@ -351,7 +348,11 @@ export class DistributedCopyIn {
           // One CopyData message per batch, not one per row.
           const data = [buffer.data.subarray(0, buffer.length)];
           try {
-            await this.session.remote.copyIn(node, this.sqlFor(index), data, { transactional, write: true, reference });
+            await this.session.remote.copyIn(node, this.sqlFor(index), data, {
+              transactional: true,
+              write: true,
+              reference,
+            });
           } catch (e) {
             this.failure ??= workerCopyError(e, this.table, buffer.lines);
           }
@@ -364,26 +365,27 @@ export class DistributedCopyIn {
   private sqlFor(index: number): string {
     let sql = this.shardSql.get(index);
     if (!sql) {
-      const stmt = cloneAst(this.stmt);
-      const copy = stmt.CopyStmt as {
-        relation: AstNode;
-        attlist?: unknown[];
-        options?: { DefElem: { defname: string } }[];
-      };
-      copy.relation = {
-        schemaname: this.table.schema,
-        relname: shardRelname(this.table.relname, this.table.shards[index].shardId),
-        inh: true,
-        relpersistence: "p",
-      };
-      copy.attlist = this.columns.map((c) => ({ String: { sval: c } }));
-      copy.options = copy.options?.filter((o) => o.DefElem.defname !== "header");
-      if (copy.options?.length === 0) delete copy.options;
-      sql = deparseStatement(stmt);
+      sql = shardCopy(this.stmt, this.table, this.table.shards[index].shardId, this.columns);
       this.shardSql.set(index, sql);
     }
     return sql;
   }
+}
+
+/** The client's COPY statement aimed at one shard, with every column named and HEADER left out. */
+function shardCopy(stmt: AstNode, table: TableRecord, shardId: number, columns: readonly string[]): string {
+  const s = cloneAst(stmt);
+  const c = s.CopyStmt as { relation: AstNode; attlist?: unknown[]; options?: { DefElem: { defname: string } }[] };
+  c.relation = {
+    schemaname: table.schema,
+    relname: shardRelname(table.relname, shardId),
+    inh: true,
+    relpersistence: "p",
+  };
+  c.attlist = columns.map((name) => ({ String: { sval: name } }));
+  c.options = c.options?.filter((o) => o.DefElem.defname !== "header");
+  if (c.options?.length === 0) delete c.options;
+  return deparseStatement(s);
 }
 
 /** Streams `COPY table [(columns)] TO STDOUT` from the shards, one placement each, in shard order. */
@@ -405,22 +407,11 @@ export async function copyOut(session: Session, stmt: AstNode, table: TableRecor
   const shards = table.method === "n" ? table.shards.slice(0, 1) : table.shards;
   let count = 0;
   for (const shard of shards) {
-    const s = cloneAst(stmt);
-    const c = s.CopyStmt as { relation: AstNode; attlist?: unknown[]; options?: { DefElem: { defname: string } }[] };
-    c.relation = {
-      schemaname: table.schema,
-      relname: shardRelname(table.relname, shard.shardId),
-      inh: true,
-      relpersistence: "p",
-    };
-    c.attlist = columns.map((name) => ({ String: { sval: name } }));
-    c.options = c.options?.filter((o) => o.DefElem.defname !== "header");
-    if (c.options?.length === 0) delete c.options;
     const node = nodeForGroup(metadata.nodes, shard.placements[0].groupId);
     const strip = options.format === "binary";
     const r = await session.remote.copyOut(
       node,
-      deparseStatement(s),
+      shardCopy(stmt, table, shard.shardId, columns),
       (chunk) => {
         // Each shard's binary data has its own header and trailer: keep only the tuples.
         const body = strip ? withoutBinaryFraming(chunk) : chunk;
@@ -519,10 +510,7 @@ function copyError(e: unknown, table: TableRecord, line: number, column?: string
 /** A worker's error about a row: the shard's name and line number become the client's. */
 function workerCopyError(e: unknown, table: TableRecord, lines: readonly number[]): unknown {
   if (!(e instanceof RemoteError)) return e;
-  const shardNames = /([A-Za-z0-9_]+)_(\d{6,})\b/g;
-  const ids = new Set(table.shards.map((s) => String(s.shardId)));
-  const strip = (text: string | undefined) =>
-    text?.replace(shardNames, (all, base: string, id: string) => (ids.has(id) ? base : all));
+  const strip = shardNameStripper([table]);
   const f = e.fields;
   const where = strip(f.where)?.replace(/^(COPY [^,]+, line )(\d+)/, (_, prefix: string, n: string) => {
     const line = lines[Number(n) - 1];

@@ -9,6 +9,8 @@ export interface CopyOptions {
   readonly delimiter: number;
   readonly nullString: string;
   readonly header: boolean;
+  /** HEADER MATCH: the header line must name the columns. */
+  readonly headerMatch: boolean;
   readonly quote: number;
   readonly escape: number;
 }
@@ -44,6 +46,7 @@ export function copyOptions(stmt: AstNode): CopyOptions {
     delimiter: oneByte("delimiter", csv ? "," : "\t"),
     nullString: String(value("null") ?? (csv ? "" : "\\N")),
     header: header === true || (typeof header === "string" && /^(true|on|1|match)$/i.test(header)),
+    headerMatch: typeof header === "string" && header.toLowerCase() === "match",
     quote,
     escape: value("escape") === undefined ? quote : oneByte("escape", '"'),
   };

@@ -116,7 +116,7 @@ export async function resolveTable(session: Session, ref: RelationRef): Promise<
 }
 
 /** As PostgreSQL does: nothing but the end of a failed transaction block runs in it. */
-function refuseInFailedBlock(session: Session): void {
+export function refuseInFailedBlock(session: Session): void {
   if (session.pipe!.transactionStatus === 0x45) {
     throw new SqlError("25P02", "current transaction is aborted, commands ignored until end of transaction block");
   }
@@ -1059,15 +1059,18 @@ export async function runOnCoordinator(
   await session.flushAndAwait(results);
 }
 
+/** Puts the table's name back where a node's message names one of its shards (`<table>_<shardid>`). */
+export function shardNameStripper(tables: readonly TableRecord[]): (text: string | undefined) => string | undefined {
+  const names = new Set<string>();
+  for (const table of tables) for (const s of table.shards) names.add(String(s.shardId));
+  return (text) =>
+    text?.replace(/([A-Za-z0-9_]+)_(\d{6,})\b/g, (all, base: string, id: string) => (names.has(id) ? base : all));
+}
+
 /** Shard names in a node's error message are put back to the table names the client used. */
 function mapShardNames(e: unknown, dist: readonly DistributedRef[]): unknown {
   if (!(e instanceof RemoteError) || !(e as RemoteError & { fromWorker?: boolean }).fromWorker) return e;
-  const names = new Map<string, string>();
-  for (const ref of dist) {
-    for (const s of ref.table.shards) names.set(String(s.shardId), ref.table.relname);
-  }
-  const strip = (text: string | undefined) =>
-    text?.replace(/([A-Za-z0-9_]+)_(\d{6,})\b/g, (all, base: string, id: string) => (names.has(id) ? base : all));
+  const strip = shardNameStripper(dist.map((r) => r.table));
   const f = e.fields;
   return new RemoteError({
     ...f,

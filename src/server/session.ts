@@ -37,7 +37,7 @@ import { RemoteConnections } from "../executor/remote.js";
 import { loadMetadata, type MetadataSnapshot } from "../metadata/cache.js";
 import { classifyDistributed } from "./classify.js";
 import { DistributedCopyIn } from "../executor/copy.js";
-import { resolveTable } from "../executor/distributed.js";
+import { refuseInFailedBlock, resolveTable } from "../executor/distributed.js";
 
 const enum SessionState {
   Startup,
@@ -492,9 +492,7 @@ export class Session {
   private async startDistributedCopyIn(statement: InterceptedStatement, extended: boolean): Promise<void> {
     let copy: DistributedCopyIn;
     try {
-      if (this.pipe!.transactionStatus === 0x45) {
-        throw new SqlError("25P02", "current transaction is aborted, commands ignored until end of transaction block");
-      }
+      refuseInFailedBlock(this);
       copy = await DistributedCopyIn.start(this, statement, (ref) => resolveTable(this, ref));
     } catch (e) {
       if (extended) return this.failExtended(toErrorFields(e));

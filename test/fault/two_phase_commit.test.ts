@@ -68,20 +68,28 @@ describe("two-phase commit under crashes (local cluster)", () => {
     });
   }
 
+  /**
+   * A client in a block that moved `amount` from every even id to the next odd one (rows on both
+   * workers changed), not yet committed.
+   */
+  async function openTransfer(amount: number): Promise<pg.Client> {
+    const c = new pg.Client(cluster.url);
+    c.on("error", () => {});
+    await c.connect();
+    await c.query("BEGIN");
+    for (let id = 2; id <= 40; id += 2) {
+      await c.query("UPDATE accounts SET balance = balance - $2 WHERE id = $1", [id, amount]);
+      await c.query("UPDATE accounts SET balance = balance + $2 WHERE id = $1", [id - 1, amount]);
+    }
+    return c;
+  }
+
   for (const point of ["after-prepare", "after-decision", "during-commit-prepared"] as const) {
     test(`coordinator killed ${point.replace(/-/g, " ")}`, async () => {
       await cluster.restartCoordinator!({ CANOPY_FAULT_INJECTION: point });
       const before = await totals();
       assert.equal(before.total, 4000);
-      // Move 1 from every even id to the next odd one: rows on both workers change.
-      const c = new pg.Client(cluster.url);
-      c.on("error", () => {});
-      await c.connect();
-      await c.query("BEGIN");
-      for (let id = 2; id <= 40; id += 2) {
-        await c.query("UPDATE accounts SET balance = balance - 1 WHERE id = $1", [id]);
-        await c.query("UPDATE accounts SET balance = balance + 1 WHERE id = $1", [id - 1]);
-      }
+      const c = await openTransfer(1);
       await assert.rejects(c.query("COMMIT"), "the coordinator died during COMMIT");
       await c.end().catch(() => {});
 
@@ -120,14 +128,7 @@ describe("two-phase commit under crashes (local cluster)", () => {
   });
 
   test("a worker stopped in the middle of a transaction: nothing is half-applied", async () => {
-    const c = new pg.Client(cluster.url);
-    c.on("error", () => {});
-    await c.connect();
-    await c.query("BEGIN");
-    for (let id = 2; id <= 40; id += 2) {
-      await c.query("UPDATE accounts SET balance = balance - 5 WHERE id = $1", [id]);
-      await c.query("UPDATE accounts SET balance = balance + 5 WHERE id = $1", [id - 1]);
-    }
+    const c = await openTransfer(5);
     const worker2 = join(cluster.dir!, "worker2");
     await stopServer(worker2, "immediate");
     await assert.rejects(c.query("COMMIT"));
