@@ -216,7 +216,7 @@ const builtinCollations = new Set(["C", "POSIX", "default", "ucs_basic"]);
  * (built in, and not volatile or node-dependent). Returns the names of aggregate functions it
  * calls, or null when it must not run on the shards.
  */
-async function shardSafety(session: Session, stmt: AstNode): Promise<Set<string> | null> {
+export async function shardSafety(session: Session, stmt: AstNode): Promise<Set<string> | null> {
   const functions = new Set<string>();
   const types = new Set<string>();
   let unsafe = false;

@@ -74,6 +74,36 @@ const VARIANCE: Record<string, { sample: boolean; root: boolean }> = {
 
 /** Plans the statement, or returns null when it has neither shape. */
 export async function planPushdown(select: AstNode, ctx: PushdownContext): Promise<PushdownPlan | null> {
+  const shape = shapeOf(select, ctx);
+  if (!shape) return null;
+  if (shape.full) return planFull(select, shape.targets, shape.star, ctx);
+  if (!shape.grouped) return null;
+  return planPartial(select, shape.targets, shape.star, shape.groupExprs, ctx);
+}
+
+/**
+ * Whether each shard group can run the SELECT whole, the rows of all shard groups together being
+ * its result (in some order): the full pushdown shape with nothing left for the coordinator to
+ * cut (LIMIT, OFFSET) or de-duplicate (DISTINCT).
+ */
+export function runsWholeOnShards(select: AstNode, ctx: ShapeContext): boolean {
+  const shape = shapeOf(select, ctx);
+  return !!shape?.full && !select.limitCount && !select.limitOffset && !isPlainDistinct(select);
+}
+
+/** What deciding a statement's shape needs to know. */
+export type ShapeContext = Pick<PushdownContext, "refs" | "isAggregate" | "inputColumns">;
+
+interface Shape {
+  readonly targets: AstNode[];
+  readonly star: boolean;
+  readonly groupExprs: AstNode[];
+  readonly grouped: boolean;
+  /** Whether every group (or row) of the result comes from one shard group. */
+  readonly full: boolean;
+}
+
+function shapeOf(select: AstNode, ctx: ShapeContext): Shape | null {
   const hashRefs = ctx.refs.filter((r) => r.table.method === "h");
   if (hashRefs.length === 0) return null;
   if (select.op !== "SETOP_NONE" || select.withClause || select.intoClause) return null;
@@ -104,9 +134,7 @@ export async function planPushdown(select: AstNode, ctx: PushdownContext): Promi
     (!grouped || groupExprs.some(isDistColumn)) &&
     windowsLocal &&
     (distinctOn === null || distinctOn.some(isDistColumn));
-  if (full) return planFull(select, targets, star, ctx);
-  if (!grouped) return null;
-  return planPartial(select, targets, star, groupExprs, ctx);
+  return { targets, star, groupExprs, grouped, full };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -494,7 +522,7 @@ function colocatedJoin(select: AstNode, from: AstNode[], hashRefs: readonly Dist
 }
 
 /** The reference whose distribution column `e` is. */
-function distColumnRef(e: AstNode, hashRefs: readonly DistributedRef[]): DistributedRef | null {
+export function distColumnRef(e: AstNode, hashRefs: readonly DistributedRef[]): DistributedRef | null {
   const term = columnTerm(e);
   if (!term) return null;
   const candidates = hashRefs.filter(
