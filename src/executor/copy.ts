@@ -15,7 +15,7 @@ import type { RelationRef } from "../planner/analyze.js";
 import { SqlError } from "../errors.js";
 import { RemoteError } from "../nodes/gateway.js";
 import { BackendCode, MessageWriter, write } from "../protocol/messages.js";
-import { cloneAst, type AstNode } from "../sql/ast.js";
+import { cloneAst, typeNameNode, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import { arrayLiteral } from "../sql/quote.js";
 import { hashValue, shardIndexForHash } from "../metadata/hash.js";
@@ -23,6 +23,7 @@ import { shardRelname } from "../commands/shard_ddl.js";
 import { nodeForGroup } from "../commands/distribute.js";
 import { shardNameStripper } from "./distributed.js";
 import {
+  appendFields,
   BINARY_HEADER,
   BINARY_TRAILER,
   CopyRowSplitter,
@@ -35,6 +36,8 @@ import { commitStatement } from "../transaction/commit.js";
 
 /** Bytes of rows buffered before they are sent to the workers. */
 const FLUSH_BYTES = 16 * 1024 * 1024;
+/** Rows whose defaults the coordinator evaluates in one round trip. */
+const FILL_ROWS = 10_000;
 
 const INT2 = 21;
 const INT4 = 23;
@@ -74,6 +77,9 @@ export class DistributedCopyIn {
   private readonly shardSql = new Map<number, string>();
   private readonly inBlock: boolean;
   private arrayType = 0;
+  /** Rows waiting for their defaults, and the client's line number of the first. */
+  private unfilled: Buffer[] = [];
+  private unfilledLine = 0;
 
   private constructor(
     private readonly session: Session,
@@ -82,6 +88,8 @@ export class DistributedCopyIn {
     private readonly metadata: MetadataSnapshot,
     private readonly options: CopyOptions,
     readonly columns: readonly string[],
+    private readonly shardColumns: readonly string[],
+    private readonly defaults: readonly AstNode[],
     private readonly distIndex: number,
   ) {
     this.splitter = new CopyRowSplitter(options);
@@ -103,7 +111,8 @@ export class DistributedCopyIn {
     const table = await resolve(relationRef(copy.relation));
     if (!table) throw new SqlError("XX000", "COPY target is not a distributed table");
     const options = copyOptions(st.stmt);
-    const all = (await session.tableColumns(table.relationId)).map((c) => c.name);
+    const infos = await session.tableColumns(table.relationId);
+    const all = infos.map((c) => c.name);
     const columns = copy.attlist ? copy.attlist.map((a) => a.String.sval) : all;
     const seen = new Set<string>();
     for (const c of columns) {
@@ -111,7 +120,22 @@ export class DistributedCopyIn {
       if (seen.has(c)) throw new SqlError("42701", `column "${c}" specified more than once`);
       seen.add(c);
     }
-    const distIndex = table.method === "h" ? columns.indexOf(table.partitionKey!) : -1;
+    // Columns left out whose defaults the coordinator evaluates get values appended to each row.
+    const fill = infos.filter(
+      (c) => !columns.includes(c.name) && (c.coordinatorDefault || (c.name === table.partitionKey && c.defaultExpr)),
+    );
+    if (fill.length > 0 && options.format === "binary") {
+      throw new SqlError(
+        "0A000",
+        `binary COPY into a distributed table that leaves out column "${fill[0].name}" is not supported`,
+        {
+          detail: "Its default is evaluated by the coordinator.",
+          hint: "Give the column's values, or use COPY in text or csv format.",
+        },
+      );
+    }
+    const shardColumns = [...columns, ...fill.map((c) => c.name)];
+    const distIndex = table.method === "h" ? shardColumns.indexOf(table.partitionKey!) : -1;
     if (table.method === "h" && distIndex < 0) {
       throw new SqlError(
         "0A000",
@@ -133,7 +157,18 @@ export class DistributedCopyIn {
       });
     }
     const metadata = await session.metadata();
-    const c = new DistributedCopyIn(session, st.stmt, table, metadata, options, columns, distIndex);
+    const defaults = fill.map((f) => (f.coordinatorDefault ?? f.defaultExpr)!);
+    const c = new DistributedCopyIn(
+      session,
+      st.stmt,
+      table,
+      metadata,
+      options,
+      columns,
+      shardColumns,
+      defaults,
+      distIndex,
+    );
     if (table.method === "h" && ![INT2, INT4, INT8].includes(type) && !TEXT_TYPES.has(type)) {
       const [[arrayType]] = await session.internalQuery("SELECT typarray FROM pg_catalog.pg_type WHERE oid = $1::oid", [
         Buffer.from(String(type)),
@@ -162,7 +197,7 @@ export class DistributedCopyIn {
   async finish(): Promise<number> {
     if (!this.failure) {
       try {
-        await this.route(this.splitter.finish());
+        await this.route(this.splitter.finish(), true);
         this.flush();
       } catch (e) {
         this.failure ??= e;
@@ -180,14 +215,23 @@ export class DistributedCopyIn {
     await this.inflight;
   }
 
-  private async route(rows: Buffer[]): Promise<void> {
-    if (rows.length === 0) return;
-    const firstLine = this.line + 1;
+  private async route(rows: Buffer[], last = false): Promise<void> {
+    if (rows.length === 0 && !(last && this.unfilled.length > 0)) return;
+    let firstLine = this.line + 1;
     this.line += rows.length;
     let start = 0;
-    if (this.options.header && firstLine === 1) {
+    if (this.options.header && firstLine === 1 && rows.length > 0) {
       this.checkHeader(rows[0]);
       start = 1;
+    }
+    if (this.defaults.length > 0) {
+      // Defaults are evaluated for many rows at once, in the rows' order.
+      if (this.unfilled.length === 0) this.unfilledLine = firstLine + start;
+      for (let i = start; i < rows.length; i++) this.unfilled.push(rows[i]);
+      if (this.unfilled.length < FILL_ROWS && !last) return;
+      rows = await this.withDefaults(this.unfilled.splice(0));
+      firstLine = this.unfilledLine;
+      start = 0;
     }
     const indexes = await this.shardIndexes(rows, start, firstLine);
     for (let i = start; i < rows.length; i++) {
@@ -209,6 +253,43 @@ export class DistributedCopyIn {
       if (this.failure) throw this.failure;
       this.flush();
     }
+  }
+
+  /** The rows with the values of the defaults the coordinator evaluates appended. */
+  private async withDefaults(rows: Buffer[]): Promise<Buffer[]> {
+    const select = {
+      SelectStmt: {
+        targetList: this.defaults.map((d) => ({
+          ResTarget: { val: { TypeCast: { arg: cloneAst(d), typeName: typeNameNode("text") } } },
+        })),
+        fromClause: [
+          {
+            RangeFunction: {
+              functions: [
+                {
+                  List: {
+                    items: [
+                      {
+                        FuncCall: {
+                          funcname: [{ String: { sval: "pg_catalog" } }, { String: { sval: "generate_series" } }],
+                          args: [{ A_Const: { ival: { ival: 1 } } }, { A_Const: { ival: { ival: rows.length } } }],
+                          funcformat: "COERCE_EXPLICIT_CALL",
+                        },
+                      },
+                      {},
+                    ],
+                  },
+                },
+              ],
+            },
+          },
+        ],
+        limitOption: "LIMIT_OPTION_DEFAULT",
+        op: "SETOP_NONE",
+      },
+    };
+    const values = await this.session.internalQuery(deparseStatement(select));
+    return rows.map((row, i) => appendFields(row, values[i], this.options));
   }
 
   /** HEADER MATCH and HEADER: the first line holds column names (checked only with MATCH). */
@@ -365,7 +446,7 @@ export class DistributedCopyIn {
   private sqlFor(index: number): string {
     let sql = this.shardSql.get(index);
     if (!sql) {
-      sql = shardCopy(this.stmt, this.table, this.table.shards[index].shardId, this.columns);
+      sql = shardCopy(this.stmt, this.table, this.table.shards[index].shardId, this.shardColumns);
       this.shardSql.set(index, sql);
     }
     return sql;

@@ -292,3 +292,32 @@ function csvField(row: Buffer, end: number, index: number, options: CopyOptions)
     field++;
   }
 }
+
+/**
+ * A text or csv row with more fields appended (values as text, null for NULL), encoded as the
+ * row's format reads them back; the row's line ending stays.
+ */
+export function appendFields(row: Buffer, values: readonly (string | null)[], options: CopyOptions): Buffer {
+  let end = row.length;
+  if (end > 0 && row[end - 1] === LF) end--;
+  if (end > 0 && row[end - 1] === CR) end--;
+  const delimiter = String.fromCharCode(options.delimiter);
+  const fields = values.map((v) => (v === null ? options.nullString : encodeField(v, options)));
+  return Buffer.concat([row.subarray(0, end), Buffer.from(delimiter + fields.join(delimiter)), row.subarray(end)]);
+}
+
+function encodeField(value: string, options: CopyOptions): string {
+  if (options.format === "text") {
+    const delimiter = String.fromCharCode(options.delimiter);
+    return value
+      .replace(/[\\\n\r\t]/g, (c) => ({ "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t" })[c]!)
+      .split(delimiter)
+      .join(`\\${delimiter}`);
+  }
+  // csv: always quoted, so it is never read as NULL; quote (and escape) characters escaped.
+  const quote = String.fromCharCode(options.quote);
+  const escape = String.fromCharCode(options.escape);
+  let out = "";
+  for (const c of value) out += c === quote || (c === escape && escape !== quote) ? escape + c : c;
+  return quote + out + quote;
+}

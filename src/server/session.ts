@@ -37,6 +37,7 @@ import { RemoteConnections } from "../executor/remote.js";
 import { loadMetadata, type MetadataSnapshot } from "../metadata/cache.js";
 import { classifyDistributed } from "./classify.js";
 import { DistributedCopyIn } from "../executor/copy.js";
+import { COLUMNS_QUERY, columnsFromRows, type ColumnInfo } from "../executor/defaults.js";
 import { refuseInFailedBlock, resolveTable } from "../executor/distributed.js";
 
 const enum SessionState {
@@ -83,7 +84,7 @@ export class Session {
   private metadataChangedInBlock = false;
   private blockMetadataLoads = 0;
   private readonly distributedClassifications = new Map<string, { version: number; c: Classification }>();
-  private readonly columnCache = new Map<string, { name: string; type: string }[]>();
+  private readonly columnCache = new Map<string, ColumnInfo[]>();
 
   constructor(
     readonly coordinator: Coordinator,
@@ -852,18 +853,13 @@ export class Session {
     this.columnCache.clear();
   }
 
-  /** The columns of a table in order, with their types as SQL (cached per metadata version). */
-  async tableColumns(relationId: number): Promise<{ name: string; type: string }[]> {
+  /** The columns of a table in order, with their types as SQL and defaults (cached per metadata version). */
+  async tableColumns(relationId: number): Promise<ColumnInfo[]> {
     const metadata = await this.metadata();
     const key = `${metadata.version}:${relationId}`;
     let columns = this.columnCache.get(key);
     if (!columns) {
-      const rows = await this.internalQuery(
-        `SELECT attname, pg_catalog.format_type(atttypid, atttypmod) FROM pg_catalog.pg_attribute
-          WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped ORDER BY attnum`,
-        [Buffer.from(String(relationId))],
-      );
-      columns = rows.map((r) => ({ name: r[0]!, type: r[1]! }));
+      columns = columnsFromRows(await this.internalQuery(COLUMNS_QUERY, [Buffer.from(String(relationId))]));
       if (this.columnCache.size > 1000) this.columnCache.clear();
       this.columnCache.set(key, columns);
     }

@@ -1,0 +1,228 @@
+// Values that the coordinator supplies so that distributed writes behave as on one PostgreSQL:
+//
+// - Column defaults that are not constants (nextval() of serial and identity columns, now(),
+//   random(), …) are evaluated in the coordinator database, where the sequences live, and go to
+//   the shards as values. So sequence values are unique across shards, and now() is the
+//   coordinator transaction's time for every shard of a statement.
+// - Calls to now(), CURRENT_TIMESTAMP and the other functions whose value depends on the
+//   transaction or session are evaluated once per statement in the coordinator database and
+//   replaced by constants before a modification goes to the shards.
+import { SqlError } from "../errors.js";
+import { expressionFromTemplate, paramNumbers, stringList, typeNameNode, walk, type AstNode } from "../sql/ast.js";
+import { deparseStatement } from "../sql/parse.js";
+import type { Session } from "../server/session.js";
+import type { Invocation } from "../commands/intercept.js";
+
+const TEXT_OID = 25;
+
+/** A column of a distributed or reference table's shell, as the coordinator's executors need it. */
+export interface ColumnInfo {
+  readonly name: string;
+  /** The type as SQL, with its modifier. */
+  readonly type: string;
+  /** The type's qualified name, which means it without a modifier (`bpchar`, not `character(1)`). */
+  readonly baseType: readonly [string, string];
+  /** The column's default expression (identity columns: their nextval()), or null. */
+  readonly defaultExpr: AstNode | null;
+  /** The default the coordinator evaluates for rows that leave the column out (null: none needed). */
+  readonly coordinatorDefault: AstNode | null;
+  /** The column's identity kind: "a" (ALWAYS), "d" (BY DEFAULT) or "". */
+  readonly identity: string;
+  readonly generated: boolean;
+  /** Whether the type is json or jsonb (or a domain over them). */
+  readonly json: boolean;
+}
+
+/** The catalog query behind `columnsFromRows`; $1 is the table's oid. */
+export const COLUMNS_QUERY = `SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod),
+       tn.nspname, t.typname, pg_catalog.pg_get_expr(d.adbin, d.adrelid), a.attidentity,
+       a.attgenerated <> '',
+       CASE WHEN a.attidentity <> '' THEN pg_catalog.pg_get_serial_sequence(a.attrelid::pg_catalog.regclass::text, a.attname) END,
+       COALESCE(NULLIF(t.typbasetype, 0), t.oid) IN (114, 3802)
+  FROM pg_catalog.pg_attribute a
+  JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+  JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace
+  LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+ WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped
+ ORDER BY a.attnum`;
+
+export function columnsFromRows(rows: readonly (string | null)[][]): ColumnInfo[] {
+  return rows.map(([name, type, typeSchema, typeName, defaultExpr, identity, generated, sequence, json]) => {
+    let expr: AstNode | null = null;
+    if (sequence) {
+      expr = call("nextval", [
+        { TypeCast: { arg: { A_Const: { sval: { sval: sequence } } }, typeName: typeNameNode("pg_catalog.regclass") } },
+      ]);
+    } else if (defaultExpr !== null && generated !== "t") {
+      expr = expressionFromTemplate(defaultExpr);
+    }
+    return {
+      name: name!,
+      defaultExpr: expr,
+      coordinatorDefault: expr && !isConstant(expr) ? expr : null,
+      type: type!,
+      baseType: [typeSchema!, typeName!],
+      identity: identity ?? "",
+      generated: generated === "t",
+      json: json === "t",
+    };
+  });
+}
+
+/** A constant, possibly cast: the shards' own copy of such a default gives the same value. */
+function isConstant(expr: AstNode): boolean {
+  if (expr.A_Const) return true;
+  const cast = expr.TypeCast as { arg: AstNode } | undefined;
+  return !!cast && isConstant(cast.arg);
+}
+
+function call(name: string, args: AstNode[]): AstNode {
+  return {
+    FuncCall: {
+      funcname: [{ String: { sval: "pg_catalog" } }, { String: { sval: name } }],
+      args,
+      funcformat: "COERCE_EXPLICIT_CALL",
+    },
+  };
+}
+
+/** PostgreSQL's refusal of a value for a GENERATED ALWAYS identity column. */
+export function identityAlwaysError(column: string): SqlError {
+  return new SqlError("428C9", `cannot insert a non-DEFAULT value into column "${column}"`, {
+    detail: `Column "${column}" is an identity column defined as GENERATED ALWAYS.`,
+    hint: "Use OVERRIDING SYSTEM VALUE to override.",
+  });
+}
+
+/** Sequence functions: they work on the coordinator's sequences, which the workers do not have. */
+export const sequenceFunctions = new Set(["nextval", "currval", "setval", "lastval"]);
+
+/** Whether an expression calls a sequence function. */
+export function callsSequence(expr: unknown): boolean {
+  let found = false;
+  walk(expr, (node) => {
+    const fc = node.FuncCall as AstNode | undefined;
+    if (fc && sequenceFunctions.has(stringList(fc.funcname).pop()!)) found = true;
+  });
+  return found;
+}
+
+/**
+ * Completes the rows of an INSERT … VALUES: the columns it leaves out and the DEFAULT items of
+ * columns whose defaults the coordinator evaluates get values, and so do items calling sequence
+ * functions — row by row, in the order PostgreSQL evaluates them. The distribution column's
+ * default, constant or not, is evaluated too: rows are routed by its value. Returns the column
+ * list the rows now follow.
+ */
+export async function fillDefaults(
+  session: Session,
+  all: readonly ColumnInfo[],
+  columns: readonly string[],
+  rows: AstNode[][],
+  override: string | undefined,
+  inv: Invocation,
+  distributionColumn: string | null,
+): Promise<string[]> {
+  const evaluatedDefault = (c: ColumnInfo | undefined) =>
+    c?.coordinatorDefault ?? (c?.name === distributionColumn ? c.defaultExpr : null);
+  const byName = new Map(all.map((c) => [c.name, c]));
+  const given = columns.map((n) => byName.get(n));
+  given.forEach((c, position) => {
+    if (!c || c.identity === "") return;
+    for (const row of rows) {
+      if (row[position]?.SetToDefault) continue;
+      if (c.identity === "a" && override !== "OVERRIDING_SYSTEM_VALUE") throw identityAlwaysError(c.name);
+      // OVERRIDING USER VALUE: the identity's own value replaces the one given.
+      if (c.identity === "d" && override === "OVERRIDING_USER_VALUE") row[position] = { SetToDefault: {} };
+    }
+  });
+  const missing = all.filter((c) => evaluatedDefault(c) && !columns.includes(c.name));
+  // The value the coordinator evaluates for an item, or null when the item goes as it is.
+  const evaluated = (row: AstNode[], position: number): AstNode | null => {
+    const item = row[position];
+    if (item?.SetToDefault) return evaluatedDefault(given[position]);
+    return item && callsSequence(item) ? item : null;
+  };
+  const positions = columns.map((_, p) => p).filter((p) => rows.some((row) => evaluated(row, p)));
+  if (missing.length === 0 && positions.length === 0) return [...columns];
+  const nullText = { TypeCast: { arg: { A_Const: { isnull: true } }, typeName: typeNameNode("text") } };
+  const asText = (e: AstNode) => ({ TypeCast: { arg: e, typeName: typeNameNode("text") } });
+  const valuesLists = rows.map((row) => ({
+    List: {
+      items: [
+        ...positions.map((p) => {
+          const e = evaluated(row, p);
+          return e ? asText(e) : nullText;
+        }),
+        ...missing.map((c) => asText(evaluatedDefault(c)!)),
+      ],
+    },
+  }));
+  const values = await evaluateSelect(
+    session,
+    {
+      SelectStmt: { valuesLists, limitOption: "LIMIT_OPTION_DEFAULT", op: "SETOP_NONE" },
+    },
+    inv,
+  );
+  rows.forEach((row, r) => {
+    positions.forEach((p, i) => {
+      if (evaluated(row, p)) row[p] = literal(values[r][i]);
+    });
+    row.push(...missing.map((_, i) => literal(values[r][positions.length + i])));
+  });
+  return [...columns, ...missing.map((c) => c.name)];
+}
+
+/**
+ * Runs a SELECT in the coordinator database with the statement's parameters (those it uses take
+ * their types from the context, the others are text) and returns its rows as text.
+ */
+export async function evaluateSelect(session: Session, select: AstNode, inv: Invocation) {
+  const used = paramNumbers(select);
+  const types: number[] = [];
+  for (let i = 1; i <= inv.params.length; i++) types.push(used.has(i) ? 0 : TEXT_OID);
+  return session.internalQuery(deparseStatement(select), inv.params, inv.paramFormats, types);
+}
+
+/** An untyped literal: the column it is assigned to reads it with its input function. */
+export function literal(text: string | null): AstNode {
+  return text === null ? { A_Const: { isnull: true } } : { A_Const: { sval: { sval: text } } };
+}
+
+/** Functions whose value is the transaction's or session's, not the node's that evaluates them. */
+const transactionFunctions = new Set(["now", "transaction_timestamp", "statement_timestamp"]);
+
+/**
+ * Replaces, in a modification about to run on the shards, every call whose value depends on the
+ * transaction or the session (now(), CURRENT_TIMESTAMP, CURRENT_USER, …) by its value in the
+ * coordinator database, typed as the call was. One round trip for all of them; none when there are none.
+ */
+export async function evaluateTransactionValues(session: Session, stmt: AstNode): Promise<void> {
+  const sites: AstNode[] = [];
+  walk(stmt, (node) => {
+    if (node.SQLValueFunction) sites.push(node);
+    const fc = node.FuncCall as AstNode | undefined;
+    if (fc && !fc.args && !fc.over) {
+      const name = stringList(fc.funcname);
+      if ((name.length === 1 || name[0] === "pg_catalog") && transactionFunctions.has(name[name.length - 1])) {
+        sites.push(node);
+      }
+    }
+  });
+  if (sites.length === 0) return;
+  const targetList = sites.flatMap((site) => [
+    { ResTarget: { val: { TypeCast: { arg: structuredClone(site), typeName: typeNameNode("text") } } } },
+    {
+      ResTarget: {
+        val: { TypeCast: { arg: call("pg_typeof", [structuredClone(site)]), typeName: typeNameNode("text") } },
+      },
+    },
+  ]);
+  const select = { SelectStmt: { targetList, limitOption: "LIMIT_OPTION_DEFAULT", op: "SETOP_NONE" } };
+  const [row] = await session.internalQuery(deparseStatement(select));
+  sites.forEach((site, i) => {
+    for (const key of Object.keys(site)) delete site[key];
+    Object.assign(site, { TypeCast: { arg: literal(row[2 * i]), typeName: typeNameNode(row[2 * i + 1]!) } });
+  });
+}
