@@ -35,10 +35,11 @@ import type { Invocation, InterceptedStatement } from "../commands/intercept.js"
 import { runPushdown, type PushdownEntry } from "./pushdown.js";
 import { commitBlock, commitStatement } from "../transaction/commit.js";
 import { copyOut, relationRef } from "./copy.js";
+import { callsSequence, evaluateSelect, evaluateTransactionValues, fillDefaults } from "./defaults.js";
+import { insertSelect } from "./insert_select.js";
 import { parseRowDescription, type FieldDescription } from "../protocol/messages.js";
 
 const JSON_OID = 114;
-const TEXT_OID = 25;
 
 /** Per-statement state kept across executions (resolution of names, RowDescription). */
 export interface DistributedState {
@@ -169,14 +170,19 @@ async function plan(
   const hasLocal = refs.length > dist.length;
   const binaryResults = inv.resultFormats.some((f) => f === 1);
   if (target) {
-    if (hasLocal) {
-      throw new SqlError("0A000", "modifying a distributed table while reading a local table is not supported", {
-        hint: "Read the local table in a separate statement, or make it a reference table.",
-      });
-    }
     if (binaryResults && returns(stmt)) {
       throw new SqlError("0A000", "binary results of RETURNING from distributed tables are not supported", {
         hint: "Ask for text results.",
+      });
+    }
+    const source = (stmt.InsertStmt as { selectStmt?: { SelectStmt?: AstNode } } | undefined)?.selectStmt?.SelectStmt;
+    if (source && !source.valuesLists) {
+      const sources = dist.filter((r) => !r.isTarget);
+      return insertSelect({ session, stmt, sources, target, metadata, inv }, st, inBlock, hasLocal);
+    }
+    if (hasLocal) {
+      throw new SqlError("0A000", "modifying a distributed table while reading a local table is not supported", {
+        hint: "Read the local table in a separate statement, or make it a reference table.",
       });
     }
     if (stmt.InsertStmt) return insert(session, st, stmt, dist, target, metadata, inv, inBlock);
@@ -201,7 +207,7 @@ async function plan(
   return fallback(session, st, stmt, dist, metadata, inv, inBlock);
 }
 
-function returns(stmt: AstNode): boolean {
+export function returns(stmt: AstNode): boolean {
   const dml = (stmt.InsertStmt ?? stmt.UpdateStmt ?? stmt.DeleteStmt) as
     { returningList?: unknown[]; returningClause?: { exprs?: unknown[] } } | undefined;
   return (dml?.returningClause?.exprs?.length ?? dml?.returningList?.length ?? 0) > 0;
@@ -486,38 +492,57 @@ async function insert(
   const ins = stmt.InsertStmt as {
     cols?: { ResTarget: { name: string } }[];
     selectStmt?: AstNode;
+    override?: string;
     onConflictClause?: { action: string; targetList?: { ResTarget: { name: string } }[] };
   };
-  if (dist.length > 1) {
-    throw new SqlError("0A000", "INSERT … SELECT into a distributed table is not supported yet", {
-      hint: "Select the rows and insert them with INSERT … VALUES or COPY.",
-    });
-  }
   const select = ins.selectStmt?.SelectStmt as { valuesLists?: { List: { items: AstNode[] } }[] } | undefined;
   const table = target.table;
-  const rows = select?.valuesLists?.map((l) => l.List.items) ?? null;
-  if (ins.selectStmt && !rows) {
-    if (table.method === "h") {
-      throw new SqlError("0A000", "INSERT … SELECT into a distributed table is not supported yet", {
-        hint: "Select the rows and insert them with INSERT … VALUES or COPY.",
-      });
-    }
+  if (dist.length > 1) {
+    throw new SqlError("0A000", "subqueries over distributed tables in INSERT … VALUES are not supported", {
+      hint: "Use INSERT … SELECT.",
+    });
   }
   if (table.method === "h" && ins.onConflictClause?.targetList?.some((t) => t.ResTarget.name === table.partitionKey)) {
     throw new SqlError("0A000", "modifying the partition value of rows is not allowed", {
       detail: `ON CONFLICT DO UPDATE would change the distribution column "${table.partitionKey}".`,
     });
   }
+  // DEFAULT VALUES is one row that gives no column.
+  const all = await session.tableColumns(table.relationId);
+  const given = select?.valuesLists?.map((l) => l.List.items) ?? [[]];
+  const width = given[0].length;
+  const columns = await fillDefaults(
+    session,
+    all,
+    ins.cols?.map((c) => c.ResTarget.name) ?? all.slice(0, given[0].length).map((c) => c.name),
+    given,
+    ins.override,
+    inv,
+    table.partitionKey,
+  );
+  if (columns.length > width) {
+    // Values were added: the statement now lists its columns.
+    ins.cols = columns.map((name) => ({ ResTarget: { name } }));
+    if (!ins.selectStmt) {
+      ins.selectStmt = {
+        SelectStmt: {
+          valuesLists: given.map((items) => ({ List: { items } })),
+          limitOption: "LIMIT_OPTION_DEFAULT",
+          op: "SETOP_NONE",
+        },
+      };
+    }
+  }
+  await evaluateTransactionValues(session, stmt);
+  const rows = ins.selectStmt ? given : null;
   // Which shards receive which rows.
   const groups = new Map<number, AstNode[][]>();
   if (table.method === "n") {
     groups.set(0, rows ?? []);
   } else {
-    const columns =
-      ins.cols?.map((c) => c.ResTarget.name) ?? (await session.tableColumns(table.relationId)).map((c) => c.name);
     const position = columns.indexOf(table.partitionKey!);
     if (!rows || position < 0) {
-      throw new SqlError("0A000", "cannot perform an INSERT without a partition column value", {
+      throw new SqlError("23502", "cannot perform an INSERT without a partition column value", {
         hint: `Give a value for "${table.partitionKey}".`,
       });
     }
@@ -567,10 +592,7 @@ async function evaluate(session: Session, expr: AstNode, inv: Invocation, table:
   const select: AstNode = {
     SelectStmt: { targetList: [{ ResTarget: { val: cast } }], limitOption: "LIMIT_OPTION_DEFAULT", op: "SETOP_NONE" },
   };
-  const used = paramNumbers(select);
-  const types: number[] = [];
-  for (let i = 1; i <= inv.params.length; i++) types.push(used.has(i) ? 0 : TEXT_OID);
-  const rows = await session.internalQuery(deparseStatement(select), inv.params, inv.paramFormats, types);
+  const rows = await evaluateSelect(session, select, inv);
   return rows[0][0];
 }
 
@@ -592,13 +614,20 @@ async function modify(
   inBlock: boolean,
 ): Promise<void> {
   const table = target.table;
-  const update = stmt.UpdateStmt as { targetList?: { ResTarget: { name: string } }[] } | undefined;
+  const update = stmt.UpdateStmt as { targetList?: { ResTarget: { name: string; val?: AstNode } }[] } | undefined;
   if (table.method === "h" && update?.targetList?.some((t) => t.ResTarget.name === table.partitionKey)) {
     throw new SqlError("0A000", "modifying the partition value of rows is not allowed", {
       detail: `UPDATE would change the distribution column "${table.partitionKey}".`,
       hint: "Delete the row and insert it with its new value.",
     });
   }
+  if (callsSequence(stmt)) {
+    throw new SqlError("0A000", "sequence functions in UPDATE or DELETE of distributed tables are not supported", {
+      hint: "Draw the values in a separate statement and pass them as constants.",
+    });
+  }
+  if (update) await setDefaults(session, update.targetList ?? [], table);
+  await evaluateTransactionValues(session, stmt);
   let indexes: number[];
   const others = dist.filter((r) => r !== target && r.table.method === "h");
   if (table.method === "n") {
@@ -640,6 +669,31 @@ async function modify(
   await runModifyTasks(session, st, tasks, inv, inBlock, stmt.UpdateStmt ? "UPDATE" : "DELETE", table.method === "n");
 }
 
+/**
+ * `SET column = DEFAULT` for a column whose default the coordinator evaluates: the default
+ * expression takes its place (a default drawing from a sequence would need a value per row).
+ */
+async function setDefaults(
+  session: Session,
+  targets: readonly { ResTarget: { name: string; val?: AstNode } }[],
+  table: TableRecord,
+): Promise<void> {
+  const defaulted = targets.filter((t) => t.ResTarget.val?.SetToDefault);
+  if (defaulted.length === 0) return;
+  const columns = await session.tableColumns(table.relationId);
+  for (const t of defaulted) {
+    const expr = columns.find((c) => c.name === t.ResTarget.name)?.coordinatorDefault;
+    if (!expr) continue;
+    if (callsSequence(expr)) {
+      throw new SqlError("0A000", `UPDATE … SET ${t.ResTarget.name} = DEFAULT is not supported on distributed tables`, {
+        detail: "The column's default draws from a sequence, which lives on the coordinator.",
+        hint: "Draw the values with nextval() in a separate statement.",
+      });
+    }
+    t.ResTarget.val = cloneAst(expr);
+  }
+}
+
 /** The shard indexes a reference's pins allow (every shard when it is not pinned). */
 export function prunedIndexes(ref: DistributedRef, pin: ValueSource[] | null, inv: Invocation): number[] {
   const all = ref.table.shards.map((_, i) => i);
@@ -653,7 +707,7 @@ export function prunedIndexes(ref: DistributedRef, pin: ValueSource[] | null, in
   return [...set].sort((a, b) => a - b);
 }
 
-async function runModifyTasks(
+export async function runModifyTasks(
   session: Session,
   st: InterceptedStatement,
   tasks: readonly { node: NodeRecord; sql: string; params: (string | Buffer | null)[] }[],
@@ -703,6 +757,51 @@ async function fallback(
   inv: Invocation,
   inBlock: boolean,
 ): Promise<void> {
+  const dataParams = await substituteShardRows(session, stmt, dist, metadata, inv, inBlock);
+  if (stmt.CopyStmt) {
+    // COPY (query) takes no parameters: the rows go in as literals.
+    walk(stmt, (node) => {
+      const ref = node.ParamRef as { number: number } | undefined;
+      if (!ref || ref.number <= inv.params.length) return;
+      delete node.ParamRef;
+      node.A_Const = { sval: { sval: dataParams[ref.number - inv.params.length - 1] } };
+    });
+    return runOnCoordinator(session, deparseStatement(stmt), inv, [], st.paramTypes);
+  }
+  await runOnCoordinator(
+    session,
+    deparseStatement(stmt),
+    inv,
+    dataParams,
+    withJsonParams(st.paramTypes, inv, dataParams),
+  );
+}
+
+/** Parameter types for a statement given the rows of `substituteShardRows` after its own parameters. */
+export function withJsonParams(
+  paramTypes: readonly number[],
+  inv: Invocation,
+  dataParams: readonly string[],
+): number[] {
+  const types = [...paramTypes];
+  while (types.length < inv.params.length) types.push(0);
+  for (let i = 0; i < dataParams.length; i++) types.push(JSON_OID);
+  return types;
+}
+
+/**
+ * Replaces each reference to a distributed table in the statement by the rows the table
+ * contributes (pruned, filtered and projected on its shards), which it returns as JSON
+ * parameters numbered after the statement's own. Capped by canopy.max_intermediate_result_size.
+ */
+export async function substituteShardRows(
+  session: Session,
+  stmt: AstNode,
+  dist: readonly DistributedRef[],
+  metadata: MetadataSnapshot,
+  inv: Invocation,
+  inBlock: boolean,
+): Promise<string[]> {
   const limit = await intermediateLimit(session);
   const pins = pinnedValues(dist);
   const byTable = new Map<number, DistributedRef[]>();
@@ -746,20 +845,7 @@ async function fallback(
     dataParams.push(json);
     for (const ref of refs) replaceWithRows(ref, number, allColumns, columns);
   }
-  if (stmt.CopyStmt) {
-    // COPY (query) takes no parameters: the rows go in as literals.
-    walk(stmt, (node) => {
-      const ref = node.ParamRef as { number: number } | undefined;
-      if (!ref || ref.number <= inv.params.length) return;
-      delete node.ParamRef;
-      node.A_Const = { sval: { sval: dataParams[ref.number - inv.params.length - 1] } };
-    });
-    return runOnCoordinator(session, deparseStatement(stmt), inv, [], st.paramTypes);
-  }
-  const paramTypes = [...st.paramTypes];
-  while (paramTypes.length < inv.params.length) paramTypes.push(0);
-  for (let i = 0; i < dataParams.length; i++) paramTypes.push(JSON_OID);
-  await runOnCoordinator(session, deparseStatement(stmt), inv, dataParams, paramTypes);
+  return dataParams;
 }
 
 /** Joins JSON arrays given as text without parsing them. */
