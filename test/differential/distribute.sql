@@ -17,3 +17,7 @@ SELECT create_distributed_table('events', 'device_id', colocate_with => 'devices
 
 SELECT create_distributed_table('users', 'username', shard_count => 5);
 SELECT create_distributed_table('posts', 'username', colocate_with => 'users');
+
+SELECT create_distributed_table('audit_log', 'company_id', colocate_with => 'companies');
+SELECT create_distributed_table('tickets', 'id');
+SELECT create_reference_table('labels');
