@@ -18,7 +18,7 @@ import { quoteLiteral } from "../sql/quote.js";
 import type { Session } from "../server/session.js";
 import { RemoteError } from "../nodes/gateway.js";
 import { commitStatement } from "../transaction/commit.js";
-import { findUdf, type UdfDefinition, type UdfResult } from "./udfs.js";
+import { findMemoryView, findUdf, type UdfDefinition, type UdfResult } from "./udfs.js";
 import {
   runDistributed,
   runOnCoordinator,
@@ -58,6 +58,7 @@ const TEXT_OID = 25;
 
 /** Executes an intercepted statement, sending its rows and CommandComplete to the client. */
 export async function runIntercepted(session: Session, st: InterceptedStatement, inv: Invocation): Promise<void> {
+  session.statementStartMs = performance.now();
   if (st.show) {
     const value = await session.currentSetting(st.show);
     const out: Buffer[] = [];
@@ -84,6 +85,7 @@ export async function runIntercepted(session: Session, st: InterceptedStatement,
 
 async function runUdfStatement(session: Session, st: InterceptedStatement, inv: Invocation): Promise<void> {
   const stmt = cloneAst(st.stmt);
+  readMemoryViewsThroughUdfs(stmt);
   const calls: { def: UdfDefinition; call: AstNode; parent: AstNode | unknown[]; key: string | number }[] = [];
   // Calls in FROM must stay function calls, so their replacements differ (see replaceCall).
   const inFrom = new Set<unknown>();
@@ -109,6 +111,21 @@ async function runUdfStatement(session: Session, st: InterceptedStatement, inv: 
     );
   }
   await runRewritten(session, st, deparseStatement(stmt), stmt, inv);
+}
+
+/** Replaces each reference to a view over the coordinator's memory by a call of its UDF. */
+function readMemoryViewsThroughUdfs(stmt: AstNode): void {
+  walk(stmt, (node) => {
+    const range = node.RangeVar as { schemaname?: string; relname: string; alias?: AstNode } | undefined;
+    const def = range && findMemoryView(range);
+    if (!def) return;
+    delete node.RangeVar;
+    const call = { FuncCall: { funcname: [{ String: { sval: "pg_catalog" } }, { String: { sval: def.name } }] } };
+    node.RangeFunction = {
+      functions: [{ List: { items: [call, {}] } }],
+      alias: range!.alias ?? { aliasname: range!.relname },
+    };
+  });
 }
 
 /** Sends the description of an intercepted statement (statement) or portal (with result formats). */

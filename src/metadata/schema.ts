@@ -4,7 +4,7 @@
 // coordinator intercepts calls to the stubs; called directly on the database they raise an error.
 
 /** Bumped when the schema below changes; stored in pg_dist_metadata_version. */
-export const METADATA_SCHEMA_VERSION = 1;
+export const METADATA_SCHEMA_VERSION = 2;
 
 /** The channel on which every metadata change is announced to all coordinators. */
 export const METADATA_CHANNEL = "canopy_metadata_changed";
@@ -53,7 +53,20 @@ export const udfSignatures: readonly { name: string; args: string; returns: stri
     args: "table_name regclass, distribution_value text DEFAULT NULL",
     returns: "bigint",
   },
+  {
+    name: "canopy_stat_statements",
+    args: "OUT queryid bigint, OUT userid oid, OUT dbid oid, OUT query text, OUT executor text, OUT partition_key text, OUT calls bigint, OUT total_time double precision, OUT mean_time double precision",
+    returns: "SETOF record",
+  },
+  { name: "canopy_stat_statements_reset", args: "", returns: "void" },
 ];
+
+/**
+ * Views over the coordinator's memory: each is a view over the stub of the same name, so that the
+ * catalog describes it, and statements reading it get the stub's rows from Canopy (see
+ * commands/intercept.ts).
+ */
+export const memoryViews: ReadonlySet<string> = new Set(["canopy_stat_statements"]);
 
 /** Creates or completes the metadata schema; idempotent, runs in one transaction. */
 export function metadataSchemaSql(): string {
@@ -202,6 +215,7 @@ DO $$ DECLARE t text; BEGIN
 END $$;
 
 ${stubs}
+${[...memoryViews].map((v) => `CREATE OR REPLACE VIEW pg_catalog.${v} AS SELECT * FROM pg_catalog.${v}();`).join("\n")}
 
 DELETE FROM pg_catalog.pg_dist_metadata_version;
 INSERT INTO pg_catalog.pg_dist_metadata_version VALUES (${METADATA_SCHEMA_VERSION});

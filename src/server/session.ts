@@ -84,6 +84,8 @@ export class Session {
   private blockMetadataLoads = 0;
   private readonly distributedClassifications = new Map<string, { version: number; c: Classification }>();
   private readonly columnCache = new Map<string, { name: string; type: string }[]>();
+  /** performance.now() when Canopy began its current (or last) statement, for canopy_stat_statements. */
+  statementStartMs = 0;
 
   constructor(
     readonly coordinator: Coordinator,
@@ -491,6 +493,7 @@ export class Session {
   /** Starts COPY FROM STDIN into a distributed or reference table. */
   private async startDistributedCopyIn(statement: InterceptedStatement, extended: boolean): Promise<void> {
     let copy: DistributedCopyIn;
+    this.statementStartMs = performance.now();
     try {
       refuseInFailedBlock(this);
       copy = await DistributedCopyIn.start(this, statement, (ref) => resolveTable(this, ref));
