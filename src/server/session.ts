@@ -84,6 +84,16 @@ export class Session {
   private blockMetadataLoads = 0;
   private readonly distributedClassifications = new Map<string, { version: number; c: Classification }>();
   private readonly columnCache = new Map<string, { name: string; type: string }[]>();
+  /**
+   * Bumped when canopy.* settings may change: SET, RESET or DISCARD, set_config, or, once the
+   * session has changed one, the end of a transaction or savepoint (which may undo it). Bumped
+   * when such a statement is classified and again with the next one, which cannot read settings
+   * before the change is made.
+   */
+  private canopySettingsEpoch = 0;
+  private canopySettingsChanged = false;
+  private canopySettingsBumpNext = false;
+  private remoteCommandLogging = { epoch: -1, on: false };
   /** performance.now() when Canopy began its current (or last) statement, for canopy_stat_statements. */
   statementStartMs = 0;
 
@@ -410,6 +420,7 @@ export class Session {
   }
 
   private async classifyWithMetadata(sql: string): Promise<Classification> {
+    this.noteCanopySettingChanges(sql);
     const c = this.classify(sql);
     if (c.kind === "intercept" && c.statements.some((p) => p.intercepted?.copyFromStdin)) {
       // The embedded database's COPY FROM STDIN, unless the table is a distributed one.
@@ -871,6 +882,34 @@ export class Session {
       this.columnCache.set(key, columns);
     }
     return columns;
+  }
+
+  private noteCanopySettingChanges(sql: string): void {
+    if (this.canopySettingsBumpNext) {
+      this.canopySettingsEpoch++;
+      this.canopySettingsBumpNext = false;
+    }
+    const changes = /canopy\.|reset|discard/i.test(sql);
+    if (changes || (this.canopySettingsChanged && transactionWords.test(sql))) {
+      this.canopySettingsEpoch++;
+      this.canopySettingsBumpNext = true;
+      this.canopySettingsChanged ||= changes;
+    }
+  }
+
+  /** Whether canopy.log_remote_commands is on; read again only when the settings may have changed. */
+  logRemoteCommands(): boolean | Promise<boolean> {
+    if (this.remoteCommandLogging.epoch === this.canopySettingsEpoch) return this.remoteCommandLogging.on;
+    return this.readRemoteCommandLogging();
+  }
+
+  private async readRemoteCommandLogging(): Promise<boolean> {
+    // A failed block cannot answer until it ends (its ROLLBACK still reaches the workers).
+    if (this.pipe!.transactionStatus === 0x45) return this.remoteCommandLogging.on;
+    const epoch = this.canopySettingsEpoch;
+    const on = (await this.currentSetting("canopy.log_remote_commands")) === "on";
+    this.remoteCommandLogging = { epoch, on };
+    return on;
   }
 
   /** The session's current value of a setting, read from its connection. */
