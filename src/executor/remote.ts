@@ -165,6 +165,17 @@ export class RemoteConnections {
     );
   }
 
+  /** The session's worker connections as canopy_stat_activity shows them. */
+  activity(): { nodename: string; nodeport: number; pid: number | null; state: string; command: string | null }[] {
+    return [...this.nodes.values()].map((n) => ({
+      nodename: n.node.nodename,
+      nodeport: n.node.nodeport,
+      pid: n.client.processId ?? null,
+      state: n.running ? "active" : n.inTransaction ? "idle in transaction" : "idle",
+      command: n.command,
+    }));
+  }
+
   /** The open remote transactions, for the commit protocol. */
   openTransactions(): { nodeId: number; groupId: number; wrote: boolean }[] {
     const open: { nodeId: number; groupId: number; wrote: boolean }[] = [];
@@ -253,10 +264,12 @@ export class RemoteConnections {
     }
     let pending = this.connecting.get(node.nodeid);
     if (!pending) {
+      // Numbered as they are asked for, so that parallel connections get the same numbers each run.
+      const connectionId = ++this.connectionsOpened;
       pending = connectToNode(this.session, node.nodename, node.nodeport).then((client) => ({
         client,
         node,
-        connectionId: ++this.connectionsOpened,
+        connectionId,
         command: null,
         running: false,
         groupId: node.groupid,
