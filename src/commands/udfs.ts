@@ -5,6 +5,7 @@ import * as nodes from "../operations/node_management.js";
 import * as distribute from "./distribute.js";
 import { memoryViews } from "../metadata/schema.js";
 import { resetStatStatements, statStatementsRows } from "../executor/stat_statements.js";
+import { statActivityRows } from "../server/activity.js";
 
 /** What a UDF returns: one value of a type, or a set of rows of a composite type. */
 export type UdfResult =
@@ -106,6 +107,7 @@ const definitions: UdfDefinition[] = [
   },
   { name: "canopy_stat_statements", parameters: [], run: (s) => statStatementsRows(s) },
   { name: "canopy_stat_statements_reset", parameters: [], run: (s) => resetStatStatements(s) },
+  { name: "canopy_stat_activity", parameters: [], run: (s) => statActivityRows(s) },
 ];
 
 const byName = new Map(definitions.map((d) => [d.name, d]));

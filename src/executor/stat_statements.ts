@@ -133,16 +133,25 @@ export function recordStatement(
 }
 
 /**
- * The rows of canopy_stat_statements(): users and databases as their oids. Only superusers and
- * members of pg_read_all_stats see other users' statements, as with pg_stat_statements' texts.
+ * The role reading statistics, and whether it may see every user's statements: superusers and
+ * members of pg_read_all_stats, as with pg_stat_statements and pg_stat_activity.
  */
-export async function statStatementsRows(session: Session): Promise<UdfResult> {
-  const entries = session.coordinator.statStatements.list();
-  const [[roles, databases, all]] = await session.internalQuery(
-    `SELECT (SELECT coalesce(json_object_agg(rolname, oid), '{}') FROM pg_catalog.pg_roles WHERE rolname = ANY($1::text[]))::text,
-            (SELECT coalesce(json_object_agg(datname, oid), '{}') FROM pg_catalog.pg_database WHERE datname = ANY($2::text[]))::text,
-            (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)
+export async function statisticsPrivilege(session: Session): Promise<{ currentUser: string; readsAll: boolean }> {
+  const [[currentUser, readsAll]] = await session.internalQuery(
+    `SELECT current_user::text, (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)
               OR pg_catalog.pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER')`,
+  );
+  return { currentUser: currentUser!, readsAll: readsAll === "t" };
+}
+
+/** The rows of canopy_stat_statements(): users and databases as their oids. */
+export async function statStatementsRows(session: Session): Promise<UdfResult> {
+  const { currentUser, readsAll } = await statisticsPrivilege(session);
+  const all = session.coordinator.statStatements.list();
+  const entries = readsAll ? all : all.filter((e) => e.user === currentUser);
+  const [[roles, databases]] = await session.internalQuery(
+    `SELECT (SELECT coalesce(json_object_agg(rolname, oid), '{}') FROM pg_catalog.pg_roles WHERE rolname = ANY($1::text[]))::text,
+            (SELECT coalesce(json_object_agg(datname, oid), '{}') FROM pg_catalog.pg_database WHERE datname = ANY($2::text[]))::text`,
     [
       Buffer.from(arrayLiteral([...new Set(entries.map((e) => e.user))])),
       Buffer.from(arrayLiteral([...new Set(entries.map((e) => e.database))])),
@@ -150,11 +159,10 @@ export async function statStatementsRows(session: Session): Promise<UdfResult> {
   );
   const roleOids = JSON.parse(roles!) as Record<string, number>;
   const databaseOids = JSON.parse(databases!) as Record<string, number>;
-  const visible = all === "t" ? entries : entries.filter((e) => e.user === session.user);
   return {
     kind: "set",
     type: "pg_catalog.canopy_stat_statements",
-    rows: visible.map((e) => [
+    rows: entries.map((e) => [
       e.queryId,
       oidText(roleOids[e.user]),
       oidText(databaseOids[e.database]),

@@ -59,6 +59,11 @@ export const udfSignatures: readonly { name: string; args: string; returns: stri
     returns: "SETOF record",
   },
   { name: "canopy_stat_statements_reset", args: "", returns: "void" },
+  {
+    name: "canopy_stat_activity",
+    args: "OUT pid integer, OUT datname name, OUT usename name, OUT application_name text, OUT client_addr inet, OUT client_port integer, OUT backend_start timestamptz, OUT xact_start timestamptz, OUT query_start timestamptz, OUT state text, OUT query text, OUT nodename text, OUT nodeport integer, OUT worker_pid integer, OUT worker_state text, OUT worker_query text",
+    returns: "SETOF record",
+  },
 ];
 
 /**
@@ -66,7 +71,7 @@ export const udfSignatures: readonly { name: string; args: string; returns: stri
  * catalog describes it, and statements reading it get the stub's rows from Canopy (see
  * commands/intercept.ts).
  */
-export const memoryViews: ReadonlySet<string> = new Set(["canopy_stat_statements"]);
+export const memoryViews: ReadonlySet<string> = new Set(["canopy_stat_statements", "canopy_stat_activity"]);
 
 /** Creates or completes the metadata schema; idempotent, runs in one transaction. */
 export function metadataSchemaSql(): string {

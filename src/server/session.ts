@@ -94,6 +94,16 @@ export class Session {
   private canopySettingsChanged = false;
   private canopySettingsBumpNext = false;
   private remoteCommandLogging = { epoch: -1, on: false };
+  /** When the client connected (ms since the epoch), and what it said in its startup packet. */
+  readonly backendStartMs = Date.now();
+  applicationName = "";
+  /** The statement the session runs or ran last, as canopy_stat_activity shows it. */
+  query = "";
+  queryStartMs: number | null = null;
+  private transactionStartMs: number | null = null;
+  /** The texts of the forwarded prepared statements and portals, for `query` at Execute. */
+  private readonly forwardedStatementTexts = new Map<string, string>();
+  private readonly forwardedPortalTexts = new Map<string, string>();
   /** performance.now() when Canopy began its current (or last) statement, for canopy_stat_statements. */
   statementStartMs = 0;
 
@@ -113,6 +123,34 @@ export class Session {
   /** Closes the session from the server side (shutdown). */
   terminate(): void {
     this.close();
+  }
+
+  /** The process id clients know this session by (BackendKeyData). */
+  get processId(): number {
+    return this.key.processId;
+  }
+
+  /** The client's address and port (null and -1 over a unix socket, as pg_stat_activity shows). */
+  get clientAddress(): { address: string | null; port: number } {
+    const socket = this.socket as net.Socket;
+    if (!socket.remoteAddress) return { address: null, port: -1 };
+    return { address: socket.remoteAddress.replace(/^::ffff:(?=\d+\.)/, ""), port: socket.remotePort ?? -1 };
+  }
+
+  /** The session's state as pg_stat_activity names it, and when its transaction began. */
+  get activityState(): { state: string; transactionStartMs: number | null } {
+    const status = this.pipe?.transactionStatus ?? 0x49;
+    const active = this.busy || (this.pipe?.outstanding ?? 0) > 0;
+    if (!active && status === 0x49) return { state: "idle", transactionStartMs: null };
+    const state = active ? "active" : status === 0x54 ? "idle in transaction" : "idle in transaction (aborted)";
+    return { state, transactionStartMs: this.transactionStartMs };
+  }
+
+  /** Notes a statement's start for canopy_stat_activity; a transaction starts with it when none is open. */
+  private beginQuery(sql: string): void {
+    this.query = sql;
+    this.queryStartMs = Date.now();
+    if (this.pipe?.transactionStatus === 0x49) this.transactionStartMs = this.queryStartMs;
   }
 
   /** Forwards a CancelRequest to the backend serving this session. */
@@ -262,6 +300,7 @@ export class Session {
     }
     this.user = params.user;
     this.database = params.database || params.user;
+    this.applicationName = params.application_name ?? "";
     this.key = this.coordinator.allocateSessionKey();
     this.coordinator.sessions.set(this.key.processId, this);
     await this.connectBackend(params);
@@ -452,6 +491,7 @@ export class Session {
 
   private async onQuery(m: Message): Promise<void> {
     const sql = new BodyReader(m.body).cstring();
+    this.beginQuery(sql);
     const c = await this.classifyAll(sql);
     if (c.kind === "forward") return this.pipe!.forward(m.code, m.raw);
     await this.pipe!.idle();
@@ -676,6 +716,7 @@ export class Session {
     const c = await this.classifyAll(sql);
     if (c.kind === "forward") {
       this.statements.delete(name);
+      this.forwardedStatementTexts.set(name, sql);
       return this.pipe!.forward(m.code, m.raw);
     }
     await this.pipe!.idle();
@@ -715,6 +756,7 @@ export class Session {
     const statement = this.statements.get(statementName);
     if (!statement) {
       this.portals.delete(portal);
+      this.forwardedPortalTexts.set(portal, this.forwardedStatementTexts.get(statementName) ?? "");
       return this.pipe!.forward(m.code, m.raw);
     }
     await this.pipe!.idle();
@@ -751,6 +793,7 @@ export class Session {
   private async onExecute(m: Message): Promise<void> {
     const name = new BodyReader(m.body).cstring();
     const portal = this.portals.get(name);
+    this.beginQuery(portal ? portal.statement.sql : (this.forwardedPortalTexts.get(name) ?? ""));
     if (!portal) return this.pipe!.forward(m.code, m.raw);
     await this.pipe!.idle();
     if (this.pipe!.errorSinceSync) return;
@@ -767,6 +810,7 @@ export class Session {
     const kind = r.byte();
     const name = r.cstring();
     const map = kind === 0x53 ? this.statements : this.portals;
+    (kind === 0x53 ? this.forwardedStatementTexts : this.forwardedPortalTexts).delete(name);
     if (!map.has(name)) return this.pipe!.forward(m.code, m.raw);
     await this.pipe!.idle();
     if (this.pipe!.errorSinceSync) return;
