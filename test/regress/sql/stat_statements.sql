@@ -64,3 +64,8 @@ ROLLBACK;
 SET canopy.log_remote_commands = off;
 SELECT * FROM foo WHERE id = 42;
 DROP TABLE foo;
+-- canopy_stat_activity: this session, reading it, is active (one row per worker connection it holds).
+SELECT count(DISTINCT pid) AS sessions, min(state) AS state, min(usename) AS usename,
+       bool_and(worker_state IS NULL OR worker_state = 'idle') AS workers_idle
+  FROM canopy_stat_activity WHERE query LIKE '%canopy_stat_activity%';
+\d canopy_stat_activity
