@@ -18,8 +18,10 @@ import { quoteLiteral } from "../sql/quote.js";
 import type { Session } from "../server/session.js";
 import { RemoteError } from "../nodes/gateway.js";
 import { commitStatement } from "../transaction/commit.js";
+import { collectRelationRefs } from "../planner/analyze.js";
 import { findMemoryView, findUdf, type UdfDefinition, type UdfResult } from "./udfs.js";
 import {
+  resolveTable,
   runDistributed,
   runOnCoordinator,
   runUtility,
@@ -86,6 +88,7 @@ export async function runIntercepted(session: Session, st: InterceptedStatement,
 async function runUdfStatement(session: Session, st: InterceptedStatement, inv: Invocation): Promise<void> {
   const stmt = cloneAst(st.stmt);
   readMemoryViewsThroughUdfs(stmt);
+  await refuseDistributedTables(session, stmt);
   const calls: { def: UdfDefinition; call: AstNode; parent: AstNode | unknown[]; key: string | number }[] = [];
   // Calls in FROM must stay function calls, so their replacements differ (see replaceCall).
   const inFrom = new Set<unknown>();
@@ -111,6 +114,25 @@ async function runUdfStatement(session: Session, st: InterceptedStatement, inv: 
     );
   }
   await runRewritten(session, st, deparseStatement(stmt), stmt, inv);
+}
+
+/**
+ * A statement calling UDFs runs in the coordinator database, where distributed tables are empty
+ * shells: refuses it when it reads one, rather than answering from the shell.
+ */
+async function refuseDistributedTables(session: Session, stmt: AstNode): Promise<void> {
+  const metadata = await session.metadata();
+  for (const ref of collectRelationRefs(stmt)) {
+    if (!metadata.tablesByRelname.has(ref.relname) || !(await resolveTable(session, ref))) continue;
+    throw new SqlError(
+      "0A000",
+      "Canopy functions and views cannot be combined with distributed tables in one statement",
+      {
+        detail: `The statement reads the distributed table "${ref.relname}".`,
+        hint: "Query the distributed table in a statement of its own.",
+      },
+    );
+  }
 }
 
 /** Replaces each reference to a view over the coordinator's memory by a call of its UDF. */

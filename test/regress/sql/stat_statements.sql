@@ -46,6 +46,8 @@ SELECT bool_and(userid = (SELECT oid FROM pg_roles WHERE rolname = current_user)
 -- The view as any relation: qualified, aliased, joined, and described.
 SELECT s.executor, count(*) FROM pg_catalog.canopy_stat_statements s JOIN canopy_stat_statements t USING (queryid, partition_key, executor) GROUP BY 1;
 \d canopy_stat_statements
+-- With a distributed table in the same statement it is refused, not answered from the empty shell.
+SELECT count(*) FROM canopy_stat_statements s JOIN foo ON s.partition_key = foo.id::text;
 -- Other users' statements show only to superusers and pg_read_all_stats.
 CREATE ROLE stat_reader;
 SET ROLE stat_reader;
