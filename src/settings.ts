@@ -77,6 +77,16 @@ export const settingDefinitions: Readonly<Record<string, SettingDefinition>> = {
     context: "startup",
   },
   "canopy.max_client_connections": { kind: "integer", defaultValue: "1000", min: 1, max: 100000, context: "startup" },
+  "canopy.stat_statements_max": { kind: "integer", defaultValue: "50000", min: 1, max: 10000000, context: "startup" },
+  "canopy.stat_statements_purge_interval": {
+    kind: "integer",
+    defaultValue: "3600",
+    min: 0,
+    // In milliseconds it must fit a timer's 32-bit delay.
+    max: Math.floor(intMax / 1000),
+    context: "startup",
+  },
+  "canopy.stat_statements_track": { kind: "string", defaultValue: "all", context: "startup", check: checkTrack },
 };
 
 /** Defaults in force for this coordinator, from configuration over the built-in ones. */
@@ -138,6 +148,14 @@ export function normalizeSetting(name: string, value: string): string {
     case "string":
       def.check?.(value);
       return value;
+  }
+}
+
+function checkTrack(value: string): void {
+  if (value !== "all" && value !== "none") {
+    throw new SqlError("22023", `invalid value for parameter "canopy.stat_statements_track": "${value}"`, {
+      hint: "Available values: none, all.",
+    });
   }
 }
 

@@ -18,8 +18,10 @@ import { quoteLiteral } from "../sql/quote.js";
 import type { Session } from "../server/session.js";
 import { RemoteError } from "../nodes/gateway.js";
 import { commitStatement } from "../transaction/commit.js";
-import { findUdf, type UdfDefinition, type UdfResult } from "./udfs.js";
+import { collectRelationRefs } from "../planner/analyze.js";
+import { findMemoryView, findUdf, type UdfDefinition, type UdfResult } from "./udfs.js";
 import {
+  resolveTable,
   runDistributed,
   runOnCoordinator,
   runUtility,
@@ -58,6 +60,7 @@ const TEXT_OID = 25;
 
 /** Executes an intercepted statement, sending its rows and CommandComplete to the client. */
 export async function runIntercepted(session: Session, st: InterceptedStatement, inv: Invocation): Promise<void> {
+  session.statementStartMs = performance.now();
   if (st.show) {
     const value = await session.currentSetting(st.show);
     const out: Buffer[] = [];
@@ -84,6 +87,8 @@ export async function runIntercepted(session: Session, st: InterceptedStatement,
 
 async function runUdfStatement(session: Session, st: InterceptedStatement, inv: Invocation): Promise<void> {
   const stmt = cloneAst(st.stmt);
+  readMemoryViewsThroughUdfs(stmt);
+  await refuseDistributedTables(session, stmt);
   const calls: { def: UdfDefinition; call: AstNode; parent: AstNode | unknown[]; key: string | number }[] = [];
   // Calls in FROM must stay function calls, so their replacements differ (see replaceCall).
   const inFrom = new Set<unknown>();
@@ -109,6 +114,40 @@ async function runUdfStatement(session: Session, st: InterceptedStatement, inv: 
     );
   }
   await runRewritten(session, st, deparseStatement(stmt), stmt, inv);
+}
+
+/**
+ * A statement calling UDFs runs in the coordinator database, where distributed tables are empty
+ * shells: refuses it when it reads one, rather than answering from the shell.
+ */
+async function refuseDistributedTables(session: Session, stmt: AstNode): Promise<void> {
+  const metadata = await session.metadata();
+  for (const ref of collectRelationRefs(stmt)) {
+    if (!metadata.tablesByRelname.has(ref.relname) || !(await resolveTable(session, ref))) continue;
+    throw new SqlError(
+      "0A000",
+      "Canopy functions and views cannot be combined with distributed tables in one statement",
+      {
+        detail: `The statement reads the distributed table "${ref.relname}".`,
+        hint: "Query the distributed table in a statement of its own.",
+      },
+    );
+  }
+}
+
+/** Replaces each reference to a view over the coordinator's memory by a call of its UDF. */
+function readMemoryViewsThroughUdfs(stmt: AstNode): void {
+  walk(stmt, (node) => {
+    const range = node.RangeVar as { schemaname?: string; relname: string; alias?: AstNode } | undefined;
+    const def = range && findMemoryView(range);
+    if (!def) return;
+    delete node.RangeVar;
+    const call = { FuncCall: { funcname: [{ String: { sval: "pg_catalog" } }, { String: { sval: def.name } }] } };
+    node.RangeFunction = {
+      functions: [{ List: { items: [call, {}] } }],
+      alias: range!.alias ?? { aliasname: range!.relname },
+    };
+  });
 }
 
 /** Sends the description of an intercepted statement (statement) or portal (with result formats). */

@@ -3,6 +3,9 @@
 import type { Session } from "../server/session.js";
 import * as nodes from "../operations/node_management.js";
 import * as distribute from "./distribute.js";
+import { memoryViews } from "../metadata/schema.js";
+import { resetStatStatements, statStatementsRows } from "../executor/stat_statements.js";
+import { statActivityRows } from "../server/activity.js";
 
 /** What a UDF returns: one value of a type, or a set of rows of a composite type. */
 export type UdfResult =
@@ -102,6 +105,9 @@ const definitions: UdfDefinition[] = [
       value: String(await s.coordinator.recoverPreparedTransactions()),
     }),
   },
+  { name: "canopy_stat_statements", parameters: [], run: (s) => statStatementsRows(s) },
+  { name: "canopy_stat_statements_reset", parameters: [], run: (s) => resetStatStatements(s) },
+  { name: "canopy_stat_activity", parameters: [], run: (s) => statActivityRows(s) },
 ];
 
 const byName = new Map(definitions.map((d) => [d.name, d]));
@@ -111,4 +117,13 @@ export function findUdf(name: readonly string[]): UdfDefinition | undefined {
   if (name.length === 1) return byName.get(name[0]);
   if (name.length === 2 && name[0] === "pg_catalog") return byName.get(name[1]);
   return undefined;
+}
+
+/**
+ * The view over the coordinator's memory a RangeVar names (canopy_stat_statements, …), or null.
+ * Such a view is read through the UDF of the same name.
+ */
+export function findMemoryView(rangeVar: { schemaname?: string; relname?: string }): UdfDefinition | undefined {
+  if (!rangeVar.relname || !memoryViews.has(rangeVar.relname)) return undefined;
+  return findUdf(rangeVar.schemaname ? [rangeVar.schemaname, rangeVar.relname] : [rangeVar.relname]);
 }

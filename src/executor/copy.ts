@@ -33,6 +33,7 @@ import {
   type CopyOptions,
 } from "./copy_format.js";
 import { commitStatement } from "../transaction/commit.js";
+import { recordStatement } from "./stat_statements.js";
 
 /** Bytes of rows buffered before they are sent to the workers. */
 const FLUSH_BYTES = 16 * 1024 * 1024;
@@ -83,7 +84,7 @@ export class DistributedCopyIn {
 
   private constructor(
     private readonly session: Session,
-    private readonly stmt: AstNode,
+    private readonly statement: InterceptedStatement,
     private readonly table: TableRecord,
     private readonly metadata: MetadataSnapshot,
     private readonly options: CopyOptions,
@@ -158,17 +159,7 @@ export class DistributedCopyIn {
     }
     const metadata = await session.metadata();
     const defaults = fill.map((f) => (f.coordinatorDefault ?? f.defaultExpr)!);
-    const c = new DistributedCopyIn(
-      session,
-      st.stmt,
-      table,
-      metadata,
-      options,
-      columns,
-      shardColumns,
-      defaults,
-      distIndex,
-    );
+    const c = new DistributedCopyIn(session, st, table, metadata, options, columns, shardColumns, defaults, distIndex);
     if (table.method === "h" && ![INT2, INT4, INT8].includes(type) && !TEXT_TYPES.has(type)) {
       const [[arrayType]] = await session.internalQuery("SELECT typarray FROM pg_catalog.pg_type WHERE oid = $1::oid", [
         Buffer.from(String(type)),
@@ -206,6 +197,7 @@ export class DistributedCopyIn {
     await this.inflight;
     if (this.failure) throw this.failure;
     if (!this.inBlock) await commitStatement(this.session, "none");
+    recordStatement(this.session, this.statement, "copy", null);
     return this.rows;
   }
 
@@ -446,7 +438,7 @@ export class DistributedCopyIn {
   private sqlFor(index: number): string {
     let sql = this.shardSql.get(index);
     if (!sql) {
-      sql = shardCopy(this.stmt, this.table, this.table.shards[index].shardId, this.shardColumns);
+      sql = shardCopy(this.statement.stmt, this.table, this.table.shards[index].shardId, this.shardColumns);
       this.shardSql.set(index, sql);
     }
     return sql;

@@ -38,6 +38,7 @@ import { copyOut, relationRef } from "./copy.js";
 import { callsSequence, evaluateSelect, evaluateTransactionValues, fillDefaults } from "./defaults.js";
 import { insertSelect } from "./insert_select.js";
 import { parseRowDescription, type FieldDescription } from "../protocol/messages.js";
+import { recordStatement, type ExecutorName } from "./stat_statements.js";
 
 const JSON_OID = 114;
 
@@ -135,7 +136,10 @@ export async function runDistributed(session: Session, st: InterceptedStatement,
   const copy = st.stmt.CopyStmt as { relation?: { schemaname?: string; relname: string } } | undefined;
   if (copy?.relation) {
     const table = await resolveTable(session, relationRef(copy.relation));
-    if (table) return copyOut(session, st.stmt, table, inBlockNow);
+    if (table) {
+      await copyOut(session, st.stmt, table, inBlockNow);
+      return recordStatement(session, st, "copy", null);
+    }
     return runOnCoordinator(session, st.sql, inv, [], st.paramTypes);
   }
   const stmt = cloneAst(st.stmt);
@@ -203,7 +207,9 @@ async function plan(
       hint: "Filter the distributed tables by their distribution column so the query reaches one shard.",
     });
   }
-  if (!hasLocal && stmt.SelectStmt && (await runPushdown(session, st, dist, metadata, inv, inBlock))) return;
+  if (!hasLocal && stmt.SelectStmt && (await runPushdown(session, st, dist, metadata, inv, inBlock))) {
+    return recordStatement(session, st, "adaptive", null);
+  }
   return fallback(session, st, stmt, dist, metadata, inv, inBlock);
 }
 
@@ -251,6 +257,8 @@ interface Route {
   /** Shard index per hash-distributed reference (-1 for reference tables). */
   readonly indexes: Map<DistributedRef, number>;
   readonly groupId: number;
+  /** The distribution value the first hash-distributed reference is pinned to (null: none). */
+  readonly partitionKey: string | null;
 }
 
 /** The single shard group every distributed reference is pinned to, or null. */
@@ -260,12 +268,15 @@ function routerTarget(dist: readonly DistributedRef[], metadata: MetadataSnapsho
   let group: number | null = null;
   let colocation: number | null = null;
   let index: number | null = null;
+  let partitionKey: string | null = null;
   for (const ref of dist) {
     if (ref.table.method !== "h") continue;
     const pin = pins.get(ref);
     if (!pin || pin.length !== 1) return null;
-    const i = shardIndexOf(ref.table, valueText(pin[0], inv, ref.table.partitionType));
+    const text = valueText(pin[0], inv, ref.table.partitionType);
+    const i = shardIndexOf(ref.table, text);
     if (i === null) return null;
+    partitionKey ??= text;
     if (colocation !== null && (colocation !== ref.table.colocationId || index !== i)) return null;
     colocation = ref.table.colocationId;
     index = i;
@@ -280,7 +291,7 @@ function routerTarget(dist: readonly DistributedRef[], metadata: MetadataSnapsho
     if (!active) return null;
     group = active.groupId;
   }
-  return { indexes, groupId: group };
+  return { indexes, groupId: group, partitionKey };
 }
 
 function routerPlan(
@@ -326,11 +337,14 @@ async function runRouterPlan(
 ): Promise<boolean> {
   if (inv.resultFormats.some((f) => f === 1)) return false;
   let index = 0;
+  let partitionKey: string | null = null;
   for (let i = 0; i < plan.pins.length; i++) {
     const { table, pin } = plan.pins[i];
-    const shard = shardIndexOf(table, valueText(pin, inv, table.partitionType));
+    const text = valueText(pin, inv, table.partitionType);
+    const shard = shardIndexOf(table, text);
     if (shard === null || (i > 0 && shard !== index)) return false;
     index = shard;
+    partitionKey ??= text;
   }
   const group = plan.referenceGroup ?? plan.pins[0].table.shards[index].placements[0]?.groupId;
   if (group === undefined) return false;
@@ -359,6 +373,7 @@ async function runRouterPlan(
   }
   sendRows(session, [result]);
   session.sendToClient(write.commandComplete(result.command));
+  recordStatement(session, st, "adaptive", partitionKey);
   return true;
 }
 
@@ -420,6 +435,7 @@ async function router(
   });
   sendRows(session, [result]);
   session.sendToClient(write.commandComplete(result.command));
+  recordStatement(session, st, "adaptive", route.partitionKey);
 }
 
 /** Sends the statement's RowDescription (simple Query), as the coordinator database describes it. */
@@ -535,8 +551,9 @@ async function insert(
   }
   await evaluateTransactionValues(session, stmt);
   const rows = ins.selectStmt ? given : null;
-  // Which shards receive which rows.
+  // Which shards receive which rows, and the one distribution value they all have, if so.
   const groups = new Map<number, AstNode[][]>();
+  const values = new Set<string>();
   if (table.method === "n") {
     groups.set(0, rows ?? []);
   } else {
@@ -563,6 +580,7 @@ async function insert(
       const index = shardIndexOf(table, text);
       if (index === null) throw new SqlError("22P02", `invalid value for the distribution column: "${text}"`);
       groups.set(index, [...(groups.get(index) ?? []), row]);
+      values.add(text);
     }
   }
   const tasks: { node: NodeRecord; sql: string; params: (string | Buffer | null)[] }[] = [];
@@ -578,7 +596,8 @@ async function insert(
     for (const group of placementsOf(table, index))
       tasks.push({ node: nodeForGroup(metadata.nodes, group), sql, params });
   }
-  await runModifyTasks(session, st, tasks, inv, inBlock, "INSERT 0", table.method === "n");
+  const partitionKey = values.size === 1 ? [...values][0] : null;
+  await runModifyTasks(session, st, tasks, inv, inBlock, "INSERT 0", table.method === "n", partitionKey);
 }
 
 /** Evaluates an expression in the coordinator database (once), for routing a row by its value. */
@@ -629,6 +648,7 @@ async function modify(
   if (update) await setDefaults(session, update.targetList ?? [], table);
   await evaluateTransactionValues(session, stmt);
   let indexes: number[];
+  let partitionKey: string | null = null;
   const others = dist.filter((r) => r !== target && r.table.method === "h");
   if (table.method === "n") {
     if (others.length > 0) {
@@ -639,6 +659,7 @@ async function modify(
     const route = routerTarget(dist, metadata, inv);
     if (route) {
       indexes = [route.indexes.get(target)!];
+      partitionKey = route.partitionKey;
     } else {
       if (others.length > 0) {
         throw new SqlError(
@@ -666,7 +687,8 @@ async function modify(
     for (const group of placementsOf(table, index))
       tasks.push({ node: nodeForGroup(metadata.nodes, group), sql, params });
   }
-  await runModifyTasks(session, st, tasks, inv, inBlock, stmt.UpdateStmt ? "UPDATE" : "DELETE", table.method === "n");
+  const tag = stmt.UpdateStmt ? "UPDATE" : "DELETE";
+  await runModifyTasks(session, st, tasks, inv, inBlock, tag, table.method === "n", partitionKey);
 }
 
 /**
@@ -715,6 +737,8 @@ export async function runModifyTasks(
   inBlock: boolean,
   tagPrefix: string,
   reference: boolean,
+  partitionKey: string | null,
+  executor: ExecutorName = "adaptive",
 ): Promise<void> {
   const nodes = new Set(tasks.map((t) => t.node.nodeid));
   const transactional = inBlock || nodes.size > 1 || tasks.length > 1;
@@ -742,6 +766,7 @@ export async function runModifyTasks(
   for (const r of results) count += Number(r.command.split(" ").pop() ?? 0);
   sendRows(session, results);
   session.sendToClient(write.commandComplete(`${tagPrefix} ${count}`));
+  recordStatement(session, st, executor, partitionKey);
 }
 
 /**
@@ -766,7 +791,8 @@ async function fallback(
       delete node.ParamRef;
       node.A_Const = { sval: { sval: dataParams[ref.number - inv.params.length - 1] } };
     });
-    return runOnCoordinator(session, deparseStatement(stmt), inv, [], st.paramTypes);
+    await runOnCoordinator(session, deparseStatement(stmt), inv, [], st.paramTypes);
+    return recordStatement(session, st, "copy", null);
   }
   await runOnCoordinator(
     session,
@@ -775,6 +801,7 @@ async function fallback(
     dataParams,
     withJsonParams(st.paramTypes, inv, dataParams),
   );
+  recordStatement(session, st, "adaptive", null);
 }
 
 /** Parameter types for a statement given the rows of `substituteShardRows` after its own parameters. */

@@ -72,7 +72,17 @@ export async function insertSelect(
   const all = await x.session.tableColumns(x.target.table.relationId);
   const tasks =
     (readsLocalTables ? null : await pushdownTasks(x, all)) ?? (await coordinatorTasks(x, all, paramTypes, inBlock));
-  await runModifyTasks(x.session, st, tasks, x.inv, inBlock, "INSERT 0", x.target.table.method === "n");
+  await runModifyTasks(
+    x.session,
+    st,
+    tasks,
+    x.inv,
+    inBlock,
+    "INSERT 0",
+    x.target.table.method === "n",
+    null,
+    "insert-select",
+  );
 }
 
 /** The per-shard-group statements of a pushed-down INSERT … SELECT, or null when it cannot be. */

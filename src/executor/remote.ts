@@ -11,9 +11,16 @@ import type { Session } from "../server/session.js";
 import { RemoteError } from "../nodes/gateway.js";
 import { arrayLiteral, quoteIdent } from "../sql/quote.js";
 import { settleAll } from "./distributed.js";
+import { write } from "../protocol/messages.js";
 
 interface RemoteNode {
   client: NodeClient;
+  node: NodeRecord;
+  /** Numbers the session's connections, as canopy.log_remote_commands names them. */
+  connectionId: number;
+  /** The command last issued on the connection, and whether it is still running. */
+  command: string | null;
+  running: boolean;
   /** The node's group (pg_dist_transaction records prepared transactions by group). */
   groupId: number;
   /** Whether a remote transaction is open on this connection. */
@@ -49,6 +56,7 @@ export class RemoteConnections {
   wroteReference = false;
   /** How remote transactions begin, while the session's transaction modes are the defaults. */
   private defaultBegin: { epoch: number; sql: string } | null = null;
+  private connectionsOpened = 0;
 
   constructor(private readonly session: Session) {}
 
@@ -72,13 +80,13 @@ export class RemoteConnections {
   /** Runs COPY … FROM STDIN on a node with the given data, as `run` runs SQL. */
   async copyIn(node: NodeRecord, sql: string, data: readonly Buffer[], opts: RunOptions): Promise<QueryResult> {
     const remote = await this.ready(node, opts);
-    return this.guard(remote, () => remote.client.copyIn(sql, data));
+    return this.issue(remote, sql, () => remote.client.copyIn(sql, data));
   }
 
   /** Runs COPY … TO STDOUT on a node, handing over its data as it arrives. */
   async copyOut(node: NodeRecord, sql: string, onData: (chunk: Buffer) => void, opts: RunOptions) {
     const remote = await this.ready(node, opts);
-    return this.guard(remote, () => remote.client.copyOut(sql, onData));
+    return this.issue(remote, sql, () => remote.client.copyOut(sql, onData));
   }
 
   /** The node's connection with the session's settings applied and, if asked, a transaction open. */
@@ -157,6 +165,17 @@ export class RemoteConnections {
     );
   }
 
+  /** The session's worker connections as canopy_stat_activity shows them. */
+  activity(): { nodename: string; nodeport: number; pid: number | null; state: string; command: string | null }[] {
+    return [...this.nodes.values()].map((n) => ({
+      nodename: n.node.nodename,
+      nodeport: n.node.nodeport,
+      pid: n.client.processId ?? null,
+      state: n.running ? "active" : n.inTransaction ? "idle in transaction" : "idle",
+      command: n.command,
+    }));
+  }
+
   /** The open remote transactions, for the commit protocol. */
   openTransactions(): { nodeId: number; groupId: number; wrote: boolean }[] {
     const open: { nodeId: number; groupId: number; wrote: boolean }[] = [];
@@ -203,17 +222,36 @@ export class RemoteConnections {
   }
 
   private send(remote: RemoteNode, sql: string, params: readonly (string | Buffer | null)[], prepare = false) {
-    return this.guard(remote, () => remote.client.query(sql, params, prepare));
+    return this.issue(remote, sql, () => remote.client.query(sql, params, prepare));
   }
 
-  /** Marks errors as the worker's, and the connection broken when it was not a worker's error. */
-  private async guard<T>(remote: RemoteNode, f: () => Promise<T>): Promise<T> {
+  /**
+   * Sends a command (reported to the client first when canopy.log_remote_commands is on); marks
+   * errors as the worker's, and the connection broken when it was not a worker's error.
+   */
+  private async issue<T>(remote: RemoteNode, sql: string, f: () => Promise<T>): Promise<T> {
+    const logging = this.session.logRemoteCommands();
+    if (logging === true || (logging !== false && (await logging))) {
+      const { nodename, nodeport } = remote.node;
+      this.session.sendToClient(
+        write.noticeResponse({
+          severity: "NOTICE",
+          code: "00000",
+          message: `issuing ${sql}`,
+          detail: `on server ${this.session.user}@${nodename}:${nodeport} connectionId: ${remote.connectionId}`,
+        }),
+      );
+    }
+    remote.command = sql;
+    remote.running = true;
     try {
       return await f();
     } catch (e) {
       if (!(e instanceof RemoteError)) remote.broken = true;
       else (e as RemoteError & { fromWorker?: boolean }).fromWorker = true;
       throw e;
+    } finally {
+      remote.running = false;
     }
   }
 
@@ -226,8 +264,14 @@ export class RemoteConnections {
     }
     let pending = this.connecting.get(node.nodeid);
     if (!pending) {
+      // Numbered as they are asked for, so that parallel connections get the same numbers each run.
+      const connectionId = ++this.connectionsOpened;
       pending = connectToNode(this.session, node.nodename, node.nodeport).then((client) => ({
         client,
+        node,
+        connectionId,
+        command: null,
+        running: false,
         groupId: node.groupid,
         inTransaction: false,
         wrote: false,

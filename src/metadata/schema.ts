@@ -4,7 +4,7 @@
 // coordinator intercepts calls to the stubs; called directly on the database they raise an error.
 
 /** Bumped when the schema below changes; stored in pg_dist_metadata_version. */
-export const METADATA_SCHEMA_VERSION = 1;
+export const METADATA_SCHEMA_VERSION = 2;
 
 /** The channel on which every metadata change is announced to all coordinators. */
 export const METADATA_CHANNEL = "canopy_metadata_changed";
@@ -53,7 +53,25 @@ export const udfSignatures: readonly { name: string; args: string; returns: stri
     args: "table_name regclass, distribution_value text DEFAULT NULL",
     returns: "bigint",
   },
+  {
+    name: "canopy_stat_statements",
+    args: "OUT queryid bigint, OUT userid oid, OUT dbid oid, OUT query text, OUT executor text, OUT partition_key text, OUT calls bigint, OUT total_time double precision, OUT mean_time double precision",
+    returns: "SETOF record",
+  },
+  { name: "canopy_stat_statements_reset", args: "", returns: "void" },
+  {
+    name: "canopy_stat_activity",
+    args: "OUT pid integer, OUT datname name, OUT usename name, OUT application_name text, OUT client_addr inet, OUT client_port integer, OUT backend_start timestamptz, OUT xact_start timestamptz, OUT query_start timestamptz, OUT state text, OUT query text, OUT nodename text, OUT nodeport integer, OUT worker_pid integer, OUT worker_state text, OUT worker_query text",
+    returns: "SETOF record",
+  },
 ];
+
+/**
+ * Views over the coordinator's memory: each is a view over the stub of the same name, so that the
+ * catalog describes it, and statements reading it get the stub's rows from Canopy (see
+ * commands/intercept.ts).
+ */
+export const memoryViews: ReadonlySet<string> = new Set(["canopy_stat_statements", "canopy_stat_activity"]);
 
 /** Creates or completes the metadata schema; idempotent, runs in one transaction. */
 export function metadataSchemaSql(): string {
@@ -202,6 +220,7 @@ DO $$ DECLARE t text; BEGIN
 END $$;
 
 ${stubs}
+${[...memoryViews].map((v) => `CREATE OR REPLACE VIEW pg_catalog.${v} AS SELECT * FROM pg_catalog.${v}();`).join("\n")}
 
 DELETE FROM pg_catalog.pg_dist_metadata_version;
 INSERT INTO pg_catalog.pg_dist_metadata_version VALUES (${METADATA_SCHEMA_VERSION});

@@ -37,6 +37,8 @@ export interface NodeClient {
   /** Runs COPY … TO STDOUT, handing over the data as it arrives. */
   copyOut(sql: string, onData: (chunk: Buffer) => void): Promise<QueryResult>;
   close(): Promise<void>;
+  /** The pid of the node's backend serving this connection (none for an embedded node). */
+  readonly processId?: number | null;
 }
 
 /**

@@ -86,6 +86,10 @@ class PostgresClient implements NodeClient {
 
   private readonly prepared = new Map<string, string>();
 
+  get processId(): number | null {
+    return (this.client as unknown as { processID: number | null }).processID;
+  }
+
   async query(sql: string, params: readonly (string | Buffer | null)[] = [], prepare = false): Promise<QueryResult> {
     let name: string | undefined;
     if (prepare) {

@@ -6,7 +6,7 @@ import { stringList, walk, constantText, type AstNode } from "../sql/ast.js";
 import { isCanopySetting, ensureSettingExists, checkSessionSet } from "../settings.js";
 import { toErrorFields } from "../errors.js";
 import type { ErrorFields } from "../protocol/messages.js";
-import { findUdf } from "../commands/udfs.js";
+import { findMemoryView, findUdf } from "../commands/udfs.js";
 import type { InterceptedStatement } from "../commands/intercept.js";
 import type { MetadataSnapshot } from "../metadata/cache.js";
 import { collectRelationRefs } from "../planner/analyze.js";
@@ -78,6 +78,8 @@ function interceptionOf(stmt: AstNode, sql: string, embedded: boolean): Intercep
   walk(stmt, (node) => {
     const call = node.FuncCall as { funcname?: unknown } | undefined;
     if (call && findUdf(stringList(call.funcname))) calls++;
+    const range = node.RangeVar as { schemaname?: string; relname?: string } | undefined;
+    if (range && findMemoryView(range)) calls++;
   });
   return calls > 0 ? { sql, stmt, paramTypes: [] } : null;
 }

@@ -16,6 +16,7 @@ import { Session } from "./session.js";
 import { MetadataCache } from "../metadata/cache.js";
 import { recoverPreparedTransactions } from "../transaction/recovery.js";
 import { connectAsCoordinator } from "../operations/node_management.js";
+import { StatementStatistics } from "../executor/stat_statements.js";
 
 /** Where the coordinator database is: a real server, or a PGlite node in this process. */
 export type CoordinatorDatabase =
@@ -64,6 +65,9 @@ export class Coordinator {
   /** The coordinator database's system identifier: the gids this cluster prepares carry it. */
   clusterId = "";
   private recoveryTimer: NodeJS.Timeout | null = null;
+  private purgeTimer: NodeJS.Timeout | null = null;
+  /** canopy_stat_statements: this coordinator's statistics of distributed statements. */
+  readonly statStatements: StatementStatistics;
   private recovering: Promise<number> | null = null;
 
   constructor(readonly options: CoordinatorOptions) {
@@ -75,6 +79,10 @@ export class Coordinator {
         })
       : null;
     this.log = options.log ?? ((line) => process.stderr.write(line + "\n"));
+    this.statStatements = new StatementStatistics(
+      Number(this.settings["canopy.stat_statements_max"]),
+      this.settings["canopy.stat_statements_track"] === "all",
+    );
   }
 
   get database(): CoordinatorDatabase {
@@ -121,6 +129,14 @@ export class Coordinator {
     await this.listenForMetadataChanges();
     await this.listen();
     this.startRecoveryLoop();
+    this.startStatStatementsPurge();
+  }
+
+  /** Drops, every canopy.stat_statements_purge_interval seconds, the entries not called within it. */
+  private startStatStatementsPurge(): void {
+    const intervalMs = Number(this.settings["canopy.stat_statements_purge_interval"]) * 1000;
+    if (intervalMs <= 0) return;
+    this.purgeTimer = setInterval(() => this.statStatements.purge(performance.now() - intervalMs), intervalMs).unref();
   }
 
   /**
@@ -191,6 +207,7 @@ export class Coordinator {
 
   async stop(): Promise<void> {
     if (this.recoveryTimer) clearTimeout(this.recoveryTimer);
+    if (this.purgeTimer) clearInterval(this.purgeTimer);
     await this.recovering?.catch(() => {});
     for (const s of this.servers) s.close();
     for (const session of this.sessions.values()) session.terminate();

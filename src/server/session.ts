@@ -85,6 +85,28 @@ export class Session {
   private blockMetadataLoads = 0;
   private readonly distributedClassifications = new Map<string, { version: number; c: Classification }>();
   private readonly columnCache = new Map<string, ColumnInfo[]>();
+  /**
+   * Bumped when canopy.* settings may change: SET, RESET or DISCARD, set_config, or, once the
+   * session has changed one, the end of a transaction or savepoint (which may undo it). Bumped
+   * when such a statement is classified and again with the next one, which cannot read settings
+   * before the change is made.
+   */
+  private canopySettingsEpoch = 0;
+  private canopySettingsChanged = false;
+  private canopySettingsBumpNext = false;
+  private remoteCommandLogging = { epoch: -1, on: false };
+  /** When the client connected (ms since the epoch), and what it said in its startup packet. */
+  readonly backendStartMs = Date.now();
+  applicationName = "";
+  /** The statement the session runs or ran last, as canopy_stat_activity shows it. */
+  query = "";
+  queryStartMs: number | null = null;
+  private transactionStartMs: number | null = null;
+  /** The texts of the forwarded prepared statements and portals, for `query` at Execute. */
+  private readonly forwardedStatementTexts = new Map<string, string>();
+  private readonly forwardedPortalTexts = new Map<string, string>();
+  /** performance.now() when Canopy began its current (or last) statement, for canopy_stat_statements. */
+  statementStartMs = 0;
 
   constructor(
     readonly coordinator: Coordinator,
@@ -102,6 +124,34 @@ export class Session {
   /** Closes the session from the server side (shutdown). */
   terminate(): void {
     this.close();
+  }
+
+  /** The process id clients know this session by (BackendKeyData). */
+  get processId(): number {
+    return this.key.processId;
+  }
+
+  /** The client's address and port (null and -1 over a unix socket, as pg_stat_activity shows). */
+  get clientAddress(): { address: string | null; port: number } {
+    const socket = this.socket as net.Socket;
+    if (!socket.remoteAddress) return { address: null, port: -1 };
+    return { address: socket.remoteAddress.replace(/^::ffff:(?=\d+\.)/, ""), port: socket.remotePort ?? -1 };
+  }
+
+  /** The session's state as pg_stat_activity names it, and when its transaction began. */
+  get activityState(): { state: string; transactionStartMs: number | null } {
+    const status = this.pipe?.transactionStatus ?? 0x49;
+    const active = this.busy || (this.pipe?.outstanding ?? 0) > 0;
+    if (!active && status === 0x49) return { state: "idle", transactionStartMs: null };
+    const state = active ? "active" : status === 0x54 ? "idle in transaction" : "idle in transaction (aborted)";
+    return { state, transactionStartMs: this.transactionStartMs };
+  }
+
+  /** Notes a statement's start for canopy_stat_activity; a transaction starts with it when none is open. */
+  private beginQuery(sql: string): void {
+    this.query = sql;
+    this.queryStartMs = Date.now();
+    if (this.pipe?.transactionStatus === 0x49) this.transactionStartMs = this.queryStartMs;
   }
 
   /** Forwards a CancelRequest to the backend serving this session. */
@@ -251,6 +301,7 @@ export class Session {
     }
     this.user = params.user;
     this.database = params.database || params.user;
+    this.applicationName = params.application_name ?? "";
     this.key = this.coordinator.allocateSessionKey();
     this.coordinator.sessions.set(this.key.processId, this);
     await this.connectBackend(params);
@@ -409,6 +460,7 @@ export class Session {
   }
 
   private async classifyWithMetadata(sql: string): Promise<Classification> {
+    this.noteCanopySettingChanges(sql);
     const c = this.classify(sql);
     if (c.kind === "intercept" && c.statements.some((p) => p.intercepted?.copyFromStdin)) {
       // The embedded database's COPY FROM STDIN, unless the table is a distributed one.
@@ -440,6 +492,7 @@ export class Session {
 
   private async onQuery(m: Message): Promise<void> {
     const sql = new BodyReader(m.body).cstring();
+    this.beginQuery(sql);
     const c = await this.classifyAll(sql);
     if (c.kind === "forward") return this.pipe!.forward(m.code, m.raw);
     await this.pipe!.idle();
@@ -492,6 +545,7 @@ export class Session {
   /** Starts COPY FROM STDIN into a distributed or reference table. */
   private async startDistributedCopyIn(statement: InterceptedStatement, extended: boolean): Promise<void> {
     let copy: DistributedCopyIn;
+    this.statementStartMs = performance.now();
     try {
       refuseInFailedBlock(this);
       copy = await DistributedCopyIn.start(this, statement, (ref) => resolveTable(this, ref));
@@ -663,6 +717,7 @@ export class Session {
     const c = await this.classifyAll(sql);
     if (c.kind === "forward") {
       this.statements.delete(name);
+      this.forwardedStatementTexts.set(name, sql);
       return this.pipe!.forward(m.code, m.raw);
     }
     await this.pipe!.idle();
@@ -702,6 +757,7 @@ export class Session {
     const statement = this.statements.get(statementName);
     if (!statement) {
       this.portals.delete(portal);
+      this.forwardedPortalTexts.set(portal, this.forwardedStatementTexts.get(statementName) ?? "");
       return this.pipe!.forward(m.code, m.raw);
     }
     await this.pipe!.idle();
@@ -738,6 +794,7 @@ export class Session {
   private async onExecute(m: Message): Promise<void> {
     const name = new BodyReader(m.body).cstring();
     const portal = this.portals.get(name);
+    this.beginQuery(portal ? portal.statement.sql : (this.forwardedPortalTexts.get(name) ?? ""));
     if (!portal) return this.pipe!.forward(m.code, m.raw);
     await this.pipe!.idle();
     if (this.pipe!.errorSinceSync) return;
@@ -754,6 +811,7 @@ export class Session {
     const kind = r.byte();
     const name = r.cstring();
     const map = kind === 0x53 ? this.statements : this.portals;
+    (kind === 0x53 ? this.forwardedStatementTexts : this.forwardedPortalTexts).delete(name);
     if (!map.has(name)) return this.pipe!.forward(m.code, m.raw);
     await this.pipe!.idle();
     if (this.pipe!.errorSinceSync) return;
@@ -864,6 +922,34 @@ export class Session {
       this.columnCache.set(key, columns);
     }
     return columns;
+  }
+
+  private noteCanopySettingChanges(sql: string): void {
+    if (this.canopySettingsBumpNext) {
+      this.canopySettingsEpoch++;
+      this.canopySettingsBumpNext = false;
+    }
+    const changes = /canopy\.|reset|discard/i.test(sql);
+    if (changes || (this.canopySettingsChanged && transactionWords.test(sql))) {
+      this.canopySettingsEpoch++;
+      this.canopySettingsBumpNext = true;
+      this.canopySettingsChanged ||= changes;
+    }
+  }
+
+  /** Whether canopy.log_remote_commands is on; read again only when the settings may have changed. */
+  logRemoteCommands(): boolean | Promise<boolean> {
+    if (this.remoteCommandLogging.epoch === this.canopySettingsEpoch) return this.remoteCommandLogging.on;
+    return this.readRemoteCommandLogging();
+  }
+
+  private async readRemoteCommandLogging(): Promise<boolean> {
+    // A failed block cannot answer until it ends (its ROLLBACK still reaches the workers).
+    if (this.pipe!.transactionStatus === 0x45) return this.remoteCommandLogging.on;
+    const epoch = this.canopySettingsEpoch;
+    const on = (await this.currentSetting("canopy.log_remote_commands")) === "on";
+    this.remoteCommandLogging = { epoch, on };
+    return on;
   }
 
   /** The session's current value of a setting, read from its connection. */

@@ -77,12 +77,13 @@ export async function startLocalCluster(workers = 2): Promise<TestCluster> {
   };
 }
 
-/** Starts `canopy dev --memory` as a child process on a free port. */
-export async function startEmbeddedCluster(workers = 2): Promise<TestCluster> {
+/** Starts `canopy dev --memory` as a child process on a free port, with canopy.* settings. */
+export async function startEmbeddedCluster(workers = 2, settings: Record<string, string> = {}): Promise<TestCluster> {
   const port = await findFreePortRange(workers + 1);
+  const sets = Object.entries(settings).flatMap(([name, value]) => ["--set", `${name}=${value}`]);
   const child = spawn(
     process.execPath,
-    [canopyBin, "dev", "--memory", "--port", String(port), "--workers", String(workers)],
+    [canopyBin, "dev", "--memory", "--port", String(port), "--workers", String(workers), ...sets],
     {
       stdio: ["ignore", "pipe", "pipe"],
     },

@@ -17,6 +17,9 @@ test("defaults are the documented ones", () => {
   assert.equal(d["canopy.explain_all_tasks"], "off");
   assert.equal(d["canopy.log_remote_commands"], "off");
   assert.equal(resolveDefaults({ "canopy.shard_count": "64" })["canopy.shard_count"], "64");
+  assert.equal(d["canopy.stat_statements_max"], "50000");
+  assert.equal(d["canopy.stat_statements_purge_interval"], "3600");
+  assert.equal(d["canopy.stat_statements_track"], "all");
 });
 
 test("unknown names, bad values and out-of-range values are refused as PostgreSQL does", () => {
@@ -25,6 +28,9 @@ test("unknown names, bad values and out-of-range values are refused as PostgreSQ
   assert.throws(() => checkSessionSet("canopy.shard_count", "0"), code("22023"));
   assert.throws(() => checkSessionSet("canopy.explain_all_tasks", "maybe"), code("22023"));
   assert.throws(() => checkSessionSet("canopy.max_message_size", "2048"), code("55P02"));
+  assert.throws(() => checkSessionSet("canopy.stat_statements_max", "100"), code("55P02"));
+  assert.throws(() => resolveDefaults({ "canopy.stat_statements_max": "10000001" }), code("22023"));
+  assert.throws(() => resolveDefaults({ "canopy.stat_statements_track": "top" }), code("22023"));
   assert.throws(() => checkSessionSet("canopy.node_conninfo", "password=secret"), code("22023"));
   assert.throws(() => checkSessionSet("canopy.node_conninfo", "host=elsewhere"), code("22023"));
   assert.equal(normalizeSetting("canopy.explain_all_tasks", "TRUE"), "on");

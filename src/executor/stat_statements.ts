@@ -1,0 +1,187 @@
+// canopy_stat_statements: how often each statement on distributed or reference tables ran, by which
+// executor and for which distribution value, as the seeds' view shows it. The entries live in this
+// coordinator's memory (a map in least-recently-called order, so that canopy.stat_statements_max
+// evicts the oldest in O(1)); the executors record each execution with recordStatement.
+//
+// An entry is keyed as Citus keys it: user, database, queryid, executor and partition key. The
+// queryid is libpg-query's fingerprint of the statement (constants ignored), so it is the same
+// for every run, user and database, as pg_stat_statements' queryid is; the query text is the
+// statement normalized as pg_stat_statements shows it (constants replaced by $n).
+import { fingerprintSync, normalizeSync } from "libpg-query";
+import type { Session } from "../server/session.js";
+import type { InterceptedStatement } from "../commands/intercept.js";
+import type { UdfResult } from "../commands/udfs.js";
+import type { AstNode } from "../sql/ast.js";
+import { arrayLiteral } from "../sql/quote.js";
+
+/**
+ * How a statement ran: `adaptive` for everything the distributed executor plans (router,
+ * multi-shard, pushdown, modifications, the fallback), `insert-select` for INSERT … SELECT into a
+ * distributed table, `copy` for COPY into or out of one.
+ */
+export type ExecutorName = "adaptive" | "insert-select" | "copy";
+
+/** What one statement text contributes to its entries' keys, computed once per parsed statement. */
+export interface StatementIdentity {
+  readonly queryId: string;
+  readonly query: string;
+  readonly user: string;
+  readonly database: string;
+  readonly key: string;
+}
+
+export interface StatementEntry {
+  readonly queryId: string;
+  readonly user: string;
+  readonly database: string;
+  readonly query: string;
+  readonly executor: ExecutorName;
+  readonly partitionKey: string | null;
+  calls: number;
+  totalTimeMs: number;
+  /** performance.now() of the last call. */
+  lastCallMs: number;
+}
+
+/** The entries of one coordinator, bounded by canopy.stat_statements_max. */
+export class StatementStatistics {
+  private readonly entries = new Map<string, StatementEntry>();
+
+  constructor(
+    private readonly max: number,
+    readonly tracking: boolean,
+  ) {}
+
+  /** Counts one call; the entry becomes the most recently called, the least recent may go. */
+  record(
+    identity: StatementIdentity,
+    executor: ExecutorName,
+    partitionKey: string | null,
+    durationMs: number,
+    nowMs: number,
+  ): void {
+    // NULL and '' are different partition keys.
+    const key =
+      partitionKey === null ? `${identity.key}\0${executor}` : `${identity.key}\0${executor}\0${partitionKey}`;
+    let entry = this.entries.get(key);
+    if (entry) {
+      this.entries.delete(key);
+    } else {
+      if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value!);
+      const { queryId, query, user, database } = identity;
+      entry = { queryId, query, user, database, executor, partitionKey, calls: 0, totalTimeMs: 0, lastCallMs: 0 };
+    }
+    entry.calls++;
+    entry.totalTimeMs += durationMs;
+    entry.lastCallMs = nowMs;
+    this.entries.set(key, entry);
+  }
+
+  /** Drops the entries not called since `cutoffMs` (they are the first in call order). */
+  purge(cutoffMs: number): void {
+    for (const [key, entry] of this.entries) {
+      if (entry.lastCallMs >= cutoffMs) return;
+      this.entries.delete(key);
+    }
+  }
+
+  reset(): void {
+    this.entries.clear();
+  }
+
+  list(): StatementEntry[] {
+    return [...this.entries.values()];
+  }
+}
+
+const identities = new WeakMap<AstNode, StatementIdentity>();
+
+/** The statement's identity for this session, normalized once per parsed statement. */
+function identityOf(session: Session, st: InterceptedStatement): StatementIdentity {
+  let identity = identities.get(st.stmt);
+  if (!identity) {
+    let query = st.sql;
+    let queryId = "0";
+    try {
+      query = normalizeSync(st.sql);
+      queryId = BigInt.asIntN(64, BigInt(`0x${fingerprintSync(st.sql)}`)).toString();
+    } catch {
+      // The text parsed when it was classified; keep it as it is if libpg-query still refuses it.
+    }
+    const { user, database } = session;
+    identity = { queryId, query, user, database, key: `${queryId}\0${user}\0${database}` };
+    identities.set(st.stmt, identity);
+  }
+  return identity;
+}
+
+/**
+ * Records one successful execution of a statement on distributed or reference tables, timed from
+ * the start of the session's current statement. `partitionKey` is the distribution value of a
+ * statement that reached one shard by it, null otherwise.
+ */
+export function recordStatement(
+  session: Session,
+  st: InterceptedStatement,
+  executor: ExecutorName,
+  partitionKey: string | null,
+): void {
+  const stats = session.coordinator.statStatements;
+  if (!stats.tracking) return;
+  const now = performance.now();
+  stats.record(identityOf(session, st), executor, partitionKey, now - session.statementStartMs, now);
+}
+
+/**
+ * The role reading statistics, and whether it may see every user's statements: superusers and
+ * members of pg_read_all_stats, as with pg_stat_statements and pg_stat_activity.
+ */
+export async function statisticsPrivilege(session: Session): Promise<{ currentUser: string; readsAll: boolean }> {
+  const [[currentUser, readsAll]] = await session.internalQuery(
+    `SELECT current_user::text, (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)
+              OR pg_catalog.pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER')`,
+  );
+  return { currentUser: currentUser!, readsAll: readsAll === "t" };
+}
+
+/** The rows of canopy_stat_statements(): users and databases as their oids. */
+export async function statStatementsRows(session: Session): Promise<UdfResult> {
+  const { currentUser, readsAll } = await statisticsPrivilege(session);
+  const all = session.coordinator.statStatements.list();
+  const entries = readsAll ? all : all.filter((e) => e.user === currentUser);
+  const [[roles, databases]] = await session.internalQuery(
+    `SELECT (SELECT coalesce(json_object_agg(rolname, oid), '{}') FROM pg_catalog.pg_roles WHERE rolname = ANY($1::text[]))::text,
+            (SELECT coalesce(json_object_agg(datname, oid), '{}') FROM pg_catalog.pg_database WHERE datname = ANY($2::text[]))::text`,
+    [
+      Buffer.from(arrayLiteral([...new Set(entries.map((e) => e.user))])),
+      Buffer.from(arrayLiteral([...new Set(entries.map((e) => e.database))])),
+    ],
+  );
+  const roleOids = JSON.parse(roles!) as Record<string, number>;
+  const databaseOids = JSON.parse(databases!) as Record<string, number>;
+  return {
+    kind: "set",
+    type: "pg_catalog.canopy_stat_statements",
+    rows: entries.map((e) => [
+      e.queryId,
+      oidText(roleOids[e.user]),
+      oidText(databaseOids[e.database]),
+      e.query,
+      e.executor,
+      e.partitionKey,
+      String(e.calls),
+      String(e.totalTimeMs),
+      String(e.totalTimeMs / e.calls),
+    ]),
+  };
+}
+
+function oidText(oid: number | undefined): string | null {
+  return oid === undefined ? null : String(oid);
+}
+
+/** canopy_stat_statements_reset(): forgets every entry of this coordinator. */
+export async function resetStatStatements(session: Session): Promise<UdfResult> {
+  session.coordinator.statStatements.reset();
+  return { kind: "scalar", type: "void", value: null };
+}
