@@ -473,6 +473,12 @@ export async function describeStatement(
 export function sendRows(session: Session, results: readonly QueryResult[]): void {
   const out: Buffer[] = [];
   for (const r of results) {
+    // Text rows from a node go to the client as the node sent them.
+    if (r.dataRows) {
+      if (out.length > 0) session.sendToClient(...out.splice(0));
+      for (let i = 0; i < r.dataRows.length; i += 1024) session.sendToClient(...r.dataRows.slice(i, i + 1024));
+      continue;
+    }
     for (const row of r.rows) {
       const w = new MessageWriter(BackendCode.DataRow).int16(row.length);
       for (const v of row) {

@@ -20,7 +20,8 @@ interface RemoteNode {
   connectionId: number;
   /** The command last issued on the connection, and whether it is still running. */
   command: string | null;
-  running: boolean;
+  /** Commands sent and not yet answered. */
+  running: number;
   /** The node's group (pg_dist_transaction records prepared transactions by group). */
   groupId: number;
   /** Whether a remote transaction is open on this connection. */
@@ -73,45 +74,57 @@ export class RemoteConnections {
     params: readonly (string | Buffer | null)[],
     opts: RunOptions & { prepare?: boolean },
   ): Promise<QueryResult> {
-    const remote = await this.ready(node, opts);
-    return this.send(remote, sql, params, opts.prepare);
+    const { remote, setup } = await this.ready(node, opts);
+    return afterSetup(setup, this.send(remote, sql, params, opts.prepare));
   }
 
   /** Runs COPY … FROM STDIN on a node with the given data, as `run` runs SQL. */
   async copyIn(node: NodeRecord, sql: string, data: readonly Buffer[], opts: RunOptions): Promise<QueryResult> {
-    const remote = await this.ready(node, opts);
-    return this.issue(remote, sql, () => remote.client.copyIn(sql, data));
+    const { remote, setup } = await this.ready(node, opts);
+    return afterSetup(
+      setup,
+      this.issue(remote, sql, () => remote.client.copyIn(sql, data)),
+    );
   }
 
   /** Runs COPY … TO STDOUT on a node, handing over its data as it arrives. */
   async copyOut(node: NodeRecord, sql: string, onData: (chunk: Buffer) => void, opts: RunOptions) {
-    const remote = await this.ready(node, opts);
-    return this.issue(remote, sql, () => remote.client.copyOut(sql, onData));
+    const { remote, setup } = await this.ready(node, opts);
+    return afterSetup(
+      setup,
+      this.issue(remote, sql, () => remote.client.copyOut(sql, onData)),
+    );
   }
 
-  /** The node's connection with the session's settings applied and, if asked, a transaction open. */
-  private async ready(node: NodeRecord, opts: RunOptions): Promise<RemoteNode> {
+  /**
+   * The node's connection with the session's settings applied and, if asked, a transaction open.
+   * The commands that do so are sent but not awaited (`setup`): the statement that follows goes
+   * in the same write, and its caller waits for both (see afterSetup).
+   */
+  private async ready(node: NodeRecord, opts: RunOptions): Promise<{ remote: RemoteNode; setup: Promise<unknown>[] }> {
     const remote = await this.connection(node);
+    const setup: Promise<unknown>[] = [];
     if (remote.settingsEpoch !== this.session.settingsEpoch) {
       const values = await this.session.internalQuery(
         "SELECT pg_catalog.current_setting(s) FROM pg_catalog.unnest($1::text[]) AS s",
         [Buffer.from(`{${formattingSettings.join(",")}}`)],
       );
-      await this.send(
-        remote,
-        "SELECT pg_catalog.set_config(s, v, false) FROM unnest($1::text[], $2::text[]) AS x(s, v)",
-        [`{${formattingSettings.join(",")}}`, arrayLiteral(values.map((v) => v[0] ?? ""))],
+      setup.push(
+        this.send(remote, "SELECT pg_catalog.set_config(s, v, false) FROM unnest($1::text[], $2::text[]) AS x(s, v)", [
+          `{${formattingSettings.join(",")}}`,
+          arrayLiteral(values.map((v) => v[0] ?? "")),
+        ]),
       );
       remote.settingsEpoch = this.session.settingsEpoch;
     }
     if (opts.transactional && !remote.inTransaction) {
-      await this.send(remote, await this.beginStatement(), []);
+      setup.push(this.send(remote, await this.beginStatement(), []));
       remote.inTransaction = true;
       remote.savepoints = [];
     }
     if (opts.write) remote.wrote = true;
     if (opts.write && opts.reference) this.wroteReference = true;
-    return remote;
+    return { remote, setup };
   }
 
   /**
@@ -171,7 +184,7 @@ export class RemoteConnections {
       nodename: n.node.nodename,
       nodeport: n.node.nodeport,
       pid: n.client.processId ?? null,
-      state: n.running ? "active" : n.inTransaction ? "idle in transaction" : "idle",
+      state: n.running > 0 ? "active" : n.inTransaction ? "idle in transaction" : "idle",
       command: n.command,
     }));
   }
@@ -243,7 +256,7 @@ export class RemoteConnections {
       );
     }
     remote.command = sql;
-    remote.running = true;
+    remote.running++;
     try {
       return await f();
     } catch (e) {
@@ -251,7 +264,7 @@ export class RemoteConnections {
       else (e as RemoteError & { fromWorker?: boolean }).fromWorker = true;
       throw e;
     } finally {
-      remote.running = false;
+      remote.running--;
     }
   }
 
@@ -271,7 +284,7 @@ export class RemoteConnections {
         node,
         connectionId,
         command: null,
-        running: false,
+        running: 0,
         groupId: node.groupid,
         inTransaction: false,
         wrote: false,
@@ -287,4 +300,17 @@ export class RemoteConnections {
     }
     return pending;
   }
+}
+
+/**
+ * A statement's result once the commands sent before it on the same connection (settings, BEGIN)
+ * have succeeded too; their failure is the statement's. Both are awaited, so neither rejection
+ * goes unobserved.
+ */
+async function afterSetup<T>(setup: readonly Promise<unknown>[], statement: Promise<T>): Promise<T> {
+  if (setup.length === 0) return statement;
+  const [before, result] = await Promise.allSettled([Promise.all(setup), statement]);
+  if (before.status === "rejected") throw before.reason;
+  if (result.status === "rejected") throw result.reason;
+  return result.value;
 }

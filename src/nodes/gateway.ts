@@ -20,9 +20,10 @@ export interface ConnectOptions {
 
 /** A query result with every value in text format. */
 export interface QueryResult {
-  readonly fields: readonly { name: string; typeOid: number }[];
   readonly rows: (string | null)[][];
   readonly command: string;
+  /** The rows as the node sent them (DataRow messages), when the client kept them. */
+  readonly dataRows?: readonly Buffer[];
 }
 
 /** A connection to a node that runs SQL and returns text rows. */

@@ -12,7 +12,6 @@ import {
   MessageWriter,
   parseDataRow,
   parseErrorFields,
-  parseRowDescription,
   scanMessages,
   write,
 } from "../protocol/messages.js";
@@ -163,22 +162,20 @@ export async function runExtendedQuery(
       write.sync(),
     ]),
   );
-  let fields: QueryResult["fields"] = [];
   const rows: (string | null)[][] = [];
   let command = "";
   let status = 0x49;
   let error: RemoteError | null = null;
   scanMessages(out, (code, start, end) => {
     const body = out.subarray(start + 5, end);
-    if (code === BackendCode.RowDescription) fields = parseRowDescription(body);
-    else if (code === BackendCode.DataRow)
+    if (code === BackendCode.DataRow)
       rows.push(parseDataRow(body).map((v) => (v === null ? null : v.toString("utf8"))));
     else if (code === BackendCode.CommandComplete) command = new BodyReader(body).cstring();
     else if (code === BackendCode.ErrorResponse) error ??= new RemoteError(parseErrorFields(body));
     else if (code === BackendCode.ReadyForQuery) status = body[0];
   });
   if (error) throw Object.assign(error, { status });
-  return { fields, rows, command, status };
+  return { rows, command, status };
 }
 
 /** A link to a PGlite node; also runs COPY FROM STDIN, which PGlite takes only from a blob. */
@@ -347,11 +344,11 @@ export class PGliteGateway implements NodeGateway {
     const owner = {};
     return {
       query: (sql, params) => node.query(sql, params, owner),
-      copyIn: async (sql, data) => ({ fields: [], rows: [], command: (await node.copy(sql, owner, data)).command }),
+      copyIn: async (sql, data) => ({ rows: [], command: (await node.copy(sql, owner, data)).command }),
       copyOut: async (sql, onData) => {
         const r = await node.copy(sql, owner, null);
         if (r.out.length > 0) onData(r.out);
-        return { fields: [], rows: [], command: r.command };
+        return { rows: [], command: r.command };
       },
       close: async () => {
         // A session that ends inside a block gives the backend back clean.

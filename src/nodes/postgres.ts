@@ -3,8 +3,10 @@ import { existsSync, readFileSync } from "node:fs";
 import net from "node:net";
 import tls from "node:tls";
 import pg from "pg";
-import type { ConnectOptions, NodeAddress, NodeClient, NodeGateway, QueryResult } from "./gateway.js";
-import { RemoteError, connectionFailed } from "./gateway.js";
+import type { Duplex } from "node:stream";
+import type { ConnectOptions, NodeAddress, NodeClient, NodeGateway } from "./gateway.js";
+import { WireClient } from "./wire.js";
+import { connectionFailed } from "./gateway.js";
 import { SqlError } from "../errors.js";
 
 const loopback = new Set(["localhost", "127.0.0.1", "::1"]);
@@ -68,163 +70,26 @@ export class PostgresGateway implements NodeGateway {
       }
       throw connectionFailed(node, e);
     }
-    return new PostgresClient(client);
+    return takeOver(client);
   }
 
   async close(): Promise<void> {}
 }
 
-class PostgresClient implements NodeClient {
-  private lastCommandTag = "";
-
-  constructor(private readonly client: pg.Client) {
-    // node-postgres keeps only the first word of a command tag; the whole tag is wanted.
-    const connection = (client as unknown as { connection: { on(e: string, f: (m: { text: string }) => void): void } })
-      .connection;
-    connection.on("commandComplete", (m) => (this.lastCommandTag = m.text));
-  }
-
-  private readonly prepared = new Map<string, string>();
-
-  get processId(): number | null {
-    return (this.client as unknown as { processID: number | null }).processID;
-  }
-
-  async query(sql: string, params: readonly (string | Buffer | null)[] = [], prepare = false): Promise<QueryResult> {
-    let name: string | undefined;
-    if (prepare) {
-      name = this.prepared.get(sql);
-      if (!name && this.prepared.size < 1000) {
-        name = `canopy_${this.prepared.size + 1}`;
-        this.prepared.set(sql, name);
-      }
-    }
-    // node-postgres writes each protocol message separately; corking sends them in one write
-    // (one TLS record and one syscall instead of four).
-    const stream = (
-      this.client as unknown as { connection: { stream: NodeJS.WritableStream & { cork?(): void; uncork?(): void } } }
-    ).connection.stream;
-    stream.cork?.();
-    process.nextTick(() => stream.uncork?.());
-    try {
-      const r = await this.client.query({
-        text: sql,
-        name,
-        values: params.length > 0 ? (params as unknown[]) : undefined,
-        rowMode: "array",
-      });
-      const last = Array.isArray(r) ? r[r.length - 1] : r;
-      return {
-        fields: (last.fields ?? []).map((f: pg.FieldDef) => ({ name: f.name, typeOid: f.dataTypeID })),
-        rows: (last.rows ?? []) as (string | null)[][],
-        command: this.lastCommandTag,
-      };
-    } catch (e) {
-      throw toRemoteError(e);
-    }
-  }
-
-  copyIn(sql: string, data: readonly Buffer[]): Promise<QueryResult> {
-    return this.copy(sql, data, null);
-  }
-
-  copyOut(sql: string, onData: (chunk: Buffer) => void): Promise<QueryResult> {
-    return this.copy(sql, null, onData);
-  }
-
-  private copy(sql: string, data: readonly Buffer[] | null, onData: ((chunk: Buffer) => void) | null) {
-    return new Promise<QueryResult>((resolve, reject) => {
-      void this.client.query(
-        new CopyQuery(sql, data, onData, (error, command) =>
-          error ? reject(toRemoteError(error)) : resolve({ fields: [], rows: [], command }),
-        ) as unknown as pg.QueryConfig,
-      );
-    });
-  }
-
-  async close(): Promise<void> {
-    await this.client.end().catch(() => {});
-  }
-}
-
 /**
- * A COPY run through node-postgres as a custom query: it sends the data after CopyInResponse, or
- * hands over each CopyData of a COPY TO, and ends at ReadyForQuery (or at the error, after which
- * node-postgres calls nothing else).
+ * Takes a connected node-postgres client's socket over: node-postgres did TLS, startup and
+ * authentication (trust, password, md5, SCRAM); the protocol from ReadyForQuery on is the wire
+ * client's, which pipelines requests.
  */
-class CopyQuery {
-  private command = "";
-  private finished = false;
-
-  constructor(
-    readonly text: string,
-    private readonly data: readonly Buffer[] | null,
-    private readonly onData: ((chunk: Buffer) => void) | null,
-    private readonly done: (error: unknown, command: string) => void,
-  ) {}
-
-  submit(connection: { query(text: string): void }): void {
-    connection.query(this.text);
-  }
-
-  handleCopyInResponse(connection: {
-    sendCopyFromChunk(c: Buffer): void;
-    endCopyFrom(): void;
-    sendCopyFail(m: string): void;
-  }): void {
-    if (!this.data) return connection.sendCopyFail("no COPY data");
-    for (const chunk of this.data) connection.sendCopyFromChunk(chunk);
-    connection.endCopyFrom();
-  }
-
-  handleCopyData(message: { chunk: Buffer }): void {
-    this.onData?.(message.chunk);
-  }
-
-  handleCommandComplete(message: { text: string }): void {
-    this.command = message.text;
-  }
-
-  handleRowDescription(): void {}
-  handleDataRow(): void {}
-  handleEmptyQuery(): void {}
-  handlePortalSuspended(): void {}
-
-  handleError(error: unknown): void {
-    this.finish(error);
-  }
-
-  handleReadyForQuery(): void {
-    this.finish(null);
-  }
-
-  private finish(error: unknown): void {
-    if (this.finished) return;
-    this.finished = true;
-    this.done(error, this.command);
-  }
-}
-
-/** Converts a node-postgres error into a RemoteError with PostgreSQL's fields. */
-export function toRemoteError(e: unknown): Error {
-  const d = e as pg.DatabaseError;
-  if (d && typeof d === "object" && typeof d.code === "string" && d.severity) {
-    return new RemoteError({
-      severity: d.severity,
-      code: d.code,
-      message: d.message,
-      detail: d.detail,
-      hint: d.hint,
-      position: d.position,
-      where: d.where,
-      schema: d.schema,
-      table: d.table,
-      column: d.column,
-      dataType: d.dataType,
-      constraint: d.constraint,
-    });
-  }
-  return new SqlError("08006", `connection to node lost: ${e instanceof Error ? e.message : String(e)}`);
+function takeOver(client: pg.Client): WireClient {
+  const internals = client as unknown as {
+    connection: { stream: Duplex };
+    processID: number | null;
+    secretKey: number | null;
+  };
+  const socket = internals.connection.stream;
+  for (const event of ["data", "end", "close", "error"]) socket.removeAllListeners(event);
+  return new WireClient(socket, internals.processID, internals.secretKey);
 }
 
 /** Opens a plain socket to a PostgreSQL server: a unix socket when host is a directory. */

@@ -212,9 +212,10 @@ async function runOnNode(session: Session, name: string, port: number, command: 
   try {
     client = await connectToNode(session, name, port);
     const r = await client.query(command);
-    if (r.fields.length === 0) return [name, String(port), "t", r.command];
+    // A statement that returned no rows counts as a query when its tag says SELECT.
+    if (r.rows.length === 0 && !r.command.startsWith("SELECT")) return [name, String(port), "t", r.command];
     if (r.rows.length !== 1) return [name, String(port), "f", "expected a single row in query result"];
-    if (r.fields.length !== 1) return [name, String(port), "f", "expected a single column in query result"];
+    if (r.rows[0].length !== 1) return [name, String(port), "f", "expected a single column in query result"];
     return [name, String(port), "t", r.rows[0][0]];
   } catch (e) {
     return [name, String(port), "f", e instanceof Error ? e.message : String(e)];

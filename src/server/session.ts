@@ -30,6 +30,7 @@ import type { PGliteLink } from "../nodes/pglite.js";
 import { quoteQualified } from "../sql/quote.js";
 import { deparseStatement } from "../sql/parse.js";
 import { BackendPipe, type InternalSink } from "./backend_pipe.js";
+import { corkForTick } from "../protocol/cork.js";
 import type { Coordinator } from "./coordinator.js";
 import { classifyStatement, type Classification } from "./classify.js";
 import { InterceptedStatement, runIntercepted, describeIntercepted } from "../commands/intercept.js";
@@ -203,15 +204,7 @@ export class Session {
 
   sendToClient(...chunks: Buffer[]): void {
     if (this.state === SessionState.Closed) return;
-    // Messages sent in one tick leave in one write (one TLS record, one syscall).
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
-    }
+    corkForTick(this.socket);
     const accepted = this.socket.write(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
     // A client that reads slowly holds back the backend instead of filling our memory.
     if (!accepted && this.link && !this.backendPaused) {
@@ -225,7 +218,6 @@ export class Session {
   }
 
   private backendPaused = false;
-  private corked = false;
 
   private fatal(e: unknown): void {
     const fields =

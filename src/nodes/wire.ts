@@ -1,0 +1,208 @@
+// A connection to a PostgreSQL node that speaks the frontend/backend protocol itself, so that
+// requests are pipelined: each request's messages are written as soon as it is made, without
+// waiting for the previous request's ReadyForQuery (the node answers them in order, and a Sync
+// ends each, so an error in one does not touch the next). A transaction's BEGIN and its first
+// statement, for instance, leave in one write and cost one round trip.
+//
+// Rows stay as the DataRow messages the node sent: the router forwards them to the client as they
+// are, and they are decoded into text only when asked for.
+import type { Duplex } from "node:stream";
+import {
+  BackendCode,
+  FrontendCode,
+  MessageFramer,
+  MessageWriter,
+  parseDataRow,
+  parseErrorFields,
+  write,
+  type Message,
+} from "../protocol/messages.js";
+import { SqlError } from "../errors.js";
+import { corkForTick } from "../protocol/cork.js";
+import { RemoteError, type NodeClient, type QueryResult } from "./gateway.js";
+
+/** PostgreSQL's own bound on a message's size. */
+const MESSAGE_SIZE_MAX = 0x3fffffff;
+/** Statements kept prepared per connection. */
+const PREPARED_MAX = 1000;
+
+/** A request in flight: it sees every message the node sends for it, up to its ReadyForQuery. */
+interface Request {
+  onMessage(m: Message): void;
+  /** Called at ReadyForQuery, or with the error that ended the connection. */
+  finish(error: Error | null): void;
+}
+
+/** Rows as the node sent them (DataRow messages), decoded into text on first use. */
+class WireResult implements QueryResult {
+  command = "";
+  readonly dataRows: Buffer[] = [];
+  private decoded: (string | null)[][] | null = null;
+
+  get rows(): (string | null)[][] {
+    this.decoded ??= this.dataRows.map((m) =>
+      parseDataRow(m.subarray(5)).map((v) => (v === null ? null : v.toString("utf8"))),
+    );
+    return this.decoded;
+  }
+}
+
+export class WireClient implements NodeClient {
+  private readonly framer = new MessageFramer(MESSAGE_SIZE_MAX);
+  private readonly requests: Request[] = [];
+  private readonly prepared = new Map<string, string>();
+  private lost: Error | null = null;
+
+  /**
+   * `socket` is a connection on which startup and authentication are done (the node sent
+   * ReadyForQuery); `processId` and `secretKey` are what its BackendKeyData said.
+   */
+  constructor(
+    private readonly socket: Duplex,
+    readonly processId: number | null,
+    readonly secretKey: number | null,
+  ) {
+    socket.on("data", (chunk: Buffer) => this.receive(chunk));
+    socket.on("error", (e: Error) => this.fail(e));
+    socket.on("close", () => this.fail(new Error("the node closed the connection")));
+  }
+
+  query(sql: string, params: readonly (string | Buffer | null)[] = [], prepare = false): Promise<QueryResult> {
+    if (params.length === 0 && !prepare) return this.simpleQuery(sql);
+    let name = prepare ? this.prepared.get(sql) : undefined;
+    const out: Buffer[] = [];
+    let parsed: string | null = null;
+    if (name === undefined) {
+      name = prepare && this.prepared.size < PREPARED_MAX ? `canopy_${this.prepared.size + 1}` : "";
+      out.push(write.parse(name, sql));
+      if (name) {
+        this.prepared.set(sql, name);
+        parsed = name;
+      }
+    }
+    const values = params.map((p) => (p === null || Buffer.isBuffer(p) ? p : Buffer.from(p, "utf8")));
+    const formats = params.map((p) => (Buffer.isBuffer(p) ? 1 : 0));
+    out.push(write.bind("", name, values, formats), write.execute(""), write.sync());
+    const result = new WireResult();
+    return this.request(out, (m) => {
+      if (m.code === BackendCode.DataRow) result.dataRows.push(m.raw);
+      else if (m.code === BackendCode.CommandComplete) result.command = commandTag(m);
+    }).then(
+      () => result,
+      (e: Error) => {
+        // A statement whose Parse failed was not prepared.
+        if (parsed !== null && e instanceof RemoteError) this.prepared.delete(sql);
+        throw e;
+      },
+    );
+  }
+
+  /** A Query message: SQL that may hold several statements; the result is the last one's. */
+  private simpleQuery(sql: string): Promise<QueryResult> {
+    let result = new WireResult();
+    return this.request([write.query(sql)], (m) => {
+      if (m.code === BackendCode.RowDescription || m.code === BackendCode.DataRow) {
+        if (result.command !== "") result = new WireResult();
+        if (m.code === BackendCode.DataRow) result.dataRows.push(m.raw);
+      } else if (m.code === BackendCode.CommandComplete) {
+        result.command = commandTag(m);
+      }
+    }).then(() => result);
+  }
+
+  copyIn(sql: string, data: readonly Buffer[]): Promise<QueryResult> {
+    // The data follows the statement at once: a node that refuses the COPY before reading data
+    // ignores CopyData and CopyDone outside COPY, and a request pipelined next cannot slip in.
+    const out = [write.query(sql), ...data.map((d) => new MessageWriter(FrontendCode.CopyData).raw(d).finish())];
+    out.push(new MessageWriter(FrontendCode.CopyDone).finish());
+    const result = new WireResult();
+    return this.request(out, (m) => {
+      if (m.code === BackendCode.CommandComplete) result.command = commandTag(m);
+    }).then(() => result);
+  }
+
+  copyOut(sql: string, onData: (chunk: Buffer) => void): Promise<QueryResult> {
+    const result = new WireResult();
+    return this.request([write.query(sql)], (m) => {
+      if (m.code === BackendCode.CopyData) onData(m.body);
+      else if (m.code === BackendCode.CommandComplete) result.command = commandTag(m);
+    }).then(() => result);
+  }
+
+  async close(): Promise<void> {
+    if (this.lost) return;
+    this.lost = new Error("connection closed");
+    this.socket.end(write.terminate());
+  }
+
+  /** Writes a request's messages now and resolves at its ReadyForQuery (rejects with its first error). */
+  private request(messages: Buffer[], onMessage: (m: Message) => void): Promise<void> {
+    if (this.lost) return Promise.reject(lostConnection(this.lost));
+    return new Promise<void>((resolve, reject) => {
+      let error: Error | null = null;
+      this.requests.push({
+        onMessage: (m) => {
+          if (m.code === BackendCode.ErrorResponse) error ??= new RemoteError(parseErrorFields(m.body));
+          else onMessage(m);
+        },
+        finish: (lost) => {
+          const e = lost ?? error;
+          if (e) reject(e);
+          else resolve();
+        },
+      });
+      this.send(messages);
+    });
+  }
+
+  /** Writes messages; those written in the same tick leave in one write. */
+  private send(messages: Buffer[]): void {
+    corkForTick(this.socket);
+    for (const m of messages) this.socket.write(m);
+  }
+
+  private receive(chunk: Buffer): void {
+    this.framer.push(chunk);
+    let m: Message | null;
+    try {
+      while ((m = this.framer.next()) !== null) this.dispatch(m);
+    } catch (e) {
+      this.socket.destroy();
+      this.fail(e instanceof Error ? e : new Error(String(e)));
+    }
+  }
+
+  private dispatch(m: Message): void {
+    // Notices, parameter changes and notifications belong to no request.
+    if (
+      m.code === BackendCode.NoticeResponse ||
+      m.code === BackendCode.ParameterStatus ||
+      m.code === BackendCode.NotificationResponse
+    ) {
+      return;
+    }
+    const request = this.requests[0];
+    if (!request) throw new Error(`unexpected message ${String.fromCharCode(m.code)} from the node`);
+    if (m.code === BackendCode.ReadyForQuery) {
+      this.requests.shift();
+      request.finish(null);
+    } else {
+      request.onMessage(m);
+    }
+  }
+
+  /** The connection is gone: every request in flight fails. */
+  private fail(cause: Error): void {
+    this.lost ??= cause;
+    const pending = this.requests.splice(0);
+    for (const r of pending) r.finish(lostConnection(cause));
+  }
+}
+
+function lostConnection(cause: Error): SqlError {
+  return new SqlError("08006", `connection to node lost: ${cause.message}`);
+}
+
+function commandTag(m: Message): string {
+  return m.body.toString("utf8", 0, m.body.length - 1);
+}
