@@ -15,7 +15,8 @@ import { readTableDefinition, shardRelname, shardStatements } from "./shard_ddl.
 const VOID: UdfResult = { kind: "scalar", type: "void", value: null };
 const maxShardCount = 64000;
 
-async function query(session: Session, sql: string, ...params: (string | null)[]): Promise<(string | null)[][]> {
+/** Runs SQL on the session's coordinator-database connection with text parameters. */
+export async function query(session: Session, sql: string, ...params: (string | null)[]): Promise<(string | null)[][]> {
   return session.internalQuery(
     sql,
     params.map((p) => (p === null ? null : Buffer.from(p, "utf8"))),

@@ -19,6 +19,7 @@ import type { Session } from "../server/session.js";
 import { RemoteError } from "../nodes/gateway.js";
 import { commitStatement } from "../transaction/commit.js";
 import { findUdf, type UdfDefinition, type UdfResult } from "./udfs.js";
+import { runDdl } from "./ddl.js";
 import {
   runDistributed,
   runOnCoordinator,
@@ -40,8 +41,10 @@ export interface InterceptedStatement {
   readonly distributedCopy?: boolean;
   /** For statements touching distributed or reference tables: state kept across executions. */
   readonly distributed?: DistributedState;
-  /** For DROP TABLE / TRUNCATE naming distributed tables. */
+  /** For TRUNCATE naming distributed tables. */
   readonly utility?: boolean;
+  /** For DDL propagated to the shards (commands/ddl.ts). */
+  readonly ddl?: boolean;
   /** For transaction control statements: the TransactionStmt kind. */
   readonly transaction?: string;
 }
@@ -71,6 +74,7 @@ export async function runIntercepted(session: Session, st: InterceptedStatement,
   }
   if (st.distributed) return runDistributed(session, st, inv);
   if (st.utility) return runUtility(session, st, inv);
+  if (st.ddl) return runDdl(session, st, inv);
   if (st.transaction !== undefined) return runTransactionControl(session, st, inv);
   const inBlock = session.pipe!.transactionStatus !== 0x49;
   try {

@@ -17,7 +17,7 @@ import { cloneAst, paramNumbers, typeNameNode, walk, type AstNode } from "../sql
 import { deparseStatement } from "../sql/parse.js";
 import { arrayLiteral, quoteQualified } from "../sql/quote.js";
 import { shardRelname } from "../commands/shard_ddl.js";
-import { nodeForGroup, dropShards } from "../commands/distribute.js";
+import { nodeForGroup } from "../commands/distribute.js";
 import {
   collectRelationRefs,
   pinnedValues,
@@ -151,7 +151,10 @@ export async function runDistributed(session: Session, st: InterceptedStatement,
     if (!inBlock) await commitStatement(session, "none");
   } catch (e) {
     if (!inBlock) await session.remote.rollbackAll();
-    throw mapShardNames(e, dist);
+    throw mapShardNames(
+      e,
+      dist.map((r) => r.table),
+    );
   }
 }
 
@@ -348,7 +351,7 @@ async function runRouterPlan(
   } catch (e) {
     throw mapShardNames(
       e,
-      plan.pins.map((p) => ({ table: p.table }) as DistributedRef),
+      plan.pins.map((p) => p.table),
     );
   }
   sendRows(session, [result]);
@@ -1068,9 +1071,9 @@ export function shardNameStripper(tables: readonly TableRecord[]): (text: string
 }
 
 /** Shard names in a node's error message are put back to the table names the client used. */
-function mapShardNames(e: unknown, dist: readonly DistributedRef[]): unknown {
+export function mapShardNames(e: unknown, tables: readonly TableRecord[]): unknown {
   if (!(e instanceof RemoteError) || !(e as RemoteError & { fromWorker?: boolean }).fromWorker) return e;
-  const strip = shardNameStripper(dist.map((r) => r.table));
+  const strip = shardNameStripper(tables);
   const f = e.fields;
   return new RemoteError({
     ...f,
@@ -1084,30 +1087,19 @@ function mapShardNames(e: unknown, dist: readonly DistributedRef[]): unknown {
   });
 }
 
-/** DROP TABLE and TRUNCATE naming distributed tables: the shards first, then the shell. */
+/** TRUNCATE naming distributed tables: the shards first, then the shell. */
 export async function runUtility(session: Session, st: InterceptedStatement, inv: Invocation): Promise<void> {
   refuseInFailedBlock(session);
   const metadata = await session.metadata();
   const inBlock = session.pipe!.transactionStatus !== 0x49;
-  const names: { schemaname?: string; relname: string }[] = [];
-  const drop = st.stmt.DropStmt as { objects?: { List?: { items: AstNode[] } }[] } | undefined;
-  for (const o of drop?.objects ?? []) {
-    const parts = (o.List?.items ?? []).map((i) => (i.String as { sval: string }).sval);
-    names.push({
-      schemaname: parts.length > 1 ? parts[parts.length - 2] : undefined,
-      relname: parts[parts.length - 1],
-    });
-  }
-  const truncate = st.stmt.TruncateStmt as
-    { relations?: { RangeVar: { schemaname?: string; relname: string } }[] } | undefined;
-  for (const r of truncate?.relations ?? []) names.push(r.RangeVar);
-  const refs = names.map(
-    (n) =>
+  const truncate = st.stmt.TruncateStmt as { relations?: { RangeVar: { schemaname?: string; relname: string } }[] };
+  const refs = (truncate.relations ?? []).map(
+    (r) =>
       ({
         rangeVar: {},
-        schemaname: n.schemaname,
-        relname: n.relname,
-        refName: n.relname,
+        schemaname: r.RangeVar.schemaname,
+        relname: r.RangeVar.relname,
+        refName: r.RangeVar.relname,
         level: {},
         isTarget: false,
       }) as RelationRef,
@@ -1116,18 +1108,14 @@ export async function runUtility(session: Session, st: InterceptedStatement, inv
   try {
     for (const table of tables) {
       if (!table) continue;
-      if (drop) {
-        await dropShards(session, table, metadata.nodes);
-      } else {
-        for (const shard of table.shards) {
-          for (const p of shard.placements) {
-            await session.remote.run(
-              nodeForGroup(metadata.nodes, p.groupId),
-              `TRUNCATE TABLE ${quoteQualified(table.schema, shardRelname(table.relname, shard.shardId))}`,
-              [],
-              { transactional: true, write: true },
-            );
-          }
+      for (const shard of table.shards) {
+        for (const p of shard.placements) {
+          await session.remote.run(
+            nodeForGroup(metadata.nodes, p.groupId),
+            `TRUNCATE TABLE ${quoteQualified(table.schema, shardRelname(table.relname, shard.shardId))}`,
+            [],
+            { transactional: true, write: true },
+          );
         }
       }
     }

@@ -115,12 +115,14 @@ function distributedInterception(stmt: AstNode, sql: string, metadata: MetadataS
   if (tx) return { sql, stmt, paramTypes: [], transaction: tx.kind ?? "" };
   const kind = Object.keys(stmt)[0];
   if (shellStatements.has(kind)) return null;
+  if (mayDropOrRenameShardObjects(stmt, metadata)) return { sql, stmt, paramTypes: [], ddl: true };
   const touches = touchedNames(stmt).some((n) => metadata.tablesByRelname.has(n));
   if (!touches) return null;
   if (stmt.SelectStmt || stmt.InsertStmt || stmt.UpdateStmt || stmt.DeleteStmt) {
     return { sql, stmt, paramTypes: [], distributed: {} };
   }
-  if (stmt.DropStmt || stmt.TruncateStmt) return { sql, stmt, paramTypes: [], utility: true };
+  if (stmt.TruncateStmt) return { sql, stmt, paramTypes: [], utility: true };
+  if (ddlStatements.has(kind)) return { sql, stmt, paramTypes: [], ddl: true };
   const copy = stmt.CopyStmt as { is_from?: boolean; filename?: string; is_program?: boolean } | undefined;
   if (copy) {
     if (copy.filename || copy.is_program) {
@@ -140,6 +142,37 @@ function distributedInterception(stmt: AstNode, sql: string, metadata: MetadataS
   throw new SqlError("0A000", `${kind.replace(/Stmt$/, "")} on a distributed or reference table is not supported yet`, {
     hint: "Undistribute the table with undistribute_table(), change it, and distribute it again.",
   });
+}
+
+/** DDL statements propagated to the shards of the tables they name (commands/ddl.ts). */
+const ddlStatements = new Set([
+  "AlterTableStmt",
+  "IndexStmt",
+  "RenameStmt",
+  "AlterObjectSchemaStmt",
+  "GrantStmt",
+  "DropStmt",
+]);
+
+/** Statements that may concern distributed tables without naming them: DROP INDEX, ALTER INDEX … RENAME, DROP SCHEMA. */
+const shardObjectStatement = /\b(drop|alter)\s+(index|schema)\b/i;
+
+/**
+ * Whether SQL text may concern distributed or reference tables: it names one, or it may drop or
+ * rename one's index or drop its schema (resolved when it runs).
+ */
+export function mayConcernDistributed(sql: string, metadata: MetadataSnapshot): boolean {
+  return !!metadata.mentionsTable?.test(sql) || (metadata.tables.length > 0 && shardObjectStatement.test(sql));
+}
+
+function mayDropOrRenameShardObjects(stmt: AstNode, metadata: MetadataSnapshot): boolean {
+  if (metadata.tables.length === 0) return false;
+  const drop = stmt.DropStmt as { removeType?: string; objects?: { String?: { sval: string } }[] } | undefined;
+  if (drop?.removeType === "OBJECT_INDEX") return true;
+  if (drop?.removeType === "OBJECT_SCHEMA") {
+    return (drop.objects ?? []).some((o) => metadata.tables.some((t) => t.schema === o.String?.sval));
+  }
+  return (stmt.RenameStmt as { renameType?: string } | undefined)?.renameType === "OBJECT_INDEX";
 }
 
 /** Relation names a statement refers to: its RangeVars and the names a DROP TABLE lists. */

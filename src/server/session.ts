@@ -35,7 +35,7 @@ import { classifyStatement, type Classification } from "./classify.js";
 import { InterceptedStatement, runIntercepted, describeIntercepted } from "../commands/intercept.js";
 import { RemoteConnections } from "../executor/remote.js";
 import { loadMetadata, type MetadataSnapshot } from "../metadata/cache.js";
-import { classifyDistributed } from "./classify.js";
+import { classifyDistributed, mayConcernDistributed } from "./classify.js";
 import { DistributedCopyIn } from "../executor/copy.js";
 import { refuseInFailedBlock, resolveTable } from "../executor/distributed.js";
 
@@ -428,7 +428,7 @@ export class Session {
     }
     const metadata = await this.metadata();
     const remoteOpen = this.remote.hasOpenTransactions();
-    if (!metadata.mentionsTable?.test(sql) && !(remoteOpen && transactionWords.test(sql))) return c;
+    if (!mayConcernDistributed(sql, metadata) && !(remoteOpen && transactionWords.test(sql))) return c;
     const cached = this.distributedClassifications.get(sql);
     if (cached && cached.version === metadata.version) return cached.c;
     const d = classifyDistributed(sql, metadata);
