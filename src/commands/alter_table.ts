@@ -119,7 +119,6 @@ export async function planAlterTable(
   const named = constraints.map((c) => c.constraint.conname ?? c.constraint.indexname).filter((n): n is string => !!n);
   const before = unnamed > 0 ? await constraintDefinitions(session, table) : [];
   return {
-    tables: [table, ...[...referenced.values()].filter((t): t is TableRecord => t !== null)],
     shardStatements: async () => {
       const added: AstNode[] = [];
       if (unnamed > 0) {
@@ -426,7 +425,6 @@ export async function planRename(
     });
   const renamesKey = rename.renameType === "OBJECT_COLUMN" && rename.subname === renamed.partitionKey;
   return {
-    tables: [renamed],
     shardStatements: async () => statements(),
     finish: renamesKey
       ? async () => {
@@ -454,7 +452,6 @@ export async function planSetSchema(session: Session, stmt: AstNode): Promise<Dd
   const createSchema = `CREATE SCHEMA IF NOT EXISTS ${quoteQualified(move.newschema)}`;
   const reference = table.method === "n";
   return {
-    tables: [table],
     shardStatements: async () => [
       ...[...new Set(placements(table).map((p) => p.groupId))].map((groupId) => ({
         groupId,

@@ -40,8 +40,6 @@ export interface ShardStatement {
 
 /** How a DDL statement reaches the shards of the distributed and reference tables it names. */
 export interface DdlPlan {
-  /** Tables whose shard names may appear in the workers' errors. */
-  readonly tables: readonly TableRecord[];
   /** The workers' statements, built once the shell changed (when names PostgreSQL chose are known). */
   readonly shardStatements: () => Promise<ShardStatement[]>;
   /** Metadata changes after the workers' part. */
@@ -67,11 +65,19 @@ export async function runDdl(session: Session, st: InterceptedStatement, inv: In
   refuseInFailedBlock(session);
   const metadata = await session.metadata();
   const plan = await planDdl(session, st.stmt, metadata);
-  if (!plan) return runOnCoordinator(session, st.sql, inv, [], st.paramTypes);
+  if (!plan) {
+    // CONCURRENTLY must be the first statement of its implicit transaction, after the lookups.
+    if (isConcurrent(st.stmt) && session.pipe!.transactionStatus === 0x49) await endImplicitTransaction(session);
+    return runOnCoordinator(session, st.sql, inv, [], st.paramTypes);
+  }
   const tag = plan.concurrent
     ? await runConcurrently(session, st.sql, plan, metadata)
     : await runInTransaction(session, st.sql, plan, metadata);
   session.sendToClient(tag);
+}
+
+function isConcurrent(stmt: AstNode): boolean {
+  return !!((stmt.IndexStmt ?? stmt.DropStmt) as { concurrent?: boolean } | undefined)?.concurrent;
 }
 
 async function planDdl(session: Session, stmt: AstNode, metadata: MetadataSnapshot): Promise<DdlPlan | null> {
@@ -99,7 +105,7 @@ async function runInTransaction(session: Session, sql: string, plan: DdlPlan, me
     return tag;
   } catch (e) {
     if (!inBlock) await session.remote.rollbackAll();
-    throw withRoleHint(mapShardNames(e, plan.tables));
+    throw withRoleHint(mapShardNames(e, metadata.tables));
   }
 }
 
@@ -121,7 +127,7 @@ async function runConcurrently(session: Session, sql: string, plan: DdlPlan, met
   try {
     await runOnWorkers(session, metadata, await plan.shardStatements(), false);
   } catch (e) {
-    const mapped = mapShardNames(e, plan.tables);
+    const mapped = mapShardNames(e, metadata.tables);
     if (!(mapped instanceof RemoteError)) throw mapped;
     throw new RemoteError({
       ...mapped.fields,
@@ -237,7 +243,6 @@ async function planDropTables(session: Session, stmt: AstNode): Promise<DdlPlan 
   const tables = await resolveNames(session, drop.objects);
   if (tables.length === 0) return null;
   return {
-    tables,
     shardStatements: async () => perGroup(tables, (vars) => dropStmt("OBJECT_TABLE", vars, drop.behavior, false)),
     finish: () => forgetTables(session, tables),
   };
@@ -255,7 +260,6 @@ async function planDropSchemas(session: Session, stmt: AstNode, metadata: Metada
   ];
   const sql = deparseStatement({ DropStmt: { ...drop, missing_ok: true } });
   return {
-    tables,
     shardStatements: async () =>
       groups.map((groupId) => ({ groupId, sql, reference: tables.some((t) => t.method === "n") })),
     finish: () => forgetTables(session, tables),
@@ -324,7 +328,6 @@ async function planCreateIndex(session: Session, stmt: AstNode): Promise<DdlPlan
     });
   };
   return {
-    tables: [table],
     shardStatements,
     concurrent: index.concurrent ? { shellLast: false, indexName: () => name } : undefined,
   };
@@ -377,7 +380,6 @@ async function planDropIndexes(session: Session, stmt: AstNode, metadata: Metada
         ),
       );
   return {
-    tables: found.map((f) => f.table),
     shardStatements: async () => statements,
     concurrent: drop.concurrent ? { shellLast: true, indexName: () => found[0].qualified } : undefined,
   };
@@ -407,7 +409,6 @@ async function planGrant(session: Session, stmt: AstNode): Promise<DdlPlan | nul
   }
   if (tables.length === 0) return null;
   return {
-    tables,
     shardStatements: async () =>
       perGroup(tables, (vars) => {
         const copy = cloneAst(stmt);

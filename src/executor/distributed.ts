@@ -151,10 +151,8 @@ export async function runDistributed(session: Session, st: InterceptedStatement,
     if (!inBlock) await commitStatement(session, "none");
   } catch (e) {
     if (!inBlock) await session.remote.rollbackAll();
-    throw mapShardNames(
-      e,
-      dist.map((r) => r.table),
-    );
+    // Any table's shards may be named: a foreign key's referenced table, too.
+    throw mapShardNames(e, metadata.tables);
   }
 }
 
@@ -347,12 +345,13 @@ async function runRouterPlan(
   const node = nodeForGroup(metadata.nodes, group);
   let result: QueryResult;
   try {
-    result = await session.remote.run(node, task.sql, params, { transactional: inBlock, write: false, prepare: true });
+    result = await session.remote.run(node, task.sql, params, {
+      transactional: inBlock,
+      write: false,
+      prepareVersion: metadata.version,
+    });
   } catch (e) {
-    throw mapShardNames(
-      e,
-      plan.pins.map((p) => p.table),
-    );
+    throw mapShardNames(e, metadata.tables);
   }
   sendRows(session, [result]);
   session.sendToClient(write.commandComplete(result.command));

@@ -120,6 +120,16 @@ class PostgresClient implements NodeClient {
     }
   }
 
+  async forgetPrepared(): Promise<void> {
+    if (this.prepared.size === 0) return;
+    // node-postgres remembers which names it parsed and would skip their Parse.
+    const parsed = (this.client as unknown as { connection: { parsedStatements: Record<string, string> } }).connection
+      .parsedStatements;
+    for (const name of this.prepared.values()) delete parsed[name];
+    this.prepared.clear();
+    await this.query("DEALLOCATE ALL");
+  }
+
   copyIn(sql: string, data: readonly Buffer[]): Promise<QueryResult> {
     return this.copy(sql, data, null);
   }

@@ -259,7 +259,11 @@ export class Session {
     const db = this.coordinator.database;
     if (db.kind === "pglite") {
       this.link = db.node.openLink();
-      this.pipe = new BackendPipe(this.link, (chunks) => this.sendToClient(...chunks));
+      this.pipe = new BackendPipe(
+        this.link,
+        (chunks) => this.sendToClient(...chunks),
+        () => this.onTransactionEnd(),
+      );
       this.link.onClose(() => this.close());
       const out: Buffer[] = [write.authenticationOk()];
       const parameters: Record<string, string> = {
@@ -331,7 +335,11 @@ export class Session {
     this.authLeftover = null;
     const link = this.link as SocketLink;
     link.clearDataListeners();
-    this.pipe = new BackendPipe(link, (chunks) => this.sendToClient(...chunks));
+    this.pipe = new BackendPipe(
+      link,
+      (chunks) => this.sendToClient(...chunks),
+      () => this.onTransactionEnd(),
+    );
     this.state = SessionState.Ready;
     if (rest.length > 0) link.emit(Buffer.from(rest));
     void this.drive();
@@ -843,6 +851,17 @@ export class Session {
       }
     }
     return this.coordinator.metadata.get();
+  }
+
+  /**
+   * The coordinator database's transaction ended: metadata (or table shapes) this session changed
+   * in it are committed or gone, so every session of this coordinator stops using its cached copy
+   * before the client hears of the commit (other coordinators learn it from the notification).
+   */
+  private onTransactionEnd(): void {
+    if (!this.metadataChangedInBlock) return;
+    this.metadataChangedInBlock = false;
+    this.coordinator.metadata.invalidate();
   }
 
   /** Called by commands that changed the metadata in this session's transaction. */
