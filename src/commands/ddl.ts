@@ -85,7 +85,8 @@ async function planDdl(session: Session, stmt: AstNode, metadata: MetadataSnapsh
   if (stmt.RenameStmt) return planRename(session, stmt, (rv) => indexOf(session, metadata, rangeVarParts(rv)));
   if (stmt.AlterObjectSchemaStmt) return planSetSchema(session, stmt);
   if (stmt.IndexStmt) return planCreateIndex(session, stmt);
-  if (stmt.GrantStmt) return planGrant(session, stmt);
+  if (stmt.GrantStmt) return planOverListedTables(session, stmt, "GrantStmt", "objects");
+  if (stmt.TruncateStmt) return planOverListedTables(session, stmt, "TruncateStmt", "relations");
   const drop = stmt.DropStmt as { removeType: string } | undefined;
   if (drop?.removeType === "OBJECT_TABLE") return planDropTables(session, stmt);
   if (drop?.removeType === "OBJECT_INDEX") return planDropIndexes(session, stmt, metadata);
@@ -398,13 +399,21 @@ function dropStmt(removeType: string, vars: readonly AstNode[], behavior: string
   };
 }
 
-/** GRANT / REVOKE on tables: the same privileges on their shards (roles must exist on the workers). */
-async function planGrant(session: Session, stmt: AstNode): Promise<DdlPlan | null> {
-  const grant = stmt.GrantStmt as { targtype: string; objtype: string; objects?: { RangeVar?: AstNode }[] };
-  if (grant.targtype !== "ACL_TARGET_OBJECT" || grant.objtype !== "OBJECT_TABLE") return null;
+/**
+ * GRANT / REVOKE on tables and TRUNCATE: on each node, the same statement over the shards there
+ * (TRUNCATE … CASCADE follows the shards' foreign keys there too; roles must exist on the workers).
+ */
+async function planOverListedTables(
+  session: Session,
+  stmt: AstNode,
+  kind: "GrantStmt" | "TruncateStmt",
+  key: "objects" | "relations",
+): Promise<DdlPlan | null> {
+  const node = stmt[kind] as Record<string, unknown> & { targtype?: string; objtype?: string };
+  if (kind === "GrantStmt" && (node.targtype !== "ACL_TARGET_OBJECT" || node.objtype !== "OBJECT_TABLE")) return null;
   const tables: TableRecord[] = [];
-  for (const o of grant.objects ?? []) {
-    const table = o.RangeVar ? await resolveTable(session, relationRef(o.RangeVar as { relname: string })) : null;
+  for (const o of (node[key] ?? []) as { RangeVar?: { relname: string } }[]) {
+    const table = o.RangeVar ? await resolveTable(session, relationRef(o.RangeVar)) : null;
     if (table) tables.push(table);
   }
   if (tables.length === 0) return null;
@@ -412,7 +421,7 @@ async function planGrant(session: Session, stmt: AstNode): Promise<DdlPlan | nul
     shardStatements: async () =>
       perGroup(tables, (vars) => {
         const copy = cloneAst(stmt);
-        (copy.GrantStmt as { objects: unknown[] }).objects = vars.map((v) => ({ RangeVar: v }));
+        (copy[kind] as Record<string, unknown>)[key] = vars.map((v) => ({ RangeVar: v }));
         return copy;
       }),
   };

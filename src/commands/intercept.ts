@@ -23,7 +23,6 @@ import { runDdl } from "./ddl.js";
 import {
   runDistributed,
   runOnCoordinator,
-  runUtility,
   runTransactionControl,
   type DistributedState,
 } from "../executor/distributed.js";
@@ -41,8 +40,6 @@ export interface InterceptedStatement {
   readonly distributedCopy?: boolean;
   /** For statements touching distributed or reference tables: state kept across executions. */
   readonly distributed?: DistributedState;
-  /** For TRUNCATE naming distributed tables. */
-  readonly utility?: boolean;
   /** For DDL propagated to the shards (commands/ddl.ts). */
   readonly ddl?: boolean;
   /** For transaction control statements: the TransactionStmt kind. */
@@ -73,7 +70,6 @@ export async function runIntercepted(session: Session, st: InterceptedStatement,
     return;
   }
   if (st.distributed) return runDistributed(session, st, inv);
-  if (st.utility) return runUtility(session, st, inv);
   if (st.ddl) return runDdl(session, st, inv);
   if (st.transaction !== undefined) return runTransactionControl(session, st, inv);
   const inBlock = session.pipe!.transactionStatus !== 0x49;

@@ -15,7 +15,7 @@ import type { MetadataSnapshot, NodeRecord, TableRecord } from "../metadata/cach
 import { hashValue, shardIndexForHash } from "../metadata/hash.js";
 import { cloneAst, paramNumbers, typeNameNode, walk, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
-import { arrayLiteral, quoteQualified } from "../sql/quote.js";
+import { arrayLiteral } from "../sql/quote.js";
 import { shardRelname } from "../commands/shard_ddl.js";
 import { nodeForGroup } from "../commands/distribute.js";
 import {
@@ -1084,46 +1084,6 @@ export function mapShardNames(e: unknown, tables: readonly TableRecord[]): unkno
     table: strip(f.table),
     constraint: strip(f.constraint),
   });
-}
-
-/** TRUNCATE naming distributed tables: the shards first, then the shell. */
-export async function runUtility(session: Session, st: InterceptedStatement, inv: Invocation): Promise<void> {
-  refuseInFailedBlock(session);
-  const metadata = await session.metadata();
-  const inBlock = session.pipe!.transactionStatus !== 0x49;
-  const truncate = st.stmt.TruncateStmt as { relations?: { RangeVar: { schemaname?: string; relname: string } }[] };
-  const refs = (truncate.relations ?? []).map(
-    (r) =>
-      ({
-        rangeVar: {},
-        schemaname: r.RangeVar.schemaname,
-        relname: r.RangeVar.relname,
-        refName: r.RangeVar.relname,
-        level: {},
-        isTarget: false,
-      }) as RelationRef,
-  );
-  const tables = await resolveRefs(session, {}, refs, metadata);
-  try {
-    for (const table of tables) {
-      if (!table) continue;
-      for (const shard of table.shards) {
-        for (const p of shard.placements) {
-          await session.remote.run(
-            nodeForGroup(metadata.nodes, p.groupId),
-            `TRUNCATE TABLE ${quoteQualified(table.schema, shardRelname(table.relname, shard.shardId))}`,
-            [],
-            { transactional: true, write: true },
-          );
-        }
-      }
-    }
-    await runOnCoordinator(session, st.sql, inv, [], st.paramTypes);
-    if (!inBlock) await commitStatement(session, "some");
-  } catch (e) {
-    if (!inBlock) await session.remote.rollbackAll();
-    throw e;
-  }
 }
 
 /** COMMIT, ROLLBACK and savepoints: the remote transactions end with the coordinator's. */

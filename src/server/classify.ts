@@ -121,7 +121,6 @@ function distributedInterception(stmt: AstNode, sql: string, metadata: MetadataS
   if (stmt.SelectStmt || stmt.InsertStmt || stmt.UpdateStmt || stmt.DeleteStmt) {
     return { sql, stmt, paramTypes: [], distributed: {} };
   }
-  if (stmt.TruncateStmt) return { sql, stmt, paramTypes: [], utility: true };
   if (ddlStatements.has(kind)) return { sql, stmt, paramTypes: [], ddl: true };
   const copy = stmt.CopyStmt as { is_from?: boolean; filename?: string; is_program?: boolean } | undefined;
   if (copy) {
@@ -139,6 +138,13 @@ function distributedInterception(stmt: AstNode, sql: string, metadata: MetadataS
       hint: "Query the distributed tables directly.",
     });
   }
+  if (stmt.CreateStmt) {
+    throw new SqlError(
+      "0A000",
+      "CREATE TABLE referring to a distributed or reference table (REFERENCES, LIKE, INHERITS, PARTITION OF) is not supported",
+      { hint: "Create the table on its own, distribute it (co-located), then add foreign keys with ALTER TABLE." },
+    );
+  }
   throw new SqlError("0A000", `${kind.replace(/Stmt$/, "")} on a distributed or reference table is not supported yet`, {
     hint: "Undistribute the table with undistribute_table(), change it, and distribute it again.",
   });
@@ -152,6 +158,7 @@ const ddlStatements = new Set([
   "AlterObjectSchemaStmt",
   "GrantStmt",
   "DropStmt",
+  "TruncateStmt",
 ]);
 
 /** Statements that may concern distributed tables without naming them: DROP INDEX, ALTER INDEX … RENAME, DROP SCHEMA. */

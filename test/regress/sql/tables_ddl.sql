@@ -118,6 +118,7 @@ CREATE TABLE ddl_local (tenant int, kind text);
 ALTER TABLE ddl_local ADD FOREIGN KEY (tenant) REFERENCES ddl_lonely (tenant);
 ALTER TABLE ddl_local ADD FOREIGN KEY (kind) REFERENCES ddl_kinds (kind);
 ALTER TABLE ddl_orders ADD FOREIGN KEY (kind) REFERENCES ddl_local (kind);
+CREATE TABLE ddl_local2 (tenant int REFERENCES ddl_lonely (tenant));
 SELECT count(*) FROM pg_constraint WHERE contype <> 'n' AND conrelid IN ('ddl_orders'::regclass, 'ddl_kinds'::regclass, 'ddl_local'::regclass, 'ddl_items'::regclass);
 SELECT column_name FROM information_schema.columns WHERE table_name = 'ddl_items' ORDER BY ordinal_position;
 
@@ -160,6 +161,12 @@ GRANT SELECT ON ddl_kinds TO ddl_reader;
 SELECT result FROM run_command_on_workers($$SELECT bool_and(has_table_privilege('ddl_reader', oid, 'SELECT')) || ' ' || bool_and(has_column_privilege('ddl_reader', oid, 'payload', 'UPDATE')) FROM pg_class WHERE relname ~ '^events_[0-9]+$'$$) ORDER BY nodeport;
 REVOKE ALL ON ddl_s.events, ddl_kinds FROM ddl_reader;
 SELECT result FROM run_command_on_workers($$SELECT bool_or(has_table_privilege('ddl_reader', oid, 'SELECT')) FROM pg_class WHERE relname ~ '^(events|ddl_kinds)_[0-9]+$'$$) ORDER BY nodeport;
+
+-- TRUNCATE follows foreign keys as PostgreSQL does: refused without CASCADE, cascading with it.
+TRUNCATE ddl_kinds;
+TRUNCATE ddl_kinds CASCADE;
+SELECT (SELECT count(*) FROM ddl_orders) AS orders, (SELECT count(*) FROM ddl_kinds) AS kinds;
+SELECT result FROM run_command_on_workers($$SELECT sum((xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %s', oid::regclass), false, true, '')))[1]::text::int) FROM pg_class WHERE relname ~ '^ddl_orders_[0-9]+$'$$) ORDER BY nodeport;
 
 -- DROP: a referenced table needs CASCADE (which drops the shards' foreign keys too); DROP SCHEMA CASCADE.
 DROP TABLE ddl_things;
