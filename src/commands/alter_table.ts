@@ -119,6 +119,7 @@ export async function planAlterTable(
   const named = constraints.map((c) => c.constraint.conname ?? c.constraint.indexname).filter((n): n is string => !!n);
   const before = unnamed > 0 ? await constraintDefinitions(session, table) : [];
   return {
+    relationId: table.relationId,
     shardStatements: async () => {
       const added: AstNode[] = [];
       if (unnamed > 0) {

@@ -28,6 +28,13 @@ import { relationRef } from "../executor/copy.js";
 import { nodeForGroup, query } from "./distribute.js";
 import { shardRelname } from "./shard_ddl.js";
 import { planAlterTable, planRename, planSetSchema } from "./alter_table.js";
+import {
+  activeWorkers,
+  ensureDependencies,
+  forgetDroppedObjects,
+  holdRecordedObjects,
+  recordedObjectStatement,
+} from "./objects.js";
 import type { Invocation, InterceptedStatement } from "./intercept.js";
 
 /** One statement for one worker group. */
@@ -44,6 +51,8 @@ export interface DdlPlan {
   readonly shardStatements: () => Promise<ShardStatement[]>;
   /** Metadata changes after the workers' part. */
   readonly finish?: () => Promise<void>;
+  /** The table whose types, functions and extensions the workers need before its shards change. */
+  readonly relationId?: number;
   /** CREATE / DROP INDEX CONCURRENTLY: no transaction; `shellLast` for DROP. */
   readonly concurrent?: { readonly shellLast: boolean; readonly indexName: () => string };
 }
@@ -91,7 +100,7 @@ async function planDdl(session: Session, stmt: AstNode, metadata: MetadataSnapsh
   if (drop?.removeType === "OBJECT_TABLE") return planDropTables(session, stmt);
   if (drop?.removeType === "OBJECT_INDEX") return planDropIndexes(session, stmt, metadata);
   if (drop?.removeType === "OBJECT_SCHEMA") return planDropSchemas(session, stmt, metadata);
-  return null;
+  return planRecordedObject(session, stmt, metadata);
 }
 
 /** The shell first, then the shards, all in the session's (distributed) transaction. */
@@ -99,6 +108,7 @@ async function runInTransaction(session: Session, sql: string, plan: DdlPlan, me
   const inBlock = session.pipe!.transactionStatus !== 0x49;
   try {
     const tag = await runOnShell(session, sql);
+    if (plan.relationId !== undefined) await ensureDependencies(session, plan.relationId);
     await runOnWorkers(session, metadata, await plan.shardStatements(), true);
     await plan.finish?.();
     await announceSchemaChange(session);
@@ -249,21 +259,39 @@ async function planDropTables(session: Session, stmt: AstNode): Promise<DdlPlan 
   };
 }
 
-/** DROP SCHEMA holding distributed tables: the schema goes on every worker too (with their shards). */
+/**
+ * DROP SCHEMA holding distributed tables or objects recorded for the workers: the schema goes on
+ * every worker too, with the shards and objects in it.
+ */
 async function planDropSchemas(session: Session, stmt: AstNode, metadata: MetadataSnapshot): Promise<DdlPlan | null> {
-  const drop = stmt.DropStmt as { objects?: unknown[]; behavior: string };
-  const schemas = new Set((drop.objects ?? []).map((o) => (o as { String: { sval: string } }).String.sval));
-  const tables = metadata.tables.filter((t) => schemas.has(t.schema));
-  if (tables.length === 0) return null;
-  const workers = metadata.nodes.filter((n) => n.noderole === "primary" && n.groupid !== 0);
-  const groups = [
-    ...new Set([...workers.map((n) => n.groupid), ...tables.flatMap((t) => placements(t).map((p) => p.groupId))]),
-  ];
+  const drop = stmt.DropStmt as { objects?: { String: { sval: string } }[]; behavior: string };
+  const schemas = (drop.objects ?? []).map((o) => o.String.sval);
+  const tables = metadata.tables.filter((t) => schemas.includes(t.schema));
+  if (tables.length === 0 && !(await holdRecordedObjects(session, schemas))) return null;
+  const groups = new Set(activeWorkers(metadata).map((n) => n.groupid));
+  for (const t of tables) for (const p of placements(t)) groups.add(p.groupId);
   const sql = deparseStatement({ DropStmt: { ...drop, missing_ok: true } });
+  const reference = tables.some((t) => t.method === "n");
   return {
-    shardStatements: async () =>
-      groups.map((groupId) => ({ groupId, sql, reference: tables.some((t) => t.method === "n") })),
-    finish: () => forgetTables(session, tables),
+    shardStatements: async () => [...groups].map((groupId) => ({ groupId, sql, reference })),
+    finish: async () => {
+      await forgetTables(session, tables);
+      await forgetDroppedObjects(session);
+    },
+  };
+}
+
+/** Statements about types and functions the workers got for the shards (objects.ts): on every worker. */
+async function planRecordedObject(
+  session: Session,
+  stmt: AstNode,
+  metadata: MetadataSnapshot,
+): Promise<DdlPlan | null> {
+  const sql = await recordedObjectStatement(session, stmt);
+  if (sql === null) return null;
+  return {
+    shardStatements: async () => activeWorkers(metadata).map((n) => ({ groupId: n.groupid, sql, reference: false })),
+    finish: stmt.DropStmt ? () => forgetDroppedObjects(session) : undefined,
   };
 }
 
@@ -330,6 +358,7 @@ async function planCreateIndex(session: Session, stmt: AstNode): Promise<DdlPlan
   };
   return {
     shardStatements,
+    relationId: index.concurrent ? undefined : table.relationId,
     concurrent: index.concurrent ? { shellLast: false, indexName: () => name } : undefined,
   };
 }

@@ -115,7 +115,7 @@ function distributedInterception(stmt: AstNode, sql: string, metadata: MetadataS
   if (tx) return { sql, stmt, paramTypes: [], transaction: tx.kind ?? "" };
   const kind = Object.keys(stmt)[0];
   if (shellStatements.has(kind)) return null;
-  if (mayDropOrRenameShardObjects(stmt, metadata)) return { sql, stmt, paramTypes: [], ddl: true };
+  if (mayConcernShardObjects(stmt, metadata)) return { sql, stmt, paramTypes: [], ddl: true };
   const touches = touchedNames(stmt).some((n) => metadata.tablesByRelname.has(n));
   if (!touches) return null;
   if (stmt.SelectStmt || stmt.InsertStmt || stmt.UpdateStmt || stmt.DeleteStmt) {
@@ -161,25 +161,32 @@ const ddlStatements = new Set([
   "TruncateStmt",
 ]);
 
-/** Statements that may concern distributed tables without naming them: DROP INDEX, ALTER INDEX … RENAME, DROP SCHEMA. */
-const shardObjectStatement = /\b(drop|alter)\s+(index|schema)\b/i;
+/**
+ * Statements that may concern distributed tables without naming them: DROP INDEX, ALTER INDEX …
+ * RENAME, DROP SCHEMA, and changes to types and functions the workers got for the shards.
+ */
+const shardObjectStatement = /\b(drop|alter)\s+(index|schema|type|domain|function)\b|\bor\s+replace\s+function\b/i;
 
 /**
  * Whether SQL text may concern distributed or reference tables: it names one, or it may drop or
  * rename one's index or drop its schema (resolved when it runs).
  */
 export function mayConcernDistributed(sql: string, metadata: MetadataSnapshot): boolean {
-  return !!metadata.mentionsTable?.test(sql) || (metadata.tables.length > 0 && shardObjectStatement.test(sql));
+  return !!metadata.mentionsTable?.test(sql) || shardObjectStatement.test(sql);
 }
 
-function mayDropOrRenameShardObjects(stmt: AstNode, metadata: MetadataSnapshot): boolean {
-  if (metadata.tables.length === 0) return false;
-  const drop = stmt.DropStmt as { removeType?: string; objects?: { String?: { sval: string } }[] } | undefined;
-  if (drop?.removeType === "OBJECT_INDEX") return true;
-  if (drop?.removeType === "OBJECT_SCHEMA") {
-    return (drop.objects ?? []).some((o) => metadata.tables.some((t) => t.schema === o.String?.sval));
-  }
-  return (stmt.RenameStmt as { renameType?: string } | undefined)?.renameType === "OBJECT_INDEX";
+function mayConcernShardObjects(stmt: AstNode, metadata: MetadataSnapshot): boolean {
+  const drop = stmt.DropStmt as { removeType?: string } | undefined;
+  const rename = stmt.RenameStmt as { renameType?: string } | undefined;
+  if (drop?.removeType === "OBJECT_INDEX" || rename?.renameType === "OBJECT_INDEX") return metadata.tables.length > 0;
+  // Types, functions and schemas may hold objects recorded for the workers (checked when run).
+  if (drop && ["OBJECT_SCHEMA", "OBJECT_TYPE", "OBJECT_DOMAIN", "OBJECT_FUNCTION"].includes(drop.removeType!))
+    return true;
+  return !!(
+    stmt.AlterEnumStmt ||
+    stmt.AlterDomainStmt ||
+    (stmt.CreateFunctionStmt as { replace?: boolean } | undefined)?.replace
+  );
 }
 
 /** Relation names a statement refers to: its RangeVars and the names a DROP TABLE lists. */

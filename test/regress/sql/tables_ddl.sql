@@ -181,3 +181,36 @@ SELECT count(*) FROM pg_dist_shard;
 SELECT result FROM run_command_on_workers($$SELECT count(*) FROM pg_tables WHERE tablename LIKE 'ddl%' OR tablename LIKE 'events%'$$) ORDER BY nodeport;
 DROP ROLE ddl_reader;
 SELECT result FROM run_command_on_workers('DROP ROLE ddl_reader') ORDER BY nodeport;
+
+-- Types, functions and extensions the shards need are created on the workers first, recorded in
+-- pg_dist_object, created on workers added later, and changed or dropped with the coordinator's.
+CREATE TEMP TABLE ddl_removed AS SELECT max(nodeport) AS port FROM pg_dist_node;
+SELECT canopy_remove_node('localhost', (SELECT port FROM ddl_removed));
+CREATE SCHEMA ddl_t;
+CREATE TYPE ddl_t.mood AS ENUM ('sad', 'ok');
+CREATE DOMAIN ddl_t.posint AS int CHECK (VALUE > 0);
+CREATE TYPE ddl_t.pair AS (a ddl_t.posint, b text);
+CREATE FUNCTION ddl_t.twice(x int) RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT x * 2 $$;
+CREATE TABLE ddl_typed (id int, m ddl_t.mood DEFAULT 'ok', p ddl_t.pair, n int CHECK (ddl_t.twice(n) < 100));
+SELECT create_distributed_table('ddl_typed', 'id');
+INSERT INTO ddl_typed VALUES (1, 'sad', ROW(1, 'x'), 3), (2, DEFAULT, NULL, 4);
+INSERT INTO ddl_typed (id, n) VALUES (3, 60);
+INSERT INTO ddl_typed (id, p) VALUES (4, ROW(-1, 'y'));
+SELECT * FROM ddl_typed ORDER BY id;
+SELECT (pg_identify_object(classid, objid, objsubid)).type, (pg_identify_object(classid, objid, objsubid)).identity
+  FROM pg_dist_object ORDER BY 2;
+CREATE TYPE ddl_t.size AS ENUM ('s', 'm', 'l');
+ALTER TABLE ddl_typed ADD COLUMN sz ddl_t.size DEFAULT 'm';
+ALTER TYPE ddl_t.mood ADD VALUE 'happy';
+INSERT INTO ddl_typed (id, m) VALUES (5, 'happy');
+CREATE OR REPLACE FUNCTION ddl_t.twice(x int) RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT x * 3 $$;
+SELECT result FROM run_command_on_workers($$SELECT ddl_t.twice(2) || ' ' || enum_range(NULL::ddl_t.mood)::text || ' ' || enum_range(NULL::ddl_t.size)::text$$) ORDER BY nodeport;
+SELECT 1 FROM canopy_add_node('localhost', (SELECT port FROM ddl_removed));
+SELECT result FROM run_command_on_workers($$SELECT ddl_t.twice(2) || ' ' || enum_range(NULL::ddl_t.mood)::text || ' ' || (SELECT count(*) FROM pg_type WHERE typname IN ('posint', 'pair', 'size'))$$) ORDER BY nodeport;
+DROP TABLE ddl_typed;
+DROP FUNCTION ddl_t.twice(int);
+DROP TYPE ddl_t.pair;
+SELECT result FROM run_command_on_workers($$SELECT (SELECT count(*) FROM pg_type WHERE typname = 'pair') + (SELECT count(*) FROM pg_proc WHERE proname = 'twice')$$) ORDER BY nodeport;
+DROP SCHEMA ddl_t CASCADE;
+SELECT result FROM run_command_on_workers($$SELECT count(*) FROM pg_namespace WHERE nspname = 'ddl_t'$$) ORDER BY nodeport;
+SELECT count(*) FROM pg_dist_object;
