@@ -110,6 +110,8 @@ export async function planAlterTable(
     if (constraint.contype !== "CONSTR_FOREIGN") continue;
     const target = await resolveTable(session, relationRef(constraint.pktable!));
     referenced.set(pktableKey(constraint.pktable!), target);
+    // A table that does not exist is PostgreSQL's to report, on the shell.
+    if (target === null && !(await relationExists(session, constraint.pktable!))) continue;
     await ensureForeignKeyEnforceable(session, table, target, constraint, column, metadata);
   }
   if (!table) return null;
@@ -303,6 +305,15 @@ async function ensureForeignKeyEnforceable(
       "Use NO ACTION, RESTRICT or ON DELETE CASCADE.",
     );
   }
+}
+
+async function relationExists(session: Session, rv: { schemaname?: string; relname: string }): Promise<boolean> {
+  const [[oid]] = await query(
+    session,
+    "SELECT pg_catalog.to_regclass($1)::oid",
+    quoteQualified(rv.schemaname, rv.relname),
+  );
+  return oid !== null;
 }
 
 async function primaryKeyColumns(session: Session, table: TableRecord): Promise<string[]> {

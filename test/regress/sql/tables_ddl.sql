@@ -119,6 +119,7 @@ ALTER TABLE ddl_local ADD FOREIGN KEY (tenant) REFERENCES ddl_lonely (tenant);
 ALTER TABLE ddl_local ADD FOREIGN KEY (kind) REFERENCES ddl_kinds (kind);
 ALTER TABLE ddl_orders ADD FOREIGN KEY (kind) REFERENCES ddl_local (kind);
 CREATE TABLE ddl_local2 (tenant int REFERENCES ddl_lonely (tenant));
+ALTER TABLE ddl_orders ADD FOREIGN KEY (kind) REFERENCES ddl_nowhere (kind);
 SELECT count(*) FROM pg_constraint WHERE contype <> 'n' AND conrelid IN ('ddl_orders'::regclass, 'ddl_kinds'::regclass, 'ddl_local'::regclass, 'ddl_items'::regclass);
 SELECT column_name FROM information_schema.columns WHERE table_name = 'ddl_items' ORDER BY ordinal_position;
 
