@@ -11,11 +11,13 @@ import { arrayLiteral, quoteQualified } from "../sql/quote.js";
 import { typeNameNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import { readTableDefinition, shardRelname, shardStatements } from "./shard_ddl.js";
+import { ensureDependencies } from "./objects.js";
 
 const VOID: UdfResult = { kind: "scalar", type: "void", value: null };
 const maxShardCount = 64000;
 
-async function query(session: Session, sql: string, ...params: (string | null)[]): Promise<(string | null)[][]> {
+/** Runs SQL on the session's coordinator-database connection with text parameters. */
+export async function query(session: Session, sql: string, ...params: (string | null)[]): Promise<(string | null)[][]> {
   return session.internalQuery(
     sql,
     params.map((p) => (p === null ? null : Buffer.from(p, "utf8"))),
@@ -379,6 +381,7 @@ async function createShards(
   shards: readonly PlannedShard[],
   workers: readonly { groupid: number; nodename: string; nodeport: number }[],
 ): Promise<void> {
+  await ensureDependencies(session, rel.oid);
   const definition = await readTableDefinition((sql, ...p) => query(session, sql, ...p), rel.oid);
   const metadata = await session.metadata();
   const byGroup = new Map<number, string[]>();

@@ -20,11 +20,11 @@ import { RemoteError } from "../nodes/gateway.js";
 import { commitStatement } from "../transaction/commit.js";
 import { collectRelationRefs } from "../planner/analyze.js";
 import { findMemoryView, findUdf, type UdfDefinition, type UdfResult } from "./udfs.js";
+import { runDdl } from "./ddl.js";
 import {
   resolveTable,
   runDistributed,
   runOnCoordinator,
-  runUtility,
   runTransactionControl,
   type DistributedState,
 } from "../executor/distributed.js";
@@ -42,8 +42,8 @@ export interface InterceptedStatement {
   readonly distributedCopy?: boolean;
   /** For statements touching distributed or reference tables: state kept across executions. */
   readonly distributed?: DistributedState;
-  /** For DROP TABLE / TRUNCATE naming distributed tables. */
-  readonly utility?: boolean;
+  /** For DDL propagated to the shards (commands/ddl.ts). */
+  readonly ddl?: boolean;
   /** For transaction control statements: the TransactionStmt kind. */
   readonly transaction?: string;
 }
@@ -73,7 +73,7 @@ export async function runIntercepted(session: Session, st: InterceptedStatement,
     return;
   }
   if (st.distributed) return runDistributed(session, st, inv);
-  if (st.utility) return runUtility(session, st, inv);
+  if (st.ddl) return runDdl(session, st, inv);
   if (st.transaction !== undefined) return runTransactionControl(session, st, inv);
   const inBlock = session.pipe!.transactionStatus !== 0x49;
   try {

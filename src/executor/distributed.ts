@@ -15,9 +15,9 @@ import type { MetadataSnapshot, NodeRecord, TableRecord } from "../metadata/cach
 import { hashValue, shardIndexForHash } from "../metadata/hash.js";
 import { cloneAst, paramNumbers, typeNameNode, walk, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
-import { arrayLiteral, quoteQualified } from "../sql/quote.js";
+import { arrayLiteral } from "../sql/quote.js";
 import { shardRelname } from "../commands/shard_ddl.js";
-import { nodeForGroup, dropShards } from "../commands/distribute.js";
+import { nodeForGroup } from "../commands/distribute.js";
 import {
   collectRelationRefs,
   pinnedValues,
@@ -156,7 +156,8 @@ export async function runDistributed(session: Session, st: InterceptedStatement,
     if (!inBlock) await commitStatement(session, "none");
   } catch (e) {
     if (!inBlock) await session.remote.rollbackAll();
-    throw mapShardNames(e, dist);
+    // Any table's shards may be named: a foreign key's referenced table, too.
+    throw mapShardNames(e, metadata.tables);
   }
 }
 
@@ -364,12 +365,13 @@ async function runRouterPlan(
   const node = nodeForGroup(metadata.nodes, group);
   let result: QueryResult;
   try {
-    result = await session.remote.run(node, task.sql, params, { transactional: inBlock, write: false, prepare: true });
+    result = await session.remote.run(node, task.sql, params, {
+      transactional: inBlock,
+      write: false,
+      prepareVersion: metadata.version,
+    });
   } catch (e) {
-    throw mapShardNames(
-      e,
-      plan.pins.map((p) => ({ table: p.table }) as DistributedRef),
-    );
+    throw mapShardNames(e, metadata.tables);
   }
   sendRows(session, [result]);
   session.sendToClient(write.commandComplete(result.command));
@@ -1187,9 +1189,9 @@ export function shardNameStripper(tables: readonly TableRecord[]): (text: string
 }
 
 /** Shard names in a node's error message are put back to the table names the client used. */
-function mapShardNames(e: unknown, dist: readonly DistributedRef[]): unknown {
+export function mapShardNames(e: unknown, tables: readonly TableRecord[]): unknown {
   if (!(e instanceof RemoteError) || !(e as RemoteError & { fromWorker?: boolean }).fromWorker) return e;
-  const strip = shardNameStripper(dist.map((r) => r.table));
+  const strip = shardNameStripper(tables);
   const f = e.fields;
   return new RemoteError({
     ...f,
@@ -1201,61 +1203,6 @@ function mapShardNames(e: unknown, dist: readonly DistributedRef[]): unknown {
     table: strip(f.table),
     constraint: strip(f.constraint),
   });
-}
-
-/** DROP TABLE and TRUNCATE naming distributed tables: the shards first, then the shell. */
-export async function runUtility(session: Session, st: InterceptedStatement, inv: Invocation): Promise<void> {
-  refuseInFailedBlock(session);
-  const metadata = await session.metadata();
-  const inBlock = session.pipe!.transactionStatus !== 0x49;
-  const names: { schemaname?: string; relname: string }[] = [];
-  const drop = st.stmt.DropStmt as { objects?: { List?: { items: AstNode[] } }[] } | undefined;
-  for (const o of drop?.objects ?? []) {
-    const parts = (o.List?.items ?? []).map((i) => (i.String as { sval: string }).sval);
-    names.push({
-      schemaname: parts.length > 1 ? parts[parts.length - 2] : undefined,
-      relname: parts[parts.length - 1],
-    });
-  }
-  const truncate = st.stmt.TruncateStmt as
-    { relations?: { RangeVar: { schemaname?: string; relname: string } }[] } | undefined;
-  for (const r of truncate?.relations ?? []) names.push(r.RangeVar);
-  const refs = names.map(
-    (n) =>
-      ({
-        rangeVar: {},
-        schemaname: n.schemaname,
-        relname: n.relname,
-        refName: n.relname,
-        level: {},
-        isTarget: false,
-      }) as RelationRef,
-  );
-  const tables = await resolveRefs(session, {}, refs, metadata);
-  try {
-    for (const table of tables) {
-      if (!table) continue;
-      if (drop) {
-        await dropShards(session, table, metadata.nodes);
-      } else {
-        for (const shard of table.shards) {
-          for (const p of shard.placements) {
-            await session.remote.run(
-              nodeForGroup(metadata.nodes, p.groupId),
-              `TRUNCATE TABLE ${quoteQualified(table.schema, shardRelname(table.relname, shard.shardId))}`,
-              [],
-              { transactional: true, write: true },
-            );
-          }
-        }
-      }
-    }
-    await runOnCoordinator(session, st.sql, inv, [], st.paramTypes);
-    if (!inBlock) await commitStatement(session, "some");
-  } catch (e) {
-    if (!inBlock) await session.remote.rollbackAll();
-    throw e;
-  }
 }
 
 /** COMMIT, ROLLBACK and savepoints: the remote transactions end with the coordinator's. */

@@ -34,6 +34,8 @@ interface RemoteNode {
   settingsEpoch: number;
   /** Savepoints set in this remote transaction, oldest first. */
   savepoints: string[];
+  /** The metadata version the connection's prepared statements were planned under. */
+  preparedVersion: number | null;
 }
 
 /**
@@ -67,15 +69,24 @@ export class RemoteConnections {
     return false;
   }
 
-  /** Runs SQL on a node (see RunOptions); `prepare` keeps the statement prepared on the connection. */
+  /**
+   * Runs SQL on a node (see RunOptions). `prepareVersion` keeps the statement prepared on the
+   * connection, for the metadata version it was planned under: statements prepared under another
+   * version are deallocated first, since DDL may have changed what they return.
+   */
   async run(
     node: NodeRecord,
     sql: string,
     params: readonly (string | Buffer | null)[],
-    opts: RunOptions & { prepare?: boolean },
+    opts: RunOptions & { prepareVersion?: number },
   ): Promise<QueryResult> {
     const { remote, setup } = await this.ready(node, opts);
-    return afterSetup(setup, this.send(remote, sql, params, opts.prepare));
+    const prepare = opts.prepareVersion !== undefined;
+    if (prepare && remote.preparedVersion !== opts.prepareVersion) {
+      setup.push(this.issue(remote, "DEALLOCATE ALL", async () => remote.client.forgetPrepared?.()));
+      remote.preparedVersion = opts.prepareVersion!;
+    }
+    return afterSetup(setup, this.send(remote, sql, params, prepare));
   }
 
   /** Runs COPY … FROM STDIN on a node with the given data, as `run` runs SQL. */
@@ -291,6 +302,7 @@ export class RemoteConnections {
         broken: false,
         settingsEpoch: -1,
         savepoints: [],
+        preparedVersion: null,
       }));
       this.connecting.set(node.nodeid, pending);
       pending

@@ -173,6 +173,15 @@ CREATE TABLE IF NOT EXISTS pg_catalog.pg_dist_cleanup (
   policy_type integer NOT NULL
 );
 
+-- Objects created on the workers because shards depend on them (types, functions, extensions):
+-- new workers get them too, and later changes to them are propagated.
+CREATE TABLE IF NOT EXISTS pg_catalog.pg_dist_object (
+  classid oid NOT NULL,
+  objid oid NOT NULL,
+  objsubid integer NOT NULL DEFAULT 0,
+  PRIMARY KEY (classid, objid, objsubid)
+);
+
 CREATE OR REPLACE VIEW pg_catalog.canopy_shards AS
 SELECT s.logicalrelid AS table_name,
        s.shardid,

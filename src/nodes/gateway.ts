@@ -33,6 +33,8 @@ export interface NodeClient {
    * statement prepared on the connection for the next run of the same text.
    */
   query(sql: string, params?: readonly (string | Buffer | null)[], prepare?: boolean): Promise<QueryResult>;
+  /** Deallocates the statements `query` kept prepared (after DDL their result shapes may be stale). */
+  forgetPrepared?(): Promise<void>;
   /** Runs COPY … FROM STDIN with the given data (whole rows, in the statement's format). */
   copyIn(sql: string, data: readonly Buffer[]): Promise<QueryResult>;
   /** Runs COPY … TO STDOUT, handing over the data as it arrives. */

@@ -97,6 +97,13 @@ export class WireClient implements NodeClient {
     );
   }
 
+  /** Deallocates the statements kept prepared (after DDL their result shapes may be stale). */
+  async forgetPrepared(): Promise<void> {
+    if (this.prepared.size === 0) return;
+    this.prepared.clear();
+    await this.simpleQuery("DEALLOCATE ALL");
+  }
+
   /** A Query message: SQL that may hold several statements; the result is the last one's. */
   private simpleQuery(sql: string): Promise<QueryResult> {
     let result = new WireResult();

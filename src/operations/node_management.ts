@@ -7,6 +7,7 @@ import { parseConninfo, type NodeClient } from "../nodes/gateway.js";
 import type { Session } from "../server/session.js";
 import type { Coordinator } from "../server/coordinator.js";
 import type { UdfResult } from "../commands/udfs.js";
+import { createRecordedObjects } from "../commands/objects.js";
 
 const minimumServerVersion = 150000;
 
@@ -131,13 +132,18 @@ export async function addNode(session: Session, args: readonly (string | null)[]
     `INSERT INTO pg_catalog.pg_dist_node (nodename, nodeport, groupid, noderole, nodecluster)
      VALUES ($1, $2::int, CASE WHEN $3::int = -1 THEN nextval('pg_catalog.pg_dist_groupid_seq')::int ELSE $3::int END,
              $4::pg_catalog.noderole, $5::name)
-     RETURNING nodeid`,
+     RETURNING nodeid, groupid`,
     name,
     String(port),
     groupid,
     role,
     cluster,
   );
+  if (role === "primary") {
+    // The types, functions and extensions shards need, for the shards the node will hold.
+    const node = { nodeid: Number(rows[0][0]), groupid: Number(rows[0][1]), nodename: name, nodeport: port };
+    await createRecordedObjects(session, { ...node, isactive: true, noderole: role, shouldhaveshards: true });
+  }
   return { kind: "scalar", type: "integer", value: rows[0][0] };
 }
 

@@ -72,9 +72,14 @@ export class BackendPipe {
   /** Whether anything went to the backend since the last Sync. */
   private sentSinceSync = false;
 
+  /**
+   * `onIdle` runs when a ReadyForQuery reports no transaction, before that message reaches the
+   * client: what the ended transaction did is then visible to every session.
+   */
   constructor(
     private readonly link: RawLink,
     private readonly toClient: (chunks: Buffer[]) => void,
+    private readonly onIdle: () => void = () => {},
   ) {
     link.onData((chunk) => this.receive(chunk));
   }
@@ -190,6 +195,7 @@ export class BackendPipe {
     if (code === BackendCode.ReadyForQuery) {
       this.transactionStatus = body[0];
       this.errorSinceSync = false;
+      if (this.transactionStatus === 0x49) this.onIdle();
     }
     this.shift();
     if (head.sink !== "client") head.sink.done((head as Pending & { error?: ErrorFields }).error ?? null, false);

@@ -117,12 +117,13 @@ function distributedInterception(stmt: AstNode, sql: string, metadata: MetadataS
   if (tx) return { sql, stmt, paramTypes: [], transaction: tx.kind ?? "" };
   const kind = Object.keys(stmt)[0];
   if (shellStatements.has(kind)) return null;
+  if (mayConcernShardObjects(stmt, metadata)) return { sql, stmt, paramTypes: [], ddl: true };
   const touches = touchedNames(stmt).some((n) => metadata.tablesByRelname.has(n));
   if (!touches) return null;
   if (stmt.SelectStmt || stmt.InsertStmt || stmt.UpdateStmt || stmt.DeleteStmt) {
     return { sql, stmt, paramTypes: [], distributed: {} };
   }
-  if (stmt.DropStmt || stmt.TruncateStmt) return { sql, stmt, paramTypes: [], utility: true };
+  if (ddlStatements.has(kind)) return { sql, stmt, paramTypes: [], ddl: true };
   const copy = stmt.CopyStmt as { is_from?: boolean; filename?: string; is_program?: boolean } | undefined;
   if (copy) {
     if (copy.filename || copy.is_program) {
@@ -139,9 +140,55 @@ function distributedInterception(stmt: AstNode, sql: string, metadata: MetadataS
       hint: "Query the distributed tables directly.",
     });
   }
+  if (stmt.CreateStmt) {
+    throw new SqlError(
+      "0A000",
+      "CREATE TABLE referring to a distributed or reference table (REFERENCES, LIKE, INHERITS, PARTITION OF) is not supported",
+      { hint: "Create the table on its own, distribute it (co-located), then add foreign keys with ALTER TABLE." },
+    );
+  }
   throw new SqlError("0A000", `${kind.replace(/Stmt$/, "")} on a distributed or reference table is not supported yet`, {
     hint: "Undistribute the table with undistribute_table(), change it, and distribute it again.",
   });
+}
+
+/** DDL statements propagated to the shards of the tables they name (commands/ddl.ts). */
+const ddlStatements = new Set([
+  "AlterTableStmt",
+  "IndexStmt",
+  "RenameStmt",
+  "AlterObjectSchemaStmt",
+  "GrantStmt",
+  "DropStmt",
+  "TruncateStmt",
+]);
+
+/**
+ * Statements that may concern distributed tables without naming them: DROP INDEX, ALTER INDEX …
+ * RENAME, DROP SCHEMA, and changes to types and functions the workers got for the shards.
+ */
+const shardObjectStatement = /\b(drop|alter)\s+(index|schema|type|domain|function)\b|\bor\s+replace\s+function\b/i;
+
+/**
+ * Whether SQL text may concern distributed or reference tables: it names one, or it may drop or
+ * rename one's index or drop its schema (resolved when it runs).
+ */
+export function mayConcernDistributed(sql: string, metadata: MetadataSnapshot): boolean {
+  return !!metadata.mentionsTable?.test(sql) || shardObjectStatement.test(sql);
+}
+
+function mayConcernShardObjects(stmt: AstNode, metadata: MetadataSnapshot): boolean {
+  const drop = stmt.DropStmt as { removeType?: string } | undefined;
+  const rename = stmt.RenameStmt as { renameType?: string } | undefined;
+  if (drop?.removeType === "OBJECT_INDEX" || rename?.renameType === "OBJECT_INDEX") return metadata.tables.length > 0;
+  // Types, functions and schemas may hold objects recorded for the workers (checked when run).
+  if (drop && ["OBJECT_SCHEMA", "OBJECT_TYPE", "OBJECT_DOMAIN", "OBJECT_FUNCTION"].includes(drop.removeType!))
+    return true;
+  return !!(
+    stmt.AlterEnumStmt ||
+    stmt.AlterDomainStmt ||
+    (stmt.CreateFunctionStmt as { replace?: boolean } | undefined)?.replace
+  );
 }
 
 /** Relation names a statement refers to: its RangeVars and the names a DROP TABLE lists. */

@@ -36,7 +36,7 @@ import { classifyStatement, type Classification } from "./classify.js";
 import { InterceptedStatement, runIntercepted, describeIntercepted } from "../commands/intercept.js";
 import { RemoteConnections } from "../executor/remote.js";
 import { loadMetadata, type MetadataSnapshot } from "../metadata/cache.js";
-import { classifyDistributed } from "./classify.js";
+import { classifyDistributed, mayConcernDistributed } from "./classify.js";
 import { DistributedCopyIn } from "../executor/copy.js";
 import { COLUMNS_QUERY, columnsFromRows, type ColumnInfo } from "../executor/defaults.js";
 import { refuseInFailedBlock, resolveTable } from "../executor/distributed.js";
@@ -303,7 +303,11 @@ export class Session {
     const db = this.coordinator.database;
     if (db.kind === "pglite") {
       this.link = db.node.openLink();
-      this.pipe = new BackendPipe(this.link, (chunks) => this.sendToClient(...chunks));
+      this.pipe = new BackendPipe(
+        this.link,
+        (chunks) => this.sendToClient(...chunks),
+        () => this.onTransactionEnd(),
+      );
       this.link.onClose(() => this.close());
       const out: Buffer[] = [write.authenticationOk()];
       const parameters: Record<string, string> = {
@@ -375,7 +379,11 @@ export class Session {
     this.authLeftover = null;
     const link = this.link as SocketLink;
     link.clearDataListeners();
-    this.pipe = new BackendPipe(link, (chunks) => this.sendToClient(...chunks));
+    this.pipe = new BackendPipe(
+      link,
+      (chunks) => this.sendToClient(...chunks),
+      () => this.onTransactionEnd(),
+    );
     this.state = SessionState.Ready;
     if (rest.length > 0) link.emit(Buffer.from(rest));
     void this.drive();
@@ -473,7 +481,7 @@ export class Session {
     }
     const metadata = await this.metadata();
     const remoteOpen = this.remote.hasOpenTransactions();
-    if (!metadata.mentionsTable?.test(sql) && !(remoteOpen && transactionWords.test(sql))) return c;
+    if (!mayConcernDistributed(sql, metadata) && !(remoteOpen && transactionWords.test(sql))) return c;
     const cached = this.distributedClassifications.get(sql);
     if (cached && cached.version === metadata.version) return cached.c;
     const d = classifyDistributed(sql, metadata);
@@ -894,6 +902,17 @@ export class Session {
       }
     }
     return this.coordinator.metadata.get();
+  }
+
+  /**
+   * The coordinator database's transaction ended: metadata (or table shapes) this session changed
+   * in it are committed or gone, so every session of this coordinator stops using its cached copy
+   * before the client hears of the commit (other coordinators learn it from the notification).
+   */
+  private onTransactionEnd(): void {
+    if (!this.metadataChangedInBlock) return;
+    this.metadataChangedInBlock = false;
+    this.coordinator.metadata.invalidate();
   }
 
   /** Called by commands that changed the metadata in this session's transaction. */

@@ -1,0 +1,462 @@
+// DDL on distributed and reference tables: the statement runs on the shell table in the coordinator
+// database and, rewritten per shard (shard_ddl.ts names: `<name>_<shardid>` for tables, constraints
+// and indexes), on every placement, inside the session's distributed transaction, so that the shell
+// and all shards change together or not at all (two-phase commit when several nodes are written).
+// CREATE / DROP INDEX CONCURRENTLY cannot run in a transaction: they run on the shell and the shards
+// one after the other, and a failure leaves what PostgreSQL leaves (an INVALID index), which a
+// repeated DROP INDEX CONCURRENTLY IF EXISTS removes everywhere.
+// Afterwards the metadata version moves on in every coordinator (a notification within the
+// transaction), so no cached columns, descriptions or plans outlive the table's old shape.
+import { SqlError } from "../errors.js";
+import { BackendCode, FrontendCode, write } from "../protocol/messages.js";
+import { RemoteError } from "../nodes/gateway.js";
+import type { Session } from "../server/session.js";
+import type { MetadataSnapshot, TableRecord } from "../metadata/cache.js";
+import { METADATA_CHANNEL } from "../metadata/schema.js";
+import { cloneAst, stringList, type AstNode } from "../sql/ast.js";
+import { deparseStatement } from "../sql/parse.js";
+import { arrayLiteral, quoteQualified } from "../sql/quote.js";
+import { commitStatement } from "../transaction/commit.js";
+import {
+  mapShardNames,
+  refuseInFailedBlock,
+  resolveTable,
+  runOnCoordinator,
+  settleAll,
+} from "../executor/distributed.js";
+import { relationRef } from "../executor/copy.js";
+import { nodeForGroup, query } from "./distribute.js";
+import { shardRelname } from "./shard_ddl.js";
+import { planAlterTable, planRename, planSetSchema } from "./alter_table.js";
+import {
+  activeWorkers,
+  ensureDependencies,
+  forgetDroppedObjects,
+  holdRecordedObjects,
+  recordedObjectStatement,
+} from "./objects.js";
+import type { Invocation, InterceptedStatement } from "./intercept.js";
+
+/** One statement for one worker group. */
+export interface ShardStatement {
+  readonly groupId: number;
+  readonly sql: string;
+  /** Whether it writes a reference table's placement (which always commits in two phases). */
+  readonly reference: boolean;
+}
+
+/** How a DDL statement reaches the shards of the distributed and reference tables it names. */
+export interface DdlPlan {
+  /** The workers' statements, built once the shell changed (when names PostgreSQL chose are known). */
+  readonly shardStatements: () => Promise<ShardStatement[]>;
+  /** Metadata changes after the workers' part. */
+  readonly finish?: () => Promise<void>;
+  /** The table whose types, functions and extensions the workers need before its shards change. */
+  readonly relationId?: number;
+  /** CREATE / DROP INDEX CONCURRENTLY: no transaction; `shellLast` for DROP. */
+  readonly concurrent?: { readonly shellLast: boolean; readonly indexName: () => string };
+}
+
+/** A RangeVar for a shard (or a table's object suffixed with the shard id) in the table's schema. */
+export function shardRangeVar(table: TableRecord, name: string, shardId: number): AstNode {
+  return { schemaname: table.schema, relname: shardRelname(name, shardId), inh: true, relpersistence: "p" };
+}
+
+/** Every placement of every shard of a table, with the shard and its index. */
+export function placements(table: TableRecord): { shardId: number; index: number; groupId: number }[] {
+  return table.shards.flatMap((s) =>
+    s.placements.map((p) => ({ shardId: s.shardId, index: s.index, groupId: p.groupId })),
+  );
+}
+
+/** Runs a DDL statement that names distributed or reference tables (or may: DROP INDEX, DROP SCHEMA). */
+export async function runDdl(session: Session, st: InterceptedStatement, inv: Invocation): Promise<void> {
+  refuseInFailedBlock(session);
+  const metadata = await session.metadata();
+  const plan = await planDdl(session, st.stmt, metadata);
+  if (!plan) {
+    // CONCURRENTLY must be the first statement of its implicit transaction, after the lookups.
+    if (isConcurrent(st.stmt) && session.pipe!.transactionStatus === 0x49) await endImplicitTransaction(session);
+    return runOnCoordinator(session, st.sql, inv, [], st.paramTypes);
+  }
+  const tag = plan.concurrent
+    ? await runConcurrently(session, st.sql, plan, metadata)
+    : await runInTransaction(session, st.sql, plan, metadata);
+  session.sendToClient(tag);
+}
+
+function isConcurrent(stmt: AstNode): boolean {
+  return !!((stmt.IndexStmt ?? stmt.DropStmt) as { concurrent?: boolean } | undefined)?.concurrent;
+}
+
+async function planDdl(session: Session, stmt: AstNode, metadata: MetadataSnapshot): Promise<DdlPlan | null> {
+  if (stmt.AlterTableStmt) return planAlterTable(session, stmt, metadata);
+  if (stmt.RenameStmt) return planRename(session, stmt, (rv) => indexOf(session, metadata, rangeVarParts(rv)));
+  if (stmt.AlterObjectSchemaStmt) return planSetSchema(session, stmt);
+  if (stmt.IndexStmt) return planCreateIndex(session, stmt);
+  if (stmt.GrantStmt) return planOverListedTables(session, stmt, "GrantStmt", "objects");
+  if (stmt.TruncateStmt) return planOverListedTables(session, stmt, "TruncateStmt", "relations");
+  const drop = stmt.DropStmt as { removeType: string } | undefined;
+  if (drop?.removeType === "OBJECT_TABLE") return planDropTables(session, stmt);
+  if (drop?.removeType === "OBJECT_INDEX") return planDropIndexes(session, stmt, metadata);
+  if (drop?.removeType === "OBJECT_SCHEMA") return planDropSchemas(session, stmt, metadata);
+  return planRecordedObject(session, stmt, metadata);
+}
+
+/** The shell first, then the shards, all in the session's (distributed) transaction. */
+async function runInTransaction(session: Session, sql: string, plan: DdlPlan, metadata: MetadataSnapshot) {
+  const inBlock = session.pipe!.transactionStatus !== 0x49;
+  try {
+    const tag = await runOnShell(session, sql);
+    if (plan.relationId !== undefined) await ensureDependencies(session, plan.relationId);
+    await runOnWorkers(session, metadata, await plan.shardStatements(), true);
+    await plan.finish?.();
+    await announceSchemaChange(session);
+    if (!inBlock) await commitStatement(session, "some");
+    return tag;
+  } catch (e) {
+    if (!inBlock) await session.remote.rollbackAll();
+    throw withRoleHint(mapShardNames(e, metadata.tables));
+  }
+}
+
+/**
+ * CREATE INDEX CONCURRENTLY: the shell, then each shard; DROP INDEX CONCURRENTLY: each shard, then
+ * the shell, so that a failure leaves the shell's index for a repeated DROP to find. Each step
+ * commits on its own, as in PostgreSQL.
+ */
+async function runConcurrently(session: Session, sql: string, plan: DdlPlan, metadata: MetadataSnapshot) {
+  const concurrent = plan.concurrent!;
+  if (session.pipe!.transactionStatus !== 0x49) {
+    // PostgreSQL's own refusal, before any shard is touched.
+    return runOnShell(session, sql);
+  }
+  // The lookups so far ran in an implicit transaction; CONCURRENTLY must come first in its own.
+  await endImplicitTransaction(session);
+  let tag: Buffer | null = null;
+  if (!concurrent.shellLast) tag = await runOnShell(session, sql);
+  try {
+    await runOnWorkers(session, metadata, await plan.shardStatements(), false);
+  } catch (e) {
+    const mapped = mapShardNames(e, metadata.tables);
+    if (!(mapped instanceof RemoteError)) throw mapped;
+    throw new RemoteError({
+      ...mapped.fields,
+      detail: `The statement failed on a shard and cannot be undone: the index may be left INVALID there${
+        concurrent.shellLast ? "" : ", and the coordinator and other shards keep it"
+      }.`,
+      hint: `DROP INDEX CONCURRENTLY IF EXISTS ${concurrent.indexName()} removes it everywhere.`,
+    });
+  }
+  if (concurrent.shellLast) tag = await runOnShell(session, sql);
+  await announceSchemaChange(session);
+  return tag!;
+}
+
+/** Runs the statement on the shell and returns its CommandComplete, sent once the shards followed. */
+async function runOnShell(session: Session, sql: string): Promise<Buffer> {
+  let tag: Buffer | null = null;
+  const results = [
+    session.internalRaw(FrontendCode.Parse, write.parse("", sql, [])),
+    session.internalRaw(FrontendCode.Bind, write.bind("", "", [], [], [])),
+    session.internalRaw(FrontendCode.Execute, write.execute("", 0), (code, message) => {
+      if (code === BackendCode.CommandComplete) tag = Buffer.from(message);
+    }),
+  ];
+  await session.flushAndAwait(results);
+  return tag!;
+}
+
+async function endImplicitTransaction(session: Session): Promise<void> {
+  const error = await session.internalRaw(FrontendCode.Sync, write.sync());
+  if (error) throw new RemoteError(error);
+}
+
+/** Runs statements on their groups' nodes: nodes in parallel, each node's statements in order. */
+async function runOnWorkers(
+  session: Session,
+  metadata: MetadataSnapshot,
+  statements: readonly ShardStatement[],
+  transactional: boolean,
+): Promise<void> {
+  const byGroup = new Map<number, ShardStatement[]>();
+  for (const s of statements) byGroup.set(s.groupId, [...(byGroup.get(s.groupId) ?? []), s]);
+  await settleAll(
+    [...byGroup].map(async ([groupId, list]) => {
+      const node = nodeForGroup(metadata.nodes, groupId);
+      for (const s of list) {
+        await session.remote.run(node, s.sql, [], { transactional, write: transactional, reference: s.reference });
+      }
+    }),
+  );
+}
+
+/**
+ * Moves the metadata version on in every coordinator when the transaction commits (and in this
+ * session at once), so cached columns, descriptions and plans are rebuilt for the new shape.
+ */
+async function announceSchemaChange(session: Session): Promise<void> {
+  await query(session, "SELECT pg_catalog.pg_notify($1, 'ddl')", METADATA_CHANNEL);
+  session.noteMetadataChange();
+}
+
+/** Roles are not propagated: a GRANT to a role a worker lacks says so. */
+function withRoleHint(e: unknown): unknown {
+  if (!(e instanceof RemoteError) || e.fields.code !== "42704" || !/^role /.test(e.fields.message)) return e;
+  return new RemoteError({
+    ...e.fields,
+    hint: "Canopy does not create roles on the workers: create the role on each worker (run_command_on_workers) and run the statement again.",
+  });
+}
+
+/** Statements grouped per worker group: one statement per group over all its shards. */
+function perGroup(
+  tables: readonly TableRecord[],
+  build: (shardRangeVars: AstNode[]) => AstNode,
+  name: (table: TableRecord) => string = (t) => t.relname,
+): ShardStatement[] {
+  const byGroup = new Map<number, { vars: AstNode[]; reference: boolean }>();
+  for (const table of tables) {
+    for (const p of placements(table)) {
+      const entry = byGroup.get(p.groupId) ?? { vars: [], reference: false };
+      entry.vars.push(shardRangeVar(table, name(table), p.shardId));
+      entry.reference ||= table.method === "n";
+      byGroup.set(p.groupId, entry);
+    }
+  }
+  return [...byGroup].map(([groupId, { vars, reference }]) => ({
+    groupId,
+    sql: deparseStatement(build(vars)),
+    reference,
+  }));
+}
+
+/** The tables of a list of names (`a.b` or `b`, as DROP lists them), as search_path resolves them. */
+async function resolveNames(session: Session, objects: unknown[] | undefined): Promise<TableRecord[]> {
+  const tables: TableRecord[] = [];
+  for (const o of objects ?? []) {
+    const parts = stringList((o as { List?: { items: unknown[] } }).List?.items);
+    const table = await resolveTable(
+      session,
+      relationRef({
+        schemaname: parts.length > 1 ? parts[parts.length - 2] : undefined,
+        relname: parts[parts.length - 1],
+      }),
+    );
+    if (table) tables.push(table);
+  }
+  return tables;
+}
+
+/** DROP TABLE: the shards of all named tables go in one statement per node (FKs among them allow it). */
+async function planDropTables(session: Session, stmt: AstNode): Promise<DdlPlan | null> {
+  const drop = stmt.DropStmt as { objects?: unknown[]; behavior: string };
+  const tables = await resolveNames(session, drop.objects);
+  if (tables.length === 0) return null;
+  return {
+    shardStatements: async () => perGroup(tables, (vars) => dropStmt("OBJECT_TABLE", vars, drop.behavior, false)),
+    finish: () => forgetTables(session, tables),
+  };
+}
+
+/**
+ * DROP SCHEMA holding distributed tables or objects recorded for the workers: the schema goes on
+ * every worker too, with the shards and objects in it.
+ */
+async function planDropSchemas(session: Session, stmt: AstNode, metadata: MetadataSnapshot): Promise<DdlPlan | null> {
+  const drop = stmt.DropStmt as { objects?: { String: { sval: string } }[]; behavior: string };
+  const schemas = (drop.objects ?? []).map((o) => o.String.sval);
+  const tables = metadata.tables.filter((t) => schemas.includes(t.schema));
+  if (tables.length === 0 && !(await holdRecordedObjects(session, schemas))) return null;
+  const groups = new Set(activeWorkers(metadata).map((n) => n.groupid));
+  for (const t of tables) for (const p of placements(t)) groups.add(p.groupId);
+  const sql = deparseStatement({ DropStmt: { ...drop, missing_ok: true } });
+  const reference = tables.some((t) => t.method === "n");
+  return {
+    shardStatements: async () => [...groups].map((groupId) => ({ groupId, sql, reference })),
+    finish: async () => {
+      await forgetTables(session, tables);
+      await forgetDroppedObjects(session);
+    },
+  };
+}
+
+/** Statements about types and functions the workers got for the shards (objects.ts): on every worker. */
+async function planRecordedObject(
+  session: Session,
+  stmt: AstNode,
+  metadata: MetadataSnapshot,
+): Promise<DdlPlan | null> {
+  const sql = await recordedObjectStatement(session, stmt);
+  if (sql === null) return null;
+  return {
+    shardStatements: async () => activeWorkers(metadata).map((n) => ({ groupId: n.groupid, sql, reference: false })),
+    finish: stmt.DropStmt ? () => forgetDroppedObjects(session) : undefined,
+  };
+}
+
+/** Removes dropped tables from the metadata. */
+async function forgetTables(session: Session, tables: readonly TableRecord[]): Promise<void> {
+  const ids = arrayLiteral(tables.map((t) => String(t.relationId)));
+  await query(
+    session,
+    `DELETE FROM pg_catalog.pg_dist_placement WHERE shardid IN
+       (SELECT shardid FROM pg_catalog.pg_dist_shard WHERE logicalrelid = ANY ($1::oid[]))`,
+    ids,
+  );
+  await query(session, "DELETE FROM pg_catalog.pg_dist_shard WHERE logicalrelid = ANY ($1::oid[])", ids);
+  await query(session, "DELETE FROM pg_catalog.pg_dist_partition WHERE logicalrelid = ANY ($1::oid[])", ids);
+}
+
+/** The names of a table's indexes (constraint indexes too). */
+async function indexNames(session: Session, relationId: number): Promise<string[]> {
+  const rows = await query(
+    session,
+    `SELECT c.relname FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+      WHERE i.indrelid = $1::oid`,
+    String(relationId),
+  );
+  return rows.map((r) => r[0]!);
+}
+
+/**
+ * CREATE INDEX: on each shard under `<index>_<shardid>`, where `<index>` is the shell's index name
+ * (PostgreSQL's choice when the statement names none, read from the catalog after the shell).
+ */
+async function planCreateIndex(session: Session, stmt: AstNode): Promise<DdlPlan | null> {
+  const index = stmt.IndexStmt as {
+    relation: { schemaname?: string; relname: string };
+    idxname?: string;
+    unique?: boolean;
+    concurrent?: boolean;
+    indexParams: { IndexElem: { name?: string } }[];
+  };
+  const table = await resolveTable(session, relationRef(index.relation));
+  if (!table) return null;
+  if (index.unique && table.method === "h" && !index.indexParams.some((p) => p.IndexElem.name === table.partitionKey)) {
+    throw new SqlError("0A000", `cannot create constraint on "${table.relname}"`, {
+      detail:
+        "Distributed relations cannot have UNIQUE, EXCLUDE, or PRIMARY KEY constraints that do not include the partition column (with an equality operator if EXCLUDE).",
+      hint: `Add "${table.partitionKey}" to the index's columns.`,
+    });
+  }
+  const before = index.idxname ? [] : await indexNames(session, table.relationId);
+  let name = index.idxname ?? "";
+  const shardStatements = async () => {
+    if (!index.idxname) {
+      const created = (await indexNames(session, table.relationId)).filter((n) => !before.includes(n));
+      if (created.length !== 1) return []; // IF NOT EXISTS found it there already
+      name = created[0];
+    }
+    return placements(table).map((p) => {
+      const copy = cloneAst(stmt);
+      const c = copy.IndexStmt as { relation: AstNode; idxname?: string };
+      c.relation = shardRangeVar(table, table.relname, p.shardId);
+      c.idxname = shardRelname(name, p.shardId);
+      return { groupId: p.groupId, sql: deparseStatement(copy), reference: table.method === "n" };
+    });
+  };
+  return {
+    shardStatements,
+    relationId: index.concurrent ? undefined : table.relationId,
+    concurrent: index.concurrent ? { shellLast: false, indexName: () => name } : undefined,
+  };
+}
+
+/** The distributed or reference table an index (named by its qualified name's parts) belongs to. */
+async function indexOf(
+  session: Session,
+  metadata: MetadataSnapshot,
+  parts: readonly string[],
+): Promise<{ table: TableRecord; name: string; qualified: string } | null> {
+  const qualified = quoteQualified(...parts);
+  const rows = await query(
+    session,
+    `SELECT i.indrelid, c.relname FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+      WHERE i.indexrelid = pg_catalog.to_regclass($1)`,
+    qualified,
+  );
+  const table = rows.length > 0 ? metadata.tablesById.get(Number(rows[0][0])) : undefined;
+  return table ? { table, name: rows[0][1]!, qualified } : null;
+}
+
+function rangeVarParts(rv: AstNode): string[] {
+  return [rv.schemaname as string | undefined, rv.relname as string].filter((p): p is string => !!p);
+}
+
+/** DROP INDEX: indexes of distributed and reference tables are dropped on every shard (IF EXISTS). */
+async function planDropIndexes(session: Session, stmt: AstNode, metadata: MetadataSnapshot): Promise<DdlPlan | null> {
+  const drop = stmt.DropStmt as { objects?: { List?: { items: unknown[] } }[]; concurrent?: boolean; behavior: string };
+  const found: { table: TableRecord; name: string; qualified: string }[] = [];
+  for (const o of drop.objects ?? []) {
+    const index = await indexOf(session, metadata, stringList(o.List?.items));
+    if (index) found.push(index);
+  }
+  if (found.length === 0) return null;
+  const statements = drop.concurrent
+    ? // CONCURRENTLY takes one index per statement.
+      found.flatMap(({ table, name }) =>
+        placements(table).map((p) => ({
+          groupId: p.groupId,
+          sql: deparseStatement(dropStmt("OBJECT_INDEX", [shardRangeVar(table, name, p.shardId)], drop.behavior, true)),
+          reference: table.method === "n",
+        })),
+      )
+    : found.flatMap(({ table, name }) =>
+        perGroup(
+          [table],
+          (vars) => dropStmt("OBJECT_INDEX", vars, drop.behavior, false),
+          () => name,
+        ),
+      );
+  return {
+    shardStatements: async () => statements,
+    concurrent: drop.concurrent ? { shellLast: true, indexName: () => found[0].qualified } : undefined,
+  };
+}
+
+/** DROP TABLE / DROP INDEX IF EXISTS of shards (or shards' indexes). */
+function dropStmt(removeType: string, vars: readonly AstNode[], behavior: string, concurrent: boolean): AstNode {
+  return {
+    DropStmt: {
+      objects: vars.map((v) => ({ List: { items: [v.schemaname, v.relname].map((s) => ({ String: { sval: s } })) } })),
+      removeType,
+      behavior,
+      missing_ok: true,
+      concurrent,
+    },
+  };
+}
+
+/**
+ * GRANT / REVOKE on tables and TRUNCATE: on each node, the same statement over the shards there
+ * (TRUNCATE … CASCADE follows the shards' foreign keys there too; roles must exist on the workers).
+ */
+async function planOverListedTables(
+  session: Session,
+  stmt: AstNode,
+  kind: "GrantStmt" | "TruncateStmt",
+  key: "objects" | "relations",
+): Promise<DdlPlan | null> {
+  const node = stmt[kind] as Record<string, unknown> & { targtype?: string; objtype?: string };
+  if (kind === "GrantStmt" && (node.targtype !== "ACL_TARGET_OBJECT" || node.objtype !== "OBJECT_TABLE")) return null;
+  const tables: TableRecord[] = [];
+  for (const o of (node[key] ?? []) as { RangeVar?: { relname: string } }[]) {
+    const table = o.RangeVar ? await resolveTable(session, relationRef(o.RangeVar)) : null;
+    if (table) tables.push(table);
+  }
+  if (tables.length === 0) return null;
+  return {
+    shardStatements: async () =>
+      perGroup(tables, (vars) => {
+        const copy = cloneAst(stmt);
+        (copy[kind] as Record<string, unknown>)[key] = vars.map((v) => ({ RangeVar: v }));
+        return copy;
+      }),
+  };
+}
+
+/** A refusal of a DDL form Canopy does not propagate, raised before anything changes. */
+export function unsupportedDdl(what: string, hint: string): SqlError {
+  return new SqlError("0A000", `${what} is not supported on distributed or reference tables`, { hint });
+}

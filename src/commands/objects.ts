@@ -1,0 +1,275 @@
+// Objects that shards depend on: user-defined types (enum, composite, domain), functions called by
+// defaults and constraints, and the extensions that own such things. Before a table's shards are
+// created or altered, the objects its columns, defaults and constraints need are created on every
+// worker (from the coordinator database's catalog, in dependency order) and recorded in
+// pg_dist_object; workers added later get every recorded object, and later ALTER TYPE, ALTER
+// DOMAIN, CREATE OR REPLACE FUNCTION and DROP of a recorded object run on the workers as well.
+import type { Session } from "../server/session.js";
+import type { MetadataSnapshot, NodeRecord } from "../metadata/cache.js";
+import { arrayLiteral, quoteIdent, quoteLiteral, quoteQualified } from "../sql/quote.js";
+import { cloneAst, stringList, type AstNode } from "../sql/ast.js";
+import { deparseStatement } from "../sql/parse.js";
+import { query } from "./distribute.js";
+
+/** A recorded (or to be recorded) object: `x` extension, `t` type, `f` function. */
+interface DistObject {
+  readonly kind: "x" | "t" | "f";
+  readonly oid: string;
+  readonly schema: string;
+  readonly name: string;
+}
+
+/**
+ * The objects a table needs, most depended-on first: from the table and its defaults and
+ * constraints along pg_depend to types, functions and extensions (composite types through their
+ * attributes), without PostgreSQL's own and without an extension's members (the extension stands
+ * for them). The walk is cut at a fixed depth.
+ */
+const dependenciesSql = `
+WITH RECURSIVE deps(classid, objid, depth) AS (
+  SELECT 'pg_catalog.pg_class'::regclass::oid, $1::oid, 0
+  UNION ALL
+  SELECT d.classid, d.objid, 1 FROM pg_catalog.pg_depend d
+   WHERE d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = $1::oid
+     AND d.classid IN ('pg_catalog.pg_attrdef'::regclass, 'pg_catalog.pg_constraint'::regclass)
+  UNION ALL
+  SELECT n.classid, n.objid, deps.depth + 1
+    FROM deps
+    CROSS JOIN LATERAL (
+      SELECT d.refclassid, d.refobjid FROM pg_catalog.pg_depend d
+       WHERE d.classid = deps.classid AND d.objid = deps.objid
+         AND d.refclassid IN ('pg_catalog.pg_type'::regclass, 'pg_catalog.pg_proc'::regclass, 'pg_catalog.pg_extension'::regclass)
+      UNION ALL
+      SELECT 'pg_catalog.pg_class'::regclass, t.typrelid FROM pg_catalog.pg_type t
+       WHERE deps.classid = 'pg_catalog.pg_type'::regclass AND t.oid = deps.objid AND t.typtype = 'c'
+    ) AS n(classid, objid)
+   WHERE deps.depth < 12
+)
+SELECT kind, oid, schema, name FROM (
+  SELECT CASE deps.classid WHEN 'pg_catalog.pg_extension'::regclass THEN 'x'
+                           WHEN 'pg_catalog.pg_type'::regclass THEN 't' ELSE 'f' END AS kind,
+         deps.objid AS oid, coalesce(xn.nspname, tn.nspname, pn.nspname) AS schema,
+         coalesce(x.extname, t.typname, p.proname) AS name, max(deps.depth) AS depth
+    FROM deps
+    LEFT JOIN pg_catalog.pg_extension x ON deps.classid = 'pg_catalog.pg_extension'::regclass AND x.oid = deps.objid
+    LEFT JOIN pg_catalog.pg_namespace xn ON xn.oid = x.extnamespace
+    LEFT JOIN pg_catalog.pg_type t ON deps.classid = 'pg_catalog.pg_type'::regclass AND t.oid = deps.objid
+         AND (t.typtype IN ('e', 'd') OR (t.typtype = 'c' AND (SELECT relkind FROM pg_catalog.pg_class WHERE oid = t.typrelid) = 'c'))
+    LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace
+    LEFT JOIN pg_catalog.pg_proc p ON deps.classid = 'pg_catalog.pg_proc'::regclass AND p.oid = deps.objid
+    LEFT JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
+   WHERE (x.oid IS NOT NULL OR t.oid IS NOT NULL OR p.oid IS NOT NULL)
+     AND coalesce(xn.nspname, tn.nspname, pn.nspname) NOT IN ('pg_catalog', 'information_schema')
+     AND (x.oid IS NOT NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e
+           WHERE e.classid = deps.classid AND e.objid = deps.objid AND e.deptype = 'e'))
+   GROUP BY 1, 2, 3, 4
+) o
+WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_object r
+                   WHERE r.objid = o.oid AND r.classid = CASE o.kind WHEN 'x' THEN 'pg_catalog.pg_extension'::regclass
+                         WHEN 't' THEN 'pg_catalog.pg_type'::regclass ELSE 'pg_catalog.pg_proc'::regclass END)
+ORDER BY depth DESC, kind DESC, oid`;
+
+const classOf = { x: "pg_catalog.pg_extension", t: "pg_catalog.pg_type", f: "pg_catalog.pg_proc" } as const;
+
+/**
+ * Creates on every worker the objects a table's shards need that are not there yet, and records
+ * them; within the session's transaction, so they come and go with the statement that needs them.
+ */
+export async function ensureDependencies(session: Session, relationId: number): Promise<void> {
+  const rows = await query(session, dependenciesSql, String(relationId));
+  if (rows.length === 0) return;
+  const objects = rows.map(([kind, oid, schema, name]) => ({ kind, oid, schema, name }) as DistObject);
+  const workers = activeWorkers(await session.metadata());
+  const statements: Definition[] = [];
+  for (const o of objects) statements.push(await definition(session, o));
+  await Promise.all(
+    workers.map(async (node) => {
+      for (const s of statements) await createOn(session, node, s);
+    }),
+  );
+  await query(
+    session,
+    `INSERT INTO pg_catalog.pg_dist_object (classid, objid)
+     SELECT c::regclass, o FROM unnest($1::text[], $2::oid[]) AS x(c, o) ON CONFLICT DO NOTHING`,
+    arrayLiteral(objects.map((o) => classOf[o.kind])),
+    arrayLiteral(objects.map((o) => o.oid)),
+  );
+}
+
+/** Creates every recorded object on a worker (one just added), in the order they were recorded. */
+export async function createRecordedObjects(session: Session, node: NodeRecord): Promise<void> {
+  const rows = await query(
+    session,
+    `SELECT CASE r.classid WHEN 'pg_catalog.pg_extension'::regclass THEN 'x'
+                           WHEN 'pg_catalog.pg_type'::regclass THEN 't' ELSE 'f' END,
+            r.objid, coalesce(xn.nspname, tn.nspname, pn.nspname), coalesce(x.extname, t.typname, p.proname)
+       FROM pg_catalog.pg_dist_object r
+       LEFT JOIN pg_catalog.pg_extension x ON r.classid = 'pg_catalog.pg_extension'::regclass AND x.oid = r.objid
+       LEFT JOIN pg_catalog.pg_namespace xn ON xn.oid = x.extnamespace
+       LEFT JOIN pg_catalog.pg_type t ON r.classid = 'pg_catalog.pg_type'::regclass AND t.oid = r.objid
+       LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace
+       LEFT JOIN pg_catalog.pg_proc p ON r.classid = 'pg_catalog.pg_proc'::regclass AND p.oid = r.objid
+       LEFT JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
+      WHERE coalesce(x.oid, t.oid, p.oid) IS NOT NULL
+      ORDER BY r.ctid`,
+  );
+  for (const [kind, oid, schema, name] of rows) {
+    await createOn(session, node, await definition(session, { kind, oid, schema, name } as DistObject));
+  }
+}
+
+/** The workers every recorded object exists on. */
+export function activeWorkers(metadata: MetadataSnapshot): NodeRecord[] {
+  return metadata.nodes.filter((n) => n.isactive && n.noderole === "primary" && n.groupid !== 0);
+}
+
+/** What creates an object on a worker; `exists` names a type the worker may have already. */
+interface Definition {
+  readonly exists?: string;
+  readonly statements: readonly string[];
+}
+
+async function createOn(session: Session, node: NodeRecord, d: Definition): Promise<void> {
+  const run = (sql: string, params: string[] = []) =>
+    session.remote.run(node, sql, params, { transactional: true, write: true });
+  if (d.exists) {
+    const r = await run("SELECT pg_catalog.to_regtype($1) IS NOT NULL", [d.exists]);
+    if (r.rows[0][0] === "t") return;
+  }
+  for (const sql of d.statements) await run(sql);
+}
+
+/** The statements that create an object as the coordinator database's catalog defines it. */
+async function definition(session: Session, o: DistObject): Promise<Definition> {
+  const schema = `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(o.schema)}`;
+  const qualified = quoteQualified(o.schema, o.name);
+  if (o.kind === "x") {
+    return {
+      statements: [schema, `CREATE EXTENSION IF NOT EXISTS ${quoteIdent(o.name)} WITH SCHEMA ${quoteIdent(o.schema)}`],
+    };
+  }
+  if (o.kind === "f") {
+    const [[sql]] = await query(session, "SELECT pg_catalog.pg_get_functiondef($1::oid)", o.oid);
+    return { statements: [schema, sql!] };
+  }
+  const [[typtype, base, notNull, defaultExpr, collation]] = await query(
+    session,
+    `SELECT t.typtype, pg_catalog.format_type(t.typbasetype, t.typtypmod), t.typnotnull, t.typdefault,
+            CASE WHEN t.typcollation <> 0 AND t.typcollation <> bt.typcollation
+                 THEN pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname) END
+       FROM pg_catalog.pg_type t
+       LEFT JOIN pg_catalog.pg_type bt ON bt.oid = t.typbasetype
+       LEFT JOIN pg_catalog.pg_collation co ON co.oid = t.typcollation
+       LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
+      WHERE t.oid = $1::oid`,
+    o.oid,
+  );
+  let create: string;
+  if (typtype === "e") {
+    const labels = await query(
+      session,
+      "SELECT enumlabel FROM pg_catalog.pg_enum WHERE enumtypid = $1::oid ORDER BY enumsortorder",
+      o.oid,
+    );
+    create = `CREATE TYPE ${qualified} AS ENUM (${labels.map((l) => quoteLiteral(l[0])).join(", ")})`;
+  } else if (typtype === "c") {
+    const attributes = await query(
+      session,
+      `SELECT pg_catalog.quote_ident(a.attname) || ' ' || pg_catalog.format_type(a.atttypid, a.atttypmod)
+         FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.typrelid = a.attrelid
+        WHERE t.oid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
+      o.oid,
+    );
+    create = `CREATE TYPE ${qualified} AS (${attributes.map((a) => a[0]).join(", ")})`;
+  } else {
+    const checks = await query(
+      session,
+      `SELECT pg_catalog.quote_ident(conname) || ' ' || pg_catalog.pg_get_constraintdef(oid)
+         FROM pg_catalog.pg_constraint WHERE contypid = $1::oid AND contype = 'c' ORDER BY oid`,
+      o.oid,
+    );
+    create = [
+      `CREATE DOMAIN ${qualified} AS ${base}`,
+      collation ? `COLLATE ${collation}` : "",
+      defaultExpr !== null ? `DEFAULT ${defaultExpr}` : "",
+      notNull === "t" ? "NOT NULL" : "",
+      ...checks.map((c) => `CONSTRAINT ${c[0]}`),
+    ]
+      .filter(Boolean)
+      .join(" ");
+  }
+  return { exists: qualified, statements: [schema, create] };
+}
+
+/**
+ * ALTER TYPE / ALTER DOMAIN, CREATE OR REPLACE FUNCTION and DROP TYPE / DOMAIN / FUNCTION naming
+ * an object recorded in pg_dist_object (functions: by name): the same statement for every worker,
+ * where the object has the same name (a DROP with IF EXISTS). Null when no recorded object is named.
+ */
+export async function recordedObjectStatement(session: Session, stmt: AstNode): Promise<string | null> {
+  const { types, functions } = objectNames(stmt);
+  if (types.length + functions.length === 0) return null;
+  const [[named]] = await query(
+    session,
+    `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_object r
+                     WHERE r.classid = 'pg_catalog.pg_type'::regclass
+                       AND r.objid = ANY (SELECT pg_catalog.to_regtype(n)::oid FROM pg_catalog.unnest($1::text[]) n))
+         OR EXISTS (SELECT 1 FROM pg_catalog.pg_dist_object r JOIN pg_catalog.pg_proc p ON p.oid = r.objid
+                     WHERE r.classid = 'pg_catalog.pg_proc'::regclass AND p.proname = ANY ($2::text[]))`,
+    arrayLiteral(types),
+    arrayLiteral(functions),
+  );
+  if (named !== "t") return null;
+  const copy = cloneAst(stmt);
+  const drop = copy.DropStmt as { missing_ok?: boolean } | undefined;
+  if (drop) drop.missing_ok = true;
+  return deparseStatement(copy);
+}
+
+/** The types (as qualified SQL names) and functions (by name) a statement about objects names. */
+function objectNames(stmt: AstNode): { types: string[]; functions: string[] } {
+  const alterType = (stmt.AlterEnumStmt ?? stmt.AlterDomainStmt) as { typeName?: unknown[] } | undefined;
+  if (alterType) return { types: [quoteQualified(...stringList(alterType.typeName))], functions: [] };
+  const fn = stmt.CreateFunctionStmt as { replace?: boolean; funcname?: unknown[] } | undefined;
+  if (fn?.replace) return { types: [], functions: [stringList(fn.funcname).pop()!] };
+  const drop = stmt.DropStmt as { removeType?: string; objects?: AstNode[] } | undefined;
+  if (drop?.removeType === "OBJECT_TYPE" || drop?.removeType === "OBJECT_DOMAIN") {
+    const types = (drop.objects ?? []).map((o) =>
+      quoteQualified(...stringList((o.TypeName as { names?: unknown[] }).names)),
+    );
+    return { types, functions: [] };
+  }
+  if (drop?.removeType === "OBJECT_FUNCTION") {
+    const functions = (drop.objects ?? []).map((o) =>
+      stringList((o.ObjectWithArgs as { objname?: unknown[] }).objname).pop()!,
+    );
+    return { types: [], functions };
+  }
+  return { types: [], functions: [] };
+}
+
+/** Forgets the records of objects that no longer exist (after a DROP propagated to the workers). */
+export async function forgetDroppedObjects(session: Session): Promise<void> {
+  await query(
+    session,
+    `DELETE FROM pg_catalog.pg_dist_object r
+      WHERE (r.classid = 'pg_catalog.pg_type'::regclass AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type WHERE oid = r.objid))
+         OR (r.classid = 'pg_catalog.pg_proc'::regclass AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc WHERE oid = r.objid))
+         OR (r.classid = 'pg_catalog.pg_extension'::regclass
+             AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE oid = r.objid))`,
+  );
+}
+
+/** Whether any of the schemas holds an object recorded for the workers. */
+export async function holdRecordedObjects(session: Session, schemas: readonly string[]): Promise<boolean> {
+  const [[held]] = await query(
+    session,
+    `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_object r
+       LEFT JOIN pg_catalog.pg_type t ON r.classid = 'pg_catalog.pg_type'::regclass AND t.oid = r.objid
+       LEFT JOIN pg_catalog.pg_proc p ON r.classid = 'pg_catalog.pg_proc'::regclass AND p.oid = r.objid
+       JOIN pg_catalog.pg_namespace n ON n.oid = coalesce(t.typnamespace, p.pronamespace)
+      WHERE n.nspname = ANY ($1::text[]))`,
+    arrayLiteral(schemas),
+  );
+  return held === "t";
+}
