@@ -51,6 +51,7 @@ export function rowsAlias(paramNumber: number): string {
 
 const rowsScanLine =
   /^(\s*(?:->  )?)Function Scan on (?:pg_catalog\.)?json_array_elements canopy_rows_(\d+)(?:_\d+)?(.*)$/;
+const JSON_OID = 114;
 const actualRows = /\(actual (?:time=\S+ )?rows=([\d.]+) loops=/;
 
 /** Collects the description of one statement's execution (see the module comment). */
@@ -209,8 +210,15 @@ export class Explain {
     const out: string[] = [];
     let skipFrom = -1;
     let inPlanningBlock = false;
-    for (const row of rows) {
-      const line = row[0] ?? "";
+    // VERBOSE prints the fetched rows as the constant they are bound as: they show as parameters.
+    const text = binding.params.reduce(
+      (t, p, i) =>
+        p && binding.types[i] === JSON_OID
+          ? t.split(`'${p.toString("utf8").replace(/'/g, "''")}'`).join(`$${i + 1}`)
+          : t,
+      rows.map((r) => r[0] ?? "").join("\n"),
+    );
+    for (const line of text.split("\n")) {
       const indent = line.length - line.trimStart().length;
       if (inPlanningBlock && indent > 0) continue;
       inPlanningBlock = line === "Planning:";
