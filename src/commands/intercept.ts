@@ -28,6 +28,7 @@ import {
   runTransactionControl,
   type DistributedState,
 } from "../executor/distributed.js";
+import { runExplain, type Explain } from "../executor/explain.js";
 
 /** A statement Canopy handles itself. */
 export interface InterceptedStatement {
@@ -46,6 +47,8 @@ export interface InterceptedStatement {
   readonly ddl?: boolean;
   /** For transaction control statements: the TransactionStmt kind. */
   readonly transaction?: string;
+  /** For EXPLAIN of a statement on distributed or reference tables. */
+  readonly explain?: boolean;
 }
 
 export interface Invocation {
@@ -54,6 +57,8 @@ export interface Invocation {
   readonly resultFormats: readonly number[];
   /** Whether to send a RowDescription first (simple Query). */
   readonly describe: boolean;
+  /** Set when EXPLAIN collects the statement's tasks instead of running them. */
+  readonly explain?: Explain;
 }
 
 const TEXT_OID = 25;
@@ -64,7 +69,7 @@ export async function runIntercepted(session: Session, st: InterceptedStatement,
   if (st.show) {
     const value = await session.currentSetting(st.show);
     const out: Buffer[] = [];
-    if (inv.describe) out.push(showRowDescription(st.show));
+    if (inv.describe) out.push(textRowDescription(st.show));
     out.push(
       new MessageWriter(BackendCode.DataRow).int16(1).int32(Buffer.byteLength(value)).raw(Buffer.from(value)).finish(),
     );
@@ -72,6 +77,7 @@ export async function runIntercepted(session: Session, st: InterceptedStatement,
     session.sendToClient(...out);
     return;
   }
+  if (st.explain) return runExplain(session, st, inv);
   if (st.distributed) return runDistributed(session, st, inv);
   if (st.ddl) return runDdl(session, st, inv);
   if (st.transaction !== undefined) return runTransactionControl(session, st, inv);
@@ -159,7 +165,7 @@ export async function describeIntercepted(
   if (st.show) {
     if (resultFormats === null)
       session.sendToClient(new MessageWriter(BackendCode.ParameterDescription).int16(0).finish());
-    session.sendToClient(showRowDescription(st.show));
+    session.sendToClient(textRowDescription(st.show));
     return;
   }
   // A distributed statement's description is kept while the metadata and search_path stay the
@@ -305,7 +311,8 @@ async function runRewritten(
   await runOnCoordinator(session, sql, inv, [], paramTypes);
 }
 
-function showRowDescription(name: string): Buffer {
+/** A RowDescription of one text column. */
+export function textRowDescription(name: string): Buffer {
   return new MessageWriter(BackendCode.RowDescription)
     .int16(1)
     .cstring(name)

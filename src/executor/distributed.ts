@@ -11,7 +11,7 @@
 import { BackendCode, FrontendCode, MessageWriter, write } from "../protocol/messages.js";
 import { SqlError } from "../errors.js";
 import { RemoteError, type QueryResult } from "../nodes/gateway.js";
-import type { MetadataSnapshot, NodeRecord, TableRecord } from "../metadata/cache.js";
+import type { MetadataSnapshot, TableRecord } from "../metadata/cache.js";
 import { hashValue, shardIndexForHash } from "../metadata/hash.js";
 import { cloneAst, paramNumbers, typeNameNode, walk, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
@@ -39,6 +39,7 @@ import { callsSequence, evaluateSelect, evaluateTransactionValues, fillDefaults 
 import { insertSelect } from "./insert_select.js";
 import { parseRowDescription, type FieldDescription } from "../protocol/messages.js";
 import { recordStatement, type ExecutorName } from "./stat_statements.js";
+import { rowsAlias, type Task } from "./explain.js";
 
 const JSON_OID = 114;
 
@@ -143,12 +144,7 @@ export async function runDistributed(session: Session, st: InterceptedStatement,
     return runOnCoordinator(session, st.sql, inv, [], st.paramTypes);
   }
   const stmt = cloneAst(st.stmt);
-  const refs = collectRelationRefs(stmt);
-  const tables = await resolveRefs(session, state, refs, metadata);
-  const dist: DistributedRef[] = [];
-  refs.forEach((r, i) => {
-    if (tables[i]) dist.push({ ...r, table: tables[i]! });
-  });
+  const { refs, dist } = await distributedRefs(session, st, stmt, metadata);
   const inBlock = session.pipe!.transactionStatus !== 0x49;
   if (dist.length === 0) return runOnCoordinator(session, st.sql, inv, [], st.paramTypes);
   try {
@@ -159,6 +155,28 @@ export async function runDistributed(session: Session, st: InterceptedStatement,
     // Any table's shards may be named: a foreign key's referenced table, too.
     throw mapShardNames(e, metadata.tables);
   }
+}
+
+/** The statement's relation references, and those naming distributed or reference tables. */
+async function distributedRefs(
+  session: Session,
+  st: InterceptedStatement,
+  stmt: AstNode,
+  metadata: MetadataSnapshot,
+): Promise<{ refs: RelationRef[]; dist: DistributedRef[] }> {
+  const refs = collectRelationRefs(stmt);
+  const tables = await resolveRefs(session, st.distributed!, refs, metadata);
+  const dist: DistributedRef[] = [];
+  refs.forEach((r, i) => {
+    if (tables[i]) dist.push({ ...r, table: tables[i]! });
+  });
+  return { refs, dist };
+}
+
+/** Whether a statement names a distributed or reference table (as search_path resolves it). */
+export async function readsDistributedTables(session: Session, st: InterceptedStatement): Promise<boolean> {
+  const { dist } = await distributedRefs(session, st, st.stmt, await session.metadata());
+  return dist.length > 0;
 }
 
 async function plan(
@@ -361,8 +379,12 @@ async function runRouterPlan(
     plan.byIndex.set(index, task);
   }
   const params = paramValues(task.params, inv);
-  if (inv.describe) await sendRowDescription(session, st, inv);
   const node = nodeForGroup(metadata.nodes, group);
+  if (inv.explain) {
+    await inv.explain.top(session, [{ node, sql: task.sql, params }], { transactional: inBlock, write: false });
+    return true;
+  }
+  if (inv.describe) await sendRowDescription(session, st, inv);
   let result: QueryResult;
   try {
     result = await session.remote.run(node, task.sql, params, {
@@ -429,12 +451,11 @@ async function router(
     renameToShard(ref, ref.table.shards[index].shardId);
   }
   const params = renumberParams(stmt, inv);
-  if (inv.describe) await sendRowDescription(session, st, inv);
   const node = nodeForGroup((await session.metadata()).nodes, route.groupId);
-  const result = await session.remote.run(node, deparseStatement(stmt), params, {
-    transactional: inBlock,
-    write: false,
-  });
+  const opts = { transactional: inBlock, write: false };
+  if (inv.explain) return inv.explain.top(session, [{ node, sql: deparseStatement(stmt), params }], opts);
+  if (inv.describe) await sendRowDescription(session, st, inv);
+  const result = await session.remote.run(node, deparseStatement(stmt), params, opts);
   sendRows(session, [result]);
   session.sendToClient(write.commandComplete(result.command));
   recordStatement(session, st, "adaptive", route.partitionKey);
@@ -591,7 +612,7 @@ async function insert(
       values.add(text);
     }
   }
-  const tasks: { node: NodeRecord; sql: string; params: (string | Buffer | null)[] }[] = [];
+  const tasks: Task[] = [];
   for (const [index, groupRows] of groups) {
     const copy = cloneAst(stmt);
     const ci = copy.InsertStmt as { relation: AstNode; selectStmt?: AstNode };
@@ -679,7 +700,7 @@ async function modify(
       indexes = prunedIndexes(target, pinnedValues(dist).get(target) ?? null, inv);
     }
   }
-  const tasks: { node: NodeRecord; sql: string; params: (string | Buffer | null)[] }[] = [];
+  const tasks: Task[] = [];
   for (const index of indexes) {
     const copy = cloneAst(stmt);
     const refs = collectRelationRefs(copy);
@@ -740,7 +761,7 @@ export function prunedIndexes(ref: DistributedRef, pin: ValueSource[] | null, in
 export async function runModifyTasks(
   session: Session,
   st: InterceptedStatement,
-  tasks: readonly { node: NodeRecord; sql: string; params: (string | Buffer | null)[] }[],
+  tasks: readonly Task[],
   inv: Invocation,
   inBlock: boolean,
   tagPrefix: string,
@@ -750,6 +771,7 @@ export async function runModifyTasks(
 ): Promise<void> {
   const nodes = new Set(tasks.map((t) => t.node.nodeid));
   const transactional = inBlock || nodes.size > 1 || tasks.length > 1;
+  if (inv.explain) return inv.explain.top(session, tasks, { transactional, write: true, reference });
   if (inv.describe && returns(st.stmt)) await sendRowDescription(session, st, inv);
   // Tasks on one node run one after another on its connection; nodes run in parallel.
   const byNode = new Map<number, typeof tasks>();
@@ -802,13 +824,11 @@ async function fallback(
     await runOnCoordinator(session, deparseStatement(stmt), inv, [], st.paramTypes);
     return recordStatement(session, st, "copy", null);
   }
-  await runOnCoordinator(
-    session,
-    deparseStatement(stmt),
-    inv,
-    dataParams,
-    withJsonParams(st.paramTypes, inv, dataParams),
-  );
+  const types = withJsonParams(st.paramTypes, inv, dataParams);
+  if (inv.explain) {
+    return inv.explain.coordinator(session, stmt, { ...bindValues(inv, dataParams), types });
+  }
+  await runOnCoordinator(session, deparseStatement(stmt), inv, dataParams, types);
   recordStatement(session, st, "adaptive", null);
 }
 
@@ -863,20 +883,24 @@ export async function substituteShardRows(
       if (group === undefined) throw new SqlError("55000", `shard ${table.shards[i].shardId} has no placement`);
       byGroup.set(group, [...(byGroup.get(group) ?? []), i]);
     }
-    const parts = await settleAll(
-      [...byGroup].map(async ([group, shardIndexes]) => {
-        const sql = deparseStatement(fetchQuery(table, refs[0].refName, shardIndexes, columns, filters));
-        const r = await session.remote.run(nodeForGroup(metadata.nodes, group), sql, [], {
-          transactional: inBlock,
-          write: false,
-        });
-        return r.rows[0][0]!;
-      }),
-    );
+    const tasks = [...byGroup].map(([group, shardIndexes]) => ({
+      node: nodeForGroup(metadata.nodes, group),
+      sql: deparseStatement(fetchQuery(table, refs[0].refName, shardIndexes, columns, filters)),
+      params: [],
+    }));
+    const number = inv.params.length + dataParams.length + 1;
+    const opts = { transactional: inBlock, write: false };
+    if (inv.explain) await inv.explain.rows(session, number, tasks, opts);
+    // EXPLAIN without ANALYZE plans over no rows.
+    const parts =
+      inv.explain && !inv.explain.analyze
+        ? []
+        : await settleAll(
+            tasks.map(async (t) => (await session.remote.run(t.node, t.sql, t.params, opts)).rows[0][0]!),
+          );
     const json = joinJsonArrays(parts);
     total += json.length;
     checkIntermediateSize(total, limit);
-    const number = inv.params.length + dataParams.length + 1;
     dataParams.push(json);
     for (const ref of refs) replaceWithRows(ref, number, allColumns, columns);
   }
@@ -1100,15 +1124,17 @@ function replaceWithRows(
 }
 
 /**
- * `(SELECT (x->>i)::type AS name, … FROM json_array_elements($n::json) x) AS alias`: rows that
+ * `(SELECT (r->>i)::type AS name, … FROM json_array_elements($n::json) r) AS alias`: rows that
  * travel as a JSON array of arrays of their values' text forms, read back by the types' input
- * functions. A column whose position is negative is NULL of its type.
+ * functions. A column whose position is negative is NULL of its type. The function's alias `r`
+ * names the parameter, so that EXPLAIN finds the scan of each parameter's rows.
  */
 export function jsonRowsSubquery(
   columns: readonly { name: string; type: string; position: number }[],
   paramNumber: number,
-  alias: AstNode,
+  outerAlias: AstNode,
 ): AstNode {
+  const alias = rowsAlias(paramNumber);
   const targetList = columns.map((c) => {
     const value =
       c.position < 0
@@ -1117,7 +1143,7 @@ export function jsonRowsSubquery(
             A_Expr: {
               kind: "AEXPR_OP",
               name: [{ String: { sval: "->>" } }],
-              lexpr: { ColumnRef: { fields: [{ String: { sval: "x" } }] } },
+              lexpr: { ColumnRef: { fields: [{ String: { sval: alias } }] } },
               rexpr: { A_Const: { ival: { ival: c.position } } },
             },
           };
@@ -1133,12 +1159,27 @@ export function jsonRowsSubquery(
   const subquery = {
     SelectStmt: {
       targetList,
-      fromClause: [{ RangeFunction: { functions: [{ List: { items: [source, {}] } }], alias: { aliasname: "x" } } }],
+      fromClause: [{ RangeFunction: { functions: [{ List: { items: [source, {}] } }], alias: { aliasname: alias } } }],
       limitOption: "LIMIT_OPTION_DEFAULT",
       op: "SETOP_NONE",
     },
   };
-  return { RangeSubselect: { subquery, alias } };
+  return { RangeSubselect: { subquery, alias: outerAlias } };
+}
+
+/** The Bind values and formats of the invocation's parameters followed by text ones. */
+export function bindValues(
+  inv: Invocation,
+  extraParams: readonly string[],
+): { params: (Buffer | null)[]; formats: number[] } {
+  const params = [...inv.params, ...extraParams.map((p) => Buffer.from(p, "utf8"))];
+  let formats = [...inv.paramFormats];
+  if (formats.length === 1 && inv.params.length > 1) formats = inv.params.map(() => inv.paramFormats[0]);
+  if (extraParams.length > 0) {
+    while (formats.length < inv.params.length) formats.push(0);
+    for (let i = 0; i < extraParams.length; i++) formats.push(0);
+  }
+  return { params, formats };
 }
 
 /** Runs SQL on the session's coordinator-database connection and sends its result to the client. */
@@ -1149,13 +1190,7 @@ export async function runOnCoordinator(
   extraParams: readonly string[],
   paramTypes: readonly number[],
 ): Promise<void> {
-  const params = [...inv.params, ...extraParams.map((p) => Buffer.from(p, "utf8"))];
-  let formats = [...inv.paramFormats];
-  if (formats.length === 1 && inv.params.length > 1) formats = inv.params.map(() => inv.paramFormats[0]);
-  if (extraParams.length > 0) {
-    while (formats.length < inv.params.length) formats.push(0);
-    for (let i = 0; i < extraParams.length; i++) formats.push(0);
-  }
+  const { params, formats } = bindValues(inv, extraParams);
   const types = [...paramTypes];
   const forward = (code: number, message: Buffer) => {
     if (code === BackendCode.RowDescription || code === BackendCode.NoData) {

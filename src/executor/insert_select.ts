@@ -14,7 +14,7 @@ import { BackendCode, FrontendCode, parseDataRow, write } from "../protocol/mess
 import { SqlError } from "../errors.js";
 import { cloneAst, typeNameNode, walk, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
-import type { MetadataSnapshot, NodeRecord } from "../metadata/cache.js";
+import type { MetadataSnapshot } from "../metadata/cache.js";
 import { hashValue, shardIndexForHash } from "../metadata/hash.js";
 import { shardRelname } from "../commands/shard_ddl.js";
 import { nodeForGroup } from "../commands/distribute.js";
@@ -24,7 +24,9 @@ import type { Session } from "../server/session.js";
 import type { Invocation, InterceptedStatement } from "../commands/intercept.js";
 import { shardSafety } from "./pushdown.js";
 import { evaluateTransactionValues, type ColumnInfo } from "./defaults.js";
+import type { Task } from "./explain.js";
 import {
+  bindValues,
   checkIntermediateSize,
   compactParams,
   describeStatement,
@@ -45,8 +47,6 @@ interface InsertParts {
   override?: string;
   onConflictClause?: AstNode;
 }
-
-type Task = { node: NodeRecord; sql: string; params: (string | Buffer | null)[] };
 
 /** One execution of an INSERT … SELECT. */
 export interface InsertSelect {
@@ -72,6 +72,7 @@ export async function insertSelect(
   const all = await x.session.tableColumns(x.target.table.relationId);
   const tasks =
     (readsLocalTables ? null : await pushdownTasks(x, all)) ?? (await coordinatorTasks(x, all, paramTypes, inBlock));
+  if (!tasks) return;
   await runModifyTasks(
     x.session,
     st,
@@ -149,14 +150,20 @@ async function expandStar(session: Session, select: AstNode, sources: readonly D
  * rows. Each row comes back as its distribution value's text and a JSON object of the target's
  * columns (values cast to the column types, defaults filled in), read on the worker by
  * json_populate_recordset, so the shard's types read them as an INSERT would assign them.
+ * Under EXPLAIN, describes the SELECT instead (returning null): the rows decide the tasks.
  */
 async function coordinatorTasks(
   x: InsertSelect,
   all: readonly ColumnInfo[],
   paramTypes: readonly number[],
   inBlock: boolean,
-): Promise<Task[]> {
+): Promise<Task[] | null> {
   const { session, stmt, sources, target, metadata, inv } = x;
+  if (inv.explain?.analyze) {
+    throw new SqlError("0A000", "EXPLAIN ANALYZE of INSERT … SELECT through the coordinator is not supported", {
+      hint: "Use EXPLAIN without ANALYZE to see the plan.",
+    });
+  }
   const ins = stmt.InsertStmt as InsertParts;
   const table = target.table;
   const select = ins.selectStmt.SelectStmt as AstNode;
@@ -232,6 +239,10 @@ async function coordinatorTasks(
       op: "SETOP_NONE",
     },
   };
+  if (inv.explain) {
+    await inv.explain.coordinator(session, outer, { ...bindValues(inv, dataParams), types }, true);
+    return null;
+  }
   const byShard = await routeRows(session, outer, inv, dataParams, types, table.method === "h" ? table : null);
   return shardTasks(
     x,
@@ -256,9 +267,7 @@ async function routeRows(
   const byShard = new Map<number, string[]>();
   let total = dataParams.reduce((n, p) => n + p.length, 0);
   let failure: unknown = null;
-  const params = [...inv.params, ...dataParams.map((p) => Buffer.from(p))];
-  const formats = inv.paramFormats.length === 1 ? inv.params.map(() => inv.paramFormats[0]) : [...inv.paramFormats];
-  while (formats.length < params.length) formats.push(0);
+  const { params, formats } = bindValues(inv, dataParams);
   const results = [
     session.internalRaw(FrontendCode.Parse, write.parse("", deparseStatement(select), types)),
     session.internalRaw(FrontendCode.Bind, write.bind("", "", params, formats)),

@@ -77,23 +77,32 @@ export async function runPushdown(
   const binary = inv.resultFormats.some((f) => f === 1);
   const stream = plan.streamable && !binary;
 
-  const results = await settleAll(
-    [...byGroup].map(async ([group, shardIndexes]) => {
-      const taskKey = `${group}:${stream ? "s" : "j"}:${shardIndexes.join(",")}`;
-      let task = entry.tasks.get(taskKey);
-      if (!task) {
-        const ast = workerStatement(plan, tables, shardIndexes, stream, plan.workerTypes.length);
-        const params = compactParams(ast);
-        task = { sql: deparseStatement(ast), params };
-        if (entry.tasks.size > 256) entry.tasks.clear();
-        entry.tasks.set(taskKey, task);
-      }
-      return session.remote.run(nodeForGroup(metadata.nodes, group), task.sql, paramValues(task.params, inv), {
-        transactional: inBlock,
-        write: false,
-      });
-    }),
-  );
+  const tasks = [...byGroup].map(([group, shardIndexes]) => {
+    const taskKey = `${group}:${stream ? "s" : "j"}:${shardIndexes.join(",")}`;
+    let task = entry.tasks.get(taskKey);
+    if (!task) {
+      const ast = workerStatement(plan, tables, shardIndexes, stream, plan.workerTypes.length);
+      const params = compactParams(ast);
+      task = { sql: deparseStatement(ast), params };
+      if (entry.tasks.size > 256) entry.tasks.clear();
+      entry.tasks.set(taskKey, task);
+    }
+    return { node: nodeForGroup(metadata.nodes, group), sql: task.sql, params: paramValues(task.params, inv) };
+  });
+  const opts = { transactional: inBlock, write: false };
+  const dataParam = inv.params.length + 1;
+  if (inv.explain) {
+    if (stream) {
+      await inv.explain.top(session, tasks, opts);
+      return true;
+    }
+    await inv.explain.rows(session, dataParam, tasks, opts);
+  }
+  // EXPLAIN without ANALYZE plans the combine step over no rows.
+  const results =
+    inv.explain && !inv.explain.analyze
+      ? []
+      : await settleAll(tasks.map((t) => session.remote.run(t.node, t.sql, t.params, opts)));
 
   if (stream) {
     if (inv.describe) await sendRowDescription(session, st, inv);
@@ -106,7 +115,6 @@ export async function runPushdown(
   checkIntermediateSize(json.length, await intermediateLimit(session));
 
   const coordinator = cloneAst(plan.coordinator);
-  const dataParam = inv.params.length + 1;
   walk(coordinator, (node, parent, k) => {
     const rv = node.RangeVar as AstNode | undefined;
     if (rv?.relname === ROWS_PLACEHOLDER) {
@@ -123,6 +131,10 @@ export async function runPushdown(
     n === dataParam ? 0 : inv.paramFormats.length === 1 ? inv.paramFormats[0] : (inv.paramFormats[n - 1] ?? 0),
   );
   const types = used.map((n) => (n === dataParam ? JSON_OID : (st.paramTypes[n - 1] ?? 0)));
+  if (inv.explain) {
+    await inv.explain.coordinator(session, { SelectStmt: coordinator }, { params: values, formats, types });
+    return true;
+  }
   if (inv.describe) await sendRowDescription(session, st, inv);
   const forward = (code: number, message: Buffer) => {
     if (code === BackendCode.DataRow || code === BackendCode.CommandComplete) session.sendToClient(message);

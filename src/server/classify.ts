@@ -11,6 +11,7 @@ import type { InterceptedStatement } from "../commands/intercept.js";
 import type { MetadataSnapshot } from "../metadata/cache.js";
 import { collectRelationRefs } from "../planner/analyze.js";
 import { SqlError } from "../errors.js";
+import { isPlannable } from "../executor/distributed.js";
 
 export type Classification =
   | { readonly kind: "forward" }
@@ -85,7 +86,7 @@ function interceptionOf(stmt: AstNode, sql: string, embedded: boolean): Intercep
 }
 
 /** Statement kinds that pass through even when they name distributed tables (they act on the shell). */
-const shellStatements = new Set(["VacuumStmt", "ExplainStmt", "CommentStmt", "LockStmt"]);
+const shellStatements = new Set(["VacuumStmt", "CommentStmt", "LockStmt"]);
 
 /**
  * Classifies SQL that mentions distributed or reference tables (or ends a transaction while
@@ -112,6 +113,13 @@ export function classifyDistributed(sql: string, metadata: MetadataSnapshot): Cl
   }
 }
 
+/** SQL names of the other statements EXPLAIN accepts. */
+const explainedNames: Record<string, string> = {
+  CreateTableAsStmt: "CREATE TABLE AS",
+  DeclareCursorStmt: "DECLARE CURSOR",
+  MergeStmt: "MERGE",
+};
+
 function distributedInterception(stmt: AstNode, sql: string, metadata: MetadataSnapshot): InterceptedStatement | null {
   const tx = stmt.TransactionStmt as { kind?: string } | undefined;
   if (tx) return { sql, stmt, paramTypes: [], transaction: tx.kind ?? "" };
@@ -120,8 +128,15 @@ function distributedInterception(stmt: AstNode, sql: string, metadata: MetadataS
   if (mayConcernShardObjects(stmt, metadata)) return { sql, stmt, paramTypes: [], ddl: true };
   const touches = touchedNames(stmt).some((n) => metadata.tablesByRelname.has(n));
   if (!touches) return null;
-  if (stmt.SelectStmt || stmt.InsertStmt || stmt.UpdateStmt || stmt.DeleteStmt) {
-    return { sql, stmt, paramTypes: [], distributed: {} };
+  if (isPlannable(stmt)) return { sql, stmt, paramTypes: [], distributed: {} };
+  const explain = stmt.ExplainStmt as { query: AstNode } | undefined;
+  if (explain) {
+    if (isPlannable(explain.query)) return { sql, stmt, paramTypes: [], explain: true };
+    const inner = Object.keys(explain.query)[0];
+    const name = explainedNames[inner] ?? inner.replace(/Stmt$/, "");
+    throw new SqlError("0A000", `EXPLAIN of ${name} on distributed or reference tables is not supported`, {
+      hint: "Explain the SELECT, INSERT, UPDATE or DELETE itself.",
+    });
   }
   if (ddlStatements.has(kind)) return { sql, stmt, paramTypes: [], ddl: true };
   const copy = stmt.CopyStmt as { is_from?: boolean; filename?: string; is_program?: boolean } | undefined;
