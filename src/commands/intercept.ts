@@ -4,21 +4,13 @@
 // the session's connection, in its transaction, and its rows go to the client.
 import { BackendCode, FrontendCode, MessageWriter, parseRowDescription, write } from "../protocol/messages.js";
 import { SqlError } from "../errors.js";
-import {
-  cloneAst,
-  expressionFromTemplate,
-  paramNumbers,
-  stringList,
-  typeNameNode,
-  walk,
-  type AstNode,
-} from "../sql/ast.js";
+import { cloneAst, expressionFromTemplate, paramNumbers, typeNameNode, walk, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import { quoteLiteral } from "../sql/quote.js";
 import type { Session } from "../server/session.js";
 import { RemoteError } from "../nodes/gateway.js";
 import { commitStatement } from "../transaction/commit.js";
-import { findUdf, type UdfDefinition, type UdfResult } from "./udfs.js";
+import { interceptedUdf, type UdfDefinition, type UdfResult } from "./udfs.js";
 import {
   runDistributed,
   runOnCoordinator,
@@ -69,17 +61,19 @@ export async function runIntercepted(session: Session, st: InterceptedStatement,
     session.sendToClient(...out);
     return;
   }
-  if (st.distributed) return runDistributed(session, st, inv);
-  if (st.utility) return runUtility(session, st, inv);
   if (st.transaction !== undefined) return runTransactionControl(session, st, inv);
-  const inBlock = session.pipe!.transactionStatus !== 0x49;
-  try {
-    await runUdfStatement(session, st, inv);
-    if (!inBlock) await commitStatement(session, "some");
-  } catch (e) {
-    if (!inBlock) await session.remote.rollbackAll();
-    throw e;
-  }
+  return session.runInterruptible(async () => {
+    if (st.distributed) return runDistributed(session, st, inv);
+    if (st.utility) return runUtility(session, st, inv);
+    const inBlock = session.pipe!.transactionStatus !== 0x49;
+    try {
+      await runUdfStatement(session, st, inv);
+      if (!inBlock) await commitStatement(session, "some");
+    } catch (e) {
+      if (!inBlock) await session.remote.rollbackAll();
+      throw e;
+    }
+  });
 }
 
 async function runUdfStatement(session: Session, st: InterceptedStatement, inv: Invocation): Promise<void> {
@@ -93,7 +87,7 @@ async function runUdfStatement(session: Session, st: InterceptedStatement, inv: 
   });
   walk(stmt, (node, parent, key) => {
     const call = node.FuncCall as AstNode | undefined;
-    const def = call && findUdf(stringList(call.funcname));
+    const def = call && interceptedUdf(call);
     if (def) calls.push({ def, call: call!, parent, key });
   });
   for (const { def, call, parent, key } of calls) {

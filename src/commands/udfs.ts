@@ -3,6 +3,8 @@
 import type { Session } from "../server/session.js";
 import * as nodes from "../operations/node_management.js";
 import * as distribute from "./distribute.js";
+import * as signals from "./backend_signals.js";
+import { stringList, walk, type AstNode } from "../sql/ast.js";
 
 /** What a UDF returns: one value of a type, or a set of rows of a composite type. */
 export type UdfResult =
@@ -19,6 +21,11 @@ export interface UdfDefinition {
   readonly name: string;
   readonly parameters: readonly UdfParameter[];
   readonly run: (session: Session, args: readonly (string | null)[]) => Promise<UdfResult>;
+  /**
+   * A PostgreSQL function Canopy takes over for its sessions: called with arguments that refer to
+   * the query's rows (which Canopy cannot evaluate first), it runs in the coordinator database as it is.
+   */
+  readonly builtin?: boolean;
 }
 
 const nodeParams: UdfParameter[] = [
@@ -102,6 +109,22 @@ const definitions: UdfDefinition[] = [
       value: String(await s.coordinator.recoverPreparedTransactions()),
     }),
   },
+  { name: "pg_backend_pid", parameters: [], run: (s) => signals.backendPid(s), builtin: true },
+  {
+    name: "pg_cancel_backend",
+    parameters: [{ name: "pid", type: "integer" }],
+    run: (s, a) => signals.cancelBackend(s, a),
+    builtin: true,
+  },
+  {
+    name: "pg_terminate_backend",
+    parameters: [
+      { name: "pid", type: "integer" },
+      { name: "timeout", type: "bigint", defaultValue: "0" },
+    ],
+    run: (s, a) => signals.terminateBackend(s, a),
+    builtin: true,
+  },
 ];
 
 const byName = new Map(definitions.map((d) => [d.name, d]));
@@ -111,4 +134,15 @@ export function findUdf(name: readonly string[]): UdfDefinition | undefined {
   if (name.length === 1) return byName.get(name[0]);
   if (name.length === 2 && name[0] === "pg_catalog") return byName.get(name[1]);
   return undefined;
+}
+
+/** The UDF Canopy runs for a FuncCall node, or undefined when the call runs where it stands. */
+export function interceptedUdf(call: AstNode): UdfDefinition | undefined {
+  const def = findUdf(stringList(call.funcname));
+  if (!def?.builtin) return def;
+  let refersToRows = false;
+  walk({ args: call.args }, (node) => {
+    if (node.ColumnRef) refersToRows = true;
+  });
+  return refersToRows ? undefined : def;
 }

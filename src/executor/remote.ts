@@ -26,6 +26,8 @@ interface RemoteNode {
   settingsEpoch: number;
   /** Savepoints set in this remote transaction, oldest first. */
   savepoints: string[];
+  /** Calls in flight on the connection (what a cancel must reach). */
+  running: number;
 }
 
 /**
@@ -39,8 +41,27 @@ export interface RunOptions {
   readonly reference?: boolean;
 }
 
-/** Session settings that change how values are read and printed; workers follow the session. */
-const formattingSettings = ["TimeZone", "DateStyle", "IntervalStyle", "extra_float_digits", "bytea_output"];
+/**
+ * Session settings workers follow: how values are read and printed, and how long a statement
+ * waits for a lock (the waits happen on the workers).
+ */
+const followedSettings = [
+  "TimeZone",
+  "DateStyle",
+  "IntervalStyle",
+  "extra_float_digits",
+  "bytea_output",
+  "lock_timeout",
+];
+
+/** The session's settings as read at one settings epoch. */
+interface SessionSettings {
+  readonly epoch: number;
+  /** Values of followedSettings, in order. */
+  readonly followed: readonly string[];
+  /** statement_timeout in ms (0: none); Canopy enforces it over the whole distributed statement. */
+  readonly statementTimeoutMs: number;
+}
 
 export class RemoteConnections {
   private readonly nodes = new Map<number, RemoteNode>();
@@ -49,6 +70,7 @@ export class RemoteConnections {
   wroteReference = false;
   /** How remote transactions begin, while the session's transaction modes are the defaults. */
   private defaultBegin: { epoch: number; sql: string } | null = null;
+  private settings: SessionSettings | null = null;
 
   constructor(private readonly session: Session) {}
 
@@ -81,20 +103,34 @@ export class RemoteConnections {
     return this.guard(remote, () => remote.client.copyOut(sql, onData));
   }
 
+  /** The session's settings, read from its coordinator-database connection once per settings epoch. */
+  async sessionSettings(): Promise<SessionSettings> {
+    const epoch = this.session.settingsEpoch;
+    if (this.settings?.epoch === epoch) return this.settings;
+    const rows = await this.session.internalQuery(
+      `SELECT pg_catalog.current_setting(s),
+              (SELECT setting FROM pg_catalog.pg_settings WHERE name = 'statement_timeout')
+         FROM pg_catalog.unnest($1::text[]) AS s`,
+      [Buffer.from(arrayLiteral(followedSettings))],
+    );
+    this.settings = { epoch, followed: rows.map((r) => r[0] ?? ""), statementTimeoutMs: Number(rows[0][1]) };
+    return this.settings;
+  }
+
   /** The node's connection with the session's settings applied and, if asked, a transaction open. */
   private async ready(node: NodeRecord, opts: RunOptions): Promise<RemoteNode> {
+    // A statement asked to stop starts nothing more.
+    this.session.interrupts.check();
     const remote = await this.connection(node);
+    this.session.interrupts.check();
     if (remote.settingsEpoch !== this.session.settingsEpoch) {
-      const values = await this.session.internalQuery(
-        "SELECT pg_catalog.current_setting(s) FROM pg_catalog.unnest($1::text[]) AS s",
-        [Buffer.from(`{${formattingSettings.join(",")}}`)],
-      );
+      const settings = await this.sessionSettings();
       await this.send(
         remote,
         "SELECT pg_catalog.set_config(s, v, false) FROM unnest($1::text[], $2::text[]) AS x(s, v)",
-        [`{${formattingSettings.join(",")}}`, arrayLiteral(values.map((v) => v[0] ?? ""))],
+        [arrayLiteral(followedSettings), arrayLiteral(settings.followed)],
       );
-      remote.settingsEpoch = this.session.settingsEpoch;
+      remote.settingsEpoch = settings.epoch;
     }
     if (opts.transactional && !remote.inTransaction) {
       await this.send(remote, await this.beginStatement(), []);
@@ -195,6 +231,27 @@ export class RemoteConnections {
     );
   }
 
+  /**
+   * Cancels the statements running on the session's connections. Those connections are marked
+   * broken: a cancel request arriving late could hit their next statement, so they are replaced
+   * once their transaction ends.
+   */
+  cancelRunning(): void {
+    for (const remote of this.nodes.values()) {
+      if (remote.running === 0) continue;
+      remote.broken = true;
+      void remote.client.cancel();
+    }
+  }
+
+  /** The node processes serving this session's connections, by node id (for deadlock detection). */
+  backendPids(): Map<number, number> {
+    const pids = new Map<number, number>();
+    for (const [nodeId, remote] of this.nodes)
+      if (remote.client.backendPid !== null) pids.set(nodeId, remote.client.backendPid);
+    return pids;
+  }
+
   /** Closes every connection (the session ended). */
   async closeAll(): Promise<void> {
     const all = [...this.nodes.values()];
@@ -208,12 +265,15 @@ export class RemoteConnections {
 
   /** Marks errors as the worker's, and the connection broken when it was not a worker's error. */
   private async guard<T>(remote: RemoteNode, f: () => Promise<T>): Promise<T> {
+    remote.running++;
     try {
       return await f();
     } catch (e) {
       if (!(e instanceof RemoteError)) remote.broken = true;
       else (e as RemoteError & { fromWorker?: boolean }).fromWorker = true;
       throw e;
+    } finally {
+      remote.running--;
     }
   }
 
@@ -234,6 +294,7 @@ export class RemoteConnections {
         broken: false,
         settingsEpoch: -1,
         savepoints: [],
+        running: 0,
       }));
       this.connecting.set(node.nodeid, pending);
       pending

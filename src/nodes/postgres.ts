@@ -6,6 +6,7 @@ import pg from "pg";
 import type { ConnectOptions, NodeAddress, NodeClient, NodeGateway, QueryResult } from "./gateway.js";
 import { RemoteError, connectionFailed } from "./gateway.js";
 import { SqlError } from "../errors.js";
+import { write } from "../protocol/messages.js";
 
 const loopback = new Set(["localhost", "127.0.0.1", "::1"]);
 
@@ -68,7 +69,7 @@ export class PostgresGateway implements NodeGateway {
       }
       throw connectionFailed(node, e);
     }
-    return new PostgresClient(client);
+    return new PostgresClient(client, node);
   }
 
   async close(): Promise<void> {}
@@ -77,7 +78,10 @@ export class PostgresGateway implements NodeGateway {
 class PostgresClient implements NodeClient {
   private lastCommandTag = "";
 
-  constructor(private readonly client: pg.Client) {
+  constructor(
+    private readonly client: pg.Client,
+    private readonly node: NodeAddress,
+  ) {
     // node-postgres keeps only the first word of a command tag; the whole tag is wanted.
     const connection = (client as unknown as { connection: { on(e: string, f: (m: { text: string }) => void): void } })
       .connection;
@@ -136,6 +140,16 @@ class PostgresClient implements NodeClient {
         ) as unknown as pg.QueryConfig,
       );
     });
+  }
+
+  get backendPid(): number | null {
+    return (this.client as unknown as { processID: number | null }).processID;
+  }
+
+  cancel(): Promise<void> {
+    const { processID, secretKey } = this.client as unknown as { processID: number | null; secretKey: number | null };
+    if (processID === null || secretKey === null) return Promise.resolve();
+    return sendCancelRequest(this.node.name, this.node.port, processID, secretKey);
   }
 
   async close(): Promise<void> {
@@ -221,6 +235,19 @@ export function toRemoteError(e: unknown): Error {
     });
   }
   return new SqlError("08006", `connection to node lost: ${e instanceof Error ? e.message : String(e)}`);
+}
+
+/**
+ * Sends a CancelRequest for a backend over a new connection, as libpq's PQcancel does (without
+ * TLS: the server reads it before any negotiation); resolves once the server has closed it.
+ */
+export function sendCancelRequest(host: string, port: number, processId: number, secretKey: number): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = openSocket(host, port);
+    socket.on("error", () => resolve());
+    socket.on("close", () => resolve());
+    socket.on("connect", () => socket.end(write.cancelRequest(processId, secretKey)));
+  });
 }
 
 /** Opens a plain socket to a PostgreSQL server: a unix socket when host is a directory. */

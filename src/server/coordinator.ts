@@ -208,6 +208,8 @@ export class Coordinator {
           params === undefined ? db.node.execScript(sql).then(() => emptyResult) : db.node.query(sql, params),
         copyIn: () => Promise.reject(new Error("COPY is not used on the coordinator's own connection")),
         copyOut: () => Promise.reject(new Error("COPY is not used on the coordinator's own connection")),
+        cancel: async () => {},
+        backendPid: null,
         close: async () => {},
       };
     }
