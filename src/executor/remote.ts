@@ -9,6 +9,7 @@ import { connectToNode } from "../operations/node_management.js";
 import type { NodeRecord } from "../metadata/cache.js";
 import type { Session } from "../server/session.js";
 import { RemoteError } from "../nodes/gateway.js";
+import { SqlError } from "../errors.js";
 import { arrayLiteral, quoteIdent } from "../sql/quote.js";
 import { settleAll } from "./distributed.js";
 
@@ -71,11 +72,19 @@ export class RemoteConnections {
   /** How remote transactions begin, while the session's transaction modes are the defaults. */
   private defaultBegin: { epoch: number; sql: string } | null = null;
   private settings: SessionSettings | null = null;
+  /** When the first of the open remote transactions began (Date.now()). */
+  transactionStartedAt = 0;
+  /**
+   * Set when the remote transactions were rolled back whole inside the client's block (a deadlock
+   * victim): the block can then only end, not go back to a savepoint.
+   */
+  private abandoned = false;
 
   constructor(private readonly session: Session) {}
 
   /** Whether any remote transaction is open (the client's COMMIT or ROLLBACK must reach it). */
   hasOpenTransactions(): boolean {
+    if (this.abandoned) return true;
     for (const n of this.nodes.values()) if (n.inTransaction) return true;
     return false;
   }
@@ -133,6 +142,7 @@ export class RemoteConnections {
       remote.settingsEpoch = settings.epoch;
     }
     if (opts.transactional && !remote.inTransaction) {
+      if (!this.hasOpenTransactions()) this.transactionStartedAt = Date.now();
       await this.send(remote, await this.beginStatement(), []);
       remote.inTransaction = true;
       remote.savepoints = [];
@@ -167,6 +177,11 @@ export class RemoteConnections {
    * the savepoint rolls it back whole, and releasing the savepoint leaves it as it is.
    */
   async savepoint(kind: "set" | "release" | "rollback", name: string): Promise<void> {
+    if (this.abandoned) {
+      throw new SqlError("25P02", "current transaction is aborted, commands ignored until end of transaction block", {
+        detail: "The transaction was canceled as a distributed deadlock victim; it can only be rolled back.",
+      });
+    }
     const quoted = quoteIdent(name);
     await settleAll(
       [...this.nodes.values()]
@@ -216,9 +231,19 @@ export class RemoteConnections {
     await this.send(remote, sql, []);
   }
 
+  /**
+   * Rolls back every remote transaction at once, inside the client's block, so that their locks
+   * are released now (a deadlock victim); the block stays open until the client ends it.
+   */
+  async abandonTransaction(): Promise<void> {
+    await this.rollbackAll();
+    this.abandoned = true;
+  }
+
   /** Rolls back every open remote transaction. */
   async rollbackAll(): Promise<void> {
     this.wroteReference = false;
+    this.abandoned = false;
     const open = [...this.nodes.values()].filter((n) => n.inTransaction);
     await Promise.all(
       open.map(async (remote) => {

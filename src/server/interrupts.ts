@@ -22,6 +22,11 @@ export const interruption = {
   terminate: () => new SqlError("57P01", "terminating connection due to administrator command"),
 };
 
+/** Whether an error is the one a distributed deadlock victim gets. */
+export function isDeadlockVictim(e: unknown): boolean {
+  return e instanceof SqlError && e.code === "40P01";
+}
+
 export class StatementInterrupts {
   private state = State.Idle;
   private timer: NodeJS.Timeout | null = null;

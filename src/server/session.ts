@@ -38,7 +38,8 @@ import { loadMetadata, type MetadataSnapshot } from "../metadata/cache.js";
 import { classifyDistributed } from "./classify.js";
 import { DistributedCopyIn } from "../executor/copy.js";
 import { refuseInFailedBlock, resolveTable } from "../executor/distributed.js";
-import { StatementInterrupts, interruption } from "./interrupts.js";
+import { StatementInterrupts, interruption, isDeadlockVictim } from "./interrupts.js";
+import { COORDINATOR_DATABASE, type Participant } from "../transaction/deadlock.js";
 
 const enum SessionState {
   Startup,
@@ -142,7 +143,10 @@ export class Session {
     try {
       return await work();
     } catch (e) {
-      throw this.interrupts.errorFor(e);
+      const error = this.interrupts.errorFor(e);
+      // A deadlock victim's whole transaction is cancelled: its locks on every node go now.
+      if (isDeadlockVictim(error) && this.pipe!.transactionStatus !== 0x49) await this.remote.abandonTransaction();
+      throw error;
     } finally {
       this.interrupts.end();
     }
@@ -153,6 +157,22 @@ export class Session {
     // In a failed block nothing runs (the statement is refused), and settings cannot be read.
     const failedBlock = this.pipe!.transactionStatus === 0x45;
     this.interrupts.begin(failedBlock ? 0 : (await this.remote.sessionSettings()).statementTimeoutMs);
+  }
+
+  /**
+   * This session as a possible party to a distributed deadlock: when its statement has run for at
+   * least `ms` inside a remote transaction, the node backends it is waiting through.
+   */
+  deadlockParticipant(ms: number): Participant | null {
+    if (!this.interrupts.running || Date.now() - this.interrupts.startedAt < ms) return null;
+    if (!this.remote.hasOpenTransactions()) return null;
+    const backends = new Map(this.remote.backendPids());
+    if (this.coordinator.database.kind === "postgres") backends.set(COORDINATOR_DATABASE, this.processId);
+    return {
+      backends,
+      transactionStartedAt: this.remote.transactionStartedAt,
+      cancelAsVictim: () => this.interrupts.request(interruption.deadlock()),
+    };
   }
 
   /** Cancels what the running statement runs on the workers and on the coordinator database. */
