@@ -33,13 +33,13 @@ export class StatementInterrupts {
   /** Why the running statement is being stopped, once a request came. */
   private reason: SqlError | null = null;
   private readonly afterCommit: (() => void)[] = [];
+  /** When the running statement began (Date.now()), for the deadlock detector. */
+  startedAt = 0;
 
   /** `stop` cancels whatever the session's statement runs at the moment. */
   constructor(private readonly stop: () => void) {}
 
-  /** Whether a statement of Canopy's runs (and since when, for the deadlock detector). */
-  startedAt = 0;
-
+  /** Whether a statement of Canopy's runs. */
   get running(): boolean {
     return this.state !== State.Idle;
   }
