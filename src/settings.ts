@@ -87,6 +87,24 @@ export const settingDefinitions: Readonly<Record<string, SettingDefinition>> = {
     context: "startup",
   },
   "canopy.stat_statements_track": { kind: "string", defaultValue: "all", context: "startup", check: checkTrack },
+  // Distributed deadlock detection: a lock cycle spanning nodes is broken within about this many
+  // times the coordinator database's deadlock_timeout (checks run every half of that; a lock wait
+  // counts once it has lasted that less half a deadlock_timeout, so PostgreSQL reports a cycle
+  // within one node first). -1 disables the detector.
+  "canopy.distributed_deadlock_detection_factor": {
+    kind: "integer",
+    defaultValue: "2",
+    min: -1,
+    max: 1000,
+    context: "startup",
+    check: (value) => {
+      if (Number(value) === 0) {
+        throw new SqlError("22023", 'invalid value for parameter "canopy.distributed_deadlock_detection_factor": "0"', {
+          hint: "Use -1 to disable distributed deadlock detection.",
+        });
+      }
+    },
+  },
 };
 
 /** Defaults in force for this coordinator, from configuration over the built-in ones. */
@@ -137,6 +155,7 @@ export function normalizeSetting(name: string, value: string): string {
           `${n} is outside the valid range for parameter "${name}" (${def.min} .. ${def.max})`,
         );
       }
+      def.check?.(String(n));
       return String(n);
     }
     case "boolean": {

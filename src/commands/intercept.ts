@@ -4,22 +4,14 @@
 // the session's connection, in its transaction, and its rows go to the client.
 import { BackendCode, FrontendCode, MessageWriter, parseRowDescription, write } from "../protocol/messages.js";
 import { SqlError } from "../errors.js";
-import {
-  cloneAst,
-  expressionFromTemplate,
-  paramNumbers,
-  stringList,
-  typeNameNode,
-  walk,
-  type AstNode,
-} from "../sql/ast.js";
+import { cloneAst, expressionFromTemplate, paramNumbers, typeNameNode, walk, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import { quoteLiteral } from "../sql/quote.js";
 import type { Session } from "../server/session.js";
 import { RemoteError } from "../nodes/gateway.js";
 import { commitStatement } from "../transaction/commit.js";
 import { collectRelationRefs } from "../planner/analyze.js";
-import { findMemoryView, findUdf, type UdfDefinition, type UdfResult } from "./udfs.js";
+import { findMemoryView, interceptedUdf, type UdfDefinition, type UdfResult } from "./udfs.js";
 import { runDdl } from "./ddl.js";
 import {
   resolveTable,
@@ -77,18 +69,20 @@ export async function runIntercepted(session: Session, st: InterceptedStatement,
     session.sendToClient(...out);
     return;
   }
-  if (st.explain) return runExplain(session, st, inv);
-  if (st.distributed) return runDistributed(session, st, inv);
-  if (st.ddl) return runDdl(session, st, inv);
   if (st.transaction !== undefined) return runTransactionControl(session, st, inv);
-  const inBlock = session.pipe!.transactionStatus !== 0x49;
-  try {
-    await runUdfStatement(session, st, inv);
-    if (!inBlock) await commitStatement(session, "some");
-  } catch (e) {
-    if (!inBlock) await session.remote.rollbackAll();
-    throw e;
-  }
+  return session.runInterruptible(async () => {
+    if (st.explain) return runExplain(session, st, inv);
+    if (st.distributed) return runDistributed(session, st, inv);
+    if (st.ddl) return runDdl(session, st, inv);
+    const inBlock = session.pipe!.transactionStatus !== 0x49;
+    try {
+      await runUdfStatement(session, st, inv);
+      if (!inBlock) await commitStatement(session, "some");
+    } catch (e) {
+      if (!inBlock) await session.remote.rollbackAll();
+      throw e;
+    }
+  });
 }
 
 async function runUdfStatement(session: Session, st: InterceptedStatement, inv: Invocation): Promise<void> {
@@ -104,7 +98,7 @@ async function runUdfStatement(session: Session, st: InterceptedStatement, inv: 
   });
   walk(stmt, (node, parent, key) => {
     const call = node.FuncCall as AstNode | undefined;
-    const def = call && findUdf(stringList(call.funcname));
+    const def = call && interceptedUdf(call);
     if (def) calls.push({ def, call: call!, parent, key });
   });
   for (const { def, call, parent, key } of calls) {

@@ -6,6 +6,8 @@ import * as distribute from "./distribute.js";
 import { memoryViews } from "../metadata/schema.js";
 import { resetStatStatements, statStatementsRows } from "../executor/stat_statements.js";
 import { statActivityRows } from "../server/activity.js";
+import * as signals from "./backend_signals.js";
+import { stringList, walk, type AstNode } from "../sql/ast.js";
 
 /** What a UDF returns: one value of a type, or a set of rows of a composite type. */
 export type UdfResult =
@@ -22,6 +24,11 @@ export interface UdfDefinition {
   readonly name: string;
   readonly parameters: readonly UdfParameter[];
   readonly run: (session: Session, args: readonly (string | null)[]) => Promise<UdfResult>;
+  /**
+   * A PostgreSQL function Canopy takes over for its sessions: called with arguments that refer to
+   * the query's rows (which Canopy cannot evaluate first), it runs in the coordinator database as it is.
+   */
+  readonly builtin?: boolean;
 }
 
 const nodeParams: UdfParameter[] = [
@@ -108,6 +115,22 @@ const definitions: UdfDefinition[] = [
   { name: "canopy_stat_statements", parameters: [], run: (s) => statStatementsRows(s) },
   { name: "canopy_stat_statements_reset", parameters: [], run: (s) => resetStatStatements(s) },
   { name: "canopy_stat_activity", parameters: [], run: (s) => statActivityRows(s) },
+  { name: "pg_backend_pid", parameters: [], run: (s) => signals.backendPid(s), builtin: true },
+  {
+    name: "pg_cancel_backend",
+    parameters: [{ name: "pid", type: "integer" }],
+    run: (s, a) => signals.cancelBackend(s, a),
+    builtin: true,
+  },
+  {
+    name: "pg_terminate_backend",
+    parameters: [
+      { name: "pid", type: "integer" },
+      { name: "timeout", type: "bigint", defaultValue: "0" },
+    ],
+    run: (s, a) => signals.terminateBackend(s, a),
+    builtin: true,
+  },
 ];
 
 const byName = new Map(definitions.map((d) => [d.name, d]));
@@ -126,4 +149,15 @@ export function findUdf(name: readonly string[]): UdfDefinition | undefined {
 export function findMemoryView(rangeVar: { schemaname?: string; relname?: string }): UdfDefinition | undefined {
   if (!rangeVar.relname || !memoryViews.has(rangeVar.relname)) return undefined;
   return findUdf(rangeVar.schemaname ? [rangeVar.schemaname, rangeVar.relname] : [rangeVar.relname]);
+}
+
+/** The UDF Canopy runs for a FuncCall node, or undefined when the call runs where it stands. */
+export function interceptedUdf(call: AstNode): UdfDefinition | undefined {
+  const def = findUdf(stringList(call.funcname));
+  if (!def?.builtin) return def;
+  let refersToRows = false;
+  walk({ args: call.args }, (node) => {
+    if (node.ColumnRef) refersToRows = true;
+  });
+  return refersToRows ? undefined : def;
 }

@@ -9,6 +9,7 @@ import { connectToNode } from "../operations/node_management.js";
 import type { NodeRecord } from "../metadata/cache.js";
 import type { Session } from "../server/session.js";
 import { RemoteError } from "../nodes/gateway.js";
+import { SqlError } from "../errors.js";
 import { arrayLiteral, quoteIdent } from "../sql/quote.js";
 import { settleAll } from "./distributed.js";
 import { write } from "../protocol/messages.js";
@@ -49,8 +50,27 @@ export interface RunOptions {
   readonly reference?: boolean;
 }
 
-/** Session settings that change how values are read and printed; workers follow the session. */
-const formattingSettings = ["TimeZone", "DateStyle", "IntervalStyle", "extra_float_digits", "bytea_output"];
+/**
+ * Session settings workers follow: how values are read and printed, and how long a statement
+ * waits for a lock (the waits happen on the workers).
+ */
+const followedSettings = [
+  "TimeZone",
+  "DateStyle",
+  "IntervalStyle",
+  "extra_float_digits",
+  "bytea_output",
+  "lock_timeout",
+];
+
+/** The session's settings as read at one settings epoch. */
+interface SessionSettings {
+  readonly epoch: number;
+  /** Values of followedSettings, in order. */
+  readonly followed: readonly string[];
+  /** statement_timeout in ms (0: none); Canopy enforces it over the whole distributed statement. */
+  readonly statementTimeoutMs: number;
+}
 
 export class RemoteConnections {
   private readonly nodes = new Map<number, RemoteNode>();
@@ -60,11 +80,20 @@ export class RemoteConnections {
   /** How remote transactions begin, while the session's transaction modes are the defaults. */
   private defaultBegin: { epoch: number; sql: string } | null = null;
   private connectionsOpened = 0;
+  private settings: SessionSettings | null = null;
+  /** When the first of the open remote transactions began (Date.now()). */
+  transactionStartedAt = 0;
+  /**
+   * Set when the remote transactions were rolled back whole inside the client's block (a deadlock
+   * victim): the block can then only end, not go back to a savepoint.
+   */
+  private abandoned = false;
 
   constructor(private readonly session: Session) {}
 
   /** Whether any remote transaction is open (the client's COMMIT or ROLLBACK must reach it). */
   hasOpenTransactions(): boolean {
+    if (this.abandoned) return true;
     for (const n of this.nodes.values()) if (n.inTransaction) return true;
     return false;
   }
@@ -107,28 +136,43 @@ export class RemoteConnections {
     );
   }
 
+  /** The session's settings, read from its coordinator-database connection once per settings epoch. */
+  async sessionSettings(): Promise<SessionSettings> {
+    const epoch = this.session.settingsEpoch;
+    if (this.settings?.epoch === epoch) return this.settings;
+    const rows = await this.session.internalQuery(
+      `SELECT pg_catalog.current_setting(s),
+              (SELECT setting FROM pg_catalog.pg_settings WHERE name = 'statement_timeout')
+         FROM pg_catalog.unnest($1::text[]) AS s`,
+      [Buffer.from(arrayLiteral(followedSettings))],
+    );
+    this.settings = { epoch, followed: rows.map((r) => r[0] ?? ""), statementTimeoutMs: Number(rows[0][1]) };
+    return this.settings;
+  }
+
   /**
    * The node's connection with the session's settings applied and, if asked, a transaction open.
    * The commands that do so are sent but not awaited (`setup`): the statement that follows goes
    * in the same write, and its caller waits for both (see afterSetup).
    */
   private async ready(node: NodeRecord, opts: RunOptions): Promise<{ remote: RemoteNode; setup: Promise<unknown>[] }> {
+    // A statement asked to stop starts nothing more.
+    this.session.interrupts.check();
     const remote = await this.connection(node);
+    this.session.interrupts.check();
     const setup: Promise<unknown>[] = [];
     if (remote.settingsEpoch !== this.session.settingsEpoch) {
-      const values = await this.session.internalQuery(
-        "SELECT pg_catalog.current_setting(s) FROM pg_catalog.unnest($1::text[]) AS s",
-        [Buffer.from(`{${formattingSettings.join(",")}}`)],
-      );
+      const settings = await this.sessionSettings();
       setup.push(
         this.send(remote, "SELECT pg_catalog.set_config(s, v, false) FROM unnest($1::text[], $2::text[]) AS x(s, v)", [
-          `{${formattingSettings.join(",")}}`,
-          arrayLiteral(values.map((v) => v[0] ?? "")),
+          arrayLiteral(followedSettings),
+          arrayLiteral(settings.followed),
         ]),
       );
-      remote.settingsEpoch = this.session.settingsEpoch;
+      remote.settingsEpoch = settings.epoch;
     }
     if (opts.transactional && !remote.inTransaction) {
+      if (!this.hasOpenTransactions()) this.transactionStartedAt = Date.now();
       setup.push(this.send(remote, await this.beginStatement(), []));
       remote.inTransaction = true;
       remote.savepoints = [];
@@ -163,6 +207,11 @@ export class RemoteConnections {
    * the savepoint rolls it back whole, and releasing the savepoint leaves it as it is.
    */
   async savepoint(kind: "set" | "release" | "rollback", name: string): Promise<void> {
+    if (this.abandoned) {
+      throw new SqlError("25P02", "current transaction is aborted, commands ignored until end of transaction block", {
+        detail: "The transaction was canceled as a distributed deadlock victim; it can only be rolled back.",
+      });
+    }
     const quoted = quoteIdent(name);
     await settleAll(
       [...this.nodes.values()]
@@ -194,7 +243,7 @@ export class RemoteConnections {
     return [...this.nodes.values()].map((n) => ({
       nodename: n.node.nodename,
       nodeport: n.node.nodeport,
-      pid: n.client.processId ?? null,
+      pid: n.client.backendPid,
       state: n.running > 0 ? "active" : n.inTransaction ? "idle in transaction" : "idle",
       command: n.command,
     }));
@@ -223,9 +272,19 @@ export class RemoteConnections {
     await this.send(remote, sql, []);
   }
 
+  /**
+   * Rolls back every remote transaction at once, inside the client's block, so that their locks
+   * are released now (a deadlock victim); the block stays open until the client ends it.
+   */
+  async abandonTransaction(): Promise<void> {
+    await this.rollbackAll();
+    this.abandoned = true;
+  }
+
   /** Rolls back every open remote transaction. */
   async rollbackAll(): Promise<void> {
     this.wroteReference = false;
+    this.abandoned = false;
     const open = [...this.nodes.values()].filter((n) => n.inTransaction);
     await Promise.all(
       open.map(async (remote) => {
@@ -236,6 +295,27 @@ export class RemoteConnections {
         });
       }),
     );
+  }
+
+  /**
+   * Cancels the statements running on the session's connections. Those connections are marked
+   * broken: a cancel request arriving late could hit their next statement, so they are replaced
+   * once their transaction ends.
+   */
+  cancelRunning(): void {
+    for (const remote of this.nodes.values()) {
+      if (remote.running === 0) continue;
+      remote.broken = true;
+      void remote.client.cancel();
+    }
+  }
+
+  /** The node processes serving this session's connections, by node id (for deadlock detection). */
+  backendPids(): Map<number, number> {
+    const pids = new Map<number, number>();
+    for (const [nodeId, remote] of this.nodes)
+      if (remote.client.backendPid !== null) pids.set(nodeId, remote.client.backendPid);
+    return pids;
   }
 
   /** Closes every connection (the session ended). */

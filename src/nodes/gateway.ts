@@ -39,6 +39,14 @@ export interface NodeClient {
   copyIn(sql: string, data: readonly Buffer[]): Promise<QueryResult>;
   /** Runs COPY … TO STDOUT, handing over the data as it arrives. */
   copyOut(sql: string, onData: (chunk: Buffer) => void): Promise<QueryResult>;
+  /**
+   * Asks the node to cancel the statement running on this connection, if any: the statement
+   * fails with 57014. The request may arrive late and hit a later statement, so a connection
+   * something was cancelled on should not be trusted with more work outside its transaction.
+   */
+  cancel(): Promise<void>;
+  /** The node's process id serving this connection (pg_locks.pid), when the node has processes. */
+  readonly backendPid: number | null;
   close(): Promise<void>;
   /** The pid of the node's backend serving this connection (none for an embedded node). */
   readonly processId?: number | null;

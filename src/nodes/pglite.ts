@@ -21,7 +21,7 @@ import { deparseStatement, parseSql } from "../sql/parse.js";
 export class PGliteNode {
   /** The owner holding the backend (a connection in a transaction block holds it across calls). */
   holder: object | null = null;
-  private readonly waiters: { owner: object; wake: () => void }[] = [];
+  private readonly waiters: { owner: object; wake: () => void; fail: (error: Error) => void }[] = [];
   private nextLinkId = 1;
 
   private constructor(
@@ -44,7 +44,16 @@ export class PGliteNode {
       this.holder = owner;
       return;
     }
-    await new Promise<void>((wake) => this.waiters.push({ owner, wake }));
+    await new Promise<void>((wake, fail) => this.waiters.push({ owner, wake, fail }));
+  }
+
+  /**
+   * Fails `owner`'s wait for the backend, if it waits. This is the one wait of an embedded node
+   * that can be interrupted: a statement running on PGlite runs to its end in this thread.
+   */
+  stopWaiting(owner: object, error: Error): void {
+    const at = this.waiters.findIndex((w) => w.owner === owner);
+    if (at >= 0) this.waiters.splice(at, 1)[0].fail(error);
   }
 
   /** Gives the backend to the next waiter, if `owner` holds it. */
@@ -316,6 +325,11 @@ function pgliteError(e: unknown): unknown {
   });
 }
 
+/** PostgreSQL's error for a cancelled statement. */
+function canceledByUser(): RemoteError {
+  return new RemoteError({ severity: "ERROR", code: "57014", message: "canceling statement due to user request" });
+}
+
 /** The transaction status byte of the last ReadyForQuery in backend output, or 0 if none. */
 export function lastReadyStatus(out: Buffer): number {
   let status = 0;
@@ -350,7 +364,10 @@ export class PGliteGateway implements NodeGateway {
         if (r.out.length > 0) onData(r.out);
         return { rows: [], command: r.command };
       },
+      cancel: async () => node.stopWaiting(owner, canceledByUser()),
+      backendPid: null,
       close: async () => {
+        node.stopWaiting(owner, canceledByUser());
         // A session that ends inside a block gives the backend back clean.
         if (node.holder === owner) {
           await node.exec(write.query("ROLLBACK")).catch(() => {});

@@ -8,6 +8,7 @@ import type { ConnectOptions, NodeAddress, NodeClient, NodeGateway } from "./gat
 import { WireClient } from "./wire.js";
 import { connectionFailed } from "./gateway.js";
 import { SqlError } from "../errors.js";
+import { write } from "../protocol/messages.js";
 
 const loopback = new Set(["localhost", "127.0.0.1", "::1"]);
 
@@ -70,7 +71,7 @@ export class PostgresGateway implements NodeGateway {
       }
       throw connectionFailed(node, e);
     }
-    return takeOver(client);
+    return takeOver(client, node);
   }
 
   async close(): Promise<void> {}
@@ -81,7 +82,7 @@ export class PostgresGateway implements NodeGateway {
  * authentication (trust, password, md5, SCRAM); the protocol from ReadyForQuery on is the wire
  * client's, which pipelines requests.
  */
-function takeOver(client: pg.Client): WireClient {
+function takeOver(client: pg.Client, node: NodeAddress): WireClient {
   const internals = client as unknown as {
     connection: { stream: Duplex };
     processID: number | null;
@@ -89,7 +90,25 @@ function takeOver(client: pg.Client): WireClient {
   };
   const socket = internals.connection.stream;
   for (const event of ["data", "end", "close", "error"]) socket.removeAllListeners(event);
-  return new WireClient(socket, internals.processID, internals.secretKey);
+  const { processID, secretKey } = internals;
+  const cancel = () =>
+    processID === null || secretKey === null
+      ? Promise.resolve()
+      : sendCancelRequest(node.name, node.port, processID, secretKey);
+  return new WireClient(socket, processID, cancel);
+}
+
+/**
+ * Sends a CancelRequest for a backend over a new connection, as libpq's PQcancel does (without
+ * TLS: the server reads it before any negotiation); resolves once the server has closed it.
+ */
+export function sendCancelRequest(host: string, port: number, processId: number, secretKey: number): Promise<void> {
+  return new Promise((resolve) => {
+    const socket = openSocket(host, port);
+    socket.on("error", () => resolve());
+    socket.on("close", () => resolve());
+    socket.on("connect", () => socket.end(write.cancelRequest(processId, secretKey)));
+  });
 }
 
 /** Opens a plain socket to a PostgreSQL server: a unix socket when host is a directory. */

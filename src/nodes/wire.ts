@@ -55,12 +55,13 @@ export class WireClient implements NodeClient {
 
   /**
    * `socket` is a connection on which startup and authentication are done (the node sent
-   * ReadyForQuery); `processId` and `secretKey` are what its BackendKeyData said.
+   * ReadyForQuery); `backendPid` is what its BackendKeyData said, `cancel` sends a CancelRequest
+   * for it.
    */
   constructor(
     private readonly socket: Duplex,
-    readonly processId: number | null,
-    readonly secretKey: number | null,
+    readonly backendPid: number | null,
+    readonly cancel: () => Promise<void>,
   ) {
     socket.on("data", (chunk: Buffer) => this.receive(chunk));
     socket.on("error", (e: Error) => this.fail(e));

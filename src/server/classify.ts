@@ -6,7 +6,7 @@ import { stringList, walk, constantText, type AstNode } from "../sql/ast.js";
 import { isCanopySetting, ensureSettingExists, checkSessionSet } from "../settings.js";
 import { toErrorFields } from "../errors.js";
 import type { ErrorFields } from "../protocol/messages.js";
-import { findMemoryView, findUdf } from "../commands/udfs.js";
+import { findMemoryView, interceptedUdf } from "../commands/udfs.js";
 import type { InterceptedStatement } from "../commands/intercept.js";
 import type { MetadataSnapshot } from "../metadata/cache.js";
 import { collectRelationRefs } from "../planner/analyze.js";
@@ -22,9 +22,12 @@ export type Classification =
     };
 
 const FORWARD: Classification = { kind: "forward" };
-const mayConcernCanopy = /canopy|master_|run_command_on_workers|distribut|create_reference_table|recover_prepared/i;
+// pg_backend_pid() needs Canopy only in embedded mode, where sessions share one backend; with
+// PostgreSQL servers a session's pid is its coordinator-database backend's.
+const mayConcernCanopy =
+  /canopy|master_|run_command_on_workers|distribut|create_reference_table|recover_prepared|_backend\(/i;
 const mayConcernEmbedded =
-  /canopy|master_|run_command_on_workers|distribut|create_reference_table|recover_prepared|copy/i;
+  /canopy|master_|run_command_on_workers|distribut|create_reference_table|recover_prepared|copy|_backend\(|backend_pid/i;
 
 /**
  * Classifies the SQL text of a Query or Parse message. `embedded` marks a PGlite coordinator
@@ -77,8 +80,8 @@ function interceptionOf(stmt: AstNode, sql: string, embedded: boolean): Intercep
   }
   let calls = 0;
   walk(stmt, (node) => {
-    const call = node.FuncCall as { funcname?: unknown } | undefined;
-    if (call && findUdf(stringList(call.funcname))) calls++;
+    const call = node.FuncCall as AstNode | undefined;
+    if (call && interceptedUdf(call)) calls++;
     const range = node.RangeVar as { schemaname?: string; relname?: string } | undefined;
     if (range && findMemoryView(range)) calls++;
   });

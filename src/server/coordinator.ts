@@ -15,6 +15,7 @@ import { loadParser } from "../sql/parse.js";
 import { Session } from "./session.js";
 import { MetadataCache } from "../metadata/cache.js";
 import { recoverPreparedTransactions } from "../transaction/recovery.js";
+import { detectDistributedDeadlocks, lockWaits, lockWaitsQuery } from "../transaction/deadlock.js";
 import { connectAsCoordinator } from "../operations/node_management.js";
 import { StatementStatistics } from "../executor/stat_statements.js";
 
@@ -68,6 +69,7 @@ export class Coordinator {
   private purgeTimer: NodeJS.Timeout | null = null;
   /** canopy_stat_statements: this coordinator's statistics of distributed statements. */
   readonly statStatements: StatementStatistics;
+  private deadlockTimer: NodeJS.Timeout | null = null;
   private recovering: Promise<number> | null = null;
 
   constructor(readonly options: CoordinatorOptions) {
@@ -129,6 +131,7 @@ export class Coordinator {
     await this.listenForMetadataChanges();
     await this.listen();
     this.startRecoveryLoop();
+    await this.startDeadlockDetection();
     this.startStatStatementsPurge();
   }
 
@@ -173,6 +176,45 @@ export class Coordinator {
     void pass();
   }
 
+  /**
+   * Looks for distributed deadlocks among this coordinator's sessions (see transaction/deadlock.ts)
+   * every deadlock_timeout × canopy.distributed_deadlock_detection_factor / 2 ms. Embedded nodes
+   * have one backend each, so they have no lock waits to look at.
+   */
+  private async startDeadlockDetection(): Promise<void> {
+    const factor = Number(this.settings["canopy.distributed_deadlock_detection_factor"]);
+    if (factor < 0 || this.database.kind !== "postgres") return;
+    const [[setting]] = (
+      await this.adminQuery("SELECT setting FROM pg_catalog.pg_settings WHERE name = 'deadlock_timeout'")
+    ).rows;
+    const deadlockTimeoutMs = Number(setting);
+    const waitMs = deadlockTimeoutMs * (factor - 0.5);
+    const pass = async () => {
+      const participants = [...this.sessions.values()]
+        .map((s) => s.deadlockParticipant(waitMs))
+        .filter((p) => p !== null);
+      if (participants.length < 2) return;
+      const victims = await detectDistributedDeadlocks(
+        {
+          participants,
+          nodes: (await this.metadata.get()).nodes,
+          coordinatorWaits: async (ms) => lockWaits((await this.adminQuery(lockWaitsQuery, [String(ms)])).rows),
+          connect: (node) => connectAsCoordinator(this, node.nodename, node.nodeport),
+          log: this.log,
+        },
+        waitMs,
+      );
+      if (victims > 0) this.log(`canceled ${victims} transaction(s) involved in a distributed deadlock`);
+    };
+    const loop = () =>
+      void pass()
+        .catch((e: Error) => this.log(`distributed deadlock detection failed: ${e.message}`))
+        .finally(() => {
+          if (this.admin) this.deadlockTimer = setTimeout(loop, (deadlockTimeoutMs * factor) / 2).unref();
+        });
+    this.deadlockTimer = setTimeout(loop, (deadlockTimeoutMs * factor) / 2).unref();
+  }
+
   /** Calls `listener` whenever any coordinator commits a metadata change. */
   onMetadataChange(listener: () => void): void {
     this.metadataListeners.push(listener);
@@ -208,6 +250,7 @@ export class Coordinator {
   async stop(): Promise<void> {
     if (this.recoveryTimer) clearTimeout(this.recoveryTimer);
     if (this.purgeTimer) clearInterval(this.purgeTimer);
+    if (this.deadlockTimer) clearTimeout(this.deadlockTimer);
     await this.recovering?.catch(() => {});
     for (const s of this.servers) s.close();
     for (const session of this.sessions.values()) session.terminate();
@@ -225,6 +268,8 @@ export class Coordinator {
           params === undefined ? db.node.execScript(sql).then(() => emptyResult) : db.node.query(sql, params),
         copyIn: () => Promise.reject(new Error("COPY is not used on the coordinator's own connection")),
         copyOut: () => Promise.reject(new Error("COPY is not used on the coordinator's own connection")),
+        cancel: async () => {},
+        backendPid: null,
         close: async () => {},
       };
     }

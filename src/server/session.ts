@@ -25,7 +25,7 @@ import {
 } from "../protocol/messages.js";
 import { SqlError, toErrorFields } from "../errors.js";
 import { RemoteError, type RawLink } from "../nodes/gateway.js";
-import { openSocket } from "../nodes/postgres.js";
+import { openSocket, sendCancelRequest } from "../nodes/postgres.js";
 import type { PGliteLink } from "../nodes/pglite.js";
 import { quoteQualified } from "../sql/quote.js";
 import { deparseStatement } from "../sql/parse.js";
@@ -40,6 +40,8 @@ import { classifyDistributed, mayConcernDistributed } from "./classify.js";
 import { DistributedCopyIn } from "../executor/copy.js";
 import { COLUMNS_QUERY, columnsFromRows, type ColumnInfo } from "../executor/defaults.js";
 import { refuseInFailedBlock, resolveTable } from "../executor/distributed.js";
+import { StatementInterrupts, interruption, isDeadlockVictim } from "./interrupts.js";
+import { COORDINATOR_DATABASE, type Participant } from "../transaction/deadlock.js";
 
 const enum SessionState {
   Startup,
@@ -75,10 +77,14 @@ export class Session {
   database = "";
   /** This session's connections to the workers. */
   readonly remote = new RemoteConnections(this);
+  /** What stops this session's statements early: cancel, timeouts, deadlock detection. */
+  readonly interrupts = new StatementInterrupts(() => this.stopRunning());
   /** Bumped when the session may have changed search_path (names resolve anew). */
   searchPathEpoch = 0;
   /** Bumped when the session may have changed settings that workers must follow (TimeZone, …). */
   settingsEpoch = 0;
+  /** Set when settings may have changed since the last transaction end (which may undo them). */
+  private settingsChangedSinceTransactionEnd = false;
   /** Bumped when the session may have changed transaction modes (isolation level, read only, …). */
   transactionModeEpoch = 0;
   /** Set when this session changed the metadata inside a transaction block not yet ended. */
@@ -127,7 +133,12 @@ export class Session {
     this.close();
   }
 
-  /** The process id clients know this session by (BackendKeyData). */
+  /** Whether the session has ended. */
+  get closed(): boolean {
+    return this.state === SessionState.Closed;
+  }
+
+  /** The process id this session announced to its client (BackendKeyData, pg_backend_pid()). */
   get processId(): number {
     return this.key.processId;
   }
@@ -155,9 +166,66 @@ export class Session {
     if (this.pipe?.transactionStatus === 0x49) this.transactionStartMs = this.queryStartMs;
   }
 
-  /** Forwards a CancelRequest to the backend serving this session. */
+  /**
+   * Cancels the statement running in this session (a CancelRequest or pg_cancel_backend): a
+   * statement of Canopy's stops on the workers too; anything else is the backend's to cancel.
+   */
   cancel(): void {
-    void this.link?.cancel();
+    if (this.interrupts.committing) return;
+    if (!this.interrupts.request(interruption.userRequest())) void this.link?.cancel();
+  }
+
+  /** Ends this session as pg_terminate_backend asks, once no commit protocol is running. */
+  terminateByAdministrator(): void {
+    this.interrupts.request(interruption.terminate());
+    this.interrupts.whenNotCommitting(() => this.fatal(interruption.terminate()));
+  }
+
+  /**
+   * Runs a statement of Canopy's that a cancel, statement_timeout or the deadlock detector may stop;
+   * its error is then the interruption's.
+   */
+  async runInterruptible<T>(work: () => Promise<T>): Promise<T> {
+    await this.beginInterruptible();
+    try {
+      return await work();
+    } catch (e) {
+      const error = this.interrupts.errorFor(e);
+      // A deadlock victim's whole transaction is cancelled: its locks on every node go now.
+      if (isDeadlockVictim(error) && this.pipe!.transactionStatus !== 0x49) await this.remote.abandonTransaction();
+      throw error;
+    } finally {
+      this.interrupts.end();
+    }
+  }
+
+  /** Marks the start of a statement of Canopy's, under the session's statement_timeout. */
+  private async beginInterruptible(): Promise<void> {
+    // In a failed block nothing runs (the statement is refused), and settings cannot be read.
+    const failedBlock = this.pipe!.transactionStatus === 0x45;
+    this.interrupts.begin(failedBlock ? 0 : (await this.remote.sessionSettings()).statementTimeoutMs);
+  }
+
+  /**
+   * This session as a possible party to a distributed deadlock: when its statement has run for at
+   * least `ms` inside a remote transaction, the node backends it is waiting through.
+   */
+  deadlockParticipant(ms: number): Participant | null {
+    if (!this.interrupts.running || Date.now() - this.interrupts.startedAt < ms) return null;
+    if (!this.remote.hasOpenTransactions()) return null;
+    const backends = new Map(this.remote.backendPids());
+    if (this.coordinator.database.kind === "postgres") backends.set(COORDINATOR_DATABASE, this.processId);
+    return {
+      backends,
+      transactionStartedAt: this.remote.transactionStartedAt,
+      cancelAsVictim: () => this.interrupts.request(interruption.deadlock()),
+    };
+  }
+
+  /** Cancels what the running statement runs on the workers and on the coordinator database. */
+  private stopRunning(): void {
+    this.remote.cancelRunning();
+    if (this.pipe && this.pipe.outstanding > 0) void this.link?.cancel();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -234,6 +302,8 @@ export class Session {
   private close(): void {
     if (this.state === SessionState.Closed) return;
     this.state = SessionState.Closed;
+    // Closing a connection does not stop a statement running on it.
+    this.remote.cancelRunning();
     void this.remote.closeAll();
     this.coordinator.sessions.delete(this.key.processId);
     // A client that went away mid-query should not leave its query running on the backend.
@@ -352,7 +422,9 @@ export class Session {
       const message = buf.subarray(start, finish);
       if (code === BackendCode.BackendKeyData) {
         const r = new BodyReader(message.subarray(5));
-        (this.link as SocketLink).backendKey = { processId: r.int32(), secretKey: r.int32() };
+        const backendKey = { processId: r.int32(), secretKey: r.int32() };
+        (this.link as SocketLink).backendKey = backendKey;
+        this.takeProcessId(backendKey.processId);
         out.push(write.backendKeyData(this.key.processId, this.key.secretKey));
       } else if (code === BackendCode.ParameterStatus && isHiddenParameter(message)) {
         // canopy.* defaults were sent in the startup packet; clients see them through SHOW.
@@ -387,6 +459,17 @@ export class Session {
     this.state = SessionState.Ready;
     if (rest.length > 0) link.emit(Buffer.from(rest));
     void this.drive();
+  }
+
+  /**
+   * Announces the coordinator-database backend's pid as this session's, so that pg_backend_pid()
+   * and pg_stat_activity agree with the BackendKeyData the client got (the secret stays Canopy's).
+   */
+  private takeProcessId(processId: number): void {
+    if (this.coordinator.sessions.has(processId)) return;
+    this.coordinator.sessions.delete(this.key.processId);
+    this.key = { processId, secretKey: this.key.secretKey };
+    this.coordinator.sessions.set(processId, this);
   }
 
   private onAuthMessage(m: Message): void {
@@ -473,11 +556,22 @@ export class Session {
         statements: c.statements.map((p, i) => ({ ...p, intercepted: d.statements[i]?.intercepted ?? p.intercepted })),
       };
     }
+    if (c.kind === "intercept") {
+      // Canopy's functions look at the metadata; it is loaded now, before the statement holds an
+      // embedded coordinator database, whose one backend the loading would otherwise wait for.
+      await this.metadata();
+      return c;
+    }
     if (c.kind !== "forward") return c;
     if (/search_path/i.test(sql)) this.searchPathEpoch++;
     if (/isolation|read\s+only|deferrable|default_transaction|reset|discard/i.test(sql)) this.transactionModeEpoch++;
-    if (/timezone|time zone|datestyle|intervalstyle|extra_float_digits|bytea_output|reset|discard/i.test(sql)) {
+    if (/timezone|time zone|datestyle|intervalstyle|extra_float_digits|bytea_output|timeout|reset|discard/i.test(sql)) {
       this.settingsEpoch++;
+      this.settingsChangedSinceTransactionEnd = true;
+    } else if (this.settingsChangedSinceTransactionEnd && transactionWords.test(sql)) {
+      // The end of a block undoes SET LOCAL, and a rollback undoes SET: read them again.
+      this.settingsEpoch++;
+      this.settingsChangedSinceTransactionEnd = false;
     }
     const metadata = await this.metadata();
     const remoteOpen = this.remote.hasOpenTransactions();
@@ -548,8 +642,12 @@ export class Session {
     this.statementStartMs = performance.now();
     try {
       refuseInFailedBlock(this);
+      // The statement runs until the client's data ends, under one statement_timeout.
+      await this.beginInterruptible();
       copy = await DistributedCopyIn.start(this, statement, (ref) => resolveTable(this, ref));
     } catch (e) {
+      e = this.interrupts.errorFor(e);
+      this.interrupts.end();
       if (extended) return this.failExtended(toErrorFields(e));
       this.sendToClient(write.errorResponse(toErrorFields(e)));
       return this.finishSimpleQuery(true);
@@ -572,7 +670,7 @@ export class Session {
         const count = await copy.finish();
         this.sendToClient(write.commandComplete(`COPY ${count}`));
       } catch (e) {
-        error = toErrorFields(e);
+        error = toErrorFields(this.interrupts.errorFor(e));
       }
     } else if (m.code === FrontendCode.CopyFail) {
       error = {
@@ -589,6 +687,7 @@ export class Session {
       };
       await copy.abort();
     }
+    this.interrupts.end();
     if (error) {
       // Nothing of a failed COPY stays: outside a block its remote transactions roll back here;
       // inside one, the block fails as in PostgreSQL.
@@ -1036,10 +1135,8 @@ class SocketLink implements RawLink {
   }
 
   async cancel(): Promise<void> {
-    if (!this.backendKey) return;
-    const s = openSocket(this.host, this.port);
-    s.on("error", () => {});
-    s.on("connect", () => s.end(write.cancelRequest(this.backendKey!.processId, this.backendKey!.secretKey)));
+    if (this.backendKey)
+      await sendCancelRequest(this.host, this.port, this.backendKey.processId, this.backendKey.secretKey);
   }
 
   close(): void {

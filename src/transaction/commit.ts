@@ -42,11 +42,23 @@ export async function commitBlock(session: Session, commitCoordinator: () => Pro
   await commitRemote(session, "unknown", commitCoordinator, true);
 }
 
-async function commitRemote(
+/** Runs the commit protocol, which no cancel, timeout or deadlock victim choice interrupts. */
+function commitRemote(
   session: Session,
   coordinatorWrites: CoordinatorWrites,
   commitCoordinator: () => Promise<void>,
   coordinatorCommitsHere = false,
+): Promise<void> {
+  return session.interrupts.uninterruptible(() =>
+    commitProtocol(session, coordinatorWrites, commitCoordinator, coordinatorCommitsHere),
+  );
+}
+
+async function commitProtocol(
+  session: Session,
+  coordinatorWrites: CoordinatorWrites,
+  commitCoordinator: () => Promise<void>,
+  coordinatorCommitsHere: boolean,
 ): Promise<void> {
   const remote = session.remote;
   const open = remote.openTransactions();
