@@ -15,7 +15,6 @@ import { SqlError } from "../errors.js";
 import { cloneAst, typeNameNode, walk, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import type { MetadataSnapshot, NodeRecord } from "../metadata/cache.js";
-import { hashValue, shardIndexForHash } from "../metadata/hash.js";
 import { shardRelname } from "../commands/shard_ddl.js";
 import { nodeForGroup } from "../commands/distribute.js";
 import { collectRelationRefs, onNullableSide, pinnedValues, type DistributedRef } from "../planner/analyze.js";
@@ -32,6 +31,7 @@ import {
   paramValues,
   prunedIndexes,
   renameToShard,
+  rowShardIndex,
   runModifyTasks,
   substituteShardRows,
   withJsonParams,
@@ -268,7 +268,7 @@ async function routeRows(
         const [value, object] = parseDataRow(message.subarray(5)).map((v) => v?.toString("utf8") ?? null);
         total += object!.length;
         checkIntermediateSize(total, limit);
-        const index = table ? shardIndex(table, value) : 0;
+        const index = table ? rowShardIndex(table, value, "INSERT") : 0;
         let list = byShard.get(index);
         if (!list) byShard.set(index, (list = []));
         list.push(object!);
@@ -295,15 +295,6 @@ async function parameterTypes(session: Session, sql: string, given: readonly num
   ];
   await session.flushAndAwait(results);
   return types;
-}
-
-function shardIndex(table: DistributedRef["table"], value: string | null): number {
-  if (value === null) {
-    throw new SqlError("23502", `cannot perform an INSERT with NULL in the partition column "${table.partitionKey}"`);
-  }
-  const hash = hashValue(table.partitionType, value);
-  if (hash === null) throw new SqlError("22P02", `invalid value for the distribution column: "${value}"`);
-  return shardIndexForHash(hash, table.shards.length);
 }
 
 /**
@@ -343,7 +334,7 @@ async function shardTasks(
   return tasks;
 }
 
-function populateSelect(schema: string, shard: string, columns: readonly string[], param: number): AstNode {
+export function populateSelect(schema: string, shard: string, columns: readonly string[], param: number): AstNode {
   const source = {
     FuncCall: {
       funcname: [{ String: { sval: "pg_catalog" } }, { String: { sval: "json_populate_recordset" } }],
