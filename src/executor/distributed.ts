@@ -37,7 +37,7 @@ import { commitBlock, commitStatement } from "../transaction/commit.js";
 import { copyOut, relationRef } from "./copy.js";
 import { evaluateSelect, evaluateTransactionValues, fillDefaults, type ColumnInfo } from "./defaults.js";
 import { insertSelect } from "./insert_select.js";
-import { modify } from "./modify.js";
+import { modify, moveRows, returnWholeRows } from "./modify.js";
 import { parseRowDescription, type FieldDescription } from "../protocol/messages.js";
 import { recordStatement, type ExecutorName } from "./stat_statements.js";
 
@@ -539,11 +539,6 @@ async function insert(
       hint: "Use INSERT … SELECT.",
     });
   }
-  if (table.method === "h" && ins.onConflictClause?.targetList?.some((t) => t.ResTarget.name === table.partitionKey)) {
-    throw new SqlError("0A000", "modifying the partition value of rows is not allowed", {
-      detail: `ON CONFLICT DO UPDATE would change the distribution column "${table.partitionKey}".`,
-    });
-  }
   // DEFAULT VALUES is one row that gives no column.
   const all = await session.tableColumns(table.relationId);
   const given = select?.valuesLists?.map((l) => l.List.items) ?? [[]];
@@ -597,6 +592,8 @@ async function insert(
       values.add(text!);
     }
   }
+  const moves = table.method === "h" && updatesPartitionKey(stmt, table);
+  if (moves) returnWholeRows(stmt, target);
   const tasks: Task[] = [];
   for (const [index, groupRows] of groups) {
     const copy = cloneAst(stmt);
@@ -611,7 +608,17 @@ async function insert(
       tasks.push({ node: nodeForGroup(metadata.nodes, group), sql, params });
   }
   const partitionKey = values.size === 1 ? [...values][0] : null;
+  if (moves)
+    return moveRows({ session, st, target, metadata, inv }, tasks, [...groups.keys()], "INSERT 0", partitionKey);
   await runModifyTasks(session, st, tasks, inv, inBlock, "INSERT 0", table.method === "n", partitionKey);
+}
+
+/** Whether UPDATE's SET list or INSERT's ON CONFLICT DO UPDATE assigns the distribution column. */
+export function updatesPartitionKey(stmt: AstNode, table: TableRecord): boolean {
+  type Targets = { targetList?: { ResTarget: { name: string } }[] } | undefined;
+  const update = stmt.UpdateStmt as Targets;
+  const onConflict = (stmt.InsertStmt as { onConflictClause?: Targets } | undefined)?.onConflictClause;
+  return !!(update ?? onConflict)?.targetList?.some((t) => t.ResTarget.name === table.partitionKey);
 }
 
 /** Evaluates an expression in the coordinator database (once), for routing a row by its value. */

@@ -34,6 +34,7 @@ import {
   rowShardIndex,
   runModifyTasks,
   substituteShardRows,
+  updatesPartitionKey,
   withJsonParams,
 } from "./distributed.js";
 
@@ -66,6 +67,11 @@ export async function insertSelect(
   inBlock: boolean,
   readsLocalTables: boolean,
 ): Promise<void> {
+  if (x.target.table.method === "h" && updatesPartitionKey(x.stmt, x.target.table)) {
+    throw new SqlError("0A000", "INSERT … SELECT … ON CONFLICT DO UPDATE of the distribution column is not supported", {
+      hint: "Use INSERT … VALUES, or update the rows in a separate statement.",
+    });
+  }
   // The coordinator database checks the statement against the shells first (column counts,
   // types, identity columns: PostgreSQL's own errors) and tells the parameters' types.
   const paramTypes = await parameterTypes(x.session, st.sql, st.paramTypes);

@@ -38,6 +38,7 @@ import {
   sendRowDescription,
   rowShardIndex,
   substituteShardRows,
+  updatesPartitionKey,
   type Task,
 } from "./distributed.js";
 
@@ -95,7 +96,7 @@ export async function modify(m: Modification): Promise<void> {
       ? await substituteShardRows(session, stmt, fetched, metadata, inv, inBlock, local)
       : [];
   const invocation = withDataParams(inv, dataParams);
-  const moves = table.method === "h" && !!update?.targetList?.some((t) => t.ResTarget.name === table.partitionKey);
+  const moves = table.method === "h" && updatesPartitionKey(stmt, table);
   if (moves) returnWholeRows(stmt, target);
 
   const originals = collectRelationRefs(stmt);
@@ -114,7 +115,7 @@ export async function modify(m: Modification): Promise<void> {
     }
   }
   const partitionKey = route?.partitionKey ?? null;
-  if (moves) return moveRows(m, tasks, indexes, partitionKey);
+  if (moves) return moveRows(m, tasks, indexes, "UPDATE", partitionKey);
   const tag = stmt.UpdateStmt ? "UPDATE" : "DELETE";
   await runModifyTasks(session, st, tasks, invocation, inBlock, tag, table.method === "n", partitionKey);
 }
@@ -201,11 +202,11 @@ async function setDefaults(session: Session, targets: readonly Assignment[], tab
 const MOVE_COLUMNS = 3;
 
 /**
- * Appends to the UPDATE's RETURNING list what moving a row needs: its new version's ctid, its new
- * distribution value as text and the whole row as JSON.
+ * Appends to the RETURNING list of an UPDATE (or INSERT … ON CONFLICT DO UPDATE) what moving a row
+ * needs: its new version's ctid, its new distribution value as text and the whole row as JSON.
  */
-function returnWholeRows(stmt: AstNode, target: DistributedRef): void {
-  const update = stmt.UpdateStmt as { returningClause?: { exprs?: AstNode[] } };
+export function returnWholeRows(stmt: AstNode, target: DistributedRef): void {
+  const update = (stmt.UpdateStmt ?? stmt.InsertStmt) as { returningClause?: { exprs?: AstNode[] } };
   const column = (name: AstNode) => ({ ColumnRef: { fields: [{ String: { sval: target.refName } }, name] } });
   const asText = (arg: AstNode) => ({ TypeCast: { arg, typeName: typeNameNode("text") } });
   const row = {
@@ -225,14 +226,16 @@ function returnWholeRows(stmt: AstNode, target: DistributedRef): void {
 }
 
 /**
- * Runs an UPDATE of the distribution column: the shards update their rows (checking every
- * constraint as PostgreSQL does), then the rows whose new value hashes to another shard leave
- * their shard and are inserted into their new one, where its unique keys are checked.
+ * Runs a statement that updates the distribution column, one task per shard index, its RETURNING
+ * list extended by `returnWholeRows`: the shards update their rows (checking every constraint as
+ * PostgreSQL does), then the rows whose new value hashes to another shard leave their shard and
+ * are inserted into their new one, where its unique keys are checked.
  */
-async function moveRows(
-  m: Modification,
+export async function moveRows(
+  m: Pick<Modification, "session" | "st" | "target" | "metadata" | "inv">,
   tasks: readonly Task[],
   indexes: readonly number[],
+  tagPrefix: string,
   partitionKey: string | null,
 ): Promise<void> {
   const { session, st, target, metadata, inv } = m;
@@ -297,5 +300,5 @@ async function moveRows(
     ...r,
     rows: returns(st.stmt) ? r.rows.map((row) => row.slice(0, -MOVE_COLUMNS)) : [],
   }));
-  reportModify(session, st, visible, "UPDATE", partitionKey);
+  reportModify(session, st, visible, tagPrefix, partitionKey);
 }

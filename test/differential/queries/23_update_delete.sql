@@ -129,6 +129,15 @@ UPDATE companies SET id = $2 WHERE id = $1 RETURNING id, name;
 
 UPDATE posts SET username = username || '!' WHERE post_id = 2 AND username LIKE 'user_01%';
 
+INSERT INTO companies (id, name) VALUES (10, 'ten'), (5000, 'new') ON CONFLICT (id) DO UPDATE SET id = excluded.id + 20000 RETURNING id, name;
+
+INSERT INTO users AS u (username, karma) VALUES ('ALICE', 1), ('dave', 2), ('with space', 3)
+ON CONFLICT (username) DO UPDATE SET username = u.username || '_moved', karma = u.karma + excluded.karma
+RETURNING username, karma;
+
+-- @error
+INSERT INTO companies (id, name) VALUES (11, 'x') ON CONFLICT (id) DO UPDATE SET id = 12;
+
 -- @error
 UPDATE clicks SET company_id = 3 WHERE company_id = 4 AND id = 1;
 
