@@ -593,7 +593,7 @@ async function insert(
     }
   }
   const moves = table.method === "h" && updatesPartitionKey(stmt, table);
-  if (moves) returnWholeRows(stmt, target);
+  if (moves) await returnWholeRows(session, stmt, target);
   const tasks: Task[] = [];
   for (const [index, groupRows] of groups) {
     const copy = cloneAst(stmt);

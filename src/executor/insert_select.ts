@@ -340,7 +340,7 @@ async function shardTasks(
   return tasks;
 }
 
-export function populateSelect(schema: string, shard: string, columns: readonly string[], param: number): AstNode {
+function populateSelect(schema: string, shard: string, columns: readonly string[], param: number): AstNode {
   const source = {
     FuncCall: {
       funcname: [{ String: { sval: "pg_catalog" } }, { String: { sval: "json_populate_recordset" } }],

@@ -23,10 +23,10 @@ import { shardLocalRefs } from "../planner/modify.js";
 import type { Session } from "../server/session.js";
 import type { Invocation, InterceptedStatement } from "../commands/intercept.js";
 import { shardSafety } from "./pushdown.js";
-import { callsSequence, evaluateTransactionValues } from "./defaults.js";
-import { populateSelect } from "./insert_select.js";
+import { callsSequence, evaluateTransactionValues, type ColumnInfo } from "./defaults.js";
 import {
   executeTasks,
+  jsonRowsSubquery,
   placementsOf,
   prunedIndexes,
   renameToShard,
@@ -89,6 +89,9 @@ export async function modify(m: Modification): Promise<void> {
     const shardLocal = table.method === "h" && others.length > 0 ? await findShardLocal(m) : new Set();
     fetched = others.filter((r) => !shardLocal.has(r));
   }
+  const moves = table.method === "h" && updatesPartitionKey(stmt, table);
+  // RETURNING sees the rows' new distribution values, whose rows of other tables are elsewhere.
+  if (moves) fetched = [...new Set([...fetched, ...readInReturning(stmt, dist)])];
   const manyShards = indexes.length > 1 || placementsOf(table, indexes[0]).length > 1;
   if (manyShards && (fetched.length > 0 || local.length > 0)) await refuseVolatileSubqueries(session, stmt);
   const dataParams =
@@ -96,8 +99,7 @@ export async function modify(m: Modification): Promise<void> {
       ? await substituteShardRows(session, stmt, fetched, metadata, inv, inBlock, local)
       : [];
   const invocation = withDataParams(inv, dataParams);
-  const moves = table.method === "h" && updatesPartitionKey(stmt, table);
-  if (moves) returnWholeRows(stmt, target);
+  if (moves) await returnWholeRows(session, stmt, target);
 
   const originals = collectRelationRefs(stmt);
   const tasks: Task[] = [];
@@ -118,6 +120,15 @@ export async function modify(m: Modification): Promise<void> {
   if (moves) return moveRows(m, tasks, indexes, "UPDATE", partitionKey);
   const tag = stmt.UpdateStmt ? "UPDATE" : "DELETE";
   await runModifyTasks(session, st, tasks, invocation, inBlock, tag, table.method === "n", partitionKey);
+}
+
+/** The references to hash-distributed tables in the statement's RETURNING list. */
+function readInReturning(stmt: AstNode, dist: readonly DistributedRef[]): DistributedRef[] {
+  const inside = new Set<unknown>();
+  walk((stmt.UpdateStmt as { returningClause?: AstNode }).returningClause, (node) => {
+    if (node.RangeVar) inside.add(node.RangeVar);
+  });
+  return dist.filter((r) => r.table.method === "h" && inside.has(r.rangeVar));
 }
 
 /** The references besides the target that each shard of the target can read from its own shard group. */
@@ -198,30 +209,29 @@ async function setDefaults(session: Session, targets: readonly Assignment[], tab
   }
 }
 
-/** The number of columns `returnWholeRows` appends to the statement's RETURNING list. */
-const MOVE_COLUMNS = 3;
+/** The columns a moved row carries to its new shard: all but generated ones, computed there. */
+async function movedColumns(session: Session, table: TableRecord): Promise<ColumnInfo[]> {
+  return (await session.tableColumns(table.relationId)).filter((c) => !c.generated);
+}
 
 /**
  * Appends to the RETURNING list of an UPDATE (or INSERT … ON CONFLICT DO UPDATE) what moving a row
- * needs: its new version's ctid, its new distribution value as text and the whole row as JSON.
+ * needs: its new version's ctid and the text form of each of its columns (which, unlike JSON,
+ * tells a JSON null in a json column from an SQL NULL).
  */
-export function returnWholeRows(stmt: AstNode, target: DistributedRef): void {
-  const update = (stmt.UpdateStmt ?? stmt.InsertStmt) as { returningClause?: { exprs?: AstNode[] } };
-  const column = (name: AstNode) => ({ ColumnRef: { fields: [{ String: { sval: target.refName } }, name] } });
-  const asText = (arg: AstNode) => ({ TypeCast: { arg, typeName: typeNameNode("text") } });
-  const row = {
-    FuncCall: {
-      funcname: [{ String: { sval: "pg_catalog" } }, { String: { sval: "row_to_json" } }],
-      args: [column({ A_Star: {} })],
-      funcformat: "COERCE_EXPLICIT_CALL",
-    },
-  };
-  update.returningClause ??= {};
-  update.returningClause.exprs = [
-    ...(update.returningClause.exprs ?? []),
-    { ResTarget: { val: column({ String: { sval: "ctid" } }) } },
-    { ResTarget: { val: asText(column({ String: { sval: target.table.partitionKey! } })) } },
-    { ResTarget: { val: asText(row) } },
+export async function returnWholeRows(session: Session, stmt: AstNode, target: DistributedRef): Promise<void> {
+  const dml = (stmt.UpdateStmt ?? stmt.InsertStmt) as { returningClause?: { exprs?: AstNode[] } };
+  const column = (name: string) => ({
+    ColumnRef: { fields: [{ String: { sval: target.refName } }, { String: { sval: name } }] },
+  });
+  const columns = await movedColumns(session, target.table);
+  dml.returningClause ??= {};
+  dml.returningClause.exprs = [
+    ...(dml.returningClause.exprs ?? []),
+    { ResTarget: { val: column("ctid") } },
+    ...columns.map((c) => ({
+      ResTarget: { val: { TypeCast: { arg: column(c.name), typeName: typeNameNode("text") } } },
+    })),
   ];
 }
 
@@ -248,17 +258,20 @@ export async function moveRows(
   if (inv.describe && returns(st.stmt)) await sendRowDescription(session, st, inv);
   const opts = { transactional: true, reference: false };
   const results = await executeTasks(session, tasks, opts);
+  const columns = await movedColumns(session, table);
+  const position = columns.findIndex((c) => c.name === table.partitionKey);
+  const appended = 1 + columns.length;
   const leaving = new Map<number, string[]>();
   const arriving = new Map<number, string[]>();
   const add = (map: Map<number, string[]>, index: number, value: string) =>
     map.set(index, [...(map.get(index) ?? []), value]);
   results.forEach((result, k) => {
     for (const row of result.rows) {
-      const [ctid, value, json] = row.slice(-MOVE_COLUMNS);
-      const index = rowShardIndex(table, value, "UPDATE");
+      const [ctid, ...values] = row.slice(-appended);
+      const index = rowShardIndex(table, values[position], "UPDATE");
       if (index === indexes[k]) continue;
       add(leaving, indexes[k], ctid!);
-      add(arriving, index, json!);
+      add(arriving, index, JSON.stringify(values));
     }
   });
   const nodeOf = (index: number) => nodeForGroup(metadata.nodes, table.shards[index].placements[0].groupId);
@@ -272,17 +285,17 @@ export async function moveRows(
     })),
     opts,
   );
-  const columns = (await session.tableColumns(table.relationId)).filter((c) => !c.generated);
+  // INSERT INTO shard (cols) SELECT (x->>0)::type0, … FROM json_array_elements($1::json) x
+  const rows = jsonRowsSubquery(
+    columns.map((c, i) => ({ name: c.name, type: c.type, position: i })),
+    1,
+    { aliasname: "r" },
+  );
   const insert = (index: number): AstNode => ({
     InsertStmt: {
       relation: { schemaname: table.schema, relname: shardName(index), inh: true, relpersistence: "p" },
       cols: columns.map((c) => ({ ResTarget: { name: c.name } })),
-      selectStmt: populateSelect(
-        table.schema,
-        shardName(index),
-        columns.map((c) => c.name),
-        1,
-      ),
+      selectStmt: (rows.RangeSubselect as AstNode).subquery,
       ...(columns.some((c) => c.identity === "a") ? { override: "OVERRIDING_SYSTEM_VALUE" } : {}),
     },
   });
@@ -298,7 +311,7 @@ export async function moveRows(
   // The client sees its own RETURNING list, if it asked for one.
   const visible = results.map((r) => ({
     ...r,
-    rows: returns(st.stmt) ? r.rows.map((row) => row.slice(0, -MOVE_COLUMNS)) : [],
+    rows: returns(st.stmt) ? r.rows.map((row) => row.slice(0, -appended)) : [],
   }));
   reportModify(session, st, visible, tagPrefix, partitionKey);
 }

@@ -68,6 +68,9 @@ RETURNING k.company_id, k.id;
 -- Other co-location groups, uncorrelated subqueries, CTEs, derived tables: rows brought to the shards.
 UPDATE company_notes n SET priority = 9 WHERE n.company_id IN (SELECT id FROM companies WHERE employees > 5000) RETURNING company_id, note_id;
 
+-- @params 3000 | 2
+UPDATE company_notes n SET priority = $2 WHERE n.company_id IN (SELECT id FROM companies WHERE employees > $1) AND n.priority <> $2 RETURNING company_id, note_id;
+
 UPDATE companies c SET employees = employees + (SELECT count(*) FROM company_notes n WHERE n.company_id = c.id) WHERE c.id < 30;
 
 DELETE FROM company_notes n USING companies c WHERE c.id = n.company_id AND c.is_active = false RETURNING n.company_id, n.note_id;
@@ -121,6 +124,11 @@ WHERE ca.company_id BETWEEN 100 AND 105 AND EXISTS (SELECT 1 FROM ads a WHERE a.
 RETURNING company_id, id;
 
 UPDATE devices d SET device_id = d.device_id + 1000000 FROM (VALUES (1::bigint), (2), (3)) v(x) WHERE d.device_id = v.x RETURNING d.device_id, d.model;
+
+UPDATE ads SET company_id = 31 WHERE company_id = 30 RETURNING id, company_id, (SELECT name FROM companies c WHERE c.id = ads.company_id);
+
+UPDATE ads SET company_id = company_id + 1 WHERE company_id BETWEEN 60 AND 62
+RETURNING id, company_id, (SELECT count(*) FROM campaigns ca WHERE ca.company_id = ads.company_id);
 
 UPDATE companies SET id = id, name = upper(name) WHERE id < 5 RETURNING id, name;
 
