@@ -2,8 +2,8 @@
 //
 // - Router: every distributed table the statement reads or writes is pinned to one shard group, so
 //   the whole statement runs on the node holding it, with the tables renamed to their shards.
-// - Multi-shard modification: UPDATE/DELETE of one distributed table (reading only reference
-//   tables besides) runs on each of its shards; multi-row INSERT is split by shard.
+// - Modification: multi-row INSERT is split by shard; UPDATE/DELETE run on the target's shards
+//   (modify.ts), INSERT … SELECT shard by shard or through the coordinator (insert_select.ts).
 // - Everything else that reads distributed tables is answered by the correct fallback: the rows
 //   each distributed table contributes are fetched from the shards (as JSON, pruned by the pins
 //   on its distribution column) and the original statement runs in the coordinator database with
@@ -15,7 +15,7 @@ import type { MetadataSnapshot, TableRecord } from "../metadata/cache.js";
 import { hashValue, shardIndexForHash } from "../metadata/hash.js";
 import { cloneAst, paramNumbers, typeNameNode, walk, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
-import { arrayLiteral } from "../sql/quote.js";
+import { arrayLiteral, quoteIdent, quoteQualified } from "../sql/quote.js";
 import { shardRelname } from "../commands/shard_ddl.js";
 import { nodeForGroup } from "../commands/distribute.js";
 import {
@@ -35,11 +35,13 @@ import type { Invocation, InterceptedStatement } from "../commands/intercept.js"
 import { runPushdown, type PushdownEntry } from "./pushdown.js";
 import { commitBlock, commitStatement } from "../transaction/commit.js";
 import { copyOut, relationRef } from "./copy.js";
-import { callsSequence, evaluateSelect, evaluateTransactionValues, fillDefaults } from "./defaults.js";
+import { evaluateSelect, evaluateTransactionValues, fillDefaults, type ColumnInfo } from "./defaults.js";
 import { insertSelect } from "./insert_select.js";
+import { modify, moveRows, returnWholeRows } from "./modify.js";
 import { parseRowDescription, type FieldDescription } from "../protocol/messages.js";
 import { recordStatement, type ExecutorName } from "./stat_statements.js";
 import { rowsAlias, type Task } from "./explain.js";
+export type { Task } from "./explain.js";
 
 const JSON_OID = 114;
 
@@ -203,13 +205,16 @@ async function plan(
       const sources = dist.filter((r) => !r.isTarget);
       return insertSelect({ session, stmt, sources, target, metadata, inv }, st, inBlock, hasLocal);
     }
-    if (hasLocal) {
-      throw new SqlError("0A000", "modifying a distributed table while reading a local table is not supported", {
-        hint: "Read the local table in a separate statement, or make it a reference table.",
-      });
+    if (stmt.InsertStmt) {
+      if (hasLocal) {
+        throw new SqlError("0A000", "INSERT … VALUES into a distributed table reading a local table is not supported", {
+          hint: "Use INSERT … SELECT.",
+        });
+      }
+      return insert(session, st, stmt, dist, target, metadata, inv, inBlock);
     }
-    if (stmt.InsertStmt) return insert(session, st, stmt, dist, target, metadata, inv, inBlock);
-    return modify(session, st, stmt, dist, target, metadata, inv, inBlock);
+    const local = refs.filter((r) => !dist.some((d) => d.rangeVar === r.rangeVar));
+    return modify({ session, st, stmt, dist, local, target, metadata, inv, inBlock });
   }
   // A read, or a write to a local table that reads distributed ones.
   if (!hasLocal && !binaryResults && stmt.SelectStmt && !hasLockingClause(stmt)) {
@@ -261,7 +266,7 @@ function valueText(v: ValueSource, inv: Invocation, typeOid: number): string | n
 }
 
 /** The shard index a value falls in, or null when it cannot be hashed (e.g. not of the column's type). */
-function shardIndexOf(table: TableRecord, text: string | null): number | null {
+export function shardIndexOf(table: TableRecord, text: string | null): number | null {
   if (text === null) return null;
   let hash: number | null;
   try {
@@ -272,7 +277,20 @@ function shardIndexOf(table: TableRecord, text: string | null): number | null {
   return hash === null ? null : shardIndexForHash(hash, table.shards.length);
 }
 
-interface Route {
+/** The shard index a row goes to by its distribution value: NULL and values not of the column's type are errors. */
+export function rowShardIndex(table: TableRecord, text: string | null, command: "INSERT" | "UPDATE"): number {
+  if (text === null) {
+    throw new SqlError(
+      "23502",
+      `cannot perform an ${command} with NULL in the partition column "${table.partitionKey}"`,
+    );
+  }
+  const index = shardIndexOf(table, text);
+  if (index === null) throw new SqlError("22P02", `invalid value for the distribution column: "${text}"`);
+  return index;
+}
+
+export interface Route {
   /** Shard index per hash-distributed reference (-1 for reference tables). */
   readonly indexes: Map<DistributedRef, number>;
   readonly groupId: number;
@@ -281,7 +299,11 @@ interface Route {
 }
 
 /** The single shard group every distributed reference is pinned to, or null. */
-function routerTarget(dist: readonly DistributedRef[], metadata: MetadataSnapshot, inv: Invocation): Route | null {
+export function routerTarget(
+  dist: readonly DistributedRef[],
+  metadata: MetadataSnapshot,
+  inv: Invocation,
+): Route | null {
   const pins = pinnedValues(dist);
   const indexes = new Map<DistributedRef, number>();
   let group: number | null = null;
@@ -411,7 +433,7 @@ export function renameToShard(ref: DistributedRef, shardId: number): void {
 }
 
 /** Parameters a worker statement uses, renumbered 1..n so that none is unused. */
-function renumberParams(ast: AstNode, inv: Invocation): (string | Buffer | null)[] {
+export function renumberParams(ast: AstNode, inv: Invocation): (string | Buffer | null)[] {
   return paramValues(compactParams(ast), inv);
 }
 
@@ -519,7 +541,7 @@ export function sendRows(session: Session, results: readonly QueryResult[]): voi
 }
 
 /** The nodes holding each shard index of a table (reference tables: every placement). */
-function placementsOf(table: TableRecord, index: number): number[] {
+export function placementsOf(table: TableRecord, index: number): number[] {
   return table.shards[index].placements.map((p) => p.groupId);
 }
 
@@ -545,11 +567,6 @@ async function insert(
   if (dist.length > 1) {
     throw new SqlError("0A000", "subqueries over distributed tables in INSERT … VALUES are not supported", {
       hint: "Use INSERT … SELECT.",
-    });
-  }
-  if (table.method === "h" && ins.onConflictClause?.targetList?.some((t) => t.ResTarget.name === table.partitionKey)) {
-    throw new SqlError("0A000", "modifying the partition value of rows is not allowed", {
-      detail: `ON CONFLICT DO UPDATE would change the distribution column "${table.partitionKey}".`,
     });
   }
   // DEFAULT VALUES is one row that gives no column.
@@ -600,18 +617,13 @@ async function insert(
         text = await evaluate(session, expr, inv, table);
         row[position] = constantNode(text, expr);
       }
-      if (text === null) {
-        throw new SqlError(
-          "23502",
-          `cannot perform an INSERT with NULL in the partition column "${table.partitionKey}"`,
-        );
-      }
-      const index = shardIndexOf(table, text);
-      if (index === null) throw new SqlError("22P02", `invalid value for the distribution column: "${text}"`);
+      const index = rowShardIndex(table, text, "INSERT");
       groups.set(index, [...(groups.get(index) ?? []), row]);
-      values.add(text);
+      values.add(text!);
     }
   }
+  const moves = table.method === "h" && updatesPartitionKey(stmt, table);
+  if (moves) await returnWholeRows(session, stmt, target);
   const tasks: Task[] = [];
   for (const [index, groupRows] of groups) {
     const copy = cloneAst(stmt);
@@ -626,7 +638,17 @@ async function insert(
       tasks.push({ node: nodeForGroup(metadata.nodes, group), sql, params });
   }
   const partitionKey = values.size === 1 ? [...values][0] : null;
+  if (moves)
+    return moveRows({ session, st, target, metadata, inv }, tasks, [...groups.keys()], "INSERT 0", partitionKey);
   await runModifyTasks(session, st, tasks, inv, inBlock, "INSERT 0", table.method === "n", partitionKey);
+}
+
+/** Whether UPDATE's SET list or INSERT's ON CONFLICT DO UPDATE assigns the distribution column. */
+export function updatesPartitionKey(stmt: AstNode, table: TableRecord): boolean {
+  type Targets = { targetList?: { ResTarget: { name: string } }[] } | undefined;
+  const update = stmt.UpdateStmt as Targets;
+  const onConflict = (stmt.InsertStmt as { onConflictClause?: Targets } | undefined)?.onConflictClause;
+  return !!(update ?? onConflict)?.targetList?.some((t) => t.ResTarget.name === table.partitionKey);
 }
 
 /** Evaluates an expression in the coordinator database (once), for routing a row by its value. */
@@ -650,101 +672,6 @@ function constantNode(text: string | null, _original: AstNode): AstNode {
   return { A_Const: { sval: { sval: text } } };
 }
 
-/** UPDATE/DELETE of a distributed or reference table: one shard (router) or each of them. */
-async function modify(
-  session: Session,
-  st: InterceptedStatement,
-  stmt: AstNode,
-  dist: readonly DistributedRef[],
-  target: DistributedRef,
-  metadata: MetadataSnapshot,
-  inv: Invocation,
-  inBlock: boolean,
-): Promise<void> {
-  const table = target.table;
-  const update = stmt.UpdateStmt as { targetList?: { ResTarget: { name: string; val?: AstNode } }[] } | undefined;
-  if (table.method === "h" && update?.targetList?.some((t) => t.ResTarget.name === table.partitionKey)) {
-    throw new SqlError("0A000", "modifying the partition value of rows is not allowed", {
-      detail: `UPDATE would change the distribution column "${table.partitionKey}".`,
-      hint: "Delete the row and insert it with its new value.",
-    });
-  }
-  if (callsSequence(stmt)) {
-    throw new SqlError("0A000", "sequence functions in UPDATE or DELETE of distributed tables are not supported", {
-      hint: "Draw the values in a separate statement and pass them as constants.",
-    });
-  }
-  if (update) await setDefaults(session, update.targetList ?? [], table);
-  await evaluateTransactionValues(session, stmt);
-  let indexes: number[];
-  let partitionKey: string | null = null;
-  const others = dist.filter((r) => r !== target && r.table.method === "h");
-  if (table.method === "n") {
-    if (others.length > 0) {
-      throw new SqlError("0A000", "modifying a reference table while reading a distributed table is not supported");
-    }
-    indexes = [0];
-  } else {
-    const route = routerTarget(dist, metadata, inv);
-    if (route) {
-      indexes = [route.indexes.get(target)!];
-      partitionKey = route.partitionKey;
-    } else {
-      if (others.length > 0) {
-        throw new SqlError(
-          "0A000",
-          "a multi-shard UPDATE or DELETE that reads other distributed tables is not supported yet",
-          { hint: "Filter every distributed table by the same distribution column value." },
-        );
-      }
-      indexes = prunedIndexes(target, pinnedValues(dist).get(target) ?? null, inv);
-    }
-  }
-  const tasks: Task[] = [];
-  for (const index of indexes) {
-    const copy = cloneAst(stmt);
-    const refs = collectRelationRefs(copy);
-    const originals = collectRelationRefs(stmt);
-    originals.forEach((o, i) => {
-      const d = dist.find((r) => r.rangeVar === o.rangeVar);
-      if (!d) return;
-      const shardIndex = d.table.method === "n" ? 0 : index;
-      renameToShard({ ...refs[i], table: d.table }, d.table.shards[shardIndex].shardId);
-    });
-    const params = renumberParams(copy, inv);
-    const sql = deparseStatement(copy);
-    for (const group of placementsOf(table, index))
-      tasks.push({ node: nodeForGroup(metadata.nodes, group), sql, params });
-  }
-  const tag = stmt.UpdateStmt ? "UPDATE" : "DELETE";
-  await runModifyTasks(session, st, tasks, inv, inBlock, tag, table.method === "n", partitionKey);
-}
-
-/**
- * `SET column = DEFAULT` for a column whose default the coordinator evaluates: the default
- * expression takes its place (a default drawing from a sequence would need a value per row).
- */
-async function setDefaults(
-  session: Session,
-  targets: readonly { ResTarget: { name: string; val?: AstNode } }[],
-  table: TableRecord,
-): Promise<void> {
-  const defaulted = targets.filter((t) => t.ResTarget.val?.SetToDefault);
-  if (defaulted.length === 0) return;
-  const columns = await session.tableColumns(table.relationId);
-  for (const t of defaulted) {
-    const expr = columns.find((c) => c.name === t.ResTarget.name)?.coordinatorDefault;
-    if (!expr) continue;
-    if (callsSequence(expr)) {
-      throw new SqlError("0A000", `UPDATE … SET ${t.ResTarget.name} = DEFAULT is not supported on distributed tables`, {
-        detail: "The column's default draws from a sequence, which lives on the coordinator.",
-        hint: "Draw the values with nextval() in a separate statement.",
-      });
-    }
-    t.ResTarget.val = cloneAst(expr);
-  }
-}
-
 /** The shard indexes a reference's pins allow (every shard when it is not pinned). */
 export function prunedIndexes(ref: DistributedRef, pin: ValueSource[] | null, inv: Invocation): number[] {
   const all = ref.table.shards.map((_, i) => i);
@@ -758,6 +685,9 @@ export function prunedIndexes(ref: DistributedRef, pin: ValueSource[] | null, in
   return [...set].sort((a, b) => a - b);
 }
 
+/** A statement for one placement. */
+
+/** Runs a modification's tasks and reports its rows and command tag to the client. */
 export async function runModifyTasks(
   session: Session,
   st: InterceptedStatement,
@@ -773,25 +703,46 @@ export async function runModifyTasks(
   const transactional = inBlock || nodes.size > 1 || tasks.length > 1;
   if (inv.explain) return inv.explain.top(session, tasks, { transactional, write: true, reference });
   if (inv.describe && returns(st.stmt)) await sendRowDescription(session, st, inv);
-  // Tasks on one node run one after another on its connection; nodes run in parallel.
-  const byNode = new Map<number, typeof tasks>();
-  for (const t of tasks) byNode.set(t.node.nodeid, [...(byNode.get(t.node.nodeid) ?? []), t]);
-  const results: QueryResult[] = [];
+  const all = await executeTasks(session, tasks, { transactional, reference });
+  // A reference table's placements each return the same rows; count them once.
   const seenSql = new Set<string>();
-  // Every node's work ends (settles) before an error is reported, so that a rollback reaches
-  // every remote transaction the statement opened.
+  const results = all.filter((_, i) => !seenSql.has(tasks[i].sql) && !!seenSql.add(tasks[i].sql));
+  reportModify(session, st, results, tagPrefix, partitionKey, executor);
+}
+
+/**
+ * Runs writing tasks, one after another on each node's connection, the nodes in parallel; returns
+ * the results in the tasks' order. Every node's work ends (settles) before an error is reported,
+ * so that a rollback reaches every remote transaction the statement opened.
+ */
+export async function executeTasks(
+  session: Session,
+  tasks: readonly Task[],
+  opts: { transactional: boolean; reference: boolean },
+): Promise<QueryResult[]> {
+  const byNode = new Map<number, number[]>();
+  tasks.forEach((t, i) => byNode.set(t.node.nodeid, [...(byNode.get(t.node.nodeid) ?? []), i]));
+  const results: QueryResult[] = new Array(tasks.length);
   await settleAll(
     [...byNode.values()].map(async (list) => {
-      for (const t of list) {
-        const r = await session.remote.run(t.node, t.sql, t.params, { transactional, write: true, reference });
-        // A reference table's placements each return the same rows; count them once.
-        if (!seenSql.has(t.sql)) {
-          seenSql.add(t.sql);
-          results.push(r);
-        }
+      for (const i of list) {
+        const t = tasks[i];
+        results[i] = await session.remote.run(t.node, t.sql, t.params, { ...opts, write: true });
       }
     }),
   );
+  return results;
+}
+
+/** Sends a modification's returned rows and its command tag, counting the rows the results name. */
+export function reportModify(
+  session: Session,
+  st: InterceptedStatement,
+  results: readonly QueryResult[],
+  tagPrefix: string,
+  partitionKey: string | null,
+  executor: ExecutorName = "adaptive",
+): void {
   let count = 0;
   for (const r of results) count += Number(r.command.split(" ").pop() ?? 0);
   sendRows(session, results);
@@ -846,8 +797,9 @@ export function withJsonParams(
 
 /**
  * Replaces each reference to a distributed table in the statement by the rows the table
- * contributes (pruned, filtered and projected on its shards), which it returns as JSON
- * parameters numbered after the statement's own. Capped by canopy.max_intermediate_result_size.
+ * contributes (pruned, filtered and projected on its shards), and each of the `local` references
+ * (tables of the coordinator database) by its rows there, which it returns as JSON parameters
+ * numbered after the statement's own. Capped by canopy.max_intermediate_result_size.
  */
 export async function substituteShardRows(
   session: Session,
@@ -856,14 +808,25 @@ export async function substituteShardRows(
   metadata: MetadataSnapshot,
   inv: Invocation,
   inBlock: boolean,
+  local: readonly RelationRef[] = [],
 ): Promise<string[]> {
   const limit = await intermediateLimit(session);
   const pins = pinnedValues(dist);
-  const byTable = new Map<number, DistributedRef[]>();
-  for (const r of dist) byTable.set(r.table.relationId, [...(byTable.get(r.table.relationId) ?? []), r]);
   const dataParams: string[] = [];
   let total = 0;
-  for (const [, refs] of byTable) {
+  const substitute = (
+    refs: readonly RelationRef[],
+    allColumns: readonly ColumnInfo[],
+    columns: string[],
+    json: string,
+  ) => {
+    total += json.length;
+    checkIntermediateSize(total, limit);
+    const number = inv.params.length + dataParams.length + 1;
+    dataParams.push(json);
+    for (const ref of refs) replaceWithRows(ref, number, allColumns, columns);
+  };
+  for (const refs of groupBy(dist, (r) => String(r.table.relationId))) {
     const table = refs[0].table;
     // A table read once can be pruned and filtered as that one reference allows.
     const single = refs.length === 1 ? refs[0] : null;
@@ -874,23 +837,24 @@ export async function substituteShardRows(
           ? prunedIndexes(single, pins.get(single) ?? null, inv)
           : table.shards.map((_, i) => i);
     const filters = single ? pushableFilters(single) : [];
-    const mentioned = neededColumns(stmt, refs);
     const allColumns = await session.tableColumns(table.relationId);
-    const columns = allColumns.filter((c) => mentioned === null || mentioned.includes(c.name)).map((c) => c.name);
+    const columns = usedColumns(stmt, refs, allColumns);
     const byGroup = new Map<number, number[]>();
     for (const i of indexes) {
       const group = table.shards[i].placements[0]?.groupId;
       if (group === undefined) throw new SqlError("55000", `shard ${table.shards[i].shardId} has no placement`);
       byGroup.set(group, [...(byGroup.get(group) ?? []), i]);
     }
-    const tasks = [...byGroup].map(([group, shardIndexes]) => ({
-      node: nodeForGroup(metadata.nodes, group),
-      sql: deparseStatement(fetchQuery(table, refs[0].refName, shardIndexes, columns, filters)),
-      params: [],
-    }));
-    const number = inv.params.length + dataParams.length + 1;
+    const tasks = [...byGroup].map(([group, shardIndexes]) => {
+      const shards = shardIndexes.map((i) => ({
+        schemaname: table.schema,
+        relname: shardRelname(table.relname, table.shards[i].shardId),
+      }));
+      const sql = deparseStatement(fetchQuery(shards, refs[0].refName, columns, filters));
+      return { node: nodeForGroup(metadata.nodes, group), sql, params: [] };
+    });
     const opts = { transactional: inBlock, write: false };
-    if (inv.explain) await inv.explain.rows(session, number, tasks, opts);
+    if (inv.explain) await inv.explain.rows(session, inv.params.length + dataParams.length + 1, tasks, opts);
     // EXPLAIN without ANALYZE plans over no rows.
     const parts =
       inv.explain && !inv.explain.analyze
@@ -898,13 +862,34 @@ export async function substituteShardRows(
         : await settleAll(
             tasks.map(async (t) => (await session.remote.run(t.node, t.sql, t.params, opts)).rows[0][0]!),
           );
-    const json = joinJsonArrays(parts);
-    total += json.length;
-    checkIntermediateSize(total, limit);
-    dataParams.push(json);
-    for (const ref of refs) replaceWithRows(ref, number, allColumns, columns);
+    substitute(refs, allColumns, columns, joinJsonArrays(parts));
+  }
+  for (const refs of groupBy(local, (r) => `${r.schemaname ?? ""}.${r.relname}`)) {
+    const { schemaname, relname } = refs[0];
+    const name = schemaname ? quoteQualified(schemaname, relname) : quoteIdent(relname);
+    const [[oid]] = await session.internalQuery("SELECT pg_catalog.to_regclass($1)::oid", [Buffer.from(name)]);
+    if (oid === null) throw new SqlError("42P01", `relation "${relname}" does not exist`);
+    const allColumns = await session.tableColumns(Number(oid));
+    const columns = usedColumns(stmt, refs, allColumns);
+    const filters = refs.length === 1 ? pushableFilters(refs[0]) : [];
+    const [[json]] = await session.internalQuery(
+      deparseStatement(fetchQuery([{ schemaname, relname }], refs[0].refName, columns, filters)),
+    );
+    substitute(refs, allColumns, columns, json!);
   }
   return dataParams;
+}
+
+function groupBy<T>(items: readonly T[], key: (item: T) => string): T[][] {
+  const groups = new Map<string, T[]>();
+  for (const item of items) groups.set(key(item), [...(groups.get(key(item)) ?? []), item]);
+  return [...groups.values()];
+}
+
+/** The names of a table's columns the statement may use through the references. */
+function usedColumns(stmt: AstNode, refs: readonly RelationRef[], all: readonly ColumnInfo[]): string[] {
+  const mentioned = neededColumns(stmt, refs);
+  return all.filter((c) => mentioned === null || mentioned.includes(c.name)).map((c) => c.name);
 }
 
 /** Joins JSON arrays given as text without parsing them. */
@@ -932,15 +917,17 @@ export function joinJsonArrays(parts: readonly string[]): string {
   return `[${inner.join(",")}]`;
 }
 
-/** The worker query returning, as one JSON array, the rows of some shards of a table on one node. */
+/**
+ * The query returning, as one JSON array, the rows of some relations of one table (the shards of
+ * a table on one node, or a table of the coordinator database), read under the reference's name.
+ */
 function fetchQuery(
-  table: TableRecord,
+  relations: readonly { schemaname: string | undefined; relname: string }[],
   refName: string,
-  indexes: readonly number[],
   columns: readonly string[],
   filters: readonly AstNode[],
 ): AstNode {
-  const branches = indexes.map((i) => {
+  const branches = relations.map(({ schemaname, relname }) => {
     const select: AstNode = {
       targetList: columns.map((c) => ({
         ResTarget: { val: { ColumnRef: { fields: [{ String: { sval: refName } }, { String: { sval: c } }] } } },
@@ -948,8 +935,8 @@ function fetchQuery(
       fromClause: [
         {
           RangeVar: {
-            schemaname: table.schema,
-            relname: shardRelname(table.relname, table.shards[i].shardId),
+            ...(schemaname ? { schemaname } : {}),
+            relname,
             inh: true,
             relpersistence: "p",
             alias: { aliasname: refName },
@@ -1029,7 +1016,7 @@ export function unionAll(branches: readonly AstNode[]): AstNode {
  * The columns of a table the statement may use: every column name it mentions, or null (all)
  * when it uses a whole row (`t.*`, `t` as a value, NATURAL joins).
  */
-function neededColumns(stmt: AstNode, refs: readonly DistributedRef[]): string[] | null {
+function neededColumns(stmt: AstNode, refs: readonly RelationRef[]): string[] | null {
   const names = new Set<string>();
   let all = false;
   const refNames = new Set(refs.map((r) => r.refName));
@@ -1069,9 +1056,13 @@ const immutableFunctions = new Set([
  * Conjuncts that may run on the workers while fetching a reference's rows: those restricting it
  * that refer only to its own columns, constants and immutable functions.
  */
-function pushableFilters(ref: DistributedRef): AstNode[] {
+function pushableFilters(ref: RelationRef): AstNode[] {
   const level = ref.level;
-  const items = ((level.fromClause as AstNode[]) ?? []).length + ((level.usingClause as AstNode[]) ?? []).length;
+  // The target of UPDATE/DELETE is an item of its level too.
+  const items =
+    ((level.fromClause as AstNode[]) ?? []).length +
+    ((level.usingClause as AstNode[]) ?? []).length +
+    (level.relation ? 1 : 0);
   const sole = items === 1 && !((level.fromClause as AstNode[]) ?? []).some((f) => f.JoinExpr) && !ref.isTarget;
   // Only conditions that NULLs fail may move into the nullable side of an outer join; the join
   // conditions there qualify, WHERE conditions in general do not.
@@ -1111,7 +1102,7 @@ function pushableFilters(ref: DistributedRef): AstNode[] {
  * the fetched columns from their text forms, the others NULL of their types.
  */
 function replaceWithRows(
-  ref: DistributedRef,
+  ref: RelationRef,
   paramNumber: number,
   allColumns: readonly { name: string; type: string }[],
   fetched: readonly string[],

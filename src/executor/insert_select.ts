@@ -15,7 +15,6 @@ import { SqlError } from "../errors.js";
 import { cloneAst, typeNameNode, walk, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import type { MetadataSnapshot } from "../metadata/cache.js";
-import { hashValue, shardIndexForHash } from "../metadata/hash.js";
 import { shardRelname } from "../commands/shard_ddl.js";
 import { nodeForGroup } from "../commands/distribute.js";
 import { collectRelationRefs, onNullableSide, pinnedValues, type DistributedRef } from "../planner/analyze.js";
@@ -34,8 +33,10 @@ import {
   paramValues,
   prunedIndexes,
   renameToShard,
+  rowShardIndex,
   runModifyTasks,
   substituteShardRows,
+  updatesPartitionKey,
   withJsonParams,
 } from "./distributed.js";
 
@@ -66,6 +67,11 @@ export async function insertSelect(
   inBlock: boolean,
   readsLocalTables: boolean,
 ): Promise<void> {
+  if (x.target.table.method === "h" && updatesPartitionKey(x.stmt, x.target.table)) {
+    throw new SqlError("0A000", "INSERT … SELECT … ON CONFLICT DO UPDATE of the distribution column is not supported", {
+      hint: "Use INSERT … VALUES, or update the rows in a separate statement.",
+    });
+  }
   // The coordinator database checks the statement against the shells first (column counts,
   // types, identity columns: PostgreSQL's own errors) and tells the parameters' types.
   const paramTypes = await parameterTypes(x.session, st.sql, st.paramTypes);
@@ -277,7 +283,7 @@ async function routeRows(
         const [value, object] = parseDataRow(message.subarray(5)).map((v) => v?.toString("utf8") ?? null);
         total += object!.length;
         checkIntermediateSize(total, limit);
-        const index = table ? shardIndex(table, value) : 0;
+        const index = table ? rowShardIndex(table, value, "INSERT") : 0;
         let list = byShard.get(index);
         if (!list) byShard.set(index, (list = []));
         list.push(object!);
@@ -304,15 +310,6 @@ async function parameterTypes(session: Session, sql: string, given: readonly num
   ];
   await session.flushAndAwait(results);
   return types;
-}
-
-function shardIndex(table: DistributedRef["table"], value: string | null): number {
-  if (value === null) {
-    throw new SqlError("23502", `cannot perform an INSERT with NULL in the partition column "${table.partitionKey}"`);
-  }
-  const hash = hashValue(table.partitionType, value);
-  if (hash === null) throw new SqlError("22P02", `invalid value for the distribution column: "${value}"`);
-  return shardIndexForHash(hash, table.shards.length);
 }
 
 /**

@@ -47,7 +47,12 @@ interface DeparserLike {
 }
 const deparserPrototype = Deparser.prototype as unknown as { SelectStmt: SelectVisitor };
 const plainSelect = deparserPrototype.SelectStmt;
-deparserPrototype.SelectStmt = function (node, context) {
+// pgsql-deparser also keeps the context of UPDATE's SET list inside subqueries there, where it
+// writes `SELECT x AS y` as `SELECT y = x`: a SELECT's targets are never assignments.
+deparserPrototype.SelectStmt = function (node, outer) {
+  const context = (outer as { update?: boolean }).update
+    ? Object.assign(Object.create(Object.getPrototypeOf(outer) as object) as object, outer, { update: false })
+    : outer;
   if (node.limitOption !== "LIMIT_OPTION_WITH_TIES" || !node.limitCount) return plainSelect.call(this, node, context);
   const { limitCount, limitOffset, ...rest } = node;
   const offset = limitOffset ? ` OFFSET (${this.visit(limitOffset, context)}) ROWS` : "";

@@ -1,0 +1,322 @@
+// UPDATE and DELETE of distributed and reference tables.
+//
+// - Router: every distributed table the statement reads is pinned to the target's one shard, so
+//   the statement runs there with the tables renamed to their shards.
+// - Shard by shard: otherwise the statement runs on each (pruned) shard of the target, naming the
+//   shards of the same index of the tables it reads shard-locally (planner/modify.ts) and the one
+//   shard of each reference table.
+// - The rows of every other table it reads (other co-location groups, subqueries not correlated
+//   on the distribution column, local tables) are fetched first, as the fallback fetches them, and
+//   travel with each shard's statement as JSON parameters: every shard reads all of them.
+// - UPDATE of the distribution column: each shard updates its rows and returns them whole; the
+//   rows whose new value belongs to another shard are deleted there and inserted into their new
+//   shard, all in the statement's distributed transaction, so their unique keys are checked there.
+import { SqlError } from "../errors.js";
+import type { MetadataSnapshot, TableRecord } from "../metadata/cache.js";
+import { cloneAst, stringList, typeNameNode, walk, type AstNode } from "../sql/ast.js";
+import { deparseStatement } from "../sql/parse.js";
+import { arrayLiteral, quoteQualified } from "../sql/quote.js";
+import { shardRelname } from "../commands/shard_ddl.js";
+import { nodeForGroup } from "../commands/distribute.js";
+import { collectRelationRefs, pinnedValues, type DistributedRef, type RelationRef } from "../planner/analyze.js";
+import { shardLocalRefs } from "../planner/modify.js";
+import type { Session } from "../server/session.js";
+import type { Invocation, InterceptedStatement } from "../commands/intercept.js";
+import { shardSafety } from "./pushdown.js";
+import { callsSequence, evaluateTransactionValues, type ColumnInfo } from "./defaults.js";
+import {
+  executeTasks,
+  jsonRowsSubquery,
+  placementsOf,
+  prunedIndexes,
+  renameToShard,
+  renumberParams,
+  reportModify,
+  returns,
+  routerTarget,
+  runModifyTasks,
+  sendRowDescription,
+  rowShardIndex,
+  substituteShardRows,
+  updatesPartitionKey,
+  type Task,
+} from "./distributed.js";
+
+/** One execution of an UPDATE or DELETE. */
+export interface Modification {
+  readonly session: Session;
+  readonly st: InterceptedStatement;
+  /** This execution's copy of the statement, rewritten in place. */
+  readonly stmt: AstNode;
+  /** The references to distributed and reference tables, the target among them. */
+  readonly dist: readonly DistributedRef[];
+  /** The references to tables of the coordinator database. */
+  readonly local: readonly RelationRef[];
+  readonly target: DistributedRef;
+  readonly metadata: MetadataSnapshot;
+  readonly inv: Invocation;
+  readonly inBlock: boolean;
+}
+
+type Assignment = { ResTarget: { name: string; val?: AstNode } };
+
+/** UPDATE/DELETE of a distributed or reference table: on one shard (router) or on each of them. */
+export async function modify(m: Modification): Promise<void> {
+  const { session, st, stmt, dist, local, target, metadata, inv, inBlock } = m;
+  const table = target.table;
+  const update = stmt.UpdateStmt as { targetList?: Assignment[] } | undefined;
+  if (callsSequence(stmt)) {
+    throw new SqlError("0A000", "sequence functions in UPDATE or DELETE of distributed tables are not supported", {
+      hint: "Draw the values in a separate statement and pass them as constants.",
+    });
+  }
+  if (update) await setDefaults(session, update.targetList ?? [], table);
+  await evaluateTransactionValues(session, stmt);
+  const route = table.method === "h" ? routerTarget(dist, metadata, inv) : null;
+  // Only the router runs a data-modifying WITH as it is: on the one shard all its tables are on.
+  if (local.some((r) => r.isTarget) || (!route && dist.some((r) => r.isTarget && r !== target))) {
+    throw new SqlError("0A000", "data-modifying WITH in a multi-shard UPDATE or DELETE is not supported", {
+      hint: "Run the modifications as separate statements in one transaction.",
+    });
+  }
+  let indexes: number[];
+  let fetched: DistributedRef[] = [];
+  if (route) {
+    indexes = [route.indexes.get(target)!];
+  } else {
+    indexes = table.method === "n" ? [0] : prunedIndexes(target, pinnedValues(dist).get(target) ?? null, inv);
+    const others = dist.filter((r) => r !== target && r.table.method === "h");
+    const shardLocal = table.method === "h" && others.length > 0 ? await findShardLocal(m) : new Set();
+    fetched = others.filter((r) => !shardLocal.has(r));
+  }
+  const moves = table.method === "h" && updatesPartitionKey(stmt, table);
+  // RETURNING sees the rows' new distribution values, whose rows of other tables are elsewhere.
+  if (moves) fetched = [...new Set([...fetched, ...readInReturning(stmt, dist)])];
+  const manyShards = indexes.length > 1 || placementsOf(table, indexes[0]).length > 1;
+  if (manyShards && (fetched.length > 0 || local.length > 0)) await refuseVolatileSubqueries(session, stmt);
+  const dataParams =
+    fetched.length > 0 || local.length > 0
+      ? await substituteShardRows(session, stmt, fetched, metadata, inv, inBlock, local)
+      : [];
+  const invocation = withDataParams(inv, dataParams);
+  if (moves) await returnWholeRows(session, stmt, target);
+
+  const originals = collectRelationRefs(stmt);
+  const tasks: Task[] = [];
+  for (const index of indexes) {
+    const copy = cloneAst(stmt);
+    const refs = collectRelationRefs(copy);
+    originals.forEach((o, i) => {
+      const d = dist.find((r) => r.rangeVar === o.rangeVar);
+      if (d) renameToShard({ ...refs[i], table: d.table }, d.table.shards[d.table.method === "n" ? 0 : index].shardId);
+    });
+    const params = renumberParams(copy, invocation);
+    const sql = deparseStatement(copy);
+    for (const group of placementsOf(table, index)) {
+      tasks.push({ node: nodeForGroup(metadata.nodes, group), sql, params });
+    }
+  }
+  const partitionKey = route?.partitionKey ?? null;
+  if (moves) return moveRows(m, tasks, indexes, "UPDATE", partitionKey);
+  const tag = stmt.UpdateStmt ? "UPDATE" : "DELETE";
+  await runModifyTasks(session, st, tasks, invocation, inBlock, tag, table.method === "n", partitionKey);
+}
+
+/** The references to hash-distributed tables in the statement's RETURNING list. */
+function readInReturning(stmt: AstNode, dist: readonly DistributedRef[]): DistributedRef[] {
+  const inside = new Set<unknown>();
+  walk((stmt.UpdateStmt as { returningClause?: AstNode }).returningClause, (node) => {
+    if (node.RangeVar) inside.add(node.RangeVar);
+  });
+  return dist.filter((r) => r.table.method === "h" && inside.has(r.rangeVar));
+}
+
+/** The references besides the target that each shard of the target can read from its own shard group. */
+async function findShardLocal(m: Modification): Promise<Set<DistributedRef>> {
+  // Knowing the aggregates lets `IN (SELECT …)` subqueries be checked for running whole on shards.
+  const aggregates = await shardSafety(m.session, m.stmt);
+  const inputColumns = new Set<string>();
+  for (const r of m.dist) for (const c of await m.session.tableColumns(r.table.relationId)) inputColumns.add(c.name);
+  const shape = aggregates ? { isAggregate: (name: string) => aggregates.has(name), inputColumns } : null;
+  return shardLocalRefs(m.stmt, m.target, m.dist, shape);
+}
+
+/**
+ * Refuses volatile functions in subqueries of a statement that runs on several shards and reads
+ * rows brought from elsewhere: PostgreSQL evaluates an uncorrelated subquery once, each shard
+ * would evaluate it again.
+ */
+async function refuseVolatileSubqueries(session: Session, stmt: AstNode): Promise<void> {
+  const names = new Set<string>();
+  walk(stmt, (node) => {
+    const sub =
+      (node.SubLink as AstNode | undefined)?.subselect ??
+      (node.RangeSubselect as AstNode | undefined)?.subquery ??
+      (node.CommonTableExpr as AstNode | undefined)?.ctequery;
+    if (!sub) return;
+    walk(sub, (inner) => {
+      const fc = inner.FuncCall as AstNode | undefined;
+      if (fc) names.add(stringList(fc.funcname).pop()!);
+    });
+  });
+  if (names.size === 0) return;
+  const rows = await session.internalQuery(
+    "SELECT DISTINCT p.proname FROM pg_catalog.pg_proc p WHERE p.proname = ANY($1::text[]) AND p.provolatile = 'v'",
+    [Buffer.from(arrayLiteral([...names]))],
+  );
+  if (rows.length === 0) return;
+  throw new SqlError(
+    "0A000",
+    `volatile function ${rows[0][0]}() in a subquery of a multi-shard UPDATE or DELETE is not supported`,
+    {
+      detail: "Each shard would evaluate the subquery on its own.",
+      hint: "Compute the value in a separate statement and pass it as a constant.",
+    },
+  );
+}
+
+/** The invocation with the JSON rows of `substituteShardRows` as text parameters after its own. */
+function withDataParams(inv: Invocation, dataParams: readonly string[]): Invocation {
+  if (dataParams.length === 0) return inv;
+  const formats = inv.params.map((_, i) =>
+    inv.paramFormats.length === 1 ? inv.paramFormats[0] : (inv.paramFormats[i] ?? 0),
+  );
+  return {
+    ...inv,
+    params: [...inv.params, ...dataParams.map((p) => Buffer.from(p, "utf8"))],
+    paramFormats: [...formats, ...dataParams.map(() => 0)],
+  };
+}
+
+/**
+ * `SET column = DEFAULT` for a column whose default the coordinator evaluates: the default
+ * expression takes its place (a default drawing from a sequence would need a value per row).
+ */
+async function setDefaults(session: Session, targets: readonly Assignment[], table: TableRecord): Promise<void> {
+  const defaulted = targets.filter((t) => t.ResTarget.val?.SetToDefault);
+  if (defaulted.length === 0) return;
+  const columns = await session.tableColumns(table.relationId);
+  for (const t of defaulted) {
+    const expr = columns.find((c) => c.name === t.ResTarget.name)?.coordinatorDefault;
+    if (!expr) continue;
+    if (callsSequence(expr)) {
+      throw new SqlError("0A000", `UPDATE … SET ${t.ResTarget.name} = DEFAULT is not supported on distributed tables`, {
+        detail: "The column's default draws from a sequence, which lives on the coordinator.",
+        hint: "Draw the values with nextval() in a separate statement.",
+      });
+    }
+    t.ResTarget.val = cloneAst(expr);
+  }
+}
+
+/** The columns a moved row carries to its new shard: all but generated ones, computed there. */
+async function movedColumns(session: Session, table: TableRecord): Promise<ColumnInfo[]> {
+  return (await session.tableColumns(table.relationId)).filter((c) => !c.generated);
+}
+
+/**
+ * Appends to the RETURNING list of an UPDATE (or INSERT … ON CONFLICT DO UPDATE) what moving a row
+ * needs: its new version's ctid and the text form of each of its columns (which, unlike JSON,
+ * tells a JSON null in a json column from an SQL NULL).
+ */
+export async function returnWholeRows(session: Session, stmt: AstNode, target: DistributedRef): Promise<void> {
+  const dml = (stmt.UpdateStmt ?? stmt.InsertStmt) as { returningClause?: { exprs?: AstNode[] } };
+  const column = (name: string) => ({
+    ColumnRef: { fields: [{ String: { sval: target.refName } }, { String: { sval: name } }] },
+  });
+  const columns = await movedColumns(session, target.table);
+  dml.returningClause ??= {};
+  dml.returningClause.exprs = [
+    ...(dml.returningClause.exprs ?? []),
+    { ResTarget: { val: column("ctid") } },
+    ...columns.map((c) => ({
+      ResTarget: { val: { TypeCast: { arg: column(c.name), typeName: typeNameNode("text") } } },
+    })),
+  ];
+}
+
+/**
+ * Runs a statement that updates the distribution column, one task per shard index, its RETURNING
+ * list extended by `returnWholeRows`: the shards update their rows (checking every constraint as
+ * PostgreSQL does), then the rows whose new value hashes to another shard leave their shard and
+ * are inserted into their new one, where its unique keys are checked.
+ */
+export async function moveRows(
+  m: Pick<Modification, "session" | "st" | "target" | "metadata" | "inv">,
+  tasks: readonly Task[],
+  indexes: readonly number[],
+  tagPrefix: string,
+  partitionKey: string | null,
+): Promise<void> {
+  const { session, st, target, metadata, inv } = m;
+  const table = target.table;
+  if (inv.explain) {
+    throw new SqlError("0A000", "EXPLAIN of a statement that moves rows between shards is not supported", {
+      detail: "It changes the distribution column of the rows it updates.",
+    });
+  }
+  if (table.shards.some((s) => s.placements.length !== 1)) {
+    throw new SqlError("0A000", "UPDATE of the distribution column of a replicated table is not supported", {
+      hint: "Delete the rows and insert them with their new values.",
+    });
+  }
+  if (inv.describe && returns(st.stmt)) await sendRowDescription(session, st, inv);
+  const opts = { transactional: true, reference: false };
+  const results = await executeTasks(session, tasks, opts);
+  const columns = await movedColumns(session, table);
+  const position = columns.findIndex((c) => c.name === table.partitionKey);
+  const appended = 1 + columns.length;
+  const leaving = new Map<number, string[]>();
+  const arriving = new Map<number, string[]>();
+  const add = (map: Map<number, string[]>, index: number, value: string) =>
+    map.set(index, [...(map.get(index) ?? []), value]);
+  results.forEach((result, k) => {
+    for (const row of result.rows) {
+      const [ctid, ...values] = row.slice(-appended);
+      const index = rowShardIndex(table, values[position], "UPDATE");
+      if (index === indexes[k]) continue;
+      add(leaving, indexes[k], ctid!);
+      add(arriving, index, JSON.stringify(values));
+    }
+  });
+  const nodeOf = (index: number) => nodeForGroup(metadata.nodes, table.shards[index].placements[0].groupId);
+  const shardName = (index: number) => shardRelname(table.relname, table.shards[index].shardId);
+  await executeTasks(
+    session,
+    [...leaving].map(([index, ctids]) => ({
+      node: nodeOf(index),
+      sql: `DELETE FROM ${quoteQualified(table.schema, shardName(index))} WHERE ctid = ANY ($1::pg_catalog.tid[])`,
+      params: [arrayLiteral(ctids)],
+    })),
+    opts,
+  );
+  // INSERT INTO shard (cols) SELECT (x->>0)::type0, … FROM json_array_elements($1::json) x
+  const rows = jsonRowsSubquery(
+    columns.map((c, i) => ({ name: c.name, type: c.type, position: i })),
+    1,
+    { aliasname: "r" },
+  );
+  const insert = (index: number): AstNode => ({
+    InsertStmt: {
+      relation: { schemaname: table.schema, relname: shardName(index), inh: true, relpersistence: "p" },
+      cols: columns.map((c) => ({ ResTarget: { name: c.name } })),
+      selectStmt: (rows.RangeSubselect as AstNode).subquery,
+      ...(columns.some((c) => c.identity === "a") ? { override: "OVERRIDING_SYSTEM_VALUE" } : {}),
+    },
+  });
+  await executeTasks(
+    session,
+    [...arriving].map(([index, rows]) => ({
+      node: nodeOf(index),
+      sql: deparseStatement(insert(index)),
+      params: [`[${rows.join(",")}]`],
+    })),
+    opts,
+  );
+  // The client sees its own RETURNING list, if it asked for one.
+  const visible = results.map((r) => ({
+    command: r.command,
+    rows: returns(st.stmt) ? r.rows.map((row) => row.slice(0, -appended)) : [],
+  }));
+  reportModify(session, st, visible, tagPrefix, partitionKey);
+}
