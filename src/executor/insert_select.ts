@@ -199,12 +199,12 @@ async function coordinatorTasks(
   const byName = new Map(all.map((c) => [c.name, c]));
   const given = names.map((n) => byName.get(n)!);
   const filled = [
-    ...given.map((c, i) => ({ c, value: cast(column("s", `c${i}`), c) })),
+    ...given.map((c, i) => ({ c, value: transported(cast(column("s", `c${i}`), c), c) })),
     ...all
       .filter(
         (c) => !names.includes(c.name) && (c.coordinatorDefault || (c.name === table.partitionKey && c.defaultExpr)),
       )
-      .map((c) => ({ c, value: cloneAst((c.coordinatorDefault ?? c.defaultExpr)!) })),
+      .map((c) => ({ c, value: transported(cloneAst((c.coordinatorDefault ?? c.defaultExpr)!), c) })),
   ];
   const position = filled.findIndex((f) => f.c.name === table.partitionKey);
   if (table.method === "h" && position < 0) {
@@ -252,7 +252,7 @@ async function coordinatorTasks(
   const byShard = await routeRows(session, outer, inv, dataParams, types, table.method === "h" ? table : null);
   return shardTasks(
     x,
-    filled.map((f) => f.c.name),
+    filled.map((f) => f.c),
     byShard,
   );
 }
@@ -318,7 +318,7 @@ async function parameterTypes(session: Session, sql: string, given: readonly num
  */
 async function shardTasks(
   x: InsertSelect,
-  columns: readonly string[],
+  columns: readonly ColumnInfo[],
   byShard: ReadonlyMap<number, string[]>,
 ): Promise<Task[]> {
   const { session, stmt, target, metadata, inv } = x;
@@ -327,7 +327,7 @@ async function shardTasks(
   const ti = template.InsertStmt as InsertParts;
   delete ti.withClause;
   delete ti.override;
-  ti.cols = columns.map((name) => ({ ResTarget: { name } }));
+  ti.cols = columns.map((c) => ({ ResTarget: { name: c.name } }));
   // ON CONFLICT and RETURNING run on the shards: now() and the like take the coordinator's values.
   await evaluateTransactionValues(session, template);
   const rowsParam = inv.params.length + 1;
@@ -349,7 +349,7 @@ async function shardTasks(
   return tasks;
 }
 
-function populateSelect(schema: string, shard: string, columns: readonly string[], param: number): AstNode {
+function populateSelect(schema: string, shard: string, columns: readonly ColumnInfo[], param: number): AstNode {
   const source = {
     FuncCall: {
       funcname: [{ String: { sval: "pg_catalog" } }, { String: { sval: "json_populate_recordset" } }],
@@ -365,14 +365,37 @@ function populateSelect(schema: string, shard: string, columns: readonly string[
       funcformat: "COERCE_EXPLICIT_CALL",
     },
   };
+  // json and jsonb values travel as JSON strings of their text (see transported).
+  const value = (c: ColumnInfo): AstNode =>
+    c.json
+      ? cast(
+          {
+            A_Expr: {
+              kind: "AEXPR_OP",
+              name: [{ String: { sval: "#>>" } }],
+              lexpr: column("r", c.name),
+              rexpr: { A_Const: { sval: { sval: "{}" } } },
+            },
+          },
+          c,
+        )
+      : column("r", c.name);
   return {
     SelectStmt: {
-      targetList: columns.map((c) => ({ ResTarget: { val: column("r", c) } })),
+      targetList: columns.map((c) => ({ ResTarget: { val: value(c) } })),
       fromClause: [{ RangeFunction: { functions: [{ List: { items: [source, {}] } }], alias: { aliasname: "r" } } }],
       limitOption: "LIMIT_OPTION_DEFAULT",
       op: "SETOP_NONE",
     },
   };
+}
+
+/**
+ * How a value travels in the JSON object of its row: as itself, except json and jsonb values,
+ * which go as the JSON string of their text, so that a JSON null stays apart from SQL NULL.
+ */
+function transported(value: AstNode, c: ColumnInfo): AstNode {
+  return c.json ? asText(value) : value;
 }
 
 /** A value cast to a column's type without its modifier: the shard's input function applies that. */

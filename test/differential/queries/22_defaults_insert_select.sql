@@ -92,6 +92,15 @@ SELECT username, 9500, 'numbers', 1.6, 2 FROM users WHERE karma > 900;
 INSERT INTO countries (code, name) SELECT 'Z' || substr(code, 1, 1), 'copy ' || name FROM countries WHERE code LIKE 'A%'
 ON CONFLICT (code) DO NOTHING;
 
+-- JSON values through the coordinator: a JSON null stays apart from SQL NULL, json keeps its text.
+INSERT INTO clicks (company_id, id, user_data)
+SELECT id, 990000, CASE WHEN id % 3 = 0 THEN 'null'::jsonb WHEN id % 3 = 1 THEN NULL ELSE '{"a": [1, "x"]}'::jsonb END
+FROM companies ORDER BY id LIMIT 6;
+
+INSERT INTO ads (company_id, id, metadata)
+SELECT id, 990000, CASE WHEN id % 2 = 0 THEN 'null'::json ELSE '{"k":  1,  "k": 2}'::json END
+FROM companies ORDER BY id LIMIT 4 RETURNING company_id, metadata::text;
+
 -- @error
 INSERT INTO campaigns (company_id, id, name) SELECT company_id, id, 'dup' FROM campaigns WHERE company_id = 1;
 
