@@ -13,9 +13,9 @@
 //   shard, all in the statement's distributed transaction, so their unique keys are checked there.
 import { SqlError } from "../errors.js";
 import type { MetadataSnapshot, TableRecord } from "../metadata/cache.js";
-import { cloneAst, stringList, typeNameNode, walk, type AstNode } from "../sql/ast.js";
+import { cloneAst, expressionFromTemplate, stringList, typeNameNode, walk, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
-import { arrayLiteral, quoteQualified } from "../sql/quote.js";
+import { arrayLiteral } from "../sql/quote.js";
 import { shardRelname } from "../commands/shard_ddl.js";
 import { nodeForGroup } from "../commands/distribute.js";
 import { collectRelationRefs, pinnedValues, type DistributedRef, type RelationRef } from "../planner/analyze.js";
@@ -285,7 +285,12 @@ export async function moveRows(
     session,
     [...leaving].map(([index, ctids]) => ({
       node: nodeOf(index),
-      sql: `DELETE FROM ${quoteQualified(table.schema, shardName(index))} WHERE ctid = ANY ($1::pg_catalog.tid[])`,
+      sql: deparseStatement({
+        DeleteStmt: {
+          relation: { schemaname: table.schema, relname: shardName(index), inh: true, relpersistence: "p" },
+          whereClause: expressionFromTemplate("ctid = ANY ($1::pg_catalog.tid[])"),
+        },
+      }),
       params: [arrayLiteral(ctids)],
     })),
     opts,
