@@ -436,8 +436,10 @@ export async function findFreePortRange(count: number): Promise<number> {
   if (!Number.isInteger(count) || count < 1 || count > 40000) {
     throw new Error(`findFreePortRange: invalid count ${count}`);
   }
-  const low = 20000;
-  const high = 60000 - count + 1; // exclusive upper bound for the base
+  // Below Linux's ephemeral range (32768 up): a port in it may be taken, while a server is
+  // restarted, by some outgoing connection's local end.
+  const low = 10000;
+  const high = 32768 - count + 1; // exclusive upper bound for the base
   for (let attempt = 0; attempt < 200; attempt++) {
     const base = low + Math.floor(Math.random() * (high - low));
     let ok = true;
@@ -449,5 +451,5 @@ export async function findFreePortRange(count: number): Promise<number> {
     }
     if (ok) return base;
   }
-  throw new Error(`could not find ${count} consecutive free TCP ports in 20000-60000`);
+  throw new Error(`could not find ${count} consecutive free TCP ports in 10000-32767`);
 }
