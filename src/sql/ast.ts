@@ -48,10 +48,17 @@ export function expressionFromTemplate(sql: string): AstNode {
   return select.targetList[0].ResTarget.val;
 }
 
-/** The TypeName node for a type written in SQL, e.g. `pg_catalog.int4` or `noderole`. */
+const typeNames = new Map<string, AstNode>();
+
+/** The TypeName node for a type written in SQL, e.g. `pg_catalog.int4` or `noderole` (parsed once per text). */
 export function typeNameNode(type: string): AstNode {
-  const expr = expressionFromTemplate(`NULL::${type}`) as { TypeCast: { typeName: AstNode } };
-  return expr.TypeCast.typeName;
+  let node = typeNames.get(type);
+  if (!node) {
+    node = (expressionFromTemplate(`NULL::${type}`) as { TypeCast: { typeName: AstNode } }).TypeCast.typeName;
+    if (typeNames.size >= 10_000) typeNames.clear();
+    typeNames.set(type, node);
+  }
+  return cloneAst(node);
 }
 
 /** The parameter numbers ($n) an AST refers to. */
