@@ -10,6 +10,7 @@ import { promisify } from "node:util";
 import { join } from "node:path";
 import pg from "pg";
 import { startLocalCluster, type TestCluster } from "../support/cluster.js";
+import { withClient as withClientAt } from "../support/client.js";
 import { startServer, stopServer } from "../../src/nodes/pgserver.js";
 
 const run = promisify(execFile);
@@ -35,15 +36,8 @@ describe("TPC-B-like workload over distributed tables (local cluster)", () => {
     await cluster?.stop();
   });
 
-  async function withClient<T>(f: (c: pg.Client) => Promise<T>): Promise<T> {
-    const c = new pg.Client(cluster.url);
-    c.on("error", () => {});
-    await c.connect();
-    try {
-      return await f(c);
-    } finally {
-      await c.end().catch(() => {});
-    }
+  function withClient<T>(f: (c: pg.Client) => Promise<T>): Promise<T> {
+    return withClientAt(cluster.url, f);
   }
 
   /** Finishes what the workload left prepared, then checks that every balance matches history. */

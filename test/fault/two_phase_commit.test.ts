@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import pg from "pg";
 import { join } from "node:path";
 import { startLocalCluster, type TestCluster } from "../support/cluster.js";
+import { withClient as withClientAt } from "../support/client.js";
 import { startServer, stopServer } from "../../src/nodes/pgserver.js";
 
 describe("two-phase commit under crashes (local cluster)", () => {
@@ -27,15 +28,8 @@ describe("two-phase commit under crashes (local cluster)", () => {
     await cluster?.stop();
   });
 
-  async function withClient<T>(f: (c: pg.Client) => Promise<T>): Promise<T> {
-    const c = new pg.Client(cluster.url);
-    c.on("error", () => {});
-    await c.connect();
-    try {
-      return await f(c);
-    } finally {
-      await c.end().catch(() => {});
-    }
+  function withClient<T>(f: (c: pg.Client) => Promise<T>): Promise<T> {
+    return withClientAt(cluster.url, f);
   }
 
   /** Rows on each worker, read from the shards directly. */
