@@ -4,7 +4,7 @@
 // the session's connection, in its transaction, and its rows go to the client.
 import { BackendCode, FrontendCode, MessageWriter, parseRowDescription, write } from "../protocol/messages.js";
 import { SqlError } from "../errors.js";
-import { cloneAst, expressionFromTemplate, paramNumbers, typeNameNode, walk, type AstNode } from "../sql/ast.js";
+import { cloneAst, expressionFromTemplate, paramTypesFor, typeNameNode, walk, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import { quoteLiteral } from "../sql/quote.js";
 import type { Session } from "../server/session.js";
@@ -245,14 +245,6 @@ function noSuchFunction(def: UdfDefinition, argCount: number): SqlError {
   return new SqlError("42883", `function ${def.name} with ${argCount} argument(s) does not exist`, {
     hint: `${def.name}(${def.parameters.map((p) => `${p.name} ${p.type}`).join(", ")})`,
   });
-}
-
-/** Parameter types for Parse: unknown (inferred) where used, text where a parameter is unused. */
-function paramTypesFor(ast: unknown, count: number): number[] {
-  const used = paramNumbers(ast);
-  const types: number[] = [];
-  for (let i = 1; i <= count; i++) types.push(used.has(i) ? 0 : TEXT_OID);
-  return types;
 }
 
 /**

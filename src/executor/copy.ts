@@ -15,7 +15,7 @@ import type { RelationRef } from "../planner/analyze.js";
 import { SqlError } from "../errors.js";
 import { RemoteError } from "../nodes/gateway.js";
 import { BackendCode, MessageWriter, write } from "../protocol/messages.js";
-import { cloneAst, typeNameNode, type AstNode } from "../sql/ast.js";
+import { cloneAst, textCast, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import { arrayLiteral } from "../sql/quote.js";
 import { hashValue, shardIndexForHash } from "../metadata/hash.js";
@@ -252,7 +252,7 @@ export class DistributedCopyIn {
     const select = {
       SelectStmt: {
         targetList: this.defaults.map((d) => ({
-          ResTarget: { val: { TypeCast: { arg: cloneAst(d), typeName: typeNameNode("text") } } },
+          ResTarget: { val: textCast(cloneAst(d)) },
         })),
         fromClause: [
           {

@@ -8,12 +8,18 @@
 //   transaction or session are evaluated once per statement in the coordinator database and
 //   replaced by constants before a modification goes to the shards.
 import { SqlError } from "../errors.js";
-import { expressionFromTemplate, paramNumbers, stringList, typeNameNode, walk, type AstNode } from "../sql/ast.js";
+import {
+  expressionFromTemplate,
+  paramTypesFor,
+  stringList,
+  textCast,
+  typeNameNode,
+  walk,
+  type AstNode,
+} from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import type { Session } from "../server/session.js";
 import type { Invocation } from "../commands/intercept.js";
-
-const TEXT_OID = 25;
 
 /** A column of a distributed or reference table's shell, as the coordinator's executors need it. */
 export interface ColumnInfo {
@@ -145,16 +151,15 @@ export async function fillDefaults(
   };
   const positions = columns.map((_, p) => p).filter((p) => rows.some((row) => evaluated(row, p)));
   if (missing.length === 0 && positions.length === 0) return [...columns];
-  const nullText = { TypeCast: { arg: { A_Const: { isnull: true } }, typeName: typeNameNode("text") } };
-  const asText = (e: AstNode) => ({ TypeCast: { arg: e, typeName: typeNameNode("text") } });
+  const nullText = textCast({ A_Const: { isnull: true } });
   const valuesLists = rows.map((row) => ({
     List: {
       items: [
         ...positions.map((p) => {
           const e = evaluated(row, p);
-          return e ? asText(e) : nullText;
+          return e ? textCast(e) : nullText;
         }),
-        ...missing.map((c) => asText(evaluatedDefault(c)!)),
+        ...missing.map((c) => textCast(evaluatedDefault(c)!)),
       ],
     },
   }));
@@ -179,9 +184,7 @@ export async function fillDefaults(
  * their types from the context, the others are text) and returns its rows as text.
  */
 export async function evaluateSelect(session: Session, select: AstNode, inv: Invocation) {
-  const used = paramNumbers(select);
-  const types: number[] = [];
-  for (let i = 1; i <= inv.params.length; i++) types.push(used.has(i) ? 0 : TEXT_OID);
+  const types = paramTypesFor(select, inv.params.length);
   return session.internalQuery(deparseStatement(select), inv.params, inv.paramFormats, types);
 }
 
@@ -212,7 +215,7 @@ export async function evaluateTransactionValues(session: Session, stmt: AstNode)
   });
   if (sites.length === 0) return;
   const targetList = sites.flatMap((site) => [
-    { ResTarget: { val: { TypeCast: { arg: structuredClone(site), typeName: typeNameNode("text") } } } },
+    { ResTarget: { val: textCast(structuredClone(site)) } },
     {
       ResTarget: {
         val: { TypeCast: { arg: call("pg_typeof", [structuredClone(site)]), typeName: typeNameNode("text") } },

@@ -12,7 +12,7 @@
 //   JSON parameter (with ON CONFLICT and RETURNING as given).
 import { BackendCode, FrontendCode, parseDataRow, write } from "../protocol/messages.js";
 import { SqlError } from "../errors.js";
-import { cloneAst, typeNameNode, walk, type AstNode } from "../sql/ast.js";
+import { cloneAst, textCast, typeNameNode, walk, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import type { MetadataSnapshot } from "../metadata/cache.js";
 import { shardRelname } from "../commands/shard_ddl.js";
@@ -237,8 +237,8 @@ async function coordinatorTasks(
   const outer = {
     SelectStmt: {
       targetList: [
-        { ResTarget: { val: asText(position < 0 ? { A_Const: { isnull: true } } : column("d", `v${position}`)) } },
-        { ResTarget: { val: asText(object) } },
+        { ResTarget: { val: textCast(position < 0 ? { A_Const: { isnull: true } } : column("d", `v${position}`)) } },
+        { ResTarget: { val: textCast(object) } },
       ],
       fromClause: [{ RangeSubselect: { subquery: { SelectStmt: inner }, alias: { aliasname: "d" } } }],
       limitOption: "LIMIT_OPTION_DEFAULT",
@@ -395,7 +395,7 @@ function populateSelect(schema: string, shard: string, columns: readonly ColumnI
  * which go as the JSON string of their text, so that a JSON null stays apart from SQL NULL.
  */
 function transported(value: AstNode, c: ColumnInfo): AstNode {
-  return c.json ? asText(value) : value;
+  return c.json ? textCast(value) : value;
 }
 
 /** A value cast to a column's type without its modifier: the shard's input function applies that. */
@@ -407,8 +407,4 @@ function cast(value: AstNode, c: ColumnInfo): AstNode {
 
 function column(relation: string, name: string): AstNode {
   return { ColumnRef: { fields: [{ String: { sval: relation } }, { String: { sval: name } }] } };
-}
-
-function asText(e: AstNode): AstNode {
-  return { TypeCast: { arg: e, typeName: typeNameNode("text") } };
 }

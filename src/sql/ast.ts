@@ -6,6 +6,7 @@ import { parseSql } from "./parse.js";
 export type AstNode = Record<string, unknown>;
 
 const depthMax = 1000;
+const TEXT_OID = 25;
 
 /**
  * Visits every object in an AST depth-first, parents before children. `visit` receives the node,
@@ -69,6 +70,19 @@ export function paramNumbers(root: unknown): Set<number> {
     if (p?.number) numbers.add(p.number);
   });
   return numbers;
+}
+
+/** Parameter types for Parse: unknown (inferred) where used, text where a parameter is unused. */
+export function paramTypesFor(ast: unknown, count: number): number[] {
+  const used = paramNumbers(ast);
+  const types: number[] = [];
+  for (let i = 1; i <= count; i++) types.push(used.has(i) ? 0 : TEXT_OID);
+  return types;
+}
+
+/** `expr::text`. */
+export function textCast(expr: AstNode): AstNode {
+  return { TypeCast: { arg: expr, typeName: typeNameNode("text") } };
 }
 
 /** The value of a constant node (A_Const) as text, or undefined if the node is not a constant. */
