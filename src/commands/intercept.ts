@@ -21,6 +21,7 @@ import {
   type DistributedState,
 } from "../executor/distributed.js";
 import { runExplain, type Explain } from "../executor/explain.js";
+import type { RowCollector } from "../executor/subplans.js";
 
 /** A statement Canopy handles itself. */
 export interface InterceptedStatement {
@@ -41,6 +42,13 @@ export interface InterceptedStatement {
   readonly transaction?: string;
   /** For EXPLAIN of a statement on distributed or reference tables. */
   readonly explain?: boolean;
+  /**
+   * For a statement rewritten by recursive planning: the client's statement, which the statistics
+   * record and whose RowDescription the client gets.
+   */
+  readonly origin?: InterceptedStatement;
+  /** For a subplan of recursive planning: its execution is part of its outer statement's. */
+  readonly subplan?: boolean;
 }
 
 export interface Invocation {
@@ -51,6 +59,8 @@ export interface Invocation {
   readonly describe: boolean;
   /** Set when EXPLAIN collects the statement's tasks instead of running them. */
   readonly explain?: Explain;
+  /** Set when the rows are a subplan's, collected for its outer statement instead of sent. */
+  readonly collect?: RowCollector;
 }
 
 const TEXT_OID = 25;

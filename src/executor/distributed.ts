@@ -4,6 +4,9 @@
 //   the whole statement runs on the node holding it, with the tables renamed to their shards.
 // - Modification: multi-row INSERT is split by shard; UPDATE/DELETE run on the target's shards
 //   (modify.ts), INSERT … SELECT shard by shard or through the coordinator (insert_select.ts).
+// - A multi-shard SELECT is pushed down to the shards where it can be (pushdown.ts); otherwise its
+//   subqueries, CTEs, tables of other co-location groups and local tables that can run first do,
+//   and their rows take their places in the statement, which is planned again (subplans.ts).
 // - Everything else that reads distributed tables is answered by the correct fallback: the rows
 //   each distributed table contributes are fetched from the shards (as JSON, pruned by the pins
 //   on its distribution column) and the original statement runs in the coordinator database with
@@ -33,6 +36,7 @@ import {
 import type { Session } from "../server/session.js";
 import type { Invocation, InterceptedStatement } from "../commands/intercept.js";
 import { runPushdown, type PushdownEntry } from "./pushdown.js";
+import { runRecursive } from "./subplans.js";
 import { commitBlock, commitStatement } from "../transaction/commit.js";
 import { copyOut, relationRef } from "./copy.js";
 import { evaluateSelect, evaluateTransactionValues, fillDefaults, type ColumnInfo } from "./defaults.js";
@@ -231,10 +235,43 @@ async function plan(
       hint: "Filter the distributed tables by their distribution column so the query reaches one shard.",
     });
   }
-  if (!hasLocal && stmt.SelectStmt && (await runPushdown(session, st, dist, metadata, inv, inBlock))) {
-    return recordStatement(session, st, "adaptive", null);
+  if (!hasLocal && stmt.SelectStmt && (await runPushdown(session, st, stmt, dist, metadata, inv, inBlock))) {
+    return recordRead(session, st, inv, null);
   }
+  if (await runRecursive(session, st, stmt, dist, metadata, inv, inBlock)) return;
   return fallback(session, st, stmt, dist, metadata, inv, inBlock);
+}
+
+/**
+ * Runs a SELECT within the client's statement: a subplan, or the statement rewritten by recursive
+ * planning (its RowDescription already sent).
+ */
+export async function runRead(
+  session: Session,
+  st: InterceptedStatement,
+  inv: Invocation,
+  inBlock: boolean,
+): Promise<void> {
+  const metadata = await session.metadata();
+  const stmt = cloneAst(st.stmt);
+  const { refs, dist } = await distributedRefs(session, st, stmt, metadata);
+  if (dist.length > 0) return plan(session, st, stmt, refs, dist, metadata, inv, inBlock);
+  if (inv.explain) return inv.explain.coordinator(session, stmt, { ...bindValues(inv, []), types: st.paramTypes });
+  return runOnCoordinator(session, st.sql, inv, [], st.paramTypes);
+}
+
+/**
+ * Records a read in canopy_stat_statements as the client's statement; a subplan's execution is
+ * part of its outer statement's.
+ */
+function recordRead(session: Session, st: InterceptedStatement, inv: Invocation, partitionKey: string | null): void {
+  if (!st.subplan && !inv.collect) recordStatement(session, st.origin ?? st, "adaptive", partitionKey);
+}
+
+/** Sends result messages to the client, or to the invocation's collector of a subplan's rows. */
+export function emit(session: Session, inv: Invocation | undefined, ...messages: Buffer[]): void {
+  if (inv?.collect) inv.collect.add(messages);
+  else session.sendToClient(...messages);
 }
 
 export function returns(stmt: AstNode): boolean {
@@ -417,9 +454,9 @@ async function runRouterPlan(
   } catch (e) {
     throw mapShardNames(e, metadata.tables);
   }
-  sendRows(session, [result]);
-  session.sendToClient(write.commandComplete(result.command));
-  recordStatement(session, st, "adaptive", partitionKey);
+  sendRows(session, [result], inv);
+  emit(session, inv, write.commandComplete(result.command));
+  recordRead(session, st, inv, partitionKey);
   return true;
 }
 
@@ -478,16 +515,18 @@ async function router(
   if (inv.explain) return inv.explain.top(session, [{ node, sql: deparseStatement(stmt), params }], opts);
   if (inv.describe) await sendRowDescription(session, st, inv);
   const result = await session.remote.run(node, deparseStatement(stmt), params, opts);
-  sendRows(session, [result]);
-  session.sendToClient(write.commandComplete(result.command));
-  recordStatement(session, st, "adaptive", route.partitionKey);
+  sendRows(session, [result], inv);
+  emit(session, inv, write.commandComplete(result.command));
+  recordRead(session, st, inv, route.partitionKey);
 }
 
 /** Sends the statement's RowDescription (simple Query), as the coordinator database describes it. */
 export async function sendRowDescription(session: Session, st: InterceptedStatement, inv: Invocation): Promise<void> {
-  const state = st.distributed!;
+  // A rewritten statement's columns are named and typed as the client's statement's.
+  const client = st.origin ?? st;
+  const state = client.distributed!;
   if (state.rowDescription === undefined || inv.params.length > 0) {
-    state.rowDescription = await describeRaw(session, st.sql, st.paramTypes);
+    state.rowDescription = await describeRaw(session, client.sql, client.paramTypes);
   }
   if (state.rowDescription) session.sendToClient(state.rowDescription);
 }
@@ -505,6 +544,21 @@ async function describeRaw(session: Session, sql: string, paramTypes: readonly n
   return description;
 }
 
+/** The parameter types the coordinator database infers for a statement (checking it on the way). */
+export async function parameterTypes(session: Session, sql: string, given: readonly number[]): Promise<number[]> {
+  let types: number[] = [];
+  const results = [
+    session.internalRaw(FrontendCode.Parse, write.parse("", sql, given)),
+    session.internalRaw(FrontendCode.Describe, write.describe("S", ""), (code, message) => {
+      if (code !== BackendCode.ParameterDescription) return;
+      const count = message.readInt16BE(5);
+      types = Array.from({ length: count }, (_, i) => message.readUInt32BE(7 + 4 * i));
+    }),
+  ];
+  await session.flushAndAwait(results);
+  return types;
+}
+
 /** The result columns of SQL as the coordinator database (with the empty shells) describes them. */
 export async function describeStatement(
   session: Session,
@@ -515,13 +569,13 @@ export async function describeStatement(
   return raw ? parseRowDescription(raw.subarray(5)) : null;
 }
 
-export function sendRows(session: Session, results: readonly QueryResult[]): void {
+export function sendRows(session: Session, results: readonly QueryResult[], inv?: Invocation): void {
   const out: Buffer[] = [];
   for (const r of results) {
     // Text rows from a node go to the client as the node sent them.
     if (r.dataRows) {
-      if (out.length > 0) session.sendToClient(...out.splice(0));
-      for (let i = 0; i < r.dataRows.length; i += 1024) session.sendToClient(...r.dataRows.slice(i, i + 1024));
+      if (out.length > 0) emit(session, inv, ...out.splice(0));
+      for (let i = 0; i < r.dataRows.length; i += 1024) emit(session, inv, ...r.dataRows.slice(i, i + 1024));
       continue;
     }
     for (const row of r.rows) {
@@ -534,10 +588,10 @@ export function sendRows(session: Session, results: readonly QueryResult[]): voi
         }
       }
       out.push(w.finish());
-      if (out.length >= 256) session.sendToClient(...out.splice(0));
+      if (out.length >= 256) emit(session, inv, ...out.splice(0));
     }
   }
-  if (out.length > 0) session.sendToClient(...out);
+  if (out.length > 0) emit(session, inv, ...out);
 }
 
 /** The nodes holding each shard index of a table (reference tables: every placement). */
@@ -780,7 +834,7 @@ async function fallback(
     return inv.explain.coordinator(session, stmt, { ...bindValues(inv, dataParams), types });
   }
   await runOnCoordinator(session, deparseStatement(stmt), inv, dataParams, types);
-  recordStatement(session, st, "adaptive", null);
+  recordRead(session, st, inv, null);
 }
 
 /** Parameter types for a statement given the rows of `substituteShardRows` after its own parameters. */
@@ -793,6 +847,19 @@ export function withJsonParams(
   while (types.length < inv.params.length) types.push(0);
   for (let i = 0; i < dataParams.length; i++) types.push(JSON_OID);
   return types;
+}
+
+/** The invocation with the JSON rows of `substituteShardRows` (or subplans) as text parameters after its own. */
+export function withDataParams(inv: Invocation, dataParams: readonly string[]): Invocation {
+  if (dataParams.length === 0) return inv;
+  const formats = inv.params.map((_, i) =>
+    inv.paramFormats.length === 1 ? inv.paramFormats[0] : (inv.paramFormats[i] ?? 0),
+  );
+  return {
+    ...inv,
+    params: [...inv.params, ...dataParams.map((p) => Buffer.from(p, "utf8"))],
+    paramFormats: [...formats, ...dataParams.map(() => 0)],
+  };
 }
 
 /**
@@ -866,18 +933,69 @@ export async function substituteShardRows(
   }
   for (const refs of groupBy(local, (r) => `${r.schemaname ?? ""}.${r.relname}`)) {
     const { schemaname, relname } = refs[0];
-    const name = schemaname ? quoteQualified(schemaname, relname) : quoteIdent(relname);
-    const [[oid]] = await session.internalQuery("SELECT pg_catalog.to_regclass($1)::oid", [Buffer.from(name)]);
+    const oid = await localRelationId(session, refs[0]);
     if (oid === null) throw new SqlError("42P01", `relation "${relname}" does not exist`);
-    const allColumns = await session.tableColumns(Number(oid));
+    const allColumns = await session.tableColumns(oid);
     const columns = usedColumns(stmt, refs, allColumns);
     const filters = refs.length === 1 ? pushableFilters(refs[0]) : [];
-    const [[json]] = await session.internalQuery(
-      deparseStatement(fetchQuery([{ schemaname, relname }], refs[0].refName, columns, filters)),
-    );
+    const fetch = fetchQuery([{ schemaname, relname }], refs[0].refName, columns, filters);
+    if (inv.explain) await inv.explain.localRows(session, fetch);
+    // EXPLAIN without ANALYZE plans over no rows.
+    const [[json]] =
+      inv.explain && !inv.explain.analyze ? [["[]"]] : await session.internalQuery(deparseStatement(fetch));
     substitute(refs, allColumns, columns, json!);
   }
   return dataParams;
+}
+
+/** The oid of the relation a reference to a table of the coordinator database names (search_path), or null. */
+async function localRelationId(session: Session, ref: RelationRef): Promise<number | null> {
+  const name = ref.schemaname ? quoteQualified(ref.schemaname, ref.relname) : quoteIdent(ref.relname);
+  const [[oid]] = await session.internalQuery("SELECT pg_catalog.to_regclass($1)::oid", [Buffer.from(name)]);
+  return oid === null ? null : Number(oid);
+}
+
+/**
+ * The column names of the tables a statement's references name (distributed and local), by
+ * RangeVar, for the planner; null for a relation that is not known.
+ */
+export async function relationColumns(
+  session: Session,
+  dist: readonly DistributedRef[],
+  local: readonly RelationRef[] = [],
+): Promise<(rangeVar: AstNode) => readonly string[] | null> {
+  const columns = new Map<AstNode, readonly string[] | null>();
+  const names = (all: readonly ColumnInfo[]) => all.map((c) => c.name);
+  for (const r of dist) columns.set(r.rangeVar, names(await session.tableColumns(r.table.relationId)));
+  for (const r of local) {
+    const oid = await localRelationId(session, r);
+    columns.set(r.rangeVar, oid === null ? null : names(await session.tableColumns(oid)));
+  }
+  return (rangeVar) => columns.get(rangeVar) ?? null;
+}
+
+/**
+ * The references of a statement rewritten from one whose references were resolved (the same
+ * names resolve alike): those naming distributed or reference tables, and the others.
+ */
+export function sameRefs(
+  stmt: AstNode,
+  resolved: readonly DistributedRef[],
+): { dist: DistributedRef[]; local: RelationRef[] } {
+  const byName = new Map(resolved.map((r) => [tableKey(r.rangeVar), r.table]));
+  const dist: DistributedRef[] = [];
+  const local: RelationRef[] = [];
+  for (const r of collectRelationRefs(stmt)) {
+    const table = byName.get(tableKey(r.rangeVar));
+    if (table) dist.push({ ...r, table });
+    else local.push(r);
+  }
+  return { dist, local };
+}
+
+/** A table's name as a reference writes it, qualified or not. */
+export function tableKey(rv: AstNode): string {
+  return `${(rv.schemaname as string | undefined) ?? ""}.${rv.relname as string}`;
 }
 
 function groupBy<T>(items: readonly T[], key: (item: T) => string): T[][] {
@@ -1185,7 +1303,7 @@ export async function runOnCoordinator(
   const types = [...paramTypes];
   const forward = (code: number, message: Buffer) => {
     if (code === BackendCode.RowDescription || code === BackendCode.NoData) {
-      if (inv.describe && code === BackendCode.RowDescription) session.sendToClient(message);
+      if (inv.describe && code === BackendCode.RowDescription) emit(session, inv, message);
     } else if (
       code === BackendCode.DataRow ||
       code === BackendCode.CommandComplete ||
@@ -1194,7 +1312,7 @@ export async function runOnCoordinator(
       code === BackendCode.CopyData ||
       code === BackendCode.CopyDone
     ) {
-      session.sendToClient(message);
+      emit(session, inv, message);
     }
   };
   const results = [

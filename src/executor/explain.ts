@@ -9,9 +9,13 @@
 //   aggregation, merge sorting, the fallback): the coordinator database explains its statement,
 //   and each scan of fetched rows in that plan (a function scan over a JSON parameter) is shown as
 //   the Custom Scan of the tasks that fetch them.
+// - `subplan`: a subquery run first (recursive planning) is shown as a `Distributed Subplan` with
+//   its own plan; so are rows fetched for a statement whose plan does not scan them itself (they
+//   travel to the workers).
 // EXPLAIN ANALYZE runs every task wrapped in EXPLAIN ANALYZE on its worker, with the run options
 // the executor gives, so a modification takes effect (in the client's transaction) as in
-// PostgreSQL; rows a combine step needs are fetched by running the tasks themselves.
+// PostgreSQL; rows a combine step needs are fetched by running the tasks themselves, and a
+// subplan whose rows the statement needs runs again for them.
 import { BackendCode, MessageWriter, write } from "../protocol/messages.js";
 import { SqlError } from "../errors.js";
 import type { NodeRecord } from "../metadata/cache.js";
@@ -63,6 +67,10 @@ export class Explain {
   /** The client's options, FORMAT aside, for the workers' and the coordinator's EXPLAIN. */
   private readonly options: AstNode[];
   private readonly rowScans = new Map<number, Scan>();
+  /** The data parameters whose scans the coordinator's plan shows. */
+  private readonly scannedRows = new Set<number>();
+  /** Subqueries run first, each as its plan's lines, or the data parameter of rows fetched first. */
+  private readonly subplans: (string[] | number)[] = [];
   private root: { kind: "scan"; scan: Scan } | { kind: "coordinator" | "pull"; lines: string[] } | null = null;
   private executionStartMs: number | null = null;
 
@@ -110,6 +118,23 @@ export class Explain {
   /** The tasks fetching the rows of data parameter `paramNumber` (run by the caller when analyzing). */
   async rows(session: Session, paramNumber: number, tasks: readonly Task[], opts: RunOptions): Promise<void> {
     this.rowScans.set(paramNumber, await this.scan(session, tasks, opts, false));
+    this.subplans.push(paramNumber);
+  }
+
+  /** Rows fetched first by a query of the coordinator database (from a local table). */
+  async localRows(session: Session, query: AstNode): Promise<void> {
+    this.subplans.push(await this.coordinatorPlan(session, query, { params: [], formats: [], types: [] }));
+  }
+
+  /** A description of a subquery's statement, for showing it as a subplan. */
+  nested(): Explain {
+    return new Explain(this.options, this.allTasks, this.database, this.inBlock);
+  }
+
+  /** A subquery run first, described by `nested`. */
+  subplan(nested: Explain): void {
+    this.executionStartMs ??= nested.executionStartMs;
+    this.subplans.push(nested.planLines());
   }
 
   /**
@@ -123,23 +148,7 @@ export class Explain {
 
   /** The lines of the plan, with the summary PostgreSQL prints after it. */
   lines(statementStartMs: number): string[] {
-    const root = this.root;
-    if (!root) throw new SqlError("XX000", "the executor described no plan for EXPLAIN");
-    let out: string[];
-    if (root.kind === "scan") {
-      out = [
-        `Custom Scan (${root.scan.executor})${this.costsText()}${this.actualText(root.scan)}`,
-        ...scanBody(root.scan, 0, this.database),
-      ];
-    } else if (root.kind === "coordinator") {
-      out = root.lines;
-    } else {
-      out = [
-        `Custom Scan (Canopy INSERT ... SELECT)${this.costsText()}`,
-        "  INSERT/SELECT method: pull to coordinator",
-        ...root.lines.map((l, i) => (i === 0 ? `  ->  ${l}` : `      ${l}`)),
-      ];
-    }
+    const out = this.planLines();
     if (this.summary) {
       const now = performance.now();
       const started = this.executionStartMs ?? now;
@@ -147,6 +156,39 @@ export class Explain {
       if (this.analyze) out.push(`Execution Time: ${(now - started).toFixed(3)} ms`);
     }
     return out;
+  }
+
+  /**
+   * The lines of the plan. Subplans come under the top Custom Scan, as Citus shows them, or before
+   * a plan of the coordinator's.
+   */
+  private planLines(): string[] {
+    const root = this.root;
+    if (!root) throw new SqlError("XX000", "the executor described no plan for EXPLAIN");
+    const subplans = this.subplans.flatMap((s) => {
+      if (Array.isArray(s)) return [s];
+      const scan = this.rowScans.get(s)!;
+      return this.scannedRows.has(s) ? [] : [[`Custom Scan (${scan.executor})`, ...scanBody(scan, 0, this.database)]];
+    });
+    const subplanLines = (column: number) =>
+      subplans.flatMap((lines, i) => [
+        `${" ".repeat(column)}${column > 0 ? "->  " : ""}Distributed Subplan ${i + 1}`,
+        ...lines.map((l, j) => `${" ".repeat(column + (column > 0 ? 6 : 2))}${j === 0 ? "->  " : "    "}${l}`),
+      ]);
+    if (root.kind === "scan") {
+      return [
+        `Custom Scan (${root.scan.executor})${this.costsText()}${this.actualText(root.scan)}`,
+        ...subplanLines(2),
+        ...scanBody(root.scan, 0, this.database),
+      ];
+    }
+    if (root.kind === "coordinator") return [...subplanLines(0), ...root.lines];
+    return [
+      ...subplanLines(0),
+      `Custom Scan (Canopy INSERT ... SELECT)${this.costsText()}`,
+      "  INSERT/SELECT method: pull to coordinator",
+      ...root.lines.map((l, i) => (i === 0 ? `  ->  ${l}` : `      ${l}`)),
+    ];
   }
 
   private costsText(): string {
@@ -223,7 +265,8 @@ export class Explain {
       if (inPlanningBlock && indent > 0) continue;
       inPlanningBlock = line === "Planning:";
       if (inPlanningBlock || /^(Planning|Execution) Time: /.test(line)) continue;
-      if (skipFrom >= 0 && indent >= skipFrom) continue;
+      // The subqueries of the scan's conditions stay.
+      if (skipFrom >= 0 && indent >= skipFrom && !/^(SubPlan|InitPlan) /.test(line.trimStart())) continue;
       skipFrom = -1;
       const m = rowsScanLine.exec(line);
       const scan = m ? this.rowScans.get(Number(m[2])) : undefined;
@@ -231,7 +274,8 @@ export class Explain {
         out.push(line);
         continue;
       }
-      // The scan's details (Output, Function Call) are dropped with it.
+      this.scannedRows.add(Number(m[2]));
+      // The scan's details (Output, Function Call, Filter) are dropped with it.
       const column = m[1].length;
       out.push(`${m[1]}Custom Scan (${scan.executor})${m[3]}`, ...scanBody(scan, column, this.database));
       skipFrom = column + 2;

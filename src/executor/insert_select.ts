@@ -17,8 +17,14 @@ import { deparseStatement } from "../sql/parse.js";
 import type { MetadataSnapshot } from "../metadata/cache.js";
 import { shardRelname } from "../commands/shard_ddl.js";
 import { nodeForGroup } from "../commands/distribute.js";
-import { collectRelationRefs, onNullableSide, pinnedValues, type DistributedRef } from "../planner/analyze.js";
-import { distColumnRef, runsWholeOnShards } from "../planner/pushdown.js";
+import {
+  collectRelationRefs,
+  distColumnRef,
+  onNullableSide,
+  pinnedValues,
+  type DistributedRef,
+} from "../planner/analyze.js";
+import { runsWholeOnShards } from "../planner/pushdown.js";
 import type { Session } from "../server/session.js";
 import type { Invocation, InterceptedStatement } from "../commands/intercept.js";
 import { shardSafety } from "./pushdown.js";
@@ -30,8 +36,10 @@ import {
   compactParams,
   describeStatement,
   intermediateLimit,
+  parameterTypes,
   paramValues,
   prunedIndexes,
+  relationColumns,
   renameToShard,
   rowShardIndex,
   runModifyTasks,
@@ -113,9 +121,8 @@ async function pushdownTasks(x: InsertSelect, all: readonly ColumnInfo[]): Promi
   if (!feeding || onNullableSide(feeding) || feeding.table.partitionType !== table.partitionType) return null;
   const aggregates = await shardSafety(session, stmt);
   if (!aggregates) return null;
-  const inputColumns = new Set<string>();
-  for (const r of sources) for (const c of await session.tableColumns(r.table.relationId)) inputColumns.add(c.name);
-  if (!runsWholeOnShards(select, { refs: sources, isAggregate: (n) => aggregates.has(n), inputColumns })) return null;
+  const columnsOf = await relationColumns(session, sources);
+  if (!runsWholeOnShards(select, { refs: sources, isAggregate: (n) => aggregates.has(n), columnsOf })) return null;
 
   const indexes = prunedIndexes(feeding, pinnedValues(sources).get(feeding) ?? null, inv);
   const originals = collectRelationRefs(stmt);
@@ -295,21 +302,6 @@ async function routeRows(
   await session.flushAndAwait(results);
   if (failure) throw failure;
   return byShard;
-}
-
-/** The parameter types the coordinator database infers for a statement (checking it on the way). */
-async function parameterTypes(session: Session, sql: string, given: readonly number[]): Promise<number[]> {
-  let types: number[] = [];
-  const results = [
-    session.internalRaw(FrontendCode.Parse, write.parse("", sql, given)),
-    session.internalRaw(FrontendCode.Describe, write.describe("S", ""), (code, message) => {
-      if (code !== BackendCode.ParameterDescription) return;
-      const count = message.readInt16BE(5);
-      types = Array.from({ length: count }, (_, i) => message.readUInt32BE(7 + 4 * i));
-    }),
-  ];
-  await session.flushAndAwait(results);
-  return types;
 }
 
 /**

@@ -19,16 +19,18 @@ import { arrayLiteral } from "../sql/quote.js";
 import { shardRelname } from "../commands/shard_ddl.js";
 import { nodeForGroup } from "../commands/distribute.js";
 import { collectRelationRefs, pinnedValues, type DistributedRef, type RelationRef } from "../planner/analyze.js";
-import { shardLocalRefs } from "../planner/modify.js";
+import { shardLocalRefs, withDerivedRefs } from "../planner/subqueries.js";
+import { localityContext } from "../planner/pushdown.js";
 import type { Session } from "../server/session.js";
 import type { Invocation, InterceptedStatement } from "../commands/intercept.js";
-import { shardSafety } from "./pushdown.js";
+import { calledFunctions, functionFacts, shardSafety } from "./pushdown.js";
 import { callsSequence, evaluateTransactionValues, type ColumnInfo } from "./defaults.js";
 import {
   executeTasks,
   jsonRowsSubquery,
   placementsOf,
   prunedIndexes,
+  relationColumns,
   renameToShard,
   renumberParams,
   reportModify,
@@ -39,6 +41,7 @@ import {
   rowShardIndex,
   substituteShardRows,
   updatesPartitionKey,
+  withDataParams,
   type Task,
 } from "./distributed.js";
 
@@ -133,12 +136,14 @@ function readInReturning(stmt: AstNode, dist: readonly DistributedRef[]): Distri
 
 /** The references besides the target that each shard of the target can read from its own shard group. */
 async function findShardLocal(m: Modification): Promise<Set<DistributedRef>> {
-  // Knowing the aggregates lets `IN (SELECT …)` subqueries be checked for running whole on shards.
+  // Knowing the aggregates lets subqueries (`IN (SELECT …)`, derived tables) be checked for
+  // running whole on shards.
   const aggregates = await shardSafety(m.session, m.stmt);
-  const inputColumns = new Set<string>();
-  for (const r of m.dist) for (const c of await m.session.tableColumns(r.table.relationId)) inputColumns.add(c.name);
-  const shape = aggregates ? { isAggregate: (name: string) => aggregates.has(name), inputColumns } : null;
-  return shardLocalRefs(m.stmt, m.target, m.dist, shape);
+  const columnsOf = await relationColumns(m.session, m.dist, m.local);
+  const ctx = aggregates
+    ? localityContext({ isAggregate: (name) => aggregates.has(name), columnsOf })
+    : { isAggregate: () => false, columnsOf, runsWhole: () => false };
+  return shardLocalRefs(m.stmt, [m.target], withDerivedRefs(m.stmt, m.dist, ctx), ctx);
 }
 
 /**
@@ -153,39 +158,18 @@ async function refuseVolatileSubqueries(session: Session, stmt: AstNode): Promis
       (node.SubLink as AstNode | undefined)?.subselect ??
       (node.RangeSubselect as AstNode | undefined)?.subquery ??
       (node.CommonTableExpr as AstNode | undefined)?.ctequery;
-    if (!sub) return;
-    walk(sub, (inner) => {
-      const fc = inner.FuncCall as AstNode | undefined;
-      if (fc) names.add(stringList(fc.funcname).pop()!);
-    });
+    if (sub) for (const name of calledFunctions(sub)) names.add(name);
   });
-  if (names.size === 0) return;
-  const rows = await session.internalQuery(
-    "SELECT DISTINCT p.proname FROM pg_catalog.pg_proc p WHERE p.proname = ANY($1::text[]) AND p.provolatile = 'v'",
-    [Buffer.from(arrayLiteral([...names]))],
-  );
-  if (rows.length === 0) return;
+  const [volatile] = (await functionFacts(session, names)).volatile;
+  if (volatile === undefined) return;
   throw new SqlError(
     "0A000",
-    `volatile function ${rows[0][0]}() in a subquery of a multi-shard UPDATE or DELETE is not supported`,
+    `volatile function ${volatile}() in a subquery of a multi-shard UPDATE or DELETE is not supported`,
     {
       detail: "Each shard would evaluate the subquery on its own.",
       hint: "Compute the value in a separate statement and pass it as a constant.",
     },
   );
-}
-
-/** The invocation with the JSON rows of `substituteShardRows` as text parameters after its own. */
-function withDataParams(inv: Invocation, dataParams: readonly string[]): Invocation {
-  if (dataParams.length === 0) return inv;
-  const formats = inv.params.map((_, i) =>
-    inv.paramFormats.length === 1 ? inv.paramFormats[0] : (inv.paramFormats[i] ?? 0),
-  );
-  return {
-    ...inv,
-    params: [...inv.params, ...dataParams.map((p) => Buffer.from(p, "utf8"))],
-    paramFormats: [...formats, ...dataParams.map(() => 0)],
-  };
 }
 
 /**

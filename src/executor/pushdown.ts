@@ -1,6 +1,7 @@
 // Runs SELECTs planned by planner/pushdown.ts: each shard group runs the worker statement; the
 // rows are either the answer (sent on as they are) or travel to the coordinator database, which
-// runs the combining statement over them.
+// runs the combining statement over them. CTEs are inlined for planning, as PostgreSQL inlines
+// them, since a statement pushed down calls no volatile function.
 import { BackendCode, FrontendCode, write } from "../protocol/messages.js";
 import { SqlError } from "../errors.js";
 import type { MetadataSnapshot, TableRecord } from "../metadata/cache.js";
@@ -8,8 +9,9 @@ import { cloneAst, stringList, typeNameNode, walk, type AstNode } from "../sql/a
 import { deparseStatement } from "../sql/parse.js";
 import { arrayLiteral } from "../sql/quote.js";
 import { nodeForGroup } from "../commands/distribute.js";
-import { collectRelationRefs, pinnedValues, type DistributedRef } from "../planner/analyze.js";
+import { collectRelationRefs, onNullableSide, pinnedValues, type DistributedRef } from "../planner/analyze.js";
 import { planPushdown, ROWS_PLACEHOLDER, type PushdownPlan } from "../planner/pushdown.js";
+import { inlineCtes } from "../planner/subqueries.js";
 import type { Session } from "../server/session.js";
 import type { Invocation, InterceptedStatement } from "../commands/intercept.js";
 import {
@@ -22,11 +24,15 @@ import {
   jsonRowsSubquery,
   paramValues,
   prunedIndexes,
+  relationColumns,
   renameToShard,
+  sameRefs,
   sendRowDescription,
   sendRows,
   settleAll,
+  tableKey,
   unionAll,
+  emit,
 } from "./distributed.js";
 
 const JSON_OID = 114;
@@ -42,10 +48,11 @@ export interface PushdownEntry {
   readonly tasks: Map<string, { sql: string; params: number[] }>;
 }
 
-/** Runs the statement through a pushdown plan; false when it has none. */
+/** Runs the statement (`stmt`, this execution's copy, `dist` its references) through a pushdown plan; false when it has none. */
 export async function runPushdown(
   session: Session,
   st: InterceptedStatement,
+  stmt: AstNode,
   dist: readonly DistributedRef[],
   metadata: MetadataSnapshot,
   inv: Invocation,
@@ -58,15 +65,18 @@ export async function runPushdown(
   const plan = entry.plan;
   if (!plan) return false;
 
-  // The shard groups every distributed reference can draw rows from.
+  // The shard groups the result's rows can come from: those of every table of the outer query
+  // whose rows each result row has (not NULL-extended by an outer join); the tables of
+  // subqueries restrict only the rows they are compared with.
   const pins = pinnedValues(dist);
   const hashRefs = dist.filter((r) => r.table.method === "h");
-  let indexes = prunedIndexes(hashRefs[0], pins.get(hashRefs[0]) ?? null, inv);
-  for (const r of hashRefs.slice(1)) {
+  const anchor = hashRefs[0].table;
+  let indexes = anchor.shards.map((_, i) => i);
+  for (const r of hashRefs) {
+    if (r.level !== stmt.SelectStmt || onNullableSide(r)) continue;
     const own = new Set(prunedIndexes(r, pins.get(r) ?? null, inv));
     indexes = indexes.filter((i) => own.has(i));
   }
-  const anchor = hashRefs[0].table;
   const byGroup = new Map<number, number[]>();
   for (const i of indexes) {
     const group = anchor.shards[i].placements[0]?.groupId;
@@ -106,9 +116,9 @@ export async function runPushdown(
 
   if (stream) {
     if (inv.describe) await sendRowDescription(session, st, inv);
-    sendRows(session, results);
+    sendRows(session, results, inv);
     const count = results.reduce((n, r) => n + r.rows.length, 0);
-    session.sendToClient(write.commandComplete(`SELECT ${count}`));
+    emit(session, inv, write.commandComplete(`SELECT ${count}`));
     return true;
   }
   const json = joinJsonArrays(results.map((r) => r.rows[0][0]!));
@@ -137,7 +147,7 @@ export async function runPushdown(
   }
   if (inv.describe) await sendRowDescription(session, st, inv);
   const forward = (code: number, message: Buffer) => {
-    if (code === BackendCode.DataRow || code === BackendCode.CommandComplete) session.sendToClient(message);
+    if (code === BackendCode.DataRow || code === BackendCode.CommandComplete) emit(session, inv, message);
   };
   await session.flushAndAwait([
     session.internalRaw(FrontendCode.Parse, write.parse("", deparseStatement({ SelectStmt: coordinator }), types)),
@@ -169,10 +179,6 @@ function workerStatement(
   return stream ? { SelectStmt: unionAll(branches) } : jsonRowsQuery(branches, width);
 }
 
-function tableKey(rv: AstNode): string {
-  return `${(rv.schemaname as string | undefined) ?? ""}.${rv.relname as string}`;
-}
-
 async function buildEntry(
   session: Session,
   st: InterceptedStatement,
@@ -186,36 +192,21 @@ async function buildEntry(
   if (!aggregates) return none;
   const original = await describeStatement(session, st.sql, st.paramTypes);
   if (!original) return none;
-  const inputColumns = new Set<string>();
-  for (const r of dist) for (const c of await session.tableColumns(r.table.relationId)) inputColumns.add(c.name);
   // Planning works on a copy whose references are this execution's (the plan keeps no ref objects).
-  const copy = cloneAst(st.stmt);
-  const refs = collectRelationRefs(copy);
-  const byKey = new Map(dist.map((r) => [tableKey(r.rangeVar), r.table]));
-  const copyRefs: DistributedRef[] = [];
-  for (const r of refs) {
-    const table = byKey.get(tableKey(r.rangeVar));
-    if (!table) return none;
-    copyRefs.push({ ...r, table });
-  }
+  const copy = inlineCtes(st.stmt).stmt;
+  const { dist: copyRefs, local } = sameRefs(copy, dist);
+  if (local.length > 0) return none;
   const plan = await planPushdown(copy.SelectStmt as AstNode, {
     refs: copyRefs,
     isAggregate: (name) => aggregates.has(name),
-    inputColumns,
+    columnsOf: await relationColumns(session, copyRefs),
     outputNames: original.map((f) => f.name),
     describe: async (s) => (await describeStatement(session, deparseStatement({ SelectStmt: s }), st.paramTypes)) ?? [],
   });
   if (!plan) return none;
   // Anonymous records cannot be read back from their text form on the coordinator.
   if (!plan.streamable && plan.workerTypes.some((t) => t.typeOid === RECORD_OID)) return none;
-  const rows = await session.internalQuery(
-    "SELECT pg_catalog.format_type(o, NULLIF(m, -1)) FROM ROWS FROM (pg_catalog.unnest($1::oid[]), pg_catalog.unnest($2::int4[])) AS u(o, m)",
-    [
-      Buffer.from(`{${plan.workerTypes.map((t) => t.typeOid).join(",")}}`),
-      Buffer.from(`{${plan.workerTypes.map((t) => t.typeModifier).join(",")}}`),
-    ],
-  );
-  return { key, plan, columnTypes: rows.map((r) => r[0]!), tasks: new Map() };
+  return { key, plan, columnTypes: await typeNames(session, plan.workerTypes), tasks: new Map() };
 }
 
 /** Stable functions whose value depends on the node or session they run in. */
@@ -228,7 +219,7 @@ const builtinCollations = new Set(["C", "POSIX", "default", "ucs_basic"]);
  * (built in, and not volatile or node-dependent). Returns the names of aggregate functions it
  * calls, or null when it must not run on the shards.
  */
-export async function shardSafety(session: Session, stmt: AstNode): Promise<Set<string> | null> {
+export async function shardSafety(session: Session, stmt: AstNode): Promise<ReadonlySet<string> | null> {
   const functions = new Set<string>();
   const types = new Set<string>();
   let unsafe = false;
@@ -256,17 +247,8 @@ export async function shardSafety(session: Session, stmt: AstNode): Promise<Set<
     }
   });
   if (unsafe || [...functions].some((f) => nodeDependent.test(f))) return null;
-  const aggregates = new Set<string>();
-  if (functions.size > 0) {
-    const rows = await session.internalQuery(
-      `SELECT p.proname, pg_catalog.bool_or(p.prokind = 'a'),
-              pg_catalog.bool_and(p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace AND p.provolatile <> 'v')
-         FROM pg_catalog.pg_proc p WHERE p.proname = ANY($1::text[]) GROUP BY p.proname`,
-      [Buffer.from(arrayLiteral([...functions]))],
-    );
-    if (rows.length !== functions.size || rows.some((r) => r[2] !== "t")) return null;
-    for (const r of rows) if (r[1] === "t") aggregates.add(r[0]!);
-  }
+  const facts = await functionFacts(session, functions);
+  if (!facts.builtin || facts.volatile.size > 0) return null;
   if (types.size > 0) {
     const rows = await session.internalQuery(
       `SELECT 1 FROM pg_catalog.pg_type t WHERE t.typname = ANY($1::text[])
@@ -275,5 +257,55 @@ export async function shardSafety(session: Session, stmt: AstNode): Promise<Set<
     );
     if (rows.length > 0) return null;
   }
-  return aggregates;
+  return facts.aggregates;
+}
+
+/** What the catalog says of functions called by (unqualified) name, every overload of a name counted. */
+export interface FunctionFacts {
+  readonly aggregates: ReadonlySet<string>;
+  readonly volatile: ReadonlySet<string>;
+  /** Whether every name exists and names only functions of pg_catalog. */
+  readonly builtin: boolean;
+}
+
+export async function functionFacts(session: Session, names: ReadonlySet<string>): Promise<FunctionFacts> {
+  const aggregates = new Set<string>();
+  const volatile = new Set<string>();
+  if (names.size === 0) return { aggregates, volatile, builtin: true };
+  const rows = await session.internalQuery(
+    `SELECT p.proname, pg_catalog.bool_or(p.prokind = 'a'), pg_catalog.bool_or(p.provolatile = 'v'),
+            pg_catalog.bool_and(p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace)
+       FROM pg_catalog.pg_proc p WHERE p.proname = ANY($1::text[]) GROUP BY p.proname`,
+    [Buffer.from(arrayLiteral([...names]))],
+  );
+  for (const r of rows) {
+    if (r[1] === "t") aggregates.add(r[0]!);
+    if (r[2] === "t") volatile.add(r[0]!);
+  }
+  return { aggregates, volatile, builtin: rows.length === names.size && rows.every((r) => r[3] === "t") };
+}
+
+/** The names of the functions an AST calls (unqualified). */
+export function calledFunctions(root: unknown): Set<string> {
+  const names = new Set<string>();
+  walk(root, (node) => {
+    const fc = node.FuncCall as AstNode | undefined;
+    if (fc) names.add(stringList(fc.funcname).pop()!);
+  });
+  return names;
+}
+
+/** The result columns' types as SQL (format_type of each OID and modifier). */
+export async function typeNames(
+  session: Session,
+  types: readonly { typeOid: number; typeModifier: number }[],
+): Promise<string[]> {
+  const rows = await session.internalQuery(
+    "SELECT pg_catalog.format_type(o, NULLIF(m, -1)) FROM ROWS FROM (pg_catalog.unnest($1::oid[]), pg_catalog.unnest($2::int4[])) AS u(o, m)",
+    [
+      Buffer.from(`{${types.map((t) => t.typeOid).join(",")}}`),
+      Buffer.from(`{${types.map((t) => t.typeModifier).join(",")}}`),
+    ],
+  );
+  return rows.map((r) => r[0]!);
 }

@@ -12,7 +12,10 @@ export type ValueSource =
 
 /** One reference to a table in the statement (a RangeVar in FROM, or a DML target). */
 export interface RelationRef {
-  /** The RangeVar object itself (rewritten in place when planning). */
+  /**
+   * The RangeVar object itself (rewritten in place when planning); for a derived table seen as a
+   * table (planner/subqueries.ts), its RangeSubselect.
+   */
   readonly rangeVar: AstNode;
   readonly schemaname: string | undefined;
   readonly relname: string;
@@ -75,13 +78,9 @@ export function collectRelationRefs(stmt: AstNode): RelationRef[] {
   return refs;
 }
 
-function visitFromItem(item: AstNode, onRangeVar: (rv: AstNode) => void): void {
-  if (item.RangeVar) onRangeVar(item.RangeVar as AstNode);
-  const join = item.JoinExpr as { larg: AstNode; rarg: AstNode } | undefined;
-  if (join) {
-    visitFromItem(join.larg, onRangeVar);
-    visitFromItem(join.rarg, onRangeVar);
-  }
+/** The node a FROM item stands for (its RangeVar, RangeSubselect or RangeFunction); null for joins. */
+export function fromLeaf(item: AstNode): AstNode | null {
+  return ((item.RangeVar ?? item.RangeSubselect ?? item.RangeFunction) as AstNode | undefined) ?? null;
 }
 
 /** The conjuncts of a boolean expression (AND-ed terms). */
@@ -102,7 +101,8 @@ export function applicableConjuncts(ref: RelationRef): AstNode[] {
   const out = conjuncts(level.whereClause);
   const from = [...((level.fromClause as AstNode[]) ?? []), ...((level.usingClause as AstNode[]) ?? [])];
   const search = (item: AstNode): boolean => {
-    if (item.RangeVar) return item.RangeVar === ref.rangeVar;
+    const leaf = fromLeaf(item);
+    if (leaf) return leaf === ref.rangeVar;
     const join = item.JoinExpr as { jointype: string; larg: AstNode; rarg: AstNode; quals?: AstNode } | undefined;
     if (!join) return false;
     const inLeft = search(join.larg);
@@ -126,7 +126,8 @@ export function applicableConjuncts(ref: RelationRef): AstNode[] {
 export function onNullableSide(ref: RelationRef): boolean {
   const from = [...((ref.level.fromClause as AstNode[]) ?? []), ...((ref.level.usingClause as AstNode[]) ?? [])];
   const search = (item: AstNode, nullable: boolean): boolean | null => {
-    if (item.RangeVar) return item.RangeVar === ref.rangeVar ? nullable : null;
+    const leaf = fromLeaf(item);
+    if (leaf) return leaf === ref.rangeVar ? nullable : null;
     const join = item.JoinExpr as { jointype: string; larg: AstNode; rarg: AstNode } | undefined;
     if (!join) return null;
     const t = join.jointype;
@@ -151,6 +152,16 @@ export function columnTerm(node: AstNode): [string | null, string] | null {
   if (names.length === 1) return [null, names[0]!];
   if (names.length === 2) return [names[0]!, names[1]!];
   return null;
+}
+
+/** The reference whose distribution column `e` is. */
+export function distColumnRef(e: AstNode, hashRefs: readonly DistributedRef[]): DistributedRef | null {
+  const term = columnTerm(e);
+  if (!term) return null;
+  const candidates = hashRefs.filter(
+    (r) => r.table.partitionKey === term[1] && (term[0] === null || term[0] === r.refName),
+  );
+  return candidates.length === 1 ? candidates[0] : null;
 }
 
 /** A constant or parameter, possibly under casts, as a value source. */

@@ -10,20 +10,27 @@
 //   functions and LIMIT as PostgreSQL would. DISTINCT aggregates move their argument into the
 //   shards' grouping keys and are computed on the coordinator.
 //
+// Subqueries, derived tables and (inlined) CTEs run with the statement on each shard group when
+// they are shard-local with its tables (planner/subqueries.ts).
+//
 // A statement outside these shapes gets no plan; the caller answers it from the tables' rows.
 // This module does no I/O itself: types come through the `describe` callback.
 import type { AstNode } from "../sql/ast.js";
 import { cloneAst, expressionFromTemplate, typeNameNode, walk } from "../sql/ast.js";
-import { columnTerm, conjuncts, onNullableSide, type DistributedRef } from "./analyze.js";
+import { columnTerm, distColumnRef, fromLeaf, onNullableSide, type DistributedRef } from "./analyze.js";
+import {
+  joinedGroups,
+  levelInputColumns,
+  shardLocalRefs,
+  withDerivedRefs,
+  type LocalityContext,
+  type SubqueryContext,
+} from "./subqueries.js";
 
 /** What planning needs to know beyond the statement. */
-export interface PushdownContext {
+export interface PushdownContext extends SubqueryContext {
   /** The statement's references to distributed and reference tables (no local tables). */
   readonly refs: readonly DistributedRef[];
-  /** Whether a function name (lower case, unqualified) names an aggregate. */
-  isAggregate(name: string): boolean;
-  /** The column names of the tables in FROM (GROUP BY names input columns before output ones). */
-  readonly inputColumns: ReadonlySet<string>;
   /** The statement's output column names, as PostgreSQL names them. */
   readonly outputNames: readonly string[];
   /** The type OIDs of the results of a SELECT run against the coordinator's (empty) shells. */
@@ -74,7 +81,7 @@ const VARIANCE: Record<string, { sample: boolean; root: boolean }> = {
 
 /** Plans the statement, or returns null when it has neither shape. */
 export async function planPushdown(select: AstNode, ctx: PushdownContext): Promise<PushdownPlan | null> {
-  const shape = shapeOf(select, ctx);
+  const shape = statementShape(select, ctx);
   if (!shape) return null;
   if (shape.full) return planFull(select, shape.targets, shape.star, ctx);
   if (!shape.grouped) return null;
@@ -84,15 +91,53 @@ export async function planPushdown(select: AstNode, ctx: PushdownContext): Promi
 /**
  * Whether each shard group can run the SELECT whole, the rows of all shard groups together being
  * its result (in some order): the full pushdown shape with nothing left for the coordinator to
- * cut (LIMIT, OFFSET) or de-duplicate (DISTINCT).
+ * cut (LIMIT, OFFSET) or de-duplicate (DISTINCT), its subqueries shard-local.
  */
 export function runsWholeOnShards(select: AstNode, ctx: ShapeContext): boolean {
-  const shape = shapeOf(select, ctx);
-  return !!shape?.full && !select.limitCount && !select.limitOffset && !isPlainDistinct(select);
+  const shape = statementShape(select, ctx);
+  return !!shape && wholeOnShards(select, shape);
 }
 
 /** What deciding a statement's shape needs to know. */
-export type ShapeContext = Pick<PushdownContext, "refs" | "isAggregate" | "inputColumns">;
+export type ShapeContext = Pick<PushdownContext, "refs" | "isAggregate" | "columnsOf">;
+
+/** The shape test of one query level, for planner/subqueries.ts (a level's references do not change). */
+export function localityContext(ctx: SubqueryContext): LocalityContext {
+  const known = new Map<AstNode, boolean>();
+  return {
+    ...ctx,
+    runsWhole: (select, levelRefs) => {
+      let whole = known.get(select);
+      if (whole === undefined) {
+        const shape = shapeOf(select, { ...ctx, refs: levelRefs });
+        whole = !!shape && wholeOnShards(select, shape);
+        known.set(select, whole);
+      }
+      return whole;
+    },
+  };
+}
+
+function wholeOnShards(select: AstNode, shape: Shape): boolean {
+  // Rows with different distribution values differ: DISTINCT over them is DISTINCT per shard group.
+  const distinctByShard = !isPlainDistinct(select) || shape.targets.some((t) => shape.isDistColumn(t.val as AstNode));
+  return shape.full && !select.limitCount && !select.limitOffset && distinctByShard;
+}
+
+/**
+ * The shape of the statement's own level, its derived tables seen as tables, when every
+ * distributed table in its subqueries is shard-local with the level's own.
+ */
+function statementShape(select: AstNode, ctx: ShapeContext): Shape | null {
+  const stmt = { SelectStmt: select };
+  const locality = localityContext(ctx);
+  const refs = withDerivedRefs(stmt, ctx.refs, locality);
+  const shape = shapeOf(select, { ...ctx, refs });
+  if (!shape) return null;
+  const seeds = refs.filter((r) => r.table.method === "h" && r.level === select);
+  const local = shardLocalRefs(stmt, seeds, refs, locality);
+  return refs.every((r) => r.table.method !== "h" || local.has(r)) ? shape : null;
+}
 
 interface Shape {
   readonly targets: AstNode[];
@@ -101,16 +146,21 @@ interface Shape {
   readonly grouped: boolean;
   /** Whether every group (or row) of the result comes from one shard group. */
   readonly full: boolean;
+  /** Whether an expression is the distribution column of one of the level's tables (not NULL-extended). */
+  readonly isDistColumn: (e: AstNode) => boolean;
 }
 
+/** The shape of one query level, given its references (derived tables included); subqueries aside. */
 function shapeOf(select: AstNode, ctx: ShapeContext): Shape | null {
-  const hashRefs = ctx.refs.filter((r) => r.table.method === "h");
+  const levelRefs = ctx.refs.filter((r) => r.level === select);
+  const hashRefs = levelRefs.filter((r) => r.table.method === "h");
   if (hashRefs.length === 0) return null;
   if (select.op !== "SETOP_NONE" || select.withClause || select.intoClause) return null;
   if ((select.lockingClause as unknown[] | undefined)?.length) return null;
-  if (hashRefs.some((r) => r.level !== select)) return null;
   const from = (select.fromClause as AstNode[] | undefined) ?? [];
-  if (!shardLocalFrom(from, ctx.refs) || !colocatedJoin(select, from, hashRefs)) return null;
+  if (!shardLocalFrom(from, levelRefs) || joinedGroups(select, hashRefs).length !== 1) return null;
+  const inputColumns = levelInputColumns({ SelectStmt: select }, select, ctx);
+  if (!inputColumns) return null;
 
   const targets = ((select.targetList as AstNode[] | undefined) ?? []).map((t) => t.ResTarget as AstNode);
   const star = targets.some((t) => hasStar(t.val as AstNode));
@@ -118,7 +168,7 @@ function shapeOf(select: AstNode, ctx: ShapeContext): Shape | null {
   if (groupClause.some((g) => g.GroupingSet)) return null;
   const groupExprs: AstNode[] = [];
   for (const g of groupClause) {
-    const e = resolveGroupItem(g, targets, ctx.inputColumns, star);
+    const e = resolveGroupItem(g, targets, inputColumns, star);
     if (!e) return null;
     groupExprs.push(e);
   }
@@ -134,7 +184,7 @@ function shapeOf(select: AstNode, ctx: ShapeContext): Shape | null {
     (!grouped || groupExprs.some(isDistColumn)) &&
     windowsLocal &&
     (distinctOn === null || distinctOn.some(isDistColumn));
-  return { targets, star, groupExprs, grouped, full };
+  return { targets, star, groupExprs, grouped, full, isDistColumn };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -459,16 +509,19 @@ async function planPartial(
 // Shape checks
 
 /**
- * Whether FROM holds only tables and joins, and no outer join's preserved side lacks the
- * distributed table its other side has (each shard would then repeat the preserved side's
- * unmatched rows).
+ * Whether FROM holds only tables, derived tables, functions and joins, and no outer join's
+ * preserved side lacks the distributed table its other side has (each shard would then repeat
+ * the preserved side's unmatched rows).
  */
 function shardLocalFrom(from: AstNode[], refs: readonly DistributedRef[]): boolean {
-  const byRangeVar = new Map(refs.map((r) => [r.rangeVar, r]));
+  const byLeaf = new Map(refs.map((r) => [r.rangeVar, r]));
   let ok = true;
   const visit = (item: AstNode): DistributedRef[] => {
-    const ref = item.RangeVar ? byRangeVar.get(item.RangeVar as AstNode) : undefined;
-    if (ref) return [ref];
+    const leaf = fromLeaf(item);
+    if (leaf) {
+      const ref = byLeaf.get(leaf);
+      return ref ? [ref] : [];
+    }
     const join = item.JoinExpr as AstNode | undefined;
     if (!join || join.isNatural) {
       ok = false;
@@ -484,51 +537,6 @@ function shardLocalFrom(from: AstNode[], refs: readonly DistributedRef[]): boole
   };
   for (const item of from) visit(item);
   return ok;
-}
-
-/** Whether all distributed tables are co-located and joined on their distribution columns. */
-function colocatedJoin(select: AstNode, from: AstNode[], hashRefs: readonly DistributedRef[]): boolean {
-  if (hashRefs.some((r) => r.table.colocationId !== hashRefs[0].table.colocationId)) return false;
-  if (hashRefs.length === 1) return true;
-  const parent = new Map<DistributedRef, DistributedRef>(hashRefs.map((r) => [r, r]));
-  const find = (r: DistributedRef): DistributedRef => (parent.get(r) === r ? r : find(parent.get(r)!));
-  const union = (a: DistributedRef, b: DistributedRef) => parent.set(find(a), find(b));
-  const quals: AstNode[] = [...conjuncts(select.whereClause)];
-  const visit = (item: AstNode): DistributedRef[] => {
-    if (item.RangeVar) return hashRefs.filter((r) => r.rangeVar === item.RangeVar);
-    const join = item.JoinExpr as AstNode | undefined;
-    if (!join) return [];
-    const left = visit(join.larg as AstNode);
-    const right = visit(join.rarg as AstNode);
-    quals.push(...conjuncts(join.quals));
-    for (const u of (join.usingClause as AstNode[] | undefined) ?? []) {
-      const name = (u.String as { sval: string }).sval;
-      const l = left.find((r) => r.table.partitionKey === name);
-      const r = right.find((x) => x.table.partitionKey === name);
-      if (l && r) union(l, r);
-    }
-    return [...left, ...right];
-  };
-  for (const item of from) visit(item);
-  for (const q of quals) {
-    const e = q.A_Expr as AstNode | undefined;
-    if (!e || e.kind !== "AEXPR_OP" || lastName(e.name) !== "=") continue;
-    const a = distColumnRef(e.lexpr as AstNode, hashRefs);
-    const b = distColumnRef(e.rexpr as AstNode, hashRefs);
-    if (a && b) union(a, b);
-  }
-  const root = find(hashRefs[0]);
-  return hashRefs.every((r) => find(r) === root);
-}
-
-/** The reference whose distribution column `e` is. */
-export function distColumnRef(e: AstNode, hashRefs: readonly DistributedRef[]): DistributedRef | null {
-  const term = columnTerm(e);
-  if (!term) return null;
-  const candidates = hashRefs.filter(
-    (r) => r.table.partitionKey === term[1] && (term[0] === null || term[0] === r.refName),
-  );
-  return candidates.length === 1 ? candidates[0] : null;
 }
 
 /** Whether every window function's partition includes a distribution column. */
@@ -602,11 +610,6 @@ function funcName(fc: AstNode): string {
   const names = (fc.funcname as AstNode[]).map((n) => (n.String as { sval: string }).sval);
   if (names.length === 2 && names[0] !== "pg_catalog") return "";
   return names[names.length - 1] ?? "";
-}
-
-function lastName(list: unknown): string | null {
-  const names = (list as AstNode[] | undefined) ?? [];
-  return (names[names.length - 1]?.String as { sval?: string } | undefined)?.sval ?? null;
 }
 
 function hasStar(node: AstNode): boolean {

@@ -26,9 +26,12 @@ EXPLAIN (COSTS OFF) SELECT count(*), sum(amount) FROM ex_orders;
 EXPLAIN (COSTS OFF) SELECT note, count(*) FROM ex_orders GROUP BY note ORDER BY 2 DESC, 1 LIMIT 3;
 -- Joins with reference tables, pushed down.
 EXPLAIN (COSTS OFF) SELECT k.label, count(*) FROM ex_items i JOIN ex_kinds k ON i.qty = k.kind GROUP BY k.label;
--- The fallback: the rows of each distributed table fetched, the statement run on the coordinator.
+-- Joins not on the distribution column and with local tables: one side's rows fetched first (a
+-- subplan), the rest pushed down.
 EXPLAIN (COSTS OFF) SELECT count(*) FROM ex_orders o JOIN ex_items i ON o.id = i.qty;
 EXPLAIN (COSTS OFF) SELECT l.label, o.id FROM ex_orders o JOIN ex_local l ON o.id = l.id WHERE o.tenant = 1;
+-- The fallback: the rows of each distributed table fetched, the statement run on the coordinator.
+EXPLAIN (COSTS OFF) SELECT count(*) FROM ex_orders o WHERE o.amount > (SELECT avg(i.qty) FROM ex_items i WHERE i.order_id = o.id);
 -- All tasks.
 SET canopy.explain_all_tasks = on;
 EXPLAIN (COSTS OFF) SELECT id FROM ex_orders WHERE amount > 50;

@@ -1,0 +1,191 @@
+// Recursive planning of a SELECT that cannot run whole on the shards (planner/subqueries.ts
+// chooses the parts): its uncorrelated subqueries and CTEs that are not shard-local run first as
+// statements of their own (router, pushdown, or recursively again), the tables of other
+// co-location groups and the local tables are fetched, and their rows take their places as JSON
+// parameters read by jsonRowsSubquery with the columns' types. The statement is then planned
+// again: pushed down when it can be now (the rows travel to the workers with it), else by the
+// fallback, which fetches only the distributed tables left in it. Rows brought to the coordinator
+// count against canopy.max_intermediate_result_size as they arrive.
+import { BackendCode, parseDataRow } from "../protocol/messages.js";
+import { cloneAst, type AstNode } from "../sql/ast.js";
+import { deparseStatement } from "../sql/parse.js";
+import type { MetadataSnapshot } from "../metadata/cache.js";
+import type { DistributedRef } from "../planner/analyze.js";
+import { localityContext } from "../planner/pushdown.js";
+import { inlineCtes, planRecursive } from "../planner/subqueries.js";
+import type { Session } from "../server/session.js";
+import type { Invocation, InterceptedStatement } from "../commands/intercept.js";
+import { calledFunctions, functionFacts, typeNames } from "./pushdown.js";
+import {
+  checkIntermediateSize,
+  describeStatement,
+  intermediateLimit,
+  jsonRowsSubquery,
+  parameterTypes,
+  relationColumns,
+  runRead,
+  sameRefs,
+  sendRowDescription,
+  substituteShardRows,
+  withDataParams,
+  withJsonParams,
+} from "./distributed.js";
+
+const RECORD_OID = 2249;
+const RECORD_ARRAY_OID = 2287;
+
+/**
+ * The rows of a subplan as they arrive, kept as the JSON array of arrays of their values' text
+ * forms that jsonRowsSubquery reads. Past the size limit it keeps nothing and reports the error
+ * when asked for the rows.
+ */
+export class RowCollector {
+  private readonly rows: string[] = [];
+  private failure: unknown = null;
+
+  constructor(
+    private readonly limit: { kb: number; bytes: number },
+    /** Bytes the statement's other intermediate results already take. */
+    private bytes: number,
+  ) {}
+
+  /** Takes the DataRow messages among result messages. */
+  add(messages: readonly Buffer[]): void {
+    for (const message of messages) {
+      if (message[0] !== BackendCode.DataRow || this.failure) continue;
+      const row = JSON.stringify(
+        parseDataRow(message.subarray(5)).map((v) => (v === null ? null : v.toString("utf8"))),
+      );
+      this.bytes += row.length + 1;
+      try {
+        checkIntermediateSize(this.bytes, this.limit);
+      } catch (e) {
+        this.failure = e;
+        this.rows.length = 0;
+        return;
+      }
+      this.rows.push(row);
+    }
+  }
+
+  /** The rows as one JSON array; throws when they went past the limit. */
+  json(): string {
+    if (this.failure) throw this.failure;
+    return `[${this.rows.join(",")}]`;
+  }
+}
+
+/**
+ * Runs a SELECT (`stmt`, this execution's copy) by recursive planning; false when nothing of it
+ * can run first (the caller then takes the fallback).
+ */
+export async function runRecursive(
+  session: Session,
+  st: InterceptedStatement,
+  stmt: AstNode,
+  dist: readonly DistributedRef[],
+  metadata: MetadataSnapshot,
+  invocation: Invocation,
+  inBlock: boolean,
+): Promise<boolean> {
+  if (!stmt.SelectStmt) return false;
+  // Inlined CTEs are evaluated where each reference is: only when nothing in them can differ.
+  const facts = await functionFacts(session, calledFunctions(stmt));
+  const { stmt: work, origins } =
+    facts.volatile.size === 0 ? inlineCtes(stmt) : { stmt: cloneAst(stmt), origins: new Map<AstNode, AstNode>() };
+  const refs = sameRefs(work, dist);
+  const ctx = localityContext({
+    isAggregate: (name) => facts.aggregates.has(name),
+    columnsOf: await relationColumns(session, refs.dist, refs.local),
+  });
+  const plan = planRecursive(work, refs.dist, refs.local, origins, ctx);
+  if (!plan) return false;
+
+  let inv = invocation;
+  // The statement may keep none of the places that tell a parameter's type.
+  let paramTypes = withJsonParams(await parameterTypes(session, st.sql, st.paramTypes), inv, []);
+  const addRows = (json: string) => {
+    paramTypes = withJsonParams(paramTypes, inv, [json]);
+    inv = withDataParams(inv, [json]);
+    return inv.params.length;
+  };
+  const limit = await intermediateLimit(session);
+  let bytes = 0;
+  let rewritten = false;
+  for (const subplan of plan.subplans) {
+    const result = await runSubplan(session, subplan.select, inv, paramTypes, inBlock, limit, bytes);
+    if (!result) continue;
+    bytes += result.json.length;
+    const param = addRows(result.json);
+    for (const site of subplan.sites) fillSite(site, result.columns, param);
+    rewritten = true;
+  }
+  if (plan.fetched.length > 0) {
+    const fetchedDist = refs.dist.filter((r) => plan.fetched.includes(r));
+    const fetchedLocal = refs.local.filter((r) => plan.fetched.includes(r));
+    const dataParams = await substituteShardRows(session, work, fetchedDist, metadata, inv, inBlock, fetchedLocal);
+    paramTypes = withJsonParams(paramTypes, inv, dataParams);
+    inv = withDataParams(inv, dataParams);
+    rewritten = true;
+  }
+  if (!rewritten) return false;
+  if (inv.describe) await sendRowDescription(session, st, inv);
+  const next: InterceptedStatement = {
+    sql: deparseStatement(work),
+    stmt: work,
+    paramTypes,
+    distributed: {},
+    origin: st.origin ?? st,
+    subplan: st.subplan,
+  };
+  await runRead(session, next, { ...inv, describe: false }, inBlock);
+  return true;
+}
+
+/** A subplan's rows (as JSON) and columns, or null when its rows cannot be read back (records). */
+interface SubplanRows {
+  readonly json: string;
+  readonly columns: readonly { name: string; type: string; position: number }[];
+}
+
+/**
+ * Runs a self-contained SELECT of the statement as a statement of its own, with the statement's
+ * parameters, and returns its rows. Under EXPLAIN it is explained as a subplan, and run for its
+ * rows only when analyzing.
+ */
+async function runSubplan(
+  session: Session,
+  select: AstNode,
+  inv: Invocation,
+  paramTypes: readonly number[],
+  inBlock: boolean,
+  limit: { kb: number; bytes: number },
+  bytes: number,
+): Promise<SubplanRows | null> {
+  const stmt = { SelectStmt: cloneAst(select) };
+  const sql = deparseStatement(stmt);
+  const fields = await describeStatement(session, sql, paramTypes);
+  if (!fields || fields.some((f) => f.typeOid === RECORD_OID || f.typeOid === RECORD_ARRAY_OID)) return null;
+  const types = await typeNames(session, fields);
+  const columns = fields.map((f, i) => ({ name: f.name, type: types[i], position: i }));
+  const st: InterceptedStatement = { sql, stmt, paramTypes, distributed: {}, subplan: true };
+  const base = { params: inv.params, paramFormats: inv.paramFormats, resultFormats: [], describe: false };
+  if (inv.explain) {
+    const nested = inv.explain.nested();
+    await runRead(session, st, { ...base, explain: nested }, inBlock);
+    inv.explain.subplan(nested);
+    if (!inv.explain.analyze) return { json: "[]", columns };
+  }
+  const collect = new RowCollector(limit, bytes);
+  await runRead(session, st, { ...base, collect }, inBlock);
+  return { json: collect.json(), columns };
+}
+
+/** Puts a subplan's rows (data parameter `param`) in the place of a SubLink's, CTE's or derived table's query. */
+function fillSite(site: AstNode, columns: SubplanRows["columns"], param: number): void {
+  const rows = (alias: AstNode) => jsonRowsSubquery(columns, param, alias).RangeSubselect as AstNode;
+  const derived = site.RangeSubselect as AstNode | undefined;
+  if (derived) site.RangeSubselect = rows(derived.alias as AstNode);
+  else if ("ctequery" in site) site.ctequery = rows({ aliasname: "s" }).subquery;
+  else site.subselect = rows({ aliasname: "s" }).subquery;
+}

@@ -1,0 +1,50 @@
+-- Subqueries and CTEs over distributed tables: co-located ones run with the outer query on each
+-- shard group (one multi-shard pushdown); the others run first as subplans (Distributed Subplan)
+-- whose rows feed the outer query, which is then pushed down when it can be.
+SET canopy.shard_count = 4;
+CREATE TABLE sq_orders (tenant int, id int, amount numeric, note text);
+SELECT create_distributed_table('sq_orders', 'tenant');
+CREATE TABLE sq_items (tenant int, order_id int, qty int);
+SELECT create_distributed_table('sq_items', 'tenant');
+CREATE TABLE sq_other (tenant int, label text);
+SELECT create_distributed_table('sq_other', 'tenant', colocate_with => 'none');
+CREATE TABLE sq_local (id int, label text);
+INSERT INTO sq_orders SELECT g % 10, g, g * 1.5, 'n' || g FROM generate_series(1, 40) g;
+INSERT INTO sq_items SELECT g % 10, g, g % 3 FROM generate_series(1, 40) g;
+INSERT INTO sq_other SELECT g, 'o' || g FROM generate_series(1, 5) g;
+INSERT INTO sq_local VALUES (1, 'a'), (2, 'b');
+
+-- A subquery grouped by the distribution column and joined on it: one multi-shard pushdown.
+EXPLAIN (COSTS OFF) SELECT o.id, x.total FROM sq_orders o JOIN (SELECT tenant, sum(qty) AS total FROM sq_items GROUP BY tenant) x ON x.tenant = o.tenant WHERE o.id < 4;
+SELECT o.id, x.total FROM sq_orders o JOIN (SELECT tenant, sum(qty) AS total FROM sq_items GROUP BY tenant) x ON x.tenant = o.tenant WHERE o.id < 4 ORDER BY o.id;
+-- EXISTS correlated on the distribution column, and a CTE read twice: pushed down too.
+EXPLAIN (COSTS OFF) SELECT count(*) FROM sq_orders o WHERE EXISTS (SELECT 1 FROM sq_items i WHERE i.tenant = o.tenant AND i.qty = 2);
+WITH t AS (SELECT tenant, count(*) AS n FROM sq_items GROUP BY tenant)
+SELECT a.tenant, a.n FROM t a JOIN t b ON a.tenant = b.tenant JOIN sq_orders o ON o.tenant = a.tenant AND o.id = a.tenant ORDER BY 1;
+
+-- A subquery with LIMIT runs first, as a subplan; its rows travel to the shards with the outer query.
+EXPLAIN (COSTS OFF) SELECT id FROM sq_orders WHERE id IN (SELECT order_id FROM sq_items ORDER BY qty DESC, order_id LIMIT 3);
+SELECT id FROM sq_orders WHERE id IN (SELECT order_id FROM sq_items ORDER BY qty DESC, order_id LIMIT 3) ORDER BY id;
+-- A CTE grouped by another column and read twice: one subplan, read twice on the coordinator.
+EXPLAIN (COSTS OFF) WITH q AS (SELECT qty, count(*) AS n FROM sq_items GROUP BY qty)
+SELECT a.qty, b.qty FROM q a JOIN q b ON a.n = b.n AND a.qty < b.qty;
+-- Tables of another co-location group and local tables are fetched; the rest is pushed down.
+EXPLAIN (COSTS OFF) SELECT count(*) FROM sq_orders o JOIN sq_other t ON t.tenant = o.tenant WHERE t.label <> 'o3';
+SELECT count(*) FROM sq_orders o JOIN sq_other t ON t.tenant = o.tenant WHERE t.label <> 'o3';
+EXPLAIN (COSTS OFF) SELECT l.label, o.id FROM sq_orders o JOIN sq_local l ON l.id = o.tenant WHERE o.id > 30;
+SELECT l.label, o.id FROM sq_orders o JOIN sq_local l ON l.id = o.tenant WHERE o.id > 30 ORDER BY 2;
+-- EXPLAIN ANALYZE runs the subplan for its rows.
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, BUFFERS OFF) SELECT count(*) FROM sq_items WHERE tenant = 2 AND order_id = ANY (ARRAY(SELECT id FROM sq_orders WHERE tenant = 1 AND id < 20));
+
+-- The client's statement is recorded once, subplans included.
+SELECT canopy_stat_statements_reset();
+SELECT count(*) FROM sq_orders WHERE id IN (SELECT order_id FROM sq_items ORDER BY qty DESC, order_id LIMIT 3);
+SELECT query, executor, calls FROM canopy_stat_statements ORDER BY query;
+
+-- A subplan's rows are bounded by canopy.max_intermediate_result_size (kB), as they arrive.
+SET canopy.max_intermediate_result_size = 1;
+SELECT count(*) FROM sq_orders WHERE note IN (SELECT repeat(note, 100) FROM sq_orders WHERE tenant = 1 LIMIT 4);
+RESET canopy.max_intermediate_result_size;
+SELECT count(*) FROM sq_orders WHERE note IN (SELECT repeat(note, 100) FROM sq_orders WHERE tenant = 1 LIMIT 4);
+DROP TABLE sq_orders, sq_items, sq_other, sq_local;
+RESET canopy.shard_count;
