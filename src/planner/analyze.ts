@@ -186,22 +186,26 @@ function operatorName(expr: AstNode): string | null {
 /**
  * The values each reference's distribution column is pinned to: one value (router), several
  * (IN lists: those shards), or null (not pinned: every shard). Pins through join equalities
- * follow other pinned references of the same or an enclosing level.
+ * follow other pinned references of the same level, or of an enclosing one that a qualified name
+ * reaches (no level in between has an item of that name).
  */
 export function pinnedValues(refs: readonly DistributedRef[]): Map<DistributedRef, ValueSource[] | null> {
   const pins = new Map<DistributedRef, ValueSource[] | null>();
   const hashRefs = refs.filter((r) => r.table.method === "h");
   for (const r of hashRefs) pins.set(r, null);
-  const refsAtLevel = new Map<AstNode, DistributedRef[]>();
-  for (const r of hashRefs) refsAtLevel.set(r.level, [...(refsAtLevel.get(r.level) ?? []), r]);
   const fromCount = (level: AstNode) =>
     ((level.fromClause as unknown[]) ?? []).length +
     ((level.usingClause as unknown[]) ?? []).length +
     (level.relation ? 1 : 0);
-  /** Whether a column term denotes `ref`'s distribution column. */
-  const denotes = (term: [string | null, string], ref: DistributedRef) =>
-    term[1] === ref.table.partitionKey &&
-    (term[0] === ref.refName || (term[0] === null && ref.level && fromCount(ref.level) === 1 && !hasJoin(ref.level)));
+  /** Whether a column term written at `at`'s level denotes `ref`'s distribution column. */
+  const denotes = (term: [string | null, string], ref: DistributedRef, at: DistributedRef = ref) => {
+    if (term[1] !== ref.table.partitionKey) return false;
+    if (term[0] === null) return at.level === ref.level && fromCount(ref.level) === 1 && !hasJoin(ref.level);
+    if (term[0] !== ref.refName) return false;
+    if (at.level === ref.level) return true;
+    const path = levelsBetween(ref.level, at.level);
+    return path !== null && path.every((level) => !fromItemNames(level).includes(term[0]!));
+  };
   let changed = true;
   while (changed) {
     changed = false;
@@ -224,10 +228,57 @@ function hasJoin(level: AstNode): boolean {
   return ((level.fromClause as AstNode[]) ?? []).some((f) => f.JoinExpr);
 }
 
+/**
+ * The query levels from `outer` (left out) down to `inner` (included), or null when `inner` is
+ * not written inside `outer`.
+ */
+function levelsBetween(outer: AstNode, inner: AstNode): AstNode[] | null {
+  const path: AstNode[] = [];
+  const isOperand = (key: string, v: unknown): v is AstNode =>
+    (key === "larg" || key === "rarg") && v !== null && typeof v === "object" && "op" in v;
+  const within = (level: AstNode, depth: number) =>
+    Object.entries(level).some(([key, v]) => (isOperand(key, v) ? enter(v, depth + 1) : search(v, depth + 1)));
+  const enter = (level: AstNode, depth: number): boolean => {
+    path.push(level);
+    if (level === inner || within(level, depth)) return true;
+    path.pop();
+    return false;
+  };
+  const search = (value: unknown, depth: number): boolean => {
+    if (depth > 1000 || value === null || typeof value !== "object") return false;
+    if (Array.isArray(value)) return value.some((v) => search(v, depth + 1));
+    const node = value as AstNode;
+    const level = (node.SelectStmt ?? node.UpdateStmt ?? node.DeleteStmt ?? node.InsertStmt) as AstNode | undefined;
+    return level ? enter(level, depth) : Object.values(node).some((v) => search(v, depth + 1));
+  };
+  return within(outer, 0) ? path : null;
+}
+
+/** The names a level's FROM items are visible by (joins without an alias show their items). */
+function fromItemNames(level: AstNode): string[] {
+  const names: string[] = [];
+  const visit = (item: AstNode) => {
+    const join = item.JoinExpr as AstNode | undefined;
+    if (join && !join.alias) {
+      visit(join.larg as AstNode);
+      visit(join.rarg as AstNode);
+      return;
+    }
+    const node = Object.values(item)[0] as { alias?: { aliasname?: string }; relname?: string } | undefined;
+    const name = node?.alias?.aliasname ?? node?.relname;
+    if (name) names.push(name);
+  };
+  if (level.relation) visit({ RangeVar: level.relation });
+  for (const item of [...((level.fromClause as AstNode[]) ?? []), ...((level.usingClause as AstNode[]) ?? [])]) {
+    visit(item);
+  }
+  return names;
+}
+
 function pinFromConjunct(
   conj: AstNode,
   ref: DistributedRef,
-  denotes: (term: [string | null, string], ref: DistributedRef) => boolean,
+  denotes: (term: [string | null, string], ref: DistributedRef, at?: DistributedRef) => boolean,
   all: readonly DistributedRef[],
   pins: Map<DistributedRef, ValueSource[] | null>,
 ): ValueSource[] | null {
@@ -247,7 +298,12 @@ function pinFromConjunct(
       if (other) {
         for (const o of all) {
           const p = pins.get(o);
-          if (o !== ref && p?.length === 1 && o.table.colocationId === ref.table.colocationId && denotes(other, o)) {
+          if (
+            o !== ref &&
+            p?.length === 1 &&
+            o.table.colocationId === ref.table.colocationId &&
+            denotes(other, o, ref)
+          ) {
             return p;
           }
         }

@@ -51,6 +51,12 @@ SELECT c.id, a.id, a.company_id IN (SELECT company_id FROM clicks WHERE is_bot) 
 -- An outer join's nullable side filtered on the distribution column: every shard of the other side.
 SELECT c.id, ca.id FROM companies c LEFT JOIN campaigns ca ON ca.company_id = c.id AND ca.company_id = 5;
 
+-- Pins follow names as PostgreSQL resolves them: an inner alias does not pin the outer query, an
+-- unqualified name in a subquery is its own table's column first.
+SELECT count(*) FROM campaigns ca JOIN ads a ON a.company_id = ca.company_id WHERE ca.id > 5 OR EXISTS (SELECT 1 FROM clicks a WHERE a.company_id = ca.company_id AND a.company_id = 5);
+
+SELECT count(*) FROM campaigns WHERE company_id = 4 AND EXISTS (SELECT 1 FROM clicks k WHERE k.company_id = company_id AND k.is_bot AND k.cost > 5.5);
+
 -- CTEs: inlined and pushed down, or run once first.
 WITH t AS (SELECT company_id, sum(cost) AS total FROM clicks GROUP BY company_id)
 SELECT c.name, t.total FROM t JOIN companies c ON c.id = t.company_id;
