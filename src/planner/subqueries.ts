@@ -734,7 +734,7 @@ export function planRecursive(
       const sites = subplanSites(level, scope, origins, underChosen);
       if (sites.length === 0 || !scope.selfContained(level)) continue;
       chosen.push(...sites.map((s) => s.level));
-      subplans.push({ select: level, sites: sites.map((s) => s.site) });
+      subplans.push({ select: subplanQuery(level, sites[0].site), sites: sites.map((s) => s.site) });
     }
   };
   choose((level) => hashRefs.some((r) => scope.within(r.level, level) && !shardLocal.has(r)));
@@ -746,6 +746,22 @@ export function planRecursive(
     choose((level) => hashRefs.some((r) => scope.within(r.level, level)));
   }
   return subplans.length === 0 && fetched.length === 0 ? null : { subplans, fetched };
+}
+
+/**
+ * The SELECT a subplan runs for a level: for EXISTS only whether there is a row, for a scalar
+ * subquery at most the two rows that tell one from several, as PostgreSQL stops reading there.
+ */
+function subplanQuery(level: AstNode, site: AstNode): AstNode {
+  const limit = site.subLinkType === "EXISTS_SUBLINK" ? 1 : site.subLinkType === "EXPR_SUBLINK" ? 2 : null;
+  if (limit === null) return level;
+  return {
+    targetList: [{ ResTarget: { val: { ColumnRef: { fields: [{ A_Star: {} }] } } } }],
+    fromClause: [{ RangeSubselect: { subquery: { SelectStmt: level }, alias: { aliasname: "s" } } }],
+    limitCount: { A_Const: { ival: { ival: limit } } },
+    limitOption: "LIMIT_OPTION_COUNT",
+    op: "SETOP_NONE",
+  };
 }
 
 /**
