@@ -235,11 +235,25 @@ async function plan(
       hint: "Filter the distributed tables by their distribution column so the query reaches one shard.",
     });
   }
-  if (!hasLocal && stmt.SelectStmt && (await runPushdown(session, st, stmt, dist, metadata, inv, inBlock))) {
+  const pushable = !hasLocal && stmt.SelectStmt && !broadcastsTooMuch(st, inv, dist);
+  if (pushable && (await runPushdown(session, st, stmt, dist, metadata, inv, inBlock))) {
     return recordRead(session, st, inv, null);
   }
   if (await runRecursive(session, st, stmt, dist, metadata, inv, inBlock)) return;
   return fallback(session, st, stmt, dist, metadata, inv, inBlock);
+}
+
+/**
+ * Rows sent with a statement to every shard are read by each: past this many bytes read in all,
+ * joining them on the coordinator (the fallback) costs less than on the shards.
+ */
+const broadcastBytesMax = 32 * 1024 * 1024;
+
+/** Whether a statement's rows from JSON parameters are too many to send to each of its shards. */
+function broadcastsTooMuch(st: InterceptedStatement, inv: Invocation, dist: readonly DistributedRef[]): boolean {
+  const shards = dist.find((r) => r.table.method === "h")?.table.shards.length ?? 1;
+  const bytes = inv.params.reduce((n, p, i) => n + (st.paramTypes[i] === JSON_OID ? (p?.length ?? 0) : 0), 0);
+  return bytes * shards > broadcastBytesMax;
 }
 
 /**
@@ -1274,6 +1288,15 @@ export function jsonRowsSubquery(
     },
   };
   return { RangeSubselect: { subquery, alias: outerAlias } };
+}
+
+/** Whether a SELECT is the one of jsonRowsSubquery, reading rows from a JSON parameter. */
+export function isParameterRows(select: AstNode): boolean {
+  const from = select.fromClause as AstNode[] | undefined;
+  const scan = from?.length === 1 ? (from[0].RangeFunction as AstNode | undefined) : undefined;
+  const alias = (scan?.alias as { aliasname?: string } | undefined)?.aliasname;
+  const params = scan ? [...paramNumbers(scan.functions)] : [];
+  return params.length === 1 && alias === rowsAlias(params[0]);
 }
 
 /** The Bind values and formats of the invocation's parameters followed by text ones. */

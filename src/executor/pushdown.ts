@@ -10,7 +10,7 @@ import { deparseStatement } from "../sql/parse.js";
 import { arrayLiteral } from "../sql/quote.js";
 import { nodeForGroup } from "../commands/distribute.js";
 import { collectRelationRefs, onNullableSide, pinnedValues, type DistributedRef } from "../planner/analyze.js";
-import { planPushdown, ROWS_PLACEHOLDER, type PushdownPlan } from "../planner/pushdown.js";
+import { exprKey, planPushdown, ROWS_PLACEHOLDER, type PushdownPlan } from "../planner/pushdown.js";
 import { inlineCtes } from "../planner/subqueries.js";
 import type { Session } from "../server/session.js";
 import type { Invocation, InterceptedStatement } from "../commands/intercept.js";
@@ -22,6 +22,7 @@ import {
   joinJsonArrays,
   jsonRowsQuery,
   jsonRowsSubquery,
+  isParameterRows,
   paramValues,
   prunedIndexes,
   relationColumns,
@@ -176,7 +177,53 @@ function workerStatement(
     }
     return select;
   });
-  return stream ? { SelectStmt: unionAll(branches) } : jsonRowsQuery(branches, width);
+  const shared = shareParameterRows(branches);
+  const stmt = stream ? { SelectStmt: unionAll(branches) } : jsonRowsQuery(branches, width);
+  if (shared) (stmt.SelectStmt as AstNode).withClause = shared;
+  return stmt;
+}
+
+/**
+ * Rows that travel as a JSON parameter (jsonRowsSubquery) are read once per node: every shard's
+ * branch reading them would parse the whole parameter again. Replaces them in the branches by
+ * references to CTEs, and returns the WITH clause defining these (null: nothing to share).
+ */
+function shareParameterRows(branches: readonly AstNode[]): AstNode | null {
+  if (branches.length < 2) return null;
+  const ctes = new Map<string, { name: string; query: AstNode }>();
+  const shared = (query: AstNode, alias?: AstNode) => {
+    const key = exprKey(query);
+    if (!ctes.has(key)) ctes.set(key, { name: `canopy_shared_rows_${ctes.size + 1}`, query });
+    return { relname: ctes.get(key)!.name, inh: true, relpersistence: "p", ...(alias ? { alias } : {}) };
+  };
+  for (const branch of branches) {
+    walk(branch, (node) => {
+      const derived = node.RangeSubselect as AstNode | undefined;
+      const query = (derived?.subquery as AstNode | undefined)?.SelectStmt as AstNode | undefined;
+      if (query && isParameterRows(query)) {
+        delete node.RangeSubselect;
+        node.RangeVar = shared(query, derived!.alias as AstNode);
+      }
+      const link = node.SubLink as AstNode | undefined;
+      const select = (link?.subselect as AstNode | undefined)?.SelectStmt as AstNode | undefined;
+      if (select && isParameterRows(select)) {
+        link!.subselect = {
+          SelectStmt: {
+            targetList: [{ ResTarget: { val: { ColumnRef: { fields: [{ A_Star: {} }] } } } }],
+            fromClause: [{ RangeVar: shared(select) }],
+            limitOption: "LIMIT_OPTION_DEFAULT",
+            op: "SETOP_NONE",
+          },
+        };
+      }
+    });
+  }
+  if (ctes.size === 0) return null;
+  return {
+    ctes: [...ctes.values()].map((c) => ({
+      CommonTableExpr: { ctename: c.name, ctematerialized: "CTEMaterializeDefault", ctequery: { SelectStmt: c.query } },
+    })),
+  };
 }
 
 async function buildEntry(
@@ -268,6 +315,7 @@ export interface FunctionFacts {
   readonly builtin: boolean;
 }
 
+/** Looks up the functions of these names in the coordinator database's catalog. */
 export async function functionFacts(session: Session, names: ReadonlySet<string>): Promise<FunctionFacts> {
   const aggregates = new Set<string>();
   const volatile = new Set<string>();

@@ -153,7 +153,7 @@ interface FromItem {
 }
 
 /** An output column of a SELECT: its name and, where it is one, the expression computing it. */
-export interface OutputColumn {
+interface OutputColumn {
   readonly name: string;
   readonly expr: AstNode | null;
 }
@@ -294,6 +294,10 @@ class Scope {
       }
       case "CollateClause":
         return this.figure(node.arg as AstNode);
+      case "A_Indirection": {
+        const field = stringList((node.indirection as AstNode[]).filter((i) => i.String)).pop();
+        return field ? strong(field) : this.figure(node.arg as AstNode);
+      }
       case "CaseExpr": {
         const result = node.defresult ? this.figure(node.defresult as AstNode) : none;
         if (!result || result.strength > 1) return result;
