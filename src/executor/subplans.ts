@@ -103,7 +103,11 @@ export async function runRecursive(
 
   let inv = invocation;
   // The statement may keep none of the places that tell a parameter's type.
-  let paramTypes = withJsonParams(await parameterTypes(session, st.sql, st.paramTypes), inv, []);
+  let paramTypes = withJsonParams(
+    inv.params.length > 0 ? await parameterTypes(session, st.sql, st.paramTypes) : [],
+    inv,
+    [],
+  );
   const addRows = (json: string) => {
     paramTypes = withJsonParams(paramTypes, inv, [json]);
     inv = withDataParams(inv, [json]);

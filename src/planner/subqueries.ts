@@ -718,6 +718,8 @@ export function planRecursive(
   origins: ReadonlyMap<AstNode, AstNode>,
   ctx: LocalityContext,
 ): RecursivePlan | null {
+  // A data-modifying WITH runs where it is written, on the coordinator.
+  if (local.some((r) => r.isTarget)) return null;
   const top = stmt.SelectStmt as AstNode;
   const scope = new Scope(stmt, ctx);
   const all = withDerivedRefs(stmt, refs, ctx);

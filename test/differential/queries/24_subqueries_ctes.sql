@@ -140,3 +140,8 @@ SELECT s.* FROM (SELECT device_id, event_time, local_time, tags, payload, sessio
 SELECT x.state, x.monthly_budget, x.target_countries, x.start_date FROM (SELECT state, monthly_budget, target_countries, start_date, company_id FROM campaigns ORDER BY monthly_budget DESC NULLS LAST, company_id, id LIMIT 5) x JOIN companies c ON c.id = x.company_id;
 
 SELECT u.username, u.preferences, u.favorite_numbers, u.balance FROM users u WHERE u.username IN (SELECT username FROM posts ORDER BY rating DESC NULLS LAST, username, post_id LIMIT 10);
+
+-- A data-modifying WITH on a local table runs where it is written.
+-- @touches holidays
+WITH d AS (INSERT INTO holidays VALUES ('2099-01-01', 'Future day', 'US') RETURNING *)
+SELECT d.name, count(*) FROM clicks k JOIN d ON k.company_id < 5 GROUP BY d.name;
