@@ -917,8 +917,8 @@ export async function substituteShardRows(
         : single
           ? prunedIndexes(single, pins.get(single) ?? null, inv)
           : table.shards.map((_, i) => i);
-    const filters = single ? pushableFilters(single) : [];
     const allColumns = await session.tableColumns(table.relationId);
+    const filters = single ? pushableFilters(single, allColumns) : [];
     const columns = usedColumns(stmt, refs, allColumns);
     const byGroup = new Map<number, number[]>();
     for (const i of indexes) {
@@ -951,7 +951,7 @@ export async function substituteShardRows(
     if (oid === null) throw new SqlError("42P01", `relation "${relname}" does not exist`);
     const allColumns = await session.tableColumns(oid);
     const columns = usedColumns(stmt, refs, allColumns);
-    const filters = refs.length === 1 ? pushableFilters(refs[0]) : [];
+    const filters = refs.length === 1 ? pushableFilters(refs[0], allColumns) : [];
     const fetch = fetchQuery([{ schemaname, relname }], refs[0].refName, columns, filters);
     if (inv.explain) await inv.explain.localRows(session, fetch);
     // EXPLAIN without ANALYZE plans over no rows.
@@ -1188,7 +1188,7 @@ const immutableFunctions = new Set([
  * Conjuncts that may run on the workers while fetching a reference's rows: those restricting it
  * that refer only to its own columns, constants and immutable functions.
  */
-function pushableFilters(ref: RelationRef): AstNode[] {
+function pushableFilters(ref: RelationRef, columns: readonly ColumnInfo[]): AstNode[] {
   const level = ref.level;
   // The target of UPDATE/DELETE is an item of its level too.
   const items =
@@ -1209,7 +1209,11 @@ function pushableFilters(ref: RelationRef): AstNode[] {
       const kind = keys[0];
       if (kind === "ColumnRef") {
         const term = columnTerm(node);
-        if (!term || (term[0] !== null && term[0] !== ref.refName) || (term[0] === null && !sole)) ok = false;
+        // An unqualified name not of the table's columns is the enclosing query's.
+        const own =
+          term !== null &&
+          (term[0] === ref.refName || (term[0] === null && sole && columns.some((c) => c.name === term[1])));
+        if (!own) ok = false;
       } else if (kind === "FuncCall") {
         const name = ((node.FuncCall as { funcname: AstNode[] }).funcname ?? []).map(
           (n) => (n.String as { sval: string }).sval,

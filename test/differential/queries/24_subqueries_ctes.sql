@@ -114,6 +114,9 @@ SELECT id FROM companies WHERE id IN (SELECT company_id FROM clicks WHERE cost >
 -- @error
 SELECT id FROM companies WHERE id = (SELECT company_id FROM clicks WHERE cost > 5);
 
+-- An unqualified name a subquery's table lacks is the outer query's: not a filter of the table.
+SELECT g, (SELECT count(*) FROM clicks WHERE company_id = g) FROM generate_series(1, 5) g;
+
 -- Local tables.
 SELECT h.name, count(*) FROM clicks k JOIN holidays h ON h.day = k.clicked_at::date GROUP BY h.name;
 
