@@ -108,10 +108,9 @@ export async function runRecursive(
     inv,
     [],
   );
-  const addRows = (json: string) => {
-    paramTypes = withJsonParams(paramTypes, inv, [json]);
-    inv = withDataParams(inv, [json]);
-    return inv.params.length;
+  const addData = (dataParams: readonly string[]) => {
+    paramTypes = withJsonParams(paramTypes, inv, dataParams);
+    inv = withDataParams(inv, dataParams);
   };
   const limit = await intermediateLimit(session);
   let bytes = 0;
@@ -120,16 +119,14 @@ export async function runRecursive(
     const result = await runSubplan(session, subplan.select, inv, paramTypes, inBlock, limit, bytes);
     if (!result) continue;
     bytes += result.json.length;
-    const param = addRows(result.json);
-    for (const site of subplan.sites) fillSite(site, result.columns, param);
+    addData([result.json]);
+    for (const site of subplan.sites) fillSite(site, result.columns, inv.params.length);
     rewritten = true;
   }
   if (plan.fetched.length > 0) {
     const fetchedDist = refs.dist.filter((r) => plan.fetched.includes(r));
     const fetchedLocal = refs.local.filter((r) => plan.fetched.includes(r));
-    const dataParams = await substituteShardRows(session, work, fetchedDist, metadata, inv, inBlock, fetchedLocal);
-    paramTypes = withJsonParams(paramTypes, inv, dataParams);
-    inv = withDataParams(inv, dataParams);
+    addData(await substituteShardRows(session, work, fetchedDist, metadata, inv, inBlock, fetchedLocal));
     rewritten = true;
   }
   if (!rewritten) return false;
