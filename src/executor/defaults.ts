@@ -197,11 +197,11 @@ export function literal(text: string | null): AstNode {
 const transactionFunctions = new Set(["now", "transaction_timestamp", "statement_timestamp"]);
 
 /**
- * Replaces, in a modification about to run on the shards, every call whose value depends on the
- * transaction or the session (now(), CURRENT_TIMESTAMP, CURRENT_USER, …) by its value in the
- * coordinator database, typed as the call was. One round trip for all of them; none when there are none.
+ * The calls in a modification whose value depends on the transaction or the session (now(),
+ * CURRENT_TIMESTAMP, CURRENT_USER, …): the coordinator database evaluates them, so that every
+ * shard of a statement gets the coordinator transaction's value.
  */
-export async function evaluateTransactionValues(session: Session, stmt: AstNode): Promise<void> {
+export function transactionValueSites(stmt: AstNode): AstNode[] {
   const sites: AstNode[] = [];
   walk(stmt, (node) => {
     if (node.SQLValueFunction) sites.push(node);
@@ -213,7 +213,11 @@ export async function evaluateTransactionValues(session: Session, stmt: AstNode)
       }
     }
   });
-  if (sites.length === 0) return;
+  return sites;
+}
+
+/** The SELECT giving, per site, its value as text and its type's name, in the coordinator database. */
+export function transactionValuesQuery(sites: readonly AstNode[]): string {
   const targetList = sites.flatMap((site) => [
     { ResTarget: { val: textCast(structuredClone(site)) } },
     {
@@ -222,10 +226,24 @@ export async function evaluateTransactionValues(session: Session, stmt: AstNode)
       },
     },
   ]);
-  const select = { SelectStmt: { targetList, limitOption: "LIMIT_OPTION_DEFAULT", op: "SETOP_NONE" } };
-  const [row] = await session.internalQuery(deparseStatement(select));
-  sites.forEach((site, i) => {
-    for (const key of Object.keys(site)) delete site[key];
-    Object.assign(site, { TypeCast: { arg: literal(row[2 * i]), typeName: typeNameNode(row[2 * i + 1]!) } });
-  });
+  return deparseStatement({ SelectStmt: { targetList, limitOption: "LIMIT_OPTION_DEFAULT", op: "SETOP_NONE" } });
+}
+
+/** Replaces a site by `expr`, in place. */
+export function replaceSite(site: AstNode, expr: AstNode): void {
+  for (const key of Object.keys(site)) delete site[key];
+  Object.assign(site, expr);
+}
+
+/**
+ * Replaces, in a modification about to run on the shards, every transaction value site by its
+ * value, typed as the call was. One round trip for all of them; none when there are none.
+ */
+export async function evaluateTransactionValues(session: Session, stmt: AstNode): Promise<void> {
+  const sites = transactionValueSites(stmt);
+  if (sites.length === 0) return;
+  const [row] = await session.internalQuery(transactionValuesQuery(sites));
+  sites.forEach((site, i) =>
+    replaceSite(site, { TypeCast: { arg: literal(row[2 * i]), typeName: typeNameNode(row[2 * i + 1]!) } }),
+  );
 }

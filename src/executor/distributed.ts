@@ -35,7 +35,16 @@ import type { Invocation, InterceptedStatement } from "../commands/intercept.js"
 import { runPushdown, type PushdownEntry } from "./pushdown.js";
 import { commitBlock, commitStatement } from "../transaction/commit.js";
 import { copyOut, relationRef } from "./copy.js";
-import { evaluateSelect, evaluateTransactionValues, fillDefaults, type ColumnInfo } from "./defaults.js";
+import {
+  callsSequence,
+  evaluateSelect,
+  evaluateTransactionValues,
+  fillDefaults,
+  replaceSite,
+  transactionValueSites,
+  transactionValuesQuery,
+  type ColumnInfo,
+} from "./defaults.js";
 import { insertSelect } from "./insert_select.js";
 import { modify, moveRows, returnWholeRows } from "./modify.js";
 import { parseRowDescription, type FieldDescription } from "../protocol/messages.js";
@@ -50,7 +59,7 @@ export interface DistributedState {
   resolvedKey?: string;
   resolved?: readonly (number | null)[];
   rowDescription?: Buffer | null;
-  /** A router SELECT's plan, kept while the metadata and search_path stay the same. */
+  /** A router plan (SELECT or modification), kept while the metadata and search_path stay the same. */
   router?: RouterPlan;
   /** The last Describe answer (ParameterDescription, RowDescription or NoData) and its key. */
   described?: { key: string; messages: Buffer[] };
@@ -59,7 +68,7 @@ export interface DistributedState {
 }
 
 /**
- * A SELECT whose distributed tables are each pinned to one value: at each execution only the
+ * A statement whose distributed tables are each pinned to one value: at each execution only the
  * values are hashed; the worker SQL per shard index is built once.
  */
 interface RouterPlan {
@@ -70,6 +79,19 @@ interface RouterPlan {
   readonly referenceGroup: number | null;
   readonly tables: readonly (TableRecord | null)[];
   readonly byIndex: Map<number, { sql: string; params: number[] }>;
+  /** Set for an INSERT, UPDATE or DELETE (see modificationRouterPlan). */
+  readonly modification?: RouterModification;
+}
+
+/**
+ * A modification's statement as the shards run it: its transaction value sites (now(), …) are
+ * parameters after the client's, given at each execution by `valuesQuery` in the coordinator
+ * database (null when it has none).
+ */
+interface RouterModification {
+  readonly template: AstNode;
+  readonly paramCount: number;
+  readonly valuesQuery: string | null;
 }
 
 /** Whether SQL text may concern a distributed or reference table: the names are mentioned. */
@@ -200,6 +222,13 @@ async function plan(
         hint: "Ask for text results.",
       });
     }
+    if (!binaryResults && !inv.explain) {
+      const routed = await modificationRouterPlan(session, st, stmt, refs, dist, target, metadata, inv);
+      if (routed) {
+        st.distributed!.router = routed;
+        if (await runRouterPlan(session, st, routed, metadata, inv, inBlock)) return;
+      }
+    }
     const source = (stmt.InsertStmt as { selectStmt?: { SelectStmt?: AstNode } } | undefined)?.selectStmt?.SelectStmt;
     if (source && !source.valuesLists) {
       const sources = dist.filter((r) => !r.isTarget);
@@ -235,6 +264,75 @@ async function plan(
     return recordStatement(session, st, "adaptive", null);
   }
   return fallback(session, st, stmt, dist, metadata, inv, inBlock);
+}
+
+/**
+ * A router plan for an INSERT of one row, UPDATE or DELETE of a hash-distributed table that reaches
+ * one shard and needs nothing of the coordinator but its transaction values: no defaults or
+ * sequence values to evaluate, no local tables, no rows to fetch or move. Null for the others,
+ * which the general path plans at each execution.
+ */
+async function modificationRouterPlan(
+  session: Session,
+  st: InterceptedStatement,
+  stmt: AstNode,
+  refs: readonly RelationRef[],
+  dist: readonly DistributedRef[],
+  target: DistributedRef,
+  metadata: MetadataSnapshot,
+  inv: Invocation,
+): Promise<RouterPlan | null> {
+  const table = target.table;
+  if (table.method !== "h" || refs.length !== dist.length || updatesPartitionKey(stmt, table)) return null;
+  let setsDefault = false;
+  walk(stmt, (node) => {
+    if (node.SetToDefault) setsDefault = true;
+  });
+  if (setsDefault || callsSequence(stmt)) return null;
+  let pins: Map<DistributedRef, ValueSource[] | null> | undefined;
+  if (stmt.InsertStmt) {
+    const value = dist.length === 1 ? await insertedValue(session, stmt, table) : null;
+    if (!value) return null;
+    pins = new Map([[target, [value]]]);
+  }
+  const plan = routerPlan(session, st, dist, metadata, pins);
+  if (!plan) return null;
+  const template = cloneAst(st.stmt);
+  const sites = transactionValueSites(template);
+  let valuesQuery: string | null = null;
+  if (sites.length > 0) {
+    // The sites' types, once: the shards read each value as the type its call returns.
+    valuesQuery = transactionValuesQuery(sites);
+    const [row] = await session.internalQuery(valuesQuery);
+    sites.forEach((site, i) =>
+      replaceSite(site, {
+        TypeCast: { arg: { ParamRef: { number: inv.params.length + i + 1 } }, typeName: typeNameNode(row[2 * i + 1]!) },
+      }),
+    );
+  }
+  return { ...plan, modification: { template, paramCount: inv.params.length, valuesQuery } };
+}
+
+/**
+ * The distribution value of an INSERT of one row (a constant or a parameter), when the
+ * coordinator evaluates nothing for the row: no identity column given, no default of its own.
+ */
+async function insertedValue(session: Session, stmt: AstNode, table: TableRecord): Promise<ValueSource | null> {
+  const ins = stmt.InsertStmt as {
+    cols?: { ResTarget: { name: string } }[];
+    selectStmt?: { SelectStmt?: { valuesLists?: { List: { items: AstNode[] } }[] } };
+    onConflictClause?: { infer?: { conname?: string } };
+  };
+  const rows = ins.selectStmt?.SelectStmt?.valuesLists;
+  if (rows?.length !== 1 || ins.onConflictClause?.infer?.conname) return null;
+  const items = rows[0].List.items;
+  const all = await session.tableColumns(table.relationId);
+  const names = ins.cols?.map((c) => c.ResTarget.name) ?? all.slice(0, items.length).map((c) => c.name);
+  const given = new Set(names);
+  if (all.some((c) => (given.has(c.name) ? c.identity !== "" : c.coordinatorDefault || c.name === table.partitionKey)))
+    return null;
+  const position = names.indexOf(table.partitionKey!);
+  return position < 0 || !items[position] ? null : valueSource(items[position]);
 }
 
 export function returns(stmt: AstNode): boolean {
@@ -340,8 +438,8 @@ function routerPlan(
   st: InterceptedStatement,
   dist: readonly DistributedRef[],
   metadata: MetadataSnapshot,
+  pins: Map<DistributedRef, ValueSource[] | null> = pinnedValues(dist),
 ): RouterPlan | null {
-  const pins = pinnedValues(dist);
   const list: { table: TableRecord; pin: ValueSource }[] = [];
   for (const ref of dist) {
     if (ref.table.method !== "h") continue;
@@ -377,6 +475,9 @@ async function runRouterPlan(
   inBlock: boolean,
 ): Promise<boolean> {
   if (inv.resultFormats.some((f) => f === 1)) return false;
+  const modification = plan.modification;
+  // EXPLAIN of a modification, and Binds whose parameters do not match the plan, take the general path.
+  if (modification && (inv.explain || inv.params.length !== modification.paramCount)) return false;
   let index = 0;
   let partitionKey: string | null = null;
   for (let i = 0; i < plan.pins.length; i++) {
@@ -387,11 +488,14 @@ async function runRouterPlan(
     index = shard;
     partitionKey ??= text;
   }
-  const group = plan.referenceGroup ?? plan.pins[0].table.shards[index].placements[0]?.groupId;
+  const placements = plan.referenceGroup === null ? plan.pins[0].table.shards[index].placements : [];
+  // A modification of a replicated shard writes every placement (the general path does).
+  if (modification && placements.length !== 1) return false;
+  const group = plan.referenceGroup ?? placements[0]?.groupId;
   if (group === undefined) return false;
   let task = plan.byIndex.get(index);
   if (!task) {
-    const copy = cloneAst(st.stmt);
+    const copy = cloneAst(modification?.template ?? st.stmt);
     collectRelationRefs(copy).forEach((ref, i) => {
       const table = plan.tables[i];
       if (table) renameToShard({ ...ref, table }, table.shards[table.method === "n" ? 0 : index].shardId);
@@ -400,18 +504,26 @@ async function runRouterPlan(
     task = { sql: deparseStatement(copy), params: used };
     plan.byIndex.set(index, task);
   }
-  const params = paramValues(task.params, inv);
+  let values = inv;
+  if (modification?.valuesQuery) {
+    const [row] = await session.internalQuery(modification.valuesQuery);
+    values = withDataParams(
+      inv,
+      row.filter((_, i) => i % 2 === 0),
+    );
+  }
+  const params = paramValues(task.params, values);
   const node = nodeForGroup(metadata.nodes, group);
   if (inv.explain) {
     await inv.explain.top(session, [{ node, sql: task.sql, params }], { transactional: inBlock, write: false });
     return true;
   }
-  if (inv.describe) await sendRowDescription(session, st, inv);
+  if (inv.describe && (!modification || returns(st.stmt))) await sendRowDescription(session, st, inv);
   let result: QueryResult;
   try {
     result = await session.remote.run(node, task.sql, params, {
       transactional: inBlock,
-      write: false,
+      write: !!modification,
       prepareVersion: metadata.version,
     });
   } catch (e) {
@@ -446,6 +558,19 @@ export function compactParams(ast: AstNode): number[] {
     if (p) p.number = mapping.get(p.number)!;
   });
   return used;
+}
+
+/** The invocation with `values` as text parameters after its own (rows of `substituteShardRows`, transaction values). */
+export function withDataParams(inv: Invocation, values: readonly (string | null)[]): Invocation {
+  if (values.length === 0) return inv;
+  const formats = inv.params.map((_, i) =>
+    inv.paramFormats.length === 1 ? inv.paramFormats[0] : (inv.paramFormats[i] ?? 0),
+  );
+  return {
+    ...inv,
+    params: [...inv.params, ...values.map((p) => (p === null ? null : Buffer.from(p, "utf8")))],
+    paramFormats: [...formats, ...values.map(() => 0)],
+  };
 }
 
 /** The Bind values of the given parameter numbers: text as strings, binary as Buffers. */

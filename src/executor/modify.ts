@@ -39,6 +39,7 @@ import {
   rowShardIndex,
   substituteShardRows,
   updatesPartitionKey,
+  withDataParams,
   type Task,
 } from "./distributed.js";
 
@@ -173,19 +174,6 @@ async function refuseVolatileSubqueries(session: Session, stmt: AstNode): Promis
       hint: "Compute the value in a separate statement and pass it as a constant.",
     },
   );
-}
-
-/** The invocation with the JSON rows of `substituteShardRows` as text parameters after its own. */
-function withDataParams(inv: Invocation, dataParams: readonly string[]): Invocation {
-  if (dataParams.length === 0) return inv;
-  const formats = inv.params.map((_, i) =>
-    inv.paramFormats.length === 1 ? inv.paramFormats[0] : (inv.paramFormats[i] ?? 0),
-  );
-  return {
-    ...inv,
-    params: [...inv.params, ...dataParams.map((p) => Buffer.from(p, "utf8"))],
-    paramFormats: [...formats, ...dataParams.map(() => 0)],
-  };
 }
 
 /**

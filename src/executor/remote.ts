@@ -177,8 +177,11 @@ export class RemoteConnections {
       remote.inTransaction = true;
       remote.savepoints = [];
     }
-    if (opts.write) remote.wrote = true;
-    if (opts.write && opts.reference) this.wroteReference = true;
+    // A write outside a remote transaction commits on its own: nothing is left for the commit protocol.
+    if (opts.write && remote.inTransaction) {
+      remote.wrote = true;
+      if (opts.reference) this.wroteReference = true;
+    }
     return { remote, setup };
   }
 

@@ -51,6 +51,8 @@ export class WireClient implements NodeClient {
   private readonly framer = new MessageFramer(MESSAGE_SIZE_MAX);
   private readonly requests: Request[] = [];
   private readonly prepared = new Map<string, string>();
+  /** Names prepared statements; never reused on the connection, so a name cannot collide. */
+  private preparedCount = 0;
   private lost: Error | null = null;
 
   /**
@@ -74,7 +76,7 @@ export class WireClient implements NodeClient {
     const out: Buffer[] = [];
     let parsed: string | null = null;
     if (name === undefined) {
-      name = prepare && this.prepared.size < PREPARED_MAX ? `canopy_${this.prepared.size + 1}` : "";
+      name = prepare && this.prepared.size < PREPARED_MAX ? `canopy_${++this.preparedCount}` : "";
       out.push(write.parse(name, sql));
       if (name) {
         this.prepared.set(sql, name);
@@ -85,14 +87,16 @@ export class WireClient implements NodeClient {
     const formats = params.map((p) => (Buffer.isBuffer(p) ? 1 : 0));
     out.push(write.bind("", name, values, formats), write.execute(""), write.sync());
     const result = new WireResult();
+    let parseCompleted = false;
     return this.request(out, (m) => {
       if (m.code === BackendCode.DataRow) result.dataRows.push(m.raw);
       else if (m.code === BackendCode.CommandComplete) result.command = commandTag(m);
+      else if (m.code === BackendCode.ParseComplete) parseCompleted = true;
     }).then(
       () => result,
       (e: Error) => {
-        // A statement whose Parse failed was not prepared.
-        if (parsed !== null && e instanceof RemoteError) this.prepared.delete(sql);
+        // A statement whose Parse failed was not prepared; one that failed later stays prepared.
+        if (parsed !== null && !parseCompleted) this.prepared.delete(sql);
         throw e;
       },
     );
