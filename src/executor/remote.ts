@@ -81,6 +81,11 @@ export class RemoteConnections {
   private defaultBegin: { epoch: number; sql: string } | null = null;
   private connectionsOpened = 0;
   private settings: SessionSettings | null = null;
+  /**
+   * The coordinator transaction's id, asked for as soon as two-phase commit became certain, so
+   * that its decision record is ready to write beside the PREPAREs (see transaction/commit.ts).
+   */
+  private decisionXid: Promise<string | null> | null = null;
   /** When the first of the open remote transactions began (Date.now()). */
   transactionStartedAt = 0;
   /**
@@ -181,6 +186,13 @@ export class RemoteConnections {
     if (opts.write && remote.inTransaction) {
       remote.wrote = true;
       if (opts.reference) this.wroteReference = true;
+      if (this.decisionXid === null && this.commitsInTwoPhases()) {
+        // Asked now, the answer travels while the node works.
+        this.decisionXid = this.session.internalQuery("SELECT pg_catalog.txid_current()").then(
+          ([[xid]]) => xid,
+          () => null,
+        );
+      }
     }
     return { remote, setup };
   }
@@ -252,6 +264,20 @@ export class RemoteConnections {
     }));
   }
 
+  /** Whether the open remote transactions will commit in two phases, whatever happens next. */
+  private commitsInTwoPhases(): boolean {
+    let written = 0;
+    for (const n of this.nodes.values()) if (n.inTransaction && n.wrote) written++;
+    return written > 1 || (written > 0 && this.wroteReference);
+  }
+
+  /** The coordinator transaction id asked for ahead of the commit (null: not asked, or failed); forgets it. */
+  takeDecisionXid(): Promise<string | null> {
+    const xid = this.decisionXid ?? Promise.resolve(null);
+    this.decisionXid = null;
+    return xid;
+  }
+
   /** The open remote transactions, for the commit protocol. */
   openTransactions(): { nodeId: number; groupId: number; wrote: boolean }[] {
     const open: { nodeId: number; groupId: number; wrote: boolean }[] = [];
@@ -287,6 +313,7 @@ export class RemoteConnections {
   /** Rolls back every open remote transaction. */
   async rollbackAll(): Promise<void> {
     this.wroteReference = false;
+    this.decisionXid = null;
     this.abandoned = false;
     const open = [...this.nodes.values()].filter((n) => n.inTransaction);
     await Promise.all(

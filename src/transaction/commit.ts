@@ -70,28 +70,35 @@ async function commitProtocol(
       (await session.internalQuery("SELECT pg_catalog.txid_current_if_assigned() IS NOT NULL"))[0][0] === "t";
   }
   remote.wroteReference = false;
+  const xid = await remote.takeDecisionXid();
   if (!twoPhase) {
     await commitOnePhase(session, open);
     if (coordinatorCommitsHere) await commitCoordinator();
     return;
   }
   const groups = [...new Set(written.map((t) => t.groupId))];
-  const [[gid]] = await session.internalQuery(
+  const prefix = gidPrefix(session.coordinator.clusterId);
+  // The record is written in the coordinator transaction before its commit; with the transaction's
+  // id known ahead, the PREPAREs need not wait for it.
+  const record = session.internalQuery(
     `INSERT INTO pg_catalog.pg_dist_transaction (groupid, gid)
-     SELECT g, $2 || pg_catalog.txid_current() FROM pg_catalog.unnest($1::int[]) AS g RETURNING gid`,
-    [Buffer.from(`{${groups.join(",")}}`), Buffer.from(gidPrefix(session.coordinator.clusterId))],
+     SELECT g, $2 || COALESCE($3::bigint, pg_catalog.txid_current()) FROM pg_catalog.unnest($1::int[]) AS g
+     RETURNING gid`,
+    [Buffer.from(`{${groups.join(",")}}`), Buffer.from(prefix), xid === null ? null : Buffer.from(xid)],
   );
+  const gid = xid === null ? (await record)[0][0]! : prefix + xid;
   const prepared: number[] = [];
   try {
-    await settleAll(
-      open.map(async (t) => {
+    await settleAll<unknown>([
+      record,
+      ...open.map(async (t) => {
         if (!t.wrote) return remote.end(t.nodeId, "COMMIT");
         await remote.end(t.nodeId, `PREPARE TRANSACTION ${quoteLiteral(gid)}`);
         prepared.push(t.nodeId);
       }),
-    );
+    ]);
   } catch (e) {
-    await finishPrepared(session, prepared, gid!, "ROLLBACK");
+    await finishPrepared(session, prepared, gid, "ROLLBACK");
     throw e;
   }
   crashPoint("after-prepare");
@@ -100,11 +107,11 @@ async function commitProtocol(
   } catch (e) {
     // The coordinator database answered: its transaction, and so the decision, rolled back. Any
     // other failure leaves the outcome to recovery, which asks the coordinator database.
-    if (e instanceof RemoteError || e instanceof SqlError) await finishPrepared(session, prepared, gid!, "ROLLBACK");
+    if (e instanceof RemoteError || e instanceof SqlError) await finishPrepared(session, prepared, gid, "ROLLBACK");
     throw e;
   }
   crashPoint("after-decision");
-  await finishPrepared(session, prepared, gid!, "COMMIT");
+  await finishPrepared(session, prepared, gid, "COMMIT");
 }
 
 async function commitOnePhase(session: Session, open: readonly { nodeId: number; wrote: boolean }[]): Promise<void> {
