@@ -13,7 +13,7 @@ import { SqlError } from "../errors.js";
 import { RemoteError, type QueryResult } from "../nodes/gateway.js";
 import type { MetadataSnapshot, TableRecord } from "../metadata/cache.js";
 import { hashValue, shardIndexForHash } from "../metadata/hash.js";
-import { cloneAst, paramNumbers, typeNameNode, walk, type AstNode } from "../sql/ast.js";
+import { cloneAst, paramNumbers, typeNameNode, walk, withCollation, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import { arrayLiteral, quoteIdent, quoteQualified } from "../sql/quote.js";
 import { shardRelname } from "../commands/shard_ddl.js";
@@ -1110,7 +1110,7 @@ function pushableFilters(ref: RelationRef): AstNode[] {
 function replaceWithRows(
   ref: RelationRef,
   paramNumber: number,
-  allColumns: readonly { name: string; type: string }[],
+  allColumns: readonly { name: string; type: string; collation: readonly string[] | null }[],
   fetched: readonly string[],
 ): void {
   const alias = (ref.rangeVar.alias as AstNode | undefined) ?? { aliasname: ref.relname };
@@ -1121,13 +1121,14 @@ function replaceWithRows(
 }
 
 /**
- * `(SELECT (r->>i)::type AS name, … FROM json_array_elements($n::json) r) AS alias`: rows that
- * travel as a JSON array of arrays of their values' text forms, read back by the types' input
- * functions. A column whose position is negative is NULL of its type. The function's alias `r`
- * names the parameter, so that EXPLAIN finds the scan of each parameter's rows.
+ * `(SELECT (r->>i)::type [COLLATE c] AS name, … FROM json_array_elements($n::json) r) AS alias`:
+ * rows that travel as a JSON array of arrays of their values' text forms, read back by the types'
+ * input functions, in the columns' collations. A column whose position is negative is NULL of its
+ * type. The function's alias `r` names the parameter, so that EXPLAIN finds the scan of each
+ * parameter's rows.
  */
 export function jsonRowsSubquery(
-  columns: readonly { name: string; type: string; position: number }[],
+  columns: readonly { name: string; type: string; position: number; collation?: readonly string[] | null }[],
   paramNumber: number,
   outerAlias: AstNode,
 ): AstNode {
@@ -1144,7 +1145,8 @@ export function jsonRowsSubquery(
               rexpr: { A_Const: { ival: { ival: c.position } } },
             },
           };
-    return { ResTarget: { name: c.name, val: { TypeCast: { arg: value, typeName: typeNameNode(c.type) } } } };
+    const val = withCollation({ TypeCast: { arg: value, typeName: typeNameNode(c.type) } }, c.collation ?? null);
+    return { ResTarget: { name: c.name, val } };
   });
   const source = {
     FuncCall: {
