@@ -19,6 +19,7 @@ import { arrayLiteral, quoteQualified } from "../sql/quote.js";
 import { commitStatement } from "../transaction/commit.js";
 import {
   mapShardNames,
+  mapShardNamesFromCatalog,
   refuseInFailedBlock,
   resolveTable,
   runOnCoordinator,
@@ -116,7 +117,7 @@ async function runInTransaction(session: Session, sql: string, plan: DdlPlan, me
     return tag;
   } catch (e) {
     if (!inBlock) await session.remote.rollbackAll();
-    throw withRoleHint(mapShardNames(e, metadata.tables));
+    throw withRoleHint(await mapShardNamesFromCatalog(session, e, metadata.tables));
   }
 }
 

@@ -6,6 +6,7 @@ import { SqlError } from "../errors.js";
 import { cloneAst, expressionFromTemplate, typeNameNode, walk, type AstNode } from "../sql/ast.js";
 import { deparseStatement, parseSql } from "../sql/parse.js";
 import { quoteQualified } from "../sql/quote.js";
+import { hashBytes } from "../metadata/hash.js";
 
 type Query = (sql: string, ...params: (string | null)[]) => Promise<(string | null)[][]>;
 
@@ -117,13 +118,23 @@ export function shardStatements(def: TableDefinition, shardId: number): string[]
   return statements;
 }
 
-/** A shard's relation name: the table's name and the shard id, within PostgreSQL's 63-byte limit. */
+/**
+ * The name of a table's (or constraint's, index's) copy in a shard: `<name>_<shardid>`. As Citus's
+ * AppendShardIdToName does, a name too long for PostgreSQL's 63 bytes is cut and followed by the
+ * hash of its whole self, so that two long names with one prefix (a table and its primary key)
+ * stay apart.
+ */
 export function shardRelname(relname: string, shardId: number): string {
   const suffix = `_${shardId}`;
-  let base = relname;
-  while (Buffer.byteLength(base + suffix) > 63) base = base.slice(0, -1);
-  return base + suffix;
+  const bytes = Buffer.from(relname, "utf8");
+  if (bytes.length < identifierBytesMax - suffix.length) return relname + suffix;
+  const hash = (hashBytes(bytes) >>> 0).toString(16).padStart(8, "0");
+  const characters = [...relname];
+  while (Buffer.byteLength(characters.join("")) > identifierBytesMax - suffix.length - 9) characters.pop();
+  return `${characters.join("")}_${hash}${suffix}`;
 }
+
+const identifierBytesMax = 63;
 
 function unquote(identifier: string): string {
   return identifier.startsWith('"') ? identifier.slice(1, -1).replace(/""/g, '"') : identifier;

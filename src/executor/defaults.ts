@@ -37,6 +37,8 @@ export interface ColumnInfo {
   readonly generated: boolean;
   /** Whether the type is json or jsonb (or a domain over them). */
   readonly json: boolean;
+  /** The column's collation (schema and name) when it is not its type's, else null. */
+  readonly collation: readonly [string, string] | null;
 }
 
 /** The catalog query behind `columnsFromRows`; $1 is the table's oid. */
@@ -44,35 +46,55 @@ export const COLUMNS_QUERY = `SELECT a.attname, pg_catalog.format_type(a.atttypi
        tn.nspname, t.typname, pg_catalog.pg_get_expr(d.adbin, d.adrelid), a.attidentity,
        a.attgenerated <> '',
        CASE WHEN a.attidentity <> '' THEN pg_catalog.pg_get_serial_sequence(a.attrelid::pg_catalog.regclass::text, a.attname) END,
-       COALESCE(NULLIF(t.typbasetype, 0), t.oid) IN (114, 3802)
+       COALESCE(NULLIF(t.typbasetype, 0), t.oid) IN (114, 3802),
+       cn.nspname, co.collname
   FROM pg_catalog.pg_attribute a
   JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
   JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace
   LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+  LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation AND a.attcollation <> t.typcollation
+  LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
  WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped
  ORDER BY a.attnum`;
 
 export function columnsFromRows(rows: readonly (string | null)[][]): ColumnInfo[] {
-  return rows.map(([name, type, typeSchema, typeName, defaultExpr, identity, generated, sequence, json]) => {
-    let expr: AstNode | null = null;
-    if (sequence) {
-      expr = call("nextval", [
-        { TypeCast: { arg: { A_Const: { sval: { sval: sequence } } }, typeName: typeNameNode("pg_catalog.regclass") } },
-      ]);
-    } else if (defaultExpr !== null && generated !== "t") {
-      expr = expressionFromTemplate(defaultExpr);
-    }
-    return {
-      name: name!,
-      defaultExpr: expr,
-      coordinatorDefault: expr && !isConstant(expr) ? expr : null,
-      type: type!,
-      baseType: [typeSchema!, typeName!],
-      identity: identity ?? "",
-      generated: generated === "t",
-      json: json === "t",
-    };
-  });
+  return rows.map(
+    ([
+      name,
+      type,
+      typeSchema,
+      typeName,
+      defaultExpr,
+      identity,
+      generated,
+      sequence,
+      json,
+      collationSchema,
+      collation,
+    ]) => {
+      let expr: AstNode | null = null;
+      if (sequence) {
+        expr = call("nextval", [
+          {
+            TypeCast: { arg: { A_Const: { sval: { sval: sequence } } }, typeName: typeNameNode("pg_catalog.regclass") },
+          },
+        ]);
+      } else if (defaultExpr !== null && generated !== "t") {
+        expr = expressionFromTemplate(defaultExpr);
+      }
+      return {
+        name: name!,
+        defaultExpr: expr,
+        coordinatorDefault: expr && !isConstant(expr) ? expr : null,
+        type: type!,
+        baseType: [typeSchema!, typeName!],
+        identity: identity ?? "",
+        generated: generated === "t",
+        json: json === "t",
+        collation: collation ? [collationSchema!, collation] : null,
+      };
+    },
+  );
 }
 
 /** A constant, possibly cast: the shards' own copy of such a default gives the same value. */

@@ -13,7 +13,7 @@ import { SqlError } from "../errors.js";
 import { RemoteError, type QueryResult } from "../nodes/gateway.js";
 import type { MetadataSnapshot, TableRecord } from "../metadata/cache.js";
 import { hashValue, shardIndexForHash } from "../metadata/hash.js";
-import { cloneAst, paramNumbers, typeNameNode, walk, type AstNode } from "../sql/ast.js";
+import { cloneAst, paramNumbers, typeNameNode, walk, withCollation, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import { arrayLiteral, quoteIdent, quoteQualified } from "../sql/quote.js";
 import { shardRelname } from "../commands/shard_ddl.js";
@@ -177,7 +177,7 @@ export async function runDistributed(session: Session, st: InterceptedStatement,
   } catch (e) {
     if (!inBlock) await session.remote.rollbackAll();
     // Any table's shards may be named: a foreign key's referenced table, too.
-    throw mapShardNames(e, metadata.tables);
+    throw await mapShardNamesFromCatalog(session, e, metadata.tables);
   }
 }
 
@@ -321,10 +321,9 @@ async function insertedValue(session: Session, stmt: AstNode, table: TableRecord
   const ins = stmt.InsertStmt as {
     cols?: { ResTarget: { name: string } }[];
     selectStmt?: { SelectStmt?: { valuesLists?: { List: { items: AstNode[] } }[] } };
-    onConflictClause?: { infer?: { conname?: string } };
   };
   const rows = ins.selectStmt?.SelectStmt?.valuesLists;
-  if (rows?.length !== 1 || ins.onConflictClause?.infer?.conname) return null;
+  if (rows?.length !== 1) return null;
   const items = rows[0].List.items;
   const all = await session.tableColumns(table.relationId);
   const names = ins.cols?.map((c) => c.ResTarget.name) ?? all.slice(0, items.length).map((c) => c.name);
@@ -535,13 +534,20 @@ async function runRouterPlan(
   return true;
 }
 
-/** Renames a reference to a shard of its table, keeping the name its columns are qualified with. */
+/**
+ * Renames a reference to a shard of its table, keeping the name its columns are qualified with.
+ * An INSERT target's `ON CONFLICT ON CONSTRAINT name` then names the shard's copy of the constraint
+ * (named as shardStatements names it), so `ref.level` must be the InsertStmt holding `ref.rangeVar`.
+ */
 export function renameToShard(ref: DistributedRef, shardId: number): void {
   const rv = ref.rangeVar;
-  if (!rv.alias && !ref.isTarget) rv.alias = { aliasname: ref.relname };
-  if (!rv.alias && ref.isTarget) rv.alias = { aliasname: ref.relname };
+  if (!rv.alias) rv.alias = { aliasname: ref.relname };
   rv.schemaname = ref.table.schema;
   rv.relname = shardRelname(ref.table.relname, shardId);
+  if (!ref.isTarget) return;
+  if (ref.level.relation !== rv) throw new SqlError("XX000", "renameToShard: the target's level does not hold it");
+  const infer = (ref.level.onConflictClause as { infer?: { conname?: string } } | undefined)?.infer;
+  if (infer?.conname) infer.conname = shardRelname(infer.conname, shardId);
 }
 
 /** Parameters a worker statement uses, renumbered 1..n so that none is unused. */
@@ -755,8 +761,7 @@ async function insert(
     const ci = copy.InsertStmt as { relation: AstNode; selectStmt?: AstNode };
     const values = (ci.selectStmt?.SelectStmt as { valuesLists?: unknown[] } | undefined) ?? null;
     if (values?.valuesLists) values.valuesLists = groupRows.map((items) => ({ List: { items: cloneAst(items) } }));
-    const ref = { ...target, rangeVar: ci.relation } as DistributedRef;
-    renameToShard(ref, table.shards[index].shardId);
+    renameToShard({ ...target, rangeVar: ci.relation, level: ci }, table.shards[index].shardId);
     const params = renumberParams(copy, inv);
     const sql = deparseStatement(copy);
     for (const group of placementsOf(table, index))
@@ -1229,7 +1234,7 @@ function pushableFilters(ref: RelationRef): AstNode[] {
 function replaceWithRows(
   ref: RelationRef,
   paramNumber: number,
-  allColumns: readonly { name: string; type: string }[],
+  allColumns: readonly { name: string; type: string; collation: readonly string[] | null }[],
   fetched: readonly string[],
 ): void {
   const alias = (ref.rangeVar.alias as AstNode | undefined) ?? { aliasname: ref.relname };
@@ -1240,13 +1245,14 @@ function replaceWithRows(
 }
 
 /**
- * `(SELECT (r->>i)::type AS name, … FROM json_array_elements($n::json) r) AS alias`: rows that
- * travel as a JSON array of arrays of their values' text forms, read back by the types' input
- * functions. A column whose position is negative is NULL of its type. The function's alias `r`
- * names the parameter, so that EXPLAIN finds the scan of each parameter's rows.
+ * `(SELECT (r->>i)::type [COLLATE c] AS name, … FROM json_array_elements($n::json) r) AS alias`:
+ * rows that travel as a JSON array of arrays of their values' text forms, read back by the types'
+ * input functions, in the columns' collations. A column whose position is negative is NULL of its
+ * type. The function's alias `r` names the parameter, so that EXPLAIN finds the scan of each
+ * parameter's rows.
  */
 export function jsonRowsSubquery(
-  columns: readonly { name: string; type: string; position: number }[],
+  columns: readonly { name: string; type: string; position: number; collation?: readonly string[] | null }[],
   paramNumber: number,
   outerAlias: AstNode,
 ): AstNode {
@@ -1263,7 +1269,8 @@ export function jsonRowsSubquery(
               rexpr: { A_Const: { ival: { ival: c.position } } },
             },
           };
-    return { ResTarget: { name: c.name, val: { TypeCast: { arg: value, typeName: typeNameNode(c.type) } } } };
+    const val = withCollation({ TypeCast: { arg: value, typeName: typeNameNode(c.type) } }, c.collation ?? null);
+    return { ResTarget: { name: c.name, val } };
   });
   const source = {
     FuncCall: {
@@ -1331,18 +1338,37 @@ export async function runOnCoordinator(
   await session.flushAndAwait(results);
 }
 
-/** Puts the table's name back where a node's message names one of its shards (`<table>_<shardid>`). */
-export function shardNameStripper(tables: readonly TableRecord[]): (text: string | undefined) => string | undefined {
-  const names = new Set<string>();
-  for (const table of tables) for (const s of table.shards) names.add(String(s.shardId));
+/**
+ * Puts the coordinator's names back where a node's message names a shard (`<table>_<shardid>`) or
+ * a shard's constraint or index (`<name>_<shardid>`): the suffix goes, and a name that
+ * shardRelname shortened comes back whole when it is a table's or in `known` (shard name → name).
+ */
+export function shardNameStripper(
+  tables: readonly TableRecord[],
+  known: ReadonlyMap<string, string> = new Map(),
+): (text: string | undefined) => string | undefined {
+  const ids = new Set<string>();
+  const exact = new Map(known);
+  for (const table of tables) {
+    for (const s of table.shards) {
+      ids.add(String(s.shardId));
+      exact.set(shardRelname(table.relname, s.shardId), table.relname);
+    }
+  }
   return (text) =>
-    text?.replace(/([A-Za-z0-9_]+)_(\d{6,})\b/g, (all, base: string, id: string) => (names.has(id) ? base : all));
+    text?.replace(/([\p{L}\p{N}_$]+)_(\d{6,})(?![\p{L}\p{N}_$])/gu, (all, base: string, id: string) =>
+      ids.has(id) ? (exact.get(all) ?? base) : all,
+    );
 }
 
-/** Shard names in a node's error message are put back to the table names the client used. */
-export function mapShardNames(e: unknown, tables: readonly TableRecord[]): unknown {
-  if (!(e instanceof RemoteError) || !(e as RemoteError & { fromWorker?: boolean }).fromWorker) return e;
-  const strip = shardNameStripper(tables);
+/** Shard names in a node's error message are put back to the names the client used. */
+export function mapShardNames(
+  e: unknown,
+  tables: readonly TableRecord[],
+  known?: ReadonlyMap<string, string>,
+): unknown {
+  if (!isWorkerError(e)) return e;
+  const strip = shardNameStripper(tables, known);
   const f = e.fields;
   return new RemoteError({
     ...f,
@@ -1354,6 +1380,50 @@ export function mapShardNames(e: unknown, tables: readonly TableRecord[]): unkno
     table: strip(f.table),
     constraint: strip(f.constraint),
   });
+}
+
+/**
+ * As mapShardNames, and where the error names a constraint or index by a shard name that
+ * shardRelname shortened (`<cut name>_<hash>_<shardid>`), the whole name is looked up in the
+ * coordinator database's catalog (in the session's transaction, which the error has not failed yet).
+ */
+export async function mapShardNamesFromCatalog(
+  session: Session,
+  e: unknown,
+  tables: readonly TableRecord[],
+): Promise<unknown> {
+  if (!isWorkerError(e)) return e;
+  const f = e.fields;
+  const tableOfShard = new Map(tables.flatMap((t) => t.shards.map((s) => [String(s.shardId), t] as const)));
+  const shortened = new Map<string, TableRecord>();
+  for (const text of [f.message, f.detail, f.hint, f.constraint]) {
+    for (const [, id] of text?.matchAll(/_[0-9a-f]{8}_(\d{6,})/g) ?? []) {
+      const table = tableOfShard.get(id);
+      if (table) shortened.set(id, table);
+    }
+  }
+  if (shortened.size === 0) return mapShardNames(e, tables);
+  const relationIds = [...new Set([...shortened.values()].map((t) => String(t.relationId)))];
+  const rows = await session
+    .internalQuery(
+      `SELECT conname::text, conrelid FROM pg_catalog.pg_constraint WHERE conrelid = ANY ($1::oid[])
+       UNION ALL
+       SELECT c.relname::text, i.indrelid FROM pg_catalog.pg_index i
+         JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = ANY ($1::oid[])`,
+      [Buffer.from(arrayLiteral(relationIds))],
+    )
+    .catch(() => []);
+  const known = new Map<string, string>();
+  for (const [name, relationId] of rows) {
+    for (const [id, table] of shortened) {
+      if (String(table.relationId) === relationId) known.set(shardRelname(name!, Number(id)), name!);
+    }
+  }
+  return mapShardNames(e, tables, known);
+}
+
+function isWorkerError(e: unknown): e is RemoteError {
+  return e instanceof RemoteError && !!(e as RemoteError & { fromWorker?: boolean }).fromWorker;
 }
 
 /** COMMIT, ROLLBACK and savepoints: the remote transactions end with the coordinator's. */

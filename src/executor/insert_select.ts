@@ -337,7 +337,7 @@ async function shardTasks(
     const copy = cloneAst(template);
     const ci = copy.InsertStmt as InsertParts;
     ci.selectStmt = populateSelect(table.schema, shardRelname(table.relname, shardId), columns, rowsParam);
-    renameToShard({ ...target, rangeVar: ci.relation }, shardId);
+    renameToShard({ ...target, rangeVar: ci.relation, level: copy.InsertStmt as AstNode }, shardId);
     const used = compactParams(copy);
     const json = `[${objects.join(",")}]`;
     const params = used.map((n) => (n === rowsParam ? json : paramValues([n], inv)[0]));

@@ -4,12 +4,12 @@
 import { BackendCode, FrontendCode, write } from "../protocol/messages.js";
 import { SqlError } from "../errors.js";
 import type { MetadataSnapshot, TableRecord } from "../metadata/cache.js";
-import { cloneAst, stringList, typeNameNode, walk, type AstNode } from "../sql/ast.js";
-import { deparseStatement } from "../sql/parse.js";
+import { cloneAst, paramNumbers, paramTypesFor, stringList, walk, type AstNode } from "../sql/ast.js";
+import { deparseStatement, parseSql } from "../sql/parse.js";
 import { arrayLiteral } from "../sql/quote.js";
 import { nodeForGroup } from "../commands/distribute.js";
 import { collectRelationRefs, pinnedValues, type DistributedRef } from "../planner/analyze.js";
-import { planPushdown, ROWS_PLACEHOLDER, type PushdownPlan } from "../planner/pushdown.js";
+import { planPushdown, ROWS_PLACEHOLDER, type ColumnType, type PushdownPlan } from "../planner/pushdown.js";
 import type { Session } from "../server/session.js";
 import type { Invocation, InterceptedStatement } from "../commands/intercept.js";
 import {
@@ -36,8 +36,6 @@ const RECORD_OID = 2249;
 export interface PushdownEntry {
   readonly key: string;
   readonly plan: PushdownPlan | null;
-  /** The coordinator's type name of each worker column. */
-  readonly columnTypes: readonly string[];
   /** Worker SQL per node and shard set. */
   readonly tasks: Map<string, { sql: string; params: number[] }>;
 }
@@ -119,7 +117,7 @@ export async function runPushdown(
     const rv = node.RangeVar as AstNode | undefined;
     if (rv?.relname === ROWS_PLACEHOLDER) {
       (parent as unknown[])[k as number] = jsonRowsSubquery(
-        entry.columnTypes.map((type, i) => ({ name: `w${i}`, type, position: i })),
+        plan.workerTypes.map((t, i) => ({ name: `w${i}`, type: t.typeName, collation: t.collation, position: i })),
         dataParam,
         rv.alias as AstNode,
       );
@@ -179,7 +177,7 @@ async function buildEntry(
   dist: readonly DistributedRef[],
   key: string,
 ): Promise<PushdownEntry> {
-  const none: PushdownEntry = { key, plan: null, columnTypes: [], tasks: new Map() };
+  const none: PushdownEntry = { key, plan: null, tasks: new Map() };
   const select = st.stmt.SelectStmt as AstNode | undefined;
   if (!select) return none;
   const aggregates = await shardSafety(session, st.stmt);
@@ -203,19 +201,109 @@ async function buildEntry(
     isAggregate: (name) => aggregates.has(name),
     inputColumns,
     outputNames: original.map((f) => f.name),
-    describe: async (s) => (await describeStatement(session, deparseStatement({ SelectStmt: s }), st.paramTypes)) ?? [],
+    describe: (s) => describeColumns(session, s, st.paramTypes),
   });
   if (!plan) return none;
   // Anonymous records cannot be read back from their text form on the coordinator.
   if (!plan.streamable && plan.workerTypes.some((t) => t.typeOid === RECORD_OID)) return none;
-  const rows = await session.internalQuery(
-    "SELECT pg_catalog.format_type(o, NULLIF(m, -1)) FROM ROWS FROM (pg_catalog.unnest($1::oid[]), pg_catalog.unnest($2::int4[])) AS u(o, m)",
+  return { key, plan, tasks: new Map() };
+}
+
+/**
+ * The result columns of a SELECT as the coordinator database (with the empty shells) describes
+ * them: types with their modifiers, and collations, which PostgreSQL derives from the expressions
+ * (pg_collation_for over no rows: the SELECT runs under LIMIT 0, with NULL parameters).
+ */
+async function describeColumns(
+  session: Session,
+  select: AstNode,
+  paramTypes: readonly number[],
+): Promise<ColumnType[]> {
+  // Parameters the SELECT does not use (e.g. only a LIMIT's) get a type, which nothing infers here.
+  const count = Math.max(paramTypes.length, ...paramNumbers(select));
+  const types = paramTypesFor(select, count).map((t, i) => (t === 0 ? (paramTypes[i] ?? 0) : t));
+  const fields = (await describeStatement(session, deparseStatement({ SelectStmt: select }), types)) ?? [];
+  if (fields.length === 0) return [];
+  const names = await session.internalQuery(
+    `SELECT pg_catalog.format_type(u.o, NULLIF(u.m, -1)), t.typcollation <> 0
+       FROM ROWS FROM (pg_catalog.unnest($1::oid[]), pg_catalog.unnest($2::int4[])) WITH ORDINALITY AS u(o, m, i)
+       LEFT JOIN pg_catalog.pg_type t ON t.oid = u.o ORDER BY u.i`,
     [
-      Buffer.from(`{${plan.workerTypes.map((t) => t.typeOid).join(",")}}`),
-      Buffer.from(`{${plan.workerTypes.map((t) => t.typeModifier).join(",")}}`),
+      Buffer.from(`{${fields.map((f) => f.typeOid).join(",")}}`),
+      Buffer.from(`{${fields.map((f) => f.typeModifier).join(",")}}`),
     ],
   );
-  return { key, plan, columnTypes: rows.map((r) => r[0]!), tasks: new Map() };
+  const collatable = names.flatMap((row, i) => (row[1] === "t" ? [i] : []));
+  const collations = new Map<number, string[]>();
+  if (collatable.length > 0) {
+    const probe = deparseStatement(collationProbe(select, fields.length, collatable));
+    const rows = await session.internalQuery(
+      probe,
+      types.map(() => null),
+      [],
+      types,
+    );
+    for (const [i, schema, name] of rows) {
+      if (!(schema === "pg_catalog" && name === "default")) collations.set(Number(i), [schema!, name!]);
+    }
+  }
+  return fields.map((f, i) => ({
+    typeOid: f.typeOid,
+    typeModifier: f.typeModifier,
+    typeName: names[i][0]!,
+    collation: collations.get(i) ?? null,
+  }));
+}
+
+/**
+ * `SELECT v.i, n.nspname, c.collname FROM (SELECT) one LEFT JOIN (SELECT * FROM (<select>) s(c0, …)
+ * LIMIT 0) w ON true, LATERAL (VALUES (i, pg_collation_for(w.ci)), …) v(i, name) JOIN pg_collation c
+ * ON c.oid = v.name::regcollation JOIN pg_namespace n ON …`: one row per column asked about.
+ */
+function collationProbe(select: AstNode, width: number, columns: readonly number[]): AstNode {
+  const probe = cloneAst(collationProbeTemplate());
+  const columnNames = Array.from({ length: width }, (_, i) => ({ String: { sval: `c${i}` } }));
+  walk(probe, (node) => {
+    const sub = node.RangeSubselect as AstNode | undefined;
+    const alias = sub?.alias as { aliasname?: string } | undefined;
+    if (alias?.aliasname === "s") {
+      sub!.subquery = { SelectStmt: cloneAst(select) };
+      (sub!.alias as AstNode).colnames = columnNames;
+    }
+    if (alias?.aliasname === "v") {
+      const values = (sub!.subquery as { SelectStmt: { valuesLists: unknown[] } }).SelectStmt;
+      values.valuesLists = columns.map((i) => ({
+        List: {
+          items: [
+            { A_Const: { ival: { ival: i } } },
+            {
+              FuncCall: {
+                funcname: [{ String: { sval: "pg_catalog" } }, { String: { sval: "pg_collation_for" } }],
+                args: [{ ColumnRef: { fields: [{ String: { sval: "w" } }, { String: { sval: `c${i}` } }] } }],
+                funcformat: "COERCE_EXPLICIT_CALL",
+              },
+            },
+          ],
+        },
+      }));
+    }
+  });
+  return probe;
+}
+
+let collationProbeAst: AstNode | undefined;
+
+function collationProbeTemplate(): AstNode {
+  collationProbeAst ??= parseSql(
+    `SELECT v.i, n.nspname, c.collname
+       FROM (SELECT) AS one
+       LEFT JOIN (SELECT * FROM (SELECT) AS s LIMIT 0) AS w ON true
+       CROSS JOIN LATERAL (VALUES (0, NULL)) AS v(i, name)
+       JOIN pg_catalog.pg_collation c ON c.oid = v.name::pg_catalog.regcollation
+       JOIN pg_catalog.pg_namespace n ON n.oid = c.collnamespace
+      ORDER BY v.i`,
+  )[0].stmt;
+  return collationProbeAst;
 }
 
 /** Stable functions whose value depends on the node or session they run in. */

@@ -3,6 +3,7 @@
 import { loadModule, parseSync } from "libpg-query";
 import { Deparser, deparseSync } from "pgsql-deparser";
 import { SqlError } from "../errors.js";
+import { quoteIdent } from "./quote.js";
 
 /** A parsed statement: its AST node (one-key object like `{ SelectStmt: … }`) and its text span. */
 export interface ParsedStatement {
@@ -41,11 +42,14 @@ export function parseSql(sql: string): ParsedStatement[] {
 /** Deparses one statement AST node back into SQL text. */
 // pgsql-deparser writes FETCH FIRST … WITH TIES as a plain LIMIT, which drops the ties; the
 // statement is written without its limit and the FETCH clause is added from the deparsed values.
-type SelectVisitor = (this: DeparserLike, node: Record<string, unknown>, context: unknown) => string;
+type StatementVisitor = (this: DeparserLike, node: Record<string, unknown>, context: unknown) => string;
 interface DeparserLike {
   visit(node: unknown, context: unknown): string;
 }
-const deparserPrototype = Deparser.prototype as unknown as { SelectStmt: SelectVisitor };
+const deparserPrototype = Deparser.prototype as unknown as {
+  SelectStmt: StatementVisitor;
+  InsertStmt: StatementVisitor;
+};
 const plainSelect = deparserPrototype.SelectStmt;
 // pgsql-deparser also keeps the context of UPDATE's SET list inside subqueries there, where it
 // writes `SELECT x AS y` as `SELECT y = x`: a SELECT's targets are never assignments.
@@ -57,6 +61,16 @@ deparserPrototype.SelectStmt = function (node, outer) {
   const { limitCount, limitOffset, ...rest } = node;
   const offset = limitOffset ? ` OFFSET (${this.visit(limitOffset, context)}) ROWS` : "";
   return `${plainSelect.call(this, rest, context)}${offset} FETCH FIRST (${this.visit(limitCount, context)}) ROWS WITH TIES`;
+};
+
+// pgsql-deparser writes ON CONFLICT ON CONSTRAINT's name as it is, unquoted: the name goes in quoted.
+const plainInsert = deparserPrototype.InsertStmt;
+deparserPrototype.InsertStmt = function (node, context) {
+  const onConflict = node.onConflictClause as { infer?: { conname?: string } } | undefined;
+  const conname = onConflict?.infer?.conname;
+  if (!conname) return plainInsert.call(this, node, context);
+  const infer = { ...onConflict!.infer, conname: quoteIdent(conname) };
+  return plainInsert.call(this, { ...node, onConflictClause: { ...onConflict, infer } }, context);
 };
 
 export function deparseStatement(stmt: Record<string, unknown>): string {
