@@ -29,7 +29,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { canopyBin, startEmbeddedCluster, startLocalCluster, type TestCluster } from "../test/support/cluster.js";
+import { startEmbeddedCluster, startLocalCluster, type TestCluster } from "../test/support/cluster.js";
 import { copyMs, medianMs, pgbenchTps, run, sql, withIdleConnections } from "./measure.js";
 
 const seconds = Number(process.env.CANOPY_BENCH_SECONDS ?? 15);
@@ -211,24 +211,11 @@ async function createCopyTable(url: string, distributed: boolean): Promise<void>
   ]);
 }
 
-/**
- * Every Canopy session holds a connection of its own to the coordinator database, whose
- * max_connections `canopy local up` sets to 300: fewer than the idle-connections workload needs.
- * Raised on the coordinator's server (which also serves the plain database, so both get the same
- * limit) and the cluster restarted to apply it.
- */
-async function raiseMaxConnections(cluster: TestCluster, direct: string): Promise<void> {
-  await sql(direct, [`ALTER SYSTEM SET max_connections = ${Math.max(300, idleConnections + 300)}`]);
-  await run(process.execPath, [canopyBin, "local", "down", cluster.dir!], { timeout: 120_000 });
-  await run(process.execPath, [canopyBin, "local", "up", cluster.dir!, "--fsync", "off"], { timeout: 120_000 });
-}
-
 async function benchLocal(peer: string | undefined, files: Files): Promise<void> {
   const cluster = await startLocalCluster(2);
   try {
     const direct = `postgres://postgres@127.0.0.1:${cluster.coordinatorDbPort}/postgres`;
     const plain = `postgres://postgres@127.0.0.1:${cluster.coordinatorDbPort}/plain`;
-    await raiseMaxConnections(cluster, direct);
     await sql(direct, ["CREATE DATABASE plain"]);
     const urls = { plain, peer, canopy: cluster.url };
     const references = peer ? [plain, peer] : [plain];

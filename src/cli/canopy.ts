@@ -17,6 +17,7 @@ import {
   startServer,
   stopServer,
 } from "../nodes/pgserver.js";
+import { settingDefinitions } from "../settings.js";
 
 const usage = `usage:
   canopy dev [--port 5432] [--workers 2] [--data DIR | --memory] [--set canopy.NAME=VALUE ...]
@@ -162,6 +163,9 @@ function clusterPaths(dir: string) {
   };
 }
 
+/** canopy.max_client_connections' default, and 100 more for background work and administrators. */
+const coordinatorDatabaseConnections = Number(settingDefinitions["canopy.max_client_connections"].defaultValue) + 100;
+
 async function localUp(f: Flags): Promise<void> {
   const dir = path.resolve(f.positional[2] ?? "");
   if (!f.positional[2]) throw new Error("local up needs a directory");
@@ -178,7 +182,18 @@ async function localUp(f: Flags): Promise<void> {
   for (let i = 0; i <= cluster.workers; i++) {
     const dataDir = paths.node(i);
     const fsync = flag(f, "fsync", "on") !== "off";
-    await initServer({ dataDir, port: cluster.port + 1 + i, socketDir: paths.sockets, certFile, keyFile, fsync });
+    // Every client session holds a connection to the coordinator database: room for
+    // canopy.max_client_connections of them, and for the coordinator's own work.
+    const maxConnections = i === 0 ? coordinatorDatabaseConnections : undefined;
+    await initServer({
+      dataDir,
+      port: cluster.port + 1 + i,
+      socketDir: paths.sockets,
+      certFile,
+      keyFile,
+      fsync,
+      maxConnections,
+    });
     await startServer(dataDir);
   }
   if (!(await coordinatorAlive(paths.pid))) {
