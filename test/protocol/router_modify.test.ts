@@ -98,6 +98,51 @@ for (const kind of clusterKinds()) {
       assert.equal((await c.query("SELECT count(*)::int AS n FROM events WHERE v = 'kept'")).rows[0].n, 4);
     });
 
+    test("two sessions committing in two phases over the same rows take turns", async () => {
+      // Two keys on different workers, so that each transaction prepares on both.
+      const nodeOf = async (k: number) =>
+        (
+          await c.query(
+            `SELECT n.nodeport FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
+              WHERE p.shardid = get_shard_id_for_distribution_column('events', $1)`,
+            [k],
+          )
+        ).rows[0].nodeport;
+      const first = keys[2];
+      let second = keys[3];
+      for (const k of keys.slice(3)) {
+        if ((await nodeOf(k)) !== (await nodeOf(first))) {
+          second = k;
+          break;
+        }
+      }
+      assert.notEqual(await nodeOf(second), await nodeOf(first));
+      const before = await c.query("SELECT k, n FROM events WHERE k = ANY($1) ORDER BY k", [[first, second]]);
+      const rounds = 25;
+      await Promise.all(
+        [0, 1].map(async () => {
+          const s = new pg.Client(cluster.url);
+          await s.connect();
+          try {
+            for (let i = 0; i < rounds; i++) {
+              await s.query("BEGIN");
+              for (const k of [first, second]) {
+                await s.query({ name: "bump", text: "UPDATE events SET n = n + 1 WHERE k = $1", values: [k] });
+              }
+              await s.query("COMMIT");
+            }
+          } finally {
+            await s.end();
+          }
+        }),
+      );
+      const afterRows = await c.query("SELECT k, n FROM events WHERE k = ANY($1) ORDER BY k", [[first, second]]);
+      assert.deepEqual(
+        afterRows.rows.map((r) => r.n),
+        before.rows.map((r) => r.n + 2 * rounds),
+      );
+    });
+
     test("after ALTER TABLE the prepared statements are planned again", async () => {
       await c.query("ALTER TABLE events ADD COLUMN note text DEFAULT 'x'");
       assert.equal((await insert(3_000_001, "after ddl")).rowCount, 1);
