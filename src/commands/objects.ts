@@ -8,7 +8,8 @@ import type { Session } from "../server/session.js";
 import type { MetadataSnapshot, NodeRecord } from "../metadata/cache.js";
 import { arrayLiteral, quoteIdent, quoteLiteral, quoteQualified } from "../sql/quote.js";
 import { cloneAst, stringList, type AstNode } from "../sql/ast.js";
-import { deparseStatement } from "../sql/parse.js";
+import { deparseNode, deparseStatement } from "../sql/parse.js";
+import { SqlError } from "../errors.js";
 import { query } from "./distribute.js";
 
 /** A recorded (or to be recorded) object: `x` extension, `t` type, `f` function. */
@@ -144,9 +145,14 @@ async function definition(session: Session, o: DistObject): Promise<Definition> 
   const schema = `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(o.schema)}`;
   const qualified = quoteQualified(o.schema, o.name);
   if (o.kind === "x") {
-    return {
-      statements: [schema, `CREATE EXTENSION IF NOT EXISTS ${quoteIdent(o.name)} WITH SCHEMA ${quoteIdent(o.schema)}`],
-    };
+    // The coordinator's version, which later ALTER EXTENSION … UPDATE keeps the workers at.
+    const [[version]] = await query(
+      session,
+      "SELECT extversion FROM pg_catalog.pg_extension WHERE oid = $1::oid",
+      o.oid,
+    );
+    const create = `CREATE EXTENSION IF NOT EXISTS ${quoteIdent(o.name)} WITH SCHEMA ${quoteIdent(o.schema)}`;
+    return { statements: [schema, `${create} VERSION ${quoteLiteral(version)}`] };
   }
   if (o.kind === "f") {
     const [[sql]] = await query(session, "SELECT pg_catalog.pg_get_functiondef($1::oid)", o.oid);
@@ -201,51 +207,149 @@ async function definition(session: Session, o: DistObject): Promise<Definition> 
   return { exists: qualified, statements: [schema, create] };
 }
 
-/**
- * ALTER TYPE / ALTER DOMAIN, CREATE OR REPLACE FUNCTION and DROP TYPE / DOMAIN / FUNCTION naming
- * an object recorded in pg_dist_object (functions: by name): the same statement for every worker,
- * where the object has the same name (a DROP with IF EXISTS). Null when no recorded object is named.
- */
-export async function recordedObjectStatement(session: Session, stmt: AstNode): Promise<string | null> {
-  const { types, functions } = objectNames(stmt);
-  if (types.length + functions.length === 0) return null;
-  const [[named]] = await query(
-    session,
-    `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_object r
-                     WHERE r.classid = 'pg_catalog.pg_type'::regclass
-                       AND r.objid = ANY (SELECT pg_catalog.to_regtype(n)::oid FROM pg_catalog.unnest($1::text[]) n))
-         OR EXISTS (SELECT 1 FROM pg_catalog.pg_dist_object r JOIN pg_catalog.pg_proc p ON p.oid = r.objid
-                     WHERE r.classid = 'pg_catalog.pg_proc'::regclass AND p.proname = ANY ($2::text[]))`,
-    arrayLiteral(types),
-    arrayLiteral(functions),
-  );
-  if (named !== "t") return null;
-  const copy = cloneAst(stmt);
-  const drop = copy.DropStmt as { missing_ok?: boolean } | undefined;
-  if (drop) drop.missing_ok = true;
-  return deparseStatement(copy);
+/** The objects a statement about types, functions or extensions names, as the catalog finds them. */
+interface NamedObjects {
+  /** Type names, for to_regtype. */
+  readonly types: string[];
+  /** Function signatures `name(type, …)`, for to_regprocedure. */
+  readonly signatures: string[];
+  /** Functions named without their arguments, for to_regproc. */
+  readonly functionNames: string[];
+  readonly extensions: string[];
+  /** Schemas a statement covers whole (GRANT … ON ALL FUNCTIONS IN SCHEMA). */
+  readonly schemas: string[];
 }
 
-/** The types (as qualified SQL names) and functions (by name) a statement about objects names. */
-function objectNames(stmt: AstNode): { types: string[]; functions: string[] } {
-  const alterType = (stmt.AlterEnumStmt ?? stmt.AlterDomainStmt) as { typeName?: unknown[] } | undefined;
-  if (alterType) return { types: [quoteQualified(...stringList(alterType.typeName))], functions: [] };
-  const fn = stmt.CreateFunctionStmt as { replace?: boolean; funcname?: unknown[] } | undefined;
-  if (fn?.replace) return { types: [], functions: [stringList(fn.funcname).pop()!] };
-  const drop = stmt.DropStmt as { removeType?: string; objects?: AstNode[] } | undefined;
-  if (drop?.removeType === "OBJECT_TYPE" || drop?.removeType === "OBJECT_DOMAIN") {
-    const types = (drop.objects ?? []).map((o) =>
-      quoteQualified(...stringList((o.TypeName as { names?: unknown[] }).names)),
-    );
-    return { types, functions: [] };
+type ObjectWithArgs = { objname?: unknown[]; objargs?: AstNode[]; args_unspecified?: boolean };
+
+const typeKinds = new Set(["OBJECT_TYPE", "OBJECT_DOMAIN"]);
+const functionKinds = new Set(["OBJECT_FUNCTION", "OBJECT_PROCEDURE", "OBJECT_ROUTINE"]);
+/** Parameter modes that are part of a function's identity (procedures' OUT parameters too). */
+const identityModes = new Set(["FUNC_PARAM_DEFAULT", "FUNC_PARAM_IN", "FUNC_PARAM_INOUT", "FUNC_PARAM_VARIADIC"]);
+
+/**
+ * The types, functions (by signature) and extensions a statement changes, drops or grants on, or
+ * null when it names none: the statements whose objects may be recorded in pg_dist_object.
+ */
+export function namedObjects(stmt: AstNode): NamedObjects | null {
+  const named: NamedObjects = { types: [], signatures: [], functionNames: [], extensions: [], schemas: [] };
+  const qualified = (list: unknown) =>
+    quoteQualified(...stringList((list as { List: { items: unknown[] } }).List.items));
+  const addFunction = (o: ObjectWithArgs) => {
+    const name = quoteQualified(...stringList(o.objname));
+    if (o.args_unspecified) named.functionNames.push(name);
+    else named.signatures.push(`${name}(${(o.objargs ?? []).map(deparseNode).join(", ")})`);
+  };
+  const addObject = (kind: string | undefined, object: AstNode) => {
+    if (typeKinds.has(kind!)) named.types.push(object.TypeName ? deparseNode(object) : qualified(object));
+    else if (functionKinds.has(kind!)) addFunction(object.ObjectWithArgs as ObjectWithArgs);
+    else if (kind === "OBJECT_EXTENSION") named.extensions.push((object.String as { sval: string }).sval);
+  };
+  const alterType = (stmt.AlterEnumStmt ?? stmt.AlterDomainStmt) as { typeName: unknown[] } | undefined;
+  if (alterType) named.types.push(quoteQualified(...stringList(alterType.typeName)));
+  const alterTable = stmt.AlterTableStmt as { objtype: string; relation: { schemaname?: string; relname: string } };
+  if (alterTable?.objtype === "OBJECT_TYPE") {
+    named.types.push(quoteQualified(alterTable.relation.schemaname, alterTable.relation.relname));
   }
-  if (drop?.removeType === "OBJECT_FUNCTION") {
-    const functions = (drop.objects ?? []).map((o) =>
-      stringList((o.ObjectWithArgs as { objname?: unknown[] }).objname).pop()!,
-    );
-    return { types: [], functions };
+  const rename = stmt.RenameStmt as
+    | {
+        renameType: string;
+        relationType: string;
+        relation?: { schemaname?: string; relname: string };
+        object?: AstNode;
+      }
+    | undefined;
+  if (rename?.renameType === "OBJECT_ATTRIBUTE" && rename.relationType === "OBJECT_TYPE") {
+    named.types.push(quoteQualified(rename.relation!.schemaname, rename.relation!.relname));
+  } else if (rename?.renameType === "OBJECT_DOMCONSTRAINT") {
+    named.types.push(qualified(rename.object));
+  } else if (rename?.object) {
+    addObject(rename.renameType, rename.object);
   }
-  return { types: [], functions: [] };
+  const moved = (stmt.AlterObjectSchemaStmt ?? stmt.AlterOwnerStmt) as { objectType: string; object?: AstNode };
+  if (moved?.object) addObject(moved.objectType, moved.object);
+  const alterFunction = stmt.AlterFunctionStmt as { func: ObjectWithArgs } | undefined;
+  if (alterFunction) addFunction(alterFunction.func);
+  const create = stmt.CreateFunctionStmt as
+    | { replace?: boolean; is_procedure?: boolean; funcname: unknown[]; parameters?: { FunctionParameter: AstNode }[] }
+    | undefined;
+  if (create?.replace) {
+    const parameters = (create.parameters ?? [])
+      .map((p) => p.FunctionParameter)
+      .filter((p) => identityModes.has(p.mode as string) || (create.is_procedure && p.mode === "FUNC_PARAM_OUT"));
+    named.signatures.push(
+      `${quoteQualified(...stringList(create.funcname))}(${parameters.map((p) => deparseNode({ TypeName: p.argType })).join(", ")})`,
+    );
+  }
+  const drop = stmt.DropStmt as { removeType: string; objects?: AstNode[] } | undefined;
+  if (drop) for (const o of drop.objects ?? []) addObject(drop.removeType, o);
+  const extension = (stmt.AlterExtensionStmt ?? stmt.AlterExtensionContentsStmt) as { extname: string } | undefined;
+  if (extension) named.extensions.push(extension.extname);
+  const grant = stmt.GrantStmt as { targtype: string; objtype: string; objects?: AstNode[] } | undefined;
+  if (grant?.targtype === "ACL_TARGET_OBJECT") for (const o of grant.objects ?? []) addObject(grant.objtype, o);
+  if (grant?.targtype === "ACL_TARGET_ALL_IN_SCHEMA" && functionKinds.has(grant.objtype)) {
+    named.schemas.push(...(grant.objects ?? []).map((o) => (o.String as { sval: string }).sval));
+  }
+  const count = Object.values(named).reduce((n, list: string[]) => n + list.length, 0);
+  return count > 0 ? named : null;
+}
+
+/**
+ * For a statement that changes, drops or grants on a type, function or extension recorded in
+ * pg_dist_object (functions matched by signature): a builder of the statements every worker runs
+ * once the coordinator database ran it, where the objects have the same names (a DROP … IF
+ * EXISTS). Null when the statement names no recorded object.
+ */
+export async function recordedObjectStatements(
+  session: Session,
+  stmt: AstNode,
+): Promise<(() => Promise<string[]>) | null> {
+  const named = namedObjects(stmt);
+  if (!named) return null;
+  const [[recorded]] = await query(
+    session,
+    `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_object r
+                     WHERE (r.classid = 'pg_catalog.pg_type'::regclass
+                            AND r.objid IN (SELECT pg_catalog.to_regtype(n)::oid FROM pg_catalog.unnest($1::text[]) n))
+                        OR (r.classid = 'pg_catalog.pg_proc'::regclass
+                            AND r.objid IN (SELECT pg_catalog.to_regprocedure(n)::oid FROM pg_catalog.unnest($2::text[]) n
+                                            UNION ALL
+                                            SELECT pg_catalog.to_regproc(n)::oid FROM pg_catalog.unnest($3::text[]) n))
+                        OR (r.classid = 'pg_catalog.pg_extension'::regclass
+                            AND r.objid IN (SELECT oid FROM pg_catalog.pg_extension WHERE extname = ANY ($4::text[]))))`,
+    arrayLiteral(named.types),
+    arrayLiteral(named.signatures),
+    arrayLiteral(named.functionNames),
+    arrayLiteral(named.extensions),
+  );
+  if (recorded !== "t" && !(named.schemas.length > 0 && (await holdRecordedObjects(session, named.schemas)))) {
+    return null;
+  }
+  const contents = stmt.AlterExtensionContentsStmt as { extname: string } | undefined;
+  if (contents) {
+    throw new SqlError("0A000", `ALTER EXTENSION … ADD / DROP of extension "${contents.extname}" is not supported`, {
+      detail: "The shards use the extension, which Canopy created on the workers as the extension's script defines it.",
+      hint: "Change the extension's members on the coordinator database and on each worker directly.",
+    });
+  }
+  return async () => {
+    const copy = cloneAst(stmt);
+    const drop = copy.DropStmt as { missing_ok?: boolean } | undefined;
+    if (drop) drop.missing_ok = true;
+    const update = copy.AlterExtensionStmt as { extname: string; options?: AstNode[] } | undefined;
+    if (update) {
+      // The version the coordinator database went to, whatever the workers' default is.
+      const [[version]] = await query(
+        session,
+        "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = $1",
+        update.extname,
+      );
+      update.options = [{ DefElem: { defname: "new_version", arg: { String: { sval: version } } } }];
+    }
+    const move = copy.AlterObjectSchemaStmt as { newschema?: string } | undefined;
+    const schema = move?.newschema ? [`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(move.newschema)}`] : [];
+    return [...schema, deparseStatement(copy)];
+  };
 }
 
 /** Forgets the records of objects that no longer exist (after a DROP propagated to the workers). */
@@ -267,7 +371,8 @@ export async function holdRecordedObjects(session: Session, schemas: readonly st
     `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_object r
        LEFT JOIN pg_catalog.pg_type t ON r.classid = 'pg_catalog.pg_type'::regclass AND t.oid = r.objid
        LEFT JOIN pg_catalog.pg_proc p ON r.classid = 'pg_catalog.pg_proc'::regclass AND p.oid = r.objid
-       JOIN pg_catalog.pg_namespace n ON n.oid = coalesce(t.typnamespace, p.pronamespace)
+       LEFT JOIN pg_catalog.pg_extension x ON r.classid = 'pg_catalog.pg_extension'::regclass AND x.oid = r.objid
+       JOIN pg_catalog.pg_namespace n ON n.oid = coalesce(t.typnamespace, p.pronamespace, x.extnamespace)
       WHERE n.nspname = ANY ($1::text[]))`,
     arrayLiteral(schemas),
   );

@@ -59,8 +59,29 @@ deparserPrototype.SelectStmt = function (node, outer) {
   return `${plainSelect.call(this, rest, context)}${offset} FETCH FIRST (${this.visit(limitCount, context)}) ROWS WITH TIES`;
 };
 
+// pgsql-deparser writes a type's qualified name in ALTER TYPE / DOMAIN … OWNER TO and ALTER DOMAIN …
+// RENAME CONSTRAINT as a comma-separated list ("s, t"): the name is given to it as a TypeName.
+type ObjectVisitor = (this: DeparserLike, node: Record<string, unknown>, context: unknown) => string;
+const objectPrototype = Deparser.prototype as unknown as { AlterOwnerStmt: ObjectVisitor; RenameStmt: ObjectVisitor };
+for (const kind of ["AlterOwnerStmt", "RenameStmt"] as const) {
+  const plain = objectPrototype[kind];
+  objectPrototype[kind] = function (node, context) {
+    const type = node.objectType ?? node.renameType;
+    const list = (node.object as { List?: { items: unknown[] } } | undefined)?.List;
+    if (!list || !["OBJECT_TYPE", "OBJECT_DOMAIN", "OBJECT_DOMCONSTRAINT"].includes(type as string)) {
+      return plain.call(this, node, context);
+    }
+    return plain.call(this, { ...node, object: { TypeName: { names: list.items, typemod: -1 } } }, context);
+  };
+}
+
 export function deparseStatement(stmt: Record<string, unknown>): string {
   return deparseSync({ version: 180004, stmts: [{ stmt }] } as never);
+}
+
+/** Deparses one node that is not a statement (a TypeName, an expression) into SQL text. */
+export function deparseNode(node: Record<string, unknown>): string {
+  return deparseSync(node as never);
 }
 
 /** Returns the SQL text of one statement of a multi-statement string. */
