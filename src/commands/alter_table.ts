@@ -5,7 +5,7 @@
 // every other constraint, so errors from shards map back to the names the client sees.
 import { SqlError } from "../errors.js";
 import type { Session } from "../server/session.js";
-import type { MetadataSnapshot, TableRecord } from "../metadata/cache.js";
+import { referenceShards, type MetadataSnapshot, type TableRecord } from "../metadata/cache.js";
 import { cloneAst, stringList, textCast, walk, type AstNode } from "../sql/ast.js";
 import { deparseStatement, parseSql } from "../sql/parse.js";
 import { arrayLiteral, quoteQualified } from "../sql/quote.js";
@@ -137,20 +137,12 @@ export async function planAlterTable(
             hint: "Name each constraint (ADD CONSTRAINT name …).",
           });
         }
-        for (const c of fresh) {
-          const [parsed] = parseSql(`ALTER TABLE t ADD CONSTRAINT ${quoteQualified(c.name)} ${c.definition}`);
-          const cmd = (parsed.stmt.AlterTableStmt as { cmds: AstNode[] }).cmds[0];
-          const fk = (cmd.AlterTableCmd as { def: { Constraint: ConstraintNode } }).def.Constraint;
-          if (fk.pktable && !referenced.has(pktableKey(fk.pktable))) {
-            referenced.set(pktableKey(fk.pktable), await resolveTable(session, relationRef(fk.pktable)));
-          }
-          added.push(cmd);
-        }
+        for (const c of fresh) added.push(await addConstraintCmd(session, c, referenced));
       }
       return placements(table).map((p) => ({
         groupId: p.groupId,
         sql: deparseStatement(shardAlter(evaluated, table, p, added, referenced)),
-        reference: table.method === "n",
+        reference: referenceShards([table]),
       }));
     },
   };
@@ -395,17 +387,54 @@ async function primaryKeyColumns(session: Session, table: TableRecord): Promise<
   return rows.map((r) => r[0]!);
 }
 
+/** The table's constraints of the given kinds (pg_constraint.contype), in the order they were made. */
 async function constraintDefinitions(
   session: Session,
   table: TableRecord,
+  kinds: readonly string[] = ["c", "p", "u", "f", "x"],
 ): Promise<{ name: string; definition: string }[]> {
   const rows = await query(
     session,
     `SELECT conname, pg_catalog.pg_get_constraintdef(oid) FROM pg_catalog.pg_constraint
-      WHERE conrelid = $1::oid AND contype IN ('c', 'p', 'u', 'f', 'x') ORDER BY oid`,
+      WHERE conrelid = $1::oid AND contype = ANY ($2::"char"[]) ORDER BY oid`,
     String(table.relationId),
+    arrayLiteral(kinds),
   );
   return rows.map((r) => ({ name: r[0]!, definition: r[1]! }));
+}
+
+/**
+ * The ALTER TABLE command that adds a constraint as the catalog defines it; the table a foreign
+ * key references goes into `referenced`.
+ */
+async function addConstraintCmd(
+  session: Session,
+  c: { name: string; definition: string },
+  referenced: Map<string, TableRecord | null>,
+): Promise<AstNode> {
+  const [parsed] = parseSql(`ALTER TABLE t ADD CONSTRAINT ${quoteQualified(c.name)} ${c.definition}`);
+  const cmd = (parsed.stmt.AlterTableStmt as { cmds: AstNode[] }).cmds[0];
+  const fk = (cmd.AlterTableCmd as { def: { Constraint: ConstraintNode } }).def.Constraint;
+  if (fk.pktable && !referenced.has(pktableKey(fk.pktable))) {
+    referenced.set(pktableKey(fk.pktable), await resolveTable(session, relationRef(fk.pktable)));
+  }
+  return cmd;
+}
+
+/**
+ * The statements that give a reference table's placement on another worker the table's foreign
+ * keys, which all reference reference tables (whose placements must be there first).
+ */
+export async function referenceForeignKeys(session: Session, table: TableRecord): Promise<string[]> {
+  const referenced = new Map<string, TableRecord | null>();
+  const statements: string[] = [];
+  for (const c of await constraintDefinitions(session, table, ["f"])) {
+    const cmd = await addConstraintCmd(session, c, referenced);
+    const stmt = { AlterTableStmt: { relation: {}, cmds: [cmd], objtype: "OBJECT_TABLE" } };
+    const shard = { shardId: table.shards[0].shardId, index: 0 };
+    statements.push(deparseStatement(shardAlter(stmt, table, shard, [], referenced)));
+  }
+  return statements;
 }
 
 /**
@@ -500,7 +529,7 @@ export async function planRename(
       );
       if (rename.renameType !== "OBJECT_COLUMN") r.newname = shardRelname(r.newname, p.shardId);
       if (rename.renameType === "OBJECT_TABCONSTRAINT") r.subname = shardRelname(r.subname!, p.shardId);
-      return { groupId: p.groupId, sql: deparseStatement(copy), reference: renamed.method === "n" };
+      return { groupId: p.groupId, sql: deparseStatement(copy), reference: referenceShards([renamed]) };
     });
   const renamesKey = rename.renameType === "OBJECT_COLUMN" && rename.subname === renamed.partitionKey;
   return {
@@ -529,7 +558,7 @@ export async function planSetSchema(session: Session, stmt: AstNode): Promise<Dd
   const table = await resolveTable(session, relationRef(move.relation));
   if (!table) return null;
   const createSchema = `CREATE SCHEMA IF NOT EXISTS ${quoteQualified(move.newschema)}`;
-  const reference = table.method === "n";
+  const reference = referenceShards([table]);
   return {
     shardStatements: async () => [
       ...[...new Set(placements(table).map((p) => p.groupId))].map((groupId) => ({

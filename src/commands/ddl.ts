@@ -11,7 +11,7 @@ import { SqlError } from "../errors.js";
 import { BackendCode, FrontendCode, write } from "../protocol/messages.js";
 import { RemoteError } from "../nodes/gateway.js";
 import type { Session } from "../server/session.js";
-import type { MetadataSnapshot, TableRecord } from "../metadata/cache.js";
+import { referenceShards, type MetadataSnapshot, type TableRecord } from "../metadata/cache.js";
 import { METADATA_CHANNEL } from "../metadata/schema.js";
 import { cloneAst, stringList, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
@@ -25,7 +25,7 @@ import {
   settleAll,
 } from "../executor/distributed.js";
 import { relationRef } from "../executor/copy.js";
-import { nodeForGroup, query } from "./distribute.js";
+import { lockDistribution, nodeForGroup, query } from "./distribute.js";
 import { shardRelname } from "./shard_ddl.js";
 import { planAlterTable, planRename, planSetSchema } from "./alter_table.js";
 import {
@@ -41,8 +41,8 @@ import type { Invocation, InterceptedStatement } from "./intercept.js";
 export interface ShardStatement {
   readonly groupId: number;
   readonly sql: string;
-  /** Whether it writes a reference table's placement (which always commits in two phases). */
-  readonly reference: boolean;
+  /** The reference tables' shards whose placements it writes (which always commit in two phases). */
+  readonly reference: readonly number[];
 }
 
 /** How a DDL statement reaches the shards of the distributed and reference tables it names. */
@@ -127,6 +127,8 @@ async function planTableDdl(session: Session, stmt: AstNode, metadata: MetadataS
 async function runInTransaction(session: Session, sql: string, plan: DdlPlan, metadata: MetadataSnapshot) {
   const inBlock = session.pipe!.transactionStatus !== 0x49;
   try {
+    // Not while a new worker gets its copies of the reference tables from the shells' definitions.
+    await lockDistribution(session, true);
     const tag = await runOnShell(session, sql);
     if (plan.relationId !== undefined) await ensureDependencies(session, plan.relationId);
     await runOnWorkers(session, metadata, await plan.shardStatements(), true);
@@ -239,12 +241,12 @@ function perGroup(
   build: (shardRangeVars: AstNode[]) => AstNode,
   name: (table: TableRecord) => string = (t) => t.relname,
 ): ShardStatement[] {
-  const byGroup = new Map<number, { vars: AstNode[]; reference: boolean }>();
+  const byGroup = new Map<number, { vars: AstNode[]; reference: number[] }>();
   for (const table of tables) {
     for (const p of placements(table)) {
-      const entry = byGroup.get(p.groupId) ?? { vars: [], reference: false };
+      const entry = byGroup.get(p.groupId) ?? { vars: [], reference: [] };
       entry.vars.push(shardRangeVar(table, name(table), p.shardId));
-      entry.reference ||= table.method === "n";
+      entry.reference.push(...referenceShards([table]));
       byGroup.set(p.groupId, entry);
     }
   }
@@ -322,7 +324,7 @@ function onSchemaWorkers(
 ): ShardStatement[] {
   const groups = new Set(activeWorkers(metadata).map((n) => n.groupid));
   for (const t of tables) for (const p of placements(t)) groups.add(p.groupId);
-  const reference = tables.some((t) => t.method === "n");
+  const reference = referenceShards(tables);
   return [...groups].flatMap((groupId) => statements.map((sql) => ({ groupId, sql, reference })));
 }
 
@@ -352,7 +354,7 @@ async function planReindex(session: Session, stmt: AstNode, metadata: MetadataSn
       sql: deparseStatement({
         ReindexStmt: { ...reindex, kind, name: undefined, relation: shardRangeVar(table, name, p.shardId) },
       }),
-      reference: table.method === "n",
+      reference: referenceShards([table]),
     })),
   );
   const outside = reindexesConcurrently(reindex) || reindex.kind === "REINDEX_OBJECT_SCHEMA";
@@ -391,7 +393,7 @@ async function planRecordedObject(
   return {
     shardStatements: async () => {
       const list = await statements();
-      return activeWorkers(metadata).flatMap((n) => list.map((sql) => ({ groupId: n.groupid, sql, reference: false })));
+      return activeWorkers(metadata).flatMap((n) => list.map((sql) => ({ groupId: n.groupid, sql, reference: [] })));
     },
     finish: stmt.DropStmt ? () => forgetDroppedObjects(session) : undefined,
   };
@@ -455,7 +457,7 @@ async function planCreateIndex(session: Session, stmt: AstNode): Promise<DdlPlan
       const c = copy.IndexStmt as { relation: AstNode; idxname?: string };
       c.relation = shardRangeVar(table, table.relname, p.shardId);
       c.idxname = shardRelname(name, p.shardId);
-      return { groupId: p.groupId, sql: deparseStatement(copy), reference: table.method === "n" };
+      return { groupId: p.groupId, sql: deparseStatement(copy), reference: referenceShards([table]) };
     });
   };
   return {
@@ -501,7 +503,7 @@ async function planDropIndexes(session: Session, stmt: AstNode, metadata: Metada
         placements(table).map((p) => ({
           groupId: p.groupId,
           sql: deparseStatement(dropStmt("OBJECT_INDEX", [shardRangeVar(table, name, p.shardId)], drop.behavior, true)),
-          reference: table.method === "n",
+          reference: referenceShards([table]),
         })),
       )
     : found.flatMap(({ table, name }) =>

@@ -11,7 +11,7 @@
 import { BackendCode, FrontendCode, MessageWriter, write } from "../protocol/messages.js";
 import { SqlError } from "../errors.js";
 import { RemoteError, type QueryResult } from "../nodes/gateway.js";
-import type { MetadataSnapshot, TableRecord } from "../metadata/cache.js";
+import { referenceShards, type MetadataSnapshot, type TableRecord } from "../metadata/cache.js";
 import { hashValue, shardIndexForHash } from "../metadata/hash.js";
 import { cloneAst, paramNumbers, typeNameNode, walk, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
@@ -640,7 +640,7 @@ async function insert(
   const partitionKey = values.size === 1 ? [...values][0] : null;
   if (moves)
     return moveRows({ session, st, target, metadata, inv }, tasks, [...groups.keys()], "INSERT 0", partitionKey);
-  await runModifyTasks(session, st, tasks, inv, inBlock, "INSERT 0", table.method === "n", partitionKey);
+  await runModifyTasks(session, st, tasks, inv, inBlock, "INSERT 0", referenceShards([table]), partitionKey);
 }
 
 /** Whether UPDATE's SET list or INSERT's ON CONFLICT DO UPDATE assigns the distribution column. */
@@ -695,7 +695,7 @@ export async function runModifyTasks(
   inv: Invocation,
   inBlock: boolean,
   tagPrefix: string,
-  reference: boolean,
+  reference: readonly number[],
   partitionKey: string | null,
   executor: ExecutorName = "adaptive",
 ): Promise<void> {
@@ -718,7 +718,7 @@ export async function runModifyTasks(
 export async function executeTasks(
   session: Session,
   tasks: readonly Task[],
-  opts: { transactional: boolean; reference: boolean },
+  opts: { transactional: boolean; reference: readonly number[] },
 ): Promise<QueryResult[]> {
   const byNode = new Map<number, number[]>();
   tasks.forEach((t, i) => byNode.set(t.node.nodeid, [...(byNode.get(t.node.nodeid) ?? []), i]));

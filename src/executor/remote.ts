@@ -42,12 +42,12 @@ interface RemoteNode {
 /**
  * How a statement uses a node: `transactional` opens a remote transaction first when none is open
  * (in a block, or for a statement writing on several nodes); `write` records that the node was
- * written, `reference` that a reference table was.
+ * written, `reference` which reference tables' shards were.
  */
 export interface RunOptions {
   readonly transactional: boolean;
   readonly write: boolean;
-  readonly reference?: boolean;
+  readonly reference?: readonly number[];
 }
 
 /**
@@ -75,8 +75,11 @@ interface SessionSettings {
 export class RemoteConnections {
   private readonly nodes = new Map<number, RemoteNode>();
   private readonly connecting = new Map<number, Promise<RemoteNode>>();
-  /** Whether the open remote transactions wrote a reference table (which always commits in two phases). */
-  wroteReference = false;
+  /**
+   * The reference tables' shards the open remote transactions wrote, with the groups written (such
+   * a write always commits in two phases, and only if it reached every placement).
+   */
+  readonly referenceWrites = new Map<number, Set<number>>();
   /** How remote transactions begin, while the session's transaction modes are the defaults. */
   private defaultBegin: { epoch: number; sql: string } | null = null;
   private connectionsOpened = 0;
@@ -178,7 +181,10 @@ export class RemoteConnections {
       remote.savepoints = [];
     }
     if (opts.write) remote.wrote = true;
-    if (opts.write && opts.reference) this.wroteReference = true;
+    for (const shardId of opts.write ? (opts.reference ?? []) : []) {
+      const groups = this.referenceWrites.get(shardId) ?? new Set();
+      this.referenceWrites.set(shardId, groups.add(remote.groupId));
+    }
     return { remote, setup };
   }
 
@@ -283,7 +289,7 @@ export class RemoteConnections {
 
   /** Rolls back every open remote transaction. */
   async rollbackAll(): Promise<void> {
-    this.wroteReference = false;
+    this.referenceWrites.clear();
     this.abandoned = false;
     const open = [...this.nodes.values()].filter((n) => n.inTransaction);
     await Promise.all(
