@@ -525,15 +525,7 @@ export function sendRows(session: Session, results: readonly QueryResult[]): voi
       continue;
     }
     for (const row of r.rows) {
-      const w = new MessageWriter(BackendCode.DataRow).int16(row.length);
-      for (const v of row) {
-        if (v === null) w.int32(-1);
-        else {
-          const b = Buffer.from(v, "utf8");
-          w.int32(b.length).raw(b);
-        }
-      }
-      out.push(w.finish());
+      out.push(write.dataRow(row));
       if (out.length >= 256) session.sendToClient(...out.splice(0));
     }
   }
@@ -1173,19 +1165,23 @@ export function bindValues(
   return { params, formats };
 }
 
-/** Runs SQL on the session's coordinator-database connection and sends its result to the client. */
+/**
+ * Runs SQL on the session's coordinator-database connection and sends its result to the client
+ * (or hands each message of it to `onMessage`).
+ */
 export async function runOnCoordinator(
   session: Session,
   sql: string,
   inv: Invocation,
   extraParams: readonly string[],
   paramTypes: readonly number[],
+  onMessage: (code: number, message: Buffer) => void = (_, message) => session.sendToClient(message),
 ): Promise<void> {
   const { params, formats } = bindValues(inv, extraParams);
   const types = [...paramTypes];
   const forward = (code: number, message: Buffer) => {
     if (code === BackendCode.RowDescription || code === BackendCode.NoData) {
-      if (inv.describe && code === BackendCode.RowDescription) session.sendToClient(message);
+      if (inv.describe && code === BackendCode.RowDescription) onMessage(code, message);
     } else if (
       code === BackendCode.DataRow ||
       code === BackendCode.CommandComplete ||
@@ -1194,7 +1190,7 @@ export async function runOnCoordinator(
       code === BackendCode.CopyData ||
       code === BackendCode.CopyDone
     ) {
-      session.sendToClient(message);
+      onMessage(code, message);
     }
   };
   const results = [

@@ -6,7 +6,7 @@ import { stringList, walk, constantText, type AstNode } from "../sql/ast.js";
 import { isCanopySetting, ensureSettingExists, checkSessionSet } from "../settings.js";
 import { toErrorFields } from "../errors.js";
 import type { ErrorFields } from "../protocol/messages.js";
-import { findMemoryView, interceptedUdf } from "../commands/udfs.js";
+import { findMemoryView, interceptedUdf, rowSignalUdf } from "../commands/udfs.js";
 import type { InterceptedStatement } from "../commands/intercept.js";
 import type { MetadataSnapshot } from "../metadata/cache.js";
 import { collectRelationRefs } from "../planner/analyze.js";
@@ -80,12 +80,15 @@ function interceptionOf(stmt: AstNode, sql: string, embedded: boolean): Intercep
     return { sql, stmt, paramTypes: [], show: show.name.toLowerCase() };
   }
   let calls = 0;
+  let signalsRows = false;
   walk(stmt, (node) => {
     const call = node.FuncCall as AstNode | undefined;
     if (call && interceptedUdf(call)) calls++;
+    if (call && rowSignalUdf(call)) signalsRows = true;
     const range = node.RangeVar as { schemaname?: string; relname?: string } | undefined;
     if (range && findMemoryView(range)) calls++;
   });
+  if (signalsRows) return { sql, stmt, paramTypes: [], signalsRows };
   return calls > 0 ? { sql, stmt, paramTypes: [] } : null;
 }
 
