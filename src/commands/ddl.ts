@@ -92,11 +92,10 @@ export async function runDdl(session: Session, st: InterceptedStatement, inv: In
 /** Statements PostgreSQL runs only outside a transaction block. */
 function runsOutsideTransaction(stmt: AstNode): boolean {
   const reindex = stmt.ReindexStmt as { kind: string; params?: AstNode[] } | undefined;
-  if (reindex)
-    return (
-      (reindex.kind !== "REINDEX_OBJECT_TABLE" && reindex.kind !== "REINDEX_OBJECT_INDEX") ||
-      reindexesConcurrently(reindex)
-    );
+  if (reindex) {
+    const ofOneTable = reindex.kind === "REINDEX_OBJECT_TABLE" || reindex.kind === "REINDEX_OBJECT_INDEX";
+    return !ofOneTable || reindexesConcurrently(reindex);
+  }
   return !!((stmt.IndexStmt ?? stmt.DropStmt) as { concurrent?: boolean } | undefined)?.concurrent;
 }
 

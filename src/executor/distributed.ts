@@ -692,7 +692,9 @@ export async function runModifyTasks(
   executor: ExecutorName = "adaptive",
 ): Promise<void> {
   const nodes = new Set(tasks.map((t) => t.node.nodeid));
-  const transactional = inBlock || nodes.size > 1 || tasks.length > 1;
+  // A reference table's write commits in two phases even on one placement: it must reach every
+  // placement there is when it commits (see transaction/commit.ts).
+  const transactional = inBlock || nodes.size > 1 || tasks.length > 1 || reference.length > 0;
   if (inv.explain) return inv.explain.top(session, tasks, { transactional, write: true, reference });
   if (inv.describe && returns(st.stmt)) await sendRowDescription(session, st, inv);
   const all = await executeTasks(session, tasks, { transactional, reference });

@@ -51,10 +51,12 @@ export interface RunOptions {
 }
 
 /**
- * Session settings workers follow: how values are read and printed, and how long a statement
- * waits for a lock (the waits happen on the workers).
+ * Session settings workers follow: how values are read and printed, where unqualified functions,
+ * operators and types are found (the schemas of objects recorded for the workers exist there),
+ * and how long a statement waits for a lock (the waits happen on the workers).
  */
 const followedSettings = [
+  "search_path",
   "TimeZone",
   "DateStyle",
   "IntervalStyle",

@@ -59,19 +59,26 @@ deparserPrototype.SelectStmt = function (node, outer) {
   return `${plainSelect.call(this, rest, context)}${offset} FETCH FIRST (${this.visit(limitCount, context)}) ROWS WITH TIES`;
 };
 
-// pgsql-deparser writes a type's qualified name in ALTER TYPE / DOMAIN … OWNER TO and ALTER DOMAIN …
-// RENAME CONSTRAINT as a comma-separated list ("s, t"): the name is given to it as a TypeName.
-type ObjectVisitor = (this: DeparserLike, node: Record<string, unknown>, context: unknown) => string;
-const objectPrototype = Deparser.prototype as unknown as { AlterOwnerStmt: ObjectVisitor; RenameStmt: ObjectVisitor };
-for (const kind of ["AlterOwnerStmt", "RenameStmt"] as const) {
-  const plain = objectPrototype[kind];
-  objectPrototype[kind] = function (node, context) {
-    const type = node.objectType ?? node.renameType;
-    const list = (node.object as { List?: { items: unknown[] } } | undefined)?.List;
-    if (!list || !["OBJECT_TYPE", "OBJECT_DOMAIN", "OBJECT_DOMCONSTRAINT"].includes(type as string)) {
-      return plain.call(this, node, context);
-    }
-    return plain.call(this, { ...node, object: { TypeName: { names: list.items, typemod: -1 } } }, context);
+// pgsql-deparser writes a type's qualified name given as a list of names as a comma-separated list
+// ("s, t") in ALTER TYPE / DOMAIN … OWNER TO, ALTER DOMAIN … RENAME CONSTRAINT and GRANT … ON TYPE
+// / DOMAIN: the names are given to it as a TypeName.
+type NodeVisitor = (this: DeparserLike, node: Record<string, unknown>, context: unknown) => string;
+const typeKinds = new Set(["OBJECT_TYPE", "OBJECT_DOMAIN", "OBJECT_DOMCONSTRAINT"]);
+const asTypeName = (o: unknown) => {
+  const list = (o as { List?: { items: unknown[] } } | undefined)?.List;
+  return list ? { TypeName: { names: list.items, typemod: -1 } } : o;
+};
+const typeNamePatches: Record<string, (node: Record<string, unknown>) => Record<string, unknown>> = {
+  AlterOwnerStmt: (n) => (typeKinds.has(n.objectType as string) ? { ...n, object: asTypeName(n.object) } : n),
+  RenameStmt: (n) => (typeKinds.has(n.renameType as string) ? { ...n, object: asTypeName(n.object) } : n),
+  GrantStmt: (n) =>
+    typeKinds.has(n.objtype as string) ? { ...n, objects: (n.objects as unknown[] | undefined)?.map(asTypeName) } : n,
+};
+const visitors = Deparser.prototype as unknown as Record<string, NodeVisitor>;
+for (const [kind, patch] of Object.entries(typeNamePatches)) {
+  const plain = visitors[kind];
+  visitors[kind] = function (node, context) {
+    return plain.call(this, patch(node), context);
   };
 }
 
