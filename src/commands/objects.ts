@@ -211,8 +211,8 @@ async function definition(session: Session, o: DistObject): Promise<Definition> 
 interface NamedObjects {
   /** Type names, for to_regtype. */
   readonly types: string[];
-  /** Function signatures `name(type, …)`, for to_regprocedure. */
-  readonly signatures: string[];
+  /** Functions by signature: the (quoted) name and the argument types as SQL. */
+  readonly signatures: { name: string; args: string[] }[];
   /** Functions named without their arguments, for to_regproc. */
   readonly functionNames: string[];
   readonly extensions: string[];
@@ -238,7 +238,7 @@ export function namedObjects(stmt: AstNode): NamedObjects | null {
   const addFunction = (o: ObjectWithArgs) => {
     const name = quoteQualified(...stringList(o.objname));
     if (o.args_unspecified) named.functionNames.push(name);
-    else named.signatures.push(`${name}(${(o.objargs ?? []).map(deparseNode).join(", ")})`);
+    else named.signatures.push({ name, args: (o.objargs ?? []).map(deparseNode) });
   };
   const addObject = (kind: string | undefined, object: AstNode) => {
     if (typeKinds.has(kind!)) named.types.push(object.TypeName ? deparseNode(object) : qualified(object));
@@ -277,9 +277,10 @@ export function namedObjects(stmt: AstNode): NamedObjects | null {
     const parameters = (create.parameters ?? [])
       .map((p) => p.FunctionParameter)
       .filter((p) => identityModes.has(p.mode as string) || (create.is_procedure && p.mode === "FUNC_PARAM_OUT"));
-    named.signatures.push(
-      `${quoteQualified(...stringList(create.funcname))}(${parameters.map((p) => deparseNode({ TypeName: p.argType })).join(", ")})`,
-    );
+    named.signatures.push({
+      name: quoteQualified(...stringList(create.funcname)),
+      args: parameters.map((p) => deparseNode({ TypeName: p.argType })),
+    });
   }
   const drop = stmt.DropStmt as { removeType: string; objects?: AstNode[] } | undefined;
   if (drop) for (const o of drop.objects ?? []) addObject(drop.removeType, o);
@@ -290,9 +291,21 @@ export function namedObjects(stmt: AstNode): NamedObjects | null {
   if (grant?.targtype === "ACL_TARGET_ALL_IN_SCHEMA" && functionKinds.has(grant.objtype)) {
     named.schemas.push(...(grant.objects ?? []).map((o) => (o.String as { sval: string }).sval));
   }
-  const count = Object.values(named).reduce((n, list: string[]) => n + list.length, 0);
+  const count = Object.values(named).reduce((n, list: unknown[]) => n + list.length, 0);
   return count > 0 ? named : null;
 }
+
+/**
+ * The functions of signatures $2 (names) and $3 (their argument types, as text[] literals). Types
+ * are looked up first: a missing one (DROP FUNCTION IF EXISTS f(no_such_type)) means no function,
+ * not the error to_regprocedure raises for it before PostgreSQL 16.
+ */
+const signatureOids = `
+  SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(f.args::text[]) a WHERE pg_catalog.to_regtype(a) IS NULL)
+              THEN pg_catalog.to_regprocedure(f.name || '(' || coalesce((
+                     SELECT pg_catalog.string_agg(pg_catalog.to_regtype(a)::text, ',' ORDER BY i)
+                       FROM pg_catalog.unnest(f.args::text[]) WITH ORDINALITY AS x(a, i)), '') || ')')::oid END
+    FROM unnest($2::text[], $3::text[]) AS f(name, args)`;
 
 /**
  * For a statement that changes, drops or grants on a type, function or extension recorded in
@@ -312,13 +325,14 @@ export async function recordedObjectStatements(
                      WHERE (r.classid = 'pg_catalog.pg_type'::regclass
                             AND r.objid IN (SELECT pg_catalog.to_regtype(n)::oid FROM pg_catalog.unnest($1::text[]) n))
                         OR (r.classid = 'pg_catalog.pg_proc'::regclass
-                            AND r.objid IN (SELECT pg_catalog.to_regprocedure(n)::oid FROM pg_catalog.unnest($2::text[]) n
+                            AND r.objid IN (${signatureOids}
                                             UNION ALL
-                                            SELECT pg_catalog.to_regproc(n)::oid FROM pg_catalog.unnest($3::text[]) n))
+                                            SELECT pg_catalog.to_regproc(n)::oid FROM pg_catalog.unnest($4::text[]) n))
                         OR (r.classid = 'pg_catalog.pg_extension'::regclass
-                            AND r.objid IN (SELECT oid FROM pg_catalog.pg_extension WHERE extname = ANY ($4::text[]))))`,
+                            AND r.objid IN (SELECT oid FROM pg_catalog.pg_extension WHERE extname = ANY ($5::text[]))))`,
     arrayLiteral(named.types),
-    arrayLiteral(named.signatures),
+    arrayLiteral(named.signatures.map((f) => f.name)),
+    arrayLiteral(named.signatures.map((f) => arrayLiteral(f.args))),
     arrayLiteral(named.functionNames),
     arrayLiteral(named.extensions),
   );

@@ -60,6 +60,9 @@ INSERT INTO obj_rows (id, n) VALUES (7, 4);
 -- The same names on the coordinator alone: an unrecorded function is not sent to the workers.
 ALTER FUNCTION obj.twice(text) RENAME TO thrice;
 SELECT result FROM run_command_on_workers($$SELECT count(*) FROM pg_proc WHERE proname IN ('twice', 'thrice')$$) ORDER BY nodeport;
+-- Signatures naming types that do not exist name no function, as in PostgreSQL.
+DROP FUNCTION IF EXISTS obj.thrice(no_such_type);
+DROP FUNCTION obj.thrice(no_such_type);
 
 -- GRANT / REVOKE on recorded types and functions (the role must exist on the workers).
 CREATE ROLE obj_user;
