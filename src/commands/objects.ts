@@ -221,78 +221,93 @@ interface NamedObjects {
 }
 
 type ObjectWithArgs = { objname?: unknown[]; objargs?: AstNode[]; args_unspecified?: boolean };
+type QualifiedName = { List: { items: unknown[] } };
+type RelationName = { schemaname?: string; relname: string };
 
 const typeKinds = new Set(["OBJECT_TYPE", "OBJECT_DOMAIN"]);
 const functionKinds = new Set(["OBJECT_FUNCTION", "OBJECT_PROCEDURE", "OBJECT_ROUTINE"]);
 /** Parameter modes that are part of a function's identity (procedures' OUT parameters too). */
 const identityModes = new Set(["FUNC_PARAM_DEFAULT", "FUNC_PARAM_IN", "FUNC_PARAM_INOUT", "FUNC_PARAM_VARIADIC"]);
 
+/** Collects what a statement names into a NamedObjects. */
+class ObjectNamer {
+  readonly named: NamedObjects = { types: [], signatures: [], functionNames: [], extensions: [], schemas: [] };
+
+  type(name: string): void {
+    this.named.types.push(name);
+  }
+
+  function(o: ObjectWithArgs): void {
+    const name = quoteQualified(...stringList(o.objname));
+    if (o.args_unspecified) this.named.functionNames.push(name);
+    else this.named.signatures.push({ name, args: (o.objargs ?? []).map(deparseNode) });
+  }
+
+  /** An object of a kind (OBJECT_TYPE, OBJECT_FUNCTION, …) as statements list them; others are not recorded. */
+  object(kind: string, object: AstNode): void {
+    if (typeKinds.has(kind)) this.type(object.TypeName ? deparseNode(object) : qualifiedName(object));
+    else if (functionKinds.has(kind)) this.function(object.ObjectWithArgs as ObjectWithArgs);
+    else if (kind === "OBJECT_EXTENSION") this.named.extensions.push((object.String as { sval: string }).sval);
+  }
+}
+
+const qualifiedName = (name: unknown) => quoteQualified(...stringList((name as QualifiedName).List.items));
+const relationName = (rv: RelationName) => quoteQualified(rv.schemaname, rv.relname);
+
+/** Per statement kind, what it names among the objects that may be recorded in pg_dist_object. */
+const objectNamers: Record<string, (node: AstNode, namer: ObjectNamer) => void> = {
+  AlterEnumStmt: (n, namer) => namer.type(quoteQualified(...stringList(n.typeName))),
+  AlterDomainStmt: (n, namer) => namer.type(quoteQualified(...stringList(n.typeName))),
+  // ALTER TYPE … ADD / DROP / ALTER ATTRIBUTE
+  AlterTableStmt: (n, namer) => {
+    if (n.objtype === "OBJECT_TYPE") namer.type(relationName(n.relation as RelationName));
+  },
+  RenameStmt: (n, namer) => {
+    if (n.renameType === "OBJECT_ATTRIBUTE" && n.relationType === "OBJECT_TYPE") {
+      namer.type(relationName(n.relation as RelationName));
+    } else if (n.renameType === "OBJECT_DOMCONSTRAINT") {
+      namer.type(qualifiedName(n.object));
+    } else if (n.object) {
+      namer.object(n.renameType as string, n.object as AstNode);
+    }
+  },
+  AlterObjectSchemaStmt: (n, namer) => n.object && namer.object(n.objectType as string, n.object as AstNode),
+  AlterOwnerStmt: (n, namer) => n.object && namer.object(n.objectType as string, n.object as AstNode),
+  AlterFunctionStmt: (n, namer) => namer.function(n.func as ObjectWithArgs),
+  CreateFunctionStmt: (n, namer) => {
+    if (!n.replace) return;
+    const parameters = ((n.parameters ?? []) as { FunctionParameter: AstNode }[])
+      .map((p) => p.FunctionParameter)
+      .filter((p) => identityModes.has(p.mode as string) || (n.is_procedure && p.mode === "FUNC_PARAM_OUT"));
+    namer.named.signatures.push({
+      name: quoteQualified(...stringList(n.funcname)),
+      args: parameters.map((p) => deparseNode({ TypeName: p.argType })),
+    });
+  },
+  DropStmt: (n, namer) => {
+    for (const o of (n.objects ?? []) as AstNode[]) namer.object(n.removeType as string, o);
+  },
+  AlterExtensionStmt: (n, namer) => namer.named.extensions.push(n.extname as string),
+  AlterExtensionContentsStmt: (n, namer) => namer.named.extensions.push(n.extname as string),
+  GrantStmt: (n, namer) => {
+    const objects = (n.objects ?? []) as AstNode[];
+    if (n.targtype === "ACL_TARGET_OBJECT") for (const o of objects) namer.object(n.objtype as string, o);
+    if (n.targtype === "ACL_TARGET_ALL_IN_SCHEMA" && functionKinds.has(n.objtype as string)) {
+      namer.named.schemas.push(...objects.map((o) => (o.String as { sval: string }).sval));
+    }
+  },
+};
+
 /**
  * The types, functions (by signature) and extensions a statement changes, drops or grants on, or
  * null when it names none: the statements whose objects may be recorded in pg_dist_object.
  */
 export function namedObjects(stmt: AstNode): NamedObjects | null {
-  const named: NamedObjects = { types: [], signatures: [], functionNames: [], extensions: [], schemas: [] };
-  const qualified = (list: unknown) =>
-    quoteQualified(...stringList((list as { List: { items: unknown[] } }).List.items));
-  const addFunction = (o: ObjectWithArgs) => {
-    const name = quoteQualified(...stringList(o.objname));
-    if (o.args_unspecified) named.functionNames.push(name);
-    else named.signatures.push({ name, args: (o.objargs ?? []).map(deparseNode) });
-  };
-  const addObject = (kind: string | undefined, object: AstNode) => {
-    if (typeKinds.has(kind!)) named.types.push(object.TypeName ? deparseNode(object) : qualified(object));
-    else if (functionKinds.has(kind!)) addFunction(object.ObjectWithArgs as ObjectWithArgs);
-    else if (kind === "OBJECT_EXTENSION") named.extensions.push((object.String as { sval: string }).sval);
-  };
-  const alterType = (stmt.AlterEnumStmt ?? stmt.AlterDomainStmt) as { typeName: unknown[] } | undefined;
-  if (alterType) named.types.push(quoteQualified(...stringList(alterType.typeName)));
-  const alterTable = stmt.AlterTableStmt as { objtype: string; relation: { schemaname?: string; relname: string } };
-  if (alterTable?.objtype === "OBJECT_TYPE") {
-    named.types.push(quoteQualified(alterTable.relation.schemaname, alterTable.relation.relname));
-  }
-  const rename = stmt.RenameStmt as
-    | {
-        renameType: string;
-        relationType: string;
-        relation?: { schemaname?: string; relname: string };
-        object?: AstNode;
-      }
-    | undefined;
-  if (rename?.renameType === "OBJECT_ATTRIBUTE" && rename.relationType === "OBJECT_TYPE") {
-    named.types.push(quoteQualified(rename.relation!.schemaname, rename.relation!.relname));
-  } else if (rename?.renameType === "OBJECT_DOMCONSTRAINT") {
-    named.types.push(qualified(rename.object));
-  } else if (rename?.object) {
-    addObject(rename.renameType, rename.object);
-  }
-  const moved = (stmt.AlterObjectSchemaStmt ?? stmt.AlterOwnerStmt) as { objectType: string; object?: AstNode };
-  if (moved?.object) addObject(moved.objectType, moved.object);
-  const alterFunction = stmt.AlterFunctionStmt as { func: ObjectWithArgs } | undefined;
-  if (alterFunction) addFunction(alterFunction.func);
-  const create = stmt.CreateFunctionStmt as
-    | { replace?: boolean; is_procedure?: boolean; funcname: unknown[]; parameters?: { FunctionParameter: AstNode }[] }
-    | undefined;
-  if (create?.replace) {
-    const parameters = (create.parameters ?? [])
-      .map((p) => p.FunctionParameter)
-      .filter((p) => identityModes.has(p.mode as string) || (create.is_procedure && p.mode === "FUNC_PARAM_OUT"));
-    named.signatures.push({
-      name: quoteQualified(...stringList(create.funcname)),
-      args: parameters.map((p) => deparseNode({ TypeName: p.argType })),
-    });
-  }
-  const drop = stmt.DropStmt as { removeType: string; objects?: AstNode[] } | undefined;
-  if (drop) for (const o of drop.objects ?? []) addObject(drop.removeType, o);
-  const extension = (stmt.AlterExtensionStmt ?? stmt.AlterExtensionContentsStmt) as { extname: string } | undefined;
-  if (extension) named.extensions.push(extension.extname);
-  const grant = stmt.GrantStmt as { targtype: string; objtype: string; objects?: AstNode[] } | undefined;
-  if (grant?.targtype === "ACL_TARGET_OBJECT") for (const o of grant.objects ?? []) addObject(grant.objtype, o);
-  if (grant?.targtype === "ACL_TARGET_ALL_IN_SCHEMA" && functionKinds.has(grant.objtype)) {
-    named.schemas.push(...(grant.objects ?? []).map((o) => (o.String as { sval: string }).sval));
-  }
-  const count = Object.values(named).reduce((n, list: unknown[]) => n + list.length, 0);
-  return count > 0 ? named : null;
+  const kind = Object.keys(stmt)[0];
+  const namer = new ObjectNamer();
+  objectNamers[kind]?.(stmt[kind] as AstNode, namer);
+  const count = Object.values(namer.named).reduce((n, list: unknown[]) => n + list.length, 0);
+  return count > 0 ? namer.named : null;
 }
 
 /**
