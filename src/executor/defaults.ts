@@ -98,7 +98,7 @@ export function columnsFromRows(rows: readonly (string | null)[][]): ColumnInfo[
 }
 
 /** A constant, possibly cast: the shards' own copy of such a default gives the same value. */
-function isConstant(expr: AstNode): boolean {
+export function isConstant(expr: AstNode): boolean {
   if (expr.A_Const) return true;
   const cast = expr.TypeCast as { arg: AstNode } | undefined;
   return !!cast && isConstant(cast.arg);

@@ -11,7 +11,7 @@
 import { BackendCode, FrontendCode, MessageWriter, write } from "../protocol/messages.js";
 import { SqlError } from "../errors.js";
 import { RemoteError, type QueryResult } from "../nodes/gateway.js";
-import type { MetadataSnapshot, TableRecord } from "../metadata/cache.js";
+import { referenceShards, type MetadataSnapshot, type TableRecord } from "../metadata/cache.js";
 import { hashValue, shardIndexForHash } from "../metadata/hash.js";
 import { cloneAst, paramNumbers, typeNameNode, walk, withCollation, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
@@ -656,15 +656,7 @@ export function sendRows(session: Session, results: readonly QueryResult[]): voi
       continue;
     }
     for (const row of r.rows) {
-      const w = new MessageWriter(BackendCode.DataRow).int16(row.length);
-      for (const v of row) {
-        if (v === null) w.int32(-1);
-        else {
-          const b = Buffer.from(v, "utf8");
-          w.int32(b.length).raw(b);
-        }
-      }
-      out.push(w.finish());
+      out.push(write.dataRow(row));
       if (out.length >= 256) session.sendToClient(...out.splice(0));
     }
   }
@@ -770,7 +762,7 @@ async function insert(
   const partitionKey = values.size === 1 ? [...values][0] : null;
   if (moves)
     return moveRows({ session, st, target, metadata, inv }, tasks, [...groups.keys()], "INSERT 0", partitionKey);
-  await runModifyTasks(session, st, tasks, inv, inBlock, "INSERT 0", table.method === "n", partitionKey);
+  await runModifyTasks(session, st, tasks, inv, inBlock, "INSERT 0", referenceShards([table]), partitionKey);
 }
 
 /** Whether UPDATE's SET list or INSERT's ON CONFLICT DO UPDATE assigns the distribution column. */
@@ -825,12 +817,14 @@ export async function runModifyTasks(
   inv: Invocation,
   inBlock: boolean,
   tagPrefix: string,
-  reference: boolean,
+  reference: readonly number[],
   partitionKey: string | null,
   executor: ExecutorName = "adaptive",
 ): Promise<void> {
   const nodes = new Set(tasks.map((t) => t.node.nodeid));
-  const transactional = inBlock || nodes.size > 1 || tasks.length > 1;
+  // A reference table's write commits in two phases even on one placement: it must reach every
+  // placement there is when it commits (see transaction/commit.ts).
+  const transactional = inBlock || nodes.size > 1 || tasks.length > 1 || reference.length > 0;
   if (inv.explain) return inv.explain.top(session, tasks, { transactional, write: true, reference });
   if (inv.describe && returns(st.stmt)) await sendRowDescription(session, st, inv);
   const all = await executeTasks(session, tasks, { transactional, reference });
@@ -848,7 +842,7 @@ export async function runModifyTasks(
 export async function executeTasks(
   session: Session,
   tasks: readonly Task[],
-  opts: { transactional: boolean; reference: boolean },
+  opts: { transactional: boolean; reference: readonly number[] },
 ): Promise<QueryResult[]> {
   const byNode = new Map<number, number[]>();
   tasks.forEach((t, i) => byNode.set(t.node.nodeid, [...(byNode.get(t.node.nodeid) ?? []), i]));
@@ -1305,19 +1299,23 @@ export function bindValues(
   return { params, formats };
 }
 
-/** Runs SQL on the session's coordinator-database connection and sends its result to the client. */
+/**
+ * Runs SQL on the session's coordinator-database connection and sends its result to the client
+ * (or hands each message of it to `onMessage`).
+ */
 export async function runOnCoordinator(
   session: Session,
   sql: string,
   inv: Invocation,
   extraParams: readonly string[],
   paramTypes: readonly number[],
+  onMessage: (code: number, message: Buffer) => void = (_, message) => session.sendToClient(message),
 ): Promise<void> {
   const { params, formats } = bindValues(inv, extraParams);
   const types = [...paramTypes];
   const forward = (code: number, message: Buffer) => {
     if (code === BackendCode.RowDescription || code === BackendCode.NoData) {
-      if (inv.describe && code === BackendCode.RowDescription) session.sendToClient(message);
+      if (inv.describe && code === BackendCode.RowDescription) onMessage(code, message);
     } else if (
       code === BackendCode.DataRow ||
       code === BackendCode.CommandComplete ||
@@ -1326,7 +1324,7 @@ export async function runOnCoordinator(
       code === BackendCode.CopyData ||
       code === BackendCode.CopyDone
     ) {
-      session.sendToClient(message);
+      onMessage(code, message);
     }
   };
   const results = [

@@ -14,7 +14,7 @@ import { BackendCode, FrontendCode, parseDataRow, write } from "../protocol/mess
 import { SqlError } from "../errors.js";
 import { cloneAst, textCast, typeNameNode, walk, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
-import type { MetadataSnapshot } from "../metadata/cache.js";
+import { referenceShards, type MetadataSnapshot } from "../metadata/cache.js";
 import { shardRelname } from "../commands/shard_ddl.js";
 import { nodeForGroup } from "../commands/distribute.js";
 import { collectRelationRefs, onNullableSide, pinnedValues, type DistributedRef } from "../planner/analyze.js";
@@ -86,7 +86,7 @@ export async function insertSelect(
     x.inv,
     inBlock,
     "INSERT 0",
-    x.target.table.method === "n",
+    referenceShards([x.target.table]),
     null,
     "insert-select",
   );

@@ -42,19 +42,21 @@ interface RemoteNode {
 /**
  * How a statement uses a node: `transactional` opens a remote transaction first when none is open
  * (in a block, or for a statement writing on several nodes); `write` records that the node was
- * written, `reference` that a reference table was.
+ * written, `reference` which reference tables' shards were.
  */
 export interface RunOptions {
   readonly transactional: boolean;
   readonly write: boolean;
-  readonly reference?: boolean;
+  readonly reference?: readonly number[];
 }
 
 /**
- * Session settings workers follow: how values are read and printed, and how long a statement
- * waits for a lock (the waits happen on the workers).
+ * Session settings workers follow: how values are read and printed, where unqualified functions,
+ * operators and types are found (the schemas of objects recorded for the workers exist there),
+ * and how long a statement waits for a lock (the waits happen on the workers).
  */
 const followedSettings = [
+  "search_path",
   "TimeZone",
   "DateStyle",
   "IntervalStyle",
@@ -75,8 +77,11 @@ interface SessionSettings {
 export class RemoteConnections {
   private readonly nodes = new Map<number, RemoteNode>();
   private readonly connecting = new Map<number, Promise<RemoteNode>>();
-  /** Whether the open remote transactions wrote a reference table (which always commits in two phases). */
-  wroteReference = false;
+  /**
+   * The reference tables' shards the open remote transactions wrote, with the groups written (such
+   * a write always commits in two phases, and only if it reached every placement).
+   */
+  readonly referenceWrites = new Map<number, Set<number>>();
   /** How remote transactions begin, while the session's transaction modes are the defaults. */
   private defaultBegin: { epoch: number; sql: string } | null = null;
   private connectionsOpened = 0;
@@ -185,7 +190,10 @@ export class RemoteConnections {
     // A write outside a remote transaction commits on its own: nothing is left for the commit protocol.
     if (opts.write && remote.inTransaction) {
       remote.wrote = true;
-      if (opts.reference) this.wroteReference = true;
+      for (const shardId of opts.reference ?? []) {
+        const groups = this.referenceWrites.get(shardId) ?? new Set();
+        this.referenceWrites.set(shardId, groups.add(remote.groupId));
+      }
       if (this.decisionXid === null && this.commitsInTwoPhases()) {
         // Asked now, the answer travels while the node works.
         this.decisionXid = this.session.internalQuery("SELECT pg_catalog.txid_current()").then(
@@ -268,7 +276,7 @@ export class RemoteConnections {
   private commitsInTwoPhases(): boolean {
     let written = 0;
     for (const n of this.nodes.values()) if (n.inTransaction && n.wrote) written++;
-    return written > 1 || (written > 0 && this.wroteReference);
+    return written > 1 || (written > 0 && this.referenceWrites.size > 0);
   }
 
   /** The coordinator transaction id asked for ahead of the commit (null: not asked, or failed); forgets it. */
@@ -312,7 +320,7 @@ export class RemoteConnections {
 
   /** Rolls back every open remote transaction. */
   async rollbackAll(): Promise<void> {
-    this.wroteReference = false;
+    this.referenceWrites.clear();
     this.decisionXid = null;
     this.abandoned = false;
     const open = [...this.nodes.values()].filter((n) => n.inTransaction);

@@ -8,6 +8,7 @@ import type { Session } from "../server/session.js";
 import type { Coordinator } from "../server/coordinator.js";
 import type { UdfResult } from "../commands/udfs.js";
 import { createRecordedObjects } from "../commands/objects.js";
+import { replicateReferenceTables } from "./reference_tables.js";
 
 const minimumServerVersion = 150000;
 
@@ -83,15 +84,19 @@ function nodeArgument(args: readonly (string | null)[]): { name: string; port: n
   return { name, port };
 }
 
-async function findNode(session: Session, name: string, port: number): Promise<{ nodeid: string; groupid: string }> {
+async function findNode(
+  session: Session,
+  name: string,
+  port: number,
+): Promise<{ nodeid: string; groupid: string; noderole: string }> {
   const rows = await query(
     session,
-    "SELECT nodeid, groupid FROM pg_catalog.pg_dist_node WHERE nodename = $1 AND nodeport = $2::int",
+    "SELECT nodeid, groupid, noderole FROM pg_catalog.pg_dist_node WHERE nodename = $1 AND nodeport = $2::int",
     name,
     String(port),
   );
   if (rows.length === 0) throw new SqlError("42704", `node at "${name}:${port}" does not exist`);
-  return { nodeid: rows[0][0]!, groupid: rows[0][1]! };
+  return { nodeid: rows[0][0]!, groupid: rows[0][1]!, noderole: rows[0][2]! };
 }
 
 /** Connects to a node and checks that it runs a supported PostgreSQL. */
@@ -139,12 +144,32 @@ export async function addNode(session: Session, args: readonly (string | null)[]
     role,
     cluster,
   );
-  if (role === "primary") {
-    // The types, functions and extensions shards need, for the shards the node will hold.
-    const node = { nodeid: Number(rows[0][0]), groupid: Number(rows[0][1]), nodename: name, nodeport: port };
-    await createRecordedObjects(session, { ...node, isactive: true, noderole: role, shouldhaveshards: true });
-  }
+  if (role === "primary") await prepareWorker(session, { nodeid: rows[0][0]!, groupid: rows[0][1]! }, name, port);
   return { kind: "scalar", type: "integer", value: rows[0][0] };
+}
+
+/**
+ * Gives a worker joining the cluster what its shards will need: the types, functions and
+ * extensions recorded for the workers, and a placement of every reference table, so that shards of
+ * distributed tables placed there can join them.
+ */
+async function prepareWorker(
+  session: Session,
+  ids: { nodeid: string; groupid: string },
+  nodename: string,
+  nodeport: number,
+): Promise<void> {
+  const node = {
+    nodeid: Number(ids.nodeid),
+    groupid: Number(ids.groupid),
+    nodename,
+    nodeport,
+    isactive: true,
+    noderole: "primary",
+    shouldhaveshards: true,
+  };
+  await createRecordedObjects(session, node);
+  await replicateReferenceTables(session, node);
 }
 
 /** canopy_remove_node: unregisters a worker unless it holds the only placement of a shard. */
@@ -188,12 +213,17 @@ export async function disableNode(session: Session, args: readonly (string | nul
   return { kind: "scalar", type: "void", value: "" };
 }
 
-/** canopy_activate_node: marks a reachable worker active again and returns its node id. */
+/**
+ * canopy_activate_node: marks a reachable worker active again, gives it what was created for the
+ * workers while it was inactive (recorded objects, reference tables) and returns its node id.
+ */
 export async function activateNode(session: Session, args: readonly (string | null)[]): Promise<UdfResult> {
   const { name, port } = nodeArgument(args);
+  await lockNodeMetadata(session);
   const node = await findNode(session, name, port);
   await ensureNodeIsReachable(session, name, port);
   await query(session, "UPDATE pg_catalog.pg_dist_node SET isactive = true WHERE nodeid = $1::int", node.nodeid);
+  if (node.noderole === "primary") await prepareWorker(session, node, name, port);
   return { kind: "scalar", type: "integer", value: node.nodeid };
 }
 

@@ -565,7 +565,11 @@ export class Session {
     if (c.kind !== "forward") return c;
     if (/search_path/i.test(sql)) this.searchPathEpoch++;
     if (/isolation|read\s+only|deferrable|default_transaction|reset|discard/i.test(sql)) this.transactionModeEpoch++;
-    if (/timezone|time zone|datestyle|intervalstyle|extra_float_digits|bytea_output|timeout|reset|discard/i.test(sql)) {
+    if (
+      /search_path|timezone|time zone|datestyle|intervalstyle|extra_float_digits|bytea_output|timeout|reset|discard/i.test(
+        sql,
+      )
+    ) {
       this.settingsEpoch++;
       this.settingsChangedSinceTransactionEnd = true;
     } else if (this.settingsChangedSinceTransactionEnd && transactionWords.test(sql)) {

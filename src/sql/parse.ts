@@ -73,8 +73,36 @@ deparserPrototype.InsertStmt = function (node, context) {
   return plainInsert.call(this, { ...node, onConflictClause: { ...onConflict, infer } }, context);
 };
 
+// pgsql-deparser writes a type's qualified name given as a list of names as a comma-separated list
+// ("s, t") in ALTER TYPE / DOMAIN … OWNER TO, ALTER DOMAIN … RENAME CONSTRAINT and GRANT … ON TYPE
+// / DOMAIN: the names are given to it as a TypeName.
+type NodeVisitor = (this: DeparserLike, node: Record<string, unknown>, context: unknown) => string;
+const typeKinds = new Set(["OBJECT_TYPE", "OBJECT_DOMAIN", "OBJECT_DOMCONSTRAINT"]);
+const asTypeName = (o: unknown) => {
+  const list = (o as { List?: { items: unknown[] } } | undefined)?.List;
+  return list ? { TypeName: { names: list.items, typemod: -1 } } : o;
+};
+const typeNamePatches: Record<string, (node: Record<string, unknown>) => Record<string, unknown>> = {
+  AlterOwnerStmt: (n) => (typeKinds.has(n.objectType as string) ? { ...n, object: asTypeName(n.object) } : n),
+  RenameStmt: (n) => (typeKinds.has(n.renameType as string) ? { ...n, object: asTypeName(n.object) } : n),
+  GrantStmt: (n) =>
+    typeKinds.has(n.objtype as string) ? { ...n, objects: (n.objects as unknown[] | undefined)?.map(asTypeName) } : n,
+};
+const visitors = Deparser.prototype as unknown as Record<string, NodeVisitor>;
+for (const [kind, patch] of Object.entries(typeNamePatches)) {
+  const plain = visitors[kind];
+  visitors[kind] = function (node, context) {
+    return plain.call(this, patch(node), context);
+  };
+}
+
 export function deparseStatement(stmt: Record<string, unknown>): string {
   return deparseSync({ version: 180004, stmts: [{ stmt }] } as never);
+}
+
+/** Deparses one node that is not a statement (a TypeName, an expression) into SQL text. */
+export function deparseNode(node: Record<string, unknown>): string {
+  return deparseSync(node as never);
 }
 
 /** Returns the SQL text of one statement of a multi-statement string. */

@@ -182,6 +182,33 @@ describe("cancel, timeouts and distributed deadlocks (local cluster)", () => {
     }
   });
 
+  test("pg_cancel_backend of the pids in canopy_stat_activity and pg_stat_activity rows stops the worker work", async () => {
+    const victim = await connect(cluster.url);
+    const other = await connect(cluster.url);
+    try {
+      const pid = (await victim.query("SELECT pg_backend_pid() AS pid")).rows[0].pid;
+      const queries = [
+        "SELECT pid, pg_cancel_backend(pid) AS cancelled FROM canopy_stat_activity WHERE query LIKE '%pg_sleep(20.05)%' AND pid <> pg_backend_pid()",
+        // With PostgreSQL servers a session's pid is its coordinator-database backend's.
+        `SELECT pid, pg_cancel_backend(pid) AS cancelled FROM pg_stat_activity WHERE pid = ${Number(pid)}`,
+      ];
+      for (const sql of queries) {
+        const running = outcome(victim.query("SELECT pg_sleep(20.05) FROM items WHERE id = 3"));
+        await workersRunning("pg_sleep(20.05)");
+        const r = await other.query(sql);
+        assert.ok(r.rows.length > 0, "the session is listed");
+        assert.ok(r.rows.every((row) => row.pid === pid && row.cancelled === true));
+        const { error } = await running;
+        assert.equal(error?.code, "57014");
+        await workersIdleOf("pg_sleep(20.05)");
+      }
+      assert.equal((await victim.query("SELECT count(*)::int AS n FROM items")).rows[0].n, 20);
+    } finally {
+      await victim.end();
+      await other.end();
+    }
+  });
+
   test("pg_terminate_backend ends the session and its work on the workers", async () => {
     const victim = await connect(cluster.url);
     const other = await connect(cluster.url);
