@@ -201,8 +201,14 @@ describe("connection management (local cluster)", () => {
       assert.equal(failed.error?.code, "53300");
       assert.match(failed.error!.message, new RegExp(`worker node localhost:${port}.*canopy\\.max_shared_pool_size`));
       assert.ok(failed.ms >= 900, `gave up after ${failed.ms} ms`);
-      // Once a holder's transaction ends, its idle connection goes to the waiting session.
+      // statement_timeout (or a cancel) ends the wait too.
       await waiter.query("SET canopy.node_connection_timeout = 20000");
+      await waiter.query("SET statement_timeout = 300");
+      const timedOut = await outcome(waiter.query("SELECT v FROM items WHERE id = $1", [idOn.get(port)]));
+      assert.equal(timedOut.error?.code, "57014");
+      assert.ok(timedOut.ms < 5000, `waited ${timedOut.ms} ms`);
+      await waiter.query("RESET statement_timeout");
+      // Once a holder's transaction ends, its idle connection goes to the waiting session.
       const waited = waiter.query("SELECT v FROM items WHERE id = $1", [idOn.get(port)]);
       await sleep(300);
       await holders[0].query("COMMIT");
