@@ -19,7 +19,7 @@ export interface SlotHolder {
 
 interface Waiter {
   readonly holder: SlotHolder;
-  /** The cap the waiting session applies (its canopy.max_shared_pool_size). */
+  /** The cap in force when the session began to wait (canopy.max_shared_pool_size resolved). */
   readonly limit: number;
   readonly grant: () => void;
   readonly fail: (error: Error) => void;

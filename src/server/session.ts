@@ -89,6 +89,7 @@ function executorSettingsFrom(epoch: number, values: readonly string[]): Executo
     cachedMax: +cachedMax,
   };
 }
+
 const transactionWords = /commit|end|rollback|abort|savepoint|release|prepare/i;
 
 export class Session {
