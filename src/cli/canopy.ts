@@ -21,7 +21,7 @@ import { settingDefinitions } from "../settings.js";
 
 const usage = `usage:
   canopy dev [--port 5432] [--workers 2] [--data DIR | --memory] [--set canopy.NAME=VALUE ...]
-  canopy local up DIR [--workers 2] [--port 9700] [--fsync off]
+  canopy local up DIR [--workers 2] [--port 9700] [--fsync off] [--set canopy.NAME=VALUE ...]
   canopy local down DIR
   canopy serve --coordinator-db URL [--port 5432] [--host 127.0.0.1] [--tls-cert FILE --tls-key FILE]
                [--socket-dir DIR] [--node-socket-dir DIR] [--set canopy.NAME=VALUE ...]`;
@@ -150,6 +150,8 @@ async function serve(f: Flags): Promise<void> {
 interface LocalCluster {
   port: number;
   workers: number;
+  /** The coordinator's --set settings, kept for every later `local up` of the cluster. */
+  settings?: Record<string, string>;
 }
 
 function clusterPaths(dir: string) {
@@ -174,7 +176,7 @@ async function localUp(f: Flags): Promise<void> {
   chmodSync(dir, 0o755);
   const cluster: LocalCluster = existsSync(paths.config)
     ? JSON.parse(readFileSync(paths.config, "utf8"))
-    : { port: portFlag(f, 9700), workers: workerCount(f) };
+    : { port: portFlag(f, 9700), workers: workerCount(f), settings: settingsFrom(f) };
   writeFileSync(paths.config, JSON.stringify(cluster, null, 2) + "\n");
   mkdirSync(paths.sockets, { recursive: true });
   chmodSync(paths.sockets, 0o777);
@@ -217,6 +219,7 @@ async function localUp(f: Flags): Promise<void> {
         paths.sockets,
         "--node-socket-dir",
         paths.sockets,
+        ...Object.entries(cluster.settings ?? {}).flatMap(([name, value]) => ["--set", `${name}=${value}`]),
       ],
       { detached: true, stdio: ["ignore", log, log] },
     );

@@ -33,6 +33,7 @@ import {
 import type { Session } from "../server/session.js";
 import type { Invocation, InterceptedStatement } from "../commands/intercept.js";
 import { runPushdown, type PushdownEntry } from "./pushdown.js";
+import { wholeTasks } from "./adaptive.js";
 import { commitBlock, commitStatement } from "../transaction/commit.js";
 import { copyOut, relationRef } from "./copy.js";
 import {
@@ -526,7 +527,7 @@ async function runRouterPlan(
       prepareVersion: metadata.version,
     });
   } catch (e) {
-    throw mapShardNames(e, metadata.tables);
+    throw await mapShardNamesFromCatalog(session, e, metadata.tables);
   }
   sendRows(session, [result]);
   session.sendToClient(write.commandComplete(result.command));
@@ -837,7 +838,8 @@ export async function runModifyTasks(
 /**
  * Runs writing tasks, one after another on each node's connection, the nodes in parallel; returns
  * the results in the tasks' order. Every node's work ends (settles) before an error is reported,
- * so that a rollback reaches every remote transaction the statement opened.
+ * so that a rollback reaches every remote transaction the statement opened. Transactions on
+ * several nodes get their connections in node order first (see claimInOrder).
  */
 export async function executeTasks(
   session: Session,
@@ -847,14 +849,22 @@ export async function executeTasks(
   const byNode = new Map<number, number[]>();
   tasks.forEach((t, i) => byNode.set(t.node.nodeid, [...(byNode.get(t.node.nodeid) ?? []), i]));
   const results: QueryResult[] = new Array(tasks.length);
-  await settleAll(
-    [...byNode.values()].map(async (list) => {
-      for (const i of list) {
-        const t = tasks[i];
-        results[i] = await session.remote.run(t.node, t.sql, t.params, { ...opts, write: true });
-      }
-    }),
-  );
+  const release =
+    opts.transactional && byNode.size > 1
+      ? await session.remote.claimInOrder([...byNode.values()].map((list) => tasks[list[0]].node))
+      : null;
+  try {
+    await settleAll(
+      [...byNode.values()].map(async (list) => {
+        for (const i of list) {
+          const t = tasks[i];
+          results[i] = await session.remote.run(t.node, t.sql, t.params, { ...opts, write: true });
+        }
+      }),
+    );
+  } finally {
+    release?.();
+  }
   return results;
 }
 
@@ -969,23 +979,29 @@ export async function substituteShardRows(
       if (group === undefined) throw new SqlError("55000", `shard ${table.shards[i].shardId} has no placement`);
       byGroup.set(group, [...(byGroup.get(group) ?? []), i]);
     }
-    const tasks = [...byGroup].map(([group, shardIndexes]) => {
-      const shards = shardIndexes.map((i) => ({
-        schemaname: table.schema,
-        relname: shardRelname(table.relname, table.shards[i].shardId),
-      }));
-      const sql = deparseStatement(fetchQuery(shards, refs[0].refName, columns, filters));
-      return { node: nodeForGroup(metadata.nodes, group), sql, params: [] };
-    });
+    const shares = [...byGroup].map(([group, shardIndexes]) => ({
+      node: nodeForGroup(metadata.nodes, group),
+      read: {
+        parts: shardIndexes.length,
+        task: (from: number, to: number) => {
+          const shards = shardIndexes.slice(from, to).map((i) => ({
+            schemaname: table.schema,
+            relname: shardRelname(table.relname, table.shards[i].shardId),
+          }));
+          return { sql: deparseStatement(fetchQuery(shards, refs[0].refName, columns, filters)), params: [] };
+        },
+      },
+    }));
     const opts = { transactional: inBlock, write: false };
-    if (inv.explain) await inv.explain.rows(session, inv.params.length + dataParams.length + 1, tasks, opts);
+    if (inv.explain) {
+      const tasks = wholeTasks(shares);
+      await inv.explain.rows(session, inv.params.length + dataParams.length + 1, tasks, opts);
+    }
     // EXPLAIN without ANALYZE plans over no rows.
     const parts =
       inv.explain && !inv.explain.analyze
         ? []
-        : await settleAll(
-            tasks.map(async (t) => (await session.remote.run(t.node, t.sql, t.params, opts)).rows[0][0]!),
-          );
+        : (await session.remote.runReads(shares, inBlock)).flat().map((r) => r.rows[0][0]!);
     substitute(refs, allColumns, columns, joinJsonArrays(parts));
   }
   for (const refs of groupBy(local, (r) => `${r.schemaname ?? ""}.${r.relname}`)) {

@@ -11,6 +11,7 @@ import { nodeForGroup } from "../commands/distribute.js";
 import { collectRelationRefs, pinnedValues, type DistributedRef } from "../planner/analyze.js";
 import { planPushdown, ROWS_PLACEHOLDER, type ColumnType, type PushdownPlan } from "../planner/pushdown.js";
 import type { Session } from "../server/session.js";
+import { wholeTasks } from "./adaptive.js";
 import type { Invocation, InterceptedStatement } from "../commands/intercept.js";
 import {
   compactParams,
@@ -25,7 +26,6 @@ import {
   renameToShard,
   sendRowDescription,
   sendRows,
-  settleAll,
   unionAll,
 } from "./distributed.js";
 
@@ -36,7 +36,7 @@ const RECORD_OID = 2249;
 export interface PushdownEntry {
   readonly key: string;
   readonly plan: PushdownPlan | null;
-  /** Worker SQL per node and shard set. */
+  /** Worker SQL per shard set. */
   readonly tasks: Map<string, { sql: string; params: number[] }>;
 }
 
@@ -75,8 +75,9 @@ export async function runPushdown(
   const binary = inv.resultFormats.some((f) => f === 1);
   const stream = plan.streamable && !binary;
 
-  const tasks = [...byGroup].map(([group, shardIndexes]) => {
-    const taskKey = `${group}:${stream ? "s" : "j"}:${shardIndexes.join(",")}`;
+  // Each node's share runs as one statement, or in parts of consecutive shards (see adaptive.ts).
+  const taskFor = (shardIndexes: readonly number[]) => {
+    const taskKey = `${stream ? "s" : "j"}:${shardIndexes.join(",")}`;
     let task = entry.tasks.get(taskKey);
     if (!task) {
       const ast = workerStatement(plan, tables, shardIndexes, stream, plan.workerTypes.length);
@@ -85,8 +86,13 @@ export async function runPushdown(
       if (entry.tasks.size > 256) entry.tasks.clear();
       entry.tasks.set(taskKey, task);
     }
-    return { node: nodeForGroup(metadata.nodes, group), sql: task.sql, params: paramValues(task.params, inv) };
-  });
+    return { sql: task.sql, params: paramValues(task.params, inv) };
+  };
+  const shares = [...byGroup].map(([group, shardIndexes]) => ({
+    node: nodeForGroup(metadata.nodes, group),
+    read: { parts: shardIndexes.length, task: (from: number, to: number) => taskFor(shardIndexes.slice(from, to)) },
+  }));
+  const tasks = wholeTasks(shares);
   const opts = { transactional: inBlock, write: false };
   const dataParam = inv.params.length + 1;
   if (inv.explain) {
@@ -97,10 +103,7 @@ export async function runPushdown(
     await inv.explain.rows(session, dataParam, tasks, opts);
   }
   // EXPLAIN without ANALYZE plans the combine step over no rows.
-  const results =
-    inv.explain && !inv.explain.analyze
-      ? []
-      : await settleAll(tasks.map((t) => session.remote.run(t.node, t.sql, t.params, opts)));
+  const results = inv.explain && !inv.explain.analyze ? [] : (await session.remote.runReads(shares, inBlock)).flat();
 
   if (stream) {
     if (inv.describe) await sendRowDescription(session, st, inv);

@@ -25,6 +25,8 @@ import { RemoteError, type NodeClient, type QueryResult } from "./gateway.js";
 const MESSAGE_SIZE_MAX = 0x3fffffff;
 /** Statements kept prepared per connection. */
 const PREPARED_MAX = 1000;
+/** How long close() waits for the node to close the connection after Terminate. */
+const CLOSE_WAIT_MS = 5000;
 
 /** A request in flight: it sees every message the node sends for it, up to its ReadyForQuery. */
 interface Request {
@@ -141,10 +143,18 @@ export class WireClient implements NodeClient {
     }).then(() => result);
   }
 
+  /**
+   * Sends Terminate and resolves once the node has closed the connection: its backend is gone
+   * then (a node that does not close within CLOSE_WAIT_MS is cut off).
+   */
   async close(): Promise<void> {
-    if (this.lost) return;
+    if (this.lost || this.socket.destroyed) return;
     this.lost = new Error("connection closed");
+    const closed = new Promise((resolve) => this.socket.once("close", resolve));
+    const timer = setTimeout(() => this.socket.destroy(), CLOSE_WAIT_MS);
     this.socket.end(write.terminate());
+    await closed;
+    clearTimeout(timer);
   }
 
   /** Writes a request's messages now and resolves at its ReadyForQuery (rejects with its first error). */

@@ -21,42 +21,71 @@ async function query(session: Session, sql: string, ...params: (string | null)[]
 
 /** Opens a connection to a node as the session's user, with node_conninfo and pg_dist_authinfo applied. */
 export async function connectToNode(session: Session, name: string, port: number): Promise<NodeClient> {
+  const [conninfo, timeoutMs] = await session.currentSettings([
+    "canopy.node_conninfo",
+    "canopy.node_connection_timeout",
+  ]);
+  return connectAsSession(session, { nodename: name, nodeport: port }, conninfo, Number(timeoutMs), true);
+}
+
+/**
+ * Opens a connection to a node as the session's user with the given canopy.node_conninfo and
+ * canopy.node_connection_timeout; `patient`: a node refusing connections (max_connections
+ * reached) is tried again until the timeout.
+ */
+export function connectAsSession(
+  session: Session,
+  node: { nodename: string; nodeport: number },
+  nodeConninfo: string,
+  timeoutMs: number,
+  patient: boolean,
+): Promise<NodeClient> {
   return connectWith(
     session.coordinator,
-    { name, port },
+    { name: node.nodename, port: node.nodeport },
     { user: session.user, database: session.database },
-    await session.currentSetting("canopy.node_conninfo"),
-    Number(await session.currentSetting("canopy.node_connection_timeout")),
+    parseConninfo(nodeConninfo),
+    timeoutMs,
     (sql, params) =>
       session.internalQuery(
         sql,
         params.map((p) => Buffer.from(p, "utf8")),
       ),
+    patient ? () => session.interrupts.check() : null,
   );
 }
 
-/** Opens a connection to a node as the coordinator database's own user (background work). */
+/**
+ * Opens a connection to a node as the coordinator database's own user (background work), named
+ * `canopy coordinator` in the node's pg_stat_activity unless node_conninfo names it.
+ */
 export async function connectAsCoordinator(coordinator: Coordinator, name: string, port: number): Promise<NodeClient> {
   const db = coordinator.database;
   return connectWith(
     coordinator,
     { name, port },
     { user: db.user, database: db.database },
-    coordinator.settings["canopy.node_conninfo"],
+    { application_name: "canopy coordinator", ...parseConninfo(coordinator.settings["canopy.node_conninfo"]) },
     Number(coordinator.settings["canopy.node_connection_timeout"]),
     async (sql, params) => (await coordinator.adminQuery(sql, params)).rows,
+    () => {},
   );
 }
 
+/**
+ * Connects with pg_dist_authinfo applied. With `whileRefused` (which throws to give up), a node
+ * refusing connections because its max_connections is reached is tried again, backing off, until
+ * `connectTimeoutMs` has passed.
+ */
 async function connectWith(
   coordinator: Coordinator,
   node: { name: string; port: number },
   who: { user: string; database: string },
-  nodeConninfo: string,
+  conninfo: Record<string, string>,
   connectTimeoutMs: number,
   query: (sql: string, params: string[]) => Promise<(string | null)[][]>,
+  whileRefused: (() => void) | null,
 ): Promise<NodeClient> {
-  const conninfo = parseConninfo(nodeConninfo);
   const auth = await query(
     `SELECT a.authinfo FROM pg_catalog.pg_dist_authinfo a
        LEFT JOIN pg_catalog.pg_dist_node n ON n.nodeid = a.nodeid
@@ -65,7 +94,23 @@ async function connectWith(
     [node.name, String(node.port), who.user],
   );
   if (auth.length > 0 && auth[0][0]) Object.assign(conninfo, parseConninfo(auth[0][0]));
-  return coordinator.gateway.connect(node, { ...who, conninfo, connectTimeoutMs });
+  const deadline = Date.now() + connectTimeoutMs;
+  for (let delayMs = 10; ; delayMs = Math.min(delayMs * 2, 1000)) {
+    try {
+      return await coordinator.gateway.connect(node, { ...who, conninfo, connectTimeoutMs });
+    } catch (e) {
+      const leftMs = deadline - Date.now();
+      if (whileRefused === null || !(e instanceof SqlError && e.code === "53300")) throw e;
+      if (leftMs <= 0) {
+        throw new SqlError("53300", e.message, {
+          detail: `The node refused connections for canopy.node_connection_timeout (${connectTimeoutMs} ms).`,
+          hint: "Raise max_connections on the node, or lower canopy.max_shared_pool_size.",
+        });
+      }
+      whileRefused();
+      await new Promise((resolve) => setTimeout(resolve, Math.min(delayMs, leftMs)));
+    }
+  }
 }
 
 /** Serializes node management across sessions and coordinators until the transaction ends. */

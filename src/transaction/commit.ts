@@ -95,7 +95,7 @@ async function commitProtocol(
       record,
       ...open.map(async (t) => {
         if (!t.wrote) return remote.end(t.nodeId, "COMMIT");
-        await remote.end(t.nodeId, `PREPARE TRANSACTION ${quoteLiteral(gid)}`);
+        await remote.end(t.nodeId, `PREPARE TRANSACTION ${quoteLiteral(gid)}`, true);
         prepared.push(t.nodeId);
       }),
     ]);

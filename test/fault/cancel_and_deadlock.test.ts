@@ -10,24 +10,7 @@ import postgres from "postgres";
 import { startEmbeddedCluster, startLocalCluster, type TestCluster } from "../support/cluster.js";
 import { RawConnection, cancelRequest } from "../support/raw.js";
 import { sleep, until } from "../support/wait.js";
-
-/** The error a query ends with (null if it succeeds), and how long it took. */
-async function outcome(p: Promise<unknown>): Promise<{ error: pg.DatabaseError | null; ms: number }> {
-  const start = Date.now();
-  try {
-    await p;
-    return { error: null, ms: Date.now() - start };
-  } catch (e) {
-    return { error: e as pg.DatabaseError, ms: Date.now() - start };
-  }
-}
-
-async function connect(url: string): Promise<pg.Client> {
-  const c = new pg.Client(url);
-  c.on("error", () => {});
-  await c.connect();
-  return c;
-}
+import { connect, outcome } from "../support/client.js";
 
 /** Sends a raw CancelRequest for a node-postgres client's session, as libpq's PQcancel does. */
 async function sendCancel(port: number, client: pg.Client): Promise<void> {
