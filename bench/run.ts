@@ -1,196 +1,336 @@
-// npm run bench: Canopy beside a plain PostgreSQL on the same machine, in the same run.
+// npm run bench [-- --peer URL]: Canopy beside a plain PostgreSQL on the same machine, in the same run.
 //
-// A local cluster (2 workers) is started. The plain PostgreSQL is the coordinator's own server,
-// reached directly, in a database of its own (`plain`) holding the same pgbench data. Workloads:
+// First a local cluster (2 workers). The plain PostgreSQL is the coordinator's own server, reached
+// directly, in a database of its own (`plain`) holding the same pgbench data. Workloads:
 // - pass-through: pgbench -S against tables that stay local to the coordinator;
-// - router: pgbench -S -M prepared with the pgbench tables distributed (32 shards);
+// - router SELECT: pgbench -S -M prepared with the pgbench tables distributed (32 shards), 8 and 1
+//   clients;
+// - router INSERT: a pgbench script inserting one row per transaction into pgbench_history
+//   (distributed by aid), 8 clients;
 // - TPC-B-like: pgbench's default script over the distributed tables;
+// - idle connections: 500 connections held open while 8 clients run pgbench -S; every one must
+//   still answer SELECT 1 afterwards;
 // - GROUP BY over 1M rows: an aggregate over pgbench_accounts grouped by a non-distribution column;
 // - COPY of 1M rows (pgbench_accounts' rows, text format, through psql) into a distributed table.
-// A table goes to the terminal and JSON to bench/results/.
-import { execFile, spawn } from "node:child_process";
-import { closeSync, mkdirSync, openSync, rmSync, writeFileSync } from "node:fs";
+// Then the embedded cluster (`canopy dev --memory`, 2 PGlite workers) with the same data and all
+// workloads but pass-through and TPC-B-like (see distributedWorkloads), beside the plain
+// PostgreSQL figures of the first part.
+// `--peer URL` runs every workload also against that server, in tables of its own that the bench
+// replaces (pgbench_* and canopy_bench_copy), as a third column.
+//
+// A table goes to the terminal, JSON and a Markdown table to bench/results/. The run exits 1 if
+// any measurement failed (the others are still reported). Environment:
+//   CANOPY_BENCH_SECONDS  length of each pgbench run (15)
+//   CANOPY_BENCH_SCALE    pgbench scale: 100 000 pgbench_accounts rows each (10)
+//   CANOPY_BENCH_IDLE     idle connections of the idle-connections workload (500)
+//   CANOPY_BENCH_RESULTS  directory of the JSON and Markdown results (bench/results)
+// With the defaults a run takes about 10 minutes on a 2-core machine, 12 with --peer.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
-import pg from "pg";
-import { startLocalCluster } from "../test/support/cluster.js";
+import { parseArgs } from "node:util";
+import { startEmbeddedCluster, startLocalCluster, type TestCluster } from "../test/support/cluster.js";
+import { copyMs, medianMs, pgbenchTps, run, sql, withIdleConnections } from "./measure.js";
 
-const run = promisify(execFile);
-const durationSeconds = Number(process.env.CANOPY_BENCH_SECONDS ?? 15);
-const scale = 10;
+const seconds = Number(process.env.CANOPY_BENCH_SECONDS ?? 15);
+const scale = Number(process.env.CANOPY_BENCH_SCALE ?? 10);
+const idleConnections = Number(process.env.CANOPY_BENCH_IDLE ?? 500);
+const resultsDir = process.env.CANOPY_BENCH_RESULTS ?? "bench/results";
+const rows = scale * 100_000;
+const shards = 32;
+const busyClients = 8;
+
+type Section = "local" | "embedded";
+const systems = ["plain", "peer", "canopy"] as const;
+type System = (typeof systems)[number];
 
 interface Result {
+  cluster: Section;
   workload: string;
   unit: "tps" | "ms";
-  plain: number;
-  canopy: number;
+  plain: number | null;
+  canopy: number | null;
+  /** Present when the run had --peer. */
+  peer?: number | null;
   /** Canopy relative to plain: throughput ratio (higher is better) or time ratio (lower is better). */
-  ratio: number;
+  ratio: number | null;
   target: string;
+  /** Why a figure is null. */
+  errors?: Partial<Record<System, string>>;
 }
 
-async function pgbenchTps(url: string, args: string[]): Promise<number> {
-  const { stdout } = await run("pgbench", [...args, url], { timeout: (durationSeconds + 120) * 1000 });
-  const m = /tps = ([\d.]+) \(without initial connection time\)/.exec(stdout);
-  if (!m) throw new Error(`pgbench printed no tps:\n${stdout}`);
-  if (!/number of failed transactions: 0 /.test(stdout)) throw new Error(`pgbench had failures:\n${stdout}`);
-  return Number(m[1]);
+interface Workload {
+  name: string;
+  unit: "tps" | "ms";
+  target: string;
+  measure(url: string): Promise<number>;
 }
 
-/** The median time of a statement over several runs, after one warm-up run. */
-async function medianMs(url: string, sql: string, runs = 5): Promise<number> {
-  const client = new pg.Client(url);
-  await client.connect();
-  try {
-    await client.query(sql);
-    const times: number[] = [];
-    for (let i = 0; i < runs; i++) {
-      const start = process.hrtime.bigint();
-      await client.query(sql);
-      times.push(Number(process.hrtime.bigint() - start) / 1e6);
+/** Where the files the workloads read live for the run. */
+interface Files {
+  insertScript: string;
+  copyData: string;
+}
+
+const results: Result[] = [];
+
+/** pgbench options shared by the timed runs: no vacuum, prepared statements, `-j` up to 2 (the cores). */
+function pgbenchArgs(clients: number, ...extra: string[]): string[] {
+  return [
+    "-n",
+    "-M",
+    "prepared",
+    "-c",
+    String(clients),
+    "-j",
+    String(Math.min(clients, 2)),
+    "-T",
+    String(seconds),
+    ...extra,
+  ];
+}
+
+function tpsWorkload(name: string, args: string[], target = ""): Workload {
+  return { name, unit: "tps", target, measure: (url) => pgbenchTps(url, args, seconds) };
+}
+
+/** One row into pgbench_history per transaction, routed by aid, as TPC-B's last statement does. */
+function insertScript(): string {
+  return [
+    `\\set aid random(1, ${rows})`,
+    `\\set bid random(1, ${scale})`,
+    `\\set tid random(1, ${10 * scale})`,
+    `\\set delta random(-5000, 5000)`,
+    "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (:tid, :bid, :aid, :delta, CURRENT_TIMESTAMP);",
+    "",
+  ].join("\n");
+}
+
+const passThrough = tpsWorkload("pass-through pgbench -S -M prepared, 8 clients", pgbenchArgs(busyClients, "-S"));
+
+/** The workloads over the distributed pgbench tables, in the order they run. */
+function distributedWorkloads(cluster: Section, files: Files): Workload[] {
+  const groupBy = "SELECT bid, count(*), sum(abalance), avg(abalance), max(filler) FROM pgbench_accounts GROUP BY bid";
+  return [
+    tpsWorkload("router pgbench -S -M prepared, 8 clients", pgbenchArgs(busyClients, "-S"), "≥ 0.25"),
+    tpsWorkload("router pgbench -S -M prepared, 1 client", pgbenchArgs(1, "-S"), "latency ≤ 4× (ratio ≥ 0.25)"),
+    tpsWorkload(
+      "router INSERT of one pgbench_history row, -M prepared, 8 clients",
+      pgbenchArgs(busyClients, "-f", files.insertScript),
+    ),
+    // On the embedded cluster a session in a transaction block holds the coordinator database's
+    // one backend until the block ends, and pgbench prepares each statement with a blocking call:
+    // a pgbench thread serving several clients would wait in one client's prepare for the block
+    // another of its own clients has open. One thread per client there.
+    tpsWorkload(
+      "TPC-B-like pgbench -M prepared, 8 clients",
+      [...pgbenchArgs(busyClients), ...(cluster === "embedded" ? ["-j", String(busyClients)] : [])],
+      "≥ 0.2",
+    ),
+    {
+      name: `${idleConnections} idle connections + router pgbench -S -M prepared, 8 clients`,
+      unit: "tps",
+      target: "no errors",
+      measure: (url) =>
+        withIdleConnections(url, idleConnections, () => pgbenchTps(url, pgbenchArgs(busyClients, "-S"), seconds)),
+    },
+    {
+      name: `GROUP BY over ${rows} rows (non-distribution column)`,
+      unit: "ms",
+      target: "time ≤ 1.5×",
+      // After the write workloads. On Canopy VACUUM acts on the coordinator's empty shell only, not
+      // on the shards: if anything, this favours the plain side.
+      measure: async (url) => {
+        await sql(url, ["VACUUM ANALYZE pgbench_accounts"]);
+        return medianMs(url, groupBy);
+      },
+    },
+    {
+      name: `COPY of ${rows} rows into a distributed table (text)`,
+      unit: "ms",
+      target: "time ≤ 1.3×",
+      measure: (url) => copyMs(url, "canopy_bench_copy", files.copyData),
+    },
+  ];
+}
+
+/**
+ * Measures each workload on each system given a URL, in turn; the systems without one (the
+ * embedded section's plain and peer) take the figure of the local section. A failure is
+ * recorded and reported, not thrown, so the other figures survive it.
+ */
+async function measureAll(cluster: Section, workloads: Workload[], urls: Partial<Record<System, string>>) {
+  for (const w of workloads) {
+    const local = results.find((r) => r.cluster === "local" && r.workload === w.name);
+    const r: Result = {
+      cluster,
+      workload: w.name,
+      unit: w.unit,
+      plain: null,
+      canopy: null,
+      ratio: null,
+      target: w.target,
+    };
+    for (const system of systems) {
+      const url = urls[system];
+      if (url === undefined) {
+        if (local && system in local) r[system] = local[system] ?? null;
+        continue;
+      }
+      try {
+        r[system] = await w.measure(url);
+      } catch (e) {
+        r[system] = null;
+        r.errors = { ...r.errors, [system]: (e as Error).message };
+      }
     }
-    times.sort((a, b) => a - b);
-    return times[Math.floor(times.length / 2)];
-  } finally {
-    await client.end();
+    if (r.canopy !== null && r.plain) r.ratio = r.canopy / r.plain;
+    results.push(r);
+    console.log(`${cluster}: ${w.name}: ${formatRow(r).join("  ")}`);
+    for (const [system, message] of Object.entries(r.errors ?? {})) console.error(`  ${system} failed: ${message}`);
   }
 }
 
-/** Runs psql with a file on its stdin; returns the wall-clock milliseconds. */
-function psqlWithInput(url: string, command: string, inputFile: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const fd = openSync(inputFile, "r");
-    const start = process.hrtime.bigint();
-    const child = spawn("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", command], {
-      stdio: [fd, "ignore", "pipe"],
-    });
-    let err = "";
-    child.stderr!.on("data", (c: Buffer) => (err += c.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => {
-      closeSync(fd);
-      if (code !== 0) reject(new Error(`psql failed: ${err}`));
-      else resolve(Number(process.hrtime.bigint() - start) / 1e6);
-    });
-  });
+async function initPgbench(url: string): Promise<void> {
+  await run("pgbench", ["-i", "-s", String(scale), "-q", url], { timeout: 600_000 });
 }
 
-/** The median time of COPY … FROM STDIN of a file into an emptied table, over three runs. */
-async function copyMs(url: string, table: string, file: string): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < 3; i++) {
-    await sql(url, [`TRUNCATE ${table}`]);
-    times.push(await psqlWithInput(url, `COPY ${table} FROM STDIN`, file));
-  }
-  times.sort((a, b) => a - b);
-  return times[1];
+async function distribute(url: string): Promise<void> {
+  await sql(url, [
+    `SELECT create_distributed_table('pgbench_accounts', 'aid', shard_count => ${shards})`,
+    `SELECT create_distributed_table('pgbench_branches', 'bid', shard_count => ${shards})`,
+    `SELECT create_distributed_table('pgbench_tellers', 'tid', shard_count => ${shards})`,
+    `SELECT create_distributed_table('pgbench_history', 'aid', shard_count => ${shards})`,
+  ]);
 }
 
-async function sql(url: string, statements: string[]): Promise<void> {
-  const client = new pg.Client(url);
-  await client.connect();
-  try {
-    for (const s of statements) await client.query(s);
-  } finally {
-    await client.end();
-  }
+/** The COPY workload's table: pgbench_accounts' columns and key; distributed on Canopy. */
+async function createCopyTable(url: string, distributed: boolean): Promise<void> {
+  await sql(url, [
+    "DROP TABLE IF EXISTS canopy_bench_copy",
+    "CREATE TABLE canopy_bench_copy (aid int PRIMARY KEY, bid int, abalance int, filler char(84))",
+    ...(distributed ? [`SELECT create_distributed_table('canopy_bench_copy', 'aid', shard_count => ${shards})`] : []),
+  ]);
 }
 
-async function main(): Promise<void> {
+async function benchLocal(peer: string | undefined, files: Files): Promise<void> {
   const cluster = await startLocalCluster(2);
-  const results: Result[] = [];
   try {
     const direct = `postgres://postgres@127.0.0.1:${cluster.coordinatorDbPort}/postgres`;
     const plain = `postgres://postgres@127.0.0.1:${cluster.coordinatorDbPort}/plain`;
     await sql(direct, ["CREATE DATABASE plain"]);
-    await run("pgbench", ["-i", "-s", String(scale), "-q", plain], { timeout: 300_000 });
-    await run("pgbench", ["-i", "-s", String(scale), "-q", cluster.url], { timeout: 300_000 });
-    const tpsWorkload = async (workload: string, args: string[], target: string) => {
-      const p = await pgbenchTps(plain, args);
-      const c = await pgbenchTps(cluster.url, args);
-      results.push({ workload, unit: "tps", plain: p, canopy: c, ratio: c / p, target });
-    };
-    const selectOnly = (clients: number) => [
-      "-n",
-      "-S",
-      "-M",
-      "prepared",
-      "-c",
-      String(clients),
-      "-j",
-      String(Math.min(clients, 2)),
-      "-T",
-      String(durationSeconds),
-    ];
-
-    await tpsWorkload("pass-through pgbench -S -M prepared, 8 clients", selectOnly(8), "");
-
-    await sql(cluster.url, [
-      "SELECT create_distributed_table('pgbench_accounts', 'aid', shard_count => 32)",
-      "SELECT create_distributed_table('pgbench_branches', 'bid', shard_count => 32)",
-      "SELECT create_distributed_table('pgbench_tellers', 'tid', shard_count => 32)",
-      "SELECT create_distributed_table('pgbench_history', 'aid', shard_count => 32)",
-    ]);
-    await tpsWorkload("router pgbench -S -M prepared, 8 clients", selectOnly(8), "≥ 0.25");
-    await tpsWorkload("router pgbench -S -M prepared, 1 client", selectOnly(1), "latency ≤ 4× (ratio ≥ 0.25)");
-    await tpsWorkload(
-      "TPC-B-like pgbench -M prepared, 8 clients",
-      ["-n", "-M", "prepared", "-c", "8", "-j", "2", "-T", String(durationSeconds)],
-      "≥ 0.2",
-    );
-
-    const groupBy =
-      "SELECT bid, count(*), sum(abalance), avg(abalance), max(filler) FROM pgbench_accounts GROUP BY bid";
-    await sql(plain, ["VACUUM ANALYZE pgbench_accounts"]);
-    const p = await medianMs(plain, groupBy);
-    const c = await medianMs(cluster.url, groupBy);
-    results.push({
-      workload: `GROUP BY over ${scale * 100000} rows (non-distribution column)`,
-      unit: "ms",
-      plain: p,
-      canopy: c,
-      ratio: c / p,
-      target: "time ≤ 1.5×",
+    const urls = { plain, peer, canopy: cluster.url };
+    const references = peer ? [plain, peer] : [plain];
+    for (const url of [...references, cluster.url]) await initPgbench(url);
+    await run("psql", ["-X", "-q", "-d", plain, "-c", `\\copy pgbench_accounts TO '${files.copyData}'`], {
+      timeout: 300_000,
     });
-
-    // COPY: pgbench_accounts' rows as text, into an empty table with the same columns and key.
-    const data = join(tmpdir(), `canopy-bench-copy-${process.pid}.txt`);
-    try {
-      await run("psql", ["-X", "-q", "-d", plain, "-c", `\\copy pgbench_accounts TO '${data}'`], { timeout: 300_000 });
-      const create = "CREATE TABLE copy_accounts (aid int PRIMARY KEY, bid int, abalance int, filler char(84))";
-      await sql(plain, [create]);
-      await sql(cluster.url, [create, "SELECT create_distributed_table('copy_accounts', 'aid', shard_count => 32)"]);
-      const cp = await copyMs(plain, "copy_accounts", data);
-      const cc = await copyMs(cluster.url, "copy_accounts", data);
-      results.push({
-        workload: `COPY of ${scale * 100000} rows into a distributed table (text)`,
-        unit: "ms",
-        plain: cp,
-        canopy: cc,
-        ratio: cc / cp,
-        target: "time ≤ 1.3×",
-      });
-    } finally {
-      rmSync(data, { force: true });
-    }
+    await measureAll("local", [passThrough], urls);
+    await distribute(cluster.url);
+    for (const url of references) await createCopyTable(url, false);
+    await createCopyTable(cluster.url, true);
+    await measureAll("local", distributedWorkloads("local", files), urls);
   } finally {
     await cluster.stop();
   }
-  console.log(`\n${"workload".padEnd(58)} ${"plain".padStart(10)} ${"canopy".padStart(10)}   ratio   target`);
-  for (const r of results) {
-    const fmt = (v: number) => (r.unit === "ms" ? `${v.toFixed(1)} ms` : `${v.toFixed(0)} tps`);
-    console.log(
-      `${r.workload.padEnd(58)} ${fmt(r.plain).padStart(10)} ${fmt(r.canopy).padStart(10)}   ${r.ratio.toFixed(2).padStart(5)}   ${r.target}`,
-    );
+}
+
+async function benchEmbedded(files: Files): Promise<void> {
+  const cluster = await startEmbeddedCluster(2);
+  try {
+    await initPgbench(cluster.url);
+    await distribute(cluster.url);
+    await createCopyTable(cluster.url, true);
+    await measureAll("embedded", distributedWorkloads("embedded", files), { canopy: cluster.url });
+  } finally {
+    await cluster.stop();
   }
-  mkdirSync("bench/results", { recursive: true });
-  const file = `bench/results/${new Date().toISOString().replace(/[:.]/g, "-")}.json`;
-  writeFileSync(
-    file,
-    JSON.stringify({ date: new Date().toISOString(), durationSeconds, scale, results }, null, 2) + "\n",
-  );
-  console.log(`\nsaved ${file}`);
+}
+
+function formatRow(r: Result): string[] {
+  const fmt = (v: number | null | undefined) =>
+    v === null || v === undefined ? "error" : r.unit === "ms" ? `${v.toFixed(1)} ms` : `${v.toFixed(0)} tps`;
+  const figures = [fmt(r.plain), fmt(r.canopy), ...("peer" in r ? [fmt(r.peer)] : [])];
+  return [...figures, r.ratio === null ? "-" : r.ratio.toFixed(2)];
+}
+
+const sectionTitles: Record<Section, string> = {
+  local: "local cluster (2 PostgreSQL workers)",
+  embedded: "embedded cluster (2 PGlite workers; the other columns as above)",
+};
+
+function printTable(peer: boolean): void {
+  const header = ["plain", "canopy", ...(peer ? ["peer"] : []), "ratio"];
+  for (const section of ["local", "embedded"] as const) {
+    console.log(`\n${sectionTitles[section].padEnd(70)} ${header.map((h) => h.padStart(11)).join(" ")}   target`);
+    for (const r of results.filter((x) => x.cluster === section)) {
+      console.log(
+        `  ${r.workload.padEnd(68)} ${formatRow(r)
+          .map((c) => c.padStart(11))
+          .join(" ")}   ${r.target}`,
+      );
+    }
+  }
+}
+
+/** The table as the README shows it. */
+function markdownTable(peer: boolean): string {
+  const header = ["workload", "plain PostgreSQL", "Canopy", ...(peer ? ["peer"] : []), "ratio", "target"];
+  const lines: string[] = [];
+  for (const section of ["local", "embedded"] as const) {
+    lines.push(`**${sectionTitles[section]}**`, "", `| ${header.join(" | ")} |`);
+    lines.push(
+      `| --- | ${header
+        .slice(1, -1)
+        .map(() => "---:")
+        .join(" | ")} | --- |`,
+    );
+    for (const r of results.filter((x) => x.cluster === section)) {
+      lines.push(`| ${[r.workload, ...formatRow(r), r.target].join(" | ")} |`);
+    }
+    lines.push("");
+  }
+  return lines.join("\n");
+}
+
+/** The peer's URL without its password, for the results. */
+function withoutPassword(url: string): string {
+  const u = new URL(url);
+  u.password = "";
+  return u.toString();
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { peer: { type: "string" } } });
+  const peer = values.peer;
+  const started = Date.now();
+  const work = mkdtempSync(join(tmpdir(), "canopy-bench-"));
+  const files = { insertScript: join(work, "insert.sql"), copyData: join(work, "accounts.txt") };
+  writeFileSync(files.insertScript, insertScript());
+  try {
+    await benchLocal(peer, files);
+    await benchEmbedded(files);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  printTable(peer !== undefined);
+  const elapsedSeconds = Math.round((Date.now() - started) / 1000);
+  mkdirSync(resultsDir, { recursive: true });
+  const date = new Date().toISOString();
+  const base = join(resultsDir, date.replace(/[:.]/g, "-"));
+  const summary = {
+    date,
+    durationSeconds: seconds,
+    scale,
+    idleConnections,
+    peer: peer && withoutPassword(peer),
+    elapsedSeconds,
+    results,
+  };
+  writeFileSync(`${base}.json`, JSON.stringify(summary, null, 2) + "\n");
+  writeFileSync(`${base}.md`, markdownTable(peer !== undefined));
+  console.log(`\nsaved ${base}.json and ${base}.md; the run took ${elapsedSeconds} s`);
+  if (results.some((r) => r.errors)) process.exitCode = 1;
 }
 
 main().catch((e) => {

@@ -45,7 +45,9 @@ export const settingDefinitions: Readonly<Record<string, SettingDefinition>> = {
     context: "session",
   },
   "canopy.max_cached_conns_per_worker": { kind: "integer", defaultValue: "1", min: 0, max: intMax, context: "session" },
-  "canopy.max_shared_pool_size": { kind: "integer", defaultValue: "100", min: -1, max: intMax, context: "session" },
+  // Connections to each worker node, all sessions of this coordinator together (-1: no cap; 0: the
+  // coordinator database's max_connections, as in Citus).
+  "canopy.max_shared_pool_size": { kind: "integer", defaultValue: "100", min: -1, max: intMax, context: "startup" },
   "canopy.node_connection_timeout": {
     kind: "integer",
     defaultValue: "30000",

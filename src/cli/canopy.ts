@@ -17,10 +17,11 @@ import {
   startServer,
   stopServer,
 } from "../nodes/pgserver.js";
+import { settingDefinitions } from "../settings.js";
 
 const usage = `usage:
   canopy dev [--port 5432] [--workers 2] [--data DIR | --memory] [--set canopy.NAME=VALUE ...]
-  canopy local up DIR [--workers 2] [--port 9700] [--fsync off]
+  canopy local up DIR [--workers 2] [--port 9700] [--fsync off] [--set canopy.NAME=VALUE ...]
   canopy local down DIR
   canopy serve --coordinator-db URL [--port 5432] [--host 127.0.0.1] [--tls-cert FILE --tls-key FILE]
                [--socket-dir DIR] [--node-socket-dir DIR] [--set canopy.NAME=VALUE ...]`;
@@ -149,6 +150,8 @@ async function serve(f: Flags): Promise<void> {
 interface LocalCluster {
   port: number;
   workers: number;
+  /** The coordinator's --set settings, kept for every later `local up` of the cluster. */
+  settings?: Record<string, string>;
 }
 
 function clusterPaths(dir: string) {
@@ -162,6 +165,9 @@ function clusterPaths(dir: string) {
   };
 }
 
+/** canopy.max_client_connections' default, and 100 more for background work and administrators. */
+const coordinatorDatabaseConnections = Number(settingDefinitions["canopy.max_client_connections"].defaultValue) + 100;
+
 async function localUp(f: Flags): Promise<void> {
   const dir = path.resolve(f.positional[2] ?? "");
   if (!f.positional[2]) throw new Error("local up needs a directory");
@@ -170,7 +176,7 @@ async function localUp(f: Flags): Promise<void> {
   chmodSync(dir, 0o755);
   const cluster: LocalCluster = existsSync(paths.config)
     ? JSON.parse(readFileSync(paths.config, "utf8"))
-    : { port: portFlag(f, 9700), workers: workerCount(f) };
+    : { port: portFlag(f, 9700), workers: workerCount(f), settings: settingsFrom(f) };
   writeFileSync(paths.config, JSON.stringify(cluster, null, 2) + "\n");
   mkdirSync(paths.sockets, { recursive: true });
   chmodSync(paths.sockets, 0o777);
@@ -178,7 +184,18 @@ async function localUp(f: Flags): Promise<void> {
   for (let i = 0; i <= cluster.workers; i++) {
     const dataDir = paths.node(i);
     const fsync = flag(f, "fsync", "on") !== "off";
-    await initServer({ dataDir, port: cluster.port + 1 + i, socketDir: paths.sockets, certFile, keyFile, fsync });
+    // Every client session holds a connection to the coordinator database: room for
+    // canopy.max_client_connections of them, and for the coordinator's own work.
+    const maxConnections = i === 0 ? coordinatorDatabaseConnections : undefined;
+    await initServer({
+      dataDir,
+      port: cluster.port + 1 + i,
+      socketDir: paths.sockets,
+      certFile,
+      keyFile,
+      fsync,
+      maxConnections,
+    });
     await startServer(dataDir);
   }
   if (!(await coordinatorAlive(paths.pid))) {
@@ -202,6 +219,7 @@ async function localUp(f: Flags): Promise<void> {
         paths.sockets,
         "--node-socket-dir",
         paths.sockets,
+        ...Object.entries(cluster.settings ?? {}).flatMap(([name, value]) => ["--set", `${name}=${value}`]),
       ],
       { detached: true, stdio: ["ignore", log, log] },
     );

@@ -5,10 +5,11 @@
 // every other constraint, so errors from shards map back to the names the client sees.
 import { SqlError } from "../errors.js";
 import type { Session } from "../server/session.js";
-import type { MetadataSnapshot, TableRecord } from "../metadata/cache.js";
-import { cloneAst, stringList, walk, type AstNode } from "../sql/ast.js";
+import { referenceShards, type MetadataSnapshot, type TableRecord } from "../metadata/cache.js";
+import { cloneAst, stringList, textCast, walk, type AstNode } from "../sql/ast.js";
 import { deparseStatement, parseSql } from "../sql/parse.js";
-import { quoteQualified } from "../sql/quote.js";
+import { arrayLiteral, quoteQualified } from "../sql/quote.js";
+import { evaluateTransactionValues, isConstant, literal } from "../executor/defaults.js";
 import { resolveTable } from "../executor/distributed.js";
 import { relationRef } from "../executor/copy.js";
 import { query } from "./distribute.js";
@@ -19,6 +20,7 @@ interface AlterTableCmd {
   subtype: string;
   name?: string;
   def?: AstNode;
+  missing_ok?: boolean;
 }
 
 interface ConstraintNode {
@@ -120,9 +122,12 @@ export async function planAlterTable(
   const unnamed = constraints.filter((c) => isUnnamed(c.constraint)).length;
   const named = constraints.map((c) => c.constraint.conname ?? c.constraint.indexname).filter((n): n is string => !!n);
   const before = unnamed > 0 ? await constraintDefinitions(session, table) : [];
+  const ifNotExists = cmds.some((c) => c.subtype === "AT_AddColumn" && c.missing_ok);
+  const existing = new Set(ifNotExists ? await columnNames(session, table) : []);
   return {
     relationId: table.relationId,
     shardStatements: async () => {
+      const evaluated = await withCoordinatorValues(session, stmt, existing);
       const added: AstNode[] = [];
       if (unnamed > 0) {
         const known = new Set([...before.map((b) => b.name), ...named]);
@@ -132,23 +137,77 @@ export async function planAlterTable(
             hint: "Name each constraint (ADD CONSTRAINT name …).",
           });
         }
-        for (const c of fresh) {
-          const [parsed] = parseSql(`ALTER TABLE t ADD CONSTRAINT ${quoteQualified(c.name)} ${c.definition}`);
-          const cmd = (parsed.stmt.AlterTableStmt as { cmds: AstNode[] }).cmds[0];
-          const fk = (cmd.AlterTableCmd as { def: { Constraint: ConstraintNode } }).def.Constraint;
-          if (fk.pktable && !referenced.has(pktableKey(fk.pktable))) {
-            referenced.set(pktableKey(fk.pktable), await resolveTable(session, relationRef(fk.pktable)));
-          }
-          added.push(cmd);
-        }
+        for (const c of fresh) added.push(await addConstraintCmd(session, c, referenced));
       }
       return placements(table).map((p) => ({
         groupId: p.groupId,
-        sql: deparseStatement(shardAlter(stmt, table, p, added, referenced)),
-        reference: table.method === "n",
+        sql: deparseStatement(shardAlter(evaluated, table, p, added, referenced)),
+        reference: referenceShards([table]),
       }));
     },
   };
+}
+
+/**
+ * The statement with what PostgreSQL computes once per statement computed once, in the
+ * coordinator database, for all shards: the non-volatile default of an added column (now(),
+ * CURRENT_DATE, a stable function), which fills the rows already there, is given as its value and
+ * set as the column's default afterwards; now() and the other transaction-valued calls in USING
+ * expressions get the coordinator transaction's values. Volatile defaults (random(),
+ * clock_timestamp(), gen_random_uuid()) are evaluated row by row on the shards, as PostgreSQL
+ * evaluates them row by row. `existing`: columns an ADD COLUMN IF NOT EXISTS leaves as they are.
+ */
+async function withCoordinatorValues(session: Session, stmt: AstNode, existing: ReadonlySet<string>): Promise<AstNode> {
+  const copy = cloneAst(stmt);
+  const alter = copy.AlterTableStmt as { cmds: { AlterTableCmd: AlterTableCmd }[] };
+  const cmds: { AlterTableCmd: AlterTableCmd }[] = [];
+  for (const entry of alter.cmds) {
+    cmds.push(entry);
+    const cmd = entry.AlterTableCmd;
+    const column = cmd.def?.ColumnDef as
+      | { colname?: string; typeName: AstNode; raw_default?: AstNode; constraints?: { Constraint: AstNode }[] }
+      | undefined;
+    if (cmd.subtype === "AT_AlterColumnType" && column?.raw_default) {
+      await evaluateTransactionValues(session, column.raw_default);
+    }
+    if (cmd.subtype !== "AT_AddColumn" || !column || existing.has(column.colname!)) continue;
+    const constraint = column.constraints?.find((c) => c.Constraint.contype === "CONSTR_DEFAULT")?.Constraint;
+    const expr = constraint?.raw_expr as AstNode | undefined;
+    if (!expr || isConstant(expr) || (await callsVolatileFunction(session, expr))) continue;
+    const typed = (arg: AstNode) => ({ TypeCast: { arg, typeName: cloneAst(column.typeName) } });
+    const targetList = [{ ResTarget: { val: textCast(typed(cloneAst(expr))) } }];
+    const select = { SelectStmt: { targetList, limitOption: "LIMIT_OPTION_DEFAULT", op: "SETOP_NONE" } };
+    const [[value]] = await session.internalQuery(deparseStatement(select));
+    constraint!.raw_expr = typed(literal(value));
+    cmds.push({ AlterTableCmd: { subtype: "AT_ColumnDefault", name: column.colname, def: expr } });
+  }
+  alter.cmds = cmds;
+  return copy;
+}
+
+/** Whether an expression calls a function that is volatile (under any of its signatures). */
+async function callsVolatileFunction(session: Session, expr: AstNode): Promise<boolean> {
+  const names = new Set<string>();
+  walk(expr, (node) => {
+    const call = node.FuncCall as { funcname?: unknown } | undefined;
+    if (call) names.add(stringList(call.funcname).pop()!);
+  });
+  if (names.size === 0) return false;
+  const [[volatile]] = await query(
+    session,
+    "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_proc WHERE proname = ANY ($1::text[]) AND provolatile = 'v')",
+    arrayLiteral([...names]),
+  );
+  return volatile === "t";
+}
+
+async function columnNames(session: Session, table: TableRecord): Promise<string[]> {
+  const rows = await query(
+    session,
+    "SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped",
+    String(table.relationId),
+  );
+  return rows.map((r) => r[0]!);
 }
 
 /** Every constraint the statement adds, with the column it is written on. */
@@ -328,17 +387,54 @@ async function primaryKeyColumns(session: Session, table: TableRecord): Promise<
   return rows.map((r) => r[0]!);
 }
 
+/** The table's constraints of the given kinds (pg_constraint.contype), in the order they were made. */
 async function constraintDefinitions(
   session: Session,
   table: TableRecord,
+  kinds: readonly string[] = ["c", "p", "u", "f", "x"],
 ): Promise<{ name: string; definition: string }[]> {
   const rows = await query(
     session,
     `SELECT conname, pg_catalog.pg_get_constraintdef(oid) FROM pg_catalog.pg_constraint
-      WHERE conrelid = $1::oid AND contype IN ('c', 'p', 'u', 'f', 'x') ORDER BY oid`,
+      WHERE conrelid = $1::oid AND contype = ANY ($2::"char"[]) ORDER BY oid`,
     String(table.relationId),
+    arrayLiteral(kinds),
   );
   return rows.map((r) => ({ name: r[0]!, definition: r[1]! }));
+}
+
+/**
+ * The ALTER TABLE command that adds a constraint as the catalog defines it; the table a foreign
+ * key references goes into `referenced`.
+ */
+async function addConstraintCmd(
+  session: Session,
+  c: { name: string; definition: string },
+  referenced: Map<string, TableRecord | null>,
+): Promise<AstNode> {
+  const [parsed] = parseSql(`ALTER TABLE t ADD CONSTRAINT ${quoteQualified(c.name)} ${c.definition}`);
+  const cmd = (parsed.stmt.AlterTableStmt as { cmds: AstNode[] }).cmds[0];
+  const fk = (cmd.AlterTableCmd as { def: { Constraint: ConstraintNode } }).def.Constraint;
+  if (fk.pktable && !referenced.has(pktableKey(fk.pktable))) {
+    referenced.set(pktableKey(fk.pktable), await resolveTable(session, relationRef(fk.pktable)));
+  }
+  return cmd;
+}
+
+/**
+ * The statements that give a reference table's placement on another worker the table's foreign
+ * keys, which all reference reference tables (whose placements must be there first).
+ */
+export async function referenceForeignKeys(session: Session, table: TableRecord): Promise<string[]> {
+  const referenced = new Map<string, TableRecord | null>();
+  const statements: string[] = [];
+  for (const c of await constraintDefinitions(session, table, ["f"])) {
+    const cmd = await addConstraintCmd(session, c, referenced);
+    const stmt = { AlterTableStmt: { relation: {}, cmds: [cmd], objtype: "OBJECT_TABLE" } };
+    const shard = { shardId: table.shards[0].shardId, index: 0 };
+    statements.push(deparseStatement(shardAlter(stmt, table, shard, [], referenced)));
+  }
+  return statements;
 }
 
 /**
@@ -433,7 +529,7 @@ export async function planRename(
       );
       if (rename.renameType !== "OBJECT_COLUMN") r.newname = shardRelname(r.newname, p.shardId);
       if (rename.renameType === "OBJECT_TABCONSTRAINT") r.subname = shardRelname(r.subname!, p.shardId);
-      return { groupId: p.groupId, sql: deparseStatement(copy), reference: renamed.method === "n" };
+      return { groupId: p.groupId, sql: deparseStatement(copy), reference: referenceShards([renamed]) };
     });
   const renamesKey = rename.renameType === "OBJECT_COLUMN" && rename.subname === renamed.partitionKey;
   return {
@@ -462,7 +558,7 @@ export async function planSetSchema(session: Session, stmt: AstNode): Promise<Dd
   const table = await resolveTable(session, relationRef(move.relation));
   if (!table) return null;
   const createSchema = `CREATE SCHEMA IF NOT EXISTS ${quoteQualified(move.newschema)}`;
-  const reference = table.method === "n";
+  const reference = referenceShards([table]);
   return {
     shardStatements: async () => [
       ...[...new Set(placements(table).map((p) => p.groupId))].map((groupId) => ({

@@ -2,11 +2,15 @@
 // process id is the one its client got in BackendKeyData (with a cluster of PostgreSQL servers, its
 // coordinator-database backend's pid); cancelling or terminating it must stop what it runs on the
 // workers too, which the coordinator database alone cannot do. Other pids are the coordinator
-// database's own backends: the call runs there as it is.
+// database's own backends: the call runs there as it is. Called on the values of a query's rows
+// (`SELECT pg_cancel_backend(pid) FROM canopy_stat_activity WHERE …`), the query runs first with
+// the calls' arguments in extra columns, and each row's process is signalled as by a direct call.
 import type { Session } from "../server/session.js";
-import type { UdfResult } from "./udfs.js";
+import { rowSignalUdf, typedArguments, type UdfDefinition, type UdfResult } from "./udfs.js";
+import type { Invocation } from "./intercept.js";
 import { SqlError } from "../errors.js";
-import { write } from "../protocol/messages.js";
+import { BackendCode, parseDataRow, parseRowDescription, write } from "../protocol/messages.js";
+import { constantText, typeNameNode, walk, type AstNode } from "../sql/ast.js";
 
 const bool = (value: boolean): UdfResult => ({ kind: "scalar", type: "boolean", value: value ? "t" : "f" });
 
@@ -86,5 +90,95 @@ async function ensureMaySignal(session: Session, target: Session, how: "cancel" 
         ? "must be a member of the role whose query is being canceled or member of pg_signal_backend"
         : "must be a member of the role whose process is being terminated or member of pg_signal_backend",
     );
+  }
+}
+
+/** The columns of a SELECT that signal the processes its rows name (see prepareRowSignals). */
+export interface RowSignals {
+  /** Per signalling column: its position, the function, and the position of its arguments' columns. */
+  readonly columns: readonly { position: number; def: UdfDefinition; argumentsAt: number }[];
+  /** How many columns the client sees; the arguments' columns come after them. */
+  readonly visible: number;
+}
+
+/**
+ * Prepares a SELECT that calls pg_cancel_backend / pg_terminate_backend on values of its rows: each
+ * such column becomes NULL::boolean under its name and the calls' arguments are selected as extra
+ * columns, for sendSignalledRows to signal each row's process and put the results in. The calls are
+ * refused anywhere else than as columns of a plain SELECT list, where a row's result could decide
+ * which rows there are or how they are ordered.
+ */
+export function prepareRowSignals(stmt: AstNode, inv: Invocation): RowSignals {
+  const select = stmt.SelectStmt as
+    { op?: string; targetList?: { ResTarget: { name?: string; val: AstNode } }[]; sortClause?: AstNode[] } | undefined;
+  const refuse = (detail: string) =>
+    new SqlError("0A000", "pg_cancel_backend() and pg_terminate_backend() of a query's rows are not supported here", {
+      detail,
+      hint: "Call them as columns of a plain SELECT list, or select the process ids first and signal each (psql: SELECT format('SELECT pg_cancel_backend(%s)', pid) FROM … \\gexec).",
+    });
+  if (
+    !select ||
+    select.op !== "SETOP_NONE" ||
+    ["distinctClause", "groupClause", "havingClause"].some((k) => k in select)
+  ) {
+    throw refuse("Only a SELECT without set operations, DISTINCT, GROUP BY and HAVING can call them on its rows.");
+  }
+  if (inv.resultFormats.some((f) => f === 1)) throw refuse("The query's results were asked for in binary.");
+  const targets = select.targetList ?? [];
+  const visible = targets.length;
+  const columns: { position: number; def: UdfDefinition; argumentsAt: number }[] = [];
+  targets.slice(0, visible).forEach((target, position) => {
+    const call = target.ResTarget.val.FuncCall as AstNode | undefined;
+    const def = call && rowSignalUdf(call);
+    if (!def) return;
+    columns.push({ position, def, argumentsAt: targets.length });
+    targets.push(...typedArguments(def, call!).map((val) => ({ ResTarget: { val } })));
+    target.ResTarget = {
+      name: target.ResTarget.name ?? def.name,
+      val: { TypeCast: { arg: { A_Const: { isnull: true } }, typeName: typeNameNode("boolean") } },
+    };
+  });
+  let elsewhere = false;
+  walk(stmt, (node) => {
+    if (node.FuncCall && rowSignalUdf(node.FuncCall as AstNode)) elsewhere = true;
+  });
+  if (elsewhere) throw refuse("They are called inside another expression or clause.");
+  const names = new Set(columns.map((c) => targets[c.position].ResTarget.name));
+  for (const sort of select.sortClause ?? []) {
+    const key = (sort.SortBy as { node: AstNode }).node;
+    const position = Number(constantText(key));
+    const fields = (key.ColumnRef as { fields: { String?: { sval: string } }[] } | undefined)?.fields;
+    const name = fields?.length === 1 ? fields[0].String?.sval : undefined;
+    if (columns.some((c) => c.position === position - 1) || (name !== undefined && names.has(name))) {
+      throw refuse("The rows are ordered by the calls' results.");
+    }
+  }
+  return { columns, visible };
+}
+
+/**
+ * Sends the rows of a statement prepared by prepareRowSignals: for each row, every signalling
+ * column's process is signalled as a direct call would signal it, and the call's result takes the
+ * column's place; the arguments' columns are left out.
+ */
+export async function sendSignalledRows(
+  session: Session,
+  signals: RowSignals,
+  messages: readonly { code: number; message: Buffer }[],
+): Promise<void> {
+  for (const { code, message } of messages) {
+    if (code === BackendCode.RowDescription) {
+      session.sendToClient(write.rowDescription(parseRowDescription(message.subarray(5)).slice(0, signals.visible)));
+    } else if (code === BackendCode.DataRow) {
+      const values = parseDataRow(message.subarray(5));
+      for (const { position, def, argumentsAt } of signals.columns) {
+        const args = def.parameters.map((_, i) => values[argumentsAt + i]?.toString("utf8") ?? null);
+        const result = await def.run(session, args);
+        values[position] = result.kind === "scalar" && result.value !== null ? Buffer.from(result.value) : null;
+      }
+      session.sendToClient(write.dataRow(values.slice(0, signals.visible)));
+    } else {
+      session.sendToClient(message);
+    }
   }
 }

@@ -11,7 +11,7 @@ import { SqlError } from "../errors.js";
 import { BackendCode, FrontendCode, write } from "../protocol/messages.js";
 import { RemoteError } from "../nodes/gateway.js";
 import type { Session } from "../server/session.js";
-import type { MetadataSnapshot, TableRecord } from "../metadata/cache.js";
+import { referenceShards, type MetadataSnapshot, type TableRecord } from "../metadata/cache.js";
 import { METADATA_CHANNEL } from "../metadata/schema.js";
 import { cloneAst, stringList, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
@@ -19,13 +19,14 @@ import { arrayLiteral, quoteQualified } from "../sql/quote.js";
 import { commitStatement } from "../transaction/commit.js";
 import {
   mapShardNames,
+  mapShardNamesFromCatalog,
   refuseInFailedBlock,
   resolveTable,
   runOnCoordinator,
   settleAll,
 } from "../executor/distributed.js";
 import { relationRef } from "../executor/copy.js";
-import { nodeForGroup, query } from "./distribute.js";
+import { lockDistribution, nodeForGroup, query } from "./distribute.js";
 import { shardRelname } from "./shard_ddl.js";
 import { planAlterTable, planRename, planSetSchema } from "./alter_table.js";
 import {
@@ -33,7 +34,7 @@ import {
   ensureDependencies,
   forgetDroppedObjects,
   holdRecordedObjects,
-  recordedObjectStatement,
+  recordedObjectStatements,
 } from "./objects.js";
 import type { Invocation, InterceptedStatement } from "./intercept.js";
 
@@ -41,8 +42,8 @@ import type { Invocation, InterceptedStatement } from "./intercept.js";
 export interface ShardStatement {
   readonly groupId: number;
   readonly sql: string;
-  /** Whether it writes a reference table's placement (which always commits in two phases). */
-  readonly reference: boolean;
+  /** The reference tables' shards whose placements it writes (which always commit in two phases). */
+  readonly reference: readonly number[];
 }
 
 /** How a DDL statement reaches the shards of the distributed and reference tables it names. */
@@ -53,8 +54,11 @@ export interface DdlPlan {
   readonly finish?: () => Promise<void>;
   /** The table whose types, functions and extensions the workers need before its shards change. */
   readonly relationId?: number;
-  /** CREATE / DROP INDEX CONCURRENTLY: no transaction; `shellLast` for DROP. */
-  readonly concurrent?: { readonly shellLast: boolean; readonly indexName: () => string };
+  /**
+   * CREATE / DROP INDEX CONCURRENTLY, REINDEX CONCURRENTLY or SCHEMA: no transaction, the shell and
+   * each shard on its own (`shellLast` for DROP); `failure` says what a shard's failure leaves.
+   */
+  readonly concurrent?: { readonly shellLast: boolean; readonly failure: () => { detail: string; hint: string } };
 }
 
 /** A RangeVar for a shard (or a table's object suffixed with the shard id) in the table's schema. */
@@ -76,7 +80,8 @@ export async function runDdl(session: Session, st: InterceptedStatement, inv: In
   const plan = await planDdl(session, st.stmt, metadata);
   if (!plan) {
     // CONCURRENTLY must be the first statement of its implicit transaction, after the lookups.
-    if (isConcurrent(st.stmt) && session.pipe!.transactionStatus === 0x49) await endImplicitTransaction(session);
+    if (runsOutsideTransaction(st.stmt) && session.pipe!.transactionStatus === 0x49)
+      await endImplicitTransaction(session);
     return runOnCoordinator(session, st.sql, inv, [], st.paramTypes);
   }
   const tag = plan.concurrent
@@ -85,28 +90,45 @@ export async function runDdl(session: Session, st: InterceptedStatement, inv: In
   session.sendToClient(tag);
 }
 
-function isConcurrent(stmt: AstNode): boolean {
+/** Statements PostgreSQL runs only outside a transaction block. */
+function runsOutsideTransaction(stmt: AstNode): boolean {
+  const reindex = stmt.ReindexStmt as { kind: string; params?: AstNode[] } | undefined;
+  if (reindex) {
+    const ofOneTable = reindex.kind === "REINDEX_OBJECT_TABLE" || reindex.kind === "REINDEX_OBJECT_INDEX";
+    return !ofOneTable || reindexesConcurrently(reindex);
+  }
   return !!((stmt.IndexStmt ?? stmt.DropStmt) as { concurrent?: boolean } | undefined)?.concurrent;
 }
 
+/** The plan of a statement about tables, or else of one about objects recorded for the workers. */
 async function planDdl(session: Session, stmt: AstNode, metadata: MetadataSnapshot): Promise<DdlPlan | null> {
+  return (await planTableDdl(session, stmt, metadata)) ?? planRecordedObject(session, stmt, metadata);
+}
+
+async function planTableDdl(session: Session, stmt: AstNode, metadata: MetadataSnapshot): Promise<DdlPlan | null> {
   if (stmt.AlterTableStmt) return planAlterTable(session, stmt, metadata);
+  if ((stmt.RenameStmt as { renameType?: string } | undefined)?.renameType === "OBJECT_SCHEMA") {
+    return planRenameSchema(session, stmt, metadata);
+  }
   if (stmt.RenameStmt) return planRename(session, stmt, (rv) => indexOf(session, metadata, rangeVarParts(rv)));
+  if (stmt.ReindexStmt) return planReindex(session, stmt, metadata);
   if (stmt.AlterObjectSchemaStmt) return planSetSchema(session, stmt);
   if (stmt.IndexStmt) return planCreateIndex(session, stmt);
-  if (stmt.GrantStmt) return planOverListedTables(session, stmt, "GrantStmt", "objects");
+  if (stmt.GrantStmt) return planGrant(session, stmt, metadata);
   if (stmt.TruncateStmt) return planOverListedTables(session, stmt, "TruncateStmt", "relations");
   const drop = stmt.DropStmt as { removeType: string } | undefined;
   if (drop?.removeType === "OBJECT_TABLE") return planDropTables(session, stmt);
   if (drop?.removeType === "OBJECT_INDEX") return planDropIndexes(session, stmt, metadata);
   if (drop?.removeType === "OBJECT_SCHEMA") return planDropSchemas(session, stmt, metadata);
-  return planRecordedObject(session, stmt, metadata);
+  return null;
 }
 
 /** The shell first, then the shards, all in the session's (distributed) transaction. */
 async function runInTransaction(session: Session, sql: string, plan: DdlPlan, metadata: MetadataSnapshot) {
   const inBlock = session.pipe!.transactionStatus !== 0x49;
   try {
+    // Not while a new worker gets its copies of the reference tables from the shells' definitions.
+    await lockDistribution(session, true);
     const tag = await runOnShell(session, sql);
     if (plan.relationId !== undefined) await ensureDependencies(session, plan.relationId);
     await runOnWorkers(session, metadata, await plan.shardStatements(), true);
@@ -116,14 +138,14 @@ async function runInTransaction(session: Session, sql: string, plan: DdlPlan, me
     return tag;
   } catch (e) {
     if (!inBlock) await session.remote.rollbackAll();
-    throw withRoleHint(mapShardNames(e, metadata.tables));
+    throw withRoleHint(await mapShardNamesFromCatalog(session, e, metadata.tables));
   }
 }
 
 /**
- * CREATE INDEX CONCURRENTLY: the shell, then each shard; DROP INDEX CONCURRENTLY: each shard, then
- * the shell, so that a failure leaves the shell's index for a repeated DROP to find. Each step
- * commits on its own, as in PostgreSQL.
+ * CREATE INDEX CONCURRENTLY and REINDEX: the shell, then each shard; DROP INDEX CONCURRENTLY: each
+ * shard, then the shell, so that a failure leaves the shell's index for a repeated DROP to find.
+ * Each step commits on its own, as in PostgreSQL.
  */
 async function runConcurrently(session: Session, sql: string, plan: DdlPlan, metadata: MetadataSnapshot) {
   const concurrent = plan.concurrent!;
@@ -140,17 +162,21 @@ async function runConcurrently(session: Session, sql: string, plan: DdlPlan, met
   } catch (e) {
     const mapped = mapShardNames(e, metadata.tables);
     if (!(mapped instanceof RemoteError)) throw mapped;
-    throw new RemoteError({
-      ...mapped.fields,
-      detail: `The statement failed on a shard and cannot be undone: the index may be left INVALID there${
-        concurrent.shellLast ? "" : ", and the coordinator and other shards keep it"
-      }.`,
-      hint: `DROP INDEX CONCURRENTLY IF EXISTS ${concurrent.indexName()} removes it everywhere.`,
-    });
+    throw new RemoteError({ ...mapped.fields, ...concurrent.failure() });
   }
   if (concurrent.shellLast) tag = await runOnShell(session, sql);
   await announceSchemaChange(session);
   return tag!;
+}
+
+/** What a failed CREATE / DROP INDEX CONCURRENTLY leaves, and how to clean it up. */
+function indexFailure(indexName: string, shellLast: boolean): { detail: string; hint: string } {
+  return {
+    detail: `The statement failed on a shard and cannot be undone: the index may be left INVALID there${
+      shellLast ? "" : ", and the coordinator and other shards keep it"
+    }.`,
+    hint: `DROP INDEX CONCURRENTLY IF EXISTS ${indexName} removes it everywhere.`,
+  };
 }
 
 /** Runs the statement on the shell and returns its CommandComplete, sent once the shards followed. */
@@ -215,12 +241,12 @@ function perGroup(
   build: (shardRangeVars: AstNode[]) => AstNode,
   name: (table: TableRecord) => string = (t) => t.relname,
 ): ShardStatement[] {
-  const byGroup = new Map<number, { vars: AstNode[]; reference: boolean }>();
+  const byGroup = new Map<number, { vars: AstNode[]; reference: number[] }>();
   for (const table of tables) {
     for (const p of placements(table)) {
-      const entry = byGroup.get(p.groupId) ?? { vars: [], reference: false };
+      const entry = byGroup.get(p.groupId) ?? { vars: [], reference: [] };
       entry.vars.push(shardRangeVar(table, name(table), p.shardId));
-      entry.reference ||= table.method === "n";
+      entry.reference.push(...referenceShards([table]));
       byGroup.set(p.groupId, entry);
     }
   }
@@ -268,12 +294,9 @@ async function planDropSchemas(session: Session, stmt: AstNode, metadata: Metada
   const schemas = (drop.objects ?? []).map((o) => o.String.sval);
   const tables = metadata.tables.filter((t) => schemas.includes(t.schema));
   if (tables.length === 0 && !(await holdRecordedObjects(session, schemas))) return null;
-  const groups = new Set(activeWorkers(metadata).map((n) => n.groupid));
-  for (const t of tables) for (const p of placements(t)) groups.add(p.groupId);
   const sql = deparseStatement({ DropStmt: { ...drop, missing_ok: true } });
-  const reference = tables.some((t) => t.method === "n");
   return {
-    shardStatements: async () => [...groups].map((groupId) => ({ groupId, sql, reference })),
+    shardStatements: async () => onSchemaWorkers(metadata, tables, [sql]),
     finish: async () => {
       await forgetTables(session, tables);
       await forgetDroppedObjects(session);
@@ -281,16 +304,97 @@ async function planDropSchemas(session: Session, stmt: AstNode, metadata: Metada
   };
 }
 
-/** Statements about types and functions the workers got for the shards (objects.ts): on every worker. */
+/**
+ * ALTER SCHEMA … RENAME of a schema holding shards or objects recorded for the workers: renamed on
+ * the workers too, where it is created first if missing so that every worker ends with the new name.
+ */
+async function planRenameSchema(session: Session, stmt: AstNode, metadata: MetadataSnapshot): Promise<DdlPlan | null> {
+  const schema = (stmt.RenameStmt as { subname: string }).subname;
+  const tables = metadata.tables.filter((t) => t.schema === schema);
+  if (tables.length === 0 && !(await holdRecordedObjects(session, [schema]))) return null;
+  const statements = [`CREATE SCHEMA IF NOT EXISTS ${quoteQualified(schema)}`, deparseStatement(stmt)];
+  return { shardStatements: async () => onSchemaWorkers(metadata, tables, statements) };
+}
+
+/** Statements for every worker that may hold a schema: the active ones and those with the tables' placements. */
+function onSchemaWorkers(
+  metadata: MetadataSnapshot,
+  tables: readonly TableRecord[],
+  statements: readonly string[],
+): ShardStatement[] {
+  const groups = new Set(activeWorkers(metadata).map((n) => n.groupid));
+  for (const t of tables) for (const p of placements(t)) groups.add(p.groupId);
+  const reference = referenceShards(tables);
+  return [...groups].flatMap((groupId) => statements.map((sql) => ({ groupId, sql, reference })));
+}
+
+/**
+ * REINDEX TABLE / INDEX of a distributed or reference table, and REINDEX SCHEMA of a schema holding
+ * some: each shard's table or index is reindexed. CONCURRENTLY and SCHEMA run outside a transaction,
+ * the coordinator first and then each shard, as PostgreSQL runs them one table after the other.
+ */
+async function planReindex(session: Session, stmt: AstNode, metadata: MetadataSnapshot): Promise<DdlPlan | null> {
+  const reindex = stmt.ReindexStmt as { kind: string; relation?: AstNode; name?: string; params?: AstNode[] };
+  const targets: { table: TableRecord; name: string; kind: string }[] = [];
+  if (reindex.kind === "REINDEX_OBJECT_TABLE") {
+    const table = await resolveTable(session, relationRef(reindex.relation as { relname: string }));
+    if (table) targets.push({ table, name: table.relname, kind: reindex.kind });
+  } else if (reindex.kind === "REINDEX_OBJECT_INDEX") {
+    const index = await indexOf(session, metadata, rangeVarParts(reindex.relation!));
+    if (index) targets.push({ table: index.table, name: index.name, kind: reindex.kind });
+  } else if (reindex.kind === "REINDEX_OBJECT_SCHEMA") {
+    for (const table of metadata.tables.filter((t) => t.schema === reindex.name)) {
+      targets.push({ table, name: table.relname, kind: "REINDEX_OBJECT_TABLE" });
+    }
+  }
+  if (targets.length === 0) return null;
+  const statements = targets.flatMap(({ table, name, kind }) =>
+    placements(table).map((p) => ({
+      groupId: p.groupId,
+      sql: deparseStatement({
+        ReindexStmt: { ...reindex, kind, name: undefined, relation: shardRangeVar(table, name, p.shardId) },
+      }),
+      reference: referenceShards([table]),
+    })),
+  );
+  const outside = reindexesConcurrently(reindex) || reindex.kind === "REINDEX_OBJECT_SCHEMA";
+  return {
+    shardStatements: async () => statements,
+    concurrent: outside
+      ? {
+          shellLast: false,
+          failure: () => ({
+            detail: "The statement failed on a shard; the coordinator and the shards before it were reindexed.",
+            hint: "Run the REINDEX again once the cause is fixed. REINDEX CONCURRENTLY may leave an invalid index ending in _ccnew on the shard's worker: drop it there (run_command_on_workers).",
+          }),
+        }
+      : undefined,
+  };
+}
+
+/** Whether REINDEX has the CONCURRENTLY option on (as PostgreSQL reads a boolean option). */
+function reindexesConcurrently(reindex: { params?: AstNode[] }): boolean {
+  return (reindex.params ?? []).some((p) => {
+    const option = p.DefElem as { defname: string; arg?: { String?: { sval: string }; Integer?: { ival?: number } } };
+    if (option.defname !== "concurrently") return false;
+    if (option.arg?.Integer) return (option.arg.Integer.ival ?? 0) !== 0;
+    return !["false", "off", "0"].includes(option.arg?.String?.sval.toLowerCase() ?? "true");
+  });
+}
+
+/** Statements about types, functions and extensions the workers got for the shards (objects.ts): on every worker. */
 async function planRecordedObject(
   session: Session,
   stmt: AstNode,
   metadata: MetadataSnapshot,
 ): Promise<DdlPlan | null> {
-  const sql = await recordedObjectStatement(session, stmt);
-  if (sql === null) return null;
+  const statements = await recordedObjectStatements(session, stmt);
+  if (statements === null) return null;
   return {
-    shardStatements: async () => activeWorkers(metadata).map((n) => ({ groupId: n.groupid, sql, reference: false })),
+    shardStatements: async () => {
+      const list = await statements();
+      return activeWorkers(metadata).flatMap((n) => list.map((sql) => ({ groupId: n.groupid, sql, reference: [] })));
+    },
     finish: stmt.DropStmt ? () => forgetDroppedObjects(session) : undefined,
   };
 }
@@ -353,13 +457,13 @@ async function planCreateIndex(session: Session, stmt: AstNode): Promise<DdlPlan
       const c = copy.IndexStmt as { relation: AstNode; idxname?: string };
       c.relation = shardRangeVar(table, table.relname, p.shardId);
       c.idxname = shardRelname(name, p.shardId);
-      return { groupId: p.groupId, sql: deparseStatement(copy), reference: table.method === "n" };
+      return { groupId: p.groupId, sql: deparseStatement(copy), reference: referenceShards([table]) };
     });
   };
   return {
     shardStatements,
     relationId: index.concurrent ? undefined : table.relationId,
-    concurrent: index.concurrent ? { shellLast: false, indexName: () => name } : undefined,
+    concurrent: index.concurrent ? { shellLast: false, failure: () => indexFailure(name, false) } : undefined,
   };
 }
 
@@ -399,7 +503,7 @@ async function planDropIndexes(session: Session, stmt: AstNode, metadata: Metada
         placements(table).map((p) => ({
           groupId: p.groupId,
           sql: deparseStatement(dropStmt("OBJECT_INDEX", [shardRangeVar(table, name, p.shardId)], drop.behavior, true)),
-          reference: table.method === "n",
+          reference: referenceShards([table]),
         })),
       )
     : found.flatMap(({ table, name }) =>
@@ -411,7 +515,9 @@ async function planDropIndexes(session: Session, stmt: AstNode, metadata: Metada
       );
   return {
     shardStatements: async () => statements,
-    concurrent: drop.concurrent ? { shellLast: true, indexName: () => found[0].qualified } : undefined,
+    concurrent: drop.concurrent
+      ? { shellLast: true, failure: () => indexFailure(found[0].qualified, true) }
+      : undefined,
   };
 }
 
@@ -429,8 +535,22 @@ function dropStmt(removeType: string, vars: readonly AstNode[], behavior: string
 }
 
 /**
- * GRANT / REVOKE on tables and TRUNCATE: on each node, the same statement over the shards there
- * (TRUNCATE … CASCADE follows the shards' foreign keys there too; roles must exist on the workers).
+ * GRANT / REVOKE on tables and on ALL TABLES IN SCHEMA: the distributed and reference tables they
+ * cover, as for TRUNCATE (roles must exist on the workers).
+ */
+async function planGrant(session: Session, stmt: AstNode, metadata: MetadataSnapshot): Promise<DdlPlan | null> {
+  const grant = stmt.GrantStmt as { targtype: string; objtype: string; objects?: AstNode[] };
+  if (grant.objtype !== "OBJECT_TABLE") return null;
+  if (grant.targtype === "ACL_TARGET_OBJECT") return planOverListedTables(session, stmt, "GrantStmt", "objects");
+  if (grant.targtype !== "ACL_TARGET_ALL_IN_SCHEMA") return null;
+  const schemas = (grant.objects ?? []).map((o) => (o.String as { sval: string }).sval);
+  const tables = metadata.tables.filter((t) => schemas.includes(t.schema));
+  return tables.length > 0 ? overShards(stmt, "GrantStmt", "objects", tables) : null;
+}
+
+/**
+ * GRANT / REVOKE on listed tables and TRUNCATE: on each node, the same statement over the shards
+ * there (TRUNCATE … CASCADE follows the shards' foreign keys there too).
  */
 async function planOverListedTables(
   session: Session,
@@ -438,19 +558,28 @@ async function planOverListedTables(
   kind: "GrantStmt" | "TruncateStmt",
   key: "objects" | "relations",
 ): Promise<DdlPlan | null> {
-  const node = stmt[kind] as Record<string, unknown> & { targtype?: string; objtype?: string };
-  if (kind === "GrantStmt" && (node.targtype !== "ACL_TARGET_OBJECT" || node.objtype !== "OBJECT_TABLE")) return null;
   const tables: TableRecord[] = [];
-  for (const o of (node[key] ?? []) as { RangeVar?: { relname: string } }[]) {
+  for (const o of ((stmt[kind] as Record<string, unknown>)[key] ?? []) as { RangeVar?: { relname: string } }[]) {
     const table = o.RangeVar ? await resolveTable(session, relationRef(o.RangeVar)) : null;
     if (table) tables.push(table);
   }
-  if (tables.length === 0) return null;
+  return tables.length > 0 ? overShards(stmt, kind, key, tables) : null;
+}
+
+/** The statement over the shards of the tables, one statement per node. */
+function overShards(
+  stmt: AstNode,
+  kind: "GrantStmt" | "TruncateStmt",
+  key: "objects" | "relations",
+  tables: readonly TableRecord[],
+): DdlPlan {
   return {
     shardStatements: async () =>
       perGroup(tables, (vars) => {
         const copy = cloneAst(stmt);
-        (copy[kind] as Record<string, unknown>)[key] = vars.map((v) => ({ RangeVar: v }));
+        const node = copy[kind] as Record<string, unknown>;
+        node[key] = vars.map((v) => ({ RangeVar: v }));
+        if (kind === "GrantStmt") node.targtype = "ACL_TARGET_OBJECT";
         return copy;
       }),
   };

@@ -341,9 +341,12 @@ export function nodeForGroup(nodes: readonly NodeRecord[], groupId: number | und
   return node;
 }
 
-/** Serializes distribution changes across sessions and coordinators until the transaction ends. */
-async function lockDistribution(session: Session): Promise<void> {
-  await query(session, "SELECT pg_catalog.pg_advisory_xact_lock(7301, 2)");
+/**
+ * Serializes distribution changes across sessions and coordinators until the transaction ends;
+ * `shared` for DDL, which may run side by side but not while placements are made.
+ */
+export async function lockDistribution(session: Session, shared = false): Promise<void> {
+  await query(session, `SELECT pg_catalog.pg_advisory_xact_lock${shared ? "_shared" : ""}(7301, 2)`);
 }
 
 async function ensureUniqueConstraintsIncludeColumn(session: Session, rel: Relation, column: string): Promise<void> {

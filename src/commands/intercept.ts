@@ -11,7 +11,7 @@ import type { Session } from "../server/session.js";
 import { RemoteError } from "../nodes/gateway.js";
 import { commitStatement } from "../transaction/commit.js";
 import { collectRelationRefs } from "../planner/analyze.js";
-import { findMemoryView, interceptedUdf, type UdfDefinition, type UdfResult } from "./udfs.js";
+import { findMemoryView, interceptedUdf, typedArguments, type UdfDefinition, type UdfResult } from "./udfs.js";
 import { runDdl } from "./ddl.js";
 import {
   resolveTable,
@@ -22,6 +22,7 @@ import {
 } from "../executor/distributed.js";
 import { runExplain, type Explain } from "../executor/explain.js";
 import type { RowCollector } from "../executor/subplans.js";
+import { prepareRowSignals, sendSignalledRows } from "./backend_signals.js";
 
 /** A statement Canopy handles itself. */
 export interface InterceptedStatement {
@@ -49,6 +50,8 @@ export interface InterceptedStatement {
   readonly origin?: InterceptedStatement;
   /** For a subplan of recursive planning: its execution is part of its outer statement's. */
   readonly subplan?: boolean;
+  /** For statements calling pg_cancel_backend / pg_terminate_backend on their rows' values. */
+  readonly signalsRows?: boolean;
 }
 
 export interface Invocation {
@@ -97,6 +100,7 @@ export async function runIntercepted(session: Session, st: InterceptedStatement,
 
 async function runUdfStatement(session: Session, st: InterceptedStatement, inv: Invocation): Promise<void> {
   const stmt = cloneAst(st.stmt);
+  const signals = st.signalsRows ? prepareRowSignals(stmt, inv) : null;
   readMemoryViewsThroughUdfs(stmt);
   await refuseDistributedTables(session, stmt);
   const calls: { def: UdfDefinition; call: AstNode; parent: AstNode | unknown[]; key: string | number }[] = [];
@@ -123,7 +127,12 @@ async function runUdfStatement(session: Session, st: InterceptedStatement, inv: 
       inFrom.has(Array.isArray(parent) ? parent[key as number] : parent[key]),
     );
   }
-  await runRewritten(session, st, deparseStatement(stmt), stmt, inv);
+  if (!signals) return runRewritten(session, st, deparseStatement(stmt), stmt, inv);
+  const messages: { code: number; message: Buffer }[] = [];
+  await runRewritten(session, st, deparseStatement(stmt), stmt, inv, (code, message) =>
+    messages.push({ code, message: Buffer.from(message) }),
+  );
+  await sendSignalledRows(session, signals, messages);
 }
 
 /**
@@ -199,33 +208,9 @@ async function evaluateArguments(
   call: AstNode,
   inv: Invocation,
 ): Promise<(string | null)[]> {
-  const given = (call.args as AstNode[] | undefined) ?? [];
-  if (call.agg_star || call.agg_distinct || call.over || call.agg_order || call.agg_filter) {
-    throw new SqlError("0A000", `${def.name}() cannot be used as an aggregate or window function`);
-  }
-  const slots: (AstNode | undefined)[] = new Array(def.parameters.length).fill(undefined);
-  let positional = 0;
-  for (const arg of given) {
-    const named = arg.NamedArgExpr as { name: string; arg: AstNode } | undefined;
-    const index = named ? def.parameters.findIndex((p) => p.name === named.name) : positional++;
-    if (index < 0 || index >= def.parameters.length || slots[index]) {
-      throw noSuchFunction(def, given.length);
-    }
-    slots[index] = named ? named.arg : arg;
-  }
-  const missing = slots.findIndex((s, i) => s === undefined && def.parameters[i].defaultValue === undefined);
-  if (missing >= 0) throw noSuchFunction(def, given.length);
-  if (given.length === 0) return def.parameters.map((p) => p.defaultValue ?? null);
-  const targetList = slots.map((slot, i) => ({
-    ResTarget: {
-      val: {
-        TypeCast: {
-          arg: slot ?? expressionFromTemplate(quoteLiteral(def.parameters[i].defaultValue ?? null)),
-          typeName: typeNameNode(def.parameters[i].type),
-        },
-      },
-    },
-  }));
+  const args = typedArguments(def, call);
+  if (!call.args) return def.parameters.map((p) => p.defaultValue ?? null);
+  const targetList = args.map((val) => ({ ResTarget: { val } }));
   const select = { SelectStmt: { targetList, limitOption: "LIMIT_OPTION_DEFAULT", op: "SETOP_NONE" } };
   const sql = deparseStatement(select);
   try {
@@ -249,12 +234,6 @@ async function evaluateArguments(
     }
     throw e;
   }
-}
-
-function noSuchFunction(def: UdfDefinition, argCount: number): SqlError {
-  return new SqlError("42883", `function ${def.name} with ${argCount} argument(s) does not exist`, {
-    hint: `${def.name}(${def.parameters.map((p) => `${p.name} ${p.type}`).join(", ")})`,
-  });
 }
 
 /**
@@ -302,38 +281,25 @@ async function runRewritten(
   sql: string,
   ast: AstNode,
   inv: Invocation,
+  onMessage?: (code: number, message: Buffer) => void,
 ): Promise<void> {
   const paramTypes = paramTypesFor(ast, inv.params.length).map((t, i) => (t === 0 ? (st.paramTypes[i] ?? 0) : t));
-  await runOnCoordinator(session, sql, inv, [], paramTypes);
+  await runOnCoordinator(session, sql, inv, [], paramTypes, onMessage);
 }
 
 /** A RowDescription of one text column. */
 export function textRowDescription(name: string): Buffer {
-  return new MessageWriter(BackendCode.RowDescription)
-    .int16(1)
-    .cstring(name)
-    .int32(0)
-    .int16(0)
-    .int32(TEXT_OID)
-    .int16(-1)
-    .int32(-1)
-    .int16(0)
-    .finish();
+  const field = { name, tableOid: 0, columnNumber: 0, typeOid: TEXT_OID, typeSize: -1, typeModifier: -1, format: 0 };
+  return write.rowDescription([field]);
 }
 
 /** Re-encodes a RowDescription with the format codes a Bind asked for. */
 function withFormats(message: Buffer, formats: readonly number[]): Buffer {
   const fields = parseRowDescription(message.subarray(5));
-  const w = new MessageWriter(BackendCode.RowDescription).int16(fields.length);
-  fields.forEach((f, i) => {
-    const format = formats.length === 0 ? 0 : formats.length === 1 ? formats[0] : (formats[i] ?? 0);
-    w.cstring(f.name)
-      .int32(f.tableOid)
-      .int16(f.columnNumber)
-      .int32(f.typeOid)
-      .int16(f.typeSize)
-      .int32(f.typeModifier)
-      .int16(format);
-  });
-  return w.finish();
+  return write.rowDescription(
+    fields.map((f, i) => ({
+      ...f,
+      format: formats.length === 0 ? 0 : formats.length === 1 ? formats[0] : (formats[i] ?? 0),
+    })),
+  );
 }

@@ -8,7 +8,8 @@ import type { Session } from "../server/session.js";
 import type { MetadataSnapshot, NodeRecord } from "../metadata/cache.js";
 import { arrayLiteral, quoteIdent, quoteLiteral, quoteQualified } from "../sql/quote.js";
 import { cloneAst, stringList, type AstNode } from "../sql/ast.js";
-import { deparseStatement } from "../sql/parse.js";
+import { deparseNode, deparseStatement } from "../sql/parse.js";
+import { SqlError } from "../errors.js";
 import { query } from "./distribute.js";
 
 /** A recorded (or to be recorded) object: `x` extension, `t` type, `f` function. */
@@ -144,9 +145,14 @@ async function definition(session: Session, o: DistObject): Promise<Definition> 
   const schema = `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(o.schema)}`;
   const qualified = quoteQualified(o.schema, o.name);
   if (o.kind === "x") {
-    return {
-      statements: [schema, `CREATE EXTENSION IF NOT EXISTS ${quoteIdent(o.name)} WITH SCHEMA ${quoteIdent(o.schema)}`],
-    };
+    // The coordinator's version, which later ALTER EXTENSION … UPDATE keeps the workers at.
+    const [[version]] = await query(
+      session,
+      "SELECT extversion FROM pg_catalog.pg_extension WHERE oid = $1::oid",
+      o.oid,
+    );
+    const create = `CREATE EXTENSION IF NOT EXISTS ${quoteIdent(o.name)} WITH SCHEMA ${quoteIdent(o.schema)}`;
+    return { statements: [schema, `${create} VERSION ${quoteLiteral(version)}`] };
   }
   if (o.kind === "f") {
     const [[sql]] = await query(session, "SELECT pg_catalog.pg_get_functiondef($1::oid)", o.oid);
@@ -201,51 +207,178 @@ async function definition(session: Session, o: DistObject): Promise<Definition> 
   return { exists: qualified, statements: [schema, create] };
 }
 
-/**
- * ALTER TYPE / ALTER DOMAIN, CREATE OR REPLACE FUNCTION and DROP TYPE / DOMAIN / FUNCTION naming
- * an object recorded in pg_dist_object (functions: by name): the same statement for every worker,
- * where the object has the same name (a DROP with IF EXISTS). Null when no recorded object is named.
- */
-export async function recordedObjectStatement(session: Session, stmt: AstNode): Promise<string | null> {
-  const { types, functions } = objectNames(stmt);
-  if (types.length + functions.length === 0) return null;
-  const [[named]] = await query(
-    session,
-    `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_object r
-                     WHERE r.classid = 'pg_catalog.pg_type'::regclass
-                       AND r.objid = ANY (SELECT pg_catalog.to_regtype(n)::oid FROM pg_catalog.unnest($1::text[]) n))
-         OR EXISTS (SELECT 1 FROM pg_catalog.pg_dist_object r JOIN pg_catalog.pg_proc p ON p.oid = r.objid
-                     WHERE r.classid = 'pg_catalog.pg_proc'::regclass AND p.proname = ANY ($2::text[]))`,
-    arrayLiteral(types),
-    arrayLiteral(functions),
-  );
-  if (named !== "t") return null;
-  const copy = cloneAst(stmt);
-  const drop = copy.DropStmt as { missing_ok?: boolean } | undefined;
-  if (drop) drop.missing_ok = true;
-  return deparseStatement(copy);
+/** The objects a statement about types, functions or extensions names, as the catalog finds them. */
+interface NamedObjects {
+  /** Type names, for to_regtype. */
+  readonly types: string[];
+  /** Functions by signature: the (quoted) name and the argument types as SQL. */
+  readonly signatures: { name: string; args: string[] }[];
+  /** Functions named without their arguments, for to_regproc. */
+  readonly functionNames: string[];
+  readonly extensions: string[];
+  /** Schemas a statement covers whole (GRANT … ON ALL FUNCTIONS IN SCHEMA). */
+  readonly schemas: string[];
 }
 
-/** The types (as qualified SQL names) and functions (by name) a statement about objects names. */
-function objectNames(stmt: AstNode): { types: string[]; functions: string[] } {
-  const alterType = (stmt.AlterEnumStmt ?? stmt.AlterDomainStmt) as { typeName?: unknown[] } | undefined;
-  if (alterType) return { types: [quoteQualified(...stringList(alterType.typeName))], functions: [] };
-  const fn = stmt.CreateFunctionStmt as { replace?: boolean; funcname?: unknown[] } | undefined;
-  if (fn?.replace) return { types: [], functions: [stringList(fn.funcname).pop()!] };
-  const drop = stmt.DropStmt as { removeType?: string; objects?: AstNode[] } | undefined;
-  if (drop?.removeType === "OBJECT_TYPE" || drop?.removeType === "OBJECT_DOMAIN") {
-    const types = (drop.objects ?? []).map((o) =>
-      quoteQualified(...stringList((o.TypeName as { names?: unknown[] }).names)),
-    );
-    return { types, functions: [] };
+type ObjectWithArgs = { objname?: unknown[]; objargs?: AstNode[]; args_unspecified?: boolean };
+type QualifiedName = { List: { items: unknown[] } };
+type RelationName = { schemaname?: string; relname: string };
+
+const typeKinds = new Set(["OBJECT_TYPE", "OBJECT_DOMAIN"]);
+const functionKinds = new Set(["OBJECT_FUNCTION", "OBJECT_PROCEDURE", "OBJECT_ROUTINE"]);
+/** Parameter modes that are part of a function's identity (procedures' OUT parameters too). */
+const identityModes = new Set(["FUNC_PARAM_DEFAULT", "FUNC_PARAM_IN", "FUNC_PARAM_INOUT", "FUNC_PARAM_VARIADIC"]);
+
+/** Collects what a statement names into a NamedObjects. */
+class ObjectNamer {
+  readonly named: NamedObjects = { types: [], signatures: [], functionNames: [], extensions: [], schemas: [] };
+
+  type(name: string): void {
+    this.named.types.push(name);
   }
-  if (drop?.removeType === "OBJECT_FUNCTION") {
-    const functions = (drop.objects ?? []).map((o) =>
-      stringList((o.ObjectWithArgs as { objname?: unknown[] }).objname).pop()!,
-    );
-    return { types: [], functions };
+
+  function(o: ObjectWithArgs): void {
+    const name = quoteQualified(...stringList(o.objname));
+    if (o.args_unspecified) this.named.functionNames.push(name);
+    else this.named.signatures.push({ name, args: (o.objargs ?? []).map(deparseNode) });
   }
-  return { types: [], functions: [] };
+
+  /** An object of a kind (OBJECT_TYPE, OBJECT_FUNCTION, …) as statements list them; others are not recorded. */
+  object(kind: string, object: AstNode): void {
+    if (typeKinds.has(kind)) this.type(object.TypeName ? deparseNode(object) : qualifiedName(object));
+    else if (functionKinds.has(kind)) this.function(object.ObjectWithArgs as ObjectWithArgs);
+    else if (kind === "OBJECT_EXTENSION") this.named.extensions.push((object.String as { sval: string }).sval);
+  }
+}
+
+const qualifiedName = (name: unknown) => quoteQualified(...stringList((name as QualifiedName).List.items));
+const relationName = (rv: RelationName) => quoteQualified(rv.schemaname, rv.relname);
+
+/** Per statement kind, what it names among the objects that may be recorded in pg_dist_object. */
+const objectNamers: Record<string, (node: AstNode, namer: ObjectNamer) => void> = {
+  AlterEnumStmt: (n, namer) => namer.type(quoteQualified(...stringList(n.typeName))),
+  AlterDomainStmt: (n, namer) => namer.type(quoteQualified(...stringList(n.typeName))),
+  // ALTER TYPE … ADD / DROP / ALTER ATTRIBUTE
+  AlterTableStmt: (n, namer) => {
+    if (n.objtype === "OBJECT_TYPE") namer.type(relationName(n.relation as RelationName));
+  },
+  RenameStmt: (n, namer) => {
+    if (n.renameType === "OBJECT_ATTRIBUTE" && n.relationType === "OBJECT_TYPE") {
+      namer.type(relationName(n.relation as RelationName));
+    } else if (n.renameType === "OBJECT_DOMCONSTRAINT") {
+      namer.type(qualifiedName(n.object));
+    } else if (n.object) {
+      namer.object(n.renameType as string, n.object as AstNode);
+    }
+  },
+  AlterObjectSchemaStmt: (n, namer) => n.object && namer.object(n.objectType as string, n.object as AstNode),
+  AlterOwnerStmt: (n, namer) => n.object && namer.object(n.objectType as string, n.object as AstNode),
+  AlterFunctionStmt: (n, namer) => namer.function(n.func as ObjectWithArgs),
+  CreateFunctionStmt: (n, namer) => {
+    if (!n.replace) return;
+    const parameters = ((n.parameters ?? []) as { FunctionParameter: AstNode }[])
+      .map((p) => p.FunctionParameter)
+      .filter((p) => identityModes.has(p.mode as string) || (n.is_procedure && p.mode === "FUNC_PARAM_OUT"));
+    namer.named.signatures.push({
+      name: quoteQualified(...stringList(n.funcname)),
+      args: parameters.map((p) => deparseNode({ TypeName: p.argType })),
+    });
+  },
+  DropStmt: (n, namer) => {
+    for (const o of (n.objects ?? []) as AstNode[]) namer.object(n.removeType as string, o);
+  },
+  AlterExtensionStmt: (n, namer) => namer.named.extensions.push(n.extname as string),
+  AlterExtensionContentsStmt: (n, namer) => namer.named.extensions.push(n.extname as string),
+  GrantStmt: (n, namer) => {
+    const objects = (n.objects ?? []) as AstNode[];
+    if (n.targtype === "ACL_TARGET_OBJECT") for (const o of objects) namer.object(n.objtype as string, o);
+    if (n.targtype === "ACL_TARGET_ALL_IN_SCHEMA" && functionKinds.has(n.objtype as string)) {
+      namer.named.schemas.push(...objects.map((o) => (o.String as { sval: string }).sval));
+    }
+  },
+};
+
+/**
+ * The types, functions (by signature) and extensions a statement changes, drops or grants on, or
+ * null when it names none: the statements whose objects may be recorded in pg_dist_object.
+ */
+export function namedObjects(stmt: AstNode): NamedObjects | null {
+  const kind = Object.keys(stmt)[0];
+  const namer = new ObjectNamer();
+  objectNamers[kind]?.(stmt[kind] as AstNode, namer);
+  const count = Object.values(namer.named).reduce((n, list: unknown[]) => n + list.length, 0);
+  return count > 0 ? namer.named : null;
+}
+
+/**
+ * The functions of signatures $2 (names) and $3 (their argument types, as text[] literals). Types
+ * are looked up first: a missing one (DROP FUNCTION IF EXISTS f(no_such_type)) means no function,
+ * not the error to_regprocedure raises for it before PostgreSQL 16.
+ */
+const signatureOids = `
+  SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(f.args::text[]) a WHERE pg_catalog.to_regtype(a) IS NULL)
+              THEN pg_catalog.to_regprocedure(f.name || '(' || coalesce((
+                     SELECT pg_catalog.string_agg(pg_catalog.to_regtype(a)::text, ',' ORDER BY i)
+                       FROM pg_catalog.unnest(f.args::text[]) WITH ORDINALITY AS x(a, i)), '') || ')')::oid END
+    FROM unnest($2::text[], $3::text[]) AS f(name, args)`;
+
+/**
+ * For a statement that changes, drops or grants on a type, function or extension recorded in
+ * pg_dist_object (functions matched by signature): a builder of the statements every worker runs
+ * once the coordinator database ran it, where the objects have the same names (a DROP … IF
+ * EXISTS). Null when the statement names no recorded object.
+ */
+export async function recordedObjectStatements(
+  session: Session,
+  stmt: AstNode,
+): Promise<(() => Promise<string[]>) | null> {
+  const named = namedObjects(stmt);
+  if (!named) return null;
+  const [[recorded]] = await query(
+    session,
+    `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_object r
+                     WHERE (r.classid = 'pg_catalog.pg_type'::regclass
+                            AND r.objid IN (SELECT pg_catalog.to_regtype(n)::oid FROM pg_catalog.unnest($1::text[]) n))
+                        OR (r.classid = 'pg_catalog.pg_proc'::regclass
+                            AND r.objid IN (${signatureOids}
+                                            UNION ALL
+                                            SELECT pg_catalog.to_regproc(n)::oid FROM pg_catalog.unnest($4::text[]) n))
+                        OR (r.classid = 'pg_catalog.pg_extension'::regclass
+                            AND r.objid IN (SELECT oid FROM pg_catalog.pg_extension WHERE extname = ANY ($5::text[]))))`,
+    arrayLiteral(named.types),
+    arrayLiteral(named.signatures.map((f) => f.name)),
+    arrayLiteral(named.signatures.map((f) => arrayLiteral(f.args))),
+    arrayLiteral(named.functionNames),
+    arrayLiteral(named.extensions),
+  );
+  if (recorded !== "t" && !(named.schemas.length > 0 && (await holdRecordedObjects(session, named.schemas)))) {
+    return null;
+  }
+  const contents = stmt.AlterExtensionContentsStmt as { extname: string } | undefined;
+  if (contents) {
+    throw new SqlError("0A000", `ALTER EXTENSION … ADD / DROP of extension "${contents.extname}" is not supported`, {
+      detail: "The shards use the extension, which Canopy created on the workers as the extension's script defines it.",
+      hint: "Change the extension's members on the coordinator database and on each worker directly.",
+    });
+  }
+  return async () => {
+    const copy = cloneAst(stmt);
+    const drop = copy.DropStmt as { missing_ok?: boolean } | undefined;
+    if (drop) drop.missing_ok = true;
+    const update = copy.AlterExtensionStmt as { extname: string; options?: AstNode[] } | undefined;
+    if (update) {
+      // The version the coordinator database went to, whatever the workers' default is.
+      const [[version]] = await query(
+        session,
+        "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = $1",
+        update.extname,
+      );
+      update.options = [{ DefElem: { defname: "new_version", arg: { String: { sval: version } } } }];
+    }
+    const move = copy.AlterObjectSchemaStmt as { newschema?: string } | undefined;
+    const schema = move?.newschema ? [`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(move.newschema)}`] : [];
+    return [...schema, deparseStatement(copy)];
+  };
 }
 
 /** Forgets the records of objects that no longer exist (after a DROP propagated to the workers). */
@@ -267,7 +400,8 @@ export async function holdRecordedObjects(session: Session, schemas: readonly st
     `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_object r
        LEFT JOIN pg_catalog.pg_type t ON r.classid = 'pg_catalog.pg_type'::regclass AND t.oid = r.objid
        LEFT JOIN pg_catalog.pg_proc p ON r.classid = 'pg_catalog.pg_proc'::regclass AND p.oid = r.objid
-       JOIN pg_catalog.pg_namespace n ON n.oid = coalesce(t.typnamespace, p.pronamespace)
+       LEFT JOIN pg_catalog.pg_extension x ON r.classid = 'pg_catalog.pg_extension'::regclass AND x.oid = r.objid
+       JOIN pg_catalog.pg_namespace n ON n.oid = coalesce(t.typnamespace, p.pronamespace, x.extnamespace)
       WHERE n.nspname = ANY ($1::text[]))`,
     arrayLiteral(schemas),
   );

@@ -1,11 +1,13 @@
 // The definition of a distributed table's shards, read from the shell table in the coordinator
 // database's catalog: columns with types, collations, defaults and NOT NULL; CHECK, PRIMARY KEY,
-// UNIQUE and EXCLUDE constraints; other indexes. The catalog's own SQL for each part is parsed
-// into ASTs, and each shard's statements are those ASTs with the shard's names put in.
+// UNIQUE and EXCLUDE constraints; other indexes; privileges granted on it. The catalog's own SQL
+// for each part is parsed into ASTs, and each shard's statements are those ASTs with the shard's
+// names put in.
 import { SqlError } from "../errors.js";
 import { cloneAst, expressionFromTemplate, typeNameNode, walk, type AstNode } from "../sql/ast.js";
 import { deparseStatement, parseSql } from "../sql/parse.js";
 import { quoteQualified } from "../sql/quote.js";
+import { hashBytes } from "../metadata/hash.js";
 
 type Query = (sql: string, ...params: (string | null)[]) => Promise<(string | null)[][]>;
 
@@ -14,7 +16,7 @@ export interface TableDefinition {
   readonly schema: string;
   readonly relname: string;
   readonly create: AstNode;
-  /** ALTER TABLE … ADD CONSTRAINT statements and CREATE INDEX statements. */
+  /** ALTER TABLE … ADD CONSTRAINT, CREATE INDEX and GRANT statements. */
   readonly extras: readonly AstNode[];
   /** Names of sequences that column defaults call nextval() on (not created on workers). */
   readonly sequenceDefaults: readonly string[];
@@ -86,7 +88,34 @@ export async function readTableDefinition(query: Query, relationId: number): Pro
     String(relationId),
   );
   for (const [definition] of indexes) extras.push(parseSql(definition!)[0].stmt);
+  extras.push(...(await grants(query, relationId)));
   return { schema: rel[0]!, relname: rel[1]!, create, extras, sequenceDefaults };
+}
+
+/**
+ * The privileges granted on the table and its columns to roles other than its owner (as GRANT
+ * statements), so that the shards let the same roles do the same; the default privileges of the
+ * schema and role that applied to the table come to its shards this way.
+ */
+async function grants(query: Query, relationId: number): Promise<AstNode[]> {
+  const rows = await query(
+    `SELECT a.privilege_type, a.column_name, r.rolname, a.is_grantable
+       FROM (SELECT (pg_catalog.aclexplode(c.relacl)).*, NULL::name AS column_name, c.relowner
+               FROM pg_catalog.pg_class c WHERE c.oid = $1::oid
+             UNION ALL
+             SELECT (pg_catalog.aclexplode(t.attacl)).*, t.attname, c.relowner
+               FROM pg_catalog.pg_attribute t JOIN pg_catalog.pg_class c ON c.oid = t.attrelid
+              WHERE t.attrelid = $1::oid AND t.attnum > 0 AND NOT t.attisdropped) a
+       LEFT JOIN pg_catalog.pg_roles r ON r.oid = a.grantee
+      WHERE a.grantee <> a.relowner
+      ORDER BY a.column_name NULLS FIRST, r.rolname NULLS FIRST, a.privilege_type`,
+    String(relationId),
+  );
+  return rows.map(([privilege, column, grantee, grantable]) => {
+    const on = `${privilege}${column === null ? "" : ` (${quoteQualified(column)})`}`;
+    const to = grantee === null ? "PUBLIC" : quoteQualified(grantee);
+    return parseSql(`GRANT ${on} ON TABLE t TO ${to}${grantable === "t" ? " WITH GRANT OPTION" : ""}`)[0].stmt;
+  });
 }
 
 /** The statements that create one shard: the table named `<relname>_<shardid>`, its constraints and indexes. */
@@ -100,7 +129,10 @@ export function shardStatements(def: TableDefinition, shardId: number): string[]
     const stmt = cloneAst(extra);
     const alter = stmt.AlterTableStmt as { relation: AstNode; cmds: AstNode[] } | undefined;
     const index = stmt.IndexStmt as { relation: AstNode; idxname?: string } | undefined;
-    if (alter) {
+    const grant = stmt.GrantStmt as { objects: AstNode[] } | undefined;
+    if (grant) {
+      grant.objects = [{ RangeVar: { schemaname: def.schema, relname: shardName, inh: true, relpersistence: "p" } }];
+    } else if (alter) {
       alter.relation = { schemaname: def.schema, relname: shardName, inh: true, relpersistence: "p" };
       walk(alter.cmds, (node) => {
         const c = node.Constraint as { conname?: string } | undefined;
@@ -117,13 +149,23 @@ export function shardStatements(def: TableDefinition, shardId: number): string[]
   return statements;
 }
 
-/** A shard's relation name: the table's name and the shard id, within PostgreSQL's 63-byte limit. */
+/**
+ * The name of a table's (or constraint's, index's) copy in a shard: `<name>_<shardid>`. As Citus's
+ * AppendShardIdToName does, a name too long for PostgreSQL's 63 bytes is cut and followed by the
+ * hash of its whole self, so that two long names with one prefix (a table and its primary key)
+ * stay apart.
+ */
 export function shardRelname(relname: string, shardId: number): string {
   const suffix = `_${shardId}`;
-  let base = relname;
-  while (Buffer.byteLength(base + suffix) > 63) base = base.slice(0, -1);
-  return base + suffix;
+  const bytes = Buffer.from(relname, "utf8");
+  if (bytes.length < identifierBytesMax - suffix.length) return relname + suffix;
+  const hash = (hashBytes(bytes) >>> 0).toString(16).padStart(8, "0");
+  const characters = [...relname];
+  while (Buffer.byteLength(characters.join("")) > identifierBytesMax - suffix.length - 9) characters.pop();
+  return `${characters.join("")}_${hash}${suffix}`;
 }
+
+const identifierBytesMax = 63;
 
 function unquote(identifier: string): string {
   return identifier.startsWith('"') ? identifier.slice(1, -1).replace(/""/g, '"') : identifier;

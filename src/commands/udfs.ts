@@ -7,7 +7,9 @@ import { memoryViews } from "../metadata/schema.js";
 import { resetStatStatements, statStatementsRows } from "../executor/stat_statements.js";
 import { statActivityRows } from "../server/activity.js";
 import * as signals from "./backend_signals.js";
-import { stringList, walk, type AstNode } from "../sql/ast.js";
+import { expressionFromTemplate, stringList, typeNameNode, walk, type AstNode } from "../sql/ast.js";
+import { quoteLiteral } from "../sql/quote.js";
+import { SqlError } from "../errors.js";
 
 /** What a UDF returns: one value of a type, or a set of rows of a composite type. */
 export type UdfResult =
@@ -151,13 +153,58 @@ export function findMemoryView(rangeVar: { schemaname?: string; relname?: string
   return findUdf(rangeVar.schemaname ? [rangeVar.schemaname, rangeVar.relname] : [rangeVar.relname]);
 }
 
-/** The UDF Canopy runs for a FuncCall node, or undefined when the call runs where it stands. */
+/**
+ * A call's arguments in the order of the UDF's parameters, each cast to its parameter's type (one
+ * left out: its default), matched by position and by name as PostgreSQL matches them.
+ */
+export function typedArguments(def: UdfDefinition, call: AstNode): AstNode[] {
+  const given = (call.args as AstNode[] | undefined) ?? [];
+  if (call.agg_star || call.agg_distinct || call.over || call.agg_order || call.agg_filter) {
+    throw new SqlError("0A000", `${def.name}() cannot be used as an aggregate or window function`);
+  }
+  const slots: (AstNode | undefined)[] = new Array(def.parameters.length).fill(undefined);
+  let positional = 0;
+  for (const arg of given) {
+    const named = arg.NamedArgExpr as { name: string; arg: AstNode } | undefined;
+    const index = named ? def.parameters.findIndex((p) => p.name === named.name) : positional++;
+    if (index < 0 || index >= def.parameters.length || slots[index]) throw noSuchFunction(def, given.length);
+    slots[index] = named ? named.arg : arg;
+  }
+  const missing = slots.findIndex((s, i) => s === undefined && def.parameters[i].defaultValue === undefined);
+  if (missing >= 0) throw noSuchFunction(def, given.length);
+  return slots.map((slot, i) => ({
+    TypeCast: {
+      arg: slot ?? expressionFromTemplate(quoteLiteral(def.parameters[i].defaultValue ?? null)),
+      typeName: typeNameNode(def.parameters[i].type),
+    },
+  }));
+}
+
+function noSuchFunction(def: UdfDefinition, argCount: number): SqlError {
+  return new SqlError("42883", `function ${def.name} with ${argCount} argument(s) does not exist`, {
+    hint: `${def.name}(${def.parameters.map((p) => `${p.name} ${p.type}`).join(", ")})`,
+  });
+}
+
+/** The UDF Canopy runs for a FuncCall node before the statement, or undefined when it cannot. */
 export function interceptedUdf(call: AstNode): UdfDefinition | undefined {
   const def = findUdf(stringList(call.funcname));
-  if (!def?.builtin) return def;
-  let refersToRows = false;
+  return def?.builtin && refersToRows(call) ? undefined : def;
+}
+
+/**
+ * The function a FuncCall node calls when it is pg_cancel_backend or pg_terminate_backend of values
+ * from the query's rows, which Canopy runs row by row (commands/backend_signals.ts).
+ */
+export function rowSignalUdf(call: AstNode): UdfDefinition | undefined {
+  const def = findUdf(stringList(call.funcname));
+  return def?.builtin && refersToRows(call) ? def : undefined;
+}
+
+function refersToRows(call: AstNode): boolean {
+  let refers = false;
   walk({ args: call.args }, (node) => {
-    if (node.ColumnRef) refersToRows = true;
+    if (node.ColumnRef) refers = true;
   });
-  return refersToRows ? undefined : def;
+  return refers;
 }

@@ -10,7 +10,7 @@
 // COPY table TO STDOUT streams each shard's rows from its worker to the client.
 import type { Session } from "../server/session.js";
 import type { InterceptedStatement } from "../commands/intercept.js";
-import type { MetadataSnapshot, NodeRecord, TableRecord } from "../metadata/cache.js";
+import { referenceShards, type MetadataSnapshot, type NodeRecord, type TableRecord } from "../metadata/cache.js";
 import type { RelationRef } from "../planner/analyze.js";
 import { SqlError } from "../errors.js";
 import { RemoteError } from "../nodes/gateway.js";
@@ -413,7 +413,7 @@ export class DistributedCopyIn {
         byNode.set(node.nodeid, [...(byNode.get(node.nodeid) ?? []), { node, index, buffer }]);
       }
     }
-    const reference = this.table.method === "n";
+    const reference = referenceShards([this.table]);
     this.inflight = Promise.all(
       [...byNode.values()].map(async (work) => {
         for (const { node, index, buffer } of work) {

@@ -37,6 +37,8 @@ export interface ColumnInfo {
   readonly generated: boolean;
   /** Whether the type is json or jsonb (or a domain over them). */
   readonly json: boolean;
+  /** The column's collation (schema and name) when it is not its type's, else null. */
+  readonly collation: readonly [string, string] | null;
 }
 
 /** The catalog query behind `columnsFromRows`; $1 is the table's oid. */
@@ -44,39 +46,59 @@ export const COLUMNS_QUERY = `SELECT a.attname, pg_catalog.format_type(a.atttypi
        tn.nspname, t.typname, pg_catalog.pg_get_expr(d.adbin, d.adrelid), a.attidentity,
        a.attgenerated <> '',
        CASE WHEN a.attidentity <> '' THEN pg_catalog.pg_get_serial_sequence(a.attrelid::pg_catalog.regclass::text, a.attname) END,
-       COALESCE(NULLIF(t.typbasetype, 0), t.oid) IN (114, 3802)
+       COALESCE(NULLIF(t.typbasetype, 0), t.oid) IN (114, 3802),
+       cn.nspname, co.collname
   FROM pg_catalog.pg_attribute a
   JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
   JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace
   LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+  LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation AND a.attcollation <> t.typcollation
+  LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
  WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped
  ORDER BY a.attnum`;
 
 export function columnsFromRows(rows: readonly (string | null)[][]): ColumnInfo[] {
-  return rows.map(([name, type, typeSchema, typeName, defaultExpr, identity, generated, sequence, json]) => {
-    let expr: AstNode | null = null;
-    if (sequence) {
-      expr = call("nextval", [
-        { TypeCast: { arg: { A_Const: { sval: { sval: sequence } } }, typeName: typeNameNode("pg_catalog.regclass") } },
-      ]);
-    } else if (defaultExpr !== null && generated !== "t") {
-      expr = expressionFromTemplate(defaultExpr);
-    }
-    return {
-      name: name!,
-      defaultExpr: expr,
-      coordinatorDefault: expr && !isConstant(expr) ? expr : null,
-      type: type!,
-      baseType: [typeSchema!, typeName!],
-      identity: identity ?? "",
-      generated: generated === "t",
-      json: json === "t",
-    };
-  });
+  return rows.map(
+    ([
+      name,
+      type,
+      typeSchema,
+      typeName,
+      defaultExpr,
+      identity,
+      generated,
+      sequence,
+      json,
+      collationSchema,
+      collation,
+    ]) => {
+      let expr: AstNode | null = null;
+      if (sequence) {
+        expr = call("nextval", [
+          {
+            TypeCast: { arg: { A_Const: { sval: { sval: sequence } } }, typeName: typeNameNode("pg_catalog.regclass") },
+          },
+        ]);
+      } else if (defaultExpr !== null && generated !== "t") {
+        expr = expressionFromTemplate(defaultExpr);
+      }
+      return {
+        name: name!,
+        defaultExpr: expr,
+        coordinatorDefault: expr && !isConstant(expr) ? expr : null,
+        type: type!,
+        baseType: [typeSchema!, typeName!],
+        identity: identity ?? "",
+        generated: generated === "t",
+        json: json === "t",
+        collation: collation ? [collationSchema!, collation] : null,
+      };
+    },
+  );
 }
 
 /** A constant, possibly cast: the shards' own copy of such a default gives the same value. */
-function isConstant(expr: AstNode): boolean {
+export function isConstant(expr: AstNode): boolean {
   if (expr.A_Const) return true;
   const cast = expr.TypeCast as { arg: AstNode } | undefined;
   return !!cast && isConstant(cast.arg);
@@ -197,11 +219,11 @@ export function literal(text: string | null): AstNode {
 const transactionFunctions = new Set(["now", "transaction_timestamp", "statement_timestamp"]);
 
 /**
- * Replaces, in a modification about to run on the shards, every call whose value depends on the
- * transaction or the session (now(), CURRENT_TIMESTAMP, CURRENT_USER, …) by its value in the
- * coordinator database, typed as the call was. One round trip for all of them; none when there are none.
+ * The calls in a modification whose value depends on the transaction or the session (now(),
+ * CURRENT_TIMESTAMP, CURRENT_USER, …): the coordinator database evaluates them, so that every
+ * shard of a statement gets the coordinator transaction's value.
  */
-export async function evaluateTransactionValues(session: Session, stmt: AstNode): Promise<void> {
+export function transactionValueSites(stmt: AstNode): AstNode[] {
   const sites: AstNode[] = [];
   walk(stmt, (node) => {
     if (node.SQLValueFunction) sites.push(node);
@@ -213,7 +235,11 @@ export async function evaluateTransactionValues(session: Session, stmt: AstNode)
       }
     }
   });
-  if (sites.length === 0) return;
+  return sites;
+}
+
+/** The SELECT giving, per site, its value as text and its type's name, in the coordinator database. */
+export function transactionValuesQuery(sites: readonly AstNode[]): string {
   const targetList = sites.flatMap((site) => [
     { ResTarget: { val: textCast(structuredClone(site)) } },
     {
@@ -222,10 +248,24 @@ export async function evaluateTransactionValues(session: Session, stmt: AstNode)
       },
     },
   ]);
-  const select = { SelectStmt: { targetList, limitOption: "LIMIT_OPTION_DEFAULT", op: "SETOP_NONE" } };
-  const [row] = await session.internalQuery(deparseStatement(select));
-  sites.forEach((site, i) => {
-    for (const key of Object.keys(site)) delete site[key];
-    Object.assign(site, { TypeCast: { arg: literal(row[2 * i]), typeName: typeNameNode(row[2 * i + 1]!) } });
-  });
+  return deparseStatement({ SelectStmt: { targetList, limitOption: "LIMIT_OPTION_DEFAULT", op: "SETOP_NONE" } });
+}
+
+/** Replaces a site by `expr`, in place. */
+export function replaceSite(site: AstNode, expr: AstNode): void {
+  for (const key of Object.keys(site)) delete site[key];
+  Object.assign(site, expr);
+}
+
+/**
+ * Replaces, in a modification about to run on the shards, every transaction value site by its
+ * value, typed as the call was. One round trip for all of them; none when there are none.
+ */
+export async function evaluateTransactionValues(session: Session, stmt: AstNode): Promise<void> {
+  const sites = transactionValueSites(stmt);
+  if (sites.length === 0) return;
+  const [row] = await session.internalQuery(transactionValuesQuery(sites));
+  sites.forEach((site, i) =>
+    replaceSite(site, { TypeCast: { arg: literal(row[2 * i]), typeName: typeNameNode(row[2 * i + 1]!) } }),
+  );
 }

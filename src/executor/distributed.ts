@@ -14,9 +14,9 @@
 import { BackendCode, FrontendCode, MessageWriter, write } from "../protocol/messages.js";
 import { SqlError } from "../errors.js";
 import { RemoteError, type QueryResult } from "../nodes/gateway.js";
-import type { MetadataSnapshot, TableRecord } from "../metadata/cache.js";
+import { referenceShards, type MetadataSnapshot, type TableRecord } from "../metadata/cache.js";
 import { hashValue, shardIndexForHash } from "../metadata/hash.js";
-import { cloneAst, paramNumbers, typeNameNode, walk, type AstNode } from "../sql/ast.js";
+import { cloneAst, paramNumbers, typeNameNode, walk, withCollation, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import { arrayLiteral, quoteIdent, quoteQualified } from "../sql/quote.js";
 import { shardRelname } from "../commands/shard_ddl.js";
@@ -37,9 +37,19 @@ import type { Session } from "../server/session.js";
 import type { Invocation, InterceptedStatement } from "../commands/intercept.js";
 import { runPushdown, type PushdownEntry } from "./pushdown.js";
 import { runRecursive } from "./subplans.js";
+import { wholeTasks } from "./adaptive.js";
 import { commitBlock, commitStatement } from "../transaction/commit.js";
 import { copyOut, relationRef } from "./copy.js";
-import { evaluateSelect, evaluateTransactionValues, fillDefaults, type ColumnInfo } from "./defaults.js";
+import {
+  callsSequence,
+  evaluateSelect,
+  evaluateTransactionValues,
+  fillDefaults,
+  replaceSite,
+  transactionValueSites,
+  transactionValuesQuery,
+  type ColumnInfo,
+} from "./defaults.js";
 import { insertSelect } from "./insert_select.js";
 import { modify, moveRows, returnWholeRows } from "./modify.js";
 import { parseRowDescription, type FieldDescription } from "../protocol/messages.js";
@@ -54,7 +64,7 @@ export interface DistributedState {
   resolvedKey?: string;
   resolved?: readonly (number | null)[];
   rowDescription?: Buffer | null;
-  /** A router SELECT's plan, kept while the metadata and search_path stay the same. */
+  /** A router plan (SELECT or modification), kept while the metadata and search_path stay the same. */
   router?: RouterPlan;
   /** The last Describe answer (ParameterDescription, RowDescription or NoData) and its key. */
   described?: { key: string; messages: Buffer[] };
@@ -63,7 +73,7 @@ export interface DistributedState {
 }
 
 /**
- * A SELECT whose distributed tables are each pinned to one value: at each execution only the
+ * A statement whose distributed tables are each pinned to one value: at each execution only the
  * values are hashed; the worker SQL per shard index is built once.
  */
 interface RouterPlan {
@@ -74,6 +84,19 @@ interface RouterPlan {
   readonly referenceGroup: number | null;
   readonly tables: readonly (TableRecord | null)[];
   readonly byIndex: Map<number, { sql: string; params: number[] }>;
+  /** Set for an INSERT, UPDATE or DELETE (see modificationRouterPlan). */
+  readonly modification?: RouterModification;
+}
+
+/**
+ * A modification's statement as the shards run it: its transaction value sites (now(), …) are
+ * parameters after the client's, given at each execution by `valuesQuery` in the coordinator
+ * database (null when it has none).
+ */
+interface RouterModification {
+  readonly template: AstNode;
+  readonly paramCount: number;
+  readonly valuesQuery: string | null;
 }
 
 /** Whether SQL text may concern a distributed or reference table: the names are mentioned. */
@@ -159,7 +182,7 @@ export async function runDistributed(session: Session, st: InterceptedStatement,
   } catch (e) {
     if (!inBlock) await session.remote.rollbackAll();
     // Any table's shards may be named: a foreign key's referenced table, too.
-    throw mapShardNames(e, metadata.tables);
+    throw await mapShardNamesFromCatalog(session, e, metadata.tables);
   }
 }
 
@@ -204,6 +227,13 @@ async function plan(
         hint: "Ask for text results.",
       });
     }
+    if (!binaryResults && !inv.explain) {
+      const routed = await modificationRouterPlan(session, st, stmt, refs, dist, target, metadata, inv);
+      if (routed) {
+        st.distributed!.router = routed;
+        if (await runRouterPlan(session, st, routed, metadata, inv, inBlock)) return;
+      }
+    }
     const source = (stmt.InsertStmt as { selectStmt?: { SelectStmt?: AstNode } } | undefined)?.selectStmt?.SelectStmt;
     if (source && !source.valuesLists) {
       const sources = dist.filter((r) => !r.isTarget);
@@ -237,7 +267,7 @@ async function plan(
   }
   const pushable = !hasLocal && stmt.SelectStmt && !broadcastsTooMuch(st, inv, dist);
   if (pushable && (await runPushdown(session, st, stmt, dist, metadata, inv, inBlock))) {
-    return recordRead(session, st, inv, null);
+    return recordExecution(session, st, inv, null);
   }
   if (await runRecursive(session, st, stmt, dist, metadata, inv, inBlock)) return;
   return fallback(session, st, stmt, dist, metadata, inv, inBlock);
@@ -275,10 +305,15 @@ export async function runRead(
 }
 
 /**
- * Records a read in canopy_stat_statements as the client's statement; a subplan's execution is
- * part of its outer statement's.
+ * Records an execution in canopy_stat_statements as the client's statement (a router plan's
+ * modification, too); a subplan's execution is part of its outer statement's.
  */
-function recordRead(session: Session, st: InterceptedStatement, inv: Invocation, partitionKey: string | null): void {
+function recordExecution(
+  session: Session,
+  st: InterceptedStatement,
+  inv: Invocation,
+  partitionKey: string | null,
+): void {
   if (!st.subplan && !inv.collect) recordStatement(session, st.origin ?? st, "adaptive", partitionKey);
 }
 
@@ -286,6 +321,74 @@ function recordRead(session: Session, st: InterceptedStatement, inv: Invocation,
 export function emit(session: Session, inv: Invocation | undefined, ...messages: Buffer[]): void {
   if (inv?.collect) inv.collect.add(messages);
   else session.sendToClient(...messages);
+}
+
+/**
+ * A router plan for an INSERT of one row, UPDATE or DELETE of a hash-distributed table that reaches
+ * one shard and needs nothing of the coordinator but its transaction values: no defaults or
+ * sequence values to evaluate, no local tables, no rows to fetch or move. Null for the others,
+ * which the general path plans at each execution.
+ */
+async function modificationRouterPlan(
+  session: Session,
+  st: InterceptedStatement,
+  stmt: AstNode,
+  refs: readonly RelationRef[],
+  dist: readonly DistributedRef[],
+  target: DistributedRef,
+  metadata: MetadataSnapshot,
+  inv: Invocation,
+): Promise<RouterPlan | null> {
+  const table = target.table;
+  if (table.method !== "h" || refs.length !== dist.length || updatesPartitionKey(stmt, table)) return null;
+  let setsDefault = false;
+  walk(stmt, (node) => {
+    if (node.SetToDefault) setsDefault = true;
+  });
+  if (setsDefault || callsSequence(stmt)) return null;
+  let pins: Map<DistributedRef, ValueSource[] | null> | undefined;
+  if (stmt.InsertStmt) {
+    const value = dist.length === 1 ? await insertedValue(session, stmt, table) : null;
+    if (!value) return null;
+    pins = new Map([[target, [value]]]);
+  }
+  const plan = routerPlan(session, st, dist, metadata, pins);
+  if (!plan) return null;
+  const template = cloneAst(st.stmt);
+  const sites = transactionValueSites(template);
+  let valuesQuery: string | null = null;
+  if (sites.length > 0) {
+    // The sites' types, once: the shards read each value as the type its call returns.
+    valuesQuery = transactionValuesQuery(sites);
+    const [row] = await session.internalQuery(valuesQuery);
+    sites.forEach((site, i) =>
+      replaceSite(site, {
+        TypeCast: { arg: { ParamRef: { number: inv.params.length + i + 1 } }, typeName: typeNameNode(row[2 * i + 1]!) },
+      }),
+    );
+  }
+  return { ...plan, modification: { template, paramCount: inv.params.length, valuesQuery } };
+}
+
+/**
+ * The distribution value of an INSERT of one row (a constant or a parameter), when the
+ * coordinator evaluates nothing for the row: no identity column given, no default of its own.
+ */
+async function insertedValue(session: Session, stmt: AstNode, table: TableRecord): Promise<ValueSource | null> {
+  const ins = stmt.InsertStmt as {
+    cols?: { ResTarget: { name: string } }[];
+    selectStmt?: { SelectStmt?: { valuesLists?: { List: { items: AstNode[] } }[] } };
+  };
+  const rows = ins.selectStmt?.SelectStmt?.valuesLists;
+  if (rows?.length !== 1) return null;
+  const items = rows[0].List.items;
+  const all = await session.tableColumns(table.relationId);
+  const names = ins.cols?.map((c) => c.ResTarget.name) ?? all.slice(0, items.length).map((c) => c.name);
+  const given = new Set(names);
+  if (all.some((c) => (given.has(c.name) ? c.identity !== "" : c.coordinatorDefault || c.name === table.partitionKey)))
+    return null;
+  const position = names.indexOf(table.partitionKey!);
+  return position < 0 || !items[position] ? null : valueSource(items[position]);
 }
 
 export function returns(stmt: AstNode): boolean {
@@ -391,8 +494,8 @@ function routerPlan(
   st: InterceptedStatement,
   dist: readonly DistributedRef[],
   metadata: MetadataSnapshot,
+  pins: Map<DistributedRef, ValueSource[] | null> = pinnedValues(dist),
 ): RouterPlan | null {
-  const pins = pinnedValues(dist);
   const list: { table: TableRecord; pin: ValueSource }[] = [];
   for (const ref of dist) {
     if (ref.table.method !== "h") continue;
@@ -428,6 +531,9 @@ async function runRouterPlan(
   inBlock: boolean,
 ): Promise<boolean> {
   if (inv.resultFormats.some((f) => f === 1)) return false;
+  const modification = plan.modification;
+  // EXPLAIN of a modification, and Binds whose parameters do not match the plan, take the general path.
+  if (modification && (inv.explain || inv.params.length !== modification.paramCount)) return false;
   let index = 0;
   let partitionKey: string | null = null;
   for (let i = 0; i < plan.pins.length; i++) {
@@ -438,11 +544,14 @@ async function runRouterPlan(
     index = shard;
     partitionKey ??= text;
   }
-  const group = plan.referenceGroup ?? plan.pins[0].table.shards[index].placements[0]?.groupId;
+  const placements = plan.referenceGroup === null ? plan.pins[0].table.shards[index].placements : [];
+  // A modification of a replicated shard writes every placement (the general path does).
+  if (modification && placements.length !== 1) return false;
+  const group = plan.referenceGroup ?? placements[0]?.groupId;
   if (group === undefined) return false;
   let task = plan.byIndex.get(index);
   if (!task) {
-    const copy = cloneAst(st.stmt);
+    const copy = cloneAst(modification?.template ?? st.stmt);
     collectRelationRefs(copy).forEach((ref, i) => {
       const table = plan.tables[i];
       if (table) renameToShard({ ...ref, table }, table.shards[table.method === "n" ? 0 : index].shardId);
@@ -451,36 +560,51 @@ async function runRouterPlan(
     task = { sql: deparseStatement(copy), params: used };
     plan.byIndex.set(index, task);
   }
-  const params = paramValues(task.params, inv);
+  let values = inv;
+  if (modification?.valuesQuery) {
+    const [row] = await session.internalQuery(modification.valuesQuery);
+    values = withDataParams(
+      inv,
+      row.filter((_, i) => i % 2 === 0),
+    );
+  }
+  const params = paramValues(task.params, values);
   const node = nodeForGroup(metadata.nodes, group);
   if (inv.explain) {
     await inv.explain.top(session, [{ node, sql: task.sql, params }], { transactional: inBlock, write: false });
     return true;
   }
-  if (inv.describe) await sendRowDescription(session, st, inv);
+  if (inv.describe && (!modification || returns(st.stmt))) await sendRowDescription(session, st, inv);
   let result: QueryResult;
   try {
     result = await session.remote.run(node, task.sql, params, {
       transactional: inBlock,
-      write: false,
+      write: !!modification,
       prepareVersion: metadata.version,
     });
   } catch (e) {
-    throw mapShardNames(e, metadata.tables);
+    throw await mapShardNamesFromCatalog(session, e, metadata.tables);
   }
   sendRows(session, [result], inv);
   emit(session, inv, write.commandComplete(result.command));
-  recordRead(session, st, inv, partitionKey);
+  recordExecution(session, st, inv, partitionKey);
   return true;
 }
 
-/** Renames a reference to a shard of its table, keeping the name its columns are qualified with. */
+/**
+ * Renames a reference to a shard of its table, keeping the name its columns are qualified with.
+ * An INSERT target's `ON CONFLICT ON CONSTRAINT name` then names the shard's copy of the constraint
+ * (named as shardStatements names it), so `ref.level` must be the InsertStmt holding `ref.rangeVar`.
+ */
 export function renameToShard(ref: DistributedRef, shardId: number): void {
   const rv = ref.rangeVar;
-  if (!rv.alias && !ref.isTarget) rv.alias = { aliasname: ref.relname };
-  if (!rv.alias && ref.isTarget) rv.alias = { aliasname: ref.relname };
+  if (!rv.alias) rv.alias = { aliasname: ref.relname };
   rv.schemaname = ref.table.schema;
   rv.relname = shardRelname(ref.table.relname, shardId);
+  if (!ref.isTarget) return;
+  if (ref.level.relation !== rv) throw new SqlError("XX000", "renameToShard: the target's level does not hold it");
+  const infer = (ref.level.onConflictClause as { infer?: { conname?: string } } | undefined)?.infer;
+  if (infer?.conname) infer.conname = shardRelname(infer.conname, shardId);
 }
 
 /** Parameters a worker statement uses, renumbered 1..n so that none is unused. */
@@ -497,6 +621,22 @@ export function compactParams(ast: AstNode): number[] {
     if (p) p.number = mapping.get(p.number)!;
   });
   return used;
+}
+
+/**
+ * The invocation with `values` as text parameters after its own (rows of `substituteShardRows` or
+ * subplans, transaction values).
+ */
+export function withDataParams(inv: Invocation, values: readonly (string | null)[]): Invocation {
+  if (values.length === 0) return inv;
+  const formats = inv.params.map((_, i) =>
+    inv.paramFormats.length === 1 ? inv.paramFormats[0] : (inv.paramFormats[i] ?? 0),
+  );
+  return {
+    ...inv,
+    params: [...inv.params, ...values.map((p) => (p === null ? null : Buffer.from(p, "utf8")))],
+    paramFormats: [...formats, ...values.map(() => 0)],
+  };
 }
 
 /** The Bind values of the given parameter numbers: text as strings, binary as Buffers. */
@@ -531,7 +671,7 @@ async function router(
   const result = await session.remote.run(node, deparseStatement(stmt), params, opts);
   sendRows(session, [result], inv);
   emit(session, inv, write.commandComplete(result.command));
-  recordRead(session, st, inv, route.partitionKey);
+  recordExecution(session, st, inv, route.partitionKey);
 }
 
 /** Sends the statement's RowDescription (simple Query), as the coordinator database describes it. */
@@ -593,15 +733,7 @@ export function sendRows(session: Session, results: readonly QueryResult[], inv?
       continue;
     }
     for (const row of r.rows) {
-      const w = new MessageWriter(BackendCode.DataRow).int16(row.length);
-      for (const v of row) {
-        if (v === null) w.int32(-1);
-        else {
-          const b = Buffer.from(v, "utf8");
-          w.int32(b.length).raw(b);
-        }
-      }
-      out.push(w.finish());
+      out.push(write.dataRow(row));
       if (out.length >= 256) emit(session, inv, ...out.splice(0));
     }
   }
@@ -698,8 +830,7 @@ async function insert(
     const ci = copy.InsertStmt as { relation: AstNode; selectStmt?: AstNode };
     const values = (ci.selectStmt?.SelectStmt as { valuesLists?: unknown[] } | undefined) ?? null;
     if (values?.valuesLists) values.valuesLists = groupRows.map((items) => ({ List: { items: cloneAst(items) } }));
-    const ref = { ...target, rangeVar: ci.relation } as DistributedRef;
-    renameToShard(ref, table.shards[index].shardId);
+    renameToShard({ ...target, rangeVar: ci.relation, level: ci }, table.shards[index].shardId);
     const params = renumberParams(copy, inv);
     const sql = deparseStatement(copy);
     for (const group of placementsOf(table, index))
@@ -708,7 +839,7 @@ async function insert(
   const partitionKey = values.size === 1 ? [...values][0] : null;
   if (moves)
     return moveRows({ session, st, target, metadata, inv }, tasks, [...groups.keys()], "INSERT 0", partitionKey);
-  await runModifyTasks(session, st, tasks, inv, inBlock, "INSERT 0", table.method === "n", partitionKey);
+  await runModifyTasks(session, st, tasks, inv, inBlock, "INSERT 0", referenceShards([table]), partitionKey);
 }
 
 /** Whether UPDATE's SET list or INSERT's ON CONFLICT DO UPDATE assigns the distribution column. */
@@ -763,12 +894,14 @@ export async function runModifyTasks(
   inv: Invocation,
   inBlock: boolean,
   tagPrefix: string,
-  reference: boolean,
+  reference: readonly number[],
   partitionKey: string | null,
   executor: ExecutorName = "adaptive",
 ): Promise<void> {
   const nodes = new Set(tasks.map((t) => t.node.nodeid));
-  const transactional = inBlock || nodes.size > 1 || tasks.length > 1;
+  // A reference table's write commits in two phases even on one placement: it must reach every
+  // placement there is when it commits (see transaction/commit.ts).
+  const transactional = inBlock || nodes.size > 1 || tasks.length > 1 || reference.length > 0;
   if (inv.explain) return inv.explain.top(session, tasks, { transactional, write: true, reference });
   if (inv.describe && returns(st.stmt)) await sendRowDescription(session, st, inv);
   const all = await executeTasks(session, tasks, { transactional, reference });
@@ -781,24 +914,33 @@ export async function runModifyTasks(
 /**
  * Runs writing tasks, one after another on each node's connection, the nodes in parallel; returns
  * the results in the tasks' order. Every node's work ends (settles) before an error is reported,
- * so that a rollback reaches every remote transaction the statement opened.
+ * so that a rollback reaches every remote transaction the statement opened. Transactions on
+ * several nodes get their connections in node order first (see claimInOrder).
  */
 export async function executeTasks(
   session: Session,
   tasks: readonly Task[],
-  opts: { transactional: boolean; reference: boolean },
+  opts: { transactional: boolean; reference: readonly number[] },
 ): Promise<QueryResult[]> {
   const byNode = new Map<number, number[]>();
   tasks.forEach((t, i) => byNode.set(t.node.nodeid, [...(byNode.get(t.node.nodeid) ?? []), i]));
   const results: QueryResult[] = new Array(tasks.length);
-  await settleAll(
-    [...byNode.values()].map(async (list) => {
-      for (const i of list) {
-        const t = tasks[i];
-        results[i] = await session.remote.run(t.node, t.sql, t.params, { ...opts, write: true });
-      }
-    }),
-  );
+  const release =
+    opts.transactional && byNode.size > 1
+      ? await session.remote.claimInOrder([...byNode.values()].map((list) => tasks[list[0]].node))
+      : null;
+  try {
+    await settleAll(
+      [...byNode.values()].map(async (list) => {
+        for (const i of list) {
+          const t = tasks[i];
+          results[i] = await session.remote.run(t.node, t.sql, t.params, { ...opts, write: true });
+        }
+      }),
+    );
+  } finally {
+    release?.();
+  }
   return results;
 }
 
@@ -848,7 +990,7 @@ async function fallback(
     return inv.explain.coordinator(session, stmt, { ...bindValues(inv, dataParams), types });
   }
   await runOnCoordinator(session, deparseStatement(stmt), inv, dataParams, types);
-  recordRead(session, st, inv, null);
+  recordExecution(session, st, inv, null);
 }
 
 /** Parameter types for a statement given the rows of `substituteShardRows` after its own parameters. */
@@ -861,19 +1003,6 @@ export function withJsonParams(
   while (types.length < inv.params.length) types.push(0);
   for (let i = 0; i < dataParams.length; i++) types.push(JSON_OID);
   return types;
-}
-
-/** The invocation with the JSON rows of `substituteShardRows` (or subplans) as text parameters after its own. */
-export function withDataParams(inv: Invocation, dataParams: readonly string[]): Invocation {
-  if (dataParams.length === 0) return inv;
-  const formats = inv.params.map((_, i) =>
-    inv.paramFormats.length === 1 ? inv.paramFormats[0] : (inv.paramFormats[i] ?? 0),
-  );
-  return {
-    ...inv,
-    params: [...inv.params, ...dataParams.map((p) => Buffer.from(p, "utf8"))],
-    paramFormats: [...formats, ...dataParams.map(() => 0)],
-  };
 }
 
 /**
@@ -926,23 +1055,29 @@ export async function substituteShardRows(
       if (group === undefined) throw new SqlError("55000", `shard ${table.shards[i].shardId} has no placement`);
       byGroup.set(group, [...(byGroup.get(group) ?? []), i]);
     }
-    const tasks = [...byGroup].map(([group, shardIndexes]) => {
-      const shards = shardIndexes.map((i) => ({
-        schemaname: table.schema,
-        relname: shardRelname(table.relname, table.shards[i].shardId),
-      }));
-      const sql = deparseStatement(fetchQuery(shards, refs[0].refName, columns, filters));
-      return { node: nodeForGroup(metadata.nodes, group), sql, params: [] };
-    });
+    const shares = [...byGroup].map(([group, shardIndexes]) => ({
+      node: nodeForGroup(metadata.nodes, group),
+      read: {
+        parts: shardIndexes.length,
+        task: (from: number, to: number) => {
+          const shards = shardIndexes.slice(from, to).map((i) => ({
+            schemaname: table.schema,
+            relname: shardRelname(table.relname, table.shards[i].shardId),
+          }));
+          return { sql: deparseStatement(fetchQuery(shards, refs[0].refName, columns, filters)), params: [] };
+        },
+      },
+    }));
     const opts = { transactional: inBlock, write: false };
-    if (inv.explain) await inv.explain.rows(session, inv.params.length + dataParams.length + 1, tasks, opts);
+    if (inv.explain) {
+      const tasks = wholeTasks(shares);
+      await inv.explain.rows(session, inv.params.length + dataParams.length + 1, tasks, opts);
+    }
     // EXPLAIN without ANALYZE plans over no rows.
     const parts =
       inv.explain && !inv.explain.analyze
         ? []
-        : await settleAll(
-            tasks.map(async (t) => (await session.remote.run(t.node, t.sql, t.params, opts)).rows[0][0]!),
-          );
+        : (await session.remote.runReads(shares, inBlock)).flat().map((r) => r.rows[0][0]!);
     substitute(refs, allColumns, columns, joinJsonArrays(parts));
   }
   for (const refs of groupBy(local, (r) => `${r.schemaname ?? ""}.${r.relname}`)) {
@@ -1240,7 +1375,7 @@ function pushableFilters(ref: RelationRef, columns: readonly ColumnInfo[]): AstN
 function replaceWithRows(
   ref: RelationRef,
   paramNumber: number,
-  allColumns: readonly { name: string; type: string }[],
+  allColumns: readonly { name: string; type: string; collation: readonly string[] | null }[],
   fetched: readonly string[],
 ): void {
   const alias = (ref.rangeVar.alias as AstNode | undefined) ?? { aliasname: ref.relname };
@@ -1251,13 +1386,14 @@ function replaceWithRows(
 }
 
 /**
- * `(SELECT (r->>i)::type AS name, … FROM json_array_elements($n::json) r) AS alias`: rows that
- * travel as a JSON array of arrays of their values' text forms, read back by the types' input
- * functions. A column whose position is negative is NULL of its type. The function's alias `r`
- * names the parameter, so that EXPLAIN finds the scan of each parameter's rows.
+ * `(SELECT (r->>i)::type [COLLATE c] AS name, … FROM json_array_elements($n::json) r) AS alias`:
+ * rows that travel as a JSON array of arrays of their values' text forms, read back by the types'
+ * input functions, in the columns' collations. A column whose position is negative is NULL of its
+ * type. The function's alias `r` names the parameter, so that EXPLAIN finds the scan of each
+ * parameter's rows.
  */
 export function jsonRowsSubquery(
-  columns: readonly { name: string; type: string; position: number }[],
+  columns: readonly { name: string; type: string; position: number; collation?: readonly string[] | null }[],
   paramNumber: number,
   outerAlias: AstNode,
 ): AstNode {
@@ -1274,7 +1410,8 @@ export function jsonRowsSubquery(
               rexpr: { A_Const: { ival: { ival: c.position } } },
             },
           };
-    return { ResTarget: { name: c.name, val: { TypeCast: { arg: value, typeName: typeNameNode(c.type) } } } };
+    const val = withCollation({ TypeCast: { arg: value, typeName: typeNameNode(c.type) } }, c.collation ?? null);
+    return { ResTarget: { name: c.name, val } };
   });
   const source = {
     FuncCall: {
@@ -1318,19 +1455,23 @@ export function bindValues(
   return { params, formats };
 }
 
-/** Runs SQL on the session's coordinator-database connection and sends its result to the client. */
+/**
+ * Runs SQL on the session's coordinator-database connection and sends its result to the client
+ * (or hands each message of it to `onMessage`).
+ */
 export async function runOnCoordinator(
   session: Session,
   sql: string,
   inv: Invocation,
   extraParams: readonly string[],
   paramTypes: readonly number[],
+  onMessage: (code: number, message: Buffer) => void = (_, message) => emit(session, inv, message),
 ): Promise<void> {
   const { params, formats } = bindValues(inv, extraParams);
   const types = [...paramTypes];
   const forward = (code: number, message: Buffer) => {
     if (code === BackendCode.RowDescription || code === BackendCode.NoData) {
-      if (inv.describe && code === BackendCode.RowDescription) emit(session, inv, message);
+      if (inv.describe && code === BackendCode.RowDescription) onMessage(code, message);
     } else if (
       code === BackendCode.DataRow ||
       code === BackendCode.CommandComplete ||
@@ -1339,7 +1480,7 @@ export async function runOnCoordinator(
       code === BackendCode.CopyData ||
       code === BackendCode.CopyDone
     ) {
-      emit(session, inv, message);
+      onMessage(code, message);
     }
   };
   const results = [
@@ -1351,18 +1492,37 @@ export async function runOnCoordinator(
   await session.flushAndAwait(results);
 }
 
-/** Puts the table's name back where a node's message names one of its shards (`<table>_<shardid>`). */
-export function shardNameStripper(tables: readonly TableRecord[]): (text: string | undefined) => string | undefined {
-  const names = new Set<string>();
-  for (const table of tables) for (const s of table.shards) names.add(String(s.shardId));
+/**
+ * Puts the coordinator's names back where a node's message names a shard (`<table>_<shardid>`) or
+ * a shard's constraint or index (`<name>_<shardid>`): the suffix goes, and a name that
+ * shardRelname shortened comes back whole when it is a table's or in `known` (shard name → name).
+ */
+export function shardNameStripper(
+  tables: readonly TableRecord[],
+  known: ReadonlyMap<string, string> = new Map(),
+): (text: string | undefined) => string | undefined {
+  const ids = new Set<string>();
+  const exact = new Map(known);
+  for (const table of tables) {
+    for (const s of table.shards) {
+      ids.add(String(s.shardId));
+      exact.set(shardRelname(table.relname, s.shardId), table.relname);
+    }
+  }
   return (text) =>
-    text?.replace(/([A-Za-z0-9_]+)_(\d{6,})\b/g, (all, base: string, id: string) => (names.has(id) ? base : all));
+    text?.replace(/([\p{L}\p{N}_$]+)_(\d{6,})(?![\p{L}\p{N}_$])/gu, (all, base: string, id: string) =>
+      ids.has(id) ? (exact.get(all) ?? base) : all,
+    );
 }
 
-/** Shard names in a node's error message are put back to the table names the client used. */
-export function mapShardNames(e: unknown, tables: readonly TableRecord[]): unknown {
-  if (!(e instanceof RemoteError) || !(e as RemoteError & { fromWorker?: boolean }).fromWorker) return e;
-  const strip = shardNameStripper(tables);
+/** Shard names in a node's error message are put back to the names the client used. */
+export function mapShardNames(
+  e: unknown,
+  tables: readonly TableRecord[],
+  known?: ReadonlyMap<string, string>,
+): unknown {
+  if (!isWorkerError(e)) return e;
+  const strip = shardNameStripper(tables, known);
   const f = e.fields;
   return new RemoteError({
     ...f,
@@ -1374,6 +1534,50 @@ export function mapShardNames(e: unknown, tables: readonly TableRecord[]): unkno
     table: strip(f.table),
     constraint: strip(f.constraint),
   });
+}
+
+/**
+ * As mapShardNames, and where the error names a constraint or index by a shard name that
+ * shardRelname shortened (`<cut name>_<hash>_<shardid>`), the whole name is looked up in the
+ * coordinator database's catalog (in the session's transaction, which the error has not failed yet).
+ */
+export async function mapShardNamesFromCatalog(
+  session: Session,
+  e: unknown,
+  tables: readonly TableRecord[],
+): Promise<unknown> {
+  if (!isWorkerError(e)) return e;
+  const f = e.fields;
+  const tableOfShard = new Map(tables.flatMap((t) => t.shards.map((s) => [String(s.shardId), t] as const)));
+  const shortened = new Map<string, TableRecord>();
+  for (const text of [f.message, f.detail, f.hint, f.constraint]) {
+    for (const [, id] of text?.matchAll(/_[0-9a-f]{8}_(\d{6,})/g) ?? []) {
+      const table = tableOfShard.get(id);
+      if (table) shortened.set(id, table);
+    }
+  }
+  if (shortened.size === 0) return mapShardNames(e, tables);
+  const relationIds = [...new Set([...shortened.values()].map((t) => String(t.relationId)))];
+  const rows = await session
+    .internalQuery(
+      `SELECT conname::text, conrelid FROM pg_catalog.pg_constraint WHERE conrelid = ANY ($1::oid[])
+       UNION ALL
+       SELECT c.relname::text, i.indrelid FROM pg_catalog.pg_index i
+         JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = ANY ($1::oid[])`,
+      [Buffer.from(arrayLiteral(relationIds))],
+    )
+    .catch(() => []);
+  const known = new Map<string, string>();
+  for (const [name, relationId] of rows) {
+    for (const [id, table] of shortened) {
+      if (String(table.relationId) === relationId) known.set(shardRelname(name!, Number(id)), name!);
+    }
+  }
+  return mapShardNames(e, tables, known);
+}
+
+function isWorkerError(e: unknown): e is RemoteError {
+  return e instanceof RemoteError && !!(e as RemoteError & { fromWorker?: boolean }).fromWorker;
 }
 
 /** COMMIT, ROLLBACK and savepoints: the remote transactions end with the coordinator's. */

@@ -14,7 +14,7 @@ import { BackendCode, FrontendCode, parseDataRow, write } from "../protocol/mess
 import { SqlError } from "../errors.js";
 import { cloneAst, textCast, typeNameNode, walk, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
-import type { MetadataSnapshot } from "../metadata/cache.js";
+import { referenceShards, type MetadataSnapshot } from "../metadata/cache.js";
 import { shardRelname } from "../commands/shard_ddl.js";
 import { nodeForGroup } from "../commands/distribute.js";
 import {
@@ -94,7 +94,7 @@ export async function insertSelect(
     x.inv,
     inBlock,
     "INSERT 0",
-    x.target.table.method === "n",
+    referenceShards([x.target.table]),
     null,
     "insert-select",
   );
@@ -329,7 +329,7 @@ async function shardTasks(
     const copy = cloneAst(template);
     const ci = copy.InsertStmt as InsertParts;
     ci.selectStmt = populateSelect(table.schema, shardRelname(table.relname, shardId), columns, rowsParam);
-    renameToShard({ ...target, rangeVar: ci.relation }, shardId);
+    renameToShard({ ...target, rangeVar: ci.relation, level: copy.InsertStmt as AstNode }, shardId);
     const used = compactParams(copy);
     const json = `[${objects.join(",")}]`;
     const params = used.map((n) => (n === rowsParam ? json : paramValues([n], inv)[0]));

@@ -12,7 +12,7 @@
 //   rows whose new value belongs to another shard are deleted there and inserted into their new
 //   shard, all in the statement's distributed transaction, so their unique keys are checked there.
 import { SqlError } from "../errors.js";
-import type { MetadataSnapshot, TableRecord } from "../metadata/cache.js";
+import { referenceShards, type MetadataSnapshot, type TableRecord } from "../metadata/cache.js";
 import { cloneAst, expressionFromTemplate, stringList, typeNameNode, walk, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import { arrayLiteral } from "../sql/quote.js";
@@ -122,7 +122,7 @@ export async function modify(m: Modification): Promise<void> {
   const partitionKey = route?.partitionKey ?? null;
   if (moves) return moveRows(m, tasks, indexes, "UPDATE", partitionKey);
   const tag = stmt.UpdateStmt ? "UPDATE" : "DELETE";
-  await runModifyTasks(session, st, tasks, invocation, inBlock, tag, table.method === "n", partitionKey);
+  await runModifyTasks(session, st, tasks, invocation, inBlock, tag, referenceShards([table]), partitionKey);
 }
 
 /** The references to hash-distributed tables in the statement's RETURNING list. */
@@ -245,7 +245,7 @@ export async function moveRows(
     });
   }
   if (inv.describe && returns(st.stmt)) await sendRowDescription(session, st, inv);
-  const opts = { transactional: true, reference: false };
+  const opts = { transactional: true, reference: [] };
   const results = await executeTasks(session, tasks, opts);
   const columns = await movedColumns(session, table);
   const position = columns.findIndex((c) => c.name === table.partitionKey);

@@ -5,14 +5,15 @@
 import { BackendCode, FrontendCode, write } from "../protocol/messages.js";
 import { SqlError } from "../errors.js";
 import type { MetadataSnapshot, TableRecord } from "../metadata/cache.js";
-import { cloneAst, stringList, typeNameNode, walk, type AstNode } from "../sql/ast.js";
-import { deparseStatement } from "../sql/parse.js";
+import { cloneAst, paramNumbers, paramTypesFor, stringList, walk, type AstNode } from "../sql/ast.js";
+import { deparseStatement, parseSql } from "../sql/parse.js";
 import { arrayLiteral } from "../sql/quote.js";
 import { nodeForGroup } from "../commands/distribute.js";
 import { collectRelationRefs, onNullableSide, pinnedValues, type DistributedRef } from "../planner/analyze.js";
-import { exprKey, planPushdown, ROWS_PLACEHOLDER, type PushdownPlan } from "../planner/pushdown.js";
+import { exprKey, planPushdown, ROWS_PLACEHOLDER, type ColumnType, type PushdownPlan } from "../planner/pushdown.js";
 import { inlineCtes } from "../planner/subqueries.js";
 import type { Session } from "../server/session.js";
+import { wholeTasks } from "./adaptive.js";
 import type { Invocation, InterceptedStatement } from "../commands/intercept.js";
 import {
   compactParams,
@@ -30,7 +31,6 @@ import {
   sameRefs,
   sendRowDescription,
   sendRows,
-  settleAll,
   tableKey,
   unionAll,
   emit,
@@ -43,9 +43,7 @@ const RECORD_OID = 2249;
 export interface PushdownEntry {
   readonly key: string;
   readonly plan: PushdownPlan | null;
-  /** The coordinator's type name of each worker column. */
-  readonly columnTypes: readonly string[];
-  /** Worker SQL per node and shard set. */
+  /** Worker SQL per shard set. */
   readonly tasks: Map<string, { sql: string; params: number[] }>;
 }
 
@@ -88,8 +86,9 @@ export async function runPushdown(
   const binary = inv.resultFormats.some((f) => f === 1);
   const stream = plan.streamable && !binary;
 
-  const tasks = [...byGroup].map(([group, shardIndexes]) => {
-    const taskKey = `${group}:${stream ? "s" : "j"}:${shardIndexes.join(",")}`;
+  // Each node's share runs as one statement, or in parts of consecutive shards (see adaptive.ts).
+  const taskFor = (shardIndexes: readonly number[]) => {
+    const taskKey = `${stream ? "s" : "j"}:${shardIndexes.join(",")}`;
     let task = entry.tasks.get(taskKey);
     if (!task) {
       const ast = workerStatement(plan, tables, shardIndexes, stream, plan.workerTypes.length);
@@ -98,8 +97,13 @@ export async function runPushdown(
       if (entry.tasks.size > 256) entry.tasks.clear();
       entry.tasks.set(taskKey, task);
     }
-    return { node: nodeForGroup(metadata.nodes, group), sql: task.sql, params: paramValues(task.params, inv) };
-  });
+    return { sql: task.sql, params: paramValues(task.params, inv) };
+  };
+  const shares = [...byGroup].map(([group, shardIndexes]) => ({
+    node: nodeForGroup(metadata.nodes, group),
+    read: { parts: shardIndexes.length, task: (from: number, to: number) => taskFor(shardIndexes.slice(from, to)) },
+  }));
+  const tasks = wholeTasks(shares);
   const opts = { transactional: inBlock, write: false };
   const dataParam = inv.params.length + 1;
   if (inv.explain) {
@@ -110,10 +114,7 @@ export async function runPushdown(
     await inv.explain.rows(session, dataParam, tasks, opts);
   }
   // EXPLAIN without ANALYZE plans the combine step over no rows.
-  const results =
-    inv.explain && !inv.explain.analyze
-      ? []
-      : await settleAll(tasks.map((t) => session.remote.run(t.node, t.sql, t.params, opts)));
+  const results = inv.explain && !inv.explain.analyze ? [] : (await session.remote.runReads(shares, inBlock)).flat();
 
   if (stream) {
     if (inv.describe) await sendRowDescription(session, st, inv);
@@ -130,7 +131,7 @@ export async function runPushdown(
     const rv = node.RangeVar as AstNode | undefined;
     if (rv?.relname === ROWS_PLACEHOLDER) {
       (parent as unknown[])[k as number] = jsonRowsSubquery(
-        entry.columnTypes.map((type, i) => ({ name: `w${i}`, type, position: i })),
+        plan.workerTypes.map((t, i) => ({ name: `w${i}`, type: t.typeName, collation: t.collation, position: i })),
         dataParam,
         rv.alias as AstNode,
       );
@@ -232,7 +233,7 @@ async function buildEntry(
   dist: readonly DistributedRef[],
   key: string,
 ): Promise<PushdownEntry> {
-  const none: PushdownEntry = { key, plan: null, columnTypes: [], tasks: new Map() };
+  const none: PushdownEntry = { key, plan: null, tasks: new Map() };
   const select = st.stmt.SelectStmt as AstNode | undefined;
   if (!select) return none;
   const aggregates = await shardSafety(session, st.stmt);
@@ -248,12 +249,116 @@ async function buildEntry(
     isAggregate: (name) => aggregates.has(name),
     columnsOf: await relationColumns(session, copyRefs),
     outputNames: original.map((f) => f.name),
-    describe: async (s) => (await describeStatement(session, deparseStatement({ SelectStmt: s }), st.paramTypes)) ?? [],
+    describe: (s) => describeColumns(session, s, st.paramTypes),
   });
   if (!plan) return none;
   // Anonymous records cannot be read back from their text form on the coordinator.
   if (!plan.streamable && plan.workerTypes.some((t) => t.typeOid === RECORD_OID)) return none;
-  return { key, plan, columnTypes: await typeNames(session, plan.workerTypes), tasks: new Map() };
+  return { key, plan, tasks: new Map() };
+}
+
+/** A result column: its name and type. */
+export interface NamedColumnType extends ColumnType {
+  readonly name: string;
+}
+
+/**
+ * The result columns of a SELECT as the coordinator database (with the empty shells) describes
+ * them: types with their modifiers, and collations, which PostgreSQL derives from the expressions
+ * (pg_collation_for over no rows: the SELECT runs under LIMIT 0, with NULL parameters).
+ */
+export async function describeColumns(
+  session: Session,
+  select: AstNode,
+  paramTypes: readonly number[],
+): Promise<NamedColumnType[]> {
+  // Parameters the SELECT does not use (e.g. only a LIMIT's) get a type, which nothing infers here.
+  const count = Math.max(paramTypes.length, ...paramNumbers(select));
+  const types = paramTypesFor(select, count).map((t, i) => (t === 0 ? (paramTypes[i] ?? 0) : t));
+  const fields = (await describeStatement(session, deparseStatement({ SelectStmt: select }), types)) ?? [];
+  if (fields.length === 0) return [];
+  const names = await session.internalQuery(
+    `SELECT pg_catalog.format_type(u.o, NULLIF(u.m, -1)), t.typcollation <> 0
+       FROM ROWS FROM (pg_catalog.unnest($1::oid[]), pg_catalog.unnest($2::int4[])) WITH ORDINALITY AS u(o, m, i)
+       LEFT JOIN pg_catalog.pg_type t ON t.oid = u.o ORDER BY u.i`,
+    [
+      Buffer.from(`{${fields.map((f) => f.typeOid).join(",")}}`),
+      Buffer.from(`{${fields.map((f) => f.typeModifier).join(",")}}`),
+    ],
+  );
+  const collatable = names.flatMap((row, i) => (row[1] === "t" ? [i] : []));
+  const collations = new Map<number, string[]>();
+  if (collatable.length > 0) {
+    const probe = deparseStatement(collationProbe(select, fields.length, collatable));
+    const rows = await session.internalQuery(
+      probe,
+      types.map(() => null),
+      [],
+      types,
+    );
+    for (const [i, schema, name] of rows) {
+      if (!(schema === "pg_catalog" && name === "default")) collations.set(Number(i), [schema!, name!]);
+    }
+  }
+  return fields.map((f, i) => ({
+    name: f.name,
+    typeOid: f.typeOid,
+    typeModifier: f.typeModifier,
+    typeName: names[i][0]!,
+    collation: collations.get(i) ?? null,
+  }));
+}
+
+/**
+ * `SELECT v.i, n.nspname, c.collname FROM (SELECT) one LEFT JOIN (SELECT * FROM (<select>) s(c0, …)
+ * LIMIT 0) w ON true, LATERAL (VALUES (i, pg_collation_for(w.ci)), …) v(i, name) JOIN pg_collation c
+ * ON c.oid = v.name::regcollation JOIN pg_namespace n ON …`: one row per column asked about.
+ */
+function collationProbe(select: AstNode, width: number, columns: readonly number[]): AstNode {
+  const probe = cloneAst(collationProbeTemplate());
+  const columnNames = Array.from({ length: width }, (_, i) => ({ String: { sval: `c${i}` } }));
+  // The template's derived tables are found first and filled after: the SELECT put in place may
+  // hold derived tables of the same names.
+  const derived = new Map<string, AstNode>();
+  walk(probe, (node) => {
+    const sub = node.RangeSubselect as AstNode | undefined;
+    const alias = sub?.alias as { aliasname?: string } | undefined;
+    if (alias?.aliasname) derived.set(alias.aliasname, sub!);
+  });
+  const rows = derived.get("s")!;
+  rows.subquery = { SelectStmt: cloneAst(select) };
+  (rows.alias as AstNode).colnames = columnNames;
+  const values = (derived.get("v")!.subquery as AstNode).SelectStmt as { valuesLists: unknown[] };
+  values.valuesLists = columns.map((i) => ({
+    List: {
+      items: [
+        { A_Const: { ival: { ival: i } } },
+        {
+          FuncCall: {
+            funcname: [{ String: { sval: "pg_catalog" } }, { String: { sval: "pg_collation_for" } }],
+            args: [{ ColumnRef: { fields: [{ String: { sval: "w" } }, { String: { sval: `c${i}` } }] } }],
+            funcformat: "COERCE_EXPLICIT_CALL",
+          },
+        },
+      ],
+    },
+  }));
+  return probe;
+}
+
+let collationProbeAst: AstNode | undefined;
+
+function collationProbeTemplate(): AstNode {
+  collationProbeAst ??= parseSql(
+    `SELECT v.i, n.nspname, c.collname
+       FROM (SELECT) AS one
+       LEFT JOIN (SELECT * FROM (SELECT) AS s LIMIT 0) AS w ON true
+       CROSS JOIN LATERAL (VALUES (0, NULL)) AS v(i, name)
+       JOIN pg_catalog.pg_collation c ON c.oid = v.name::pg_catalog.regcollation
+       JOIN pg_catalog.pg_namespace n ON n.oid = c.collnamespace
+      ORDER BY v.i`,
+  )[0].stmt;
+  return collationProbeAst;
 }
 
 /** Stable functions whose value depends on the node or session they run in. */
@@ -341,19 +446,4 @@ export function calledFunctions(root: unknown): Set<string> {
     if (fc) names.add(stringList(fc.funcname).pop()!);
   });
   return names;
-}
-
-/** The result columns' types as SQL (format_type of each OID and modifier). */
-export async function typeNames(
-  session: Session,
-  types: readonly { typeOid: number; typeModifier: number }[],
-): Promise<string[]> {
-  const rows = await session.internalQuery(
-    "SELECT pg_catalog.format_type(o, NULLIF(m, -1)) FROM ROWS FROM (pg_catalog.unnest($1::oid[]), pg_catalog.unnest($2::int4[])) AS u(o, m)",
-    [
-      Buffer.from(`{${types.map((t) => t.typeOid).join(",")}}`),
-      Buffer.from(`{${types.map((t) => t.typeModifier).join(",")}}`),
-    ],
-  );
-  return rows.map((r) => r[0]!);
 }

@@ -1,18 +1,32 @@
-// A session's connections to the workers. Each session keeps one connection per node so that,
-// inside a transaction block, every statement reaches a node through the same connection and sees
-// the block's earlier writes. A block opens a remote transaction on a node the first time the
-// node is used and ends it when the client commits or rolls back. Outside a block, a statement
-// that writes on several nodes wraps its work in a remote transaction per node. How they commit
-// (one or two phases) is decided in transaction/commit.ts.
+// A session's connections to the workers, managed as the seed's adaptive executor manages them.
+//
+// Per node the session has a *home* connection: work on one connection goes through it, so inside
+// a transaction block every statement reaches a node through the same connection and sees the
+// block's earlier writes. A block opens a remote transaction on a node the first time the node is
+// used and ends it when the client commits or rolls back. Outside a block, a statement that
+// writes on several nodes wraps its work in a remote transaction per node (one per node: a
+// modification's tasks run one after another on the home connection). How they commit (one or
+// two phases) is decided in transaction/commit.ts.
+//
+// A multi-shard read may run its per-shard parts over *extra* connections too (adaptive.ts), up to
+// canopy.max_adaptive_executor_pool_size per node, where no transaction needs them: outside a
+// block, or in a READ COMMITTED block on a node it has not reached yet (each statement takes its
+// own snapshot there, and the block has nothing of its own on the node to see). Extra connections
+// never hold a transaction. When the session is idle again it keeps at most
+// canopy.max_cached_conns_per_worker idle connections per node. Every connection holds a slot of
+// the coordinator-wide canopy.max_shared_pool_size (shared_pool.ts); embedded nodes (one backend
+// each) have home connections only and no slots.
 import type { NodeClient, QueryResult } from "../nodes/gateway.js";
-import { connectToNode } from "../operations/node_management.js";
+import { connectAsSession } from "../operations/node_management.js";
 import type { NodeRecord } from "../metadata/cache.js";
-import type { Session } from "../server/session.js";
+import type { ExecutorSettings, Session } from "../server/session.js";
 import { RemoteError } from "../nodes/gateway.js";
 import { SqlError } from "../errors.js";
 import { arrayLiteral, quoteIdent } from "../sql/quote.js";
 import { settleAll } from "./distributed.js";
 import { write } from "../protocol/messages.js";
+import { runSplit, type Lane, type Lanes, type NodeShare } from "./adaptive.js";
+import type { SharedConnectionPool, SlotHolder } from "./shared_pool.js";
 
 interface RemoteNode {
   client: NodeClient;
@@ -21,7 +35,10 @@ interface RemoteNode {
   connectionId: number;
   /** The command last issued on the connection, and whether it is still running. */
   command: string | null;
-  /** Commands sent and not yet answered. */
+  /**
+   * Commands sent and not yet answered, plus the statements being set up on it: a connection
+   * with none is idle, and may be closed for another session.
+   */
   running: number;
   /** The node's group (pg_dist_transaction records prepared transactions by group). */
   groupId: number;
@@ -29,8 +46,12 @@ interface RemoteNode {
   inTransaction: boolean;
   /** Whether this transaction wrote on the node. */
   wrote: boolean;
+  /** Between PREPARE TRANSACTION and COMMIT / ROLLBACK PREPARED: the commit needs the connection. */
+  prepared: boolean;
   /** Whether the connection broke; it is replaced at next use outside a transaction. */
   broken: boolean;
+  /** The node's key in the shared pool, while the connection holds a slot there. */
+  slot: string | null;
   /** The session's settings epoch last applied to this connection. */
   settingsEpoch: number;
   /** Savepoints set in this remote transaction, oldest first. */
@@ -39,22 +60,36 @@ interface RemoteNode {
   preparedVersion: number | null;
 }
 
+/** The session's connections to one node. */
+interface NodeConnections {
+  /** `host:port`, the node's key in the shared pool. */
+  readonly key: string;
+  home: RemoteNode | null;
+  /** The home connection being opened. */
+  connecting: Promise<RemoteNode> | null;
+  readonly extras: RemoteNode[];
+}
+
 /**
  * How a statement uses a node: `transactional` opens a remote transaction first when none is open
  * (in a block, or for a statement writing on several nodes); `write` records that the node was
- * written, `reference` that a reference table was.
+ * written, `reference` which reference tables' shards were.
  */
 export interface RunOptions {
   readonly transactional: boolean;
   readonly write: boolean;
-  readonly reference?: boolean;
+  readonly reference?: readonly number[];
 }
 
+const readOutside: RunOptions = { transactional: false, write: false };
+
 /**
- * Session settings workers follow: how values are read and printed, and how long a statement
- * waits for a lock (the waits happen on the workers).
+ * Session settings workers follow: how values are read and printed, where unqualified functions,
+ * operators and types are found (the schemas of objects recorded for the workers exist there),
+ * and how long a statement waits for a lock (the waits happen on the workers).
  */
 const followedSettings = [
+  "search_path",
   "TimeZone",
   "DateStyle",
   "IntervalStyle",
@@ -72,15 +107,29 @@ interface SessionSettings {
   readonly statementTimeoutMs: number;
 }
 
-export class RemoteConnections {
-  private readonly nodes = new Map<number, RemoteNode>();
-  private readonly connecting = new Map<number, Promise<RemoteNode>>();
-  /** Whether the open remote transactions wrote a reference table (which always commits in two phases). */
-  wroteReference = false;
-  /** How remote transactions begin, while the session's transaction modes are the defaults. */
-  private defaultBegin: { epoch: number; sql: string } | null = null;
+/** Whether a connection may be closed or lent: nothing runs on it and nothing needs it later. */
+function idle(remote: RemoteNode): boolean {
+  return remote.running === 0 && !remote.inTransaction && !remote.prepared;
+}
+
+export class RemoteConnections implements SlotHolder {
+  private readonly nodes = new Map<number, NodeConnections>();
+  private extraCount = 0;
+  private closed = false;
+  /**
+   * The reference tables' shards the open remote transactions wrote, with the groups written (such
+   * a write always commits in two phases, and only if it reached every placement).
+   */
+  readonly referenceWrites = new Map<number, Set<number>>();
+  /** How remote transactions begin, and whether each statement takes its own snapshot. */
+  private modes: { epoch: number; begin: string; snapshotPerStatement: boolean } | null = null;
   private connectionsOpened = 0;
   private settings: SessionSettings | null = null;
+  /**
+   * The coordinator transaction's id, asked for as soon as two-phase commit became certain, so
+   * that its decision record is ready to write beside the PREPAREs (see transaction/commit.ts).
+   */
+  private decisionXid: Promise<string | null> | null = null;
   /** When the first of the open remote transactions began (Date.now()). */
   transactionStartedAt = 0;
   /**
@@ -91,17 +140,21 @@ export class RemoteConnections {
 
   constructor(private readonly session: Session) {}
 
+  private get shared(): SharedConnectionPool {
+    return this.session.coordinator.connectionSlots;
+  }
+
   /** Whether any remote transaction is open (the client's COMMIT or ROLLBACK must reach it). */
   hasOpenTransactions(): boolean {
     if (this.abandoned) return true;
-    for (const n of this.nodes.values()) if (n.inTransaction) return true;
+    for (const n of this.nodes.values()) if (n.home?.inTransaction) return true;
     return false;
   }
 
   /**
-   * Runs SQL on a node (see RunOptions). `prepareVersion` keeps the statement prepared on the
-   * connection, for the metadata version it was planned under: statements prepared under another
-   * version are deallocated first, since DDL may have changed what they return.
+   * Runs SQL on a node's home connection (see RunOptions). `prepareVersion` keeps the statement
+   * prepared on the connection, for the metadata version it was planned under: statements prepared
+   * under another version are deallocated first, since DDL may have changed what they return.
    */
   async run(
     node: NodeRecord,
@@ -109,30 +162,64 @@ export class RemoteConnections {
     params: readonly (string | Buffer | null)[],
     opts: RunOptions & { prepareVersion?: number },
   ): Promise<QueryResult> {
-    const { remote, setup } = await this.ready(node, opts);
     const prepare = opts.prepareVersion !== undefined;
-    if (prepare && remote.preparedVersion !== opts.prepareVersion) {
-      setup.push(this.issue(remote, "DEALLOCATE ALL", async () => remote.client.forgetPrepared?.()));
-      remote.preparedVersion = opts.prepareVersion!;
-    }
-    return afterSetup(setup, this.send(remote, sql, params, prepare));
+    return this.execute(await this.claimHome(node), opts, (remote, setup) => {
+      if (prepare && remote.preparedVersion !== opts.prepareVersion) {
+        setup.push(this.issue(remote, "DEALLOCATE ALL", async () => remote.client.forgetPrepared?.()));
+        remote.preparedVersion = opts.prepareVersion!;
+      }
+      return this.send(remote, sql, params, prepare);
+    });
   }
 
   /** Runs COPY … FROM STDIN on a node with the given data, as `run` runs SQL. */
   async copyIn(node: NodeRecord, sql: string, data: readonly Buffer[], opts: RunOptions): Promise<QueryResult> {
-    const { remote, setup } = await this.ready(node, opts);
-    return afterSetup(
-      setup,
+    return this.execute(await this.claimHome(node), opts, (remote) =>
       this.issue(remote, sql, () => remote.client.copyIn(sql, data)),
     );
   }
 
   /** Runs COPY … TO STDOUT on a node, handing over its data as it arrives. */
   async copyOut(node: NodeRecord, sql: string, onData: (chunk: Buffer) => void, opts: RunOptions) {
-    const { remote, setup } = await this.ready(node, opts);
-    return afterSetup(
-      setup,
+    return this.execute(await this.claimHome(node), opts, (remote) =>
       this.issue(remote, sql, () => remote.client.copyOut(sql, onData)),
+    );
+  }
+
+  /**
+   * Claims the home connections of the nodes one after another, in node id order, and returns what
+   * gives them back. A statement that holds transactions on several nodes claims them first, so
+   * that two such statements never wait for each other's slots of the shared pool in a cycle.
+   */
+  async claimInOrder(nodes: readonly NodeRecord[]): Promise<() => void> {
+    const claimed: RemoteNode[] = [];
+    const release = () => {
+      for (const remote of claimed) this.unclaim(remote);
+    };
+    try {
+      for (const node of [...nodes].sort((a, b) => a.nodeid - b.nodeid)) claimed.push(await this.claimHome(node));
+    } catch (e) {
+      release();
+      throw e;
+    }
+    return release;
+  }
+
+  /**
+   * Runs a read's share on each node; returns each share's results in part order. A share runs on
+   * the home connection as one statement, or in parts over several connections where the session
+   * may use extra ones (see the module comment).
+   */
+  async runReads(shares: readonly NodeShare[], inBlock: boolean): Promise<QueryResult[][]> {
+    const settings = await this.session.executorSettings();
+    return settleAll(
+      shares.map(async ({ node, read }) => {
+        if (read.parts === 1 || !(await this.mayUseExtras(node, inBlock, settings))) {
+          const { sql, params } = read.task(0, read.parts);
+          return [await this.run(node, sql, params, { transactional: inBlock, write: false })];
+        }
+        return runSplit(read, this.lanes(node), settings);
+      }),
     );
   }
 
@@ -151,44 +238,53 @@ export class RemoteConnections {
   }
 
   /**
-   * The node's connection with the session's settings applied and, if asked, a transaction open.
-   * The commands that do so are sent but not awaited (`setup`): the statement that follows goes
-   * in the same write, and its caller waits for both (see afterSetup).
+   * Runs a command on a claimed connection with the session's settings applied and, if asked, a
+   * transaction open, then gives up the claim. The commands that set the connection up are sent
+   * but not awaited (`setup`): the statement that follows goes in the same write, and its caller
+   * waits for both (see afterSetup).
    */
-  private async ready(node: NodeRecord, opts: RunOptions): Promise<{ remote: RemoteNode; setup: Promise<unknown>[] }> {
-    // A statement asked to stop starts nothing more.
-    this.session.interrupts.check();
-    const remote = await this.connection(node);
-    this.session.interrupts.check();
+  private async execute<T>(
+    remote: RemoteNode,
+    opts: RunOptions,
+    command: (remote: RemoteNode, setup: Promise<unknown>[]) => Promise<T>,
+  ): Promise<T> {
     const setup: Promise<unknown>[] = [];
-    if (remote.settingsEpoch !== this.session.settingsEpoch) {
-      const settings = await this.sessionSettings();
-      setup.push(
-        this.send(remote, "SELECT pg_catalog.set_config(s, v, false) FROM unnest($1::text[], $2::text[]) AS x(s, v)", [
-          arrayLiteral(followedSettings),
-          arrayLiteral(settings.followed),
-        ]),
-      );
-      remote.settingsEpoch = settings.epoch;
+    let statement: Promise<T>;
+    try {
+      this.session.interrupts.check();
+      if (remote.settingsEpoch !== this.session.settingsEpoch) {
+        const settings = await this.sessionSettings();
+        setup.push(
+          this.send(
+            remote,
+            "SELECT pg_catalog.set_config(s, v, false) FROM unnest($1::text[], $2::text[]) AS x(s, v)",
+            [arrayLiteral(followedSettings), arrayLiteral(settings.followed)],
+          ),
+        );
+        remote.settingsEpoch = settings.epoch;
+      }
+      if (opts.transactional && !remote.inTransaction) {
+        if (!this.hasOpenTransactions()) this.transactionStartedAt = Date.now();
+        setup.push(this.send(remote, (await this.transactionModes()).begin, []));
+        remote.inTransaction = true;
+        remote.savepoints = [];
+      }
+      // A write outside a remote transaction commits on its own: nothing is left for the commit protocol.
+      if (opts.write && remote.inTransaction) this.recordWrite(remote, opts);
+      statement = command(remote, setup);
+    } finally {
+      this.unclaim(remote);
     }
-    if (opts.transactional && !remote.inTransaction) {
-      if (!this.hasOpenTransactions()) this.transactionStartedAt = Date.now();
-      setup.push(this.send(remote, await this.beginStatement(), []));
-      remote.inTransaction = true;
-      remote.savepoints = [];
-    }
-    if (opts.write) remote.wrote = true;
-    if (opts.write && opts.reference) this.wroteReference = true;
-    return { remote, setup };
+    return afterSetup(setup, statement);
   }
 
   /**
    * BEGIN with the coordinator transaction's isolation level, read-only and deferrable modes, so
    * that each node runs its part as the client asked. Read once while they are the defaults.
    */
-  private async beginStatement(): Promise<string> {
+  private async transactionModes(): Promise<{ begin: string; snapshotPerStatement: boolean }> {
     const epoch = this.session.transactionModeEpoch;
-    if (this.defaultBegin?.epoch === epoch) return this.defaultBegin.sql;
+    if (this.modes?.epoch === epoch) return this.modes;
     const [[isolation, readOnly, deferrable]] = await this.session.internalQuery(
       `SELECT pg_catalog.current_setting('transaction_isolation'), pg_catalog.current_setting('transaction_read_only'),
               pg_catalog.current_setting('transaction_deferrable')`,
@@ -196,9 +292,50 @@ export class RemoteConnections {
     const modes = [`ISOLATION LEVEL ${isolation!.toUpperCase()}`];
     if (readOnly === "on") modes.push("READ ONLY");
     if (deferrable === "on") modes.push("DEFERRABLE");
-    if (!/^(read committed|read uncommitted)$/.test(isolation!) || readOnly === "on") return `BEGIN ${modes.join(" ")}`;
-    this.defaultBegin = { epoch, sql: "BEGIN" };
-    return "BEGIN";
+    const snapshotPerStatement = /^(read committed|read uncommitted)$/.test(isolation!);
+    if (!snapshotPerStatement || readOnly === "on") return { begin: `BEGIN ${modes.join(" ")}`, snapshotPerStatement };
+    this.modes = { epoch, begin: "BEGIN", snapshotPerStatement };
+    return this.modes;
+  }
+
+  /** Whether a read on the node may run over extra connections (see the module comment). */
+  private async mayUseExtras(node: NodeRecord, inBlock: boolean, settings: ExecutorSettings): Promise<boolean> {
+    if (settings.poolSize <= 1 || !this.session.coordinator.gateway.parallel) return false;
+    if (!inBlock) return true;
+    if (this.nodes.get(node.nodeid)?.home?.inTransaction) return false;
+    return (await this.transactionModes()).snapshotPerStatement;
+  }
+
+  /** The connections a split read on the node runs on: the home one, then extra ones. */
+  private lanes(node: NodeRecord): Lanes {
+    const conns = this.connectionsTo(node);
+    // A lane's connection is claimed (RemoteNode.running) from when it is taken until done.
+    const lane = (remote: RemoteNode): Lane => ({
+      run: (sql, params) => {
+        remote.running++;
+        return this.execute(remote, readOutside, () => this.send(remote, sql, params));
+      },
+      done: () => this.unclaim(remote),
+    });
+    return {
+      home: async () => lane(await this.claimHome(node)),
+      cached: () => {
+        const extra = conns.extras.find((r) => idle(r) && !r.broken);
+        if (!extra) return null;
+        extra.running++;
+        return lane(extra);
+      },
+      open: async () => {
+        const extra = await this.open(node, conns.key, false).catch(() => null);
+        if (extra === null) return null;
+        extra.running++;
+        conns.extras.push(extra);
+        this.extraCount++;
+        if (!this.closed) return lane(extra);
+        this.unclaim(extra);
+        return null;
+      },
+    };
   }
 
   /**
@@ -214,33 +351,31 @@ export class RemoteConnections {
     }
     const quoted = quoteIdent(name);
     await settleAll(
-      [...this.nodes.values()]
-        .filter((n) => n.inTransaction)
-        .map(async (remote) => {
-          const at = remote.savepoints.lastIndexOf(name);
-          if (kind === "set") {
-            await this.send(remote, `SAVEPOINT ${quoted}`, []);
-            remote.savepoints.push(name);
-          } else if (at < 0) {
-            if (kind === "rollback") {
-              remote.inTransaction = false;
-              remote.wrote = false;
-              await this.send(remote, "ROLLBACK", []);
-            }
-          } else if (kind === "release") {
-            await this.send(remote, `RELEASE SAVEPOINT ${quoted}`, []);
-            remote.savepoints.length = at;
-          } else {
-            await this.send(remote, `ROLLBACK TO SAVEPOINT ${quoted}`, []);
-            remote.savepoints.length = at + 1;
+      this.inTransaction().map(async (remote) => {
+        const at = remote.savepoints.lastIndexOf(name);
+        if (kind === "set") {
+          await this.send(remote, `SAVEPOINT ${quoted}`, []);
+          remote.savepoints.push(name);
+        } else if (at < 0) {
+          if (kind === "rollback") {
+            remote.inTransaction = false;
+            remote.wrote = false;
+            await this.send(remote, "ROLLBACK", []);
           }
-        }),
+        } else if (kind === "release") {
+          await this.send(remote, `RELEASE SAVEPOINT ${quoted}`, []);
+          remote.savepoints.length = at;
+        } else {
+          await this.send(remote, `ROLLBACK TO SAVEPOINT ${quoted}`, []);
+          remote.savepoints.length = at + 1;
+        }
+      }),
     );
   }
 
   /** The session's worker connections as canopy_stat_activity shows them. */
   activity(): { nodename: string; nodeport: number; pid: number | null; state: string; command: string | null }[] {
-    return [...this.nodes.values()].map((n) => ({
+    return this.all().map((n) => ({
       nodename: n.node.nodename,
       nodeport: n.node.nodeport,
       pid: n.client.backendPid,
@@ -249,25 +384,64 @@ export class RemoteConnections {
     }));
   }
 
+  /** Notes a write in the connection's remote transaction, for the commit protocol. */
+  private recordWrite(remote: RemoteNode, opts: RunOptions): void {
+    remote.wrote = true;
+    for (const shardId of opts.reference ?? []) {
+      const groups = this.referenceWrites.get(shardId) ?? new Set();
+      this.referenceWrites.set(shardId, groups.add(remote.groupId));
+    }
+    if (this.decisionXid === null && this.commitsInTwoPhases()) {
+      // Asked now, the answer travels while the node works.
+      this.decisionXid = this.session.internalQuery("SELECT pg_catalog.txid_current()").then(
+        ([[xid]]) => xid,
+        () => null,
+      );
+    }
+  }
+
+  /** Whether the open remote transactions will commit in two phases, whatever happens next. */
+  private commitsInTwoPhases(): boolean {
+    const written = this.inTransaction().filter((n) => n.wrote).length;
+    return written > 1 || (written > 0 && this.referenceWrites.size > 0);
+  }
+
+  /** The coordinator transaction id asked for ahead of the commit (null: not asked, or failed); forgets it. */
+  takeDecisionXid(): Promise<string | null> {
+    const xid = this.decisionXid ?? Promise.resolve(null);
+    this.decisionXid = null;
+    return xid;
+  }
+
   /** The open remote transactions, for the commit protocol. */
   openTransactions(): { nodeId: number; groupId: number; wrote: boolean }[] {
     const open: { nodeId: number; groupId: number; wrote: boolean }[] = [];
     for (const [nodeId, n] of this.nodes)
-      if (n.inTransaction) open.push({ nodeId, groupId: n.groupId, wrote: n.wrote });
+      if (n.home?.inTransaction) open.push({ nodeId, groupId: n.home.groupId, wrote: n.home.wrote });
     return open;
   }
 
-  /** Ends the remote transaction on a node with `sql` (COMMIT, ROLLBACK, PREPARE TRANSACTION …). */
-  async end(nodeId: number, sql: string): Promise<void> {
-    const remote = this.nodes.get(nodeId)!;
+  /**
+   * Ends the remote transaction on a node with `sql` (COMMIT, ROLLBACK, PREPARE TRANSACTION …);
+   * `prepares` when it is PREPARE TRANSACTION, after which the connection stays for COMMIT PREPARED.
+   */
+  async end(nodeId: number, sql: string, prepares = false): Promise<void> {
+    const remote = this.nodes.get(nodeId)!.home!;
     remote.inTransaction = false;
     remote.wrote = false;
-    await this.send(remote, sql, []);
+    remote.prepared = prepares;
+    try {
+      await this.send(remote, sql, []);
+    } catch (e) {
+      remote.prepared = false;
+      throw e;
+    }
   }
 
   /** Runs SQL on a node's connection outside any transaction (COMMIT PREPARED …). */
   async runOutside(nodeId: number, sql: string): Promise<void> {
-    const remote = this.nodes.get(nodeId);
+    const remote = this.nodes.get(nodeId)?.home;
+    if (remote) remote.prepared = false;
     if (!remote || remote.broken) throw new Error("connection lost");
     await this.send(remote, sql, []);
   }
@@ -283,11 +457,11 @@ export class RemoteConnections {
 
   /** Rolls back every open remote transaction. */
   async rollbackAll(): Promise<void> {
-    this.wroteReference = false;
+    this.referenceWrites.clear();
+    this.decisionXid = null;
     this.abandoned = false;
-    const open = [...this.nodes.values()].filter((n) => n.inTransaction);
     await Promise.all(
-      open.map(async (remote) => {
+      this.inTransaction().map(async (remote) => {
         remote.inTransaction = false;
         remote.wrote = false;
         await this.send(remote, "ROLLBACK", []).catch(() => {
@@ -298,31 +472,67 @@ export class RemoteConnections {
   }
 
   /**
-   * Cancels the statements running on the session's connections. Those connections are marked
-   * broken: a cancel request arriving late could hit their next statement, so they are replaced
-   * once their transaction ends.
+   * Cancels the statements running on the session's connections, and its waits for a slot of the
+   * shared pool. Those connections are marked broken: a cancel request arriving late could hit
+   * their next statement, so they are replaced once their transaction ends.
    */
   cancelRunning(): void {
-    for (const remote of this.nodes.values()) {
+    for (const remote of this.all()) {
       if (remote.running === 0) continue;
       remote.broken = true;
       void remote.client.cancel();
     }
+    this.shared.abandonWaits(this, new SqlError("57014", "canceling the wait for a worker connection"));
   }
 
-  /** The node processes serving this session's connections, by node id (for deadlock detection). */
-  backendPids(): Map<number, number> {
-    const pids = new Map<number, number>();
-    for (const [nodeId, remote] of this.nodes)
-      if (remote.client.backendPid !== null) pids.set(nodeId, remote.client.backendPid);
+  /** The node processes serving this session's connections, as (node id, pid) pairs (for deadlock detection). */
+  backendPids(): [number, number][] {
+    const pids: [number, number][] = [];
+    for (const remote of this.all())
+      if (remote.client.backendPid !== null) pids.push([remote.node.nodeid, remote.client.backendPid]);
     return pids;
+  }
+
+  /**
+   * Closes the connections the idle session no longer needs: idle ones beyond
+   * canopy.max_cached_conns_per_worker per node, broken ones, and every idle one to a node other
+   * sessions wait for.
+   */
+  trim(): void {
+    const cachedMax = this.session.lastExecutorSettings.cachedMax;
+    if (this.extraCount === 0 && cachedMax > 0 && this.shared.waiting === 0) return;
+    for (const conns of this.nodes.values()) {
+      let keep = this.shared.hasWaiters(conns.key) ? 0 : cachedMax;
+      for (const remote of conns.home ? [conns.home, ...conns.extras] : [...conns.extras]) {
+        if (!idle(remote)) keep--;
+        else if (keep > 0 && !remote.broken) keep--;
+        else void this.remove(conns, remote);
+      }
+    }
+  }
+
+  /** Closes one connection to the node that is idle outside a transaction (another session waits). */
+  giveUpIdle(node: string): boolean {
+    for (const conns of this.nodes.values()) {
+      if (conns.key !== node) continue;
+      const remote = [...conns.extras, ...(conns.home ? [conns.home] : [])].find(idle);
+      if (!remote) return false;
+      void this.remove(conns, remote);
+      return true;
+    }
+    return false;
   }
 
   /** Closes every connection (the session ended). */
   async closeAll(): Promise<void> {
-    const all = [...this.nodes.values()];
-    this.nodes.clear();
-    await Promise.all(all.map((n) => n.client.close()));
+    this.closed = true;
+    this.shared.abandonWaits(this, new SqlError("08006", "session closed"));
+    const closing: Promise<void>[] = [];
+    for (const conns of this.nodes.values()) {
+      for (const remote of [...conns.extras, ...(conns.home ? [conns.home] : [])])
+        closing.push(this.remove(conns, remote));
+    }
+    await Promise.all(closing);
   }
 
   private send(remote: RemoteNode, sql: string, params: readonly (string | Buffer | null)[], prepare = false) {
@@ -331,66 +541,180 @@ export class RemoteConnections {
 
   /**
    * Sends a command (reported to the client first when canopy.log_remote_commands is on); marks
-   * errors as the worker's, and the connection broken when it was not a worker's error.
+   * errors as the worker's, and the connection broken when it was not a worker's error. A
+   * connection left idle outside a transaction goes to a session waiting for its node.
    */
   private async issue<T>(remote: RemoteNode, sql: string, f: () => Promise<T>): Promise<T> {
-    const logging = this.session.logRemoteCommands();
-    if (logging === true || (logging !== false && (await logging))) {
-      const { nodename, nodeport } = remote.node;
-      this.session.sendToClient(
-        write.noticeResponse({
-          severity: "NOTICE",
-          code: "00000",
-          message: `issuing ${sql}`,
-          detail: `on server ${this.session.user}@${nodename}:${nodeport} connectionId: ${remote.connectionId}`,
-        }),
-      );
-    }
     remote.command = sql;
     remote.running++;
     try {
+      const logging = this.session.logRemoteCommands();
+      if (logging === true || (logging !== false && (await logging))) {
+        const { nodename, nodeport } = remote.node;
+        this.session.sendToClient(
+          write.noticeResponse({
+            severity: "NOTICE",
+            code: "00000",
+            message: `issuing ${sql}`,
+            detail: `on server ${this.session.user}@${nodename}:${nodeport} connectionId: ${remote.connectionId}`,
+          }),
+        );
+      }
       return await f();
     } catch (e) {
       if (!(e instanceof RemoteError)) remote.broken = true;
       else (e as RemoteError & { fromWorker?: boolean }).fromWorker = true;
       throw e;
     } finally {
-      remote.running--;
+      this.unclaim(remote);
     }
   }
 
-  private async connection(node: NodeRecord): Promise<RemoteNode> {
-    const existing = this.nodes.get(node.nodeid);
-    if (existing && !(existing.broken && !existing.inTransaction)) return existing;
-    if (existing) {
-      this.nodes.delete(node.nodeid);
-      void existing.client.close();
+  /**
+   * Ends a claim on a connection (a command's, a lane's). A connection left idle is closed if it
+   * broke or a session waits for its node (its slot goes to that session); a broken one in a
+   * transaction stays until the transaction ends.
+   */
+  private unclaim(remote: RemoteNode): void {
+    if (--remote.running > 0 || (!remote.broken && this.shared.waiting === 0)) return;
+    // A connection still open holds its slot (embedded ones hold none and stay until replaced).
+    if (remote.slot === null || !idle(remote)) return;
+    if (remote.broken || this.shared.hasWaiters(remote.slot))
+      void this.remove(this.nodes.get(remote.node.nodeid)!, remote);
+  }
+
+  /** The node's home connection, claimed for a statement (see RemoteNode.running). */
+  private claimHome(node: NodeRecord): RemoteNode | Promise<RemoteNode> {
+    // A statement asked to stop starts nothing more.
+    this.session.interrupts.check();
+    const conns = this.connectionsTo(node);
+    const home = conns.home;
+    if (home !== null && !(home.broken && !home.inTransaction)) {
+      home.running++;
+      return home;
     }
-    let pending = this.connecting.get(node.nodeid);
-    if (!pending) {
-      // Numbered as they are asked for, so that parallel connections get the same numbers each run.
-      const connectionId = ++this.connectionsOpened;
-      pending = connectToNode(this.session, node.nodename, node.nodeport).then((client) => ({
-        client,
-        node,
-        connectionId,
-        command: null,
-        running: 0,
-        groupId: node.groupid,
-        inTransaction: false,
-        wrote: false,
-        broken: false,
-        settingsEpoch: -1,
-        savepoints: [],
-        preparedVersion: null,
-      }));
-      this.connecting.set(node.nodeid, pending);
-      pending
-        .then((r) => this.nodes.set(node.nodeid, r))
-        .catch(() => {})
-        .finally(() => this.connecting.delete(node.nodeid));
+    return this.connectHome(node, conns);
+  }
+
+  private connectHome(node: NodeRecord, conns: NodeConnections): Promise<RemoteNode> {
+    if (conns.home !== null) void this.remove(conns, conns.home);
+    // An idle extra connection becomes the home one: it holds a slot already.
+    const extra = conns.extras.find((r) => idle(r) && !r.broken);
+    if (extra) {
+      conns.extras.splice(conns.extras.indexOf(extra), 1);
+      this.extraCount--;
+      conns.home = extra;
+      extra.running++;
+      return Promise.resolve(extra);
     }
-    return pending;
+    if (conns.connecting === null) {
+      const opening = this.open(node, conns.key, true) as Promise<RemoteNode>;
+      conns.connecting = opening;
+      // Installed and claimed by reactions to the same promise, which run back to back: no other
+      // session sees the new connection unclaimed.
+      opening.then(
+        (remote) => {
+          conns.connecting = null;
+          if (this.closed) void this.remove(conns, remote);
+          else conns.home = remote;
+        },
+        () => {
+          conns.connecting = null;
+        },
+      );
+    }
+    return conns.connecting.then((remote) => {
+      remote.running++;
+      return remote;
+    });
+  }
+
+  /**
+   * Opens a connection to the node, holding a slot of the shared pool: a `required` one waits
+   * for a slot (and retries a node refusing connections), an extra one is null when no slot is free.
+   */
+  private async open(node: NodeRecord, key: string, required: boolean): Promise<RemoteNode | null> {
+    const [conninfo, timeout, maxConnections] = await this.session.currentSettings([
+      "canopy.node_conninfo",
+      "canopy.node_connection_timeout",
+      "max_connections",
+    ]);
+    const timeoutMs = Number(timeout);
+    let slot: string | null = null;
+    if (this.session.coordinator.gateway.parallel) {
+      // -1: no cap; 0: as many as the coordinator database takes connections, as in Citus.
+      const cap = Number(this.session.coordinator.settings["canopy.max_shared_pool_size"]);
+      const limit = cap === -1 ? Infinity : cap === 0 ? Number(maxConnections) : cap;
+      if (required) await this.shared.take(key, { limit, timeoutMs }, this);
+      else if (!this.shared.tryTake(key, limit)) return null;
+      slot = key;
+    }
+    // Numbered once it can connect, so that parallel connections get the same numbers each run.
+    const connectionId = ++this.connectionsOpened;
+    let client: NodeClient;
+    try {
+      client = await connectAsSession(this.session, node, conninfo, timeoutMs, required);
+    } catch (e) {
+      if (slot !== null) this.shared.release(slot);
+      throw e;
+    }
+    return {
+      client,
+      node,
+      connectionId,
+      command: null,
+      running: 0,
+      groupId: node.groupid,
+      inTransaction: false,
+      wrote: false,
+      prepared: false,
+      broken: false,
+      slot,
+      settingsEpoch: -1,
+      savepoints: [],
+      preparedVersion: null,
+    };
+  }
+
+  /** Closes a connection; its slot goes back to the shared pool once the node has let it go. */
+  private async remove(conns: NodeConnections, remote: RemoteNode): Promise<void> {
+    if (conns.home === remote) conns.home = null;
+    const at = conns.extras.indexOf(remote);
+    if (at >= 0) {
+      conns.extras.splice(at, 1);
+      this.extraCount--;
+    }
+    const slot = remote.slot;
+    remote.slot = null;
+    remote.broken = true;
+    await remote.client.close().catch(() => {});
+    if (slot !== null) this.shared.release(slot);
+  }
+
+  private connectionsTo(node: NodeRecord): NodeConnections {
+    let conns = this.nodes.get(node.nodeid);
+    if (!conns) {
+      conns = { key: `${node.nodename}:${node.nodeport}`, home: null, connecting: null, extras: [] };
+      this.nodes.set(node.nodeid, conns);
+    }
+    return conns;
+  }
+
+  /** Every connection of the session. */
+  private all(): RemoteNode[] {
+    const all: RemoteNode[] = [];
+    for (const conns of this.nodes.values()) {
+      if (conns.home) all.push(conns.home);
+      all.push(...conns.extras);
+    }
+    return all;
+  }
+
+  /** The home connections with an open remote transaction. */
+  private inTransaction(): RemoteNode[] {
+    const open: RemoteNode[] = [];
+    for (const conns of this.nodes.values()) if (conns.home?.inTransaction) open.push(conns.home);
+    return open;
   }
 }
 

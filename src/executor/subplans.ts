@@ -15,10 +15,9 @@ import { localityContext } from "../planner/pushdown.js";
 import { inlineCtes, planRecursive } from "../planner/subqueries.js";
 import type { Session } from "../server/session.js";
 import type { Invocation, InterceptedStatement } from "../commands/intercept.js";
-import { calledFunctions, functionFacts, typeNames } from "./pushdown.js";
+import { calledFunctions, describeColumns, functionFacts } from "./pushdown.js";
 import {
   checkIntermediateSize,
-  describeStatement,
   intermediateLimit,
   jsonRowsSubquery,
   parameterTypes,
@@ -146,7 +145,7 @@ export async function runRecursive(
 /** A subplan's rows (as JSON) and columns, or null when its rows cannot be read back (records). */
 interface SubplanRows {
   readonly json: string;
-  readonly columns: readonly { name: string; type: string; position: number }[];
+  readonly columns: readonly { name: string; type: string; position: number; collation: readonly string[] | null }[];
 }
 
 /**
@@ -165,10 +164,10 @@ async function runSubplan(
 ): Promise<SubplanRows | null> {
   const stmt = { SelectStmt: cloneAst(select) };
   const sql = deparseStatement(stmt);
-  const fields = await describeStatement(session, sql, paramTypes);
-  if (!fields || fields.some((f) => f.typeOid === RECORD_OID || f.typeOid === RECORD_ARRAY_OID)) return null;
-  const types = await typeNames(session, fields);
-  const columns = fields.map((f, i) => ({ name: f.name, type: types[i], position: i }));
+  const fields = await describeColumns(session, stmt.SelectStmt, paramTypes);
+  if (fields.length === 0 || fields.some((f) => f.typeOid === RECORD_OID || f.typeOid === RECORD_ARRAY_OID))
+    return null;
+  const columns = fields.map((f, i) => ({ name: f.name, type: f.typeName, position: i, collation: f.collation }));
   const st: InterceptedStatement = { sql, stmt, paramTypes, distributed: {}, subplan: true };
   const base = { params: inv.params, paramFormats: inv.paramFormats, resultFormats: [], describe: false };
   if (inv.explain) {

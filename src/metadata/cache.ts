@@ -45,6 +45,11 @@ export interface TableRecord {
   readonly shards: readonly ShardRecord[];
 }
 
+/** The shards of the reference tables among the tables (a write to them commits in two phases). */
+export function referenceShards(tables: readonly TableRecord[]): number[] {
+  return tables.filter((t) => t.method === "n").flatMap((t) => t.shards.map((s) => s.shardId));
+}
+
 /** One consistent view of the metadata. */
 export interface MetadataSnapshot {
   readonly version: number;

@@ -70,6 +70,11 @@ export interface RawLink {
 
 /** Reaches nodes; the coordinator has one gateway for all of them. */
 export interface NodeGateway {
+  /**
+   * Whether a node serves each connection with a process of its own (a real server): connections
+   * then run in parallel and count against its max_connections. PGlite has one backend per node.
+   */
+  readonly parallel: boolean;
   connect(node: NodeAddress, options: ConnectOptions): Promise<NodeClient>;
   close(): Promise<void>;
 }
@@ -81,7 +86,10 @@ export class RemoteError extends Error {
   }
 }
 
-/** The error for a node that cannot be reached, naming it as Citus does. */
+/**
+ * The error for a node that cannot be reached, naming it as Citus does; 53300 when the node
+ * refused the connection because its max_connections is reached (worth trying again).
+ */
 export function connectionFailed(node: NodeAddress, cause: unknown): SqlError {
   const code = (cause as { code?: string })?.code;
   const why =
@@ -93,7 +101,7 @@ export function connectionFailed(node: NodeAddress, cause: unknown): SqlError {
           ? cause.message
           : String(cause);
   return new SqlError(
-    "08001",
+    code === "53300" ? "53300" : "08001",
     `connection to the remote node ${node.name}:${node.port} failed with the following error: ${why}`,
   );
 }

@@ -341,6 +341,8 @@ export function lastReadyStatus(out: Buffer): number {
 
 /** Node gateway over in-process PGlite nodes, registered by name and port. */
 export class PGliteGateway implements NodeGateway {
+  /** One backend per node: a session has one connection per node, and no shared pool applies. */
+  readonly parallel = false;
   private readonly nodes = new Map<string, PGliteNode>();
 
   register(node: PGliteNode): void {

@@ -49,6 +49,8 @@ export function clientConfig(node: NodeAddress, options: ConnectOptions): pg.Cli
 
 /** Node gateway reaching real PostgreSQL servers. */
 export class PostgresGateway implements NodeGateway {
+  readonly parallel = true;
+
   /**
    * `localSocketDir`: where servers on this machine keep their unix sockets. A node named
    * localhost (or a loopback address) whose socket is there is reached through it: no TCP, no TLS.
@@ -56,10 +58,11 @@ export class PostgresGateway implements NodeGateway {
   constructor(private readonly localSocketDir?: string) {}
 
   async connect(node: NodeAddress, options: ConnectOptions): Promise<NodeClient> {
+    let target = node;
     if (this.localSocketDir && loopback.has(node.name) && existsSync(`${this.localSocketDir}/.s.PGSQL.${node.port}`)) {
-      node = { ...node, name: this.localSocketDir };
+      target = { ...node, name: this.localSocketDir };
     }
-    const client = new pg.Client(clientConfig(node, options));
+    const client = new pg.Client(clientConfig(target, options));
     client.on("error", () => {}); // reported through the pending query instead
     try {
       await client.connect();
@@ -69,9 +72,10 @@ export class PostgresGateway implements NodeGateway {
       if ((mode === "prefer" || mode === "allow") && /does not support SSL/i.test(String(e))) {
         return this.connect(node, { ...options, conninfo: { ...options.conninfo, sslmode: "disable" } });
       }
+      // Named as pg_dist_node names it, not by the socket it was reached through.
       throw connectionFailed(node, e);
     }
-    return takeOver(client, node);
+    return takeOver(client, target);
   }
 
   async close(): Promise<void> {}

@@ -25,6 +25,8 @@ import { RemoteError, type NodeClient, type QueryResult } from "./gateway.js";
 const MESSAGE_SIZE_MAX = 0x3fffffff;
 /** Statements kept prepared per connection. */
 const PREPARED_MAX = 1000;
+/** How long close() waits for the node to close the connection after Terminate. */
+const CLOSE_WAIT_MS = 5000;
 
 /** A request in flight: it sees every message the node sends for it, up to its ReadyForQuery. */
 interface Request {
@@ -51,6 +53,8 @@ export class WireClient implements NodeClient {
   private readonly framer = new MessageFramer(MESSAGE_SIZE_MAX);
   private readonly requests: Request[] = [];
   private readonly prepared = new Map<string, string>();
+  /** Names prepared statements; never reused on the connection, so a name cannot collide. */
+  private preparedCount = 0;
   private lost: Error | null = null;
 
   /**
@@ -74,7 +78,7 @@ export class WireClient implements NodeClient {
     const out: Buffer[] = [];
     let parsed: string | null = null;
     if (name === undefined) {
-      name = prepare && this.prepared.size < PREPARED_MAX ? `canopy_${this.prepared.size + 1}` : "";
+      name = prepare && this.prepared.size < PREPARED_MAX ? `canopy_${++this.preparedCount}` : "";
       out.push(write.parse(name, sql));
       if (name) {
         this.prepared.set(sql, name);
@@ -85,14 +89,16 @@ export class WireClient implements NodeClient {
     const formats = params.map((p) => (Buffer.isBuffer(p) ? 1 : 0));
     out.push(write.bind("", name, values, formats), write.execute(""), write.sync());
     const result = new WireResult();
+    let parseCompleted = false;
     return this.request(out, (m) => {
       if (m.code === BackendCode.DataRow) result.dataRows.push(m.raw);
       else if (m.code === BackendCode.CommandComplete) result.command = commandTag(m);
+      else if (m.code === BackendCode.ParseComplete) parseCompleted = true;
     }).then(
       () => result,
       (e: Error) => {
-        // A statement whose Parse failed was not prepared.
-        if (parsed !== null && e instanceof RemoteError) this.prepared.delete(sql);
+        // A statement whose Parse failed was not prepared; one that failed later stays prepared.
+        if (parsed !== null && !parseCompleted) this.prepared.delete(sql);
         throw e;
       },
     );
@@ -137,10 +143,18 @@ export class WireClient implements NodeClient {
     }).then(() => result);
   }
 
+  /**
+   * Sends Terminate and resolves once the node has closed the connection: its backend is gone
+   * then (a node that does not close within CLOSE_WAIT_MS is cut off).
+   */
   async close(): Promise<void> {
-    if (this.lost) return;
+    if (this.lost || this.socket.destroyed) return;
     this.lost = new Error("connection closed");
+    const closed = new Promise((resolve) => this.socket.once("close", resolve));
+    const timer = setTimeout(() => this.socket.destroy(), CLOSE_WAIT_MS);
     this.socket.end(write.terminate());
+    await closed;
+    clearTimeout(timer);
   }
 
   /** Writes a request's messages now and resolves at its ReadyForQuery (rejects with its first error). */

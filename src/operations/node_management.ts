@@ -8,6 +8,7 @@ import type { Session } from "../server/session.js";
 import type { Coordinator } from "../server/coordinator.js";
 import type { UdfResult } from "../commands/udfs.js";
 import { createRecordedObjects } from "../commands/objects.js";
+import { replicateReferenceTables } from "./reference_tables.js";
 
 const minimumServerVersion = 150000;
 
@@ -20,42 +21,71 @@ async function query(session: Session, sql: string, ...params: (string | null)[]
 
 /** Opens a connection to a node as the session's user, with node_conninfo and pg_dist_authinfo applied. */
 export async function connectToNode(session: Session, name: string, port: number): Promise<NodeClient> {
+  const [conninfo, timeoutMs] = await session.currentSettings([
+    "canopy.node_conninfo",
+    "canopy.node_connection_timeout",
+  ]);
+  return connectAsSession(session, { nodename: name, nodeport: port }, conninfo, Number(timeoutMs), true);
+}
+
+/**
+ * Opens a connection to a node as the session's user with the given canopy.node_conninfo and
+ * canopy.node_connection_timeout; `patient`: a node refusing connections (max_connections
+ * reached) is tried again until the timeout.
+ */
+export function connectAsSession(
+  session: Session,
+  node: { nodename: string; nodeport: number },
+  nodeConninfo: string,
+  timeoutMs: number,
+  patient: boolean,
+): Promise<NodeClient> {
   return connectWith(
     session.coordinator,
-    { name, port },
+    { name: node.nodename, port: node.nodeport },
     { user: session.user, database: session.database },
-    await session.currentSetting("canopy.node_conninfo"),
-    Number(await session.currentSetting("canopy.node_connection_timeout")),
+    parseConninfo(nodeConninfo),
+    timeoutMs,
     (sql, params) =>
       session.internalQuery(
         sql,
         params.map((p) => Buffer.from(p, "utf8")),
       ),
+    patient ? () => session.interrupts.check() : null,
   );
 }
 
-/** Opens a connection to a node as the coordinator database's own user (background work). */
+/**
+ * Opens a connection to a node as the coordinator database's own user (background work), named
+ * `canopy coordinator` in the node's pg_stat_activity unless node_conninfo names it.
+ */
 export async function connectAsCoordinator(coordinator: Coordinator, name: string, port: number): Promise<NodeClient> {
   const db = coordinator.database;
   return connectWith(
     coordinator,
     { name, port },
     { user: db.user, database: db.database },
-    coordinator.settings["canopy.node_conninfo"],
+    { application_name: "canopy coordinator", ...parseConninfo(coordinator.settings["canopy.node_conninfo"]) },
     Number(coordinator.settings["canopy.node_connection_timeout"]),
     async (sql, params) => (await coordinator.adminQuery(sql, params)).rows,
+    () => {},
   );
 }
 
+/**
+ * Connects with pg_dist_authinfo applied. With `whileRefused` (which throws to give up), a node
+ * refusing connections because its max_connections is reached is tried again, backing off, until
+ * `connectTimeoutMs` has passed.
+ */
 async function connectWith(
   coordinator: Coordinator,
   node: { name: string; port: number },
   who: { user: string; database: string },
-  nodeConninfo: string,
+  conninfo: Record<string, string>,
   connectTimeoutMs: number,
   query: (sql: string, params: string[]) => Promise<(string | null)[][]>,
+  whileRefused: (() => void) | null,
 ): Promise<NodeClient> {
-  const conninfo = parseConninfo(nodeConninfo);
   const auth = await query(
     `SELECT a.authinfo FROM pg_catalog.pg_dist_authinfo a
        LEFT JOIN pg_catalog.pg_dist_node n ON n.nodeid = a.nodeid
@@ -64,7 +94,23 @@ async function connectWith(
     [node.name, String(node.port), who.user],
   );
   if (auth.length > 0 && auth[0][0]) Object.assign(conninfo, parseConninfo(auth[0][0]));
-  return coordinator.gateway.connect(node, { ...who, conninfo, connectTimeoutMs });
+  const deadline = Date.now() + connectTimeoutMs;
+  for (let delayMs = 10; ; delayMs = Math.min(delayMs * 2, 1000)) {
+    try {
+      return await coordinator.gateway.connect(node, { ...who, conninfo, connectTimeoutMs });
+    } catch (e) {
+      const leftMs = deadline - Date.now();
+      if (whileRefused === null || !(e instanceof SqlError && e.code === "53300")) throw e;
+      if (leftMs <= 0) {
+        throw new SqlError("53300", e.message, {
+          detail: `The node refused connections for canopy.node_connection_timeout (${connectTimeoutMs} ms).`,
+          hint: "Raise max_connections on the node, or lower canopy.max_shared_pool_size.",
+        });
+      }
+      whileRefused();
+      await new Promise((resolve) => setTimeout(resolve, Math.min(delayMs, leftMs)));
+    }
+  }
 }
 
 /** Serializes node management across sessions and coordinators until the transaction ends. */
@@ -83,15 +129,19 @@ function nodeArgument(args: readonly (string | null)[]): { name: string; port: n
   return { name, port };
 }
 
-async function findNode(session: Session, name: string, port: number): Promise<{ nodeid: string; groupid: string }> {
+async function findNode(
+  session: Session,
+  name: string,
+  port: number,
+): Promise<{ nodeid: string; groupid: string; noderole: string }> {
   const rows = await query(
     session,
-    "SELECT nodeid, groupid FROM pg_catalog.pg_dist_node WHERE nodename = $1 AND nodeport = $2::int",
+    "SELECT nodeid, groupid, noderole FROM pg_catalog.pg_dist_node WHERE nodename = $1 AND nodeport = $2::int",
     name,
     String(port),
   );
   if (rows.length === 0) throw new SqlError("42704", `node at "${name}:${port}" does not exist`);
-  return { nodeid: rows[0][0]!, groupid: rows[0][1]! };
+  return { nodeid: rows[0][0]!, groupid: rows[0][1]!, noderole: rows[0][2]! };
 }
 
 /** Connects to a node and checks that it runs a supported PostgreSQL. */
@@ -139,12 +189,32 @@ export async function addNode(session: Session, args: readonly (string | null)[]
     role,
     cluster,
   );
-  if (role === "primary") {
-    // The types, functions and extensions shards need, for the shards the node will hold.
-    const node = { nodeid: Number(rows[0][0]), groupid: Number(rows[0][1]), nodename: name, nodeport: port };
-    await createRecordedObjects(session, { ...node, isactive: true, noderole: role, shouldhaveshards: true });
-  }
+  if (role === "primary") await prepareWorker(session, { nodeid: rows[0][0]!, groupid: rows[0][1]! }, name, port);
   return { kind: "scalar", type: "integer", value: rows[0][0] };
+}
+
+/**
+ * Gives a worker joining the cluster what its shards will need: the types, functions and
+ * extensions recorded for the workers, and a placement of every reference table, so that shards of
+ * distributed tables placed there can join them.
+ */
+async function prepareWorker(
+  session: Session,
+  ids: { nodeid: string; groupid: string },
+  nodename: string,
+  nodeport: number,
+): Promise<void> {
+  const node = {
+    nodeid: Number(ids.nodeid),
+    groupid: Number(ids.groupid),
+    nodename,
+    nodeport,
+    isactive: true,
+    noderole: "primary",
+    shouldhaveshards: true,
+  };
+  await createRecordedObjects(session, node);
+  await replicateReferenceTables(session, node);
 }
 
 /** canopy_remove_node: unregisters a worker unless it holds the only placement of a shard. */
@@ -188,12 +258,17 @@ export async function disableNode(session: Session, args: readonly (string | nul
   return { kind: "scalar", type: "void", value: "" };
 }
 
-/** canopy_activate_node: marks a reachable worker active again and returns its node id. */
+/**
+ * canopy_activate_node: marks a reachable worker active again, gives it what was created for the
+ * workers while it was inactive (recorded objects, reference tables) and returns its node id.
+ */
 export async function activateNode(session: Session, args: readonly (string | null)[]): Promise<UdfResult> {
   const { name, port } = nodeArgument(args);
+  await lockNodeMetadata(session);
   const node = await findNode(session, name, port);
   await ensureNodeIsReachable(session, name, port);
   await query(session, "UPDATE pg_catalog.pg_dist_node SET isactive = true WHERE nodeid = $1::int", node.nodeid);
+  if (node.noderole === "primary") await prepareWorker(session, node, name, port);
   return { kind: "scalar", type: "integer", value: node.nodeid };
 }
 

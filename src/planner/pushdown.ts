@@ -8,7 +8,11 @@
 // - Partial aggregation: each shard group computes per-group partial states (count, sum, …) and
 //   the coordinator database combines them, then evaluates HAVING, ORDER BY, DISTINCT, window
 //   functions and LIMIT as PostgreSQL would. DISTINCT aggregates move their argument into the
-//   shards' grouping keys and are computed on the coordinator.
+//   shards' grouping keys and are computed on the coordinator. Aggregates without such partials
+//   (array_agg, string_agg, json(b)_agg and json(b)_object_agg, with their ORDER BY, and any other)
+//   carry their inputs: each shard group sends, per group, one JSON array of the rows' arguments
+//   and sort keys (FILTER applied), and the coordinator runs the aggregate itself over the rows of
+//   all shard groups, with the arguments and sort keys back in their types and collations.
 //
 // Subqueries, derived tables and (inlined) CTEs run with the statement on each shard group when
 // they are shard-local with its tables (planner/subqueries.ts).
@@ -16,7 +20,7 @@
 // A statement outside these shapes gets no plan; the caller answers it from the tables' rows.
 // This module does no I/O itself: types come through the `describe` callback.
 import type { AstNode } from "../sql/ast.js";
-import { cloneAst, expressionFromTemplate, typeNameNode, walk } from "../sql/ast.js";
+import { cloneAst, expressionFromTemplate, textCast, typeNameNode, walk, withCollation } from "../sql/ast.js";
 import { columnTerm, distColumnRef, fromLeaf, onNullableSide, type DistributedRef } from "./analyze.js";
 import {
   joinedGroups,
@@ -33,15 +37,25 @@ export interface PushdownContext extends SubqueryContext {
   readonly refs: readonly DistributedRef[];
   /** The statement's output column names, as PostgreSQL names them. */
   readonly outputNames: readonly string[];
-  /** The type OIDs of the results of a SELECT run against the coordinator's (empty) shells. */
-  describe(select: AstNode): Promise<readonly { typeOid: number; typeModifier: number }[]>;
+  /** The result columns of a SELECT run against the coordinator's (empty) shells. */
+  describe(select: AstNode): Promise<readonly ColumnType[]>;
+}
+
+/** A result column's type as the coordinator database describes it. */
+export interface ColumnType {
+  readonly typeOid: number;
+  readonly typeModifier: number;
+  /** The type written as format_type writes it (with its modifier), to cast text back to it. */
+  readonly typeName: string;
+  /** The column's collation (schema and name) when it is not the database's default, else null. */
+  readonly collation: readonly string[] | null;
 }
 
 export interface PushdownPlan {
   /** The SELECT every shard group runs (references still name the distributed tables). */
   readonly worker: AstNode;
-  /** The worker's result types (OID and modifier), in column order. */
-  readonly workerTypes: readonly { typeOid: number; typeModifier: number }[];
+  /** The worker's result types, in column order. */
+  readonly workerTypes: readonly ColumnType[];
   /**
    * The coordinator's SELECT over the shards' rows: its FROM holds `ROWS_PLACEHOLDER`, to be
    * replaced by the rows (column i named `w<i>`).
@@ -59,6 +73,8 @@ const INT_TYPES = new Set([21, 23]);
 const EXACT_TYPES = new Set([21, 23, 20, 1700]);
 const FLOAT_TYPES = new Set([700, 701]);
 const INTERVAL_OID = 1186;
+const RECORD_OID = 2249;
+const UNKNOWN_OID = 705;
 
 /** Aggregates whose partials combine with the same aggregate. */
 const SELF_COMBINING: Record<string, string> = {
@@ -216,12 +232,8 @@ async function planFull(
       index = visible + hidden.length;
       hidden.push(cloneAst(node));
     }
-    // An explicit COLLATE stays with the sort key; the worker's column carries no collation.
-    const collate = node.CollateClause as AstNode | undefined;
-    const key = collate
-      ? { CollateClause: { arg: rowsColumn(index), collname: cloneAst(collate.collname) } }
-      : rowsColumn(index);
-    coordinatorSort.push({ SortBy: { ...cloneAst(sortBy), node: key } });
+    // The worker's column carries the sort key's collation (an explicit COLLATE's, too).
+    coordinatorSort.push({ SortBy: { ...cloneAst(sortBy), node: rowsColumn(index) } });
   }
   (worker.targetList as AstNode[]).push(...hidden.map((val, i) => ({ ResTarget: { name: `__canopy_sort${i}`, val } })));
   const limited = select.limitCount !== undefined && !plainDistinct;
@@ -271,13 +283,6 @@ function outputIndex(node: AstNode, targets: AstNode[], names: readonly string[]
 // ---------------------------------------------------------------------------------------------
 // Partial aggregation
 
-/** A worker column whose type decides how it combines. */
-interface PartialAggregate {
-  readonly call: AstNode;
-  readonly name: string;
-  readonly arg: AstNode | null;
-}
-
 async function planPartial(
   select: AstNode,
   targets: AstNode[],
@@ -286,25 +291,24 @@ async function planPartial(
   ctx: PushdownContext,
 ): Promise<PushdownPlan | null> {
   if (star || targets.length !== ctx.outputNames.length) return null;
-  // The argument types of sum/avg/variance decide their partials; one describe finds them all.
-  const typed: PartialAggregate[] = [];
+  // The types of the aggregates' inputs: sum, avg and variance choose their partials by their
+  // argument's type, and aggregates carrying their inputs cast them back. One describe finds all.
+  const inputs = new Map<string, AstNode>();
   for (const fc of findCalls(select, (f) => !f.over && ctx.isAggregate(funcName(f)))) {
-    const name = funcName(fc);
-    const args = (fc.args as AstNode[] | undefined) ?? [];
-    if (!fc.agg_distinct && (name === "sum" || name === "avg" || name in VARIANCE) && args.length === 1) {
-      typed.push({ call: fc, name, arg: args[0] });
-    }
+    for (const e of aggregateInputs(fc)) inputs.set(exprKey(e), e);
   }
-  const argTypes = new Map<string, number>();
-  if (typed.length > 0) {
+  const inputTypes = new Map<string, ColumnType>();
+  if (inputs.size > 0) {
     const probe = {
-      targetList: typed.map((t) => ({ ResTarget: { val: cloneAst(t.arg) } })),
+      targetList: [...inputs.values()].map((e) => ({ ResTarget: { val: cloneAst(e) } })),
       fromClause: cloneAst(select.fromClause),
       limitOption: "LIMIT_OPTION_DEFAULT",
       op: "SETOP_NONE",
     };
     const types = await ctx.describe(probe);
-    typed.forEach((t, i) => argTypes.set(exprKey(t.arg!), types[i]?.typeOid ?? 0));
+    [...inputs.keys()].forEach((k, i) => {
+      if (types[i]) inputTypes.set(k, types[i]);
+    });
   }
 
   const keys: AstNode[] = [];
@@ -333,22 +337,18 @@ async function planPartial(
     return { __partial: partialIndex.get(k)! };
   };
 
-  const combine = (fc: AstNode): AstNode | null => {
+  /** The aggregate over its partials (null: it has none here, see `fromInputs`). */
+  const combineByPartials = (fc: AstNode): AstNode | null => {
     const name = funcName(fc);
     const args = (fc.args as AstNode[] | undefined) ?? [];
     if (fc.agg_distinct) {
       if (fc.agg_filter || args.length === 0 || args.slice(1).some((a) => !isConstant(a))) return null;
+      const order = (fc.agg_order as AstNode[] | undefined) ?? [];
+      if (order.some((item) => exprKey((item.SortBy as AstNode).node as AstNode) !== exprKey(args[0]))) return null;
       const k = addKey(args[0]);
       const out = cloneAst(fc);
       out.args = [keyRef(k), ...cloneAst(args.slice(1))];
-      if (out.agg_order) {
-        const order = out.agg_order as AstNode[];
-        for (const item of order) {
-          const sortBy = item.SortBy as AstNode;
-          if (exprKey(sortBy.node as AstNode) !== exprKey(args[0])) return null;
-          sortBy.node = keyRef(k);
-        }
-      }
+      for (const item of (out.agg_order as AstNode[] | undefined) ?? []) (item.SortBy as AstNode).node = keyRef(k);
       return { FuncCall: out };
     }
     const filter = fc.agg_filter as AstNode | undefined;
@@ -369,8 +369,8 @@ async function planPartial(
       const p = partialRef(partial(name, cloneAst(args)));
       return callOf(SELF_COMBINING[name], [p]);
     }
-    if (args.length !== 1) return null;
-    const type = argTypes.get(exprKey(args[0])) ?? 0;
+    if (args.length !== 1 || fc.agg_order) return null;
+    const type = inputTypes.get(exprKey(args[0]))?.typeOid ?? 0;
     const arg = () => cloneAst(args[0]);
     const asFloat = () => ({ TypeCast: { arg: arg(), typeName: typeNameNode("float8") } });
     const asNumeric = () => ({ TypeCast: { arg: arg(), typeName: typeNameNode("numeric") } });
@@ -436,6 +436,48 @@ async function planPartial(
     }
     return null;
   };
+
+  /**
+   * The aggregate run on the coordinator over its inputs: each shard group sends, per group, a
+   * JSON array of rows holding the text of each argument and sort key (FILTER applied there); the
+   * coordinator reads them back as their types, with their collations, and calls the aggregate as
+   * written (DISTINCT, ORDER BY and all) over the rows of every shard group.
+   */
+  const fromInputs = (fc: AstNode): AstNode | null => {
+    const args = (fc.args as AstNode[] | undefined) ?? [];
+    // An ordered-set aggregate's direct arguments are per group, not per row.
+    if (fc.agg_within_group && !args.every(isConstant)) return null;
+    const carried: AstNode[] = [];
+    const positions = new Map<string, number>();
+    let unreadable = false;
+    const carry = (e: AstNode): AstNode => {
+      const key = exprKey(e);
+      const type = inputTypes.get(key);
+      if (!type || type.typeOid === RECORD_OID || type.typeOid === UNKNOWN_OID) unreadable = true;
+      if (!positions.has(key)) {
+        positions.set(key, carried.length);
+        carried.push(cloneAst(e));
+      }
+      return type ? carriedValue(positions.get(key)!, type) : e;
+    };
+    const call = cloneAst(fc);
+    delete call.agg_filter;
+    call.args = args.map((a) => (isConstant(a) ? cloneAst(a) : carry(a)));
+    for (const item of (call.agg_order as AstNode[] | undefined) ?? []) {
+      const sortBy = item.SortBy as AstNode;
+      sortBy.node = carry(sortBy.node as AstNode);
+    }
+    if (unreadable) return null;
+    const filter = fc.agg_filter as AstNode | undefined;
+    const rows = callOf("json_agg", [callOf("json_build_array", carried.map(textCast))]);
+    if (filter) (rows.FuncCall as AstNode).agg_filter = cloneAst(filter);
+    const p = partialRef(template("coalesce(__rows, '[]'::json)", { __rows: rows }));
+    return template(
+      "(SELECT __call FROM json_array_elements(json_agg(__p)) AS __canopy_group(r), json_array_elements(__canopy_group.r) AS __canopy_input(x))",
+      { __call: { FuncCall: call }, __p: p },
+    );
+  };
+  const combine = (fc: AstNode): AstNode | null => combineByPartials(fc) ?? fromInputs(fc);
 
   let failed = false;
   const rewrite = (node: unknown): unknown => {
@@ -606,6 +648,34 @@ function findCalls(select: AstNode, match: (fc: AstNode) => boolean): AstNode[] 
   return found;
 }
 
+/** An aggregate's inputs that vary by row: its arguments but constants (and `*`), and its sort keys. */
+function aggregateInputs(fc: AstNode): AstNode[] {
+  const args = (fc.args as AstNode[] | undefined) ?? [];
+  const order = ((fc.agg_order as AstNode[] | undefined) ?? []).map((item) => (item.SortBy as AstNode).node as AstNode);
+  return [...args.filter((a) => !isConstant(a)), ...order].filter((e) => !containsStar(e));
+}
+
+/** Input `i` of a row an aggregate carries (see fromInputs), read back as its type and collation. */
+function carriedValue(i: number, type: ColumnType): AstNode {
+  const text = {
+    A_Expr: {
+      kind: "AEXPR_OP",
+      name: [{ String: { sval: "->>" } }],
+      lexpr: { ColumnRef: { fields: [{ String: { sval: "__canopy_input" } }, { String: { sval: "x" } }] } },
+      rexpr: { A_Const: { ival: { ival: i } } },
+    },
+  };
+  return withCollation({ TypeCast: { arg: text, typeName: typeNameNode(type.typeName) } }, type.collation);
+}
+
+function containsStar(e: AstNode): boolean {
+  let found = false;
+  walk(e, (node) => {
+    if (node.A_Star) found = true;
+  });
+  return found;
+}
+
 function funcName(fc: AstNode): string {
   const names = (fc.funcname as AstNode[]).map((n) => (n.String as { sval: string }).sval);
   if (names.length === 2 && names[0] !== "pg_catalog") return "";
@@ -622,10 +692,16 @@ function integerConstant(node: AstNode): number | null {
   return c?.ival ? (c.ival.ival ?? 0) : null;
 }
 
+/**
+ * Whether an expression is the same for every row: a constant or a parameter, or an ARRAY[…] of
+ * them (possibly cast).
+ */
 function isConstant(node: AstNode): boolean {
   let n = node;
   while (n.TypeCast) n = (n.TypeCast as { arg: AstNode }).arg;
-  return !!n.A_Const;
+  const array = n.A_ArrayExpr as { elements?: AstNode[] } | undefined;
+  if (array) return (array.elements ?? []).every(isConstant);
+  return !!n.A_Const || !!n.ParamRef;
 }
 
 /** A key identifying an expression regardless of where it was written. */

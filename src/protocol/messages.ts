@@ -364,6 +364,26 @@ export const write = {
   noData(): Buffer {
     return new MessageWriter(BackendCode.NoData).finish();
   },
+  rowDescription(fields: readonly FieldDescription[]): Buffer {
+    const w = new MessageWriter(BackendCode.RowDescription).int16(fields.length);
+    for (const f of fields) {
+      w.cstring(f.name).int32(f.tableOid).int16(f.columnNumber).int32(f.typeOid);
+      w.int16(f.typeSize).int32(f.typeModifier).int16(f.format);
+    }
+    return w.finish();
+  },
+  /** A DataRow of values as sent (text values are UTF-8 strings). */
+  dataRow(values: readonly (Buffer | string | null)[]): Buffer {
+    const w = new MessageWriter(BackendCode.DataRow).int16(values.length);
+    for (const v of values) {
+      if (v === null) w.int32(-1);
+      else {
+        const bytes = typeof v === "string" ? Buffer.from(v, "utf8") : v;
+        w.int32(bytes.length).raw(bytes);
+      }
+    }
+    return w.finish();
+  },
 
   // Frontend messages, used on node connections.
   startupMessage(params: Record<string, string>): Buffer {

@@ -6,12 +6,13 @@ import { stringList, walk, constantText, type AstNode } from "../sql/ast.js";
 import { isCanopySetting, ensureSettingExists, checkSessionSet } from "../settings.js";
 import { toErrorFields } from "../errors.js";
 import type { ErrorFields } from "../protocol/messages.js";
-import { findMemoryView, interceptedUdf } from "../commands/udfs.js";
+import { findMemoryView, interceptedUdf, rowSignalUdf } from "../commands/udfs.js";
 import type { InterceptedStatement } from "../commands/intercept.js";
 import type { MetadataSnapshot } from "../metadata/cache.js";
 import { collectRelationRefs } from "../planner/analyze.js";
 import { SqlError } from "../errors.js";
 import { isPlannable } from "../executor/distributed.js";
+import { namedObjects } from "../commands/objects.js";
 
 export type Classification =
   | { readonly kind: "forward" }
@@ -79,12 +80,15 @@ function interceptionOf(stmt: AstNode, sql: string, embedded: boolean): Intercep
     return { sql, stmt, paramTypes: [], show: show.name.toLowerCase() };
   }
   let calls = 0;
+  let signalsRows = false;
   walk(stmt, (node) => {
     const call = node.FuncCall as AstNode | undefined;
     if (call && interceptedUdf(call)) calls++;
+    if (call && rowSignalUdf(call)) signalsRows = true;
     const range = node.RangeVar as { schemaname?: string; relname?: string } | undefined;
     if (range && findMemoryView(range)) calls++;
   });
+  if (signalsRows) return { sql, stmt, paramTypes: [], signalsRows };
   return calls > 0 ? { sql, stmt, paramTypes: [] } : null;
 }
 
@@ -179,13 +183,16 @@ const ddlStatements = new Set([
   "GrantStmt",
   "DropStmt",
   "TruncateStmt",
+  "ReindexStmt",
 ]);
 
 /**
- * Statements that may concern distributed tables without naming them: DROP INDEX, ALTER INDEX …
- * RENAME, DROP SCHEMA, and changes to types and functions the workers got for the shards.
+ * Statements that may concern distributed tables without naming them: DROP / ALTER / REINDEX
+ * INDEX, statements on schemas, GRANT … ALL TABLES IN SCHEMA, and changes to types, functions and
+ * extensions the workers got for the shards.
  */
-const shardObjectStatement = /\b(drop|alter)\s+(index|schema|type|domain|function)\b|\bor\s+replace\s+function\b/i;
+const shardObjectStatement =
+  /\b(drop|alter)\s+(index|schema|type|domain|function|procedure|routine|extension)\b|\bor\s+replace\s+(function|procedure)\b|\b(grant|revoke|reindex)\b/i;
 
 /**
  * Whether SQL text may concern distributed or reference tables: it names one, or it may drop or
@@ -197,16 +204,20 @@ export function mayConcernDistributed(sql: string, metadata: MetadataSnapshot): 
 
 function mayConcernShardObjects(stmt: AstNode, metadata: MetadataSnapshot): boolean {
   const drop = stmt.DropStmt as { removeType?: string } | undefined;
-  const rename = stmt.RenameStmt as { renameType?: string } | undefined;
+  const rename = stmt.RenameStmt as { renameType?: string; subname?: string } | undefined;
+  const reindex = stmt.ReindexStmt as { kind: string; name?: string } | undefined;
+  const grant = stmt.GrantStmt as { targtype: string; objtype: string; objects?: AstNode[] } | undefined;
+  const inSchemas = (schemas: readonly string[]) => metadata.tables.some((t) => schemas.includes(t.schema));
   if (drop?.removeType === "OBJECT_INDEX" || rename?.renameType === "OBJECT_INDEX") return metadata.tables.length > 0;
-  // Types, functions and schemas may hold objects recorded for the workers (checked when run).
-  if (drop && ["OBJECT_SCHEMA", "OBJECT_TYPE", "OBJECT_DOMAIN", "OBJECT_FUNCTION"].includes(drop.removeType!))
-    return true;
-  return !!(
-    stmt.AlterEnumStmt ||
-    stmt.AlterDomainStmt ||
-    (stmt.CreateFunctionStmt as { replace?: boolean } | undefined)?.replace
-  );
+  if (reindex?.kind === "REINDEX_OBJECT_INDEX") return metadata.tables.length > 0;
+  if (reindex?.kind === "REINDEX_OBJECT_SCHEMA") return inSchemas([reindex.name!]);
+  if (grant?.targtype === "ACL_TARGET_ALL_IN_SCHEMA" && grant.objtype === "OBJECT_TABLE") {
+    return inSchemas(stringList(grant.objects));
+  }
+  // Schemas, types, functions and extensions may hold or be objects recorded for the workers
+  // (checked when run).
+  if (drop?.removeType === "OBJECT_SCHEMA" || rename?.renameType === "OBJECT_SCHEMA") return true;
+  return namedObjects(stmt) !== null;
 }
 
 /** Relation names a statement refers to: its RangeVars and the names a DROP TABLE lists. */

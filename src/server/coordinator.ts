@@ -18,6 +18,7 @@ import { recoverPreparedTransactions } from "../transaction/recovery.js";
 import { detectDistributedDeadlocks, lockWaits, lockWaitsQuery } from "../transaction/deadlock.js";
 import { connectAsCoordinator } from "../operations/node_management.js";
 import { StatementStatistics } from "../executor/stat_statements.js";
+import { SharedConnectionPool } from "../executor/shared_pool.js";
 
 /** Where the coordinator database is: a real server, or a PGlite node in this process. */
 export type CoordinatorDatabase =
@@ -71,6 +72,8 @@ export class Coordinator {
   readonly statStatements: StatementStatistics;
   private deadlockTimer: NodeJS.Timeout | null = null;
   private recovering: Promise<number> | null = null;
+  /** canopy.max_shared_pool_size: the slots of each worker node, shared by every session. */
+  readonly connectionSlots = new SharedConnectionPool(() => Array.from(this.sessions.values(), (s) => s.remote));
 
   constructor(readonly options: CoordinatorOptions) {
     this.settings = resolveDefaults(options.settings);

@@ -27,7 +27,7 @@ import { SqlError, toErrorFields } from "../errors.js";
 import { RemoteError, type RawLink } from "../nodes/gateway.js";
 import { openSocket, sendCancelRequest } from "../nodes/postgres.js";
 import type { PGliteLink } from "../nodes/pglite.js";
-import { quoteQualified } from "../sql/quote.js";
+import { arrayLiteral, quoteQualified } from "../sql/quote.js";
 import { deparseStatement } from "../sql/parse.js";
 import { BackendPipe, type InternalSink } from "./backend_pipe.js";
 import { corkForTick } from "../protocol/cork.js";
@@ -59,6 +59,37 @@ interface InterceptedPortal {
 }
 
 const classificationCacheMax = 5000;
+
+/** canopy.* settings the distributed executor follows (see executorSettings). */
+export interface ExecutorSettings {
+  readonly epoch: number;
+  readonly logRemoteCommands: boolean;
+  /** canopy.max_adaptive_executor_pool_size */
+  readonly poolSize: number;
+  /** canopy.executor_slow_start_interval, ms */
+  readonly slowStartMs: number;
+  /** canopy.max_cached_conns_per_worker */
+  readonly cachedMax: number;
+}
+
+const executorSettingNames = [
+  "canopy.log_remote_commands",
+  "canopy.max_adaptive_executor_pool_size",
+  "canopy.executor_slow_start_interval",
+  "canopy.max_cached_conns_per_worker",
+];
+
+function executorSettingsFrom(epoch: number, values: readonly string[]): ExecutorSettings {
+  const [log, poolSize, slowStartMs, cachedMax] = values;
+  return {
+    epoch,
+    logRemoteCommands: log === "on",
+    poolSize: +poolSize,
+    slowStartMs: +slowStartMs,
+    cachedMax: +cachedMax,
+  };
+}
+
 const transactionWords = /commit|end|rollback|abort|savepoint|release|prepare/i;
 
 export class Session {
@@ -101,7 +132,8 @@ export class Session {
   private canopySettingsEpoch = 0;
   private canopySettingsChanged = false;
   private canopySettingsBumpNext = false;
-  private remoteCommandLogging = { epoch: -1, on: false };
+  /** canopy.* settings the executor follows, as last read (epoch -1: not read yet). */
+  private executor: ExecutorSettings;
   /** When the client connected (ms since the epoch), and what it said in its startup packet. */
   readonly backendStartMs = Date.now();
   applicationName = "";
@@ -122,6 +154,10 @@ export class Session {
   ) {
     this.socket = socket;
     this.framer = new MessageFramer(Number(coordinator.settings["canopy.max_message_size"]));
+    this.executor = executorSettingsFrom(
+      -1,
+      executorSettingNames.map((name) => coordinator.settings[name]),
+    );
   }
 
   start(): void {
@@ -213,8 +249,8 @@ export class Session {
   deadlockParticipant(ms: number): Participant | null {
     if (!this.interrupts.running || Date.now() - this.interrupts.startedAt < ms) return null;
     if (!this.remote.hasOpenTransactions()) return null;
-    const backends = new Map(this.remote.backendPids());
-    if (this.coordinator.database.kind === "postgres") backends.set(COORDINATOR_DATABASE, this.processId);
+    const backends = this.remote.backendPids();
+    if (this.coordinator.database.kind === "postgres") backends.push([COORDINATOR_DATABASE, this.processId]);
     return {
       backends,
       transactionStartedAt: this.remote.transactionStartedAt,
@@ -266,6 +302,7 @@ export class Session {
     } finally {
       this.pipe?.flush();
       this.busy = false;
+      this.remote.trim();
       if (this.socket.isPaused()) this.socket.resume();
     }
   }
@@ -565,7 +602,11 @@ export class Session {
     if (c.kind !== "forward") return c;
     if (/search_path/i.test(sql)) this.searchPathEpoch++;
     if (/isolation|read\s+only|deferrable|default_transaction|reset|discard/i.test(sql)) this.transactionModeEpoch++;
-    if (/timezone|time zone|datestyle|intervalstyle|extra_float_digits|bytea_output|timeout|reset|discard/i.test(sql)) {
+    if (
+      /search_path|timezone|time zone|datestyle|intervalstyle|extra_float_digits|bytea_output|timeout|reset|discard/i.test(
+        sql,
+      )
+    ) {
       this.settingsEpoch++;
       this.settingsChangedSinceTransactionEnd = true;
     } else if (this.settingsChangedSinceTransactionEnd && transactionWords.test(sql)) {
@@ -1049,23 +1090,43 @@ export class Session {
 
   /** Whether canopy.log_remote_commands is on; read again only when the settings may have changed. */
   logRemoteCommands(): boolean | Promise<boolean> {
-    if (this.remoteCommandLogging.epoch === this.canopySettingsEpoch) return this.remoteCommandLogging.on;
-    return this.readRemoteCommandLogging();
+    if (this.executor.epoch === this.canopySettingsEpoch) return this.executor.logRemoteCommands;
+    return this.executorSettings().then((s) => s.logRemoteCommands);
   }
 
-  private async readRemoteCommandLogging(): Promise<boolean> {
+  /**
+   * The canopy.* settings the executor follows, read once per canopy.* settings epoch (with
+   * canopy.log_remote_commands, before the first command a statement sends to a worker).
+   */
+  async executorSettings(): Promise<ExecutorSettings> {
     // A failed block cannot answer until it ends (its ROLLBACK still reaches the workers).
-    if (this.pipe!.transactionStatus === 0x45) return this.remoteCommandLogging.on;
+    if (this.executor.epoch === this.canopySettingsEpoch || this.pipe!.transactionStatus === 0x45) return this.executor;
     const epoch = this.canopySettingsEpoch;
-    const on = (await this.currentSetting("canopy.log_remote_commands")) === "on";
-    this.remoteCommandLogging = { epoch, on };
-    return on;
+    this.executor = executorSettingsFrom(epoch, await this.currentSettings(executorSettingNames));
+    return this.executor;
+  }
+
+  /** The executor's settings as last read, for work that cannot wait for them. */
+  get lastExecutorSettings(): ExecutorSettings {
+    return this.executor;
   }
 
   /** The session's current value of a setting, read from its connection. */
   async currentSetting(name: string): Promise<string> {
-    const rows = await this.internalQuery("SELECT pg_catalog.current_setting($1, true)", [Buffer.from(name)]);
-    const value = rows[0]?.[0];
+    return (await this.currentSettings([name]))[0];
+  }
+
+  /** The session's current values of settings, read from its connection in one query. */
+  async currentSettings(names: readonly string[]): Promise<string[]> {
+    const rows = await this.internalQuery(
+      "SELECT pg_catalog.current_setting(s, true) FROM pg_catalog.unnest($1::text[]) AS s",
+      [Buffer.from(arrayLiteral(names))],
+    );
+    return names.map((name, i) => this.settingOrDefault(name, rows[i]?.[0]));
+  }
+
+  /** A setting's value as current_setting(name, true) read it, or this coordinator's default when unset. */
+  settingOrDefault(name: string, value: string | null | undefined): string {
     return value === null || value === undefined || value === "" ? this.coordinator.settings[name] : value;
   }
 }

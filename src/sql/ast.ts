@@ -85,6 +85,12 @@ export function textCast(expr: AstNode): AstNode {
   return { TypeCast: { arg: expr, typeName: typeNameNode("text") } };
 }
 
+/** `expr COLLATE collation` (collation as schema and name), or the expression itself when null. */
+export function withCollation(expr: AstNode, collation: readonly string[] | null): AstNode {
+  if (!collation) return expr;
+  return { CollateClause: { arg: expr, collname: collation.map((sval) => ({ String: { sval } })) } };
+}
+
 /** The value of a constant node (A_Const) as text, or undefined if the node is not a constant. */
 export function constantText(node: unknown): string | null | undefined {
   const c = (node as { A_Const?: Record<string, unknown> }).A_Const;

@@ -3,6 +3,7 @@
 import { loadModule, parseSync } from "libpg-query";
 import { Deparser, deparseSync } from "pgsql-deparser";
 import { SqlError } from "../errors.js";
+import { quoteIdent } from "./quote.js";
 
 /** A parsed statement: its AST node (one-key object like `{ SelectStmt: … }`) and its text span. */
 export interface ParsedStatement {
@@ -41,11 +42,14 @@ export function parseSql(sql: string): ParsedStatement[] {
 /** Deparses one statement AST node back into SQL text. */
 // pgsql-deparser writes FETCH FIRST … WITH TIES as a plain LIMIT, which drops the ties; the
 // statement is written without its limit and the FETCH clause is added from the deparsed values.
-type SelectVisitor = (this: DeparserLike, node: Record<string, unknown>, context: unknown) => string;
+type StatementVisitor = (this: DeparserLike, node: Record<string, unknown>, context: unknown) => string;
 interface DeparserLike {
   visit(node: unknown, context: unknown): string;
 }
-const deparserPrototype = Deparser.prototype as unknown as { SelectStmt: SelectVisitor };
+const deparserPrototype = Deparser.prototype as unknown as {
+  SelectStmt: StatementVisitor;
+  InsertStmt: StatementVisitor;
+};
 const plainSelect = deparserPrototype.SelectStmt;
 // pgsql-deparser also keeps the context of UPDATE's SET list inside subqueries there, where it
 // writes `SELECT x AS y` as `SELECT y = x`: a SELECT's targets are never assignments.
@@ -59,8 +63,46 @@ deparserPrototype.SelectStmt = function (node, outer) {
   return `${plainSelect.call(this, rest, context)}${offset} FETCH FIRST (${this.visit(limitCount, context)}) ROWS WITH TIES`;
 };
 
+// pgsql-deparser writes ON CONFLICT ON CONSTRAINT's name as it is, unquoted: the name goes in quoted.
+const plainInsert = deparserPrototype.InsertStmt;
+deparserPrototype.InsertStmt = function (node, context) {
+  const onConflict = node.onConflictClause as { infer?: { conname?: string } } | undefined;
+  const conname = onConflict?.infer?.conname;
+  if (!conname) return plainInsert.call(this, node, context);
+  const infer = { ...onConflict!.infer, conname: quoteIdent(conname) };
+  return plainInsert.call(this, { ...node, onConflictClause: { ...onConflict, infer } }, context);
+};
+
+// pgsql-deparser writes a type's qualified name given as a list of names as a comma-separated list
+// ("s, t") in ALTER TYPE / DOMAIN … OWNER TO, ALTER DOMAIN … RENAME CONSTRAINT and GRANT … ON TYPE
+// / DOMAIN: the names are given to it as a TypeName.
+type NodeVisitor = (this: DeparserLike, node: Record<string, unknown>, context: unknown) => string;
+const typeKinds = new Set(["OBJECT_TYPE", "OBJECT_DOMAIN", "OBJECT_DOMCONSTRAINT"]);
+const asTypeName = (o: unknown) => {
+  const list = (o as { List?: { items: unknown[] } } | undefined)?.List;
+  return list ? { TypeName: { names: list.items, typemod: -1 } } : o;
+};
+const typeNamePatches: Record<string, (node: Record<string, unknown>) => Record<string, unknown>> = {
+  AlterOwnerStmt: (n) => (typeKinds.has(n.objectType as string) ? { ...n, object: asTypeName(n.object) } : n),
+  RenameStmt: (n) => (typeKinds.has(n.renameType as string) ? { ...n, object: asTypeName(n.object) } : n),
+  GrantStmt: (n) =>
+    typeKinds.has(n.objtype as string) ? { ...n, objects: (n.objects as unknown[] | undefined)?.map(asTypeName) } : n,
+};
+const visitors = Deparser.prototype as unknown as Record<string, NodeVisitor>;
+for (const [kind, patch] of Object.entries(typeNamePatches)) {
+  const plain = visitors[kind];
+  visitors[kind] = function (node, context) {
+    return plain.call(this, patch(node), context);
+  };
+}
+
 export function deparseStatement(stmt: Record<string, unknown>): string {
   return deparseSync({ version: 180004, stmts: [{ stmt }] } as never);
+}
+
+/** Deparses one node that is not a statement (a TypeName, an expression) into SQL text. */
+export function deparseNode(node: Record<string, unknown>): string {
+  return deparseSync(node as never);
 }
 
 /** Returns the SQL text of one statement of a multi-statement string. */

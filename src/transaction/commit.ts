@@ -63,35 +63,44 @@ async function commitProtocol(
   const remote = session.remote;
   const open = remote.openTransactions();
   const written = open.filter((t) => t.wrote);
-  let twoPhase = written.length > 1 || (remote.wroteReference && written.length > 0);
+  const referenceWrites = new Map(remote.referenceWrites);
+  let twoPhase = written.length > 1 || (referenceWrites.size > 0 && written.length > 0);
   if (!twoPhase && written.length === 1 && coordinatorWrites !== "none") {
     twoPhase =
       coordinatorWrites === "some" ||
       (await session.internalQuery("SELECT pg_catalog.txid_current_if_assigned() IS NOT NULL"))[0][0] === "t";
   }
-  remote.wroteReference = false;
+  remote.referenceWrites.clear();
+  const xid = await remote.takeDecisionXid();
   if (!twoPhase) {
     await commitOnePhase(session, open);
     if (coordinatorCommitsHere) await commitCoordinator();
     return;
   }
+  if (referenceWrites.size > 0) await ensureEveryPlacementWritten(session, referenceWrites);
   const groups = [...new Set(written.map((t) => t.groupId))];
-  const [[gid]] = await session.internalQuery(
+  const prefix = gidPrefix(session.coordinator.clusterId);
+  // The record is written in the coordinator transaction before its commit; with the transaction's
+  // id known ahead, the PREPAREs need not wait for it.
+  const record = session.internalQuery(
     `INSERT INTO pg_catalog.pg_dist_transaction (groupid, gid)
-     SELECT g, $2 || pg_catalog.txid_current() FROM pg_catalog.unnest($1::int[]) AS g RETURNING gid`,
-    [Buffer.from(`{${groups.join(",")}}`), Buffer.from(gidPrefix(session.coordinator.clusterId))],
+     SELECT g, $2 || COALESCE($3::bigint, pg_catalog.txid_current()) FROM pg_catalog.unnest($1::int[]) AS g
+     RETURNING gid`,
+    [Buffer.from(`{${groups.join(",")}}`), Buffer.from(prefix), xid === null ? null : Buffer.from(xid)],
   );
+  const gid = xid === null ? (await record)[0][0]! : prefix + xid;
   const prepared: number[] = [];
   try {
-    await settleAll(
-      open.map(async (t) => {
+    await settleAll<unknown>([
+      record,
+      ...open.map(async (t) => {
         if (!t.wrote) return remote.end(t.nodeId, "COMMIT");
-        await remote.end(t.nodeId, `PREPARE TRANSACTION ${quoteLiteral(gid)}`);
+        await remote.end(t.nodeId, `PREPARE TRANSACTION ${quoteLiteral(gid)}`, true);
         prepared.push(t.nodeId);
       }),
-    );
+    ]);
   } catch (e) {
-    await finishPrepared(session, prepared, gid!, "ROLLBACK");
+    await finishPrepared(session, prepared, gid, "ROLLBACK");
     throw e;
   }
   crashPoint("after-prepare");
@@ -100,11 +109,45 @@ async function commitProtocol(
   } catch (e) {
     // The coordinator database answered: its transaction, and so the decision, rolled back. Any
     // other failure leaves the outcome to recovery, which asks the coordinator database.
-    if (e instanceof RemoteError || e instanceof SqlError) await finishPrepared(session, prepared, gid!, "ROLLBACK");
+    if (e instanceof RemoteError || e instanceof SqlError) await finishPrepared(session, prepared, gid, "ROLLBACK");
     throw e;
   }
   crashPoint("after-decision");
-  await finishPrepared(session, prepared, gid!, "COMMIT");
+  await finishPrepared(session, prepared, gid, "COMMIT");
+}
+
+/**
+ * Refuses to commit writes to reference tables that missed a placement: one added after the
+ * statements were planned (canopy_add_node copying the tables to a new worker). The placements are
+ * read as committed now, not in the transaction's snapshot: the copy held a lock on a placement
+ * that every such write waited for, so it had committed before the write went on. An embedded
+ * coordinator database is held by this session until its transaction ends, so nothing else
+ * commits there meanwhile and its own connection reads it.
+ */
+async function ensureEveryPlacementWritten(
+  session: Session,
+  writes: ReadonlyMap<number, ReadonlySet<number>>,
+): Promise<void> {
+  const pairs = [...writes].flatMap(([shardId, groups]) => [...groups].map((g) => [String(shardId), String(g)]));
+  const params = [`{${pairs.map((p) => p[0]).join(",")}}`, `{${pairs.map((p) => p[1]).join(",")}}`];
+  const sql = `SELECT p.shardid FROM pg_catalog.pg_dist_placement p
+      WHERE p.shardid = ANY ($1::bigint[]) AND p.shardstate = 1
+        AND NOT EXISTS (SELECT 1 FROM unnest($1::bigint[], $2::int[]) AS w(shardid, groupid)
+                         WHERE w.shardid = p.shardid AND w.groupid = p.groupid)
+      LIMIT 1`;
+  const rows =
+    session.coordinator.database.kind === "pglite"
+      ? await session.internalQuery(
+          sql,
+          params.map((p) => Buffer.from(p)),
+        )
+      : (await session.coordinator.adminQuery(sql, params)).rows;
+  if (rows.length === 0) return;
+  await session.remote.rollbackAll();
+  throw new SqlError("40001", "could not serialize access due to a concurrent copy of a reference table", {
+    detail: `Shard ${rows[0][0]} got a placement on another worker while the transaction wrote it.`,
+    hint: "Run the transaction again.",
+  });
 }
 
 async function commitOnePhase(session: Session, open: readonly { nodeId: number; wrote: boolean }[]): Promise<void> {

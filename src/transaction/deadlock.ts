@@ -13,8 +13,8 @@ export const COORDINATOR_DATABASE = -1;
 
 /** A session that may take part in a deadlock: one running a statement for a while. */
 export interface Participant {
-  /** The pid of the session's backend on each node it is connected to, by node id. */
-  readonly backends: ReadonlyMap<number, number>;
+  /** The pids of the session's backends on the nodes it is connected to, as (node id, pid) pairs. */
+  readonly backends: readonly (readonly [number, number])[];
   /** When the session's transaction began (the youngest is the victim). */
   readonly transactionStartedAt: number;
   /** Cancels the participant's transaction as a deadlock victim. */
@@ -78,7 +78,7 @@ export async function detectDistributedDeadlocks(ctx: DeadlockContext, waitMs: n
   };
   addWaits(COORDINATOR_DATABASE, await ctx.coordinatorWaits(waitMs));
   const used = new Set<number>();
-  for (const p of ctx.participants) for (const nodeId of p.backends.keys()) used.add(nodeId);
+  for (const p of ctx.participants) for (const [nodeId] of p.backends) used.add(nodeId);
   await Promise.all(
     ctx.nodes
       .filter((n) => used.has(n.nodeid))

@@ -13,6 +13,9 @@
 --   distributed        tickets                                  by its bigserial id
 --   reference table    labels                                   (serial id)
 --   local table        holidays                                 stays on the coordinator
+--
+-- company_notes.author and .body have ICU collations of their own, so that text the coordinator
+-- sorts or compares must be sorted in the column's collation, not the database's.
 
 -- Reference tables.
 CREATE TABLE countries (
@@ -92,8 +95,8 @@ CREATE TABLE clicks (
 CREATE TABLE company_notes (
     company_id int NOT NULL,
     note_id int NOT NULL,
-    author text,
-    body text,
+    author text COLLATE "und-x-icu",
+    body text COLLATE "de-x-icu",
     created_on date,
     priority smallint,
     PRIMARY KEY (company_id, note_id)

@@ -10,24 +10,7 @@ import postgres from "postgres";
 import { startEmbeddedCluster, startLocalCluster, type TestCluster } from "../support/cluster.js";
 import { RawConnection, cancelRequest } from "../support/raw.js";
 import { sleep, until } from "../support/wait.js";
-
-/** The error a query ends with (null if it succeeds), and how long it took. */
-async function outcome(p: Promise<unknown>): Promise<{ error: pg.DatabaseError | null; ms: number }> {
-  const start = Date.now();
-  try {
-    await p;
-    return { error: null, ms: Date.now() - start };
-  } catch (e) {
-    return { error: e as pg.DatabaseError, ms: Date.now() - start };
-  }
-}
-
-async function connect(url: string): Promise<pg.Client> {
-  const c = new pg.Client(url);
-  c.on("error", () => {});
-  await c.connect();
-  return c;
-}
+import { connect, outcome } from "../support/client.js";
 
 /** Sends a raw CancelRequest for a node-postgres client's session, as libpq's PQcancel does. */
 async function sendCancel(port: number, client: pg.Client): Promise<void> {
@@ -177,6 +160,33 @@ describe("cancel, timeouts and distributed deadlocks (local cluster)", () => {
       assert.equal(none.rows[0].ok, false);
     } finally {
       await locker.end();
+      await victim.end();
+      await other.end();
+    }
+  });
+
+  test("pg_cancel_backend of the pids in canopy_stat_activity and pg_stat_activity rows stops the worker work", async () => {
+    const victim = await connect(cluster.url);
+    const other = await connect(cluster.url);
+    try {
+      const pid = (await victim.query("SELECT pg_backend_pid() AS pid")).rows[0].pid;
+      const queries = [
+        "SELECT pid, pg_cancel_backend(pid) AS cancelled FROM canopy_stat_activity WHERE query LIKE '%pg_sleep(20.05)%' AND pid <> pg_backend_pid()",
+        // With PostgreSQL servers a session's pid is its coordinator-database backend's.
+        `SELECT pid, pg_cancel_backend(pid) AS cancelled FROM pg_stat_activity WHERE pid = ${Number(pid)}`,
+      ];
+      for (const sql of queries) {
+        const running = outcome(victim.query("SELECT pg_sleep(20.05) FROM items WHERE id = 3"));
+        await workersRunning("pg_sleep(20.05)");
+        const r = await other.query(sql);
+        assert.ok(r.rows.length > 0, "the session is listed");
+        assert.ok(r.rows.every((row) => row.pid === pid && row.cancelled === true));
+        const { error } = await running;
+        assert.equal(error?.code, "57014");
+        await workersIdleOf("pg_sleep(20.05)");
+      }
+      assert.equal((await victim.query("SELECT count(*)::int AS n FROM items")).rows[0].n, 20);
+    } finally {
       await victim.end();
       await other.end();
     }

@@ -1,8 +1,9 @@
 // The TPC-B-like workload over distributed pgbench tables (accounts by aid, branches by bid,
-// tellers by tid, history by aid): pgbench's own script with 8 clients, then 8 clients of this
-// test's own while a worker is restarted. Afterwards the balances of accounts, tellers and
-// branches each add up to the deltas in history, every transaction whose COMMIT succeeded is
-// there and none that failed before COMMIT is. CANOPY_TPCB_SECONDS sets each run's length (60).
+// tellers by tid, history by aid): pgbench's own script with 8 clients, pgbench's select-only
+// script (-S) with 8 clients, then 8 clients of this test's own while a worker is restarted.
+// Afterwards the balances of accounts, tellers and branches each add up to the deltas in history,
+// every transaction whose COMMIT succeeded is there and none that failed before COMMIT is; -S
+// changes nothing. CANOPY_TPCB_SECONDS sets each run's length (60).
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -58,21 +59,48 @@ describe("TPC-B-like workload over distributed tables (local cluster)", () => {
     });
   }
 
-  test(`pgbench's TPC-B-like script, ${clients} clients for ${seconds} s: no errors, balances consistent`, async (t) => {
+  /** Runs pgbench with the clients for the run's length; asserts no failed transaction, returns how many ran. */
+  async function pgbench(t: { diagnostic(message: string): void }, ...options: string[]): Promise<number> {
     const { stdout } = await run(
       "pgbench",
-      ["-c", String(clients), "-j", "2", "-T", String(seconds), "-M", "prepared", "-n", cluster.url],
+      [...options, "-c", String(clients), "-j", "2", "-T", String(seconds), "-n", cluster.url],
       { timeout: (seconds + 120) * 1000 },
     );
     assert.match(stdout, /number of failed transactions: 0 /);
     const processed = Number(/number of transactions actually processed: (\d+)/.exec(stdout)?.[1]);
     assert.ok(processed > 0, stdout);
-    t.diagnostic(/tps = [\d.]+/.exec(stdout)?.[0] ?? "");
+    const tps = /tps = ([\d.]+)/.exec(stdout);
+    assert.ok(tps && Number(tps[1]) > 0, stdout);
+    t.diagnostic(tps[0]);
+    return processed;
+  }
+
+  test(`pgbench's TPC-B-like script, ${clients} clients for ${seconds} s: no errors, balances consistent`, async (t) => {
+    const processed = await pgbench(t, "-M", "prepared");
     await assertConsistent();
     const history = await withClient(
       async (c) => (await c.query("SELECT count(*)::int AS n FROM pgbench_history")).rows[0].n,
     );
     assert.equal(history, processed);
+  });
+
+  test(`pgbench -S (select only), ${clients} clients for ${seconds} s: no errors, nothing changes`, async (t) => {
+    const totals = () =>
+      withClient(async (c) => {
+        const sums: string[] = [];
+        for (const sql of [
+          "SELECT sum(abalance) AS s FROM pgbench_accounts",
+          "SELECT sum(tbalance) AS s FROM pgbench_tellers",
+          "SELECT sum(bbalance) AS s FROM pgbench_branches",
+          "SELECT count(*) AS s FROM pgbench_history",
+        ]) {
+          sums.push(String((await c.query(sql)).rows[0].s));
+        }
+        return sums;
+      });
+    const before = await totals();
+    await pgbench(t, "-S");
+    assert.deepEqual(await totals(), before);
   });
 
   test(`${clients} clients for ${seconds} s while a worker restarts: failures reported, none half-applied`, async (t) => {

@@ -37,9 +37,13 @@ function runPsql(url: string, file: string): Promise<string> {
   });
 }
 
-/** Replaces the cluster's ports by names of the same width, and psql's file prefix. */
+/**
+ * Replaces the cluster's ports by names of the same width, and psql's file prefix; drops the
+ * LOCATION lines of verbose errors (source lines of the server, which differ between versions).
+ */
 function normalize(output: string, cluster: TestCluster, file: string): string {
   let out = output.split(`psql:${file}:`).join("psql:");
+  out = out.replace(/^LOCATION: {2}.*\n/gm, "");
   const ports = [cluster.port, ...cluster.workerPorts];
   ports.forEach((port, i) => {
     const name = (i === 0 ? "COORD" : `WPRT${i}`).padEnd(String(port).length, "_");

@@ -1,14 +1,32 @@
-// A node-postgres client for one piece of a test's work, closed afterwards whatever happens.
+// node-postgres clients in tests: one for a piece of a test's work, closed afterwards whatever
+// happens; the outcome of a query that may fail.
 import pg from "pg";
 
-/** Connects to `url`, runs `f` with the client and closes it (errors of the connection are f's). */
-export async function withClient<T>(url: string, f: (c: pg.Client) => Promise<T>): Promise<T> {
+/** A connected client whose connection errors surface through its queries. */
+export async function connect(url: string): Promise<pg.Client> {
   const c = new pg.Client(url);
   c.on("error", () => {});
   await c.connect();
+  return c;
+}
+
+/** Connects to `url`, runs `f` with the client and closes it (errors of the connection are f's). */
+export async function withClient<T>(url: string, f: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = await connect(url);
   try {
     return await f(c);
   } finally {
     await c.end().catch(() => {});
+  }
+}
+
+/** The error a query ends with (null if it succeeds), and how long it took. */
+export async function outcome(p: Promise<unknown>): Promise<{ error: pg.DatabaseError | null; ms: number }> {
+  const start = Date.now();
+  try {
+    await p;
+    return { error: null, ms: Date.now() - start };
+  } catch (e) {
+    return { error: e as pg.DatabaseError, ms: Date.now() - start };
   }
 }

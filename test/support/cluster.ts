@@ -28,15 +28,27 @@ export interface TestCluster {
   restartCoordinator?(env?: Record<string, string>): Promise<void>;
 }
 
-/** Starts `canopy local up` in a fresh temp directory on free ports. */
-export async function startLocalCluster(workers = 2): Promise<TestCluster> {
+/** Starts `canopy local up` in a fresh temp directory on free ports, with canopy.* settings. */
+export async function startLocalCluster(workers = 2, settings: Record<string, string> = {}): Promise<TestCluster> {
   const dir = await mkdtemp(join(tmpdir(), "canopy-local-"));
   await chmod(dir, 0o755);
   const port = await findFreePortRange(workers + 2);
   try {
     await run(
       process.execPath,
-      [canopyBin, "local", "up", dir, "--port", String(port), "--workers", String(workers), "--fsync", "off"],
+      [
+        canopyBin,
+        "local",
+        "up",
+        dir,
+        "--port",
+        String(port),
+        "--workers",
+        String(workers),
+        "--fsync",
+        "off",
+        ...setFlags(settings),
+      ],
       {
         timeout: 120_000,
       },
@@ -80,10 +92,9 @@ export async function startLocalCluster(workers = 2): Promise<TestCluster> {
 /** Starts `canopy dev --memory` as a child process on a free port, with canopy.* settings. */
 export async function startEmbeddedCluster(workers = 2, settings: Record<string, string> = {}): Promise<TestCluster> {
   const port = await findFreePortRange(workers + 1);
-  const sets = Object.entries(settings).flatMap(([name, value]) => ["--set", `${name}=${value}`]);
   const child = spawn(
     process.execPath,
-    [canopyBin, "dev", "--memory", "--port", String(port), "--workers", String(workers), ...sets],
+    [canopyBin, "dev", "--memory", "--port", String(port), "--workers", String(workers), ...setFlags(settings)],
     {
       stdio: ["ignore", "pipe", "pipe"],
     },
@@ -115,6 +126,11 @@ export async function startEmbeddedCluster(workers = 2, settings: Record<string,
       if (child.exitCode === null) child.kill("SIGKILL");
     },
   };
+}
+
+/** canopy.* settings as the canopy command's --set flags. */
+function setFlags(settings: Record<string, string>): string[] {
+  return Object.entries(settings).flatMap(([name, value]) => ["--set", `${name}=${value}`]);
 }
 
 /** Which clusters a test file runs against: both unless CANOPY_TEST_CLUSTERS narrows it. */

@@ -29,6 +29,8 @@ test("unknown names, bad values and out-of-range values are refused as PostgreSQ
   assert.throws(() => checkSessionSet("canopy.explain_all_tasks", "maybe"), code("22023"));
   assert.throws(() => checkSessionSet("canopy.max_message_size", "2048"), code("55P02"));
   assert.throws(() => checkSessionSet("canopy.stat_statements_max", "100"), code("55P02"));
+  assert.throws(() => checkSessionSet("canopy.max_shared_pool_size", "10"), code("55P02"));
+  assert.equal(resolveDefaults({ "canopy.max_shared_pool_size": "-1" })["canopy.max_shared_pool_size"], "-1");
   assert.throws(() => resolveDefaults({ "canopy.stat_statements_max": "10000001" }), code("22023"));
   assert.throws(() => resolveDefaults({ "canopy.stat_statements_track": "top" }), code("22023"));
   assert.throws(() => checkSessionSet("canopy.node_conninfo", "password=secret"), code("22023"));

@@ -148,3 +148,81 @@ SELECT sum((payload ->> 'duration')::numeric), avg((payload ->> 'duration')::num
 SELECT sum(array_length(tags, 1)), max(cardinality(tags)) FROM events;
 
 SELECT avg(id), sum(id), avg(post_id), sum(post_id) FROM companies, (SELECT post_id FROM posts WHERE username = 'alice') p;
+
+-- Order-sensitive aggregates split into worker partials (each shard group sends its groups' inputs)
+-- and a coordinator combine that sorts them as PostgreSQL would: DESC, NULLS FIRST/LAST, the
+-- column's collation (company_notes.author is und-x-icu, .body de-x-icu), FILTER, DISTINCT.
+SELECT plan_id, array_agg(employees ORDER BY employees DESC NULLS FIRST, id) FROM companies GROUP BY plan_id;
+
+SELECT plan_id, array_agg(employees ORDER BY employees NULLS FIRST, id DESC), array_agg(id ORDER BY country_code DESC NULLS LAST, id) FROM companies GROUP BY plan_id;
+
+SELECT country_code, string_agg(name, ' | ' ORDER BY is_active NULLS FIRST, name DESC, id) FROM companies WHERE id < 120 GROUP BY country_code;
+
+SELECT string_agg(author, ',' ORDER BY author, company_id, note_id) FROM company_notes;
+
+SELECT priority, array_agg(author ORDER BY author DESC NULLS LAST, company_id, note_id) FROM company_notes GROUP BY priority;
+
+SELECT priority, array_agg(note_id ORDER BY body NULLS FIRST, company_id, note_id) FILTER (WHERE company_id < 100) FROM company_notes GROUP BY priority;
+
+SELECT array_agg(DISTINCT author ORDER BY author), array_agg(DISTINCT body ORDER BY body DESC) FROM company_notes;
+
+SELECT priority, string_agg(DISTINCT body, ' / ' ORDER BY body) FILTER (WHERE priority > 0) FROM company_notes GROUP BY priority;
+
+SELECT created_on IS NULL AS undated, array_agg(DISTINCT author ORDER BY author) FILTER (WHERE note_id > 1), count(DISTINCT author) FILTER (WHERE note_id > 1) FROM company_notes GROUP BY 1;
+
+-- @ordered
+SELECT min(author), max(author), min(body), max(body), author FROM company_notes GROUP BY author ORDER BY author NULLS FIRST;
+
+SELECT string_agg(author, ',' ORDER BY author COLLATE "C", company_id, note_id) FROM company_notes WHERE company_id < 60;
+
+SELECT country_code, json_agg(name ORDER BY lower(name), id) FROM companies GROUP BY country_code HAVING count(*) > 5;
+
+SELECT event_type, jsonb_agg(payload ORDER BY event_time NULLS FIRST, device_id, event_id) FILTER (WHERE payload IS NOT NULL) FROM events WHERE device_id BETWEEN -300 AND 30 GROUP BY event_type;
+
+SELECT os, json_object_agg(device_id, model ORDER BY device_id DESC) FROM devices GROUP BY os;
+
+SELECT location_country, jsonb_object_agg(device_id, firmware ORDER BY device_id) FILTER (WHERE firmware IS NOT NULL) FROM devices GROUP BY location_country;
+
+-- @error
+SELECT array_agg(tags ORDER BY id) FROM companies;
+
+SELECT plan_id, array_agg(tags ORDER BY id) FILTER (WHERE cardinality(tags) = 2) FROM companies GROUP BY plan_id;
+
+SELECT plan_id, array_agg(id ORDER BY id) FROM companies WHERE false GROUP BY plan_id;
+
+SELECT array_agg(id ORDER BY id), string_agg(name, ',' ORDER BY name), json_agg(id ORDER BY id), jsonb_object_agg(id, name ORDER BY id) FROM companies WHERE id > 100000;
+
+SELECT array_agg(id ORDER BY id) FILTER (WHERE employees < 0), count(*) FROM companies;
+
+-- @ordered
+SELECT country_code, string_agg(name, ',' ORDER BY name, id) FROM companies GROUP BY country_code
+HAVING string_agg(name, ',' ORDER BY name, id) LIKE '%a%' ORDER BY array_agg(id ORDER BY id DESC) DESC NULLS LAST LIMIT 6;
+
+SELECT plan_id, string_agg(name, country_code ORDER BY id) FROM companies WHERE id < 80 GROUP BY plan_id;
+
+SELECT position, array_agg(cost ORDER BY cost DESC, company_id, id), array_agg(DISTINCT round(cost, 1) ORDER BY round(cost, 1)) FROM clicks WHERE company_id < 50 GROUP BY position;
+
+SELECT event_type, array_agg(event_time ORDER BY event_time NULLS FIRST, device_id, event_id), array_agg(local_time ORDER BY local_time DESC, device_id, event_id) FROM events WHERE device_id BETWEEN 1 AND 20 GROUP BY event_type;
+
+SELECT os, array_agg(device_uuid ORDER BY device_uuid), array_agg(registered_on ORDER BY registered_on NULLS FIRST, device_id) FROM devices GROUP BY os;
+
+SELECT event_type, array_agg(reading ORDER BY reading, device_id, event_id), array_agg(value ORDER BY value DESC, device_id, event_id) FROM events WHERE device_id BETWEEN 1 AND 10 GROUP BY event_type;
+
+SELECT plan_id, jsonb_agg(c ORDER BY c.id) FROM companies c WHERE c.id < 40 GROUP BY plan_id;
+
+SELECT priority, percentile_disc(0.5) WITHIN GROUP (ORDER BY author), mode() WITHIN GROUP (ORDER BY body) FROM company_notes GROUP BY priority;
+
+SELECT plan_id, percentile_cont(0.25) WITHIN GROUP (ORDER BY employees DESC), percentile_disc(ARRAY[0.1, 0.9]) WITHIN GROUP (ORDER BY name) FROM companies GROUP BY plan_id;
+
+SELECT state, xmlagg(xmlelement(name c, name) ORDER BY company_id, id DESC) FROM campaigns WHERE company_id < 20 GROUP BY state;
+
+SELECT plan_id, string_agg(convert_to(name, 'UTF8'), '\x2c'::bytea ORDER BY id) FROM companies WHERE id < 60 GROUP BY plan_id;
+
+-- @params 1000 | ,
+SELECT plan_id, string_agg(name, $2 ORDER BY name DESC, id) FILTER (WHERE employees > $1) FROM companies GROUP BY plan_id;
+
+SELECT co.continent, array_agg(c.id ORDER BY co.name, c.id), string_agg(DISTINCT co.name, ',' ORDER BY co.name) FROM companies c JOIN countries co ON co.code = c.country_code GROUP BY co.continent;
+
+SELECT c.plan_id, string_agg(a.name, ',' ORDER BY a.score DESC NULLS LAST, a.company_id, a.id) FROM companies c JOIN ads a ON a.company_id = c.id WHERE c.id < 30 GROUP BY c.plan_id;
+
+SELECT username LIKE 'user_0%' AS early, string_agg(title, ';' ORDER BY created_at DESC NULLS LAST, username, post_id), array_agg(rating ORDER BY rating NULLS FIRST, username, post_id) FROM posts GROUP BY 1;

@@ -24,6 +24,10 @@ EXPLAIN (COSTS OFF) SELECT id FROM ex_orders WHERE amount > 50;
 -- Aggregates: partial aggregates on the workers, combined by the coordinator.
 EXPLAIN (COSTS OFF) SELECT count(*), sum(amount) FROM ex_orders;
 EXPLAIN (COSTS OFF) SELECT note, count(*) FROM ex_orders GROUP BY note ORDER BY 2 DESC, 1 LIMIT 3;
+-- Ordered aggregates: each shard group sends, per group, its rows' inputs (json_agg, FILTER applied
+-- there); the coordinator sorts them and runs the aggregate (SubPlan 1).
+EXPLAIN (VERBOSE, COSTS OFF) SELECT id % 3 AS r, string_agg(note, ',' ORDER BY amount DESC) FILTER (WHERE id > 30) FROM ex_orders GROUP BY 1;
+SELECT id % 3 AS r, string_agg(note, ',' ORDER BY amount DESC) FILTER (WHERE id > 30) FROM ex_orders GROUP BY 1 ORDER BY 1;
 -- Joins with reference tables, pushed down.
 EXPLAIN (COSTS OFF) SELECT k.label, count(*) FROM ex_items i JOIN ex_kinds k ON i.qty = k.kind GROUP BY k.label;
 -- Joins not on the distribution column and with local tables: one side's rows fetched first (a
