@@ -44,7 +44,16 @@ export const settingDefinitions: Readonly<Record<string, SettingDefinition>> = {
     max: intMax,
     context: "session",
   },
-  "canopy.max_cached_conns_per_worker": { kind: "integer", defaultValue: "1", min: 0, max: intMax, context: "session" },
+  // As many as a query's tasks may use: with fewer, a session's next multi-shard query opens its
+  // connections again (a GROUP BY over 1M rows took 1.8× as long with 1). Idle ones are given up
+  // to sessions waiting for canopy.max_shared_pool_size's slots.
+  "canopy.max_cached_conns_per_worker": {
+    kind: "integer",
+    defaultValue: "16",
+    min: 0,
+    max: intMax,
+    context: "session",
+  },
   // Connections to each worker node, all sessions of this coordinator together (-1: no cap; 0: the
   // coordinator database's max_connections, as in Citus).
   "canopy.max_shared_pool_size": { kind: "integer", defaultValue: "100", min: -1, max: intMax, context: "startup" },

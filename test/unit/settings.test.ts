@@ -13,7 +13,7 @@ test("defaults are the documented ones", () => {
   assert.equal(d["canopy.node_conninfo"], "sslmode=require");
   assert.equal(d["canopy.max_adaptive_executor_pool_size"], "16");
   assert.equal(d["canopy.executor_slow_start_interval"], "10");
-  assert.equal(d["canopy.max_cached_conns_per_worker"], "1");
+  assert.equal(d["canopy.max_cached_conns_per_worker"], "16");
   assert.equal(d["canopy.explain_all_tasks"], "off");
   assert.equal(d["canopy.log_remote_commands"], "off");
   assert.equal(resolveDefaults({ "canopy.shard_count": "64" })["canopy.shard_count"], "64");
