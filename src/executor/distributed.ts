@@ -66,6 +66,8 @@ export interface DistributedState {
   rowDescription?: Buffer | null;
   /** A router plan (SELECT or modification), kept while the metadata and search_path stay the same. */
   router?: RouterPlan;
+  /** The metadata and search_path under which a modification was found to have no router plan. */
+  noModificationRouter?: string;
   /** The last Describe answer (ParameterDescription, RowDescription or NoData) and its key. */
   described?: { key: string; messages: Buffer[] };
   /** A multi-shard SELECT's pushdown plan (or the finding that it has none). */
@@ -227,11 +229,15 @@ async function plan(
         hint: "Ask for text results.",
       });
     }
-    if (!binaryResults && !inv.explain) {
+    // Whether a modification has a router plan depends on the statement and the metadata only.
+    const key = `${metadata.version}:${session.searchPathEpoch}`;
+    if (!binaryResults && !inv.explain && st.distributed!.noModificationRouter !== key) {
       const routed = await modificationRouterPlan(session, st, stmt, refs, dist, target, metadata, inv);
       if (routed) {
         st.distributed!.router = routed;
         if (await runRouterPlan(session, st, routed, metadata, inv, inBlock)) return;
+      } else {
+        st.distributed!.noModificationRouter = key;
       }
     }
     const source = (stmt.InsertStmt as { selectStmt?: { SelectStmt?: AstNode } } | undefined)?.selectStmt?.SelectStmt;

@@ -59,6 +59,8 @@ for (const kind of clusterKinds()) {
         });
         assert.equal(r.command, "UPDATE");
         assert.equal(r.rowCount, 1);
+        // Each statement's own now(): apart by more than the clock's resolution (PGlite's is coarse).
+        await new Promise((resolve) => setTimeout(resolve, 2));
       }
       const missing = await c.query({
         name: "upd",
