@@ -1,7 +1,9 @@
 // canopy_stat_statements: how often each statement on distributed or reference tables ran, by which
 // executor and for which distribution value, as the seeds' view shows it. The entries live in this
-// coordinator's memory (a map in least-recently-called order, so that canopy.stat_statements_max
-// evicts the oldest in O(1)); the executors record each execution with recordStatement.
+// coordinator's memory: a map by key, and a list in least-recently-called order, so that a call and
+// canopy.stat_statements_max's eviction of the oldest both take O(1). (A Map's own insertion order
+// would not do: V8 leaves deleted entries in place until it rehashes, and finding the first live
+// one after many evictions skips them all.) The executors record each execution with recordStatement.
 //
 // An entry is keyed as Citus keys it: user, database, queryid, executor and partition key. The
 // queryid is libpg-query's fingerprint of the statement (constants ignored), so it is the same
@@ -43,9 +45,20 @@ export interface StatementEntry {
   lastCallMs: number;
 }
 
+/** An entry in the call-order list. */
+interface Slot {
+  readonly key: string;
+  readonly entry: StatementEntry;
+  older: Slot | null;
+  newer: Slot | null;
+}
+
 /** The entries of one coordinator, bounded by canopy.stat_statements_max. */
 export class StatementStatistics {
-  private readonly entries = new Map<string, StatementEntry>();
+  private readonly slots = new Map<string, Slot>();
+  /** The least and the most recently called entries. */
+  private oldest: Slot | null = null;
+  private newest: Slot | null = null;
 
   constructor(
     private readonly max: number,
@@ -63,34 +76,53 @@ export class StatementStatistics {
     // NULL and '' are different partition keys.
     const key =
       partitionKey === null ? `${identity.key}\0${executor}` : `${identity.key}\0${executor}\0${partitionKey}`;
-    let entry = this.entries.get(key);
-    if (entry) {
-      this.entries.delete(key);
+    let slot = this.slots.get(key);
+    if (slot) {
+      this.unlink(slot);
     } else {
-      if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value!);
+      if (this.slots.size >= this.max) this.drop(this.oldest!);
       const { queryId, query, user, database } = identity;
-      entry = { queryId, query, user, database, executor, partitionKey, calls: 0, totalTimeMs: 0, lastCallMs: 0 };
+      const entry = { queryId, query, user, database, executor, partitionKey, calls: 0, totalTimeMs: 0, lastCallMs: 0 };
+      slot = { key, entry, older: null, newer: null };
+      this.slots.set(key, slot);
     }
-    entry.calls++;
-    entry.totalTimeMs += durationMs;
-    entry.lastCallMs = nowMs;
-    this.entries.set(key, entry);
+    slot.entry.calls++;
+    slot.entry.totalTimeMs += durationMs;
+    slot.entry.lastCallMs = nowMs;
+    slot.older = this.newest;
+    slot.newer = null;
+    if (this.newest) this.newest.newer = slot;
+    else this.oldest = slot;
+    this.newest = slot;
   }
 
   /** Drops the entries not called since `cutoffMs` (they are the first in call order). */
   purge(cutoffMs: number): void {
-    for (const [key, entry] of this.entries) {
-      if (entry.lastCallMs >= cutoffMs) return;
-      this.entries.delete(key);
-    }
+    while (this.oldest && this.oldest.entry.lastCallMs < cutoffMs) this.drop(this.oldest);
   }
 
   reset(): void {
-    this.entries.clear();
+    this.slots.clear();
+    this.oldest = this.newest = null;
   }
 
+  /** The entries, least recently called first. */
   list(): StatementEntry[] {
-    return [...this.entries.values()];
+    const out: StatementEntry[] = [];
+    for (let slot = this.oldest; slot; slot = slot.newer) out.push(slot.entry);
+    return out;
+  }
+
+  private drop(slot: Slot): void {
+    this.unlink(slot);
+    this.slots.delete(slot.key);
+  }
+
+  private unlink(slot: Slot): void {
+    if (slot.older) slot.older.newer = slot.newer;
+    else this.oldest = slot.newer;
+    if (slot.newer) slot.newer.older = slot.older;
+    else this.newest = slot.older;
   }
 }
 

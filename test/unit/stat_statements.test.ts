@@ -41,3 +41,17 @@ test("purge drops the entries not called since the cutoff; reset drops all", () 
   s.reset();
   assert.deepEqual(keys(s), []);
 });
+
+test("a full store keeps call order through many evictions", () => {
+  const s = new StatementStatistics(50_000, true);
+  for (let i = 0; i < 300_000; i++) {
+    s.record(identity("1"), "adaptive", String(i), 1, i);
+    if (i % 3 === 0) s.record(identity("2"), "adaptive", "kept", 1, i);
+  }
+  const list = s.list();
+  assert.equal(list.length, 50_000);
+  // The entry called every third time survives; the others are the newest 49,999 distribution values.
+  assert.equal(list.filter((e) => e.partitionKey === "kept").length, 1);
+  const values = list.filter((e) => e.partitionKey !== "kept").map((e) => Number(e.partitionKey));
+  assert.deepEqual(values, Array.from({ length: 49_999 }, (_, k) => 250_001 + k));
+});
