@@ -238,6 +238,17 @@ export function transactionValueSites(stmt: AstNode): AstNode[] {
   return sites;
 }
 
+/**
+ * Whether a transaction value site is the transaction's start time itself: now(),
+ * transaction_timestamp() or CURRENT_TIMESTAMP without a precision.
+ */
+export function isTransactionStartTime(site: AstNode): boolean {
+  const svf = site.SQLValueFunction as { op: string } | undefined;
+  if (svf) return svf.op === "SVFOP_CURRENT_TIMESTAMP";
+  const name = stringList((site.FuncCall as AstNode).funcname);
+  return name[name.length - 1] !== "statement_timestamp";
+}
+
 /** The SELECT giving, per site, its value as text and its type's name, in the coordinator database. */
 export function transactionValuesQuery(sites: readonly AstNode[]): string {
   const targetList = sites.flatMap((site) => [

@@ -45,6 +45,7 @@ import {
   evaluateSelect,
   evaluateTransactionValues,
   fillDefaults,
+  isTransactionStartTime,
   replaceSite,
   transactionValueSites,
   transactionValuesQuery,
@@ -93,12 +94,15 @@ interface RouterPlan {
 /**
  * A modification's statement as the shards run it: its transaction value sites (now(), …) are
  * parameters after the client's, given at each execution by `valuesQuery` in the coordinator
- * database (null when it has none).
+ * database (null when it has none). When every site is the transaction's start time
+ * (`startTimeOnly`), a transaction block's known start time serves instead.
  */
 interface RouterModification {
   readonly template: AstNode;
   readonly paramCount: number;
   readonly valuesQuery: string | null;
+  readonly siteCount: number;
+  readonly startTimeOnly: boolean;
 }
 
 /** Whether SQL text may concern a distributed or reference table: the names are mentioned. */
@@ -363,6 +367,7 @@ async function modificationRouterPlan(
   const template = cloneAst(st.stmt);
   const sites = transactionValueSites(template);
   let valuesQuery: string | null = null;
+  const startTimeOnly = sites.length > 0 && sites.every(isTransactionStartTime);
   if (sites.length > 0) {
     // The sites' types, once: the shards read each value as the type its call returns.
     valuesQuery = transactionValuesQuery(sites);
@@ -373,7 +378,7 @@ async function modificationRouterPlan(
       }),
     );
   }
-  return { ...plan, modification: { template, paramCount: inv.params.length, valuesQuery } };
+  return { ...plan, modification: { template, paramCount: inv.params.length, valuesQuery, siteCount: sites.length, startTimeOnly } };
 }
 
 /**
@@ -568,11 +573,12 @@ async function runRouterPlan(
   }
   let values = inv;
   if (modification?.valuesQuery) {
-    const [row] = await session.internalQuery(modification.valuesQuery);
-    values = withDataParams(
-      inv,
-      row.filter((_, i) => i % 2 === 0),
-    );
+    const start = modification.startTimeOnly ? await session.blockTimestamp() : null;
+    const texts =
+      start !== null
+        ? new Array<string>(modification.siteCount).fill(start)
+        : (await session.internalQuery(modification.valuesQuery))[0].filter((_, i) => i % 2 === 0);
+    values = withDataParams(inv, texts);
   }
   const params = paramValues(task.params, values);
   const node = nodeForGroup(metadata.nodes, group);

@@ -264,7 +264,10 @@ export class RemoteConnections implements SlotHolder {
         remote.settingsEpoch = settings.epoch;
       }
       if (opts.transactional && !remote.inTransaction) {
-        if (!this.hasOpenTransactions()) this.transactionStartedAt = Date.now();
+        if (!this.hasOpenTransactions()) {
+          this.transactionStartedAt = Date.now();
+          this.session.prefetchBlockTimestamp();
+        }
         setup.push(this.send(remote, (await this.transactionModes()).begin, []));
         remote.inTransaction = true;
         remote.savepoints = [];

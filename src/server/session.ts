@@ -120,6 +120,12 @@ export class Session {
   transactionModeEpoch = 0;
   /** Set when this session changed the metadata inside a transaction block not yet ended. */
   private metadataChangedInBlock = false;
+  /** Counts the coordinator-database transactions that ended (ReadyForQuery reporting idle). */
+  private transactionsEnded = 0;
+  /** The open block's start time, once asked for (see blockTimestamp). */
+  private blockStart: { block: number; value: Promise<string | null> } | null = null;
+  /** The block (by transactionsEnded) whose modifications last used its start time. */
+  private blockStartUsedIn = -1;
   private blockMetadataLoads = 0;
   private readonly distributedClassifications = new Map<string, { version: number; c: Classification }>();
   private readonly columnCache = new Map<string, ColumnInfo[]>();
@@ -1045,11 +1051,39 @@ export class Session {
   }
 
   /**
+   * now() of the open transaction block, as text every node reads alike whatever its DateStyle
+   * and TimeZone ("YYYY-MM-DD HH:MM:SS.US+00"); null outside a block or when it cannot be had.
+   * Asked once per block. A block whose predecessor needed it asks when its first remote
+   * transaction opens (prefetchBlockTimestamp), so that the answer travels while the worker
+   * works, not later while the statement needing it holds its locks.
+   */
+  blockTimestamp(): Promise<string | null> {
+    if (this.pipe?.transactionStatus !== 0x54) return Promise.resolve(null);
+    this.blockStartUsedIn = this.transactionsEnded;
+    if (this.blockStart?.block !== this.transactionsEnded) {
+      const value = this.internalQuery(
+        `SELECT pg_catalog.to_char(pg_catalog.now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'`,
+      ).then(
+        ([[text]]) => text,
+        () => null,
+      );
+      this.blockStart = { block: this.transactionsEnded, value };
+    }
+    return this.blockStart.value;
+  }
+
+  /** Asks for the block's start time ahead if the previous block needed it (see blockTimestamp). */
+  prefetchBlockTimestamp(): void {
+    if (this.blockStartUsedIn === this.transactionsEnded - 1) void this.blockTimestamp();
+  }
+
+  /**
    * The coordinator database's transaction ended: metadata (or table shapes) this session changed
    * in it are committed or gone, so every session of this coordinator stops using its cached copy
    * before the client hears of the commit (other coordinators learn it from the notification).
    */
   private onTransactionEnd(): void {
+    this.transactionsEnded++;
     if (!this.metadataChangedInBlock) return;
     this.metadataChangedInBlock = false;
     this.coordinator.metadata.invalidate();

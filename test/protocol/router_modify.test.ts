@@ -50,6 +50,38 @@ for (const kind of clusterKinds()) {
       }
     });
 
+    test("blocks in a row: each row carries its own block's now(), whatever DateStyle and TimeZone say", async () => {
+      // From the second block on, the block's start time is asked for ahead (Session.blockTimestamp);
+      // a rolled-back block and a statement between blocks must not lend theirs to the next.
+      const seen: string[] = [];
+      for (let round = 0; round < 6; round++) {
+        const k = 2_000_000 + round;
+        await c.query("BEGIN");
+        await c.query({ name: "get", text: "SELECT v FROM events WHERE k = $1", values: [keys[round]] });
+        await c.query(round % 2 ? "SET LOCAL DateStyle = 'SQL, DMY'" : "SET LOCAL DateStyle = 'German'");
+        await c.query(round % 2 ? "SET LOCAL TimeZone = 'Asia/Kolkata'" : "SET LOCAL TimeZone = 'America/St_Johns'");
+        assert.equal((await insert(k, `block${round}`)).rowCount, 1);
+        const [{ now }] = (
+          await c.query("SELECT (extract(epoch FROM now()) * 1000000)::bigint::text AS now")
+        ).rows;
+        if (round === 3) {
+          await c.query("ROLLBACK");
+        } else {
+          await c.query("COMMIT");
+          const [{ at }] = (
+            await c.query("SELECT (extract(epoch FROM at) * 1000000)::bigint::text AS at FROM events WHERE k = $1", [k])
+          ).rows;
+          assert.equal(at, now, `block ${round}`);
+        }
+        assert.ok(!seen.includes(now), `block ${round} has a start time of its own`);
+        seen.push(now);
+        if (round === 4) await c.query({ name: "get", text: "SELECT v FROM events WHERE k = $1", values: [k] });
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+      assert.equal((await c.query("SELECT count(*)::int AS n FROM events WHERE k >= 2000000")).rows[0].n, 5);
+      await c.query("DELETE FROM events WHERE k >= 2000000");
+    });
+
     test("UPDATE and DELETE … RETURNING, outside a block", async () => {
       for (const k of keys.slice(0, 30)) {
         const r = await c.query({
