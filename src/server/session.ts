@@ -34,6 +34,7 @@ import { corkForTick } from "../protocol/cork.js";
 import type { Coordinator } from "./coordinator.js";
 import { classifyStatement, type Classification } from "./classify.js";
 import { InterceptedStatement, runIntercepted, describeIntercepted } from "../commands/intercept.js";
+import { commitBlock } from "../transaction/commit.js";
 import { RemoteConnections } from "../executor/remote.js";
 import { loadMetadata, type MetadataSnapshot } from "../metadata/cache.js";
 import { classifyDistributed, mayConcernDistributed } from "./classify.js";
@@ -642,6 +643,8 @@ export class Session {
       return this.finishSimpleQuery(true);
     }
     // Statement by statement: forwarded ones as their own Query, intercepted ones by Canopy.
+    const implicitBlock = this.needsImplicitBlock(c.statements);
+    if (implicitBlock) await this.beginImplicitBlock();
     let failed = false;
     for (const part of c.statements) {
       if (part.intercepted === null) {
@@ -676,7 +679,55 @@ export class Session {
       if (failed) break;
     }
     if (c.statements.length === 0) this.sendToClient(write.emptyQueryResponse());
+    if (implicitBlock) return this.endImplicitBlock(failed);
     await this.finishSimpleQuery(failed);
+  }
+
+  /**
+   * Whether a Query of several statements must run in one transaction that Canopy opens: PostgreSQL
+   * runs such a string as one implicit transaction (all or nothing, one now()), but Canopy runs its
+   * statements one by one. When some statement reaches distributed or reference tables and none
+   * controls transactions, is COPY FROM STDIN or is a statement of Canopy's own (UDFs, DDL), the
+   * string runs inside BEGIN … COMMIT instead, the coordinator database's and the workers' parts
+   * alike. Inside a block the client opened, the statements are already in one.
+   */
+  private needsImplicitBlock(parts: readonly { intercepted: InterceptedStatement | null }[]): boolean {
+    if (parts.length < 2 || this.pipe!.transactionStatus !== 0x49) return false;
+    return (
+      parts.some((p) => p.intercepted?.distributed) &&
+      parts.every((p) => p.intercepted === null || (p.intercepted.distributed && !p.intercepted.distributedCopy))
+    );
+  }
+
+  private async beginImplicitBlock(): Promise<void> {
+    await this.internalQuery("BEGIN");
+    await this.internalRaw(FrontendCode.Sync, write.sync());
+  }
+
+  /** Commits the implicit block, or rolls it back when a statement or the commit failed. */
+  private async endImplicitBlock(failed: boolean): Promise<void> {
+    if (!failed) {
+      try {
+        const commit = async () => {
+          await this.internalQuery("COMMIT");
+          await this.internalRaw(FrontendCode.Sync, write.sync());
+        };
+        if (this.remote.hasOpenTransactions()) await commitBlock(this, commit);
+        else await commit();
+      } catch (e) {
+        this.sendToClient(write.errorResponse(toErrorFields(e)));
+        failed = true;
+      }
+    }
+    if (failed) {
+      await this.remote.rollbackAll().catch(() => {});
+      await this.internalRaw(FrontendCode.Sync, write.sync());
+      if (this.pipe!.transactionStatus !== 0x49) {
+        await this.internalQuery("ROLLBACK").catch(() => {});
+        await this.internalRaw(FrontendCode.Sync, write.sync());
+      }
+    }
+    this.sendToClient(write.readyForQuery(this.pipe!.transactionStatus));
   }
 
   private copyIn: { statement: InterceptedStatement; chunks: Buffer[]; size: number } | null = null;
