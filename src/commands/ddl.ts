@@ -540,6 +540,14 @@ function dropStmt(removeType: string, vars: readonly AstNode[], behavior: string
  */
 async function planGrant(session: Session, stmt: AstNode, metadata: MetadataSnapshot): Promise<DdlPlan | null> {
   const grant = stmt.GrantStmt as { targtype: string; objtype: string; objects?: AstNode[] };
+  if (grant.objtype === "OBJECT_SCHEMA") {
+    // The same statement on every worker that may hold the schemas (created there if missing).
+    const schemas = (grant.objects ?? []).map((o) => (o.String as { sval: string }).sval);
+    const tables = metadata.tables.filter((t) => schemas.includes(t.schema));
+    if (tables.length === 0 && !(await holdRecordedObjects(session, schemas))) return null;
+    const statements = [...schemas.map((s) => `CREATE SCHEMA IF NOT EXISTS ${quoteQualified(s)}`), deparseStatement(stmt)];
+    return { shardStatements: async () => onSchemaWorkers(metadata, tables, statements) };
+  }
   if (grant.objtype !== "OBJECT_TABLE") return null;
   if (grant.targtype === "ACL_TARGET_OBJECT") return planOverListedTables(session, stmt, "GrantStmt", "objects");
   if (grant.targtype !== "ACL_TARGET_ALL_IN_SCHEMA") return null;

@@ -84,11 +84,15 @@ export interface RunOptions {
 const readOutside: RunOptions = { transactional: false, write: false };
 
 /**
- * Session settings workers follow: how values are read and printed, where unqualified functions,
- * operators and types are found (the schemas of objects recorded for the workers exist there),
- * and how long a statement waits for a lock (the waits happen on the workers).
+ * Session settings workers follow: the user and role whose privileges apply (SET SESSION
+ * AUTHORIZATION, which only a superuser's session can change, and SET ROLE; 'none' when unset),
+ * how values are read and printed, where unqualified functions, operators and types are found
+ * (the schemas of objects recorded for the workers exist there), and how long a statement waits
+ * for a lock (the waits happen on the workers).
  */
 const followedSettings = [
+  "session_authorization",
+  "role",
   "search_path",
   "TimeZone",
   "DateStyle",
@@ -228,7 +232,8 @@ export class RemoteConnections implements SlotHolder {
     const epoch = this.session.settingsEpoch;
     if (this.settings?.epoch === epoch) return this.settings;
     const rows = await this.session.internalQuery(
-      `SELECT pg_catalog.current_setting(s),
+      // An embedded coordinator database reports session_authorization as '' until it is set.
+      `SELECT CASE s WHEN 'session_authorization' THEN session_user::text ELSE pg_catalog.current_setting(s) END,
               (SELECT setting FROM pg_catalog.pg_settings WHERE name = 'statement_timeout')
          FROM pg_catalog.unnest($1::text[]) AS s`,
       [Buffer.from(arrayLiteral(followedSettings))],

@@ -214,6 +214,8 @@ function mayConcernShardObjects(stmt: AstNode, metadata: MetadataSnapshot): bool
   if (grant?.targtype === "ACL_TARGET_ALL_IN_SCHEMA" && grant.objtype === "OBJECT_TABLE") {
     return inSchemas(stringList(grant.objects));
   }
+  // A schema's privileges matter on the workers wherever its tables' shards or its objects are.
+  if (grant?.objtype === "OBJECT_SCHEMA") return true;
   // Schemas, types, functions and extensions may hold or be objects recorded for the workers
   // (checked when run).
   if (drop?.removeType === "OBJECT_SCHEMA" || rename?.renameType === "OBJECT_SCHEMA") return true;

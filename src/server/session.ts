@@ -610,7 +610,7 @@ export class Session {
     if (/search_path/i.test(sql)) this.searchPathEpoch++;
     if (/isolation|read\s+only|deferrable|default_transaction|reset|discard/i.test(sql)) this.transactionModeEpoch++;
     if (
-      /search_path|timezone|time zone|datestyle|intervalstyle|extra_float_digits|bytea_output|timeout|reset|discard/i.test(
+      /search_path|timezone|time zone|datestyle|intervalstyle|extra_float_digits|bytea_output|timeout|\brole\b|session.authorization|reset|discard/i.test(
         sql,
       )
     ) {

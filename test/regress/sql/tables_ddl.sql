@@ -160,6 +160,21 @@ SELECT result FROM run_command_on_workers('CREATE ROLE ddl_reader') ORDER BY nod
 GRANT SELECT, UPDATE (payload) ON ddl_s.events TO ddl_reader;
 GRANT SELECT ON ddl_kinds TO ddl_reader;
 SELECT result FROM run_command_on_workers($$SELECT bool_and(has_table_privilege('ddl_reader', oid, 'SELECT')) || ' ' || bool_and(has_column_privilege('ddl_reader', oid, 'payload', 'UPDATE')) FROM pg_class WHERE relname ~ '^events_[0-9]+$'$$) ORDER BY nodeport;
+-- SET ROLE reaches the workers: the shards are read and written with the role's privileges.
+GRANT USAGE ON SCHEMA ddl_s TO ddl_reader;
+SET ROLE ddl_reader;
+SELECT count(*) FROM ddl_s.events;
+SELECT count(*) FROM ddl_orders;
+UPDATE ddl_s.events SET tenant = tenant WHERE tenant = 1;
+UPDATE ddl_s.events SET payload = 'z' WHERE tenant = 1;
+RESET ROLE;
+SELECT count(*) FROM ddl_orders;
+SELECT payload FROM ddl_s.events WHERE tenant = 1;
+BEGIN;
+SET LOCAL ROLE ddl_reader;
+SELECT count(*) FROM ddl_s.events;
+COMMIT;
+SELECT count(*) FROM ddl_orders;
 REVOKE ALL ON ddl_s.events, ddl_kinds FROM ddl_reader;
 SELECT result FROM run_command_on_workers($$SELECT bool_or(has_table_privilege('ddl_reader', oid, 'SELECT')) FROM pg_class WHERE relname ~ '^(events|ddl_kinds)_[0-9]+$'$$) ORDER BY nodeport;
 
