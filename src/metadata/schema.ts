@@ -4,7 +4,7 @@
 // coordinator intercepts calls to the stubs; called directly on the database they raise an error.
 
 /** Bumped when the schema below changes; stored in pg_dist_metadata_version. */
-export const METADATA_SCHEMA_VERSION = 2;
+export const METADATA_SCHEMA_VERSION = 3;
 
 /** The channel on which every metadata change is announced to all coordinators. */
 export const METADATA_CHANNEL = "canopy_metadata_changed";
@@ -227,6 +227,18 @@ DO $$ DECLARE t text; BEGIN
     END IF;
   END LOOP;
 END $$;
+
+-- Every role may read where tables and shards are, as the seeds' queries do; pg_dist_authinfo
+-- (passwords) and the commit records stay the superuser's. A session of any role records its
+-- two-phase commit decisions through canopy_record_decision, in its own transaction.
+GRANT SELECT ON pg_catalog.pg_dist_node, pg_catalog.pg_dist_colocation, pg_catalog.pg_dist_partition,
+  pg_catalog.pg_dist_shard, pg_catalog.pg_dist_placement, pg_catalog.pg_dist_object,
+  pg_catalog.pg_dist_metadata_version TO PUBLIC;
+CREATE OR REPLACE FUNCTION pg_catalog.canopy_record_decision(groups integer[], prefix text)
+  RETURNS text LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog AS $$
+  INSERT INTO pg_catalog.pg_dist_transaction (groupid, gid)
+  SELECT g, prefix || pg_catalog.txid_current() FROM pg_catalog.unnest(groups) AS g
+  RETURNING gid $$;
 
 ${stubs}
 ${[...memoryViews].map((v) => `CREATE OR REPLACE VIEW pg_catalog.${v} AS SELECT * FROM pg_catalog.${v}();`).join("\n")}

@@ -46,11 +46,15 @@ export function connectAsSession(
     { user: session.user, database: session.database },
     parseConninfo(nodeConninfo),
     timeoutMs,
-    (sql, params) =>
-      session.internalQuery(
-        sql,
-        params.map((p) => Buffer.from(p, "utf8")),
-      ),
+    // pg_dist_authinfo holds passwords: only the coordinator database's own user reads it (an
+    // embedded one has no other user to read it as).
+    async (sql, params) =>
+      session.coordinator.database.kind === "pglite"
+        ? session.internalQuery(
+            sql,
+            params.map((p) => Buffer.from(p, "utf8")),
+          )
+        : (await session.coordinator.adminQuery(sql, params)).rows,
     patient ? () => session.interrupts.check() : null,
   );
 }

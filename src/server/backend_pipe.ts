@@ -4,6 +4,7 @@
 // connection). Backend output is framed by its headers only and routed to the head entry's sink.
 import { BackendCode, FrontendCode, parseErrorFields, scanMessages, type ErrorFields } from "../protocol/messages.js";
 import type { RawLink } from "../nodes/gateway.js";
+import { SqlError } from "../errors.js";
 
 /** Receives the backend's answer to one internal request. */
 export interface InternalSink {
@@ -20,6 +21,12 @@ interface Pending {
 }
 
 const FLUSH = Buffer.from([FrontendCode.Flush, 0, 0, 0, 4]);
+
+/** What an internal request skipped after an error gets, as PostgreSQL reports statements in a failed transaction. */
+const ABORTED: ErrorFields = new SqlError(
+  "25P02",
+  "current transaction is aborted, commands ignored until end of transaction block",
+).fields();
 
 const extendedCodes = new Set<number>([
   FrontendCode.Parse,
@@ -115,6 +122,8 @@ export class BackendPipe {
 
   /** Sends a message whose answers go to an internal sink. */
   request(code: number, raw: Buffer, sink: InternalSink): void {
+    // After an error the backend ignores extended-protocol messages until a Sync, without answer.
+    if (this.errorSinceSync && extendedCodes.has(code)) return sink.done(ABORTED, true);
     this.flush();
     this.sentSinceSync = code !== FrontendCode.Sync;
     this.pending.push({ code, sink });
@@ -180,7 +189,7 @@ export class BackendPipe {
       if (head.sink !== "client") head.sink.done(fields, false);
       while (this.outstanding > 0 && extendedCodes.has(this.pending[this.pendingHead].code)) {
         const skipped = this.shift();
-        if (skipped.sink !== "client") skipped.sink.done(null, true);
+        if (skipped.sink !== "client") skipped.sink.done(ABORTED, true);
       }
       return;
     }

@@ -82,12 +82,10 @@ async function commitProtocol(
   const prefix = gidPrefix(session.coordinator.clusterId);
   // The record is written in the coordinator transaction before its commit; with the transaction's
   // id known ahead, the PREPAREs need not wait for it.
-  const record = session.internalQuery(
-    `INSERT INTO pg_catalog.pg_dist_transaction (groupid, gid)
-     SELECT g, $2 || COALESCE($3::bigint, pg_catalog.txid_current()) FROM pg_catalog.unnest($1::int[]) AS g
-     RETURNING gid`,
-    [Buffer.from(`{${groups.join(",")}}`), Buffer.from(prefix), xid === null ? null : Buffer.from(xid)],
-  );
+  const record = session.internalQuery("SELECT pg_catalog.canopy_record_decision($1::int[], $2)", [
+    Buffer.from(`{${groups.join(",")}}`),
+    Buffer.from(prefix),
+  ]);
   const gid = xid === null ? (await record)[0][0]! : prefix + xid;
   const prepared: number[] = [];
   try {
