@@ -133,7 +133,7 @@ export class RemoteConnections implements SlotHolder {
    * The coordinator transaction's id, asked for as soon as two-phase commit became certain, so
    * that its decision record is ready to write beside the PREPAREs (see transaction/commit.ts).
    */
-  private decisionXid: Promise<string | null> | null = null;
+  private decisionXid: { transaction: number; xid: Promise<string | null> } | null = null;
   /** When the first of the open remote transactions began (Date.now()). */
   transactionStartedAt = 0;
   /**
@@ -399,12 +399,13 @@ export class RemoteConnections implements SlotHolder {
       const groups = this.referenceWrites.get(shardId) ?? new Set();
       this.referenceWrites.set(shardId, groups.add(remote.groupId));
     }
-    if (this.decisionXid === null && this.commitsInTwoPhases()) {
+    if (this.currentDecisionXid() === null && this.commitsInTwoPhases()) {
       // Asked now, the answer travels while the node works.
-      this.decisionXid = this.session.internalQuery("SELECT pg_catalog.txid_current()").then(
+      const xid = this.session.internalQuery("SELECT pg_catalog.txid_current()").then(
         ([[xid]]) => xid,
         () => null,
       );
+      this.decisionXid = { transaction: this.session.coordinatorTransaction, xid };
     }
   }
 
@@ -416,9 +417,20 @@ export class RemoteConnections implements SlotHolder {
 
   /** The coordinator transaction id asked for ahead of the commit (null: not asked, or failed); forgets it. */
   takeDecisionXid(): Promise<string | null> {
-    const xid = this.decisionXid ?? Promise.resolve(null);
+    const xid = this.currentDecisionXid() ?? Promise.resolve(null);
     this.decisionXid = null;
     return xid;
+  }
+
+  /**
+   * The id asked for in the coordinator database's current transaction. One asked in an earlier
+   * transaction (which ended without the commit protocol: a block whose remote transactions broke,
+   * then the client's ROLLBACK) must not name this one's prepared transactions: recovery would
+   * judge them by that other transaction's fate.
+   */
+  private currentDecisionXid(): Promise<string | null> | null {
+    if (this.decisionXid?.transaction !== this.session.coordinatorTransaction) return null;
+    return this.decisionXid.xid;
   }
 
   /** The open remote transactions, for the commit protocol. */

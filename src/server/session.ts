@@ -1101,6 +1101,11 @@ export class Session {
     return this.coordinator.metadata.get();
   }
 
+  /** Numbers the coordinator database's transactions: it changes when one ends. */
+  get coordinatorTransaction(): number {
+    return this.transactionsEnded;
+  }
+
   /**
    * now() of the open transaction block, as text every node reads alike whatever its DateStyle
    * and TimeZone ("YYYY-MM-DD HH:MM:SS.US+00"); null outside a block or when it cannot be had.
