@@ -89,6 +89,11 @@ export class MessageFramer {
     return this.buffered;
   }
 
+  /** The type code of the next message, if its first byte has arrived. */
+  nextCode(): number | null {
+    return this.buffered > 0 ? this.chunks[0][0] : null;
+  }
+
   /** Returns the next typed message, or null when more bytes are needed. */
   next(): Message | null {
     if (this.buffered < 5) return null;

@@ -101,6 +101,14 @@ export class Session {
   pipe: BackendPipe | null = null;
   private busy = false;
   private localErrorUntilSync = false;
+  /** Executes received since the client's last Sync. */
+  private executesSinceSync = 0;
+  /**
+   * Set while extended-protocol statements run in a block Canopy opened: one that reaches
+   * distributed tables came with others before the client's Sync, all one implicit transaction in
+   * PostgreSQL (a JDBC batch, a pipeline). The Sync commits the block, or rolls it back after an error.
+   */
+  private pipelineBlock = false;
   private readonly statements = new Map<string, InterceptedStatement>();
   private readonly portals = new Map<string, InterceptedPortal>();
   private readonly classifications = new Map<string, Classification>();
@@ -549,6 +557,13 @@ export class Session {
       case FrontendCode.Close:
         return this.onClose(m);
       case FrontendCode.Sync:
+        this.executesSinceSync = 0;
+        if (this.pipelineBlock) {
+          this.pipelineBlock = false;
+          const failed = this.localErrorUntilSync || pipe.errorSinceSync;
+          this.localErrorUntilSync = false;
+          return this.endImplicitBlock(failed);
+        }
         this.localErrorUntilSync = false;
         // After statements Canopy answered without the coordinator database (router queries).
         if (pipe.canAnswerSync()) return this.sendToClient(write.readyForQuery(pipe.transactionStatus));
@@ -992,9 +1007,20 @@ export class Session {
     const name = new BodyReader(m.body).cstring();
     const portal = this.portals.get(name);
     this.beginQuery(portal ? portal.statement.sql : (this.forwardedPortalTexts.get(name) ?? ""));
+    const earlier = this.executesSinceSync++;
     if (!portal) return this.pipe!.forward(m.code, m.raw);
     await this.pipe!.idle();
     if (this.pipe!.errorSinceSync) return;
+    if (
+      portal.statement.distributed &&
+      !this.pipelineBlock &&
+      this.pipe!.transactionStatus === 0x49 &&
+      (earlier > 0 || this.framer.nextCode() !== FrontendCode.Sync)
+    ) {
+      // Not alone before the client's Sync: the statements up to it are one implicit transaction.
+      await this.beginImplicitBlock();
+      this.pipelineBlock = true;
+    }
     if (portal.statement.distributedCopy) return this.startDistributedCopyIn(portal.statement, true);
     try {
       await runIntercepted(this, portal.statement, { ...portal, describe: false });

@@ -1,0 +1,95 @@
+// Extended-protocol statements up to a Sync are one implicit transaction in PostgreSQL: a JDBC
+// batch or a pipeline commits whole at its Sync or not at all, and shares one now(). Canopy opens a
+// block of its own when a statement on distributed tables is not alone before the Sync
+// (Session.pipelineBlock), and ends it at the Sync. Sent as raw messages: drivers such as
+// node-postgres put a Sync after every statement.
+import { test, describe, before, after } from "node:test";
+import assert from "node:assert/strict";
+import pg from "pg";
+import { clusterKinds, startCluster, type TestCluster } from "../support/cluster.js";
+import {
+  RawConnection,
+  bindMessage,
+  executeMessage,
+  firstError,
+  parseMessage,
+  syncMessage,
+  type RawMessage,
+} from "../support/raw.js";
+import { sleep } from "../support/wait.js";
+
+const insert = "INSERT INTO batch_items (k, at) VALUES ($1::int, now())";
+
+for (const kind of clusterKinds()) {
+  describe(`pipelined statements as one transaction (${kind})`, () => {
+    let cluster: TestCluster;
+    let c: pg.Client;
+    let raw: RawConnection;
+
+    before(async () => {
+      cluster = await startCluster(kind);
+      c = new pg.Client(cluster.url);
+      await c.connect();
+      await c.query("CREATE TABLE batch_items (k int PRIMARY KEY, at timestamptz)");
+      await c.query("SELECT create_distributed_table('batch_items', 'k')");
+      raw = (await RawConnection.startup(Number(new URL(cluster.url).port))).conn;
+    });
+
+    after(async () => {
+      raw?.socket.destroy();
+      await c?.end();
+      await cluster?.stop();
+    });
+
+    /** Parse once, then Bind/Execute per key, then Sync, in one write; the answers up to ReadyForQuery. */
+    async function batch(keys: readonly string[]): Promise<RawMessage[]> {
+      const out = [parseMessage("", insert)];
+      for (const k of keys) out.push(bindMessage("", "", [k]), executeMessage(""));
+      out.push(syncMessage());
+      raw.write(Buffer.concat(out));
+      return raw.readUntil("Z", 10_000);
+    }
+
+    const count = async (where = "true") =>
+      Number((await c.query(`SELECT count(*) AS n FROM batch_items WHERE ${where}`)).rows[0].n);
+    const status = (messages: readonly RawMessage[]) => String.fromCharCode(messages[messages.length - 1].body[0]);
+
+    test("a batch commits whole at its Sync, with one now()", async () => {
+      const answers = await batch(["1", "2", "3", "4", "5", "6", "7", "8"]);
+      assert.equal(firstError(answers), null);
+      assert.equal(answers.filter((m) => m.type === "C").length, 8);
+      assert.equal(status(answers), "I");
+      assert.equal(await count(), 8);
+      assert.equal((await c.query("SELECT count(DISTINCT at)::int AS n FROM batch_items")).rows[0].n, 1);
+    });
+
+    test("an error anywhere in the batch leaves nothing of it, on any worker", async () => {
+      const answers = await batch(["11", "12", "13", "14", "15", "16", "3", "17"]);
+      assert.equal(firstError(answers)?.C, "23505");
+      assert.equal(status(answers), "I");
+      assert.equal(await count("k > 10"), 0);
+      // The connection goes on: the next batch commits.
+      assert.equal(firstError(await batch(["21", "22"])), null);
+      assert.equal(await count("k > 20"), 2);
+    });
+
+    test("a Sync that comes later: nothing is visible to others before it, everything after it", async () => {
+      raw.write(Buffer.concat([parseMessage("", insert), bindMessage("", "", ["31"]), executeMessage("")]));
+      raw.write(Buffer.concat([bindMessage("", "", ["32"]), executeMessage("")]));
+      await sleep(300);
+      // An embedded coordinator database's one backend is the open block's until it ends: another
+      // session would wait for it.
+      if (kind === "local") assert.equal(await count("k > 30"), 0);
+      raw.write(syncMessage());
+      const answers = await raw.readUntil("Z", 10_000);
+      assert.equal(firstError(answers), null);
+      assert.equal(status(answers), "I");
+      assert.equal(await count("k > 30"), 2);
+    });
+
+    test("a statement alone before its Sync commits at once, as before", async () => {
+      assert.equal(firstError(await batch(["41"])), null);
+      assert.equal(await count("k = 41"), 1);
+    });
+  });
+}
