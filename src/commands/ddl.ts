@@ -545,7 +545,10 @@ async function planGrant(session: Session, stmt: AstNode, metadata: MetadataSnap
     const schemas = (grant.objects ?? []).map((o) => (o.String as { sval: string }).sval);
     const tables = metadata.tables.filter((t) => schemas.includes(t.schema));
     if (tables.length === 0 && !(await holdRecordedObjects(session, schemas))) return null;
-    const statements = [...schemas.map((s) => `CREATE SCHEMA IF NOT EXISTS ${quoteQualified(s)}`), deparseStatement(stmt)];
+    const statements = [
+      ...schemas.map((s) => `CREATE SCHEMA IF NOT EXISTS ${quoteQualified(s)}`),
+      deparseStatement(stmt),
+    ];
     return { shardStatements: async () => onSchemaWorkers(metadata, tables, statements) };
   }
   if (grant.objtype !== "OBJECT_TABLE") return null;

@@ -246,7 +246,7 @@ export function isTransactionStartTime(site: AstNode): boolean {
   const svf = site.SQLValueFunction as { op: string } | undefined;
   if (svf) return svf.op === "SVFOP_CURRENT_TIMESTAMP";
   const name = stringList((site.FuncCall as AstNode).funcname);
-  return name[name.length - 1] !== "statement_timestamp";
+  return name[name.length - 1] === "now" || name[name.length - 1] === "transaction_timestamp";
 }
 
 /** The SELECT giving, per site, its value as text and its type's name, in the coordinator database. */

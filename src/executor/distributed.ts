@@ -378,7 +378,10 @@ async function modificationRouterPlan(
       }),
     );
   }
-  return { ...plan, modification: { template, paramCount: inv.params.length, valuesQuery, siteCount: sites.length, startTimeOnly } };
+  return {
+    ...plan,
+    modification: { template, paramCount: inv.params.length, valuesQuery, siteCount: sites.length, startTimeOnly },
+  };
 }
 
 /**

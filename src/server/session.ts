@@ -1013,6 +1013,7 @@ export class Session {
     if (this.pipe!.errorSinceSync) return;
     if (
       portal.statement.distributed &&
+      !portal.statement.distributedCopy &&
       !this.pipelineBlock &&
       this.pipe!.transactionStatus === 0x49 &&
       (earlier > 0 || this.framer.nextCode() !== FrontendCode.Sync)

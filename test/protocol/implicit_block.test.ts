@@ -49,7 +49,10 @@ for (const kind of clusterKinds()) {
 
     test("a duplicate key on one worker rolls back rows written on the other", async () => {
       await c.query("INSERT INTO items VALUES (100, now(), 'kept')");
-      await assert.rejects(c.query(`${inserts(keys)}; INSERT INTO items VALUES (100, now(), 'again')`), /duplicate key/);
+      await assert.rejects(
+        c.query(`${inserts(keys)}; INSERT INTO items VALUES (100, now(), 'again')`),
+        /duplicate key/,
+      );
       assert.equal(await count("SELECT count(*) AS n FROM items"), 1);
     });
 
@@ -66,7 +69,9 @@ for (const kind of clusterKinds()) {
     });
 
     test("BEGIN and COMMIT inside the string keep their own meaning", async () => {
-      await c.query("BEGIN; UPDATE items SET note = 'in block' WHERE k = 1; UPDATE items SET note = 'in block' WHERE k = 2; COMMIT");
+      await c.query(
+        "BEGIN; UPDATE items SET note = 'in block' WHERE k = 1; UPDATE items SET note = 'in block' WHERE k = 2; COMMIT",
+      );
       assert.equal(await count("SELECT count(*) AS n FROM items WHERE note = 'in block'"), 2);
       await c.query("BEGIN");
       await c.query("UPDATE items SET note = 'outer' WHERE k = 5; UPDATE items SET note = 'outer' WHERE k = 6");

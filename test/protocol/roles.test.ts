@@ -74,7 +74,9 @@ test("a role that is no superuser: router and multi-shard work, two-phase commit
     await carol.query("COMMIT");
     const { rows } = await admin.query("SELECT count(*)::int AS n FROM carol_items WHERE v = 'b'");
     assert.equal(rows[0].n, 10);
-    const shards = await carol.query("SELECT count(*)::int AS n FROM pg_dist_shard WHERE logicalrelid = 'carol_items'::regclass");
+    const shards = await carol.query(
+      "SELECT count(*)::int AS n FROM pg_dist_shard WHERE logicalrelid = 'carol_items'::regclass",
+    );
     assert.equal(shards.rows[0].n, 32);
     await assert.rejects(carol.query("SELECT * FROM pg_dist_authinfo"), (e: { code?: string }) => e.code === "42501");
   } finally {

@@ -61,9 +61,7 @@ for (const kind of clusterKinds()) {
         await c.query(round % 2 ? "SET LOCAL DateStyle = 'SQL, DMY'" : "SET LOCAL DateStyle = 'German'");
         await c.query(round % 2 ? "SET LOCAL TimeZone = 'Asia/Kolkata'" : "SET LOCAL TimeZone = 'America/St_Johns'");
         assert.equal((await insert(k, `block${round}`)).rowCount, 1);
-        const [{ now }] = (
-          await c.query("SELECT (extract(epoch FROM now()) * 1000000)::bigint::text AS now")
-        ).rows;
+        const [{ now }] = (await c.query("SELECT (extract(epoch FROM now()) * 1000000)::bigint::text AS now")).rows;
         if (round === 3) {
           await c.query("ROLLBACK");
         } else {

@@ -53,5 +53,8 @@ test("a full store keeps call order through many evictions", () => {
   // The entry called every third time survives; the others are the newest 49,999 distribution values.
   assert.equal(list.filter((e) => e.partitionKey === "kept").length, 1);
   const values = list.filter((e) => e.partitionKey !== "kept").map((e) => Number(e.partitionKey));
-  assert.deepEqual(values, Array.from({ length: 49_999 }, (_, k) => 250_001 + k));
+  assert.deepEqual(
+    values,
+    Array.from({ length: 49_999 }, (_, k) => 250_001 + k),
+  );
 });
