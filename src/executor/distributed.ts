@@ -103,6 +103,8 @@ interface RouterModification {
   readonly valuesQuery: string | null;
   readonly siteCount: number;
   readonly startTimeOnly: boolean;
+  /** With startTimeOnly, the shards' statements that keep the sites, for a worker's own now(). */
+  readonly ownTimeTasks: Map<number, { sql: string; params: number[] }>;
 }
 
 /** Whether SQL text may concern a distributed or reference table: the names are mentioned. */
@@ -380,7 +382,14 @@ async function modificationRouterPlan(
   }
   return {
     ...plan,
-    modification: { template, paramCount: inv.params.length, valuesQuery, siteCount: sites.length, startTimeOnly },
+    modification: {
+      template,
+      paramCount: inv.params.length,
+      valuesQuery,
+      siteCount: sites.length,
+      startTimeOnly,
+      ownTimeTasks: new Map(),
+    },
   };
 }
 
@@ -563,19 +572,24 @@ async function runRouterPlan(
   if (modification && placements.length !== 1) return false;
   const group = plan.referenceGroup ?? placements[0]?.groupId;
   if (group === undefined) return false;
-  let task = plan.byIndex.get(index);
+  // Outside a block the statement is alone in its transaction (statements sharing an implicit
+  // transaction run in a block: Session.pipelineBlock, needsImplicitBlock) and reaches one shard,
+  // so the worker's own now() is that transaction's start time: no coordinator round trip.
+  const ownTime = !!modification?.startTimeOnly && !inBlock;
+  const tasks = ownTime ? modification!.ownTimeTasks : plan.byIndex;
+  let task = tasks.get(index);
   if (!task) {
-    const copy = cloneAst(modification?.template ?? st.stmt);
+    const copy = cloneAst(ownTime ? st.stmt : (modification?.template ?? st.stmt));
     collectRelationRefs(copy).forEach((ref, i) => {
       const table = plan.tables[i];
       if (table) renameToShard({ ...ref, table }, table.shards[table.method === "n" ? 0 : index].shardId);
     });
     const used = compactParams(copy);
     task = { sql: deparseStatement(copy), params: used };
-    plan.byIndex.set(index, task);
+    tasks.set(index, task);
   }
   let values = inv;
-  if (modification?.valuesQuery) {
+  if (modification?.valuesQuery && !ownTime) {
     const start = modification.startTimeOnly ? await session.blockTimestamp() : null;
     const texts =
       start !== null
