@@ -148,3 +148,14 @@ SELECT u.username, u.preferences, u.favorite_numbers, u.balance FROM users u WHE
 -- @touches holidays
 WITH d AS (INSERT INTO holidays VALUES ('2099-01-01', 'Future day', 'US') RETURNING *)
 SELECT d.name, count(*) FROM clicks k JOIN d ON k.company_id < 5 GROUP BY d.name;
+
+-- Shapes found by review: a FULL JOIN across co-location groups, an alias hiding the outer one at a
+-- middle level, a filter on a derived table grouped by the distribution column, and a row IN over
+-- DISTINCT rows led by the distribution column.
+SELECT count(*), count(c.id), count(d.device_id) FROM companies c FULL JOIN devices d ON d.owner_company_id = c.id;
+
+SELECT a.id, (SELECT count(*) FROM ads a JOIN clicks k ON k.company_id = a.company_id) AS n FROM companies a WHERE a.id = 3;
+
+SELECT count(*), sum(n) FROM (SELECT company_id, count(*) AS n FROM clicks GROUP BY 1) s WHERE s.company_id = 5;
+
+SELECT count(*) FROM ads WHERE (company_id, campaign_id) IN (SELECT DISTINCT company_id, id FROM campaigns);
