@@ -165,8 +165,14 @@ function clusterPaths(dir: string) {
   };
 }
 
-/** canopy.max_client_connections' default, and 100 more for background work and administrators. */
-const coordinatorDatabaseConnections = Number(settingDefinitions["canopy.max_client_connections"].defaultValue) + 100;
+/**
+ * The coordinator database's max_connections: canopy.max_client_connections (as the cluster sets
+ * it, or its default) and 100 more for background work and administrators.
+ */
+function coordinatorDatabaseConnections(settings: Record<string, string> | undefined): number {
+  const clients = settings?.["canopy.max_client_connections"];
+  return Number(clients ?? settingDefinitions["canopy.max_client_connections"].defaultValue) + 100;
+}
 
 async function localUp(f: Flags): Promise<void> {
   const dir = path.resolve(f.positional[2] ?? "");
@@ -186,7 +192,7 @@ async function localUp(f: Flags): Promise<void> {
     const fsync = flag(f, "fsync", "on") !== "off";
     // Every client session holds a connection to the coordinator database: room for
     // canopy.max_client_connections of them, and for the coordinator's own work.
-    const maxConnections = i === 0 ? coordinatorDatabaseConnections : undefined;
+    const maxConnections = i === 0 ? coordinatorDatabaseConnections(cluster.settings) : undefined;
     await initServer({
       dataDir,
       port: cluster.port + 1 + i,

@@ -158,7 +158,7 @@ export function shardStatements(def: TableDefinition, shardId: number): string[]
 export function shardRelname(relname: string, shardId: number): string {
   const suffix = `_${shardId}`;
   const bytes = Buffer.from(relname, "utf8");
-  if (bytes.length < identifierBytesMax - suffix.length) return relname + suffix;
+  if (bytes.length <= identifierBytesMax - suffix.length) return relname + suffix;
   const hash = (hashBytes(bytes) >>> 0).toString(16).padStart(8, "0");
   const characters = [...relname];
   while (Buffer.byteLength(characters.join("")) > identifierBytesMax - suffix.length - 9) characters.pop();

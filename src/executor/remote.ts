@@ -340,7 +340,8 @@ export class RemoteConnections implements SlotHolder {
         conns.extras.push(extra);
         this.extraCount++;
         if (!this.closed) return lane(extra);
-        this.unclaim(extra);
+        // The session closed meanwhile: closeAll went through the list before this one was in it.
+        await this.remove(conns, extra);
         return null;
       },
     };

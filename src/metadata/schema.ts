@@ -230,14 +230,19 @@ END $$;
 
 -- Every role may read where tables and shards are, as the seeds' queries do; pg_dist_authinfo
 -- (passwords) and the commit records stay the superuser's. A session of any role records its
--- two-phase commit decisions through canopy_record_decision, in its own transaction.
+-- two-phase commit decisions through canopy_record_decision, in its own transaction. The gid is
+-- the function's to make ('canopy_<system identifier>_<txid>', as gidPrefix in commit.ts), and only
+-- groups of the cluster are recorded: a caller can record nothing but its own transaction.
+DROP FUNCTION IF EXISTS pg_catalog.canopy_record_decision(integer[], text);
 GRANT SELECT ON pg_catalog.pg_dist_node, pg_catalog.pg_dist_colocation, pg_catalog.pg_dist_partition,
   pg_catalog.pg_dist_shard, pg_catalog.pg_dist_placement, pg_catalog.pg_dist_object,
   pg_catalog.pg_dist_metadata_version TO PUBLIC;
-CREATE OR REPLACE FUNCTION pg_catalog.canopy_record_decision(groups integer[], prefix text)
+CREATE OR REPLACE FUNCTION pg_catalog.canopy_record_decision(groups integer[])
   RETURNS text LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog AS $$
   INSERT INTO pg_catalog.pg_dist_transaction (groupid, gid)
-  SELECT g, prefix || pg_catalog.txid_current() FROM pg_catalog.unnest(groups) AS g
+  SELECT DISTINCT n.groupid, 'canopy_' || s.system_identifier || '_' || pg_catalog.txid_current()
+    FROM pg_catalog.pg_dist_node n, pg_catalog.pg_control_system() s
+   WHERE n.groupid = ANY (groups)
   RETURNING gid $$;
 
 ${stubs}

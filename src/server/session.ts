@@ -714,19 +714,26 @@ export class Session {
     );
   }
 
-  private async beginImplicitBlock(): Promise<void> {
-    await this.internalQuery("BEGIN");
-    await this.internalRaw(FrontendCode.Sync, write.sync());
+  private beginImplicitBlock(): Promise<void> {
+    return this.internalCommand("BEGIN");
+  }
+
+  /** Runs a command without parameters and ends it with a Sync, in one round trip. */
+  private async internalCommand(sql: string): Promise<void> {
+    const results = [
+      this.internalRaw(FrontendCode.Parse, write.parse("", sql, [])),
+      this.internalRaw(FrontendCode.Bind, write.bind("", "", [], [])),
+      this.internalRaw(FrontendCode.Execute, write.execute("", 0)),
+      this.internalRaw(FrontendCode.Sync, write.sync()),
+    ];
+    await this.flushAndAwait(results);
   }
 
   /** Commits the implicit block, or rolls it back when a statement or the commit failed. */
   private async endImplicitBlock(failed: boolean): Promise<void> {
     if (!failed) {
       try {
-        const commit = async () => {
-          await this.internalQuery("COMMIT");
-          await this.internalRaw(FrontendCode.Sync, write.sync());
-        };
+        const commit = () => this.internalCommand("COMMIT");
         if (this.remote.hasOpenTransactions()) await commitBlock(this, commit);
         else await commit();
       } catch (e) {
@@ -737,10 +744,7 @@ export class Session {
     if (failed) {
       await this.remote.rollbackAll().catch(() => {});
       await this.internalRaw(FrontendCode.Sync, write.sync());
-      if (this.pipe!.transactionStatus !== 0x49) {
-        await this.internalQuery("ROLLBACK").catch(() => {});
-        await this.internalRaw(FrontendCode.Sync, write.sync());
-      }
+      if (this.pipe!.transactionStatus !== 0x49) await this.internalCommand("ROLLBACK").catch(() => {});
     }
     this.sendToClient(write.readyForQuery(this.pipe!.transactionStatus));
   }

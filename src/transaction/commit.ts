@@ -82,9 +82,8 @@ async function commitProtocol(
   const prefix = gidPrefix(session.coordinator.clusterId);
   // The record is written in the coordinator transaction before its commit; with the transaction's
   // id known ahead, the PREPAREs need not wait for it.
-  const record = session.internalQuery("SELECT pg_catalog.canopy_record_decision($1::int[], $2)", [
+  const record = session.internalQuery("SELECT pg_catalog.canopy_record_decision($1::int[])", [
     Buffer.from(`{${groups.join(",")}}`),
-    Buffer.from(prefix),
   ]);
   const gid = xid === null ? (await record)[0][0]! : prefix + xid;
   const prepared: number[] = [];
