@@ -459,6 +459,17 @@ export class RemoteConnections implements SlotHolder {
     }
   }
 
+  /**
+   * The commit protocol stopped with its outcome unknown: recovery, not these connections, ends
+   * their prepared transactions, so the connections may go idle.
+   */
+  leavePreparedToRecovery(nodeIds: readonly number[]): void {
+    for (const id of nodeIds) {
+      const remote = this.nodes.get(id)?.home;
+      if (remote) remote.prepared = false;
+    }
+  }
+
   /** Runs SQL on a node's connection outside any transaction (COMMIT PREPARED …). */
   async runOutside(nodeId: number, sql: string): Promise<void> {
     const remote = this.nodes.get(nodeId)?.home;

@@ -23,7 +23,11 @@ export interface ServerOptions {
   socketDir: string;
   certFile: string;
   keyFile: string;
-  /** Default true; false also disables synchronous_commit and full_page_writes. */
+  /**
+   * Default true; false also disables full_page_writes. synchronous_commit stays on: a commit is
+   * acknowledged once its WAL is written (not synced), so a server process that crashes loses no
+   * acknowledged commit, only a machine that does.
+   */
   fsync?: boolean;
   /** Default 300. */
   maxConnections?: number;
@@ -310,7 +314,6 @@ export async function initServer(opts: ServerOptions): Promise<void> {
   };
   if (!fsync) {
     settings.fsync = false;
-    settings.synchronous_commit = false;
     settings.full_page_writes = false;
   }
   const lines = [

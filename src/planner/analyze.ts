@@ -177,8 +177,9 @@ export function valueSource(node: AstNode): ValueSource | null {
   return null;
 }
 
-function operatorName(expr: AstNode): string | null {
-  const names = (expr.name as AstNode[] | undefined) ?? [];
+/** The last part of an operator's (possibly qualified) name in `expr[key]`, e.g. "=". */
+export function operatorName(expr: AstNode, key = "name"): string | null {
+  const names = (expr[key] as AstNode[] | undefined) ?? [];
   const last = names[names.length - 1]?.String as { sval?: string } | undefined;
   return last?.sval ?? null;
 }

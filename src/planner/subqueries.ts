@@ -33,6 +33,7 @@ import {
   distColumnRef,
   fromLeaf,
   onNullableSide,
+  operatorName,
   type DistributedRef,
   type RelationRef,
 } from "./analyze.js";
@@ -799,10 +800,4 @@ function subplanSites(
     }
   }
   return sites;
-}
-
-function operatorName(expr: AstNode, key = "name"): string | null {
-  const names = (expr[key] as AstNode[] | undefined) ?? [];
-  if (names.length === 0) return null;
-  return (names[names.length - 1].String as { sval?: string } | undefined)?.sval ?? null;
 }

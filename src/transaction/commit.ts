@@ -107,6 +107,7 @@ async function commitProtocol(
     // The coordinator database answered: its transaction, and so the decision, rolled back. Any
     // other failure leaves the outcome to recovery, which asks the coordinator database.
     if (e instanceof RemoteError || e instanceof SqlError) await finishPrepared(session, prepared, gid, "ROLLBACK");
+    else session.remote.leavePreparedToRecovery(prepared);
     throw e;
   }
   crashPoint("after-decision");
