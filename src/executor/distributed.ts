@@ -1051,6 +1051,7 @@ export async function substituteShardRows(
 ): Promise<string[]> {
   const limit = await intermediateLimit(session);
   const pins = pinnedValues(dist);
+  const samples = tableSamples(stmt, [...dist, ...local]);
   const dataParams: string[] = [];
   let total = 0;
   const substitute = (
@@ -1093,7 +1094,8 @@ export async function substituteShardRows(
             schemaname: table.schema,
             relname: shardRelname(table.relname, table.shards[i].shardId),
           }));
-          return { sql: deparseStatement(fetchQuery(shards, refs[0].refName, columns, filters)), params: [] };
+          const fetch = fetchQuery(shards, refs[0].refName, columns, filters, samples.get(refs[0]));
+          return { sql: deparseStatement(fetch), params: [] };
         },
       },
     }));
@@ -1116,14 +1118,56 @@ export async function substituteShardRows(
     const allColumns = await session.tableColumns(oid);
     const columns = usedColumns(stmt, refs, allColumns);
     const filters = refs.length === 1 ? pushableFilters(refs[0], allColumns) : [];
-    const fetch = fetchQuery([{ schemaname, relname }], refs[0].refName, columns, filters);
+    const fetch = fetchQuery([{ schemaname, relname }], refs[0].refName, columns, filters, samples.get(refs[0]));
     if (inv.explain) await inv.explain.localRows(session, fetch);
     // EXPLAIN without ANALYZE plans over no rows.
     const [[json]] =
       inv.explain && !inv.explain.analyze ? [["[]"]] : await session.internalQuery(deparseStatement(fetch));
     substitute(refs, allColumns, columns, json!);
   }
+  unwrapSamples(stmt);
   return dataParams;
+}
+
+/**
+ * The TABLESAMPLE clauses of the references: rows are sampled where they are fetched, each shard
+ * on its own, as the sampling methods draw each row or block independently. A table read more than
+ * once shares one fetch, which cannot sample for one reference only.
+ */
+function tableSamples(stmt: AstNode, refs: readonly RelationRef[]): Map<RelationRef, AstNode> {
+  const byHolder = new Map<AstNode, AstNode>();
+  walk(stmt, (node) => {
+    const sample = node.RangeTableSample as AstNode | undefined;
+    if (sample) byHolder.set(sample.relation as AstNode, sample);
+  });
+  const samples = new Map<RelationRef, AstNode>();
+  for (const ref of refs) {
+    const sample = ref.holder && byHolder.get(ref.holder);
+    if (!sample) continue;
+    const key = tableKey(ref.rangeVar);
+    if (refs.some((r) => r !== ref && tableKey(r.rangeVar) === key)) {
+      throw new SqlError(
+        "0A000",
+        `TABLESAMPLE on table "${ref.relname}" read more than once in a query is not supported`,
+        {
+          hint: "Sample the table in a CTE and read the CTE instead.",
+        },
+      );
+    }
+    samples.set(ref, sample);
+  }
+  return samples;
+}
+
+/** Puts the fetched rows of sampled references in the place of their TABLESAMPLE clauses. */
+function unwrapSamples(stmt: AstNode): void {
+  walk(stmt, (node) => {
+    const sample = node.RangeTableSample as AstNode | undefined;
+    const rows = (sample?.relation as AstNode | undefined)?.RangeSubselect;
+    if (!rows) return;
+    delete node.RangeTableSample;
+    node.RangeSubselect = rows;
+  });
 }
 
 /** The oid of the relation a reference to a table of the coordinator database names (search_path), or null. */
@@ -1222,23 +1266,23 @@ function fetchQuery(
   refName: string,
   columns: readonly string[],
   filters: readonly AstNode[],
+  sample?: AstNode,
 ): AstNode {
   const branches = relations.map(({ schemaname, relname }) => {
+    const relation = {
+      RangeVar: {
+        ...(schemaname ? { schemaname } : {}),
+        relname,
+        inh: true,
+        relpersistence: "p",
+        alias: { aliasname: refName },
+      },
+    };
     const select: AstNode = {
       targetList: columns.map((c) => ({
         ResTarget: { val: { ColumnRef: { fields: [{ String: { sval: refName } }, { String: { sval: c } }] } } },
       })),
-      fromClause: [
-        {
-          RangeVar: {
-            ...(schemaname ? { schemaname } : {}),
-            relname,
-            inh: true,
-            relpersistence: "p",
-            alias: { aliasname: refName },
-          },
-        },
-      ],
+      fromClause: [sample ? { RangeTableSample: { ...cloneAst(sample), relation } } : relation],
       limitOption: "LIMIT_OPTION_DEFAULT",
       op: "SETOP_NONE",
     };

@@ -98,3 +98,15 @@ SELECT id, settings FROM companies WHERE settings IS NOT NULL AND id BETWEEN 20 
 SELECT id, tags FROM companies WHERE tags = '{}';
 
 SELECT device_id, event_id, tags FROM events WHERE tags IS NOT NULL AND array_position(tags, NULL) IS NOT NULL;
+
+-- TABLESAMPLE samples each shard where its rows are read; only the methods' fixed percentages
+-- (0 and 100) give results to compare.
+SELECT count(*), sum(id) FROM companies TABLESAMPLE SYSTEM (100);
+
+SELECT count(*) FROM clicks TABLESAMPLE BERNOULLI (0);
+
+SELECT c.id, count(*) FROM companies c TABLESAMPLE BERNOULLI (100) REPEATABLE (7) JOIN campaigns p ON p.company_id = c.id GROUP BY c.id ORDER BY 1 LIMIT 5;
+
+SELECT h.country_code, count(*) FROM holidays h TABLESAMPLE SYSTEM (100) JOIN companies c ON c.country_code = h.country_code GROUP BY 1 ORDER BY 1;
+
+SELECT count(*) FROM countries TABLESAMPLE SYSTEM (100) JOIN companies TABLESAMPLE BERNOULLI (100) ON companies.country_code = countries.code;

@@ -46,5 +46,8 @@ SET canopy.max_intermediate_result_size = 1;
 SELECT count(*) FROM sq_orders WHERE note IN (SELECT repeat(note, 100) FROM sq_orders WHERE tenant = 1 LIMIT 4);
 RESET canopy.max_intermediate_result_size;
 SELECT count(*) FROM sq_orders WHERE note IN (SELECT repeat(note, 100) FROM sq_orders WHERE tenant = 1 LIMIT 4);
+-- TABLESAMPLE samples each shard where its rows are read; a table read twice shares its fetch.
+SELECT count(*) FROM sq_orders TABLESAMPLE SYSTEM (100);
+SELECT count(*) FROM sq_orders o TABLESAMPLE BERNOULLI (100) WHERE EXISTS (SELECT 1 FROM sq_orders p WHERE p.note = o.note || 'x');
 DROP TABLE sq_orders, sq_items, sq_other, sq_local;
 RESET canopy.shard_count;
