@@ -263,7 +263,9 @@ async function plan(
     return modify({ session, st, stmt, dist, local, target, metadata, inv, inBlock });
   }
   // A read, or a write to a local table that reads distributed ones.
-  if (!hasLocal && !binaryResults && stmt.SelectStmt && !hasLockingClause(stmt)) {
+  const locking = hasLockingClause(stmt);
+  if (locking) refuseLockedReferenceTable(stmt, dist);
+  if (!hasLocal && !binaryResults && stmt.SelectStmt) {
     const plan = routerPlan(session, st, dist, metadata);
     if (plan) {
       st.distributed!.router = plan;
@@ -272,7 +274,7 @@ async function plan(
     const route = routerTarget(dist, metadata, inv);
     if (route) return router(session, st, stmt, dist, route, inv, inBlock);
   }
-  if (hasLockingClause(stmt)) {
+  if (locking) {
     throw new SqlError("0A000", "SELECT … FOR UPDATE/SHARE over several shards is not supported", {
       hint: "Filter the distributed tables by their distribution column so the query reaches one shard.",
     });
@@ -426,6 +428,37 @@ function hasLockingClause(stmt: AstNode): boolean {
     if ((n.lockingClause as unknown[] | undefined)?.length) found = true;
   });
   return found;
+}
+
+/**
+ * Refuses a locking clause that covers a reference table. A router read locks the rows of one
+ * placement only, the one beside its shard group, so two sessions could each lock a row of a
+ * reference table on a different node; writes reach every placement and do wait for the locks.
+ */
+function refuseLockedReferenceTable(stmt: AstNode, dist: readonly DistributedRef[]): void {
+  walk(stmt, (node) => {
+    for (const clause of (node.lockingClause as AstNode[] | undefined) ?? []) {
+      const rels = ((clause.LockingClause as AstNode).lockedRels as AstNode[] | undefined) ?? [];
+      const names = rels.map((r) => (r.RangeVar as { relname: string }).relname);
+      // Without OF, the clause locks the tables of its FROM list, also inside derived tables there.
+      const levels = new Set<unknown>([node]);
+      walk(node.fromClause, (n) => {
+        const body = ((n.RangeSubselect as AstNode | undefined)?.subquery as AstNode | undefined)?.SelectStmt;
+        if (body) levels.add(body);
+      });
+      const covers = (r: DistributedRef) => (names.length === 0 ? levels.has(r.level) : names.includes(r.refName));
+      const locked = dist.find((r) => r.table.method === "n" && covers(r));
+      if (locked) {
+        throw new SqlError(
+          "0A000",
+          `SELECT … FOR UPDATE/SHARE of reference table "${locked.relname}" is not supported`,
+          {
+            hint: "Lock the rows of the distributed tables only, with FOR UPDATE OF and their names.",
+          },
+        );
+      }
+    }
+  });
 }
 
 /** The text of a pinned value for one execution, or null when it cannot be known here. */

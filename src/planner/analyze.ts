@@ -52,7 +52,8 @@ export function collectRelationRefs(stmt: AstNode): RelationRef[] {
   // Every wrapped RangeVar sits in a FROM list (or a join in one) of the nearest enclosing query
   // level; the operands of a set operation (larg/rarg) are levels of their own.
   const visit = (value: unknown, key: string | number, level: AstNode | null, depth: number) => {
-    if (depth > 1000) return;
+    // FOR UPDATE OF names FROM items of its level, not relations.
+    if (depth > 1000 || key === "lockedRels") return;
     if (Array.isArray(value)) {
       for (let i = 0; i < value.length; i++) visit(value[i], i, level, depth + 1);
       return;

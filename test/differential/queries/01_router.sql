@@ -124,3 +124,10 @@ SELECT (SELECT count(*) FROM campaigns WHERE company_id = 1) AS campaigns,
 SELECT e.device_id, e.event_id, d.model
 FROM events e JOIN devices d ON d.device_id = e.device_id
 WHERE d.device_id = -7 AND e.event_id <= 3;
+
+-- Row locks on one shard group: the rows as PostgreSQL returns them.
+SELECT id, name FROM companies WHERE id = 7 FOR UPDATE;
+
+SELECT c.id, p.name FROM companies c JOIN plans p ON p.id = c.plan_id WHERE c.id = 11 FOR NO KEY UPDATE OF c;
+
+SELECT company_id, id FROM campaigns WHERE company_id = 3 ORDER BY id FOR SHARE SKIP LOCKED;
