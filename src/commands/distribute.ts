@@ -7,7 +7,7 @@ import type { Session } from "../server/session.js";
 import type { UdfResult } from "./udfs.js";
 import type { NodeRecord, TableRecord } from "../metadata/cache.js";
 import { hashValue, hashableTypes, shardRanges, shardIndexForHash } from "../metadata/hash.js";
-import { arrayLiteral, quoteQualified } from "../sql/quote.js";
+import { arrayLiteral, quoteIdent, quoteQualified } from "../sql/quote.js";
 import { typeNameNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import { readTableDefinition, shardRelname, shardStatements } from "./shard_ddl.js";
@@ -261,15 +261,11 @@ export async function undistributeTable(session: Session, args: readonly (string
   for (const shard of table.shards) {
     const node = nodeForGroup(metadata.nodes, shard.placements[0]?.groupId);
     const shardTable = quoteQualified(table.schema, shardRelname(table.relname, shard.shardId));
-    const r = await session.remote.run(node, `SELECT coalesce(json_agg(s), '[]')::text FROM ${shardTable} s`, [], {
+    const r = await session.remote.run(node, `SELECT coalesce(json_agg(s.*), '[]')::text FROM ${shardTable} s`, [], {
       transactional: true,
       write: false,
     });
-    await query(
-      session,
-      `INSERT INTO ${target} SELECT * FROM json_populate_recordset(NULL::${target}, $1::json)`,
-      r.rows[0][0],
-    );
+    await query(session, await insertJsonRows(session, rel.oid, target), r.rows[0][0]);
   }
   await dropShards(session, table, metadata.nodes);
   await query(session, "DELETE FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1::oid", String(rel.oid));
@@ -468,8 +464,8 @@ async function moveRowsIntoShards(
   const rows = await query(
     session,
     distribution
-      ? `SELECT t.${quoteQualified(distribution.column)}::text, pg_catalog.row_to_json(t)::text FROM ONLY ${source} t`
-      : `SELECT NULL, pg_catalog.row_to_json(t)::text FROM ONLY ${source} t`,
+      ? `SELECT t.${quoteQualified(distribution.column)}::text, pg_catalog.row_to_json(t.*)::text FROM ONLY ${source} t`
+      : `SELECT NULL, pg_catalog.row_to_json(t.*)::text FROM ONLY ${source} t`,
   );
   const perShard: string[][] = shards.map(() => []);
   for (const [key, json] of rows) {
@@ -486,17 +482,24 @@ async function moveRowsIntoShards(
   for (let i = 0; i < shards.length; i++) {
     if (perShard[i].length === 0) continue;
     const target = quoteQualified(rel.schema, shardRelname(rel.relname, shards[i].shardId));
+    const insert = await insertJsonRows(session, rel.oid, target);
     for (const group of shards[i].groupIds) {
       const node = metadata.nodes.find((n) => n.groupid === group) ?? workerRecord(workers, group);
-      await session.remote.run(
-        node,
-        `INSERT INTO ${target} SELECT * FROM json_populate_recordset(NULL::${target}, $1::json)`,
-        [`[${perShard[i].join(",")}]`],
-        { transactional: true, write: true },
-      );
+      await session.remote.run(node, insert, [`[${perShard[i].join(",")}]`], { transactional: true, write: true });
     }
   }
   await query(session, `DELETE FROM ONLY ${source}`);
+}
+
+/**
+ * `INSERT INTO target (cols) OVERRIDING SYSTEM VALUE SELECT cols FROM json_populate_recordset(…)`
+ * for rows of the table as JSON objects: generated columns are left to the target to compute, and
+ * identity values are kept as they are.
+ */
+async function insertJsonRows(session: Session, relationId: number, target: string): Promise<string> {
+  const columns = (await session.tableColumns(relationId)).filter((c) => !c.generated).map((c) => quoteIdent(c.name));
+  const list = columns.join(", ");
+  return `INSERT INTO ${target} (${list}) OVERRIDING SYSTEM VALUE SELECT ${list} FROM json_populate_recordset(NULL::${target}, $1::json)`;
 }
 
 /** A PostgreSQL array literal of text elements (quoted, NULL for null). */
