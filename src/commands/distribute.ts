@@ -12,6 +12,7 @@ import { typeNameNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import { readTableDefinition, shardRelname, shardStatements } from "./shard_ddl.js";
 import { ensureDependencies } from "./objects.js";
+import { SHELL_GUARD_TRIGGER, shellGuardSql } from "../metadata/schema.js";
 
 const VOID: UdfResult = { kind: "scalar", type: "void", value: null };
 const maxShardCount = 64000;
@@ -218,6 +219,7 @@ export async function createDistributedTable(session: Session, args: readonly (s
   await createShards(session, rel, shards, workers);
   await recordTable(session, rel, "h", column, colocationId, shards);
   await moveRowsIntoShards(session, rel, shards, workers, { column, type: columnType, count: shardCount });
+  await guardShell(session, rel);
   session.noteMetadataChange();
   return VOID;
 }
@@ -246,6 +248,7 @@ export async function createReferenceTable(session: Session, args: readonly (str
   await createShards(session, rel, shards, workers);
   await recordTable(session, rel, "n", null, Number(colocation[0]), shards);
   await moveRowsIntoShards(session, rel, shards, workers, null);
+  await guardShell(session, rel);
   session.noteMetadataChange();
   return VOID;
 }
@@ -258,6 +261,8 @@ export async function undistributeTable(session: Session, args: readonly (string
   const table = metadata.tablesById.get(rel.oid);
   if (!table) throw new SqlError("42P16", `table "${rel.display}" is not distributed`);
   const target = quoteQualified(rel.schema, rel.relname);
+  // The table becomes an ordinary one again, which takes the rows back.
+  await query(session, `DROP TRIGGER IF EXISTS ${quoteQualified(SHELL_GUARD_TRIGGER)} ON ${target}`);
   for (const shard of table.shards) {
     const node = nodeForGroup(metadata.nodes, shard.placements[0]?.groupId);
     const shardTable = quoteQualified(table.schema, shardRelname(table.relname, shard.shardId));
@@ -502,4 +507,11 @@ async function insertJsonRows(session: Session, relationId: number, target: stri
   return `INSERT INTO ${target} (${list}) OVERRIDING SYSTEM VALUE SELECT ${list} FROM json_populate_recordset(NULL::${target}, $1::json)`;
 }
 
-/** A PostgreSQL array literal of text elements (quoted, NULL for null). */
+/**
+ * Refuses writes to the now empty shell from statements that run inside the coordinator database
+ * (see canopy_shell_guard in metadata/schema.ts); created once the rows have moved out.
+ */
+async function guardShell(session: Session, rel: Relation): Promise<void> {
+  await query(session, shellGuardSql(quoteQualified(rel.schema, rel.relname)));
+}
+

@@ -13,7 +13,9 @@ import { commitStatement } from "../transaction/commit.js";
 import { collectRelationRefs } from "../planner/analyze.js";
 import { findMemoryView, interceptedUdf, typedArguments, type UdfDefinition, type UdfResult } from "./udfs.js";
 import { runDdl } from "./ddl.js";
+import { refuseDistributedBody, type FunctionBody } from "./function_bodies.js";
 import {
+  refuseInFailedBlock,
   resolveTable,
   runDistributed,
   runOnCoordinator,
@@ -37,6 +39,11 @@ export interface InterceptedStatement {
   readonly distributedCopy?: boolean;
   /** For statements touching distributed or reference tables: state kept across executions. */
   readonly distributed?: DistributedState;
+  /**
+   * For CREATE FUNCTION / PROCEDURE and DO whose bodies name distributed tables: checked first
+   * (commands/function_bodies.ts), then run as DDL (`ddl`) or in the coordinator database.
+   */
+  readonly functionBody?: FunctionBody;
   /** For DDL propagated to the shards (commands/ddl.ts). */
   readonly ddl?: boolean;
   /** For transaction control statements: the TransactionStmt kind. */
@@ -86,6 +93,11 @@ export async function runIntercepted(session: Session, st: InterceptedStatement,
   return session.runInterruptible(async () => {
     if (st.explain) return runExplain(session, st, inv);
     if (st.distributed) return runDistributed(session, st, inv);
+    if (st.functionBody) {
+      refuseInFailedBlock(session);
+      await refuseDistributedBody(session, st.functionBody);
+      if (!st.ddl) return runOnCoordinator(session, st.sql, inv, [], st.paramTypes);
+    }
     if (st.ddl) return runDdl(session, st, inv);
     const inBlock = session.pipe!.transactionStatus !== 0x49;
     try {

@@ -2,12 +2,21 @@
 // system keeps them, so the seeds' queries run unqualified), the canopy_* views, and stub functions
 // for Canopy's UDFs so that catalog lookups, psql's \df and Describe see their real signatures. The
 // coordinator intercepts calls to the stubs; called directly on the database they raise an error.
+import { quoteLiteral } from "../sql/quote.js";
 
 /** Bumped when the schema below changes; stored in pg_dist_metadata_version. */
-export const METADATA_SCHEMA_VERSION = 3;
+export const METADATA_SCHEMA_VERSION = 4;
 
 /** The channel on which every metadata change is announced to all coordinators. */
 export const METADATA_CHANNEL = "canopy_metadata_changed";
+
+/** The trigger that keeps statements running inside the coordinator database off a shell table. */
+export const SHELL_GUARD_TRIGGER = "canopy_shell_guard";
+
+/** CREATE TRIGGER of the shell guard on a table (its name as quoteQualified writes it). */
+export function shellGuardSql(table: string): string {
+  return `CREATE TRIGGER ${SHELL_GUARD_TRIGGER} BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION pg_catalog.canopy_shell_guard()`;
+}
 
 /** The first shard id, so that the seeds' example output comes out the same. */
 export const FIRST_SHARD_ID = 102008;
@@ -244,6 +253,36 @@ CREATE OR REPLACE FUNCTION pg_catalog.canopy_record_decision(groups integer[])
     FROM pg_catalog.pg_dist_node n, pg_catalog.pg_control_system() s
    WHERE n.groupid = ANY (groups)
   RETURNING gid $$;
+
+-- Distributed and reference tables are empty shells here. Statements that run inside this database
+-- (functions, triggers, views over the table, DO blocks) would read or write the shell: their
+-- writes are refused by a statement trigger on every shell. Canopy's own statements on a shell are
+-- top-level ones: the TRUNCATE that the shards follow passes (a call stack of this function alone);
+-- Canopy writes rows into a shell only while it has no trigger (distribution, undistribute_table).
+CREATE OR REPLACE FUNCTION pg_catalog.canopy_shell_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  stack text;
+  kind text;
+BEGIN
+  GET DIAGNOSTICS stack = PG_CONTEXT;
+  IF TG_OP = 'TRUNCATE' AND pg_catalog.strpos(stack, E'\\n') = 0 THEN RETURN NULL; END IF;
+  SELECT CASE p.partmethod WHEN 'n' THEN 'reference' ELSE 'distributed' END INTO kind
+    FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid = TG_RELID;
+  RAISE EXCEPTION 'cannot modify % table "%" inside the coordinator database', coalesce(kind, 'distributed'), TG_TABLE_NAME
+    USING ERRCODE = '0A000',
+          DETAIL = 'The statement ran in a function, trigger, view or DO block, where the table is an empty shell.',
+          HINT = 'Run the statement from the client, outside functions, triggers, views and DO blocks.';
+END $$;
+-- Coordinator databases from before version 4 get the trigger on the shells they have.
+DO $$ DECLARE t regclass; BEGIN
+  IF coalesce((SELECT max(version) FROM pg_catalog.pg_dist_metadata_version), ${METADATA_SCHEMA_VERSION}) < 4 THEN
+    FOR t IN SELECT p.logicalrelid FROM pg_catalog.pg_dist_partition p
+              WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_trigger g
+                                 WHERE g.tgrelid = p.logicalrelid AND g.tgname = '${SHELL_GUARD_TRIGGER}') LOOP
+      EXECUTE pg_catalog.format(${quoteLiteral(shellGuardSql("%s"))}, t);
+    END LOOP;
+  END IF;
+END $$;
 
 ${stubs}
 ${[...memoryViews].map((v) => `CREATE OR REPLACE VIEW pg_catalog.${v} AS SELECT * FROM pg_catalog.${v}();`).join("\n")}

@@ -13,6 +13,7 @@ import { collectRelationRefs } from "../planner/analyze.js";
 import { SqlError } from "../errors.js";
 import { isPlannable } from "../executor/distributed.js";
 import { namedObjects } from "../commands/objects.js";
+import { functionBody } from "../commands/function_bodies.js";
 
 export type Classification =
   | { readonly kind: "forward" }
@@ -132,6 +133,8 @@ function distributedInterception(stmt: AstNode, sql: string, metadata: MetadataS
   if (tx) return { sql, stmt, paramTypes: [], transaction: tx.kind ?? "" };
   const kind = Object.keys(stmt)[0];
   if (shellStatements.has(kind)) return null;
+  const body = functionBody(stmt, sql, metadata);
+  if (body) return { sql, stmt, paramTypes: [], functionBody: body, ddl: mayConcernShardObjects(stmt, metadata) };
   if (mayConcernShardObjects(stmt, metadata)) return { sql, stmt, paramTypes: [], ddl: true };
   const touches = touchedNames(stmt).some((n) => metadata.tablesByRelname.has(n));
   if (!touches) return null;

@@ -1,6 +1,6 @@
 // The real PostgreSQL parser (libpg-query) and deparser (pgsql-deparser), behind two functions that
 // report errors the way PostgreSQL does (SQLSTATE 42601 with a cursor position).
-import { loadModule, parseSync } from "libpg-query";
+import { loadModule, parsePlPgSQLSync, parseSync, scanSync } from "libpg-query";
 import { Deparser, deparseSync } from "pgsql-deparser";
 import { SqlError } from "../errors.js";
 import { quoteIdent } from "./quote.js";
@@ -108,4 +108,58 @@ export function deparseNode(node: Record<string, unknown>): string {
 /** Returns the SQL text of one statement of a multi-statement string. */
 export function statementText(sql: string, s: ParsedStatement): string {
   return (s.length === undefined ? sql.slice(s.location) : sql.slice(s.location, s.location + s.length)).trim();
+}
+
+/** How PL/pgSQL parses an expression of a function body (libpg-query's parseMode). */
+const plpgsqlStatement = 0;
+const plpgsqlExpression = 2;
+
+/**
+ * The SQL statements and expressions of a PL/pgSQL function's body, parsed: `createSql` is the text
+ * of a CREATE FUNCTION / PROCEDURE statement (its signature matters to PL/pgSQL). Null when PL/pgSQL
+ * rejects the body, which PostgreSQL then reports itself; a part that does not parse is left out
+ * for the same reason.
+ */
+export function plpgsqlStatements(createSql: string): ParsedStatement[] | null {
+  let result: { plpgsql_funcs?: unknown[] };
+  try {
+    result = parsePlPgSQLSync(createSql) as typeof result;
+  } catch {
+    return null;
+  }
+  const statements: ParsedStatement[] = [];
+  const visit = (value: unknown, depth: number): void => {
+    if (depth > 1000 || value === null || typeof value !== "object") return;
+    if (Array.isArray(value)) return value.forEach((v) => visit(v, depth + 1));
+    const expr = (value as { PLpgSQL_expr?: { query?: string; parseMode?: number } }).PLpgSQL_expr;
+    if (expr?.query !== undefined) {
+      try {
+        statements.push(...parseSql(plpgsqlQuery(expr.query, expr.parseMode ?? plpgsqlStatement)));
+      } catch {
+        // not SQL PostgreSQL would accept either
+      }
+    }
+    for (const v of Object.values(value)) visit(v, depth + 1);
+  };
+  visit(result.plpgsql_funcs, 0);
+  return statements;
+}
+
+/**
+ * A PL/pgSQL expression as the statement PostgreSQL reads it as: the target list of a SELECT (as
+ * PL/pgSQL itself prefixes it); an assignment (`target := expression`, the other modes) is its
+ * expression after the first := or = outside brackets.
+ */
+function plpgsqlQuery(query: string, mode: number): string {
+  if (mode === plpgsqlStatement) return query;
+  if (mode === plpgsqlExpression) return `SELECT ${query}`;
+  let depth = 0;
+  for (const token of scanSync(query).tokens) {
+    if (token.text === "[") depth++;
+    else if (token.text === "]") depth--;
+    else if (depth === 0 && (token.text === ":=" || token.text === "=")) {
+      return `SELECT ${Buffer.from(query, "utf8").subarray(token.end).toString("utf8")}`; // offsets in bytes
+    }
+  }
+  return `SELECT ${query}`;
 }
