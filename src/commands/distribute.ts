@@ -514,4 +514,3 @@ async function insertJsonRows(session: Session, relationId: number, target: stri
 async function guardShell(session: Session, rel: Relation): Promise<void> {
   await query(session, shellGuardSql(quoteQualified(rel.schema, rel.relname)));
 }
-
