@@ -228,6 +228,11 @@ async function plan(
 ): Promise<void> {
   const target = dist.find((r) => r.isTarget);
   const hasLocal = refs.length > dist.length;
+  if (target && hasNode(stmt, "CurrentOfExpr")) {
+    throw new SqlError("0A000", "WHERE CURRENT OF on distributed or reference tables is not supported", {
+      hint: "Filter the UPDATE or DELETE by the row's key instead.",
+    });
+  }
   const binaryResults = inv.resultFormats.some((f) => f === 1);
   if (target) {
     if (binaryResults && returns(stmt)) {
@@ -273,6 +278,15 @@ async function plan(
     }
     const route = routerTarget(dist, metadata, inv);
     if (route) return router(session, st, stmt, dist, route, inv, inBlock);
+  }
+  if (locking && stmt.DeclareCursorStmt) {
+    throw new SqlError(
+      "0A000",
+      "DECLARE CURSOR … FOR UPDATE/SHARE on distributed or reference tables is not supported",
+      {
+        hint: "Lock the rows with SELECT … FOR UPDATE filtered by the distribution column, then declare the cursor.",
+      },
+    );
   }
   if (locking) {
     throw new SqlError("0A000", "SELECT … FOR UPDATE/SHARE over several shards is not supported", {
@@ -426,6 +440,14 @@ function hasLockingClause(stmt: AstNode): boolean {
   let found = false;
   walk(stmt, (n) => {
     if ((n.lockingClause as unknown[] | undefined)?.length) found = true;
+  });
+  return found;
+}
+
+function hasNode(stmt: AstNode, kind: string): boolean {
+  let found = false;
+  walk(stmt, (n) => {
+    if (n[kind]) found = true;
   });
   return found;
 }
@@ -1036,8 +1058,10 @@ async function fallback(
   inBlock: boolean,
 ): Promise<void> {
   const dataParams = await substituteShardRows(session, stmt, dist, metadata, inv, inBlock);
-  if (stmt.CopyStmt) {
-    // COPY (query) takes no parameters: the rows go in as literals.
+  if (stmt.CopyStmt || stmt.DeclareCursorStmt) {
+    // COPY (query) and DECLARE take no parameters but the client's: the rows go in as literals.
+    // A cursor then reads rows fetched when it is declared, as PostgreSQL's cursor reads the
+    // snapshot of that moment.
     walk(stmt, (node) => {
       const ref = node.ParamRef as { number: number } | undefined;
       if (!ref || ref.number <= inv.params.length) return;
@@ -1045,7 +1069,7 @@ async function fallback(
       node.A_Const = { sval: { sval: dataParams[ref.number - inv.params.length - 1] } };
     });
     await runOnCoordinator(session, deparseStatement(stmt), inv, [], st.paramTypes);
-    return recordStatement(session, st, "copy", null);
+    return stmt.CopyStmt ? recordStatement(session, st, "copy", null) : recordExecution(session, st, inv, null);
   }
   const types = withJsonParams(st.paramTypes, inv, dataParams);
   if (inv.explain) {

@@ -160,6 +160,7 @@ function distributedInterception(stmt: AstNode, sql: string, metadata: MetadataS
       ? { sql, stmt, paramTypes: [], distributedCopy: true }
       : { sql, stmt, paramTypes: [], distributed: {} };
   }
+  if (stmt.DeclareCursorStmt) return { sql, stmt, paramTypes: [], distributed: {} };
   if (stmt.ViewStmt || stmt.CreateTableAsStmt) {
     throw new SqlError("0A000", "views and CREATE TABLE AS over distributed tables are not supported yet", {
       hint: "Query the distributed tables directly.",

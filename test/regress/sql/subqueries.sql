@@ -49,5 +49,21 @@ SELECT count(*) FROM sq_orders WHERE note IN (SELECT repeat(note, 100) FROM sq_o
 -- TABLESAMPLE samples each shard where its rows are read; a table read twice shares its fetch.
 SELECT count(*) FROM sq_orders TABLESAMPLE SYSTEM (100);
 SELECT count(*) FROM sq_orders o TABLESAMPLE BERNOULLI (100) WHERE EXISTS (SELECT 1 FROM sq_orders p WHERE p.note = o.note || 'x');
+-- A cursor over distributed tables reads the rows fetched when it is declared.
+BEGIN;
+DECLARE sq_c SCROLL CURSOR FOR SELECT o.id, count(i.*) FROM sq_orders o LEFT JOIN sq_items i ON i.order_id = o.id AND i.tenant = o.tenant GROUP BY o.id ORDER BY o.id;
+FETCH 3 FROM sq_c;
+MOVE FORWARD 10 IN sq_c;
+FETCH 2 FROM sq_c;
+FETCH LAST FROM sq_c;
+FETCH BACKWARD 2 FROM sq_c;
+UPDATE sq_orders SET note = 'x' WHERE CURRENT OF sq_c;
+ROLLBACK;
+DECLARE sq_h CURSOR WITH HOLD FOR SELECT id, note FROM sq_orders WHERE tenant = 2 ORDER BY id;
+FETCH 2 FROM sq_h;
+CLOSE sq_h;
+BEGIN;
+DECLARE sq_l CURSOR FOR SELECT id FROM sq_orders WHERE tenant = 2 FOR UPDATE;
+ROLLBACK;
 DROP TABLE sq_orders, sq_items, sq_other, sq_local;
 RESET canopy.shard_count;
