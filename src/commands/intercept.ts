@@ -39,6 +39,8 @@ export interface InterceptedStatement {
   readonly distributed?: DistributedState;
   /** For DDL propagated to the shards (commands/ddl.ts). */
   readonly ddl?: boolean;
+  /** For DDL that may change which views read distributed tables: the metadata reloads after it. */
+  readonly announces?: boolean;
   /** For transaction control statements: the TransactionStmt kind. */
   readonly transaction?: string;
   /** For EXPLAIN of a statement on distributed or reference tables. */
