@@ -269,8 +269,10 @@ async function plan(
     const local = refs.filter((r) => !dist.some((d) => d.rangeVar === r.rangeVar));
     return modify({ session, st, stmt, dist, local, target, metadata, inv, inBlock });
   }
-  // A read, or a write to a local table that reads distributed ones.
-  if (!hasLocal && !binaryResults && stmt.SelectStmt && !hasLockingClause(stmt)) {
+  // A read, or a write to a local table that reads distributed ones. SELECT … INTO creates its
+  // table in the coordinator database, never on a worker.
+  const into = !!(stmt.SelectStmt as { intoClause?: unknown } | undefined)?.intoClause;
+  if (!hasLocal && !binaryResults && stmt.SelectStmt && !into && !hasLockingClause(stmt)) {
     const plan = routerPlan(session, st, dist, metadata);
     if (plan) {
       st.distributed!.router = plan;
