@@ -65,13 +65,18 @@ export async function refuseWriteThroughView(session: Session, rv: AstNode): Pro
 export async function refuseRefresh(session: Session, rv: AstNode): Promise<null> {
   const view = await recordedView(session, rv);
   if (!view?.materialized) return null;
-  throw new SqlError("0A000", `REFRESH of materialized view "${view.relname}" over distributed tables is not supported`, {
-    detail: "The coordinator database would read its empty shells.",
-    hint: "Drop the materialized view and use a view, or a table filled with INSERT … SELECT.",
-  });
+  throw new SqlError(
+    "0A000",
+    `REFRESH of materialized view "${view.relname}" over distributed tables is not supported`,
+    {
+      detail: "The coordinator database would read its empty shells.",
+      hint: "Drop the materialized view and use a view, or a table filled with INSERT … SELECT.",
+    },
+  );
 }
 
-async function recordedView(session: Session, rv: AstNode): Promise<ViewRecord | null> {
+/** The recorded view (or materialized view) a name resolves to, or null. */
+export async function recordedView(session: Session, rv: AstNode): Promise<ViewRecord | null> {
   const metadata = await session.metadata();
   if (!metadata.viewsByRelname.has(rv.relname as string)) return null;
   const [view] = await resolveViews(session, [rv], metadata);

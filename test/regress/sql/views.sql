@@ -27,6 +27,8 @@ SELECT * FROM vw_pairs WHERE item < 4 ORDER BY item;
 SELECT * FROM vw_counts ORDER BY kind;
 SELECT p.item, q.kind FROM vw_pairs p JOIN vw_pairs q(i2, kind) ON q.i2 = p.item + 10 WHERE p.item <= 2 ORDER BY 1;
 WITH vw_pairs AS (SELECT 1 AS item) SELECT * FROM vw_pairs;
+-- Canopy's functions run in the coordinator database: not with a view over the shells.
+SELECT count(*), (SELECT count(*) FROM canopy_get_active_worker_nodes()) FROM vw_pairs;
 -- EXPLAIN through a view: the distributed plan of the expanded query.
 EXPLAIN (COSTS OFF) SELECT * FROM vw_before WHERE id = 7;
 EXPLAIN (COSTS OFF) SELECT count(*) FROM vw_before;
