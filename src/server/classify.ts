@@ -109,9 +109,13 @@ export function classifyDistributed(sql: string, metadata: MetadataSnapshot): Cl
   }
   try {
     let any = false;
+    // Views over distributed tables created by earlier statements of the string (run by then).
+    const created = new Set<string>();
     const statements = parsed.map((p) => {
       const text = statementText(sql, p);
-      const intercepted = distributedInterception(p.stmt, text, metadata);
+      const intercepted = distributedInterception(p.stmt, text, metadata, created);
+      const view = (p.stmt.ViewStmt as { view: { relname: string } } | undefined)?.view;
+      if (view && intercepted) created.add(view.relname);
       any ||= intercepted !== null;
       return { text, intercepted };
     });
@@ -128,7 +132,12 @@ const explainedNames: Record<string, string> = {
   MergeStmt: "MERGE",
 };
 
-function distributedInterception(stmt: AstNode, sql: string, metadata: MetadataSnapshot): InterceptedStatement | null {
+function distributedInterception(
+  stmt: AstNode,
+  sql: string,
+  metadata: MetadataSnapshot,
+  createdViews: ReadonlySet<string>,
+): InterceptedStatement | null {
   const tx = stmt.TransactionStmt as { kind?: string } | undefined;
   if (tx) return { sql, stmt, paramTypes: [], transaction: tx.kind ?? "" };
   const kind = Object.keys(stmt)[0];
@@ -136,7 +145,7 @@ function distributedInterception(stmt: AstNode, sql: string, metadata: MetadataS
   if (mayConcernShardObjects(stmt, metadata)) return { sql, stmt, paramTypes: [], ddl: true };
   const names = touchedNames(stmt);
   const touchesTable = names.some((n) => metadata.tablesByRelname.has(n));
-  const touchesView = names.some((n) => metadata.viewsByRelname.has(n));
+  const touchesView = names.some((n) => metadata.viewsByRelname.has(n) || createdViews.has(n));
   if (!touchesTable && !touchesView) return null;
   if (isPlannable(stmt)) return { sql, stmt, paramTypes: [], distributed: {} };
   const explain = stmt.ExplainStmt as { query: AstNode } | undefined;

@@ -61,6 +61,9 @@ CREATE VIEW vw_block AS SELECT * FROM vw_items WHERE id <= 3;
 SELECT count(*) FROM vw_block;
 COMMIT;
 SELECT count(*) FROM vw_block;
+-- A view created by an earlier statement of the same Query message.
+CREATE VIEW vw_string AS SELECT * FROM vw_items WHERE id > 17 \; SELECT count(*) FROM vw_string;
+DROP VIEW vw_string;
 -- Privileges: a role without SELECT on the view is refused as PostgreSQL refuses it.
 CREATE ROLE vw_reader;
 SET ROLE vw_reader;
