@@ -70,6 +70,16 @@ SET ROLE vw_reader;
 SELECT count(*) FROM vw_block;
 RESET ROLE;
 DROP ROLE vw_reader;
+-- What the view reads is checked with its owner's privileges (even for a superuser reading it),
+-- unless it is security_invoker.
+CREATE ROLE vw_owner;
+CREATE VIEW vw_owned AS SELECT * FROM vw_items WHERE id <= 2;
+ALTER VIEW vw_owned OWNER TO vw_owner;
+SELECT count(*) FROM vw_owned;
+ALTER VIEW vw_owned SET (security_invoker = true);
+SELECT count(*) FROM vw_owned;
+DROP VIEW vw_owned;
+DROP ROLE vw_owner;
 -- CREATE TABLE AS reads the shards, as SELECT … INTO does.
 CREATE TABLE vw_copy (a, b) AS SELECT * FROM vw_pairs WHERE item <= 5;
 SELECT * FROM vw_copy ORDER BY a;
