@@ -28,6 +28,7 @@ import {
 import { relationRef } from "../executor/copy.js";
 import { lockDistribution, nodeForGroup, query } from "./distribute.js";
 import { shardRelname } from "./shard_ddl.js";
+import { refuseRefresh } from "../planner/views.js";
 import { planAlterTable, planRename, planSetSchema } from "./alter_table.js";
 import {
   activeWorkers,
@@ -82,7 +83,9 @@ export async function runDdl(session: Session, st: InterceptedStatement, inv: In
     // CONCURRENTLY must be the first statement of its implicit transaction, after the lookups.
     if (runsOutsideTransaction(st.stmt) && session.pipe!.transactionStatus === 0x49)
       await endImplicitTransaction(session);
-    return runOnCoordinator(session, st.sql, inv, [], st.paramTypes);
+    await runOnCoordinator(session, st.sql, inv, [], st.paramTypes);
+    if (st.announces) await announceSchemaChange(session);
+    return;
   }
   const tag = plan.concurrent
     ? await runConcurrently(session, st.sql, plan, metadata)
@@ -106,6 +109,7 @@ async function planDdl(session: Session, stmt: AstNode, metadata: MetadataSnapsh
 }
 
 async function planTableDdl(session: Session, stmt: AstNode, metadata: MetadataSnapshot): Promise<DdlPlan | null> {
+  if (stmt.RefreshMatViewStmt) return refuseRefresh(session, (stmt.RefreshMatViewStmt as { relation: AstNode }).relation);
   if (stmt.AlterTableStmt) return planAlterTable(session, stmt, metadata);
   if ((stmt.RenameStmt as { renameType?: string } | undefined)?.renameType === "OBJECT_SCHEMA") {
     return planRenameSchema(session, stmt, metadata);

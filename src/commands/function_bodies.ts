@@ -5,7 +5,8 @@
 // in them resolves to a distributed or reference table. EXECUTE of a string cannot be read.
 import { SqlError } from "../errors.js";
 import type { Session } from "../server/session.js";
-import type { MetadataSnapshot, TableRecord } from "../metadata/cache.js";
+import type { MetadataSnapshot, TableRecord, ViewRecord } from "../metadata/cache.js";
+import { recordedView } from "../planner/views.js";
 import { stringList, typeNameNode, walk, type AstNode } from "../sql/ast.js";
 import { deparseStatement, parseSql, plpgsqlStatements, type ParsedStatement } from "../sql/parse.js";
 import { arrayLiteral } from "../sql/quote.js";
@@ -50,7 +51,9 @@ export function functionBody(stmt: AstNode, sql: string, metadata: MetadataSnaps
     statements = parsed?.map((p) => p.stmt) ?? null;
   }
   if (!statements) return null;
-  const names = relationNames(statements).filter((n) => metadata.tablesByRelname.has(n.relname));
+  const names = relationNames(statements).filter(
+    (n) => metadata.tablesByRelname.has(n.relname) || metadata.viewsByRelname.has(n.relname),
+  );
   if (names.length === 0) return null;
   return {
     what: !create ? "DO block" : create.is_procedure ? "procedure" : "function",
@@ -65,15 +68,14 @@ export function functionBody(stmt: AstNode, sql: string, metadata: MetadataSnaps
  */
 export async function refuseDistributedBody(session: Session, body: FunctionBody): Promise<void> {
   for (const name of body.names) {
-    const table = await resolveBodyName(session, name, body.searchPath);
-    if (!table) continue;
-    const kind = table.method === "n" ? "reference" : "distributed";
+    const kind = await resolveBodyName(session, name, body.searchPath);
+    if (!kind) continue;
     const subject = body.what === "DO block" ? "DO blocks" : `${body.what}s`;
     throw new SqlError(
       "0A000",
-      `${subject} reading or writing distributed tables are not supported: ${body.what} body refers to ${kind} table "${name.relname}"`,
+      `${subject} reading or writing distributed tables are not supported: ${body.what} body refers to ${kind} "${name.relname}"`,
       {
-        detail: `The ${body.what} would run inside the coordinator database, where "${name.relname}" is an empty shell.`,
+        detail: `The ${body.what} would run inside the coordinator database, where distributed and reference tables are empty shells.`,
         hint: "Run the statements from the client.",
       },
     );
@@ -128,16 +130,29 @@ function ownSearchPath(options: readonly DefElem[]): string[] | null {
   return (set.args ?? []).map((a) => ((a.A_Const as { sval?: { sval: string } }).sval?.sval ?? "").trim());
 }
 
+/** What a name in a body resolves to, as an error names it ("distributed table", "view …"), or null. */
 async function resolveBodyName(
   session: Session,
   name: { schemaname?: string; relname: string },
   searchPath: readonly string[] | null,
-): Promise<TableRecord | null> {
+): Promise<string | null> {
   const metadata = await session.metadata();
+  const describe = (table: TableRecord | null, view: ViewRecord | null) =>
+    table
+      ? `${table.method === "n" ? "reference" : "distributed"} table`
+      : view
+        ? "view over distributed tables"
+        : null;
   if (name.schemaname) {
-    return metadata.tablesByRelname.get(name.relname)?.find((t) => t.schema === name.schemaname) ?? null;
+    return describe(
+      metadata.tablesByRelname.get(name.relname)?.find((t) => t.schema === name.schemaname) ?? null,
+      metadata.viewsByRelname.get(name.relname)?.find((v) => v.schema === name.schemaname) ?? null,
+    );
   }
-  if (searchPath === null) return resolveTable(session, relationRef(name));
+  if (searchPath === null) {
+    const ref = relationRef(name);
+    return describe(await resolveTable(session, ref), await recordedView(session, ref.rangeVar));
+  }
   // As PostgreSQL searches: the session's temporary schema and pg_catalog first unless listed.
   const path = [...["pg_temp", "pg_catalog"].filter((s) => !searchPath.includes(s)), ...searchPath];
   const rows = await query(
@@ -151,5 +166,6 @@ async function resolveBodyName(
     arrayLiteral(path),
     name.relname,
   );
-  return rows.length > 0 ? (metadata.tablesById.get(Number(rows[0][0])) ?? null) : null;
+  const oid = rows.length > 0 ? Number(rows[0][0]) : NaN;
+  return describe(metadata.tablesById.get(oid) ?? null, metadata.viewsById.get(oid) ?? null);
 }

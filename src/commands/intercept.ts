@@ -25,6 +25,7 @@ import {
 import { runExplain, type Explain } from "../executor/explain.js";
 import type { RowCollector } from "../executor/subplans.js";
 import { prepareRowSignals, sendSignalledRows } from "./backend_signals.js";
+import { recordedView } from "../planner/views.js";
 
 /** A statement Canopy handles itself. */
 export interface InterceptedStatement {
@@ -46,6 +47,8 @@ export interface InterceptedStatement {
   readonly functionBody?: FunctionBody;
   /** For DDL propagated to the shards (commands/ddl.ts). */
   readonly ddl?: boolean;
+  /** For DDL that may change which views read distributed tables: the metadata reloads after it. */
+  readonly announces?: boolean;
   /** For transaction control statements: the TransactionStmt kind. */
   readonly transaction?: string;
   /** For EXPLAIN of a statement on distributed or reference tables. */
@@ -154,12 +157,16 @@ async function runUdfStatement(session: Session, st: InterceptedStatement, inv: 
 async function refuseDistributedTables(session: Session, stmt: AstNode): Promise<void> {
   const metadata = await session.metadata();
   for (const ref of collectRelationRefs(stmt)) {
-    if (!metadata.tablesByRelname.has(ref.relname) || !(await resolveTable(session, ref))) continue;
+    const table = metadata.tablesByRelname.has(ref.relname) && (await resolveTable(session, ref));
+    const view = !table && (await recordedView(session, ref.rangeVar));
+    if (!table && !(view && !view.materialized)) continue;
     throw new SqlError(
       "0A000",
       "Canopy functions and views cannot be combined with distributed tables in one statement",
       {
-        detail: `The statement reads the distributed table "${ref.relname}".`,
+        detail: table
+          ? `The statement reads the distributed table "${ref.relname}".`
+          : `The statement reads the view "${ref.relname}" over distributed tables.`,
         hint: "Query the distributed table in a statement of its own.",
       },
     );

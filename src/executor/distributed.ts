@@ -56,6 +56,7 @@ import { modify, moveRows, returnWholeRows } from "./modify.js";
 import { parseRowDescription, type FieldDescription } from "../protocol/messages.js";
 import { recordStatement, type ExecutorName } from "./stat_statements.js";
 import { rowsAlias, type Task } from "./explain.js";
+import { expandViews, type ViewExpansion } from "../planner/views.js";
 export type { Task } from "./explain.js";
 
 const JSON_OID = 114;
@@ -73,6 +74,8 @@ export interface DistributedState {
   described?: { key: string; messages: Buffer[] };
   /** A multi-shard SELECT's pushdown plan (or the finding that it has none). */
   pushdown?: PushdownEntry;
+  /** The statement with its views over distributed tables expanded (planner/views.ts). */
+  views?: ViewExpansion;
 }
 
 /**
@@ -168,6 +171,8 @@ export async function runDistributed(session: Session, st: InterceptedStatement,
   refuseInFailedBlock(session);
   const metadata = await session.metadata();
   const inBlockNow = session.pipe!.transactionStatus !== 0x49;
+  const expanded = await expandViews(session, st, metadata);
+  if (expanded) return runDistributed(session, expanded, inv);
   if (state.router && state.router.key === `${metadata.version}:${session.searchPathEpoch}`) {
     if (await runRouterPlan(session, st, state.router, metadata, inv, inBlockNow)) return;
   }
@@ -212,7 +217,9 @@ async function distributedRefs(
 
 /** Whether a statement names a distributed or reference table (as search_path resolves it). */
 export async function readsDistributedTables(session: Session, st: InterceptedStatement): Promise<boolean> {
-  const { dist } = await distributedRefs(session, st, st.stmt, await session.metadata());
+  const metadata = await session.metadata();
+  const planned = (await expandViews(session, st, metadata)) ?? st;
+  const { dist } = await distributedRefs(session, planned, planned.stmt, metadata);
   return dist.length > 0;
 }
 
@@ -267,10 +274,12 @@ async function plan(
     const local = refs.filter((r) => !dist.some((d) => d.rangeVar === r.rangeVar));
     return modify({ session, st, stmt, dist, local, target, metadata, inv, inBlock });
   }
-  // A read, or a write to a local table that reads distributed ones.
+  // A read, or a write to a local table that reads distributed ones. SELECT … INTO creates its
+  // table in the coordinator database, never on a worker.
+  const into = !!(stmt.SelectStmt as { intoClause?: unknown } | undefined)?.intoClause;
   const locking = hasLockingClause(stmt);
   if (locking) refuseLockedReferenceTable(stmt, dist);
-  if (!hasLocal && !binaryResults && stmt.SelectStmt) {
+  if (!hasLocal && !binaryResults && stmt.SelectStmt && !into) {
     const plan = routerPlan(session, st, dist, metadata);
     if (plan) {
       st.distributed!.router = plan;

@@ -1,6 +1,8 @@
 // The coordinator's cached copy of the metadata. It is loaded from the coordinator database on
 // first use and dropped whenever any coordinator announces a change (see METADATA_CHANNEL), so the
 // next use loads it again; between changes, planning reads it without I/O.
+import { parseSql } from "../sql/parse.js";
+import type { AstNode } from "../sql/ast.js";
 
 /** A worker or coordinator as pg_dist_node records it. */
 export interface NodeRecord {
@@ -50,6 +52,30 @@ export function referenceShards(tables: readonly TableRecord[]): number[] {
   return tables.filter((t) => t.method === "n").flatMap((t) => t.shards.map((s) => s.shardId));
 }
 
+/**
+ * A view (or materialized view) of the coordinator database reading a distributed or reference
+ * table, directly or through other plain views. Canopy expands a plain view into its query
+ * (planner/views.ts); a materialized view cannot be refreshed from the shells.
+ */
+export interface ViewRecord {
+  readonly relationId: number;
+  readonly schema: string;
+  readonly relname: string;
+  readonly materialized: boolean;
+  /** The view's column names, in order. */
+  readonly columns: readonly string[];
+  /**
+   * A plain view's query (pg_get_viewdef with every name outside pg_catalog qualified), or null
+   * when the parser cannot read it.
+   */
+  readonly query: AstNode | null;
+  readonly ownerId: number;
+  /** Whether the relations it reads are checked with the reader's privileges, not the owner's. */
+  readonly securityInvoker: boolean;
+  /** The relations its query names. */
+  readonly reads: readonly number[];
+}
+
 /** One consistent view of the metadata. */
 export interface MetadataSnapshot {
   readonly version: number;
@@ -58,7 +84,10 @@ export interface MetadataSnapshot {
   readonly tablesById: ReadonlyMap<number, TableRecord>;
   /** Tables by unqualified relation name (several schemas may share one). */
   readonly tablesByRelname: ReadonlyMap<string, readonly TableRecord[]>;
-  /** Finds relation names of distributed and reference tables in SQL text (a cheap prefilter). */
+  /** Views over distributed or reference tables by unqualified name. */
+  readonly viewsByRelname: ReadonlyMap<string, readonly ViewRecord[]>;
+  readonly viewsById: ReadonlyMap<number, ViewRecord>;
+  /** Finds relation names of distributed and reference tables and their views in SQL text (a cheap prefilter). */
   readonly mentionsTable: RegExp | null;
 }
 
@@ -152,13 +181,12 @@ export async function loadMetadata(query: Query, version: number): Promise<Metad
     partitionType: Number(r[7]),
     shards: shardsByTable.get(Number(r[0])) ?? [],
   }));
-  const byRelname = new Map<string, TableRecord[]>();
-  for (const t of tableRecords) {
-    const list = byRelname.get(t.relname) ?? [];
-    list.push(t);
-    byRelname.set(t.relname, list);
-  }
-  const names = [...byRelname.keys()].map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+  const views = await loadViews(query);
+  const byRelname = byName(tableRecords);
+  const viewsByRelname = byName(views);
+  const names = [...new Set([...byRelname.keys(), ...viewsByRelname.keys()])].map((n) =>
+    n.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"),
+  );
   return {
     version,
     nodes: nodes.rows.map((r) => ({
@@ -173,6 +201,77 @@ export async function loadMetadata(query: Query, version: number): Promise<Metad
     tables: tableRecords,
     tablesById: new Map(tableRecords.map((t) => [t.relationId, t])),
     tablesByRelname: byRelname,
+    viewsByRelname,
+    viewsById: new Map(views.map((v) => [v.relationId, v])),
     mentionsTable: names.length > 0 ? new RegExp(names.join("|"), "i") : null,
   };
+}
+
+function byName<T extends { relname: string }>(records: readonly T[]): Map<string, T[]> {
+  const map = new Map<string, T[]>();
+  for (const r of records) map.set(r.relname, [...(map.get(r.relname) ?? []), r]);
+  return map;
+}
+
+/**
+ * The views and materialized views reading distributed or reference tables: a view's _RETURN rule
+ * depends on the relations its query names, so the closure over pg_depend through plain views
+ * finds them all (a view over a materialized view reads its stored rows, not the tables).
+ */
+async function loadViews(query: Query): Promise<ViewRecord[]> {
+  const rows = await query(
+    `WITH RECURSIVE readers(oid) AS (
+       SELECT r.ev_class FROM pg_catalog.pg_depend d
+         JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid
+        WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+          AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+          AND d.refobjid IN (SELECT logicalrelid FROM pg_catalog.pg_dist_partition)
+       UNION
+       SELECT r.ev_class FROM readers x
+         JOIN pg_catalog.pg_class c ON c.oid = x.oid AND c.relkind = 'v'
+         JOIN pg_catalog.pg_depend d ON d.refobjid = x.oid
+          AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+          AND d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+         JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid)
+     SELECT c.oid, n.nspname, c.relname, c.relkind,
+            pg_catalog.to_json(ARRAY(SELECT a.attname FROM pg_catalog.pg_attribute a
+              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum)),
+            CASE c.relkind WHEN 'v' THEN pg_catalog.canopy_view_definition(c.oid) END,
+            c.relowner,
+            coalesce((SELECT o.option_value IN ('true', 'on', 'yes', '1')
+                        FROM pg_catalog.pg_options_to_table(c.reloptions) o
+                       WHERE o.option_name = 'security_invoker'), false),
+            pg_catalog.to_json(ARRAY(SELECT DISTINCT d.refobjid FROM pg_catalog.pg_rewrite r
+              JOIN pg_catalog.pg_depend d ON d.objid = r.oid
+               AND d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+               AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+             WHERE r.ev_class = c.oid AND d.refobjid <> c.oid))
+       FROM readers x
+       JOIN pg_catalog.pg_class c ON c.oid = x.oid AND c.relkind IN ('v', 'm')
+       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+      ORDER BY 1`,
+    [],
+  );
+  return rows.rows.map((r) => ({
+    relationId: Number(r[0]),
+    schema: r[1]!,
+    relname: r[2]!,
+    materialized: r[3] === "m",
+    columns: JSON.parse(r[4]!) as string[],
+    query: r[5] === null ? null : viewQuery(r[5]!),
+    ownerId: Number(r[6]),
+    securityInvoker: r[7] === "t",
+    reads: (JSON.parse(r[8]!) as number[]).map(Number),
+  }));
+}
+
+/** A view's query as an AST; null when the parser cannot read what the server printed. */
+function viewQuery(definition: string): AstNode | null {
+  try {
+    const [statement] = parseSql(definition);
+    return statement?.stmt ?? null;
+  } catch {
+    return null;
+  }
 }

@@ -227,6 +227,11 @@ DO $$ BEGIN
   CREATE TYPE pg_catalog.canopy_command_result AS (nodename text, nodeport integer, success boolean, result text);
 EXCEPTION WHEN duplicate_object THEN NULL; END $$;
 
+-- A view's query with every name outside pg_catalog qualified, whatever the reader's search_path:
+-- Canopy expands views over distributed tables into their queries in sessions of any search_path.
+CREATE OR REPLACE FUNCTION pg_catalog.canopy_view_definition(view oid) RETURNS text
+  LANGUAGE sql STABLE SET search_path = pg_catalog AS 'SELECT pg_catalog.pg_get_viewdef($1)';
+
 CREATE OR REPLACE FUNCTION pg_catalog.canopy_metadata_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN PERFORM pg_notify('${METADATA_CHANNEL}', TG_TABLE_NAME); RETURN NULL; END $$;
 DO $$ DECLARE t text; BEGIN

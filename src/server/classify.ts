@@ -14,6 +14,7 @@ import { SqlError } from "../errors.js";
 import { isPlannable } from "../executor/distributed.js";
 import { namedObjects } from "../commands/objects.js";
 import { functionBody } from "../commands/function_bodies.js";
+import { writeThroughView } from "../planner/views.js";
 
 export type Classification =
   | { readonly kind: "forward" }
@@ -109,9 +110,13 @@ export function classifyDistributed(sql: string, metadata: MetadataSnapshot): Cl
   }
   try {
     let any = false;
+    // Views over distributed tables created by earlier statements of the string (run by then).
+    const created = new Set<string>();
     const statements = parsed.map((p) => {
       const text = statementText(sql, p);
-      const intercepted = distributedInterception(p.stmt, text, metadata);
+      const intercepted = distributedInterception(p.stmt, text, metadata, created);
+      const view = (p.stmt.ViewStmt as { view: { relname: string } } | undefined)?.view;
+      if (view && intercepted) created.add(view.relname);
       any ||= intercepted !== null;
       return { text, intercepted };
     });
@@ -128,7 +133,12 @@ const explainedNames: Record<string, string> = {
   MergeStmt: "MERGE",
 };
 
-function distributedInterception(stmt: AstNode, sql: string, metadata: MetadataSnapshot): InterceptedStatement | null {
+function distributedInterception(
+  stmt: AstNode,
+  sql: string,
+  metadata: MetadataSnapshot,
+  createdViews: ReadonlySet<string>,
+): InterceptedStatement | null {
   const tx = stmt.TransactionStmt as { kind?: string } | undefined;
   if (tx) return { sql, stmt, paramTypes: [], transaction: tx.kind ?? "" };
   const kind = Object.keys(stmt)[0];
@@ -136,8 +146,10 @@ function distributedInterception(stmt: AstNode, sql: string, metadata: MetadataS
   const body = functionBody(stmt, sql, metadata);
   if (body) return { sql, stmt, paramTypes: [], functionBody: body, ddl: mayConcernShardObjects(stmt, metadata) };
   if (mayConcernShardObjects(stmt, metadata)) return { sql, stmt, paramTypes: [], ddl: true };
-  const touches = touchedNames(stmt).some((n) => metadata.tablesByRelname.has(n));
-  if (!touches) return null;
+  const names = touchedNames(stmt);
+  const touchesTable = names.some((n) => metadata.tablesByRelname.has(n));
+  const touchesView = names.some((n) => metadata.viewsByRelname.has(n) || createdViews.has(n));
+  if (!touchesTable && !touchesView) return null;
   if (isPlannable(stmt)) return { sql, stmt, paramTypes: [], distributed: {} };
   const explain = stmt.ExplainStmt as { query: AstNode } | undefined;
   if (explain) {
@@ -148,7 +160,10 @@ function distributedInterception(stmt: AstNode, sql: string, metadata: MetadataS
       hint: "Explain the SELECT, INSERT, UPDATE or DELETE itself.",
     });
   }
-  if (ddlStatements.has(kind)) return { sql, stmt, paramTypes: [], ddl: true };
+  // Views over distributed tables are recorded in the metadata: changing one reloads it.
+  if (ddlStatements.has(kind) || stmt.ViewStmt || stmt.RefreshMatViewStmt) {
+    return { sql, stmt, paramTypes: [], ddl: true, announces: touchesView || !!stmt.ViewStmt };
+  }
   const copy = stmt.CopyStmt as { is_from?: boolean; filename?: string; is_program?: boolean } | undefined;
   if (copy) {
     if (copy.filename || copy.is_program) {
@@ -161,17 +176,30 @@ function distributedInterception(stmt: AstNode, sql: string, metadata: MetadataS
       : { sql, stmt, paramTypes: [], distributed: {} };
   }
   if (stmt.DeclareCursorStmt) return { sql, stmt, paramTypes: [], distributed: {} };
-  if (stmt.ViewStmt || stmt.CreateTableAsStmt) {
-    throw new SqlError("0A000", "views and CREATE TABLE AS over distributed tables are not supported yet", {
-      hint: "Query the distributed tables directly.",
+  const ctas = stmt.CreateTableAsStmt as { objtype: string; into: { skipData?: boolean } } | undefined;
+  if (ctas?.objtype === "OBJECT_MATVIEW") {
+    throw new SqlError("0A000", "CREATE MATERIALIZED VIEW over distributed or reference tables is not supported", {
+      detail: "REFRESH MATERIALIZED VIEW would read the coordinator's empty shells.",
+      hint: "Use a view, or CREATE TABLE … AS and fill the table again when needed.",
     });
   }
+  // As SELECT … INTO: the rows come from the shards; WITH NO DATA needs only the shells' columns.
+  if (ctas) return ctas.into.skipData ? null : { sql, stmt, paramTypes: [], distributed: {} };
+  const merge = stmt.MergeStmt as { relation: { relname: string } } | undefined;
+  if (merge && metadata.viewsByRelname.has(merge.relation.relname)) throw writeThroughView(merge.relation.relname);
+  // LIKE a view copies its columns, which the coordinator's view has.
+  if (stmt.CreateStmt && !touchesTable) return null;
   if (stmt.CreateStmt) {
     throw new SqlError(
       "0A000",
       "CREATE TABLE referring to a distributed or reference table (REFERENCES, LIKE, INHERITS, PARTITION OF) is not supported",
       { hint: "Create the table on its own, distribute it (co-located), then add foreign keys with ALTER TABLE." },
     );
+  }
+  if (!touchesTable) {
+    throw new SqlError("0A000", `${kind.replace(/Stmt$/, "")} over a view of distributed tables is not supported`, {
+      hint: "Read the view in a SELECT of its own.",
+    });
   }
   throw new SqlError("0A000", `${kind.replace(/Stmt$/, "")} on a distributed or reference table is not supported yet`, {
     hint: "Undistribute the table with undistribute_table(), change it, and distribute it again.",
@@ -234,7 +262,7 @@ function touchedNames(stmt: AstNode): string[] {
     if (typeof node.relname === "string") names.push(node.relname);
   });
   const drop = stmt.DropStmt as { removeType?: string; objects?: { List?: { items: unknown[] } }[] } | undefined;
-  if (drop?.removeType === "OBJECT_TABLE") {
+  if (drop && ["OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW"].includes(drop.removeType!)) {
     for (const o of drop.objects ?? []) {
       const parts = stringList(o.List?.items);
       if (parts.length > 0) names.push(parts[parts.length - 1]);

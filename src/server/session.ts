@@ -38,6 +38,7 @@ import { commitBlock } from "../transaction/commit.js";
 import { RemoteConnections } from "../executor/remote.js";
 import { loadMetadata, type MetadataSnapshot } from "../metadata/cache.js";
 import { classifyDistributed, mayConcernDistributed } from "./classify.js";
+import { refuseWriteThroughView } from "../planner/views.js";
 import { DistributedCopyIn } from "../executor/copy.js";
 import { COLUMNS_QUERY, columnsFromRows, type ColumnInfo } from "../executor/defaults.js";
 import { refuseInFailedBlock, resolveTable } from "../executor/distributed.js";
@@ -761,7 +762,10 @@ export class Session {
       refuseInFailedBlock(this);
       // The statement runs until the client's data ends, under one statement_timeout.
       await this.beginInterruptible();
-      copy = await DistributedCopyIn.start(this, statement, (ref) => resolveTable(this, ref));
+      copy = await DistributedCopyIn.start(this, statement, async (ref) => {
+        await refuseWriteThroughView(this, ref.rangeVar);
+        return resolveTable(this, ref);
+      });
     } catch (e) {
       e = this.interrupts.errorFor(e);
       this.interrupts.end();

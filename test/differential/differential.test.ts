@@ -495,7 +495,7 @@ describe("differential", { skip: hasPostgres() ? false : "PostgreSQL is not inst
           () => reference.end(),
           () => target.end(),
         );
-        const drops = [...tables].reverse().map((t) => `DROP TABLE IF EXISTS ${t}`);
+        const drops = [...tables].reverse().map((t) => `DROP TABLE IF EXISTS ${t} CASCADE`);
         for (const side of [reference, target]) {
           await runScript(side, "drop", drops);
           await runScript(side, "schema.sql", schemaStatements);

@@ -187,3 +187,25 @@ CREATE TABLE labels (
     id serial PRIMARY KEY,
     label text NOT NULL UNIQUE
 );
+
+-- Views, created before distribute.sql runs: Canopy records them once their tables are distributed
+-- and expands them into their queries. Over a distributed table, over a co-located join with a
+-- reference table (with column names of their own), with GROUP BY, ORDER BY … LIMIT and DISTINCT,
+-- over another view, over a reference table.
+CREATE VIEW active_companies AS
+    SELECT id, name, country_code, plan_id, employees FROM companies WHERE is_active;
+
+CREATE VIEW company_countries (company_id, company_name, country_name, continent) AS
+    SELECT c.id, c.name, co.name, co.continent FROM companies c JOIN countries co ON co.code = c.country_code;
+
+CREATE VIEW campaign_budgets AS
+    SELECT company_id, count(*) AS campaigns, sum(monthly_budget) AS budget FROM campaigns GROUP BY company_id;
+
+CREATE VIEW top_budgets AS
+    SELECT company_id, budget FROM campaign_budgets ORDER BY budget DESC NULLS LAST, company_id LIMIT 10;
+
+CREATE VIEW campaign_states AS SELECT DISTINCT company_id, state FROM campaigns;
+
+CREATE VIEW big_active_companies AS SELECT * FROM active_companies WHERE employees > 100;
+
+CREATE VIEW plan_names AS SELECT id, name FROM plans;

@@ -97,3 +97,10 @@ SELECT count(*), sum(id), sum(s), sum(g), string_agg(t, ',' ORDER BY id) FROM mo
 SELECT create_reference_table('moved_rows');
 SELECT count(*), sum(id), sum(g) FROM moved_rows;
 DROP TABLE moved_rows;
+-- A function reading a view over a distributed table would read the shell through it.
+CREATE TABLE guard_viewed (id int, v int);
+SELECT create_distributed_table('guard_viewed', 'id', shard_count => 4);
+CREATE VIEW guard_view AS SELECT id, v FROM guard_viewed;
+CREATE FUNCTION guard_view_count() RETURNS bigint LANGUAGE sql AS 'SELECT count(*) FROM guard_view';
+DROP VIEW guard_view;
+DROP TABLE guard_viewed;
