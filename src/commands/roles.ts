@@ -1,0 +1,320 @@
+// Roles on the workers. CREATE / ALTER / DROP ROLE (USER, GROUP), ALTER ROLE … SET and RENAME, and
+// GRANT / REVOKE of role memberships run on the coordinator database and then on every active
+// worker in the session's distributed transaction (commands/ddl.ts), so that a role changes
+// everywhere or nowhere. The workers' connections act as the session's user and role, which every
+// worker knows with the same attributes: a worker checks the privileges the coordinator database
+// checked first. A password given in clear text is turned into its verifier (the method of
+// password_encryption, as libpq's PQencryptPasswordConn does) before the statement runs anywhere:
+// every node stores the same verifier and no node logs the clear text. CREATE ROLE of a name a
+// worker has already (made there by hand) alters that role to the coordinator's attributes and the
+// statement's memberships instead. Workers added later get every role of the coordinator database
+// and the schemas' privileges (prepareRoles).
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
+import type { Session } from "../server/session.js";
+import type { MetadataSnapshot, NodeRecord } from "../metadata/cache.js";
+import { SqlError } from "../errors.js";
+import { cloneAst, type AstNode } from "../sql/ast.js";
+import { deparseNode, deparseStatement } from "../sql/parse.js";
+import { arrayLiteral, quoteIdent, quoteLiteral } from "../sql/quote.js";
+import { query } from "./distribute.js";
+import { activeWorkers } from "./objects.js";
+import type { DdlPlan, ShardStatement } from "./ddl.js";
+
+const roleStatementKinds = new Set([
+  "CreateRoleStmt",
+  "AlterRoleStmt",
+  "AlterRoleSetStmt",
+  "DropRoleStmt",
+  "GrantRoleStmt",
+]);
+
+/** Whether a statement creates, changes or drops roles or their memberships. */
+export function isRoleStatement(stmt: AstNode): boolean {
+  const rename = stmt.RenameStmt as { renameType?: string } | undefined;
+  return roleStatementKinds.has(Object.keys(stmt)[0]) || rename?.renameType === "OBJECT_ROLE";
+}
+
+type Option = { DefElem: { defname: string; arg?: AstNode } };
+type CreateRole = { role: string; options?: Option[] };
+type RoleSpec = { roletype: string; rolename?: string };
+
+/** A role statement: on the coordinator database (with a verifier for a clear-text password), then on every worker. */
+export async function planRoleDdl(
+  session: Session,
+  stmt: AstNode,
+  metadata: MetadataSnapshot,
+): Promise<DdlPlan | null> {
+  if (!isRoleStatement(stmt)) return null;
+  const workers = activeWorkers(metadata);
+  if (workers.length === 0) return null;
+  const copy = cloneAst(stmt);
+  const hidden = await hidePassword(session, copy);
+  const sql = workerStatement(copy);
+  const create = copy.CreateRoleStmt as CreateRole | undefined;
+  return {
+    shellSql: hidden ? deparseStatement(copy) : undefined,
+    shardStatements: async () => {
+      const perWorker = await Promise.all(
+        workers.map(async (node) => {
+          const list = create ? await createOrMatch(session, node, create, sql) : [sql];
+          return list.map((s): ShardStatement => ({ groupId: node.groupid, sql: s, reference: [] }));
+        }),
+      );
+      return perWorker.flat();
+    },
+  };
+}
+
+/** The statement as every worker runs it. */
+function workerStatement(stmt: AstNode): string {
+  const drop = stmt.DropRoleStmt as { missing_ok?: boolean } | undefined;
+  // A role the coordinator had but a worker lacked (made before roles were propagated) is gone there.
+  if (drop) drop.missing_ok = true;
+  const grant = stmt.GrantRoleStmt as GrantRole | undefined;
+  return grant ? (grantRoleSql(grant) ?? deparseStatement(stmt)) : deparseStatement(stmt);
+}
+
+type GrantRole = {
+  granted_roles: { AccessPriv: { priv_name: string } }[];
+  grantee_roles: { RoleSpec: RoleSpec }[];
+  is_grant?: boolean;
+  opt?: Option[];
+  grantor?: RoleSpec;
+  behavior?: string;
+};
+
+/**
+ * GRANT / REVOKE of memberships in the form every PostgreSQL from 15 on reads (WITH ADMIN OPTION,
+ * where the deparser writes 16's WITH ADMIN TRUE); null for 16's INHERIT and SET options, which
+ * only workers of 16 or later can take as the deparser writes them.
+ */
+function grantRoleSql(g: GrantRole): string | null {
+  const options = g.opt ?? [];
+  if (options.some((o) => o.DefElem.defname !== "admin")) return null;
+  const roles = g.granted_roles.map((r) => quoteIdent(r.AccessPriv.priv_name)).join(", ");
+  const grantees = g.grantee_roles.map((r) => deparseNode(r)).join(", ");
+  const grantor = g.grantor ? ` GRANTED BY ${deparseNode({ RoleSpec: g.grantor })}` : "";
+  const admin = options.length > 0;
+  if (g.is_grant) return `GRANT ${roles} TO ${grantees}${admin ? " WITH ADMIN OPTION" : ""}${grantor}`;
+  const cascade = g.behavior === "DROP_CASCADE" ? " CASCADE" : "";
+  return `REVOKE ${admin ? "ADMIN OPTION FOR " : ""}${roles} FROM ${grantees}${grantor}${cascade}`;
+}
+
+/**
+ * Replaces a clear-text PASSWORD of CREATE / ALTER ROLE by its verifier; whether it did. An empty
+ * password (which PostgreSQL clears) and a verifier given as the password stay as they are.
+ */
+async function hidePassword(session: Session, stmt: AstNode): Promise<boolean> {
+  const role = (stmt.CreateRoleStmt ?? stmt.AlterRoleStmt) as
+    { role: string | RoleSpec; options?: Option[] } | undefined;
+  const password = role?.options?.find((o) => o.DefElem.defname === "password")?.DefElem;
+  const clear = (password?.arg?.String as { sval: string } | undefined)?.sval;
+  if (!clear || isVerifier(clear)) return false;
+  const [method] = await session.currentSettings(["password_encryption"]);
+  const verifier = method === "md5" ? md5Verifier(clear, await roleName(session, role!.role)) : scramVerifier(clear);
+  password!.arg = { String: { sval: verifier } };
+  return true;
+}
+
+/** PostgreSQL's test of a password that is a verifier already (get_password_type). */
+function isVerifier(password: string): boolean {
+  return /^md5[0-9a-f]{32}$/.test(password) || password.startsWith("SCRAM-SHA-256$");
+}
+
+/** The name of the role a statement names (CURRENT_USER and the like as the session has them). */
+async function roleName(session: Session, role: string | RoleSpec): Promise<string> {
+  if (typeof role === "string") return role;
+  if (role.roletype === "ROLESPEC_CSTRING") return role.rolename!;
+  const which = role.roletype === "ROLESPEC_SESSION_USER" ? "session_user" : "current_user";
+  const [[name]] = await query(session, `SELECT ${which}::text`);
+  return name!;
+}
+
+/** md5 followed by the MD5 of the password and the role name, as PostgreSQL stores an md5 password. */
+function md5Verifier(password: string, role: string): string {
+  return (
+    "md5" +
+    createHash("md5")
+      .update(password + role, "utf8")
+      .digest("hex")
+  );
+}
+
+/**
+ * A SCRAM-SHA-256 verifier (RFC 5802, 7677) with PostgreSQL's 4096 iterations and 16-byte salt.
+ * PostgreSQL normalizes a non-ASCII password with SASLprep (RFC 4013) first, whose tables Canopy
+ * does not carry: such a password must come as its verifier.
+ */
+function scramVerifier(password: string): string {
+  if (!/^[\x00-\x7f]*$/.test(password)) {
+    throw new SqlError("0A000", "a clear-text password with non-ASCII characters is not supported for roles", {
+      detail: "Canopy computes the verifier the workers store, and does not apply SASLprep normalization.",
+      hint: "Give the SCRAM-SHA-256 verifier as the password (psql's \\password computes it), or an ASCII password.",
+    });
+  }
+  const iterations = 4096;
+  const salt = randomBytes(16);
+  const salted = pbkdf2Sync(password, salt, iterations, 32, "sha256");
+  const hmac = (key: Buffer, text: string) => createHmac("sha256", key).update(text).digest();
+  const storedKey = createHash("sha256").update(hmac(salted, "Client Key")).digest();
+  const serverKey = hmac(salted, "Server Key");
+  return `SCRAM-SHA-256$${iterations}:${salt.toString("base64")}$${storedKey.toString("base64")}:${serverKey.toString("base64")}`;
+}
+
+/** A role's attributes, as both pg_authid and pg_roles give them (roleColumns). */
+interface RoleAttributes {
+  readonly superuser: boolean;
+  readonly replication: boolean;
+  readonly bypassrls: boolean;
+  readonly inherit: boolean;
+  readonly createrole: boolean;
+  readonly createdb: boolean;
+  readonly login: boolean;
+  readonly connectionLimit: string;
+  /** In UTC, or null for none. */
+  readonly validUntil: string | null;
+}
+
+const roleColumns = `rolsuper, rolreplication, rolbypassrls, rolinherit, rolcreaterole, rolcreatedb, rolcanlogin,
+  rolconnlimit, pg_catalog.to_char(rolvaliduntil AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'`;
+
+function roleAttributes(row: readonly (string | null)[]): RoleAttributes {
+  const [superuser, replication, bypassrls, inherit, createrole, createdb, login, connectionLimit, validUntil] = row;
+  return {
+    superuser: superuser === "t",
+    replication: replication === "t",
+    bypassrls: bypassrls === "t",
+    inherit: inherit === "t",
+    createrole: createrole === "t",
+    createdb: createdb === "t",
+    login: login === "t",
+    connectionLimit: connectionLimit!,
+    validUntil,
+  };
+}
+
+/** A new role's attributes that only a superuser may set, and its VALID UNTIL. */
+const newRole = { superuser: false, replication: false, bypassrls: false, validUntil: null };
+
+/**
+ * The options that give a role the attributes. SUPERUSER, REPLICATION and BYPASSRLS, which only a
+ * superuser may name, are named only where they differ from the role's `current` ones, and VALID
+ * UNTIL too (none given is NULL, which 'infinity' stands for once a role has one).
+ */
+function roleOptions(a: RoleAttributes, current: Pick<RoleAttributes, keyof typeof newRole>): string {
+  const flag = (name: string, on: boolean) => (on ? name : `NO${name}`);
+  const options = [
+    a.superuser !== current.superuser ? flag("SUPERUSER", a.superuser) : "",
+    a.replication !== current.replication ? flag("REPLICATION", a.replication) : "",
+    a.bypassrls !== current.bypassrls ? flag("BYPASSRLS", a.bypassrls) : "",
+    flag("INHERIT", a.inherit),
+    flag("CREATEROLE", a.createrole),
+    flag("CREATEDB", a.createdb),
+    flag("LOGIN", a.login),
+    `CONNECTION LIMIT ${Number(a.connectionLimit)}`,
+    a.validUntil !== current.validUntil ? `VALID UNTIL ${quoteLiteral(a.validUntil ?? "infinity")}` : "",
+  ];
+  return options.filter(Boolean).join(" ");
+}
+
+/** Runs SQL on a worker in the session's distributed transaction. */
+function runOn(session: Session, node: NodeRecord, sql: string, params: string[] = []) {
+  return session.remote.run(node, sql, params, { transactional: true, write: true });
+}
+
+/**
+ * CREATE ROLE on a worker: the statement where the role is missing; where a role of the name
+ * exists, an ALTER ROLE to the coordinator's attributes and the statement's password, and the
+ * statement's memberships.
+ */
+async function createOrMatch(session: Session, node: NodeRecord, create: CreateRole, sql: string): Promise<string[]> {
+  const there = await runOn(session, node, `SELECT ${roleColumns} FROM pg_catalog.pg_roles WHERE rolname = $1`, [
+    create.role,
+  ]);
+  if (there.rows.length === 0) return [sql];
+  const [row] = await query(session, `SELECT ${roleColumns} FROM pg_catalog.pg_roles WHERE rolname = $1`, create.role);
+  const name = quoteIdent(create.role);
+  const options = new Map((create.options ?? []).map((o) => [o.DefElem.defname, o.DefElem.arg]));
+  const password = (options.get("password")?.String as { sval: string } | undefined)?.sval ?? null;
+  const names = (key: string) =>
+    ((options.get(key)?.List as { items: AstNode[] } | undefined)?.items ?? []).map((r) => deparseNode(r));
+  return [
+    `ALTER ROLE ${name} WITH ${roleOptions(roleAttributes(row), roleAttributes(there.rows[0]))} PASSWORD ${quoteLiteral(password)}`,
+    ...names("addroleto").map((r) => `GRANT ${r} TO ${name}`),
+    ...names("rolemembers").map((m) => `GRANT ${name} TO ${m}`),
+    ...names("adminmembers").map((m) => `GRANT ${name} TO ${m} WITH ADMIN OPTION`),
+  ];
+}
+
+/**
+ * Gives a worker joining the cluster the coordinator database's roles (all but PostgreSQL's own
+ * and those the worker has already, which stay as they are) with their attributes, password
+ * verifiers and memberships, and the privileges of every schema whose privileges were changed
+ * (creating those schemas), before any shard is created there.
+ */
+export async function prepareRoles(session: Session, node: NodeRecord): Promise<void> {
+  const roles = await query(
+    session,
+    `SELECT rolname, rolpassword, ${roleColumns} FROM pg_catalog.pg_authid WHERE oid >= 16384 ORDER BY oid`,
+  );
+  const existing = await runOn(
+    session,
+    node,
+    "SELECT rolname FROM pg_catalog.pg_roles WHERE rolname = ANY ($1::text[])",
+    [arrayLiteral(roles.map((r) => r[0]))],
+  );
+  const have = new Set(existing.rows.map((r) => r[0]));
+  const created = roles.filter((r) => !have.has(r[0]));
+  for (const [name, password, ...attributes] of created) {
+    const options = roleOptions(roleAttributes(attributes), newRole);
+    await runOn(session, node, `CREATE ROLE ${quoteIdent(name!)} WITH ${options} PASSWORD ${quoteLiteral(password)}`);
+  }
+  const memberships = await query(
+    session,
+    `SELECT r.rolname, m.rolname, a.admin_option
+       FROM pg_catalog.pg_auth_members a
+       JOIN pg_catalog.pg_roles r ON r.oid = a.roleid
+       JOIN pg_catalog.pg_roles m ON m.oid = a.member
+      WHERE r.rolname = ANY ($1::text[]) OR m.rolname = ANY ($1::text[])
+      ORDER BY a.roleid, a.member`,
+    arrayLiteral(created.map((r) => r[0])),
+  );
+  for (const [role, member, admin] of memberships) {
+    const option = admin === "t" ? " WITH ADMIN OPTION" : "";
+    await runOn(session, node, `GRANT ${quoteIdent(role!)} TO ${quoteIdent(member!)}${option}`);
+  }
+  await grantSchemaPrivileges(session, node);
+}
+
+/**
+ * Creates on a worker every schema whose privileges were changed (its ACL is set) and grants what
+ * the coordinator database's ACL grants; PUBLIC loses what the ACL does not give it (the public
+ * schema's USAGE). The owner's own privileges stay implicit.
+ */
+async function grantSchemaPrivileges(session: Session, node: NodeRecord): Promise<void> {
+  const items = await query(
+    session,
+    `SELECT n.nspname, a.privilege_type, g.rolname, a.is_grantable, a.grantee = n.nspowner
+       FROM pg_catalog.pg_namespace n
+       CROSS JOIN LATERAL pg_catalog.aclexplode(n.nspacl) a
+       LEFT JOIN pg_catalog.pg_roles g ON g.oid = a.grantee
+      WHERE n.nspacl IS NOT NULL AND n.nspname NOT LIKE 'pg\\_%' AND n.nspname <> 'information_schema'
+      ORDER BY n.oid, a.grantee, a.privilege_type`,
+  );
+  const bySchema = new Map<string, (string | null)[][]>();
+  for (const item of items) bySchema.set(item[0]!, [...(bySchema.get(item[0]!) ?? []), item]);
+  for (const [name, acl] of bySchema) {
+    const schema = quoteIdent(name);
+    await runOn(session, node, `CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    // aclexplode's grantee 0 (no role) is PUBLIC.
+    if (!acl.some(([, , grantee]) => grantee === null)) {
+      await runOn(session, node, `REVOKE ALL ON SCHEMA ${schema} FROM PUBLIC`);
+    }
+    for (const [, privilege, grantee, grantable, owner] of acl) {
+      if (owner === "t") continue;
+      const to = grantee === null ? "PUBLIC" : quoteIdent(grantee);
+      const option = grantable === "t" ? " WITH GRANT OPTION" : "";
+      await runOn(session, node, `GRANT ${privilege} ON SCHEMA ${schema} TO ${to}${option}`);
+    }
+  }
+}
