@@ -18,6 +18,7 @@ import { deparseStatement } from "../sql/parse.js";
 import { arrayLiteral, quoteQualified } from "../sql/quote.js";
 import { commitStatement } from "../transaction/commit.js";
 import {
+  isWorkerError,
   mapShardNames,
   mapShardNamesFromCatalog,
   refuseInFailedBlock,
@@ -142,7 +143,8 @@ async function runInTransaction(session: Session, sql: string, plan: DdlPlan, me
     return tag;
   } catch (e) {
     if (!inBlock) await session.remote.rollbackAll();
-    throw withRoleHint(await mapShardNamesFromCatalog(session, e, metadata.tables));
+    const mapped = await mapShardNamesFromCatalog(session, e, metadata.tables);
+    throw isWorkerError(e) ? withRoleHint(mapped) : mapped;
   }
 }
 
@@ -231,8 +233,8 @@ async function announceSchemaChange(session: Session): Promise<void> {
 }
 
 /**
- * Roles made through Canopy exist on every worker (roles.ts): one a worker lacks was made in the
- * coordinator database directly, or on a worker that was disabled meanwhile.
+ * Roles made through Canopy exist on every worker (roles.ts): one a worker lacks (and the
+ * coordinator database has) was made in the coordinator database directly.
  */
 function withRoleHint(e: unknown): unknown {
   if (!(e instanceof RemoteError) || e.fields.code !== "42704" || !/^role /.test(e.fields.message)) return e;

@@ -48,15 +48,17 @@ export async function planRoleDdl(
   const workers = activeWorkers(metadata);
   if (workers.length === 0) return null;
   const copy = cloneAst(stmt);
-  const hidden = await hidePassword(session, copy);
+  const shellSql = (await hidePassword(session, copy)) ? deparseStatement(copy) : undefined;
   const sql = workerStatement(copy);
   const create = copy.CreateRoleStmt as CreateRole | undefined;
   return {
-    shellSql: hidden ? deparseStatement(copy) : undefined,
+    shellSql,
     shardStatements: async () => {
+      // The coordinator database's role, as the statement made it.
+      const made = create ? await roleAttributesOn(session, create.role) : null;
       const perWorker = await Promise.all(
         workers.map(async (node) => {
-          const list = create ? await createOrMatch(session, node, create, sql) : [sql];
+          const list = create ? await createOrMatch(session, node, create, made!, sql) : [sql];
           return list.map((s): ShardStatement => ({ groupId: node.groupid, sql: s, reference: [] }));
         }),
       );
@@ -193,6 +195,14 @@ function roleAttributes(row: readonly (string | null)[]): RoleAttributes {
   };
 }
 
+const roleAttributesSql = `SELECT ${roleColumns} FROM pg_catalog.pg_roles WHERE rolname = $1`;
+
+/** A role's attributes in the coordinator database. */
+async function roleAttributesOn(session: Session, role: string): Promise<RoleAttributes> {
+  const [row] = await query(session, roleAttributesSql, role);
+  return roleAttributes(row);
+}
+
 /** A new role's attributes that only a superuser may set, and its VALID UNTIL. */
 const newRole = { superuser: false, replication: false, bypassrls: false, validUntil: null };
 
@@ -227,19 +237,22 @@ function runOn(session: Session, node: NodeRecord, sql: string, params: string[]
  * exists, an ALTER ROLE to the coordinator's attributes and the statement's password, and the
  * statement's memberships.
  */
-async function createOrMatch(session: Session, node: NodeRecord, create: CreateRole, sql: string): Promise<string[]> {
-  const there = await runOn(session, node, `SELECT ${roleColumns} FROM pg_catalog.pg_roles WHERE rolname = $1`, [
-    create.role,
-  ]);
+async function createOrMatch(
+  session: Session,
+  node: NodeRecord,
+  create: CreateRole,
+  made: RoleAttributes,
+  sql: string,
+): Promise<string[]> {
+  const there = await runOn(session, node, roleAttributesSql, [create.role]);
   if (there.rows.length === 0) return [sql];
-  const [row] = await query(session, `SELECT ${roleColumns} FROM pg_catalog.pg_roles WHERE rolname = $1`, create.role);
   const name = quoteIdent(create.role);
   const options = new Map((create.options ?? []).map((o) => [o.DefElem.defname, o.DefElem.arg]));
   const password = (options.get("password")?.String as { sval: string } | undefined)?.sval ?? null;
   const names = (key: string) =>
     ((options.get(key)?.List as { items: AstNode[] } | undefined)?.items ?? []).map((r) => deparseNode(r));
   return [
-    `ALTER ROLE ${name} WITH ${roleOptions(roleAttributes(row), roleAttributes(there.rows[0]))} PASSWORD ${quoteLiteral(password)}`,
+    `ALTER ROLE ${name} WITH ${roleOptions(made, roleAttributes(there.rows[0]))} PASSWORD ${quoteLiteral(password)}`,
     ...names("addroleto").map((r) => `GRANT ${r} TO ${name}`),
     ...names("rolemembers").map((m) => `GRANT ${name} TO ${m}`),
     ...names("adminmembers").map((m) => `GRANT ${name} TO ${m} WITH ADMIN OPTION`),
