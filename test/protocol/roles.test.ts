@@ -124,6 +124,47 @@ test("CREATE ROLE: attributes and the coordinator's password verifier on every w
   await erin.end();
 });
 
+test("the clear-text password reaches no worker: the commands sent carry its verifier", async () => {
+  const notices: string[] = [];
+  const log = (n: { message?: string }) => notices.push(n.message ?? "");
+  admin.on("notice", log);
+  try {
+    await admin.query("SET canopy.log_remote_commands = on");
+    await admin.query("CREATE ROLE ivy LOGIN PASSWORD 'ivy-clear-text'");
+    await admin.query("ALTER ROLE ivy PASSWORD 'ivy-other-text'");
+    await admin.query("RESET canopy.log_remote_commands");
+  } finally {
+    admin.off("notice", log);
+  }
+  const sent = notices.filter((n) => /^issuing (CREATE|ALTER) ROLE ivy/.test(n));
+  // CREATE and ALTER on each active worker.
+  assert.equal(sent.length, 2 * (await onWorkers("SELECT 1")).length, notices.join("\n"));
+  for (const n of sent) assert.match(n, /PASSWORD 'SCRAM-SHA-256\$4096:/);
+  assert.ok(!notices.some((n) => n.includes("clear-text") || n.includes("other-text")));
+  assert.deepEqual(await onWorkers(authid("ivy")), [await onCoordinator(authid("ivy"))]);
+  await admin.query("DROP ROLE ivy");
+});
+
+test("a role with CREATEROLE, no superuser, manages roles on the workers with its own privileges", async () => {
+  await admin.query("CREATE ROLE mgr LOGIN CREATEROLE");
+  const mgr = await connectAs("mgr");
+  try {
+    await mgr.query("CREATE ROLE made_by_mgr LOGIN PASSWORD 'made-secret'");
+    await mgr.query("ALTER ROLE made_by_mgr CONNECTION LIMIT 2");
+    assert.deepEqual(await onWorkers(authid("made_by_mgr")), [await onCoordinator(authid("made_by_mgr"))]);
+    // What the coordinator database refuses reaches no worker.
+    await assert.rejects(
+      mgr.query("CREATE ROLE would_be_super SUPERUSER"),
+      (e: { code?: string }) => e.code === "42501",
+    );
+    assert.deepEqual(await onWorkers("SELECT count(*) FROM pg_roles WHERE rolname = 'would_be_super'"), ["0"]);
+    await mgr.query("DROP ROLE made_by_mgr");
+    assert.deepEqual(await onWorkers("SELECT count(*) FROM pg_roles WHERE rolname = 'made_by_mgr'"), ["0"]);
+  } finally {
+    await mgr.end();
+  }
+});
+
 test("ALTER ROLE RENAME and PASSWORD, then that role's distributed query", async () => {
   await admin.query("ALTER ROLE erin RENAME TO frank");
   await admin.query("ALTER ROLE frank PASSWORD 'frank-secret' NOCREATEDB");
