@@ -15,7 +15,7 @@ import type { MetadataSnapshot, NodeRecord } from "../metadata/cache.js";
 import { SqlError } from "../errors.js";
 import { cloneAst, type AstNode } from "../sql/ast.js";
 import { deparseNode, deparseStatement } from "../sql/parse.js";
-import { arrayLiteral, quoteIdent, quoteLiteral } from "../sql/quote.js";
+import { arrayLiteral, quoteIdent, quoteLiteral, quoteQualified } from "../sql/quote.js";
 import { query } from "./distribute.js";
 import { activeWorkers } from "./objects.js";
 import type { DdlPlan, ShardStatement } from "./ddl.js";
@@ -228,7 +228,7 @@ function roleOptions(a: RoleAttributes, current: Pick<RoleAttributes, keyof type
 }
 
 /** Runs SQL on a worker in the session's distributed transaction. */
-function runOn(session: Session, node: NodeRecord, sql: string, params: string[] = []) {
+function runOn(session: Session, node: NodeRecord, sql: string, params: (string | null)[] = []) {
   return session.remote.run(node, sql, params, { transactional: true, write: true });
 }
 
@@ -262,7 +262,7 @@ async function createOrMatch(
 /**
  * Gives a worker joining the cluster the coordinator database's roles (all but PostgreSQL's own
  * and those the worker has already, which stay as they are) with their attributes, password
- * verifiers and memberships, and the privileges of every schema whose privileges were changed
+ * verifiers, memberships and ALTER ROLE … SET settings, and the privileges of every schema whose privileges were changed
  * (creating those schemas), before any shard is created there.
  */
 export async function prepareRoles(session: Session, node: NodeRecord): Promise<void> {
@@ -296,7 +296,42 @@ export async function prepareRoles(session: Session, node: NodeRecord): Promise<
     const option = admin === "t" ? " WITH ADMIN OPTION" : "";
     await runOn(session, node, `GRANT ${quoteIdent(role!)} TO ${quoteIdent(member!)}${option}`);
   }
+  await copyRoleSettings(
+    session,
+    node,
+    created.map((r) => r[0]!),
+  );
   await grantSchemaPrivileges(session, node);
+}
+
+/**
+ * The ALTER ROLE … SET settings of the roles, for all databases or the session's one (others may
+ * not exist on the worker). Each value is stored as the coordinator database stores it: set for
+ * the worker's transaction and taken FROM CURRENT (a list such as search_path keeps its quoting),
+ * then set back.
+ */
+async function copyRoleSettings(session: Session, node: NodeRecord, roles: readonly string[]): Promise<void> {
+  const settings = await query(
+    session,
+    `SELECT r.rolname, d.datname, s.setting
+       FROM pg_catalog.pg_db_role_setting x
+       JOIN pg_catalog.pg_roles r ON r.oid = x.setrole
+       LEFT JOIN pg_catalog.pg_database d ON d.oid = x.setdatabase
+       CROSS JOIN LATERAL pg_catalog.unnest(x.setconfig) AS s(setting)
+      WHERE r.rolname = ANY ($1::text[]) AND (x.setdatabase = 0 OR d.datname = pg_catalog.current_database())
+      ORDER BY r.oid, x.setdatabase`,
+    arrayLiteral(roles),
+  );
+  for (const [role, database, setting] of settings) {
+    const at = setting!.indexOf("=");
+    const [name, value] = [setting!.slice(0, at), setting!.slice(at + 1)];
+    const [[before]] = (await runOn(session, node, "SELECT pg_catalog.current_setting($1, true)", [name])).rows;
+    await runOn(session, node, "SELECT pg_catalog.set_config($1, $2, true)", [name, value]);
+    const inDatabase = database === null ? "" : ` IN DATABASE ${quoteIdent(database)}`;
+    const qualified = quoteQualified(...name.split("."));
+    await runOn(session, node, `ALTER ROLE ${quoteIdent(role!)}${inDatabase} SET ${qualified} FROM CURRENT`);
+    await runOn(session, node, "SELECT pg_catalog.set_config($1, $2, true)", [name, before]);
+  }
 }
 
 /**

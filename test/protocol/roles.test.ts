@@ -244,6 +244,8 @@ test("a worker added later gets the roles, their passwords and memberships, and 
   await admin.query("CREATE SCHEMA granted");
   await admin.query("GRANT USAGE ON SCHEMA granted TO carol");
   await admin.query("GRANT CREATE ON SCHEMA granted TO readers WITH GRANT OPTION");
+  await admin.query('ALTER ROLE hank SET search_path = granted, "$user", public');
+  await admin.query("ALTER ROLE hank IN DATABASE postgres SET work_mem = '3MB'");
   await admin.query("SELECT canopy_add_node('localhost', $1)", [laterPort()]);
   const worker = new pg.Client(`postgres://postgres@127.0.0.1:${laterPort()}/postgres`);
   await worker.connect();
@@ -252,6 +254,11 @@ test("a worker added later gets the roles, their passwords and memberships, and 
       const { rows } = await worker.query(authid(role));
       assert.equal(String(Object.values(rows[0])[0]), await onCoordinator(authid(role)));
     }
+    const settings =
+      "SELECT setdatabase <> 0 AS db, setconfig FROM pg_db_role_setting WHERE setrole = 'hank'::regrole ORDER BY 1";
+    const copied = (await worker.query(settings)).rows;
+    assert.deepEqual(copied, (await admin.query(settings)).rows);
+    assert.equal(copied.length, 2);
     const member = await worker.query("SELECT pg_has_role('carol', 'readers', 'MEMBER') AS m");
     assert.equal(member.rows[0].m, true);
     const acl = await worker.query(
