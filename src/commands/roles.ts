@@ -73,7 +73,27 @@ function workerStatement(stmt: AstNode): string {
   // A role the coordinator had but a worker lacked (made before roles were propagated) is gone there.
   if (drop) drop.missing_ok = true;
   const grant = stmt.GrantRoleStmt as GrantRole | undefined;
-  return grant ? (grantRoleSql(grant) ?? deparseStatement(stmt)) : deparseStatement(stmt);
+  if (grant) return grantRoleSql(grant) ?? deparseStatement(stmt);
+  const set = stmt.AlterRoleSetStmt as AlterRoleSet | undefined;
+  return set ? alterRoleSetSql(set) : deparseStatement(stmt);
+}
+
+type AlterRoleSet = { role?: RoleSpec; database?: string; setstmt: { kind: string; name?: string } };
+
+/**
+ * ALTER ROLE … SET / RESET with the setting part deparsed on its own (the deparser drops RESET
+ * ALL and TO DEFAULT inside ALTER ROLE). FROM CURRENT would take the worker's value: refused.
+ */
+function alterRoleSetSql(a: AlterRoleSet): string {
+  if (a.setstmt.kind === "VAR_SET_CURRENT") {
+    throw new SqlError("0A000", "ALTER ROLE … SET … FROM CURRENT is not supported", {
+      detail: "The workers would store their own session's value.",
+      hint: `Give the value: ALTER ROLE … SET ${a.setstmt.name} TO '…'.`,
+    });
+  }
+  const role = a.role ? deparseNode({ RoleSpec: a.role }) : "ALL";
+  const database = a.database ? ` IN DATABASE ${quoteIdent(a.database)}` : "";
+  return `ALTER ROLE ${role}${database} ${deparseStatement({ VariableSetStmt: a.setstmt })}`;
 }
 
 type GrantRole = {

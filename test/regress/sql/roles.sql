@@ -14,6 +14,14 @@ ALTER ROLE r_user NOLOGIN VALID UNTIL '2100-01-01 00:00:00+00';
 ALTER ROLE r_user SET work_mem = '2MB';
 :roles_on_workers;
 SELECT result FROM run_command_on_workers($$SELECT setconfig::text FROM pg_db_role_setting WHERE setrole = 'r_user'::regrole$$) ORDER BY nodeport;
+ALTER ROLE r_user SET statement_timeout = '5s';
+ALTER ROLE r_user RESET work_mem;
+SELECT result FROM run_command_on_workers($$SELECT setconfig::text FROM pg_db_role_setting WHERE setrole = 'r_user'::regrole$$) ORDER BY nodeport;
+ALTER ROLE r_user SET statement_timeout TO DEFAULT;
+ALTER ROLE r_user SET work_mem FROM CURRENT;
+ALTER ROLE r_user SET lock_timeout = '1s';
+ALTER ROLE r_user RESET ALL;
+SELECT result FROM run_command_on_workers($$SELECT count(*) FROM pg_db_role_setting WHERE setrole = 'r_user'::regrole$$) ORDER BY nodeport;
 -- Memberships, WITH ADMIN OPTION and its revocation.
 GRANT r_group TO r_user WITH ADMIN OPTION;
 SELECT result FROM run_command_on_workers($$SELECT string_agg(admin_option::text, ',') FROM pg_auth_members WHERE member = 'r_user'::regrole$$) ORDER BY nodeport;
