@@ -138,9 +138,14 @@ async function hidePassword(session: Session, stmt: AstNode): Promise<boolean> {
   return true;
 }
 
-/** PostgreSQL's test of a password that is a verifier already (get_password_type). */
+/**
+ * Whether a password is a verifier already, as PostgreSQL's get_password_type sees it. Strictly
+ * of the verifiers' characters: the deparser writes the password without escaping its quotes.
+ */
 function isVerifier(password: string): boolean {
-  return /^md5[0-9a-f]{32}$/.test(password) || password.startsWith("SCRAM-SHA-256$");
+  const base64 = "[A-Za-z0-9+/]+=*";
+  const scram = new RegExp(`^SCRAM-SHA-256\\$[0-9]+:${base64}\\$${base64}:${base64}$`);
+  return /^md5[0-9a-f]{32}$/.test(password) || scram.test(password);
 }
 
 /** The name of the role a statement names (CURRENT_USER and the like as the session has them). */

@@ -145,6 +145,15 @@ test("the clear-text password reaches no worker: the commands sent carry its ver
   await admin.query("DROP ROLE ivy");
 });
 
+test("a password with quotes that looks like a verifier is clear text, hashed alike everywhere", async () => {
+  await admin.query("CREATE ROLE jade LOGIN PASSWORD 'SCRAM-SHA-256$1:a''b$c:d'' SUPERUSER --'");
+  const coordinator = await onCoordinator(authid("jade"));
+  assert.match(coordinator, /^t f -1 SCRAM-SHA-256\$4096:/);
+  assert.deepEqual(await onWorkers(authid("jade")), [coordinator]);
+  assert.deepEqual(await onWorkers("SELECT rolsuper::text FROM pg_roles WHERE rolname = 'jade'"), ["false"]);
+  await admin.query("DROP ROLE jade");
+});
+
 test("a role with CREATEROLE, no superuser, manages roles on the workers with its own privileges", async () => {
   await admin.query("CREATE ROLE mgr LOGIN CREATEROLE");
   const mgr = await connectAs("mgr");
