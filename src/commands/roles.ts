@@ -48,6 +48,7 @@ export async function planRoleDdl(
   const workers = activeWorkers(metadata);
   if (workers.length === 0) return null;
   const copy = cloneAst(stmt);
+  refuseQuotedValidUntil(copy);
   const shellSql = (await hidePassword(session, copy)) ? deparseStatement(copy) : undefined;
   const sql = workerStatement(copy);
   const create = copy.CreateRoleStmt as CreateRole | undefined;
@@ -65,6 +66,19 @@ export async function planRoleDdl(
       return perWorker.flat();
     },
   };
+}
+
+/**
+ * VALID UNTIL with a quote in it, which no timestamp has, refused as PostgreSQL refuses it: the
+ * deparser would write the quote unescaped.
+ */
+function refuseQuotedValidUntil(stmt: AstNode): void {
+  const role = (stmt.CreateRoleStmt ?? stmt.AlterRoleStmt) as { options?: Option[] } | undefined;
+  const until = role?.options?.find((o) => o.DefElem.defname === "validUntil")?.DefElem.arg;
+  const text = (until?.String as { sval: string } | undefined)?.sval;
+  if (text?.includes("'")) {
+    throw new SqlError("22007", `invalid input syntax for type timestamp with time zone: "${text}"`);
+  }
 }
 
 /** The statement as every worker runs it. */

@@ -40,6 +40,8 @@ DROP ROLE IF EXISTS r_user;
 :roles_on_workers;
 -- A clear-text password that is not ASCII cannot get the verifier PostgreSQL would compute.
 CREATE ROLE r_intl PASSWORD 'pässwörd';
+-- No timestamp has a quote.
+CREATE ROLE r_until PASSWORD 'x' VALID UNTIL '2030'' SUPERUSER --';
 
 -- GRANT … ON SCHEMA reaches every worker (creating the schema there); DROP SCHEMA of a schema that
 -- holds no shards drops it there too.
