@@ -26,6 +26,9 @@ const roleStatementKinds = new Set([
   "AlterRoleSetStmt",
   "DropRoleStmt",
   "GrantRoleStmt",
+  // What the shards and their privileges hold of a role goes with the shells' (before DROP ROLE).
+  "ReassignOwnedStmt",
+  "DropOwnedStmt",
 ]);
 
 /** Whether a statement creates, changes or drops roles or their memberships. */
@@ -47,6 +50,7 @@ export async function planRoleDdl(
   if (!isRoleStatement(stmt)) return null;
   const workers = activeWorkers(metadata);
   if (workers.length === 0) return null;
+  if (stmt.DropOwnedStmt) await refuseDroppingTables(session, stmt.DropOwnedStmt as { roles: AstNode[] });
   const copy = cloneAst(stmt);
   refuseQuotedValidUntil(copy);
   const shellSql = (await hidePassword(session, copy)) ? deparseStatement(copy) : undefined;
@@ -78,6 +82,26 @@ function refuseQuotedValidUntil(stmt: AstNode): void {
   const text = (until?.String as { sval: string } | undefined)?.sval;
   if (text?.includes("'")) {
     throw new SqlError("22007", `invalid input syntax for type timestamp with time zone: "${text}"`);
+  }
+}
+
+/** DROP OWNED of a role owning distributed or reference tables would drop their shells behind the metadata. */
+async function refuseDroppingTables(session: Session, drop: { roles: AstNode[] }): Promise<void> {
+  const names: string[] = [];
+  for (const r of drop.roles) names.push(await roleName(session, r.RoleSpec as RoleSpec));
+  const owned = await query(
+    session,
+    `SELECT c.oid::regclass::text FROM pg_catalog.pg_dist_partition p
+       JOIN pg_catalog.pg_class c ON c.oid = p.logicalrelid
+       JOIN pg_catalog.pg_roles r ON r.oid = c.relowner
+      WHERE r.rolname = ANY ($1::text[]) ORDER BY 1 LIMIT 1`,
+    arrayLiteral(names),
+  );
+  if (owned.length > 0) {
+    throw new SqlError("0A000", "DROP OWNED of a role that owns distributed or reference tables is not supported", {
+      detail: `The role owns ${owned[0][0]}.`,
+      hint: "Drop those tables with DROP TABLE, or give them to another role with REASSIGN OWNED, first.",
+    });
   }
 }
 

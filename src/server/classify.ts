@@ -193,7 +193,7 @@ const ddlStatements = new Set([
  * extensions the workers got for the shards, and statements on roles (which every worker has).
  */
 const shardObjectStatement =
-  /\b(drop|alter)\s+(index|schema|type|domain|function|procedure|routine|extension)\b|\bor\s+replace\s+(function|procedure)\b|\b(grant|revoke|reindex)\b|\b(create|alter|drop)\s+(role|user|group)\b/i;
+  /\b(drop|alter)\s+(index|schema|type|domain|function|procedure|routine|extension)\b|\bor\s+replace\s+(function|procedure)\b|\b(grant|revoke|reindex)\b|\b(create|alter|drop)\s+(role|user|group)\b|\bowned\s+by\b/i;
 
 /**
  * Whether SQL text may concern distributed or reference tables: it names one, or it may drop or

@@ -239,6 +239,30 @@ test("a role made on a worker by hand before: CREATE ROLE takes it over with the
   assert.deepEqual(await onWorkers("SELECT pg_has_role('hank', 'readers', 'MEMBER')::text"), ["true"]);
 });
 
+test("REASSIGN OWNED and DROP OWNED reach the shards, so that DROP ROLE can follow", async () => {
+  await admin.query("CREATE ROLE kim LOGIN");
+  await admin.query("GRANT CREATE ON SCHEMA public TO kim");
+  // kim owns a distributed table's shell, and a table on the workers.
+  await admin.query("SET ROLE kim");
+  await admin.query("CREATE TABLE kims (k int)");
+  await admin.query("RESET ROLE");
+  await admin.query("SELECT create_distributed_table('kims', 'k')");
+  await onWorkers("SET ROLE kim; CREATE TABLE kim_on_workers (k int)");
+  await admin.query("GRANT SELECT ON public_notes TO kim");
+  const ownedByKim = "SELECT count(*) FROM pg_class WHERE relowner = 'kim'::regrole";
+  assert.notDeepEqual(await onWorkers(ownedByKim), ["0"]);
+  // The shells would go behind the metadata's back.
+  await assert.rejects(admin.query("DROP OWNED BY kim"), (e: { code?: string }) => e.code === "0A000");
+  await admin.query("REASSIGN OWNED BY kim TO postgres");
+  assert.deepEqual(await onWorkers(ownedByKim), ["0"]);
+  await admin.query("DROP OWNED BY kim");
+  await admin.query("DROP ROLE kim");
+  assert.deepEqual(await onWorkers("SELECT count(*) FROM pg_roles WHERE rolname = 'kim'"), ["0"]);
+  assert.equal(await onCoordinator("SELECT count(*)::int FROM kims"), "0");
+  await admin.query("DROP TABLE kims");
+  await onWorkers("DROP TABLE kim_on_workers");
+});
+
 test("DROP SCHEMA of a schema whose shards are gone drops it on the workers", async () => {
   await admin.query("CREATE SCHEMA emptied");
   await admin.query("CREATE TABLE emptied.items (k int)");
