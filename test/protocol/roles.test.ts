@@ -88,6 +88,11 @@ test("a role that is no superuser: router and multi-shard work, two-phase commit
   }
 });
 
+/** Runs statements through the coordinator, one after the other. */
+async function run(...statements: string[]): Promise<void> {
+  for (const sql of statements) await admin.query(sql);
+}
+
 /** A query's single value on every active worker, through run_command_on_workers. */
 async function onWorkers(sql: string): Promise<string[]> {
   const { rows } = await admin.query("SELECT success, result FROM run_command_on_workers($1)", [sql]);
@@ -240,13 +245,15 @@ test("a role made on a worker by hand before: CREATE ROLE takes it over with the
 });
 
 test("REASSIGN OWNED and DROP OWNED reach the shards, so that DROP ROLE can follow", async () => {
-  await admin.query("CREATE ROLE kim LOGIN");
-  await admin.query("GRANT CREATE ON SCHEMA public TO kim");
   // kim owns a distributed table's shell, and a table on the workers.
-  await admin.query("SET ROLE kim");
-  await admin.query("CREATE TABLE kims (k int)");
-  await admin.query("RESET ROLE");
-  await admin.query("SELECT create_distributed_table('kims', 'k')");
+  await run(
+    "CREATE ROLE kim LOGIN",
+    "GRANT CREATE ON SCHEMA public TO kim",
+    "SET ROLE kim",
+    "CREATE TABLE kims (k int)",
+    "RESET ROLE",
+    "SELECT create_distributed_table('kims', 'k')",
+  );
   await onWorkers("SET ROLE kim; CREATE TABLE kim_on_workers (k int)");
   await admin.query("GRANT SELECT ON public_notes TO kim");
   const ownedByKim = "SELECT count(*) FROM pg_class WHERE relowner = 'kim'::regrole";
@@ -264,21 +271,25 @@ test("REASSIGN OWNED and DROP OWNED reach the shards, so that DROP ROLE can foll
 });
 
 test("DROP SCHEMA of a schema whose shards are gone drops it on the workers", async () => {
-  await admin.query("CREATE SCHEMA emptied");
-  await admin.query("CREATE TABLE emptied.items (k int)");
-  await admin.query("SELECT create_distributed_table('emptied.items', 'k')");
-  await admin.query("DROP TABLE emptied.items");
+  await run(
+    "CREATE SCHEMA emptied",
+    "CREATE TABLE emptied.items (k int)",
+    "SELECT create_distributed_table('emptied.items', 'k')",
+    "DROP TABLE emptied.items",
+  );
   assert.deepEqual(await onWorkers("SELECT count(*) FROM pg_namespace WHERE nspname = 'emptied'"), ["1"]);
   await admin.query("DROP SCHEMA emptied");
   assert.deepEqual(await onWorkers("SELECT count(*) FROM pg_namespace WHERE nspname = 'emptied'"), ["0"]);
 });
 
 test("a worker added later gets the roles, their passwords and memberships, and the schema grants", async () => {
-  await admin.query("CREATE SCHEMA granted");
-  await admin.query("GRANT USAGE ON SCHEMA granted TO carol");
-  await admin.query("GRANT CREATE ON SCHEMA granted TO readers WITH GRANT OPTION");
-  await admin.query('ALTER ROLE hank SET search_path = granted, "$user", public');
-  await admin.query("ALTER ROLE hank IN DATABASE postgres SET work_mem = '3MB'");
+  await run(
+    "CREATE SCHEMA granted",
+    "GRANT USAGE ON SCHEMA granted TO carol",
+    "GRANT CREATE ON SCHEMA granted TO readers WITH GRANT OPTION",
+    'ALTER ROLE hank SET search_path = granted, "$user", public',
+    "ALTER ROLE hank IN DATABASE postgres SET work_mem = '3MB'",
+  );
   await admin.query("SELECT canopy_add_node('localhost', $1)", [laterPort()]);
   const worker = new pg.Client(`postgres://postgres@127.0.0.1:${laterPort()}/postgres`);
   await worker.connect();
