@@ -1,14 +1,14 @@
-// Roles on the workers. CREATE / ALTER / DROP ROLE (USER, GROUP), ALTER ROLE … SET and RENAME, and
-// GRANT / REVOKE of role memberships run on the coordinator database and then on every active
-// worker in the session's distributed transaction (commands/ddl.ts), so that a role changes
-// everywhere or nowhere. The workers' connections act as the session's user and role, which every
-// worker knows with the same attributes: a worker checks the privileges the coordinator database
-// checked first. A password given in clear text is turned into its verifier (the method of
-// password_encryption, as libpq's PQencryptPasswordConn does) before the statement runs anywhere:
-// every node stores the same verifier and no node logs the clear text. CREATE ROLE of a name a
-// worker has already (made there by hand) alters that role to the coordinator's attributes and the
-// statement's memberships instead. Workers added later get every role of the coordinator database
-// and the schemas' privileges (prepareRoles).
+// Roles on the workers. CREATE / ALTER / DROP ROLE (USER, GROUP), ALTER ROLE … SET and RENAME,
+// GRANT / REVOKE of role memberships, REASSIGN OWNED and DROP OWNED run on the coordinator
+// database and then on every active worker in the session's distributed transaction
+// (commands/ddl.ts), so that a role changes everywhere or nowhere. The workers' connections act as
+// the session's user and role, which every worker knows with the same attributes: a worker checks
+// the privileges the coordinator database checked first. A password given in clear text is turned
+// into its verifier (the method of password_encryption, as libpq's PQencryptPasswordConn does)
+// before the statement runs anywhere: every node stores the same verifier and no node logs the
+// clear text. CREATE ROLE of a name a worker has already (made there by hand) alters that role to
+// the coordinator's attributes and the statement's memberships instead. Workers added later get
+// every role of the coordinator database and the schemas' privileges (prepareRoles).
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import type { Session } from "../server/session.js";
 import type { MetadataSnapshot, NodeRecord } from "../metadata/cache.js";
@@ -31,7 +31,7 @@ const roleStatementKinds = new Set([
   "DropOwnedStmt",
 ]);
 
-/** Whether a statement creates, changes or drops roles or their memberships. */
+/** Whether a statement creates, changes or drops roles, their memberships or what they own. */
 export function isRoleStatement(stmt: AstNode): boolean {
   const rename = stmt.RenameStmt as { renameType?: string } | undefined;
   return roleStatementKinds.has(Object.keys(stmt)[0]) || rename?.renameType === "OBJECT_ROLE";
