@@ -18,6 +18,7 @@ import { deparseStatement } from "../sql/parse.js";
 import { arrayLiteral, quoteQualified } from "../sql/quote.js";
 import { commitStatement } from "../transaction/commit.js";
 import {
+  isWorkerError,
   mapShardNames,
   mapShardNamesFromCatalog,
   refuseInFailedBlock,
@@ -37,6 +38,7 @@ import {
   holdRecordedObjects,
   recordedObjectStatements,
 } from "./objects.js";
+import { isRoleStatement, planRoleDdl } from "./roles.js";
 import type { Invocation, InterceptedStatement } from "./intercept.js";
 
 /** One statement for one worker group. */
@@ -60,6 +62,8 @@ export interface DdlPlan {
    * each shard on its own (`shellLast` for DROP); `failure` says what a shard's failure leaves.
    */
   readonly concurrent?: { readonly shellLast: boolean; readonly failure: () => { detail: string; hint: string } };
+  /** What the coordinator database runs in place of the client's text (a password's verifier for its clear text). */
+  readonly shellSql?: string;
 }
 
 /** A RangeVar for a shard (or a table's object suffixed with the shard id) in the table's schema. */
@@ -89,7 +93,7 @@ export async function runDdl(session: Session, st: InterceptedStatement, inv: In
   }
   const tag = plan.concurrent
     ? await runConcurrently(session, st.sql, plan, metadata)
-    : await runInTransaction(session, st.sql, plan, metadata);
+    : await runInTransaction(session, plan.shellSql ?? st.sql, plan, metadata);
   session.sendToClient(tag);
 }
 
@@ -103,8 +107,9 @@ function runsOutsideTransaction(stmt: AstNode): boolean {
   return !!((stmt.IndexStmt ?? stmt.DropStmt) as { concurrent?: boolean } | undefined)?.concurrent;
 }
 
-/** The plan of a statement about tables, or else of one about objects recorded for the workers. */
+/** The plan of a statement about roles, tables, or else of one about objects recorded for the workers. */
 async function planDdl(session: Session, stmt: AstNode, metadata: MetadataSnapshot): Promise<DdlPlan | null> {
+  if (isRoleStatement(stmt)) return planRoleDdl(session, stmt, metadata);
   return (await planTableDdl(session, stmt, metadata)) ?? planRecordedObject(session, stmt, metadata);
 }
 
@@ -142,7 +147,8 @@ async function runInTransaction(session: Session, sql: string, plan: DdlPlan, me
     return tag;
   } catch (e) {
     if (!inBlock) await session.remote.rollbackAll();
-    throw withRoleHint(await mapShardNamesFromCatalog(session, e, metadata.tables));
+    const mapped = await mapShardNamesFromCatalog(session, e, metadata.tables);
+    throw isWorkerError(e) ? withRoleHint(mapped) : mapped;
   }
 }
 
@@ -230,12 +236,15 @@ async function announceSchemaChange(session: Session): Promise<void> {
   session.noteMetadataChange();
 }
 
-/** Roles are not propagated: a GRANT to a role a worker lacks says so. */
+/**
+ * Roles made through Canopy exist on every worker (roles.ts): one a worker lacks (and the
+ * coordinator database has) was made in the coordinator database directly.
+ */
 function withRoleHint(e: unknown): unknown {
   if (!(e instanceof RemoteError) || e.fields.code !== "42704" || !/^role /.test(e.fields.message)) return e;
   return new RemoteError({
     ...e.fields,
-    hint: "Canopy does not create roles on the workers: create the role on each worker (run_command_on_workers) and run the statement again.",
+    hint: "The role was not created through Canopy: create it on each worker (run_command_on_workers) and run the statement again.",
   });
 }
 
@@ -290,14 +299,14 @@ async function planDropTables(session: Session, stmt: AstNode): Promise<DdlPlan 
 }
 
 /**
- * DROP SCHEMA holding distributed tables or objects recorded for the workers: the schema goes on
- * every worker too, with the shards and objects in it.
+ * DROP SCHEMA: the schema goes on every worker too (IF EXISTS), with the shards and objects in it;
+ * the workers got it for shards, recorded objects or privileges, which may be gone already.
  */
 async function planDropSchemas(session: Session, stmt: AstNode, metadata: MetadataSnapshot): Promise<DdlPlan | null> {
   const drop = stmt.DropStmt as { objects?: { String: { sval: string } }[]; behavior: string };
   const schemas = (drop.objects ?? []).map((o) => o.String.sval);
   const tables = metadata.tables.filter((t) => schemas.includes(t.schema));
-  if (tables.length === 0 && !(await holdRecordedObjects(session, schemas))) return null;
+  if (tables.length === 0 && activeWorkers(metadata).length === 0) return null;
   const sql = deparseStatement({ DropStmt: { ...drop, missing_ok: true } });
   return {
     shardStatements: async () => onSchemaWorkers(metadata, tables, [sql]),
@@ -309,15 +318,32 @@ async function planDropSchemas(session: Session, stmt: AstNode, metadata: Metada
 }
 
 /**
- * ALTER SCHEMA … RENAME of a schema holding shards or objects recorded for the workers: renamed on
- * the workers too, where it is created first if missing so that every worker ends with the new name.
+ * ALTER SCHEMA … RENAME of a schema holding shards or objects recorded for the workers, or whose
+ * privileges the workers got: renamed on the workers too, where it is created first if missing so
+ * that every worker ends with the new name.
  */
 async function planRenameSchema(session: Session, stmt: AstNode, metadata: MetadataSnapshot): Promise<DdlPlan | null> {
   const schema = (stmt.RenameStmt as { subname: string }).subname;
   const tables = metadata.tables.filter((t) => t.schema === schema);
-  if (tables.length === 0 && !(await holdRecordedObjects(session, [schema]))) return null;
+  if (
+    tables.length === 0 &&
+    !(await holdRecordedObjects(session, [schema])) &&
+    !(await hasPrivileges(session, schema))
+  ) {
+    return null;
+  }
   const statements = [`CREATE SCHEMA IF NOT EXISTS ${quoteQualified(schema)}`, deparseStatement(stmt)];
   return { shardStatements: async () => onSchemaWorkers(metadata, tables, statements) };
+}
+
+/** Whether a schema's privileges were changed, which GRANT … ON SCHEMA propagated to the workers. */
+async function hasPrivileges(session: Session, schema: string): Promise<boolean> {
+  const rows = await query(
+    session,
+    "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1 AND nspacl IS NOT NULL",
+    schema,
+  );
+  return rows.length > 0;
 }
 
 /** Statements for every worker that may hold a schema: the active ones and those with the tables' placements. */
@@ -545,10 +571,11 @@ function dropStmt(removeType: string, vars: readonly AstNode[], behavior: string
 async function planGrant(session: Session, stmt: AstNode, metadata: MetadataSnapshot): Promise<DdlPlan | null> {
   const grant = stmt.GrantStmt as { targtype: string; objtype: string; objects?: AstNode[] };
   if (grant.objtype === "OBJECT_SCHEMA") {
-    // The same statement on every worker that may hold the schemas (created there if missing).
+    // The same statement on every worker (the schemas created there if missing), so that shards
+    // placed in them later find the privileges; workers added later get them from the ACL (roles.ts).
     const schemas = (grant.objects ?? []).map((o) => (o.String as { sval: string }).sval);
     const tables = metadata.tables.filter((t) => schemas.includes(t.schema));
-    if (tables.length === 0 && !(await holdRecordedObjects(session, schemas))) return null;
+    if (tables.length === 0 && activeWorkers(metadata).length === 0) return null;
     const statements = [
       ...schemas.map((s) => `CREATE SCHEMA IF NOT EXISTS ${quoteQualified(s)}`),
       deparseStatement(stmt),

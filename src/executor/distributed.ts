@@ -1715,7 +1715,8 @@ export async function mapShardNamesFromCatalog(
   return mapShardNames(e, tables, known);
 }
 
-function isWorkerError(e: unknown): e is RemoteError {
+/** Whether an error is a worker's (not the coordinator database's). */
+export function isWorkerError(e: unknown): e is RemoteError {
   return e instanceof RemoteError && !!(e as RemoteError & { fromWorker?: boolean }).fromWorker;
 }
 

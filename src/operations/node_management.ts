@@ -8,6 +8,7 @@ import type { Session } from "../server/session.js";
 import type { Coordinator } from "../server/coordinator.js";
 import type { UdfResult } from "../commands/udfs.js";
 import { createRecordedObjects } from "../commands/objects.js";
+import { prepareRoles } from "../commands/roles.js";
 import { replicateReferenceTables } from "./reference_tables.js";
 
 const minimumServerVersion = 150000;
@@ -198,9 +199,9 @@ export async function addNode(session: Session, args: readonly (string | null)[]
 }
 
 /**
- * Gives a worker joining the cluster what its shards will need: the types, functions and
- * extensions recorded for the workers, and a placement of every reference table, so that shards of
- * distributed tables placed there can join them.
+ * Gives a worker joining the cluster what its shards will need: the roles and the schemas'
+ * privileges, the types, functions and extensions recorded for the workers, and a placement of
+ * every reference table, so that shards of distributed tables placed there can join them.
  */
 async function prepareWorker(
   session: Session,
@@ -217,6 +218,7 @@ async function prepareWorker(
     noderole: "primary",
     shouldhaveshards: true,
   };
+  await prepareRoles(session, node);
   await createRecordedObjects(session, node);
   await replicateReferenceTables(session, node);
 }

@@ -15,6 +15,7 @@ import { isPlannable } from "../executor/distributed.js";
 import { namedObjects } from "../commands/objects.js";
 import { functionBody } from "../commands/function_bodies.js";
 import { writeThroughView } from "../planner/views.js";
+import { isRoleStatement } from "../commands/roles.js";
 
 export type Classification =
   | { readonly kind: "forward" }
@@ -220,11 +221,11 @@ const ddlStatements = new Set([
 
 /**
  * Statements that may concern distributed tables without naming them: DROP / ALTER / REINDEX
- * INDEX, statements on schemas, GRANT … ALL TABLES IN SCHEMA, and changes to types, functions and
- * extensions the workers got for the shards.
+ * INDEX, statements on schemas, GRANT … ALL TABLES IN SCHEMA, changes to types, functions and
+ * extensions the workers got for the shards, and statements on roles (which every worker has).
  */
 const shardObjectStatement =
-  /\b(drop|alter)\s+(index|schema|type|domain|function|procedure|routine|extension)\b|\bor\s+replace\s+(function|procedure)\b|\b(grant|revoke|reindex)\b/i;
+  /\b(drop|alter)\s+(index|schema|type|domain|function|procedure|routine|extension)\b|\bor\s+replace\s+(function|procedure)\b|\b(grant|revoke|reindex)\b|\b(create|alter|drop)\s+(role|user|group)\b|\bowned\s+by\b/i;
 
 /**
  * Whether SQL text may concern distributed or reference tables: it names one, or it may drop or
@@ -248,6 +249,8 @@ function mayConcernShardObjects(stmt: AstNode, metadata: MetadataSnapshot): bool
   }
   // A schema's privileges matter on the workers wherever its tables' shards or its objects are.
   if (grant?.objtype === "OBJECT_SCHEMA") return true;
+  // Roles exist on every worker (commands/roles.ts).
+  if (isRoleStatement(stmt)) return true;
   // Schemas, types, functions and extensions may hold or be objects recorded for the workers
   // (checked when run).
   if (drop?.removeType === "OBJECT_SCHEMA" || rename?.renameType === "OBJECT_SCHEMA") return true;

@@ -156,7 +156,7 @@ SELECT result FROM run_command_on_workers($$SELECT count(*) FROM pg_tables WHERE
 CREATE ROLE ddl_reader;
 GRANT SELECT ON ddl_s.events TO ddl_reader;
 SELECT has_table_privilege('ddl_reader', 'ddl_s.events', 'SELECT');
-SELECT result FROM run_command_on_workers('CREATE ROLE ddl_reader') ORDER BY nodeport;
+SELECT result FROM run_command_on_workers($$SELECT count(*) FROM pg_roles WHERE rolname = 'ddl_reader'$$) ORDER BY nodeport;
 GRANT SELECT, UPDATE (payload) ON ddl_s.events TO ddl_reader;
 GRANT SELECT ON ddl_kinds TO ddl_reader;
 SELECT result FROM run_command_on_workers($$SELECT bool_and(has_table_privilege('ddl_reader', oid, 'SELECT')) || ' ' || bool_and(has_column_privilege('ddl_reader', oid, 'payload', 'UPDATE')) FROM pg_class WHERE relname ~ '^events_[0-9]+$'$$) ORDER BY nodeport;
@@ -196,7 +196,7 @@ SELECT count(*) FROM pg_dist_partition;
 SELECT count(*) FROM pg_dist_shard;
 SELECT result FROM run_command_on_workers($$SELECT count(*) FROM pg_tables WHERE tablename LIKE 'ddl%' OR tablename LIKE 'events%'$$) ORDER BY nodeport;
 DROP ROLE ddl_reader;
-SELECT result FROM run_command_on_workers('DROP ROLE ddl_reader') ORDER BY nodeport;
+SELECT result FROM run_command_on_workers($$SELECT count(*) FROM pg_roles WHERE rolname = 'ddl_reader'$$) ORDER BY nodeport;
 
 -- Types, functions and extensions the shards need are created on the workers first, recorded in
 -- pg_dist_object, created on workers added later, and changed or dropped with the coordinator's.

@@ -64,9 +64,9 @@ SELECT result FROM run_command_on_workers($$SELECT count(*) FROM pg_proc WHERE p
 DROP FUNCTION IF EXISTS obj.thrice(no_such_type);
 DROP FUNCTION obj.thrice(no_such_type);
 
--- GRANT / REVOKE on recorded types and functions (the role must exist on the workers).
+-- GRANT / REVOKE on recorded types and functions (the role is created on the workers too).
 CREATE ROLE obj_user;
-SELECT result FROM run_command_on_workers('CREATE ROLE obj_user') ORDER BY nodeport;
+SELECT result FROM run_command_on_workers($$SELECT count(*) FROM pg_roles WHERE rolname = 'obj_user'$$) ORDER BY nodeport;
 REVOKE EXECUTE ON FUNCTION obj_moved.times_twenty(int) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION obj_moved.times_twenty(int) TO obj_user;
 REVOKE USAGE ON TYPE obj_moved.feeling FROM PUBLIC;
@@ -96,4 +96,4 @@ DROP SCHEMA obj, obj_renamed CASCADE;
 SELECT result FROM run_command_on_workers($$SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'obj%'$$) ORDER BY nodeport;
 SELECT count(*) FROM pg_dist_object;
 DROP ROLE obj_user;
-SELECT result FROM run_command_on_workers('DROP ROLE obj_user') ORDER BY nodeport;
+SELECT result FROM run_command_on_workers($$SELECT count(*) FROM pg_roles WHERE rolname = 'obj_user'$$) ORDER BY nodeport;
