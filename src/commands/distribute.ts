@@ -12,6 +12,7 @@ import { typeNameNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import { readTableDefinition, shardRelname, shardStatements } from "./shard_ddl.js";
 import { ensureDependencies } from "./objects.js";
+import { jsonRowsSubquery } from "../executor/distributed.js";
 import { SHELL_GUARD_TRIGGER, shellGuardSql } from "../metadata/schema.js";
 
 const VOID: UdfResult = { kind: "scalar", type: "void", value: null };
@@ -263,14 +264,18 @@ export async function undistributeTable(session: Session, args: readonly (string
   const target = quoteQualified(rel.schema, rel.relname);
   // The table becomes an ordinary one again, which takes the rows back.
   await query(session, `DROP TRIGGER IF EXISTS ${quoteQualified(SHELL_GUARD_TRIGGER)} ON ${target}`);
+  const rows = await storedRows(session, rel.oid);
+  const insert = rows.insert(rel.schema, rel.relname);
   for (const shard of table.shards) {
     const node = nodeForGroup(metadata.nodes, shard.placements[0]?.groupId);
     const shardTable = quoteQualified(table.schema, shardRelname(table.relname, shard.shardId));
-    const r = await session.remote.run(node, `SELECT coalesce(json_agg(s.*), '[]')::text FROM ${shardTable} s`, [], {
-      transactional: true,
-      write: false,
-    });
-    await query(session, await insertJsonRows(session, rel.oid, target), r.rows[0][0]);
+    const r = await session.remote.run(
+      node,
+      `SELECT coalesce(json_agg(${rows.textArray}), '[]')::text FROM ${shardTable} t`,
+      [],
+      { transactional: true, write: false },
+    );
+    await query(session, insert, r.rows[0][0]);
   }
   await dropShards(session, table, metadata.nodes);
   await query(session, "DELETE FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1::oid", String(rel.oid));
@@ -466,11 +471,12 @@ async function moveRowsIntoShards(
   const source = quoteQualified(rel.schema, rel.relname);
   const [[count]] = await query(session, `SELECT count(*) FROM ONLY ${source}`);
   if (count === "0") return;
+  const stored = await storedRows(session, rel.oid);
   const rows = await query(
     session,
     distribution
-      ? `SELECT t.${quoteQualified(distribution.column)}::text, pg_catalog.row_to_json(t.*)::text FROM ONLY ${source} t`
-      : `SELECT NULL, pg_catalog.row_to_json(t.*)::text FROM ONLY ${source} t`,
+      ? `SELECT t.${quoteQualified(distribution.column)}::text, pg_catalog.to_json(${stored.textArray})::text FROM ONLY ${source} t`
+      : `SELECT NULL, pg_catalog.to_json(${stored.textArray})::text FROM ONLY ${source} t`,
   );
   const perShard: string[][] = shards.map(() => []);
   for (const [key, json] of rows) {
@@ -486,8 +492,7 @@ async function moveRowsIntoShards(
   const metadata = await session.metadata();
   for (let i = 0; i < shards.length; i++) {
     if (perShard[i].length === 0) continue;
-    const target = quoteQualified(rel.schema, shardRelname(rel.relname, shards[i].shardId));
-    const insert = await insertJsonRows(session, rel.oid, target);
+    const insert = stored.insert(rel.schema, shardRelname(rel.relname, shards[i].shardId));
     for (const group of shards[i].groupIds) {
       const node = metadata.nodes.find((n) => n.groupid === group) ?? workerRecord(workers, group);
       await session.remote.run(node, insert, [`[${perShard[i].join(",")}]`], { transactional: true, write: true });
@@ -497,14 +502,46 @@ async function moveRowsIntoShards(
 }
 
 /**
- * `INSERT INTO target (cols) OVERRIDING SYSTEM VALUE SELECT cols FROM json_populate_recordset(…)`
- * for rows of the table as JSON objects: generated columns are left to the target to compute, and
- * identity values are kept as they are.
+ * How rows of a table travel while it is distributed or undistributed: as JSON arrays of the text
+ * forms of its stored columns (`textArray`, over the row alias `t`), read back by the columns' types
+ * (`insert`, its rows in parameter $1). Text forms keep every value as it was (a JSON null in a
+ * json column stays one, unlike a row as a JSON object); generated columns are computed again, and
+ * identity values are kept.
  */
-async function insertJsonRows(session: Session, relationId: number, target: string): Promise<string> {
-  const columns = (await session.tableColumns(relationId)).filter((c) => !c.generated).map((c) => quoteIdent(c.name));
-  const list = columns.join(", ");
-  return `INSERT INTO ${target} (${list}) OVERRIDING SYSTEM VALUE SELECT ${list} FROM json_populate_recordset(NULL::${target}, $1::json)`;
+async function storedRows(
+  session: Session,
+  relationId: number,
+): Promise<{ textArray: string; insert: (schema: string, relname: string) => string }> {
+  const columns = (await session.tableColumns(relationId)).filter((c) => !c.generated);
+  const texts = columns.map((c) => `t.${quoteIdent(c.name)}::text`).join(", ");
+  return {
+    textArray: `ARRAY[${texts}]::text[]`,
+    insert: (schema, relname) => {
+      const rows = jsonRowsSubquery(
+        columns.map((c, position) => ({ ...c, position })),
+        1,
+        { aliasname: "r" },
+      );
+      const column = (name: string) => ({
+        ColumnRef: { fields: [{ String: { sval: "r" } }, { String: { sval: name } }] },
+      });
+      return deparseStatement({
+        InsertStmt: {
+          relation: { schemaname: schema, relname, inh: true, relpersistence: "p" },
+          cols: columns.map((c) => ({ ResTarget: { name: c.name } })),
+          selectStmt: {
+            SelectStmt: {
+              targetList: columns.map((c) => ({ ResTarget: { val: column(c.name) } })),
+              fromClause: [rows],
+              limitOption: "LIMIT_OPTION_DEFAULT",
+              op: "SETOP_NONE",
+            },
+          },
+          override: "OVERRIDING_SYSTEM_VALUE",
+        },
+      });
+    },
+  };
 }
 
 /**

@@ -86,16 +86,19 @@ DROP FUNCTION guard_shell_rows(), guard_write(int), guard_copy_kind(), guard_f4(
 DROP SCHEMA guard_s CASCADE;
 
 -- Rows move into and out of the shards whatever the columns: generated and GENERATED ALWAYS
--- identity columns, and columns named like the aliases Canopy reads rows under.
-CREATE TABLE moved_rows (id int GENERATED ALWAYS AS IDENTITY, t text, s int, g int GENERATED ALWAYS AS (s * 2) STORED);
-INSERT INTO moved_rows (t, s) SELECT 'r' || n, n FROM generate_series(1, 12) n;
+-- identity columns, columns named like the aliases Canopy reads rows under, and JSON nulls
+-- beside SQL NULLs.
+CREATE TABLE moved_rows (id int GENERATED ALWAYS AS IDENTITY, t text, s int, g int GENERATED ALWAYS AS (s * 2) STORED, j jsonb);
+INSERT INTO moved_rows (t, s, j) SELECT 'r' || n, n, CASE n % 3 WHEN 0 THEN 'null' WHEN 1 THEN '{"a": null}' END::jsonb FROM generate_series(1, 12) n;
 SELECT create_distributed_table('moved_rows', 'id', shard_count => 4);
 SELECT count(*), sum(id), sum(s), sum(g), string_agg(t, ',' ORDER BY id) FROM moved_rows;
+SELECT count(j), count(*) FILTER (WHERE j = 'null'), count(*) FILTER (WHERE j IS NULL) FROM moved_rows;
 INSERT INTO moved_rows (t, s) VALUES ('next', 13) RETURNING id, g;
 SELECT undistribute_table('moved_rows');
 SELECT count(*), sum(id), sum(s), sum(g), string_agg(t, ',' ORDER BY id) FROM moved_rows;
+SELECT count(j), count(*) FILTER (WHERE j = 'null'), count(*) FILTER (WHERE j IS NULL) FROM moved_rows;
 SELECT create_reference_table('moved_rows');
-SELECT count(*), sum(id), sum(g) FROM moved_rows;
+SELECT count(*), sum(id), sum(g), count(j), count(*) FILTER (WHERE j = 'null') FROM moved_rows;
 DROP TABLE moved_rows;
 -- A function reading a view over a distributed table would read the shell through it.
 CREATE TABLE guard_viewed (id int, v int);
