@@ -235,6 +235,8 @@ async function plan(
 ): Promise<void> {
   const target = dist.find((r) => r.isTarget);
   const hasLocal = refs.length > dist.length;
+  if (target && stmt.SelectStmt)
+    return modifyingWith(session, st, stmt, dist, target, hasLocal, metadata, inv, inBlock);
   if (target && hasNode(stmt, "CurrentOfExpr")) {
     throw new SqlError("0A000", "WHERE CURRENT OF on distributed or reference tables is not supported", {
       hint: "Filter the UPDATE or DELETE by the row's key instead.",
@@ -308,6 +310,47 @@ async function plan(
   }
   if (await runRecursive(session, st, stmt, dist, metadata, inv, inBlock)) return;
   return fallback(session, st, stmt, dist, metadata, inv, inBlock);
+}
+
+/**
+ * A SELECT whose WITH modifies a distributed table runs whole on the one shard group all its tables
+ * are filtered to, as a router query that writes. Elsewhere each shard would answer the SELECT over
+ * its own rows only (and an INSERT would reach every shard), so it is refused.
+ */
+async function modifyingWith(
+  session: Session,
+  st: InterceptedStatement,
+  stmt: AstNode,
+  dist: readonly DistributedRef[],
+  target: DistributedRef,
+  hasLocal: boolean,
+  metadata: MetadataSnapshot,
+  inv: Invocation,
+  inBlock: boolean,
+): Promise<void> {
+  let inserts = false;
+  walk(stmt, (node) => {
+    if (
+      (node.InsertStmt as AstNode | undefined)?.relation &&
+      dist.some((r) => r.isTarget && r.level === node.InsertStmt)
+    ) {
+      inserts = true;
+    }
+  });
+  const route =
+    !inserts && !hasLocal && dist.every((r) => !r.isTarget || r.table.method === "h")
+      ? routerTarget(dist, metadata, inv)
+      : null;
+  if (!route) {
+    throw new SqlError(
+      "0A000",
+      "a data-modifying WITH in a query over distributed tables is supported only as an UPDATE or DELETE of one shard group",
+      {
+        hint: "Filter every table by the same distribution column value, or run the modification on its own with RETURNING.",
+      },
+    );
+  }
+  return router(session, st, stmt, dist, route, inv, inBlock, true);
 }
 
 /**
@@ -751,6 +794,7 @@ async function router(
   route: Route,
   inv: Invocation,
   inBlock: boolean,
+  writes = false,
 ): Promise<void> {
   for (const ref of dist) {
     const index = route.indexes.get(ref) ?? 0;
@@ -758,7 +802,7 @@ async function router(
   }
   const params = renumberParams(stmt, inv);
   const node = nodeForGroup((await session.metadata()).nodes, route.groupId);
-  const opts = { transactional: inBlock, write: false };
+  const opts = { transactional: inBlock, write: writes };
   if (inv.explain) return inv.explain.top(session, [{ node, sql: deparseStatement(stmt), params }], opts);
   if (inv.describe) await sendRowDescription(session, st, inv);
   const result = await session.remote.run(node, deparseStatement(stmt), params, opts);

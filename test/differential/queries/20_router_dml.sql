@@ -130,3 +130,12 @@ UPDATE company_notes SET priority = priority + 1 WHERE company_id = 12 RETURNING
 UPDATE devices SET firmware = firmware || ARRAY[1, 2], device_uuid = 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11' WHERE device_id = 9003000009 RETURNING *;
 
 DELETE FROM devices WHERE device_id = 123456789 RETURNING device_id;
+
+-- A SELECT whose WITH updates or deletes rows of one shard group runs there whole.
+-- @touches companies
+WITH d AS (UPDATE companies SET employees = coalesce(employees, 0) + 1 WHERE id = 5 RETURNING id, employees)
+SELECT d.id, d.employees, c.employees AS before FROM d JOIN companies c ON c.id = d.id WHERE c.id = 5;
+
+-- @touches clicks
+WITH d AS (DELETE FROM clicks WHERE company_id = 6 AND id % 5 = 0 RETURNING company_id, cost)
+SELECT count(*), sum(cost) FROM d;

@@ -65,5 +65,9 @@ CLOSE sq_h;
 BEGIN;
 DECLARE sq_l CURSOR FOR SELECT id FROM sq_orders WHERE tenant = 2 FOR UPDATE;
 ROLLBACK;
+-- A data-modifying WITH under a SELECT runs only where one shard group answers the whole query.
+WITH d AS (DELETE FROM sq_orders WHERE id > 1000 RETURNING *) SELECT count(*) FROM d;
+WITH d AS (INSERT INTO sq_orders VALUES (1, 1000, 1, 'x') RETURNING id) SELECT * FROM d;
+SELECT count(*) FROM sq_orders WHERE id = 1000;
 DROP TABLE sq_orders, sq_items, sq_other, sq_local;
 RESET canopy.shard_count;
