@@ -47,4 +47,10 @@ SELECT table_name, table_size <> '0 bytes' AS sized,
        table_size = pg_size_pretty(CASE table_name WHEN 'sized'::regclass THEN :total ELSE :ref_total END::bigint) AS is_total,
        shard_count
   FROM canopy_tables WHERE table_name IN ('sized'::regclass, 'sized_ref'::regclass) ORDER BY table_name::text;
-DROP TABLE sized, sized_ref, sized_local;
+-- sizes are computed when a statement runs: a snapshot is taken, a stored query is refused
+CREATE TABLE sized_snapshot AS SELECT shardid, shard_size > 0 AS sized FROM canopy_shards WHERE table_name = 'sized'::regclass;
+SELECT count(*), bool_and(sized) FROM sized_snapshot;
+CREATE VIEW sized_view AS SELECT shardid, shard_size FROM canopy_shards;
+CREATE MATERIALIZED VIEW sized_matview AS SELECT canopy_total_relation_size('sized');
+PREPARE sized_prepared AS SELECT table_size FROM canopy_tables;
+DROP TABLE sized, sized_ref, sized_local, sized_snapshot;
