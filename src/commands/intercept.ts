@@ -173,14 +173,15 @@ async function refuseDistributedTables(session: Session, stmt: AstNode): Promise
   }
 }
 
-/** Replaces each reference to a view over the coordinator's memory by a call of its UDF. */
+/** Replaces each reference to a view whose rows Canopy computes by a call of its UDF. */
 function readMemoryViewsThroughUdfs(stmt: AstNode): void {
   walk(stmt, (node) => {
     const range = node.RangeVar as { schemaname?: string; relname: string; alias?: AstNode } | undefined;
     const def = range && findMemoryView(range);
     if (!def) return;
     delete node.RangeVar;
-    const call = { FuncCall: { funcname: [{ String: { sval: "pg_catalog" } }, { String: { sval: def.name } }] } };
+    const funcname = [{ String: { sval: "pg_catalog" } }, { String: { sval: def.name } }];
+    const call = { FuncCall: { funcname, args: def.viewArguments?.(stmt, range!) } };
     node.RangeFunction = {
       functions: [{ List: { items: [call, {}] } }],
       alias: range!.alias ?? { aliasname: range!.relname },

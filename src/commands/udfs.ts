@@ -7,6 +7,7 @@ import { memoryViews } from "../metadata/schema.js";
 import { resetStatStatements, statStatementsRows } from "../executor/stat_statements.js";
 import { statActivityRows } from "../server/activity.js";
 import * as signals from "./backend_signals.js";
+import { relationSize, shardRows, sizeArguments, tableRows } from "./relation_size.js";
 import { expressionFromTemplate, stringList, typeNameNode, walk, type AstNode } from "../sql/ast.js";
 import { quoteLiteral } from "../sql/quote.js";
 import { SqlError } from "../errors.js";
@@ -31,12 +32,17 @@ export interface UdfDefinition {
    * the query's rows (which Canopy cannot evaluate first), it runs in the coordinator database as it is.
    */
   readonly builtin?: boolean;
+  /** For a view over the UDF's rows: the arguments of the call that reads the view in a statement. */
+  readonly viewArguments?: (stmt: AstNode, range: { relname?: string; alias?: AstNode }) => AstNode[];
 }
 
 const nodeParams: UdfParameter[] = [
   { name: "nodename", type: "text" },
   { name: "nodeport", type: "integer" },
 ];
+
+/** Whether canopy_shards / canopy_tables ask the workers for sizes (false: the sizes are NULL). */
+const sizesParameter: UdfParameter = { name: "include_sizes", type: "boolean", defaultValue: "true" };
 
 const definitions: UdfDefinition[] = [
   {
@@ -114,6 +120,23 @@ const definitions: UdfDefinition[] = [
       value: String(await s.coordinator.recoverPreparedTransactions()),
     }),
   },
+  ...(["pg_total_relation_size", "pg_relation_size", "pg_table_size"] as const).map((fn) => ({
+    name: fn.replace(/^pg_/, "canopy_"),
+    parameters: [{ name: "logicalrelid", type: "regclass" }],
+    run: relationSize(fn),
+  })),
+  {
+    name: "canopy_shards",
+    parameters: [sizesParameter],
+    run: shardRows,
+    viewArguments: sizeArguments("shard_size"),
+  },
+  {
+    name: "canopy_tables",
+    parameters: [sizesParameter],
+    run: tableRows,
+    viewArguments: sizeArguments("table_size"),
+  },
   { name: "canopy_stat_statements", parameters: [], run: (s) => statStatementsRows(s) },
   { name: "canopy_stat_statements_reset", parameters: [], run: (s) => resetStatStatements(s) },
   { name: "canopy_stat_activity", parameters: [], run: (s) => statActivityRows(s) },
@@ -145,7 +168,7 @@ export function findUdf(name: readonly string[]): UdfDefinition | undefined {
 }
 
 /**
- * The view over the coordinator's memory a RangeVar names (canopy_stat_statements, …), or null.
+ * The view whose rows Canopy computes (canopy_stat_statements, canopy_shards, …) a RangeVar names, or null.
  * Such a view is read through the UDF of the same name.
  */
 export function findMemoryView(rangeVar: { schemaname?: string; relname?: string }): UdfDefinition | undefined {

@@ -1330,7 +1330,8 @@ export function tableKey(rv: AstNode): string {
   return `${(rv.schemaname as string | undefined) ?? ""}.${rv.relname as string}`;
 }
 
-function groupBy<T>(items: readonly T[], key: (item: T) => string): T[][] {
+/** The items in groups of equal keys, in the order the keys first occur. */
+export function groupBy<T>(items: readonly T[], key: (item: T) => string): T[][] {
   const groups = new Map<string, T[]>();
   for (const item of items) groups.set(key(item), [...(groups.get(key(item)) ?? []), item]);
   return [...groups.values()];

@@ -5,7 +5,7 @@
 import { quoteLiteral } from "../sql/quote.js";
 
 /** Bumped when the schema below changes; stored in pg_dist_metadata_version. */
-export const METADATA_SCHEMA_VERSION = 4;
+export const METADATA_SCHEMA_VERSION = 5;
 
 /** The channel on which every metadata change is announced to all coordinators. */
 export const METADATA_CHANNEL = "canopy_metadata_changed";
@@ -62,6 +62,19 @@ export const udfSignatures: readonly { name: string; args: string; returns: stri
     args: "table_name regclass, distribution_value text DEFAULT NULL",
     returns: "bigint",
   },
+  { name: "canopy_total_relation_size", args: "logicalrelid regclass", returns: "bigint" },
+  { name: "canopy_relation_size", args: "logicalrelid regclass", returns: "bigint" },
+  { name: "canopy_table_size", args: "logicalrelid regclass", returns: "bigint" },
+  {
+    name: "canopy_shards",
+    args: "include_sizes boolean DEFAULT true, OUT table_name regclass, OUT shardid bigint, OUT shard_name text, OUT canopy_table_type text, OUT colocation_id integer, OUT nodename text, OUT nodeport integer, OUT shard_size bigint",
+    returns: "SETOF record",
+  },
+  {
+    name: "canopy_tables",
+    args: "include_sizes boolean DEFAULT true, OUT table_name regclass, OUT canopy_table_type text, OUT distribution_column text, OUT colocation_id integer, OUT table_size text, OUT shard_count bigint, OUT table_owner name, OUT access_method name",
+    returns: "SETOF record",
+  },
   {
     name: "canopy_stat_statements",
     args: "OUT queryid bigint, OUT userid oid, OUT dbid oid, OUT query text, OUT executor text, OUT partition_key text, OUT calls bigint, OUT total_time double precision, OUT mean_time double precision",
@@ -76,11 +89,16 @@ export const udfSignatures: readonly { name: string; args: string; returns: stri
 ];
 
 /**
- * Views over the coordinator's memory: each is a view over the stub of the same name, so that the
- * catalog describes it, and statements reading it get the stub's rows from Canopy (see
- * commands/intercept.ts).
+ * Views whose rows Canopy computes (from its memory, or from the workers: the sizes of canopy_shards
+ * and canopy_tables): each is a view over the stub of the same name, so that the catalog describes
+ * it, and statements reading it get the stub's rows from Canopy (see commands/intercept.ts).
  */
-export const memoryViews: ReadonlySet<string> = new Set(["canopy_stat_statements", "canopy_stat_activity"]);
+export const memoryViews: ReadonlySet<string> = new Set([
+  "canopy_stat_statements",
+  "canopy_stat_activity",
+  "canopy_shards",
+  "canopy_tables",
+]);
 
 /** Creates or completes the metadata schema; idempotent, runs in one transaction. */
 export function metadataSchemaSql(): string {
@@ -190,35 +208,6 @@ CREATE TABLE IF NOT EXISTS pg_catalog.pg_dist_object (
   objsubid integer NOT NULL DEFAULT 0,
   PRIMARY KEY (classid, objid, objsubid)
 );
-
-CREATE OR REPLACE VIEW pg_catalog.canopy_shards AS
-SELECT s.logicalrelid AS table_name,
-       s.shardid,
-       format('%s_%s', s.logicalrelid::text, s.shardid) AS shard_name,
-       CASE p.partmethod WHEN 'h' THEN 'distributed' WHEN 'n' THEN 'reference' ELSE 'local' END AS canopy_table_type,
-       p.colocationid AS colocation_id,
-       n.nodename,
-       n.nodeport,
-       pl.shardlength AS shard_size
-  FROM pg_catalog.pg_dist_shard s
-  JOIN pg_catalog.pg_dist_partition p ON p.logicalrelid = s.logicalrelid
-  JOIN pg_catalog.pg_dist_placement pl ON pl.shardid = s.shardid
-  JOIN pg_catalog.pg_dist_node n ON n.groupid = pl.groupid AND n.noderole = 'primary';
-
-CREATE OR REPLACE VIEW pg_catalog.canopy_tables AS
-SELECT p.logicalrelid AS table_name,
-       CASE p.partmethod WHEN 'h' THEN 'distributed' WHEN 'n' THEN 'reference' ELSE 'local' END AS canopy_table_type,
-       coalesce(p.partkey, '<none>') AS distribution_column,
-       p.colocationid AS colocation_id,
-       pg_catalog.pg_size_pretty(coalesce((SELECT sum(pl.shardlength) FROM pg_catalog.pg_dist_shard s
-            JOIN pg_catalog.pg_dist_placement pl ON pl.shardid = s.shardid
-           WHERE s.logicalrelid = p.logicalrelid), 0)::bigint) AS table_size,
-       (SELECT count(*) FROM pg_catalog.pg_dist_shard s WHERE s.logicalrelid = p.logicalrelid) AS shard_count,
-       c.relowner::regrole::name AS table_owner,
-       coalesce(am.amname, 'heap') AS access_method
-  FROM pg_catalog.pg_dist_partition p
-  JOIN pg_catalog.pg_class c ON c.oid = p.logicalrelid
-  LEFT JOIN pg_catalog.pg_am am ON am.oid = c.relam;
 
 DO $$ BEGIN
   CREATE TYPE pg_catalog.canopy_worker_node AS (node_name text, node_port bigint);

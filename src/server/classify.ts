@@ -91,8 +91,44 @@ function interceptionOf(stmt: AstNode, sql: string, embedded: boolean): Intercep
     const range = node.RangeVar as { schemaname?: string; relname?: string } | undefined;
     if (range && findMemoryView(range)) calls++;
   });
+  if (calls > 0) ensureEvaluatedOnce(stmt);
   if (signalsRows) return { sql, stmt, paramTypes: [], signalsRows };
   return calls > 0 ? { sql, stmt, paramTypes: [] } : null;
+}
+
+/** Statements that run their query once, now: Canopy can put its UDFs' values in it. */
+const runOnce = new Set([
+  "SelectStmt",
+  "InsertStmt",
+  "UpdateStmt",
+  "DeleteStmt",
+  "MergeStmt",
+  "ExplainStmt",
+  "DeclareCursorStmt",
+  "CopyStmt",
+  "CallStmt",
+  "CreateTableAsStmt",
+]);
+
+/**
+ * Refuses a statement that keeps a call of Canopy's UDFs or a read of its computed views for later
+ * (a view, a materialized view, a rule, a prepared statement, a default, a SQL-standard function
+ * body): Canopy evaluates them before the statement runs, so the stored query would keep the values
+ * of its creation.
+ */
+function ensureEvaluatedOnce(stmt: AstNode): void {
+  const kind = Object.keys(stmt)[0];
+  const matview = (stmt.CreateTableAsStmt as { objtype?: string } | undefined)?.objtype === "OBJECT_MATVIEW";
+  if (runOnce.has(kind) && !matview) return;
+  throw new SqlError(
+    "0A000",
+    "Canopy's functions and views cannot be stored in views, rules, defaults or prepared statements",
+    {
+      detail:
+        "Canopy computes their values when a statement runs; a stored query would keep the values of its creation.",
+      hint: "Query them in statements of their own.",
+    },
+  );
 }
 
 /** Statement kinds that pass through even when they name distributed tables (they act on the shell). */

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import type pg from "pg";
 import { startLocalCluster, type TestCluster } from "../support/cluster.js";
 import { connect, withClient } from "../support/client.js";
+import { METADATA_SCHEMA_VERSION } from "../../src/metadata/schema.js";
 
 describe("metadata upgrade adds the shell guard (local cluster)", () => {
   let cluster: TestCluster;
@@ -51,7 +52,7 @@ describe("metadata upgrade adds the shell guard (local cluster)", () => {
     await cluster.restartCoordinator!();
     assert.deepEqual(await guarded(), ["up_items", "up_kinds"]);
     const version = await direct.query("SELECT version FROM pg_dist_metadata_version");
-    assert.deepEqual(version.rows, [{ version: 4 }]);
+    assert.deepEqual(version.rows, [{ version: METADATA_SCHEMA_VERSION }]);
 
     await withClient(cluster.url, async (client) => {
       await assert.rejects(client.query("DO $$ BEGIN EXECUTE 'INSERT INTO up_items VALUES (100, 1)'; END $$"), {

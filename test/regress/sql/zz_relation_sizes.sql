@@ -1,0 +1,56 @@
+-- Sizes of distributed and reference tables, measured on the workers. This file sorts last: the
+-- shards it creates would shift the shard ids of the files after it. Sizes differ between
+-- PostgreSQL versions and PGlite, so only comparisons are printed.
+CREATE TABLE sized (id int PRIMARY KEY, v text);
+SELECT create_distributed_table('sized', 'id', shard_count => 4);
+INSERT INTO sized SELECT g, repeat('x', 200) FROM generate_series(1, 20) g;
+CREATE TABLE sized_ref (k int PRIMARY KEY, label text);
+SELECT create_reference_table('sized_ref');
+INSERT INTO sized_ref VALUES (1, 'one'), (2, 'two');
+CREATE TABLE sized_local (a int);
+
+-- total (with indexes) >= table (with TOAST) >= relation (main fork) > 0, under every name of the table
+SELECT canopy_relation_size('sized') > 0 AS positive,
+       canopy_total_relation_size('sized') >= canopy_table_size('sized') AS total_covers_table,
+       canopy_table_size('sized') >= canopy_relation_size('sized') AS table_covers_relation,
+       canopy_total_relation_size('sized') > canopy_table_size('sized') AS index_counted;
+SELECT canopy_total_relation_size('public.sized') = canopy_total_relation_size('sized'::regclass::oid) AS same_table;
+-- the sum over the shards, each measured on its worker
+SELECT canopy_total_relation_size('sized') = (SELECT sum(shard_size) FROM canopy_shards WHERE table_name = 'sized'::regclass) AS sum_of_shards;
+SELECT canopy_relation_size('sized') AS before \gset
+INSERT INTO sized SELECT g, repeat('y', 1000) FROM generate_series(100, 1000) g;
+SELECT canopy_relation_size('sized') > :before AS grew;
+-- a reference table counts one placement: the size of one copy
+SELECT canopy_total_relation_size('sized_ref') > 0 AS positive,
+       canopy_total_relation_size('sized_ref') IN (SELECT shard_size FROM canopy_shards WHERE table_name = 'sized_ref'::regclass) AS one_copy;
+SELECT canopy_table_size(NULL);
+-- errors: a local table, an unknown one, an oid of no relation
+SELECT canopy_table_size('sized_local');
+SELECT canopy_total_relation_size('no_such_table');
+SELECT canopy_relation_size(1);
+-- inside a block the sizes include the block's own writes
+BEGIN;
+SELECT canopy_relation_size('sized') AS before \gset
+INSERT INTO sized SELECT g, repeat('z', 1000) FROM generate_series(2000, 3000) g;
+SELECT canopy_relation_size('sized') > :before AS grew_in_block;
+SELECT count(*) FROM canopy_shards WHERE shard_size > 0 AND table_name = 'sized'::regclass;
+COMMIT;
+
+-- canopy_shards: each placement's size on its node; canopy_tables: the table's total
+SELECT table_name, canopy_table_type, shard_size > 0 AS sized FROM canopy_shards
+ WHERE table_name IN ('sized'::regclass, 'sized_ref'::regclass) ORDER BY table_name::text, shardid, nodeport;
+SELECT min(shardid) AS first_shard FROM canopy_shards WHERE table_name = 'sized'::regclass \gset
+SELECT nodename, nodeport FROM canopy_shards WHERE shardid = :first_shard;
+SELECT s.shard_size > 0 AS sized, s.nodeport > 0 AS on_node FROM canopy_shards s WHERE s.shardid = :first_shard;
+SELECT canopy_total_relation_size('sized') AS total, canopy_total_relation_size('sized_ref') AS ref_total \gset
+SELECT table_name, table_size <> '0 bytes' AS sized,
+       table_size = pg_size_pretty(CASE table_name WHEN 'sized'::regclass THEN :total ELSE :ref_total END::bigint) AS is_total,
+       shard_count
+  FROM canopy_tables WHERE table_name IN ('sized'::regclass, 'sized_ref'::regclass) ORDER BY table_name::text;
+-- sizes are computed when a statement runs: a snapshot is taken, a stored query is refused
+CREATE TABLE sized_snapshot AS SELECT shardid, shard_size > 0 AS sized FROM canopy_shards WHERE table_name = 'sized'::regclass;
+SELECT count(*), bool_and(sized) FROM sized_snapshot;
+CREATE VIEW sized_view AS SELECT shardid, shard_size FROM canopy_shards;
+CREATE MATERIALIZED VIEW sized_matview AS SELECT canopy_total_relation_size('sized');
+PREPARE sized_prepared AS SELECT table_size FROM canopy_tables;
+DROP TABLE sized, sized_ref, sized_local, sized_snapshot;
