@@ -26,6 +26,7 @@ import { runExplain, type Explain } from "../executor/explain.js";
 import type { RowCollector } from "../executor/subplans.js";
 import { prepareRowSignals, sendSignalledRows } from "./backend_signals.js";
 import { recordedView } from "../planner/views.js";
+import { executePrepared, prepareStatement } from "./prepared.js";
 
 /** A statement Canopy handles itself. */
 export interface InterceptedStatement {
@@ -62,6 +63,9 @@ export interface InterceptedStatement {
   readonly subplan?: boolean;
   /** For statements calling pg_cancel_backend / pg_terminate_backend on their rows' values. */
   readonly signalsRows?: boolean;
+  /** For PREPARE of a statement over distributed tables, and EXECUTE of one (commands/prepared.ts). */
+  readonly sqlPrepare?: boolean;
+  readonly sqlExecute?: boolean;
 }
 
 export interface Invocation {
@@ -96,6 +100,8 @@ export async function runIntercepted(session: Session, st: InterceptedStatement,
   return session.runInterruptible(async () => {
     if (st.explain) return runExplain(session, st, inv);
     if (st.distributed) return runDistributed(session, st, inv);
+    if (st.sqlPrepare) return prepareStatement(session, st, inv);
+    if (st.sqlExecute) return executePrepared(session, st, inv);
     if (st.functionBody) {
       refuseInFailedBlock(session);
       await refuseDistributedBody(session, st.functionBody);

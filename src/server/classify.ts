@@ -138,7 +138,11 @@ const shellStatements = new Set(["VacuumStmt", "CommentStmt", "LockStmt"]);
  * Classifies SQL that mentions distributed or reference tables (or ends a transaction while
  * remote transactions are open): statements referring to them go to the distributed executor.
  */
-export function classifyDistributed(sql: string, metadata: MetadataSnapshot): Classification {
+export function classifyDistributed(
+  sql: string,
+  metadata: MetadataSnapshot,
+  preparedNames: ReadonlySet<string> = new Set(),
+): Classification {
   let parsed;
   try {
     parsed = parseSql(sql);
@@ -149,11 +153,14 @@ export function classifyDistributed(sql: string, metadata: MetadataSnapshot): Cl
     let any = false;
     // Views over distributed tables created by earlier statements of the string (run by then).
     const created = new Set<string>();
+    // Likewise statements PREPAREd over distributed tables.
+    const prepared = new Set(preparedNames);
     const statements = parsed.map((p) => {
       const text = statementText(sql, p);
-      const intercepted = distributedInterception(p.stmt, text, metadata, created);
+      const intercepted = distributedInterception(p.stmt, text, metadata, created, prepared);
       const view = (p.stmt.ViewStmt as { view: { relname: string } } | undefined)?.view;
       if (view && intercepted) created.add(view.relname);
+      if (intercepted?.sqlPrepare) prepared.add((p.stmt.PrepareStmt as { name: string }).name);
       any ||= intercepted !== null;
       return { text, intercepted };
     });
@@ -175,9 +182,19 @@ function distributedInterception(
   sql: string,
   metadata: MetadataSnapshot,
   createdViews: ReadonlySet<string>,
+  prepared: ReadonlySet<string>,
 ): InterceptedStatement | null {
   const tx = stmt.TransactionStmt as { kind?: string } | undefined;
   if (tx) return { sql, stmt, paramTypes: [], transaction: tx.kind ?? "" };
+  // EXECUTE of a statement PREPAREd over distributed tables (commands/prepared.ts).
+  const execute = stmt.ExecuteStmt as { name: string } | undefined;
+  if (execute) return prepared.has(execute.name) ? { sql, stmt, paramTypes: [], sqlExecute: true } : null;
+  const explained = (stmt.ExplainStmt as { query: AstNode } | undefined)?.query.ExecuteStmt as { name: string };
+  if (explained && prepared.has(explained.name)) {
+    throw new SqlError("0A000", "EXPLAIN EXECUTE of a statement over distributed tables is not supported", {
+      hint: "Explain the prepared statement's query with its values.",
+    });
+  }
   const kind = Object.keys(stmt)[0];
   if (shellStatements.has(kind)) return null;
   const body = functionBody(stmt, sql, metadata);
@@ -213,6 +230,8 @@ function distributedInterception(
       : { sql, stmt, paramTypes: [], distributed: {} };
   }
   if (stmt.DeclareCursorStmt) return { sql, stmt, paramTypes: [], distributed: {} };
+  const prepare = stmt.PrepareStmt as { query: AstNode } | undefined;
+  if (prepare && isPlannable(prepare.query)) return { sql, stmt, paramTypes: [], sqlPrepare: true };
   const ctas = stmt.CreateTableAsStmt as { objtype: string; into: { skipData?: boolean } } | undefined;
   if (ctas?.objtype === "OBJECT_MATVIEW") {
     throw new SqlError("0A000", "CREATE MATERIALIZED VIEW over distributed or reference tables is not supported", {

@@ -42,6 +42,7 @@ import { refuseWriteThroughView } from "../planner/views.js";
 import { DistributedCopyIn } from "../executor/copy.js";
 import { COLUMNS_QUERY, columnsFromRows, type ColumnInfo } from "../executor/defaults.js";
 import { refuseInFailedBlock, resolveTable } from "../executor/distributed.js";
+import type { SqlPrepared } from "../commands/prepared.js";
 import { StatementInterrupts, interruption, isDeadlockVictim } from "./interrupts.js";
 import { COORDINATOR_DATABASE, type Participant } from "../transaction/deadlock.js";
 
@@ -137,7 +138,16 @@ export class Session {
   /** The block (by transactionsEnded) whose modifications last used its start time. */
   private blockStartUsedIn = -1;
   private blockMetadataLoads = 0;
-  private readonly distributedClassifications = new Map<string, { version: number; c: Classification }>();
+  private readonly distributedClassifications = new Map<
+    string,
+    { version: number; prepared: number; c: Classification }
+  >();
+  /**
+   * Statements the client PREPAREd (SQL) over distributed tables, by name, and a counter of changes
+   * to them (commands/prepared.ts).
+   */
+  readonly sqlPrepared = new Map<string, SqlPrepared>();
+  sqlPreparedEpoch = 0;
   private readonly columnCache = new Map<string, ColumnInfo[]>();
   /**
    * Bumped when canopy.* settings may change: SET, RESET or DISCARD, set_config, or, once the
@@ -639,12 +649,13 @@ export class Session {
     }
     const metadata = await this.metadata();
     const remoteOpen = this.remote.hasOpenTransactions();
-    if (!mayConcernDistributed(sql, metadata) && !(remoteOpen && transactionWords.test(sql))) return c;
+    const executes = this.sqlPrepared.size > 0 && /\bexecute\b/i.test(sql);
+    if (!mayConcernDistributed(sql, metadata) && !(remoteOpen && transactionWords.test(sql)) && !executes) return c;
     const cached = this.distributedClassifications.get(sql);
-    if (cached && cached.version === metadata.version) return cached.c;
-    const d = classifyDistributed(sql, metadata);
+    if (cached && cached.version === metadata.version && cached.prepared === this.sqlPreparedEpoch) return cached.c;
+    const d = classifyDistributed(sql, metadata, new Set(this.sqlPrepared.keys()));
     if (this.distributedClassifications.size >= classificationCacheMax) this.distributedClassifications.clear();
-    this.distributedClassifications.set(sql, { version: metadata.version, c: d });
+    this.distributedClassifications.set(sql, { version: metadata.version, prepared: this.sqlPreparedEpoch, c: d });
     return d;
   }
 
