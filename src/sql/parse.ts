@@ -73,6 +73,18 @@ deparserPrototype.InsertStmt = function (node, context) {
   return plainInsert.call(this, { ...node, onConflictClause: { ...onConflict, infer } }, context);
 };
 
+// pgsql-deparser writes subscripts and field selections after an ARRAY[…] constructor, a constant
+// or a CASE without the parentheses PostgreSQL's grammar needs there: the argument of an
+// indirection is always parenthesized, which every argument allows.
+(Deparser.prototype as unknown as Record<string, NodeVisitor>).A_Indirection = function (node, context) {
+  const parts = (node.indirection as Record<string, unknown>[]).map((sub) => {
+    if (sub.A_Star) return ".*";
+    const field = sub.String as { sval: string } | undefined;
+    return field ? `.${quoteIdent(field.sval)}` : this.visit(sub, context);
+  });
+  return `(${this.visit(node.arg, context)})${parts.join("")}`;
+};
+
 // pgsql-deparser writes a type's qualified name given as a list of names as a comma-separated list
 // ("s, t") in ALTER TYPE / DOMAIN … OWNER TO, ALTER DOMAIN … RENAME CONSTRAINT and GRANT … ON TYPE
 // / DOMAIN: the names are given to it as a TypeName.

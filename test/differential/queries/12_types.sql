@@ -144,3 +144,10 @@ SELECT (payload ->> 'page')::int FROM events WHERE payload ->> 'page' <> '';
 SELECT json_array_length(metadata) FROM ads;
 
 SELECT pg_typeof(sum(employees)), pg_typeof(sum(impressions_count)), pg_typeof(avg(ctr)), pg_typeof(sum(ctr)), pg_typeof(avg(employees)) FROM companies, ads WHERE companies.id = 1 AND ads.company_id = 1;
+
+-- Subscripts of array constructors and function results, pushed down and combined.
+SELECT id, (ARRAY[id, employees])[2], (string_to_array(name, ' '))[1] FROM companies WHERE id = 9;
+
+SELECT sum((ARRAY[id, employees])[1]), max((regexp_split_to_array(name, ' '))[1]) FROM companies;
+
+SELECT username, (favorite_numbers)[1:2], (ARRAY['a', 'b', username])[3] FROM users ORDER BY username LIMIT 5;
