@@ -30,6 +30,7 @@ interface Relation {
   oid: number;
   schema: string;
   relname: string;
+  /** The name as messages write it (between quotes): schema-qualified when not on search_path. */
   display: string;
 }
 
@@ -38,7 +39,8 @@ async function resolveTable(session: Session, name: string | null): Promise<Rela
   if (name === null) throw new SqlError("22004", "table name cannot be NULL");
   const [row] = await query(
     session,
-    `SELECT c.oid, n.nspname, c.relname, c.relkind, c.relpersistence, c.oid::regclass::text
+    `SELECT c.oid, n.nspname, c.relname, c.relkind, c.relpersistence,
+            CASE WHEN pg_catalog.pg_table_is_visible(c.oid) THEN c.relname ELSE n.nspname || '.' || c.relname END
        FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
       WHERE c.oid = $1::regclass`,
     name,

@@ -107,3 +107,7 @@ CREATE VIEW guard_view AS SELECT id, v FROM guard_viewed;
 CREATE FUNCTION guard_view_count() RETURNS bigint LANGUAGE sql AS 'SELECT count(*) FROM guard_view';
 DROP VIEW guard_view;
 DROP TABLE guard_viewed;
+-- Names in messages are written once quoted.
+CREATE TABLE "Mixed Case" (id int);
+SELECT undistribute_table('"Mixed Case"');
+DROP TABLE "Mixed Case";
