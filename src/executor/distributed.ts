@@ -57,6 +57,7 @@ import { parseRowDescription, type FieldDescription } from "../protocol/messages
 import { recordStatement, type ExecutorName } from "./stat_statements.js";
 import { rowsAlias, type Task } from "./explain.js";
 import { expandViews, type ViewExpansion } from "../planner/views.js";
+import { mergeIntoDistributed } from "./merge.js";
 export type { Task } from "./explain.js";
 
 const JSON_OID = 114;
@@ -117,7 +118,7 @@ export function mayTouchDistributed(metadata: MetadataSnapshot, sql: string): bo
 
 /** Statement kinds the distributed executor plans; other statements on distributed tables are refused. */
 export function isPlannable(stmt: AstNode): boolean {
-  return !!(stmt.SelectStmt || stmt.InsertStmt || stmt.UpdateStmt || stmt.DeleteStmt);
+  return !!(stmt.SelectStmt || stmt.InsertStmt || stmt.UpdateStmt || stmt.DeleteStmt || stmt.MergeStmt);
 }
 
 /** Resolves which references name distributed tables (as the session's search_path resolves them). */
@@ -237,6 +238,11 @@ async function plan(
   const hasLocal = refs.length > dist.length;
   if (target && stmt.SelectStmt)
     return modifyingWith(session, st, stmt, dist, target, hasLocal, metadata, inv, inBlock);
+  if (stmt.MergeStmt) {
+    if (target) return mergeIntoDistributed(session, st, stmt, dist, target, hasLocal, metadata, inv, inBlock);
+    // Into a table of the coordinator database, which runs it over the rows fetched.
+    return fallback(session, st, stmt, dist, metadata, inv, inBlock);
+  }
   if (target && hasNode(stmt, "CurrentOfExpr")) {
     throw new SqlError("0A000", "WHERE CURRENT OF on distributed or reference tables is not supported", {
       hint: "Filter the UPDATE or DELETE by the row's key instead.",

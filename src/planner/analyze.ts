@@ -62,7 +62,7 @@ export function collectRelationRefs(stmt: AstNode): RelationRef[] {
     const node = value as AstNode;
     // Set-operation operands are bare SelectStmt bodies; a join's operands are wrapped nodes.
     if ((key === "larg" || key === "rarg") && "op" in node) level = node;
-    for (const k of ["SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt"]) {
+    for (const k of ["SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt"]) {
       const inner = node[k] as AstNode | undefined;
       if (!inner) continue;
       if (k !== "SelectStmt" && inner.relation) add(inner.relation as AstNode, inner, true);

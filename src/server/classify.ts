@@ -204,6 +204,8 @@ function distributedInterception(
   const touchesTable = names.some((n) => metadata.tablesByRelname.has(n));
   const touchesView = names.some((n) => metadata.viewsByRelname.has(n) || createdViews.has(n));
   if (!touchesTable && !touchesView) return null;
+  const merge = stmt.MergeStmt as { relation: { relname: string } } | undefined;
+  if (merge && metadata.viewsByRelname.has(merge.relation.relname)) throw writeThroughView(merge.relation.relname);
   if (isPlannable(stmt)) return { sql, stmt, paramTypes: [], distributed: {} };
   const explain = stmt.ExplainStmt as { query: AstNode } | undefined;
   if (explain) {
@@ -241,8 +243,6 @@ function distributedInterception(
   }
   // As SELECT … INTO: the rows come from the shards; WITH NO DATA needs only the shells' columns.
   if (ctas) return ctas.into.skipData ? null : { sql, stmt, paramTypes: [], distributed: {} };
-  const merge = stmt.MergeStmt as { relation: { relname: string } } | undefined;
-  if (merge && metadata.viewsByRelname.has(merge.relation.relname)) throw writeThroughView(merge.relation.relname);
   // LIKE a view copies its columns, which the coordinator's view has.
   if (stmt.CreateStmt && !touchesTable) return null;
   if (stmt.CreateStmt) {

@@ -167,3 +167,23 @@ UPDATE company_notes SET priority = (SELECT id FROM companies WHERE id < 10);
 
 -- @error
 UPDATE companies SET employees = (SELECT priority FROM company_notes n WHERE n.company_id = companies.id);
+
+-- MERGE between co-located tables joined on their distribution columns runs shard by shard.
+-- @touches ads
+MERGE INTO ads a USING campaigns c ON a.company_id = c.company_id AND a.campaign_id = c.id
+WHEN MATCHED AND c.state = 'paused' THEN UPDATE SET name = coalesce(a.name, '') || ' (paused)'
+WHEN MATCHED AND c.monthly_budget < 100 THEN DELETE;
+
+-- @touches campaigns
+MERGE INTO campaigns t USING campaigns s ON s.company_id = t.company_id AND t.id = s.id
+WHEN MATCHED AND s.end_date < s.start_date THEN UPDATE SET end_date = s.start_date
+WHEN MATCHED THEN DO NOTHING;
+
+-- @touches campaigns
+MERGE INTO campaigns t USING ads s ON t.company_id = s.company_id AND t.id = s.campaign_id + 1000
+WHEN NOT MATCHED AND s.id % 7 = 0 THEN INSERT (company_id, id, name) VALUES (s.company_id, s.id + 5000, s.name);
+
+-- MERGE into a local table reads the distributed tables' rows.
+-- @touches holidays
+MERGE INTO holidays h USING (SELECT DISTINCT country_code FROM companies) c ON h.country_code = c.country_code
+WHEN MATCHED THEN UPDATE SET name = h.name || ' *';

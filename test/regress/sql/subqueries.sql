@@ -85,5 +85,10 @@ SELECT name FROM pg_prepared_statements WHERE name LIKE 'sq%' ORDER BY name;
 DEALLOCATE sq_by_tenant;
 EXECUTE sq_by_tenant(2);
 DEALLOCATE ALL;
+-- MERGE into a distributed table runs shard by shard only when each shard decides alone.
+EXPLAIN (COSTS OFF) MERGE INTO sq_items i USING sq_orders o ON i.tenant = o.tenant AND i.order_id = o.id WHEN MATCHED AND o.amount > 50 THEN DELETE;
+MERGE INTO sq_items i USING sq_local l ON i.tenant = l.id WHEN MATCHED THEN DELETE;
+MERGE INTO sq_items i USING sq_orders o ON i.order_id = o.id WHEN MATCHED THEN DELETE;
+MERGE INTO sq_items i USING sq_orders o ON i.tenant = o.tenant WHEN NOT MATCHED THEN INSERT (tenant, order_id) VALUES (o.id, o.id);
 DROP TABLE sq_orders, sq_items, sq_other, sq_local;
 RESET canopy.shard_count;
