@@ -3,7 +3,7 @@
 import { loadModule, parsePlPgSQLSync, parseSync, scanSync } from "libpg-query";
 import { Deparser, deparseSync } from "pgsql-deparser";
 import { SqlError } from "../errors.js";
-import { quoteIdent } from "./quote.js";
+import { quoteIdent, quoteLiteral } from "./quote.js";
 
 /** A parsed statement: its AST node (one-key object like `{ SelectStmt: … }`) and its text span. */
 export interface ParsedStatement {
@@ -83,6 +83,22 @@ deparserPrototype.InsertStmt = function (node, context) {
     return field ? `.${quoteIdent(field.sval)}` : this.visit(sub, context);
   });
   return `(${this.visit(node.arg, context)})${parts.join("")}`;
+};
+
+// pgsql-deparser writes the string values of SET (also in ALTER ROLE / DATABASE / FUNCTION … SET)
+// between quotes without doubling the quotes inside them, and search_path's as bare words: every
+// string value is written by quoteLiteral, in the place the deparser gives a stand-in value.
+const plainSet = (Deparser.prototype as unknown as Record<string, NodeVisitor>).VariableSetStmt;
+const standIn = "canopy_set_value";
+(Deparser.prototype as unknown as Record<string, NodeVisitor>).VariableSetStmt = function (node, context) {
+  const args = node.args as Record<string, unknown>[] | undefined;
+  if (node.kind !== "VAR_SET_VALUE" || !args?.length) return plainSet.call(this, node, context);
+  const values = args.map((a) => {
+    const text = (a.A_Const as { sval?: { sval: string } } | undefined)?.sval;
+    return text ? quoteLiteral(text.sval) : this.visit(a, context);
+  });
+  const text = plainSet.call(this, { ...node, args: [{ A_Const: { sval: { sval: standIn } } }] }, context);
+  return text.replace(new RegExp(`'?${standIn}'?`), () => values.join(", "));
 };
 
 // pgsql-deparser writes a type's qualified name given as a list of names as a comma-separated list

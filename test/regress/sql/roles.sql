@@ -17,6 +17,10 @@ SELECT result FROM run_command_on_workers($$SELECT setconfig::text FROM pg_db_ro
 ALTER ROLE r_user SET statement_timeout = '5s';
 ALTER ROLE r_user RESET work_mem;
 SELECT result FROM run_command_on_workers($$SELECT setconfig::text FROM pg_db_role_setting WHERE setrole = 'r_user'::regrole$$) ORDER BY nodeport;
+-- A value with quotes reaches the workers as the same value (quoted, never as SQL).
+ALTER ROLE r_user SET application_name = 'it''s; SELECT 1/0; --';
+SELECT result FROM run_command_on_workers($$SELECT setconfig::text FROM pg_db_role_setting WHERE setrole = 'r_user'::regrole$$) ORDER BY nodeport;
+ALTER ROLE r_user RESET application_name;
 ALTER ROLE r_user SET statement_timeout TO DEFAULT;
 ALTER ROLE r_user SET work_mem FROM CURRENT;
 ALTER ROLE r_user SET lock_timeout = '1s';
