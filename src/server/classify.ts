@@ -200,7 +200,9 @@ function distributedInterception(
   const body = functionBody(stmt, sql, metadata);
   if (body) return { sql, stmt, paramTypes: [], functionBody: body, ddl: mayConcernShardObjects(stmt, metadata) };
   if (mayConcernShardObjects(stmt, metadata)) return { sql, stmt, paramTypes: [], ddl: true };
-  const names = touchedNames(stmt);
+  // A new table's own name may be a distributed table's in another schema: only what it refers to counts.
+  const create = stmt.CreateStmt as AstNode | undefined;
+  const names = touchedNames(create ? { CreateStmt: { ...create, relation: {} } } : stmt);
   const touchesTable = names.some((n) => metadata.tablesByRelname.has(n));
   const touchesView = names.some((n) => metadata.viewsByRelname.has(n) || createdViews.has(n));
   if (!touchesTable && !touchesView) return null;

@@ -643,9 +643,7 @@ export class Session {
       this.settingsEpoch++;
       this.settingsChangedSinceTransactionEnd = true;
     } else if (this.settingsChangedSinceTransactionEnd && transactionWords.test(sql)) {
-      // The end of a block undoes SET LOCAL, and a rollback undoes SET: read them again.
-      this.settingsEpoch++;
-      this.settingsChangedSinceTransactionEnd = false;
+      this.settingsUndone();
     }
     const metadata = await this.metadata();
     const remoteOpen = this.remote.hasOpenTransactions();
@@ -1186,9 +1184,21 @@ export class Session {
    */
   private onTransactionEnd(): void {
     this.transactionsEnded++;
+    if (this.settingsChangedSinceTransactionEnd) this.settingsUndone();
     if (!this.metadataChangedInBlock) return;
     this.metadataChangedInBlock = false;
     this.coordinator.metadata.invalidate();
+  }
+
+  /**
+   * The end of a block undoes SET LOCAL, and a rollback undoes SET: the settings, search_path
+   * (which names resolve to) and transaction modes are read again when next needed.
+   */
+  private settingsUndone(): void {
+    this.settingsEpoch++;
+    this.searchPathEpoch++;
+    this.transactionModeEpoch++;
+    this.settingsChangedSinceTransactionEnd = false;
   }
 
   /** Called by commands that changed the metadata in this session's transaction. */
