@@ -29,14 +29,25 @@ export function parseSql(sql: string): ParsedStatement[] {
     const err = e as { message: string; sqlDetails?: { cursorPosition?: number } };
     const position = err.sqlDetails?.cursorPosition;
     throw new SqlError("42601", err.message, {
-      position: position !== undefined ? String(position + 1) : undefined,
+      position: position !== undefined ? String(characterOffset(sql)(position) + 1) : undefined,
     });
   }
-  return (result.stmts ?? []).map((s) => ({
-    stmt: s.stmt,
-    location: s.stmt_location ?? 0,
-    length: s.stmt_len,
-  }));
+  const offset = characterOffset(sql);
+  return (result.stmts ?? []).map((s) => {
+    const location = offset(s.stmt_location ?? 0);
+    const length = s.stmt_len === undefined ? undefined : offset((s.stmt_location ?? 0) + s.stmt_len) - location;
+    return { stmt: s.stmt, location, length };
+  });
+}
+
+/**
+ * The parser counts positions in bytes of UTF-8; JavaScript strings count UTF-16 code units: maps
+ * the one to the other (the same number when the text is ASCII).
+ */
+function characterOffset(sql: string): (byteOffset: number) => number {
+  const bytes = Buffer.from(sql, "utf8");
+  if (bytes.length === sql.length) return (n) => n;
+  return (n) => bytes.subarray(0, n).toString("utf8").length;
 }
 
 /** Deparses one statement AST node back into SQL text. */

@@ -90,5 +90,8 @@ EXPLAIN (COSTS OFF) MERGE INTO sq_items i USING sq_orders o ON i.tenant = o.tena
 MERGE INTO sq_items i USING sq_local l ON i.tenant = l.id WHEN MATCHED THEN DELETE;
 MERGE INTO sq_items i USING sq_orders o ON i.order_id = o.id WHEN MATCHED THEN DELETE;
 MERGE INTO sq_items i USING sq_orders o ON i.tenant = o.tenant WHEN NOT MATCHED THEN INSERT (tenant, order_id) VALUES (o.id, o.id);
+-- Statements of one query string after non-ASCII text are cut where they are.
+SELECT 'ü' AS a \; SELECT count(*) FROM sq_orders \; SELECT 'ünïcode' AS b;
+/* é */ SELECT count(*) FROM sq_orders WHERE tenant = 1;
 DROP TABLE sq_orders, sq_items, sq_other, sq_local;
 RESET canopy.shard_count;
