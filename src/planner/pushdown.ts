@@ -235,7 +235,11 @@ async function planFull(
     // The worker's column carries the sort key's collation (an explicit COLLATE's, too).
     coordinatorSort.push({ SortBy: { ...cloneAst(sortBy), node: rowsColumn(index) } });
   }
-  (worker.targetList as AstNode[]).push(...hidden.map((val, i) => ({ ResTarget: { name: `__canopy_sort${i}`, val } })));
+  // A SELECT of no columns has no target list in the parser's tree.
+  worker.targetList = [
+    ...((worker.targetList as AstNode[] | undefined) ?? []),
+    ...hidden.map((val, i) => ({ ResTarget: { name: `__canopy_sort${i}`, val } })),
+  ];
   const limited = select.limitCount !== undefined && !plainDistinct;
   if (limited || distinctOnExprs(select) !== null) worker.sortClause = cloneAst(select.sortClause);
   if (limited) {

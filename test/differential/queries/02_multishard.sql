@@ -110,3 +110,10 @@ SELECT c.id, count(*) FROM companies c TABLESAMPLE BERNOULLI (100) REPEATABLE (7
 SELECT h.country_code, count(*) FROM holidays h TABLESAMPLE SYSTEM (100) JOIN companies c ON c.country_code = h.country_code GROUP BY 1 ORDER BY 1;
 
 SELECT count(*) FROM countries TABLESAMPLE SYSTEM (100) JOIN companies TABLESAMPLE BERNOULLI (100) ON companies.country_code = countries.code;
+
+-- SELECT of no columns: as many empty rows as the query has.
+SELECT FROM companies WHERE id < 10;
+
+SELECT FROM companies ORDER BY name, id LIMIT 3;
+
+SELECT FROM clicks k JOIN companies c ON c.id = k.company_id WHERE c.id < 5;
