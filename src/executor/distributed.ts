@@ -236,6 +236,7 @@ async function plan(
 ): Promise<void> {
   const target = dist.find((r) => r.isTarget);
   const hasLocal = refs.length > dist.length;
+  if ((target || hasLockingClause(stmt)) && !inBlock) await refuseReadOnlyWrite(session, stmt);
   if (target && stmt.SelectStmt)
     return modifyingWith(session, st, stmt, dist, target, hasLocal, metadata, inv, inBlock);
   if (stmt.MergeStmt) {
@@ -511,6 +512,17 @@ function hasNode(stmt: AstNode, kind: string): boolean {
 }
 
 /**
+ * As PostgreSQL refuses writes under default_transaction_read_only: a statement outside a block
+ * reaches a worker without a BEGIN that would carry the mode.
+ */
+async function refuseReadOnlyWrite(session: Session, stmt: AstNode): Promise<void> {
+  if (!(await session.remote.sessionSettings()).readOnlyDefault) return;
+  const kind = Object.keys(stmt)[0];
+  const verb = kind === "SelectStmt" ? "SELECT FOR UPDATE" : kind.replace(/Stmt$/, "").toUpperCase();
+  throw new SqlError("25006", `cannot execute ${verb} in a read-only transaction`);
+}
+
+/**
  * Refuses a locking clause that covers a reference table. A router read locks the rows of one
  * placement only, the one beside its shard group, so two sessions could each lock a row of a
  * reference table on a different node; writes reach every placement and do wait for the locks.
@@ -685,6 +697,7 @@ async function runRouterPlan(
   if (modification && placements.length !== 1) return false;
   const group = plan.referenceGroup ?? placements[0]?.groupId;
   if (group === undefined) return false;
+  if (modification && !inBlock) await refuseReadOnlyWrite(session, st.stmt);
   // Outside a block the statement is alone in its transaction (statements sharing an implicit
   // transaction run in a block: Session.pipelineBlock, needsImplicitBlock) and reaches one shard,
   // so the worker's own now() is that transaction's start time: no coordinator round trip.

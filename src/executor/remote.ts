@@ -87,8 +87,9 @@ const readOutside: RunOptions = { transactional: false, write: false };
  * Session settings workers follow: the user and role whose privileges apply (SET SESSION
  * AUTHORIZATION, which only a superuser's session can change, and SET ROLE; 'none' when unset),
  * how values are read and printed, where unqualified functions, operators and types are found
- * (the schemas of objects recorded for the workers exist there), and how long a statement waits
- * for a lock (the waits happen on the workers).
+ * (the schemas of objects recorded for the workers exist there), how long a statement waits
+ * for a lock (the waits happen on the workers), and the settings that change what expressions mean (text search configuration, `= NULL`,
+ * NULL in array literals, XML encoding and parsing, identifier quoting).
  */
 const followedSettings = [
   "session_authorization",
@@ -100,6 +101,12 @@ const followedSettings = [
   "extra_float_digits",
   "bytea_output",
   "lock_timeout",
+  "default_text_search_config",
+  "transform_null_equals",
+  "array_nulls",
+  "xmlbinary",
+  "xmloption",
+  "quote_all_identifiers",
 ];
 
 /** The session's settings as read at one settings epoch. */
@@ -109,6 +116,11 @@ interface SessionSettings {
   readonly followed: readonly string[];
   /** statement_timeout in ms (0: none); Canopy enforces it over the whole distributed statement. */
   readonly statementTimeoutMs: number;
+  /**
+   * default_transaction_read_only: a statement outside a block may not write (blocks pass their
+   * modes to the workers with BEGIN).
+   */
+  readonly readOnlyDefault: boolean;
 }
 
 /** Whether a connection may be closed or lent: nothing runs on it and nothing needs it later. */
@@ -233,12 +245,23 @@ export class RemoteConnections implements SlotHolder {
     if (this.settings?.epoch === epoch) return this.settings;
     const rows = await this.session.internalQuery(
       // An embedded coordinator database reports session_authorization as '' until it is set.
-      `SELECT CASE s WHEN 'session_authorization' THEN session_user::text ELSE pg_catalog.current_setting(s) END,
-              (SELECT setting FROM pg_catalog.pg_settings WHERE name = 'statement_timeout')
+      // Floats travel between nodes as text: below 1 extra digit their text is rounded, and rows
+      // fetched, partial sums or subplan results would no longer be the values (a worker's rows
+      // forwarded to the client then print every digit, as extra_float_digits 1 prints them).
+      `SELECT CASE s WHEN 'session_authorization' THEN session_user::text
+                     WHEN 'extra_float_digits' THEN greatest(pg_catalog.current_setting(s)::int, 1)::text
+                     ELSE pg_catalog.current_setting(s) END,
+              (SELECT setting FROM pg_catalog.pg_settings WHERE name = 'statement_timeout'),
+              pg_catalog.current_setting('default_transaction_read_only')
          FROM pg_catalog.unnest($1::text[]) AS s`,
       [Buffer.from(arrayLiteral(followedSettings))],
     );
-    this.settings = { epoch, followed: rows.map((r) => r[0] ?? ""), statementTimeoutMs: Number(rows[0][1]) };
+    this.settings = {
+      epoch,
+      followed: rows.map((r) => r[0] ?? ""),
+      statementTimeoutMs: Number(rows[0][1]),
+      readOnlyDefault: rows[0][2] === "on",
+    };
     return this.settings;
   }
 

@@ -75,3 +75,26 @@ ROLLBACK;
 SELECT count(*) FROM sp_t;
 RESET search_path;
 DROP SCHEMA sp_dist, sp_local CASCADE;
+-- Settings that change what expressions mean reach the workers; floats keep every digit between
+-- nodes whatever extra_float_digits says; a read-only default refuses writes outside a block.
+CREATE TABLE set_rows (id int, note text, v float8);
+SELECT create_distributed_table('set_rows', 'id', shard_count => 2);
+INSERT INTO set_rows SELECT i, CASE WHEN i % 4 = 0 THEN NULL ELSE 'the wrapped gifts' END, sqrt(i) FROM generate_series(1000, 1040) i;
+SET default_text_search_config = 'pg_catalog.simple';
+SELECT to_tsvector(note)::text, count(*) FROM set_rows GROUP BY 1 ORDER BY 1;
+RESET default_text_search_config;
+SET transform_null_equals = on;
+SELECT count(*) FROM set_rows WHERE note = NULL;
+RESET transform_null_equals;
+SET extra_float_digits = 0;
+SELECT count(*) FROM set_rows a JOIN set_rows b ON a.v = b.v;
+RESET extra_float_digits;
+SET default_transaction_read_only = on;
+INSERT INTO set_rows VALUES (1, 'x', 1);
+UPDATE set_rows SET note = 'x' WHERE id = 1000;
+SELECT id FROM set_rows WHERE id = 1000 FOR UPDATE;
+BEGIN READ WRITE;
+UPDATE set_rows SET note = 'x' WHERE id = 1000;
+ROLLBACK;
+RESET default_transaction_read_only;
+DROP TABLE set_rows;
