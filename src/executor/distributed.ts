@@ -52,7 +52,7 @@ import {
   type ColumnInfo,
 } from "./defaults.js";
 import { insertSelect } from "./insert_select.js";
-import { modify, moveRows, returnWholeRows } from "./modify.js";
+import { modify, moveRows, prepareModification, returnWholeRows } from "./modify.js";
 import { parseRowDescription, type FieldDescription } from "../protocol/messages.js";
 import { recordStatement, type ExecutorName } from "./stat_statements.js";
 import { rowsAlias, type Task } from "./explain.js";
@@ -348,6 +348,21 @@ async function modifyingWith(
     !inserts && !hasLocal && dist.every((r) => !r.isTarget || r.table.method === "h")
       ? routerTarget(dist, metadata, inv)
       : null;
+  // Each UPDATE or DELETE in it is prepared as one on its own would be, and may not move rows.
+  const modifications: { body: AstNode; table: TableRecord }[] = [];
+  walk(stmt, (node) => {
+    for (const kind of ["UpdateStmt", "DeleteStmt"]) {
+      const body = node[kind] as AstNode | undefined;
+      const ref = body && dist.find((r) => r.isTarget && r.level === body);
+      if (ref) modifications.push({ body: node, table: ref.table });
+    }
+  });
+  if (route && modifications.some((m) => updatesPartitionKey(m.body, m.table))) {
+    throw new SqlError("0A000", "a data-modifying WITH may not change a distribution column", {
+      hint: "Run the UPDATE on its own: it moves the rows to their new shards.",
+    });
+  }
+  for (const m of modifications) await prepareModification(session, stmt, m.body.UpdateStmt as AstNode, m.table);
   if (!route) {
     throw new SqlError(
       "0A000",

@@ -67,14 +67,7 @@ type Assignment = { ResTarget: { name: string; val?: AstNode } };
 export async function modify(m: Modification): Promise<void> {
   const { session, st, stmt, dist, local, target, metadata, inv, inBlock } = m;
   const table = target.table;
-  const update = stmt.UpdateStmt as { targetList?: Assignment[] } | undefined;
-  if (callsSequence(stmt)) {
-    throw new SqlError("0A000", "sequence functions in UPDATE or DELETE of distributed tables are not supported", {
-      hint: "Draw the values in a separate statement and pass them as constants.",
-    });
-  }
-  if (update) await setDefaults(session, update.targetList ?? [], table);
-  await evaluateTransactionValues(session, stmt);
+  await prepareModification(session, stmt, stmt.UpdateStmt as AstNode | undefined, table);
   const route = table.method === "h" ? routerTarget(dist, metadata, inv) : null;
   // Only the router runs a data-modifying WITH as it is: on the one shard all its tables are on.
   if (local.some((r) => r.isTarget) || (!route && dist.some((r) => r.isTarget && r !== target))) {
@@ -170,6 +163,27 @@ async function refuseVolatileSubqueries(session: Session, stmt: AstNode): Promis
       hint: "Compute the value in a separate statement and pass it as a constant.",
     },
   );
+}
+
+/**
+ * What an UPDATE or DELETE (`update`: the UPDATE's body, if one) of a distributed table needs
+ * before its statement goes to the shards as it is: no sequence functions (the sequences live on
+ * the coordinator), defaults the coordinator evaluates in place of `SET column = DEFAULT`, and the
+ * transaction's values (now(), …) as constants.
+ */
+export async function prepareModification(
+  session: Session,
+  stmt: AstNode,
+  update: AstNode | undefined,
+  table: TableRecord,
+): Promise<void> {
+  if (callsSequence(stmt)) {
+    throw new SqlError("0A000", "sequence functions in UPDATE or DELETE of distributed tables are not supported", {
+      hint: "Draw the values in a separate statement and pass them as constants.",
+    });
+  }
+  if (update) await setDefaults(session, (update.targetList as Assignment[] | undefined) ?? [], table);
+  await evaluateTransactionValues(session, stmt);
 }
 
 /**

@@ -69,6 +69,10 @@ ROLLBACK;
 WITH d AS (DELETE FROM sq_orders WHERE id > 1000 RETURNING *) SELECT count(*) FROM d;
 WITH d AS (INSERT INTO sq_orders VALUES (1, 1000, 1, 'x') RETURNING id) SELECT * FROM d;
 SELECT count(*) FROM sq_orders WHERE id = 1000;
+WITH d AS (UPDATE sq_orders SET tenant = 2 WHERE tenant = 1 AND id = 1 RETURNING *) SELECT count(*) FROM d;
+CREATE SEQUENCE sq_seq;
+WITH d AS (UPDATE sq_orders SET amount = nextval('sq_seq') WHERE tenant = 1 AND id = 1 RETURNING amount) SELECT * FROM d;
+DROP SEQUENCE sq_seq;
 -- SQL-level PREPARE / EXECUTE over distributed tables: arguments cast to the parameters' types.
 PREPARE sq_by_tenant(int) AS SELECT id, amount FROM sq_orders WHERE tenant = $1 ORDER BY id LIMIT 3;
 EXECUTE sq_by_tenant(2);
