@@ -8,7 +8,7 @@
 // the coordinator database's to execute.
 import { SqlError } from "../errors.js";
 import type { AstNode } from "../sql/ast.js";
-import { typeNameNode } from "../sql/ast.js";
+import { typeNameNode, walk } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import type { Session } from "../server/session.js";
 import type { Invocation, InterceptedStatement } from "./intercept.js";
@@ -55,6 +55,7 @@ export async function executePrepared(session: Session, st: InterceptedStatement
       detail: `Expected ${kept.typeNames.length} parameters but got ${args.length}.`,
     });
   }
+  if (args.some((a) => hasSubquery(a))) throw new SqlError("0A000", "cannot use subquery in EXECUTE parameter");
   const rows = kept
     ? await session.internalQuery(argumentsQuery(execute.name, args, kept), inv.params, inv.paramFormats)
     : [];
@@ -68,31 +69,58 @@ export async function executePrepared(session: Session, st: InterceptedStatement
 }
 
 /**
- * `SELECT statement, CAST(CAST(arg AS type) AS text), … FROM pg_prepared_statements WHERE name = …`:
- * the statement the name holds now, and the arguments as the parameters' values (none when the name
- * holds nothing).
+ * `SELECT (SELECT statement FROM pg_prepared_statements WHERE name = …), v.* FROM (VALUES
+ * (CAST(CAST(arg AS type) AS text), …)) v`: the statement the name holds now (NULL when none),
+ * and the arguments as the parameters' values. In VALUES, as in EXECUTE, an argument may not
+ * name columns or use aggregate and window functions.
  */
 function argumentsQuery(name: string, args: readonly AstNode[], kept: SqlPrepared): string {
-  const column = (c: string) => ({ ColumnRef: { fields: [{ String: { sval: c } }] } });
+  const column = (name: string) => ({ ColumnRef: { fields: [{ String: { sval: name } }] } });
   const cast = (arg: AstNode, type: string) => ({ TypeCast: { arg, typeName: typeNameNode(type) } });
-  return deparseStatement({
-    SelectStmt: {
-      targetList: [column("statement"), ...args.map((a, i) => cast(cast(a, kept.typeNames[i]), "text"))].map((val) => ({
-        ResTarget: { val },
-      })),
-      fromClause: [{ RangeVar: { schemaname: "pg_catalog", relname: "pg_prepared_statements", inh: true } }],
-      whereClause: {
-        A_Expr: {
-          kind: "AEXPR_OP",
-          name: [{ String: { sval: "=" } }],
-          lexpr: column("name"),
-          rexpr: { A_Const: { sval: { sval: name } } },
-        },
+  const select = (fields: AstNode): AstNode => ({ limitOption: "LIMIT_OPTION_DEFAULT", op: "SETOP_NONE", ...fields });
+  const statement = select({
+    targetList: [{ ResTarget: { val: column("statement") } }],
+    fromClause: [{ RangeVar: { schemaname: "pg_catalog", relname: "pg_prepared_statements", inh: true } }],
+    whereClause: {
+      A_Expr: {
+        kind: "AEXPR_OP",
+        name: [{ String: { sval: "=" } }],
+        lexpr: column("name"),
+        rexpr: { A_Const: { sval: { sval: name } } },
       },
-      limitOption: "LIMIT_OPTION_DEFAULT",
-      op: "SETOP_NONE",
     },
   });
+  const values = args.map((a, i) => cast(cast(a, kept.typeNames[i]), "text"));
+  return deparseStatement({
+    SelectStmt: select({
+      targetList: [
+        { ResTarget: { val: { SubLink: { subLinkType: "EXPR_SUBLINK", subselect: { SelectStmt: statement } } } } },
+        ...(values.length > 0
+          ? [{ ResTarget: { val: { ColumnRef: { fields: [{ String: { sval: "v" } }, { A_Star: {} }] } } } }]
+          : []),
+      ],
+      ...(values.length > 0
+        ? {
+            fromClause: [
+              {
+                RangeSubselect: {
+                  subquery: { SelectStmt: select({ valuesLists: [{ List: { items: values } }] }) },
+                  alias: { aliasname: "v" },
+                },
+              },
+            ],
+          }
+        : {}),
+    }),
+  });
+}
+
+function hasSubquery(expr: AstNode): boolean {
+  let found = false;
+  walk(expr, (node) => {
+    if (node.SubLink) found = true;
+  });
+  return found;
 }
 
 /** Forgets kept statements whose names the coordinator database no longer has. */

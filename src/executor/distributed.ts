@@ -16,7 +16,7 @@ import { SqlError } from "../errors.js";
 import { RemoteError, type QueryResult } from "../nodes/gateway.js";
 import { referenceShards, type MetadataSnapshot, type TableRecord } from "../metadata/cache.js";
 import { hashValue, shardIndexForHash } from "../metadata/hash.js";
-import { cloneAst, paramNumbers, typeNameNode, walk, withCollation, type AstNode } from "../sql/ast.js";
+import { cloneAst, paramNumbers, stringList, typeNameNode, walk, withCollation, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import { arrayLiteral, quoteIdent, quoteQualified } from "../sql/quote.js";
 import { shardRelname } from "../commands/shard_ddl.js";
@@ -237,6 +237,7 @@ async function plan(
   const target = dist.find((r) => r.isTarget);
   const hasLocal = refs.length > dist.length;
   if ((target || hasLockingClause(stmt)) && !inBlock) await refuseReadOnlyWrite(session, stmt);
+  refuseUnsplittableSamples(stmt, dist);
   if (target && stmt.SelectStmt)
     return modifyingWith(session, st, stmt, dist, target, hasLocal, metadata, inv, inBlock);
   if (stmt.MergeStmt) {
@@ -524,6 +525,23 @@ function hasNode(stmt: AstNode, kind: string): boolean {
     if (n[kind]) found = true;
   });
   return found;
+}
+
+/**
+ * TABLESAMPLE of a distributed table is taken on each shard: right for BERNOULLI and SYSTEM, which
+ * draw each row or block on its own, not for methods that draw a number of rows or a time.
+ */
+function refuseUnsplittableSamples(stmt: AstNode, dist: readonly DistributedRef[]): void {
+  walk(stmt, (node) => {
+    const sample = node.RangeTableSample as { relation: AstNode; method: AstNode[] } | undefined;
+    if (!sample) return;
+    const method = stringList(sample.method).join(".").toLowerCase();
+    const ref = dist.find((r) => r.holder === sample.relation && r.table.method === "h");
+    if (!ref || method === "bernoulli" || method === "system") return;
+    throw new SqlError("0A000", `TABLESAMPLE ${method} on distributed table "${ref.relname}" is not supported`, {
+      hint: "Use TABLESAMPLE BERNOULLI or SYSTEM, which are sampled on each shard.",
+    });
+  });
 }
 
 /**

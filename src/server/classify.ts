@@ -195,6 +195,12 @@ function distributedInterception(
       hint: "Explain the prepared statement's query with its values.",
     });
   }
+  const stored = (stmt.CreateTableAsStmt as { query: AstNode } | undefined)?.query.ExecuteStmt as { name: string };
+  if (stored && prepared.has(stored.name)) {
+    throw new SqlError("0A000", "CREATE TABLE AS EXECUTE of a statement over distributed tables is not supported", {
+      hint: "Write CREATE TABLE … AS with the prepared statement's query.",
+    });
+  }
   const kind = Object.keys(stmt)[0];
   if (shellStatements.has(kind)) return null;
   const body = functionBody(stmt, sql, metadata);

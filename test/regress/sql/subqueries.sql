@@ -48,6 +48,7 @@ RESET canopy.max_intermediate_result_size;
 SELECT count(*) FROM sq_orders WHERE note IN (SELECT repeat(note, 100) FROM sq_orders WHERE tenant = 1 LIMIT 4);
 -- TABLESAMPLE samples each shard where its rows are read; a table read twice shares its fetch.
 SELECT count(*) FROM sq_orders TABLESAMPLE SYSTEM (100);
+SELECT count(*) FROM sq_orders TABLESAMPLE SYSTEM_ROWS (3);
 SELECT count(*) FROM sq_orders o TABLESAMPLE BERNOULLI (100) WHERE EXISTS (SELECT 1 FROM sq_orders p WHERE p.note = o.note || 'x');
 -- A cursor over distributed tables reads the rows fetched when it is declared.
 BEGIN;
@@ -84,6 +85,9 @@ BEGIN;
 EXECUTE sq_touch(4, 'prepared');
 ROLLBACK;
 EXECUTE sq_by_tenant(1, 2);
+EXECUTE sq_by_tenant(length(statement));
+EXECUTE sq_by_tenant((SELECT 2));
+CREATE TABLE sq_copy AS EXECUTE sq_by_tenant(2);
 EXPLAIN EXECUTE sq_count(1);
 SELECT name FROM pg_prepared_statements WHERE name LIKE 'sq%' ORDER BY name;
 DEALLOCATE sq_by_tenant;
