@@ -41,10 +41,11 @@ import { classifyDistributed, mayConcernDistributed } from "./classify.js";
 import { refuseWriteThroughView } from "../planner/views.js";
 import { DistributedCopyIn } from "../executor/copy.js";
 import { COLUMNS_QUERY, columnsFromRows, type ColumnInfo } from "../executor/defaults.js";
-import { refuseInFailedBlock, resolveTable } from "../executor/distributed.js";
+import { intermediateLimit, refuseInFailedBlock, resolveTable, returns } from "../executor/distributed.js";
 import type { SqlPrepared } from "../commands/prepared.js";
 import { StatementInterrupts, interruption, isDeadlockVictim } from "./interrupts.js";
 import { COORDINATOR_DATABASE, type Participant } from "../transaction/deadlock.js";
+import { PortalRows } from "./portal_rows.js";
 
 const enum SessionState {
   Startup,
@@ -59,6 +60,8 @@ interface InterceptedPortal {
   params: (Buffer | null)[];
   paramFormats: number[];
   resultFormats: number[];
+  /** Set once an Execute with a row limit ran it: what it answered, handed out in pieces. */
+  rows?: PortalRows;
 }
 
 const classificationCacheMax = 5000;
@@ -113,6 +116,10 @@ export class Session {
   private pipelineBlock = false;
   private readonly statements = new Map<string, InterceptedStatement>();
   private readonly portals = new Map<string, InterceptedPortal>();
+  /** Names of intercepted portals holding rows (InterceptedPortal.rows): they end with the transaction. */
+  private readonly portalsWithRows = new Set<string>();
+  /** While set, what the session sends to the client is collected here instead (executeWithRowLimit). */
+  private capture: Buffer[] | null = null;
   private readonly classifications = new Map<string, Classification>();
   private key = { processId: 0, secretKey: 0 };
   user = "";
@@ -335,6 +342,10 @@ export class Session {
 
   sendToClient(...chunks: Buffer[]): void {
     if (this.state === SessionState.Closed) return;
+    if (this.capture) {
+      this.capture.push(...chunks);
+      return;
+    }
     corkForTick(this.socket);
     const accepted = this.socket.write(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
     // A client that reads slowly holds back the backend instead of filling our memory.
@@ -577,7 +588,10 @@ export class Session {
         }
         this.localErrorUntilSync = false;
         // After statements Canopy answered without the coordinator database (router queries).
-        if (pipe.canAnswerSync()) return this.sendToClient(write.readyForQuery(pipe.transactionStatus));
+        if (pipe.canAnswerSync()) {
+          if (pipe.transactionStatus === 0x49) this.dropPortalsWithRows();
+          return this.sendToClient(write.readyForQuery(pipe.transactionStatus));
+        }
         return pipe.forward(m.code, m.raw);
       case FrontendCode.Flush:
       case FrontendCode.CopyData:
@@ -1021,13 +1035,16 @@ export class Session {
   }
 
   private async onExecute(m: Message): Promise<void> {
-    const name = new BodyReader(m.body).cstring();
+    const r = new BodyReader(m.body);
+    const name = r.cstring();
+    const maxRows = r.int32();
     const portal = this.portals.get(name);
     this.beginQuery(portal ? portal.statement.sql : (this.forwardedPortalTexts.get(name) ?? ""));
     const earlier = this.executesSinceSync++;
     if (!portal) return this.pipe!.forward(m.code, m.raw);
     await this.pipe!.idle();
     if (this.pipe!.errorSinceSync) return;
+    if (portal.rows) return this.takeRows(name, portal.rows, maxRows);
     if (
       portal.statement.distributed &&
       !portal.statement.distributedCopy &&
@@ -1040,11 +1057,64 @@ export class Session {
       this.pipelineBlock = true;
     }
     if (portal.statement.distributedCopy) return this.startDistributedCopyIn(portal.statement, true);
+    if (maxRows > 0) return this.executeWithRowLimit(name, portal, maxRows);
     try {
       await runIntercepted(this, portal.statement, { ...portal, describe: false });
     } catch (e) {
       this.failExtended(toErrorFields(e));
     }
+  }
+
+  /**
+   * Runs the portal's statement whole, collecting its answer, and sends its first `maxRows` rows;
+   * the rest stays on the portal for the next Executes (bounded by
+   * canopy.max_intermediate_result_size).
+   */
+  private async executeWithRowLimit(name: string, portal: InterceptedPortal, maxRows: number): Promise<void> {
+    this.capture = [];
+    let error: unknown = null;
+    try {
+      await runIntercepted(this, portal.statement, { ...portal, describe: false });
+    } catch (e) {
+      error = e;
+    }
+    const answer = Buffer.concat(this.capture);
+    this.capture = null;
+    const stmt = portal.statement.stmt;
+    const rows = error ? null : PortalRows.from(answer, stmt.SelectStmt !== undefined || returns(stmt));
+    if (!rows) {
+      if (answer.length > 0) this.sendToClient(answer);
+      if (error) this.failExtended(toErrorFields(error));
+      return;
+    }
+    if (rows.keepsRowsAfter(maxRows)) {
+      const limit = await intermediateLimit(this);
+      if (rows.bytes > limit.bytes) {
+        const message = `the rows left in portal "${name}" exceed canopy.max_intermediate_result_size (currently ${limit.kb} kB)`;
+        const hint = "Execute it with a larger row limit or none, or set canopy.max_intermediate_result_size higher.";
+        return this.failExtended(new SqlError("54000", message, { hint }).fields());
+      }
+    }
+    portal.rows = rows;
+    this.portalsWithRows.add(name);
+    this.takeRows(name, rows, maxRows);
+  }
+
+  private takeRows(name: string, rows: PortalRows, maxRows: number): void {
+    try {
+      this.sendToClient(...rows.take(name, maxRows));
+    } catch (e) {
+      this.failExtended(toErrorFields(e));
+    }
+  }
+
+  /** Portals do not outlive their transaction (Canopy's are not WITH HOLD): those with rows go. */
+  private dropPortalsWithRows(): void {
+    if (this.portalsWithRows.size === 0) return;
+    for (const name of this.portalsWithRows) {
+      if (this.portals.get(name)?.rows) this.portals.delete(name);
+    }
+    this.portalsWithRows.clear();
   }
 
   private async onClose(m: Message): Promise<void> {
@@ -1184,6 +1254,7 @@ export class Session {
    */
   private onTransactionEnd(): void {
     this.transactionsEnded++;
+    this.dropPortalsWithRows();
     if (this.settingsChangedSinceTransactionEnd) this.settingsUndone();
     if (!this.metadataChangedInBlock) return;
     this.metadataChangedInBlock = false;
