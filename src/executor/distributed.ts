@@ -296,12 +296,18 @@ async function plan(
     const route = routerTarget(dist, metadata, inv);
     // What the workers cannot answer leaves the statement to the paths below, which evaluate it
     // in the coordinator database (the fallback).
-    if ((plan || route) && (await coordinatorOnlyIn(session, st, metadata)).length === 0) {
+    const [found] = plan || route ? await coordinatorOnlyIn(session, st, metadata) : [];
+    if (found === undefined) {
       if (plan) {
         st.distributed!.router = plan;
         if (await runRouterPlan(session, st, plan, metadata, inv, inBlock)) return;
       }
       if (route) return router(session, st, stmt, dist, route, inv, inBlock);
+    } else if (locking) {
+      throw new SqlError("0A000", `${found} in SELECT … FOR UPDATE/SHARE on distributed tables is not supported`, {
+        detail: "Only the coordinator database answers it, and only the shards lock the rows.",
+        hint: "Lock the rows in a statement of their own, then compute the value.",
+      });
     }
   }
   if (locking && stmt.DeclareCursorStmt) {

@@ -22,6 +22,7 @@ PREPARE co_by_tenant(int) AS SELECT id, co_plus1(id) FROM co_orders WHERE tenant
 EXECUTE co_by_tenant(1);
 EXECUTE co_by_tenant(2);
 DEALLOCATE co_by_tenant;
+SELECT id, co_plus1(id) FROM co_orders WHERE tenant = 1 FOR UPDATE;
 -- Modifications refuse them, router or not.
 UPDATE co_orders SET amount = co_plus1(amount) WHERE tenant = 1;
 UPDATE co_orders SET amount = co_plus1(amount);
