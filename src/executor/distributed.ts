@@ -35,7 +35,7 @@ import {
 } from "../planner/analyze.js";
 import type { Session } from "../server/session.js";
 import type { Invocation, InterceptedStatement } from "../commands/intercept.js";
-import { runPushdown, type PushdownEntry } from "./pushdown.js";
+import { coordinatorOnly, runPushdown, type PushdownEntry } from "./pushdown.js";
 import { runRecursive } from "./subplans.js";
 import { wholeTasks } from "./adaptive.js";
 import { commitBlock, commitStatement } from "../transaction/commit.js";
@@ -47,6 +47,7 @@ import {
   fillDefaults,
   isTransactionStartTime,
   replaceSite,
+  sequenceFunctions,
   transactionValueSites,
   transactionValuesQuery,
   type ColumnInfo,
@@ -77,6 +78,8 @@ export interface DistributedState {
   pushdown?: PushdownEntry;
   /** The statement with its views over distributed tables expanded (planner/views.ts). */
   views?: ViewExpansion;
+  /** What of the statement only the coordinator database answers (coordinatorOnly), and its key. */
+  coordinatorOnly?: { key: string; found: readonly string[] };
 }
 
 /**
@@ -238,6 +241,8 @@ async function plan(
   const hasLocal = refs.length > dist.length;
   if ((target || hasLockingClause(stmt)) && !inBlock) await refuseReadOnlyWrite(session, stmt);
   refuseUnsplittableSamples(stmt, dist);
+  refuseTableoid(stmt, dist);
+  if (target && !isInsertSelect(stmt)) await refuseCoordinatorOnly(session, st, metadata);
   if (target && stmt.SelectStmt)
     return modifyingWith(session, st, stmt, dist, target, hasLocal, metadata, inv, inBlock);
   if (stmt.MergeStmt) {
@@ -268,8 +273,7 @@ async function plan(
         st.distributed!.noModificationRouter = key;
       }
     }
-    const source = (stmt.InsertStmt as { selectStmt?: { SelectStmt?: AstNode } } | undefined)?.selectStmt?.SelectStmt;
-    if (source && !source.valuesLists) {
+    if (isInsertSelect(stmt)) {
       const sources = dist.filter((r) => !r.isTarget);
       return insertSelect({ session, stmt, sources, target, metadata, inv }, st, inBlock, hasLocal);
     }
@@ -291,12 +295,22 @@ async function plan(
   if (locking) refuseLockedReferenceTable(stmt, dist);
   if (!hasLocal && !binaryResults && stmt.SelectStmt && !into) {
     const plan = routerPlan(session, st, dist, metadata);
-    if (plan) {
-      st.distributed!.router = plan;
-      if (await runRouterPlan(session, st, plan, metadata, inv, inBlock)) return;
-    }
     const route = routerTarget(dist, metadata, inv);
-    if (route) return router(session, st, stmt, dist, route, inv, inBlock);
+    // What the workers cannot answer leaves the statement to the paths below, which evaluate it
+    // in the coordinator database (the fallback).
+    const [found] = plan || route ? await coordinatorOnlyIn(session, st, metadata) : [];
+    if (found === undefined) {
+      if (plan) {
+        st.distributed!.router = plan;
+        if (await runRouterPlan(session, st, plan, metadata, inv, inBlock)) return;
+      }
+      if (route) return router(session, st, stmt, dist, route, inv, inBlock);
+    } else if (locking) {
+      throw new SqlError("0A000", `${found} in SELECT … FOR UPDATE/SHARE on distributed tables is not supported`, {
+        detail: "Only the coordinator database answers it, and only the shards lock the rows.",
+        hint: "Lock the rows in a statement of their own, then compute the value.",
+      });
+    }
   }
   if (locking && stmt.DeclareCursorStmt) {
     throw new SqlError(
@@ -318,6 +332,61 @@ async function plan(
   }
   if (await runRecursive(session, st, stmt, dist, metadata, inv, inBlock)) return;
   return fallback(session, st, stmt, dist, metadata, inv, inBlock);
+}
+
+/** What of the statement only the coordinator database answers, found once per metadata and search_path. */
+async function coordinatorOnlyIn(
+  session: Session,
+  st: InterceptedStatement,
+  metadata: MetadataSnapshot,
+): Promise<readonly string[]> {
+  const state = st.distributed!;
+  const key = `${metadata.version}:${session.searchPathEpoch}`;
+  if (state.coordinatorOnly?.key !== key)
+    state.coordinatorOnly = { key, found: await coordinatorOnly(session, st.stmt) };
+  return state.coordinatorOnly.found;
+}
+
+/**
+ * A modification runs its expressions on the shards (the SELECT of an INSERT … SELECT excepted,
+ * which insertSelect evaluates in the coordinator database when it must; sequence functions the
+ * modification paths evaluate or refuse themselves): what the workers cannot answer is refused.
+ */
+async function refuseCoordinatorOnly(
+  session: Session,
+  st: InterceptedStatement,
+  metadata: MetadataSnapshot,
+): Promise<void> {
+  const [found] = (await coordinatorOnlyIn(session, st, metadata)).filter(
+    (f) => !(f.endsWith("()") && sequenceFunctions.has(f.slice(0, -2))),
+  );
+  if (found === undefined) return;
+  throw new SqlError("0A000", `${found} in a modification of distributed tables is not supported`, {
+    detail: "The workers lack it or would answer it about their own catalog and shards.",
+    hint: "Compute the value in a separate statement and pass it as a constant.",
+  });
+}
+
+/** Whether a statement is an INSERT … SELECT (not … VALUES). */
+function isInsertSelect(stmt: AstNode): boolean {
+  const source = (stmt.InsertStmt as { selectStmt?: { SelectStmt?: AstNode } } | undefined)?.selectStmt?.SelectStmt;
+  return !!source && !source.valuesLists;
+}
+
+/**
+ * tableoid of a shard's row is the shard's oid on its worker: neither the table's oid nor one the
+ * coordinator knows, so it is refused.
+ */
+function refuseTableoid(stmt: AstNode, dist: readonly DistributedRef[]): void {
+  walk(stmt, (node) => {
+    const fields = stringList((node.ColumnRef as { fields?: unknown } | undefined)?.fields);
+    if (fields[fields.length - 1] !== "tableoid") return;
+    if (fields.length > 1 && !dist.some((r) => r.refName === fields[fields.length - 2])) return;
+    throw new SqlError("0A000", "tableoid of distributed or reference tables is not supported", {
+      detail: "Each row comes from a shard, whose oid is not the table's.",
+      hint: "Use the table's name or its oid ('name'::regclass) instead.",
+    });
+  });
 }
 
 /**

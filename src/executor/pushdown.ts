@@ -418,24 +418,37 @@ export interface FunctionFacts {
   readonly volatile: ReadonlySet<string>;
   /** Whether every name exists and names only functions of pg_catalog. */
   readonly builtin: boolean;
+  /**
+   * Names the workers may lack a function of: missing, or with an overload that is neither
+   * PostgreSQL's own nor recorded in pg_dist_object (created on the workers, objects.ts).
+   */
+  readonly workerless: ReadonlySet<string>;
 }
 
 /** Looks up the functions of these names in the coordinator database's catalog. */
 export async function functionFacts(session: Session, names: ReadonlySet<string>): Promise<FunctionFacts> {
   const aggregates = new Set<string>();
   const volatile = new Set<string>();
-  if (names.size === 0) return { aggregates, volatile, builtin: true };
+  const workerless = new Set(names);
+  if (names.size === 0) return { aggregates, volatile, builtin: true, workerless };
   const rows = await session.internalQuery(
     `SELECT p.proname, pg_catalog.bool_or(p.prokind = 'a'), pg_catalog.bool_or(p.provolatile = 'v'),
-            pg_catalog.bool_and(p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace)
+            pg_catalog.bool_and(p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace),
+            pg_catalog.bool_and(p.pronamespace IN ('pg_catalog'::pg_catalog.regnamespace,
+                                                   'information_schema'::pg_catalog.regnamespace)
+                                OR EXISTS (SELECT 1 FROM pg_catalog.pg_dist_object r
+                                            WHERE r.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+                                              AND r.objid = p.oid))
        FROM pg_catalog.pg_proc p WHERE p.proname = ANY($1::text[]) GROUP BY p.proname`,
     [Buffer.from(arrayLiteral([...names]))],
   );
   for (const r of rows) {
     if (r[1] === "t") aggregates.add(r[0]!);
     if (r[2] === "t") volatile.add(r[0]!);
+    if (r[4] === "t") workerless.delete(r[0]!);
   }
-  return { aggregates, volatile, builtin: rows.length === names.size && rows.every((r) => r[3] === "t") };
+  const builtin = rows.length === names.size && rows.every((r) => r[3] === "t");
+  return { aggregates, volatile, builtin, workerless };
 }
 
 /** The names of the functions an AST calls (unqualified). */
@@ -446,4 +459,34 @@ export function calledFunctions(root: unknown): Set<string> {
     if (fc) names.add(stringList(fc.funcname).pop()!);
   });
   return names;
+}
+
+/** Casts (and function-style casts) that look an object up by name or oid in the node's catalog. */
+const lookupTypes = /^reg(class|proc|procedure|type|oper|operator|namespace|role|collation|config|dictionary)$/;
+/** Functions whose answer is about the catalog or sequences of the node they run in. */
+const catalogFunctions =
+  /^(to_reg.*|has_.*_privilege|pg_has_role|pg_.*_is_visible|pg_(total_)?relation_size|pg_table_size|pg_indexes_size|pg_relation_file(node|path)|pg_get_.*|obj_description|col_description|nextval|currval|setval|lastval)$/;
+
+/**
+ * What in a statement only the coordinator database answers rightly: calls of functions the
+ * workers lack, of sequence functions, and lookups in the catalog (to_regclass, has_*_privilege,
+ * casts to regclass …), which a worker would answer about its own objects, its shards. Each
+ * as a message names it ("plus1()", "::regclass"), in the order met.
+ */
+export async function coordinatorOnly(session: Session, stmt: AstNode): Promise<string[]> {
+  const found: string[] = [];
+  const functions = new Set<string>();
+  walk(stmt, (node) => {
+    const fc = node.FuncCall as AstNode | undefined;
+    if (fc) {
+      const name = stringList(fc.funcname).pop()!;
+      if (catalogFunctions.test(name) || lookupTypes.test(name)) found.push(`${name}()`);
+      else functions.add(name);
+    }
+    const cast = node.TypeCast as { typeName?: AstNode } | undefined;
+    const type = cast?.typeName ? stringList(cast.typeName.names).pop()! : "";
+    if (lookupTypes.test(type)) found.push(`::${type}`);
+  });
+  for (const name of (await functionFacts(session, functions)).workerless) found.push(`${name}()`);
+  return found;
 }

@@ -209,3 +209,10 @@ CREATE VIEW campaign_states AS SELECT DISTINCT company_id, state FROM campaigns;
 CREATE VIEW big_active_companies AS SELECT * FROM active_companies WHERE employees > 100;
 
 CREATE VIEW plan_names AS SELECT id, name FROM plans;
+
+-- A function and a sequence of the coordinator database only (no table depends on them, so the
+-- workers do not get them): queries calling them are answered there. OR REPLACE / IF NOT EXISTS
+-- because the harness drops only the tables before loading the schema again.
+CREATE OR REPLACE FUNCTION plus_one(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'select $1 + 1';
+
+CREATE SEQUENCE IF NOT EXISTS probe_seq;
