@@ -121,6 +121,8 @@ interface SessionSettings {
    * modes to the workers with BEGIN).
    */
   readonly readOnlyDefault: boolean;
+  /** standard_conforming_strings: Canopy's parser reads literals as standard strings only. */
+  readonly standardStrings: boolean;
 }
 
 /** Whether a connection may be closed or lent: nothing runs on it and nothing needs it later. */
@@ -252,7 +254,8 @@ export class RemoteConnections implements SlotHolder {
                      WHEN 'extra_float_digits' THEN greatest(pg_catalog.current_setting(s)::int, 1)::text
                      ELSE pg_catalog.current_setting(s) END,
               (SELECT setting FROM pg_catalog.pg_settings WHERE name = 'statement_timeout'),
-              pg_catalog.current_setting('default_transaction_read_only')
+              pg_catalog.current_setting('default_transaction_read_only'),
+              pg_catalog.current_setting('standard_conforming_strings')
          FROM pg_catalog.unnest($1::text[]) AS s`,
       [Buffer.from(arrayLiteral(followedSettings))],
     );
@@ -261,6 +264,7 @@ export class RemoteConnections implements SlotHolder {
       followed: rows.map((r) => r[0] ?? ""),
       statementTimeoutMs: Number(rows[0][1]),
       readOnlyDefault: rows[0][2] === "on",
+      standardStrings: rows[0][3] === "on",
     };
     return this.settings;
   }

@@ -650,7 +650,7 @@ export class Session {
     if (/search_path/i.test(sql)) this.searchPathEpoch++;
     if (/isolation|read\s+only|deferrable|default_transaction|reset|discard/i.test(sql)) this.transactionModeEpoch++;
     if (
-      /search_path|timezone|time zone|datestyle|intervalstyle|extra_float_digits|bytea_output|timeout|\brole\b|session.authorization|reset|discard|read.only|characteristics|default_transaction|text_search|transform_null|array_nulls|xmlbinary|xmloption|quote_all|set_config/i.test(
+      /search_path|timezone|time zone|datestyle|intervalstyle|extra_float_digits|bytea_output|timeout|\brole\b|session.authorization|reset|discard|read.only|characteristics|default_transaction|text_search|transform_null|array_nulls|xmlbinary|xmloption|quote_all|set_config|standard_conforming/i.test(
         sql,
       )
     ) {
@@ -662,6 +662,16 @@ export class Session {
     const metadata = await this.metadata();
     const remoteOpen = this.remote.hasOpenTransactions();
     const executes = this.sqlPrepared.size > 0 && /\bexecute\b/i.test(sql);
+    if (mayConcernDistributed(sql, metadata) && !(await this.remote.sessionSettings()).standardStrings) {
+      // Canopy reads string literals as standard strings: it would misread, or fail to parse and
+      // forward to the coordinator database's empty shells, what the session means.
+      return {
+        kind: "error",
+        error: new SqlError("0A000", "standard_conforming_strings = off is not supported with distributed tables", {
+          hint: "SET standard_conforming_strings = on, and write backslash escapes as E'…' strings.",
+        }).fields(),
+      };
+    }
     if (!mayConcernDistributed(sql, metadata) && !(remoteOpen && transactionWords.test(sql)) && !executes) return c;
     const cached = this.distributedClassifications.get(sql);
     if (cached && cached.version === metadata.version && cached.prepared === this.sqlPreparedEpoch) return cached.c;

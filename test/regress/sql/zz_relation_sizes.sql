@@ -97,4 +97,9 @@ BEGIN READ WRITE;
 UPDATE set_rows SET note = 'x' WHERE id = 1000;
 ROLLBACK;
 RESET default_transaction_read_only;
+-- Literals read as standard strings would be misread: refused.
+SET standard_conforming_strings = off;
+SELECT count(*) FROM set_rows WHERE note <> 'x';
+RESET standard_conforming_strings;
+SELECT count(*) FROM set_rows WHERE note <> 'x';
 DROP TABLE set_rows;
