@@ -16,6 +16,7 @@ import { SqlError } from "../errors.js";
 import { RemoteError, type QueryResult } from "../nodes/gateway.js";
 import { referenceShards, type MetadataSnapshot, type TableRecord } from "../metadata/cache.js";
 import { hashValue, shardIndexForHash } from "../metadata/hash.js";
+import { canonicalValues, canonicalValue } from "./canonical.js";
 import { cloneAst, paramNumbers, typeNameNode, walk, withCollation, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import { arrayLiteral, quoteIdent, quoteQualified } from "../sql/quote.js";
@@ -567,6 +568,16 @@ export function shardIndexOf(table: TableRecord, text: string | null): number | 
   return hash === null ? null : shardIndexForHash(hash, table.shards.length);
 }
 
+/**
+ * shardIndexOf() of a value in any spelling the column's type reads in this session (a Date
+ * parameter of a client library, …). A value the type rejects is the statement's error.
+ */
+async function readShardIndexOf(session: Session, table: TableRecord, text: string | null): Promise<number | null> {
+  const index = shardIndexOf(table, text);
+  if (index !== null || text === null) return index;
+  return shardIndexOf(table, await canonicalValue(session, table.partitionType, text));
+}
+
 /** The shard index a row goes to by its distribution value: NULL and values not of the column's type are errors. */
 export function rowShardIndex(table: TableRecord, text: string | null, command: "INSERT" | "UPDATE"): number {
   if (text === null) {
@@ -675,7 +686,7 @@ async function runRouterPlan(
   for (let i = 0; i < plan.pins.length; i++) {
     const { table, pin } = plan.pins[i];
     const text = valueText(pin, inv, table.partitionType);
-    const shard = shardIndexOf(table, text);
+    const shard = await readShardIndexOf(session, table, text);
     if (shard === null || (i > 0 && shard !== index)) return false;
     index = shard;
     partitionKey ??= text;
@@ -952,6 +963,7 @@ async function insert(
         hint: `Give a value for "${table.partitionKey}".`,
       });
     }
+    const texts: (string | null)[] = [];
     for (const row of rows) {
       const expr = row[position];
       const v = expr ? valueSource(expr) : null;
@@ -960,10 +972,17 @@ async function insert(
         text = await evaluate(session, expr, inv, table);
         row[position] = constantNode(text, expr);
       }
+      texts.push(text);
+    }
+    const present = texts.filter((t): t is string => t !== null);
+    const canonical = await canonicalValues(session, table.partitionType, present);
+    let k = 0;
+    rows.forEach((row, i) => {
+      const text = texts[i] === null ? null : canonical[k++];
       const index = rowShardIndex(table, text, "INSERT");
       groups.set(index, [...(groups.get(index) ?? []), row]);
       values.add(text!);
-    }
+    });
   }
   const moves = table.method === "h" && updatesPartitionKey(stmt, table);
   if (moves) await returnWholeRows(session, stmt, target);
