@@ -43,6 +43,8 @@ const LITERALS = [
   "INSERT INTO tz VALUES (timestamptz '15/03/2020 12:00', 14)",
   "INSERT INTO d VALUES ('1/2/2020', 8), ('Feb 3 2020', 9)",
   "INSERT INTO ts VALUES ('02/01/2020 10:00', 4)",
+  // Converted from another type (in this session's zone), not read as a date.
+  "INSERT INTO d VALUES ('2020-01-11 23:00-06'::timestamptz, 14)",
   "INSERT INTO tz VALUES ('2020-01-02 00:00+00', 15) ON CONFLICT (k) DO UPDATE SET n = tz.n + excluded.n",
 ];
 
@@ -123,6 +125,10 @@ async function scenario(url: string, distribute: boolean): Promise<string[]> {
     await run("SELECT n FROM tz WHERE k = $1", ["Jan 5 2020 00:00 UTC"], "get");
     await run("SELECT n FROM tz WHERE k = $1", ["not a time"], "get");
     await run("SELECT n FROM d WHERE k = $1", ["Mar 4 2020"]);
+    await run("SELECT n FROM d WHERE k = $1::timestamptz", ["2020-01-11 23:00-06"], "getd");
+    await run("SELECT n FROM d WHERE k = $1", ["2020-01-12"], "getd2");
+    await run("SELECT n FROM i WHERE k = $1", [" 7 "], "geti");
+    await run("SELECT n FROM i WHERE k = 7.0");
     await run("UPDATE tz SET n = n + 1 WHERE k = $1", [day(20)], "bump");
     await run("DELETE FROM tz WHERE k = $1", [day(21)], "drop");
     await run("INSERT INTO tz VALUES ('not a time', 1)");
