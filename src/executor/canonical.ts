@@ -60,12 +60,16 @@ function canonicalText(typeOid: number, printedText: string): string {
 
 /**
  * The values in the text form hashValue() reads: as they are when it reads them (no round trip),
- * else as the coordinator database reads them in this session, all in one query. Throws the
+ * else as the coordinator database reads them in this session, all in one query (NULL stays). Throws the
  * database's error (22P02, 22008, …) for a value the type rejects.
  */
-export async function canonicalValues(session: Session, typeOid: number, texts: readonly string[]): Promise<string[]> {
+export async function canonicalValues<T extends string | null>(
+  session: Session,
+  typeOid: number,
+  texts: readonly T[],
+): Promise<T[]> {
   const name = typeNames.get(typeOid);
-  const pending = name === undefined ? [] : texts.flatMap((t, i) => (hashable(typeOid, t) ? [] : [i]));
+  const pending = name === undefined ? [] : texts.flatMap((t, i) => (t === null || hashable(typeOid, t) ? [] : [i]));
   if (pending.length === 0) return [...texts];
   const expr = printed.get(typeOid);
   const select = expr ? `CASE WHEN x::text ~ 'infinity$' THEN x::text ELSE ${expr} END` : "x::text";
@@ -75,7 +79,7 @@ export async function canonicalValues(session: Session, typeOid: number, texts: 
     [Buffer.from(arrayLiteral(pending.map((i) => texts[i])))],
   );
   const out = [...texts];
-  pending.forEach((i, k) => (out[i] = canonicalText(typeOid, rows[k][0]!)));
+  pending.forEach((i, k) => (out[i] = canonicalText(typeOid, rows[k][0]!) as T));
   return out;
 }
 

@@ -996,11 +996,9 @@ async function insert(
       }
       texts.push(text);
     }
-    const present = texts.filter((t): t is string => t !== null);
-    const canonical = await canonicalValues(session, table.partitionType, present);
-    let k = 0;
+    const canonical = await canonicalValues(session, table.partitionType, texts);
     rows.forEach((row, i) => {
-      const text = texts[i] === null ? null : canonical[k++];
+      const text = canonical[i];
       const index = rowShardIndex(table, text, "INSERT");
       groups.set(index, [...(groups.get(index) ?? []), row]);
       values.add(text!);

@@ -132,7 +132,13 @@ async function scenario(url: string, distribute: boolean): Promise<string[]> {
     await run("UPDATE tz SET n = n + 1 WHERE k = $1", [day(20)], "bump");
     await run("DELETE FROM tz WHERE k = $1", [day(21)], "drop");
     await run("INSERT INTO tz VALUES ('not a time', 1)");
+    // Values Canopy reads back from the nodes, printed in this session's DateStyle, are routed too.
+    await run("INSERT INTO tz SELECT k + interval '100 days', n + 1000 FROM tz WHERE k < '2020-02-01'");
+    await run("UPDATE tz SET k = k + interval '1 hour' WHERE n = 3");
+    await run("INSERT INTO d SELECT k + 200, n + 1000 FROM d WHERE k < '2021-01-01' AND k > '2000-01-01'");
     await run("SELECT k::text, n FROM tz ORDER BY k");
+    await run("SELECT n FROM tz WHERE k = '2020-01-03 01:00:00+00'");
+    await run("SELECT n FROM tz WHERE k = '2020-04-10 00:00:00+00'");
   } finally {
     await sql.end();
     await client.end();
