@@ -34,10 +34,12 @@ const typeNames: ReadonlyMap<number, string> = new Map([
 // How a value x of a type is printed independently of DateStyle, TimeZone and extra_float_digits:
 // timestamps and dates in ISO form (timestamptz in UTC) with the era, which canonicalText() drops
 // for AD; floats as their IEEE bytes, which canonicalText() turns into the shortest exact decimal.
+// The infinities print as "infinity" in every DateStyle.
+const finite = (expr: string) => `CASE WHEN pg_catalog.isfinite(x) THEN ${expr} ELSE x::text END`;
 const printed: ReadonlyMap<number, string> = new Map([
-  [1082, `pg_catalog.to_char(x, 'YYYY-MM-DD BC')`],
-  [1114, `pg_catalog.to_char(x, 'YYYY-MM-DD HH24:MI:SS.US BC')`],
-  [1184, `pg_catalog.to_char(x AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US"+00" BC')`],
+  [1082, finite(`pg_catalog.to_char(x, 'YYYY-MM-DD BC')`)],
+  [1114, finite(`pg_catalog.to_char(x, 'YYYY-MM-DD HH24:MI:SS.US BC')`)],
+  [1184, finite(`pg_catalog.to_char(x AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US"+00" BC')`)],
   [700, `pg_catalog.encode(pg_catalog.float4send(x), 'hex')`],
   [701, `pg_catalog.encode(pg_catalog.float8send(x), 'hex')`],
 ]);
@@ -60,8 +62,8 @@ function canonicalText(typeOid: number, printedText: string): string {
 
 /**
  * The values in the text form hashValue() reads: as they are when it reads them (no round trip),
- * else as the coordinator database reads them in this session, all in one query (NULL stays). Throws the
- * database's error (22P02, 22008, …) for a value the type rejects.
+ * else as the coordinator database reads them in this session, all in one query; NULL stays.
+ * Throws the database's error (22P02, 22008, …) for a value the type rejects.
  */
 export async function canonicalValues<T extends string | null>(
   session: Session,
@@ -71,10 +73,8 @@ export async function canonicalValues<T extends string | null>(
   const name = typeNames.get(typeOid);
   const pending = name === undefined ? [] : texts.flatMap((t, i) => (t === null || hashable(typeOid, t) ? [] : [i]));
   if (pending.length === 0) return [...texts];
-  const expr = printed.get(typeOid);
-  const select = expr ? `CASE WHEN x::text ~ 'infinity$' THEN x::text ELSE ${expr} END` : "x::text";
   const rows = await session.internalQuery(
-    `SELECT ${select} FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS u(v, i),` +
+    `SELECT ${printed.get(typeOid) ?? "x::text"} FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS u(v, i),` +
       ` LATERAL (SELECT v::${quoteQualified("pg_catalog", name!)} AS x) AS c ORDER BY i`,
     [Buffer.from(arrayLiteral(pending.map((i) => texts[i])))],
   );

@@ -15,6 +15,7 @@ const TABLES = [
   "CREATE TABLE ts (k timestamp, n int)",
   "CREATE TABLE num (k numeric, n int)",
   "CREATE TABLE i (k int, n int)",
+  "CREATE TABLE f (k float8, n int)",
 ];
 
 const day = (d: number) => new Date(Date.UTC(2020, 0, d, 6, 30));
@@ -37,6 +38,9 @@ const LITERALS = [
   "INSERT INTO ts VALUES ('Jan 1 2020 10:00', 1), ('2020-01-01T10:00:01', 2), ('2020-01-01 10:00:02+05', 3)",
   "INSERT INTO num VALUES (' 1.50 ', 1), ('1e3', 2), ('  -0.000 ', 3)",
   "INSERT INTO i VALUES (' 7 ', 1), ('+8', 2)",
+  "SET extra_float_digits = 0",
+  "INSERT INTO f VALUES (' 0.1 ', 1), ('1e-320 ', 2), (' -Infinity', 3), (' 0.30000000000000004', 4)",
+  "INSERT INTO ts VALUES (' -infinity', 5), ('Mar 15 0044 12:00 BC', 6), ('10000-01-01 00:00', 7)",
   "SET TimeZone = 'America/New_York'",
   "SET DateStyle = 'SQL, DMY'",
   "INSERT INTO tz VALUES ('2020-01-09 00:00', 11), ('10/01/2020', 12), ('infinity', 13)",
@@ -55,6 +59,12 @@ const READS = [
   "SELECT k::text, n FROM ts ORDER BY k",
   "SELECT k::text, n FROM num ORDER BY k",
   "SELECT k::text, n FROM i ORDER BY k",
+  "SELECT k::text, n FROM f ORDER BY k",
+  "SELECT n FROM f WHERE k = 0.1",
+  "SELECT n FROM f WHERE k = 0.30000000000000004",
+  "SELECT n FROM f WHERE k = '-Infinity'",
+  "SELECT n FROM ts WHERE k = '0044-03-15 12:00:00 BC'",
+  "SELECT n FROM ts WHERE k = '10000-01-01 00:00:00'",
   "SELECT n FROM tz WHERE k = '2020-01-01 00:00:00+00'",
   "SELECT n FROM tz WHERE k = '2020-01-03 00:00:00+00'",
   "SELECT n FROM tz WHERE k = '2020-01-05 00:00:00+00'",
@@ -94,7 +104,8 @@ async function scenario(url: string, distribute: boolean): Promise<string[]> {
   try {
     for (const t of TABLES) await client.query(t);
     if (distribute) {
-      for (const t of ["tz", "d", "ts", "num", "i"]) await client.query(`SELECT create_distributed_table('${t}', 'k')`);
+      for (const t of ["tz", "d", "ts", "num", "i", "f"])
+        await client.query(`SELECT create_distributed_table('${t}', 'k')`);
     }
     for (const s of LITERALS) await run(s);
     // node-postgres writes a Date as local time with its offset, postgres.js as UTC with Z.
