@@ -7,8 +7,8 @@ import type { Session } from "../server/session.js";
 import type { UdfResult } from "./udfs.js";
 import type { NodeRecord, TableRecord } from "../metadata/cache.js";
 import { hashValue, hashableTypes, shardRanges, shardIndexForHash } from "../metadata/hash.js";
+import { canonicalValue } from "../executor/canonical.js";
 import { arrayLiteral, quoteIdent, quoteQualified } from "../sql/quote.js";
-import { typeNameNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import { readTableDefinition, shardRelname, shardStatements } from "./shard_ddl.js";
 import { ensureDependencies } from "./objects.js";
@@ -296,23 +296,9 @@ export async function getShardIdForDistributionColumn(
   if (!table) throw new SqlError("42P16", `table "${rel.display}" is not distributed`);
   if (table.method === "n") return { kind: "scalar", type: "bigint", value: String(table.shards[0].shardId) };
   if (args[1] === null) throw new SqlError("22004", "distribution value cannot be NULL");
-  // The coordinator database reads the value as the column's type, so any input spelling works.
-  const [[typeName]] = await query(
-    session,
-    "SELECT pg_catalog.format_type($1::oid, NULL)",
-    String(table.partitionType),
-  );
-  const cast = {
-    TypeCast: {
-      arg: { TypeCast: { arg: { ParamRef: { number: 1 } }, typeName: typeNameNode(typeName!) } },
-      typeName: typeNameNode("text"),
-    },
-  };
-  const select = {
-    SelectStmt: { targetList: [{ ResTarget: { val: cast } }], limitOption: "LIMIT_OPTION_DEFAULT", op: "SETOP_NONE" },
-  };
-  const [[text]] = await query(session, deparseStatement(select), args[1]);
-  const index = shardIndexForHash(hashValue(table.partitionType, text!)!, table.shards.length);
+  // Any input spelling of the column's type works, read as this session reads it.
+  const text = await canonicalValue(session, table.partitionType, args[1]);
+  const index = shardIndexForHash(hashValue(table.partitionType, text)!, table.shards.length);
   return { kind: "scalar", type: "bigint", value: String(table.shards[index].shardId) };
 }
 

@@ -17,8 +17,8 @@ import { RemoteError } from "../nodes/gateway.js";
 import { BackendCode, MessageWriter, write } from "../protocol/messages.js";
 import { cloneAst, textCast, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
-import { arrayLiteral } from "../sql/quote.js";
 import { hashValue, shardIndexForHash } from "../metadata/hash.js";
+import { canonicalValues } from "./canonical.js";
 import { shardRelname } from "../commands/shard_ddl.js";
 import { nodeForGroup } from "../commands/distribute.js";
 import { shardNameStripper } from "./distributed.js";
@@ -77,7 +77,6 @@ export class DistributedCopyIn {
   private failure: unknown = null;
   private readonly shardSql = new Map<number, string>();
   private readonly inBlock: boolean;
-  private arrayType = 0;
   /** Rows waiting for their defaults, and the client's line number of the first. */
   private unfilled: Buffer[] = [];
   private unfilledLine = 0;
@@ -159,14 +158,7 @@ export class DistributedCopyIn {
     }
     const metadata = await session.metadata();
     const defaults = fill.map((f) => (f.coordinatorDefault ?? f.defaultExpr)!);
-    const c = new DistributedCopyIn(session, st, table, metadata, options, columns, shardColumns, defaults, distIndex);
-    if (table.method === "h" && ![INT2, INT4, INT8].includes(type) && !TEXT_TYPES.has(type)) {
-      const [[arrayType]] = await session.internalQuery("SELECT typarray FROM pg_catalog.pg_type WHERE oid = $1::oid", [
-        Buffer.from(String(type)),
-      ]);
-      c.arrayType = Number(arrayType);
-    }
-    return c;
+    return new DistributedCopyIn(session, st, table, metadata, options, columns, shardColumns, defaults, distIndex);
   }
 
   get binary(): boolean {
@@ -368,16 +360,8 @@ export class DistributedCopyIn {
     pending: readonly { at: number }[],
   ): Promise<string[]> {
     // Integer columns get here only with unusual text (spaces, …): read it as the type too.
-    const type = this.table.partitionType;
-    const arrayType = this.arrayType || (type === INT2 ? 1005 : type === INT4 ? 1007 : 1016);
     try {
-      const rows = await this.session.internalQuery(
-        "SELECT v::text FROM pg_catalog.unnest($1) AS v",
-        [Buffer.from(arrayLiteral(values))],
-        [0],
-        [arrayType],
-      );
-      return rows.map((r) => r[0]!);
+      return await canonicalValues(this.session, this.table.partitionType, values);
     } catch (e) {
       // Name the line of the value the type rejected, as PostgreSQL's COPY would.
       if (!(e instanceof RemoteError)) throw e;

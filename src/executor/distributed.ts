@@ -16,6 +16,7 @@ import { SqlError } from "../errors.js";
 import { RemoteError, type QueryResult } from "../nodes/gateway.js";
 import { referenceShards, type MetadataSnapshot, type TableRecord } from "../metadata/cache.js";
 import { hashValue, shardIndexForHash } from "../metadata/hash.js";
+import { canonicalValues, canonicalValue } from "./canonical.js";
 import { cloneAst, paramNumbers, stringList, typeNameNode, walk, withCollation, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import { arrayLiteral, quoteIdent, quoteQualified } from "../sql/quote.js";
@@ -681,6 +682,36 @@ export function shardIndexOf(table: TableRecord, text: string | null): number | 
   return hash === null ? null : shardIndexForHash(hash, table.shards.length);
 }
 
+/**
+ * shardIndexOf() of a pinned value, also in any other spelling the column's type reads in this
+ * session (a Date parameter of a client library, …) when PostgreSQL reads it as that type; a value
+ * it would compare as another type (a constant, a cast parameter) gives null.
+ */
+async function readShardIndexOf(
+  session: Session,
+  st: InterceptedStatement,
+  table: TableRecord,
+  pin: ValueSource,
+  text: string | null,
+): Promise<number | null> {
+  const index = shardIndexOf(table, text);
+  if (index !== null || text === null || !readAsColumnType(st, pin, table)) return index;
+  return shardIndexOf(table, await canonicalValue(session, table.partitionType, text));
+}
+
+/** Whether a pinned parameter is of the column's type: declared so or left to be inferred, and not cast. */
+function readAsColumnType(st: InterceptedStatement, pin: ValueSource, table: TableRecord): boolean {
+  if (pin.kind !== "param") return false;
+  const declared = st.paramTypes[pin.number - 1] ?? 0;
+  if (declared !== 0 && declared !== table.partitionType) return false;
+  let cast = false;
+  walk(st.stmt, (n) => {
+    const arg = (n.TypeCast as { arg?: AstNode } | undefined)?.arg;
+    if ((arg?.ParamRef as { number?: number } | undefined)?.number === pin.number) cast = true;
+  });
+  return !cast;
+}
+
 /** The shard index a row goes to by its distribution value: NULL and values not of the column's type are errors. */
 export function rowShardIndex(table: TableRecord, text: string | null, command: "INSERT" | "UPDATE"): number {
   if (text === null) {
@@ -789,7 +820,7 @@ async function runRouterPlan(
   for (let i = 0; i < plan.pins.length; i++) {
     const { table, pin } = plan.pins[i];
     const text = valueText(pin, inv, table.partitionType);
-    const shard = shardIndexOf(table, text);
+    const shard = await readShardIndexOf(session, st, table, pin, text);
     if (shard === null || (i > 0 && shard !== index)) return false;
     index = shard;
     partitionKey ??= text;
@@ -1067,18 +1098,26 @@ async function insert(
         hint: `Give a value for "${table.partitionKey}".`,
       });
     }
+    const texts: (string | null)[] = [];
     for (const row of rows) {
       const expr = row[position];
       const v = expr ? valueSource(expr) : null;
       let text = v ? valueText(v, inv, table.partitionType) : null;
-      if (v === null && expr && !expr.SetToDefault) {
+      // A value cast to some type is converted to the column's, not read as it: evaluated.
+      const converted = !!expr?.TypeCast && shardIndexOf(table, text) === null;
+      if ((v === null || converted) && expr && !expr.SetToDefault) {
         text = await evaluate(session, expr, inv, table);
         row[position] = constantNode(text, expr);
       }
+      texts.push(text);
+    }
+    const canonical = await canonicalValues(session, table.partitionType, texts);
+    rows.forEach((row, i) => {
+      const text = canonical[i];
       const index = rowShardIndex(table, text, "INSERT");
       groups.set(index, [...(groups.get(index) ?? []), row]);
       values.add(text!);
-    }
+    });
   }
   const moves = table.method === "h" && updatesPartitionKey(stmt, table);
   if (moves) await returnWholeRows(session, stmt, target);

@@ -12,6 +12,7 @@
 //   JSON parameter (with ON CONFLICT and RETURNING as given).
 import { BackendCode, FrontendCode, parseDataRow, write } from "../protocol/messages.js";
 import { SqlError } from "../errors.js";
+import { canonicalValues } from "./canonical.js";
 import { cloneAst, textCast, typeNameNode, walk, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import { referenceShards, type MetadataSnapshot } from "../metadata/cache.js";
@@ -42,6 +43,7 @@ import {
   relationColumns,
   renameToShard,
   rowShardIndex,
+  shardIndexOf,
   runModifyTasks,
   substituteShardRows,
   updatesPartitionKey,
@@ -281,6 +283,12 @@ async function routeRows(
   let total = dataParams.reduce((n, p) => n + p.length, 0);
   let failure: unknown = null;
   const { params, formats } = bindValues(inv, dataParams);
+  const unread: [string, string][] = [];
+  const add = (index: number, object: string) => {
+    let list = byShard.get(index);
+    if (!list) byShard.set(index, (list = []));
+    list.push(object);
+  };
   const results = [
     session.internalRaw(FrontendCode.Parse, write.parse("", deparseStatement(select), types)),
     session.internalRaw(FrontendCode.Bind, write.bind("", "", params, formats)),
@@ -290,10 +298,9 @@ async function routeRows(
         const [value, object] = parseDataRow(message.subarray(5)).map((v) => v?.toString("utf8") ?? null);
         total += object!.length;
         checkIntermediateSize(total, limit);
-        const index = table ? rowShardIndex(table, value, "INSERT") : 0;
-        let list = byShard.get(index);
-        if (!list) byShard.set(index, (list = []));
-        list.push(object!);
+        // A value printed in a DateStyle hash.ts does not read waits for the coordinator to read it.
+        if (table && value !== null && shardIndexOf(table, value) === null) unread.push([value, object!]);
+        else add(table ? rowShardIndex(table, value, "INSERT") : 0, object!);
       } catch (e) {
         failure = e;
       }
@@ -301,6 +308,14 @@ async function routeRows(
   ];
   await session.flushAndAwait(results);
   if (failure) throw failure;
+  if (table && unread.length > 0) {
+    const canonical = await canonicalValues(
+      session,
+      table.partitionType,
+      unread.map(([value]) => value),
+    );
+    unread.forEach(([, object], k) => add(rowShardIndex(table, canonical[k], "INSERT"), object));
+  }
   return byShard;
 }
 

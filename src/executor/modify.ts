@@ -13,6 +13,7 @@
 //   shard, all in the statement's distributed transaction, so their unique keys are checked there.
 import { SqlError } from "../errors.js";
 import { referenceShards, type MetadataSnapshot, type TableRecord } from "../metadata/cache.js";
+import { canonicalValues } from "./canonical.js";
 import { cloneAst, expressionFromTemplate, stringList, typeNameNode, walk, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import { arrayLiteral } from "../sql/quote.js";
@@ -268,15 +269,20 @@ export async function moveRows(
   const arriving = new Map<number, string[]>();
   const add = (map: Map<number, string[]>, index: number, value: string) =>
     map.set(index, [...(map.get(index) ?? []), value]);
-  results.forEach((result, k) => {
-    for (const row of result.rows) {
-      const [ctid, ...values] = row.slice(-appended);
-      const index = rowShardIndex(table, values[position], "UPDATE");
-      if (index === indexes[k]) continue;
-      add(leaving, indexes[k], ctid!);
-      add(arriving, index, JSON.stringify(values));
-    }
-  });
+  const returned = results.flatMap((result, k) => result.rows.map((row) => ({ k, tail: row.slice(-appended) })));
+  // The nodes print the new values in this session's DateStyle, …: read them in any spelling.
+  const keys = await canonicalValues(
+    session,
+    table.partitionType,
+    returned.map(({ tail }) => tail[1 + position]),
+  );
+  for (const [i, { k, tail }] of returned.entries()) {
+    const [ctid, ...values] = tail;
+    const index = rowShardIndex(table, keys[i], "UPDATE");
+    if (index === indexes[k]) continue;
+    add(leaving, indexes[k], ctid!);
+    add(arriving, index, JSON.stringify(values));
+  }
   const nodeOf = (index: number) => nodeForGroup(metadata.nodes, table.shards[index].placements[0].groupId);
   const shardName = (index: number) => shardRelname(table.relname, table.shards[index].shardId);
   await executeTasks(

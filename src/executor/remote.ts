@@ -247,12 +247,7 @@ export class RemoteConnections implements SlotHolder {
     if (this.settings?.epoch === epoch) return this.settings;
     const rows = await this.session.internalQuery(
       // An embedded coordinator database reports session_authorization as '' until it is set.
-      // Floats travel between nodes as text: below 1 extra digit their text is rounded, and rows
-      // fetched, partial sums or subplan results would no longer be the values (a worker's rows
-      // forwarded to the client then print every digit, as extra_float_digits 1 prints them).
-      `SELECT CASE s WHEN 'session_authorization' THEN session_user::text
-                     WHEN 'extra_float_digits' THEN greatest(pg_catalog.current_setting(s)::int, 1)::text
-                     ELSE pg_catalog.current_setting(s) END,
+      `SELECT CASE s WHEN 'session_authorization' THEN session_user::text ELSE pg_catalog.current_setting(s) END,
               (SELECT setting FROM pg_catalog.pg_settings WHERE name = 'statement_timeout'),
               pg_catalog.current_setting('default_transaction_read_only'),
               pg_catalog.current_setting('standard_conforming_strings')
