@@ -114,7 +114,8 @@ async function planDdl(session: Session, stmt: AstNode, metadata: MetadataSnapsh
 }
 
 async function planTableDdl(session: Session, stmt: AstNode, metadata: MetadataSnapshot): Promise<DdlPlan | null> {
-  if (stmt.RefreshMatViewStmt) return refuseRefresh(session, (stmt.RefreshMatViewStmt as { relation: AstNode }).relation);
+  if (stmt.RefreshMatViewStmt)
+    return refuseRefresh(session, (stmt.RefreshMatViewStmt as { relation: AstNode }).relation);
   if (stmt.AlterTableStmt) return planAlterTable(session, stmt, metadata);
   if ((stmt.RenameStmt as { renameType?: string } | undefined)?.renameType === "OBJECT_SCHEMA") {
     return planRenameSchema(session, stmt, metadata);

@@ -820,7 +820,7 @@ async function runRouterPlan(
   for (let i = 0; i < plan.pins.length; i++) {
     const { table, pin } = plan.pins[i];
     const text = valueText(pin, inv, table.partitionType);
-    const shard = await readShardIndexOf(session, st, table, pin, text);
+    const shard = shardIndexOf(table, text) ?? (await readShardIndexOf(session, st, table, pin, text));
     if (shard === null || (i > 0 && shard !== index)) return false;
     index = shard;
     partitionKey ??= text;
@@ -830,7 +830,9 @@ async function runRouterPlan(
   if (modification && placements.length !== 1) return false;
   const group = plan.referenceGroup ?? placements[0]?.groupId;
   if (group === undefined) return false;
-  if (modification && !inBlock) await refuseReadOnlyWrite(session, st.stmt);
+  if (modification && !inBlock && session.remote.knownReadOnlyDefault() !== false) {
+    await refuseReadOnlyWrite(session, st.stmt);
+  }
   // Outside a block the statement is alone in its transaction (statements sharing an implicit
   // transaction run in a block: Session.pipelineBlock, needsImplicitBlock) and reaches one shard,
   // so the worker's own now() is that transaction's start time: no coordinator round trip.

@@ -8,7 +8,7 @@ import { SqlError } from "../errors.js";
 import type { AstNode } from "../sql/ast.js";
 import { cloneAst, stringList } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
-import { evaluateTransactionValues } from "./defaults.js";
+import { callsSequence, evaluateTransactionValues } from "./defaults.js";
 import { nodeForGroup } from "../commands/distribute.js";
 import { placementsOf, renameToShard, renumberParams, runModifyTasks } from "./distributed.js";
 import { collectRelationRefs, type DistributedRef } from "../planner/analyze.js";
@@ -68,6 +68,9 @@ export async function mergeIntoDistributed(
     const defaulted = coordinatorDefaults.find((c) => !names.includes(c.name));
     if (defaulted)
       throw refuse(`an INSERT action leaves out "${defaulted.name}", whose default the coordinator evaluates`);
+  }
+  if (callsSequence(stmt)) {
+    throw refuse("it calls a sequence function, whose sequence lives on the coordinator");
   }
   await evaluateTransactionValues(session, stmt);
   const originals = collectRelationRefs(stmt);

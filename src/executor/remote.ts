@@ -241,6 +241,11 @@ export class RemoteConnections implements SlotHolder {
     );
   }
 
+  /** default_transaction_read_only as last read in this settings epoch; null when not read yet. */
+  knownReadOnlyDefault(): boolean | null {
+    return this.settings?.epoch === this.session.settingsEpoch ? this.settings.readOnlyDefault : null;
+  }
+
   /** The session's settings, read from its coordinator-database connection once per settings epoch. */
   async sessionSettings(): Promise<SessionSettings> {
     const epoch = this.session.settingsEpoch;

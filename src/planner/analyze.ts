@@ -165,13 +165,19 @@ export function distColumnRef(e: AstNode, hashRefs: readonly DistributedRef[]): 
   return candidates.length === 1 ? candidates[0] : null;
 }
 
-/** A constant or parameter, possibly under casts, as a value source. */
+/**
+ * A constant or parameter as a value source: bare, or a string or parameter under one cast (read
+ * as the cast's type). A number under a cast, or several casts, may change the value (`1.5::int`
+ * is 2): not a value source.
+ */
 export function valueSource(node: AstNode): ValueSource | null {
   let n = node;
-  while (n.TypeCast) n = (n.TypeCast as { arg: AstNode }).arg;
+  const cast = n.TypeCast as { arg: AstNode } | undefined;
+  if (cast) n = cast.arg;
   if (n.ParamRef) return { kind: "param", number: (n.ParamRef as { number: number }).number };
   const c = n.A_Const as Record<string, { [k: string]: unknown }> | undefined;
   if (!c || c.isnull) return null;
+  if (cast && !c.sval) return null;
   if (c.ival) return { kind: "const", text: String(c.ival.ival ?? 0) };
   if (c.sval) return { kind: "const", text: String(c.sval.sval ?? "") };
   if (c.fval) return { kind: "const", text: String(c.fval.fval) };

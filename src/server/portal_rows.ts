@@ -18,7 +18,6 @@ export class PortalRows {
     private readonly tag: string,
     private readonly returnsRows: boolean,
     private readonly rowCount: number,
-    readonly bytes: number,
   ) {}
 
   /**
@@ -33,11 +32,14 @@ export class PortalRows {
       if (code === BackendCode.ErrorResponse) failed = true;
       messages.push(answer.subarray(start, end));
     });
-    const last = messages.pop();
-    if (failed || last?.[0] !== BackendCode.CommandComplete) return null;
+    // Notices may follow the CommandComplete (at the commit): they stay, after the rows.
+    let at = messages.length - 1;
+    while (at >= 0 && messages[at][0] !== BackendCode.CommandComplete) at--;
+    if (failed || at < 0) return null;
+    const [last] = messages.splice(at, 1);
     const tag = last.toString("utf8", 5, last.length - 1);
     const rowCount = messages.filter((m) => m[0] === BackendCode.DataRow).length;
-    return new PortalRows(messages, tag, returnsRows || rowCount > 0, rowCount, answer.length);
+    return new PortalRows(messages, tag, returnsRows || rowCount > 0, rowCount);
   }
 
   /** Whether the first `take(maxRows)` leaves rows on the portal for a later Execute. */

@@ -120,6 +120,8 @@ export class Session {
   private readonly portalsWithRows = new Set<string>();
   /** While set, what the session sends to the client is collected here instead (executeWithRowLimit). */
   private capture: Buffer[] | null = null;
+  private captureBytes = 0;
+  private captureLimit = { kb: -1, bytes: Infinity };
   private readonly classifications = new Map<string, Classification>();
   private key = { processId: 0, secretKey: 0 };
   user = "";
@@ -344,6 +346,9 @@ export class Session {
     if (this.state === SessionState.Closed) return;
     if (this.capture) {
       this.capture.push(...chunks);
+      for (const c of chunks) this.captureBytes += c.length;
+      // Past the limit the statement fails where it is, before it commits.
+      if (this.captureBytes > this.captureLimit.bytes) throw portalTooLarge(this.captureLimit.kb);
       return;
     }
     corkForTick(this.socket);
@@ -650,7 +655,7 @@ export class Session {
     if (/search_path/i.test(sql)) this.searchPathEpoch++;
     if (/isolation|read\s+only|deferrable|default_transaction|reset|discard/i.test(sql)) this.transactionModeEpoch++;
     if (
-      /search_path|timezone|time zone|datestyle|intervalstyle|extra_float_digits|bytea_output|timeout|\brole\b|session.authorization|reset|discard|read.only|characteristics|default_transaction|text_search|transform_null|array_nulls|xmlbinary|xmloption|quote_all|set_config|standard_conforming/i.test(
+      /search_path|timezone|time zone|datestyle|intervalstyle|extra_float_digits|bytea_output|timeout|\brole\b|session.authorization|reset|discard|read.only|characteristics|default_transaction|text_search|transform_null|array_nulls|xmlbinary|xmloption|quote_all|standard_conforming/i.test(
         sql,
       )
     ) {
@@ -1081,6 +1086,8 @@ export class Session {
    * canopy.max_intermediate_result_size).
    */
   private async executeWithRowLimit(name: string, portal: InterceptedPortal, maxRows: number): Promise<void> {
+    this.captureLimit = await intermediateLimit(this);
+    this.captureBytes = 0;
     this.capture = [];
     let error: unknown = null;
     try {
@@ -1093,17 +1100,10 @@ export class Session {
     const stmt = portal.statement.stmt;
     const rows = error ? null : PortalRows.from(answer, stmt.SelectStmt !== undefined || returns(stmt));
     if (!rows) {
-      if (answer.length > 0) this.sendToClient(answer);
+      // Rows of a statement that failed are not sent (past maxRows they would not have been).
+      if (answer.length > 0 && !error) this.sendToClient(answer);
       if (error) this.failExtended(toErrorFields(error));
       return;
-    }
-    if (rows.keepsRowsAfter(maxRows)) {
-      const limit = await intermediateLimit(this);
-      if (rows.bytes > limit.bytes) {
-        const message = `the rows left in portal "${name}" exceed canopy.max_intermediate_result_size (currently ${limit.kb} kB)`;
-        const hint = "Execute it with a larger row limit or none, or set canopy.max_intermediate_result_size higher.";
-        return this.failExtended(new SqlError("54000", message, { hint }).fields());
-      }
     }
     portal.rows = rows;
     this.portalsWithRows.add(name);
@@ -1431,4 +1431,13 @@ class SocketLink implements RawLink {
     if (this.socket.writable) this.socket.end(write.terminate());
     this.socket.destroy();
   }
+}
+
+/** An Execute with a row limit keeps its statement's answer: bounded by the intermediate limit. */
+function portalTooLarge(kb: number): SqlError {
+  return new SqlError(
+    "54000",
+    `the rows kept for a portal exceed canopy.max_intermediate_result_size (currently ${kb} kB)`,
+    { hint: "Execute it with a larger row limit or none, or set canopy.max_intermediate_result_size higher." },
+  );
 }

@@ -29,7 +29,8 @@ export function parseSql(sql: string): ParsedStatement[] {
     const err = e as { message: string; sqlDetails?: { cursorPosition?: number } };
     const position = err.sqlDetails?.cursorPosition;
     throw new SqlError("42601", err.message, {
-      position: position !== undefined ? String(characterOffset(sql)(position) + 1) : undefined,
+      // The parser reports the position in characters already, as PostgreSQL does.
+      position: position !== undefined ? String(position + 1) : undefined,
     });
   }
   const offset = characterOffset(sql);
@@ -45,9 +46,17 @@ export function parseSql(sql: string): ParsedStatement[] {
  * the one to the other (the same number when the text is ASCII).
  */
 function characterOffset(sql: string): (byteOffset: number) => number {
+  if (Buffer.byteLength(sql) === sql.length) return (n) => n;
   const bytes = Buffer.from(sql, "utf8");
-  if (bytes.length === sql.length) return (n) => n;
-  return (n) => bytes.subarray(0, n).toString("utf8").length;
+  // Statements come in order: each offset is counted on from the one before.
+  let byte = 0;
+  let char = 0;
+  return (n) => {
+    if (n < byte) [byte, char] = [0, 0];
+    char += bytes.subarray(byte, n).toString("utf8").length;
+    byte = n;
+    return char;
+  };
 }
 
 /** Deparses one statement AST node back into SQL text. */

@@ -183,7 +183,7 @@ describe("Execute with a row limit on intercepted portals", () => {
     await canopyRaw.readUntil("Z");
     try {
       const limited = await run(2);
-      assert.match(limited[2], /^E\(54000 the rows left in portal "" exceed canopy.max_intermediate_result_size/);
+      assert.match(limited[2], /^E\(54000 the rows kept for a portal exceed canopy.max_intermediate_result_size/);
       // Without a row limit nothing is kept: the rows go out as they come.
       assert.equal((await run(0)).filter((m) => m.startsWith("D")).length, 5);
     } finally {

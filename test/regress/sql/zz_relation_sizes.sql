@@ -100,3 +100,14 @@ SELECT count(*) FROM set_rows WHERE note <> 'x';
 RESET standard_conforming_strings;
 SELECT count(*) FROM set_rows WHERE note <> 'x';
 DROP TABLE set_rows;
+-- A number under a cast is the cast's value (1.5::int is 2): it is evaluated, not hashed as written.
+CREATE TABLE cast_keys (k numeric PRIMARY KEY, v int);
+SELECT create_distributed_table('cast_keys', 'k', shard_count => 8);
+INSERT INTO cast_keys VALUES (1.5::int, 1), ('3'::numeric, 3), (4.4::int, 4);
+SELECT k, v FROM cast_keys WHERE k = 2;
+SELECT k, v FROM cast_keys WHERE k = 3;
+SELECT k, v FROM cast_keys WHERE k = 3.5::int ORDER BY v;
+CREATE SEQUENCE cast_seq;
+MERGE INTO cast_keys t USING cast_keys s ON t.k = s.k WHEN MATCHED THEN UPDATE SET v = nextval('cast_seq');
+DROP SEQUENCE cast_seq;
+DROP TABLE cast_keys;

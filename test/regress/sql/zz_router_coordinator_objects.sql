@@ -2,6 +2,8 @@
 -- functions the workers lack, sequence functions, lookups of objects by name. SELECTs, router ones
 -- too, are answered there (the fallback); modifications, whose expressions run on the shards,
 -- refuse them. Functions recorded for the workers (a default needs them) run on the shards.
+-- Shard ids of its own, whatever the files before it created.
+SELECT setval('pg_catalog.pg_dist_shardid_seq', 1950000) > 0 AS moved;
 SET canopy.shard_count = 4;
 CREATE FUNCTION co_plus1(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'select $1 + 1';
 CREATE FUNCTION co_times2(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'select $1 * 2';
