@@ -174,6 +174,8 @@ export function refuseInFailedBlock(session: Session): void {
 export async function runDistributed(session: Session, st: InterceptedStatement, inv: Invocation): Promise<void> {
   const state = st.distributed!;
   refuseInFailedBlock(session);
+  if (!session.remote.knownSettings()?.standardStrings)
+    refuseNonstandardStrings(await session.remote.sessionSettings());
   const metadata = await session.metadata();
   const inBlockNow = session.pipe!.transactionStatus !== 0x49;
   const expanded = await expandViews(session, st, metadata);
@@ -615,6 +617,17 @@ function refuseUnsplittableSamples(stmt: AstNode, dist: readonly DistributedRef[
 }
 
 /**
+ * Canopy reads string literals as standard strings: under standard_conforming_strings = off it
+ * would misread them, or fail to parse and leave the statement to the coordinator's empty shells.
+ */
+export function refuseNonstandardStrings(settings: { standardStrings: boolean }): void {
+  if (settings.standardStrings) return;
+  throw new SqlError("0A000", "standard_conforming_strings = off is not supported with distributed tables", {
+    hint: "SET standard_conforming_strings = on, and write backslash escapes as E'…' strings.",
+  });
+}
+
+/**
  * As PostgreSQL refuses writes under default_transaction_read_only: a statement outside a block
  * reaches a worker without a BEGIN that would carry the mode.
  */
@@ -830,7 +843,7 @@ async function runRouterPlan(
   if (modification && placements.length !== 1) return false;
   const group = plan.referenceGroup ?? placements[0]?.groupId;
   if (group === undefined) return false;
-  if (modification && !inBlock && session.remote.knownReadOnlyDefault() !== false) {
+  if (modification && !inBlock && session.remote.knownSettings()?.readOnlyDefault !== false) {
     await refuseReadOnlyWrite(session, st.stmt);
   }
   // Outside a block the statement is alone in its transaction (statements sharing an implicit

@@ -241,9 +241,9 @@ export class RemoteConnections implements SlotHolder {
     );
   }
 
-  /** default_transaction_read_only as last read in this settings epoch; null when not read yet. */
-  knownReadOnlyDefault(): boolean | null {
-    return this.settings?.epoch === this.session.settingsEpoch ? this.settings.readOnlyDefault : null;
+  /** The session's settings if already read in this settings epoch (no query); else null. */
+  knownSettings(): SessionSettings | null {
+    return this.settings?.epoch === this.session.settingsEpoch ? this.settings : null;
   }
 
   /** The session's settings, read from its coordinator-database connection once per settings epoch. */

@@ -28,7 +28,7 @@ import { RemoteError, type RawLink } from "../nodes/gateway.js";
 import { openSocket, sendCancelRequest } from "../nodes/postgres.js";
 import type { PGliteLink } from "../nodes/pglite.js";
 import { arrayLiteral, quoteQualified } from "../sql/quote.js";
-import { deparseStatement } from "../sql/parse.js";
+import { deparseStatement, parseSql } from "../sql/parse.js";
 import { BackendPipe, type InternalSink } from "./backend_pipe.js";
 import { corkForTick } from "../protocol/cork.js";
 import type { Coordinator } from "./coordinator.js";
@@ -41,7 +41,13 @@ import { classifyDistributed, mayConcernDistributed } from "./classify.js";
 import { refuseWriteThroughView } from "../planner/views.js";
 import { DistributedCopyIn } from "../executor/copy.js";
 import { COLUMNS_QUERY, columnsFromRows, type ColumnInfo } from "../executor/defaults.js";
-import { intermediateLimit, refuseInFailedBlock, resolveTable, returns } from "../executor/distributed.js";
+import {
+  intermediateLimit,
+  refuseInFailedBlock,
+  refuseNonstandardStrings,
+  resolveTable,
+  returns,
+} from "../executor/distributed.js";
 import type { SqlPrepared } from "../commands/prepared.js";
 import { StatementInterrupts, interruption, isDeadlockVictim } from "./interrupts.js";
 import { COORDINATOR_DATABASE, type Participant } from "../transaction/deadlock.js";
@@ -667,23 +673,45 @@ export class Session {
     const metadata = await this.metadata();
     const remoteOpen = this.remote.hasOpenTransactions();
     const executes = this.sqlPrepared.size > 0 && /\bexecute\b/i.test(sql);
-    if (mayConcernDistributed(sql, metadata) && !(await this.remote.sessionSettings()).standardStrings) {
-      // Canopy reads string literals as standard strings: it would misread, or fail to parse and
-      // forward to the coordinator database's empty shells, what the session means.
-      return {
-        kind: "error",
-        error: new SqlError("0A000", "standard_conforming_strings = off is not supported with distributed tables", {
-          hint: "SET standard_conforming_strings = on, and write backslash escapes as E'…' strings.",
-        }).fields(),
-      };
+    // Settings read earlier only: a query here would put the forwarded statement in a pipeline.
+    const settings = this.remote.knownSettings();
+    if (settings && mayConcernDistributed(sql, metadata)) {
+      try {
+        refuseNonstandardStrings(settings);
+      } catch (e) {
+        return { kind: "error", error: toErrorFields(e) };
+      }
     }
     if (!mayConcernDistributed(sql, metadata) && !(remoteOpen && transactionWords.test(sql)) && !executes) return c;
     const cached = this.distributedClassifications.get(sql);
-    if (cached && cached.version === metadata.version && cached.prepared === this.sqlPreparedEpoch) return cached.c;
-    const d = classifyDistributed(sql, metadata, new Set(this.sqlPrepared.keys()));
-    if (this.distributedClassifications.size >= classificationCacheMax) this.distributedClassifications.clear();
-    this.distributedClassifications.set(sql, { version: metadata.version, prepared: this.sqlPreparedEpoch, c: d });
+    let d: Classification;
+    if (cached && cached.version === metadata.version && cached.prepared === this.sqlPreparedEpoch) {
+      d = cached.c;
+    } else {
+      d = classifyDistributed(sql, metadata, new Set(this.sqlPrepared.keys()));
+      if (this.distributedClassifications.size >= classificationCacheMax) this.distributedClassifications.clear();
+      this.distributedClassifications.set(sql, { version: metadata.version, prepared: this.sqlPreparedEpoch, c: d });
+    }
+    if (d.kind === "forward" && !settings && !parses(sql)) return this.checkUnparsed(d);
     return d;
+  }
+
+  /**
+   * A statement naming distributed tables that Canopy's parser rejects goes to the coordinator
+   * database, which reports the syntax error, unless the session reads literals otherwise
+   * (standard_conforming_strings off), where it would run over the empty shells. The settings are
+   * read here, and the internal query ended with a Sync so the forwarded statement is not in a
+   * pipeline (VACUUM, CREATE INDEX CONCURRENTLY refuse to run in one).
+   */
+  private async checkUnparsed(d: Classification): Promise<Classification> {
+    try {
+      const settings = await this.remote.sessionSettings();
+      await this.internalRaw(FrontendCode.Sync, write.sync());
+      refuseNonstandardStrings(settings);
+      return d;
+    } catch (e) {
+      return { kind: "error", error: toErrorFields(e) };
+    }
   }
 
   private async onQuery(m: Message): Promise<void> {
@@ -1440,4 +1468,13 @@ function portalTooLarge(kb: number): SqlError {
     `the rows kept for a portal exceed canopy.max_intermediate_result_size (currently ${kb} kB)`,
     { hint: "Execute it with a larger row limit or none, or set canopy.max_intermediate_result_size higher." },
   );
+}
+
+function parses(sql: string): boolean {
+  try {
+    parseSql(sql);
+    return true;
+  } catch {
+    return false;
+  }
 }
