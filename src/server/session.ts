@@ -30,7 +30,6 @@ import type { PGliteLink } from "../nodes/pglite.js";
 import { arrayLiteral, quoteQualified } from "../sql/quote.js";
 import { deparseStatement, parseSql } from "../sql/parse.js";
 import { BackendPipe, type InternalSink } from "./backend_pipe.js";
-import { corkForTick } from "../protocol/cork.js";
 import type { Coordinator } from "./coordinator.js";
 import { classifyStatement, type Classification } from "./classify.js";
 import { InterceptedStatement, runIntercepted, describeIntercepted } from "../commands/intercept.js";
@@ -343,6 +342,7 @@ export class Session {
     } finally {
       this.pipe?.flush();
       this.busy = false;
+      this.flushClient();
       this.remote.trim();
       if (this.socket.isPaused()) this.socket.resume();
     }
@@ -357,8 +357,9 @@ export class Session {
       if (this.captureBytes > this.captureLimit.bytes) throw portalTooLarge(this.captureLimit.kb);
       return;
     }
-    corkForTick(this.socket);
+    this.corkClient();
     const accepted = this.socket.write(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+    if (!accepted) this.flushClient();
     // A client that reads slowly holds back the backend instead of filling our memory.
     if (!accepted && this.link && !this.backendPaused) {
       this.backendPaused = true;
@@ -371,6 +372,28 @@ export class Session {
   }
 
   private backendPaused = false;
+  private clientCorked = false;
+
+  /**
+   * Holds what is sent to the client, as PostgreSQL does, until the session waits for the client:
+   * while the client's messages are being handled (drive) until they are all handled, otherwise
+   * until the end of the tick (answers the coordinator database sends later, notifications). A
+   * router query's BindComplete and its rows then leave in one write, not two. Past the socket's
+   * high-water mark the output leaves at once (sendToClient).
+   */
+  private corkClient(): void {
+    // While the client is slow to read, nothing is held: the socket's drain must come.
+    if (this.clientCorked || this.socket.writableNeedDrain) return;
+    this.clientCorked = true;
+    this.socket.cork();
+    if (!this.busy) process.nextTick(() => this.flushClient());
+  }
+
+  private flushClient(): void {
+    if (!this.clientCorked) return;
+    this.clientCorked = false;
+    this.socket.uncork();
+  }
 
   private fatal(e: unknown): void {
     const fields =
