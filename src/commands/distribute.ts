@@ -116,8 +116,10 @@ export async function createDistributedTable(session: Session, args: readonly (s
   await ensureNotDistributed(session, rel);
   const attrs = await query(
     session,
-    `SELECT a.atttypid, pg_catalog.format_type(a.atttypid, NULL), t.typbasetype
+    `SELECT a.atttypid, pg_catalog.format_type(a.atttypid, NULL), t.typbasetype, co.collname,
+            co.collisdeterministic
        FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+       LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
       WHERE a.attrelid = $1::oid AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped`,
     String(rel.oid),
     column,
@@ -131,6 +133,18 @@ export async function createDistributedTable(session: Session, args: readonly (s
       detail: "Canopy routes rows by the PostgreSQL hash function of the distribution column's type.",
       hint: "Distribute by an integer, bigint, text, varchar, uuid, date or timestamp column.",
     });
+  }
+  if (attrs[0][4] === "f") {
+    // Values equal under the collation ('a' and 'A' case-insensitively) would hash to different shards.
+    throw new SqlError(
+      "0A000",
+      `cannot distribute by column "${column}" with nondeterministic collation "${attrs[0][3]}"`,
+      {
+        detail:
+          "Rows are routed by the hash of the value's bytes, which values equal under the collation do not share.",
+        hint: "Distribute by a column with a deterministic collation.",
+      },
+    );
   }
   await ensureUniqueConstraintsIncludeColumn(session, rel, column);
   await ensureNoForeignKeys(session, rel);

@@ -1,9 +1,11 @@
-// Objects that shards depend on: user-defined types (enum, composite, domain), functions called by
-// defaults and constraints, and the extensions that own such things. Before a table's shards are
+// Objects that shards depend on: user-defined types (enum, composite, domain), collations of
+// columns, domains and indexes, functions called by defaults and constraints, and the extensions
+// that own such things. Before a table's shards are
 // created or altered, the objects its columns, defaults and constraints need are created on every
 // worker (from the coordinator database's catalog, in dependency order) and recorded in
 // pg_dist_object; workers added later get every recorded object, and later ALTER TYPE, ALTER
-// DOMAIN, CREATE OR REPLACE FUNCTION and DROP of a recorded object run on the workers as well.
+// DOMAIN, ALTER COLLATION, CREATE OR REPLACE FUNCTION and DROP of a recorded object run on the
+// workers as well.
 import type { Session } from "../server/session.js";
 import type { MetadataSnapshot, NodeRecord } from "../metadata/cache.js";
 import { arrayLiteral, quoteIdent, quoteLiteral, quoteQualified } from "../sql/quote.js";
@@ -12,19 +14,19 @@ import { deparseNode, deparseStatement } from "../sql/parse.js";
 import { SqlError } from "../errors.js";
 import { query } from "./distribute.js";
 
-/** A recorded (or to be recorded) object: `x` extension, `t` type, `f` function. */
+/** A recorded (or to be recorded) object: `x` extension, `t` type, `o` collation, `f` function. */
 interface DistObject {
-  readonly kind: "x" | "t" | "f";
+  readonly kind: "x" | "t" | "o" | "f";
   readonly oid: string;
   readonly schema: string;
   readonly name: string;
 }
 
 /**
- * The objects a table needs, most depended-on first: from the table and its defaults and
- * constraints along pg_depend to types, functions and extensions (composite types through their
- * attributes), without PostgreSQL's own and without an extension's members (the extension stands
- * for them). The walk is cut at a fixed depth.
+ * The objects a table needs, most depended-on first: from the table and its defaults, constraints
+ * and indexes along pg_depend to types, collations, functions and extensions (composite types
+ * through their attributes), without PostgreSQL's own and without an extension's members (the
+ * extension stands for them). The walk is cut at a fixed depth.
  */
 const dependenciesSql = `
 WITH RECURSIVE deps(classid, objid, depth) AS (
@@ -32,14 +34,15 @@ WITH RECURSIVE deps(classid, objid, depth) AS (
   UNION ALL
   SELECT d.classid, d.objid, 1 FROM pg_catalog.pg_depend d
    WHERE d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = $1::oid
-     AND d.classid IN ('pg_catalog.pg_attrdef'::regclass, 'pg_catalog.pg_constraint'::regclass)
+     AND d.classid IN ('pg_catalog.pg_attrdef'::regclass, 'pg_catalog.pg_constraint'::regclass, 'pg_catalog.pg_class'::regclass)
   UNION ALL
   SELECT n.classid, n.objid, deps.depth + 1
     FROM deps
     CROSS JOIN LATERAL (
       SELECT d.refclassid, d.refobjid FROM pg_catalog.pg_depend d
        WHERE d.classid = deps.classid AND d.objid = deps.objid
-         AND d.refclassid IN ('pg_catalog.pg_type'::regclass, 'pg_catalog.pg_proc'::regclass, 'pg_catalog.pg_extension'::regclass)
+         AND d.refclassid IN ('pg_catalog.pg_type'::regclass, 'pg_catalog.pg_proc'::regclass,
+                              'pg_catalog.pg_extension'::regclass, 'pg_catalog.pg_collation'::regclass)
       UNION ALL
       SELECT 'pg_catalog.pg_class'::regclass, t.typrelid FROM pg_catalog.pg_type t
        WHERE deps.classid = 'pg_catalog.pg_type'::regclass AND t.oid = deps.objid AND t.typtype = 'c'
@@ -48,29 +51,38 @@ WITH RECURSIVE deps(classid, objid, depth) AS (
 )
 SELECT kind, oid, schema, name FROM (
   SELECT CASE deps.classid WHEN 'pg_catalog.pg_extension'::regclass THEN 'x'
-                           WHEN 'pg_catalog.pg_type'::regclass THEN 't' ELSE 'f' END AS kind,
-         deps.objid AS oid, coalesce(xn.nspname, tn.nspname, pn.nspname) AS schema,
-         coalesce(x.extname, t.typname, p.proname) AS name, max(deps.depth) AS depth
+                           WHEN 'pg_catalog.pg_type'::regclass THEN 't'
+                           WHEN 'pg_catalog.pg_collation'::regclass THEN 'o' ELSE 'f' END AS kind,
+         deps.objid AS oid, coalesce(xn.nspname, tn.nspname, cn.nspname, pn.nspname) AS schema,
+         coalesce(x.extname, t.typname, co.collname, p.proname) AS name, max(deps.depth) AS depth
     FROM deps
     LEFT JOIN pg_catalog.pg_extension x ON deps.classid = 'pg_catalog.pg_extension'::regclass AND x.oid = deps.objid
     LEFT JOIN pg_catalog.pg_namespace xn ON xn.oid = x.extnamespace
     LEFT JOIN pg_catalog.pg_type t ON deps.classid = 'pg_catalog.pg_type'::regclass AND t.oid = deps.objid
          AND (t.typtype IN ('e', 'd') OR (t.typtype = 'c' AND (SELECT relkind FROM pg_catalog.pg_class WHERE oid = t.typrelid) = 'c'))
     LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace
+    LEFT JOIN pg_catalog.pg_collation co ON deps.classid = 'pg_catalog.pg_collation'::regclass AND co.oid = deps.objid
+    LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
     LEFT JOIN pg_catalog.pg_proc p ON deps.classid = 'pg_catalog.pg_proc'::regclass AND p.oid = deps.objid
     LEFT JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
-   WHERE (x.oid IS NOT NULL OR t.oid IS NOT NULL OR p.oid IS NOT NULL)
-     AND coalesce(xn.nspname, tn.nspname, pn.nspname) NOT IN ('pg_catalog', 'information_schema')
+   WHERE (x.oid IS NOT NULL OR t.oid IS NOT NULL OR co.oid IS NOT NULL OR p.oid IS NOT NULL)
+     AND coalesce(xn.nspname, tn.nspname, cn.nspname, pn.nspname) NOT IN ('pg_catalog', 'information_schema')
      AND (x.oid IS NOT NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e
            WHERE e.classid = deps.classid AND e.objid = deps.objid AND e.deptype = 'e'))
    GROUP BY 1, 2, 3, 4
 ) o
 WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_object r
                    WHERE r.objid = o.oid AND r.classid = CASE o.kind WHEN 'x' THEN 'pg_catalog.pg_extension'::regclass
-                         WHEN 't' THEN 'pg_catalog.pg_type'::regclass ELSE 'pg_catalog.pg_proc'::regclass END)
+                         WHEN 't' THEN 'pg_catalog.pg_type'::regclass WHEN 'o' THEN 'pg_catalog.pg_collation'::regclass
+                         ELSE 'pg_catalog.pg_proc'::regclass END)
 ORDER BY depth DESC, kind DESC, oid`;
 
-const classOf = { x: "pg_catalog.pg_extension", t: "pg_catalog.pg_type", f: "pg_catalog.pg_proc" } as const;
+const classOf = {
+  x: "pg_catalog.pg_extension",
+  t: "pg_catalog.pg_type",
+  o: "pg_catalog.pg_collation",
+  f: "pg_catalog.pg_proc",
+} as const;
 
 /**
  * Creates on every worker the objects a table's shards need that are not there yet, and records
@@ -102,16 +114,20 @@ export async function createRecordedObjects(session: Session, node: NodeRecord):
   const rows = await query(
     session,
     `SELECT CASE r.classid WHEN 'pg_catalog.pg_extension'::regclass THEN 'x'
-                           WHEN 'pg_catalog.pg_type'::regclass THEN 't' ELSE 'f' END,
-            r.objid, coalesce(xn.nspname, tn.nspname, pn.nspname), coalesce(x.extname, t.typname, p.proname)
+                           WHEN 'pg_catalog.pg_type'::regclass THEN 't'
+                           WHEN 'pg_catalog.pg_collation'::regclass THEN 'o' ELSE 'f' END,
+            r.objid, coalesce(xn.nspname, tn.nspname, cn.nspname, pn.nspname),
+            coalesce(x.extname, t.typname, co.collname, p.proname)
        FROM pg_catalog.pg_dist_object r
        LEFT JOIN pg_catalog.pg_extension x ON r.classid = 'pg_catalog.pg_extension'::regclass AND x.oid = r.objid
        LEFT JOIN pg_catalog.pg_namespace xn ON xn.oid = x.extnamespace
        LEFT JOIN pg_catalog.pg_type t ON r.classid = 'pg_catalog.pg_type'::regclass AND t.oid = r.objid
        LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace
+       LEFT JOIN pg_catalog.pg_collation co ON r.classid = 'pg_catalog.pg_collation'::regclass AND co.oid = r.objid
+       LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
        LEFT JOIN pg_catalog.pg_proc p ON r.classid = 'pg_catalog.pg_proc'::regclass AND p.oid = r.objid
        LEFT JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace
-      WHERE coalesce(x.oid, t.oid, p.oid) IS NOT NULL
+      WHERE coalesce(x.oid, t.oid, co.oid, p.oid) IS NOT NULL
       ORDER BY r.ctid`,
   );
   for (const [kind, oid, schema, name] of rows) {
@@ -158,6 +174,7 @@ async function definition(session: Session, o: DistObject): Promise<Definition> 
     const [[sql]] = await query(session, "SELECT pg_catalog.pg_get_functiondef($1::oid)", o.oid);
     return { statements: [schema, sql!] };
   }
+  if (o.kind === "o") return { statements: [schema, await collationDefinition(session, o.oid, qualified)] };
   const [[typtype, base, notNull, defaultExpr, collation]] = await query(
     session,
     `SELECT t.typtype, pg_catalog.format_type(t.typbasetype, t.typtypmod), t.typnotnull, t.typdefault,
@@ -207,6 +224,28 @@ async function definition(session: Session, o: DistObject): Promise<Definition> 
   return { exists: qualified, statements: [schema, create] };
 }
 
+/**
+ * CREATE COLLATION as the coordinator database's catalog defines it (provider, locales,
+ * determinism); IF NOT EXISTS, as a worker may have it from a table distributed before.
+ */
+async function collationDefinition(session: Session, oid: string, qualified: string): Promise<string> {
+  // The locale of an ICU (or, from PostgreSQL 17, builtin) collation is colliculocale up to
+  // PostgreSQL 16, colllocale after.
+  const [[provider, deterministic, collate, ctype, locale]] = await query(
+    session,
+    `SELECT collprovider, collisdeterministic, collcollate, collctype,
+            coalesce(pg_catalog.to_jsonb(c) ->> 'colllocale', pg_catalog.to_jsonb(c) ->> 'colliculocale')
+       FROM pg_catalog.pg_collation c WHERE oid = $1::oid`,
+    oid,
+  );
+  const options =
+    provider === "c"
+      ? ["provider = libc", `lc_collate = ${quoteLiteral(collate!)}`, `lc_ctype = ${quoteLiteral(ctype!)}`]
+      : [`provider = ${provider === "i" ? "icu" : "builtin"}`, `locale = ${quoteLiteral(locale!)}`];
+  if (deterministic === "f") options.push("deterministic = false");
+  return `CREATE COLLATION IF NOT EXISTS ${qualified} (${options.join(", ")})`;
+}
+
 /** The objects a statement about types, functions or extensions names, as the catalog finds them. */
 interface NamedObjects {
   /** Type names, for to_regtype. */
@@ -216,6 +255,8 @@ interface NamedObjects {
   /** Functions named without their arguments, for to_regproc. */
   readonly functionNames: string[];
   readonly extensions: string[];
+  /** Collation names, for to_regcollation. */
+  readonly collations: string[];
   /** Schemas a statement covers whole (GRANT … ON ALL FUNCTIONS IN SCHEMA). */
   readonly schemas: string[];
 }
@@ -231,7 +272,14 @@ const identityModes = new Set(["FUNC_PARAM_DEFAULT", "FUNC_PARAM_IN", "FUNC_PARA
 
 /** Collects what a statement names into a NamedObjects. */
 class ObjectNamer {
-  readonly named: NamedObjects = { types: [], signatures: [], functionNames: [], extensions: [], schemas: [] };
+  readonly named: NamedObjects = {
+    types: [],
+    signatures: [],
+    functionNames: [],
+    extensions: [],
+    collations: [],
+    schemas: [],
+  };
 
   type(name: string): void {
     this.named.types.push(name);
@@ -248,6 +296,7 @@ class ObjectNamer {
     if (typeKinds.has(kind)) this.type(object.TypeName ? deparseNode(object) : qualifiedName(object));
     else if (functionKinds.has(kind)) this.function(object.ObjectWithArgs as ObjectWithArgs);
     else if (kind === "OBJECT_EXTENSION") this.named.extensions.push((object.String as { sval: string }).sval);
+    else if (kind === "OBJECT_COLLATION") this.named.collations.push(qualifiedName(object));
   }
 }
 
@@ -287,6 +336,7 @@ const objectNamers: Record<string, (node: AstNode, namer: ObjectNamer) => void> 
   DropStmt: (n, namer) => {
     for (const o of (n.objects ?? []) as AstNode[]) namer.object(n.removeType as string, o);
   },
+  AlterCollationStmt: (n, namer) => namer.named.collations.push(quoteQualified(...stringList(n.collname))),
   AlterExtensionStmt: (n, namer) => namer.named.extensions.push(n.extname as string),
   AlterExtensionContentsStmt: (n, namer) => namer.named.extensions.push(n.extname as string),
   GrantStmt: (n, namer) => {
@@ -344,12 +394,15 @@ export async function recordedObjectStatements(
                                             UNION ALL
                                             SELECT pg_catalog.to_regproc(n)::oid FROM pg_catalog.unnest($4::text[]) n))
                         OR (r.classid = 'pg_catalog.pg_extension'::regclass
-                            AND r.objid IN (SELECT oid FROM pg_catalog.pg_extension WHERE extname = ANY ($5::text[]))))`,
+                            AND r.objid IN (SELECT oid FROM pg_catalog.pg_extension WHERE extname = ANY ($5::text[])))
+                        OR (r.classid = 'pg_catalog.pg_collation'::regclass
+                            AND r.objid IN (SELECT pg_catalog.to_regcollation(n)::oid FROM pg_catalog.unnest($6::text[]) n)))`,
     arrayLiteral(named.types),
     arrayLiteral(named.signatures.map((f) => f.name)),
     arrayLiteral(named.signatures.map((f) => arrayLiteral(f.args))),
     arrayLiteral(named.functionNames),
     arrayLiteral(named.extensions),
+    arrayLiteral(named.collations),
   );
   if (recorded !== "t" && !(named.schemas.length > 0 && (await holdRecordedObjects(session, named.schemas)))) {
     return null;
@@ -389,7 +442,9 @@ export async function forgetDroppedObjects(session: Session): Promise<void> {
       WHERE (r.classid = 'pg_catalog.pg_type'::regclass AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type WHERE oid = r.objid))
          OR (r.classid = 'pg_catalog.pg_proc'::regclass AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc WHERE oid = r.objid))
          OR (r.classid = 'pg_catalog.pg_extension'::regclass
-             AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE oid = r.objid))`,
+             AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE oid = r.objid))
+         OR (r.classid = 'pg_catalog.pg_collation'::regclass
+             AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_collation WHERE oid = r.objid))`,
   );
 }
 
@@ -401,7 +456,8 @@ export async function holdRecordedObjects(session: Session, schemas: readonly st
        LEFT JOIN pg_catalog.pg_type t ON r.classid = 'pg_catalog.pg_type'::regclass AND t.oid = r.objid
        LEFT JOIN pg_catalog.pg_proc p ON r.classid = 'pg_catalog.pg_proc'::regclass AND p.oid = r.objid
        LEFT JOIN pg_catalog.pg_extension x ON r.classid = 'pg_catalog.pg_extension'::regclass AND x.oid = r.objid
-       JOIN pg_catalog.pg_namespace n ON n.oid = coalesce(t.typnamespace, p.pronamespace, x.extnamespace)
+       LEFT JOIN pg_catalog.pg_collation c ON r.classid = 'pg_catalog.pg_collation'::regclass AND c.oid = r.objid
+       JOIN pg_catalog.pg_namespace n ON n.oid = coalesce(t.typnamespace, p.pronamespace, x.extnamespace, c.collnamespace)
       WHERE n.nspname = ANY ($1::text[]))`,
     arrayLiteral(schemas),
   );

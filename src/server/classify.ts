@@ -288,7 +288,7 @@ const ddlStatements = new Set([
  * extensions the workers got for the shards, and statements on roles (which every worker has).
  */
 const shardObjectStatement =
-  /\b(drop|alter)\s+(index|schema|type|domain|function|procedure|routine|extension)\b|\bor\s+replace\s+(function|procedure)\b|\b(grant|revoke|reindex)\b|\b(create|alter|drop)\s+(role|user|group)\b|\bowned\s+by\b/i;
+  /\b(drop|alter)\s+(index|schema|type|domain|collation|function|procedure|routine|extension)\b|\bor\s+replace\s+(function|procedure)\b|\b(grant|revoke|reindex)\b|\b(create|alter|drop)\s+(role|user|group)\b|\bowned\s+by\b/i;
 
 /**
  * Whether SQL text may concern distributed or reference tables: it names one, or it may drop or
@@ -314,7 +314,7 @@ function mayConcernShardObjects(stmt: AstNode, metadata: MetadataSnapshot): bool
   if (grant?.objtype === "OBJECT_SCHEMA") return true;
   // Roles exist on every worker (commands/roles.ts).
   if (isRoleStatement(stmt)) return true;
-  // Schemas, types, functions and extensions may hold or be objects recorded for the workers
+  // Schemas, types, collations, functions and extensions may hold or be objects recorded for the workers
   // (checked when run).
   if (drop?.removeType === "OBJECT_SCHEMA" || rename?.renameType === "OBJECT_SCHEMA") return true;
   return namedObjects(stmt) !== null;

@@ -3,7 +3,7 @@
 import { loadModule, parsePlPgSQLSync, parseSync, scanSync } from "libpg-query";
 import { Deparser, deparseSync } from "pgsql-deparser";
 import { SqlError } from "../errors.js";
-import { quoteIdent, quoteLiteral } from "./quote.js";
+import { quoteIdent, quoteLiteral, quoteQualified } from "./quote.js";
 
 /** A parsed statement: its AST node (one-key object like `{ SelectStmt: … }`) and its text span. */
 export interface ParsedStatement {
@@ -141,6 +141,28 @@ for (const [kind, patch] of Object.entries(typeNamePatches)) {
   const plain = visitors[kind];
   visitors[kind] = function (node, context) {
     return plain.call(this, patch(node), context);
+  };
+}
+
+// It writes a collation's qualified name the same way in ALTER COLLATION … RENAME / OWNER TO / SET
+// SCHEMA: the name is written by quoteQualified, in the place the deparser gives a stand-in name.
+const collationStandIn = "canopy_collation_name";
+for (const [kind, field] of [
+  ["RenameStmt", "renameType"],
+  ["AlterOwnerStmt", "objectType"],
+  ["AlterObjectSchemaStmt", "objectType"],
+] as const) {
+  const plain = visitors[kind];
+  visitors[kind] = function (node, context) {
+    const list = (node.object as { List?: { items: unknown[] } } | undefined)?.List;
+    if (node[field] !== "OBJECT_COLLATION" || !list) return plain.call(this, node, context);
+    const text = plain.call(
+      this,
+      { ...node, object: { List: { items: [{ String: { sval: collationStandIn } }] } } },
+      context,
+    );
+    const names = list.items.map((item) => (item as { String: { sval: string } }).String.sval);
+    return text.replace(collationStandIn, () => quoteQualified(...names));
   };
 }
 

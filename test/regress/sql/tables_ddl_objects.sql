@@ -84,6 +84,32 @@ SELECT result FROM run_command_on_workers($$SELECT string_agg(nspname, ',' ORDER
 INSERT INTO obj_rows (id, m, n) VALUES (8, 'sad', 1);
 SELECT count(*) FROM obj_rows;
 
+-- Collations of columns, domains and indexes reach the workers with the tables that use them
+-- (a case-insensitive comparison runs on the shards under the column's own collation); ALTER and
+-- DROP COLLATION follow. A distribution column may not have a nondeterministic collation: values
+-- equal under it would hash to different shards.
+CREATE COLLATION obj.byte_order (provider = libc, locale = 'C');
+CREATE COLLATION obj.nocase (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+CREATE DOMAIN obj.code AS text COLLATE obj.byte_order;
+CREATE TABLE coll_rows (id int, name text COLLATE obj.byte_order, code obj.code, nick text COLLATE obj.nocase);
+CREATE INDEX coll_rows_nick ON coll_rows (name COLLATE obj.nocase);
+SELECT create_distributed_table('coll_rows', 'id', shard_count => 4);
+INSERT INTO coll_rows VALUES (1, 'b', 'B', 'Ann'), (2, 'a', 'a', 'ANN'), (3, 'B', 'b', 'bob'), (4, 'A', 'A', 'ann');
+SELECT string_agg(name, ',' ORDER BY name) AS names, string_agg(code, ',' ORDER BY code) AS codes FROM coll_rows;
+SELECT count(*) FROM coll_rows WHERE nick = 'aNN';
+SELECT result FROM run_command_on_workers($$SELECT string_agg(collname || ':' || collisdeterministic, ',' ORDER BY collname) FROM pg_collation WHERE collnamespace = 'obj'::regnamespace$$) ORDER BY nodeport;
+CREATE TABLE coll_keys (k text COLLATE obj.nocase);
+SELECT create_distributed_table('coll_keys', 'k');
+ALTER COLLATION obj.byte_order RENAME TO c_order;
+CREATE COLLATION obj.posix_order (provider = libc, locale = 'POSIX');
+ALTER TABLE coll_rows ADD COLUMN note text COLLATE obj.posix_order;
+INSERT INTO coll_rows (id, note) VALUES (5, 'x');
+SELECT result FROM run_command_on_workers($$SELECT string_agg(collname, ',' ORDER BY collname) FROM pg_collation WHERE collnamespace = 'obj'::regnamespace$$) ORDER BY nodeport;
+DROP TABLE coll_rows, coll_keys;
+DROP DOMAIN obj.code;
+DROP COLLATION obj.c_order, obj.nocase, obj.posix_order;
+SELECT result FROM run_command_on_workers($$SELECT count(*) FROM pg_collation WHERE collnamespace = 'obj'::regnamespace$$) ORDER BY nodeport;
+
 -- DROP: by signature, on every worker; the records of dropped objects go, and DROP SCHEMA … CASCADE
 -- takes the rest there too.
 DROP FUNCTION obj.thrice(text);
