@@ -36,13 +36,12 @@ import {
 } from "../planner/analyze.js";
 import type { Session } from "../server/session.js";
 import type { Invocation, InterceptedStatement } from "../commands/intercept.js";
-import { coordinatorOnly, runPushdown, type PushdownEntry } from "./pushdown.js";
+import { coordinatorOnly, mentionsAny, runPushdown, type PushdownEntry } from "./pushdown.js";
 import { runRecursive } from "./subplans.js";
 import { wholeTasks } from "./adaptive.js";
 import { commitBlock, commitStatement } from "../transaction/commit.js";
 import { copyOut, relationRef } from "./copy.js";
 import {
-  callsSequence,
   evaluateSelect,
   evaluateTransactionValues,
   fillDefaults,
@@ -351,9 +350,10 @@ async function coordinatorOnlyIn(
 }
 
 /**
- * A modification runs its expressions on the shards (the SELECT of an INSERT … SELECT excepted,
- * which insertSelect evaluates in the coordinator database when it must; sequence functions the
- * modification paths evaluate or refuse themselves): what the workers cannot answer is refused.
+ * A modification runs its expressions on the shards (the SELECT of an INSERT … SELECT and the
+ * items of INSERT … VALUES excepted, which insert and insertSelect evaluate in the coordinator
+ * database when they must; sequence functions the modification paths evaluate or refuse
+ * themselves): what the workers cannot answer is refused.
  */
 async function refuseCoordinatorOnly(
   session: Session,
@@ -361,7 +361,7 @@ async function refuseCoordinatorOnly(
   metadata: MetadataSnapshot,
 ): Promise<void> {
   const [found] = (await coordinatorOnlyIn(session, st, metadata)).filter(
-    (f) => !(f.endsWith("()") && sequenceFunctions.has(f.slice(0, -2))),
+    (f) => !(f.endsWith("()") && sequenceFunctions.has(f.slice(0, -2))) && (!values || mentionsAny(shardPart, [f])),
   );
   if (found === undefined) return;
   throw new SqlError("0A000", `${found} in a modification of distributed tables is not supported`, {
@@ -373,6 +373,8 @@ async function refuseCoordinatorOnly(
 /** Whether a statement is an INSERT … SELECT (not … VALUES). */
 function isInsertSelect(stmt: AstNode): boolean {
   const source = (stmt.InsertStmt as { selectStmt?: { SelectStmt?: AstNode } } | undefined)?.selectStmt?.SelectStmt;
+  const values = st.stmt.InsertStmt as AstNode | undefined;
+  const shardPart = values ? { InsertStmt: { ...values, selectStmt: undefined } } : st.stmt;
   return !!source && !source.valuesLists;
 }
 
@@ -520,7 +522,7 @@ async function modificationRouterPlan(
   walk(stmt, (node) => {
     if (node.SetToDefault) setsDefault = true;
   });
-  if (setsDefault || callsSequence(stmt)) return null;
+  if (setsDefault) return null;
   let pins: Map<DistributedRef, ValueSource[] | null> | undefined;
   if (stmt.InsertStmt) {
     const value = dist.length === 1 ? await insertedValue(session, stmt, table) : null;
@@ -541,6 +543,8 @@ async function modificationRouterPlan(
       replaceSite(site, {
         TypeCast: { arg: { ParamRef: { number: inv.params.length + i + 1 } }, typeName: typeNameNode(row[2 * i + 1]!) },
       }),
+  // Sequence calls and what else only the coordinator database answers are evaluated there.
+  if ((await coordinatorOnlyIn(session, st, metadata)).length > 0) return null;
     );
   }
   return {
@@ -1122,6 +1126,7 @@ async function insert(
       const converted = !!expr?.TypeCast && shardIndexOf(table, text) === null;
       if ((v === null || converted) && expr && !expr.SetToDefault) {
         text = await evaluate(session, expr, inv, table);
+  const found = await coordinatorOnlyIn(session, st, metadata);
         row[position] = constantNode(text, expr);
       }
       texts.push(text);
@@ -1132,6 +1137,7 @@ async function insert(
       const index = rowShardIndex(table, text, "INSERT");
       groups.set(index, [...(groups.get(index) ?? []), row]);
       values.add(text!);
+    (item) => mentionsAny(item, found),
     });
   }
   const moves = table.method === "h" && updatesPartitionKey(stmt, table);
