@@ -1,7 +1,7 @@
 -- What only the coordinator database has or answers rightly, in statements on distributed tables:
 -- functions the workers lack, sequence functions, lookups of objects by name. SELECTs, router ones
--- too, are answered there (the fallback); modifications, whose expressions run on the shards,
--- refuse them. Functions recorded for the workers (a default needs them) run on the shards.
+-- too, are answered there (the fallback), and so are the items of INSERT … VALUES; other parts of
+-- modifications run on the shards and refuse them. Functions recorded for the workers run there.
 -- Shard ids of its own, whatever the files before it created.
 SELECT setval('pg_catalog.pg_dist_shardid_seq', 1950000) > 0 AS moved;
 SET canopy.shard_count = 4;
