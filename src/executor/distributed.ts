@@ -373,10 +373,11 @@ async function refuseCoordinatorOnly(
   st: InterceptedStatement,
   metadata: MetadataSnapshot,
 ): Promise<void> {
+  // An INSERT's VALUES items are evaluated there; the rest of it runs on the shards.
   const values = st.stmt.InsertStmt as AstNode | undefined;
-  const shardPart = values ? { InsertStmt: { ...values, selectStmt: undefined } } : st.stmt;
+  const onShards = values ? { InsertStmt: { ...values, selectStmt: undefined } } : st.stmt;
   const [found] = (await coordinatorOnlyIn(session, st, metadata)).filter(
-    (f) => !(f.endsWith("()") && sequenceFunctions.has(f.slice(0, -2))) && (!values || mentionsAny(shardPart, [f])),
+    (f) => !(f.endsWith("()") && sequenceFunctions.has(f.slice(0, -2))) && (!values || mentionsAny(onShards, [f])),
   );
   if (found === undefined) return;
   throw new SqlError("0A000", `${found} in a modification of distributed tables is not supported`, {
