@@ -92,6 +92,8 @@ interface StatementFacts {
   readonly otherSample: boolean;
   /** Whether it reads a column named tableoid. */
   readonly tableoid: boolean;
+  /** Whether it has WHERE CURRENT OF. */
+  readonly currentOf: boolean;
 }
 
 /**
@@ -265,7 +267,7 @@ async function plan(
     // Into a table of the coordinator database, which runs it over the rows fetched.
     return fallback(session, st, stmt, dist, metadata, inv, inBlock);
   }
-  if (target && hasNode(stmt, "CurrentOfExpr")) {
+  if (target && facts.currentOf) {
     throw new SqlError("0A000", "WHERE CURRENT OF on distributed or reference tables is not supported", {
       hint: "Filter the UPDATE or DELETE by the row's key instead.",
     });
@@ -619,23 +621,17 @@ function statementFacts(st: InterceptedStatement): StatementFacts {
   let lock: Clause | undefined = (st.stmt.SelectStmt as { lockingClause?: Clause[] } | undefined)?.lockingClause?.[0];
   let otherSample = false;
   let tableoid = false;
+  let currentOf = false;
   walk(st.stmt, (node) => {
+    if (node.CurrentOfExpr) currentOf = true;
     lock ??= (node.lockingClause as Clause[] | undefined)?.[0];
     const sample = node.RangeTableSample as { method: AstNode[] } | undefined;
     if (sample && !splitsBySample(sample)) otherSample = true;
     const fields = stringList((node.ColumnRef as { fields?: unknown } | undefined)?.fields);
     if (fields[fields.length - 1] === "tableoid") tableoid = true;
   });
-  state.facts = { lock: lock ? lockNames[lock.LockingClause.strength] : null, otherSample, tableoid };
+  state.facts = { lock: lock ? lockNames[lock.LockingClause.strength] : null, otherSample, tableoid, currentOf };
   return state.facts;
-}
-
-function hasNode(stmt: AstNode, kind: string): boolean {
-  let found = false;
-  walk(stmt, (n) => {
-    if (n[kind]) found = true;
-  });
-  return found;
 }
 
 /**
