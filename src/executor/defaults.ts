@@ -9,6 +9,7 @@
 //   replaced by constants before a modification goes to the shards.
 import { SqlError } from "../errors.js";
 import {
+  cloneAst,
   expressionFromTemplate,
   paramTypesFor,
   stringList,
@@ -138,9 +139,10 @@ export function callsSequence(expr: unknown): boolean {
 /**
  * Completes the rows of an INSERT … VALUES: the columns it leaves out and the DEFAULT items of
  * columns whose defaults the coordinator evaluates get values, and so do items calling sequence
- * functions — row by row, in the order PostgreSQL evaluates them. The distribution column's
- * default, constant or not, is evaluated too: rows are routed by its value. Returns the column
- * list the rows now follow.
+ * functions or what else only the coordinator database answers (`coordinatorItem`) — row by row,
+ * in the order PostgreSQL evaluates them, each once. The distribution column's default, constant
+ * or not, is evaluated too: rows are routed by its value. Returns the column list the rows now
+ * follow.
  */
 export async function fillDefaults(
   session: Session,
@@ -150,6 +152,7 @@ export async function fillDefaults(
   override: string | undefined,
   inv: Invocation,
   distributionColumn: string | null,
+  coordinatorItem: (item: AstNode) => boolean,
 ): Promise<string[]> {
   const evaluatedDefault = (c: ColumnInfo | undefined) =>
     c?.coordinatorDefault ?? (c?.name === distributionColumn ? c.defaultExpr : null);
@@ -169,7 +172,7 @@ export async function fillDefaults(
   const evaluated = (row: AstNode[], position: number): AstNode | null => {
     const item = row[position];
     if (item?.SetToDefault) return evaluatedDefault(given[position]);
-    return item && callsSequence(item) ? item : null;
+    return item && (callsSequence(item) || coordinatorItem(item)) ? item : null;
   };
   const positions = columns.map((_, p) => p).filter((p) => rows.some((row) => evaluated(row, p)));
   if (missing.length === 0 && positions.length === 0) return [...columns];
@@ -179,7 +182,8 @@ export async function fillDefaults(
       items: [
         ...positions.map((p) => {
           const e = evaluated(row, p);
-          return e ? textCast(e) : nullText;
+          if (!e) return nullText;
+          return row[p].SetToDefault ? textCast(e) : typedTextCell(e);
         }),
         ...missing.map((c) => textCast(evaluatedDefault(c)!)),
       ],
@@ -194,11 +198,39 @@ export async function fillDefaults(
   );
   rows.forEach((row, r) => {
     positions.forEach((p, i) => {
-      if (evaluated(row, p)) row[p] = literal(values[r][i]);
+      if (!evaluated(row, p)) return;
+      row[p] = row[p].SetToDefault ? literal(values[r][i]) : typedLiteral(values[r][i]!);
     });
     row.push(...missing.map((_, i) => literal(values[r][positions.length + i])));
   });
   return [...columns, ...missing.map((c) => c.name)];
+}
+
+/** typedTextCell's cell, parsed once. */
+let typedTextTemplate: AstNode | undefined;
+
+/**
+ * A VALUES cell evaluating an item once (the subquery is a fence) into its text and its type's
+ * name, as a JSON array: the shards then assign the value to its column from the item's own type,
+ * as PostgreSQL would (numeric 2.5 into an integer column is 3, a timestamptz into a date column
+ * is read in the session's time zone).
+ */
+function typedTextCell(item: AstNode): AstNode {
+  typedTextTemplate ??= expressionFromTemplate(
+    `(SELECT pg_catalog.json_build_array(pg_catalog.pg_typeof(v)::pg_catalog.text, v::pg_catalog.text)
+        FROM (SELECT NULL OFFSET 0) AS s (v))::pg_catalog.text`,
+  );
+  const cell = cloneAst(typedTextTemplate);
+  type Select = { targetList: { ResTarget: { val: AstNode } }[]; fromClause: AstNode[] };
+  const outer = ((cell.TypeCast as AstNode).arg as { SubLink: { subselect: { SelectStmt: Select } } }).SubLink;
+  const from = outer.subselect.SelectStmt.fromClause[0] as { RangeSubselect: { subquery: { SelectStmt: Select } } };
+  from.RangeSubselect.subquery.SelectStmt.targetList[0].ResTarget.val = item;
+  return cell;
+}
+/** The constant a typedTextCell's answer stands for: its text, typed as the item was. */
+function typedLiteral(cell: string): AstNode {
+  const [type, text] = JSON.parse(cell) as [string, string | null];
+  return { TypeCast: { arg: literal(text), typeName: typeNameNode(type) } };
 }
 
 /**

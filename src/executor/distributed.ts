@@ -36,13 +36,12 @@ import {
 } from "../planner/analyze.js";
 import type { Session } from "../server/session.js";
 import type { Invocation, InterceptedStatement } from "../commands/intercept.js";
-import { coordinatorOnly, runPushdown, type PushdownEntry } from "./pushdown.js";
+import { coordinatorOnly, mentionsAny, runPushdown, type PushdownEntry } from "./pushdown.js";
 import { runRecursive } from "./subplans.js";
 import { wholeTasks } from "./adaptive.js";
 import { commitBlock, commitStatement } from "../transaction/commit.js";
 import { copyOut, relationRef } from "./copy.js";
 import {
-  callsSequence,
   evaluateSelect,
   evaluateTransactionValues,
   fillDefaults,
@@ -81,6 +80,20 @@ export interface DistributedState {
   views?: ViewExpansion;
   /** What of the statement only the coordinator database answers (coordinatorOnly), and its key. */
   coordinatorOnly?: { key: string; found: readonly string[] };
+  /** What the checks before planning need of the statement (statementFacts). */
+  facts?: StatementFacts;
+}
+
+/** What the checks before planning need of a statement, found in one walk of it. */
+interface StatementFacts {
+  /** The row lock PostgreSQL names a locking SELECT by ("FOR SHARE"), or null when it locks none. */
+  readonly lock: string | null;
+  /** Whether it samples a table by a method other than BERNOULLI or SYSTEM. */
+  readonly otherSample: boolean;
+  /** Whether it reads a column named tableoid. */
+  readonly tableoid: boolean;
+  /** Whether it has WHERE CURRENT OF. */
+  readonly currentOf: boolean;
 }
 
 /**
@@ -242,9 +255,10 @@ async function plan(
 ): Promise<void> {
   const target = dist.find((r) => r.isTarget);
   const hasLocal = refs.length > dist.length;
-  if ((target || hasLockingClause(stmt)) && !inBlock) await refuseReadOnlyWrite(session, stmt);
-  refuseUnsplittableSamples(stmt, dist);
-  refuseTableoid(stmt, dist);
+  const facts = statementFacts(st);
+  if ((target || facts.lock) && !inBlock) await refuseReadOnlyWrite(session, st);
+  if (facts.otherSample) refuseUnsplittableSamples(stmt, dist);
+  if (facts.tableoid) refuseTableoid(stmt, dist);
   if (target && !isInsertSelect(stmt)) await refuseCoordinatorOnly(session, st, metadata);
   if (target && stmt.SelectStmt)
     return modifyingWith(session, st, stmt, dist, target, hasLocal, metadata, inv, inBlock);
@@ -253,7 +267,7 @@ async function plan(
     // Into a table of the coordinator database, which runs it over the rows fetched.
     return fallback(session, st, stmt, dist, metadata, inv, inBlock);
   }
-  if (target && hasNode(stmt, "CurrentOfExpr")) {
+  if (target && facts.currentOf) {
     throw new SqlError("0A000", "WHERE CURRENT OF on distributed or reference tables is not supported", {
       hint: "Filter the UPDATE or DELETE by the row's key instead.",
     });
@@ -294,7 +308,7 @@ async function plan(
   // A read, or a write to a local table that reads distributed ones. SELECT … INTO creates its
   // table in the coordinator database, never on a worker.
   const into = !!(stmt.SelectStmt as { intoClause?: unknown } | undefined)?.intoClause;
-  const locking = hasLockingClause(stmt);
+  const locking = facts.lock !== null;
   if (locking) refuseLockedReferenceTable(stmt, dist);
   if (!hasLocal && !binaryResults && stmt.SelectStmt && !into) {
     const plan = routerPlan(session, st, dist, metadata);
@@ -351,17 +365,21 @@ async function coordinatorOnlyIn(
 }
 
 /**
- * A modification runs its expressions on the shards (the SELECT of an INSERT … SELECT excepted,
- * which insertSelect evaluates in the coordinator database when it must; sequence functions the
- * modification paths evaluate or refuse themselves): what the workers cannot answer is refused.
+ * A modification runs its expressions on the shards (the SELECT of an INSERT … SELECT and the
+ * items of INSERT … VALUES excepted, which insert and insertSelect evaluate in the coordinator
+ * database when they must; sequence functions the modification paths evaluate or refuse
+ * themselves): what the workers cannot answer is refused.
  */
 async function refuseCoordinatorOnly(
   session: Session,
   st: InterceptedStatement,
   metadata: MetadataSnapshot,
 ): Promise<void> {
+  // An INSERT's VALUES items are evaluated there; the rest of it runs on the shards.
+  const values = st.stmt.InsertStmt as AstNode | undefined;
+  const onShards = values ? { InsertStmt: { ...values, selectStmt: undefined } } : st.stmt;
   const [found] = (await coordinatorOnlyIn(session, st, metadata)).filter(
-    (f) => !(f.endsWith("()") && sequenceFunctions.has(f.slice(0, -2))),
+    (f) => !(f.endsWith("()") && sequenceFunctions.has(f.slice(0, -2))) && (!values || mentionsAny(onShards, [f])),
   );
   if (found === undefined) return;
   throw new SqlError("0A000", `${found} in a modification of distributed tables is not supported`, {
@@ -421,21 +439,7 @@ async function modifyingWith(
     !inserts && !hasLocal && dist.every((r) => !r.isTarget || r.table.method === "h")
       ? routerTarget(dist, metadata, inv)
       : null;
-  // Each UPDATE or DELETE in it is prepared as one on its own would be, and may not move rows.
-  const modifications: { body: AstNode; table: TableRecord }[] = [];
-  walk(stmt, (node) => {
-    for (const kind of ["UpdateStmt", "DeleteStmt"]) {
-      const body = node[kind] as AstNode | undefined;
-      const ref = body && dist.find((r) => r.isTarget && r.level === body);
-      if (ref) modifications.push({ body: node, table: ref.table });
-    }
-  });
-  if (route && modifications.some((m) => updatesPartitionKey(m.body, m.table))) {
-    throw new SqlError("0A000", "a data-modifying WITH may not change a distribution column", {
-      hint: "Run the UPDATE on its own: it moves the rows to their new shards.",
-    });
-  }
-  for (const m of modifications) await prepareModification(session, stmt, m.body.UpdateStmt as AstNode, m.table);
+  // Refused before anything is prepared (which asks the coordinator database).
   if (!route) {
     throw new SqlError(
       "0A000",
@@ -445,6 +449,21 @@ async function modifyingWith(
       },
     );
   }
+  // Each UPDATE or DELETE in it is prepared as one on its own would be, and may not move rows.
+  const modifications: { body: AstNode; table: TableRecord }[] = [];
+  walk(stmt, (node) => {
+    for (const kind of ["UpdateStmt", "DeleteStmt"]) {
+      const body = node[kind] as AstNode | undefined;
+      const ref = body && dist.find((r) => r.isTarget && r.level === body);
+      if (ref) modifications.push({ body: node, table: ref.table });
+    }
+  });
+  if (modifications.some((m) => updatesPartitionKey(m.body, m.table))) {
+    throw new SqlError("0A000", "a data-modifying WITH may not change a distribution column", {
+      hint: "Run the UPDATE on its own: it moves the rows to their new shards.",
+    });
+  }
+  for (const m of modifications) await prepareModification(session, stmt, m.body.UpdateStmt as AstNode, m.table);
   return router(session, st, stmt, dist, route, inv, inBlock, true);
 }
 
@@ -520,13 +539,15 @@ async function modificationRouterPlan(
   walk(stmt, (node) => {
     if (node.SetToDefault) setsDefault = true;
   });
-  if (setsDefault || callsSequence(stmt)) return null;
+  if (setsDefault) return null;
   let pins: Map<DistributedRef, ValueSource[] | null> | undefined;
   if (stmt.InsertStmt) {
     const value = dist.length === 1 ? await insertedValue(session, stmt, table) : null;
     if (!value) return null;
     pins = new Map([[target, [value]]]);
   }
+  // Sequence calls and what else only the coordinator database answers are evaluated there.
+  if ((await coordinatorOnlyIn(session, st, metadata)).length > 0) return null;
   const plan = routerPlan(session, st, dist, metadata, pins);
   if (!plan) return null;
   const template = cloneAst(st.stmt);
@@ -583,20 +604,34 @@ export function returns(stmt: AstNode): boolean {
   return (dml?.returningClause?.exprs?.length ?? dml?.returningList?.length ?? 0) > 0;
 }
 
-function hasLockingClause(stmt: AstNode): boolean {
-  let found = false;
-  walk(stmt, (n) => {
-    if ((n.lockingClause as unknown[] | undefined)?.length) found = true;
-  });
-  return found;
-}
+/** The names PostgreSQL gives the row lock strengths. */
+const lockNames: Record<string, string> = {
+  LCS_FORKEYSHARE: "FOR KEY SHARE",
+  LCS_FORSHARE: "FOR SHARE",
+  LCS_FORNOKEYUPDATE: "FOR NO KEY UPDATE",
+  LCS_FORUPDATE: "FOR UPDATE",
+};
 
-function hasNode(stmt: AstNode, kind: string): boolean {
-  let found = false;
-  walk(stmt, (n) => {
-    if (n[kind]) found = true;
+/** The statement's facts (StatementFacts), found at its first execution. */
+function statementFacts(st: InterceptedStatement): StatementFacts {
+  const state = st.distributed!;
+  if (state.facts) return state.facts;
+  type Clause = { LockingClause: { strength: string } };
+  // PostgreSQL names a locking SELECT by its first row lock: the top level's first.
+  let lock: Clause | undefined = (st.stmt.SelectStmt as { lockingClause?: Clause[] } | undefined)?.lockingClause?.[0];
+  let otherSample = false;
+  let tableoid = false;
+  let currentOf = false;
+  walk(st.stmt, (node) => {
+    if (node.CurrentOfExpr) currentOf = true;
+    lock ??= (node.lockingClause as Clause[] | undefined)?.[0];
+    const sample = node.RangeTableSample as { method: AstNode[] } | undefined;
+    if (sample && !splitsBySample(sample)) otherSample = true;
+    const fields = stringList((node.ColumnRef as { fields?: unknown } | undefined)?.fields);
+    if (fields[fields.length - 1] === "tableoid") tableoid = true;
   });
-  return found;
+  state.facts = { lock: lock ? lockNames[lock.LockingClause.strength] : null, otherSample, tableoid, currentOf };
+  return state.facts;
 }
 
 /**
@@ -607,13 +642,20 @@ function refuseUnsplittableSamples(stmt: AstNode, dist: readonly DistributedRef[
   walk(stmt, (node) => {
     const sample = node.RangeTableSample as { relation: AstNode; method: AstNode[] } | undefined;
     if (!sample) return;
-    const method = stringList(sample.method).join(".").toLowerCase();
     const ref = dist.find((r) => r.holder === sample.relation && r.table.method === "h");
-    if (!ref || method === "bernoulli" || method === "system") return;
+    if (!ref || splitsBySample(sample)) return;
+    const method = stringList(sample.method).join(".");
     throw new SqlError("0A000", `TABLESAMPLE ${method} on distributed table "${ref.relname}" is not supported`, {
       hint: "Use TABLESAMPLE BERNOULLI or SYSTEM, which are sampled on each shard.",
     });
   });
+}
+
+/** Whether a TABLESAMPLE method is BERNOULLI or SYSTEM (of pg_catalog, where PostgreSQL has them). */
+function splitsBySample(sample: { method: AstNode[] }): boolean {
+  const names = stringList(sample.method).map((n) => n.toLowerCase());
+  const method = names.length === 2 && names[0] === "pg_catalog" ? names[1] : names.join(".");
+  return method === "bernoulli" || method === "system";
 }
 
 /**
@@ -631,10 +673,12 @@ export function refuseNonstandardStrings(settings: { standardStrings: boolean })
  * As PostgreSQL refuses writes under default_transaction_read_only: a statement outside a block
  * reaches a worker without a BEGIN that would carry the mode.
  */
-async function refuseReadOnlyWrite(session: Session, stmt: AstNode): Promise<void> {
+async function refuseReadOnlyWrite(session: Session, st: InterceptedStatement): Promise<void> {
   if (!(await session.remote.sessionSettings()).readOnlyDefault) return;
-  const kind = Object.keys(stmt)[0];
-  const verb = kind === "SelectStmt" ? "SELECT FOR UPDATE" : kind.replace(/Stmt$/, "").toUpperCase();
+  // As PostgreSQL's command tag: a SELECT named by its row lock (writing WITH: SELECT).
+  const kind = Object.keys(st.stmt)[0];
+  const lock = statementFacts(st).lock;
+  const verb = kind !== "SelectStmt" ? kind.replace(/Stmt$/, "").toUpperCase() : lock ? `SELECT ${lock}` : "SELECT";
   throw new SqlError("25006", `cannot execute ${verb} in a read-only transaction`);
 }
 
@@ -843,8 +887,12 @@ async function runRouterPlan(
   if (modification && placements.length !== 1) return false;
   const group = plan.referenceGroup ?? placements[0]?.groupId;
   if (group === undefined) return false;
-  if (modification && !inBlock && session.remote.knownSettings()?.readOnlyDefault !== false) {
-    await refuseReadOnlyWrite(session, st.stmt);
+  if (
+    (modification || statementFacts(st).lock) &&
+    !inBlock &&
+    session.remote.knownSettings()?.readOnlyDefault !== false
+  ) {
+    await refuseReadOnlyWrite(session, st);
   }
   // Outside a block the statement is alone in its transaction (statements sharing an implicit
   // transaction run in a block: Session.pipelineBlock, needsImplicitBlock) and reaches one shard,
@@ -1075,6 +1123,7 @@ async function insert(
   }
   // DEFAULT VALUES is one row that gives no column.
   const all = await session.tableColumns(table.relationId);
+  const found = await coordinatorOnlyIn(session, st, metadata);
   const given = select?.valuesLists?.map((l) => l.List.items) ?? [[]];
   const width = given[0].length;
   const columns = await fillDefaults(
@@ -1085,6 +1134,7 @@ async function insert(
     ins.override,
     inv,
     table.partitionKey,
+    (item) => mentionsAny(item, found),
   );
   if (columns.length > width) {
     // Values were added: the statement now lists its columns.

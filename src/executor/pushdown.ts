@@ -474,9 +474,26 @@ const catalogFunctions =
  * as a message names it ("plus1()", "::regclass"), in the order met.
  */
 export async function coordinatorOnly(session: Session, stmt: AstNode): Promise<string[]> {
+  const { found, functions } = coordinatorOnlyCandidates(stmt);
+  for (const name of (await functionFacts(session, functions)).workerless) found.push(`${name}()`);
+  return found;
+}
+
+/** Whether an AST mentions any of what coordinatorOnly found (in its names). */
+export function mentionsAny(root: unknown, found: readonly string[]): boolean {
+  if (found.length === 0) return false;
+  const candidates = coordinatorOnlyCandidates(root);
+  return [...candidates.found, ...[...candidates.functions].map((f) => `${f}()`)].some((n) => found.includes(n));
+}
+
+/**
+ * The catalog lookups and sequence calls of an AST (named as coordinatorOnly names them), and the
+ * other functions it calls, which only the catalog tells apart.
+ */
+function coordinatorOnlyCandidates(root: unknown): { found: string[]; functions: Set<string> } {
   const found: string[] = [];
   const functions = new Set<string>();
-  walk(stmt, (node) => {
+  walk(root, (node) => {
     const fc = node.FuncCall as AstNode | undefined;
     if (fc) {
       const name = stringList(fc.funcname).pop()!;
@@ -487,6 +504,5 @@ export async function coordinatorOnly(session: Session, stmt: AstNode): Promise<
     const type = cast?.typeName ? stringList(cast.typeName.names).pop()! : "";
     if (lookupTypes.test(type)) found.push(`::${type}`);
   });
-  for (const name of (await functionFacts(session, functions)).workerless) found.push(`${name}()`);
-  return found;
+  return { found, functions };
 }

@@ -681,6 +681,14 @@ export class Session {
       return c;
     }
     if (c.kind !== "forward") return c;
+    // PostgreSQL reads the literals of the whole string as standard_conforming_strings stands when
+    // it arrives: a SET in the string changes the strings after it only. Read before it runs.
+    if (sql.includes("\\") && /standard_conforming|reset|discard/i.test(sql)) {
+      if (mayConcernDistributed(sql, await this.metadata())) {
+        const checked = await this.checkStrings(c);
+        if (checked.kind === "error") return checked;
+      }
+    }
     if (/search_path/i.test(sql)) this.searchPathEpoch++;
     if (/isolation|read\s+only|deferrable|default_transaction|reset|discard/i.test(sql)) this.transactionModeEpoch++;
     if (
@@ -715,21 +723,25 @@ export class Session {
       if (this.distributedClassifications.size >= classificationCacheMax) this.distributedClassifications.clear();
       this.distributedClassifications.set(sql, { version: metadata.version, prepared: this.sqlPreparedEpoch, c: d });
     }
-    if (d.kind === "forward" && !settings && !parses(sql)) return this.checkUnparsed(d);
+    // What Canopy cannot parse goes to the coordinator database, which reports the syntax error,
+    // unless the session reads literals otherwise, where it would run over the empty shells.
+    if (d.kind === "forward" && !settings && !parses(sql)) return this.checkStrings(d);
     return d;
   }
 
   /**
-   * A statement naming distributed tables that Canopy's parser rejects goes to the coordinator
-   * database, which reports the syntax error, unless the session reads literals otherwise
-   * (standard_conforming_strings off), where it would run over the empty shells. The settings are
-   * read here, and the internal query ended with a Sync so the forwarded statement is not in a
-   * pipeline (VACUUM, CREATE INDEX CONCURRENTLY refuse to run in one).
+   * Refuses a string naming distributed tables when the session reads literals otherwise than
+   * Canopy's parser (standard_conforming_strings off). Settings not yet read are read here, and
+   * the internal query ended with a Sync so a statement forwarded next is not in a pipeline
+   * (VACUUM, CREATE INDEX CONCURRENTLY refuse to run in one).
    */
-  private async checkUnparsed(d: Classification): Promise<Classification> {
+  private async checkStrings(d: Classification): Promise<Classification> {
     try {
-      const settings = await this.remote.sessionSettings();
-      await this.internalRaw(FrontendCode.Sync, write.sync());
+      let settings = this.remote.knownSettings();
+      if (!settings) {
+        settings = await this.remote.sessionSettings();
+        await this.internalRaw(FrontendCode.Sync, write.sync());
+      }
       refuseNonstandardStrings(settings);
       return d;
     } catch (e) {

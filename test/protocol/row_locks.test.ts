@@ -88,3 +88,25 @@ test("refused: locking over several shards or a reference table's rows", async (
   );
   assert.deepEqual(rows, [{ id: 3 }]);
 });
+
+test("under default_transaction_read_only a kept router plan is refused outside a block, named by its lock", async () => {
+  const c = new pg.Client(cluster.url);
+  await c.connect();
+  try {
+    await c.query("SET default_transaction_read_only = on");
+    for (const clause of ["FOR UPDATE", "FOR NO KEY UPDATE", "FOR SHARE", "FOR KEY SHARE"]) {
+      // Run in a read-write block first, which keeps the router plan with the statement.
+      await c.query("BEGIN READ WRITE");
+      await lockOne(c, clause, 11);
+      await lockOne(c, clause, 11);
+      await c.query("COMMIT");
+      await assert.rejects(
+        lockOne(c, clause, 11),
+        (e: { code?: string; message?: string }) =>
+          e.code === "25006" && e.message === `cannot execute SELECT ${clause} in a read-only transaction`,
+      );
+    }
+  } finally {
+    await c.end();
+  }
+});

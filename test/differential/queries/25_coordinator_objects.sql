@@ -36,3 +36,14 @@ SELECT plus_one('x') FROM companies WHERE id = 7;
 
 -- @error
 SELECT 'no_such_table'::regclass FROM companies WHERE id = 7;
+
+-- INSERT … VALUES evaluates such items in the coordinator database, each once, keeping its type
+-- (2.5 + 1 into an integer column is 4), also in the distribution column.
+INSERT INTO companies (id, name, employees) VALUES (plus_one(2100), 'evaluated', plus_one(1)), (2102, 'typed', 2.5 + plus_one(0))
+RETURNING id, name, employees;
+
+-- @params 2103 | 41
+INSERT INTO companies (id, name, employees) VALUES ($1, 'prepared', plus_one($2)) RETURNING id, employees;
+
+-- @error
+INSERT INTO companies (id, name, employees) VALUES (2104, 'too big', plus_one(2147483647));

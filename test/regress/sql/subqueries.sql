@@ -49,6 +49,8 @@ SELECT count(*) FROM sq_orders WHERE note IN (SELECT repeat(note, 100) FROM sq_o
 -- TABLESAMPLE samples each shard where its rows are read; a table read twice shares its fetch.
 SELECT count(*) FROM sq_orders TABLESAMPLE SYSTEM (100);
 SELECT count(*) FROM sq_orders TABLESAMPLE SYSTEM_ROWS (3);
+SELECT count(*) FROM sq_orders TABLESAMPLE pg_catalog.bernoulli (100);
+SELECT count(*) FROM sq_orders TABLESAMPLE pg_catalog.system (100) WHERE tenant = 1;
 SELECT count(*) FROM sq_orders o TABLESAMPLE BERNOULLI (100) WHERE EXISTS (SELECT 1 FROM sq_orders p WHERE p.note = o.note || 'x');
 -- A cursor over distributed tables reads the rows fetched when it is declared.
 BEGIN;
@@ -73,6 +75,8 @@ SELECT count(*) FROM sq_orders WHERE id = 1000;
 WITH d AS (UPDATE sq_orders SET tenant = 2 WHERE tenant = 1 AND id = 1 RETURNING *) SELECT count(*) FROM d;
 CREATE SEQUENCE sq_seq;
 WITH d AS (UPDATE sq_orders SET amount = nextval('sq_seq') WHERE tenant = 1 AND id = 1 RETURNING amount) SELECT * FROM d;
+-- Over several shards it is refused first, before any of it is prepared.
+WITH d AS (UPDATE sq_orders SET amount = nextval('sq_seq') RETURNING amount) SELECT * FROM d;
 DROP SEQUENCE sq_seq;
 -- SQL-level PREPARE / EXECUTE over distributed tables: arguments cast to the parameters' types.
 PREPARE sq_by_tenant(int) AS SELECT id, amount FROM sq_orders WHERE tenant = $1 ORDER BY id LIMIT 3;

@@ -90,6 +90,11 @@ SET default_transaction_read_only = on;
 INSERT INTO set_rows VALUES (1, 'x', 1);
 UPDATE set_rows SET note = 'x' WHERE id = 1000;
 SELECT id FROM set_rows WHERE id = 1000 FOR UPDATE;
+-- Each lock strength is named as PostgreSQL names it; a writing WITH is a SELECT.
+SELECT id FROM set_rows WHERE id = 1000 FOR SHARE;
+SELECT id FROM set_rows WHERE id = 1000 FOR NO KEY UPDATE;
+SELECT id FROM set_rows WHERE id = 1000 FOR KEY SHARE;
+WITH w AS (UPDATE set_rows SET note = 'x' WHERE id = 1000 RETURNING id) SELECT * FROM w;
 BEGIN READ WRITE;
 UPDATE set_rows SET note = 'x' WHERE id = 1000;
 ROLLBACK;
@@ -97,6 +102,10 @@ RESET default_transaction_read_only;
 -- Literals read as standard strings would be misread: refused.
 SET standard_conforming_strings = off;
 SELECT count(*) FROM set_rows WHERE note <> 'x';
+-- A Query string's literals are read as the setting stood when it arrived (a SET in it changes
+-- the strings after it): refused where a backslash could be read otherwise, run where none is.
+SET standard_conforming_strings = on \; SELECT count(*) FROM set_rows WHERE note <> 'x\y';
+SET standard_conforming_strings = on \; SELECT count(*) FROM set_rows WHERE note <> 'x';
 RESET standard_conforming_strings;
 -- VACUUM refuses to run in a pipeline: nothing Canopy asks before forwarding it may leave one.
 VACUUM ANALYZE set_rows;

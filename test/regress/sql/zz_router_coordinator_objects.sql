@@ -1,7 +1,7 @@
 -- What only the coordinator database has or answers rightly, in statements on distributed tables:
 -- functions the workers lack, sequence functions, lookups of objects by name. SELECTs, router ones
--- too, are answered there (the fallback); modifications, whose expressions run on the shards,
--- refuse them. Functions recorded for the workers (a default needs them) run on the shards.
+-- too, are answered there (the fallback), and so are the items of INSERT … VALUES; other parts of
+-- modifications run on the shards and refuse them. Functions recorded for the workers run there.
 -- Shard ids of its own, whatever the files before it created.
 SELECT setval('pg_catalog.pg_dist_shardid_seq', 1950000) > 0 AS moved;
 SET canopy.shard_count = 4;
@@ -29,7 +29,21 @@ SELECT id, co_plus1(id) FROM co_orders WHERE tenant = 1 FOR UPDATE;
 UPDATE co_orders SET amount = co_plus1(amount) WHERE tenant = 1;
 UPDATE co_orders SET amount = co_plus1(amount);
 DELETE FROM co_orders WHERE tenant = 1 AND to_regclass('co_orders') IS NULL;
+INSERT INTO co_orders VALUES (1, 100, 1) RETURNING co_plus1(id);
+-- INSERT … VALUES evaluates its items in the coordinator database, as PostgreSQL would: each once,
+-- in order, keeping its type (a numeric 2.5 into an integer column is 3).
+CREATE FUNCTION co_half(int) RETURNS numeric LANGUAGE sql IMMUTABLE AS 'select $1 / 2.0';
+CREATE FUNCTION co_next() RETURNS int LANGUAGE sql VOLATILE AS $$select nextval('co_seq')::int$$;
+SELECT setval('co_seq', 1000);
 INSERT INTO co_orders VALUES (1, 100, co_plus1(1));
+INSERT INTO co_orders VALUES (1, 101, co_half(5)), (co_plus1(1), co_next(), co_next()), (3, co_next(), co_half(-5));
+PREPARE co_insert(int, int) AS INSERT INTO co_orders VALUES ($1, $2, co_plus1($2));
+EXECUTE co_insert(1, 110);
+EXECUTE co_insert(2, 111);
+DEALLOCATE co_insert;
+SELECT * FROM co_orders WHERE id >= 100 ORDER BY id;
+DELETE FROM co_orders WHERE id >= 100;
+DROP FUNCTION co_half(int), co_next();
 -- … but not what the workers have.
 UPDATE co_orders SET amount = co_times2(amount) WHERE tenant = 1 AND id = 1;
 -- tableoid of a row names its shard.
