@@ -284,6 +284,10 @@ export class RemoteConnections implements SlotHolder {
     let statement: Promise<T>;
     try {
       this.session.interrupts.check();
+      // Known before anything is issued, so that each command leaves at once, in the order issued:
+      // a command waiting for it could otherwise leave after the ones issued behind it.
+      const logging = this.session.logRemoteCommands();
+      if (logging !== true && logging !== false) await logging;
       if (remote.settingsEpoch !== this.session.settingsEpoch) {
         const settings = await this.sessionSettings();
         setup.push(
