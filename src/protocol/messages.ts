@@ -130,7 +130,10 @@ export class MessageFramer {
 
   private peek(n: number): Buffer {
     if (this.chunks[0].length >= n) return this.chunks[0];
-    this.chunks = [Buffer.concat(this.chunks)];
+    // Only the chunks the first n bytes span are joined: a long backlog behind them is not copied.
+    let count = 0;
+    for (let have = 0; have < n; count++) have += this.chunks[count].length;
+    this.chunks.splice(0, count, Buffer.concat(this.chunks.slice(0, count)));
     return this.chunks[0];
   }
 
