@@ -17,7 +17,7 @@ import { RemoteError } from "../nodes/gateway.js";
 import { BackendCode, MessageWriter, write } from "../protocol/messages.js";
 import { cloneAst, textCast, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
-import { hashValue, shardIndexForHash } from "../metadata/hash.js";
+import { hashPlainBytes, hashValue, shardIndexForHash } from "../metadata/hash.js";
 import { canonicalValues } from "./canonical.js";
 import { shardRelname } from "../commands/shard_ddl.js";
 import { nodeForGroup } from "../commands/distribute.js";
@@ -27,10 +27,16 @@ import {
   BINARY_HEADER,
   BINARY_TRAILER,
   CopyRowSplitter,
+  batchOf,
   binaryFieldOfRow,
   copyOptions,
   fieldOfRow,
+  plainFieldRange,
+  rowCount,
+  rowOf,
   type CopyOptions,
+  type FieldRange,
+  type RowBatch,
 } from "./copy_format.js";
 import { commitStatement } from "../transaction/commit.js";
 import { recordStatement } from "./stat_statements.js";
@@ -56,20 +62,25 @@ interface ShardBuffer {
   lines: number[];
 }
 
-function append(buffer: ShardBuffer, row: Buffer): void {
-  if (buffer.length + row.length > buffer.data.length) {
-    const bigger = Buffer.allocUnsafe(Math.max(buffer.data.length * 2, buffer.length + row.length));
+/** Appends bytes[start, end) to a shard's buffer. */
+function append(buffer: ShardBuffer, bytes: Buffer, start = 0, end = bytes.length): void {
+  const length = end - start;
+  if (buffer.length + length > buffer.data.length) {
+    const bigger = Buffer.allocUnsafe(Math.max(buffer.data.length * 2, buffer.length + length));
     buffer.data.copy(bigger, 0, 0, buffer.length);
     buffer.data = bigger;
   }
-  row.copy(buffer.data, buffer.length);
-  buffer.length += row.length;
+  // Faster than Buffer's copy() for rows of a few hundred bytes.
+  buffer.data.set(bytes.subarray(start, end), buffer.length);
+  buffer.length += length;
 }
 
 /** One COPY FROM STDIN into a distributed or reference table, fed CopyData as it arrives. */
 export class DistributedCopyIn {
   private readonly splitter: CopyRowSplitter;
   private buffers = new Map<number, ShardBuffer>();
+  /** The size each shard's buffer grew to in the last batch: the next starts that large. */
+  private readonly bufferBytes = new Map<number, number>();
   private buffered = 0;
   private line = 0;
   private rows = 0;
@@ -80,6 +91,9 @@ export class DistributedCopyIn {
   /** Rows waiting for their defaults, and the client's line number of the first. */
   private unfilled: Buffer[] = [];
   private unfilledLine = 0;
+  /** The NULL string's bytes, and where the distribution column's field was found last. */
+  private readonly nullBytes: Buffer;
+  private readonly field: FieldRange = { start: 0, end: 0 };
 
   private constructor(
     private readonly session: Session,
@@ -93,6 +107,7 @@ export class DistributedCopyIn {
     private readonly distIndex: number,
   ) {
     this.splitter = new CopyRowSplitter(options);
+    this.nullBytes = Buffer.from(options.nullString);
     this.inBlock = session.pipe!.transactionStatus !== 0x49;
   }
 
@@ -199,36 +214,38 @@ export class DistributedCopyIn {
     await this.inflight;
   }
 
-  private async route(rows: Buffer[], last = false): Promise<void> {
-    if (rows.length === 0 && !(last && this.unfilled.length > 0)) return;
+  private async route(batch: RowBatch, last = false): Promise<void> {
+    const count = rowCount(batch);
+    if (count === 0 && !(last && this.unfilled.length > 0)) return;
     let firstLine = this.line + 1;
-    this.line += rows.length;
-    let start = 0;
-    if (this.options.header && firstLine === 1 && rows.length > 0) {
-      this.checkHeader(rows[0]);
-      start = 1;
+    this.line += count;
+    let first = 0;
+    if (this.options.header && firstLine === 1 && count > 0) {
+      this.checkHeader(rowOf(batch, 0));
+      first = 1;
     }
     if (this.defaults.length > 0) {
       // Defaults are evaluated for many rows at once, in the rows' order.
-      if (this.unfilled.length === 0) this.unfilledLine = firstLine + start;
-      for (let i = start; i < rows.length; i++) this.unfilled.push(rows[i]);
+      if (this.unfilled.length === 0) this.unfilledLine = firstLine + first;
+      for (let i = first; i < count; i++) this.unfilled.push(rowOf(batch, i));
       if (this.unfilled.length < FILL_ROWS && !last) return;
-      rows = await this.withDefaults(this.unfilled.splice(0));
+      batch = batchOf(await this.withDefaults(this.unfilled.splice(0)));
       firstLine = this.unfilledLine;
-      start = 0;
+      first = 0;
     }
-    const indexes = await this.shardIndexes(rows, start, firstLine);
-    for (let i = start; i < rows.length; i++) {
-      const index = indexes[i - start];
+    const indexes = await this.shardIndexes(batch, first, firstLine);
+    const { data, bounds } = batch;
+    for (let i = first; i < rowCount(batch); i++) {
+      const index = indexes[i - first];
       let buffer = this.buffers.get(index);
       if (!buffer) {
-        buffer = { data: Buffer.allocUnsafe(64 * 1024), length: 0, lines: [] };
+        buffer = { data: Buffer.allocUnsafe(this.bufferBytes.get(index) ?? 64 * 1024), length: 0, lines: [] };
         if (this.binary) append(buffer, BINARY_HEADER);
         this.buffers.set(index, buffer);
       }
-      append(buffer, rows[i]);
+      append(buffer, data, bounds[i], bounds[i + 1]);
       buffer.lines.push(firstLine + i);
-      this.buffered += rows[i].length;
+      this.buffered += bounds[i + 1] - bounds[i];
       this.rows++;
     }
     if (this.buffered >= FLUSH_BYTES) {
@@ -294,64 +311,70 @@ export class DistributedCopyIn {
     });
   }
 
-  /** The shard index of each row (reference tables: 0). */
-  private async shardIndexes(rows: Buffer[], start: number, firstLine: number): Promise<number[]> {
-    const count = rows.length - start;
+  /** The shard index of each row from `first` on (reference tables: 0). */
+  private async shardIndexes(batch: RowBatch, first: number, firstLine: number): Promise<number[]> {
+    const count = rowCount(batch) - first;
     if (this.table.method === "n") return new Array<number>(count).fill(0);
     const out = new Array<number>(count);
-    const type = this.table.partitionType;
     const pending: { at: number; text: string }[] = [];
     for (let i = 0; i < count; i++) {
-      const row = rows[start + i];
-      const line = firstLine + start + i;
-      let text: string | null | undefined;
-      if (this.binary) {
-        const bytes = binaryFieldOfRow(row, this.distIndex);
-        text = bytes ? binaryText(type, bytes) : bytes;
-      } else {
-        text = fieldOfRow(row, this.distIndex, this.options);
+      const start = batch.bounds[first + i];
+      const end = batch.bounds[first + i + 1];
+      // Most keys are hashed from the row's bytes as they stand; the rest are decoded first.
+      const hash = this.binary ? null : this.plainHash(batch.data, start, end);
+      if (hash !== null) out[i] = shardIndexForHash(hash, this.table.shards.length);
+      else {
+        const line = firstLine + first + i;
+        const text = this.keyText(batch.data.subarray(start, end), line);
+        const hashable = hashableText(this.table.partitionType, text);
+        if (hashable === null) pending.push({ at: i, text });
+        else out[i] = this.indexOf(hashable, line);
       }
-      if (text === undefined) {
-        throw copyError(
-          new SqlError("22P04", `missing data for column "${this.table.partitionKey}"`),
-          this.table,
-          line,
-        );
-      }
-      if (text === null) {
-        throw copyError(
-          new SqlError(
-            "23502",
-            `cannot perform an INSERT with NULL in the partition column "${this.table.partitionKey}"`,
-          ),
-          this.table,
-          line,
-        );
-      }
-      if (type === INT2 || type === INT4 || type === INT8) {
-        const m = /^\s*\+?(-?\d+)\s*$/.exec(text);
-        if (m) text = BigInt(m[1]).toString();
-        else {
-          pending.push({ at: i, text });
-          continue;
-        }
-      } else if (!TEXT_TYPES.has(type)) {
-        pending.push({ at: i, text });
-        continue;
-      }
-      out[i] = this.indexOf(text, line);
     }
     if (pending.length > 0) {
       // The coordinator database reads the values as the column's type would, in this session's
       // settings (DateStyle, …), and prints them in the form the hash functions take.
       const canonical = await this.canonicalize(
         pending.map((p) => p.text),
-        firstLine + start,
+        firstLine + first,
         pending,
       );
-      pending.forEach((p, k) => (out[p.at] = this.indexOf(canonical[k], firstLine + start + p.at)));
+      pending.forEach((p, k) => (out[p.at] = this.indexOf(canonical[k], firstLine + first + p.at)));
     }
     return out;
+  }
+
+  /** The hash of a text or csv row's distribution value when its bytes spell it plainly, else null. */
+  private plainHash(data: Buffer, start: number, end: number): number | null {
+    const field = this.field;
+    if (!plainFieldRange(data, start, end, this.distIndex, this.options, this.nullBytes, field)) return null;
+    return hashPlainBytes(this.table.partitionType, data, field.start, field.end);
+  }
+
+  /** The distribution value of a row as text; throws for a missing or NULL value. */
+  private keyText(row: Buffer, line: number): string {
+    const type = this.table.partitionType;
+    let text: string | null | undefined;
+    if (this.binary) {
+      const bytes = binaryFieldOfRow(row, this.distIndex);
+      text = bytes ? binaryText(type, bytes) : bytes;
+    } else {
+      text = fieldOfRow(row, this.distIndex, this.options);
+    }
+    if (text === undefined) {
+      throw copyError(new SqlError("22P04", `missing data for column "${this.table.partitionKey}"`), this.table, line);
+    }
+    if (text === null) {
+      throw copyError(
+        new SqlError(
+          "23502",
+          `cannot perform an INSERT with NULL in the partition column "${this.table.partitionKey}"`,
+        ),
+        this.table,
+        line,
+      );
+    }
+    return text;
   }
 
   private async canonicalize(
@@ -384,7 +407,10 @@ export class DistributedCopyIn {
     return shardIndexForHash(hash, this.table.shards.length);
   }
 
-  /** Sends every shard buffer to its placements: nodes in parallel, shards one after another. */
+  /**
+   * Sends every shard buffer to its placements: nodes in parallel, and each node's shards in one
+   * pipelined write, so that a node goes from one shard's COPY to the next without a round trip.
+   */
   private flush(): void {
     const batches = this.buffers;
     this.buffers = new Map();
@@ -392,6 +418,7 @@ export class DistributedCopyIn {
     const byNode = new Map<number, { node: NodeRecord; index: number; buffer: ShardBuffer }[]>();
     for (const [index, buffer] of batches) {
       if (this.binary) append(buffer, BINARY_TRAILER);
+      this.bufferBytes.set(index, buffer.data.length);
       for (const p of this.table.shards[index].placements) {
         const node = nodeForGroup(this.metadata.nodes, p.groupId);
         byNode.set(node.nodeid, [...(byNode.get(node.nodeid) ?? []), { node, index, buffer }]);
@@ -400,19 +427,25 @@ export class DistributedCopyIn {
     const reference = referenceShards([this.table]);
     this.inflight = Promise.all(
       [...byNode.values()].map(async (work) => {
-        for (const { node, index, buffer } of work) {
-          if (this.failure) return;
-          // One CopyData message per batch, not one per row.
-          const data = [buffer.data.subarray(0, buffer.length)];
-          try {
-            await this.session.remote.copyIn(node, this.sqlFor(index), data, {
-              transactional: true,
-              write: true,
-              reference,
-            });
-          } catch (e) {
-            this.failure ??= workerCopyError(e, this.table, buffer.lines);
+        // One CopyData message per shard and batch, not one per row.
+        const copies = work.map(({ index, buffer }) => ({
+          sql: this.sqlFor(index),
+          data: [buffer.data.subarray(0, buffer.length)],
+        }));
+        try {
+          const results = await this.session.remote.copyInAll(work[0].node, copies, {
+            transactional: true,
+            write: true,
+            reference,
+          });
+          // The first to fail is the one to report: those behind it fail because it did.
+          const failed = results.findIndex((r) => r.status === "rejected");
+          if (failed >= 0) {
+            const reason = (results[failed] as PromiseRejectedResult).reason;
+            this.failure ??= workerCopyError(reason, this.table, work[failed].buffer.lines);
           }
+        } catch (e) {
+          this.failure ??= workerCopyError(e, this.table, []);
         }
       }),
     ).then(() => {});
@@ -525,6 +558,19 @@ function wholeTuples(body: Buffer): boolean {
     }
   }
   return at === body.length;
+}
+
+/**
+ * A distribution value's text in the form hashValue reads, or null when the coordinator database
+ * must read it as the column's type (see canonicalize): integers with unusual text (spaces, …),
+ * other types than integers and text.
+ */
+function hashableText(type: number, text: string): string | null {
+  if (type === INT2 || type === INT4 || type === INT8) {
+    const m = /^\s*\+?(-?\d+)\s*$/.exec(text);
+    return m ? BigInt(m[1]).toString() : null;
+  }
+  return TEXT_TYPES.has(type) ? text : null;
 }
 
 /** A binary field of an integer or text column as text. */
