@@ -172,7 +172,7 @@ describe("COPY round trips (local cluster beside plain PostgreSQL)", () => {
     await contents();
   });
 
-  test("rows cut across CopyData messages anywhere, keys quoted, escaped or spaced, CRLF", async () => {
+  test("rows cut across CopyData messages anywhere, keys quoted, escaped or spaced, CRLF, long rows", async () => {
     const inputs = (base: number): [string, string][] => [
       [
         "COPY events (id, tenant, note) FROM STDIN (FORMAT csv)",
@@ -181,7 +181,8 @@ describe("COPY round trips (local cluster beside plain PostgreSQL)", () => {
       ],
       [
         "COPY events (id, tenant, note) FROM STDIN (DELIMITER '|', NULL 'none')",
-        `${base + 5}|15|tab\\there\n${base + 6}|\\061\\066|escaped key\n${base + 7}|18|none\n${base + 8}|19|back\\\\slash\n`,
+        `${base + 5}|15|tab\\there\n${base + 6}|\\061\\066|escaped key\n${base + 7}|18|none\n${base + 8}|19|back\\\\slash\n` +
+          `${base + 11}|22|${"long row ".repeat(100)}\n`,
       ],
       [
         "COPY events (id, tenant, note) FROM STDIN (FORMAT csv)",
