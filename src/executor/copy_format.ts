@@ -62,48 +62,105 @@ export const BINARY_HEADER = Buffer.from([
 ]);
 export const BINARY_TRAILER = Buffer.from([0xff, 0xff]);
 
+/** Rows cut out of CopyData, each with its terminator: row i is data[bounds[i], bounds[i + 1]). */
+export interface RowBatch {
+  readonly data: Buffer;
+  readonly bounds: readonly number[];
+}
+
+const NO_ROWS: RowBatch = { data: Buffer.alloc(0), bounds: [0] };
+
+/** The number of rows in a batch. */
+export function rowCount(batch: RowBatch): number {
+  return batch.bounds.length - 1;
+}
+
+/** Row i of a batch as a buffer of its own (a view of the batch's bytes). */
+export function rowOf(batch: RowBatch, i: number): Buffer {
+  return batch.data.subarray(batch.bounds[i], batch.bounds[i + 1]);
+}
+
+/** Rows given one by one as a batch. */
+export function batchOf(rows: readonly Buffer[]): RowBatch {
+  const bounds = [0];
+  for (const row of rows) bounds.push(bounds[bounds.length - 1] + row.length);
+  return { data: Buffer.concat(rows), bounds };
+}
+
 /**
- * Cuts a CopyData stream into rows. `push` returns the complete rows in the bytes given so far
- * (each with its terminator); `finish` checks that nothing incomplete is left.
+ * Cuts a CopyData stream into rows. `push` returns the complete rows in the bytes given so far as
+ * offsets into them (no buffer per row: a million rows are a million views otherwise); `finish`
+ * checks that nothing incomplete is left.
  */
 export class CopyRowSplitter {
-  private pending: Buffer = Buffer.alloc(0);
+  private pending: Buffer = NO_ROWS.data;
   private binaryHeaderSeen = false;
   /** Set once the end-of-data marker (`\.` or the binary trailer) was read. */
   ended = false;
 
   constructor(private readonly options: CopyOptions) {}
 
-  push(chunk: Buffer): Buffer[] {
-    if (this.ended) return [];
+  push(chunk: Buffer): RowBatch {
+    if (this.ended) return NO_ROWS;
     const data = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
-    const rows: Buffer[] = [];
+    const bounds: number[] = [];
     const consumed =
-      this.options.format === "binary" ? this.binaryRows(data, rows) : this.textRows(data, rows, this.options.format);
-    this.pending = Buffer.from(data.subarray(consumed));
-    return rows;
+      this.options.format === "binary"
+        ? this.binaryRows(data, bounds)
+        : this.textRows(data, bounds, this.options.format);
+    // A part row waits for the next message; it is copied so that the message can be freed.
+    this.pending = consumed < data.length ? Buffer.from(data.subarray(consumed)) : NO_ROWS.data;
+    return bounds.length > 1 ? { data, bounds } : NO_ROWS;
   }
 
   /** Returns the final row when the data did not end with a terminator. */
-  finish(): Buffer[] {
+  finish(): RowBatch {
     const rest = this.pending;
-    this.pending = Buffer.alloc(0);
-    if (this.ended || rest.length === 0) return [];
+    this.pending = NO_ROWS.data;
+    if (this.ended || rest.length === 0) return NO_ROWS;
     if (this.options.format === "binary") {
       throw new SqlError(
         "22P04",
         this.binaryHeaderSeen ? "unexpected EOF in COPY data" : "COPY file signature not recognized",
       );
     }
-    if (isEndMarker(rest, 0, rest.length)) return [];
-    return [Buffer.concat([rest, Buffer.from([LF])])];
+    if (isEndMarker(rest, 0, rest.length)) return NO_ROWS;
+    return { data: Buffer.concat([rest, Buffer.from([LF])]), bounds: [0, rest.length + 1] };
   }
 
-  private textRows(data: Buffer, rows: Buffer[], format: "text" | "csv"): number {
-    const { quote, escape } = this.options;
+  private textRows(data: Buffer, bounds: number[], format: "text" | "csv"): number {
+    // Most rows hold no escape, quote or CR: their end is the next LF, found by a native search.
+    // The positions of the next such byte are looked up again only once passed.
+    const special = format === "text" ? BACKSLASH : this.options.quote;
+    let nextSpecial = -1;
+    let nextCR = -1;
     let start = 0;
+    while (start < data.length) {
+      if (nextSpecial < start) nextSpecial = indexOrLength(data, special, start);
+      if (nextCR < start) nextCR = indexOrLength(data, CR, start);
+      const lf = data.indexOf(LF, start);
+      const at = lf >= 0 && lf < nextSpecial && lf < nextCR ? lf : this.terminatorAt(data, start, format);
+      if (at < 0) break;
+      if (isEndMarker(data, start, at)) {
+        this.ended = true;
+        return data.length;
+      }
+      const end = data[at] === CR && data[at + 1] === LF ? at + 2 : at + 1;
+      if (bounds.length === 0) bounds.push(start);
+      bounds.push(end);
+      start = end;
+    }
+    return start;
+  }
+
+  /**
+   * Where the row from `start` ends: the position of its LF or CR, or -1 when the data ends
+   * before (or with a CR that may be the first half of CRLF).
+   */
+  private terminatorAt(data: Buffer, start: number, format: "text" | "csv"): number {
+    const { quote, escape } = this.options;
     let inQuotes = false;
-    for (let i = 0; i < data.length; i++) {
+    for (let i = start; i < data.length; i++) {
       const c = data[i];
       if (format === "text") {
         if (c === BACKSLASH) {
@@ -127,21 +184,12 @@ export class CopyRowSplitter {
         continue;
       }
       if (c !== LF && c !== CR) continue;
-      // A CR at the very end may be the first half of CRLF: wait for the next byte.
-      if (c === CR && i + 1 >= data.length) return start;
-      const end = c === CR && data[i + 1] === LF ? i + 2 : i + 1;
-      if (isEndMarker(data, start, i)) {
-        this.ended = true;
-        return data.length;
-      }
-      rows.push(data.subarray(start, end));
-      start = end;
-      i = end - 1;
+      return c === CR && i + 1 >= data.length ? -1 : i;
     }
-    return start;
+    return -1;
   }
 
-  private binaryRows(data: Buffer, rows: Buffer[]): number {
+  private binaryRows(data: Buffer, bounds: number[]): number {
     let at = 0;
     if (!this.binaryHeaderSeen) {
       if (data.length < 19) return 0;
@@ -174,11 +222,17 @@ export class CopyRowSplitter {
         }
       }
       if (!complete) break;
-      rows.push(data.subarray(at, p));
+      if (bounds.length === 0) bounds.push(at);
+      bounds.push(p);
       at = p;
     }
     return at;
   }
+}
+
+function indexOrLength(data: Buffer, byte: number, from: number): number {
+  const at = data.indexOf(byte, from);
+  return at < 0 ? data.length : at;
 }
 
 function isEndMarker(data: Buffer, start: number, end: number): boolean {
@@ -200,6 +254,53 @@ export function fieldOfRow(row: Buffer, index: number, options: CopyOptions): st
   if (end > 0 && row[end - 1] === LF) end--;
   if (end > 0 && row[end - 1] === CR) end--;
   return options.format === "text" ? textField(row, end, index, options) : csvField(row, end, index, options);
+}
+
+/** Where a field's bytes lie in a row's buffer. */
+export interface FieldRange {
+  start: number;
+  end: number;
+}
+
+/**
+ * Finds field `index` of the text or csv row data[start, end) when its bytes are its value as they
+ * stand: no escape in text, no quote in csv (nor before it), and not the NULL string. Fills `range`
+ * and returns true; returns false when the field must be decoded (fieldOfRow) or is missing.
+ */
+export function plainFieldRange(
+  data: Buffer,
+  start: number,
+  end: number,
+  index: number,
+  options: CopyOptions,
+  nullBytes: Buffer,
+  range: FieldRange,
+): boolean {
+  if (end > start && data[end - 1] === LF) end--;
+  if (end > start && data[end - 1] === CR) end--;
+  // Text escapes and csv quotes end the search: a quoted field may hold delimiters.
+  const special = options.format === "text" ? BACKSLASH : options.quote;
+  let field = 0;
+  let fieldStart = start;
+  for (let i = start; i <= end; i++) {
+    const c = i < end ? data[i] : options.delimiter;
+    if (c === special) return false;
+    if (c !== options.delimiter) continue;
+    if (field === index) {
+      range.start = fieldStart;
+      range.end = i;
+      return !bytesEqual(data, fieldStart, i, nullBytes);
+    }
+    field++;
+    fieldStart = i + 1;
+  }
+  return false;
+}
+
+function bytesEqual(data: Buffer, start: number, end: number, bytes: Buffer): boolean {
+  if (end - start !== bytes.length) return false;
+  for (let i = 0; i < bytes.length; i++) if (data[start + i] !== bytes[i]) return false;
+  return true;
 }
 
 function textField(row: Buffer, end: number, index: number, options: CopyOptions): string | null | undefined {

@@ -192,8 +192,23 @@ export class RemoteConnections implements SlotHolder {
 
   /** Runs COPY … FROM STDIN on a node with the given data, as `run` runs SQL. */
   async copyIn(node: NodeRecord, sql: string, data: readonly Buffer[], opts: RunOptions): Promise<QueryResult> {
+    const [result] = await this.copyInAll(node, [{ sql, data }], opts);
+    if (result.status === "rejected") throw result.reason;
+    return result.value;
+  }
+
+  /**
+   * Runs several COPY … FROM STDIN on a node, each with its data, pipelined: they leave together
+   * and the node runs them one after another without waiting for the coordinator in between.
+   * Settles each; after one fails, those behind it in a transaction fail too.
+   */
+  async copyInAll(
+    node: NodeRecord,
+    copies: readonly { sql: string; data: readonly Buffer[] }[],
+    opts: RunOptions,
+  ): Promise<PromiseSettledResult<QueryResult>[]> {
     return this.execute(await this.claimHome(node), opts, (remote) =>
-      this.issue(remote, sql, () => remote.client.copyIn(sql, data)),
+      Promise.allSettled(copies.map(({ sql, data }) => this.issue(remote, sql, () => remote.client.copyIn(sql, data)))),
     );
   }
 
@@ -284,6 +299,10 @@ export class RemoteConnections implements SlotHolder {
     let statement: Promise<T>;
     try {
       this.session.interrupts.check();
+      // Known before anything is issued, so that each command leaves at once, in the order issued:
+      // a command waiting for it could otherwise leave after the ones issued behind it.
+      const logging = this.session.logRemoteCommands();
+      if (logging !== true && logging !== false) await logging;
       if (remote.settingsEpoch !== this.session.settingsEpoch) {
         const settings = await this.sessionSettings();
         setup.push(

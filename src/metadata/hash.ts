@@ -400,6 +400,51 @@ export function hashValue(typeOid: number, text: string): number | null {
 const HASH_TOKEN_COUNT = 4294967296; // 2^32
 const HASH_MIN = -2147483648;
 
+/**
+ * Returns hashValue(typeOid, text) for a value whose text is bytes[start, end), without making a
+ * string, when the text is written plainly: for int2, int4 and int8 an optional sign and at most
+ * 15 digits within the type's range; for text, varchar and bpchar ASCII. Null otherwise (another
+ * type or spelling, or text hashValue rejects): then the text goes through hashValue itself.
+ */
+export function hashPlainBytes(typeOid: number, bytes: Uint8Array, start: number, end: number): number | null {
+  switch (typeOid) {
+    case oid.int2:
+      return hashPlainInteger(bytes, start, end, -32768, 32767, false);
+    case oid.int4:
+      return hashPlainInteger(bytes, start, end, -2147483648, 2147483647, false);
+    case oid.int8:
+      return hashPlainInteger(bytes, start, end, -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, true);
+    case oid.bpchar:
+      while (end > start && bytes[end - 1] === 0x20) end--;
+      return isAscii(bytes, start, end) ? hashByteRange(bytes, start, end - start) : null;
+    case oid.text:
+    case oid.varchar:
+      return isAscii(bytes, start, end) ? hashByteRange(bytes, start, end - start) : null;
+    default:
+      return null;
+  }
+}
+
+function hashPlainInteger(bytes: Uint8Array, start: number, end: number, min: number, max: number, int8: boolean) {
+  const sign = bytes[start];
+  let i = sign === 0x2d || sign === 0x2b ? start + 1 : start;
+  if (i === end || end - i > 15) return null;
+  let v = 0;
+  for (; i < end; i++) {
+    const digit = bytes[i]! - 0x30;
+    if (digit < 0 || digit > 9) return null;
+    v = v * 10 + digit;
+  }
+  if (sign === 0x2d) v = -v;
+  if (v < min || v > max) return null;
+  return int8 ? hashInt64Number(v) : hashUint32(v);
+}
+
+function isAscii(bytes: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (bytes[i]! >= 0x80) return false;
+  return true;
+}
+
 /** The hash range [min, max] of each of `count` shards: equal slices of the int32 range, as Citus lays them out. */
 export function shardRanges(count: number): { min: number; max: number }[] {
   assertShardCount(count);

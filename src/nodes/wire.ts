@@ -127,7 +127,9 @@ export class WireClient implements NodeClient {
   copyIn(sql: string, data: readonly Buffer[]): Promise<QueryResult> {
     // The data follows the statement at once: a node that refuses the COPY before reading data
     // ignores CopyData and CopyDone outside COPY, and a request pipelined next cannot slip in.
-    const out = [write.query(sql), ...data.map((d) => new MessageWriter(FrontendCode.CopyData).raw(d).finish())];
+    // Each chunk is written as it is, after a header of its own: the data is not copied again.
+    const out = [write.query(sql)];
+    for (const d of data) out.push(copyDataHeader(d.length), d);
     out.push(new MessageWriter(FrontendCode.CopyDone).finish());
     const result = new WireResult();
     return this.request(out, (m) => {
@@ -223,6 +225,14 @@ export class WireClient implements NodeClient {
 
 function lostConnection(cause: Error): SqlError {
   return new SqlError("08006", `connection to node lost: ${cause.message}`);
+}
+
+/** The type byte and length of a CopyData message whose body is `length` bytes. */
+function copyDataHeader(length: number): Buffer {
+  const header = Buffer.allocUnsafe(5);
+  header[0] = FrontendCode.CopyData;
+  header.writeInt32BE(length + 4, 1);
+  return header;
 }
 
 function commandTag(m: Message): string {

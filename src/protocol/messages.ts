@@ -128,17 +128,32 @@ export class MessageFramer {
     return all;
   }
 
+  /** The first n bytes, without removing them. */
   private peek(n: number): Buffer {
     if (this.chunks[0].length >= n) return this.chunks[0];
-    this.chunks = [Buffer.concat(this.chunks)];
-    return this.chunks[0];
+    return Buffer.concat(this.chunks.slice(0, n), n);
   }
 
+  /** Removes and returns the first n bytes. */
   private take(n: number): Buffer {
-    const first = this.peek(n);
-    const out = first.subarray(0, n);
-    if (first.length === n) this.chunks.shift();
-    else this.chunks[0] = first.subarray(n);
+    const first = this.chunks[0];
+    if (first.length >= n) {
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+      this.buffered -= n;
+      return first.subarray(0, n);
+    }
+    // A message split across reads: only its own bytes are copied, not the rest of the last read
+    // (nor a backlog behind it).
+    const out = Buffer.allocUnsafe(n);
+    for (let at = 0; at < n;) {
+      const chunk = this.chunks[0];
+      const part = Math.min(chunk.length, n - at);
+      chunk.copy(out, at, 0, part);
+      at += part;
+      if (part === chunk.length) this.chunks.shift();
+      else this.chunks[0] = chunk.subarray(part);
+    }
     this.buffered -= n;
     return out;
   }

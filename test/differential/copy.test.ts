@@ -163,6 +163,55 @@ describe("COPY round trips (local cluster beside plain PostgreSQL)", () => {
     }
   });
 
+  test("a bad row after several batches were sent: its line is named, nothing stays", async () => {
+    const out = await both(
+      ["COPY events FROM STDIN"],
+      textRows(100001, 200000) + "300001\t5\t\\N\tnot-a-number\t\\N\t{}\tx\n",
+    );
+    assert.match(out, /^ERROR: .*\nCONTEXT:  COPY events, line 200001\b/s);
+    await contents();
+  });
+
+  test("rows cut across CopyData messages anywhere, keys quoted, escaped or spaced, CRLF, long rows", async () => {
+    const inputs = (base: number): [string, string][] => [
+      [
+        "COPY events (id, tenant, note) FROM STDIN (FORMAT csv)",
+        `${base + 1},"11",quoted key\n${base + 2}, 12 ,spaces around the key\n` +
+          `${base + 3},13,"a ""quoted"" note, with a comma\nand a newline"\n${base + 4},14,\n`,
+      ],
+      [
+        "COPY events (id, tenant, note) FROM STDIN (DELIMITER '|', NULL 'none')",
+        `${base + 5}|15|tab\\there\n${base + 6}|\\061\\066|escaped key\n${base + 7}|18|none\n${base + 8}|19|back\\\\slash\n` +
+          `${base + 11}|22|${"long row ".repeat(100)}\n`,
+      ],
+      [
+        "COPY events (id, tenant, note) FROM STDIN (FORMAT csv)",
+        `${base + 9},20,crlf\r\n${base + 10},21,"crlf\r\ninside quotes"\r\n`,
+      ],
+    ];
+    // Whole, then one byte per message: every row, field, escape and CRLF is cut somewhere.
+    for (const [base, pieceBytes] of [
+      [90000, Infinity],
+      [91000, 1],
+    ]) {
+      for (const [sql, data] of inputs(base)) {
+        for (const port of [cluster.port, plain.port]) {
+          const { conn } = await RawConnection.startup(port);
+          conn.write(queryMessage(sql));
+          await conn.readUntil("G");
+          const bytes = Buffer.from(data);
+          for (let at = 0; at < bytes.length; at += pieceBytes)
+            conn.write(message("d", bytes.subarray(at, at + pieceBytes)));
+          conn.write(message("c"));
+          const answer = await conn.readUntil("Z", 60_000);
+          assert.equal(firstError(answer), null, `${sql} on port ${port}`);
+          conn.socket.destroy();
+        }
+      }
+    }
+    assert.match(await contents(), /crlf\\r\\ninside quotes/);
+  });
+
   test("CopyFail from the client after rows were sent: 57014 on both, nothing kept", async () => {
     const before = await contents();
     for (const port of [cluster.port, plain.port]) {

@@ -23,6 +23,7 @@ import {
   hashName,
   hashNumeric,
   hashOid,
+  hashPlainBytes,
   hashText,
   hashTimestamp,
   hashTimestamptz,
@@ -451,6 +452,48 @@ test("hashValue refuses malformed text and unhashed types", () => {
   assert.equal(hashValue(1186, "1 day"), null); // interval: not hashed here
   assert.equal(hashableTypes.has(1186), false);
   assert.equal(hashableTypes.has(23), true);
+});
+
+test("hashPlainBytes gives hashValue's hash for plain spellings and leaves the others to it", () => {
+  const spellings: [number, string][] = [];
+  for (const text of ["0", "-0", "+7", "007", "-2147483648", "2147483647", "2147483648", "32768", "-32769"])
+    for (const type of [21, 23, 20]) spellings.push([type, text]);
+  for (const text of [
+    "999999999999999",
+    "-999999999999999",
+    "1000000000000000",
+    " 1",
+    "1 ",
+    "1_000",
+    "0x10",
+    "",
+    "-",
+    "+",
+  ])
+    spellings.push([20, text], [23, text]);
+  for (const text of ["", "abc", "ab  ", " ab", "ünï"])
+    for (const type of [25, 1043, 1042, 19]) spellings.push([type, text]);
+  spellings.push([1082, "2024-01-02"], [1700, "1"]);
+  // Inside a longer buffer: only bytes [start, end) count.
+  for (const [type, text] of spellings) {
+    const bytes = Buffer.from(`\t${text}\n`);
+    const plain = hashPlainBytes(type, bytes, 1, bytes.length - 1);
+    if (plain === null) continue;
+    assert.equal(plain, hashValue(type, text), `type ${type}, text "${text}"`);
+  }
+  assert.equal(hashPlainBytes(23, Buffer.from("12"), 0, 2), hashInt4(12));
+  assert.equal(hashPlainBytes(20, Buffer.from("-5"), 0, 2), hashInt8(-5n));
+  assert.equal(hashPlainBytes(1042, Buffer.from("ab  "), 0, 4), hashBpchar("ab"));
+  for (const [type, text] of [
+    [23, "2147483648"],
+    [21, "32768"],
+    [23, " 1"],
+    [20, "1000000000000000"],
+    [25, "ünï"],
+    [19, "abc"],
+    [1082, "2024-01-02"],
+  ] as const)
+    assert.equal(hashPlainBytes(type, Buffer.from(text), 0, Buffer.byteLength(text)), null, `type ${type}, "${text}"`);
 });
 
 describe("shard ranges", () => {

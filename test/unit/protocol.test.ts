@@ -29,6 +29,17 @@ test("the framer returns whole messages across arbitrary chunk boundaries", () =
   }
 });
 
+test("the framer returns whole messages from one-byte chunks, with a backlog behind them", () => {
+  const bytes = Buffer.concat([write.query("SELECT 1"), write.sync(), write.parse("s", "SELECT $1", [23])]);
+  const framer = new MessageFramer(1024);
+  for (let at = 0; at < bytes.length; at++) framer.push(bytes.subarray(at, at + 1));
+  const got = [];
+  for (let m = framer.next(); m; m = framer.next()) got.push(m);
+  assert.deepEqual(Buffer.concat(got.map((m) => m.raw)), bytes);
+  assert.equal(got[2].body.toString("utf8", 0, 2), "s\0");
+  assert.equal(framer.pendingBytes, 0);
+});
+
 test("an announced length over the limit is refused before any body arrives", () => {
   const framer = new MessageFramer(1 << 20);
   const header = Buffer.from([0x51, 0x40, 0, 0, 0]); // 'Q', length 1 GiB
