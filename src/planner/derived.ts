@@ -2,8 +2,10 @@
 // FROM. A view reference expands into a derived table (views.ts), and the router pins only a
 // table's own distribution column from the conjuncts of its level: `SELECT * FROM v WHERE k = 5`
 // over `SELECT … FROM t` would reach every shard. Copying `k = 5` into the derived table's WHERE,
-// as `t.k = 5`, pins `t` where it sits. The outer conjunct stays; a copy is pushed only where it
-// keeps exactly the rows the outer one keeps (see pushable), so the answer is the same.
+// on the column as its query writes it (`t.k = 5`, or `k = 5`: the same scope resolves it the same
+// way, and the router pins an unqualified column of a level's only FROM item), pins `t` where it
+// sits. The outer conjunct stays; a copy is pushed only where it keeps exactly the rows the outer
+// one keeps (see pushable), so the answer is the same.
 import { cloneAst, stringList, walk, type AstNode } from "../sql/ast.js";
 import { columnTerm, conjuncts, onNullableSide, operatorName, valueSource, visibleFromItems } from "./analyze.js";
 
@@ -108,7 +110,7 @@ function outputColumn(rs: AstNode, name: string): OutputColumn | null {
   const sub = (rs.subquery as AstNode).SelectStmt as AstNode;
   const renames = stringList((rs.alias as AstNode | undefined)?.colnames);
   const targets = ((sub.targetList as AstNode[] | undefined) ?? []).map((t) => t.ResTarget as AstNode);
-  // A star's columns, and so the positions after it, are the catalog's.
+  // A star's columns, and so the positions after it, are the catalog's; longer names are not read.
   if (targets.some((t) => (t.val as AstNode).ColumnRef && !columnTerm(t.val as AstNode))) return null;
   const names = targets.map(
     (t, i) => renames[i] ?? (t.name as string | undefined) ?? columnTerm(t.val as AstNode)?.[1],
@@ -129,7 +131,7 @@ function outputColumn(rs: AstNode, name: string): OutputColumn | null {
  * groups or aggregates at all.
  */
 function pushable(sub: AstNode, column: OutputColumn, functions: CalledFunctionKinds): boolean {
-  if (sub.op !== "SETOP_NONE" || sub.valuesLists || sub.limitCount || sub.limitOffset) return false;
+  if ((sub.op ?? "SETOP_NONE") !== "SETOP_NONE" || sub.valuesLists || sub.limitCount || sub.limitOffset) return false;
   if (((sub.distinctClause as AstNode[] | undefined) ?? []).some((d) => Object.keys(d).length > 0)) return false;
   if (((sub.windowClause as unknown[] | undefined) ?? []).length > 0) return false;
   let windowed = false;
