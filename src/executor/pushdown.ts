@@ -416,6 +416,8 @@ export async function shardSafety(session: Session, stmt: AstNode): Promise<Read
 export interface FunctionFacts {
   readonly aggregates: ReadonlySet<string>;
   readonly volatile: ReadonlySet<string>;
+  /** Names with an overload returning a set. */
+  readonly setReturning: ReadonlySet<string>;
   /** Whether every name exists and names only functions of pg_catalog. */
   readonly builtin: boolean;
   /**
@@ -429,8 +431,9 @@ export interface FunctionFacts {
 export async function functionFacts(session: Session, names: ReadonlySet<string>): Promise<FunctionFacts> {
   const aggregates = new Set<string>();
   const volatile = new Set<string>();
+  const setReturning = new Set<string>();
   const workerless = new Set(names);
-  if (names.size === 0) return { aggregates, volatile, builtin: true, workerless };
+  if (names.size === 0) return { aggregates, volatile, setReturning, builtin: true, workerless };
   const rows = await session.internalQuery(
     `SELECT p.proname, pg_catalog.bool_or(p.prokind = 'a'), pg_catalog.bool_or(p.provolatile = 'v'),
             pg_catalog.bool_and(p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace),
@@ -438,7 +441,8 @@ export async function functionFacts(session: Session, names: ReadonlySet<string>
                                                    'information_schema'::pg_catalog.regnamespace)
                                 OR EXISTS (SELECT 1 FROM pg_catalog.pg_dist_object r
                                             WHERE r.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
-                                              AND r.objid = p.oid))
+                                              AND r.objid = p.oid)),
+            pg_catalog.bool_or(p.proretset)
        FROM pg_catalog.pg_proc p WHERE p.proname = ANY($1::text[]) GROUP BY p.proname`,
     [Buffer.from(arrayLiteral([...names]))],
   );
@@ -446,9 +450,10 @@ export async function functionFacts(session: Session, names: ReadonlySet<string>
     if (r[1] === "t") aggregates.add(r[0]!);
     if (r[2] === "t") volatile.add(r[0]!);
     if (r[4] === "t") workerless.delete(r[0]!);
+    if (r[5] === "t") setReturning.add(r[0]!);
   }
   const builtin = rows.length === names.size && rows.every((r) => r[3] === "t");
-  return { aggregates, volatile, builtin, workerless };
+  return { aggregates, volatile, setReturning, builtin, workerless };
 }
 
 /** The names of the functions an AST calls (unqualified). */

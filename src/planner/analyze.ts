@@ -124,7 +124,7 @@ export function applicableConjuncts(ref: RelationRef): AstNode[] {
  * Whether a reference is on the nullable side of an outer join of its level: there, a WHERE
  * condition that holds for NULLs (IS NULL, COALESCE, …) also keeps rows it never matched.
  */
-export function onNullableSide(ref: RelationRef): boolean {
+export function onNullableSide(ref: Pick<RelationRef, "level" | "rangeVar">): boolean {
   const from = [...((ref.level.fromClause as AstNode[]) ?? []), ...((ref.level.usingClause as AstNode[]) ?? [])];
   const search = (item: AstNode, nullable: boolean): boolean | null => {
     const leaf = fromLeaf(item);
@@ -212,7 +212,7 @@ export function pinnedValues(refs: readonly DistributedRef[]): Map<DistributedRe
     if (term[0] !== ref.refName) return false;
     if (at.level === ref.level) return true;
     const path = levelsBetween(ref.level, at.level);
-    return path !== null && path.every((level) => !fromItemNames(level).includes(term[0]!));
+    return path !== null && path.every((level) => !visibleFromItems(level).some(([name]) => name === term[0]));
   };
   let changed = true;
   while (changed) {
@@ -262,9 +262,9 @@ function levelsBetween(outer: AstNode, inner: AstNode): AstNode[] | null {
   return within(outer, 0) ? path : null;
 }
 
-/** The names a level's FROM items are visible by (joins without an alias show their items). */
-function fromItemNames(level: AstNode): string[] {
-  const names: string[] = [];
+/** A level's FROM items visible by name, with their names (joins without an alias show their items). */
+export function visibleFromItems(level: AstNode): [string, AstNode][] {
+  const items: [string, AstNode][] = [];
   const visit = (item: AstNode) => {
     const join = item.JoinExpr as AstNode | undefined;
     if (join && !join.alias) {
@@ -274,13 +274,13 @@ function fromItemNames(level: AstNode): string[] {
     }
     const node = Object.values(item)[0] as { alias?: { aliasname?: string }; relname?: string } | undefined;
     const name = node?.alias?.aliasname ?? node?.relname;
-    if (name) names.push(name);
+    if (name) items.push([name, item]);
   };
   if (level.relation) visit({ RangeVar: level.relation });
   for (const item of [...((level.fromClause as AstNode[]) ?? []), ...((level.usingClause as AstNode[]) ?? [])]) {
     visit(item);
   }
-  return names;
+  return items;
 }
 
 function pinFromConjunct(

@@ -2,7 +2,9 @@
 // shells, so before planning, each reference to such a view becomes a derived table of the view's
 // query, named by the reference's alias (or the view's name) with the view's column names, as
 // PostgreSQL's rewriter expands it; views over views expand in turn. The planner then sees only
-// tables. Writing through such a view is refused: the shells would take the rows.
+// tables. Equalities on a derived table's columns (of a view, or written so) are then pushed into
+// it (derived.ts), so the router pins the tables it reads. Writing through such a view is refused:
+// the shells would take the rows.
 //
 // Privileges: PostgreSQL checks a view with the reader's privileges and the relations its query
 // reads with the view owner's (the reader's for security_invoker views). After the expansion the
@@ -17,6 +19,8 @@ import type { MetadataSnapshot, ViewRecord } from "../metadata/cache.js";
 import type { Session } from "../server/session.js";
 import type { InterceptedStatement } from "../commands/intercept.js";
 import { deparseStatement } from "../sql/parse.js";
+import { calledFunctions, functionFacts } from "../executor/pushdown.js";
+import { hasDerivedTable, pushIntoDerivedTables } from "./derived.js";
 
 const depthMax = 1000;
 
@@ -38,8 +42,9 @@ export interface ViewExpansion {
 }
 
 /**
- * The statement with its references to views over distributed tables expanded, or null when it
- * has none; refuses writes through such views and reads PostgreSQL would not allow.
+ * The statement with its references to views over distributed tables expanded and equalities
+ * pushed into its derived tables, or null when it has neither; refuses writes through such views
+ * and reads PostgreSQL would not allow.
  */
 export async function expandViews(
   session: Session,
@@ -47,7 +52,6 @@ export async function expandViews(
   metadata: MetadataSnapshot,
 ): Promise<InterceptedStatement | null> {
   const state = st.distributed!;
-  if (metadata.viewsById.size === 0) return null;
   const key = `${metadata.version}:${session.searchPathEpoch}`;
   if (state.views?.key !== key) state.views = await expansion(session, st, metadata, key);
   if (state.views.statement === null) return null;
@@ -102,8 +106,10 @@ async function expansion(
       if (metadata.viewsByRelname.has(rv.relname as string)) targets.push(rv);
     },
   );
-  if (reads.length + targets.length === 0) return none;
-  const views = await resolveViews(session, [...targets, ...reads.map((r) => r.rv)], metadata);
+  const views =
+    reads.length + targets.length === 0
+      ? []
+      : await resolveViews(session, [...targets, ...reads.map((r) => r.rv)], metadata);
   const target = views.slice(0, targets.length).find((v) => v && !v.materialized);
   if (target) throw writeThroughView(target.relname);
   const checks: PrivilegeCheck[] = [];
@@ -114,7 +120,8 @@ async function expansion(
     expandView(holder, rv, view, 0, checks, metadata);
     expanded = true;
   });
-  if (!expanded) return none;
+  const pushed = await pushEqualities(session, stmt);
+  if (!expanded && !pushed) return none;
   const statement: InterceptedStatement = {
     sql: deparseStatement(stmt),
     stmt,
@@ -124,6 +131,16 @@ async function expansion(
     subplan: st.subplan,
   };
   return { key, statement, checks };
+}
+
+/** Pushes equalities on derived tables' columns into them (planner/derived.ts); whether any was. */
+async function pushEqualities(session: Session, stmt: AstNode): Promise<boolean> {
+  if (!hasDerivedTable(stmt)) return false;
+  const facts = await functionFacts(session, calledFunctions(stmt));
+  return pushIntoDerivedTables(stmt, {
+    isAggregate: (name) => facts.aggregates.has(name),
+    returnsSet: (name) => facts.setReturning.has(name),
+  });
 }
 
 /** The recorded views the names resolve to (as search_path resolves them), or null for each other name. */
@@ -231,6 +248,7 @@ function visitRelations(
 
 /** Refuses the statement unless the roles hold the privileges PostgreSQL would check. */
 async function checkPrivileges(session: Session, checks: readonly PrivilegeCheck[]): Promise<void> {
+  if (checks.length === 0) return;
   const rows = await session.internalQuery(
     `SELECT c.relname, c.relkind FROM ROWS FROM (pg_catalog.unnest($1::oid[]), pg_catalog.unnest($2::oid[])) AS x(role, rel)
        JOIN pg_catalog.pg_class c ON c.oid = x.rel

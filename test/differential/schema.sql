@@ -191,7 +191,7 @@ CREATE TABLE labels (
 -- Views, created before distribute.sql runs: Canopy records them once their tables are distributed
 -- and expands them into their queries. Over a distributed table, over a co-located join with a
 -- reference table (with column names of their own), with GROUP BY, ORDER BY … LIMIT and DISTINCT,
--- over another view, over a reference table.
+-- over another view, over a reference table, with a window function.
 CREATE VIEW active_companies AS
     SELECT id, name, country_code, plan_id, employees FROM companies WHERE is_active;
 
@@ -209,6 +209,10 @@ CREATE VIEW campaign_states AS SELECT DISTINCT company_id, state FROM campaigns;
 CREATE VIEW big_active_companies AS SELECT * FROM active_companies WHERE employees > 100;
 
 CREATE VIEW plan_names AS SELECT id, name FROM plans;
+
+CREATE VIEW company_ranks AS
+    SELECT id, country_code, rank() OVER (PARTITION BY country_code ORDER BY employees DESC NULLS LAST, id) AS employee_rank
+      FROM companies;
 
 -- A function and a sequence of the coordinator database only (no table depends on them, so the
 -- workers do not get them): queries calling them are answered there. OR REPLACE / IF NOT EXISTS

@@ -1,7 +1,8 @@
 // Views over distributed tables and their DDL seen by another session: a view created before the
 // table was distributed reads the shards; CREATE, CREATE OR REPLACE, RENAME and DROP VIEW in one
 // session reload the metadata of the others; a view created in a transaction block is expanded
-// later in that block; a prepared statement over a view follows its replacement.
+// later in that block; a prepared statement over a view follows its replacement; a view or derived
+// table read by its distribution column reaches one shard (the equality is pushed into it).
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import pg from "pg";
@@ -50,6 +51,36 @@ for (const kind of clusterKinds()) {
       assert.equal(await count(other, "SELECT count(*) FROM vrenamed"), 7);
       await ddl.query("DROP VIEW vrenamed");
       await assert.rejects(other.query("SELECT count(*) FROM vrenamed"), { code: "42P01" });
+    });
+
+    test("a view or derived table read by its distribution column reaches one shard", async () => {
+      const plan = async (sql: string) =>
+        (await other.query(`EXPLAIN (COSTS OFF) ${sql}`)).rows.map((r) => r["QUERY PLAN"]).join("\n");
+      await ddl.query("CREATE VIEW vkeyed AS SELECT id, v FROM vitems WHERE v > 2");
+      await ddl.query("CREATE VIEW vover AS SELECT * FROM vkeyed");
+      await ddl.query("CREATE VIEW vfirst AS SELECT * FROM vitems ORDER BY id LIMIT 3");
+      for (const sql of [
+        "SELECT * FROM vkeyed WHERE id = 7",
+        "SELECT * FROM vkeyed k(i, w) WHERE i = 7",
+        "SELECT * FROM vover WHERE id IN (7)",
+        "SELECT * FROM (SELECT id, count(*) FROM vitems GROUP BY id) s WHERE s.id = 7",
+      ]) {
+        assert.match(await plan(sql), /Task Count: 1\n/, sql);
+      }
+      // LIMIT first: the equality stays outside, and the view's rows come from every shard.
+      assert.doesNotMatch(await plan("SELECT * FROM vfirst WHERE id = 7"), /Task Count: 1\n/);
+      assert.equal(await count(other, "SELECT count(*) FROM vfirst WHERE id = 7"), 0);
+      // A prepared read: its router plan is built once and meets each value at Bind.
+      await other.query("SELECT canopy_stat_statements_reset()");
+      const read = { name: "vkeyed_read", text: "SELECT v FROM vkeyed WHERE id = $1" };
+      for (const id of [7, 13, 7]) assert.deepEqual((await other.query({ ...read, values: [id] })).rows, [{ v: id }]);
+      const stats = await other.query(
+        "SELECT partition_key, calls::int FROM canopy_stat_statements WHERE query LIKE '%vkeyed%' ORDER BY 1",
+      );
+      assert.deepEqual(stats.rows, [
+        { partition_key: "13", calls: 1 },
+        { partition_key: "7", calls: 2 },
+      ]);
     });
 
     test("a view created in a transaction block is read in that block", async () => {

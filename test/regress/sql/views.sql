@@ -29,7 +29,8 @@ SELECT p.item, q.kind FROM vw_pairs p JOIN vw_pairs q(i2, kind) ON q.i2 = p.item
 WITH vw_pairs AS (SELECT 1 AS item) SELECT * FROM vw_pairs;
 -- Canopy's functions run in the coordinator database: not with a view over the shells.
 SELECT count(*), (SELECT count(*) FROM canopy_get_active_worker_nodes()) FROM vw_pairs;
--- EXPLAIN through a view: the distributed plan of the expanded query.
+-- EXPLAIN through a view: the distributed plan of the expanded query (read by its key, the
+-- equality goes into the view's query: the router's one task).
 EXPLAIN (COSTS OFF) SELECT * FROM vw_before WHERE id = 7;
 EXPLAIN (COSTS OFF) SELECT count(*) FROM vw_before;
 -- COPY of a query over a view; COPY of the view itself is PostgreSQL's refusal.
