@@ -1430,7 +1430,9 @@ class SocketLink implements RawLink {
     this.dataListeners = [];
   }
 
+  /** Writes made in one tick (an internal query's Parse, Bind, Execute and Flush) leave in one syscall. */
   write(bytes: Buffer): void {
+    corkForTick(this.socket);
     this.socket.write(bytes);
   }
 
