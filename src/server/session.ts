@@ -598,12 +598,12 @@ export class Session {
           return this.endImplicitBlock(failed);
         }
         this.localErrorUntilSync = false;
-        // After statements Canopy answered without the coordinator database (router queries).
-        if (pipe.canAnswerSync()) {
-          if (pipe.transactionStatus === 0x49) this.dropPortalsWithRows();
-          return this.sendToClient(write.readyForQuery(pipe.transactionStatus));
-        }
-        return pipe.forward(m.code, m.raw);
+        // After statements Canopy answered without the coordinator database (router queries), or
+        // with internal queries only, inside a block.
+        const status = pipe.answerSync();
+        if (status === null) return pipe.forward(m.code, m.raw);
+        if (status === 0x49) this.dropPortalsWithRows();
+        return this.sendToClient(write.readyForQuery(status));
       case FrontendCode.Flush:
       case FrontendCode.CopyData:
       case FrontendCode.CopyDone:
@@ -972,8 +972,22 @@ export class Session {
   /** Ends a simple Query that Canopy handled: aborts the backend's transaction on error, then Z. */
   private async finishSimpleQuery(failed: boolean): Promise<void> {
     if (failed && !this.pipe!.errorSinceSync) this.poisonBackend();
-    await this.internalRaw(FrontendCode.Sync, write.sync());
-    this.sendToClient(write.readyForQuery(this.pipe!.transactionStatus));
+    let status = this.pipe!.answerSync();
+    if (status === null) {
+      await this.internalRaw(FrontendCode.Sync, write.sync());
+      status = this.pipe!.transactionStatus;
+    }
+    this.sendToClient(write.readyForQuery(status));
+  }
+
+  /**
+   * Whether the client's Sync follows the statement being run with nothing in between: it is a
+   * simple Query's (whose parts Canopy ends with a Sync each), or an Execute whose next message,
+   * already received, is the Sync outside a pipeline Canopy made one block. A command of Canopy's
+   * that ends the coordinator database's transaction may then carry that Sync itself.
+   */
+  syncFollows(simpleQuery: boolean): boolean {
+    return simpleQuery || (!this.pipelineBlock && this.framer.nextCode() === FrontendCode.Sync);
   }
 
   /** Puts the backend into its error state, so that the transaction fails as PostgreSQL's would. */
