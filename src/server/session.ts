@@ -629,15 +629,19 @@ export class Session {
   }
 
   /** Classifies SQL, also finding statements that touch distributed tables or end remote transactions. */
-  private async classifyAll(sql: string): Promise<Classification> {
+  private async classifyAll(sql: string, prepared = false): Promise<Classification> {
     try {
-      return await this.classifyWithMetadata(sql);
+      return await this.classifyWithMetadata(sql, prepared);
     } catch (e) {
       return { kind: "error", error: toErrorFields(e) };
     }
   }
 
-  private async classifyWithMetadata(sql: string): Promise<Classification> {
+  /**
+   * `prepared`: the statement is being prepared (Parse) and runs later, maybe in a block that
+   * has reached workers by then: transaction control must be Canopy's whatever the block is now.
+   */
+  private async classifyWithMetadata(sql: string, prepared: boolean): Promise<Classification> {
     this.noteCanopySettingChanges(sql);
     const c = this.classify(sql);
     if (c.kind === "intercept" && c.statements.some((p) => p.intercepted?.copyFromStdin)) {
@@ -671,7 +675,7 @@ export class Session {
       this.settingsUndone();
     }
     const metadata = await this.metadata();
-    const remoteOpen = this.remote.hasOpenTransactions();
+    const remoteOpen = prepared || this.remote.hasOpenTransactions();
     const executes = this.sqlPrepared.size > 0 && /\bexecute\b/i.test(sql);
     // Settings read earlier only: a query here would put the forwarded statement in a pipeline.
     const settings = this.remote.knownSettings();
@@ -1014,7 +1018,7 @@ export class Session {
     const r = new BodyReader(m.body);
     const name = r.cstring();
     const sql = r.cstring();
-    const c = await this.classifyAll(sql);
+    const c = await this.classifyAll(sql, true);
     if (c.kind === "forward") {
       this.statements.delete(name);
       this.forwardedStatementTexts.set(name, sql);
