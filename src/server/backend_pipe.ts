@@ -104,6 +104,12 @@ export class BackendPipe {
 
   private outgoing: Buffer[] = [];
 
+  /** Whether every request awaiting an answer is Canopy's own (none is the client's). */
+  onlyInternalOutstanding(): boolean {
+    for (let i = this.pendingHead; i < this.pending.length; i++) if (this.pending[i].sink === "client") return false;
+    return true;
+  }
+
   /** Queues a client message whose answers go to the client; sent at the next flush. */
   forward(code: number, raw: Buffer): void {
     if (expectsAnswer(code)) this.pending.push({ code, sink: "client" });

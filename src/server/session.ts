@@ -599,7 +599,9 @@ export class Session {
         }
         this.localErrorUntilSync = false;
         // After statements Canopy answered without the coordinator database (router queries), or
-        // with internal queries only, inside a block.
+        // with internal queries only, inside a block. One still under way (the transaction id asked
+        // beside the statement) is waited for: the client's Sync would wait for it too.
+        if (pipe.outstanding > 0 && pipe.onlyInternalOutstanding()) await pipe.idle();
         const status = pipe.answerSync();
         if (status === null) return pipe.forward(m.code, m.raw);
         if (status === 0x49) this.dropPortalsWithRows();
@@ -1213,12 +1215,16 @@ export class Session {
   /**
    * Runs SQL through the extended protocol (no Sync, so it joins the open transaction) and returns
    * its rows in text format, or throws the backend's error (after which the backend skips to Sync).
+   * `aside`: a query asked beside the client's statement (the block's start time, its transaction
+   * id); inside a transaction block, where a Sync commits nothing, it ends with one, so that the
+   * client's Sync after the statement is answered without the backend (BackendPipe.answerSync).
    */
   async internalQuery(
     sql: string,
     params: readonly (Buffer | null)[] = [],
     paramFormats: readonly number[] = [],
     paramTypes: readonly number[] = [],
+    aside = false,
   ): Promise<(string | null)[][]> {
     const rows: (string | null)[][] = [];
     const results = [
@@ -1230,6 +1236,7 @@ export class Session {
         }
       }),
     ];
+    if (aside && this.pipe!.transactionStatus === 0x54) results.push(this.internalRaw(FrontendCode.Sync, write.sync()));
     await this.flushAndAwait(results);
     return rows;
   }
@@ -1289,6 +1296,10 @@ export class Session {
     if (this.blockStart?.block !== this.transactionsEnded) {
       const value = this.internalQuery(
         `SELECT pg_catalog.to_char(pg_catalog.now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'`,
+        [],
+        [],
+        [],
+        true,
       ).then(
         ([[text]]) => text,
         () => null,
