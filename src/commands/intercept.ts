@@ -201,10 +201,11 @@ export async function describeIntercepted(
   st: InterceptedStatement,
   resultFormats: readonly number[] | null,
 ): Promise<void> {
-  if (st.show) {
+  if (st.show || (st.transaction !== undefined && st.paramTypes.length === 0)) {
     if (resultFormats === null)
       session.sendToClient(new MessageWriter(BackendCode.ParameterDescription).int16(0).finish());
-    session.sendToClient(textRowDescription(st.show));
+    // A transaction control statement returns no rows: PostgreSQL describes it so, whatever its state.
+    session.sendToClient(st.show ? textRowDescription(st.show) : write.noData());
     return;
   }
   // A distributed statement's description is kept while the metadata and search_path stay the

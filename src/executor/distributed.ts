@@ -1866,7 +1866,7 @@ export function bindValues(
 
 /**
  * Runs SQL on the session's coordinator-database connection and sends its result to the client
- * (or hands each message of it to `onMessage`).
+ * (or hands each message of it to `onMessage`); with `sync`, ends it with a Sync.
  */
 export async function runOnCoordinator(
   session: Session,
@@ -1875,6 +1875,7 @@ export async function runOnCoordinator(
   extraParams: readonly string[],
   paramTypes: readonly number[],
   onMessage: (code: number, message: Buffer) => void = (_, message) => emit(session, inv, message),
+  sync = false,
 ): Promise<void> {
   const { params, formats } = bindValues(inv, extraParams);
   const types = [...paramTypes];
@@ -1897,6 +1898,7 @@ export async function runOnCoordinator(
     session.internalRaw(FrontendCode.Bind, write.bind("", "", params, formats, inv.resultFormats)),
     ...(inv.describe ? [session.internalRaw(FrontendCode.Describe, write.describe("P", ""), forward)] : []),
     session.internalRaw(FrontendCode.Execute, write.execute("", 0), forward),
+    ...(sync ? [session.internalRaw(FrontendCode.Sync, write.sync())] : []),
   ];
   await session.flushAndAwait(results);
 }
@@ -2004,10 +2006,12 @@ export async function runTransactionControl(
         await session.remote.rollbackAll();
       } else {
         try {
-          await commitBlock(session, () => runOnCoordinator(session, st.sql, inv, [], st.paramTypes));
+          await commitBlock(session, () => runTransactionStatement(session, st, inv));
           return;
         } catch (e) {
-          await session.internalQuery("ROLLBACK").catch(() => {});
+          // Unless the failed COMMIT ended the coordinator database's transaction itself.
+          await session.pipe!.idle();
+          if (session.pipe!.transactionStatus !== 0x49) await session.internalQuery("ROLLBACK").catch(() => {});
           throw e;
         }
       }
@@ -2028,7 +2032,16 @@ export async function runTransactionControl(
       });
     }
   }
-  await runOnCoordinator(session, st.sql, inv, [], st.paramTypes);
+  await runTransactionStatement(session, st, inv);
+}
+
+/**
+ * Runs a transaction control statement in the coordinator database. When the client's Sync
+ * follows, the statement carries it: the transaction's end is known without another round trip.
+ */
+function runTransactionStatement(session: Session, st: InterceptedStatement, inv: Invocation): Promise<void> {
+  const sync = session.syncFollows(inv.describe);
+  return runOnCoordinator(session, st.sql, inv, [], st.paramTypes, undefined, sync);
 }
 
 /** Like Promise.all, but waits for every promise to settle before throwing the first error. */

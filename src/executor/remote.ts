@@ -448,7 +448,7 @@ export class RemoteConnections implements SlotHolder {
     }
     if (this.currentDecisionXid() === null && this.commitsInTwoPhases()) {
       // Asked now, the answer travels while the node works.
-      const xid = this.session.internalQuery("SELECT pg_catalog.txid_current()").then(
+      const xid = this.session.internalQuery("SELECT pg_catalog.txid_current()", [], [], [], true).then(
         ([[xid]]) => xid,
         () => null,
       );

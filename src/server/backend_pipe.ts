@@ -21,6 +21,10 @@ interface Pending {
 }
 
 const FLUSH = Buffer.from([FrontendCode.Flush, 0, 0, 0, 4]);
+const SYNC = Buffer.from([FrontendCode.Sync, 0, 0, 0, 4]);
+
+/** The sink of a request whose answer nobody waits for. */
+const unanswered: InternalSink = { message: () => {}, done: () => {} };
 
 /** What an internal request skipped after an error gets, as PostgreSQL reports statements in a failed transaction. */
 const ABORTED: ErrorFields = new SqlError(
@@ -78,6 +82,8 @@ export class BackendPipe {
   errorSinceSync = false;
   /** Whether anything went to the backend since the last Sync. */
   private sentSinceSync = false;
+  /** Whether a transaction control command (BEGIN, COMMIT, …) completed since the last Sync. */
+  private transactionControlSinceSync = false;
 
   /**
    * `onIdle` runs when a ReadyForQuery reports no transaction, before that message reaches the
@@ -98,6 +104,12 @@ export class BackendPipe {
 
   private outgoing: Buffer[] = [];
 
+  /** Whether every request awaiting an answer is Canopy's own (none is the client's). */
+  onlyInternalOutstanding(): boolean {
+    for (let i = this.pendingHead; i < this.pending.length; i++) if (this.pending[i].sink === "client") return false;
+    return true;
+  }
+
   /** Queues a client message whose answers go to the client; sent at the next flush. */
   forward(code: number, raw: Buffer): void {
     if (expectsAnswer(code)) this.pending.push({ code, sink: "client" });
@@ -106,11 +118,19 @@ export class BackendPipe {
   }
 
   /**
-   * Whether a client's Sync can be answered without the backend: nothing went to it since its
-   * last ReadyForQuery, so its transaction status is still `transactionStatus`.
+   * Answers a client's Sync without waiting for the backend when its transaction status is known:
+   * nothing went to it since its last ReadyForQuery, or it is in a transaction block where
+   * everything since succeeded and nothing began or ended a transaction (there a Sync commits
+   * nothing). In the latter case the backend still gets a Sync, whose answer nobody waits for, so
+   * that it goes idle in transaction as PostgreSQL's would (idle_in_transaction_session_timeout).
+   * Returns the status to report, or null when the backend must answer.
    */
-  canAnswerSync(): boolean {
-    return !this.sentSinceSync && this.outstanding === 0 && this.outgoing.length === 0 && !this.errorSinceSync;
+  answerSync(): number | null {
+    if (this.outstanding > 0 || this.outgoing.length > 0 || this.errorSinceSync) return null;
+    if (!this.sentSinceSync) return this.transactionStatus;
+    if (this.transactionStatus !== 0x54 || this.transactionControlSinceSync) return null;
+    this.request(FrontendCode.Sync, SYNC, unanswered);
+    return this.transactionStatus;
   }
 
   /** Sends queued client messages in one write. */
@@ -196,14 +216,16 @@ export class BackendPipe {
     if (code === BackendCode.ErrorResponse && head.sink !== "client") {
       (head as Pending & { error?: ErrorFields }).error ??= parseErrorFields(body);
     }
-    // A BEGIN answered before the next ReadyForQuery already opens the block (pipelined extended protocol).
-    if (code === BackendCode.CommandComplete && body[0] === 0x42 && body.toString("latin1", 0, 5) === "BEGIN") {
-      this.transactionStatus = 0x54;
+    if (code === BackendCode.CommandComplete && isTransactionControl(body)) {
+      this.transactionControlSinceSync = true;
+      // A BEGIN answered before the next ReadyForQuery already opens the block (pipelined extended protocol).
+      if (body.toString("latin1", 0, 6) === "BEGIN\0") this.transactionStatus = 0x54;
     }
     if (!completes(head.code, code)) return;
     if (code === BackendCode.ReadyForQuery) {
       this.transactionStatus = body[0];
       this.errorSinceSync = false;
+      this.transactionControlSinceSync = false;
       if (this.transactionStatus === 0x49) this.onIdle();
     }
     this.shift();
@@ -228,6 +250,16 @@ export class BackendPipe {
     for (const w of waiters) w();
   }
 }
+
+/**
+ * Whether a CommandComplete's tag is a transaction control command's: the only statements that
+ * change a block's transaction status without an error (a CALL in a block cannot commit).
+ */
+function isTransactionControl(tag: Buffer): boolean {
+  return transactionControlTag.test(tag.toString("latin1", 0, Math.min(tag.length, 24)));
+}
+
+const transactionControlTag = /^(BEGIN|START TRANSACTION|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|PREPARE TRANSACTION)\0/;
 
 /** Whether a frontend message gets an answer of its own from the backend. */
 function expectsAnswer(code: number): boolean {

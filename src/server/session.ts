@@ -51,6 +51,7 @@ import type { SqlPrepared } from "../commands/prepared.js";
 import { StatementInterrupts, interruption, isDeadlockVictim } from "./interrupts.js";
 import { COORDINATOR_DATABASE, type Participant } from "../transaction/deadlock.js";
 import { PortalRows } from "./portal_rows.js";
+import { corkForTick } from "../protocol/cork.js";
 
 const enum SessionState {
   Startup,
@@ -621,12 +622,14 @@ export class Session {
           return this.endImplicitBlock(failed);
         }
         this.localErrorUntilSync = false;
-        // After statements Canopy answered without the coordinator database (router queries).
-        if (pipe.canAnswerSync()) {
-          if (pipe.transactionStatus === 0x49) this.dropPortalsWithRows();
-          return this.sendToClient(write.readyForQuery(pipe.transactionStatus));
-        }
-        return pipe.forward(m.code, m.raw);
+        // After statements Canopy answered without the coordinator database (router queries), or
+        // with internal queries only, inside a block. One still under way (the transaction id asked
+        // beside the statement) is waited for: the client's Sync would wait for it too.
+        if (pipe.outstanding > 0 && pipe.onlyInternalOutstanding()) await pipe.idle();
+        const status = pipe.answerSync();
+        if (status === null) return pipe.forward(m.code, m.raw);
+        if (status === 0x49) this.dropPortalsWithRows();
+        return this.sendToClient(write.readyForQuery(status));
       case FrontendCode.Flush:
       case FrontendCode.CopyData:
       case FrontendCode.CopyDone:
@@ -652,15 +655,19 @@ export class Session {
   }
 
   /** Classifies SQL, also finding statements that touch distributed tables or end remote transactions. */
-  private async classifyAll(sql: string): Promise<Classification> {
+  private async classifyAll(sql: string, prepared = false): Promise<Classification> {
     try {
-      return await this.classifyWithMetadata(sql);
+      return await this.classifyWithMetadata(sql, prepared);
     } catch (e) {
       return { kind: "error", error: toErrorFields(e) };
     }
   }
 
-  private async classifyWithMetadata(sql: string): Promise<Classification> {
+  /**
+   * `prepared`: the statement is being prepared (Parse) and runs later, maybe in a block that
+   * has reached workers by then: transaction control must be Canopy's whatever the block is now.
+   */
+  private async classifyWithMetadata(sql: string, prepared: boolean): Promise<Classification> {
     this.noteCanopySettingChanges(sql);
     const c = this.classify(sql);
     if (c.kind === "intercept" && c.statements.some((p) => p.intercepted?.copyFromStdin)) {
@@ -702,7 +709,7 @@ export class Session {
       this.settingsUndone();
     }
     const metadata = await this.metadata();
-    const remoteOpen = this.remote.hasOpenTransactions();
+    const remoteOpen = prepared || this.remote.hasOpenTransactions();
     const executes = this.sqlPrepared.size > 0 && /\bexecute\b/i.test(sql);
     // Settings read earlier only: a query here would put the forwarded statement in a pipeline.
     const settings = this.remote.knownSettings();
@@ -1007,8 +1014,22 @@ export class Session {
   /** Ends a simple Query that Canopy handled: aborts the backend's transaction on error, then Z. */
   private async finishSimpleQuery(failed: boolean): Promise<void> {
     if (failed && !this.pipe!.errorSinceSync) this.poisonBackend();
-    await this.internalRaw(FrontendCode.Sync, write.sync());
-    this.sendToClient(write.readyForQuery(this.pipe!.transactionStatus));
+    let status = this.pipe!.answerSync();
+    if (status === null) {
+      await this.internalRaw(FrontendCode.Sync, write.sync());
+      status = this.pipe!.transactionStatus;
+    }
+    this.sendToClient(write.readyForQuery(status));
+  }
+
+  /**
+   * Whether the client's Sync follows the statement being run with nothing in between: it is a
+   * simple Query's (whose parts Canopy ends with a Sync each), or an Execute whose next message,
+   * already received, is the Sync outside a pipeline Canopy made one block. A command of Canopy's
+   * that ends the coordinator database's transaction may then carry that Sync itself.
+   */
+  syncFollows(simpleQuery: boolean): boolean {
+    return simpleQuery || (!this.pipelineBlock && this.framer.nextCode() === FrontendCode.Sync);
   }
 
   /** Puts the backend into its error state, so that the transaction fails as PostgreSQL's would. */
@@ -1035,7 +1056,7 @@ export class Session {
     const r = new BodyReader(m.body);
     const name = r.cstring();
     const sql = r.cstring();
-    const c = await this.classifyAll(sql);
+    const c = await this.classifyAll(sql, true);
     if (c.kind === "forward") {
       this.statements.delete(name);
       this.forwardedStatementTexts.set(name, sql);
@@ -1230,12 +1251,16 @@ export class Session {
   /**
    * Runs SQL through the extended protocol (no Sync, so it joins the open transaction) and returns
    * its rows in text format, or throws the backend's error (after which the backend skips to Sync).
+   * `aside`: a query asked beside the client's statement (the block's start time, its transaction
+   * id); inside a transaction block, where a Sync commits nothing, it ends with one, so that the
+   * client's Sync after the statement is answered without the backend (BackendPipe.answerSync).
    */
   async internalQuery(
     sql: string,
     params: readonly (Buffer | null)[] = [],
     paramFormats: readonly number[] = [],
     paramTypes: readonly number[] = [],
+    aside = false,
   ): Promise<(string | null)[][]> {
     const rows: (string | null)[][] = [];
     const results = [
@@ -1247,6 +1272,7 @@ export class Session {
         }
       }),
     ];
+    if (aside && this.pipe!.transactionStatus === 0x54) results.push(this.internalRaw(FrontendCode.Sync, write.sync()));
     await this.flushAndAwait(results);
     return rows;
   }
@@ -1306,6 +1332,10 @@ export class Session {
     if (this.blockStart?.block !== this.transactionsEnded) {
       const value = this.internalQuery(
         `SELECT pg_catalog.to_char(pg_catalog.now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'`,
+        [],
+        [],
+        [],
+        true,
       ).then(
         ([[text]]) => text,
         () => null,
@@ -1465,7 +1495,9 @@ class SocketLink implements RawLink {
     this.dataListeners = [];
   }
 
+  /** Writes made in one tick (an internal query's Parse, Bind, Execute and Flush) leave in one syscall. */
   write(bytes: Buffer): void {
+    corkForTick(this.socket);
     this.socket.write(bytes);
   }
 

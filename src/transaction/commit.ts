@@ -1,10 +1,10 @@
 // How a session's remote transactions end. One phase when at most one participant wrote: the
 // worker commits, then the coordinator database. Otherwise two phases:
-//   1. the decision record goes into pg_dist_transaction in the coordinator database's transaction,
-//      under a gid naming this cluster and that transaction's id (txid_current());
-//   2. every written node PREPAREs TRANSACTION gid (read-only ones just commit);
-//   3. the coordinator database commits: that commit is the decision;
-//   4. COMMIT PREPARED everywhere. What fails from here on is finished by recovery.
+//   1. every written node PREPAREs TRANSACTION gid (read-only ones just commit), the gid naming
+//      this cluster and the coordinator database's transaction id (txid_current());
+//   2. the decision record goes into pg_dist_transaction in that transaction, and the transaction
+//      commits: that commit is the decision (record and commit leave in one write);
+//   3. COMMIT PREPARED everywhere. What fails from here on is finished by recovery.
 // Recovery (recovery.ts) asks the coordinator database what became of the transaction a gid names,
 // so a crash at any point leaves every node wholly committed or wholly rolled back.
 import type { Session } from "../server/session.js";
@@ -79,30 +79,31 @@ async function commitProtocol(
   }
   if (referenceWrites.size > 0) await ensureEveryPlacementWritten(session, referenceWrites);
   const groups = [...new Set(written.map((t) => t.groupId))];
-  const prefix = gidPrefix(session.coordinator.clusterId);
-  // The record is written in the coordinator transaction before its commit; with the transaction's
-  // id known ahead, the PREPAREs need not wait for it.
-  const record = session.internalQuery("SELECT pg_catalog.canopy_record_decision($1::int[])", [
-    Buffer.from(`{${groups.join(",")}}`),
-  ]);
-  const gid = xid === null ? (await record)[0][0]! : prefix + xid;
+  const recordDecision = () =>
+    session.internalQuery("SELECT pg_catalog.canopy_record_decision($1::int[])", [
+      Buffer.from(`{${groups.join(",")}}`),
+    ]);
+  // The record goes into the coordinator transaction before its commit. With the transaction's id
+  // known ahead it leaves with the commit; without, it names the gid, and goes first.
+  const record = xid === null ? recordDecision() : null;
+  const gid = record === null ? gidPrefix(session.coordinator.clusterId) + xid : (await record)[0][0]!;
   const prepared: number[] = [];
   try {
-    await settleAll<unknown>([
-      record,
-      ...open.map(async (t) => {
+    await settleAll(
+      open.map(async (t) => {
         if (!t.wrote) return remote.end(t.nodeId, "COMMIT");
         await remote.end(t.nodeId, `PREPARE TRANSACTION ${quoteLiteral(gid)}`, true);
         prepared.push(t.nodeId);
       }),
-    ]);
+    );
   } catch (e) {
     await finishPrepared(session, prepared, gid, "ROLLBACK");
     throw e;
   }
   crashPoint("after-prepare");
   try {
-    await commitCoordinator();
+    // A failed record fails the transaction, so its commit too; its error is the one to report.
+    await settleAll<unknown>([record ?? recordDecision(), commitCoordinator()]);
   } catch (e) {
     // The coordinator database answered: its transaction, and so the decision, rolled back. Any
     // other failure leaves the outcome to recovery, which asks the coordinator database.

@@ -13,6 +13,9 @@ import {
   parseErrorFields,
   parseMessage,
   syncMessage,
+  messageTypes,
+  readyStatus,
+  errorText,
   type RawMessage,
 } from "../support/raw.js";
 
@@ -30,10 +33,10 @@ for (const kind of clusterKinds()) {
         "INSERT INTO kv VALUES (1, 'one'), (2, 'two'), (3, 'three')",
       ]) {
         const answer = await conn.simpleQuery(sql);
-        assert.ok(!answer.some((m) => m.type === "E"), `${sql}: ${errorOf(answer)}`);
+        assert.ok(!answer.some((m) => m.type === "E"), `${sql}: ${errorText(answer)}`);
       }
       conn.write(Buffer.concat([parseMessage("get", "SELECT v FROM kv WHERE k = $1", [23]), syncMessage()]));
-      assert.deepEqual(types(await conn.readUntil("Z")), ["1", "Z"]);
+      assert.deepEqual(messageTypes(await conn.readUntil("Z")), ["1", "Z"]);
     });
 
     after(async () => {
@@ -57,41 +60,26 @@ for (const kind of clusterKinds()) {
     test("outside a block: rows, then ReadyForQuery idle, every time", async () => {
       for (const k of [1, 2, 3, 1]) {
         const answer = await get(k);
-        assert.deepEqual(types(answer), ["2", "T", "D", "C", "Z"], errorOf(answer));
+        assert.deepEqual(messageTypes(answer), ["2", "T", "D", "C", "Z"], errorText(answer));
         assert.equal(dataRowValues(answer.find((m) => m.type === "D")!.body)[0], ["one", "two", "three"][k - 1]);
-        assert.equal(status(answer), "I");
+        assert.equal(readyStatus(answer), "I");
       }
     });
 
     test("in a block: status T; after an error: 25P02 and status E; after ROLLBACK: idle again", async () => {
-      assert.equal(status(await conn.simpleQuery("BEGIN")), "T");
+      assert.equal(readyStatus(await conn.simpleQuery("BEGIN")), "T");
       let answer = await get(2);
-      assert.equal(status(answer), "T");
+      assert.equal(readyStatus(answer), "T");
       assert.equal(dataRowValues(answer.find((m) => m.type === "D")!.body)[0], "two");
       answer = await conn.simpleQuery("SELECT 1/0");
-      assert.equal(status(answer), "E");
+      assert.equal(readyStatus(answer), "E");
       answer = await get(3);
-      assert.equal(parseErrorFields(answer.find((m) => m.type === "E")!.body).C, "25P02", errorOf(answer));
-      assert.equal(status(answer), "E");
-      assert.equal(status(await conn.simpleQuery("ROLLBACK")), "I");
+      assert.equal(parseErrorFields(answer.find((m) => m.type === "E")!.body).C, "25P02", errorText(answer));
+      assert.equal(readyStatus(answer), "E");
+      assert.equal(readyStatus(await conn.simpleQuery("ROLLBACK")), "I");
       answer = await get(3);
-      assert.equal(status(answer), "I");
+      assert.equal(readyStatus(answer), "I");
       assert.equal(dataRowValues(answer.find((m) => m.type === "D")!.body)[0], "three");
     });
   });
-}
-
-function types(messages: readonly RawMessage[]): string[] {
-  return messages.map((m) => m.type);
-}
-
-function status(messages: readonly RawMessage[]): string {
-  const z = messages[messages.length - 1];
-  assert.equal(z.type, "Z");
-  return String.fromCharCode(z.body[0]);
-}
-
-function errorOf(messages: readonly RawMessage[]): string {
-  const e = messages.find((m) => m.type === "E");
-  return e ? JSON.stringify(parseErrorFields(e.body)) : "";
 }

@@ -287,6 +287,24 @@ export function firstError(messages: readonly RawMessage[]): Record<string, stri
   return e ? parseErrorFields(e.body) : null;
 }
 
+/** The type letters of `messages`, in order. */
+export function messageTypes(messages: readonly RawMessage[]): string[] {
+  return messages.map((m) => m.type);
+}
+
+/** The transaction status (I, T or E) of the ReadyForQuery that ends `messages`. */
+export function readyStatus(messages: readonly RawMessage[]): string {
+  const z = messages[messages.length - 1];
+  if (z?.type !== "Z") throw new Error(`the answer does not end with ReadyForQuery: ${messageTypes(messages)}`);
+  return String.fromCharCode(z.body[0]);
+}
+
+/** The first error among `messages` as JSON, for assertion messages ("" when there is none). */
+export function errorText(messages: readonly RawMessage[]): string {
+  const error = firstError(messages);
+  return error ? JSON.stringify(error) : "";
+}
+
 /** Parse: statement name, SQL text, parameter type OIDs (0 = unspecified). */
 export function parseMessage(name: string, sql: string, paramTypes: readonly number[] = []): Buffer {
   const types = Buffer.alloc(2 + 4 * paramTypes.length);
