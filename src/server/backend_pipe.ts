@@ -84,6 +84,8 @@ export class BackendPipe {
   private sentSinceSync = false;
   /** Whether a transaction control command (BEGIN, COMMIT, …) completed since the last Sync. */
   private transactionControlSinceSync = false;
+  /** Whether a client message went to the backend since the last Sync (one would end its work). */
+  private clientSentSinceSync = false;
 
   /**
    * `onIdle` runs when a ReadyForQuery reports no transaction, before that message reaches the
@@ -115,6 +117,20 @@ export class BackendPipe {
     if (expectsAnswer(code)) this.pending.push({ code, sink: "client" });
     this.outgoing.push(raw);
     this.sentSinceSync = code !== FrontendCode.Sync;
+    this.clientSentSinceSync = code !== FrontendCode.Sync;
+  }
+
+  /**
+   * Whether a Sync sent now ends nothing but Canopy's own queries: in a transaction block, where a
+   * Sync commits nothing, when no command since the last ReadyForQuery began or ended a transaction
+   * (the status may be stale) and no client command awaits its answer (it may be one); outside a
+   * block, when nothing of the client's went to the backend since its last Sync (a Sync would
+   * commit the client's pipelined statements early).
+   */
+  syncEndsOnlyInternal(): boolean {
+    if (this.transactionControlSinceSync || !this.onlyInternalOutstanding()) return false;
+    if (this.transactionStatus === 0x54) return true;
+    return this.transactionStatus === 0x49 && !this.clientSentSinceSync;
   }
 
   /**
@@ -128,7 +144,7 @@ export class BackendPipe {
   answerSync(): number | null {
     if (this.outstanding > 0 || this.outgoing.length > 0 || this.errorSinceSync) return null;
     if (!this.sentSinceSync) return this.transactionStatus;
-    if (this.transactionStatus !== 0x54 || this.transactionControlSinceSync) return null;
+    if (this.transactionStatus !== 0x54 || !this.syncEndsOnlyInternal()) return null;
     this.request(FrontendCode.Sync, SYNC, unanswered);
     return this.transactionStatus;
   }
@@ -146,6 +162,7 @@ export class BackendPipe {
     if (this.errorSinceSync && extendedCodes.has(code)) return sink.done(ABORTED, true);
     this.flush();
     this.sentSinceSync = code !== FrontendCode.Sync;
+    if (code === FrontendCode.Sync) this.clientSentSinceSync = false;
     this.pending.push({ code, sink });
     this.link.write(raw);
   }
@@ -154,6 +171,7 @@ export class BackendPipe {
   send(raw: Buffer): void {
     this.outgoing.push(raw);
     this.sentSinceSync = true;
+    this.clientSentSinceSync = true;
   }
 
   /** Asks the backend to send everything it has for the requests so far (Flush), now. */

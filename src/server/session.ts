@@ -104,6 +104,11 @@ function executorSettingsFrom(epoch: number, values: readonly string[]): Executo
 
 const transactionWords = /commit|end|rollback|abort|savepoint|release|prepare/i;
 
+/** Whether a message is one after which PostgreSQL flushes its output to the client. */
+function endsFlush(message: Buffer): boolean {
+  return message[0] === BackendCode.ReadyForQuery || message[0] === BackendCode.NoticeResponse;
+}
+
 export class Session {
   private state = SessionState.Startup;
   private socket: Duplex;
@@ -360,7 +365,8 @@ export class Session {
     }
     this.corkClient();
     const accepted = this.socket.write(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
-    if (!accepted) this.flushClient();
+    // PostgreSQL's flush points: a ReadyForQuery, a notice (and a full buffer).
+    if (!accepted || chunks.some(endsFlush)) this.flushClient();
     // A client that reads slowly holds back the backend instead of filling our memory.
     if (!accepted && this.link && !this.backendPaused) {
       this.backendPaused = true;
@@ -375,12 +381,19 @@ export class Session {
   private backendPaused = false;
   private clientCorked = false;
 
+  /** The coordinator database's answers, which it sent at its own flush points: they leave now. */
+  private forwardToClient(chunks: Buffer[]): void {
+    this.sendToClient(...chunks);
+    this.flushClient();
+  }
+
   /**
-   * Holds what is sent to the client, as PostgreSQL does, until the session waits for the client:
-   * while the client's messages are being handled (drive) until they are all handled, otherwise
-   * until the end of the tick (answers the coordinator database sends later, notifications). A
-   * router query's BindComplete and its rows then leave in one write, not two. Past the socket's
-   * high-water mark the output leaves at once (sendToClient).
+   * Holds what is sent to the client, as PostgreSQL does, until a ReadyForQuery, a notice, the
+   * client's Flush, or the session waiting for the client: while the client's messages are being
+   * handled (drive) until they are all handled, otherwise until the end of the tick. A router
+   * query's BindComplete and its rows then leave in one write, not two. Past the socket's
+   * high-water mark the output leaves at once (sendToClient), as do the coordinator database's
+   * answers (forwardToClient).
    */
   private corkClient(): void {
     // While the client is slow to read, nothing is held: the socket's drain must come.
@@ -484,7 +497,7 @@ export class Session {
       this.link = db.node.openLink();
       this.pipe = new BackendPipe(
         this.link,
-        (chunks) => this.sendToClient(...chunks),
+        (chunks) => this.forwardToClient(chunks),
         () => this.onTransactionEnd(),
       );
       this.link.onClose(() => this.close());
@@ -562,7 +575,7 @@ export class Session {
     link.clearDataListeners();
     this.pipe = new BackendPipe(
       link,
-      (chunks) => this.sendToClient(...chunks),
+      (chunks) => this.forwardToClient(chunks),
       () => this.onTransactionEnd(),
     );
     this.state = SessionState.Ready;
@@ -631,6 +644,8 @@ export class Session {
         if (status === 0x49) this.dropPortalsWithRows();
         return this.sendToClient(write.readyForQuery(status));
       case FrontendCode.Flush:
+        pipe.send(m.raw);
+        return this.flushClient();
       case FrontendCode.CopyData:
       case FrontendCode.CopyDone:
       case FrontendCode.CopyFail:
@@ -740,14 +755,15 @@ export class Session {
    * Refuses a string naming distributed tables when the session reads literals otherwise than
    * Canopy's parser (standard_conforming_strings off). Settings not yet read are read here, and
    * the internal query ended with a Sync so a statement forwarded next is not in a pipeline
-   * (VACUUM, CREATE INDEX CONCURRENTLY refuse to run in one).
+   * (VACUUM, CREATE INDEX CONCURRENTLY refuse to run in one), unless that Sync would end the
+   * client's own pipelined statements early (they are then in one anyway).
    */
   private async checkStrings(d: Classification): Promise<Classification> {
     try {
       let settings = this.remote.knownSettings();
       if (!settings) {
         settings = await this.remote.sessionSettings();
-        await this.internalRaw(FrontendCode.Sync, write.sync());
+        if (this.pipe!.syncEndsOnlyInternal()) await this.internalRaw(FrontendCode.Sync, write.sync());
       }
       refuseNonstandardStrings(settings);
       return d;
@@ -1272,7 +1288,9 @@ export class Session {
         }
       }),
     ];
-    if (aside && this.pipe!.transactionStatus === 0x54) results.push(this.internalRaw(FrontendCode.Sync, write.sync()));
+    if (aside && this.pipe!.transactionStatus === 0x54 && this.pipe!.syncEndsOnlyInternal()) {
+      results.push(this.internalRaw(FrontendCode.Sync, write.sync()));
+    }
     await this.flushAndAwait(results);
     return rows;
   }
