@@ -704,8 +704,9 @@ export class Session {
     }
     if (c.kind !== "forward") return c;
     // PostgreSQL reads the literals of the whole string as standard_conforming_strings stands when
-    // it arrives: a SET in the string changes the strings after it only. Read before it runs.
-    if (sql.includes("\\") && /standard_conforming|reset|discard/i.test(sql)) {
+    // it arrives: a SET in the string, or the end of a block that set it, changes the strings after
+    // it only. Read before it runs.
+    if (sql.includes("\\") && /standard_conforming|\b(reset|discard|commit|end|rollback|abort)\b/i.test(sql)) {
       if (mayConcernDistributed(sql, await this.metadata())) {
         const checked = await this.checkStrings(c);
         if (checked.kind === "error") return checked;

@@ -107,6 +107,12 @@ SELECT count(*) FROM set_rows WHERE note <> 'x';
 SET standard_conforming_strings = on \; SELECT count(*) FROM set_rows WHERE note <> 'x\y';
 SET standard_conforming_strings = on \; SELECT count(*) FROM set_rows WHERE note <> 'x';
 RESET standard_conforming_strings;
+-- The same when the end of a block in the string undoes the setting.
+BEGIN;
+SET LOCAL standard_conforming_strings = off;
+COMMIT \; SELECT count(*) FROM set_rows WHERE note <> 'x\y';
+ROLLBACK;
+SELECT count(*) FROM set_rows WHERE note <> 'x\y';
 -- VACUUM refuses to run in a pipeline: nothing Canopy asks before forwarding it may leave one.
 VACUUM ANALYZE set_rows;
 SELECT count(*) FROM set_rows WHERE note <> 'x';
