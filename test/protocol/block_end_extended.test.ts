@@ -8,17 +8,13 @@ import assert from "node:assert/strict";
 import { clusterKinds, startCluster, type TestCluster } from "../support/cluster.js";
 import {
   RawConnection,
-  bindMessage,
   dataRowValues,
-  describeMessage,
-  executeMessage,
   parseErrorFields,
   parseMessage,
   syncMessage,
   messageTypes,
   readyStatus,
   errorText,
-  type RawMessage,
 } from "../support/raw.js";
 
 for (const kind of clusterKinds()) {
@@ -29,15 +25,12 @@ for (const kind of clusterKinds()) {
     before(async () => {
       cluster = await startCluster(kind);
       ({ conn } = await RawConnection.startup(cluster.port));
-      for (const sql of [
+      await conn.simpleQueries([
         "CREATE TABLE kv (k int PRIMARY KEY, v int NOT NULL)",
         "SELECT create_distributed_table('kv', 'k')",
         "INSERT INTO kv SELECT g, 0 FROM generate_series(1, 20) g",
         "CREATE TABLE ledger (id int UNIQUE DEFERRABLE INITIALLY DEFERRED)",
-      ]) {
-        const answer = await conn.simpleQuery(sql);
-        assert.ok(!answer.some((m) => m.type === "E"), `${sql}: ${errorText(answer)}`);
-      }
+      ]);
       conn.write(
         Buffer.concat([
           parseMessage("add", "UPDATE kv SET v = v + $2 WHERE k = $1", [23, 23]),
@@ -53,18 +46,10 @@ for (const kind of clusterKinds()) {
       await cluster?.stop();
     });
 
-    /** Runs a prepared statement alone before its Sync; returns the messages up to ReadyForQuery. */
-    async function run(name: string, params: string[] = []): Promise<RawMessage[]> {
-      conn.write(
-        Buffer.concat([bindMessage("", name, params), describeMessage("P", ""), executeMessage(""), syncMessage()]),
-      );
-      return conn.readUntil("Z");
-    }
-
     /** Adds `amount` to every row, one prepared UPDATE per key: every shard, so both workers. */
     async function addEverywhere(amount: number): Promise<void> {
       for (let k = 1; k <= 20; k++) {
-        const answer = await run("add", [String(k), String(amount)]);
+        const answer = await conn.executePrepared("add", [String(k), String(amount)]);
         assert.deepEqual(messageTypes(answer), ["2", "n", "C", "Z"], errorText(answer));
         assert.equal(readyStatus(answer), "T");
       }
@@ -78,7 +63,7 @@ for (const kind of clusterKinds()) {
     test("COMMIT: described as returning no rows, then committed and idle", async () => {
       assert.equal(readyStatus(await conn.simpleQuery("BEGIN")), "T");
       await addEverywhere(1);
-      const answer = await run("commit");
+      const answer = await conn.executePrepared("commit");
       assert.deepEqual(messageTypes(answer), ["2", "n", "C", "Z"], errorText(answer));
       assert.equal(readyStatus(answer), "I");
       assert.equal(await sum(), "20");
@@ -95,7 +80,7 @@ for (const kind of clusterKinds()) {
       assert.equal(readyStatus(await conn.simpleQuery("BEGIN")), "T");
       await addEverywhere(1);
       assert.equal(readyStatus(await conn.simpleQuery("INSERT INTO ledger VALUES (1), (1)")), "T");
-      const answer = await run("commit");
+      const answer = await conn.executePrepared("commit");
       assert.deepEqual(messageTypes(answer), ["2", "n", "E", "Z"]);
       assert.equal(parseErrorFields(answer.find((m) => m.type === "E")!.body).C, "23505");
       assert.equal(readyStatus(answer), "I");

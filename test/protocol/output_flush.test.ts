@@ -7,15 +7,7 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import pg from "pg";
 import { startLocalCluster, type TestCluster } from "../support/cluster.js";
-import {
-  RawConnection,
-  bindMessage,
-  describeMessage,
-  executeMessage,
-  message,
-  parseMessage,
-  syncMessage,
-} from "../support/raw.js";
+import { RawConnection, bindMessage, executeMessage, message, parseMessage, syncMessage } from "../support/raw.js";
 
 describe("client output", () => {
   let cluster: TestCluster;
@@ -48,15 +40,7 @@ describe("client output", () => {
       // The first queries open the connections to the workers (which asks the coordinator database).
       for (let id = 1; id <= 40; id++) {
         pieces = 0;
-        raw.write(
-          Buffer.concat([
-            bindMessage("", "router", [String(id)]),
-            describeMessage("P", ""),
-            executeMessage(""),
-            syncMessage(),
-          ]),
-        );
-        const answer = await raw.readUntil("Z");
+        const answer = await raw.executePrepared("router", [String(id)]);
         assert.deepEqual(
           answer.map((m) => m.type),
           ["2", "T", "D", "C", "Z"],

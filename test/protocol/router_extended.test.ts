@@ -6,10 +6,7 @@ import assert from "node:assert/strict";
 import { clusterKinds, startCluster, type TestCluster } from "../support/cluster.js";
 import {
   RawConnection,
-  bindMessage,
   dataRowValues,
-  describeMessage,
-  executeMessage,
   parseErrorFields,
   parseMessage,
   syncMessage,
@@ -27,14 +24,11 @@ for (const kind of clusterKinds()) {
     before(async () => {
       cluster = await startCluster(kind);
       ({ conn } = await RawConnection.startup(cluster.port));
-      for (const sql of [
+      await conn.simpleQueries([
         "CREATE TABLE kv (k int PRIMARY KEY, v text)",
         "SELECT create_distributed_table('kv', 'k')",
         "INSERT INTO kv VALUES (1, 'one'), (2, 'two'), (3, 'three')",
-      ]) {
-        const answer = await conn.simpleQuery(sql);
-        assert.ok(!answer.some((m) => m.type === "E"), `${sql}: ${errorText(answer)}`);
-      }
+      ]);
       conn.write(Buffer.concat([parseMessage("get", "SELECT v FROM kv WHERE k = $1", [23]), syncMessage()]));
       assert.deepEqual(messageTypes(await conn.readUntil("Z")), ["1", "Z"]);
     });
@@ -45,17 +39,7 @@ for (const kind of clusterKinds()) {
     });
 
     /** Runs the prepared statement for key k; returns the messages up to ReadyForQuery. */
-    async function get(k: number): Promise<RawMessage[]> {
-      conn.write(
-        Buffer.concat([
-          bindMessage("", "get", [String(k)]),
-          describeMessage("P", ""),
-          executeMessage(""),
-          syncMessage(),
-        ]),
-      );
-      return conn.readUntil("Z");
-    }
+    const get = (k: number): Promise<RawMessage[]> => conn.executePrepared("get", [String(k)]);
 
     test("outside a block: rows, then ReadyForQuery idle, every time", async () => {
       for (const k of [1, 2, 3, 1]) {

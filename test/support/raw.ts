@@ -176,6 +176,25 @@ export class RawConnection {
     return this.readUntil("Z", timeoutMs);
   }
 
+  /** Runs each statement as a simple Query, in order; throws with the error of one that fails. */
+  async simpleQueries(statements: readonly string[]): Promise<void> {
+    for (const sql of statements) {
+      const error = firstError(await this.simpleQuery(sql));
+      if (error) throw new Error(`${sql}: ${JSON.stringify(error)}`);
+    }
+  }
+
+  /**
+   * Binds a prepared statement to the unnamed portal, describes and executes it, then Syncs, in one
+   * write; returns the messages up to ReadyForQuery.
+   */
+  async executePrepared(name: string, params: readonly (string | null)[] = []): Promise<RawMessage[]> {
+    this.write(
+      Buffer.concat([bindMessage("", name, params), describeMessage("P", ""), executeMessage(""), syncMessage()]),
+    );
+    return this.readUntil("Z");
+  }
+
   write(bytes: Buffer): void {
     this.socket.write(bytes);
   }
