@@ -22,6 +22,20 @@ interface DistObject {
   readonly name: string;
 }
 
+/** The catalog of each kind of recorded object (pg_dist_object.classid). */
+const classOf = {
+  x: "pg_catalog.pg_extension",
+  t: "pg_catalog.pg_type",
+  o: "pg_catalog.pg_collation",
+  f: "pg_catalog.pg_proc",
+} as const;
+
+/** SQL: the kind (classOf's key) of the object whose catalog is the regclass expression `classid`. */
+const kindOf = (classid: string) =>
+  `CASE ${classid} ${Object.entries(classOf)
+    .map(([kind, catalog]) => `WHEN '${catalog}'::regclass THEN '${kind}'`)
+    .join(" ")} END`;
+
 /**
  * The objects a table needs, most depended-on first: from the table and its defaults, constraints
  * and indexes along pg_depend to types, collations, functions and extensions (composite types
@@ -50,10 +64,7 @@ WITH RECURSIVE deps(classid, objid, depth) AS (
    WHERE deps.depth < 12
 )
 SELECT kind, oid, schema, name FROM (
-  SELECT CASE deps.classid WHEN 'pg_catalog.pg_extension'::regclass THEN 'x'
-                           WHEN 'pg_catalog.pg_type'::regclass THEN 't'
-                           WHEN 'pg_catalog.pg_collation'::regclass THEN 'o' ELSE 'f' END AS kind,
-         deps.objid AS oid, coalesce(xn.nspname, tn.nspname, cn.nspname, pn.nspname) AS schema,
+  SELECT ${kindOf("deps.classid")} AS kind, deps.classid, deps.objid AS oid, coalesce(xn.nspname, tn.nspname, cn.nspname, pn.nspname) AS schema,
          coalesce(x.extname, t.typname, co.collname, p.proname) AS name, max(deps.depth) AS depth
     FROM deps
     LEFT JOIN pg_catalog.pg_extension x ON deps.classid = 'pg_catalog.pg_extension'::regclass AND x.oid = deps.objid
@@ -69,20 +80,10 @@ SELECT kind, oid, schema, name FROM (
      AND coalesce(xn.nspname, tn.nspname, cn.nspname, pn.nspname) NOT IN ('pg_catalog', 'information_schema')
      AND (x.oid IS NOT NULL OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e
            WHERE e.classid = deps.classid AND e.objid = deps.objid AND e.deptype = 'e'))
-   GROUP BY 1, 2, 3, 4
+   GROUP BY 1, 2, 3, 4, 5
 ) o
-WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_object r
-                   WHERE r.objid = o.oid AND r.classid = CASE o.kind WHEN 'x' THEN 'pg_catalog.pg_extension'::regclass
-                         WHEN 't' THEN 'pg_catalog.pg_type'::regclass WHEN 'o' THEN 'pg_catalog.pg_collation'::regclass
-                         ELSE 'pg_catalog.pg_proc'::regclass END)
+WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_object r WHERE r.objid = o.oid AND r.classid = o.classid)
 ORDER BY depth DESC, kind DESC, oid`;
-
-const classOf = {
-  x: "pg_catalog.pg_extension",
-  t: "pg_catalog.pg_type",
-  o: "pg_catalog.pg_collation",
-  f: "pg_catalog.pg_proc",
-} as const;
 
 /**
  * Creates on every worker the objects a table's shards need that are not there yet, and records
@@ -113,10 +114,7 @@ export async function ensureDependencies(session: Session, relationId: number): 
 export async function createRecordedObjects(session: Session, node: NodeRecord): Promise<void> {
   const rows = await query(
     session,
-    `SELECT CASE r.classid WHEN 'pg_catalog.pg_extension'::regclass THEN 'x'
-                           WHEN 'pg_catalog.pg_type'::regclass THEN 't'
-                           WHEN 'pg_catalog.pg_collation'::regclass THEN 'o' ELSE 'f' END,
-            r.objid, coalesce(xn.nspname, tn.nspname, cn.nspname, pn.nspname),
+    `SELECT ${kindOf("r.classid")}, r.objid, coalesce(xn.nspname, tn.nspname, cn.nspname, pn.nspname),
             coalesce(x.extname, t.typname, co.collname, p.proname)
        FROM pg_catalog.pg_dist_object r
        LEFT JOIN pg_catalog.pg_extension x ON r.classid = 'pg_catalog.pg_extension'::regclass AND x.oid = r.objid
