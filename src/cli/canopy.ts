@@ -3,11 +3,15 @@
 // (a cluster of real PostgreSQL servers under a directory) and `serve` (a coordinator for an
 // existing cluster). See DESIGN.md, "Command-line contract".
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync, chmodSync } from "node:fs";
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, chmodSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
-import { Coordinator, parseDatabaseUrl } from "../server/coordinator.js";
+import cluster from "node:cluster";
+import { availableParallelism } from "node:os";
+import { Coordinator, parseDatabaseUrl, unixSocketPath } from "../server/coordinator.js";
+import { clientConnectionCount, exitWithSupervisor, Siblings, superviseProcesses } from "../server/siblings.js";
+import { connectionSlotBroker } from "../executor/shared_pool.js";
 import { PGliteGateway, PGliteNode } from "../nodes/pglite.js";
 import { PostgresGateway } from "../nodes/postgres.js";
 import {
@@ -17,7 +21,7 @@ import {
   startServer,
   stopServer,
 } from "../nodes/pgserver.js";
-import { settingDefinitions } from "../settings.js";
+import { resolveDefaults, settingDefinitions, type SettingValues } from "../settings.js";
 
 const usage = `usage:
   canopy dev [--port 5432] [--workers 2] [--data DIR | --memory] [--set canopy.NAME=VALUE ...]
@@ -132,18 +136,41 @@ async function serve(f: Flags): Promise<void> {
   const cert = flag(f, "tls-cert");
   const key = flag(f, "tls-key");
   if (!!cert !== !!key) throw new Error("--tls-cert and --tls-key go together");
+  const settings = settingsFrom(f);
+  const port = portFlag(f, 5432);
+  const socketDir = flag(f, "socket-dir");
+  const processes = coordinatorProcesses(resolveDefaults(settings));
+  if (processes > 1 && cluster.isPrimary) {
+    if (socketDir) rmSync(unixSocketPath(socketDir, port), { force: true });
+    const ready = await superviseProcesses(
+      processes,
+      (line) => process.stderr.write(line + "\n"),
+      (directory) => [clientConnectionCount(), connectionSlotBroker(directory)],
+    );
+    process.stdout.write(`canopy ready: ${ready}\n`);
+    return;
+  }
+  exitWithSupervisor();
   const coordinator = new Coordinator({
     database: parseDatabaseUrl(url),
     gateway: new PostgresGateway(flag(f, "node-socket-dir")),
     host: flag(f, "host", "127.0.0.1")!,
-    port: portFlag(f, 5432),
-    socketDir: flag(f, "socket-dir"),
+    port,
+    socketDir,
     tls: cert && key ? { certFile: cert, keyFile: key } : undefined,
-    settings: settingsFrom(f),
+    settings,
+    siblings: Siblings.ofThisProcess(),
   });
   await coordinator.start();
   stopOnSignal(coordinator);
-  process.stdout.write(`canopy ready: ${coordinator.url}\n`);
+  if (cluster.isWorker) coordinator.siblings.ready(coordinator.url);
+  else process.stdout.write(`canopy ready: ${coordinator.url}\n`);
+}
+
+/** How many processes serve a coordinator: canopy.coordinator_processes, 0 for one per core. */
+function coordinatorProcesses(settings: SettingValues): number {
+  const configured = Number(settings["canopy.coordinator_processes"]);
+  return configured === 0 ? availableParallelism() : configured;
 }
 
 /** What `local up` records about the cluster it created. */

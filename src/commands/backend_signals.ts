@@ -6,6 +6,7 @@
 // (`SELECT pg_cancel_backend(pid) FROM canopy_stat_activity WHERE …`), the query runs first with
 // the calls' arguments in extra columns, and each row's process is signalled as by a direct call.
 import type { Session } from "../server/session.js";
+import type { Coordinator } from "../server/coordinator.js";
 import { rowSignalUdf, typedArguments, type UdfDefinition, type UdfResult } from "./udfs.js";
 import type { Invocation } from "./intercept.js";
 import { SqlError } from "../errors.js";
@@ -22,10 +23,10 @@ export async function backendPid(session: Session): Promise<UdfResult> {
 /** pg_cancel_backend(pid): cancels the statement a session runs, on the workers too. */
 export async function cancelBackend(session: Session, args: readonly (string | null)[]): Promise<UdfResult> {
   if (args[0] === null) return { kind: "scalar", type: "boolean", value: null };
-  const target = session.coordinator.sessions.get(Number(args[0]));
+  const target = await findSession(session, Number(args[0]));
   if (!target) return native(session, "SELECT pg_catalog.pg_cancel_backend($1::int)", args);
-  await ensureMaySignal(session, target, "cancel");
-  target.cancel();
+  await ensureMaySignal(session, target.user, "cancel");
+  await target.signal("cancel");
   return bool(true);
 }
 
@@ -37,14 +38,18 @@ export async function terminateBackend(session: Session, args: readonly (string 
   if (args[0] === null || args[1] === null) return { kind: "scalar", type: "boolean", value: null };
   const timeoutMs = Number(args[1]);
   if (timeoutMs < 0) throw new SqlError("22023", '"timeout" must not be negative');
-  const target = session.coordinator.sessions.get(Number(args[0]));
+  const target = await findSession(session, Number(args[0]));
   if (!target) return native(session, "SELECT pg_catalog.pg_terminate_backend($1::int, $2::bigint)", args);
-  await ensureMaySignal(session, target, "terminate");
-  target.terminateByAdministrator();
-  if (timeoutMs === 0 || target === session) return bool(true);
+  await ensureMaySignal(session, target.user, "terminate");
+  await target.signal("terminate");
+  if (timeoutMs === 0 || target.isCaller) return bool(true);
   const deadline = Date.now() + timeoutMs;
-  while (!target.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-  if (!target.closed) {
+  let closed = await target.closed();
+  while (!closed && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 10));
+    closed = await target.closed();
+  }
+  if (!closed) {
     session.sendToClient(
       write.noticeResponse({
         severity: "WARNING",
@@ -53,7 +58,59 @@ export async function terminateBackend(session: Session, args: readonly (string 
       }),
     );
   }
-  return bool(target.closed);
+  return bool(closed);
+}
+
+/** A session to signal, in this process or another of the coordinator's. */
+interface SignalTarget {
+  readonly user: string;
+  readonly isCaller: boolean;
+  signal(how: Signal): Promise<void>;
+  closed(): Promise<boolean>;
+}
+
+type Signal = "cancel" | "terminate";
+
+/** The coordinator's session with the process id, or null if none has it. */
+async function findSession(session: Session, processId: number): Promise<SignalTarget | null> {
+  const local = session.coordinator.sessions.get(processId);
+  if (local) {
+    return {
+      user: local.user,
+      isCaller: local === session,
+      signal: async (how) => signalSession(local, how),
+      closed: async () => local.closed,
+    };
+  }
+  const siblings = session.coordinator.siblings;
+  const [user] = (await siblings.ask<string | null>("session-user", processId)).filter((u) => u !== null);
+  if (user === undefined) return null;
+  return {
+    user,
+    isCaller: false,
+    signal: async (how) => {
+      await siblings.ask("signal", { processId, how });
+    },
+    closed: async () => !(await siblings.ask<string | null>("session-user", processId)).some((u) => u !== null),
+  };
+}
+
+function signalSession(target: Session, how: Signal): void {
+  if (how === "cancel") target.cancel();
+  else target.terminateByAdministrator();
+}
+
+/** Answers the other processes' questions about this one's sessions, and their signals to them. */
+export function answerSignals(coordinator: Coordinator): void {
+  const { siblings, sessions } = coordinator;
+  siblings.on("session-user", (processId: number) => sessions.get(processId)?.user ?? null);
+  siblings.on("signal", ({ processId, how }: { processId: number; how: Signal }) => {
+    const target = sessions.get(processId);
+    if (target) signalSession(target, how);
+  });
+  siblings.on("cancel-request", ({ processId, secretKey }: { processId: number; secretKey: number }) =>
+    sessions.get(processId)?.cancelRequest(secretKey),
+  );
 }
 
 /** Runs the PostgreSQL function on the coordinator database, for a pid that is not a session's. */
@@ -66,13 +123,13 @@ async function native(session: Session, sql: string, args: readonly (string | nu
 }
 
 /** PostgreSQL's rule: superusers' sessions only by superusers, others by their role's members or pg_signal_backend's. */
-async function ensureMaySignal(session: Session, target: Session, how: "cancel" | "terminate"): Promise<void> {
+async function ensureMaySignal(session: Session, targetUser: string, how: Signal): Promise<void> {
   const [row] = await session.internalQuery(
     `SELECT r.rolsuper AND NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user),
             pg_catalog.pg_has_role(current_user, r.oid, 'USAGE')
               OR pg_catalog.pg_has_role(current_user, 'pg_signal_backend', 'USAGE')
        FROM pg_catalog.pg_roles r WHERE r.rolname = $1`,
-    [Buffer.from(target.user)],
+    [Buffer.from(targetUser)],
   );
   const [superuserTarget, allowed] = row ?? [];
   if (superuserTarget === "t") {

@@ -237,7 +237,7 @@ export async function createDistributedTable(session: Session, args: readonly (s
   await recordTable(session, rel, "h", column, colocationId, shards);
   await moveRowsIntoShards(session, rel, shards, workers, { column, type: columnType, count: shardCount });
   await guardShell(session, rel);
-  session.noteMetadataChange();
+  await session.noteMetadataChange();
   return VOID;
 }
 
@@ -266,7 +266,7 @@ export async function createReferenceTable(session: Session, args: readonly (str
   await recordTable(session, rel, "n", null, Number(colocation[0]), shards);
   await moveRowsIntoShards(session, rel, shards, workers, null);
   await guardShell(session, rel);
-  session.noteMetadataChange();
+  await session.noteMetadataChange();
   return VOID;
 }
 
@@ -295,7 +295,7 @@ export async function undistributeTable(session: Session, args: readonly (string
   }
   await dropShards(session, table, metadata.nodes);
   await query(session, "DELETE FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1::oid", String(rel.oid));
-  session.noteMetadataChange();
+  await session.noteMetadataChange();
   return VOID;
 }
 
@@ -340,7 +340,7 @@ export async function dropShards(session: Session, table: TableRecord, nodes: re
     "DELETE FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1::oid",
     String(table.relationId),
   );
-  session.noteMetadataChange();
+  await session.noteMetadataChange();
 }
 
 export function nodeForGroup(nodes: readonly NodeRecord[], groupId: number | undefined): NodeRecord {

@@ -26,7 +26,7 @@ import { arrayLiteral, quoteIdent } from "../sql/quote.js";
 import { settleAll } from "./distributed.js";
 import { write } from "../protocol/messages.js";
 import { runSplit, type Lane, type Lanes, type NodeShare } from "./adaptive.js";
-import type { SharedConnectionPool, SlotHolder } from "./shared_pool.js";
+import type { ConnectionSlots, SlotHolder } from "./shared_pool.js";
 
 interface RemoteNode {
   client: NodeClient;
@@ -158,7 +158,7 @@ export class RemoteConnections implements SlotHolder {
 
   constructor(private readonly session: Session) {}
 
-  private get shared(): SharedConnectionPool {
+  private get shared(): ConnectionSlots {
     return this.session.coordinator.connectionSlots;
   }
 
@@ -724,7 +724,7 @@ export class RemoteConnections implements SlotHolder {
       const cap = Number(this.session.coordinator.settings["canopy.max_shared_pool_size"]);
       const limit = cap === -1 ? Infinity : cap === 0 ? Number(maxConnections) : cap;
       if (required) await this.shared.take(key, { limit, timeoutMs }, this);
-      else if (!this.shared.tryTake(key, limit)) return null;
+      else if (!(await this.shared.tryTake(key, limit))) return null;
       slot = key;
     }
     // Numbered once it can connect, so that parallel connections get the same numbers each run.

@@ -9,7 +9,24 @@
 // for parallelism never wait: they are opened only while a slot is free and nobody waits.
 // The coordinator's background connections (2PC recovery, deadlock detection) hold no slot: they
 // are short and one per node at a time, and must not wait behind clients.
+//
+// A coordinator of several processes (server/siblings.ts) keeps one such pool in its supervisor
+// (connectionSlotBroker); each process reaches it through a BrokeredConnectionPool, which asks for a
+// slot whenever it opens a connection (a connection costs far more than the question).
+import type { Worker } from "node:cluster";
 import { SqlError } from "../errors.js";
+import type { ProcessDirectory, Siblings, SupervisorService } from "../server/siblings.js";
+
+/** The slots as a session's connections use them, in one process or brokered among several. */
+export interface ConnectionSlots {
+  /** Non-zero when a session (of any process) waits for a slot: the hot paths test this first. */
+  readonly waiting: number;
+  hasWaiters(node: string): boolean;
+  tryTake(node: string, limit: number): boolean | Promise<boolean>;
+  take(node: string, wait: SlotWait, holder: SlotHolder): Promise<void>;
+  release(node: string): void;
+  abandonWaits(holder: SlotHolder, error: Error): void;
+}
 
 /** A session's worker connections, as the shared pool sees them. */
 export interface SlotHolder {
@@ -37,7 +54,7 @@ export interface SlotWait {
   readonly timeoutMs: number;
 }
 
-export class SharedConnectionPool {
+export class SharedConnectionPool implements ConnectionSlots {
   private readonly nodes = new Map<string, NodeSlots>();
   /** Waits queued on all nodes: the sessions' hot paths test this before anything else. */
   waiting = 0;
@@ -131,6 +148,154 @@ export class SharedConnectionPool {
       this.nodes.set(node, slots);
     }
     return slots;
+  }
+}
+
+/**
+ * The supervisor's pool for all processes of a coordinator. A process's idle connections are given
+ * up on request ("give-up-idle"), and each process learns which nodes have waiters
+ * ("pool-waiting") so that its sessions give up theirs on their own too.
+ */
+export function connectionSlotBroker(directory: ProcessDirectory): SupervisorService {
+  const everyProcess: SlotHolder = {
+    giveUpIdle(node) {
+      for (const w of directory.ready()) directory.tell(w, "give-up-idle", node);
+      return true;
+    },
+  };
+  const pool = new SharedConnectionPool(() => [everyProcess]);
+  /** Slots each process holds, by node: given back when the process is gone. */
+  const held = new Map<Worker, Map<string, number>>();
+  /** The waits under way, by process and request number: a process may abandon one. */
+  const requests = new Map<Worker, Map<number, SlotHolder>>();
+  const announced = new Set<string>();
+  const hold = (w: Worker, node: string, delta: number) => {
+    const byNode = held.get(w) ?? new Map<string, number>();
+    held.set(w, byNode);
+    byNode.set(node, (byNode.get(node) ?? 0) + delta);
+  };
+  /** Tells the processes when a node's waiters begin or end. */
+  const announce = (node: string) => {
+    const waiting = pool.hasWaiters(node);
+    if (waiting === announced.has(node)) return;
+    if (waiting) announced.add(node);
+    else announced.delete(node);
+    for (const w of directory.ready()) directory.tell(w, "pool-waiting", { node, waiting });
+  };
+  return {
+    calls: {
+      "slot-try": (from, { node, limit }: { node: string; limit: number }) => {
+        const taken = pool.tryTake(node, limit);
+        if (taken) hold(from, node, 1);
+        return taken;
+      },
+      "slot-take": (from, { request, node, limit, timeoutMs }: SlotRequest) => {
+        // Its own holder, so that only this request is failed when abandoned.
+        const waiter: SlotHolder = { giveUpIdle: () => false };
+        const mine = requests.get(from) ?? new Map<number, SlotHolder>();
+        requests.set(from, mine.set(request, waiter));
+        const granted = pool.take(node, { limit, timeoutMs }, waiter).then(
+          () => {
+            hold(from, node, 1);
+            return true;
+          },
+          () => false,
+        );
+        announce(node);
+        return granted.finally(() => {
+          mine.delete(request);
+          announce(node);
+        });
+      },
+      "slot-abandon": (from, request: number) => {
+        const waiter = requests.get(from)?.get(request);
+        if (waiter) pool.abandonWaits(waiter, new Error("abandoned"));
+      },
+      "slot-release": (from, node: string) => {
+        hold(from, node, -1);
+        pool.release(node);
+        announce(node);
+      },
+    },
+    gone(worker) {
+      for (const waiter of requests.get(worker)?.values() ?? []) pool.abandonWaits(waiter, new Error("gone"));
+      requests.delete(worker);
+      for (const [node, n] of held.get(worker) ?? []) {
+        for (let i = 0; i < n; i++) pool.release(node);
+        announce(node);
+      }
+      held.delete(worker);
+    },
+  };
+}
+
+interface SlotRequest {
+  readonly request: number;
+  readonly node: string;
+  readonly limit: number;
+  readonly timeoutMs: number;
+}
+
+/** A process's side of the supervisor's pool (connectionSlotBroker). */
+export class BrokeredConnectionPool implements ConnectionSlots {
+  /** The nodes that sessions of any process wait for (as the supervisor announced). */
+  private readonly waitedFor = new Set<string>();
+  private readonly waits = new Map<number, { readonly holder: SlotHolder; fail(error: Error): void }>();
+  private nextRequest = 1;
+
+  constructor(
+    private readonly siblings: Siblings,
+    holders: () => Iterable<SlotHolder>,
+  ) {
+    siblings.on("pool-waiting", ({ node, waiting }: { node: string; waiting: boolean }) => {
+      if (waiting) this.waitedFor.add(node);
+      else this.waitedFor.delete(node);
+    });
+    siblings.on("give-up-idle", (node: string) => {
+      for (const holder of holders()) if (holder.giveUpIdle(node)) break;
+    });
+  }
+
+  get waiting(): number {
+    return this.waitedFor.size;
+  }
+
+  hasWaiters(node: string): boolean {
+    return this.waitedFor.has(node);
+  }
+
+  tryTake(node: string, limit: number): Promise<boolean> {
+    return this.siblings.call<boolean>("slot-try", { node, limit });
+  }
+
+  take(node: string, wait: SlotWait, holder: SlotHolder): Promise<void> {
+    const request = this.nextRequest++;
+    return new Promise((resolve, reject) => {
+      this.waits.set(request, {
+        holder,
+        fail: (error) => {
+          this.waits.delete(request);
+          this.siblings.post("slot-abandon", request);
+          reject(error);
+        },
+      });
+      const asked: SlotRequest = { request, node, limit: wait.limit, timeoutMs: wait.timeoutMs };
+      void this.siblings.call<boolean>("slot-take", asked).then((granted) => {
+        if (!this.waits.delete(request)) {
+          // Abandoned meanwhile: a slot granted all the same goes back.
+          if (granted) this.release(node);
+        } else if (granted) resolve();
+        else reject(slotTimeout(node, wait));
+      });
+    });
+  }
+
+  release(node: string): void {
+    this.siblings.post("slot-release", node);
+  }
+
+  abandonWaits(holder: SlotHolder, error: Error): void {
+    for (const w of [...this.waits.values()]) if (w.holder === holder) w.fail(error);
   }
 }
 

@@ -1,9 +1,11 @@
 // canopy_stat_statements: how often each statement on distributed or reference tables ran, by which
-// executor and for which distribution value, as the seeds' view shows it. The entries live in this
-// coordinator's memory: a map by key, and a list in least-recently-called order, so that a call and
-// canopy.stat_statements_max's eviction of the oldest both take O(1). (A Map's own insertion order
-// would not do: V8 leaves deleted entries in place until it rehashes, and finding the first live
-// one after many evictions skips them all.) The executors record each execution with recordStatement.
+// executor and for which distribution value, as the seeds' view shows it. The entries live in the
+// memory of the coordinator's process that ran the statements (canopy.stat_statements_max each),
+// and the view adds up those of all processes (siblings.ts). In a process: a map by key, and a
+// list in least-recently-called order, so that a call and canopy.stat_statements_max's eviction of
+// the oldest both take O(1). (A Map's own insertion order would not do: V8 leaves deleted entries
+// in place until it rehashes, and finding the first live one after many evictions skips them
+// all.) The executors record each execution with recordStatement.
 //
 // An entry is keyed as Citus keys it: user, database, queryid, executor and partition key. The
 // queryid is libpg-query's fingerprint of the statement (constants ignored), so it is the same
@@ -11,6 +13,7 @@
 // statement normalized as pg_stat_statements shows it (constants replaced by $n).
 import { fingerprintSync, normalizeSync } from "libpg-query";
 import type { Session } from "../server/session.js";
+import type { Coordinator } from "../server/coordinator.js";
 import type { InterceptedStatement } from "../commands/intercept.js";
 import type { UdfResult } from "../commands/udfs.js";
 import type { AstNode } from "../sql/ast.js";
@@ -179,7 +182,7 @@ export async function statisticsPrivilege(session: Session): Promise<{ currentUs
 /** The rows of canopy_stat_statements(): users and databases as their oids. */
 export async function statStatementsRows(session: Session): Promise<UdfResult> {
   const { currentUser, readsAll } = await statisticsPrivilege(session);
-  const all = session.coordinator.statStatements.list();
+  const all = await coordinatorEntries(session.coordinator);
   const entries = readsAll ? all : all.filter((e) => e.user === currentUser);
   const [[roles, databases]] = await session.internalQuery(
     `SELECT (SELECT coalesce(json_object_agg(rolname, oid), '{}') FROM pg_catalog.pg_roles WHERE rolname = ANY($1::text[]))::text,
@@ -208,12 +211,41 @@ export async function statStatementsRows(session: Session): Promise<UdfResult> {
   };
 }
 
+/**
+ * The entries of every process of the coordinator: an entry several processes have (the same
+ * statement, user, executor and partition key) adds up their calls and times.
+ */
+async function coordinatorEntries(coordinator: Coordinator): Promise<StatementEntry[]> {
+  const lists = [coordinator.statStatements.list()];
+  lists.push(...(await coordinator.siblings.ask<StatementEntry[]>("stat-statements")).filter((l) => l !== null));
+  if (lists.length === 1) return lists[0];
+  const merged = new Map<string, StatementEntry>();
+  for (const e of lists.flat()) {
+    const key = JSON.stringify([e.queryId, e.user, e.database, e.executor, e.partitionKey]);
+    const seen = merged.get(key);
+    if (seen) {
+      seen.calls += e.calls;
+      seen.totalTimeMs += e.totalTimeMs;
+    } else {
+      merged.set(key, { ...e });
+    }
+  }
+  return [...merged.values()];
+}
+
+/** Answers the other processes' canopy_stat_statements() and their resets. */
+export function answerStatStatements(coordinator: Coordinator): void {
+  coordinator.siblings.on("stat-statements", () => coordinator.statStatements.list());
+  coordinator.siblings.on("stat-statements-reset", () => coordinator.statStatements.reset());
+}
+
 function oidText(oid: number | undefined): string | null {
   return oid === undefined ? null : String(oid);
 }
 
-/** canopy_stat_statements_reset(): forgets every entry of this coordinator. */
+/** canopy_stat_statements_reset(): forgets every entry of this coordinator, in all its processes. */
 export async function resetStatStatements(session: Session): Promise<UdfResult> {
   session.coordinator.statStatements.reset();
+  await session.coordinator.siblings.ask("stat-statements-reset");
   return { kind: "scalar", type: "void", value: null };
 }

@@ -118,9 +118,13 @@ async function connectWith(
   }
 }
 
-/** Serializes node management across sessions and coordinators until the transaction ends. */
+/**
+ * Serializes node management across sessions and coordinators until the transaction ends, and
+ * announces the change of the node metadata it is about to make.
+ */
 async function lockNodeMetadata(session: Session): Promise<void> {
   await query(session, "SELECT pg_catalog.pg_advisory_xact_lock(7301, 1)");
+  await session.noteMetadataChange();
 }
 
 function nodeArgument(args: readonly (string | null)[]): { name: string; port: number } {
@@ -259,6 +263,7 @@ export async function removeNode(session: Session, args: readonly (string | null
 /** canopy_disable_node: marks a worker inactive; queries stop using it. */
 export async function disableNode(session: Session, args: readonly (string | null)[]): Promise<UdfResult> {
   const { name, port } = nodeArgument(args);
+  await lockNodeMetadata(session);
   const node = await findNode(session, name, port);
   await query(session, "UPDATE pg_catalog.pg_dist_node SET isactive = false WHERE nodeid = $1::int", node.nodeid);
   return { kind: "scalar", type: "void", value: "" };

@@ -15,10 +15,13 @@ import { loadParser } from "../sql/parse.js";
 import { Session } from "./session.js";
 import { MetadataCache } from "../metadata/cache.js";
 import { recoverPreparedTransactions } from "../transaction/recovery.js";
-import { detectDistributedDeadlocks, lockWaits, lockWaitsQuery } from "../transaction/deadlock.js";
+import { detectDistributedDeadlocks, lockWaits, lockWaitsQuery, type Participant } from "../transaction/deadlock.js";
 import { connectAsCoordinator } from "../operations/node_management.js";
-import { StatementStatistics } from "../executor/stat_statements.js";
-import { SharedConnectionPool } from "../executor/shared_pool.js";
+import { answerStatStatements, StatementStatistics } from "../executor/stat_statements.js";
+import { answerActivity } from "./activity.js";
+import { answerSignals } from "../commands/backend_signals.js";
+import { BrokeredConnectionPool, SharedConnectionPool, type ConnectionSlots } from "../executor/shared_pool.js";
+import { SIBLING_GONE, Siblings } from "./siblings.js";
 
 /** Where the coordinator database is: a real server, or a PGlite node in this process. */
 export type CoordinatorDatabase =
@@ -35,7 +38,12 @@ export interface CoordinatorOptions {
   readonly tls?: { certFile: string; keyFile: string };
   readonly settings?: Record<string, string>;
   readonly log?: (line: string) => void;
+  /** The coordinator's other processes (siblings.ts); none by default. */
+  readonly siblings?: Siblings;
 }
+
+/** A session of another process taking part in deadlock detection, as that process describes it. */
+type RemoteParticipant = Omit<Participant, "cancelAsVictim"> & { processId: number };
 
 /** Parses a postgres:// URL into a coordinator-database address. */
 export function parseDatabaseUrl(url: string): Extract<CoordinatorDatabase, { kind: "postgres" }> {
@@ -72,8 +80,10 @@ export class Coordinator {
   readonly statStatements: StatementStatistics;
   private deadlockTimer: NodeJS.Timeout | null = null;
   private recovering: Promise<number> | null = null;
+  /** The coordinator's other processes, asked what this one cannot know alone. */
+  readonly siblings: Siblings;
   /** canopy.max_shared_pool_size: the slots of each worker node, shared by every session. */
-  readonly connectionSlots = new SharedConnectionPool(() => Array.from(this.sessions.values(), (s) => s.remote));
+  readonly connectionSlots: ConnectionSlots;
 
   constructor(readonly options: CoordinatorOptions) {
     this.settings = resolveDefaults(options.settings);
@@ -84,6 +94,10 @@ export class Coordinator {
         })
       : null;
     this.log = options.log ?? ((line) => process.stderr.write(line + "\n"));
+    this.siblings = options.siblings ?? new Siblings(0, 1);
+    const holders = () => Array.from(this.sessions.values(), (s) => s.remote);
+    this.connectionSlots =
+      this.siblings.count > 1 ? new BrokeredConnectionPool(this.siblings, holders) : new SharedConnectionPool(holders);
     this.statStatements = new StatementStatistics(
       Number(this.settings["canopy.stat_statements_max"]),
       this.settings["canopy.stat_statements_track"] === "all",
@@ -102,7 +116,8 @@ export class Coordinator {
   async start(): Promise<void> {
     await loadParser();
     this.admin = await this.connectAdmin();
-    await this.admin.query(`BEGIN; ${metadataSchemaSql()} COMMIT;`);
+    // The other processes start once the first has installed the schema (siblings.ts).
+    if (this.siblings.index === 0) await this.admin.query(`BEGIN; ${metadataSchemaSql()} COMMIT;`);
     const [[clusterId]] = (
       await this.admin.query("SELECT system_identifier::text FROM pg_catalog.pg_control_system()", [])
     ).rows;
@@ -132,9 +147,14 @@ export class Coordinator {
       }
     }
     await this.listenForMetadataChanges();
+    this.answerSiblings();
+    await this.siblings.prepared();
     await this.listen();
-    this.startRecoveryLoop();
-    await this.startDeadlockDetection();
+    // Background work of the whole coordinator runs in its first process only.
+    if (this.siblings.index === 0) {
+      this.startRecoveryLoop();
+      await this.startDeadlockDetection();
+    }
     this.startStatStatementsPurge();
   }
 
@@ -149,7 +169,12 @@ export class Coordinator {
    * Commits or rolls back what crashes left prepared on the workers (one pass at a time); returns
    * how many prepared transactions it finished.
    */
-  recoverPreparedTransactions(): Promise<number> {
+  async recoverPreparedTransactions(): Promise<number> {
+    // One pass at a time for the whole coordinator: in its first process, when it runs.
+    if (this.siblings.index !== 0) {
+      const [finished] = (await this.siblings.ask<number | null>("recover")).filter((n) => n !== null);
+      if (finished !== undefined) return finished;
+    }
     this.recovering ??= (async () => {
       try {
         return await recoverPreparedTransactions({
@@ -193,9 +218,15 @@ export class Coordinator {
     const deadlockTimeoutMs = Number(setting);
     const waitMs = deadlockTimeoutMs * (factor - 0.5);
     const pass = async () => {
-      const participants = [...this.sessions.values()]
-        .map((s) => s.deadlockParticipant(waitMs))
-        .filter((p) => p !== null);
+      const participants = [
+        ...this.deadlockParticipants(waitMs),
+        ...(await this.siblings.ask<RemoteParticipant[]>("deadlock-participants", waitMs)).flatMap((list) =>
+          (list ?? []).map((p) => ({
+            ...p,
+            cancelAsVictim: () => this.siblings.tell("deadlock-victim", p.processId),
+          })),
+        ),
+      ];
       if (participants.length < 2) return;
       const victims = await detectDistributedDeadlocks(
         {
@@ -218,6 +249,37 @@ export class Coordinator {
     this.deadlockTimer = setTimeout(loop, (deadlockTimeoutMs * factor) / 2).unref();
   }
 
+  /** This process's sessions that may take part in a distributed deadlock (deadlock.ts). */
+  private deadlockParticipants(waitMs: number): (Participant & { processId: number })[] {
+    const participants: (Participant & { processId: number })[] = [];
+    for (const s of this.sessions.values()) {
+      const p = s.deadlockParticipant(waitMs);
+      if (p) participants.push({ ...p, processId: s.processId });
+    }
+    return participants;
+  }
+
+  /** What the coordinator's other processes ask this one (siblings.ts). */
+  private answerSiblings(): void {
+    const siblings = this.siblings;
+    if (siblings.count === 1) return;
+    siblings.on("recover", () => (siblings.index === 0 ? this.recoverPreparedTransactions() : null));
+    siblings.on("deadlock-participants", (waitMs: number) =>
+      this.deadlockParticipants(waitMs).map(({ processId, backends, transactionStartedAt }) => ({
+        processId,
+        backends,
+        transactionStartedAt,
+      })),
+    );
+    siblings.on("deadlock-victim", (processId: number) => this.sessions.get(processId)?.cancelAsDeadlockVictim());
+    siblings.on("metadata-hold", (key: string) => this.metadata.hold(key));
+    siblings.on("metadata-release", (key: string) => this.metadata.release(key));
+    siblings.on(SIBLING_GONE, (index: number) => this.metadata.releaseFrom(index));
+    answerActivity(this);
+    answerStatStatements(this);
+    answerSignals(this);
+  }
+
   /** Calls `listener` whenever any coordinator commits a metadata change. */
   onMetadataChange(listener: () => void): void {
     this.metadataListeners.push(listener);
@@ -227,6 +289,17 @@ export class Coordinator {
   adminQuery(sql: string, params?: readonly (string | null)[]) {
     if (!this.admin) throw new Error("coordinator not started");
     return this.admin.query(sql, params);
+  }
+
+  /** Whether one more client session may start: canopy.max_client_connections, all processes together. */
+  admitSession(): Promise<boolean> {
+    const max = Number(this.settings["canopy.max_client_connections"]);
+    return this.siblings.count === 1 ? Promise.resolve(this.sessions.size < max) : this.siblings.call("admit", max);
+  }
+
+  /** A session that admitSession let start has ended. */
+  sessionLeft(): void {
+    if (this.siblings.count > 1) this.siblings.post("leave");
   }
 
   /** A fresh process id and secret for BackendKeyData, unique among live sessions. */
@@ -257,7 +330,9 @@ export class Coordinator {
     await this.recovering?.catch(() => {});
     for (const s of this.servers) s.close();
     for (const session of this.sessions.values()) session.terminate();
-    await this.listener?.end().catch(() => {});
+    const listener = this.listener;
+    this.listener = null;
+    await listener?.end().catch(() => {});
     await this.admin?.close();
     this.admin = null;
     await this.gateway.close();
@@ -291,18 +366,30 @@ export class Coordinator {
       await db.node.db.listen(METADATA_CHANNEL, notify);
       return;
     }
-    this.listener = new pg.Client(clientConfig(...adminTarget(db)));
-    this.listener.on("error", (e) => this.log(`metadata listener error: ${e.message}`));
-    this.listener.on("notification", notify);
-    await this.listener.connect();
-    await this.listener.query(`LISTEN ${METADATA_CHANNEL}`);
+    const listener = new pg.Client(clientConfig(...adminTarget(db)));
+    listener.on("error", (e) => this.log(`metadata listener error: ${e.message}`));
+    listener.on("notification", notify);
+    // A lost connection loses notifications: the cached metadata is dropped and, after a pause
+    // (the coordinator database may be restarting), the connection made again.
+    listener.on("end", () => {
+      if (this.listener !== listener) return;
+      this.listener = null;
+      notify();
+      const again = () =>
+        this.listenForMetadataChanges().catch((e: Error) => {
+          this.log(`cannot listen for metadata changes: ${e.message}`);
+          if (this.admin) setTimeout(again, LISTEN_RETRY_MS).unref();
+        });
+      if (this.admin) setTimeout(again, LISTEN_RETRY_MS).unref();
+    });
+    await listener.connect();
+    await listener.query(`LISTEN ${METADATA_CHANNEL}`);
+    this.listener = listener;
+    notify();
   }
 
   private async listen(): Promise<void> {
-    const accept = (socket: net.Socket) => {
-      const max = Number(this.settings["canopy.max_client_connections"]);
-      new Session(this, socket, this.sessions.size >= max).start();
-    };
+    const accept = (socket: net.Socket) => new Session(this, socket).start();
     const server = net.createServer({ noDelay: true }, accept);
     server.maxConnections = Number(this.settings["canopy.max_client_connections"]) + 16;
     await new Promise<void>((resolve, reject) => {
@@ -323,8 +410,9 @@ export class Coordinator {
     this.servers.push(server);
     if (this.options.socketDir) {
       const unix = net.createServer(accept);
-      const path = `${this.options.socketDir}/.s.PGSQL.${this.port}`;
-      await import("node:fs/promises").then((fs) => fs.rm(path, { force: true }));
+      const path = unixSocketPath(this.options.socketDir, this.port);
+      // The supervisor of several processes removes a stale socket before it starts them.
+      if (this.siblings.count === 1) await import("node:fs/promises").then((fs) => fs.rm(path, { force: true }));
       await new Promise<void>((resolve, reject) => {
         unix.once("error", reject);
         unix.listen(path, () => resolve());
@@ -333,6 +421,14 @@ export class Coordinator {
     }
   }
 }
+
+/** Where the coordinator listens in a socket directory, named as PostgreSQL names its socket. */
+export function unixSocketPath(dir: string, port: number): string {
+  return `${dir}/.s.PGSQL.${port}`;
+}
+
+/** The pause before the LISTEN connection for metadata changes is made again. */
+const LISTEN_RETRY_MS = 2000;
 
 const emptyResult = { fields: [], rows: [], command: "" };
 

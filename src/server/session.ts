@@ -111,6 +111,10 @@ function endsFlush(message: Buffer): boolean {
 
 export class Session {
   private state = SessionState.Startup;
+  /** Counted among the coordinator's client connections (canopy.max_client_connections). */
+  private admitted = false;
+  /** The key under which the other processes hold their metadata caches for this session's change. */
+  private metadataHold: string | null = null;
   private socket: Duplex;
   private readonly framer: MessageFramer;
   private link: RawLink | null = null;
@@ -196,7 +200,6 @@ export class Session {
   constructor(
     readonly coordinator: Coordinator,
     socket: net.Socket,
-    private readonly overLimit: boolean,
   ) {
     this.socket = socket;
     this.framer = new MessageFramer(Number(coordinator.settings["canopy.max_message_size"]));
@@ -257,6 +260,11 @@ export class Session {
     if (!this.interrupts.request(interruption.userRequest())) void this.link?.cancel();
   }
 
+  /** A CancelRequest naming this session: honoured if it carries the session's secret. */
+  cancelRequest(secretKey: number): void {
+    if (this.key.secretKey === secretKey) this.cancel();
+  }
+
   /** Ends this session as pg_terminate_backend asks, once no commit protocol is running. */
   terminateByAdministrator(): void {
     this.interrupts.request(interruption.terminate());
@@ -300,8 +308,13 @@ export class Session {
     return {
       backends,
       transactionStartedAt: this.remote.transactionStartedAt,
-      cancelAsVictim: () => this.interrupts.request(interruption.deadlock()),
+      cancelAsVictim: () => this.cancelAsDeadlockVictim(),
     };
+  }
+
+  /** Cancels the session's transaction, chosen to break a distributed deadlock. */
+  cancelAsDeadlockVictim(): void {
+    this.interrupts.request(interruption.deadlock());
   }
 
   /** Cancels what the running statement runs on the workers and on the coordinator database. */
@@ -428,6 +441,9 @@ export class Session {
     this.remote.cancelRunning();
     void this.remote.closeAll();
     this.coordinator.sessions.delete(this.key.processId);
+    if (this.admitted) this.coordinator.sessionLeft();
+    // The coordinator database rolls back what the transaction changed.
+    this.releaseMetadataHold();
     // A client that went away mid-query should not leave its query running on the backend.
     if (this.pipe && this.pipe.outstanding > 0) void this.link?.cancel();
     this.pipe?.abandon({ severity: "FATAL", code: "08006", message: "session closed" });
@@ -468,7 +484,8 @@ export class Session {
       const processId = r.int32();
       const secretKey = r.int32();
       const target = this.coordinator.sessions.get(processId);
-      if (target && target.key.secretKey === secretKey) target.cancel();
+      if (target) target.cancelRequest(secretKey);
+      else this.coordinator.siblings.tell("cancel-request", { processId, secretKey });
       this.close();
       return;
     }
@@ -479,7 +496,10 @@ export class Session {
       );
     }
     if (!params.user) throw new SqlError("28000", "no PostgreSQL user name specified in startup packet");
-    if (this.overLimit) throw new SqlError("53300", "sorry, too many clients already");
+    const admitted = await this.coordinator.admitSession();
+    if (admitted && this.state === SessionState.Closed) return this.coordinator.sessionLeft();
+    if (!admitted) throw new SqlError("53300", "sorry, too many clients already");
+    this.admitted = true;
     if (params.replication && params.replication !== "false") {
       throw new SqlError("0A000", "replication connections are not supported by the Canopy coordinator");
     }
@@ -1325,10 +1345,7 @@ export class Session {
           -1 - this.blockMetadataLoads++,
         );
       }
-      if (this.pipe!.transactionStatus === 0x49) {
-        this.metadataChangedInBlock = false;
-        this.coordinator.metadata.invalidate();
-      }
+      if (this.pipe!.transactionStatus === 0x49) this.metadataChangeEnded();
     }
     return this.coordinator.metadata.get();
   }
@@ -1378,9 +1395,7 @@ export class Session {
     this.transactionsEnded++;
     this.dropPortalsWithRows();
     if (this.settingsChangedSinceTransactionEnd) this.settingsUndone();
-    if (!this.metadataChangedInBlock) return;
-    this.metadataChangedInBlock = false;
-    this.coordinator.metadata.invalidate();
+    if (this.metadataChangedInBlock) this.metadataChangeEnded();
   }
 
   /**
@@ -1394,11 +1409,34 @@ export class Session {
     this.settingsChangedSinceTransactionEnd = false;
   }
 
-  /** Called by commands that changed the metadata in this session's transaction. */
-  noteMetadataChange(): void {
+  /**
+   * Called by commands that change the metadata in this session's transaction, before it
+   * commits. The coordinator's other processes stop caching the metadata until the
+   * transaction ends (MetadataCache.hold): their clients must find the change once this one's
+   * client has seen it committed.
+   */
+  async noteMetadataChange(): Promise<void> {
     this.coordinator.metadata.invalidate();
     this.metadataChangedInBlock = true;
     this.columnCache.clear();
+    const siblings = this.coordinator.siblings;
+    if (this.metadataHold === null && siblings.count > 1) {
+      this.metadataHold = `${siblings.index}:${this.key.processId}`;
+      await siblings.ask("metadata-hold", this.metadataHold);
+    }
+  }
+
+  /** The transaction that changed the metadata has ended: every cached copy is stale. */
+  private metadataChangeEnded(): void {
+    this.metadataChangedInBlock = false;
+    this.coordinator.metadata.invalidate();
+    this.releaseMetadataHold();
+  }
+
+  private releaseMetadataHold(): void {
+    if (this.metadataHold === null) return;
+    this.coordinator.siblings.tell("metadata-release", this.metadataHold);
+    this.metadataHold = null;
   }
 
   /** The columns of a table in order, with their types as SQL and defaults (cached per metadata version). */

@@ -8,17 +8,8 @@ import assert from "node:assert/strict";
 import pg from "pg";
 import postgres from "postgres";
 import { startEmbeddedCluster, startLocalCluster, type TestCluster } from "../support/cluster.js";
-import { RawConnection, cancelRequest } from "../support/raw.js";
 import { sleep, until } from "../support/wait.js";
-import { connect, outcome } from "../support/client.js";
-
-/** Sends a raw CancelRequest for a node-postgres client's session, as libpq's PQcancel does. */
-async function sendCancel(port: number, client: pg.Client): Promise<void> {
-  const { processID, secretKey } = client as unknown as { processID: number; secretKey: number };
-  const conn = await RawConnection.connect(port);
-  conn.write(cancelRequest(processID, secretKey));
-  await conn.waitClosed(3000);
-}
+import { connect, outcome, sendCancel } from "../support/client.js";
 
 async function setUpTable(url: string): Promise<void> {
   const c = await connect(url);

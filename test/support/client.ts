@@ -1,6 +1,7 @@
 // node-postgres clients in tests: one for a piece of a test's work, closed afterwards whatever
 // happens; the outcome of a query that may fail.
 import pg from "pg";
+import { RawConnection, cancelRequest } from "./raw.js";
 
 /** A connected client whose connection errors surface through its queries. */
 export async function connect(url: string): Promise<pg.Client> {
@@ -29,4 +30,12 @@ export async function outcome(p: Promise<unknown>): Promise<{ error: pg.Database
   } catch (e) {
     return { error: e as pg.DatabaseError, ms: Date.now() - start };
   }
+}
+
+/** Sends a raw CancelRequest for a node-postgres client's session, as libpq's PQcancel does. */
+export async function sendCancel(port: number, client: pg.Client): Promise<void> {
+  const { processID, secretKey } = client as unknown as { processID: number; secretKey: number };
+  const conn = await RawConnection.connect(port);
+  conn.write(cancelRequest(processID, secretKey));
+  await conn.waitClosed(3000);
 }

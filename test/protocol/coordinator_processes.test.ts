@@ -1,0 +1,199 @@
+// A coordinator of several processes (canopy.coordinator_processes; siblings.ts) behaves as one:
+// clients spread over the processes (node:cluster hands connections out in turn) see each other's
+// metadata changes at once, canopy_stat_statements and canopy_stat_activity cover every process,
+// cancels and pg_cancel_backend / pg_terminate_backend reach a session in another process,
+// canopy.max_client_connections counts all processes' clients, and a process that dies is started
+// again while the others keep serving.
+import { test, describe, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { execFileSync } from "node:child_process";
+import pg from "pg";
+import { startLocalCluster, type TestCluster } from "../support/cluster.js";
+import { connect, outcome, sendCancel } from "../support/client.js";
+import { until } from "../support/wait.js";
+
+const PROCESSES = 3;
+const MAX_CLIENTS = 12;
+/** Enough clients that every process serves two of them. */
+const CLIENTS = 2 * PROCESSES;
+
+const pidOf = (c: pg.Client) => (c as unknown as { processID: number }).processID;
+
+describe("a coordinator of several processes (local cluster)", () => {
+  let cluster: TestCluster;
+  let clients: pg.Client[] = [];
+
+  before(async () => {
+    cluster = await startLocalCluster(2, {
+      "canopy.coordinator_processes": String(PROCESSES),
+      "canopy.max_client_connections": String(MAX_CLIENTS),
+    });
+    for (let i = 0; i < CLIENTS; i++) clients.push(await connect(cluster.url));
+  });
+
+  after(async () => {
+    await Promise.all(clients.map((c) => c.end().catch(() => {})));
+    await cluster?.stop();
+  });
+
+  /** Connects once the coordinator has counted a client that just left (53300 until then). */
+  const connectWhenFree = () =>
+    until(
+      () => connect(cluster.url).catch((e: pg.DatabaseError) => (e.code === "53300" ? undefined : Promise.reject(e))),
+      10_000,
+      "a free client connection",
+    );
+
+  /** The coordinator processes under the supervisor whose pid `local up` recorded. */
+  async function coordinatorProcesses(): Promise<number[]> {
+    const supervisor = (await readFile(join(cluster.dir!, "coordinator.pid"), "utf8")).trim();
+    const out = execFileSync("ps", ["-o", "pid=", "--ppid", supervisor]).toString();
+    return out
+      .split("\n")
+      .filter((l) => l.trim() !== "")
+      .map(Number);
+  }
+
+  test("the supervisor runs canopy.coordinator_processes processes", async () => {
+    assert.equal((await coordinatorProcesses()).length, PROCESSES);
+  });
+
+  test("a metadata change committed through one process is seen at once through every other", async () => {
+    // Without the coordinator database's notifications (the processes' LISTEN connections ended),
+    // so that what is checked is the processes' own hand-over (MetadataCache.hold), not a race.
+    const db = await connect(`postgres://postgres@127.0.0.1:${cluster.coordinatorDbPort}/postgres`);
+    const listening = `FROM pg_stat_activity WHERE query = 'LISTEN canopy_metadata_changed'`;
+    try {
+      const r = await db.query(`SELECT pg_terminate_backend(pid) ${listening}`);
+      assert.equal(r.rowCount, PROCESSES);
+      await checkMetadataHandOver();
+      // The processes listen again (after a pause of 2 s).
+      await until(
+        async () => (await db.query(`SELECT count(*)::int AS n ${listening}`)).rows[0].n === PROCESSES || undefined,
+        20_000,
+        "the processes to listen again",
+      );
+    } finally {
+      await db.end();
+    }
+  });
+
+  async function checkMetadataHandOver(): Promise<void> {
+    for (let round = 0; round < 4; round++) {
+      const [changer, ...others] = [...clients.slice(round), ...clients.slice(0, round)];
+      const table = `spread_${round}`;
+      await changer.query(`CREATE TABLE ${table} (id int PRIMARY KEY, v int)`);
+      await changer.query(`INSERT INTO ${table} SELECT g, g FROM generate_series(1, 50) g`);
+      await changer.query(`SELECT create_distributed_table('${table}', 'id', shard_count => 4)`);
+      // Right after the commit, before any notification could be relied on.
+      const counts = await Promise.all(others.map((c) => c.query(`SELECT count(*)::int AS n FROM ${table}`)));
+      assert.deepEqual(
+        counts.map((r) => r.rows[0].n),
+        others.map(() => 50),
+      );
+      await changer.query(`SELECT undistribute_table('${table}')`);
+      const rows = await Promise.all(others.map((c, i) => c.query(`SELECT v FROM ${table} WHERE id = $1`, [i + 1])));
+      assert.deepEqual(
+        rows.map((r) => r.rows[0]?.v),
+        others.map((_, i) => i + 1),
+      );
+    }
+  }
+
+  test("canopy_stat_statements adds up the calls of every process; its reset clears them all", async () => {
+    await clients[0].query("CREATE TABLE counted (id int PRIMARY KEY)");
+    await clients[0].query("SELECT create_distributed_table('counted', 'id')");
+    await clients[0].query("SELECT canopy_stat_statements_reset()");
+    for (const c of clients) for (let i = 0; i < 3; i++) await c.query("SELECT count(*) FROM counted");
+    const calls = async (c: pg.Client) =>
+      (
+        await c.query(
+          "SELECT coalesce(sum(calls), 0)::int AS n FROM canopy_stat_statements WHERE query = 'SELECT count(*) FROM counted'",
+        )
+      ).rows[0].n;
+    assert.equal(await calls(clients[1]), 3 * CLIENTS);
+    await clients[2].query("SELECT canopy_stat_statements_reset()");
+    for (const c of clients) assert.equal(await calls(c), 0);
+  });
+
+  test("canopy_stat_activity shows the sessions of every process", async () => {
+    const r = await clients[0].query("SELECT DISTINCT pid FROM canopy_stat_activity");
+    const shown = new Set(r.rows.map((row) => row.pid));
+    for (const c of clients) assert.ok(shown.has(pidOf(c)), `session ${pidOf(c)} missing`);
+  });
+
+  test("a CancelRequest and pg_cancel_backend reach a session served by another process", async () => {
+    await clients[0].query("CREATE TABLE sleepy (id int PRIMARY KEY)");
+    await clients[0].query("INSERT INTO sleepy VALUES (1), (2), (3)");
+    await clients[0].query("SELECT create_distributed_table('sleepy', 'id', shard_count => 2)");
+    const sleeping = "SELECT count(*) FROM sleepy WHERE pg_sleep(30) IS NOT NULL";
+    for (const [i, victim] of clients.slice(1).entries()) {
+      const running = outcome(victim.query(sleeping));
+      await until(
+        async () =>
+          (
+            await clients[0].query("SELECT 1 FROM canopy_stat_activity WHERE pid = $1 AND state = 'active'", [
+              pidOf(victim),
+            ])
+          ).rowCount! > 0 || undefined,
+        10_000,
+        "the statement to run",
+      );
+      if (i % 2 === 0) await sendCancel(cluster.port!, victim);
+      else
+        assert.equal((await clients[0].query("SELECT pg_cancel_backend($1) AS ok", [pidOf(victim)])).rows[0].ok, true);
+      const { error, ms } = await running;
+      assert.equal(error?.code, "57014");
+      assert.ok(ms < 15_000, `the cancel took ${ms} ms`);
+      assert.equal((await victim.query("SELECT count(*)::int AS n FROM sleepy")).rows[0].n, 3);
+    }
+  });
+
+  test("pg_terminate_backend ends a session of another process and waits for it", async () => {
+    const victim = await connect(cluster.url);
+    const ended = new Promise((resolve) => victim.once("end", resolve));
+    const r = await clients[0].query("SELECT pg_terminate_backend($1, 5000) AS ok", [pidOf(victim)]);
+    assert.equal(r.rows[0].ok, true);
+    await ended;
+    const after = await clients[1].query("SELECT count(*)::int AS n FROM canopy_stat_activity WHERE pid = $1", [
+      pidOf(victim),
+    ]);
+    assert.equal(after.rows[0].n, 0);
+  });
+
+  test("canopy.max_client_connections counts the clients of all processes", async () => {
+    const extra: pg.Client[] = [];
+    try {
+      while (clients.length + extra.length < MAX_CLIENTS) extra.push(await connect(cluster.url));
+      const refused = await outcome(connect(cluster.url));
+      assert.equal(refused.error?.code, "53300");
+      await extra.pop()!.end();
+      extra.push(await connectWhenFree());
+    } finally {
+      await Promise.all(extra.map((c) => c.end().catch(() => {})));
+    }
+  });
+
+  test("a process that dies loses its sessions only; it is started again", async () => {
+    const before = await coordinatorProcesses();
+    process.kill(before[0], "SIGKILL");
+    const outcomes = await Promise.all(clients.map((c) => outcome(c.query("SELECT count(*) FROM counted"))));
+    const lost = outcomes.filter((o) => o.error !== null).length;
+    assert.ok(
+      lost > 0 && lost < CLIENTS,
+      `${lost} of ${CLIENTS} sessions lost: ${outcomes.map((o) => o.error?.message).join("; ")}`,
+    );
+    await until(
+      async () => ((await coordinatorProcesses()).length === PROCESSES ? true : undefined),
+      30_000,
+      "the process to be started again",
+    );
+    await Promise.all(clients.map((c) => c.end().catch(() => {})));
+    // The lost sessions no longer count against canopy.max_client_connections.
+    clients = [];
+    for (let i = 0; i < MAX_CLIENTS; i++) clients.push(await connectWhenFree());
+    for (const c of clients) assert.equal((await c.query("SELECT count(*)::int AS n FROM counted")).rows[0].n, 0);
+  });
+});
