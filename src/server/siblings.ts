@@ -5,8 +5,10 @@
 // starts again one that dies. The processes share no memory: what one must know of the others —
 // their sessions (canopy_stat_activity, cancel requests, deadlock detection), their statement
 // statistics, a metadata change in progress — it asks them through the supervisor, which relays
-// the question to every other process and returns their answers. The supervisor also counts the
-// client connections of all processes together (canopy.max_client_connections).
+// the question to every other process and returns their answers. The supervisor also keeps what
+// the processes count together (SupervisorService): their client connections
+// (canopy.max_client_connections) and their connections to each worker node
+// (canopy.max_shared_pool_size).
 //
 // Everything asked this way is off the hot path: a statement never waits for another process.
 import cluster, { type Worker } from "node:cluster";
@@ -52,6 +54,9 @@ export const SIBLING_GONE = "sibling-gone";
 
 /** An answer not given within this time is left out (a process busy for that long is stuck). */
 const ANSWER_TIMEOUT_MS = 10_000;
+
+/** The pause before a process that failed to start again is started once more. */
+const RESTART_PAUSE_MS = 1000;
 
 type Handler = (arg: never) => unknown;
 
@@ -184,6 +189,8 @@ export function superviseProcesses(
   const relays = new Map<number, Relay>();
   let nextRelay = 1;
   let stopping = false;
+  /** Whether every process has served once: from then on, one that dies is started again. */
+  let serving = false;
   let started: ((url: string) => void) | null = null;
   let failedToStart: ((e: Error) => void) | null = null;
 
@@ -222,9 +229,13 @@ export function superviseProcesses(
         void Promise.resolve()
           .then(() => calls.get(m.op)?.(worker, m.arg as never))
           .then(
-            (value) => worker.isConnected() && worker.send({ t: "answers", id: m.id, values: [value ?? null] }),
-            (e: Error) => log(`supervisor: ${m.op} failed: ${e.message}`),
-          );
+            (value: unknown) => value ?? null,
+            (e: Error) => {
+              log(`supervisor: ${m.op} failed: ${e.message}`);
+              return null;
+            },
+          )
+          .then((value) => worker.isConnected() && worker.send({ t: "answers", id: m.id, values: [value] }));
         return;
       case "post":
         calls.get(m.op)?.(worker, m.arg as never);
@@ -238,7 +249,10 @@ export function superviseProcesses(
         return;
       case "ready":
         ready.add(worker);
-        if (ready.size === count) started?.(m.url);
+        if (ready.size === count) {
+          serving = true;
+          started?.(m.url);
+        }
         return;
     }
   };
@@ -261,14 +275,17 @@ export function superviseProcesses(
         if (processes.size === 0) process.exit(0);
         return;
       }
-      if (!wasReady) {
-        failedToStart?.(new Error(`coordinator process ${index} exited (${signal ?? code}) while starting`));
+      const how = signal ?? code;
+      if (!serving) {
+        failedToStart?.(new Error(`coordinator process ${index} exited (${how}) while starting`));
         stopAll();
         return;
       }
-      log(`coordinator process ${index} exited (${signal ?? code}); starting it again`);
       for (const w of ready) w.send({ t: "tell", op: SIBLING_GONE, arg: index });
-      start(index);
+      // One that failed to start again (the coordinator database restarting?) is retried later.
+      log(`coordinator process ${index} exited (${how}); starting it again`);
+      if (wasReady) start(index);
+      else setTimeout(() => !stopping && start(index), RESTART_PAUSE_MS);
     });
   };
   const stopAll = () => {
