@@ -18,7 +18,7 @@ import {
   type Message,
 } from "../protocol/messages.js";
 import { SqlError } from "../errors.js";
-import { corkForTick } from "../protocol/cork.js";
+import { corkForTick, drained } from "../protocol/cork.js";
 import { RemoteError, type CopyProducer, type NodeClient, type QueryResult } from "./gateway.js";
 
 /** PostgreSQL's own bound on a message's size. */
@@ -173,7 +173,7 @@ export class WireClient implements NodeClient {
         if (ended || this.lost) return;
         this.socket.write(copyDataHeader(chunk.length));
         this.socket.write(chunk);
-        if (this.socket.writableLength > COPY_UNSENT_MAX) return this.drained();
+        if (this.socket.writableLength > COPY_UNSENT_MAX) return drained(this.socket);
       });
       last = new MessageWriter(FrontendCode.CopyDone).finish();
     } catch (e) {
@@ -183,19 +183,6 @@ export class WireClient implements NodeClient {
     this.held = null;
     if (!this.lost) this.send([last, ...held]);
     return done;
-  }
-
-  /** Resolves once the socket has sent all that was written to it, or closed. */
-  private drained(): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        this.socket.off("drain", done);
-        this.socket.off("close", done);
-        resolve();
-      };
-      this.socket.on("drain", done);
-      this.socket.on("close", done);
-    });
   }
 
   copyOut(sql: string, onData: (chunk: Buffer) => void | Promise<void>): Promise<QueryResult> {

@@ -9,10 +9,14 @@
 // on either side, leaves the worker neither added nor with part of the table.
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import pg from "pg";
-import { clusterKinds, startCluster, startLocalCluster, type TestCluster } from "../support/cluster.js";
+import {
+  clusterKinds,
+  coordinatorMemory,
+  startCluster,
+  startLocalCluster,
+  type TestCluster,
+} from "../support/cluster.js";
 import { until } from "../support/wait.js";
 
 async function connect(url: string): Promise<pg.Client> {
@@ -197,12 +201,7 @@ for (const kind of clusterKinds()) {
       assert.deepEqual(await onWorkers(`SELECT to_regclass('${shard}') IS NULL`), ["t", "t"]);
     }
 
-    /** The coordinator's peak resident memory in bytes (a local cluster's coordinator process). */
-    function coordinatorPeakMemory(): number {
-      const pid = readFileSync(join(cluster.dir!, "coordinator.pid"), "utf8").trim();
-      const status = readFileSync(`/proc/${pid}/status`, "utf8");
-      return Number(/^VmHWM:\s+(\d+) kB/m.exec(status)![1]) * 1024;
-    }
+    const coordinatorPeakMemory = () => coordinatorMemory(cluster, "VmHWM");
 
     test("a table of many megabytes arrives whole, with the coordinator's memory bounded", async () => {
       await admin.query("SELECT canopy_remove_node('localhost', $1)", [secondPort()]);

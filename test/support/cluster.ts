@@ -2,6 +2,7 @@
 // PostgreSQL servers (`canopy local up`) and the embedded cluster (`canopy dev`).
 import { spawn, execFile } from "node:child_process";
 import { mkdtemp, rm, chmod, readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -126,6 +127,16 @@ export async function startEmbeddedCluster(workers = 2, settings: Record<string,
       if (child.exitCode === null) child.kill("SIGKILL");
     },
   };
+}
+
+/**
+ * A local cluster's coordinator process's memory in bytes, from /proc: resident now (VmRSS) or at
+ * its peak so far (VmHWM).
+ */
+export function coordinatorMemory(cluster: TestCluster, field: "VmRSS" | "VmHWM"): number {
+  const pid = readFileSync(join(cluster.dir!, "coordinator.pid"), "utf8").trim();
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)![1]) * 1024;
 }
 
 /** canopy.* settings as the canopy command's --set flags. */
