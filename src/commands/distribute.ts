@@ -285,13 +285,11 @@ export async function undistributeTable(session: Session, args: readonly (string
   for (const shard of table.shards) {
     const node = nodeForGroup(metadata.nodes, shard.placements[0]?.groupId);
     const shardTable = quoteQualified(table.schema, shardRelname(table.relname, shard.shardId));
-    const r = await session.remote.run(
-      node,
-      `SELECT coalesce(json_agg(${rows.textArray}), '[]')::text FROM ${shardTable} t`,
-      [],
-      { transactional: true, write: false },
+    await inBatches(
+      async (sql) => (await session.remote.run(node, sql, [], { transactional: true, write: false })).rows,
+      `SELECT pg_catalog.to_json(${rows.textArray})::text FROM ${shardTable} t`,
+      async (batch) => void (await query(session, insert, `[${batch.map((r) => r[0]).join(",")}]`)),
     );
-    await query(session, insert, r.rows[0][0]);
   }
   await dropShards(session, table, metadata.nodes);
   await query(session, "DELETE FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1::oid", String(rel.oid));
@@ -474,33 +472,67 @@ async function moveRowsIntoShards(
   const [[count]] = await query(session, `SELECT count(*) FROM ONLY ${source}`);
   if (count === "0") return;
   const stored = await storedRows(session, rel.oid);
-  const rows = await query(
-    session,
+  const metadata = await session.metadata();
+  const inserts = shards.map((shard) => stored.insert(rel.schema, shardRelname(rel.relname, shard.shardId)));
+  await inBatches(
+    (sql) => query(session, sql),
     distribution
       ? `SELECT t.${quoteQualified(distribution.column)}::text, pg_catalog.to_json(${stored.textArray})::text FROM ONLY ${source} t`
       : `SELECT NULL, pg_catalog.to_json(${stored.textArray})::text FROM ONLY ${source} t`,
-  );
-  const perShard: string[][] = shards.map(() => []);
-  for (const [key, json] of rows) {
-    let index = 0;
-    if (distribution) {
-      if (key === null) {
-        throw new SqlError("22004", `cannot distribute "${rel.display}": a row has NULL in "${distribution.column}"`);
+    async (rows) => {
+      const perShard: string[][] = shards.map(() => []);
+      for (const [key, json] of rows) {
+        let index = 0;
+        if (distribution) {
+          if (key === null) {
+            throw new SqlError(
+              "22004",
+              `cannot distribute "${rel.display}": a row has NULL in "${distribution.column}"`,
+            );
+          }
+          index = shardIndexForHash(hashValue(distribution.type, key)!, distribution.count);
+        }
+        perShard[index].push(json!);
       }
-      index = shardIndexForHash(hashValue(distribution.type, key)!, distribution.count);
-    }
-    perShard[index].push(json!);
-  }
-  const metadata = await session.metadata();
-  for (let i = 0; i < shards.length; i++) {
-    if (perShard[i].length === 0) continue;
-    const insert = stored.insert(rel.schema, shardRelname(rel.relname, shards[i].shardId));
-    for (const group of shards[i].groupIds) {
-      const node = metadata.nodes.find((n) => n.groupid === group) ?? workerRecord(workers, group);
-      await session.remote.run(node, insert, [`[${perShard[i].join(",")}]`], { transactional: true, write: true });
-    }
-  }
+      for (let i = 0; i < shards.length; i++) {
+        if (perShard[i].length === 0) continue;
+        for (const group of shards[i].groupIds) {
+          const node = metadata.nodes.find((n) => n.groupid === group) ?? workerRecord(workers, group);
+          await session.remote.run(node, inserts[i], [`[${perShard[i].join(",")}]`], {
+            transactional: true,
+            write: true,
+          });
+        }
+      }
+    },
+  );
   await query(session, `DELETE FROM ONLY ${source}`);
+}
+
+/** How many rows move at a time between the coordinator database and the workers. */
+const ROW_BATCH = 10_000;
+
+/**
+ * Runs a query through a cursor, in the transaction `run` runs SQL in, and hands its rows over in
+ * batches of ROW_BATCH: a table moving between the coordinator database and the workers is never
+ * held whole in the coordinator's memory.
+ */
+async function inBatches(
+  run: (sql: string) => Promise<(string | null)[][]>,
+  sql: string,
+  onBatch: (rows: (string | null)[][]) => Promise<void>,
+): Promise<void> {
+  const cursor = quoteIdent("canopy_moved_rows");
+  // WITH HOLD: the coordinator database runs a UDF's statements in an implicit transaction, where
+  // only a holdable cursor may be declared; it is closed before the transaction ends (an error
+  // rolls it back with the rest).
+  await run(`DECLARE ${cursor} NO SCROLL CURSOR WITH HOLD FOR ${sql}`);
+  for (;;) {
+    const rows = await run(`FETCH ${ROW_BATCH} FROM ${cursor}`);
+    if (rows.length === 0) break;
+    await onBatch(rows);
+  }
+  await run(`CLOSE ${cursor}`);
 }
 
 /**

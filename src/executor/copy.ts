@@ -552,6 +552,8 @@ export async function copyOut(session: Session, stmt: AstNode, table: TableRecor
         // Each shard's binary data has its own header and trailer: keep only the tuples.
         const body = strip ? withoutBinaryFraming(chunk) : chunk;
         if (body.length > 0) session.sendToClient(copyData(body));
+        // A client slow to read holds the worker back: the table never piles up here.
+        return session.clientCaughtUp();
       },
       { transactional: inBlock, write: false },
     );

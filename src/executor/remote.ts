@@ -16,7 +16,7 @@
 // canopy.max_cached_conns_per_worker idle connections per node. Every connection holds a slot of
 // the coordinator-wide canopy.max_shared_pool_size (shared_pool.ts); embedded nodes (one backend
 // each) have home connections only and no slots.
-import type { NodeClient, QueryResult } from "../nodes/gateway.js";
+import type { CopyProducer, NodeClient, QueryResult } from "../nodes/gateway.js";
 import { connectAsSession } from "../operations/node_management.js";
 import type { NodeRecord } from "../metadata/cache.js";
 import type { ExecutorSettings, Session } from "../server/session.js";
@@ -191,7 +191,12 @@ export class RemoteConnections implements SlotHolder {
   }
 
   /** Runs COPY … FROM STDIN on a node with the given data, as `run` runs SQL. */
-  async copyIn(node: NodeRecord, sql: string, data: readonly Buffer[], opts: RunOptions): Promise<QueryResult> {
+  async copyIn(
+    node: NodeRecord,
+    sql: string,
+    data: readonly Buffer[] | CopyProducer,
+    opts: RunOptions,
+  ): Promise<QueryResult> {
     const [result] = await this.copyInAll(node, [{ sql, data }], opts);
     if (result.status === "rejected") throw result.reason;
     return result.value;
@@ -204,7 +209,7 @@ export class RemoteConnections implements SlotHolder {
    */
   async copyInAll(
     node: NodeRecord,
-    copies: readonly { sql: string; data: readonly Buffer[] }[],
+    copies: readonly { sql: string; data: readonly Buffer[] | CopyProducer }[],
     opts: RunOptions,
   ): Promise<PromiseSettledResult<QueryResult>[]> {
     return this.execute(await this.claimHome(node), opts, (remote) =>
@@ -212,11 +217,35 @@ export class RemoteConnections implements SlotHolder {
     );
   }
 
-  /** Runs COPY … TO STDOUT on a node, handing over its data as it arrives. */
-  async copyOut(node: NodeRecord, sql: string, onData: (chunk: Buffer) => void, opts: RunOptions) {
+  /** Runs COPY … TO STDOUT on a node, handing over its data as it arrives (see NodeClient.copyOut). */
+  async copyOut(node: NodeRecord, sql: string, onData: (chunk: Buffer) => void | Promise<void>, opts: RunOptions) {
     return this.execute(await this.claimHome(node), opts, (remote) =>
       this.issue(remote, sql, () => remote.client.copyOut(sql, onData)),
     );
+  }
+
+  /**
+   * Runs COPY … TO STDOUT (`out`) on one node and COPY … FROM STDIN (`into`) on another, the data
+   * flowing from one to the other as it arrives: reading from the source waits while the target is
+   * behind, so that memory stays bounded whatever the amount copied. An error of the source ends
+   * the target's COPY with CopyFail, and is the one thrown.
+   */
+  async copyBetween(source: NodeRecord, out: string, target: NodeRecord, into: string, opts: RunOptions) {
+    let sourceFailure = null as { error: unknown } | null;
+    try {
+      return await this.copyIn(
+        target,
+        into,
+        (write) =>
+          this.copyOut(source, out, write, opts).catch((error: unknown) => {
+            sourceFailure = { error };
+            throw error;
+          }),
+        opts,
+      );
+    } catch (e) {
+      throw sourceFailure ? sourceFailure.error : e;
+    }
   }
 
   /**

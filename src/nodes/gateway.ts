@@ -26,6 +26,15 @@ export interface QueryResult {
   readonly dataRows?: readonly Buffer[];
 }
 
+/**
+ * COPY … FROM STDIN data made while the COPY runs (another connection's COPY … TO STDOUT): it is
+ * handed over in whole rows through `write`, and the producer waits for what write returns (the
+ * node is behind) before going on, so that the data in memory stays bounded. The producer's
+ * failure ends the COPY with CopyFail; once the node has ended the COPY (it refused a row), the
+ * rest of the data is dropped.
+ */
+export type CopyProducer = (write: (chunk: Buffer) => void | Promise<void>) => Promise<unknown>;
+
 /** A connection to a node that runs SQL and returns text rows. */
 export interface NodeClient {
   /**
@@ -36,9 +45,12 @@ export interface NodeClient {
   /** Deallocates the statements `query` kept prepared (after DDL their result shapes may be stale). */
   forgetPrepared?(): Promise<void>;
   /** Runs COPY … FROM STDIN with the given data (whole rows, in the statement's format). */
-  copyIn(sql: string, data: readonly Buffer[]): Promise<QueryResult>;
-  /** Runs COPY … TO STDOUT, handing over the data as it arrives. */
-  copyOut(sql: string, onData: (chunk: Buffer) => void): Promise<QueryResult>;
+  copyIn(sql: string, data: readonly Buffer[] | CopyProducer): Promise<QueryResult>;
+  /**
+   * Runs COPY … TO STDOUT, handing over the data as it arrives. While a promise onData returned
+   * is pending (it must not reject), no more is read from the node: the node waits too.
+   */
+  copyOut(sql: string, onData: (chunk: Buffer) => void | Promise<void>): Promise<QueryResult>;
   /**
    * Asks the node to cancel the statement running on this connection, if any: the statement
    * fails with 57014. The request may arrive late and hit a later statement, so a connection

@@ -2,7 +2,15 @@
 // session holds a node exclusively from its first message until the node is idle again (outside a
 // transaction); statement and portal names are prefixed per link so sessions do not collide.
 import { PGlite } from "@electric-sql/pglite";
-import type { ConnectOptions, NodeAddress, NodeClient, NodeGateway, QueryResult, RawLink } from "./gateway.js";
+import type {
+  ConnectOptions,
+  CopyProducer,
+  NodeAddress,
+  NodeClient,
+  NodeGateway,
+  QueryResult,
+  RawLink,
+} from "./gateway.js";
 import { RemoteError, connectionFailed } from "./gateway.js";
 import {
   BackendCode,
@@ -311,6 +319,24 @@ export class PGliteLink implements RawLink {
   }
 }
 
+/**
+ * The whole data of a COPY producer: PGlite takes COPY data only as one blob, so it cannot be
+ * streamed (an embedded producer, another PGlite node's COPY TO, hands over its whole output at
+ * once anyway). A producer's failure fails the COPY as a server's CopyFail does.
+ */
+async function gather(produce: CopyProducer): Promise<Buffer[]> {
+  const chunks: Buffer[] = [];
+  try {
+    await produce((chunk) => {
+      chunks.push(chunk);
+    });
+  } catch (e) {
+    const message = `COPY from stdin failed: ${e instanceof Error ? e.message : String(e)}`;
+    throw new RemoteError({ severity: "ERROR", code: "57014", message });
+  }
+  return chunks;
+}
+
 /** PGlite's error for a query as a RemoteError with PostgreSQL's fields (other errors as they are). */
 function pgliteError(e: unknown): unknown {
   const d = e as { code?: string; message: string; detail?: string; hint?: string; where?: string; severity?: string };
@@ -360,10 +386,13 @@ export class PGliteGateway implements NodeGateway {
     const owner = {};
     return {
       query: (sql, params) => node.query(sql, params, owner),
-      copyIn: async (sql, data) => ({ rows: [], command: (await node.copy(sql, owner, data)).command }),
+      copyIn: async (sql, data) => {
+        const rows = typeof data === "function" ? await gather(data) : data;
+        return { rows: [], command: (await node.copy(sql, owner, rows)).command };
+      },
       copyOut: async (sql, onData) => {
         const r = await node.copy(sql, owner, null);
-        if (r.out.length > 0) onData(r.out);
+        if (r.out.length > 0) await onData(r.out);
         return { rows: [], command: r.command };
       },
       cancel: async () => node.stopWaiting(owner, canceledByUser()),

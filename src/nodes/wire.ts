@@ -18,8 +18,8 @@ import {
   type Message,
 } from "../protocol/messages.js";
 import { SqlError } from "../errors.js";
-import { corkForTick } from "../protocol/cork.js";
-import { RemoteError, type NodeClient, type QueryResult } from "./gateway.js";
+import { corkForTick, drained } from "../protocol/cork.js";
+import { RemoteError, type CopyProducer, type NodeClient, type QueryResult } from "./gateway.js";
 
 /** PostgreSQL's own bound on a message's size. */
 const MESSAGE_SIZE_MAX = 0x3fffffff;
@@ -27,10 +27,13 @@ const MESSAGE_SIZE_MAX = 0x3fffffff;
 const PREPARED_MAX = 1000;
 /** How long close() waits for the node to close the connection after Terminate. */
 const CLOSE_WAIT_MS = 5000;
+/** Bytes of streamed COPY data written and not yet sent to the node above which the producer waits. */
+const COPY_UNSENT_MAX = 1 << 20;
 
 /** A request in flight: it sees every message the node sends for it, up to its ReadyForQuery. */
 interface Request {
-  onMessage(m: Message): void;
+  /** A promise returned holds reading back until it settles (see copyOut). */
+  onMessage(m: Message): void | Promise<void>;
   /** Called at ReadyForQuery, or with the error that ended the connection. */
   finish(error: Error | null): void;
 }
@@ -56,6 +59,13 @@ export class WireClient implements NodeClient {
   /** Names prepared statements; never reused on the connection, so a name cannot collide. */
   private preparedCount = 0;
   private lost: Error | null = null;
+  /**
+   * While a streamed COPY writes its data: the messages of requests made meanwhile, written after
+   * its CopyDone or CopyFail so that nothing slips into the data.
+   */
+  private held: Buffer[] | null = null;
+  /** Whether reading from the node waits for a message's handler (see copyOut). */
+  private waiting = false;
 
   /**
    * `socket` is a connection on which startup and authentication are done (the node sent
@@ -124,7 +134,8 @@ export class WireClient implements NodeClient {
     }).then(() => result);
   }
 
-  copyIn(sql: string, data: readonly Buffer[]): Promise<QueryResult> {
+  copyIn(sql: string, data: readonly Buffer[] | CopyProducer): Promise<QueryResult> {
+    if (typeof data === "function") return this.streamedCopyIn(sql, data);
     // The data follows the statement at once: a node that refuses the COPY before reading data
     // ignores CopyData and CopyDone outside COPY, and a request pipelined next cannot slip in.
     // Each chunk is written as it is, after a header of its own: the data is not copied again.
@@ -137,11 +148,48 @@ export class WireClient implements NodeClient {
     }).then(() => result);
   }
 
-  copyOut(sql: string, onData: (chunk: Buffer) => void): Promise<QueryResult> {
+  /**
+   * COPY … FROM STDIN with the data written as the producer makes it, each chunk once it is handed
+   * over. The producer waits while more than COPY_UNSENT_MAX bytes wait to be sent to the node.
+   */
+  private async streamedCopyIn(sql: string, produce: CopyProducer): Promise<QueryResult> {
+    // Its data would mix with the other's.
+    if (this.held) throw new Error("a streamed COPY is already writing to this connection");
+    const result = new WireResult();
+    const done = this.request([write.query(sql)], (m) => {
+      if (m.code === BackendCode.CommandComplete) result.command = commandTag(m);
+    }).then(() => result);
+    // Once the node has answered, the COPY is over (it refused the statement or a row): the rest
+    // of the data is dropped (a node ignores CopyData outside COPY, but need not be sent it).
+    let ended = false;
+    const end = () => {
+      ended = true;
+    };
+    done.then(end, end);
+    this.held = [];
+    let last: Buffer;
+    try {
+      await produce((chunk) => {
+        if (ended || this.lost) return;
+        this.socket.write(copyDataHeader(chunk.length));
+        this.socket.write(chunk);
+        if (this.socket.writableLength > COPY_UNSENT_MAX) return drained(this.socket);
+      });
+      last = new MessageWriter(FrontendCode.CopyDone).finish();
+    } catch (e) {
+      last = new MessageWriter(FrontendCode.CopyFail).cstring(e instanceof Error ? e.message : String(e)).finish();
+    }
+    const held = this.held;
+    this.held = null;
+    if (!this.lost) this.send([last, ...held]);
+    return done;
+  }
+
+  copyOut(sql: string, onData: (chunk: Buffer) => void | Promise<void>): Promise<QueryResult> {
     const result = new WireResult();
     return this.request([write.query(sql)], (m) => {
-      if (m.code === BackendCode.CopyData) onData(m.body);
-      else if (m.code === BackendCode.CommandComplete) result.command = commandTag(m);
+      if (m.code === BackendCode.CopyData) return onData(m.body);
+      if (m.code === BackendCode.CommandComplete) result.command = commandTag(m);
     }).then(() => result);
   }
 
@@ -160,14 +208,14 @@ export class WireClient implements NodeClient {
   }
 
   /** Writes a request's messages now and resolves at its ReadyForQuery (rejects with its first error). */
-  private request(messages: Buffer[], onMessage: (m: Message) => void): Promise<void> {
+  private request(messages: Buffer[], onMessage: (m: Message) => void | Promise<void>): Promise<void> {
     if (this.lost) return Promise.reject(lostConnection(this.lost));
     return new Promise<void>((resolve, reject) => {
       let error: Error | null = null;
       this.requests.push({
         onMessage: (m) => {
           if (m.code === BackendCode.ErrorResponse) error ??= new RemoteError(parseErrorFields(m.body));
-          else onMessage(m);
+          else return onMessage(m);
         },
         finish: (lost) => {
           const e = lost ?? error;
@@ -181,22 +229,48 @@ export class WireClient implements NodeClient {
 
   /** Writes messages; those written in the same tick leave in one write. */
   private send(messages: Buffer[]): void {
+    if (this.held) {
+      this.held.push(...messages);
+      return;
+    }
     corkForTick(this.socket);
     for (const m of messages) this.socket.write(m);
   }
 
   private receive(chunk: Buffer): void {
     this.framer.push(chunk);
+    this.dispatchReceived();
+  }
+
+  /**
+   * Dispatches the messages received, up to one whose handler returns a promise: then the socket
+   * is paused (the node's sending waits in turn) until the promise settles.
+   */
+  private dispatchReceived(): void {
     let m: Message | null;
     try {
-      while ((m = this.framer.next()) !== null) this.dispatch(m);
+      while (!this.waiting && (m = this.framer.next()) !== null) {
+        const wait = this.dispatch(m);
+        if (wait) this.waitFor(wait);
+      }
     } catch (e) {
       this.socket.destroy();
       this.fail(e instanceof Error ? e : new Error(String(e)));
     }
   }
 
-  private dispatch(m: Message): void {
+  private waitFor(wait: Promise<void>): void {
+    this.waiting = true;
+    this.socket.pause();
+    void wait.then(() => {
+      this.waiting = false;
+      if (this.lost) return;
+      this.socket.resume();
+      this.dispatchReceived();
+    });
+  }
+
+  private dispatch(m: Message): void | Promise<void> {
     // Notices, parameter changes and notifications belong to no request.
     if (
       m.code === BackendCode.NoticeResponse ||
@@ -211,7 +285,7 @@ export class WireClient implements NodeClient {
       this.requests.shift();
       request.finish(null);
     } else {
-      request.onMessage(m);
+      return request.onMessage(m);
     }
   }
 

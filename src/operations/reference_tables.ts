@@ -63,14 +63,11 @@ async function copyPlacement(
     ...shardStatements(definition, shard.shardId),
   ];
   for (const sql of create) await run(session, node, sql);
-  const rows: Buffer[] = [];
-  await session.remote.copyOut(source, `COPY ${shardName} TO STDOUT`, (chunk) => rows.push(Buffer.from(chunk)), {
+  // Streamed from one to the other: a large table never sits whole in the coordinator's memory.
+  await session.remote.copyBetween(source, `COPY ${shardName} TO STDOUT`, node, `COPY ${shardName} FROM STDIN`, {
     transactional: true,
     write: true,
   });
-  if (rows.length > 0) {
-    await session.remote.copyIn(node, `COPY ${shardName} FROM STDIN`, rows, { transactional: true, write: true });
-  }
   await query(
     session,
     `INSERT INTO pg_catalog.pg_dist_placement (shardid, shardstate, shardlength, groupid) VALUES ($1::bigint, 1, 0, $2::int)`,

@@ -51,7 +51,7 @@ import type { SqlPrepared } from "../commands/prepared.js";
 import { StatementInterrupts, interruption, isDeadlockVictim } from "./interrupts.js";
 import { COORDINATOR_DATABASE, type Participant } from "../transaction/deadlock.js";
 import { PortalRows } from "./portal_rows.js";
-import { corkForTick } from "../protocol/cork.js";
+import { corkForTick, drained } from "../protocol/cork.js";
 
 const enum SessionState {
   Startup,
@@ -393,6 +393,15 @@ export class Session {
 
   private backendPaused = false;
   private clientCorked = false;
+
+  /**
+   * While the client is behind in reading what it was sent: resolves once it has caught up, so
+   * that what produces the output (a worker's COPY TO) can wait rather than fill our memory.
+   */
+  clientCaughtUp(): Promise<void> | undefined {
+    if (this.capture || !this.socket.writableNeedDrain) return undefined;
+    return drained(this.socket);
+  }
 
   /** The coordinator database's answers, which it sent at its own flush points: they leave now. */
   private forwardToClient(chunks: Buffer[]): void {

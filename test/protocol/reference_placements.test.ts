@@ -3,10 +3,20 @@
 // the copy, and a write that waited for the copy (planned without the new placement) is refused
 // with 40001 rather than missing it. Every placement ends with the same rows. A local cluster: the
 // embedded one runs one session's transaction at a time.
+//
+// Then, on both cluster kinds: a table of many megabytes is streamed to the added worker whole
+// (on a local cluster without the coordinator holding it in memory), and a copy that fails midway,
+// on either side, leaves the worker neither added nor with part of the table.
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import pg from "pg";
-import { startLocalCluster, type TestCluster } from "../support/cluster.js";
+import {
+  clusterKinds,
+  coordinatorMemory,
+  startCluster,
+  startLocalCluster,
+  type TestCluster,
+} from "../support/cluster.js";
 import { until } from "../support/wait.js";
 
 async function connect(url: string): Promise<pg.Client> {
@@ -123,3 +133,131 @@ describe("reference tables copied to an added worker while they are written (loc
     }
   });
 });
+
+for (const kind of clusterKinds()) {
+  describe(`reference tables streamed to an added worker (${kind})`, () => {
+    // Rows of about 140 bytes: tens of megabytes on a local cluster, far above the 1 MB the copy
+    // lets wait to be sent; less on the embedded one, which copies through memory anyway.
+    const rowCount = kind === "local" ? 400_000 : 60_000;
+    let cluster: TestCluster;
+    let admin: pg.Client;
+    const secondPort = () => cluster.workerPorts[1];
+
+    before(async () => {
+      cluster = await startCluster(kind);
+      admin = await connect(cluster.url);
+    });
+
+    after(async () => {
+      await admin?.end();
+      await cluster?.stop();
+    });
+
+    /** The result of a command on each active worker, in port order. */
+    async function onWorkers(command: string): Promise<string[]> {
+      const r = await admin.query("SELECT success, result FROM run_command_on_workers($1) ORDER BY nodeport", [
+        command,
+      ]);
+      for (const row of r.rows) assert.equal(row.success, true, row.result);
+      return r.rows.map((row) => row.result as string);
+    }
+
+    /**
+     * Creates a reference table while only the first worker is active and fills its placement
+     * there with `rowCount` rows (on the worker: the coordinator never sees them); returns its
+     * shard's name.
+     */
+    async function createFilled(name: string, columns = ""): Promise<string> {
+      await admin.query(`CREATE TABLE ${name} (id int PRIMARY KEY, v text NOT NULL CHECK (v <> 'refused')${columns})`);
+      await admin.query("SELECT create_reference_table($1)", [name]);
+      const r = await admin.query("SELECT shardid FROM pg_dist_shard WHERE logicalrelid = $1::regclass", [name]);
+      const shard = `${name}_${r.rows[0].shardid}`;
+      await onWorkers(
+        `INSERT INTO ${shard} (id, v) SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, ${rowCount}) g`,
+      );
+      return shard;
+    }
+
+    const checksum = (relation: string) =>
+      `SELECT count(*) || ' ' || md5(string_agg(id || ':' || v, ',' ORDER BY id)) FROM ${relation}`;
+
+    function addSecondWorker(): Promise<pg.QueryResult> {
+      return admin.query("SELECT canopy_add_node('localhost', $1)", [secondPort()]);
+    }
+
+    async function secondWorkerRegistered(): Promise<boolean> {
+      const r = await admin.query("SELECT count(*)::int AS n FROM pg_dist_node WHERE nodeport = $1", [secondPort()]);
+      return r.rows[0].n === 1;
+    }
+
+    /**
+     * After a failed add: without the table (dropped from the first worker), the second worker is
+     * added, and has no table of that name either — a part copied before the failure would be.
+     */
+    async function assertNothingLeft(table: string, shard: string): Promise<void> {
+      assert.equal(await secondWorkerRegistered(), false);
+      await admin.query(`DROP TABLE ${table}`);
+      await addSecondWorker();
+      assert.deepEqual(await onWorkers(`SELECT to_regclass('${shard}') IS NULL`), ["t", "t"]);
+    }
+
+    const coordinatorPeakMemory = () => coordinatorMemory(cluster, "VmHWM");
+
+    test("a table of many megabytes arrives whole, with the coordinator's memory bounded", async () => {
+      await admin.query("SELECT canopy_remove_node('localhost', $1)", [secondPort()]);
+      const shard = await createFilled("streamed");
+      const [expected] = await onWorkers(checksum(shard));
+      assert.equal(expected.split(" ")[0], String(rowCount));
+      const [tableBytes] = (await onWorkers(`SELECT pg_relation_size('${shard}')`)).map(Number);
+      assert.ok(tableBytes > 8 << 20, `a table of ${tableBytes} bytes`);
+      const peakBefore = kind === "local" ? coordinatorPeakMemory() : 0;
+      await addSecondWorker();
+      assert.deepEqual(await onWorkers(checksum(shard)), [expected, expected]);
+      if (kind === "local") {
+        // Collected whole, the copy took several times the table's size (measured: 4 times).
+        const growth = coordinatorPeakMemory() - peakBefore;
+        assert.ok(growth < tableBytes / 2, `peak memory grew by ${growth} bytes for a table of ${tableBytes}`);
+      }
+      await admin.query("DROP TABLE streamed");
+    });
+
+    test("a row the new worker refuses midway: not added, nothing of the table left there", async () => {
+      await admin.query("SELECT canopy_remove_node('localhost', $1)", [secondPort()]);
+      const shard = await createFilled("refused");
+      // A last row that the first worker's placement takes only without its check constraint.
+      const [constraint] = await onWorkers(
+        `SELECT conname FROM pg_constraint WHERE conrelid = '${shard}'::regclass AND contype = 'c'`,
+      );
+      await onWorkers(`ALTER TABLE ${shard} DROP CONSTRAINT ${constraint}`);
+      await onWorkers(`INSERT INTO ${shard} VALUES (${rowCount + 1}, 'refused')`);
+      const error = await addSecondWorker().then(
+        () => assert.fail("canopy_add_node succeeded"),
+        (e: pg.DatabaseError) => e,
+      );
+      assert.equal(error.code, "23514", error.message);
+      // Refused at the last row, after all the others were sent.
+      assert.match(error.where ?? "", new RegExp(`COPY ${shard}, line ${rowCount + 1}`));
+      await assertNothingLeft("refused", shard);
+    });
+
+    test("a row the source cannot read midway: the source's error, not added, nothing left", async () => {
+      await admin.query("SELECT canopy_remove_node('localhost', $1)", [secondPort()]);
+      await admin.query("CREATE TYPE unreadable_mood AS ENUM ('fine', 'lost')");
+      const shard = await createFilled("unreadable", ", mood unreadable_mood NOT NULL DEFAULT 'fine'");
+      // The first worker forgets a label its last row has: reading that row fails there, after
+      // the others were sent (the new worker knows the label, from the coordinator).
+      await onWorkers(`INSERT INTO ${shard} VALUES (${rowCount + 1}, 'last', 'lost')`);
+      await onWorkers("DELETE FROM pg_enum WHERE enumtypid = 'unreadable_mood'::regtype AND enumlabel = 'lost'");
+      const error = await addSecondWorker().then(
+        () => assert.fail("canopy_add_node succeeded"),
+        (e: pg.DatabaseError) => e,
+      );
+      // The source's own error, not the 57014 its CopyFail causes on the new worker.
+      assert.equal(error.code, "22P03", error.message);
+      assert.match(error.message, /invalid internal value for enum/);
+      await onWorkers(`DELETE FROM ${shard} WHERE id = ${rowCount + 1}`);
+      await assertNothingLeft("unreadable", shard);
+      await admin.query("DROP TYPE unreadable_mood");
+    });
+  });
+}

@@ -5,10 +5,8 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import pg from "pg";
-import { clusterKinds, startCluster, type TestCluster } from "../support/cluster.js";
+import { clusterKinds, coordinatorMemory, startCluster, type TestCluster } from "../support/cluster.js";
 import {
   GSSENC_REQUEST_CODE,
   PROTOCOL_3_0,
@@ -408,8 +406,7 @@ for (const kind of clusterKinds()) {
       "a client that does not read a large result holds back the backend, not our memory",
       { skip: kind === "embedded" ? "PGlite hands over whole results" : false, timeout: 30_000 },
       async () => {
-        const pid = Number(readFileSync(join(cluster.dir!, "coordinator.pid"), "utf8"));
-        const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) * 1024;
+        const rss = () => coordinatorMemory(cluster, "VmRSS");
         const before = rss();
         const { conn } = await RawConnection.startup(cluster.port);
         conn.socket.pause();
@@ -420,6 +417,50 @@ for (const kind of clusterKinds()) {
         assert.ok(grown < 150 * 1024 * 1024, `coordinator grew by ${grown} bytes`);
         conn.socket.destroy();
         await assertOthersWork();
+      },
+    );
+
+    test(
+      "a client that does not read a large COPY TO STDOUT holds back the worker, not our memory",
+      { skip: kind === "embedded" ? "PGlite hands over whole COPY output" : false, timeout: 60_000 },
+      async () => {
+        // About 100 MB of COPY output from 10 KB of stored rows (the values compress), written on
+        // the workers: the coordinator sees the rows only when the COPY runs.
+        await survivor.query("CREATE TABLE unread_copy (id int, v text)");
+        await survivor.query("SELECT create_reference_table('unread_copy')");
+        const r = await survivor.query(
+          "SELECT shardid FROM pg_dist_shard WHERE logicalrelid = 'unread_copy'::regclass",
+        );
+        const shard = `unread_copy_${r.rows[0].shardid}`;
+        const fill = `INSERT INTO ${shard} SELECT g, repeat('x', 5000) FROM generate_series(1, 20000) g`;
+        const filled = await survivor.query("SELECT bool_and(success) AS ok FROM run_command_on_workers($1)", [fill]);
+        assert.equal(filled.rows[0].ok, true);
+        const before = coordinatorMemory(cluster, "VmRSS");
+        const { conn } = await RawConnection.startup(cluster.port);
+        conn.socket.pause();
+        conn.write(queryMessage("COPY unread_copy TO STDOUT"));
+        // The worker's backend ends up waiting to write to the coordinator, and stays so.
+        const workers = cluster.workerPorts.map((port) => `postgres://postgres@127.0.0.1:${port}/postgres`);
+        const writingWorker = async () => {
+          for (const url of workers) {
+            const w = new pg.Client(url);
+            await w.connect();
+            const waiting = await w.query(
+              "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event = 'ClientWrite' AND query LIKE 'COPY%'",
+            );
+            await w.end();
+            if (waiting.rows[0].n > 0) return url;
+          }
+          return undefined;
+        };
+        const url = await until(writingWorker, 30_000, "a worker's COPY waiting for the coordinator to read");
+        await sleep(1000);
+        assert.equal(await writingWorker(), url);
+        const grown = coordinatorMemory(cluster, "VmRSS") - before;
+        assert.ok(grown < 50 * 1024 * 1024, `coordinator grew by ${grown} bytes`);
+        conn.socket.destroy();
+        await assertOthersWork();
+        await survivor.query("DROP TABLE unread_copy");
       },
     );
 

@@ -2,6 +2,7 @@
 // PostgreSQL servers (`canopy local up`) and the embedded cluster (`canopy dev`).
 import { spawn, execFile } from "node:child_process";
 import { mkdtemp, rm, chmod, readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -126,6 +127,21 @@ export async function startEmbeddedCluster(workers = 2, settings: Record<string,
       if (child.exitCode === null) child.kill("SIGKILL");
     },
   };
+}
+
+/**
+ * A local cluster's coordinator's memory in bytes, from /proc: resident now (VmRSS) or at its peak
+ * so far (VmHWM), of its supervisor and coordinator processes together.
+ */
+export function coordinatorMemory(cluster: TestCluster, field: "VmRSS" | "VmHWM"): number {
+  const supervisor = readFileSync(join(cluster.dir!, "coordinator.pid"), "utf8").trim();
+  const children = readFileSync(`/proc/${supervisor}/task/${supervisor}/children`, "utf8").split(" ");
+  let bytes = 0;
+  for (const pid of [supervisor, ...children.filter((p) => p !== "")]) {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    bytes += Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)![1]) * 1024;
+  }
+  return bytes;
 }
 
 /** canopy.* settings as the canopy command's --set flags. */

@@ -87,6 +87,20 @@ ROLLBACK;
 SELECT count(*) FROM ONLY github_events;
 SELECT count(*) FROM pg_dist_partition WHERE logicalrelid = 'github_events'::regclass;
 SELECT result FROM run_command_on_workers($$SELECT count(*) FROM pg_tables WHERE tablename LIKE 'github_events_%'$$) ORDER BY nodeport;
+-- Rows move in batches, never read whole into the coordinator's memory: more rows than two
+-- batches arrive whole, both ways, and a NULL distribution key in the last batch leaves nothing.
+CREATE TABLE many_rows (k int, v text);
+INSERT INTO many_rows SELECT g, md5(g::text) FROM generate_series(1, 25000) g;
+INSERT INTO many_rows VALUES (NULL, 'last');
+SELECT create_distributed_table('many_rows', 'k', shard_count => 4);
+SELECT count(*) FROM pg_dist_partition WHERE logicalrelid = 'many_rows'::regclass;
+SELECT count(*) FROM ONLY many_rows;
+DELETE FROM many_rows WHERE k IS NULL;
+SELECT create_distributed_table('many_rows', 'k', shard_count => 4);
+SELECT count(*), sum(k), md5(string_agg(v, ',' ORDER BY k)) FROM many_rows;
+SELECT undistribute_table('many_rows');
+SELECT count(*), sum(k), md5(string_agg(v, ',' ORDER BY k)) FROM ONLY many_rows;
+DROP TABLE many_rows;
 DROP TABLE github_events, repos, repo_stars, lonely, few, by_text, event_types;
 SELECT count(*) FROM pg_dist_partition;
 SELECT count(*) FROM pg_dist_shard;
