@@ -88,7 +88,7 @@ export const settingDefinitions: Readonly<Record<string, SettingDefinition>> = {
     context: "startup",
   },
   // Processes serving the clients of a coordinator of PostgreSQL servers (siblings.ts); 0: one per
-  // core. The embedded cluster runs in one process.
+  // core, up to 8. The embedded cluster runs in one process.
   "canopy.coordinator_processes": { kind: "integer", defaultValue: "0", min: 0, max: 256, context: "startup" },
   "canopy.max_client_connections": { kind: "integer", defaultValue: "1000", min: 1, max: 100000, context: "startup" },
   "canopy.stat_statements_max": { kind: "integer", defaultValue: "50000", min: 1, max: 10000000, context: "startup" },

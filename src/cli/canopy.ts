@@ -167,10 +167,13 @@ async function serve(f: Flags): Promise<void> {
   else process.stdout.write(`canopy ready: ${coordinator.url}\n`);
 }
 
-/** How many processes serve a coordinator: canopy.coordinator_processes, 0 for one per core. */
+/**
+ * How many processes serve a coordinator: canopy.coordinator_processes, 0 for one per core up to
+ * 8 (each holds two connections to the coordinator database and a parser of its own).
+ */
 function coordinatorProcesses(settings: SettingValues): number {
   const configured = Number(settings["canopy.coordinator_processes"]);
-  return configured === 0 ? availableParallelism() : configured;
+  return configured === 0 ? Math.min(availableParallelism(), 8) : configured;
 }
 
 /** What `local up` records about the cluster it created. */

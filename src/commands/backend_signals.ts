@@ -43,12 +43,7 @@ export async function terminateBackend(session: Session, args: readonly (string 
   await ensureMaySignal(session, target.user, "terminate");
   await target.signal("terminate");
   if (timeoutMs === 0 || target.isCaller) return bool(true);
-  const deadline = Date.now() + timeoutMs;
-  let closed = await target.closed();
-  while (!closed && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 10));
-    closed = await target.closed();
-  }
+  const closed = await target.ended(Date.now() + timeoutMs);
   if (!closed) {
     session.sendToClient(
       write.noticeResponse({
@@ -66,7 +61,8 @@ interface SignalTarget {
   readonly user: string;
   readonly isCaller: boolean;
   signal(how: Signal): Promise<void>;
-  closed(): Promise<boolean>;
+  /** Whether the session has ended by the deadline (Date.now()), waiting for it until then. */
+  ended(deadline: number): Promise<boolean>;
 }
 
 type Signal = "cancel" | "terminate";
@@ -79,7 +75,7 @@ async function findSession(session: Session, processId: number): Promise<SignalT
       user: local.user,
       isCaller: local === session,
       signal: async (how) => signalSession(local, how),
-      closed: async () => local.closed,
+      ended: (deadline) => sessionEnded(local, deadline),
     };
   }
   const siblings = session.coordinator.siblings;
@@ -91,8 +87,24 @@ async function findSession(session: Session, processId: number): Promise<SignalT
     signal: async (how) => {
       await siblings.ask("signal", { processId, how });
     },
-    closed: async () => !(await siblings.ask<string | null>("session-user", processId)).some((u) => u !== null),
+    // Its process waits; in turns shorter than the supervisor's patience for an answer.
+    ended: async (deadline) => {
+      for (;;) {
+        const turn = Math.min(deadline, Date.now() + ENDED_TURN_MS);
+        const answers = await siblings.ask<boolean | null>("session-ended", { processId, deadline: turn });
+        if (!answers.includes(false)) return true;
+        if (turn >= deadline) return false;
+      }
+    },
   };
+}
+
+/** How long one turn of waiting for another process's session to end lasts. */
+const ENDED_TURN_MS = 5000;
+
+async function sessionEnded(session: Session, deadline: number): Promise<boolean> {
+  while (!session.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  return session.closed;
 }
 
 function signalSession(target: Session, how: Signal): void {
@@ -104,6 +116,10 @@ function signalSession(target: Session, how: Signal): void {
 export function answerSignals(coordinator: Coordinator): void {
   const { siblings, sessions } = coordinator;
   siblings.on("session-user", (processId: number) => sessions.get(processId)?.user ?? null);
+  siblings.on("session-ended", ({ processId, deadline }: { processId: number; deadline: number }) => {
+    const session = sessions.get(processId);
+    return session ? sessionEnded(session, deadline) : null;
+  });
   siblings.on("signal", ({ processId, how }: { processId: number; how: Signal }) => {
     const target = sessions.get(processId);
     if (target) signalSession(target, how);

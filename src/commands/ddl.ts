@@ -234,7 +234,7 @@ async function runOnWorkers(
  */
 async function announceSchemaChange(session: Session): Promise<void> {
   await query(session, "SELECT pg_catalog.pg_notify($1, 'ddl')", METADATA_CHANNEL);
-  await session.noteMetadataChange();
+  session.noteMetadataChange();
 }
 
 /**

@@ -237,7 +237,7 @@ export async function createDistributedTable(session: Session, args: readonly (s
   await recordTable(session, rel, "h", column, colocationId, shards);
   await moveRowsIntoShards(session, rel, shards, workers, { column, type: columnType, count: shardCount });
   await guardShell(session, rel);
-  await session.noteMetadataChange();
+  session.noteMetadataChange();
   return VOID;
 }
 
@@ -266,7 +266,7 @@ export async function createReferenceTable(session: Session, args: readonly (str
   await recordTable(session, rel, "n", null, Number(colocation[0]), shards);
   await moveRowsIntoShards(session, rel, shards, workers, null);
   await guardShell(session, rel);
-  await session.noteMetadataChange();
+  session.noteMetadataChange();
   return VOID;
 }
 
@@ -293,7 +293,7 @@ export async function undistributeTable(session: Session, args: readonly (string
   }
   await dropShards(session, table, metadata.nodes);
   await query(session, "DELETE FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1::oid", String(rel.oid));
-  await session.noteMetadataChange();
+  session.noteMetadataChange();
   return VOID;
 }
 
@@ -338,7 +338,7 @@ export async function dropShards(session: Session, table: TableRecord, nodes: re
     "DELETE FROM pg_catalog.pg_dist_partition WHERE logicalrelid = $1::oid",
     String(table.relationId),
   );
-  await session.noteMetadataChange();
+  session.noteMetadataChange();
 }
 
 export function nodeForGroup(nodes: readonly NodeRecord[], groupId: number | undefined): NodeRecord {

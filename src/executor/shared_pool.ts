@@ -159,7 +159,7 @@ export class SharedConnectionPool implements ConnectionSlots {
 export function connectionSlotBroker(directory: ProcessDirectory): SupervisorService {
   const everyProcess: SlotHolder = {
     giveUpIdle(node) {
-      for (const w of directory.ready()) directory.tell(w, "give-up-idle", node);
+      for (const w of directory.processes()) directory.tell(w, "give-up-idle", node);
       return true;
     },
   };
@@ -180,7 +180,7 @@ export function connectionSlotBroker(directory: ProcessDirectory): SupervisorSer
     if (waiting === announced.has(node)) return;
     if (waiting) announced.add(node);
     else announced.delete(node);
-    for (const w of directory.ready()) directory.tell(w, "pool-waiting", { node, waiting });
+    for (const w of directory.processes()) directory.tell(w, "pool-waiting", { node, waiting });
   };
   return {
     calls: {

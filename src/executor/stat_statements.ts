@@ -167,11 +167,17 @@ export function recordStatement(
   stats.record(identityOf(session, st), executor, partitionKey, now - session.statementStartMs, now);
 }
 
+/** The role reading statistics, and whether it may see every user's statements. */
+export interface Viewer {
+  readonly currentUser: string;
+  readonly readsAll: boolean;
+}
+
 /**
- * The role reading statistics, and whether it may see every user's statements: superusers and
- * members of pg_read_all_stats, as with pg_stat_statements and pg_stat_activity.
+ * Who reads statistics: superusers and members of pg_read_all_stats see every user's statements,
+ * as with pg_stat_statements and pg_stat_activity.
  */
-export async function statisticsPrivilege(session: Session): Promise<{ currentUser: string; readsAll: boolean }> {
+export async function statisticsPrivilege(session: Session): Promise<Viewer> {
   const [[currentUser, readsAll]] = await session.internalQuery(
     `SELECT current_user::text, (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)
               OR pg_catalog.pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER')`,
@@ -181,9 +187,8 @@ export async function statisticsPrivilege(session: Session): Promise<{ currentUs
 
 /** The rows of canopy_stat_statements(): users and databases as their oids. */
 export async function statStatementsRows(session: Session): Promise<UdfResult> {
-  const { currentUser, readsAll } = await statisticsPrivilege(session);
-  const all = await coordinatorEntries(session.coordinator);
-  const entries = readsAll ? all : all.filter((e) => e.user === currentUser);
+  const viewer = await statisticsPrivilege(session);
+  const entries = await coordinatorEntries(session.coordinator, viewer);
   const [[roles, databases]] = await session.internalQuery(
     `SELECT (SELECT coalesce(json_object_agg(rolname, oid), '{}') FROM pg_catalog.pg_roles WHERE rolname = ANY($1::text[]))::text,
             (SELECT coalesce(json_object_agg(datname, oid), '{}') FROM pg_catalog.pg_database WHERE datname = ANY($2::text[]))::text`,
@@ -215,9 +220,10 @@ export async function statStatementsRows(session: Session): Promise<UdfResult> {
  * The entries of every process of the coordinator: an entry several processes have (the same
  * statement, user, executor and partition key) adds up their calls and times.
  */
-async function coordinatorEntries(coordinator: Coordinator): Promise<StatementEntry[]> {
-  const lists = [coordinator.statStatements.list()];
-  lists.push(...(await coordinator.siblings.ask<StatementEntry[]>("stat-statements")).filter((l) => l !== null));
+async function coordinatorEntries(coordinator: Coordinator, viewer: Viewer): Promise<StatementEntry[]> {
+  const lists = [visibleEntries(coordinator, viewer)];
+  const theirs = await coordinator.siblings.ask<StatementEntry[] | null>("stat-statements", viewer);
+  for (const list of theirs) if (list !== null) lists.push(list);
   if (lists.length === 1) return lists[0];
   const merged = new Map<string, StatementEntry>();
   for (const e of lists.flat()) {
@@ -233,9 +239,15 @@ async function coordinatorEntries(coordinator: Coordinator): Promise<StatementEn
   return [...merged.values()];
 }
 
+/** This process's entries that the viewer may see: its own, or every user's if privileged. */
+function visibleEntries(coordinator: Coordinator, { currentUser, readsAll }: Viewer): StatementEntry[] {
+  const all = coordinator.statStatements.list();
+  return readsAll ? all : all.filter((e) => e.user === currentUser);
+}
+
 /** Answers the other processes' canopy_stat_statements() and their resets. */
 export function answerStatStatements(coordinator: Coordinator): void {
-  coordinator.siblings.on("stat-statements", () => coordinator.statStatements.list());
+  coordinator.siblings.on("stat-statements", (viewer: Viewer) => visibleEntries(coordinator, viewer));
   coordinator.siblings.on("stat-statements-reset", () => coordinator.statStatements.reset());
 }
 

@@ -107,35 +107,8 @@ export class MetadataCache {
     this.loading = null;
   }
 
-  /**
-   * Metadata changes another process of this coordinator has under way (siblings.ts), by the
-   * changing session. While one may commit at any moment, every use loads the metadata afresh, so
-   * that a client who saw the commit through the other process finds it here at once (the
-   * notification comes later). Each load gets a version of its own, so plans cached by version
-   * are not reused across them.
-   */
-  private readonly holds = new Set<string>();
-
-  hold(key: string): void {
-    this.holds.add(key);
-  }
-
-  /** The change under `key` is committed or gone: back to caching, from a fresh load. */
-  release(key: string): void {
-    if (this.holds.delete(key)) this.invalidate();
-  }
-
-  /** Ends the holds of a process that is gone (keys begin with its index and a colon). */
-  releaseFrom(index: number): void {
-    for (const key of this.holds) if (key.startsWith(`${index}:`)) this.release(key);
-  }
-
   /** The current metadata, loading it if a change made the cached copy stale. */
   async get(): Promise<MetadataSnapshot> {
-    if (this.holds.size > 0) {
-      this.invalidate();
-      return this.load(this.version);
-    }
     if (this.snapshot) return this.snapshot;
     if (!this.loading) {
       const version = this.version;

@@ -124,7 +124,7 @@ async function connectWith(
  */
 async function lockNodeMetadata(session: Session): Promise<void> {
   await query(session, "SELECT pg_catalog.pg_advisory_xact_lock(7301, 1)");
-  await session.noteMetadataChange();
+  session.noteMetadataChange();
 }
 
 function nodeArgument(args: readonly (string | null)[]): { name: string; port: number } {

@@ -5,15 +5,9 @@
 import type { Session } from "./session.js";
 import type { Coordinator } from "./coordinator.js";
 import type { UdfResult } from "../commands/udfs.js";
-import { statisticsPrivilege } from "../executor/stat_statements.js";
+import { statisticsPrivilege, type Viewer } from "../executor/stat_statements.js";
 
 const hidden = "<insufficient privilege>";
-
-/** Who reads canopy_stat_activity: other users' statements show only if `readsAll`. */
-interface Viewer {
-  readonly currentUser: string;
-  readonly readsAll: boolean;
-}
 
 /**
  * The rows of canopy_stat_activity(): this process's sessions, then those of the coordinator's

@@ -21,7 +21,7 @@ import { answerStatStatements, StatementStatistics } from "../executor/stat_stat
 import { answerActivity } from "./activity.js";
 import { answerSignals } from "../commands/backend_signals.js";
 import { BrokeredConnectionPool, SharedConnectionPool, type ConnectionSlots } from "../executor/shared_pool.js";
-import { SIBLING_GONE, Siblings } from "./siblings.js";
+import { Siblings } from "./siblings.js";
 
 /** Where the coordinator database is: a real server, or a PGlite node in this process. */
 export type CoordinatorDatabase =
@@ -272,9 +272,7 @@ export class Coordinator {
       })),
     );
     siblings.on("deadlock-victim", (processId: number) => this.sessions.get(processId)?.cancelAsDeadlockVictim());
-    siblings.on("metadata-hold", (key: string) => this.metadata.hold(key));
-    siblings.on("metadata-release", (key: string) => this.metadata.release(key));
-    siblings.on(SIBLING_GONE, (index: number) => this.metadata.releaseFrom(index));
+    siblings.on("metadata-changed", () => this.metadata.invalidate());
     answerActivity(this);
     answerStatStatements(this);
     answerSignals(this);

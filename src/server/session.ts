@@ -113,8 +113,12 @@ export class Session {
   private state = SessionState.Startup;
   /** Counted among the coordinator's client connections (canopy.max_client_connections). */
   private admitted = false;
-  /** The key under which the other processes hold their metadata caches for this session's change. */
-  private metadataHold: string | null = null;
+  /**
+   * Commits of metadata changes the coordinator's other processes have not yet acknowledged
+   * (metadataChangeEnded), and the output for the client held back until they have.
+   */
+  private metadataBarriers = 0;
+  private heldOutput: Buffer[][] = [];
   private socket: Duplex;
   private readonly framer: MessageFramer;
   private link: RawLink | null = null;
@@ -153,8 +157,10 @@ export class Session {
   private settingsChangedSinceTransactionEnd = false;
   /** Bumped when the session may have changed transaction modes (isolation level, read only, …). */
   transactionModeEpoch = 0;
-  /** Set when this session changed the metadata inside a transaction block not yet ended. */
+  /** Set when this session changed the metadata in a transaction not yet ended. */
   private metadataChangedInBlock = false;
+  /** That transaction, by transactionsEnded. */
+  private metadataChangedIn = -1;
   /** Counts the coordinator-database transactions that ended (ReadyForQuery reporting idle). */
   private transactionsEnded = 0;
   /** The open block's start time, once asked for (see blockTimestamp). */
@@ -376,6 +382,10 @@ export class Session {
       if (this.captureBytes > this.captureLimit.bytes) throw portalTooLarge(this.captureLimit.kb);
       return;
     }
+    if (this.metadataBarriers > 0) {
+      this.heldOutput.push(chunks);
+      return;
+    }
     this.corkClient();
     const accepted = this.socket.write(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
     // PostgreSQL's flush points: a ReadyForQuery, a notice (and a full buffer).
@@ -451,8 +461,6 @@ export class Session {
     void this.remote.closeAll();
     this.coordinator.sessions.delete(this.key.processId);
     if (this.admitted) this.coordinator.sessionLeft();
-    // The coordinator database rolls back what the transaction changed.
-    this.releaseMetadataHold();
     // A client that went away mid-query should not leave its query running on the backend.
     if (this.pipe && this.pipe.outstanding > 0) void this.link?.cancel();
     this.pipe?.abandon({ severity: "FATAL", code: "08006", message: "session closed" });
@@ -1342,19 +1350,21 @@ export class Session {
    * changed the metadata inside a transaction block, its own uncommitted view.
    */
   async metadata(): Promise<MetadataSnapshot> {
-    if (this.metadataChangedInBlock) {
-      if (this.pipe!.transactionStatus === 0x54) {
-        return loadMetadata(
-          async (sql, params) => ({
-            rows: await this.internalQuery(
-              sql,
-              params.map((p) => (p === null ? null : Buffer.from(p))),
-            ),
-          }),
-          -1 - this.blockMetadataLoads++,
-        );
-      }
-      if (this.pipe!.transactionStatus === 0x49) this.metadataChangeEnded();
+    // The transaction may be a statement's own (a UDF outside a block), its status still idle.
+    if (
+      this.metadataChangedInBlock &&
+      this.metadataChangedIn === this.transactionsEnded &&
+      this.pipe!.transactionStatus !== 0x45
+    ) {
+      return loadMetadata(
+        async (sql, params) => ({
+          rows: await this.internalQuery(
+            sql,
+            params.map((p) => (p === null ? null : Buffer.from(p))),
+          ),
+        }),
+        -1 - this.blockMetadataLoads++,
+      );
     }
     return this.coordinator.metadata.get();
   }
@@ -1418,34 +1428,33 @@ export class Session {
     this.settingsChangedSinceTransactionEnd = false;
   }
 
-  /**
-   * Called by commands that change the metadata in this session's transaction, before it
-   * commits. The coordinator's other processes stop caching the metadata until the
-   * transaction ends (MetadataCache.hold): their clients must find the change once this one's
-   * client has seen it committed.
-   */
-  async noteMetadataChange(): Promise<void> {
+  /** Called by commands that changed the metadata in this session's transaction. */
+  noteMetadataChange(): void {
     this.coordinator.metadata.invalidate();
     this.metadataChangedInBlock = true;
+    this.metadataChangedIn = this.transactionsEnded;
     this.columnCache.clear();
-    const siblings = this.coordinator.siblings;
-    if (this.metadataHold === null && siblings.count > 1) {
-      this.metadataHold = `${siblings.index}:${this.key.processId}`;
-      await siblings.ask("metadata-hold", this.metadataHold);
-    }
   }
 
-  /** The transaction that changed the metadata has ended: every cached copy is stale. */
+  /**
+   * The transaction that changed the metadata has ended: every cached copy is stale. The
+   * coordinator's other processes drop theirs before this session's client hears of the end
+   * (its output waits), so that its next statement through any of them sees the change; the
+   * coordinator database's notification alone could come later.
+   */
   private metadataChangeEnded(): void {
     this.metadataChangedInBlock = false;
     this.coordinator.metadata.invalidate();
-    this.releaseMetadataHold();
-  }
-
-  private releaseMetadataHold(): void {
-    if (this.metadataHold === null) return;
-    this.coordinator.siblings.tell("metadata-release", this.metadataHold);
-    this.metadataHold = null;
+    const siblings = this.coordinator.siblings;
+    if (siblings.count === 1) return;
+    this.metadataBarriers++;
+    void siblings.ask("metadata-changed").then(() => {
+      if (--this.metadataBarriers > 0) return;
+      const held = this.heldOutput;
+      this.heldOutput = [];
+      for (const chunks of held) this.sendToClient(...chunks);
+      this.flushClient();
+    });
   }
 
   /** The columns of a table in order, with their types as SQL and defaults (cached per metadata version). */

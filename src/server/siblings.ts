@@ -43,14 +43,11 @@ export interface SupervisorService {
 
 /** How a supervisor service reaches the processes. */
 export interface ProcessDirectory {
-  /** The processes serving clients. */
-  ready(): Iterable<Worker>;
+  /** The processes started (they answer questions and serve clients, or are about to). */
+  processes(): Iterable<Worker>;
   /** Tells a process `op` (its Siblings handler for it runs). */
   tell(worker: Worker, op: string, arg: unknown): void;
 }
-
-/** What the supervisor tells the processes when one of them is gone (its metadata holds end). */
-export const SIBLING_GONE = "sibling-gone";
 
 /** An answer not given within this time is left out (a process busy for that long is stuck). */
 const ANSWER_TIMEOUT_MS = 10_000;
@@ -180,7 +177,7 @@ export function superviseProcesses(
   const prepared = new Set<Worker>();
   const ready = new Set<Worker>();
   const provided = services({
-    ready: () => ready,
+    processes: () => prepared,
     tell: (worker, op, arg) => {
       if (worker.isConnected()) worker.send({ t: "tell", op, arg });
     },
@@ -207,7 +204,8 @@ export function superviseProcesses(
     if (relay.awaiting.size === 0) finish(id);
   };
   const receive = (worker: Worker, m: Envelope) => {
-    const others = [...ready].filter((w) => w !== worker && w.isConnected());
+    // Every process that answers questions: it may cache metadata before it listens.
+    const others = [...prepared].filter((w) => w !== worker && w.isConnected());
     switch (m.t) {
       case "ask": {
         if (others.length === 0) {
@@ -281,7 +279,6 @@ export function superviseProcesses(
         stopAll();
         return;
       }
-      for (const w of ready) w.send({ t: "tell", op: SIBLING_GONE, arg: index });
       // One that failed to start again (the coordinator database restarting?) is retried later.
       log(`coordinator process ${index} exited (${how}); starting it again`);
       if (wasReady) start(index);
@@ -290,6 +287,8 @@ export function superviseProcesses(
   };
   const stopAll = () => {
     stopping = true;
+    // One waiting to be started again is not there to stop.
+    for (const [index, w] of processes) if (w.isDead()) processes.delete(index);
     if (processes.size === 0) process.exit(1);
     for (const w of processes.values()) w.process.kill("SIGTERM");
   };

@@ -60,16 +60,19 @@ describe("a coordinator of several processes (local cluster)", () => {
     assert.equal((await coordinatorProcesses()).length, PROCESSES);
   });
 
-  test("a metadata change committed through one process is seen at once through every other", async () => {
-    // Without the coordinator database's notifications (the processes' LISTEN connections ended),
-    // so that what is checked is the processes' own hand-over (MetadataCache.hold), not a race.
+  /**
+   * Runs `check` without the coordinator database's notifications (the processes' LISTEN
+   * connections ended), so that what it sees is the processes' own hand-over of metadata changes
+   * (Session.metadataChangeEnded), not a race; then waits for the processes to listen again.
+   */
+  async function withoutNotifications(check: () => Promise<void>): Promise<void> {
     const db = await connect(`postgres://postgres@127.0.0.1:${cluster.coordinatorDbPort}/postgres`);
     const listening = `FROM pg_stat_activity WHERE query = 'LISTEN canopy_metadata_changed'`;
     try {
       const r = await db.query(`SELECT pg_terminate_backend(pid) ${listening}`);
       assert.equal(r.rowCount, PROCESSES);
-      await checkMetadataHandOver();
-      // The processes listen again (after a pause of 2 s).
+      await check();
+      // They listen again after a pause of 2 s.
       await until(
         async () => (await db.query(`SELECT count(*)::int AS n ${listening}`)).rows[0].n === PROCESSES || undefined,
         20_000,
@@ -77,6 +80,32 @@ describe("a coordinator of several processes (local cluster)", () => {
       );
     } finally {
       await db.end();
+    }
+  }
+
+  test("a metadata change committed through one process is seen at once through every other", async () => {
+    await withoutNotifications(checkMetadataHandOver);
+  });
+
+  test("a worker activated through one process is written at once through every other", async () => {
+    const [, port] = cluster.workerPorts;
+    await clients[0].query("CREATE TABLE everywhere (id int PRIMARY KEY)");
+    await clients[0].query("SELECT create_reference_table('everywhere')");
+    await clients[0].query("SELECT canopy_disable_node('localhost', $1)", [port]);
+    await withoutNotifications(async () => {
+      // canopy_activate_node copies the reference tables, reading the metadata in its transaction.
+      await clients[0].query("SELECT canopy_activate_node('localhost', $1)", [port]);
+      await Promise.all(clients.slice(1).map((c, i) => c.query("INSERT INTO everywhere VALUES ($1)", [i])));
+    });
+    const [{ shardid }] = (
+      await clients[0].query("SELECT shardid FROM pg_dist_shard WHERE logicalrelid = 'everywhere'::regclass")
+    ).rows;
+    const worker = await connect(`postgres://postgres@127.0.0.1:${port}/postgres`);
+    try {
+      const r = await worker.query(`SELECT count(*)::int AS n FROM everywhere_${shardid}`);
+      assert.equal(r.rows[0].n, CLIENTS - 1);
+    } finally {
+      await worker.end();
     }
   });
 
