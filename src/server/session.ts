@@ -263,8 +263,14 @@ export class Session {
    */
   cancel(): void {
     if (this.interrupts.committing) return;
-    if (!this.interrupts.request(interruption.userRequest())) void this.link?.cancel();
+    if (this.interrupts.request(interruption.userRequest())) return;
+    // A statement of Canopy's being read or planned stops when its work begins (beginInterruptible).
+    if (this.busy) this.cancelPending = true;
+    void this.link?.cancel();
   }
+
+  /** A cancel came while the client's messages were handled but before Canopy's statement began. */
+  private cancelPending = false;
 
   /** A CancelRequest naming this session: honoured if it carries the session's secret. */
   cancelRequest(secretKey: number): void {
@@ -300,6 +306,10 @@ export class Session {
     // In a failed block nothing runs (the statement is refused), and settings cannot be read.
     const failedBlock = this.pipe!.transactionStatus === 0x45;
     this.interrupts.begin(failedBlock ? 0 : (await this.remote.sessionSettings()).statementTimeoutMs);
+    if (this.cancelPending) {
+      this.cancelPending = false;
+      this.interrupts.request(interruption.userRequest());
+    }
   }
 
   /**
@@ -367,6 +377,7 @@ export class Session {
     } finally {
       this.pipe?.flush();
       this.busy = false;
+      this.cancelPending = false;
       this.flushClient();
       this.remote.trim();
       if (this.socket.isPaused()) this.socket.resume();
