@@ -152,20 +152,27 @@ export class SharedConnectionPool implements ConnectionSlots {
 }
 
 /**
- * The supervisor's pool for all processes of a coordinator. A process's idle connections are given
- * up on request ("give-up-idle"), and each process learns which nodes have waiters
- * ("pool-waiting") so that its sessions give up theirs on their own too.
+ * The supervisor's pool for all processes of a coordinator. For each waiter, a process holding the
+ * node's slots gives up an idle connection on request ("give-up-idle"), and each process learns
+ * which nodes have waiters ("pool-waiting") so that its sessions give up theirs on their own too.
  */
 export function connectionSlotBroker(directory: ProcessDirectory): SupervisorService {
-  const everyProcess: SlotHolder = {
+  /** Slots each process holds, by node: given back when the process is gone. */
+  const held = new Map<Worker, Map<string, number>>();
+  const heldOn = (w: Worker, node: string) => held.get(w)?.get(node) ?? 0;
+  /** Asks the processes holding the node's slots, most first, until one gives up an idle connection. */
+  const giveUpOne = async (node: string) => {
+    const holders = [...directory.processes()].filter((w) => heldOn(w, node) > 0);
+    holders.sort((a, b) => heldOn(b, node) - heldOn(a, node));
+    for (const w of holders) if ((await directory.ask(w, "give-up-idle", node)) === true) return;
+  };
+  const processes: SlotHolder = {
     giveUpIdle(node) {
-      for (const w of directory.processes()) directory.tell(w, "give-up-idle", node);
+      void giveUpOne(node);
       return true;
     },
   };
-  const pool = new SharedConnectionPool(() => [everyProcess]);
-  /** Slots each process holds, by node: given back when the process is gone. */
-  const held = new Map<Worker, Map<string, number>>();
+  const pool = new SharedConnectionPool(() => [processes]);
   /** The waits under way, by process and request number: a process may abandon one. */
   const requests = new Map<Worker, Map<number, SlotHolder>>();
   const announced = new Set<string>();
@@ -252,7 +259,8 @@ export class BrokeredConnectionPool implements ConnectionSlots {
       else this.waitedFor.delete(node);
     });
     siblings.on("give-up-idle", (node: string) => {
-      for (const holder of holders()) if (holder.giveUpIdle(node)) break;
+      for (const holder of holders()) if (holder.giveUpIdle(node)) return true;
+      return false;
     });
   }
 

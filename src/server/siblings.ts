@@ -47,6 +47,8 @@ export interface ProcessDirectory {
   processes(): Iterable<Worker>;
   /** Tells a process `op` (its Siblings handler for it runs). */
   tell(worker: Worker, op: string, arg: unknown): void;
+  /** Asks a process `op`: its handler's answer, null if it gave none. */
+  ask(worker: Worker, op: string, arg: unknown): Promise<unknown>;
 }
 
 /** An answer not given within this time is left out (a process busy for that long is stuck). */
@@ -152,10 +154,10 @@ export class Siblings {
   }
 }
 
-/** An `ask` the supervisor relays: the answers still awaited. */
+/** An `ask` the supervisor relays (or asks itself): the answers still awaited. */
 interface Relay {
-  readonly from: Worker;
-  /** The asking process's id of the question. */
+  /** The asking process, and its id of the question; or what takes the supervisor's own answers. */
+  readonly from: Worker | ((values: unknown[]) => void);
   readonly askId: number;
   readonly values: unknown[];
   readonly awaiting: Set<Worker>;
@@ -176,15 +178,27 @@ export function superviseProcesses(
   const processes = new Map<number, Worker>();
   const prepared = new Set<Worker>();
   const ready = new Set<Worker>();
+  const relays = new Map<number, Relay>();
+  let nextRelay = 1;
+  /** Relays `ask` to the processes; the answers go to `from`. */
+  const relay = (from: Relay["from"], askId: number, to: Worker[], op: string, arg: unknown) => {
+    const id = nextRelay++;
+    const timer = setTimeout(() => finish(id), ANSWER_TIMEOUT_MS);
+    relays.set(id, { from, askId, values: [], awaiting: new Set(to), timer });
+    for (const w of to) w.send({ t: "ask", id, op, arg });
+  };
   const provided = services({
     processes: () => prepared,
     tell: (worker, op, arg) => {
       if (worker.isConnected()) worker.send({ t: "tell", op, arg });
     },
+    ask: (worker, op, arg) =>
+      new Promise((resolve) => {
+        if (!worker.isConnected()) return resolve(null);
+        relay(([value]) => resolve(value ?? null), 0, [worker], op, arg);
+      }),
   });
   const calls = new Map(provided.flatMap((service) => Object.entries(service.calls)));
-  const relays = new Map<number, Relay>();
-  let nextRelay = 1;
   let stopping = false;
   /** Whether every process has served once: from then on, one that dies is started again. */
   let serving = false;
@@ -192,16 +206,17 @@ export function superviseProcesses(
   let failedToStart: ((e: Error) => void) | null = null;
 
   const finish = (id: number) => {
-    const relay = relays.get(id)!;
+    const done = relays.get(id)!;
     relays.delete(id);
-    clearTimeout(relay.timer);
-    if (relay.from.isConnected()) relay.from.send({ t: "answers", id: relay.askId, values: relay.values });
+    clearTimeout(done.timer);
+    if (typeof done.from === "function") done.from(done.values);
+    else if (done.from.isConnected()) done.from.send({ t: "answers", id: done.askId, values: done.values });
   };
   const answered = (worker: Worker, id: number, value: unknown) => {
-    const relay = relays.get(id);
-    if (!relay || !relay.awaiting.delete(worker)) return;
-    relay.values.push(value);
-    if (relay.awaiting.size === 0) finish(id);
+    const waiting = relays.get(id);
+    if (!waiting || !waiting.awaiting.delete(worker)) return;
+    waiting.values.push(value);
+    if (waiting.awaiting.size === 0) finish(id);
   };
   const receive = (worker: Worker, m: Envelope) => {
     // Every process that answers questions: it may cache metadata before it listens.
@@ -212,10 +227,7 @@ export function superviseProcesses(
           worker.send({ t: "answers", id: m.id, values: [] });
           return;
         }
-        const id = nextRelay++;
-        const timer = setTimeout(() => finish(id), ANSWER_TIMEOUT_MS);
-        relays.set(id, { from: worker, askId: m.id, values: [], awaiting: new Set(others), timer });
-        for (const w of others) w.send({ t: "ask", id, op: m.op, arg: m.arg });
+        relay(worker, m.id, others, m.op, m.arg);
         return;
       }
       case "answer":
@@ -262,11 +274,11 @@ export function superviseProcesses(
       prepared.delete(worker);
       const wasReady = ready.delete(worker);
       for (const service of provided) service.gone?.(worker);
-      for (const [id, relay] of relays) {
-        if (relay.from === worker) {
+      for (const [id, waiting] of relays) {
+        if (waiting.from === worker) {
           relays.delete(id);
-          clearTimeout(relay.timer);
-        } else if (relay.awaiting.delete(worker) && relay.awaiting.size === 0) finish(id);
+          clearTimeout(waiting.timer);
+        } else if (waiting.awaiting.delete(worker) && waiting.awaiting.size === 0) finish(id);
       }
       if (stopping) {
         processes.delete(index);
