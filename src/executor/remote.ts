@@ -28,6 +28,10 @@ import { write } from "../protocol/messages.js";
 import { runSplit, type Lane, type Lanes, type NodeShare } from "./adaptive.js";
 import type { ConnectionSlots, SlotHolder } from "./shared_pool.js";
 
+/** How often, and how many times, a cancel is sent again while the command it is for runs. */
+const CANCEL_REPEAT_MS = 100;
+const CANCEL_REPEATS = 50;
+
 interface RemoteNode {
   client: NodeClient;
   node: NodeRecord;
@@ -40,6 +44,8 @@ interface RemoteNode {
    * with none is idle, and may be closed for another session.
    */
   running: number;
+  /** Counts the commands issued on the connection (a cancel is for the one issued then). */
+  issued: number;
   /** The node's group (pg_dist_transaction records prepared transactions by group). */
   groupId: number;
   /** Whether a remote transaction is open on this connection. */
@@ -332,8 +338,17 @@ export class RemoteConnections implements SlotHolder {
       // a command waiting for it could otherwise leave after the ones issued behind it.
       const logging = this.session.logRemoteCommands();
       if (logging !== true && logging !== false) await logging;
-      if (remote.settingsEpoch !== this.session.settingsEpoch) {
-        const settings = await this.sessionSettings();
+      const settings = remote.settingsEpoch !== this.session.settingsEpoch ? await this.sessionSettings() : null;
+      const opens = opts.transactional && !remote.inTransaction;
+      if (opens && !this.hasOpenTransactions()) {
+        this.transactionStartedAt = Date.now();
+        this.session.prefetchBlockTimestamp();
+      }
+      const begin = opens ? (await this.transactionModes()).begin : null;
+      // A stop asked for while those were read: nothing leaves (a cancel sent to the node now
+      // would find nothing running there).
+      this.session.interrupts.check();
+      if (settings) {
         setup.push(
           this.send(
             remote,
@@ -343,12 +358,8 @@ export class RemoteConnections implements SlotHolder {
         );
         remote.settingsEpoch = settings.epoch;
       }
-      if (opts.transactional && !remote.inTransaction) {
-        if (!this.hasOpenTransactions()) {
-          this.transactionStartedAt = Date.now();
-          this.session.prefetchBlockTimestamp();
-        }
-        setup.push(this.send(remote, (await this.transactionModes()).begin, []));
+      if (begin !== null) {
+        setup.push(this.send(remote, begin, []));
         remote.inTransaction = true;
         remote.savepoints = [];
       }
@@ -584,12 +595,23 @@ export class RemoteConnections implements SlotHolder {
    * their next statement, so they are replaced once their transaction ends.
    */
   cancelRunning(): void {
+    const cancelled: [RemoteNode, number][] = [];
     for (const remote of this.all()) {
       if (remote.running === 0) continue;
       remote.broken = true;
       void remote.client.cancel();
+      cancelled.push([remote, remote.issued]);
     }
     this.shared.abandonWaits(this, new SqlError("57014", "canceling the wait for a worker connection"));
+    // A node drops a cancel that comes before the command it is for has begun (still unread in
+    // its socket): it is sent again while that command runs.
+    let repeats = 0;
+    const again = setInterval(() => {
+      const still = cancelled.filter(([remote, issued]) => remote.running > 0 && remote.issued === issued);
+      if (still.length === 0 || ++repeats > CANCEL_REPEATS) clearInterval(again);
+      else for (const [remote] of still) void remote.client.cancel();
+    }, CANCEL_REPEAT_MS);
+    again.unref();
   }
 
   /** The node processes serving this session's connections, as (node id, pid) pairs (for deadlock detection). */
@@ -653,6 +675,7 @@ export class RemoteConnections implements SlotHolder {
    */
   private async issue<T>(remote: RemoteNode, sql: string, f: () => Promise<T>): Promise<T> {
     remote.command = sql;
+    remote.issued++;
     remote.running++;
     try {
       const logging = this.session.logRemoteCommands();
@@ -771,6 +794,7 @@ export class RemoteConnections implements SlotHolder {
       connectionId,
       command: null,
       running: 0,
+      issued: 0,
       groupId: node.groupid,
       inTransaction: false,
       wrote: false,
