@@ -33,6 +33,7 @@ import { startEmbeddedCluster, startLocalCluster, type TestCluster } from "../te
 import { copyMs, medianMs, pgbenchTps, run, sql, withIdleConnections } from "./measure.js";
 
 const seconds = Number(process.env.CANOPY_BENCH_SECONDS ?? 15);
+const warmUpSeconds = 5;
 const scale = Number(process.env.CANOPY_BENCH_SCALE ?? 10);
 const idleConnections = Number(process.env.CANOPY_BENCH_IDLE ?? 500);
 const resultsDir = process.env.CANOPY_BENCH_RESULTS ?? "bench/results";
@@ -90,8 +91,17 @@ function pgbenchArgs(clients: number, ...extra: string[]): string[] {
   ];
 }
 
+/**
+ * A pgbench workload's throughput, measured after a warm-up run of the same script on the same
+ * system (both systems alike): the first seconds after loading, with cold caches and new
+ * connections, are not what is compared.
+ */
 function tpsWorkload(name: string, args: string[], target = ""): Workload {
-  return { name, unit: "tps", target, measure: (url) => pgbenchTps(url, args, seconds) };
+  const measure = async (url: string) => {
+    await pgbenchTps(url, [...args, "-T", String(warmUpSeconds)], warmUpSeconds);
+    return pgbenchTps(url, args, seconds);
+  };
+  return { name, unit: "tps", target, measure };
 }
 
 /** One row into pgbench_history per transaction, routed by aid, as TPC-B's last statement does. */
