@@ -603,6 +603,7 @@ export class RemoteConnections implements SlotHolder {
       cancelled.push([remote, remote.issued]);
     }
     this.shared.abandonWaits(this, new SqlError("57014", "canceling the wait for a worker connection"));
+    if (cancelled.length === 0) return;
     // A node drops a cancel that comes before the command it is for has begun (still unread in
     // its socket): it is sent again while that command runs.
     let repeats = 0;
