@@ -66,7 +66,6 @@ export class Coordinator {
   private readonly servers: net.Server[] = [];
   private admin: NodeClient | null = null;
   private listener: pg.Client | null = null;
-  private metadataListeners: (() => void)[] = [];
   /** This coordinator's copy of the metadata, dropped whenever any coordinator changes it. */
   readonly metadata = new MetadataCache((sql, params) => this.adminQuery(sql, params));
   /** server_version and friends reported to clients in embedded mode. */
@@ -278,11 +277,6 @@ export class Coordinator {
     answerSignals(this);
   }
 
-  /** Calls `listener` whenever any coordinator commits a metadata change. */
-  onMetadataChange(listener: () => void): void {
-    this.metadataListeners.push(listener);
-  }
-
   /** Runs SQL on the coordinator database outside any session (autocommit). */
   adminQuery(sql: string, params?: readonly (string | null)[]) {
     if (!this.admin) throw new Error("coordinator not started");
@@ -354,10 +348,7 @@ export class Coordinator {
   }
 
   private async listenForMetadataChanges(): Promise<void> {
-    const notify = () => {
-      this.metadata.invalidate();
-      for (const l of this.metadataListeners) l();
-    };
+    const notify = () => this.metadata.invalidate();
     const db = this.database;
     if (db.kind === "pglite") {
       db.node.internalChannels.set(METADATA_CHANNEL, notify);
