@@ -154,6 +154,8 @@ export class RemoteConnections implements SlotHolder {
    * that its decision record is ready to write beside the PREPAREs (see transaction/commit.ts).
    */
   private decisionXid: { transaction: number; xid: Promise<string | null> } | null = null;
+  /** Set by the commit protocol (see expectsTwoPhase). */
+  lastCommitTwoPhase = false;
   /** When the first of the open remote transactions began (Date.now()). */
   transactionStartedAt = 0;
   /**
@@ -488,12 +490,27 @@ export class RemoteConnections implements SlotHolder {
     }
     if (this.currentDecisionXid() === null && this.commitsInTwoPhases()) {
       // Asked now, the answer travels while the node works.
-      const xid = this.session.internalQuery("SELECT pg_catalog.txid_current()", [], [], [], true).then(
-        ([[xid]]) => xid,
-        () => null,
+      this.expectDecisionXid(
+        this.session.internalQuery("SELECT pg_catalog.txid_current()", [], [], [], true).then(
+          ([[xid]]) => xid,
+          () => null,
+        ),
       );
-      this.decisionXid = { transaction: this.session.coordinatorTransaction, xid };
     }
+  }
+
+  /**
+   * Takes the coordinator database's transaction id, asked for ahead of the commit protocol (an
+   * id given to a transaction that then commits in one phase does no harm).
+   */
+  expectDecisionXid(xid: Promise<string | null>): void {
+    if (this.currentDecisionXid() === null)
+      this.decisionXid = { transaction: this.session.coordinatorTransaction, xid };
+  }
+
+  /** Whether this session's last commit protocol took two phases: the next likely will too. */
+  expectsTwoPhase(): boolean {
+    return this.lastCommitTwoPhase;
   }
 
   /** Whether the open remote transactions will commit in two phases, whatever happens next. */

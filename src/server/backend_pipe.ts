@@ -18,6 +18,8 @@ type Sink = "client" | InternalSink;
 interface Pending {
   readonly code: number;
   readonly sink: Sink;
+  /** BackendPipe.executions once this request was sent. */
+  readonly through: number;
 }
 
 const FLUSH = Buffer.from([FrontendCode.Flush, 0, 0, 0, 4]);
@@ -86,6 +88,10 @@ export class BackendPipe {
   private transactionControlSinceSync = false;
   /** Whether a client message went to the backend since the last Sync (one would end its work). */
   private clientSentSinceSync = false;
+  /** Statements sent (Execute, Query, FunctionCall), but for Canopy's read-only ones. */
+  private executions = 0;
+  /** `executions` through the BEGIN that opened the block, or -1 when that is not known. */
+  private blockOpenedThrough = -1;
 
   /**
    * `onIdle` runs when a ReadyForQuery reports no transaction, before that message reaches the
@@ -114,7 +120,8 @@ export class BackendPipe {
 
   /** Queues a client message whose answers go to the client; sent at the next flush. */
   forward(code: number, raw: Buffer): void {
-    if (expectsAnswer(code)) this.pending.push({ code, sink: "client" });
+    if (executes(code)) this.executions++;
+    if (expectsAnswer(code)) this.pending.push({ code, sink: "client", through: this.executions });
     this.outgoing.push(raw);
     this.sentSinceSync = code !== FrontendCode.Sync;
     this.clientSentSinceSync = code !== FrontendCode.Sync;
@@ -156,14 +163,18 @@ export class BackendPipe {
     this.outgoing = [];
   }
 
-  /** Sends a message whose answers go to an internal sink. */
-  request(code: number, raw: Buffer, sink: InternalSink): void {
+  /**
+   * Sends a message whose answers go to an internal sink. `readOnly`: a statement of Canopy's that
+   * changes nothing in the transaction (see onlyBeginSinceBlockOpened).
+   */
+  request(code: number, raw: Buffer, sink: InternalSink, readOnly = false): void {
     // After an error the backend ignores extended-protocol messages until a Sync, without answer.
     if (this.errorSinceSync && extendedCodes.has(code)) return sink.done(ABORTED, true);
     this.flush();
     this.sentSinceSync = code !== FrontendCode.Sync;
     if (code === FrontendCode.Sync) this.clientSentSinceSync = false;
-    this.pending.push({ code, sink });
+    if (executes(code) && !readOnly) this.executions++;
+    this.pending.push({ code, sink, through: this.executions });
     this.link.write(raw);
   }
 
@@ -178,6 +189,15 @@ export class BackendPipe {
   requestFlush(): void {
     this.outgoing.push(FLUSH);
     this.flush();
+  }
+
+  /**
+   * Whether the open transaction block has run nothing but its BEGIN (and Canopy's read-only
+   * statements) so far, so it has written nothing. Known only for a block opened by an
+   * extended-protocol BEGIN or START TRANSACTION: a Query may hold more statements after it.
+   */
+  onlyBeginSinceBlockOpened(): boolean {
+    return this.blockOpenedThrough >= 0 && this.executions === this.blockOpenedThrough;
   }
 
   /** Resolves when every request sent so far has been answered. */
@@ -236,14 +256,23 @@ export class BackendPipe {
     }
     if (code === BackendCode.CommandComplete && isTransactionControl(body)) {
       this.transactionControlSinceSync = true;
-      // A BEGIN answered before the next ReadyForQuery already opens the block (pipelined extended protocol).
-      if (body.toString("latin1", 0, 6) === "BEGIN\0") this.transactionStatus = 0x54;
+      if (opensBlock(body)) {
+        // Not a BEGIN inside a block (a warning; nothing opens).
+        if (this.transactionStatus === 0x49) {
+          this.blockOpenedThrough = head.code === FrontendCode.Execute ? head.through : -1;
+        }
+        // A BEGIN answered before the next ReadyForQuery already opens the block (pipelined extended protocol).
+        this.transactionStatus = 0x54;
+      } else if (!/^(SAVEPOINT|RELEASE)\0/.test(body.toString("latin1", 0, 10))) {
+        this.blockOpenedThrough = -1;
+      }
     }
     if (!completes(head.code, code)) return;
     if (code === BackendCode.ReadyForQuery) {
       this.transactionStatus = body[0];
       this.errorSinceSync = false;
       this.transactionControlSinceSync = false;
+      if (this.transactionStatus !== 0x54) this.blockOpenedThrough = -1;
       if (this.transactionStatus === 0x49) this.onIdle();
     }
     this.shift();
@@ -278,6 +307,16 @@ function isTransactionControl(tag: Buffer): boolean {
 }
 
 const transactionControlTag = /^(BEGIN|START TRANSACTION|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|PREPARE TRANSACTION)\0/;
+
+/** Whether a transaction control command's tag is that of one opening a block. */
+function opensBlock(tag: Buffer): boolean {
+  return /^(BEGIN|START TRANSACTION)\0/.test(tag.toString("latin1", 0, 18));
+}
+
+/** Whether a frontend message runs a statement. */
+function executes(code: number): boolean {
+  return code === FrontendCode.Execute || code === FrontendCode.Query || code === FrontendCode.FunctionCall;
+}
 
 /** Whether a frontend message gets an answer of its own from the backend. */
 function expectsAnswer(code: number): boolean {

@@ -1299,17 +1299,26 @@ export class Session {
   // -------------------------------------------------------------------------------------------
   // Internal queries on the session's own connection (so they join its transaction)
 
-  /** Sends one message and waits for its answer; messages are passed to `onMessage`. */
+  /**
+   * Sends one message and waits for its answer; messages are passed to `onMessage`. `readOnly`:
+   * see BackendPipe.request.
+   */
   internalRaw(
     code: number,
     raw: Buffer,
     onMessage?: (code: number, message: Buffer) => void,
+    readOnly = false,
   ): Promise<ErrorFields | null> {
     return new Promise((resolve) => {
-      this.pipe!.request(code, raw, {
-        message: (c, message) => onMessage?.(c, message),
-        done: (error) => resolve(error),
-      });
+      this.pipe!.request(
+        code,
+        raw,
+        {
+          message: (c, message) => onMessage?.(c, message),
+          done: (error) => resolve(error),
+        },
+        readOnly,
+      );
     });
   }
 
@@ -1317,8 +1326,9 @@ export class Session {
    * Runs SQL through the extended protocol (no Sync, so it joins the open transaction) and returns
    * its rows in text format, or throws the backend's error (after which the backend skips to Sync).
    * `aside`: a query asked beside the client's statement (the block's start time, its transaction
-   * id); inside a transaction block, where a Sync commits nothing, it ends with one, so that the
-   * client's Sync after the statement is answered without the backend (BackendPipe.answerSync).
+   * id), which writes nothing; inside a transaction block, where a Sync commits nothing, it ends
+   * with one, so that the client's Sync after the statement is answered without the backend
+   * (BackendPipe.answerSync).
    */
   async internalQuery(
     sql: string,
@@ -1331,11 +1341,16 @@ export class Session {
     const results = [
       this.internalRaw(FrontendCode.Parse, write.parse("", sql, paramTypes)),
       this.internalRaw(FrontendCode.Bind, write.bind("", "", params, paramFormats)),
-      this.internalRaw(FrontendCode.Execute, write.execute("", 0), (code, message) => {
-        if (code === BackendCode.DataRow) {
-          rows.push(parseDataRow(message.subarray(5)).map((v) => (v === null ? null : v.toString("utf8"))));
-        }
-      }),
+      this.internalRaw(
+        FrontendCode.Execute,
+        write.execute("", 0),
+        (code, message) => {
+          if (code === BackendCode.DataRow) {
+            rows.push(parseDataRow(message.subarray(5)).map((v) => (v === null ? null : v.toString("utf8"))));
+          }
+        },
+        aside,
+      ),
     ];
     if (aside && this.pipe!.transactionStatus === 0x54 && this.pipe!.syncEndsOnlyInternal()) {
       results.push(this.internalRaw(FrontendCode.Sync, write.sync()));
@@ -1395,25 +1410,35 @@ export class Session {
   blockTimestamp(): Promise<string | null> {
     if (this.pipe?.transactionStatus !== 0x54) return Promise.resolve(null);
     this.blockStartUsedIn = this.transactionsEnded;
-    if (this.blockStart?.block !== this.transactionsEnded) {
-      const value = this.internalQuery(
-        `SELECT pg_catalog.to_char(pg_catalog.now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'`,
-        [],
-        [],
-        [],
-        true,
-      ).then(
-        ([[text]]) => text,
-        () => null,
-      );
-      this.blockStart = { block: this.transactionsEnded, value };
-    }
-    return this.blockStart.value;
+    if (this.blockStart?.block !== this.transactionsEnded) this.askBlockStart();
+    return this.blockStart!.value;
   }
 
   /** Asks for the block's start time ahead if the previous block needed it (see blockTimestamp). */
   prefetchBlockTimestamp(): void {
     if (this.blockStartUsedIn === this.transactionsEnded - 1) void this.blockTimestamp();
+  }
+
+  /**
+   * Asks for the block's start time; if this session's last commit took two phases, the same
+   * query asks for the transaction id that the commit protocol names prepared transactions by
+   * (RemoteConnections.expectDecisionXid), saving it a round trip.
+   */
+  private askBlockStart(): void {
+    const withXid = this.remote.expectsTwoPhase();
+    const time = `pg_catalog.to_char(pg_catalog.now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'`;
+    const row = this.internalQuery(
+      withXid ? `SELECT ${time}, pg_catalog.txid_current()` : `SELECT ${time}`,
+      [],
+      [],
+      [],
+      true,
+    ).then(
+      ([row]) => row,
+      () => null,
+    );
+    this.blockStart = { block: this.transactionsEnded, value: row.then((r) => r?.[0] ?? null) };
+    if (withXid) this.remote.expectDecisionXid(row.then((r) => r?.[1] ?? null));
   }
 
   /**

@@ -65,11 +65,16 @@ async function commitProtocol(
   const written = open.filter((t) => t.wrote);
   const referenceWrites = new Map(remote.referenceWrites);
   let twoPhase = written.length > 1 || (referenceWrites.size > 0 && written.length > 0);
-  if (!twoPhase && written.length === 1 && coordinatorWrites !== "none") {
+  // A block that ran nothing in the coordinator database wrote nothing there, whatever its
+  // transaction id (the commit protocol may have asked for one ahead).
+  const writes =
+    coordinatorWrites === "unknown" && session.pipe!.onlyBeginSinceBlockOpened() ? "none" : coordinatorWrites;
+  if (!twoPhase && written.length === 1 && writes !== "none") {
     twoPhase =
-      coordinatorWrites === "some" ||
+      writes === "some" ||
       (await session.internalQuery("SELECT pg_catalog.txid_current_if_assigned() IS NOT NULL"))[0][0] === "t";
   }
+  remote.lastCommitTwoPhase = twoPhase;
   remote.referenceWrites.clear();
   const xid = await remote.takeDecisionXid();
   if (!twoPhase) {

@@ -1,0 +1,104 @@
+// When a transaction block commits in two phases. A block that wrote one worker and nothing in the
+// coordinator database commits in one; one that also wrote a coordinator table commits in two,
+// even when the coordinator's transaction id was asked for ahead (a session whose last block took
+// two phases asks for it with the block's start time, so that its commit needs no extra round
+// trip). Which commands reach the workers shows in canopy.log_remote_commands' notices. Local
+// cluster only: the embedded cluster's coordinator database is one backend that the blocks hold.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import pg from "pg";
+import { startLocalCluster, type TestCluster } from "../support/cluster.js";
+
+let cluster: TestCluster;
+let client: pg.Client;
+const notices: string[] = [];
+/** Keys of the distributed table, one stored on each worker. */
+let keys: [number, number];
+
+before(async () => {
+  cluster = await startLocalCluster();
+  client = new pg.Client(cluster.url);
+  await client.connect();
+  client.on("notice", (n) => notices.push(n.message ?? ""));
+  await client.query("CREATE TABLE events (id int, at timestamptz, note text)");
+  await client.query("SELECT create_distributed_table('events', 'id', shard_count => 4)");
+  await client.query("CREATE TABLE audit (id int, at timestamptz)");
+  const nodeOf = async (k: number) =>
+    (
+      await client.query(
+        "SELECT nodeport FROM canopy_shards WHERE shardid = get_shard_id_for_distribution_column('events', $1)",
+        [k],
+      )
+    ).rows[0].nodeport;
+  let other = 2;
+  while ((await nodeOf(other)) === (await nodeOf(1))) other++;
+  keys = [1, other];
+  await client.query("SET canopy.log_remote_commands = on");
+});
+
+after(async () => {
+  await client?.end();
+  await cluster?.stop();
+});
+
+/** Runs statements through the extended protocol (named statements), as drivers and pgbench -M prepared do. */
+async function extended(...statements: [string, unknown[]][]): Promise<void> {
+  for (const [text, values] of statements) {
+    await client.query({ name: `s ${text}`, text, values });
+  }
+}
+
+const insert = "INSERT INTO events VALUES ($1, now(), $2)";
+/** A first statement that does not need the block's start time, as in pgbench's TPC-B-like script. */
+const touch = "UPDATE events SET note = note WHERE id = $1";
+const audit = "INSERT INTO audit VALUES ($1, now())";
+const selectOne = "SELECT count(*) FROM events WHERE id = $1";
+
+/** Runs a block; returns whether it prepared transactions. */
+async function block(...statements: [string, unknown[]][]): Promise<boolean> {
+  notices.length = 0;
+  await extended(["BEGIN", []], ...statements, ["COMMIT", []]);
+  return notices.some((n) => n.startsWith("issuing PREPARE TRANSACTION"));
+}
+
+test("after a two-phase block, one writing one worker only takes one phase", async () => {
+  // Planning a statement the first time may read the coordinator database (which then counts as
+  // perhaps written): the statements are prepared first, as pgbench -M prepared does.
+  await block([touch, [keys[0]]], [insert, [keys[0], "warm-up"]], [audit, [0]], [selectOne, [keys[0]]]);
+  assert.equal(await block([insert, [keys[0], "a"]], [insert, [keys[1], "b"]]), true);
+  // The start time and the transaction id are asked for together, when the block first reaches a worker.
+  assert.equal(await block([touch, [keys[0]]], [insert, [keys[0], "c"]]), false);
+  assert.equal(await block([insert, [keys[1], "d"]], [insert, [keys[0], "e"]]), true);
+  assert.equal(await block([insert, [keys[1], "f"]], [selectOne, [keys[0]]]), false);
+});
+
+test("a block that also wrote the coordinator database takes two phases, its transaction id asked ahead or not", async () => {
+  assert.equal(await block([insert, [keys[0], "g"]], [insert, [keys[1], "h"]]), true);
+  assert.equal(await block([touch, [keys[0]]], [insert, [keys[0], "i"]], [audit, [1]]), true);
+  assert.equal(await block([insert, [keys[0], "j"]], [audit, [2]]), true);
+  assert.equal(await block([audit, [3]], [insert, [keys[1], "k"]]), true);
+  // The coordinator's write through a simple-protocol statement.
+  assert.equal(await block([insert, [keys[0], "l"]], [insert, [keys[1], "l"]]), true);
+  notices.length = 0;
+  await extended(["BEGIN", []], [touch, [keys[0]]], [insert, [keys[0], "m"]]);
+  await client.query("INSERT INTO audit VALUES (4, now())");
+  await extended(["COMMIT", []]);
+  assert.ok(notices.some((n) => n.startsWith("issuing PREPARE TRANSACTION")));
+});
+
+test("every row of every block is there once, with its block's one start time", async () => {
+  await client.query("RESET canopy.log_remote_commands");
+  const { rows } = await client.query(
+    "SELECT note, count(*)::int AS n FROM events WHERE note <> 'warm-up' GROUP BY note ORDER BY note",
+  );
+  assert.deepEqual(
+    rows.map((r) => `${r.note}${r.n}`),
+    ["a1", "b1", "c1", "d1", "e1", "f1", "g1", "h1", "i1", "j1", "k1", "l2", "m1"],
+  );
+  const distinct = await client.query("SELECT count(DISTINCT at)::int AS n FROM events WHERE note IN ('a', 'b')");
+  assert.equal(distinct.rows[0].n, 1);
+  const worker = await client.query("SELECT at FROM events WHERE note = 'j'");
+  const coordinator = await client.query("SELECT at FROM audit WHERE id = 2");
+  assert.deepEqual(worker.rows[0].at, coordinator.rows[0].at);
+  assert.equal((await client.query("SELECT count(*)::int AS n FROM audit WHERE id > 0")).rows[0].n, 4);
+});
