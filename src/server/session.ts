@@ -103,6 +103,8 @@ function executorSettingsFrom(epoch: number, values: readonly string[]): Executo
 }
 
 const transactionWords = /commit|end|rollback|abort|savepoint|release|prepare/i;
+/** A statement that opens a transaction block and does nothing else. */
+const loneBegin = /^\s*(begin|start\s+transaction)\b[^;]*;?\s*$/i;
 
 /** Whether a message is one after which PostgreSQL flushes its output to the client. */
 function endsFlush(message: Buffer): boolean {
@@ -127,6 +129,8 @@ export class Session {
   private localErrorUntilSync = false;
   /** Executes received since the client's last Sync. */
   private executesSinceSync = 0;
+  /** Whether the statements since the client's last Sync were a BEGIN alone, forwarded outside a block. */
+  private beginAloneSinceSync = false;
   /**
    * Set while extended-protocol statements run in a block Canopy opened: one that reaches
    * distributed tables came with others before the client's Sync, all one implicit transaction in
@@ -674,8 +678,10 @@ export class Session {
         return this.onExecute(m);
       case FrontendCode.Close:
         return this.onClose(m);
-      case FrontendCode.Sync:
+      case FrontendCode.Sync: {
         this.executesSinceSync = 0;
+        const opens = this.beginAloneSinceSync;
+        this.beginAloneSinceSync = false;
         if (this.pipelineBlock) {
           this.pipelineBlock = false;
           const failed = this.localErrorUntilSync || pipe.errorSinceSync;
@@ -688,9 +694,14 @@ export class Session {
         // beside the statement) is waited for: the client's Sync would wait for it too.
         if (pipe.outstanding > 0 && pipe.onlyInternalOutstanding()) await pipe.idle();
         const status = pipe.answerSync();
-        if (status === null) return pipe.forward(m.code, m.raw);
+        if (status === null) {
+          pipe.forward(m.code, m.raw);
+          if (opens) this.prefetchAfterBegin();
+          return;
+        }
         if (status === 0x49) this.dropPortalsWithRows();
         return this.sendToClient(write.readyForQuery(status));
+      }
       case FrontendCode.Flush:
         pipe.send(m.raw);
         return this.flushClient();
@@ -825,7 +836,12 @@ export class Session {
     const sql = new BodyReader(m.body).cstring();
     this.beginQuery(sql);
     const c = await this.classifyAll(sql);
-    if (c.kind === "forward") return this.pipe!.forward(m.code, m.raw);
+    if (c.kind === "forward") {
+      const opens = this.pipe!.transactionStatus === 0x49 && loneBegin.test(sql);
+      this.pipe!.forward(m.code, m.raw);
+      if (opens) this.prefetchAfterBegin();
+      return;
+    }
     await this.pipe!.idle();
     if (c.kind === "error") {
       this.sendToClient(write.errorResponse(c.error));
@@ -1205,6 +1221,11 @@ export class Session {
     const portal = this.portals.get(name);
     this.beginQuery(portal ? portal.statement.sql : (this.forwardedPortalTexts.get(name) ?? ""));
     const earlier = this.executesSinceSync++;
+    this.beginAloneSinceSync =
+      !portal &&
+      earlier === 0 &&
+      this.pipe!.transactionStatus === 0x49 &&
+      loneBegin.test(this.forwardedPortalTexts.get(name) ?? "");
     if (!portal) return this.pipe!.forward(m.code, m.raw);
     await this.pipe!.idle();
     if (this.pipe!.errorSinceSync) return;
@@ -1417,6 +1438,18 @@ export class Session {
   /** Asks for the block's start time ahead if the previous block needed it (see blockTimestamp). */
   prefetchBlockTimestamp(): void {
     if (this.blockStartUsedIn === this.transactionsEnded - 1) void this.blockTimestamp();
+  }
+
+  /**
+   * Like prefetchBlockTimestamp, as soon as the client's BEGIN (and its Sync) went to the
+   * coordinator database: the question leaves in the same write, and ends with a Sync of its own.
+   * Should the BEGIN fail, the query then runs in a transaction of its own, which that Sync ends.
+   */
+  private prefetchAfterBegin(): void {
+    if (this.blockStartUsedIn !== this.transactionsEnded - 1) return;
+    this.blockStartUsedIn = this.transactionsEnded;
+    this.askBlockStart();
+    void this.internalRaw(FrontendCode.Sync, write.sync());
   }
 
   /**
