@@ -154,8 +154,8 @@ export class RemoteConnections implements SlotHolder {
    * that its decision record is ready to write beside the PREPAREs (see transaction/commit.ts).
    */
   private decisionXid: { transaction: number; xid: Promise<string | null> } | null = null;
-  /** Set by the commit protocol (see expectsTwoPhase). */
-  lastCommitTwoPhase = false;
+  /** Whether this session's last commit protocol had several nodes to commit (the next likely will too). */
+  lastCommitWroteSeveral = false;
   /** When the first of the open remote transactions began (Date.now()). */
   transactionStartedAt = 0;
   /**
@@ -310,6 +310,9 @@ export class RemoteConnections implements SlotHolder {
               pg_catalog.current_setting('standard_conforming_strings')
          FROM pg_catalog.unnest($1::text[]) AS s`,
       [Buffer.from(arrayLiteral(followedSettings))],
+      [],
+      [],
+      "read",
     );
     this.settings = {
       epoch,
@@ -384,6 +387,10 @@ export class RemoteConnections implements SlotHolder {
     const [[isolation, readOnly, deferrable]] = await this.session.internalQuery(
       `SELECT pg_catalog.current_setting('transaction_isolation'), pg_catalog.current_setting('transaction_read_only'),
               pg_catalog.current_setting('transaction_deferrable')`,
+      [],
+      [],
+      [],
+      "read",
     );
     const modes = [`ISOLATION LEVEL ${isolation!.toUpperCase()}`];
     if (readOnly === "on") modes.push("READ ONLY");
@@ -491,7 +498,7 @@ export class RemoteConnections implements SlotHolder {
     if (this.currentDecisionXid() === null && this.commitsInTwoPhases()) {
       // Asked now, the answer travels while the node works.
       this.expectDecisionXid(
-        this.session.internalQuery("SELECT pg_catalog.txid_current()", [], [], [], true).then(
+        this.session.internalQuery("SELECT pg_catalog.txid_current()", [], [], [], "aside").then(
           ([[xid]]) => xid,
           () => null,
         ),
@@ -506,11 +513,6 @@ export class RemoteConnections implements SlotHolder {
   expectDecisionXid(xid: Promise<string | null>): void {
     if (this.currentDecisionXid() === null)
       this.decisionXid = { transaction: this.session.coordinatorTransaction, xid };
-  }
-
-  /** Whether this session's last commit protocol took two phases: the next likely will too. */
-  expectsTwoPhase(): boolean {
-    return this.lastCommitTwoPhase;
   }
 
   /** Whether the open remote transactions will commit in two phases, whatever happens next. */

@@ -18,8 +18,6 @@ type Sink = "client" | InternalSink;
 interface Pending {
   readonly code: number;
   readonly sink: Sink;
-  /** BackendPipe.executions once this request was sent. */
-  readonly through: number;
 }
 
 const FLUSH = Buffer.from([FrontendCode.Flush, 0, 0, 0, 4]);
@@ -90,8 +88,12 @@ export class BackendPipe {
   private clientSentSinceSync = false;
   /** Statements sent (Execute, Query, FunctionCall), but for Canopy's read-only ones. */
   private executions = 0;
-  /** `executions` through the BEGIN that opened the block, or -1 when that is not known. */
-  private blockOpenedThrough = -1;
+  /**
+   * Numbers the backend's transactions: it changes when a ReadyForQuery reports no transaction and
+   * when a COMMIT, ROLLBACK (also TO SAVEPOINT) or PREPARE TRANSACTION completes, which may end
+   * one without a ReadyForQuery in between (COMMIT AND CHAIN; COMMIT; BEGIN in one Query).
+   */
+  transactionNumber = 0;
 
   /**
    * `onIdle` runs when a ReadyForQuery reports no transaction, before that message reaches the
@@ -121,7 +123,7 @@ export class BackendPipe {
   /** Queues a client message whose answers go to the client; sent at the next flush. */
   forward(code: number, raw: Buffer): void {
     if (executes(code)) this.executions++;
-    if (expectsAnswer(code)) this.pending.push({ code, sink: "client", through: this.executions });
+    if (expectsAnswer(code)) this.pending.push({ code, sink: "client" });
     this.outgoing.push(raw);
     this.sentSinceSync = code !== FrontendCode.Sync;
     this.clientSentSinceSync = code !== FrontendCode.Sync;
@@ -165,7 +167,7 @@ export class BackendPipe {
 
   /**
    * Sends a message whose answers go to an internal sink. `readOnly`: a statement of Canopy's that
-   * changes nothing in the transaction (see onlyBeginSinceBlockOpened).
+   * changes nothing in the transaction (not counted by statementsSent).
    */
   request(code: number, raw: Buffer, sink: InternalSink, readOnly = false): void {
     // After an error the backend ignores extended-protocol messages until a Sync, without answer.
@@ -174,7 +176,7 @@ export class BackendPipe {
     this.sentSinceSync = code !== FrontendCode.Sync;
     if (code === FrontendCode.Sync) this.clientSentSinceSync = false;
     if (executes(code) && !readOnly) this.executions++;
-    this.pending.push({ code, sink, through: this.executions });
+    this.pending.push({ code, sink });
     this.link.write(raw);
   }
 
@@ -191,13 +193,9 @@ export class BackendPipe {
     this.flush();
   }
 
-  /**
-   * Whether the open transaction block has run nothing but its BEGIN (and Canopy's read-only
-   * statements) so far, so it has written nothing. Known only for a block opened by an
-   * extended-protocol BEGIN or START TRANSACTION: a Query may hold more statements after it.
-   */
-  onlyBeginSinceBlockOpened(): boolean {
-    return this.blockOpenedThrough >= 0 && this.executions === this.blockOpenedThrough;
+  /** Statements sent so far but Canopy's read-only ones: a statement sent after a count ran after it. */
+  get statementsSent(): number {
+    return this.executions;
   }
 
   /** Resolves when every request sent so far has been answered. */
@@ -256,24 +254,20 @@ export class BackendPipe {
     }
     if (code === BackendCode.CommandComplete && isTransactionControl(body)) {
       this.transactionControlSinceSync = true;
-      if (opensBlock(body)) {
-        // Not a BEGIN inside a block (a warning; nothing opens).
-        if (this.transactionStatus === 0x49) {
-          this.blockOpenedThrough = head.code === FrontendCode.Execute ? head.through : -1;
-        }
-        // A BEGIN answered before the next ReadyForQuery already opens the block (pipelined extended protocol).
-        this.transactionStatus = 0x54;
-      } else if (!/^(SAVEPOINT|RELEASE)\0/.test(body.toString("latin1", 0, 10))) {
-        this.blockOpenedThrough = -1;
-      }
+      const tag = body.toString("latin1", 0, 18);
+      // A BEGIN answered before the next ReadyForQuery already opens the block (pipelined extended protocol).
+      if (tag.startsWith("BEGIN\0")) this.transactionStatus = 0x54;
+      else if (/^(COMMIT|ROLLBACK|PREPARE TRANSACTION)\0/.test(tag)) this.transactionNumber++;
     }
     if (!completes(head.code, code)) return;
     if (code === BackendCode.ReadyForQuery) {
       this.transactionStatus = body[0];
       this.errorSinceSync = false;
       this.transactionControlSinceSync = false;
-      if (this.transactionStatus !== 0x54) this.blockOpenedThrough = -1;
-      if (this.transactionStatus === 0x49) this.onIdle();
+      if (this.transactionStatus === 0x49) {
+        this.transactionNumber++;
+        this.onIdle();
+      }
     }
     this.shift();
     if (head.sink !== "client") head.sink.done((head as Pending & { error?: ErrorFields }).error ?? null, false);
@@ -307,11 +301,6 @@ function isTransactionControl(tag: Buffer): boolean {
 }
 
 const transactionControlTag = /^(BEGIN|START TRANSACTION|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|PREPARE TRANSACTION)\0/;
-
-/** Whether a transaction control command's tag is that of one opening a block. */
-function opensBlock(tag: Buffer): boolean {
-  return /^(BEGIN|START TRANSACTION)\0/.test(tag.toString("latin1", 0, 18));
-}
 
 /** Whether a frontend message runs a statement. */
 function executes(code: number): boolean {

@@ -103,8 +103,16 @@ function executorSettingsFrom(epoch: number, values: readonly string[]): Executo
 }
 
 const transactionWords = /commit|end|rollback|abort|savepoint|release|prepare/i;
-/** A statement that opens a transaction block and does nothing else. */
-const loneBegin = /^\s*(begin|start\s+transaction)\b[^;]*;?\s*$/i;
+
+/** The answer to a block's start-time query (Session.blockStartAnswer). */
+interface BlockStart {
+  /** now(), as text every node reads alike. */
+  readonly time: string;
+  /** Whether the transaction had an id when asked. */
+  readonly wrote: boolean;
+  /** The id asked for, or null. */
+  readonly xid: string | null;
+}
 
 /** Whether a message is one after which PostgreSQL flushes its output to the client. */
 function endsFlush(message: Buffer): boolean {
@@ -129,8 +137,6 @@ export class Session {
   private localErrorUntilSync = false;
   /** Executes received since the client's last Sync. */
   private executesSinceSync = 0;
-  /** Whether the statements since the client's last Sync were a BEGIN alone, forwarded outside a block. */
-  private beginAloneSinceSync = false;
   /**
    * Set while extended-protocol statements run in a block Canopy opened: one that reaches
    * distributed tables came with others before the client's Sync, all one implicit transaction in
@@ -167,8 +173,8 @@ export class Session {
   private metadataChangedIn = -1;
   /** Counts the coordinator-database transactions that ended (ReadyForQuery reporting idle). */
   private transactionsEnded = 0;
-  /** The open block's start time, once asked for (see blockTimestamp). */
-  private blockStart: { block: number; value: Promise<string | null> } | null = null;
+  /** The block's start-time query (see blockStartAnswer), by BackendPipe.transactionNumber. */
+  private blockStart: { transaction: number; statementsSent: number; answer: Promise<BlockStart | null> } | null = null;
   /** The block (by transactionsEnded) whose modifications last used its start time. */
   private blockStartUsedIn = -1;
   private blockMetadataLoads = 0;
@@ -678,10 +684,8 @@ export class Session {
         return this.onExecute(m);
       case FrontendCode.Close:
         return this.onClose(m);
-      case FrontendCode.Sync: {
+      case FrontendCode.Sync:
         this.executesSinceSync = 0;
-        const opens = this.beginAloneSinceSync;
-        this.beginAloneSinceSync = false;
         if (this.pipelineBlock) {
           this.pipelineBlock = false;
           const failed = this.localErrorUntilSync || pipe.errorSinceSync;
@@ -694,14 +698,9 @@ export class Session {
         // beside the statement) is waited for: the client's Sync would wait for it too.
         if (pipe.outstanding > 0 && pipe.onlyInternalOutstanding()) await pipe.idle();
         const status = pipe.answerSync();
-        if (status === null) {
-          pipe.forward(m.code, m.raw);
-          if (opens) this.prefetchAfterBegin();
-          return;
-        }
+        if (status === null) return pipe.forward(m.code, m.raw);
         if (status === 0x49) this.dropPortalsWithRows();
         return this.sendToClient(write.readyForQuery(status));
-      }
       case FrontendCode.Flush:
         pipe.send(m.raw);
         return this.flushClient();
@@ -836,12 +835,7 @@ export class Session {
     const sql = new BodyReader(m.body).cstring();
     this.beginQuery(sql);
     const c = await this.classifyAll(sql);
-    if (c.kind === "forward") {
-      const opens = this.pipe!.transactionStatus === 0x49 && loneBegin.test(sql);
-      this.pipe!.forward(m.code, m.raw);
-      if (opens) this.prefetchAfterBegin();
-      return;
-    }
+    if (c.kind === "forward") return this.pipe!.forward(m.code, m.raw);
     await this.pipe!.idle();
     if (c.kind === "error") {
       this.sendToClient(write.errorResponse(c.error));
@@ -1221,11 +1215,6 @@ export class Session {
     const portal = this.portals.get(name);
     this.beginQuery(portal ? portal.statement.sql : (this.forwardedPortalTexts.get(name) ?? ""));
     const earlier = this.executesSinceSync++;
-    this.beginAloneSinceSync =
-      !portal &&
-      earlier === 0 &&
-      this.pipe!.transactionStatus === 0x49 &&
-      loneBegin.test(this.forwardedPortalTexts.get(name) ?? "");
     if (!portal) return this.pipe!.forward(m.code, m.raw);
     await this.pipe!.idle();
     if (this.pipe!.errorSinceSync) return;
@@ -1346,9 +1335,10 @@ export class Session {
   /**
    * Runs SQL through the extended protocol (no Sync, so it joins the open transaction) and returns
    * its rows in text format, or throws the backend's error (after which the backend skips to Sync).
-   * `aside`: a query asked beside the client's statement (the block's start time, its transaction
-   * id), which writes nothing; inside a transaction block, where a Sync commits nothing, it ends
-   * with one, so that the client's Sync after the statement is answered without the backend
+   * `kind`: "read" for a query that writes nothing (not counted by BackendPipe.statementsSent);
+   * "aside" for a read asked beside the client's statement (the block's start time, its
+   * transaction id), which inside a transaction block, where a Sync commits nothing, ends with one,
+   * so that the client's Sync after the statement is answered without the backend
    * (BackendPipe.answerSync).
    */
   async internalQuery(
@@ -1356,7 +1346,7 @@ export class Session {
     params: readonly (Buffer | null)[] = [],
     paramFormats: readonly number[] = [],
     paramTypes: readonly number[] = [],
-    aside = false,
+    kind: "may write" | "read" | "aside" = "may write",
   ): Promise<(string | null)[][]> {
     const rows: (string | null)[][] = [];
     const results = [
@@ -1370,10 +1360,10 @@ export class Session {
             rows.push(parseDataRow(message.subarray(5)).map((v) => (v === null ? null : v.toString("utf8"))));
           }
         },
-        aside,
+        kind !== "may write",
       ),
     ];
-    if (aside && this.pipe!.transactionStatus === 0x54 && this.pipe!.syncEndsOnlyInternal()) {
+    if (kind === "aside" && this.pipe!.transactionStatus === 0x54 && this.pipe!.syncEndsOnlyInternal()) {
       results.push(this.internalRaw(FrontendCode.Sync, write.sync()));
     }
     await this.flushAndAwait(results);
@@ -1418,7 +1408,7 @@ export class Session {
 
   /** Numbers the coordinator database's transactions: it changes when one ends. */
   get coordinatorTransaction(): number {
-    return this.transactionsEnded;
+    return this.pipe!.transactionNumber;
   }
 
   /**
@@ -1431,8 +1421,7 @@ export class Session {
   blockTimestamp(): Promise<string | null> {
     if (this.pipe?.transactionStatus !== 0x54) return Promise.resolve(null);
     this.blockStartUsedIn = this.transactionsEnded;
-    if (this.blockStart?.block !== this.transactionsEnded) this.askBlockStart();
-    return this.blockStart!.value;
+    return this.blockStartAnswer().then((a) => a?.time ?? null);
   }
 
   /** Asks for the block's start time ahead if the previous block needed it (see blockTimestamp). */
@@ -1441,37 +1430,46 @@ export class Session {
   }
 
   /**
-   * Like prefetchBlockTimestamp, as soon as the client's BEGIN (and its Sync) went to the
-   * coordinator database: the question leaves in the same write, and ends with a Sync of its own.
-   * Should the BEGIN fail, the query then runs in a transaction of its own, which that Sync ends.
+   * Whether the coordinator database's open transaction has written, when the block's start-time
+   * query tells: it asks whether the transaction had an id then, and nothing that might write
+   * went there since. Otherwise null.
    */
-  private prefetchAfterBegin(): void {
-    if (this.blockStartUsedIn !== this.transactionsEnded - 1) return;
-    this.blockStartUsedIn = this.transactionsEnded;
-    this.askBlockStart();
-    void this.internalRaw(FrontendCode.Sync, write.sync());
+  async coordinatorWroteInBlock(): Promise<boolean | null> {
+    const asked = this.blockStart;
+    if (asked?.transaction !== this.pipe!.transactionNumber || asked.statementsSent !== this.pipe!.statementsSent) {
+      return null;
+    }
+    return (await asked.answer)?.wrote ?? null;
   }
 
   /**
-   * Asks for the block's start time; if this session's last commit took two phases, the same
-   * query asks for the transaction id that the commit protocol names prepared transactions by
-   * (RemoteConnections.expectDecisionXid), saving it a round trip.
+   * The block's start-time query, asked once per coordinator transaction. It also tells whether
+   * the transaction had an id (coordinatorWroteInBlock) and, if this session's last commit wrote
+   * several nodes, asks for one (RemoteConnections.expectDecisionXid): the commit that likely
+   * follows then needs no round trip of its own for either.
    */
-  private askBlockStart(): void {
-    const withXid = this.remote.expectsTwoPhase();
-    const time = `pg_catalog.to_char(pg_catalog.now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'`;
-    const row = this.internalQuery(
-      withXid ? `SELECT ${time}, pg_catalog.txid_current()` : `SELECT ${time}`,
+  private blockStartAnswer(): Promise<BlockStart | null> {
+    const transaction = this.pipe!.transactionNumber;
+    if (this.blockStart?.transaction === transaction) return this.blockStart.answer;
+    const withXid = this.remote.lastCommitWroteSeveral;
+    const statementsSent = this.pipe!.statementsSent;
+    // The subquery runs first, before txid_current() gives the transaction an id.
+    const answer = this.internalQuery(
+      `SELECT pg_catalog.to_char(pg_catalog.now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00', s.wrote${
+        withXid ? ", pg_catalog.txid_current()" : ""
+      }
+         FROM (SELECT pg_catalog.txid_current_if_assigned() IS NOT NULL AS wrote OFFSET 0) s`,
       [],
       [],
       [],
-      true,
+      "aside",
     ).then(
-      ([row]) => row,
+      ([[time, wrote, xid]]) => ({ time: time!, wrote: wrote === "t", xid: xid ?? null }),
       () => null,
     );
-    this.blockStart = { block: this.transactionsEnded, value: row.then((r) => r?.[0] ?? null) };
-    if (withXid) this.remote.expectDecisionXid(row.then((r) => r?.[1] ?? null));
+    this.blockStart = { transaction, statementsSent, answer };
+    if (withXid) this.remote.expectDecisionXid(answer.then((a) => a?.xid ?? null));
+    return answer;
   }
 
   /**

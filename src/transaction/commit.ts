@@ -65,16 +65,18 @@ async function commitProtocol(
   const written = open.filter((t) => t.wrote);
   const referenceWrites = new Map(remote.referenceWrites);
   let twoPhase = written.length > 1 || (referenceWrites.size > 0 && written.length > 0);
-  // A block that ran nothing in the coordinator database wrote nothing there, whatever its
-  // transaction id (the commit protocol may have asked for one ahead).
-  const writes =
-    coordinatorWrites === "unknown" && session.pipe!.onlyBeginSinceBlockOpened() ? "none" : coordinatorWrites;
+  // The session's next block likely writes several nodes too (Session.blockStartAnswer). Not
+  // counting the coordinator's writes: an id asked for ahead would make every later check say so.
+  remote.lastCommitWroteSeveral = twoPhase;
+  // Known from the block's start-time query when nothing went to the coordinator database since;
+  // that query may also have given the transaction an id ahead of this protocol.
+  const wrote = coordinatorWrites === "unknown" ? await session.coordinatorWroteInBlock() : null;
+  const writes = wrote === null ? coordinatorWrites : wrote ? "some" : "none";
   if (!twoPhase && written.length === 1 && writes !== "none") {
     twoPhase =
       writes === "some" ||
       (await session.internalQuery("SELECT pg_catalog.txid_current_if_assigned() IS NOT NULL"))[0][0] === "t";
   }
-  remote.lastCommitTwoPhase = twoPhase;
   remote.referenceWrites.clear();
   const xid = await remote.takeDecisionXid();
   if (!twoPhase) {

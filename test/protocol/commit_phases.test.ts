@@ -1,7 +1,7 @@
 // When a transaction block commits in two phases. A block that wrote one worker and nothing in the
 // coordinator database commits in one; one that also wrote a coordinator table commits in two,
-// even when the coordinator's transaction id was asked for ahead (a session whose last block took
-// two phases asks for it with the block's start time, so that its commit needs no extra round
+// even when the coordinator's transaction id was asked for ahead (a session whose last block wrote
+// several nodes asks for it with the block's start time, so that its commit needs no extra round
 // trip). Which commands reach the workers shows in canopy.log_remote_commands' notices. Local
 // cluster only: the embedded cluster's coordinator database is one backend that the blocks hold.
 import { test, before, after } from "node:test";
@@ -53,6 +53,7 @@ const insert = "INSERT INTO events VALUES ($1, now(), $2)";
 const touch = "UPDATE events SET note = note WHERE id = $1";
 const audit = "INSERT INTO audit VALUES ($1, now())";
 const selectOne = "SELECT count(*) FROM events WHERE id = $1";
+const isolation = "SELECT current_setting('transaction_isolation') AS level FROM events WHERE id = $1 LIMIT 1";
 
 /** Runs a block; returns whether it prepared transactions. */
 async function block(...statements: [string, unknown[]][]): Promise<boolean> {
@@ -64,7 +65,13 @@ async function block(...statements: [string, unknown[]][]): Promise<boolean> {
 test("after a two-phase block, one writing one worker only takes one phase", async () => {
   // Planning a statement the first time may read the coordinator database (which then counts as
   // perhaps written): the statements are prepared first, as pgbench -M prepared does.
-  await block([touch, [keys[0]]], [insert, [keys[0], "warm-up"]], [audit, [0]], [selectOne, [keys[0]]]);
+  await block(
+    [touch, [keys[0]]],
+    [insert, [keys[0], "warm-up"]],
+    [audit, [0]],
+    [selectOne, [keys[0]]],
+    [isolation, [1]],
+  );
   assert.equal(await block([insert, [keys[0], "a"]], [insert, [keys[1], "b"]]), true);
   // The start time and the transaction id are asked for together, when the block first reaches a worker.
   assert.equal(await block([touch, [keys[0]]], [insert, [keys[0], "c"]]), false);
@@ -86,6 +93,19 @@ test("a block that also wrote the coordinator database takes two phases, its tra
   assert.ok(notices.some((n) => n.startsWith("issuing PREPARE TRANSACTION")));
 });
 
+test("a simple-protocol BEGIN, and SET TRANSACTION after BEGIN, behave alike", async () => {
+  assert.equal(await block([insert, [keys[0], "n"]], [insert, [keys[1], "n"]]), true);
+  notices.length = 0;
+  await client.query("BEGIN");
+  // Nothing asked of the coordinator database at BEGIN: the transaction has no snapshot yet.
+  await client.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+  await extended([touch, [keys[0]]], [insert, [keys[0], "o"]]);
+  const level = await client.query({ name: `s ${isolation}`, text: isolation, values: [keys[0]] });
+  assert.equal(level.rows[0].level, "repeatable read");
+  await client.query("COMMIT");
+  assert.ok(!notices.some((n) => n.startsWith("issuing PREPARE TRANSACTION")));
+});
+
 test("every row of every block is there once, with its block's one start time", async () => {
   await client.query("RESET canopy.log_remote_commands");
   const { rows } = await client.query(
@@ -93,7 +113,7 @@ test("every row of every block is there once, with its block's one start time", 
   );
   assert.deepEqual(
     rows.map((r) => `${r.note}${r.n}`),
-    ["a1", "b1", "c1", "d1", "e1", "f1", "g1", "h1", "i1", "j1", "k1", "l2", "m1"],
+    ["a1", "b1", "c1", "d1", "e1", "f1", "g1", "h1", "i1", "j1", "k1", "l2", "m1", "n2", "o1"],
   );
   const distinct = await client.query("SELECT count(DISTINCT at)::int AS n FROM events WHERE note IN ('a', 'b')");
   assert.equal(distinct.rows[0].n, 1);
