@@ -12,9 +12,9 @@
 //   still answer SELECT 1 afterwards;
 // - GROUP BY over 1M rows: an aggregate over pgbench_accounts grouped by a non-distribution column;
 // - COPY of 1M rows (pgbench_accounts' rows, text format, through psql) into a distributed table.
-// Both systems are reached over TCP without TLS (see withoutTls). Then the embedded cluster
-// (`canopy dev --memory`, 2 PGlite workers) with the same data and all workloads but pass-through
-// and TPC-B-like (see distributedWorkloads), beside the plain PostgreSQL figures of the first part.
+// Then the embedded cluster (`canopy dev --memory`, 2 PGlite workers) with the same data and all
+// workloads but pass-through and TPC-B-like (see distributedWorkloads), beside the plain
+// PostgreSQL figures of the first part.
 // `--peer URL` runs every workload also against that server, in tables of its own that the bench
 // replaces (pgbench_* and canopy_bench_copy), as a third column.
 //
@@ -226,21 +226,13 @@ async function createCopyTable(url: string, distributed: boolean): Promise<void>
   ]);
 }
 
-/**
- * The URL with TLS off. The plain PostgreSQL has no certificate, so its clients talk in the clear;
- * Canopy's clusters have one, and would otherwise encrypt every message of their side only.
- */
-function withoutTls(url: string): string {
-  return `${url}?sslmode=disable`;
-}
-
 async function benchLocal(peer: string | undefined, files: Files): Promise<void> {
   const cluster = await startLocalCluster(2);
   try {
     const direct = `postgres://postgres@127.0.0.1:${cluster.coordinatorDbPort}/postgres`;
-    const plain = withoutTls(`postgres://postgres@127.0.0.1:${cluster.coordinatorDbPort}/plain`);
+    const plain = `postgres://postgres@127.0.0.1:${cluster.coordinatorDbPort}/plain`;
     await sql(direct, ["CREATE DATABASE plain"]);
-    const urls = { plain, peer, canopy: withoutTls(cluster.url) };
+    const urls = { plain, peer, canopy: cluster.url };
     const references = peer ? [plain, peer] : [plain];
     for (const url of [...references, cluster.url]) await initPgbench(url);
     await run("psql", ["-X", "-q", "-d", plain, "-c", `\\copy pgbench_accounts TO '${files.copyData}'`], {
@@ -262,7 +254,7 @@ async function benchEmbedded(files: Files): Promise<void> {
     await initPgbench(cluster.url);
     await distribute(cluster.url);
     await createCopyTable(cluster.url, true);
-    await measureAll("embedded", distributedWorkloads("embedded", files), { canopy: withoutTls(cluster.url) });
+    await measureAll("embedded", distributedWorkloads("embedded", files), { canopy: cluster.url });
   } finally {
     await cluster.stop();
   }

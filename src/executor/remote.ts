@@ -511,8 +511,9 @@ export class RemoteConnections implements SlotHolder {
    * id given to a transaction that then commits in one phase does no harm).
    */
   expectDecisionXid(xid: Promise<string | null>): void {
-    if (this.currentDecisionXid() === null)
+    if (this.currentDecisionXid() === null) {
       this.decisionXid = { transaction: this.session.coordinatorTransaction, xid };
+    }
   }
 
   /** Whether the open remote transactions will commit in two phases, whatever happens next. */
