@@ -198,6 +198,11 @@ export class BackendPipe {
     return this.executions;
   }
 
+  /** Counts a statement that reached the backend past the pipe (an embedded database's COPY). */
+  countStatement(): void {
+    this.executions++;
+  }
+
   /** Resolves when every request sent so far has been answered. */
   idle(): Promise<void> {
     this.flush();
@@ -254,7 +259,7 @@ export class BackendPipe {
     }
     if (code === BackendCode.CommandComplete && isTransactionControl(body)) {
       this.transactionControlSinceSync = true;
-      const tag = body.toString("latin1", 0, 18);
+      const tag = body.toString("latin1", 0, 24);
       // A BEGIN answered before the next ReadyForQuery already opens the block (pipelined extended protocol).
       if (tag.startsWith("BEGIN\0")) this.transactionStatus = 0x54;
       else if (/^(COMMIT|ROLLBACK|PREPARE TRANSACTION)\0/.test(tag)) this.transactionNumber++;

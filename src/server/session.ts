@@ -1061,6 +1061,7 @@ export class Session {
           try {
             const stmt = structuredClone(copy.statement.stmt);
             (stmt.CopyStmt as { filename?: string }).filename = "/dev/blob";
+            this.pipe!.countStatement();
             const count = await (this.link as PGliteLink).copyFromBlob(
               deparseStatement(stmt),
               withoutEndMarker(Buffer.concat(copy.chunks)),

@@ -106,6 +106,33 @@ test("a simple-protocol BEGIN, and SET TRANSACTION after BEGIN, behave alike", a
   assert.ok(!notices.some((n) => n.startsWith("issuing PREPARE TRANSACTION")));
 });
 
+test("the prepared transactions are named by the coordinator transaction that records the decision", async () => {
+  const gidXid = () => {
+    const prepare = notices.find((n) => n.startsWith("issuing PREPARE TRANSACTION"));
+    return /canopy_\d+_(\d+)'/.exec(prepare ?? "")?.[1];
+  };
+  const xminOf = async (id: number) =>
+    (await client.query("SELECT xmin::text AS x FROM audit WHERE id = $1", [id])).rows[0].x as string;
+  // The id asked for with the start time, the last block having written two workers.
+  assert.equal(await block([insert, [keys[0], "p"]], [insert, [keys[1], "p"]]), true);
+  assert.equal(await block([touch, [keys[0]]], [insert, [keys[1], "q"]], [audit, [5]]), true);
+  assert.equal(gidXid(), await xminOf(5));
+  // One asked for in a transaction that COMMIT AND CHAIN ended does not serve the next one.
+  assert.equal(await block([insert, [keys[0], "r"]], [insert, [keys[1], "r"]]), true);
+  await extended(["BEGIN", []], [touch, [keys[0]]]);
+  await client.query("COMMIT AND CHAIN");
+  notices.length = 0;
+  await extended([insert, [keys[0], "s"]], [insert, [keys[1], "s"]], [audit, [6]], ["COMMIT", []]);
+  assert.equal(gidXid(), await xminOf(6));
+  // And the chained transaction's now() is its own, on the workers as in the coordinator database.
+  const worker = await client.query("SELECT DISTINCT at FROM events WHERE note = 's'");
+  const coordinator = await client.query("SELECT at FROM audit WHERE id = 6");
+  assert.deepEqual(
+    worker.rows.map((r) => r.at),
+    [coordinator.rows[0].at],
+  );
+});
+
 test("every row of every block is there once, with its block's one start time", async () => {
   await client.query("RESET canopy.log_remote_commands");
   const { rows } = await client.query(
@@ -113,12 +140,12 @@ test("every row of every block is there once, with its block's one start time", 
   );
   assert.deepEqual(
     rows.map((r) => `${r.note}${r.n}`),
-    ["a1", "b1", "c1", "d1", "e1", "f1", "g1", "h1", "i1", "j1", "k1", "l2", "m1", "n2", "o1"],
+    ["a1", "b1", "c1", "d1", "e1", "f1", "g1", "h1", "i1", "j1", "k1", "l2", "m1", "n2", "o1", "p2", "q1", "r2", "s2"],
   );
   const distinct = await client.query("SELECT count(DISTINCT at)::int AS n FROM events WHERE note IN ('a', 'b')");
   assert.equal(distinct.rows[0].n, 1);
   const worker = await client.query("SELECT at FROM events WHERE note = 'j'");
   const coordinator = await client.query("SELECT at FROM audit WHERE id = 2");
   assert.deepEqual(worker.rows[0].at, coordinator.rows[0].at);
-  assert.equal((await client.query("SELECT count(*)::int AS n FROM audit WHERE id > 0")).rows[0].n, 4);
+  assert.equal((await client.query("SELECT count(*)::int AS n FROM audit WHERE id > 0")).rows[0].n, 6);
 });
