@@ -2,8 +2,10 @@
 // coordinator database commits in one; one that also wrote a coordinator table commits in two,
 // even when the coordinator's transaction id was asked for ahead (a session whose last block wrote
 // several nodes asks for it with the block's start time, so that its commit needs no extra round
-// trip). Which commands reach the workers shows in canopy.log_remote_commands' notices. Local
-// cluster only: the embedded cluster's coordinator database is one backend that the blocks hold.
+// trip). Also: the gid names the coordinator transaction that records the decision, and a
+// transaction chained by COMMIT AND CHAIN gets its own start time. Which commands reach the
+// workers shows in canopy.log_remote_commands' notices. Local cluster only: the embedded cluster's
+// coordinator database is one backend that the blocks hold.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import pg from "pg";
