@@ -23,7 +23,7 @@ import { hashPlainBytes, hashValue, shardIndexForHash } from "../metadata/hash.j
 import { canonicalValues } from "./canonical.js";
 import { shardRelname } from "../commands/shard_ddl.js";
 import { nodeForGroup } from "../commands/distribute.js";
-import { shardNameStripper } from "./distributed.js";
+import { shardNameStripper, storedKeyText, varcharLength } from "./distributed.js";
 import {
   appendFields,
   BINARY_HEADER,
@@ -391,6 +391,9 @@ export class DistributedCopyIn {
   private plainHash(data: Buffer, start: number, end: number): number | null {
     const field = this.field;
     if (!plainFieldRange(data, start, end, this.distIndex, this.options, this.nullBytes, field)) return null;
+    // A varchar(n) value longer than n may be stored cut (storedKeyText).
+    const max = varcharLength(this.table);
+    if (max >= 0 && field.end - field.start > max) return null;
     return hashPlainBytes(this.table.partitionType, data, field.start, field.end);
   }
 
@@ -442,7 +445,7 @@ export class DistributedCopyIn {
   private indexOf(text: string, line: number): number {
     let hash: number | null;
     try {
-      hash = hashValue(this.table.partitionType, text);
+      hash = hashValue(this.table.partitionType, storedKeyText(this.table, text));
     } catch (e) {
       throw copyError(e, this.table, line, this.table.partitionKey!, text);
     }

@@ -732,12 +732,33 @@ export function shardIndexOf(table: TableRecord, text: string | null): number | 
   if (text === null) return null;
   let hash: number | null;
   try {
-    hash = hashValue(table.partitionType, text);
+    hash = hashValue(table.partitionType, storedKeyText(table, text));
   } catch {
     return null;
   }
   return hash === null ? null : shardIndexForHash(hash, table.shards.length);
 }
+
+/**
+ * The value a distribution column of type varchar(n) stores for `text`: PostgreSQL cuts spaces
+ * past the n-th character (anything else past it is an error, whichever shard reports it). Used
+ * for lookups too: no stored value equals a longer text, wherever it is looked for.
+ */
+export function storedKeyText(table: TableRecord, text: string): string {
+  const max = varcharLength(table);
+  if (max < 0 || text.length <= max) return text;
+  const characters = Array.from(text);
+  if (characters.length <= max || characters.slice(max).some((c) => c !== " ")) return text;
+  return characters.slice(0, max).join("");
+}
+
+/** The n of a distribution column of type varchar(n), else -1. */
+export function varcharLength(table: TableRecord): number {
+  return table.partitionType === VARCHAR_OID && table.partitionTypmod >= 4 ? table.partitionTypmod - 4 : -1;
+}
+
+/** pg_type's oid of varchar. */
+const VARCHAR_OID = 1043;
 
 /**
  * shardIndexOf() of a pinned value, also in any other spelling the column's type reads in this

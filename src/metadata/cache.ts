@@ -42,6 +42,8 @@ export interface TableRecord {
   readonly partitionKey: string | null;
   /** Type OID of the distribution column. */
   readonly partitionType: number;
+  /** Its type modifier (pg_attribute.atttypmod; -1 for none): varchar(n) keeps n + 4. */
+  readonly partitionTypmod: number;
   readonly colocationId: number;
   /** Shards in hash-range order. */
   readonly shards: readonly ShardRecord[];
@@ -134,7 +136,7 @@ export async function loadMetadata(query: Query, version: number): Promise<Metad
   );
   const tables = await query(
     `SELECT p.logicalrelid::oid, p.logicalrelid::text, n.nspname, c.relname, p.partmethod, p.partkey,
-            p.colocationid, coalesce(a.atttypid, 0)
+            p.colocationid, coalesce(a.atttypid, 0), coalesce(a.atttypmod, -1)
        FROM pg_catalog.pg_dist_partition p
        JOIN pg_catalog.pg_class c ON c.oid = p.logicalrelid
        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -179,6 +181,7 @@ export async function loadMetadata(query: Query, version: number): Promise<Metad
     partitionKey: r[5],
     colocationId: Number(r[6]),
     partitionType: Number(r[7]),
+    partitionTypmod: Number(r[8]),
     shards: shardsByTable.get(Number(r[0])) ?? [],
   }));
   const views = await loadViews(query);

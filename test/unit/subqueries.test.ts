@@ -21,6 +21,7 @@ const table = (relname: string, method: "h" | "n", partitionKey: string | null, 
     method,
     partitionKey,
     partitionType: 23,
+    partitionTypmod: -1,
     colocationId,
     shards: [],
   }) satisfies TableRecord;
