@@ -47,6 +47,7 @@ import {
   runModifyTasks,
   substituteShardRows,
   updatesPartitionKey,
+  varcharLength,
   withJsonParams,
 } from "./distributed.js";
 
@@ -121,6 +122,9 @@ async function pushdownTasks(x: InsertSelect, all: readonly ColumnInfo[]): Promi
   if (position < 0 || position >= targets.length) return null;
   const feeding = distColumnRef(targets[position].val as AstNode, hashSources);
   if (!feeding || onNullableSide(feeding) || feeding.table.partitionType !== table.partitionType) return null;
+  // A varchar(n) target stores a longer source value cut (storedKeyText): in another shard.
+  const max = varcharLength(table);
+  if (max >= 0 && !(varcharLength(feeding.table) >= 0 && varcharLength(feeding.table) <= max)) return null;
   const aggregates = await shardSafety(session, stmt);
   if (!aggregates) return null;
   const columnsOf = await relationColumns(session, sources);

@@ -215,8 +215,10 @@ for (const kind of clusterKinds()) {
       assert.deepEqual(await onWorkers(checksum(shard)), [expected, expected]);
       if (kind === "local") {
         // Collected whole, the copy took several times the table's size (measured: 4 times).
+        // Streamed, the peak still grows by what the garbage collector leaves lying (measured: up
+        // to half the table's size), so the bound is the table's size itself.
         const growth = coordinatorPeakMemory() - peakBefore;
-        assert.ok(growth < tableBytes / 2, `peak memory grew by ${growth} bytes for a table of ${tableBytes}`);
+        assert.ok(growth < tableBytes, `peak memory grew by ${growth} bytes for a table of ${tableBytes}`);
       }
       await admin.query("DROP TABLE streamed");
     });

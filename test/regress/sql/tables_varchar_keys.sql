@@ -1,6 +1,7 @@
 -- A varchar(n) distribution column stores a longer value cut to n characters when only spaces
 -- follow them. Rows go to the shard of the value stored, where a lookup of that value finds them:
--- through INSERT (constants and parameters), COPY (text and csv) and INSERT … SELECT.
+-- through INSERT (constants and parameters), COPY (text and csv) and INSERT … SELECT, also from a
+-- colocated table whose column has no limit (not pushed down: a cut value changes its shard).
 CREATE TABLE vkeys (k varchar(3), x int);
 SELECT create_distributed_table('vkeys', 'k');
 INSERT INTO vkeys VALUES ('ab     ', 1), ('m        ', 2), ('abc  ', 3);
@@ -15,6 +16,12 @@ COPY vkeys FROM STDIN (FORMAT csv);
 "ef      ",8
 \.
 INSERT INTO vkeys SELECT k || '    ', x + 10 FROM vkeys WHERE x IN (1, 7);
+-- From a colocated varchar column without a limit the rows go through the coordinator.
+CREATE TABLE vsource (k varchar, x int);
+SELECT create_distributed_table('vsource', 'k', colocate_with => 'vkeys');
+INSERT INTO vsource VALUES ('gh      ', 20);
+INSERT INTO vkeys SELECT k, x FROM vsource;
+SELECT x FROM vkeys WHERE k = 'gh ';
 -- Past the n-th character only spaces may follow, as in PostgreSQL.
 INSERT INTO vkeys VALUES ('abcd', 9);
 SELECT x FROM vkeys WHERE k = 'ab ' ORDER BY x;
@@ -29,4 +36,4 @@ SELECT x FROM vkeys WHERE k = 'ef ';
 SELECT x FROM vkeys WHERE k = 'ab      ';
 SELECT k, count(*) FROM vkeys GROUP BY k ORDER BY k;
 DEALLOCATE put_vkey;
-DROP TABLE vkeys;
+DROP TABLE vkeys, vsource;
