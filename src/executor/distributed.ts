@@ -15,7 +15,7 @@ import { BackendCode, FrontendCode, MessageWriter, write } from "../protocol/mes
 import { SqlError } from "../errors.js";
 import { RemoteError, type QueryResult } from "../nodes/gateway.js";
 import { referenceShards, type MetadataSnapshot, type TableRecord } from "../metadata/cache.js";
-import { hashValue, shardIndexForHash } from "../metadata/hash.js";
+import { hashValue, oid as typeOids, shardIndexForHash } from "../metadata/hash.js";
 import { canonicalValues, canonicalValue } from "./canonical.js";
 import { cloneAst, paramNumbers, stringList, typeNameNode, walk, withCollation, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
@@ -754,11 +754,8 @@ export function storedKeyText(table: TableRecord, text: string): string {
 
 /** The n of a distribution column of type varchar(n), else -1. */
 export function varcharLength(table: TableRecord): number {
-  return table.partitionType === VARCHAR_OID && table.partitionTypmod >= 4 ? table.partitionTypmod - 4 : -1;
+  return table.partitionType === typeOids.varchar && table.partitionTypmod >= 4 ? table.partitionTypmod - 4 : -1;
 }
-
-/** pg_type's oid of varchar. */
-const VARCHAR_OID = 1043;
 
 /**
  * shardIndexOf() of a pinned value, also in any other spelling the column's type reads in this

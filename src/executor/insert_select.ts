@@ -124,7 +124,8 @@ async function pushdownTasks(x: InsertSelect, all: readonly ColumnInfo[]): Promi
   if (!feeding || onNullableSide(feeding) || feeding.table.partitionType !== table.partitionType) return null;
   // A varchar(n) target stores a longer source value cut (storedKeyText): in another shard.
   const max = varcharLength(table);
-  if (max >= 0 && !(varcharLength(feeding.table) >= 0 && varcharLength(feeding.table) <= max)) return null;
+  const sourceMax = varcharLength(feeding.table);
+  if (max >= 0 && (sourceMax < 0 || sourceMax > max)) return null;
   const aggregates = await shardSafety(session, stmt);
   if (!aggregates) return null;
   const columnsOf = await relationColumns(session, sources);

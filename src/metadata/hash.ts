@@ -11,7 +11,7 @@
 import { SqlError, assert } from "../errors.js";
 
 /** OIDs of the types hashValue() understands. */
-const oid = {
+export const oid = {
   bool: 16,
   bytea: 17,
   char: 18,
