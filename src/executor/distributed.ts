@@ -24,8 +24,8 @@ import { shardRelname } from "../commands/shard_ddl.js";
 import { nodeForGroup } from "../commands/distribute.js";
 import {
   collectRelationRefs,
+  keyValueSource,
   pinnedValues,
-  valueSource,
   columnTerm,
   applicableConjuncts,
   conjuncts,
@@ -595,7 +595,7 @@ async function insertedValue(session: Session, stmt: AstNode, table: TableRecord
   if (all.some((c) => (given.has(c.name) ? c.identity !== "" : c.coordinatorDefault || c.name === table.partitionKey)))
     return null;
   const position = names.indexOf(table.partitionKey!);
-  return position < 0 || !items[position] ? null : valueSource(items[position]);
+  return position < 0 || !items[position] ? null : keyValueSource(items[position], table);
 }
 
 export function returns(stmt: AstNode): boolean {
@@ -1184,7 +1184,7 @@ async function insert(
     const texts: (string | null)[] = [];
     for (const row of rows) {
       const expr = row[position];
-      const v = expr ? valueSource(expr) : null;
+      const v = expr ? keyValueSource(expr, table) : null;
       let text = v ? valueText(v, inv, table.partitionType) : null;
       // A value cast to some type is converted to the column's, not read as it: evaluated.
       const converted = !!expr?.TypeCast && shardIndexOf(table, text) === null;

@@ -3,8 +3,9 @@
 // equalities, IN lists and = ANY(ARRAY[…]), directly or through join conditions. The planner
 // decides router or multi-shard execution from this; it does no I/O.
 import type { AstNode } from "../sql/ast.js";
-import { walk } from "../sql/ast.js";
+import { stringList, walk } from "../sql/ast.js";
 import type { TableRecord } from "../metadata/cache.js";
+import { oid as typeOids } from "../metadata/hash.js";
 
 /** Where a pinned value comes from: a constant of the statement or a parameter of the Bind. */
 export type ValueSource =
@@ -168,7 +169,8 @@ export function distColumnRef(e: AstNode, hashRefs: readonly DistributedRef[]): 
 /**
  * A constant or parameter as a value source: bare, or a string or parameter under one cast (read
  * as the cast's type). A number under a cast, or several casts, may change the value (`1.5::int`
- * is 2): not a value source.
+ * is 2): not a value source. This is the form only: a value to route by goes through
+ * keyValueSource(), which knows the column's type.
  */
 export function valueSource(node: AstNode): ValueSource | null {
   let n = node;
@@ -182,6 +184,49 @@ export function valueSource(node: AstNode): ValueSource | null {
   if (c.sval) return { kind: "const", text: String(c.sval.sval ?? "") };
   if (c.fval) return { kind: "const", text: String(c.fval.fval) };
   return null;
+}
+
+/**
+ * valueSource() of a value stored in or compared with `table`'s distribution column, when its text
+ * is the column's value: bare, or under a cast that cannot change it in the column's type. Other
+ * casts (`'abcdef'::varchar(3)` is 'abc', `'01 day'::interval` stored in text is '1 day') leave the
+ * value to PostgreSQL: the general INSERT path evaluates it, a lookup searches every shard.
+ */
+export function keyValueSource(node: AstNode, table: TableRecord): ValueSource | null {
+  const cast = node.TypeCast as { typeName: AstNode } | undefined;
+  if (cast && !castKeepsValue(cast.typeName, table.partitionType)) return null;
+  return valueSource(node);
+}
+
+/** Built-in types by name, as a TypeName node spells them (`int` is pg_catalog.int4). */
+const builtinTypes = new Map<string, number>(Object.entries(typeOids));
+const integerTypes = new Set<number>([typeOids.int2, typeOids.int4, typeOids.int8]);
+const unlimitedStrings = new Set<number>([typeOids.text, typeOids.varchar]);
+
+/**
+ * Whether a value cast to `typeName` is the same value in a column of type `column`: the column's
+ * own type, or one converting to it unchanged (integers among integers, text and varchar), without
+ * a type modifier (which may cut or round). A varchar(n) column's own cut is storedKeyText()'s.
+ * With `array`, `typeName` is an array type and its elements are checked.
+ */
+function castKeepsValue(typeName: AstNode, column: number, array = false): boolean {
+  const t = typeName as {
+    names?: unknown;
+    typmods?: unknown[];
+    arrayBounds?: unknown[];
+    setof?: boolean;
+    pct_type?: boolean;
+  };
+  if (t.typmods?.length || t.setof || t.pct_type || (t.arrayBounds?.length ?? 0) !== (array ? 1 : 0)) return false;
+  const names = stringList(t.names);
+  if (names.length === 0 || names.length > 2 || (names.length === 2 && names[0] !== "pg_catalog")) return false;
+  const type = builtinTypes.get(names[names.length - 1]);
+  if (type === undefined) return false;
+  return (
+    type === column ||
+    (integerTypes.has(type) && integerTypes.has(column)) ||
+    (unlimitedStrings.has(type) && unlimitedStrings.has(column))
+  );
 }
 
 /** The last part of an operator's (possibly qualified) name in `expr[key]`, e.g. "=". */
@@ -300,7 +345,7 @@ function pinFromConjunct(
     ]) {
       const term = columnTerm(a);
       if (!term || !denotes(term, ref)) continue;
-      const v = valueSource(b);
+      const v = keyValueSource(b, ref.table);
       if (v) return [v];
       const other = columnTerm(b);
       if (other) {
@@ -323,17 +368,26 @@ function pinFromConjunct(
     const term = columnTerm(e.lexpr);
     const list = (e.rexpr as { List?: { items: AstNode[] } }).List?.items;
     if (!term || !list || !denotes(term, ref)) return null;
-    const values = list.map(valueSource);
-    return values.every((v) => v !== null) ? (values as ValueSource[]) : null;
+    return keyValueSources(list, ref.table);
   }
   if (e.kind === "AEXPR_OP_ANY" && op === "=") {
     const term = columnTerm(e.lexpr);
     let arr = e.rexpr;
-    while (arr.TypeCast) arr = (arr.TypeCast as { arg: AstNode }).arg;
+    // A cast of the array casts its elements: `ARRAY['abcdef']::varchar(3)[]` holds 'abc'.
+    while (arr.TypeCast) {
+      const cast = arr.TypeCast as { arg: AstNode; typeName: AstNode };
+      if (!castKeepsValue(cast.typeName, ref.table.partitionType, true)) return null;
+      arr = cast.arg;
+    }
     const elements = (arr.A_ArrayExpr as { elements?: AstNode[] } | undefined)?.elements;
     if (!term || !elements || !denotes(term, ref)) return null;
-    const values = elements.map(valueSource);
-    return values.every((v) => v !== null) ? (values as ValueSource[]) : null;
+    return keyValueSources(elements, ref.table);
   }
   return null;
+}
+
+/** keyValueSource() of each item, or null when one is not a value to route by. */
+function keyValueSources(items: readonly AstNode[], table: TableRecord): ValueSource[] | null {
+  const values = items.map((i) => keyValueSource(i, table));
+  return values.every((v) => v !== null) ? (values as ValueSource[]) : null;
 }

@@ -139,3 +139,28 @@ SELECT d.id, d.employees, c.employees AS before FROM d JOIN companies c ON c.id 
 -- @touches clicks
 WITH d AS (DELETE FROM clicks WHERE company_id = 6 AND id % 5 = 0 RETURNING company_id, cost)
 SELECT count(*), sum(cost) FROM d;
+
+-- A distribution value cast to a type that changes it is stored as PostgreSQL converts it ('01 day'
+-- is '1 day', char(n) loses its trailing spaces, varchar(n) cuts), on the shard of that value,
+-- where a lookup of the value finds it.
+INSERT INTO users (username, karma) VALUES ('01 day'::interval, 3), ('cast user   '::char(12), 4) RETURNING username;
+
+-- @params castkeyXYZ | 5
+INSERT INTO users (username, karma) VALUES ($1::varchar(7), $2) RETURNING username;
+
+-- @params 1 day
+SELECT username, karma FROM users WHERE username = $1;
+
+SELECT username, karma FROM users WHERE username = 'cast user';
+
+SELECT username, karma FROM users WHERE username = 'castkey';
+
+-- A lookup by such a cast value compares with the value cast, not with its text.
+INSERT INTO users (username, karma) VALUES ('cut key', 6), ('typmodkey', 7);
+
+-- @params cut keyXYZ
+SELECT username, karma FROM users WHERE username = $1::varchar(7);
+
+UPDATE users SET karma = karma + 10 WHERE username = 'typmodkeyXYZ'::varchar(9) RETURNING username, karma;
+
+DELETE FROM users WHERE username = 'cut keyXYZ'::varchar(7) RETURNING username;
