@@ -31,8 +31,11 @@ export async function prepareStatement(session: Session, st: InterceptedStatemen
   const prepare = st.stmt.PrepareStmt as { name: string; query: AstNode };
   await runOnCoordinator(session, st.sql, inv, [], st.paramTypes);
   if (session.sqlPrepared.size >= keptMax) await forgetDeallocated(session);
+  // The names by format_type(…, -1): a regtype's text names bpchar "character", which is char(1).
   const [[statement, oids, names]] = await session.internalQuery(
-    `SELECT statement, pg_catalog.to_json(parameter_types::oid[])::text, pg_catalog.to_json(parameter_types::text[])::text
+    `SELECT statement, pg_catalog.to_json(parameter_types::oid[])::text,
+            pg_catalog.array_to_json(ARRAY(SELECT pg_catalog.format_type(t, -1)
+              FROM pg_catalog.unnest(parameter_types) WITH ORDINALITY u(t, i) ORDER BY i))::text
        FROM pg_catalog.pg_prepared_statements WHERE name = $1`,
     [Buffer.from(prepare.name)],
   );

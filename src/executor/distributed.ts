@@ -1230,9 +1230,13 @@ export function updatesPartitionKey(stmt: AstNode, table: TableRecord): boolean 
   return !!(update ?? onConflict)?.targetList?.some((t) => t.ResTarget.name === table.partitionKey);
 }
 
-/** Evaluates an expression in the coordinator database (once), for routing a row by its value. */
+/**
+ * Evaluates an expression in the coordinator database (once), for routing a row by its value. The
+ * cast is to the column's type without its modifier (an explicit cast would cut what storing
+ * refuses): typmod -1 spells bpchar as bpchar, where NULL gives "character", which is char(1).
+ */
 async function evaluate(session: Session, expr: AstNode, inv: Invocation, table: TableRecord): Promise<string | null> {
-  const [[typeName]] = await session.internalQuery("SELECT pg_catalog.format_type($1::oid, NULL)", [
+  const [[typeName]] = await session.internalQuery("SELECT pg_catalog.format_type($1::oid, -1)", [
     Buffer.from(String(table.partitionType)),
   ]);
   const cast = {

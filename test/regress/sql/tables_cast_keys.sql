@@ -46,6 +46,14 @@ SELECT x FROM tkeys WHERE k = '1 day';
 SELECT x FROM tkeys WHERE k = '1.5';
 SELECT x FROM tkeys WHERE k = '2020-01-01 10:00:01';
 SELECT x FROM tkeys WHERE k = '7';
+-- A char(n) column: the coordinator evaluates a value as bpchar, not as "character" (char(1)),
+-- and so does EXECUTE for a bpchar parameter.
+CREATE TABLE bkeys (k char(5), x int);
+SELECT create_distributed_table('bkeys', 'k');
+INSERT INTO bkeys VALUES (upper('ab'), 1), ('cdefgh'::varchar(3), 2);
+PREPARE get_bkey(char, int) AS SELECT k, x FROM bkeys WHERE k = $1 AND x = $2;
+EXECUTE get_bkey('AB', 1);
+SELECT k, x FROM bkeys ORDER BY x;
 -- Casts that keep the value still route by it.
 CREATE TABLE ikeys (k bigint, d date, x int);
 SELECT create_distributed_table('ikeys', 'k');
@@ -56,4 +64,4 @@ SELECT x FROM ikeys WHERE k = 5;
 SELECT x FROM ikeys WHERE k = '6'::integer;
 SELECT x FROM ikeys WHERE k = 7;
 DEALLOCATE ALL;
-DROP TABLE ckeys, tkeys, ikeys;
+DROP TABLE ckeys, tkeys, bkeys, ikeys;
