@@ -241,17 +241,22 @@ GRANT SELECT ON pg_catalog.pg_dist_node, pg_catalog.pg_dist_colocation, pg_catal
   pg_catalog.pg_dist_shard, pg_catalog.pg_dist_placement, pg_catalog.pg_dist_object,
   pg_catalog.pg_dist_metadata_version TO PUBLIC;
 -- PL/pgSQL keeps the INSERT's plan for the session; a SQL function's body is planned at each call,
--- at every two-phase commit.
+-- at every two-phase commit. The gid's prefix is written into the body when the schema is
+-- installed: pg_control_system() reads the control file, which at each call took about half of
+-- the function's time.
+DO $install$ BEGIN
+  EXECUTE pg_catalog.format($create$
 CREATE OR REPLACE FUNCTION pg_catalog.canopy_record_decision(groups integer[])
-  RETURNS text LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+  RETURNS text LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $body$
 DECLARE
-  decided text := 'canopy_' || (SELECT s.system_identifier FROM pg_catalog.pg_control_system() s) || '_'
-    || pg_catalog.txid_current();
+  decided text := %L || pg_catalog.txid_current();
 BEGIN
   INSERT INTO pg_catalog.pg_dist_transaction (groupid, gid)
   SELECT DISTINCT n.groupid, decided FROM pg_catalog.pg_dist_node n WHERE n.groupid = ANY (groups);
   RETURN decided;
-END $$;
+END $body$
+$create$, 'canopy_' || (SELECT s.system_identifier FROM pg_catalog.pg_control_system() s) || '_');
+END $install$;
 
 -- Distributed and reference tables are empty shells here. Statements that run inside this database
 -- (functions, triggers, views over the table, DO blocks) would read or write the shell: their
