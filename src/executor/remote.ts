@@ -189,13 +189,21 @@ export class RemoteConnections implements SlotHolder {
     opts: RunOptions & { prepareVersion?: number },
   ): Promise<QueryResult> {
     const prepare = opts.prepareVersion !== undefined;
-    return this.execute(await this.claimHome(node), opts, (remote, setup) => {
-      if (prepare && remote.preparedVersion !== opts.prepareVersion) {
-        setup.push(this.issue(remote, "DEALLOCATE ALL", async () => remote.client.forgetPrepared?.()));
-        remote.preparedVersion = opts.prepareVersion!;
-      }
-      return this.send(remote, sql, params, prepare);
-    });
+    return this.execute(
+      await this.claimHome(node),
+      opts,
+      (remote, setup, begin) => {
+        if (prepare && remote.preparedVersion !== opts.prepareVersion) {
+          setup.push(this.issue(remote, "DEALLOCATE ALL", async () => remote.client.forgetPrepared?.()));
+          remote.preparedVersion = opts.prepareVersion!;
+        }
+        if (begin === null) return this.send(remote, sql, params, prepare);
+        this.logRemoteCommand(remote, begin);
+        return this.issue(remote, sql, () => remote.client.query(sql, params, prepare, begin));
+      },
+      // A statement sent as a Query may hold several commands, which the extended protocol refuses.
+      prepare || params.length > 0,
+    );
   }
 
   /** Runs COPY … FROM STDIN on a node with the given data, as `run` runs SQL. */
@@ -333,7 +341,8 @@ export class RemoteConnections implements SlotHolder {
   private async execute<T>(
     remote: RemoteNode,
     opts: RunOptions,
-    command: (remote: RemoteNode, setup: Promise<unknown>[]) => Promise<T>,
+    command: (remote: RemoteNode, setup: Promise<unknown>[], begin: string | null) => Promise<T>,
+    takesBegin = false,
   ): Promise<T> {
     const setup: Promise<unknown>[] = [];
     let statement: Promise<T>;
@@ -364,13 +373,14 @@ export class RemoteConnections implements SlotHolder {
         remote.settingsEpoch = settings.epoch;
       }
       if (begin !== null) {
-        setup.push(this.send(remote, begin, []));
+        if (!takesBegin) setup.push(this.send(remote, begin, []));
         remote.inTransaction = true;
         remote.savepoints = [];
       }
       // A write outside a remote transaction commits on its own: nothing is left for the commit protocol.
       if (opts.write && remote.inTransaction) this.recordWrite(remote, opts);
-      statement = command(remote, setup);
+      // The statement takes the BEGIN along when it goes first: the node then answers both at once.
+      statement = command(remote, setup, takesBegin ? begin : null);
     } finally {
       this.unclaim(remote);
     }
@@ -700,17 +710,7 @@ export class RemoteConnections implements SlotHolder {
     remote.running++;
     try {
       const logging = this.session.logRemoteCommands();
-      if (logging === true || (logging !== false && (await logging))) {
-        const { nodename, nodeport } = remote.node;
-        this.session.sendToClient(
-          write.noticeResponse({
-            severity: "NOTICE",
-            code: "00000",
-            message: `issuing ${sql}`,
-            detail: `on server ${this.session.user}@${nodename}:${nodeport} connectionId: ${remote.connectionId}`,
-          }),
-        );
-      }
+      if (logging === true || (logging !== false && (await logging))) this.logRemoteCommand(remote, sql);
       return await f();
     } catch (e) {
       if (!(e instanceof RemoteError)) remote.broken = true;
@@ -719,6 +719,20 @@ export class RemoteConnections implements SlotHolder {
     } finally {
       this.unclaim(remote);
     }
+  }
+
+  /** Tells the client what is sent to a node, when canopy.log_remote_commands is on (known by now: execute). */
+  private logRemoteCommand(remote: RemoteNode, sql: string): void {
+    if (this.session.logRemoteCommands() !== true) return;
+    const { nodename, nodeport } = remote.node;
+    this.session.sendToClient(
+      write.noticeResponse({
+        severity: "NOTICE",
+        code: "00000",
+        message: `issuing ${sql}`,
+        detail: `on server ${this.session.user}@${nodename}:${nodeport} connectionId: ${remote.connectionId}`,
+      }),
+    );
   }
 
   /**

@@ -39,9 +39,15 @@ export type CopyProducer = (write: (chunk: Buffer) => void | Promise<void>) => P
 export interface NodeClient {
   /**
    * Runs SQL; string parameters are sent in text format, Buffers in binary. `prepare` keeps the
-   * statement prepared on the connection for the next run of the same text.
+   * statement prepared on the connection for the next run of the same text. `begin` (a BEGIN
+   * command) opens a transaction block just before the statement, in the same round trip.
    */
-  query(sql: string, params?: readonly (string | Buffer | null)[], prepare?: boolean): Promise<QueryResult>;
+  query(
+    sql: string,
+    params?: readonly (string | Buffer | null)[],
+    prepare?: boolean,
+    begin?: string,
+  ): Promise<QueryResult>;
   /** Deallocates the statements `query` kept prepared (after DDL their result shapes may be stale). */
   forgetPrepared?(): Promise<void>;
   /** Runs COPY … FROM STDIN with the given data (whole rows, in the statement's format). */

@@ -385,7 +385,10 @@ export class PGliteGateway implements NodeGateway {
       throw connectionFailed(address, Object.assign(new Error("Connection refused"), { code: "ECONNREFUSED" }));
     const owner = {};
     return {
-      query: (sql, params) => node.query(sql, params, owner),
+      query: async (sql, params, _prepare, begin) => {
+        if (begin) await node.query(begin, [], owner);
+        return node.query(sql, params, owner);
+      },
       copyIn: async (sql, data) => {
         const rows = typeof data === "function" ? await gather(data) : data;
         return { rows: [], command: (await node.copy(sql, owner, rows)).command };

@@ -82,10 +82,18 @@ export class WireClient implements NodeClient {
     socket.on("close", () => this.fail(new Error("the node closed the connection")));
   }
 
-  query(sql: string, params: readonly (string | Buffer | null)[] = [], prepare = false): Promise<QueryResult> {
-    if (params.length === 0 && !prepare) return this.simpleQuery(sql);
-    let name = prepare ? this.prepared.get(sql) : undefined;
+  query(
+    sql: string,
+    params: readonly (string | Buffer | null)[] = [],
+    prepare = false,
+    begin?: string,
+  ): Promise<QueryResult> {
+    if (params.length === 0 && !prepare && !begin) return this.simpleQuery(sql);
     const out: Buffer[] = [];
+    // Executed ahead in the same Sync, the BEGIN turns the implicit block into the transaction
+    // block; the node sends both answers in one write (a Query would flush its own).
+    if (begin) out.push(write.parse("", begin), write.bind("", "", [], []), write.execute(""));
+    let name = prepare ? this.prepared.get(sql) : undefined;
     let parsed: string | null = null;
     if (name === undefined) {
       name = prepare && this.prepared.size < PREPARED_MAX ? `canopy_${++this.preparedCount}` : "";
@@ -99,16 +107,17 @@ export class WireClient implements NodeClient {
     const formats = params.map((p) => (Buffer.isBuffer(p) ? 1 : 0));
     out.push(write.bind("", name, values, formats), write.execute(""), write.sync());
     const result = new WireResult();
-    let parseCompleted = false;
+    // The statement's own ParseComplete is the last one (the BEGIN's comes first).
+    let parses = begin ? -1 : 0;
     return this.request(out, (m) => {
       if (m.code === BackendCode.DataRow) result.dataRows.push(m.raw);
       else if (m.code === BackendCode.CommandComplete) result.command = commandTag(m);
-      else if (m.code === BackendCode.ParseComplete) parseCompleted = true;
+      else if (m.code === BackendCode.ParseComplete) parses++;
     }).then(
       () => result,
       (e: Error) => {
         // A statement whose Parse failed was not prepared; one that failed later stays prepared.
-        if (parsed !== null && !parseCompleted) this.prepared.delete(sql);
+        if (parsed !== null && parses < 1) this.prepared.delete(sql);
         throw e;
       },
     );
