@@ -1436,6 +1436,7 @@ export async function substituteShardRows(
     const allColumns = await session.tableColumns(table.relationId);
     const filters = single ? pushableFilters(single, allColumns) : [];
     const columns = usedColumns(stmt, refs, allColumns);
+    const infos = columnInfos(columns, allColumns);
     const byGroup = new Map<number, number[]>();
     for (const i of indexes) {
       const group = table.shards[i].placements[0]?.groupId;
@@ -1451,7 +1452,7 @@ export async function substituteShardRows(
             schemaname: table.schema,
             relname: shardRelname(table.relname, table.shards[i].shardId),
           }));
-          const fetch = fetchQuery(shards, refs[0].refName, columns, filters, samples.get(refs[0]));
+          const fetch = fetchQuery(shards, refs[0].refName, infos, filters, samples.get(refs[0]));
           return { sql: deparseStatement(fetch), params: [] };
         },
       },
@@ -1475,7 +1476,13 @@ export async function substituteShardRows(
     const allColumns = await session.tableColumns(oid);
     const columns = usedColumns(stmt, refs, allColumns);
     const filters = refs.length === 1 ? pushableFilters(refs[0], allColumns) : [];
-    const fetch = fetchQuery([{ schemaname, relname }], refs[0].refName, columns, filters, samples.get(refs[0]));
+    const fetch = fetchQuery(
+      [{ schemaname, relname }],
+      refs[0].refName,
+      columnInfos(columns, allColumns),
+      filters,
+      samples.get(refs[0]),
+    );
     if (inv.explain) await inv.explain.localRows(session, fetch);
     // EXPLAIN without ANALYZE plans over no rows.
     const [[json]] =
@@ -1585,6 +1592,11 @@ export function groupBy<T>(items: readonly T[], key: (item: T) => string): T[][]
 }
 
 /** The names of a table's columns the statement may use through the references. */
+/** The columns named, in that order. */
+function columnInfos(names: readonly string[], all: readonly ColumnInfo[]): ColumnInfo[] {
+  return names.map((name) => all.find((c) => c.name === name)!);
+}
+
 function usedColumns(stmt: AstNode, refs: readonly RelationRef[], all: readonly ColumnInfo[]): string[] {
   const mentioned = neededColumns(stmt, refs);
   return all.filter((c) => mentioned === null || mentioned.includes(c.name)).map((c) => c.name);
@@ -1622,7 +1634,7 @@ export function joinJsonArrays(parts: readonly string[]): string {
 function fetchQuery(
   relations: readonly { schemaname: string | undefined; relname: string }[],
   refName: string,
-  columns: readonly string[],
+  columns: readonly ColumnInfo[],
   filters: readonly AstNode[],
   sample?: AstNode,
 ): AstNode {
@@ -1638,7 +1650,7 @@ function fetchQuery(
     };
     const select: AstNode = {
       targetList: columns.map((c) => ({
-        ResTarget: { val: { ColumnRef: { fields: [{ String: { sval: refName } }, { String: { sval: c } }] } } },
+        ResTarget: { val: { ColumnRef: { fields: [{ String: { sval: refName } }, { String: { sval: c.name } }] } } },
       })),
       fromClause: [sample ? { RangeTableSample: { ...cloneAst(sample), relation } } : relation],
       limitOption: "LIMIT_OPTION_DEFAULT",
@@ -1650,22 +1662,41 @@ function fetchQuery(
     }
     return select;
   });
-  return jsonRowsQuery(branches, columns.length);
+  const padded = columns.flatMap((c, i) => (c.baseType[1] === "bpchar" ? [i] : []));
+  return jsonRowsQuery(branches, columns.length, new Set(padded));
 }
 
 /**
  * `SELECT coalesce(json_agg(ARRAY[s.c0::text, …]), '[]')::text FROM (b1 UNION ALL b2 …) s(c0, …)`:
  * the rows of the branches (SELECT bodies of `width` columns) as one JSON array of arrays of their
- * values' text forms, read back on the coordinator by jsonRowsSubquery.
+ * values' text forms, read back on the coordinator by jsonRowsSubquery. The columns in `padded`
+ * are of type bpchar, whose cast to text drops the trailing spaces: they travel in their output
+ * form, which keeps them (a bpchar without a length, as max() of a char(n) column gives, has no
+ * other way to get them back).
  */
-export function jsonRowsQuery(branches: readonly AstNode[], width: number): AstNode {
+export function jsonRowsQuery(
+  branches: readonly AstNode[],
+  width: number,
+  padded: ReadonlySet<number> = new Set(),
+): AstNode {
   const columns = Array.from({ length: width }, (_, i) => `c${i}`);
   const column = (name: string) => ({ ColumnRef: { fields: [{ String: { sval: "s" } }, { String: { sval: name } }] } });
+  const call = (name: string, arg: AstNode) => ({
+    FuncCall: {
+      funcname: [{ String: { sval: "pg_catalog" } }, { String: { sval: name } }],
+      args: [arg],
+      funcformat: "COERCE_EXPLICIT_CALL",
+    },
+  });
+  const text = (c: string, i: number) =>
+    padded.has(i)
+      ? call("textin", call("bpcharout", column(c)))
+      : { TypeCast: { arg: column(c), typeName: typeNameNode("text") } };
   const array = {
     TypeCast: {
       arg: {
         A_ArrayExpr: {
-          elements: columns.map((c) => ({ TypeCast: { arg: column(c), typeName: typeNameNode("text") } })),
+          elements: columns.map(text),
         },
       },
       typeName: typeNameNode("text[]"),

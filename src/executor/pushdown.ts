@@ -8,6 +8,7 @@ import type { MetadataSnapshot, TableRecord } from "../metadata/cache.js";
 import { cloneAst, paramNumbers, paramTypesFor, stringList, walk, type AstNode } from "../sql/ast.js";
 import { deparseStatement, parseSql } from "../sql/parse.js";
 import { arrayLiteral } from "../sql/quote.js";
+import { oid as typeOids } from "../metadata/hash.js";
 import { nodeForGroup } from "../commands/distribute.js";
 import { collectRelationRefs, onNullableSide, pinnedValues, type DistributedRef } from "../planner/analyze.js";
 import { exprKey, planPushdown, ROWS_PLACEHOLDER, type ColumnType, type PushdownPlan } from "../planner/pushdown.js";
@@ -179,7 +180,8 @@ function workerStatement(
     return select;
   });
   const shared = shareParameterRows(branches);
-  const stmt = stream ? { SelectStmt: unionAll(branches) } : jsonRowsQuery(branches, width);
+  const padded = plan.workerTypes.flatMap((t, i) => (t.typeOid === typeOids.bpchar ? [i] : []));
+  const stmt = stream ? { SelectStmt: unionAll(branches) } : jsonRowsQuery(branches, width, new Set(padded));
   if (shared) (stmt.SelectStmt as AstNode).withClause = shared;
   return stmt;
 }
@@ -278,7 +280,7 @@ export async function describeColumns(
   const fields = (await describeStatement(session, deparseStatement({ SelectStmt: select }), types)) ?? [];
   if (fields.length === 0) return [];
   const names = await session.internalQuery(
-    `SELECT pg_catalog.format_type(u.o, NULLIF(u.m, -1)), t.typcollation <> 0
+    `SELECT pg_catalog.format_type(u.o, u.m), t.typcollation <> 0
        FROM ROWS FROM (pg_catalog.unnest($1::oid[]), pg_catalog.unnest($2::int4[])) WITH ORDINALITY AS u(o, m, i)
        LEFT JOIN pg_catalog.pg_type t ON t.oid = u.o ORDER BY u.i`,
     [

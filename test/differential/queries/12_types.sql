@@ -151,3 +151,13 @@ SELECT id, (ARRAY[id, employees])[2], (string_to_array(name, ' '))[1] FROM compa
 SELECT sum((ARRAY[id, employees])[1]), max((regexp_split_to_array(name, ' '))[1]) FROM companies;
 
 SELECT username, (favorite_numbers)[1:2], (ARRAY['a', 'b', username])[3] FROM users ORDER BY username LIMIT 5;
+
+-- Results of type bpchar without a length (aggregates over char(n), casts to bpchar) keep their
+-- whole value: the type is not "character", which is char(1).
+SELECT max(country_code::char(4)), min(name::char(12)), max(name::bpchar) FROM companies;
+
+-- @ordered
+SELECT company_id, max(name::char(6)), min(name::char(6)) FROM campaigns GROUP BY company_id ORDER BY company_id;
+
+-- @ordered
+SELECT DISTINCT country_code::bpchar FROM companies ORDER BY 1;
