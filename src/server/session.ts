@@ -757,8 +757,19 @@ export class Session {
     if (c.kind === "intercept") {
       // Canopy's functions look at the metadata; it is loaded now, before the statement holds an
       // embedded coordinator database, whose one backend the loading would otherwise wait for.
-      await this.metadata();
-      return c;
+      const metadata = await this.metadata();
+      // The string's other statements may be on distributed tables (`SELECT count(*) FROM t;
+      // SELECT undistribute_table('t')`): those are Canopy's too, or they would read the shells.
+      if (c.statements.every((p) => p.intercepted !== null) || !mayConcernDistributed(sql, metadata)) return c;
+      const d = classifyDistributed(sql, metadata, new Set(this.sqlPrepared.keys()));
+      if (d.kind !== "intercept") return d.kind === "error" ? d : c;
+      return {
+        kind: "intercept",
+        statements: c.statements.map((p, i) => ({
+          ...p,
+          intercepted: p.intercepted ?? d.statements[i]?.intercepted ?? null,
+        })),
+      };
     }
     if (c.kind !== "forward") return c;
     // PostgreSQL reads the literals of the whole string as standard_conforming_strings stands when
@@ -845,7 +856,20 @@ export class Session {
     const implicitBlock = this.needsImplicitBlock(c.statements);
     if (implicitBlock) await this.beginImplicitBlock();
     let failed = false;
-    for (const part of c.statements) {
+    const several = c.statements.length > 1;
+    const classifiedUnder = several ? (await this.metadata()).version : 0;
+    for (let part of c.statements) {
+      // A statement before this one changed the metadata (distributed a table, or undid that):
+      // this one is classified again, as it would have been had it come in a Query of its own.
+      if (several && (await this.metadata()).version !== classifiedUnder) {
+        const again = await this.classifyAll(part.text);
+        if (again.kind === "error") {
+          this.sendToClient(write.errorResponse(again.error));
+          failed = true;
+          break;
+        }
+        part = again.kind === "intercept" ? again.statements[0] : { text: part.text, intercepted: null };
+      }
       if (part.intercepted === null) {
         failed = (await this.forwardSubQuery(part.text)) !== null;
       } else if (part.intercepted.copyFromStdin || part.intercepted.distributedCopy) {
