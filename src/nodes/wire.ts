@@ -90,37 +90,34 @@ export class WireClient implements NodeClient {
   ): Promise<QueryResult> {
     if (params.length === 0 && !prepare && !begin) return this.simpleQuery(sql);
     const out: Buffer[] = [];
-    /** The texts whose Parse is sent to keep them prepared, in order. */
-    const parsing: string[] = [];
-    const statement = (text: string, keep: boolean): string => {
-      let name = keep ? this.prepared.get(text) : undefined;
-      if (name !== undefined) return name;
-      name = keep && this.prepared.size < PREPARED_MAX ? `canopy_${++this.preparedCount}` : "";
-      out.push(write.parse(name, text));
-      if (name) {
-        this.prepared.set(text, name);
-        parsing.push(text);
-      }
-      return name;
-    };
     // Executed ahead in the same Sync, the BEGIN turns the implicit block into the transaction
     // block; the node sends both answers in one write (a Query would flush its own).
-    if (begin) out.push(write.bind("", statement(begin, true), [], []), write.execute(""));
-    const name = statement(sql, prepare);
+    if (begin) out.push(write.parse("", begin), write.bind("", "", [], []), write.execute(""));
+    let name = prepare ? this.prepared.get(sql) : undefined;
+    let parsed: string | null = null;
+    if (name === undefined) {
+      name = prepare && this.prepared.size < PREPARED_MAX ? `canopy_${++this.preparedCount}` : "";
+      out.push(write.parse(name, sql));
+      if (name) {
+        this.prepared.set(sql, name);
+        parsed = name;
+      }
+    }
     const values = params.map((p) => (p === null || Buffer.isBuffer(p) ? p : Buffer.from(p, "utf8")));
     const formats = params.map((p) => (Buffer.isBuffer(p) ? 1 : 0));
     out.push(write.bind("", name, values, formats), write.execute(""), write.sync());
     const result = new WireResult();
-    let parsed = 0;
+    // The statement's own ParseComplete is the last one (the BEGIN's comes first).
+    let parses = begin ? -1 : 0;
     return this.request(out, (m) => {
       if (m.code === BackendCode.DataRow) result.dataRows.push(m.raw);
       else if (m.code === BackendCode.CommandComplete) result.command = commandTag(m);
-      else if (m.code === BackendCode.ParseComplete) parsed++;
+      else if (m.code === BackendCode.ParseComplete) parses++;
     }).then(
       () => result,
       (e: Error) => {
         // A statement whose Parse failed was not prepared; one that failed later stays prepared.
-        for (const text of parsing.slice(parsed)) this.prepared.delete(text);
+        if (parsed !== null && parses < 1) this.prepared.delete(sql);
         throw e;
       },
     );
