@@ -178,6 +178,8 @@ export class Session {
   /** The block (by transactionsEnded) whose modifications last used its start time. */
   private blockStartUsedIn = -1;
   private blockMetadataLoads = 0;
+  /** Counts this session's changes of the metadata (noteMetadataChange). */
+  private metadataChanges = 0;
   private readonly distributedClassifications = new Map<
     string,
     { version: number; prepared: number; c: Classification }
@@ -759,8 +761,11 @@ export class Session {
       // embedded coordinator database, whose one backend the loading would otherwise wait for.
       const metadata = await this.metadata();
       // The string's other statements may be on distributed tables (`SELECT count(*) FROM t;
-      // SELECT undistribute_table('t')`): those are Canopy's too, or they would read the shells.
-      if (c.statements.every((p) => p.intercepted !== null) || !mayConcernDistributed(sql, metadata)) return c;
+      // SELECT undistribute_table('t')`) or end a block that reached workers: those are Canopy's
+      // too, or they would read the shells, or commit the coordinator database's part alone.
+      if (c.statements.every((p) => p.intercepted !== null) || !this.concernsDistributed(sql, metadata, prepared)) {
+        return c;
+      }
       const d = classifyDistributed(sql, metadata, new Set(this.sqlPrepared.keys()));
       if (d.kind !== "intercept") return d.kind === "error" ? d : c;
       return {
@@ -794,8 +799,6 @@ export class Session {
       this.settingsUndone();
     }
     const metadata = await this.metadata();
-    const remoteOpen = prepared || this.remote.hasOpenTransactions();
-    const executes = this.sqlPrepared.size > 0 && /\bexecute\b/i.test(sql);
     // Settings read earlier only: a query here would put the forwarded statement in a pipeline.
     const settings = this.remote.knownSettings();
     if (settings && mayConcernDistributed(sql, metadata)) {
@@ -805,7 +808,7 @@ export class Session {
         return { kind: "error", error: toErrorFields(e) };
       }
     }
-    if (!mayConcernDistributed(sql, metadata) && !(remoteOpen && transactionWords.test(sql)) && !executes) return c;
+    if (!this.concernsDistributed(sql, metadata, prepared)) return c;
     const cached = this.distributedClassifications.get(sql);
     let d: Classification;
     if (cached && cached.version === metadata.version && cached.prepared === this.sqlPreparedEpoch) {
@@ -819,6 +822,16 @@ export class Session {
     // unless the session reads literals otherwise, where it would run over the empty shells.
     if (d.kind === "forward" && !settings && !parses(sql)) return this.checkStrings(d);
     return d;
+  }
+
+  /**
+   * Whether SQL may be Canopy's to run beyond its own functions: it names a distributed table, ends
+   * a block that reached workers (or may run in one: `prepared`), or executes a prepared statement.
+   */
+  private concernsDistributed(sql: string, metadata: MetadataSnapshot, prepared: boolean): boolean {
+    if (mayConcernDistributed(sql, metadata)) return true;
+    if ((prepared || this.remote.hasOpenTransactions()) && transactionWords.test(sql)) return true;
+    return this.sqlPrepared.size > 0 && /\bexecute\b/i.test(sql);
   }
 
   /**
@@ -856,12 +869,14 @@ export class Session {
     const implicitBlock = this.needsImplicitBlock(c.statements);
     if (implicitBlock) await this.beginImplicitBlock();
     let failed = false;
-    const several = c.statements.length > 1;
-    const classifiedUnder = several ? (await this.metadata()).version : 0;
-    for (let part of c.statements) {
+    const changesBefore = this.metadataChanges;
+    const parts = c.statements;
+    for (let i = 0; i < parts.length; i++) {
+      let part = parts[i];
+      const last = i === parts.length - 1;
       // A statement before this one changed the metadata (distributed a table, or undid that):
       // this one is classified again, as it would have been had it come in a Query of its own.
-      if (several && (await this.metadata()).version !== classifiedUnder) {
+      if (this.metadataChanges !== changesBefore) {
         const again = await this.classifyAll(part.text);
         if (again.kind === "error") {
           this.sendToClient(write.errorResponse(again.error));
@@ -873,7 +888,7 @@ export class Session {
       if (part.intercepted === null) {
         failed = (await this.forwardSubQuery(part.text)) !== null;
       } else if (part.intercepted.copyFromStdin || part.intercepted.distributedCopy) {
-        if (part !== c.statements[c.statements.length - 1]) {
+        if (!last) {
           this.sendToClient(
             write.errorResponse(
               new SqlError("0A000", "COPY FROM STDIN must be the last statement of a query string").fields(),
@@ -893,7 +908,7 @@ export class Session {
             describe: true,
           });
           // End the extended-protocol work before a later statement is sent as a simple Query.
-          if (part !== c.statements[c.statements.length - 1]) await this.internalRaw(FrontendCode.Sync, write.sync());
+          if (!last) await this.internalRaw(FrontendCode.Sync, write.sync());
         } catch (e) {
           this.sendToClient(write.errorResponse(toErrorFields(e)));
           failed = true;
@@ -1522,6 +1537,7 @@ export class Session {
 
   /** Called by commands that changed the metadata in this session's transaction. */
   noteMetadataChange(): void {
+    this.metadataChanges++;
     this.coordinator.metadata.invalidate();
     this.metadataChangedInBlock = true;
     this.metadataChangedIn = this.transactionsEnded;

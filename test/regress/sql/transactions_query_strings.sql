@@ -10,4 +10,20 @@ SELECT count(*), max(id) FROM ms \; SELECT undistribute_table('ms') \; INSERT IN
 SELECT count(*) FROM pg_dist_partition WHERE logicalrelid = 'ms'::regclass;
 SELECT count(*), max(id) FROM ms \; SELECT create_distributed_table('ms', 'id', shard_count => 4) \; SELECT count(*), max(id) FROM ms;
 SELECT count(*), max(id) FROM ms;
-DROP TABLE ms;
+-- A block that wrote a shard ends in a string with a function call: the COMMIT is Canopy's, so
+-- the shard's write commits with the coordinator database's part.
+BEGIN;
+INSERT INTO ms VALUES (100, 'v100');
+SELECT get_shard_id_for_distribution_column('ms', 100) > 0 AS has_shard \; COMMIT;
+-- Seen from another session.
+\c -
+SELECT count(*) FROM ms WHERE id = 100;
+-- A COPY ending a string after a call that distributed its table goes to the shards.
+CREATE TABLE ms_copy (id int, v text);
+SELECT create_distributed_table('ms_copy', 'id', shard_count => 4) \; COPY ms_copy FROM STDIN;
+1	a
+2	b
+\.
+SELECT count(*) FROM ms_copy;
+SELECT count(*) FROM pg_dist_partition WHERE logicalrelid = 'ms_copy'::regclass;
+DROP TABLE ms, ms_copy;
