@@ -213,11 +213,12 @@ let typedTextTemplate: AstNode | undefined;
  * A VALUES cell evaluating an item once (the subquery is a fence) into its text and its type's
  * name, as a JSON array: the shards then assign the value to its column from the item's own type,
  * as PostgreSQL would (numeric 2.5 into an integer column is 3, a timestamptz into a date column
- * is read in the session's time zone).
+ * is read in the session's time zone). The type is named as format_type does with no modifier:
+ * pg_typeof's text names bpchar "character", which is char(1).
  */
 function typedTextCell(item: AstNode): AstNode {
   typedTextTemplate ??= expressionFromTemplate(
-    `(SELECT pg_catalog.json_build_array(pg_catalog.pg_typeof(v)::pg_catalog.text, v::pg_catalog.text)
+    `(SELECT pg_catalog.json_build_array(pg_catalog.format_type(pg_catalog.pg_typeof(v), -1), v::pg_catalog.text)
         FROM (SELECT NULL OFFSET 0) AS s (v))::pg_catalog.text`,
   );
   const cell = cloneAst(typedTextTemplate);

@@ -18,4 +18,12 @@ SELECT DISTINCT format('[%s]', c::bpchar) FROM bp_local ORDER BY 1 LIMIT 4;
 -- Rows fetched to the coordinator (a join with a table of the coordinator database).
 SELECT d.id, format('[%s] [%s]', d.c, d.b) FROM bp_dist d JOIN bp_local l USING (id) WHERE l.g = 1 ORDER BY d.id;
 SELECT d.id, format('[%s] [%s]', d.c, d.b) FROM bp_local d JOIN bp_local l USING (id) WHERE l.g = 1 ORDER BY d.id;
-DROP TABLE bp_dist, bp_local;
+-- A value the coordinator evaluates for an INSERT (it calls a sequence) keeps its type, bpchar,
+-- and then its column's: text drops the spaces, char(8) pads to 8.
+CREATE TABLE bp_target (id int, t text, c char(8));
+SELECT create_distributed_table('bp_target', 'id');
+CREATE SEQUENCE bp_seq;
+INSERT INTO bp_target VALUES (1, ('n' || nextval('bp_seq'))::char(10), ('m' || nextval('bp_seq'))::char(10));
+SELECT id, format('[%s] [%s]', t, c) FROM bp_target;
+DROP TABLE bp_dist, bp_local, bp_target;
+DROP SEQUENCE bp_seq;
