@@ -198,8 +198,7 @@ export class RemoteConnections implements SlotHolder {
           remote.preparedVersion = opts.prepareVersion!;
         }
         if (begin === null) return this.send(remote, sql, params, prepare);
-        this.logRemoteCommand(remote, begin);
-        return this.issue(remote, sql, () => remote.client.query(sql, params, prepare, begin));
+        return this.issue(remote, sql, () => remote.client.query(sql, params, prepare, begin), begin);
       },
       // A statement sent as a Query may hold several commands, which the extended protocol refuses.
       prepare || params.length > 0,
@@ -700,17 +699,26 @@ export class RemoteConnections implements SlotHolder {
   }
 
   /**
-   * Sends a command (reported to the client first when canopy.log_remote_commands is on); marks
+   * Sends a command (reported to the client first when canopy.log_remote_commands is on, after
+   * the `begin` it carries, if any: RemoteConnections.run); marks
    * errors as the worker's, and the connection broken when it was not a worker's error. A
    * connection left idle outside a transaction goes to a session waiting for its node.
    */
-  private async issue<T>(remote: RemoteNode, sql: string, f: () => Promise<T>): Promise<T> {
+  private async issue<T>(
+    remote: RemoteNode,
+    sql: string,
+    f: () => Promise<T>,
+    begin: string | null = null,
+  ): Promise<T> {
     remote.command = sql;
     remote.issued++;
     remote.running++;
     try {
       const logging = this.session.logRemoteCommands();
-      if (logging === true || (logging !== false && (await logging))) this.logRemoteCommand(remote, sql);
+      if (logging === true || (logging !== false && (await logging))) {
+        if (begin !== null) this.logRemoteCommand(remote, begin);
+        this.logRemoteCommand(remote, sql);
+      }
       return await f();
     } catch (e) {
       if (!(e instanceof RemoteError)) remote.broken = true;
@@ -721,9 +729,8 @@ export class RemoteConnections implements SlotHolder {
     }
   }
 
-  /** Tells the client what is sent to a node, when canopy.log_remote_commands is on (known by now: execute). */
+  /** Tells the client what is sent to a node (canopy.log_remote_commands). */
   private logRemoteCommand(remote: RemoteNode, sql: string): void {
-    if (this.session.logRemoteCommands() !== true) return;
     const { nodename, nodeport } = remote.node;
     this.session.sendToClient(
       write.noticeResponse({
