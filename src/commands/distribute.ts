@@ -6,7 +6,7 @@ import { SqlError } from "../errors.js";
 import type { Session } from "../server/session.js";
 import type { UdfResult } from "./udfs.js";
 import type { NodeRecord, TableRecord } from "../metadata/cache.js";
-import { hashValue, hashableTypes, shardRanges, shardIndexForHash } from "../metadata/hash.js";
+import { hashValue, hashableTypes, oid as typeOids, shardRanges, shardIndexForHash } from "../metadata/hash.js";
 import { canonicalValue } from "../executor/canonical.js";
 import { arrayLiteral, quoteIdent, quoteQualified } from "../sql/quote.js";
 import { deparseStatement } from "../sql/parse.js";
@@ -102,6 +102,15 @@ interface PlannedShard {
   groupIds: number[];
 }
 
+/** Types whose modifier rounds a value (numeric(p,s), timestamp(p), …): not routed by the value written. */
+const roundingTypes = new Set<number>([
+  typeOids.numeric,
+  typeOids.time,
+  typeOids.timetz,
+  typeOids.timestamp,
+  typeOids.timestamptz,
+]);
+
 /** create_distributed_table(table_name, distribution_column, distribution_type, colocate_with, shard_count). */
 export async function createDistributedTable(session: Session, args: readonly (string | null)[]): Promise<UdfResult> {
   const [tableName, column, method, colocateWith, shardCountArg] = args;
@@ -117,7 +126,7 @@ export async function createDistributedTable(session: Session, args: readonly (s
   const attrs = await query(
     session,
     `SELECT a.atttypid, pg_catalog.format_type(a.atttypid, NULL), t.typbasetype, co.collname,
-            co.collisdeterministic
+            co.collisdeterministic, pg_catalog.format_type(a.atttypid, a.atttypmod), a.atttypmod
        FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
        LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
       WHERE a.attrelid = $1::oid AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped`,
@@ -132,6 +141,13 @@ export async function createDistributedTable(session: Session, args: readonly (s
     throw new SqlError("0A000", `cannot distribute by column "${column}" of type ${attrs[0][1]}`, {
       detail: "Canopy routes rows by the PostgreSQL hash function of the distribution column's type.",
       hint: "Distribute by an integer, bigint, text, varchar, uuid, date or timestamp column.",
+    });
+  }
+  if (roundingTypes.has(columnType) && Number(attrs[0][6]) >= 0) {
+    // Rows are routed by the value written, which the column rounds before storing it.
+    throw new SqlError("0A000", `cannot distribute by column "${column}" of type ${attrs[0][5]}`, {
+      detail: "The column rounds values to its precision; rows would be routed by the value before rounding.",
+      hint: `Distribute by a column of type ${attrs[0][1]} without a precision, or by another column.`,
     });
   }
   if (attrs[0][4] === "f") {

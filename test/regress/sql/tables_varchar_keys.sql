@@ -37,3 +37,10 @@ SELECT x FROM vkeys WHERE k = 'ab      ';
 SELECT k, count(*) FROM vkeys GROUP BY k ORDER BY k;
 DEALLOCATE put_vkey;
 DROP TABLE vkeys, vsource;
+-- A distribution column whose type rounds what is written (numeric(p,s), timestamp(p), …) is
+-- refused: rows would be routed by the value before rounding, lookups by the value stored.
+CREATE TABLE nkeys (k numeric(5,2), x int);
+SELECT create_distributed_table('nkeys', 'k');
+CREATE TABLE tkeys (k timestamp(0) with time zone, x int);
+SELECT create_distributed_table('tkeys', 'k');
+DROP TABLE nkeys, tkeys;
