@@ -1591,12 +1591,12 @@ export function groupBy<T>(items: readonly T[], key: (item: T) => string): T[][]
   return [...groups.values()];
 }
 
-/** The names of a table's columns the statement may use through the references. */
 /** The columns named, in that order. */
 function columnInfos(names: readonly string[], all: readonly ColumnInfo[]): ColumnInfo[] {
   return names.map((name) => all.find((c) => c.name === name)!);
 }
 
+/** The names of a table's columns the statement may use through the references. */
 function usedColumns(stmt: AstNode, refs: readonly RelationRef[], all: readonly ColumnInfo[]): string[] {
   const mentioned = neededColumns(stmt, refs);
   return all.filter((c) => mentioned === null || mentioned.includes(c.name)).map((c) => c.name);

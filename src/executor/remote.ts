@@ -700,9 +700,9 @@ export class RemoteConnections implements SlotHolder {
 
   /**
    * Sends a command (reported to the client first when canopy.log_remote_commands is on, after
-   * the `begin` it carries, if any: RemoteConnections.run); marks
-   * errors as the worker's, and the connection broken when it was not a worker's error. A
-   * connection left idle outside a transaction goes to a session waiting for its node.
+   * the BEGIN it carries, if any: run); marks errors as the worker's, and the connection broken
+   * when it was not a worker's error. A connection left idle outside a transaction goes to a
+   * session waiting for its node.
    */
   private async issue<T>(
     remote: RemoteNode,
