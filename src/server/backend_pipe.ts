@@ -18,6 +18,8 @@ type Sink = "client" | InternalSink;
 interface Pending {
   readonly code: number;
   readonly sink: Sink;
+  /** For a client's Sync: told the status its ReadyForQuery reports and whether anything failed since the previous one. */
+  readonly observe?: (status: number, failed: boolean) => void;
 }
 
 const FLUSH = Buffer.from([FrontendCode.Flush, 0, 0, 0, 4]);
@@ -114,16 +116,75 @@ export class BackendPipe {
 
   private outgoing: Buffer[] = [];
 
+  /**
+   * A client's BEGIN that Canopy answered itself and has not sent yet (holdBegin): it leaves with
+   * whatever goes to the backend next, in the same write, or alone when the timer runs out.
+   */
+  private heldBegin: { code: number; raw: Buffer; sink: InternalSink }[] | null = null;
+  private heldBeginTimer: NodeJS.Timeout | null = null;
+
   /** Whether every request awaiting an answer is Canopy's own (none is the client's). */
   onlyInternalOutstanding(): boolean {
     for (let i = this.pendingHead; i < this.pending.length; i++) if (this.pending[i].sink === "client") return false;
     return true;
   }
 
+  /**
+   * Keeps back the client's BEGIN queued since the last Sync, so that it reaches the backend
+   * together with the block's first message there rather than in an exchange of its own, and
+   * reports the block open. Only when the backend is idle with nothing under way, where BEGIN
+   * cannot fail and says nothing but its tag; `raws` are the messages just queued (forward) that
+   * carry it: a Query, or a Bind and an Execute. Within `maxDelayMs` it is sent anyway, followed
+   * by a Sync, so that the block's start (now(), idle_in_transaction_session_timeout) comes at
+   * most that much after the client's BEGIN. Returns whether it was held.
+   */
+  holdBegin(raws: readonly Buffer[], maxDelayMs: number, failed: (error: ErrorFields) => void): boolean {
+    const n = raws.length;
+    if (
+      this.transactionStatus !== 0x49 ||
+      this.errorSinceSync ||
+      this.transactionControlSinceSync ||
+      this.heldBegin !== null ||
+      this.outstanding !== n ||
+      this.outgoing.length !== n ||
+      raws.some((raw, i) => this.outgoing[i] !== raw)
+    ) {
+      return false;
+    }
+    const sink: InternalSink = { message: () => {}, done: (error) => error && failed(error) };
+    this.heldBegin = this.pending.slice(this.pendingHead).map((p, i) => ({ code: p.code, raw: raws[i], sink }));
+    this.pending.length = this.pendingHead;
+    this.outgoing = [];
+    this.sentSinceSync = false;
+    this.clientSentSinceSync = false;
+    this.transactionStatus = 0x54;
+    this.heldBeginTimer = setTimeout(() => {
+      this.heldBeginTimer = null;
+      if (this.heldBegin !== null) this.request(FrontendCode.Sync, SYNC, unanswered);
+    }, maxDelayMs);
+    return true;
+  }
+
+  /** Queues a held BEGIN (holdBegin) ahead of the message about to be queued or sent. */
+  private releaseBegin(): void {
+    const held = this.heldBegin;
+    if (held === null) return;
+    this.heldBegin = null;
+    if (this.heldBeginTimer !== null) clearTimeout(this.heldBeginTimer);
+    this.heldBeginTimer = null;
+    // Its Execute was counted when forwarded (statementsSent).
+    for (const { code, raw, sink } of held) {
+      this.pending.push({ code, sink });
+      this.outgoing.push(raw);
+    }
+    this.sentSinceSync = true;
+  }
+
   /** Queues a client message whose answers go to the client; sent at the next flush. */
-  forward(code: number, raw: Buffer): void {
+  forward(code: number, raw: Buffer, observe?: (status: number, failed: boolean) => void): void {
+    this.releaseBegin();
     if (executes(code)) this.executions++;
-    if (expectsAnswer(code)) this.pending.push({ code, sink: "client" });
+    if (expectsAnswer(code)) this.pending.push({ code, sink: "client", observe });
     this.outgoing.push(raw);
     this.sentSinceSync = code !== FrontendCode.Sync;
     this.clientSentSinceSync = code !== FrontendCode.Sync;
@@ -172,6 +233,7 @@ export class BackendPipe {
   request(code: number, raw: Buffer, sink: InternalSink, readOnly = false): void {
     // After an error the backend ignores extended-protocol messages until a Sync, without answer.
     if (this.errorSinceSync && extendedCodes.has(code)) return sink.done(ABORTED, true);
+    this.releaseBegin();
     this.flush();
     this.sentSinceSync = code !== FrontendCode.Sync;
     if (code === FrontendCode.Sync) this.clientSentSinceSync = false;
@@ -182,6 +244,7 @@ export class BackendPipe {
 
   /** Queues bytes that expect no answer of their own (CopyData, Flush). */
   send(raw: Buffer): void {
+    this.releaseBegin();
     this.outgoing.push(raw);
     this.sentSinceSync = true;
     this.clientSentSinceSync = true;
@@ -189,6 +252,7 @@ export class BackendPipe {
 
   /** Asks the backend to send everything it has for the requests so far (Flush), now. */
   requestFlush(): void {
+    this.releaseBegin();
     this.outgoing.push(FLUSH);
     this.flush();
   }
@@ -212,6 +276,8 @@ export class BackendPipe {
 
   /** Fails every outstanding internal request (the backend connection is gone). */
   abandon(error: ErrorFields): void {
+    this.heldBegin = null;
+    if (this.heldBeginTimer !== null) clearTimeout(this.heldBeginTimer);
     while (this.outstanding > 0) {
       const p = this.shift();
       if (p.sink !== "client") p.sink.done(error, false);
@@ -266,6 +332,7 @@ export class BackendPipe {
     }
     if (!completes(head.code, code)) return;
     if (code === BackendCode.ReadyForQuery) {
+      head.observe?.(body[0], this.errorSinceSync);
       this.transactionStatus = body[0];
       this.errorSinceSync = false;
       this.transactionControlSinceSync = false;

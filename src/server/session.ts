@@ -72,6 +72,20 @@ interface InterceptedPortal {
 
 const classificationCacheMax = 5000;
 
+/**
+ * How long a client's BEGIN may wait for the block's next statement before it goes to the
+ * coordinator database alone (BackendPipe.holdBegin): the block's start, and so its now(), is at
+ * most this late, as if the BEGIN had taken this long to arrive.
+ */
+const heldBeginMaxDelayMs = 10;
+
+/** The tag of a BEGIN without options, or null for any other statement. */
+function beginTag(sql: string): string | null {
+  if (/^\s*begin(\s+(work|transaction))?\s*;?\s*$/i.test(sql)) return "BEGIN";
+  if (/^\s*start\s+transaction\s*;?\s*$/i.test(sql)) return "START TRANSACTION";
+  return null;
+}
+
 /** canopy.* settings the distributed executor follows (see executorSettings). */
 export interface ExecutorSettings {
   readonly epoch: number;
@@ -212,6 +226,20 @@ export class Session {
   /** The texts of the forwarded prepared statements and portals, for `query` at Execute. */
   private readonly forwardedStatementTexts = new Map<string, string>();
   private readonly forwardedPortalTexts = new Map<string, string>();
+  /**
+   * The client's prepared statements seen to open a transaction block, by name, with their tag: a
+   * Bind and Execute of one alone before a Sync may be held back (BackendPipe.holdBegin).
+   */
+  private readonly beginStatements = new Map<string, string>();
+  /** Counts the client's Parse and Close of statements, DEALLOCATE and DISCARD (beginStatements). */
+  private statementChanges = 0;
+  /** The last Bind forwarded to the backend since the client's last Sync, and a Describe of its portal after it. */
+  private forwardedBind: { portal: string; statement: string; raws: Buffer[] } | null = null;
+  /**
+   * The Bind, Describe (of the portal, if any) and Execute of a BEGIN (its prepared statement named
+   * `statement`) forwarded alone since the client's last Sync.
+   */
+  private beginBatch: { statement: string; tag: string; raws: Buffer[] } | null = null;
   /** performance.now() when Canopy began its current (or last) statement, for canopy_stat_statements. */
   statementStartMs = 0;
 
@@ -686,8 +714,12 @@ export class Session {
         return this.onExecute(m);
       case FrontendCode.Close:
         return this.onClose(m);
-      case FrontendCode.Sync:
+      case FrontendCode.Sync: {
+        const begin = this.executesSinceSync === 1 ? this.beginBatch : null;
         this.executesSinceSync = 0;
+        this.beginBatch = null;
+        this.forwardedBind = null;
+        if (begin) return this.syncAfterBegin(begin, m);
         if (this.pipelineBlock) {
           this.pipelineBlock = false;
           const failed = this.localErrorUntilSync || pipe.errorSinceSync;
@@ -703,6 +735,7 @@ export class Session {
         if (status === null) return pipe.forward(m.code, m.raw);
         if (status === 0x49) this.dropPortalsWithRows();
         return this.sendToClient(write.readyForQuery(status));
+      }
       case FrontendCode.Flush:
         pipe.send(m.raw);
         return this.flushClient();
@@ -859,7 +892,14 @@ export class Session {
     const sql = new BodyReader(m.body).cstring();
     this.beginQuery(sql);
     const c = await this.classifyAll(sql);
-    if (c.kind === "forward") return this.pipe!.forward(m.code, m.raw);
+    if (c.kind === "forward") {
+      this.noteForwardedText(sql);
+      this.pipe!.forward(m.code, m.raw);
+      const tag = beginTag(sql);
+      if (tag !== null && this.holdBegin([m.raw]))
+        this.sendToClient(write.commandComplete(tag), write.readyForQuery(0x54));
+      return;
+    }
     await this.pipe!.idle();
     if (c.kind === "error") {
       this.sendToClient(write.errorResponse(c.error));
@@ -1154,6 +1194,7 @@ export class Session {
 
   /** Runs one statement of a multi-statement Query as its own Query; returns its error, if any. */
   private forwardSubQuery(sql: string): Promise<ErrorFields | null> {
+    this.noteForwardedText(sql);
     return new Promise((resolve) => {
       let error: ErrorFields | null = null;
       this.pipe!.request(FrontendCode.Query, write.query(sql), {
@@ -1167,6 +1208,53 @@ export class Session {
     });
   }
 
+  /**
+   * Holds back the client's BEGIN just forwarded (`raws`), answered by Canopy: on a real
+   * PostgreSQL coordinator database, whose backend is this session's alone. Should the backend
+   * refuse it after all (it cannot, idle with nothing under way), the session ends: the client was
+   * told its block had begun.
+   */
+  private holdBegin(raws: Buffer[]): boolean {
+    if (this.coordinator.database.kind === "pglite") return false;
+    return this.pipe!.holdBegin(raws, heldBeginMaxDelayMs, (error) =>
+      this.fatal(new SqlError("08006", `the coordinator database refused BEGIN: ${error.message}`)),
+    );
+  }
+
+  /**
+   * The client's Sync after the Bind and Execute of a prepared BEGIN alone. One seen to open a
+   * block before is held back and answered here; otherwise the backend answers, and whether it
+   * opened a block is noted for the next time.
+   */
+  private syncAfterBegin(begin: { statement: string; tag: string; raws: Buffer[] }, m: Message): void {
+    if (this.beginStatements.get(begin.statement) === begin.tag && this.holdBegin(begin.raws)) {
+      const described = begin.raws.length === 3 ? [write.noData()] : [];
+      return this.sendToClient(
+        write.bindComplete(),
+        ...described,
+        write.commandComplete(begin.tag),
+        write.readyForQuery(0x54),
+      );
+    }
+    const changes = this.statementChanges;
+    this.pipe!.forward(m.code, m.raw, (status, failed) => {
+      if (status === 0x54 && !failed && this.statementChanges === changes) {
+        this.beginStatements.set(begin.statement, begin.tag);
+      }
+    });
+  }
+
+  /** DEALLOCATE and DISCARD may drop the client's prepared statements on the backend: none is known to be a BEGIN any more. */
+  private noteForwardedText(sql: string): void {
+    if (/deallocate|discard/i.test(sql)) this.noteStatementChange();
+  }
+
+  /** A prepared statement of the client's may have changed on the backend. */
+  private noteStatementChange(): void {
+    this.statementChanges++;
+    this.beginStatements.clear();
+  }
+
   private async onParse(m: Message): Promise<void> {
     const r = new BodyReader(m.body);
     const name = r.cstring();
@@ -1174,6 +1262,7 @@ export class Session {
     const c = await this.classifyAll(sql, true);
     if (c.kind === "forward") {
       this.statements.delete(name);
+      this.noteStatementChange();
       this.forwardedStatementTexts.set(name, sql);
       return this.pipe!.forward(m.code, m.raw);
     }
@@ -1215,6 +1304,7 @@ export class Session {
     if (!statement) {
       this.portals.delete(portal);
       this.forwardedPortalTexts.set(portal, this.forwardedStatementTexts.get(statementName) ?? "");
+      this.forwardedBind = { portal, statement: statementName, raws: [m.raw] };
       return this.pipe!.forward(m.code, m.raw);
     }
     await this.pipe!.idle();
@@ -1238,7 +1328,10 @@ export class Session {
     const name = r.cstring();
     const portal = kind === 0x50 ? this.portals.get(name) : undefined;
     const statement = kind === 0x53 ? this.statements.get(name) : portal?.statement;
-    if (!statement) return this.pipe!.forward(m.code, m.raw);
+    if (!statement) {
+      if (kind === 0x50 && this.forwardedBind?.portal === name) this.forwardedBind.raws.push(m.raw);
+      return this.pipe!.forward(m.code, m.raw);
+    }
     await this.pipe!.idle();
     if (this.pipe!.errorSinceSync) return;
     try {
@@ -1255,7 +1348,14 @@ export class Session {
     const portal = this.portals.get(name);
     this.beginQuery(portal ? portal.statement.sql : (this.forwardedPortalTexts.get(name) ?? ""));
     const earlier = this.executesSinceSync++;
-    if (!portal) return this.pipe!.forward(m.code, m.raw);
+    if (!portal) {
+      const text = this.forwardedPortalTexts.get(name) ?? "";
+      this.noteForwardedText(text);
+      const bind = this.forwardedBind;
+      const tag = earlier === 0 && bind?.portal === name ? beginTag(text) : null;
+      if (tag !== null) this.beginBatch = { statement: bind!.statement, tag, raws: [...bind!.raws, m.raw] };
+      return this.pipe!.forward(m.code, m.raw);
+    }
     await this.pipe!.idle();
     if (this.pipe!.errorSinceSync) return;
     if (portal.rows) return this.takeRows(name, portal.rows, maxRows);
@@ -1332,6 +1432,7 @@ export class Session {
     const name = r.cstring();
     const map = kind === 0x53 ? this.statements : this.portals;
     (kind === 0x53 ? this.forwardedStatementTexts : this.forwardedPortalTexts).delete(name);
+    if (kind === 0x53) this.noteStatementChange();
     if (!map.has(name)) return this.pipe!.forward(m.code, m.raw);
     await this.pipe!.idle();
     if (this.pipe!.errorSinceSync) return;
