@@ -154,8 +154,25 @@ export class RemoteConnections implements SlotHolder {
    * that its decision record is ready to write beside the PREPAREs (see transaction/commit.ts).
    */
   private decisionXid: { transaction: number; xid: Promise<string | null> } | null = null;
-  /** Whether this session's last commit protocol had several nodes to commit (the next likely will too). */
-  lastCommitWroteSeveral = false;
+  /**
+   * How often this session's recent commit protocols had several nodes to commit: a moving
+   * average of 1 (several) and 0 (one or none), each commit weighing a quarter.
+   */
+  private severalShare = 0;
+
+  /** Notes whether a commit protocol had several nodes to commit (likelyWritesSeveral). */
+  noteCommitWroteSeveral(several: boolean): void {
+    this.severalShare = 0.75 * this.severalShare + (several ? 0.25 : 0);
+  }
+
+  /**
+   * Whether the session's next commit likely has several nodes to commit: at least half of its
+   * recent ones had. A workload mixing both, TPC-B's say, stays on one side of the line, where
+   * the last commit alone would switch at every change.
+   */
+  get likelyWritesSeveral(): boolean {
+    return this.severalShare >= 0.5;
+  }
   /** When the first of the open remote transactions began (Date.now()). */
   transactionStartedAt = 0;
   /**

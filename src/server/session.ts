@@ -1585,14 +1585,15 @@ export class Session {
 
   /**
    * The block's start-time query, asked once per coordinator transaction. It also tells whether
-   * the transaction had an id (coordinatorWroteInBlock) and, if this session's last commit wrote
-   * several nodes, asks for one (RemoteConnections.expectDecisionXid): the commit that likely
-   * follows then needs no round trip of its own for either.
+   * the transaction had an id (coordinatorWroteInBlock) and, if this session's recent commits
+   * mostly wrote several nodes (RemoteConnections.likelyWritesSeveral), asks for one
+   * (RemoteConnections.expectDecisionXid): the commit that likely follows then needs no round trip
+   * of its own for either.
    */
   private blockStartAnswer(): Promise<BlockStart | null> {
     const transaction = this.pipe!.transactionNumber;
     if (this.blockStart?.transaction === transaction) return this.blockStart.answer;
-    const withXid = this.remote.lastCommitWroteSeveral;
+    const withXid = this.remote.likelyWritesSeveral;
     const statementsSent = this.pipe!.statementsSent;
     // The subquery runs first, before txid_current() gives the transaction an id.
     const answer = this.internalQuery(

@@ -65,9 +65,9 @@ async function commitProtocol(
   const written = open.filter((t) => t.wrote);
   const referenceWrites = new Map(remote.referenceWrites);
   let twoPhase = written.length > 1 || (referenceWrites.size > 0 && written.length > 0);
-  // The session's next block likely writes several nodes too (Session.blockStartAnswer). Not
+  // Whether the session's next block likely writes several nodes (Session.blockStartAnswer). Not
   // counting the coordinator's writes: an id asked for ahead would make every later check say so.
-  remote.lastCommitWroteSeveral = twoPhase;
+  remote.noteCommitWroteSeveral(twoPhase);
   // Known from the block's start-time query when nothing went to the coordinator database since;
   // that query may also have given the transaction an id ahead of this protocol.
   const wrote = coordinatorWrites === "unknown" ? await session.coordinatorWroteInBlock() : null;
