@@ -1488,6 +1488,7 @@ export class Session {
     paramFormats: readonly number[] = [],
     paramTypes: readonly number[] = [],
     kind: "may write" | "read" | "aside" = "may write",
+    flush = true,
   ): Promise<(string | null)[][]> {
     const rows: (string | null)[][] = [];
     const results = [
@@ -1507,16 +1508,18 @@ export class Session {
     if (kind === "aside" && this.pipe!.transactionStatus === 0x54 && this.pipe!.syncEndsOnlyInternal()) {
       results.push(this.internalRaw(FrontendCode.Sync, write.sync()));
     }
-    await this.flushAndAwait(results);
+    await this.flushAndAwait(results, flush);
     return rows;
   }
 
   /**
    * Asks the backend for the answers to internal requests already sent, and waits for them;
-   * throws the first error (after which the backend skips to the next Sync).
+   * throws the first error (after which the backend skips to the next Sync). Without `flush` the
+   * caller sends a Sync or Flush itself, right after, before anything awaits: the backend then
+   * answers both in one message.
    */
-  async flushAndAwait(results: readonly Promise<ErrorFields | null>[]): Promise<void> {
-    this.pipe!.requestFlush();
+  async flushAndAwait(results: readonly Promise<ErrorFields | null>[], flush = true): Promise<void> {
+    if (flush) this.pipe!.requestFlush();
     for (const r of results) {
       const error = await r;
       if (error) throw new RemoteError(error);

@@ -86,10 +86,15 @@ async function commitProtocol(
   }
   if (referenceWrites.size > 0) await ensureEveryPlacementWritten(session, referenceWrites);
   const groups = [...new Set(written.map((t) => t.groupId))];
-  const recordDecision = () =>
-    session.internalQuery("SELECT pg_catalog.canopy_record_decision($1::int[])", [
-      Buffer.from(`{${groups.join(",")}}`),
-    ]);
+  const recordDecision = (flush = true) =>
+    session.internalQuery(
+      "SELECT pg_catalog.canopy_record_decision($1::int[])",
+      [Buffer.from(`{${groups.join(",")}}`)],
+      [],
+      [],
+      "may write",
+      flush,
+    );
   // The record goes into the coordinator transaction before its commit. With the transaction's id
   // known ahead it leaves with the commit; without, it names the gid, and goes first.
   const record = xid === null ? recordDecision() : null;
@@ -110,7 +115,8 @@ async function commitProtocol(
   crashPoint("after-prepare");
   try {
     // A failed record fails the transaction, so its commit too; its error is the one to report.
-    await settleAll<unknown>([record ?? recordDecision(), commitCoordinator()]);
+    // The commit's Sync, sent at once, brings the record's answer with its own.
+    await settleAll<unknown>([record ?? recordDecision(false), commitCoordinator()]);
   } catch (e) {
     // The coordinator database answered: its transaction, and so the decision, rolled back. Any
     // other failure leaves the outcome to recovery, which asks the coordinator database.
