@@ -78,6 +78,8 @@ export interface Invocation {
   readonly explain?: Explain;
   /** Set when the rows are a subplan's, collected for its outer statement instead of sent. */
   readonly collect?: RowCollector;
+  /** The parameters' types as the statement declares them (0: inferred), when it declares any. */
+  readonly paramTypes?: readonly number[];
 }
 
 const TEXT_OID = 25;

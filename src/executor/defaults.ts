@@ -239,7 +239,8 @@ function typedLiteral(cell: string): AstNode {
  * their types from the context, the others are text) and returns its rows as text.
  */
 export async function evaluateSelect(session: Session, select: AstNode, inv: Invocation) {
-  const types = paramTypesFor(select, inv.params.length);
+  // The statement's declared types where it has them: its parameters read as the client said.
+  const types = paramTypesFor(select, inv.params.length).map((t, i) => (t === 0 ? (inv.paramTypes?.[i] ?? 0) : t));
   return session.internalQuery(deparseStatement(select), inv.params, inv.paramFormats, types);
 }
 

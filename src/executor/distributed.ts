@@ -25,6 +25,7 @@ import { nodeForGroup } from "../commands/distribute.js";
 import {
   collectRelationRefs,
   keyValueSource,
+  typeKeepsValue,
   pinnedValues,
   columnTerm,
   applicableConjuncts,
@@ -185,6 +186,7 @@ export function refuseInFailedBlock(session: Session): void {
 
 /** Executes a statement that may touch distributed tables. */
 export async function runDistributed(session: Session, st: InterceptedStatement, inv: Invocation): Promise<void> {
+  if (st.paramTypes.length > 0 && inv.paramTypes !== st.paramTypes) inv = { ...inv, paramTypes: st.paramTypes };
   const state = st.distributed!;
   refuseInFailedBlock(session);
   if (!session.remote.knownSettings()?.standardStrings)
@@ -713,11 +715,20 @@ function refuseLockedReferenceTable(stmt: AstNode, dist: readonly DistributedRef
   });
 }
 
-/** The text of a pinned value for one execution, or null when it cannot be known here. */
+/** The pseudo-type of a parameter left for PostgreSQL to infer, as a client may declare it. */
+const UNKNOWN_OID = 705;
+
+/**
+ * The text of a pinned value for one execution, or null when it cannot be known here: also a
+ * parameter declared of a type whose values the column's type may read otherwise (a bpchar's
+ * trailing spaces go in varchar, a timestamptz shifts by the time zone in timestamp).
+ */
 function valueText(v: ValueSource, inv: Invocation, typeOid: number): string | null {
   if (v.kind === "const") return v.text;
   const p = inv.params[v.number - 1];
   if (p === undefined || p === null) return null;
+  const declared = inv.paramTypes?.[v.number - 1] ?? 0;
+  if (declared !== 0 && declared !== UNKNOWN_OID && !typeKeepsValue(declared, typeOid)) return null;
   const format = inv.paramFormats.length === 1 ? inv.paramFormats[0] : (inv.paramFormats[v.number - 1] ?? 0);
   if (format === 0) return p.toString("utf8");
   if (typeOid === 23 && p.length === 4) return String(p.readInt32BE(0));
@@ -924,7 +935,7 @@ async function runRouterPlan(
       const table = plan.tables[i];
       if (table) renameToShard({ ...ref, table }, table.shards[table.method === "n" ? 0 : index].shardId);
     });
-    const used = compactParams(copy);
+    const used = compactParams(copy, st.paramTypes);
     task = { sql: deparseStatement(copy), params: used };
     tasks.set(index, task);
   }
@@ -978,11 +989,16 @@ export function renameToShard(ref: DistributedRef, shardId: number): void {
 
 /** Parameters a worker statement uses, renumbered 1..n so that none is unused. */
 export function renumberParams(ast: AstNode, inv: Invocation): (string | Buffer | null)[] {
-  return paramValues(compactParams(ast), inv);
+  return paramValues(compactParams(ast, inv.paramTypes), inv);
 }
 
-/** Renumbers the parameters an AST uses to 1..n; returns the original numbers in the new order. */
-export function compactParams(ast: AstNode): number[] {
+/**
+ * Renumbers the parameters an AST uses to 1..n; returns the original numbers in the new order.
+ * A parameter the client declared of a built-in type (`declared`, by original number) is cast to
+ * it first: a worker then reads it as declared, where it would infer the type from its use.
+ */
+export function compactParams(ast: AstNode, declared: readonly number[] = []): number[] {
+  if (declared.some((t) => t !== 0)) castDeclaredParams(ast, declared);
   const used = [...paramNumbers(ast)].sort((a, b) => a - b);
   const mapping = new Map(used.map((n, i) => [n, i + 1]));
   walk(ast, (node) => {
@@ -990,6 +1006,31 @@ export function compactParams(ast: AstNode): number[] {
     if (p) p.number = mapping.get(p.number)!;
   });
   return used;
+}
+
+/** Built-in types a client may declare a parameter of, by OID, as SQL names them. */
+const declarableTypes = new Map<number, string>([
+  ...Object.entries(typeOids).map(([name, oid]): [number, string] => [oid, name === "char" ? '"char"' : name]),
+  [114, "json"],
+  [3802, "jsonb"],
+  [1186, "interval"],
+  [869, "inet"],
+  [650, "cidr"],
+]);
+
+/** Puts each parameter declared of a built-in type under a cast to it (see compactParams). */
+function castDeclaredParams(ast: AstNode, declared: readonly number[]): void {
+  const refs: AstNode[] = [];
+  walk(ast, (node) => {
+    if (node.ParamRef) refs.push(node);
+  });
+  for (const node of refs) {
+    const ref = node.ParamRef as { number: number };
+    const type = declarableTypes.get(declared[ref.number - 1] ?? 0);
+    if (type === undefined) continue;
+    delete node.ParamRef;
+    node.TypeCast = { arg: { ParamRef: ref }, typeName: typeNameNode(`pg_catalog.${type}`) };
+  }
 }
 
 /**
@@ -1186,9 +1227,11 @@ async function insert(
       const expr = row[position];
       const v = expr ? keyValueSource(expr, table) : null;
       let text = v ? valueText(v, inv, table.partitionType) : null;
-      // A value cast to some type is converted to the column's, not read as it: evaluated.
+      // A value cast to some type is converted to the column's, not read as it: evaluated. So is a
+      // parameter of another type, or in a binary format read here for the column's type only.
       const converted = !!expr?.TypeCast && shardIndexOf(table, text) === null;
-      if ((v === null || converted) && expr && !expr.SetToDefault) {
+      const unread = v?.kind === "param" && text === null && !!inv.params[v.number - 1];
+      if ((v === null || converted || unread) && expr && !expr.SetToDefault) {
         text = await evaluate(session, expr, inv, table);
         row[position] = constantNode(text, expr);
       }

@@ -140,7 +140,7 @@ async function pushdownTasks(x: InsertSelect, all: readonly ColumnInfo[]): Promi
       const d = byRangeVar.get(originals[i].rangeVar);
       if (d) renameToShard({ ...ref, table: d.table }, d.table.shards[d.table.method === "n" ? 0 : index].shardId);
     });
-    const params = paramValues(compactParams(copy), inv);
+    const params = paramValues(compactParams(copy, inv.paramTypes), inv);
     const group = table.shards[index].placements[0].groupId;
     return { node: nodeForGroup(metadata.nodes, group), sql: deparseStatement(copy), params };
   });
@@ -350,7 +350,7 @@ async function shardTasks(
     const ci = copy.InsertStmt as InsertParts;
     ci.selectStmt = populateSelect(table.schema, shardRelname(table.relname, shardId), columns, rowsParam);
     renameToShard({ ...target, rangeVar: ci.relation, level: copy.InsertStmt as AstNode }, shardId);
-    const used = compactParams(copy);
+    const used = compactParams(copy, inv.paramTypes);
     const json = `[${objects.join(",")}]`;
     const params = used.map((n) => (n === rowsParam ? json : paramValues([n], inv)[0]));
     const sql = deparseStatement(copy);

@@ -93,7 +93,7 @@ export async function runPushdown(
     let task = entry.tasks.get(taskKey);
     if (!task) {
       const ast = workerStatement(plan, tables, shardIndexes, stream, plan.workerTypes.length);
-      const params = compactParams(ast);
+      const params = compactParams(ast, st.paramTypes);
       task = { sql: deparseStatement(ast), params };
       if (entry.tasks.size > 256) entry.tasks.clear();
       entry.tasks.set(taskKey, task);

@@ -221,7 +221,14 @@ function castKeepsValue(typeName: AstNode, column: number, array = false): boole
   const names = stringList(t.names);
   if (names.length === 0 || names.length > 2 || (names.length === 2 && names[0] !== "pg_catalog")) return false;
   const type = builtinTypes.get(names[names.length - 1]);
-  if (type === undefined) return false;
+  return type !== undefined && typeKeepsValue(type, column);
+}
+
+/**
+ * Whether a value of type `type` is the same value in a column of type `column`, its text read
+ * alike: the column's own type, integers among integers, text and varchar.
+ */
+export function typeKeepsValue(type: number, column: number): boolean {
   return (
     type === column ||
     (integerTypes.has(type) && integerTypes.has(column)) ||

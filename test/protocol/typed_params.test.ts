@@ -1,0 +1,132 @@
+// Parameters whose declared type (Parse's parameter types, PREPARE's) is not the distribution
+// column's: PostgreSQL converts the value to the column's type, which may change it (a bpchar's
+// trailing spaces go in varchar, a timestamptz shifts by the time zone in timestamp, a numeric
+// rounds in an integer). Rows must go to the shard of the value stored, and lookups find them.
+import { test, describe, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { clusterKinds, startCluster, type TestCluster } from "../support/cluster.js";
+import {
+  RawConnection,
+  bindMessage,
+  dataRowValues,
+  executeMessage,
+  message,
+  messageTypes,
+  parseMessage,
+  readyStatus,
+  syncMessage,
+  errorText,
+  type RawMessage,
+} from "../support/raw.js";
+
+const BPCHAR = 1042;
+const TIMESTAMPTZ = 1184;
+const INT8 = 20;
+const NUMERIC = 1700;
+
+function rows(answer: readonly RawMessage[]): (string | null)[][] {
+  return answer.filter((m) => m.type === "D").map((m) => dataRowValues(m.body));
+}
+
+/** A Bind of one int8 parameter in binary format. */
+function bindInt8Binary(statement: string, value: bigint): Buffer {
+  const body = Buffer.alloc(2 + 1 + statement.length + 1 + 2 + 2 + 2 + 4 + 8 + 2);
+  let o = 0;
+  body.writeUInt8(0, o++); // unnamed portal
+  o += body.write(`${statement}\0`, o, "latin1");
+  body.writeInt16BE(1, o);
+  body.writeInt16BE(1, o + 2); // one format code: binary
+  body.writeInt16BE(1, o + 4); // one parameter
+  body.writeInt32BE(8, o + 6);
+  body.writeBigInt64BE(value, o + 10);
+  body.writeInt16BE(0, o + 18); // results in text
+  return message("B", body.subarray(0, o + 20));
+}
+
+for (const kind of clusterKinds()) {
+  describe(`parameters declared of another type than the distribution column (${kind})`, () => {
+    let cluster: TestCluster;
+    let conn: RawConnection;
+
+    before(async () => {
+      cluster = await startCluster(kind);
+      ({ conn } = await RawConnection.startup(cluster.port));
+      await conn.simpleQueries([
+        "SET TimeZone = 'UTC'",
+        "CREATE TABLE typed_v (k varchar(10) PRIMARY KEY, n int)",
+        "SELECT create_distributed_table('typed_v', 'k')",
+        "CREATE TABLE typed_t (k timestamp PRIMARY KEY, n int)",
+        "SELECT create_distributed_table('typed_t', 'k')",
+        "CREATE TABLE typed_i (k int PRIMARY KEY, n int)",
+        "SELECT create_distributed_table('typed_i', 'k')",
+      ]);
+    });
+
+    after(async () => {
+      conn?.socket.destroy();
+      await cluster?.stop();
+    });
+
+    async function prepare(name: string, sql: string, types: number[]): Promise<void> {
+      conn.write(Buffer.concat([parseMessage(name, sql, types), syncMessage()]));
+      const answer = await conn.readUntil("Z");
+      assert.deepEqual(messageTypes(answer), ["1", "Z"], errorText(answer));
+    }
+
+    async function run(bytes: Buffer): Promise<RawMessage[]> {
+      conn.write(bytes);
+      const answer = await conn.readUntil("Z");
+      assert.equal(errorText(answer), "");
+      return answer;
+    }
+
+    const execute = (name: string, params: string[]) =>
+      run(Buffer.concat([bindMessage("", name, params), executeMessage(""), syncMessage()]));
+
+    test("bpchar into varchar: stored without its trailing spaces, found by the value stored", async () => {
+      await prepare("ins_v", "INSERT INTO typed_v VALUES ($1, $2)", [BPCHAR, 0]);
+      await prepare("get_v", "SELECT n FROM typed_v WHERE k = $1", [BPCHAR]);
+      const keys = Array.from({ length: 12 }, (_, i) => `k${i}`);
+      for (const [i, k] of keys.entries()) await execute("ins_v", [`${k}   `, String(i)]);
+      for (const [i, k] of keys.entries()) {
+        assert.deepEqual(rows(await conn.simpleQuery(`SELECT n FROM typed_v WHERE k = '${k}'`)), [[String(i)]], k);
+        assert.deepEqual(rows(await execute("get_v", [`${k}  `])), [[String(i)]], k);
+      }
+    });
+
+    test("timestamptz into timestamp: the value in the session's time zone", async () => {
+      await prepare("ins_t", "INSERT INTO typed_t VALUES ($1, $2)", [TIMESTAMPTZ, 0]);
+      await prepare("get_t", "SELECT n FROM typed_t WHERE k = $1", [TIMESTAMPTZ]);
+      // +05 is five hours ahead of the session's UTC: 05:00+05 is stored as 00:00.
+      for (let h = 5; h < 17; h++) {
+        await execute("ins_t", [`2024-01-01 ${String(h).padStart(2, "0")}:00:00+05`, String(h)]);
+      }
+      for (let h = 5; h < 17; h++) {
+        const stored = `2024-01-01 ${String(h - 5).padStart(2, "0")}:00:00`;
+        assert.deepEqual(
+          rows(await conn.simpleQuery(`SELECT n FROM typed_t WHERE k = '${stored}'`)),
+          [[String(h)]],
+          stored,
+        );
+        assert.deepEqual(rows(await execute("get_t", [`${stored}+00`])), [[String(h)]], stored);
+      }
+    });
+
+    test("an int8 in binary format into an int4 column, and a numeric that rounds", async () => {
+      await prepare("ins_i", "INSERT INTO typed_i VALUES ($1, 1)", [INT8]);
+      for (let k = 1; k <= 12; k++)
+        await run(Buffer.concat([bindInt8Binary("ins_i", BigInt(k)), executeMessage(""), syncMessage()]));
+      await prepare("ins_n", "INSERT INTO typed_i VALUES ($1, 2)", [NUMERIC]);
+      for (let k = 13; k <= 24; k++) await execute("ins_n", [`${k}.4`]);
+      await conn.simpleQueries(["PREPARE sql_n(numeric) AS INSERT INTO typed_i VALUES ($1, 3)"]);
+      for (let k = 25; k <= 36; k++) await conn.simpleQueries([`EXECUTE sql_n(${k - 1}.5)`]);
+      for (let k = 1; k <= 36; k++) {
+        const expected = k <= 12 ? "1" : k <= 24 ? "2" : "3";
+        assert.deepEqual(rows(await conn.simpleQuery(`SELECT n FROM typed_i WHERE k = ${k}`)), [[expected]], String(k));
+      }
+      const count = await conn.simpleQuery("SELECT count(*) FROM typed_i");
+      assert.deepEqual(rows(count), [["36"]]);
+      assert.equal(readyStatus(count), "I");
+    });
+  });
+}
