@@ -20,6 +20,8 @@ interface Pending {
   readonly sink: Sink;
   /** For a client's Sync: told the status its ReadyForQuery reports and whether anything failed since the previous one. */
   readonly observe?: (status: number, failed: boolean) => void;
+  /** A held BEGIN's message (holdBegin): the status it sets was reported already. */
+  readonly held?: boolean;
 }
 
 const FLUSH = Buffer.from([FrontendCode.Flush, 0, 0, 0, 4]);
@@ -88,6 +90,8 @@ export class BackendPipe {
   private transactionControlSinceSync = false;
   /** Whether a client message went to the backend since the last Sync (one would end its work). */
   private clientSentSinceSync = false;
+  /** Whether a client's extended-protocol message awaits answers that no Sync or Flush asked for yet. */
+  private unflushed = false;
   /** Statements sent (Execute, Query, FunctionCall), but for Canopy's read-only ones. */
   private executions = 0;
   /**
@@ -174,7 +178,7 @@ export class BackendPipe {
     this.heldBeginTimer = null;
     // Its Execute was counted when forwarded (statementsSent).
     for (const { code, raw, sink } of held) {
-      this.pending.push({ code, sink });
+      this.pending.push({ code, sink, held: true });
       this.outgoing.push(raw);
     }
     this.sentSinceSync = true;
@@ -185,6 +189,8 @@ export class BackendPipe {
     this.releaseBegin();
     if (executes(code)) this.executions++;
     if (expectsAnswer(code)) this.pending.push({ code, sink: "client", observe });
+    if (extendedCodes.has(code)) this.unflushed = true;
+    else if (code === FrontendCode.Sync) this.unflushed = false;
     this.outgoing.push(raw);
     this.sentSinceSync = code !== FrontendCode.Sync;
     this.clientSentSinceSync = code !== FrontendCode.Sync;
@@ -236,7 +242,7 @@ export class BackendPipe {
     this.releaseBegin();
     this.flush();
     this.sentSinceSync = code !== FrontendCode.Sync;
-    if (code === FrontendCode.Sync) this.clientSentSinceSync = false;
+    if (code === FrontendCode.Sync) this.clientSentSinceSync = this.unflushed = false;
     if (executes(code) && !readOnly) this.executions++;
     this.pending.push({ code, sink });
     this.link.write(raw);
@@ -245,6 +251,7 @@ export class BackendPipe {
   /** Queues bytes that expect no answer of their own (CopyData, Flush). */
   send(raw: Buffer): void {
     this.releaseBegin();
+    if (raw[0] === FrontendCode.Flush) this.unflushed = false;
     this.outgoing.push(raw);
     this.sentSinceSync = true;
     this.clientSentSinceSync = true;
@@ -253,6 +260,7 @@ export class BackendPipe {
   /** Asks the backend to send everything it has for the requests so far (Flush), now. */
   requestFlush(): void {
     this.releaseBegin();
+    this.unflushed = false;
     this.outgoing.push(FLUSH);
     this.flush();
   }
@@ -267,9 +275,14 @@ export class BackendPipe {
     this.executions++;
   }
 
-  /** Resolves when every request sent so far has been answered. */
+  /**
+   * Resolves when every request sent so far has been answered. A client's Bind or Execute the
+   * client has not yet followed with a Sync (a statement of Canopy's came next in its batch) is
+   * answered only after a Flush: one goes.
+   */
   idle(): Promise<void> {
-    this.flush();
+    if (this.unflushed) this.requestFlush();
+    else this.flush();
     if (this.outstanding === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
@@ -323,7 +336,7 @@ export class BackendPipe {
     if (code === BackendCode.ErrorResponse && head.sink !== "client") {
       (head as Pending & { error?: ErrorFields }).error ??= parseErrorFields(body);
     }
-    if (code === BackendCode.CommandComplete && isTransactionControl(body)) {
+    if (code === BackendCode.CommandComplete && !head.held && isTransactionControl(body)) {
       this.transactionControlSinceSync = true;
       const tag = body.toString("latin1", 0, 24);
       // A BEGIN answered before the next ReadyForQuery already opens the block (pipelined extended protocol).

@@ -230,7 +230,7 @@ export class Session {
    * The client's prepared statements seen to open a transaction block, by name, with their tag: a
    * Bind and Execute of one alone before a Sync may be held back (BackendPipe.holdBegin).
    */
-  private readonly beginStatements = new Map<string, string>();
+  private readonly beginStatements = new Map<string, { tag: string; bind: Buffer }>();
   /** Counts the client's Parse and Close of statements, DEALLOCATE and DISCARD (beginStatements). */
   private statementChanges = 0;
   /** The last Bind forwarded to the backend since the client's last Sync, and a Describe of its portal after it. */
@@ -719,7 +719,7 @@ export class Session {
         this.executesSinceSync = 0;
         this.beginBatch = null;
         this.forwardedBind = null;
-        if (begin) return this.syncAfterBegin(begin, m);
+        if (begin && !this.localErrorUntilSync && !this.pipelineBlock) return this.syncAfterBegin(begin, m);
         if (this.pipelineBlock) {
           this.pipelineBlock = false;
           const failed = this.localErrorUntilSync || pipe.errorSinceSync;
@@ -1227,8 +1227,9 @@ export class Session {
    * opened a block is noted for the next time.
    */
   private syncAfterBegin(begin: { statement: string; tag: string; raws: Buffer[] }, m: Message): void {
-    if (this.beginStatements.get(begin.statement) === begin.tag && this.holdBegin(begin.raws)) {
-      const described = begin.raws.length === 3 ? [write.noData()] : [];
+    const seen = this.beginStatements.get(begin.statement);
+    if (seen?.tag === begin.tag && seen.bind.equals(begin.raws[0]) && this.holdBegin(begin.raws)) {
+      const described = begin.raws.slice(2).map(() => write.noData());
       return this.sendToClient(
         write.bindComplete(),
         ...described,
@@ -1239,7 +1240,7 @@ export class Session {
     const changes = this.statementChanges;
     this.pipe!.forward(m.code, m.raw, (status, failed) => {
       if (status === 0x54 && !failed && this.statementChanges === changes) {
-        this.beginStatements.set(begin.statement, begin.tag);
+        this.beginStatements.set(begin.statement, { tag: begin.tag, bind: begin.raws[0] });
       }
     });
   }
@@ -1304,7 +1305,8 @@ export class Session {
     if (!statement) {
       this.portals.delete(portal);
       this.forwardedPortalTexts.set(portal, this.forwardedStatementTexts.get(statementName) ?? "");
-      this.forwardedBind = { portal, statement: statementName, raws: [m.raw] };
+      // The unnamed portal only: Bind fails on a named one that exists (a cursor's).
+      this.forwardedBind = portal === "" ? { portal, statement: statementName, raws: [m.raw] } : null;
       return this.pipe!.forward(m.code, m.raw);
     }
     await this.pipe!.idle();

@@ -10,6 +10,7 @@ import {
   RawConnection,
   bindMessage,
   dataRowValues,
+  describeMessage,
   executeMessage,
   messageTypes,
   parseMessage,
@@ -173,6 +174,46 @@ describe("a BEGIN answered by Canopy and sent with the block's next statement", 
     );
     answer = await conn.readUntil("Z");
     assert.deepEqual(messageTypes(answer), ["2", "C", "1", "2", "D", "C", "Z"], errorText(answer));
+    assert.equal(readyStatus(answer), "T");
+    assert.equal(readyStatus(await conn.simpleQuery("ROLLBACK")), "I");
+  });
+
+  test("a BEGIN batched with a statement Canopy refuses, and one described twice: PostgreSQL's answers", async () => {
+    await prepare("b4", "BEGIN");
+    await begin("b4");
+    await conn.simpleQuery("ROLLBACK");
+    conn.write(
+      Buffer.concat([
+        bindMessage("", "b4"),
+        executeMessage(""),
+        parseMessage("", "SELECT count(*) FROM held_dist; SELECT 1"),
+        bindMessage("", ""),
+        executeMessage(""),
+        syncMessage(),
+      ]),
+    );
+    let answer = await conn.readUntil("Z");
+    assert.deepEqual(messageTypes(answer), ["2", "C", "E", "Z"]);
+    assert.equal(readyStatus(answer), "E");
+    // The next batch is the client's again: its ROLLBACK runs.
+    conn.write(Buffer.concat([parseMessage("", "ROLLBACK"), bindMessage("", ""), executeMessage(""), syncMessage()]));
+    answer = await conn.readUntil("Z");
+    assert.deepEqual(messageTypes(answer), ["1", "2", "C", "Z"], errorText(answer));
+    assert.equal(readyStatus(answer), "I");
+    // Held (once seen again after the Parse above), with two Describes of the portal: two NoData.
+    await begin("b4");
+    await conn.simpleQuery("ROLLBACK");
+    conn.write(
+      Buffer.concat([
+        bindMessage("", "b4"),
+        describeMessage("P", ""),
+        describeMessage("P", ""),
+        executeMessage(""),
+        syncMessage(),
+      ]),
+    );
+    answer = await conn.readUntil("Z");
+    assert.deepEqual(messageTypes(answer), ["2", "n", "n", "C", "Z"], errorText(answer));
     assert.equal(readyStatus(answer), "T");
     assert.equal(readyStatus(await conn.simpleQuery("ROLLBACK")), "I");
   });
