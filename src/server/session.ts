@@ -33,6 +33,7 @@ import { BackendPipe, type InternalSink } from "./backend_pipe.js";
 import type { Coordinator } from "./coordinator.js";
 import { classifyStatement, type Classification } from "./classify.js";
 import { InterceptedStatement, runIntercepted, describeIntercepted } from "../commands/intercept.js";
+import type { DistributedState } from "../executor/distributed.js";
 import { commitBlock } from "../transaction/commit.js";
 import { RemoteConnections } from "../executor/remote.js";
 import { loadMetadata, type MetadataSnapshot } from "../metadata/cache.js";
@@ -231,6 +232,8 @@ export class Session {
    * Bind and Execute of one alone before a Sync may be held back (BackendPipe.holdBegin).
    */
   private readonly beginStatements = new Map<string, { tag: string; bind: Buffer }>();
+  /** Execution states of statements parsed with parameter types, by types and text (stateForTypes). */
+  private readonly typedStates = new Map<string, DistributedState>();
   /** Counts the client's Parse and Close of statements, DEALLOCATE and DISCARD (beginStatements). */
   private statementChanges = 0;
   /** The last Bind forwarded to the backend since the client's last Sync, and a Describe of its portal after it. */
@@ -1256,6 +1259,23 @@ export class Session {
     this.beginStatements.clear();
   }
 
+  /**
+   * The execution state (plans, worker statements, Describe answers) of a statement parsed with
+   * parameter types: its own per types declared, as the types change what it means; the state
+   * shared by its text when it declares none.
+   */
+  private stateForTypes(sql: string, paramTypes: readonly number[], shared: DistributedState): DistributedState {
+    if (!paramTypes.some((t) => t !== 0)) return shared;
+    const key = `${paramTypes.join(",")}\0${sql}`;
+    let state = this.typedStates.get(key);
+    if (!state) {
+      if (this.typedStates.size >= classificationCacheMax) this.typedStates.clear();
+      state = {};
+      this.typedStates.set(key, state);
+    }
+    return state;
+  }
+
   private async onParse(m: Message): Promise<void> {
     const r = new BodyReader(m.body);
     const name = r.cstring();
@@ -1293,7 +1313,12 @@ export class Session {
     const count = r.int16();
     const paramTypes: number[] = [];
     for (let i = 0; i < count; i++) paramTypes.push(r.int32());
-    this.statements.set(name, { ...c.statements[0].intercepted, paramTypes });
+    const intercepted = c.statements[0].intercepted;
+    this.statements.set(name, {
+      ...intercepted,
+      paramTypes,
+      distributed: intercepted.distributed && this.stateForTypes(sql, paramTypes, intercepted.distributed),
+    });
     this.sendToClient(write.parseComplete());
   }
 

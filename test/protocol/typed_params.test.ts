@@ -94,6 +94,17 @@ for (const kind of clusterKinds()) {
       }
     });
 
+    test("one text parsed with and without declared types: each statement keeps its own meaning", async () => {
+      // Over every shard. A bpchar's trailing spaces do not count, a varchar's do: 'k1' is below
+      // 'k1  ' as varchar, equal as bpchar.
+      const sql = `SELECT count(*) FROM typed_v WHERE k >= $1 COLLATE "C"`;
+      await prepare("typed_first", sql, [BPCHAR]);
+      assert.deepEqual(rows(await execute("typed_first", ["k1  "])), [["11"]]);
+      await prepare("plain_then", sql, []);
+      assert.deepEqual(rows(await execute("plain_then", ["k1  "])), [["10"]]);
+      assert.deepEqual(rows(await execute("typed_first", ["k1  "])), [["11"]]);
+    });
+
     test("timestamptz into timestamp: the value in the session's time zone", async () => {
       await prepare("ins_t", "INSERT INTO typed_t VALUES ($1, $2)", [TIMESTAMPTZ, 0]);
       await prepare("get_t", "SELECT n FROM typed_t WHERE k = $1", [TIMESTAMPTZ]);
