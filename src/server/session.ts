@@ -1243,7 +1243,7 @@ export class Session {
     const changes = this.statementChanges;
     this.pipe!.forward(m.code, m.raw, (status, failed) => {
       if (status === 0x54 && !failed && this.statementChanges === changes) {
-        this.beginStatements.set(begin.statement, { tag: begin.tag, bind: begin.raws[0] });
+        this.beginStatements.set(begin.statement, { tag: begin.tag, bind: Buffer.from(begin.raws[0]) });
       }
     });
   }
