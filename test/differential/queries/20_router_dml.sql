@@ -164,3 +164,24 @@ SELECT username, karma FROM users WHERE username = $1::varchar(7);
 UPDATE users SET karma = karma + 10 WHERE username = 'typmodkeyXYZ'::varchar(9) RETURNING username, karma;
 
 DELETE FROM users WHERE username = 'cut keyXYZ'::varchar(7) RETURNING username;
+
+-- Parameters declared of another type than the distribution column (PREPARE's types): PostgreSQL
+-- converts the value to the column's type before the row is stored, and routing must follow the
+-- value stored: a numeric rounds into an integer key, a bpchar loses its trailing spaces in text.
+PREPARE typedparam_numeric(numeric, text) AS INSERT INTO companies (id, name) VALUES ($1, $2) RETURNING id, name;
+
+-- @touches companies
+EXECUTE typedparam_numeric(1500.5, 'typedparam rounded');
+
+SELECT id, name FROM companies WHERE id = 1501 AND name = 'typedparam rounded';
+
+PREPARE typedparam_bpchar(bpchar, int) AS INSERT INTO users (username, karma) VALUES ($1, $2) RETURNING username, length(username);
+
+-- @touches users
+EXECUTE typedparam_bpchar('typedparam   ', 8);
+
+SELECT username, karma FROM users WHERE username = 'typedparam';
+
+PREPARE typedparam_lookup(bpchar) AS SELECT username, karma FROM users WHERE username = $1;
+
+EXECUTE typedparam_lookup('typedparam  ');
