@@ -9,7 +9,7 @@ import { startLocalCluster, type TestCluster } from "../support/cluster.js";
 import {
   RawConnection,
   bindMessage,
-  dataRowValues,
+  dataRows,
   describeMessage,
   executeMessage,
   messageTypes,
@@ -17,13 +17,7 @@ import {
   readyStatus,
   syncMessage,
   errorText,
-  type RawMessage,
 } from "../support/raw.js";
-
-/** The values of the answer's DataRows. */
-function rows(answer: readonly RawMessage[]): (string | null)[][] {
-  return answer.filter((m) => m.type === "D").map((m) => dataRowValues(m.body));
-}
 
 describe("a BEGIN answered by Canopy and sent with the block's next statement", () => {
   let cluster: TestCluster;
@@ -61,7 +55,7 @@ describe("a BEGIN answered by Canopy and sent with the block's next statement", 
   }
 
   async function count(table: string): Promise<string | null> {
-    return rows(await other.simpleQuery(`SELECT count(*) FROM ${table}`))[0][0];
+    return dataRows(await other.simpleQuery(`SELECT count(*) FROM ${table}`))[0][0];
   }
 
   test("a prepared BEGIN, the second time held: the block is atomic over workers and the coordinator", async () => {
@@ -93,14 +87,14 @@ describe("a BEGIN answered by Canopy and sent with the block's next statement", 
     await begin("b2");
     await conn.simpleQuery("ROLLBACK");
     for (const run of [() => begin("b2"), () => conn.simpleQuery("BEGIN")]) {
-      const before = rows(await conn.simpleQuery("SELECT pg_catalog.clock_timestamp()::text"))[0][0];
+      const before = dataRows(await conn.simpleQuery("SELECT pg_catalog.clock_timestamp()::text"))[0][0];
       await run();
       await new Promise((r) => setTimeout(r, 300));
       const answer = await conn.simpleQuery(
         `SELECT extract(epoch FROM now() - '${before}'::timestamptz) * 1000, state
            FROM pg_stat_activity WHERE pid = pg_backend_pid()`,
       );
-      const [elapsedMs, state] = rows(answer)[0];
+      const [elapsedMs, state] = dataRows(answer)[0];
       assert.ok(Number(elapsedMs) < 150, `now() is ${elapsedMs} ms after the client's BEGIN`);
       assert.equal(state, "active");
       assert.equal(readyStatus(await conn.simpleQuery("ROLLBACK")), "I");
@@ -110,11 +104,11 @@ describe("a BEGIN answered by Canopy and sent with the block's next statement", 
   test("a held BEGIN reaches the coordinator database on its own: idle in transaction, and its timeout", async () => {
     const { conn: idle } = await RawConnection.startup(cluster.port);
     try {
-      const pid = rows(await idle.simpleQuery("SELECT pg_backend_pid()"))[0][0];
+      const pid = dataRows(await idle.simpleQuery("SELECT pg_backend_pid()"))[0][0];
       await idle.simpleQuery("SET idle_in_transaction_session_timeout = '500ms'");
       assert.equal(readyStatus(await idle.simpleQuery("BEGIN")), "T");
       await new Promise((r) => setTimeout(r, 200));
-      const state = rows(await other.simpleQuery(`SELECT state FROM pg_stat_activity WHERE pid = ${pid}`));
+      const state = dataRows(await other.simpleQuery(`SELECT state FROM pg_stat_activity WHERE pid = ${pid}`));
       assert.deepEqual(state, [["idle in transaction"]]);
       // PostgreSQL ends the session once the block has been idle past the timeout.
       await idle.waitClosed(5000);
@@ -128,7 +122,7 @@ describe("a BEGIN answered by Canopy and sent with the block's next statement", 
     const set = await conn.simpleQuery("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
     assert.equal(readyStatus(set), "T", errorText(set));
     await conn.simpleQuery("SELECT count(*) FROM held_dist");
-    assert.deepEqual(rows(await conn.simpleQuery("SHOW transaction_isolation")), [["repeatable read"]]);
+    assert.deepEqual(dataRows(await conn.simpleQuery("SHOW transaction_isolation")), [["repeatable read"]]);
     assert.equal(readyStatus(await conn.simpleQuery("COMMIT")), "I");
     assert.equal(readyStatus(await conn.simpleQuery("START TRANSACTION")), "T");
     assert.equal(readyStatus(await conn.simpleQuery("COMMIT")), "I");
@@ -146,7 +140,7 @@ describe("a BEGIN answered by Canopy and sent with the block's next statement", 
     );
     assert.deepEqual(messageTypes(await conn.readUntil("Z")), ["3", "1", "Z"]);
     let answer = await conn.executePrepared("again");
-    assert.deepEqual(rows(answer), [["1"]], errorText(answer));
+    assert.deepEqual(dataRows(answer), [["1"]], errorText(answer));
     assert.equal(readyStatus(answer), "I");
     // DEALLOCATE in SQL, then PREPARE in SQL.
     await prepare("viasql", "BEGIN");
@@ -156,7 +150,7 @@ describe("a BEGIN answered by Canopy and sent with the block's next statement", 
     await conn.simpleQuery("ROLLBACK");
     await conn.simpleQueries(["DEALLOCATE viasql", "PREPARE viasql AS SELECT 2"]);
     answer = await conn.executePrepared("viasql");
-    assert.deepEqual(rows(answer), [["2"]], errorText(answer));
+    assert.deepEqual(dataRows(answer), [["2"]], errorText(answer));
     assert.equal(readyStatus(answer), "I");
     // A Bind of a BEGIN followed by another statement before the Sync is not held either.
     await prepare("b3", "BEGIN");

@@ -8,9 +8,8 @@ import { clusterKinds, startCluster, type TestCluster } from "../support/cluster
 import {
   RawConnection,
   bindMessage,
-  dataRowValues,
+  dataRows,
   executeMessage,
-  message,
   messageTypes,
   parseMessage,
   readyStatus,
@@ -24,23 +23,11 @@ const TIMESTAMPTZ = 1184;
 const INT8 = 20;
 const NUMERIC = 1700;
 
-function rows(answer: readonly RawMessage[]): (string | null)[][] {
-  return answer.filter((m) => m.type === "D").map((m) => dataRowValues(m.body));
-}
-
-/** A Bind of one int8 parameter in binary format. */
-function bindInt8Binary(statement: string, value: bigint): Buffer {
-  const body = Buffer.alloc(2 + 1 + statement.length + 1 + 2 + 2 + 2 + 4 + 8 + 2);
-  let o = 0;
-  body.writeUInt8(0, o++); // unnamed portal
-  o += body.write(`${statement}\0`, o, "latin1");
-  body.writeInt16BE(1, o);
-  body.writeInt16BE(1, o + 2); // one format code: binary
-  body.writeInt16BE(1, o + 4); // one parameter
-  body.writeInt32BE(8, o + 6);
-  body.writeBigInt64BE(value, o + 10);
-  body.writeInt16BE(0, o + 18); // results in text
-  return message("B", body.subarray(0, o + 20));
+/** An int8 in binary format (a Bind parameter). */
+function int8Binary(value: bigint): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigInt64BE(value);
+  return b;
 }
 
 for (const kind of clusterKinds()) {
@@ -89,8 +76,8 @@ for (const kind of clusterKinds()) {
       const keys = Array.from({ length: 12 }, (_, i) => `k${i}`);
       for (const [i, k] of keys.entries()) await execute("ins_v", [`${k}   `, String(i)]);
       for (const [i, k] of keys.entries()) {
-        assert.deepEqual(rows(await conn.simpleQuery(`SELECT n FROM typed_v WHERE k = '${k}'`)), [[String(i)]], k);
-        assert.deepEqual(rows(await execute("get_v", [`${k}  `])), [[String(i)]], k);
+        assert.deepEqual(dataRows(await conn.simpleQuery(`SELECT n FROM typed_v WHERE k = '${k}'`)), [[String(i)]], k);
+        assert.deepEqual(dataRows(await execute("get_v", [`${k}  `])), [[String(i)]], k);
       }
     });
 
@@ -99,10 +86,10 @@ for (const kind of clusterKinds()) {
       // 'k1  ' as varchar, equal as bpchar.
       const sql = `SELECT count(*) FROM typed_v WHERE k >= $1 COLLATE "C"`;
       await prepare("typed_first", sql, [BPCHAR]);
-      assert.deepEqual(rows(await execute("typed_first", ["k1  "])), [["11"]]);
+      assert.deepEqual(dataRows(await execute("typed_first", ["k1  "])), [["11"]]);
       await prepare("plain_then", sql, []);
-      assert.deepEqual(rows(await execute("plain_then", ["k1  "])), [["10"]]);
-      assert.deepEqual(rows(await execute("typed_first", ["k1  "])), [["11"]]);
+      assert.deepEqual(dataRows(await execute("plain_then", ["k1  "])), [["10"]]);
+      assert.deepEqual(dataRows(await execute("typed_first", ["k1  "])), [["11"]]);
     });
 
     test("timestamptz into timestamp: the value in the session's time zone", async () => {
@@ -115,28 +102,34 @@ for (const kind of clusterKinds()) {
       for (let h = 5; h < 17; h++) {
         const stored = `2024-01-01 ${String(h - 5).padStart(2, "0")}:00:00`;
         assert.deepEqual(
-          rows(await conn.simpleQuery(`SELECT n FROM typed_t WHERE k = '${stored}'`)),
+          dataRows(await conn.simpleQuery(`SELECT n FROM typed_t WHERE k = '${stored}'`)),
           [[String(h)]],
           stored,
         );
-        assert.deepEqual(rows(await execute("get_t", [`${stored}+00`])), [[String(h)]], stored);
+        assert.deepEqual(dataRows(await execute("get_t", [`${stored}+00`])), [[String(h)]], stored);
       }
     });
 
     test("an int8 in binary format into an int4 column, and a numeric that rounds", async () => {
       await prepare("ins_i", "INSERT INTO typed_i VALUES ($1, 1)", [INT8]);
       for (let k = 1; k <= 12; k++)
-        await run(Buffer.concat([bindInt8Binary("ins_i", BigInt(k)), executeMessage(""), syncMessage()]));
+        await run(
+          Buffer.concat([bindMessage("", "ins_i", [int8Binary(BigInt(k))]), executeMessage(""), syncMessage()]),
+        );
       await prepare("ins_n", "INSERT INTO typed_i VALUES ($1, 2)", [NUMERIC]);
       for (let k = 13; k <= 24; k++) await execute("ins_n", [`${k}.4`]);
       await conn.simpleQueries(["PREPARE sql_n(numeric) AS INSERT INTO typed_i VALUES ($1, 3)"]);
       for (let k = 25; k <= 36; k++) await conn.simpleQueries([`EXECUTE sql_n(${k - 1}.5)`]);
       for (let k = 1; k <= 36; k++) {
         const expected = k <= 12 ? "1" : k <= 24 ? "2" : "3";
-        assert.deepEqual(rows(await conn.simpleQuery(`SELECT n FROM typed_i WHERE k = ${k}`)), [[expected]], String(k));
+        assert.deepEqual(
+          dataRows(await conn.simpleQuery(`SELECT n FROM typed_i WHERE k = ${k}`)),
+          [[expected]],
+          String(k),
+        );
       }
       const count = await conn.simpleQuery("SELECT count(*) FROM typed_i");
-      assert.deepEqual(rows(count), [["36"]]);
+      assert.deepEqual(dataRows(count), [["36"]]);
       assert.equal(readyStatus(count), "I");
     });
   });

@@ -332,11 +332,14 @@ export function parseMessage(name: string, sql: string, paramTypes: readonly num
   return message("P", Buffer.concat([Buffer.from(`${name}\0${sql}\0`, "utf8"), types]));
 }
 
-/** Bind: text parameters (null = SQL NULL) and the result format codes (0 text, 1 binary). */
+/**
+ * Bind: parameters as text (strings), in binary format (Buffers) or SQL NULL (null), and the
+ * result format codes (0 text, 1 binary).
+ */
 export function bindMessage(
   portal: string,
   statement: string,
-  params: readonly (string | null)[] = [],
+  params: readonly (string | Buffer | null)[] = [],
   resultFormats: readonly number[] = [],
 ): Buffer {
   const parts: Buffer[] = [Buffer.from(`${portal}\0${statement}\0`, "utf8")];
@@ -345,7 +348,9 @@ export function bindMessage(
     b.writeInt16BE(v, 0);
     return b;
   };
-  parts.push(int16(0)); // all parameters in text format
+  // No format codes (all text) unless some parameter is binary.
+  const formats = params.some((p) => Buffer.isBuffer(p)) ? params.map((p) => (Buffer.isBuffer(p) ? 1 : 0)) : [];
+  parts.push(int16(formats.length), ...formats.map(int16));
   parts.push(int16(params.length));
   for (const p of params) {
     const len = Buffer.alloc(4);
@@ -353,7 +358,7 @@ export function bindMessage(
       len.writeInt32BE(-1, 0);
       parts.push(len);
     } else {
-      const value = Buffer.from(p, "utf8");
+      const value = Buffer.isBuffer(p) ? p : Buffer.from(p, "utf8");
       len.writeInt32BE(value.length, 0);
       parts.push(len, value);
     }
@@ -375,6 +380,11 @@ export function executeMessage(portal: string, maxRows = 0): Buffer {
 }
 
 export const syncMessage = (): Buffer => message("S");
+
+/** The column values of every DataRow among `messages`, as text (null for SQL NULL). */
+export function dataRows(messages: readonly RawMessage[]): (string | null)[][] {
+  return messages.filter((m) => m.type === "D").map((m) => dataRowValues(m.body));
+}
 
 /** The raw column values of a DataRow body (null for SQL NULL), undecoded. */
 export function dataRowBuffers(body: Buffer): (Buffer | null)[] {
