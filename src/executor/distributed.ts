@@ -1973,6 +1973,9 @@ export async function runOnCoordinator(
   onMessage: (code: number, message: Buffer) => void = (_, message) => emit(session, inv, message),
   sync = false,
 ): Promise<void> {
+  // A statement asked to stop while its rows were read from the workers does not go on here: the
+  // request found nothing of the coordinator database's to cancel then.
+  session.interrupts.check();
   const { params, formats } = bindValues(inv, extraParams);
   const types = [...paramTypes];
   const forward = (code: number, message: Buffer) => {
