@@ -3,11 +3,11 @@
 // the coordinator database, describes COMMIT itself, and sends the coordinator database's COMMIT
 // with the client's Sync. The statuses in ReadyForQuery must still be PostgreSQL's, also when the
 // COMMIT fails in the coordinator database (a deferred constraint): error, then idle, nothing kept.
-import { test, describe, before, after } from "node:test";
+import { test, describe, before } from "node:test";
 import assert from "node:assert/strict";
-import { clusterKinds, startCluster, type TestCluster } from "../support/cluster.js";
+import { clusterKinds } from "../support/cluster.js";
+import { rawSessionSuite } from "../support/raw_session.js";
 import {
-  RawConnection,
   dataRowValues,
   parseErrorFields,
   parseMessage,
@@ -19,55 +19,46 @@ import {
 
 for (const kind of clusterKinds()) {
   describe(`a block over both workers ended by a prepared COMMIT (${kind})`, () => {
-    let cluster: TestCluster;
-    let conn: RawConnection;
+    const session = rawSessionSuite(kind, [
+      "CREATE TABLE kv (k int PRIMARY KEY, v int NOT NULL)",
+      "SELECT create_distributed_table('kv', 'k')",
+      "INSERT INTO kv SELECT g, 0 FROM generate_series(1, 20) g",
+      "CREATE TABLE ledger (id int UNIQUE DEFERRABLE INITIALLY DEFERRED)",
+    ]);
 
     before(async () => {
-      cluster = await startCluster(kind);
-      ({ conn } = await RawConnection.startup(cluster.port));
-      await conn.simpleQueries([
-        "CREATE TABLE kv (k int PRIMARY KEY, v int NOT NULL)",
-        "SELECT create_distributed_table('kv', 'k')",
-        "INSERT INTO kv SELECT g, 0 FROM generate_series(1, 20) g",
-        "CREATE TABLE ledger (id int UNIQUE DEFERRABLE INITIALLY DEFERRED)",
-      ]);
-      conn.write(
+      session.conn.write(
         Buffer.concat([
           parseMessage("add", "UPDATE kv SET v = v + $2 WHERE k = $1", [23, 23]),
           parseMessage("commit", "COMMIT"),
           syncMessage(),
         ]),
       );
-      assert.deepEqual(messageTypes(await conn.readUntil("Z")), ["1", "1", "Z"]);
-    });
-
-    after(async () => {
-      conn?.socket.destroy();
-      await cluster?.stop();
+      assert.deepEqual(messageTypes(await session.conn.readUntil("Z")), ["1", "1", "Z"]);
     });
 
     /** Adds `amount` to every row, one prepared UPDATE per key: every shard, so both workers. */
     async function addEverywhere(amount: number): Promise<void> {
       for (let k = 1; k <= 20; k++) {
-        const answer = await conn.executePrepared("add", [String(k), String(amount)]);
+        const answer = await session.conn.executePrepared("add", [String(k), String(amount)]);
         assert.deepEqual(messageTypes(answer), ["2", "n", "C", "Z"], errorText(answer));
         assert.equal(readyStatus(answer), "T");
       }
     }
 
     async function sum(): Promise<string | null> {
-      const answer = await conn.simpleQuery("SELECT sum(v) FROM kv");
+      const answer = await session.conn.simpleQuery("SELECT sum(v) FROM kv");
       return dataRowValues(answer.find((m) => m.type === "D")!.body)[0];
     }
 
     test("COMMIT: described as returning no rows, then committed and idle", async () => {
-      assert.equal(readyStatus(await conn.simpleQuery("BEGIN")), "T");
+      assert.equal(readyStatus(await session.conn.simpleQuery("BEGIN")), "T");
       await addEverywhere(1);
-      const answer = await conn.executePrepared("commit");
+      const answer = await session.conn.executePrepared("commit");
       assert.deepEqual(messageTypes(answer), ["2", "n", "C", "Z"], errorText(answer));
       assert.equal(readyStatus(answer), "I");
       assert.equal(await sum(), "20");
-      const prepared = await conn.simpleQuery(
+      const prepared = await session.conn.simpleQuery(
         "SELECT result FROM run_command_on_workers('SELECT count(*) FROM pg_prepared_xacts')",
       );
       assert.deepEqual(
@@ -77,15 +68,15 @@ for (const kind of clusterKinds()) {
     });
 
     test("a COMMIT the coordinator database refuses: its error, then idle, and nothing of the block", async () => {
-      assert.equal(readyStatus(await conn.simpleQuery("BEGIN")), "T");
+      assert.equal(readyStatus(await session.conn.simpleQuery("BEGIN")), "T");
       await addEverywhere(1);
-      assert.equal(readyStatus(await conn.simpleQuery("INSERT INTO ledger VALUES (1), (1)")), "T");
-      const answer = await conn.executePrepared("commit");
+      assert.equal(readyStatus(await session.conn.simpleQuery("INSERT INTO ledger VALUES (1), (1)")), "T");
+      const answer = await session.conn.executePrepared("commit");
       assert.deepEqual(messageTypes(answer), ["2", "n", "E", "Z"]);
       assert.equal(parseErrorFields(answer.find((m) => m.type === "E")!.body).C, "23505");
       assert.equal(readyStatus(answer), "I");
       assert.equal(await sum(), "20", "the workers' part rolled back");
-      const ledger = await conn.simpleQuery("SELECT count(*) FROM ledger");
+      const ledger = await session.conn.simpleQuery("SELECT count(*) FROM ledger");
       assert.equal(dataRowValues(ledger.find((m) => m.type === "D")!.body)[0], "0");
     });
   });

@@ -2,11 +2,11 @@
 // column's: PostgreSQL converts the value to the column's type, which may change it (a bpchar's
 // trailing spaces go in varchar, a timestamptz shifts by the time zone in timestamp, a numeric
 // rounds in an integer). Rows must go to the shard of the value stored, and lookups find them.
-import { test, describe, before, after } from "node:test";
+import { test, describe } from "node:test";
 import assert from "node:assert/strict";
-import { clusterKinds, startCluster, type TestCluster } from "../support/cluster.js";
+import { clusterKinds } from "../support/cluster.js";
+import { rawSessionSuite } from "../support/raw_session.js";
 import {
-  RawConnection,
   bindMessage,
   dataRows,
   executeMessage,
@@ -32,37 +32,25 @@ function int8Binary(value: bigint): Buffer {
 
 for (const kind of clusterKinds()) {
   describe(`parameters declared of another type than the distribution column (${kind})`, () => {
-    let cluster: TestCluster;
-    let conn: RawConnection;
-
-    before(async () => {
-      cluster = await startCluster(kind);
-      ({ conn } = await RawConnection.startup(cluster.port));
-      await conn.simpleQueries([
-        "SET TimeZone = 'UTC'",
-        "CREATE TABLE typed_v (k varchar(10) PRIMARY KEY, n int)",
-        "SELECT create_distributed_table('typed_v', 'k')",
-        "CREATE TABLE typed_t (k timestamp PRIMARY KEY, n int)",
-        "SELECT create_distributed_table('typed_t', 'k')",
-        "CREATE TABLE typed_i (k int PRIMARY KEY, n int)",
-        "SELECT create_distributed_table('typed_i', 'k')",
-      ]);
-    });
-
-    after(async () => {
-      conn?.socket.destroy();
-      await cluster?.stop();
-    });
+    const session = rawSessionSuite(kind, [
+      "SET TimeZone = 'UTC'",
+      "CREATE TABLE typed_v (k varchar(10) PRIMARY KEY, n int)",
+      "SELECT create_distributed_table('typed_v', 'k')",
+      "CREATE TABLE typed_t (k timestamp PRIMARY KEY, n int)",
+      "SELECT create_distributed_table('typed_t', 'k')",
+      "CREATE TABLE typed_i (k int PRIMARY KEY, n int)",
+      "SELECT create_distributed_table('typed_i', 'k')",
+    ]);
 
     async function prepare(name: string, sql: string, types: number[]): Promise<void> {
-      conn.write(Buffer.concat([parseMessage(name, sql, types), syncMessage()]));
-      const answer = await conn.readUntil("Z");
+      session.conn.write(Buffer.concat([parseMessage(name, sql, types), syncMessage()]));
+      const answer = await session.conn.readUntil("Z");
       assert.deepEqual(messageTypes(answer), ["1", "Z"], errorText(answer));
     }
 
     async function run(bytes: Buffer): Promise<RawMessage[]> {
-      conn.write(bytes);
-      const answer = await conn.readUntil("Z");
+      session.conn.write(bytes);
+      const answer = await session.conn.readUntil("Z");
       assert.equal(errorText(answer), "");
       return answer;
     }
@@ -76,7 +64,11 @@ for (const kind of clusterKinds()) {
       const keys = Array.from({ length: 12 }, (_, i) => `k${i}`);
       for (const [i, k] of keys.entries()) await execute("ins_v", [`${k}   `, String(i)]);
       for (const [i, k] of keys.entries()) {
-        assert.deepEqual(dataRows(await conn.simpleQuery(`SELECT n FROM typed_v WHERE k = '${k}'`)), [[String(i)]], k);
+        assert.deepEqual(
+          dataRows(await session.conn.simpleQuery(`SELECT n FROM typed_v WHERE k = '${k}'`)),
+          [[String(i)]],
+          k,
+        );
         assert.deepEqual(dataRows(await execute("get_v", [`${k}  `])), [[String(i)]], k);
       }
     });
@@ -102,7 +94,7 @@ for (const kind of clusterKinds()) {
       for (let h = 5; h < 17; h++) {
         const stored = `2024-01-01 ${String(h - 5).padStart(2, "0")}:00:00`;
         assert.deepEqual(
-          dataRows(await conn.simpleQuery(`SELECT n FROM typed_t WHERE k = '${stored}'`)),
+          dataRows(await session.conn.simpleQuery(`SELECT n FROM typed_t WHERE k = '${stored}'`)),
           [[String(h)]],
           stored,
         );
@@ -118,17 +110,17 @@ for (const kind of clusterKinds()) {
         );
       await prepare("ins_n", "INSERT INTO typed_i VALUES ($1, 2)", [NUMERIC]);
       for (let k = 13; k <= 24; k++) await execute("ins_n", [`${k}.4`]);
-      await conn.simpleQueries(["PREPARE sql_n(numeric) AS INSERT INTO typed_i VALUES ($1, 3)"]);
-      for (let k = 25; k <= 36; k++) await conn.simpleQueries([`EXECUTE sql_n(${k - 1}.5)`]);
+      await session.conn.simpleQueries(["PREPARE sql_n(numeric) AS INSERT INTO typed_i VALUES ($1, 3)"]);
+      for (let k = 25; k <= 36; k++) await session.conn.simpleQueries([`EXECUTE sql_n(${k - 1}.5)`]);
       for (let k = 1; k <= 36; k++) {
         const expected = k <= 12 ? "1" : k <= 24 ? "2" : "3";
         assert.deepEqual(
-          dataRows(await conn.simpleQuery(`SELECT n FROM typed_i WHERE k = ${k}`)),
+          dataRows(await session.conn.simpleQuery(`SELECT n FROM typed_i WHERE k = ${k}`)),
           [[expected]],
           String(k),
         );
       }
-      const count = await conn.simpleQuery("SELECT count(*) FROM typed_i");
+      const count = await session.conn.simpleQuery("SELECT count(*) FROM typed_i");
       assert.deepEqual(dataRows(count), [["36"]]);
       assert.equal(readyStatus(count), "I");
     });
