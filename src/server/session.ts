@@ -394,6 +394,7 @@ export class Session {
   private receive(chunk: Buffer): void {
     if (this.state === SessionState.Closed) return;
     this.framer.push(chunk);
+    if (this.subQueryCopyIn) this.pumpSubQueryCopyIn();
     // Bound what a client can pile up while a message is being handled.
     if (this.framer.pendingBytes > 64 * 1024 * 1024 && this.busy) this.socket.pause();
     void this.drive();
@@ -1205,10 +1206,47 @@ export class Session {
           if (code === BackendCode.ReadyForQuery) return;
           if (code === BackendCode.ErrorResponse) error = parseErrorFields(message.subarray(5));
           this.sendToClient(message);
+          if (code === BackendCode.CopyInResponse) {
+            // The client sends its data once it has this: it must not wait for the Query's end.
+            this.flushClient();
+            this.subQueryCopyIn = true;
+            this.pumpSubQueryCopyIn();
+          }
         },
-        done: () => resolve(error),
+        done: () => {
+          this.subQueryCopyIn = false;
+          resolve(error);
+        },
       });
     });
+  }
+
+  /**
+   * Whether a statement of a Query that Canopy runs statement by statement is a COPY FROM STDIN
+   * the coordinator database runs: the client's data goes to it while the Query is being handled
+   * (drive waits for that statement's end), as it comes (receive).
+   */
+  private subQueryCopyIn = false;
+
+  /**
+   * Passes the client's messages on to the backend until its copy data ends, as they arrive. The
+   * backend handles them as PostgreSQL does during COPY FROM STDIN: it ignores Flush and Sync and
+   * refuses other messages, ending the COPY with an error.
+   */
+  private pumpSubQueryCopyIn(): void {
+    while (this.subQueryCopyIn) {
+      const code = this.framer.nextCode();
+      if (code === null) break;
+      if (code === FrontendCode.Terminate) {
+        this.close();
+        return;
+      }
+      const m = this.framer.next();
+      if (m === null) break;
+      this.pipe!.send(m.raw);
+      if (code === FrontendCode.CopyDone || code === FrontendCode.CopyFail) this.subQueryCopyIn = false;
+    }
+    this.pipe!.flush();
   }
 
   /**

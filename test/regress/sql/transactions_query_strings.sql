@@ -26,4 +26,12 @@ SELECT create_distributed_table('ms_copy', 'id', shard_count => 4) \; COPY ms_co
 \.
 SELECT count(*) FROM ms_copy;
 SELECT count(*) FROM pg_dist_partition WHERE logicalrelid = 'ms_copy'::regclass;
-DROP TABLE ms, ms_copy;
+-- A COPY into a coordinator table ending a string after a function of Canopy's: its data reaches
+-- the coordinator database while the string runs.
+CREATE TABLE ms_local (id int, v text);
+SELECT get_shard_id_for_distribution_column('ms_copy', 1) > 0 AS has_shard \; COPY ms_local FROM STDIN;
+1	a
+2	b
+\.
+SELECT count(*) FROM ms_local;
+DROP TABLE ms, ms_copy, ms_local;

@@ -1,0 +1,111 @@
+// COPY FROM STDIN into a coordinator table inside a Query string that Canopy runs statement by
+// statement (one of its statements is Canopy's: a function call, a read of a distributed table).
+// The client's copy data must reach the coordinator database while the string is still being
+// handled; PostgreSQL then goes on with the statements after the COPY. Before, the session hung:
+// it waited for the COPY to end and read no more of the client's messages meanwhile.
+import { test, describe } from "node:test";
+import assert from "node:assert/strict";
+import { clusterKinds } from "../support/cluster.js";
+import { rawSessionSuite } from "../support/raw_session.js";
+import {
+  dataRows,
+  firstError,
+  message,
+  messageTypes,
+  queryMessage,
+  readyStatus,
+  type RawMessage,
+} from "../support/raw.js";
+
+const copyData = (text: string) => message("d", Buffer.from(text));
+const copyDone = () => message("c");
+const copyFail = (reason: string) => message("f", Buffer.from(`${reason}\0`));
+
+for (const kind of clusterKinds()) {
+  describe(`COPY FROM STDIN in a Query string run statement by statement (${kind})`, () => {
+    const session = rawSessionSuite(kind, [
+      "CREATE TABLE dist (id int PRIMARY KEY)",
+      "SELECT create_distributed_table('dist', 'id', shard_count => 4)",
+      "INSERT INTO dist VALUES (1), (2)",
+      "CREATE TABLE loc (a int, b text)",
+    ]);
+
+    /** Sends the Query, then the copy messages once CopyInResponse came; returns everything to ReadyForQuery. */
+    async function copyQuery(sql: string, copy: Buffer[]): Promise<RawMessage[]> {
+      session.conn.write(queryMessage(sql));
+      const before = await session.conn.readUntil("G");
+      session.conn.write(Buffer.concat(copy));
+      return [...before, ...(await session.conn.readUntil("Z"))];
+    }
+
+    const count = async () => dataRows(await session.conn.simpleQuery("SELECT count(*) FROM loc"))[0][0];
+
+    test("as the last statement, after a function of Canopy's", async () => {
+      const out = await copyQuery("SELECT get_shard_id_for_distribution_column('dist', 1) > 0; COPY loc FROM STDIN", [
+        copyData("1\tone\n2\ttwo\n"),
+        copyDone(),
+      ]);
+      assert.equal(firstError(out), null);
+      assert.deepEqual(dataRows(out), [["t"]]);
+      assert.ok(messageTypes(out).includes("C"));
+      assert.equal(readyStatus(out), "I");
+      assert.equal(await count(), "2");
+    });
+
+    test("between statements, after a read of a distributed table", async () => {
+      const sql = "SELECT count(*) FROM dist; COPY loc FROM STDIN; SELECT count(*) FROM loc";
+      if (kind === "embedded") {
+        // The embedded coordinator database takes copy data only at the end of a string.
+        session.conn.write(queryMessage(sql));
+        const out = await session.conn.readUntil("Z");
+        assert.equal(firstError(out)?.C, "0A000");
+        assert.equal(readyStatus(out), "I");
+        return;
+      }
+      const out = await copyQuery(sql, [copyData("3\tthree\n"), copyDone()]);
+      assert.equal(firstError(out), null);
+      assert.deepEqual(dataRows(out), [["2"], ["3"]]);
+      assert.equal(readyStatus(out), "I");
+    });
+
+    test("a bad row fails the COPY with its line; nothing of it stays, the rest does not run", async () => {
+      const before = await count();
+      const out = await copyQuery("SELECT count(*) FROM dist; COPY loc FROM STDIN", [
+        copyData("10\tten\nx\televen\n"),
+        copyDone(),
+      ]);
+      const error = firstError(out);
+      assert.equal(error?.C, "22P02");
+      assert.match(error?.W ?? "", /COPY loc, line 2/);
+      assert.equal(readyStatus(out), "I");
+      assert.equal(await count(), before);
+    });
+
+    test("CopyFail ends the COPY with the client's reason; the session carries on", async () => {
+      const before = await count();
+      const out = await copyQuery("SELECT get_shard_id_for_distribution_column('dist', 2) > 0; COPY loc FROM STDIN", [
+        copyData("20\ttwenty\n"),
+        copyFail("changed my mind"),
+      ]);
+      const error = firstError(out);
+      assert.equal(error?.C, "57014");
+      assert.match(error?.M ?? "", /changed my mind/);
+      assert.equal(readyStatus(out), "I");
+      assert.equal(await count(), before);
+    });
+
+    test("in a block the client rolls back, the copied rows go with it", async () => {
+      const before = await count();
+      await session.conn.simpleQueries(["BEGIN"]);
+      const out = await copyQuery("SELECT count(*) FROM dist; COPY loc FROM STDIN", [
+        copyData("30\tthirty\n"),
+        copyDone(),
+      ]);
+      assert.equal(firstError(out), null);
+      assert.equal(readyStatus(out), "T");
+      assert.equal(await count(), String(Number(before) + 1));
+      await session.conn.simpleQueries(["ROLLBACK"]);
+      assert.equal(await count(), before);
+    });
+  });
+}
