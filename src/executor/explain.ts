@@ -248,6 +248,8 @@ export class Explain {
   private async coordinatorPlan(session: Session, stmt: AstNode, binding: Binding): Promise<string[]> {
     this.executionStartMs ??= performance.now();
     const sql = deparseStatement({ ExplainStmt: { query: stmt, options: this.options } });
+    // ANALYZE runs the statement: asked to stop while its rows were read, it does not begin.
+    session.interrupts.check();
     const rows = await session.internalQuery(sql, binding.params, binding.formats, binding.types);
     const out: string[] = [];
     let skipFrom = -1;

@@ -289,6 +289,8 @@ async function routeRows(
   let failure: unknown = null;
   const { params, formats } = bindValues(inv, dataParams);
   const unread: [string, string][] = [];
+  // Asked to stop while the rows were read: the SELECT does not begin (see runOnCoordinator).
+  session.interrupts.check();
   const add = (index: number, object: string) => {
     let list = byShard.get(index);
     if (!list) byShard.set(index, (list = []));

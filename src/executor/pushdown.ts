@@ -152,6 +152,8 @@ export async function runPushdown(
   const forward = (code: number, message: Buffer) => {
     if (code === BackendCode.DataRow || code === BackendCode.CommandComplete) emit(session, inv, message);
   };
+  // Asked to stop while the workers answered: the combining does not begin (see runOnCoordinator).
+  session.interrupts.check();
   await session.flushAndAwait([
     session.internalRaw(FrontendCode.Parse, write.parse("", deparseStatement({ SelectStmt: coordinator }), types)),
     session.internalRaw(FrontendCode.Bind, write.bind("", "", values, formats, inv.resultFormats)),

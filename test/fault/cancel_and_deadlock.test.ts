@@ -388,63 +388,80 @@ async function cancelDroppingRelay(port: number): Promise<{ port: number; droppe
 describe("a cancel that comes while the workers' part ends (local cluster)", () => {
   let cluster: TestCluster;
   let relay: Awaited<ReturnType<typeof cancelDroppingRelay>>;
+  let c: pg.Client;
+  let worker: pg.Client;
+  /** The shard of `slow` on the worker behind the relay. */
+  let shardid: string;
 
   before(async () => {
     cluster = await startLocalCluster(2);
     relay = await cancelDroppingRelay(cluster.workerPorts[1]);
+    c = await connect(cluster.url);
+    worker = await connect(`postgres://postgres@127.0.0.1:${cluster.workerPorts[1]}/postgres`);
+    // The second worker is reached through the relay, which loses the cancels sent to it.
+    const [{ nodename }] = (
+      await c.query("SELECT nodename FROM pg_dist_node WHERE nodeport = $1", [cluster.workerPorts[1]])
+    ).rows;
+    await c.query("SELECT canopy_remove_node($1, $2)", [nodename, cluster.workerPorts[1]]);
+    await c.query("SELECT canopy_add_node('127.0.0.1', $1)", [relay.port]);
+    await c.query("CREATE TABLE slow (id int PRIMARY KEY)");
+    await c.query("INSERT INTO slow SELECT generate_series(1, 4)");
+    await c.query("SELECT create_distributed_table('slow', 'id', shard_count => 2)");
+    await c.query("CREATE TABLE slow_into (id int)");
+    await c.query("SELECT create_distributed_table('slow_into', 'id', shard_count => 2)");
+    [{ shardid }] = (
+      await c.query(
+        `SELECT p.shardid FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
+          WHERE n.nodeport = $1 AND p.shardid IN (SELECT shardid FROM pg_dist_shard WHERE logicalrelid = 'slow'::regclass)`,
+        [relay.port],
+      )
+    ).rows;
   });
 
   after(async () => {
+    await worker?.end();
+    await c?.end();
     relay?.server.close();
     await cluster?.stop();
   });
 
-  test("the coordinator's part of the statement does not start", async () => {
-    const c = await connect(cluster.url);
-    const worker = await connect(`postgres://postgres@127.0.0.1:${cluster.workerPorts[1]}/postgres`);
-    try {
-      // The second worker is reached through the relay, which loses the cancels sent to it.
-      const [{ nodename }] = (
-        await c.query("SELECT nodename FROM pg_dist_node WHERE nodeport = $1", [cluster.workerPorts[1]])
-      ).rows;
-      await c.query("SELECT canopy_remove_node($1, $2)", [nodename, cluster.workerPorts[1]]);
-      await c.query("SELECT canopy_add_node('127.0.0.1', $1)", [relay.port]);
-      await c.query("CREATE TABLE slow (id int PRIMARY KEY)");
-      await c.query("INSERT INTO slow SELECT generate_series(1, 4)");
-      await c.query("SELECT create_distributed_table('slow', 'id', shard_count => 2)");
-      const [{ shardid }] = (
-        await c.query(
-          `SELECT p.shardid FROM pg_dist_placement p JOIN pg_dist_node n USING (groupid)
-            WHERE n.nodeport = $1 AND p.shardid IN (SELECT shardid FROM pg_dist_shard WHERE logicalrelid = 'slow'::regclass)`,
-          [relay.port],
-        )
-      ).rows;
-      // The read of that worker's shard waits for this lock, past the cancel. (The worker's
-      // pg_stat_activity shows the connection's previous statement while it waits.)
-      await worker.query("BEGIN");
-      await worker.query(`LOCK TABLE slow_${shardid} IN ACCESS EXCLUSIVE MODE`);
-      // pg_sleep is volatile: it runs on the coordinator, over the rows read from the workers.
-      const running = outcome(c.query("SELECT count(*) FROM slow WHERE pg_sleep(10) IS NOT NULL"));
-      await until(
-        async () =>
-          (await worker.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'")).rowCount! > 0 ||
-          undefined,
-        10_000,
-        "the worker's read to wait for the lock",
-      );
-      await sendCancel(cluster.port, c);
-      await until(async () => relay.dropped() > 0 || undefined, 10_000, "a cancel lost on the way to the worker");
-      await worker.query("ROLLBACK");
-      const released = Date.now();
-      const { error } = await running;
-      assert.equal(error?.code, "57014");
-      // Without the check the coordinator would sleep 10 s for each of the four rows.
-      assert.ok(Date.now() - released < 8_000, `the statement ended ${Date.now() - released} ms after the read`);
-      assert.equal((await c.query("SELECT count(*)::int AS n FROM slow")).rows[0].n, 4);
-    } finally {
-      await worker.query("ROLLBACK").catch(() => {});
-      await worker.end();
-      await c.end();
-    }
-  });
+  // pg_sleep is volatile: it runs on the coordinator, over the rows read from the workers. Without
+  // a check there the coordinator would sleep 10 s for each of the four rows.
+  for (const sql of [
+    "SELECT count(*) FROM slow WHERE pg_sleep(10) IS NOT NULL",
+    "INSERT INTO slow_into SELECT id FROM slow WHERE pg_sleep(10) IS NOT NULL",
+    "EXPLAIN ANALYZE SELECT count(*) FROM slow WHERE pg_sleep(10) IS NOT NULL",
+  ]) {
+    test(`the coordinator's part does not start: ${sql}`, async () => {
+      try {
+        // The read of that worker's shard waits for this lock, past the cancel. (The worker's
+        // pg_stat_activity shows the connection's previous statement while it waits.)
+        await worker.query("BEGIN");
+        await worker.query(`LOCK TABLE slow_${shardid} IN ACCESS EXCLUSIVE MODE`);
+        const running = outcome(c.query(sql));
+        await until(
+          async () =>
+            (await worker.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'")).rowCount! > 0 ||
+            undefined,
+          10_000,
+          "the worker's read to wait for the lock",
+        );
+        const dropped = relay.dropped();
+        await sendCancel(cluster.port, c);
+        await until(
+          async () => relay.dropped() > dropped || undefined,
+          10_000,
+          "a cancel lost on the way to the worker",
+        );
+        await worker.query("ROLLBACK");
+        const released = Date.now();
+        const { error } = await running;
+        assert.equal(error?.code, "57014");
+        assert.ok(Date.now() - released < 8_000, `the statement ended ${Date.now() - released} ms after the read`);
+        assert.equal((await c.query("SELECT count(*)::int AS n FROM slow_into")).rows[0].n, 0);
+      } finally {
+        await worker.query("ROLLBACK").catch(() => {});
+      }
+    });
+  }
 });
