@@ -394,7 +394,9 @@ export class Session {
   private receive(chunk: Buffer): void {
     if (this.state === SessionState.Closed) return;
     this.framer.push(chunk);
-    if (this.subQueryCopyIn) this.pumpSubQueryCopyIn();
+    // During such a COPY the framer holds at most part of one message: no pause, which only the
+    // end of the Query being handled would undo, and that waits for the rest of the client's data.
+    if (this.subQueryCopyIn) return this.pumpSubQueryCopyIn();
     // Bound what a client can pile up while a message is being handled.
     if (this.framer.pendingBytes > 64 * 1024 * 1024 && this.busy) this.socket.pause();
     void this.drive();
@@ -1230,21 +1232,25 @@ export class Session {
 
   /**
    * Passes the client's messages on to the backend until its copy data ends, as they arrive. The
-   * backend handles them as PostgreSQL does during COPY FROM STDIN: it ignores Flush and Sync and
-   * refuses other messages, ending the COPY with an error.
+   * backend handles them as PostgreSQL does during COPY FROM STDIN: it ignores Flush and Sync, and
+   * any other message is a protocol violation that ends the connection.
    */
   private pumpSubQueryCopyIn(): void {
-    while (this.subQueryCopyIn) {
-      const code = this.framer.nextCode();
-      if (code === null) break;
-      if (code === FrontendCode.Terminate) {
-        this.close();
-        return;
+    // Messages that came before the CopyInResponse may have paused the socket (receive).
+    if (this.socket.isPaused()) this.socket.resume();
+    try {
+      while (this.subQueryCopyIn) {
+        const code = this.framer.nextCode();
+        if (code === null) break;
+        if (code === FrontendCode.Terminate) return this.close();
+        const m = this.framer.next();
+        if (m === null) break;
+        this.pipe!.send(m.raw);
+        if (code === FrontendCode.CopyDone || code === FrontendCode.CopyFail) this.subQueryCopyIn = false;
       }
-      const m = this.framer.next();
-      if (m === null) break;
-      this.pipe!.send(m.raw);
-      if (code === FrontendCode.CopyDone || code === FrontendCode.CopyFail) this.subQueryCopyIn = false;
+    } catch (e) {
+      // A malformed message (a length out of bounds): the session ends, as drive() ends it.
+      return this.fatal(e);
     }
     this.pipe!.flush();
   }

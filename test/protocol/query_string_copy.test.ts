@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { clusterKinds } from "../support/cluster.js";
 import { rawSessionSuite } from "../support/raw_session.js";
 import {
+  RawConnection,
   dataRows,
   firstError,
   message,
@@ -31,11 +32,11 @@ for (const kind of clusterKinds()) {
     ]);
 
     /** Sends the Query, then the copy messages once CopyInResponse came; returns everything to ReadyForQuery. */
-    async function copyQuery(sql: string, copy: Buffer[]): Promise<RawMessage[]> {
+    async function copyQuery(sql: string, copy: Buffer[], timeoutMs = 10_000): Promise<RawMessage[]> {
       session.conn.write(queryMessage(sql));
       const before = await session.conn.readUntil("G");
       session.conn.write(Buffer.concat(copy));
-      return [...before, ...(await session.conn.readUntil("Z"))];
+      return [...before, ...(await session.conn.readUntil("Z", timeoutMs))];
     }
 
     const count = async () => dataRows(await session.conn.simpleQuery("SELECT count(*) FROM loc"))[0][0];
@@ -106,6 +107,36 @@ for (const kind of clusterKinds()) {
       assert.equal(await count(), String(Number(before) + 1));
       await session.conn.simpleQueries(["ROLLBACK"]);
       assert.equal(await count(), before);
+    });
+
+    test("copy data of 80 MB in one message, more than a busy session lets pile up", async (t) => {
+      if (kind === "embedded") return t.skip("the embedded coordinator database buffers COPY data whole");
+      const before = Number(await count());
+      const row = `40\t${"x".repeat(999)}\n`;
+      const rows = Math.ceil((80 * 1024 * 1024) / row.length);
+      const out = await copyQuery(
+        "SELECT count(*) FROM dist; COPY loc FROM STDIN",
+        [copyData(row.repeat(rows)), copyDone()],
+        120_000,
+      );
+      assert.equal(firstError(out), null);
+      assert.equal(await count(), String(before + rows));
+      await session.conn.simpleQueries(["DELETE FROM loc WHERE a = 40"]);
+    });
+
+    test("a malformed message in the copy data ends that session only", async () => {
+      const { conn } = await RawConnection.startup(session.cluster.port);
+      try {
+        conn.write(queryMessage("SELECT get_shard_id_for_distribution_column('dist', 1) > 0; COPY loc FROM STDIN"));
+        await conn.readUntil("G");
+        // A CopyData whose length field is below its own four bytes.
+        conn.write(Buffer.from([0x64, 0, 0, 0, 2]));
+        const out = await conn.readUntilClose();
+        assert.equal(firstError(out)?.C, "08P01");
+      } finally {
+        conn.destroy();
+      }
+      assert.deepEqual(dataRows(await session.conn.simpleQuery("SELECT 1")), [["1"]]);
     });
   });
 }
