@@ -84,6 +84,11 @@ export interface RawLink {
   /** Asks the node to cancel what this link is running. */
   cancel(): Promise<void>;
   close(): void;
+  /**
+   * While the node is behind in reading what was written to it (more than a few MB wait): resolves
+   * once it has caught up, so that the writer can stop reading its own source meanwhile.
+   */
+  backlogged?(): Promise<void> | undefined;
 }
 
 /** Reaches nodes; the coordinator has one gateway for all of them. */

@@ -426,7 +426,8 @@ export class Session {
       this.cancelPending = false;
       this.flushClient();
       this.remote.trim();
-      if (this.socket.isPaused()) this.socket.resume();
+      if (this.socket.isPaused() && !this.backendBehind) this.socket.resume();
+      this.holdClientForBackend();
     }
   }
 
@@ -1237,7 +1238,7 @@ export class Session {
    */
   private pumpSubQueryCopyIn(): void {
     // Messages that came before the CopyInResponse may have paused the socket (receive).
-    if (this.socket.isPaused()) this.socket.resume();
+    if (this.socket.isPaused() && !this.backendBehind) this.socket.resume();
     try {
       while (this.subQueryCopyIn) {
         const code = this.framer.nextCode();
@@ -1253,6 +1254,27 @@ export class Session {
       return this.fatal(e);
     }
     this.pipe!.flush();
+    this.holdClientForBackend();
+  }
+
+  /** Whether the client's socket waits for the coordinator database to read what it was sent. */
+  private backendBehind = false;
+
+  /**
+   * While the coordinator database is behind in reading what went to it (the client's copy data,
+   * forwarded as it comes): nothing more is read from the client until it has caught up, so that
+   * a fast client cannot pile its data up in the coordinator's memory.
+   */
+  private holdClientForBackend(): void {
+    if (this.backendBehind) return;
+    const caughtUp = this.link?.backlogged?.();
+    if (!caughtUp) return;
+    this.backendBehind = true;
+    this.socket.pause();
+    void caughtUp.then(() => {
+      this.backendBehind = false;
+      if (this.state !== SessionState.Closed) this.socket.resume();
+    });
   }
 
   /**
@@ -1828,6 +1850,9 @@ function isHiddenParameter(message: Buffer): boolean {
   return message.subarray(5, 12).toString("latin1") === "canopy.";
 }
 
+/** Bytes of the client's (copy data) waiting for the coordinator database before the client waits. */
+const BACKEND_BACKLOG_MAX = 4 * 1024 * 1024;
+
 /** A RawLink over a socket to a real PostgreSQL server. */
 class SocketLink implements RawLink {
   backendKey: { processId: number; secretKey: number } | null = null;
@@ -1858,6 +1883,10 @@ class SocketLink implements RawLink {
   write(bytes: Buffer): void {
     corkForTick(this.socket);
     this.socket.write(bytes);
+  }
+
+  backlogged(): Promise<void> | undefined {
+    return this.socket.writableLength > BACKEND_BACKLOG_MAX ? drained(this.socket) : undefined;
   }
 
   pause(): void {

@@ -5,8 +5,11 @@
 // it waited for the COPY to end and read no more of the client's messages meanwhile.
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
+import { once } from "node:events";
 import { clusterKinds } from "../support/cluster.js";
 import { rawSessionSuite } from "../support/raw_session.js";
+import { connect } from "../support/client.js";
+import { sleep } from "../support/wait.js";
 import {
   RawConnection,
   dataRows,
@@ -123,6 +126,43 @@ for (const kind of clusterKinds()) {
       assert.equal(await count(), String(before + rows));
       await session.conn.simpleQueries(["DELETE FROM loc WHERE a = 40"]);
     });
+
+    for (const sql of ["COPY held FROM STDIN", "SELECT count(*) FROM dist; COPY held FROM STDIN"]) {
+      test(`copy data waits in the client while the coordinator database is stalled: ${sql}`, async (t) => {
+        if (kind === "embedded") return t.skip("the embedded coordinator database buffers COPY data whole");
+        const db = await connect(`postgres://postgres@127.0.0.1:${session.cluster.coordinatorDbPort}/postgres`);
+        const { conn } = await RawConnection.startup(session.cluster.port);
+        try {
+          await db.query("CREATE TABLE IF NOT EXISTS held (id int PRIMARY KEY, pad text)");
+          // The COPY's first row waits for this transaction's row with the same key.
+          await db.query("BEGIN");
+          await db.query("INSERT INTO held VALUES (1, 'first')");
+          conn.write(queryMessage(sql));
+          await conn.readUntil("G");
+          const chunk = copyData(Array.from({ length: 1024 }, (_, i) => `${i + 1}\t${"y".repeat(1000)}\n`).join(""));
+          // Writes as fast as the coordinator reads, for two seconds.
+          let sent = 0;
+          const until = Date.now() + 2000;
+          while (Date.now() < until && sent < 256 * 1024 * 1024) {
+            sent += chunk.length;
+            if (!conn.socket.write(chunk)) {
+              await Promise.race([once(conn.socket, "drain"), sleep(until - Date.now())]);
+            }
+          }
+          // What a stalled database had not read stays with the client (and the kernel's buffers).
+          assert.ok(sent < 64 * 1024 * 1024, `the coordinator took ${sent} bytes from the client`);
+          await db.query("COMMIT");
+          conn.write(copyDone());
+          const out = await conn.readUntil("Z", 60_000);
+          assert.equal(firstError(out)?.C, "23505");
+        } finally {
+          conn.destroy();
+          await db.query("ROLLBACK").catch(() => {});
+          await db.query("DROP TABLE IF EXISTS held");
+          await db.end();
+        }
+      });
+    }
 
     test("a malformed message in the copy data ends that session only", async () => {
       const { conn } = await RawConnection.startup(session.cluster.port);
