@@ -17,6 +17,7 @@ import {
   readyStatus,
   syncMessage,
   errorText,
+  type RawMessage,
 } from "../support/raw.js";
 
 describe("a BEGIN answered by Canopy and sent with the block's next statement", () => {
@@ -52,6 +53,27 @@ describe("a BEGIN answered by Canopy and sent with the block's next statement", 
     const answer = await conn.executePrepared(name);
     assert.deepEqual(messageTypes(answer), ["2", "n", "C", "Z"], errorText(answer));
     assert.equal(readyStatus(answer), "T");
+  }
+
+  /**
+   * Prepares `name` as a BEGIN and runs it once (so that it is seen to open a block), then sends
+   * its Bind and Execute with `sql` as an unnamed statement, before one Sync; returns the answers.
+   */
+  async function beginBatchedWith(name: string, sql: string): Promise<RawMessage[]> {
+    await prepare(name, "BEGIN");
+    await begin(name);
+    await conn.simpleQuery("ROLLBACK");
+    conn.write(
+      Buffer.concat([
+        bindMessage("", name),
+        executeMessage(""),
+        parseMessage("", sql),
+        bindMessage("", ""),
+        executeMessage(""),
+        syncMessage(),
+      ]),
+    );
+    return conn.readUntil("Z");
   }
 
   async function count(table: string): Promise<string | null> {
@@ -153,40 +175,14 @@ describe("a BEGIN answered by Canopy and sent with the block's next statement", 
     assert.deepEqual(dataRows(answer), [["2"]], errorText(answer));
     assert.equal(readyStatus(answer), "I");
     // A Bind of a BEGIN followed by another statement before the Sync is not held either.
-    await prepare("b3", "BEGIN");
-    await begin("b3");
-    await conn.simpleQuery("ROLLBACK");
-    conn.write(
-      Buffer.concat([
-        bindMessage("", "b3"),
-        executeMessage(""),
-        parseMessage("", "SELECT pg_catalog.txid_current_if_assigned() IS NULL"),
-        bindMessage("", ""),
-        executeMessage(""),
-        syncMessage(),
-      ]),
-    );
-    answer = await conn.readUntil("Z");
+    answer = await beginBatchedWith("b3", "SELECT pg_catalog.txid_current_if_assigned() IS NULL");
     assert.deepEqual(messageTypes(answer), ["2", "C", "1", "2", "D", "C", "Z"], errorText(answer));
     assert.equal(readyStatus(answer), "T");
     assert.equal(readyStatus(await conn.simpleQuery("ROLLBACK")), "I");
   });
 
   test("a BEGIN batched with a statement Canopy refuses, and one described twice: PostgreSQL's answers", async () => {
-    await prepare("b4", "BEGIN");
-    await begin("b4");
-    await conn.simpleQuery("ROLLBACK");
-    conn.write(
-      Buffer.concat([
-        bindMessage("", "b4"),
-        executeMessage(""),
-        parseMessage("", "SELECT count(*) FROM held_dist; SELECT 1"),
-        bindMessage("", ""),
-        executeMessage(""),
-        syncMessage(),
-      ]),
-    );
-    let answer = await conn.readUntil("Z");
+    let answer = await beginBatchedWith("b4", "SELECT count(*) FROM held_dist; SELECT 1");
     assert.deepEqual(messageTypes(answer), ["2", "C", "E", "Z"]);
     assert.equal(readyStatus(answer), "E");
     // The next batch is the client's again: its ROLLBACK runs.
