@@ -8,7 +8,7 @@
 // the coordinator database's to execute.
 import { SqlError } from "../errors.js";
 import type { AstNode } from "../sql/ast.js";
-import { typeNameNode, walk } from "../sql/ast.js";
+import { transitText, typeNameNode, walk } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import type { Session } from "../server/session.js";
 import type { Invocation, InterceptedStatement } from "./intercept.js";
@@ -20,6 +20,8 @@ export interface SqlPrepared {
   readonly statement: string;
   /** Its parameters' types, as type names for the arguments' casts. */
   readonly typeNames: readonly string[];
+  /** Which parameters are of type bpchar (or a domain over it), whose text keeps trailing spaces. */
+  readonly padded: readonly boolean[];
   readonly query: InterceptedStatement;
 }
 
@@ -32,10 +34,13 @@ export async function prepareStatement(session: Session, st: InterceptedStatemen
   await runOnCoordinator(session, st.sql, inv, [], st.paramTypes);
   if (session.sqlPrepared.size >= keptMax) await forgetDeallocated(session);
   // The names by format_type(…, -1): a regtype's text names bpchar "character", which is char(1).
-  const [[statement, oids, names]] = await session.internalQuery(
+  const [[statement, oids, names, padded]] = await session.internalQuery(
     `SELECT statement, pg_catalog.to_json(parameter_types::oid[])::text,
             pg_catalog.array_to_json(ARRAY(SELECT pg_catalog.format_type(t, -1)
-              FROM pg_catalog.unnest(parameter_types) WITH ORDINALITY u(t, i) ORDER BY i))::text
+              FROM pg_catalog.unnest(parameter_types) WITH ORDINALITY u(t, i) ORDER BY i))::text,
+            pg_catalog.array_to_json(ARRAY(SELECT COALESCE(NULLIF(ty.typbasetype, 0), ty.oid) = 1042
+              FROM pg_catalog.unnest(parameter_types) WITH ORDINALITY u(t, i)
+              JOIN pg_catalog.pg_type ty ON ty.oid = u.t ORDER BY i))::text
        FROM pg_catalog.pg_prepared_statements WHERE name = $1`,
     [Buffer.from(prepare.name)],
   );
@@ -43,6 +48,7 @@ export async function prepareStatement(session: Session, st: InterceptedStatemen
   session.sqlPrepared.set(prepare.name, {
     statement: statement!,
     typeNames: JSON.parse(names!) as string[],
+    padded: JSON.parse(padded!) as boolean[],
     query: { sql: deparseStatement(prepare.query), stmt: prepare.query, paramTypes, distributed: {} },
   });
   session.sqlPreparedEpoch++;
@@ -73,7 +79,7 @@ export async function executePrepared(session: Session, st: InterceptedStatement
 
 /**
  * `SELECT (SELECT statement FROM pg_prepared_statements WHERE name = …), v.* FROM (VALUES
- * (CAST(CAST(arg AS type) AS text), …)) v`: the statement the name holds now (NULL when none),
+ * (CAST(CAST(arg AS type) AS text), …)) v` (a bpchar in its output form, see transitText): the statement the name holds now (NULL when none),
  * and the arguments as the parameters' values. In VALUES, as in EXECUTE, an argument may not
  * name columns or use aggregate and window functions.
  */
@@ -93,7 +99,7 @@ function argumentsQuery(name: string, args: readonly AstNode[], kept: SqlPrepare
       },
     },
   });
-  const values = args.map((a, i) => cast(cast(a, kept.typeNames[i]), "text"));
+  const values = args.map((a, i) => transitText(cast(a, kept.typeNames[i]), kept.padded[i]));
   return deparseStatement({
     SelectStmt: select({
       targetList: [

@@ -14,6 +14,7 @@ import {
   paramTypesFor,
   stringList,
   textCast,
+  transitText,
   typeNameNode,
   walk,
   type AstNode,
@@ -40,6 +41,8 @@ export interface ColumnInfo {
   readonly json: boolean;
   /** The column's collation (schema and name) when it is not its type's, else null. */
   readonly collation: readonly [string, string] | null;
+  /** Whether the type is bpchar (or a domain over it), whose cast to text drops trailing spaces. */
+  readonly padded: boolean;
 }
 
 /** The catalog query behind `columnsFromRows`; $1 is the table's oid. */
@@ -48,7 +51,7 @@ export const COLUMNS_QUERY = `SELECT a.attname, pg_catalog.format_type(a.atttypi
        a.attgenerated <> '',
        CASE WHEN a.attidentity <> '' THEN pg_catalog.pg_get_serial_sequence(a.attrelid::pg_catalog.regclass::text, a.attname) END,
        COALESCE(NULLIF(t.typbasetype, 0), t.oid) IN (114, 3802),
-       cn.nspname, co.collname
+       cn.nspname, co.collname, COALESCE(NULLIF(t.typbasetype, 0), t.oid) = 1042
   FROM pg_catalog.pg_attribute a
   JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
   JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace
@@ -72,6 +75,7 @@ export function columnsFromRows(rows: readonly (string | null)[][]): ColumnInfo[
       json,
       collationSchema,
       collation,
+      padded,
     ]) => {
       let expr: AstNode | null = null;
       if (sequence) {
@@ -93,6 +97,7 @@ export function columnsFromRows(rows: readonly (string | null)[][]): ColumnInfo[
         generated: generated === "t",
         json: json === "t",
         collation: collation ? [collationSchema!, collation] : null,
+        padded: padded === "t",
       };
     },
   );
@@ -183,9 +188,9 @@ export async function fillDefaults(
         ...positions.map((p) => {
           const e = evaluated(row, p);
           if (!e) return nullText;
-          return row[p].SetToDefault ? textCast(e) : typedTextCell(e);
+          return row[p].SetToDefault ? transitText(e, given[p]!.padded) : typedTextCell(e);
         }),
-        ...missing.map((c) => textCast(evaluatedDefault(c)!)),
+        ...missing.map((c) => transitText(evaluatedDefault(c)!, c.padded)),
       ],
     },
   }));
@@ -214,11 +219,14 @@ let typedTextTemplate: AstNode | undefined;
  * name, as a JSON array: the shards then assign the value to its column from the item's own type,
  * as PostgreSQL would (numeric 2.5 into an integer column is 3, a timestamptz into a date column
  * is read in the session's time zone). The type is named as format_type does with no modifier:
- * pg_typeof's text names bpchar "character", which is char(1).
+ * pg_typeof's text names bpchar "character", which is char(1). The text is the type's output
+ * form (format's %s), not its cast to text, which drops a bpchar's trailing spaces; null is
+ * told from a value by the cast (a row of nulls IS NULL, and is a value).
  */
 function typedTextCell(item: AstNode): AstNode {
   typedTextTemplate ??= expressionFromTemplate(
-    `(SELECT pg_catalog.json_build_array(pg_catalog.format_type(pg_catalog.pg_typeof(v), -1), v::pg_catalog.text)
+    `(SELECT pg_catalog.json_build_array(pg_catalog.format_type(pg_catalog.pg_typeof(v), -1),
+                CASE WHEN v IS NULL AND v::pg_catalog.text IS NULL THEN NULL ELSE pg_catalog.format('%s', v) END)
         FROM (SELECT NULL OFFSET 0) AS s (v))::pg_catalog.text`,
   );
   const cell = cloneAst(typedTextTemplate);

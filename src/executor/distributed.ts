@@ -17,7 +17,16 @@ import { RemoteError, type QueryResult } from "../nodes/gateway.js";
 import { referenceShards, type MetadataSnapshot, type TableRecord } from "../metadata/cache.js";
 import { hashValue, oid as typeOids, shardIndexForHash } from "../metadata/hash.js";
 import { canonicalValues, canonicalValue } from "./canonical.js";
-import { cloneAst, paramNumbers, stringList, typeNameNode, walk, withCollation, type AstNode } from "../sql/ast.js";
+import {
+  cloneAst,
+  paramNumbers,
+  stringList,
+  transitText,
+  typeNameNode,
+  walk,
+  withCollation,
+  type AstNode,
+} from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import { arrayLiteral, quoteIdent, quoteQualified } from "../sql/quote.js";
 import { shardRelname } from "../commands/shard_ddl.js";
@@ -1282,9 +1291,10 @@ async function evaluate(session: Session, expr: AstNode, inv: Invocation, table:
   const [[typeName]] = await session.internalQuery("SELECT pg_catalog.format_type($1::oid, -1)", [
     Buffer.from(String(table.partitionType)),
   ]);
-  const cast = {
-    TypeCast: { arg: { TypeCast: { arg: expr, typeName: typeNameNode(typeName!) } }, typeName: typeNameNode("text") },
-  };
+  const cast = transitText(
+    { TypeCast: { arg: expr, typeName: typeNameNode(typeName!) } },
+    table.partitionType === typeOids.bpchar,
+  );
   const select: AstNode = {
     SelectStmt: { targetList: [{ ResTarget: { val: cast } }], limitOption: "LIMIT_OPTION_DEFAULT", op: "SETOP_NONE" },
   };
@@ -1705,7 +1715,7 @@ function fetchQuery(
     }
     return select;
   });
-  const padded = columns.flatMap((c, i) => (c.baseType[1] === "bpchar" ? [i] : []));
+  const padded = columns.flatMap((c, i) => (c.padded ? [i] : []));
   return jsonRowsQuery(branches, columns.length, new Set(padded));
 }
 
@@ -1724,17 +1734,7 @@ export function jsonRowsQuery(
 ): AstNode {
   const columns = Array.from({ length: width }, (_, i) => `c${i}`);
   const column = (name: string) => ({ ColumnRef: { fields: [{ String: { sval: "s" } }, { String: { sval: name } }] } });
-  const call = (name: string, arg: AstNode) => ({
-    FuncCall: {
-      funcname: [{ String: { sval: "pg_catalog" } }, { String: { sval: name } }],
-      args: [arg],
-      funcformat: "COERCE_EXPLICIT_CALL",
-    },
-  });
-  const text = (c: string, i: number) =>
-    padded.has(i)
-      ? call("textin", call("bpcharout", column(c)))
-      : { TypeCast: { arg: column(c), typeName: typeNameNode("text") } };
+  const text = (c: string, i: number) => transitText(column(c), padded.has(i));
   const array = {
     TypeCast: {
       arg: {

@@ -14,7 +14,15 @@
 import { SqlError } from "../errors.js";
 import { referenceShards, type MetadataSnapshot, type TableRecord } from "../metadata/cache.js";
 import { canonicalValues } from "./canonical.js";
-import { cloneAst, expressionFromTemplate, stringList, typeNameNode, walk, type AstNode } from "../sql/ast.js";
+import {
+  cloneAst,
+  expressionFromTemplate,
+  stringList,
+  transitText,
+  typeNameNode,
+  walk,
+  type AstNode,
+} from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import { arrayLiteral } from "../sql/quote.js";
 import { shardRelname } from "../commands/shard_ddl.js";
@@ -228,9 +236,7 @@ export async function returnWholeRows(session: Session, stmt: AstNode, target: D
   dml.returningClause.exprs = [
     ...(dml.returningClause.exprs ?? []),
     { ResTarget: { val: column("ctid") } },
-    ...columns.map((c) => ({
-      ResTarget: { val: { TypeCast: { arg: column(c.name), typeName: typeNameNode("text") } } },
-    })),
+    ...columns.map((c) => ({ ResTarget: { val: transitText(column(c.name), c.padded) } })),
   ];
 }
 

@@ -85,6 +85,23 @@ export function textCast(expr: AstNode): AstNode {
   return { TypeCast: { arg: expr, typeName: typeNameNode("text") } };
 }
 
+/**
+ * A value's text to be read back as its type: `expr::text`, but for a bpchar (`padded`) its output
+ * form, `textin(bpcharout(expr))`, as the cast to text drops trailing spaces that a bpchar without
+ * a length keeps.
+ */
+export function transitText(expr: AstNode, padded: boolean): AstNode {
+  if (!padded) return textCast(expr);
+  const call = (name: string, arg: AstNode) => ({
+    FuncCall: {
+      funcname: [{ String: { sval: "pg_catalog" } }, { String: { sval: name } }],
+      args: [arg],
+      funcformat: "COERCE_EXPLICIT_CALL",
+    },
+  });
+  return call("textin", call("bpcharout", expr));
+}
+
 /** `expr COLLATE collation` (collation as schema and name), or the expression itself when null. */
 export function withCollation(expr: AstNode, collation: readonly string[] | null): AstNode {
   if (!collation) return expr;
