@@ -167,9 +167,9 @@ export async function fillDefaults(
     if (!c || c.identity === "") return;
     for (const row of rows) {
       if (row[position]?.SetToDefault) continue;
-      if (c.identity === "a" && override !== "OVERRIDING_SYSTEM_VALUE") throw identityAlwaysError(c.name);
-      // OVERRIDING USER VALUE: the identity's own value replaces the one given.
-      if (c.identity === "d" && override === "OVERRIDING_USER_VALUE") row[position] = { SetToDefault: {} };
+      // OVERRIDING USER VALUE: the identity's own value replaces the one given, ALWAYS or not.
+      if (override === "OVERRIDING_USER_VALUE") row[position] = { SetToDefault: {} };
+      else if (c.identity === "a" && override !== "OVERRIDING_SYSTEM_VALUE") throw identityAlwaysError(c.name);
     }
   });
   const missing = all.filter((c) => evaluatedDefault(c) && !columns.includes(c.name));

@@ -109,7 +109,9 @@ async function pushdownTasks(x: InsertSelect, all: readonly ColumnInfo[]): Promi
   const ins = stmt.InsertStmt as InsertParts;
   const table = target.table;
   const select = ins.selectStmt.SelectStmt as AstNode;
-  if (table.method !== "h" || ins.withClause) return null;
+  // The shards' identity columns draw from sequences of their own: OVERRIDING USER VALUE needs the
+  // coordinator's.
+  if (table.method !== "h" || ins.withClause || ins.override === "OVERRIDING_USER_VALUE") return null;
   const hashSources = sources.filter((r) => r.table.method === "h");
   if (hashSources.length === 0 || hashSources.some((r) => r.table.colocationId !== table.colocationId)) return null;
   await expandStar(session, select, sources);
@@ -212,8 +214,13 @@ async function coordinatorTasks(
   const names = ins.cols?.map((c) => c.ResTarget.name) ?? all.slice(0, width).map((c) => c.name);
   const byName = new Map(all.map((c) => [c.name, c]));
   const given = names.map((n) => byName.get(n)!);
+  // OVERRIDING USER VALUE: identity columns take their own values, whatever the SELECT gives.
+  const ignored = (c: ColumnInfo) => ins.override === "OVERRIDING_USER_VALUE" && c.identity !== "";
   const filled = [
-    ...given.map((c, i) => ({ c, value: transported(cast(column("s", `c${i}`), c), c) })),
+    ...given.map((c, i) => ({
+      c,
+      value: transported(ignored(c) ? cloneAst(c.defaultExpr!) : cast(column("s", `c${i}`), c), c),
+    })),
     ...all
       .filter(
         (c) => !names.includes(c.name) && (c.coordinatorDefault || (c.name === table.partitionKey && c.defaultExpr)),

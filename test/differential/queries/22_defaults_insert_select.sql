@@ -119,6 +119,19 @@ INSERT INTO campaigns (company_id, id, created_at) SELECT id, 9002, true FROM co
 -- @error
 INSERT INTO company_notes (company_id, note_id, priority) SELECT id, 9003, 100000 FROM companies WHERE id < 4;
 
+-- OVERRIDING USER VALUE: the identity column draws its own values, in VALUES, in a SELECT from a
+-- co-located table and in one through the coordinator.
+INSERT INTO audit_log (company_id, seq, action) OVERRIDING USER VALUE VALUES (1, 70001, 'user-v'), (2, 70002, 'user-v')
+RETURNING company_id, seq, action;
+
+INSERT INTO audit_log (company_id, seq, action) OVERRIDING USER VALUE
+SELECT company_id, 70000 + id, 'user-co' FROM campaigns WHERE company_id < 4 ORDER BY company_id, id
+RETURNING company_id, seq, action;
+
+INSERT INTO audit_log (company_id, seq, action) OVERRIDING USER VALUE
+SELECT c.id, 80000 + c.id, 'user-ref' FROM companies c JOIN plans p ON p.id = c.plan_id WHERE c.id < 5 ORDER BY c.id
+RETURNING company_id, seq, action;
+
 -- Last: PostgreSQL draws sequence values before it finds the row invalid, so both sides need not
 -- agree on the sequence after it.
 -- @error

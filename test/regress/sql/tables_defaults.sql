@@ -40,6 +40,15 @@ INSERT INTO ident (id, tenant, label) OVERRIDING SYSTEM VALUE VALUES (100, 5, 'o
 INSERT INTO ident (tenant, label) SELECT g, 'sel' FROM generate_series(7, 9) g;
 SELECT * FROM ident ORDER BY id;
 INSERT INTO ident (id, tenant) SELECT 1, 5;
+-- OVERRIDING USER VALUE: the values given for the identity column are ignored, in VALUES as in a
+-- SELECT (through the coordinator, and between co-located tables).
+INSERT INTO ident (id, tenant, label) OVERRIDING USER VALUE VALUES (777, 5, 'user'), (DEFAULT, 6, 'user') RETURNING *;
+INSERT INTO ident (id, tenant, label) OVERRIDING USER VALUE SELECT 888, 7, 'user-select' RETURNING *;
+CREATE TABLE ident_source (id int, tenant int);
+SELECT create_distributed_table('ident_source', 'tenant', colocate_with => 'ident');
+INSERT INTO ident_source VALUES (999, 8);
+INSERT INTO ident (id, tenant, label) OVERRIDING USER VALUE SELECT id, tenant, 'co-located' FROM ident_source RETURNING *;
+SELECT count(*) FILTER (WHERE id IN (777, 888, 999)) AS user_values, count(DISTINCT id) = count(*) AS unique_ids FROM ident;
 
 -- A reference table with a serial key: every placement gets the same values.
 CREATE TABLE colors (id serial PRIMARY KEY, name text, added timestamptz DEFAULT now());
@@ -53,4 +62,4 @@ SELECT count(*) AS workers, count(DISTINCT result) AS distinct_contents
 UPDATE stamps SET id = DEFAULT WHERE tenant = 1;
 UPDATE stamps SET note = 'x' || nextval('stamps_id_seq') WHERE tenant = 1;
 UPDATE stamps SET note = DEFAULT, at = DEFAULT WHERE tenant = 1 RETURNING note, at = now() AS at_now;
-DROP TABLE stamps, tickets, ident, colors;
+DROP TABLE stamps, tickets, ident, ident_source, colors;
