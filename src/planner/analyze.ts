@@ -189,12 +189,14 @@ export function valueSource(node: AstNode): ValueSource | null {
 /**
  * valueSource() of a value stored in or compared with `table`'s distribution column, when its text
  * is the column's value: bare, or under a cast that cannot change it in the column's type. Other
- * casts (`'abcdef'::varchar(3)` is 'abc', `'01 day'::interval` stored in text is '1 day') leave the
- * value to PostgreSQL: the general INSERT path evaluates it, a lookup searches every shard.
+ * casts (`'abcdef'::varchar(3)` is 'abc', `'01 day'::interval` stored in text is '1 day'), and a
+ * numeric constant for an integer column (`2.5` is 3), leave the value to PostgreSQL: the general INSERT path evaluates it, a lookup searches every shard.
  */
 export function keyValueSource(node: AstNode, table: TableRecord): ValueSource | null {
   const cast = node.TypeCast as { typeName: AstNode } | undefined;
   if (cast && !castKeepsValue(cast.typeName, table.partitionType)) return null;
+  // A number with a point or an exponent is a numeric: an integer column rounds it (410.0, 2.5e0).
+  if ((node.A_Const as { fval?: unknown } | undefined)?.fval && integerTypes.has(table.partitionType)) return null;
   return valueSource(node);
 }
 

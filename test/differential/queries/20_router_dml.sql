@@ -18,6 +18,15 @@ INSERT INTO companies (id, name) VALUES (1, 'duplicate');
 -- @error
 INSERT INTO companies (id, name) VALUES (1010, 'ok'), (2, 'duplicate'), (1011, 'ok too');
 
+-- A number with a point or an exponent for an integer key is a numeric, which the column rounds.
+INSERT INTO companies (id, name) VALUES (1020.0, 'point'), (5e3, 'exponent'), (1021.5, 'half'), (-1.022E+3, 'negative')
+RETURNING id, name;
+
+INSERT INTO devices (device_id, model) VALUES (3e2, 'e3'), (300000.49, 'rounded down') RETURNING device_id, model;
+
+-- @error
+INSERT INTO companies (id, name) VALUES (3e10, 'out of range');
+
 -- @error
 INSERT INTO companies (id, name) VALUES (1012, NULL);
 
