@@ -182,25 +182,34 @@ export async function fillDefaults(
   const positions = columns.map((_, p) => p).filter((p) => rows.some((row) => evaluated(row, p)));
   if (missing.length === 0 && positions.length === 0) return [...columns];
   const nullText = textCast({ A_Const: { isnull: true } });
-  const valuesLists = rows.map((row) => ({
-    List: {
-      items: [
-        ...positions.map((p) => {
-          const e = evaluated(row, p);
-          if (!e) return nullText;
-          return row[p].SetToDefault ? transitText(e, given[p]!.padded) : typedTextCell(e);
-        }),
-        ...missing.map((c) => transitText(evaluatedDefault(c)!, c.padded)),
-      ],
-    },
-  }));
-  const values = await evaluateSelect(
+  // The order of evaluation: one row is a target list, evaluated in the table's column order;
+  // several are a VALUES list, each row's items in their order, then its defaults.
+  const cellColumns = [...positions.map((p) => given[p]), ...missing];
+  const order = cellColumns.map((_, i) => i);
+  if (rows.length === 1) order.sort((a, b) => all.indexOf(cellColumns[a]!) - all.indexOf(cellColumns[b]!));
+  const valuesLists = rows.map((row) => {
+    const cells = [
+      ...positions.map((p) => {
+        const e = evaluated(row, p);
+        if (!e) return nullText;
+        return row[p].SetToDefault ? transitText(e, given[p]!.padded) : typedTextCell(e);
+      }),
+      ...missing.map((c) => transitText(evaluatedDefault(c)!, c.padded)),
+    ];
+    return { List: { items: order.map((i) => cells[i]) } };
+  });
+  const answers = await evaluateSelect(
     session,
     {
       SelectStmt: { valuesLists, limitOption: "LIMIT_OPTION_DEFAULT", op: "SETOP_NONE" },
     },
     inv,
   );
+  const values = answers.map((answer) => {
+    const cells: (string | null)[] = [];
+    order.forEach((cell, k) => (cells[cell] = answer[k]));
+    return cells;
+  });
   rows.forEach((row, r) => {
     positions.forEach((p, i) => {
       if (!evaluated(row, p)) return;

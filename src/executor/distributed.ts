@@ -52,6 +52,7 @@ import { wholeTasks } from "./adaptive.js";
 import { commitBlock, commitStatement } from "../transaction/commit.js";
 import { copyOut, relationRef } from "./copy.js";
 import {
+  callsSequence,
   evaluateSelect,
   evaluateTransactionValues,
   fillDefaults,
@@ -271,6 +272,7 @@ async function plan(
   if (facts.otherSample) refuseUnsplittableSamples(stmt, dist);
   if (facts.tableoid) refuseTableoid(stmt, dist);
   if (target && !isInsertSelect(stmt)) await refuseCoordinatorOnly(session, st, metadata);
+  if (target && stmt.InsertStmt) refuseSequencesOnShards(stmt);
   if (target && stmt.SelectStmt)
     return modifyingWith(session, st, stmt, dist, target, hasLocal, metadata, inv, inBlock);
   if (stmt.MergeStmt) {
@@ -397,6 +399,20 @@ async function refuseCoordinatorOnly(
     detail: "The workers lack it or would answer it about their own catalog and shards.",
     hint: "Compute the value in a separate statement and pass it as a constant.",
   });
+}
+
+/**
+ * An INSERT's VALUES items and SELECT get their sequence values from the coordinator; its ON
+ * CONFLICT clause and RETURNING list run on the shards, where the sequences do not exist.
+ */
+function refuseSequencesOnShards(stmt: AstNode): void {
+  const ins = stmt.InsertStmt as AstNode;
+  if (!callsSequence([ins.onConflictClause, ins.returningClause, ins.returningList])) return;
+  throw new SqlError(
+    "0A000",
+    "sequence functions in ON CONFLICT or RETURNING of an INSERT into a distributed table are not supported",
+    { hint: "Call the sequence function in the VALUES list or in a separate statement." },
+  );
 }
 
 /** Whether a statement is an INSERT … SELECT (not … VALUES). */

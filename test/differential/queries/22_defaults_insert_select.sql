@@ -119,6 +119,14 @@ INSERT INTO campaigns (company_id, id, created_at) SELECT id, 9002, true FROM co
 -- @error
 INSERT INTO company_notes (company_id, note_id, priority) SELECT id, 9003, 100000 FROM companies WHERE id < 4;
 
+-- The order sequence values are drawn in: one row in the table's column order (id's default
+-- before the item for seq), several rows item by item, then the row's defaults.
+INSERT INTO audit_log (action, company_id, seq) VALUES ('order', 3, nextval('audit_log_id_seq'))
+RETURNING id, seq, action;
+
+INSERT INTO audit_log (seq, company_id, action) VALUES (nextval('audit_log_id_seq'), 3, 'rows'), (nextval('audit_log_id_seq'), 4, 'rows')
+RETURNING id, seq, action;
+
 -- OVERRIDING USER VALUE: the identity column draws its own values, in VALUES, in a SELECT from a
 -- co-located table and in one through the coordinator.
 INSERT INTO audit_log (company_id, seq, action) OVERRIDING USER VALUE VALUES (1, 70001, 'user-v'), (2, 70002, 'user-v')

@@ -59,6 +59,8 @@ SELECT count(*) AS workers, count(DISTINCT result) AS distinct_contents
                               || (SELECT shardid FROM pg_dist_shard WHERE logicalrelid = 'colors'::regclass));
 
 -- What the coordinator cannot evaluate per row is refused.
+INSERT INTO tickets (title) VALUES ('seq') RETURNING id, currval('tickets_id_seq');
+INSERT INTO tickets (title) SELECT 'seq' ON CONFLICT (id) DO UPDATE SET title = nextval('tickets_id_seq')::text;
 UPDATE stamps SET id = DEFAULT WHERE tenant = 1;
 UPDATE stamps SET note = 'x' || nextval('stamps_id_seq') WHERE tenant = 1;
 UPDATE stamps SET note = DEFAULT, at = DEFAULT WHERE tenant = 1 RETURNING note, at = now() AS at_now;
