@@ -17,7 +17,7 @@ import type { RelationRef } from "../planner/analyze.js";
 import { SqlError } from "../errors.js";
 import { RemoteError } from "../nodes/gateway.js";
 import { BackendCode, MessageWriter, write } from "../protocol/messages.js";
-import { cloneAst, textCast, type AstNode } from "../sql/ast.js";
+import { cloneAst, transitText, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import { hashPlainBytes, hashValue, shardIndexForHash } from "../metadata/hash.js";
 import { canonicalValues } from "./canonical.js";
@@ -143,6 +143,7 @@ export class DistributedCopyIn {
     private readonly options: CopyOptions,
     readonly columns: readonly string[],
     private readonly shardColumns: readonly string[],
+    /** The text of each value appended to the rows (of the columns after `columns` in shardColumns). */
     private readonly defaults: readonly AstNode[],
     private readonly distIndex: number,
   ) {
@@ -212,7 +213,7 @@ export class DistributedCopyIn {
       });
     }
     const metadata = await session.metadata();
-    const defaults = fill.map((f) => (f.coordinatorDefault ?? f.defaultExpr)!);
+    const defaults = fill.map((f) => transitText(cloneAst((f.coordinatorDefault ?? f.defaultExpr)!), f.padded));
     return new DistributedCopyIn(session, st, table, metadata, options, columns, shardColumns, defaults, distIndex);
   }
 
@@ -223,9 +224,16 @@ export class DistributedCopyIn {
   /** Takes one CopyData message's bytes. */
   async push(data: Buffer): Promise<void> {
     if (this.failure) return;
+    let rows: RowBatch;
+    try {
+      rows = this.splitter.push(data);
+    } catch (e) {
+      this.failure ??= copyError(e, this.table, this.splitter.line);
+      return;
+    }
     try {
       // Rows are views of the message's bytes: each socket read is a buffer of its own.
-      await this.route(this.splitter.push(data));
+      await this.route(rows);
     } catch (e) {
       this.failure ??= e;
     }
@@ -267,7 +275,12 @@ export class DistributedCopyIn {
     if (this.defaults.length > 0) {
       // Defaults are evaluated for many rows at once, in the rows' order.
       if (this.unfilled.length === 0) this.unfilledLine = firstLine + first;
-      for (let i = first; i < count; i++) this.unfilled.push(rowOf(batch, i));
+      for (let i = first; i < count; i++) {
+        const row = rowOf(batch, i);
+        // Values appended to a row with too few or too many would be taken for its own.
+        this.checkFieldCount(row, firstLine + i);
+        this.unfilled.push(row);
+      }
       if (this.unfilled.length < FILL_ROWS && !last) return;
       batch = batchOf(await this.withDefaults(this.unfilled.splice(0)));
       firstLine = this.unfilledLine;
@@ -299,13 +312,25 @@ export class DistributedCopyIn {
     }
   }
 
+  /** A text or csv row must have a field for each column given, as PostgreSQL checks. */
+  private checkFieldCount(row: Buffer, line: number): void {
+    const count = this.columns.length;
+    let message: string | null = null;
+    if (fieldOfRow(row, count - 1, this.options) === undefined) {
+      let missing = 0;
+      while (fieldOfRow(row, missing, this.options) !== undefined) missing++;
+      message = `missing data for column "${this.columns[missing]}"`;
+    } else if (fieldOfRow(row, count, this.options) !== undefined) {
+      message = "extra data after last expected column";
+    }
+    if (message !== null) throw copyError(new SqlError("22P04", message), this.table, line, undefined, undefined, row);
+  }
+
   /** The rows with the values of the defaults the coordinator evaluates appended. */
   private async withDefaults(rows: Buffer[]): Promise<Buffer[]> {
     const select = {
       SelectStmt: {
-        targetList: this.defaults.map((d) => ({
-          ResTarget: { val: textCast(cloneAst(d)) },
-        })),
+        targetList: this.defaults.map((d) => ({ ResTarget: { val: cloneAst(d) } })),
         fromClause: [
           {
             RangeFunction: {
@@ -650,15 +675,34 @@ export function relationRef(rv: { schemaname?: string; relname: string }): Relat
   };
 }
 
-/** An error for a line of the client's data, with PostgreSQL's CONTEXT. */
-function copyError(e: unknown, table: TableRecord, line: number, column?: string, value?: string): unknown {
+/**
+ * An error for a line of the client's data, with PostgreSQL's CONTEXT: the column and its value,
+ * or the line's text (`row`), or the line's number alone.
+ */
+function copyError(
+  e: unknown,
+  table: TableRecord,
+  line: number,
+  column?: string,
+  value?: string,
+  row?: Buffer,
+): unknown {
   const fields = e instanceof SqlError ? e.fields() : e instanceof RemoteError ? e.fields : null;
   if (!fields) return e;
-  const where =
-    column !== undefined
-      ? `COPY ${table.relname}, line ${line}, column ${column}: "${value ?? ""}"`
-      : `COPY ${table.relname}, line ${line}`;
+  let where = `COPY ${table.relname}, line ${line}`;
+  if (column !== undefined) where += `, column ${column}: "${value ?? ""}"`;
+  else if (row !== undefined) where += `: "${printedLine(row)}"`;
   return new RemoteError({ ...fields, where, position: undefined });
+}
+
+/** A line as PostgreSQL's COPY context prints it: without its newline, past 100 bytes cut, with "...". */
+function printedLine(row: Buffer): string {
+  let end = row.length;
+  while (end > 0 && (row[end - 1] === 0x0a || row[end - 1] === 0x0d)) end--;
+  if (end <= 100) return row.toString("utf8", 0, end);
+  let cut = 100;
+  while (cut > 0 && (row[cut] & 0xc0) === 0x80) cut--; // not inside a character
+  return `${row.toString("utf8", 0, cut)}...`;
 }
 
 /** A worker's error about a row: the shard's name and line number become the client's. */

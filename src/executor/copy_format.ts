@@ -97,6 +97,10 @@ export class CopyRowSplitter {
   private binaryHeaderSeen = false;
   /** Set once the end-of-data marker (`\.` or the binary trailer) was read. */
   ended = false;
+  /** How the first line ended: every line must end so, as PostgreSQL requires. */
+  private newline: "lf" | "cr" | "crlf" | null = null;
+  /** Lines read so far; after an error, the number of the line it is about. */
+  line = 0;
 
   constructor(private readonly options: CopyOptions) {}
 
@@ -141,16 +145,38 @@ export class CopyRowSplitter {
       const lf = data.indexOf(LF, start);
       const at = lf >= 0 && lf < nextSpecial && lf < nextCR ? lf : this.terminatorAt(data, start, format);
       if (at < 0) break;
+      const newline = data[at] === LF ? "lf" : data[at + 1] === LF ? "crlf" : "cr";
       if (isEndMarker(data, start, at)) {
+        if (this.newline !== null && newline !== this.newline) {
+          this.line++;
+          throw new SqlError("22P04", "end-of-copy marker does not match previous newline style");
+        }
         this.ended = true;
         return data.length;
       }
-      const end = data[at] === CR && data[at + 1] === LF ? at + 2 : at + 1;
+      this.checkNewline(newline, format);
+      this.line++;
+      const end = newline === "crlf" ? at + 2 : at + 1;
       if (bounds.length === 0) bounds.push(start);
       bounds.push(end);
       start = end;
     }
     return start;
+  }
+
+  /** Refuses a line ending unlike the first line's, with PostgreSQL's errors. */
+  private checkNewline(newline: "lf" | "cr" | "crlf", format: "text" | "csv"): void {
+    if (this.newline === null) this.newline = newline;
+    if (newline === this.newline) return;
+    const literal = format === "text" ? "literal" : "unquoted";
+    // A CR where LF ends lines, or alone where CRLF does; else an LF where lines end with CR.
+    const carriageReturn = this.newline === "lf" || (this.newline === "crlf" && newline === "cr");
+    // With CR ending lines, a CRLF's LF begins the next line.
+    this.line += this.newline === "cr" && newline === "crlf" ? 2 : 1;
+    const [what, escaped] = carriageReturn ? ["carriage return", "\\r"] : ["newline", "\\n"];
+    throw new SqlError("22P04", `${literal} ${what} found in data`, {
+      hint: format === "text" ? `Use "${escaped}" to represent ${what}.` : `Use quoted CSV field to represent ${what}.`,
+    });
   }
 
   /**

@@ -32,10 +32,12 @@ const schema = [
   `CREATE TABLE events (id bigint, tenant int NOT NULL, payload jsonb, amount numeric(12,2), at timestamptz,
      tags text[], note text, PRIMARY KEY (tenant, id))`,
   "CREATE TABLE kinds (code text PRIMARY KEY, label text)",
+  "CREATE TABLE serials (tenant int NOT NULL, id bigserial, amount numeric)",
 ];
 const distribute = [
   "SELECT create_distributed_table('events', 'tenant', shard_count => 8)",
   "SELECT create_reference_table('kinds')",
+  "SELECT create_distributed_table('serials', 'tenant', shard_count => 8)",
 ];
 
 /** Rows with the awkward values: NULLs, escapes, quotes, delimiters, newlines, unicode. */
@@ -160,6 +162,26 @@ describe("COPY round trips (local cluster beside plain PostgreSQL)", () => {
       const out = await both(["COPY events FROM STDIN"], input);
       assert.match(out, /^ERROR: .*\nCONTEXT:  COPY events, line 30[01]\b/s);
       await contents();
+    }
+  });
+
+  test("lines ending unlike the first, and rows with too few or too many fields: the same errors", async () => {
+    const good = textRows(70001, 3);
+    const cases: [string, string][] = [
+      ["COPY events FROM STDIN", good.replace(/\n/g, "\r\n") + "70010\t5\t\\N\t1\t\\N\t{}\tx\n"],
+      ["COPY events FROM STDIN", good + "70010\t5\t\\N\t1\t\\N\t{}\tx\r\n"],
+      ["COPY events FROM STDIN", good.replace(/\n/g, "\r") + "70010\t5\t\\N\t1\t\\N\t{}\tx\r\n"],
+      ["COPY events FROM STDIN (FORMAT csv)", "70011,5,,1,,{},x\r\n70012,5,,1,,{},y\n"],
+      // serials.id's default is the coordinator's to evaluate: its value is appended to each row.
+      ["COPY serials (tenant, amount) FROM STDIN", "1\t2\n24\n"],
+      ["COPY serials (tenant, amount) FROM STDIN", "23\t1\textra\n"],
+      ["COPY serials (tenant, amount) FROM STDIN (FORMAT csv)", `25,${"9".repeat(150)},extra\n`],
+    ];
+    for (const [copy, input] of cases) {
+      const out = await both([copy], input);
+      assert.match(out, /^ERROR: .*\nCONTEXT:  COPY (events|serials), line \d+\b/s);
+      await contents();
+      await both(["SELECT count(*) FROM serials"]);
     }
   });
 
