@@ -270,6 +270,9 @@ export function superviseProcesses(
     const worker = cluster.fork({ CANOPY_PROCESS_INDEX: String(index), CANOPY_PROCESS_COUNT: String(count) });
     processes.set(index, worker);
     worker.on("message", (m: Envelope) => receive(worker, m));
+    // A message sent as the process exits fails on its closed channel: its exit is handled below;
+    // unheard, the error would end the supervisor and every process with it.
+    worker.on("error", (e: Error) => log(`coordinator process ${index}: ${e.message}`));
     worker.on("exit", (code, signal) => {
       prepared.delete(worker);
       const wasReady = ready.delete(worker);

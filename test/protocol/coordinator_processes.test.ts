@@ -3,7 +3,7 @@
 // metadata changes at once, canopy_stat_statements and canopy_stat_activity cover every process,
 // cancels and pg_cancel_backend / pg_terminate_backend reach a session in another process,
 // canopy.max_client_connections counts all processes' clients, and a process that dies is started
-// again while the others keep serving.
+// again while the others keep serving, even while the supervisor was sending it a message.
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
@@ -225,5 +225,28 @@ describe("a coordinator of several processes (local cluster)", () => {
     clients = [];
     for (let i = 0; i < MAX_CLIENTS; i++) clients.push(await connectWhenFree());
     for (const c of clients) assert.equal((await c.query("SELECT count(*)::int AS n FROM counted")).rows[0].n, 0);
+  });
+
+  test("a process killed while the supervisor relays questions to it: the others go on serving", async () => {
+    const supervisor = Number((await readFile(join(cluster.dir!, "coordinator.pid"), "utf8")).trim());
+    for (let round = 0; round < 6; round++) {
+      const [victim] = await coordinatorProcesses();
+      // Each question about canopy_stat_activity goes from the supervisor to every process.
+      const asking = clients.map(async (c) => {
+        for (let i = 0; i < 40; i++)
+          if ((await outcome(c.query("SELECT count(*) FROM canopy_stat_activity"))).error) return;
+      });
+      setTimeout(() => process.kill(victim, "SIGKILL"), 5 * round);
+      await Promise.all(asking);
+      process.kill(supervisor, 0); // throws if the supervisor is gone
+      await until(
+        async () => ((await coordinatorProcesses()).length === PROCESSES ? true : undefined),
+        30_000,
+        "the process to be started again",
+      );
+      await Promise.all(clients.map((c) => c.end().catch(() => {})));
+      clients = [];
+      for (let i = 0; i < CLIENTS; i++) clients.push(await connectWhenFree());
+    }
   });
 });

@@ -85,9 +85,22 @@ export async function startLocalCluster(workers = 2, settings: Record<string, st
     },
     async stop() {
       await run(process.execPath, [canopyBin, "local", "down", dir], { timeout: 60_000 }).catch(() => {});
+      await reportCrashes(dir);
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Before a local cluster's directory goes: the end of its coordinator's log, on stderr, when a
+ * coordinator process died or logged a session's unexpected error (the tests that kill one on
+ * purpose report theirs too). Otherwise a crash in a test run leaves nothing to look at.
+ */
+async function reportCrashes(dir: string): Promise<void> {
+  const log = await readFile(join(dir, "coordinator.log"), "utf8").catch(() => "");
+  if (!/exited \(|^session \d+: |^\s+at |Error:/m.test(log)) return;
+  const tail = log.split("\n").slice(-80).join("\n");
+  process.stderr.write(`--- the end of the coordinator log of ${dir} ---\n${tail}\n--- end ---\n`);
 }
 
 /** Starts `canopy dev --memory` as a child process on a free port, with canopy.* settings. */
