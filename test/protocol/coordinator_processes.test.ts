@@ -206,6 +206,18 @@ describe("a coordinator of several processes (local cluster)", () => {
     }
   });
 
+  /** Once every process runs again: `count` new clients in place of the old ones. */
+  async function newClientsOnceRestarted(count: number): Promise<void> {
+    await until(
+      async () => ((await coordinatorProcesses()).length === PROCESSES ? true : undefined),
+      30_000,
+      "the process to be started again",
+    );
+    await Promise.all(clients.map((c) => c.end().catch(() => {})));
+    clients = [];
+    for (let i = 0; i < count; i++) clients.push(await connectWhenFree());
+  }
+
   test("a process that dies loses its sessions only; it is started again", async () => {
     const before = await coordinatorProcesses();
     process.kill(before[0], "SIGKILL");
@@ -215,15 +227,8 @@ describe("a coordinator of several processes (local cluster)", () => {
       lost > 0 && lost < CLIENTS,
       `${lost} of ${CLIENTS} sessions lost: ${outcomes.map((o) => o.error?.message).join("; ")}`,
     );
-    await until(
-      async () => ((await coordinatorProcesses()).length === PROCESSES ? true : undefined),
-      30_000,
-      "the process to be started again",
-    );
-    await Promise.all(clients.map((c) => c.end().catch(() => {})));
     // The lost sessions no longer count against canopy.max_client_connections.
-    clients = [];
-    for (let i = 0; i < MAX_CLIENTS; i++) clients.push(await connectWhenFree());
+    await newClientsOnceRestarted(MAX_CLIENTS);
     for (const c of clients) assert.equal((await c.query("SELECT count(*)::int AS n FROM counted")).rows[0].n, 0);
   });
 
@@ -239,14 +244,7 @@ describe("a coordinator of several processes (local cluster)", () => {
       setTimeout(() => process.kill(victim, "SIGKILL"), 5 * round);
       await Promise.all(asking);
       process.kill(supervisor, 0); // throws if the supervisor is gone
-      await until(
-        async () => ((await coordinatorProcesses()).length === PROCESSES ? true : undefined),
-        30_000,
-        "the process to be started again",
-      );
-      await Promise.all(clients.map((c) => c.end().catch(() => {})));
-      clients = [];
-      for (let i = 0; i < CLIENTS; i++) clients.push(await connectWhenFree());
+      await newClientsOnceRestarted(CLIENTS);
     }
   });
 });
