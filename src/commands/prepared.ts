@@ -20,8 +20,8 @@ export interface SqlPrepared {
   readonly statement: string;
   /** Its parameters' types, as type names for the arguments' casts. */
   readonly typeNames: readonly string[];
-  /** Which parameters are of type bpchar (or a domain over it), whose text keeps trailing spaces. */
-  readonly padded: readonly boolean[];
+  /** Its parameters' types' OIDs, a domain's base type's (for transitText). */
+  readonly baseTypes: readonly number[];
   readonly query: InterceptedStatement;
 }
 
@@ -34,11 +34,11 @@ export async function prepareStatement(session: Session, st: InterceptedStatemen
   await runOnCoordinator(session, st.sql, inv, [], st.paramTypes);
   if (session.sqlPrepared.size >= keptMax) await forgetDeallocated(session);
   // The names by format_type(…, -1): a regtype's text names bpchar "character", which is char(1).
-  const [[statement, oids, names, padded]] = await session.internalQuery(
+  const [[statement, oids, names, baseTypes]] = await session.internalQuery(
     `SELECT statement, pg_catalog.to_json(parameter_types::oid[])::text,
             pg_catalog.array_to_json(ARRAY(SELECT pg_catalog.format_type(t, -1)
               FROM pg_catalog.unnest(parameter_types) WITH ORDINALITY u(t, i) ORDER BY i))::text,
-            pg_catalog.array_to_json(ARRAY(SELECT COALESCE(NULLIF(ty.typbasetype, 0), ty.oid) = 1042
+            pg_catalog.array_to_json(ARRAY(SELECT COALESCE(NULLIF(ty.typbasetype, 0), ty.oid)
               FROM pg_catalog.unnest(parameter_types) WITH ORDINALITY u(t, i)
               JOIN pg_catalog.pg_type ty ON ty.oid = u.t ORDER BY i))::text
        FROM pg_catalog.pg_prepared_statements WHERE name = $1`,
@@ -48,7 +48,7 @@ export async function prepareStatement(session: Session, st: InterceptedStatemen
   session.sqlPrepared.set(prepare.name, {
     statement: statement!,
     typeNames: JSON.parse(names!) as string[],
-    padded: JSON.parse(padded!) as boolean[],
+    baseTypes: (JSON.parse(baseTypes!) as string[]).map(Number),
     query: { sql: deparseStatement(prepare.query), stmt: prepare.query, paramTypes, distributed: {} },
   });
   session.sqlPreparedEpoch++;
@@ -79,7 +79,7 @@ export async function executePrepared(session: Session, st: InterceptedStatement
 
 /**
  * `SELECT (SELECT statement FROM pg_prepared_statements WHERE name = …), v.* FROM (VALUES
- * (CAST(CAST(arg AS type) AS text), …)) v` (a bpchar in its output form, see transitText): the statement the name holds now (NULL when none),
+ * (CAST(CAST(arg AS type) AS text), …)) v` (bpchar and timestamptz in the forms of transitText): the statement the name holds now (NULL when none),
  * and the arguments as the parameters' values. In VALUES, as in EXECUTE, an argument may not
  * name columns or use aggregate and window functions.
  */
@@ -99,7 +99,7 @@ function argumentsQuery(name: string, args: readonly AstNode[], kept: SqlPrepare
       },
     },
   });
-  const values = args.map((a, i) => transitText(cast(a, kept.typeNames[i]), kept.padded[i]));
+  const values = args.map((a, i) => transitText(cast(a, kept.typeNames[i]), kept.baseTypes[i]));
   return deparseStatement({
     SelectStmt: select({
       targetList: [

@@ -213,7 +213,7 @@ export class DistributedCopyIn {
       });
     }
     const metadata = await session.metadata();
-    const defaults = fill.map((f) => transitText(cloneAst((f.coordinatorDefault ?? f.defaultExpr)!), f.padded));
+    const defaults = fill.map((f) => transitText(cloneAst((f.coordinatorDefault ?? f.defaultExpr)!), f.baseTypeOid));
     return new DistributedCopyIn(session, st, table, metadata, options, columns, shardColumns, defaults, distIndex);
   }
 

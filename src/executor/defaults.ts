@@ -41,8 +41,8 @@ export interface ColumnInfo {
   readonly json: boolean;
   /** The column's collation (schema and name) when it is not its type's, else null. */
   readonly collation: readonly [string, string] | null;
-  /** Whether the type is bpchar (or a domain over it), whose cast to text drops trailing spaces. */
-  readonly padded: boolean;
+  /** The OID of the column's type, or of a domain's base type (for transitText). */
+  readonly baseTypeOid: number;
 }
 
 /** The catalog query behind `columnsFromRows`; $1 is the table's oid. */
@@ -51,7 +51,7 @@ export const COLUMNS_QUERY = `SELECT a.attname, pg_catalog.format_type(a.atttypi
        a.attgenerated <> '',
        CASE WHEN a.attidentity <> '' THEN pg_catalog.pg_get_serial_sequence(a.attrelid::pg_catalog.regclass::text, a.attname) END,
        COALESCE(NULLIF(t.typbasetype, 0), t.oid) IN (114, 3802),
-       cn.nspname, co.collname, COALESCE(NULLIF(t.typbasetype, 0), t.oid) = 1042
+       cn.nspname, co.collname, COALESCE(NULLIF(t.typbasetype, 0), t.oid)
   FROM pg_catalog.pg_attribute a
   JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
   JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace
@@ -75,7 +75,7 @@ export function columnsFromRows(rows: readonly (string | null)[][]): ColumnInfo[
       json,
       collationSchema,
       collation,
-      padded,
+      baseTypeOid,
     ]) => {
       let expr: AstNode | null = null;
       if (sequence) {
@@ -97,7 +97,7 @@ export function columnsFromRows(rows: readonly (string | null)[][]): ColumnInfo[
         generated: generated === "t",
         json: json === "t",
         collation: collation ? [collationSchema!, collation] : null,
-        padded: padded === "t",
+        baseTypeOid: Number(baseTypeOid),
       };
     },
   );
@@ -192,9 +192,9 @@ export async function fillDefaults(
       ...positions.map((p) => {
         const e = evaluated(row, p);
         if (!e) return nullText;
-        return row[p].SetToDefault ? transitText(e, given[p]!.padded) : typedTextCell(e);
+        return row[p].SetToDefault ? transitText(e, given[p]!.baseTypeOid) : typedTextCell(e);
       }),
-      ...missing.map((c) => transitText(evaluatedDefault(c)!, c.padded)),
+      ...missing.map((c) => transitText(evaluatedDefault(c)!, c.baseTypeOid)),
     ];
     return { List: { items: order.map((i) => cells[i]) } };
   });
@@ -229,13 +229,17 @@ let typedTextTemplate: AstNode | undefined;
  * as PostgreSQL would (numeric 2.5 into an integer column is 3, a timestamptz into a date column
  * is read in the session's time zone). The type is named as format_type does with no modifier:
  * pg_typeof's text names bpchar "character", which is char(1). The text is the type's output
- * form (format's %s), not its cast to text, which drops a bpchar's trailing spaces; null is
- * told from a value by the cast (a row of nulls IS NULL, and is a value).
+ * form (format's %s), not its cast to text, which drops a bpchar's trailing spaces; a timestamptz
+ * goes in its JSON form (see transitText); null is told from a value by the cast (a row of nulls
+ * IS NULL, and is a value).
  */
 function typedTextCell(item: AstNode): AstNode {
   typedTextTemplate ??= expressionFromTemplate(
     `(SELECT pg_catalog.json_build_array(pg_catalog.format_type(pg_catalog.pg_typeof(v), -1),
-                CASE WHEN v IS NULL AND v::pg_catalog.text IS NULL THEN NULL ELSE pg_catalog.format('%s', v) END)
+                CASE WHEN v IS NULL AND v::pg_catalog.text IS NULL THEN NULL
+                     WHEN pg_catalog.pg_typeof(v) = 'pg_catalog.timestamptz'::pg_catalog.regtype
+                       THEN pg_catalog.to_json(v) OPERATOR(pg_catalog.#>>) '{}'
+                     ELSE pg_catalog.format('%s', v) END)
         FROM (SELECT NULL OFFSET 0) AS s (v))::pg_catalog.text`,
   );
   const cell = cloneAst(typedTextTemplate);

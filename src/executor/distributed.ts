@@ -1307,10 +1307,7 @@ async function evaluate(session: Session, expr: AstNode, inv: Invocation, table:
   const [[typeName]] = await session.internalQuery("SELECT pg_catalog.format_type($1::oid, -1)", [
     Buffer.from(String(table.partitionType)),
   ]);
-  const cast = transitText(
-    { TypeCast: { arg: expr, typeName: typeNameNode(typeName!) } },
-    table.partitionType === typeOids.bpchar,
-  );
+  const cast = transitText({ TypeCast: { arg: expr, typeName: typeNameNode(typeName!) } }, table.partitionType);
   const select: AstNode = {
     SelectStmt: { targetList: [{ ResTarget: { val: cast } }], limitOption: "LIMIT_OPTION_DEFAULT", op: "SETOP_NONE" },
   };
@@ -1731,26 +1728,25 @@ function fetchQuery(
     }
     return select;
   });
-  const padded = columns.flatMap((c, i) => (c.padded ? [i] : []));
-  return jsonRowsQuery(branches, columns.length, new Set(padded));
+  return jsonRowsQuery(
+    branches,
+    columns.length,
+    columns.map((c) => c.baseTypeOid),
+  );
 }
 
 /**
  * `SELECT coalesce(json_agg(ARRAY[s.c0::text, …]), '[]')::text FROM (b1 UNION ALL b2 …) s(c0, …)`:
  * the rows of the branches (SELECT bodies of `width` columns) as one JSON array of arrays of their
- * values' text forms, read back on the coordinator by jsonRowsSubquery. The columns in `padded`
- * are of type bpchar, whose cast to text drops the trailing spaces: they travel in their output
- * form, which keeps them (a bpchar without a length, as max() of a char(n) column gives, has no
- * other way to get them back).
+ * values' text forms, read back on the coordinator by jsonRowsSubquery. `types`: the columns' type
+ * OIDs (a domain's base type's), for the forms of transitText that bpchar and timestamptz values
+ * travel in (a bpchar without a length, as max() of a char(n) column gives, has no other way to
+ * keep its trailing spaces).
  */
-export function jsonRowsQuery(
-  branches: readonly AstNode[],
-  width: number,
-  padded: ReadonlySet<number> = new Set(),
-): AstNode {
+export function jsonRowsQuery(branches: readonly AstNode[], width: number, types: readonly number[] = []): AstNode {
   const columns = Array.from({ length: width }, (_, i) => `c${i}`);
   const column = (name: string) => ({ ColumnRef: { fields: [{ String: { sval: "s" } }, { String: { sval: name } }] } });
-  const text = (c: string, i: number) => transitText(column(c), padded.has(i));
+  const text = (c: string, i: number) => transitText(column(c), types[i] ?? 0);
   const array = {
     TypeCast: {
       arg: {

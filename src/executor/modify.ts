@@ -236,7 +236,7 @@ export async function returnWholeRows(session: Session, stmt: AstNode, target: D
   dml.returningClause.exprs = [
     ...(dml.returningClause.exprs ?? []),
     { ResTarget: { val: column("ctid") } },
-    ...columns.map((c) => ({ ResTarget: { val: transitText(column(c.name), c.padded) } })),
+    ...columns.map((c) => ({ ResTarget: { val: transitText(column(c.name), c.baseTypeOid) } })),
   ];
 }
 

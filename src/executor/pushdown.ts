@@ -8,7 +8,6 @@ import type { MetadataSnapshot, TableRecord } from "../metadata/cache.js";
 import { cloneAst, paramNumbers, paramTypesFor, stringList, walk, type AstNode } from "../sql/ast.js";
 import { deparseStatement, parseSql } from "../sql/parse.js";
 import { arrayLiteral } from "../sql/quote.js";
-import { oid as typeOids } from "../metadata/hash.js";
 import { nodeForGroup } from "../commands/distribute.js";
 import { collectRelationRefs, onNullableSide, pinnedValues, type DistributedRef } from "../planner/analyze.js";
 import { exprKey, planPushdown, ROWS_PLACEHOLDER, type ColumnType, type PushdownPlan } from "../planner/pushdown.js";
@@ -182,8 +181,8 @@ function workerStatement(
     return select;
   });
   const shared = shareParameterRows(branches);
-  const padded = plan.workerTypes.flatMap((t, i) => (t.typeOid === typeOids.bpchar ? [i] : []));
-  const stmt = stream ? { SelectStmt: unionAll(branches) } : jsonRowsQuery(branches, width, new Set(padded));
+  const types = plan.workerTypes.map((t) => t.typeOid);
+  const stmt = stream ? { SelectStmt: unionAll(branches) } : jsonRowsQuery(branches, width, types);
   if (shared) (stmt.SelectStmt as AstNode).withClause = shared;
   return stmt;
 }

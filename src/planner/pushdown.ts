@@ -21,7 +21,6 @@
 // This module does no I/O itself: types come through the `describe` callback.
 import type { AstNode } from "../sql/ast.js";
 import { cloneAst, expressionFromTemplate, transitText, typeNameNode, walk, withCollation } from "../sql/ast.js";
-import { oid as typeOids } from "../metadata/hash.js";
 import { columnTerm, distColumnRef, fromLeaf, onNullableSide, type DistributedRef } from "./analyze.js";
 import {
   joinedGroups,
@@ -474,7 +473,7 @@ async function planPartial(
     }
     if (unreadable) return null;
     const filter = fc.agg_filter as AstNode | undefined;
-    const text = carried.map((e) => transitText(e, inputTypes.get(exprKey(e))?.typeOid === typeOids.bpchar));
+    const text = carried.map((e) => transitText(e, inputTypes.get(exprKey(e))?.typeOid ?? 0));
     const rows = callOf("json_agg", [callOf("json_build_array", text)]);
     if (filter) (rows.FuncCall as AstNode).agg_filter = cloneAst(filter);
     const p = partialRef(template("coalesce(__rows, '[]'::json)", { __rows: rows }));

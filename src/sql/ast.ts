@@ -85,13 +85,19 @@ export function textCast(expr: AstNode): AstNode {
   return { TypeCast: { arg: expr, typeName: typeNameNode("text") } };
 }
 
+const BPCHAR_OID = 1042;
+const TIMESTAMPTZ_OID = 1184;
+
 /**
- * A value's text to be read back as its type: `expr::text`, but for a bpchar (`padded`) its output
- * form, `textin(bpcharout(expr))`, as the cast to text drops trailing spaces that a bpchar without
- * a length keeps.
+ * A value's text to be read back as its type (`baseType`: its type's OID, a domain's base type's),
+ * in another session or on another node with the same settings: `expr::text`, except for
+ * - bpchar: its output form, `textin(bpcharout(expr))`, as the cast to text drops trailing spaces
+ *   that a bpchar without a length keeps;
+ * - timestamptz: its JSON form, `to_json(expr) #>> '{}'`, ISO 8601 with a numeric offset whatever
+ *   the DateStyle: the other styles name the zone by an abbreviation, which input reads from a
+ *   table of its own (CST in Asia/Shanghai would be read as US Central time).
  */
-export function transitText(expr: AstNode, padded: boolean): AstNode {
-  if (!padded) return textCast(expr);
+export function transitText(expr: AstNode, baseType: number): AstNode {
   const call = (name: string, arg: AstNode) => ({
     FuncCall: {
       funcname: [{ String: { sval: "pg_catalog" } }, { String: { sval: name } }],
@@ -99,7 +105,18 @@ export function transitText(expr: AstNode, padded: boolean): AstNode {
       funcformat: "COERCE_EXPLICIT_CALL",
     },
   });
-  return call("textin", call("bpcharout", expr));
+  if (baseType === BPCHAR_OID) return call("textin", call("bpcharout", expr));
+  if (baseType === TIMESTAMPTZ_OID) {
+    return {
+      A_Expr: {
+        kind: "AEXPR_OP",
+        name: [{ String: { sval: "pg_catalog" } }, { String: { sval: "#>>" } }],
+        lexpr: call("to_json", expr),
+        rexpr: { TypeCast: { arg: { A_Const: { sval: { sval: "{}" } } }, typeName: typeNameNode("text[]") } },
+      },
+    };
+  }
+  return textCast(expr);
 }
 
 /** `expr COLLATE collation` (collation as schema and name), or the expression itself when null. */

@@ -1,0 +1,56 @@
+-- A DateStyle other than ISO names time zones by abbreviations, which input reads from a table of
+-- its own: CST of Asia/Shanghai is not US Central time, IST of Asia/Kolkata is not Israel's.
+-- timestamptz values the coordinator reads back (fetched rows, partial aggregates, aggregates
+-- built from their inputs, a local table's rows sent to the workers) must keep their instant;
+-- rows that go to the client print as the client asked. Every SET is undone at the end.
+SET DateStyle = 'SQL, MDY';
+
+SET TimeZone = 'Asia/Shanghai';
+
+SELECT is_bot, min(clicked_at), max(clicked_at) FROM clicks GROUP BY is_bot;
+
+SELECT count(*) FROM (SELECT clicked_at FROM clicks UNION SELECT event_time FROM events) u;
+
+SELECT is_bot, percentile_disc(0.5) WITHIN GROUP (ORDER BY clicked_at) FROM clicks GROUP BY is_bot;
+
+-- @ordered
+SELECT company_id, id, clicked_at FROM clicks WHERE company_id = 5 ORDER BY id LIMIT 3;
+
+-- @ordered
+SELECT company_id, id, clicked_at FROM clicks ORDER BY clicked_at DESC NULLS LAST, company_id, id LIMIT 3;
+
+SET TimeZone = 'Asia/Kolkata';
+
+SET DateStyle = 'Postgres, DMY';
+
+SELECT is_bot, max(clicked_at) FROM clicks GROUP BY is_bot;
+
+-- A table of the coordinator database joined with a distributed one, and rows an INSERT … SELECT
+-- takes through the coordinator.
+CREATE TABLE zoned_local (company_id int, id bigint, clicked_at timestamptz);
+
+INSERT INTO zoned_local SELECT company_id, id, clicked_at FROM clicks WHERE company_id < 6;
+
+SELECT count(*) FROM clicks k JOIN zoned_local l USING (company_id, id) WHERE k.clicked_at = l.clicked_at;
+
+INSERT INTO events (device_id, event_id, event_type, event_time)
+SELECT 770001, 910000 + row_number() OVER (ORDER BY company_id, id), 'zoned', clicked_at
+FROM zoned_local ORDER BY company_id, id LIMIT 5;
+
+-- A value the coordinator evaluates (it calls a sequence) travels to its shard.
+INSERT INTO events (device_id, event_id, event_type, event_time)
+VALUES (770002, 910100, 'zoned', timestamptz '2020-01-02 03:04:05.678+00' + nextval('audit_log_id_seq') * interval '0 s');
+
+SELECT count(*) FROM events e WHERE e.device_id = 770001 AND e.event_time IN (SELECT clicked_at FROM zoned_local);
+
+SELECT event_id, event_time FROM events WHERE event_type = 'zoned';
+
+UPDATE events SET device_id = 770003 WHERE event_type = 'zoned' AND device_id = 770001 RETURNING event_id, event_time;
+
+SELECT device_id, event_id, event_time FROM events WHERE event_type = 'zoned';
+
+DROP TABLE zoned_local;
+
+RESET TimeZone;
+
+RESET DateStyle;
