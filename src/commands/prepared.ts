@@ -79,9 +79,9 @@ export async function executePrepared(session: Session, st: InterceptedStatement
 
 /**
  * `SELECT (SELECT statement FROM pg_prepared_statements WHERE name = …), v.* FROM (VALUES
- * (CAST(CAST(arg AS type) AS text), …)) v` (bpchar and timestamptz in the forms of transitText): the statement the name holds now (NULL when none),
- * and the arguments as the parameters' values. In VALUES, as in EXECUTE, an argument may not
- * name columns or use aggregate and window functions.
+ * (CAST(CAST(arg AS type) AS text), …)) v` (bpchar and timestamptz in the forms of transitText):
+ * the statement the name holds now (NULL when none), and the arguments as the parameters' values.
+ * In VALUES, as in EXECUTE, an argument may not name columns or use aggregate and window functions.
  */
 function argumentsQuery(name: string, args: readonly AstNode[], kept: SqlPrepared): string {
   const column = (name: string) => ({ ColumnRef: { fields: [{ String: { sval: name } }] } });

@@ -143,7 +143,7 @@ export class DistributedCopyIn {
     private readonly options: CopyOptions,
     readonly columns: readonly string[],
     private readonly shardColumns: readonly string[],
-    /** The text of each value appended to the rows (of the columns after `columns` in shardColumns). */
+    /** The text of each value appended to the rows: the columns after `columns` in shardColumns. */
     private readonly defaults: readonly AstNode[],
     private readonly distIndex: number,
   ) {
@@ -695,7 +695,7 @@ function copyError(
   return new RemoteError({ ...fields, where, position: undefined });
 }
 
-/** A line as PostgreSQL's COPY context prints it: without its newline, past 100 bytes cut, with "...". */
+/** A line as PostgreSQL's COPY context prints it: without its newline, cut after 100 bytes with "...". */
 function printedLine(row: Buffer): string {
   let end = row.length;
   while (end > 0 && (row[end - 1] === 0x0a || row[end - 1] === 0x0d)) end--;

@@ -190,7 +190,8 @@ export function valueSource(node: AstNode): ValueSource | null {
  * valueSource() of a value stored in or compared with `table`'s distribution column, when its text
  * is the column's value: bare, or under a cast that cannot change it in the column's type. Other
  * casts (`'abcdef'::varchar(3)` is 'abc', `'01 day'::interval` stored in text is '1 day'), and a
- * numeric constant for an integer column (`2.5` is 3), leave the value to PostgreSQL: the general INSERT path evaluates it, a lookup searches every shard.
+ * numeric constant for an integer column (`2.5` is 3), leave the value to PostgreSQL: the general
+ * INSERT path evaluates it, a lookup searches every shard.
  */
 export function keyValueSource(node: AstNode, table: TableRecord): ValueSource | null {
   const cast = node.TypeCast as { typeName: AstNode } | undefined;
