@@ -323,7 +323,7 @@ export class DistributedCopyIn {
     } else if (fieldOfRow(row, count, this.options) !== undefined) {
       message = "extra data after last expected column";
     }
-    if (message !== null) throw copyError(new SqlError("22P04", message), this.table, line, undefined, undefined, row);
+    if (message !== null) throw copyError(new SqlError("22P04", message), this.table, line, { row });
   }
 
   /** The rows with the values of the defaults the coordinator evaluates appended. */
@@ -463,7 +463,7 @@ export class DistributedCopyIn {
         0,
         values.findIndex((v) => e.fields.message.includes(`"${v}"`)),
       );
-      throw copyError(e, this.table, firstLine + pending[k].at, this.table.partitionKey!, values[k]);
+      throw copyError(e, this.table, firstLine + pending[k].at, { column: this.table.partitionKey!, value: values[k] });
     }
   }
 
@@ -472,7 +472,7 @@ export class DistributedCopyIn {
     try {
       hash = hashValue(this.table.partitionType, storedKeyText(this.table, text));
     } catch (e) {
-      throw copyError(e, this.table, line, this.table.partitionKey!, text);
+      throw copyError(e, this.table, line, { column: this.table.partitionKey!, value: text });
     }
     if (hash === null) throw new SqlError("XX000", "no hash function for the distribution column");
     return shardIndexForHash(hash, this.table.shards.length);
@@ -676,22 +676,20 @@ export function relationRef(rv: { schemaname?: string; relname: string }): Relat
 }
 
 /**
- * An error for a line of the client's data, with PostgreSQL's CONTEXT: the column and its value,
- * or the line's text (`row`), or the line's number alone.
+ * An error for a line of the client's data, with PostgreSQL's CONTEXT: the line's number, and the
+ * column and its value or the line's text when given.
  */
 function copyError(
   e: unknown,
   table: TableRecord,
   line: number,
-  column?: string,
-  value?: string,
-  row?: Buffer,
+  at?: { column: string; value: string } | { row: Buffer },
 ): unknown {
   const fields = e instanceof SqlError ? e.fields() : e instanceof RemoteError ? e.fields : null;
   if (!fields) return e;
   let where = `COPY ${table.relname}, line ${line}`;
-  if (column !== undefined) where += `, column ${column}: "${value ?? ""}"`;
-  else if (row !== undefined) where += `: "${printedLine(row)}"`;
+  if (at && "column" in at) where += `, column ${at.column}: "${at.value}"`;
+  else if (at) where += `: "${printedLine(at.row)}"`;
   return new RemoteError({ ...fields, where, position: undefined });
 }
 
