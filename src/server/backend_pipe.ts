@@ -159,6 +159,9 @@ export class BackendPipe {
     this.heldBegin = this.pending.slice(this.pendingHead).map((p, i) => ({ code: p.code, raw: raws[i], sink }));
     this.pending.length = this.pendingHead;
     this.outgoing = [];
+    // Nothing waits for a Flush now: idle() must not send one, which would release the BEGIN into
+    // an exchange of its own (a distributed statement's Bind waits for idle()).
+    this.unflushed = false;
     this.sentSinceSync = false;
     this.clientSentSinceSync = false;
     this.transactionStatus = 0x54;
