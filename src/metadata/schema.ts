@@ -234,8 +234,9 @@ END $$;
 -- Every role may read where tables and shards are, as the seeds' queries do; pg_dist_authinfo
 -- (passwords) and the commit records stay the superuser's. A session of any role records its
 -- two-phase commit decisions through canopy_record_decision, in its own transaction. The gid is
--- the function's to make ('canopy_<system identifier>_<txid>', as gidPrefix in commit.ts), and only
--- groups of the cluster are recorded: a caller can record nothing but its own transaction.
+-- the function's to make ('canopy_<system identifier>_<txid>', as gidPrefix in commit.ts): a caller
+-- can record nothing but its own transaction. The groups are taken as given (the commit protocol
+-- names each once); recovery drops records of groups that have no node.
 DROP FUNCTION IF EXISTS pg_catalog.canopy_record_decision(integer[], text);
 GRANT SELECT ON pg_catalog.pg_dist_node, pg_catalog.pg_dist_colocation, pg_catalog.pg_dist_partition,
   pg_catalog.pg_dist_shard, pg_catalog.pg_dist_placement, pg_catalog.pg_dist_object,
@@ -251,8 +252,7 @@ CREATE OR REPLACE FUNCTION pg_catalog.canopy_record_decision(groups integer[])
 DECLARE
   decided text := %L || pg_catalog.txid_current();
 BEGIN
-  INSERT INTO pg_catalog.pg_dist_transaction (groupid, gid)
-  SELECT DISTINCT n.groupid, decided FROM pg_catalog.pg_dist_node n WHERE n.groupid = ANY (groups);
+  INSERT INTO pg_catalog.pg_dist_transaction (groupid, gid) SELECT g, decided FROM pg_catalog.unnest(groups) u(g);
   RETURN decided;
 END $body$
 $create$, 'canopy_' || (SELECT s.system_identifier FROM pg_catalog.pg_control_system() s) || '_');

@@ -184,6 +184,7 @@ export class BackendPipe {
       this.pending.push({ code, sink, held: true });
       this.outgoing.push(raw);
     }
+    if (held.some((h) => extendedCodes.has(h.code))) this.unflushed = true;
     this.sentSinceSync = true;
   }
 

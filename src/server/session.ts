@@ -80,6 +80,21 @@ const classificationCacheMax = 5000;
  */
 const heldBeginMaxDelayMs = 10;
 
+/**
+ * Epoch seconds with up to six decimals (extract(epoch …) of a timestamptz) as the text
+ * "YYYY-MM-DD HH:MM:SS.US+00", which every node reads alike whatever its DateStyle and TimeZone.
+ */
+export function utcTimestamp(epoch: string): string {
+  const [whole, fraction = ""] = epoch.split(".");
+  const sign = whole.startsWith("-") ? -1n : 1n;
+  const micros = BigInt(whole) * 1_000_000n + sign * BigInt(fraction.padEnd(6, "0").slice(0, 6));
+  let seconds = micros / 1_000_000n;
+  if (seconds * 1_000_000n > micros) seconds -= 1n;
+  const date = new Date(Number(seconds) * 1000).toISOString();
+  const us = String(micros - seconds * 1_000_000n).padStart(6, "0");
+  return `${date.slice(0, 10)} ${date.slice(11, 19)}.${us}+00`;
+}
+
 /** The tag of a BEGIN without options, or null for any other statement. */
 function beginTag(sql: string): string | null {
   if (/^\s*begin(\s+(work|transaction))?\s*;?\s*$/i.test(sql)) return "BEGIN";
@@ -1691,18 +1706,19 @@ export class Session {
     if (this.blockStart?.transaction === transaction) return this.blockStart.answer;
     const withXid = this.remote.likelyWritesSeveral;
     const statementsSent = this.pipe!.statementsSent;
-    // The subquery runs first, before txid_current() gives the transaction an id.
+    // A select list is computed in its order: whether the transaction had an id is asked before
+    // txid_current() gives it one. now() as epoch seconds (numeric, exact to the microsecond) reads
+    // alike under any DateStyle and TimeZone, and costs the backend less than formatting it there.
     const answer = this.internalQuery(
-      `SELECT pg_catalog.to_char(pg_catalog.now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00', s.wrote${
+      `SELECT pg_catalog.extract('epoch', pg_catalog.now()), pg_catalog.txid_current_if_assigned() IS NOT NULL${
         withXid ? ", pg_catalog.txid_current()" : ""
-      }
-         FROM (SELECT pg_catalog.txid_current_if_assigned() IS NOT NULL AS wrote OFFSET 0) s`,
+      }`,
       [],
       [],
       [],
       "aside",
     ).then(
-      ([[time, wrote, xid]]) => ({ time: time!, wrote: wrote === "t", xid: xid ?? null }),
+      ([[epoch, wrote, xid]]) => ({ time: utcTimestamp(epoch!), wrote: wrote === "t", xid: xid ?? null }),
       () => null,
     );
     this.blockStart = { transaction, statementsSent, answer };
