@@ -95,6 +95,41 @@ export function utcTimestamp(epoch: string): string {
   return `${date.slice(0, 10)} ${date.slice(11, 19)}.${us}+00`;
 }
 
+/**
+ * PostgreSQL runs a Query of several statements as one implicit transaction: a BEGIN in it takes
+ * the statements before it into the block, a COMMIT or ROLLBACK ends them, and the statements after
+ * that start another such transaction. Canopy runs a string that reaches distributed tables
+ * statement by statement (in a block of its own only when nothing in it controls transactions), so
+ * a statement outside the string's BEGIN … COMMIT would commit on its own. Such a string is refused
+ * before any of it runs. `inBlock`: the session's block is open when the string starts.
+ */
+function implicitTransactionRefusal(
+  parts: readonly { intercepted: InterceptedStatement | null }[],
+  inBlock: boolean,
+): SqlError | null {
+  if (parts.length < 2 || !parts.some((p) => p.intercepted?.transaction !== undefined)) return null;
+  let explicit = inBlock;
+  for (const p of parts) {
+    const tx = p.intercepted?.stmt.TransactionStmt as { kind?: string; chain?: boolean } | undefined;
+    const kind = p.intercepted?.transaction !== undefined ? (tx?.kind ?? "") : null;
+    if (kind === "TRANS_STMT_BEGIN" || kind === "TRANS_STMT_START") explicit = true;
+    else if (kind === "TRANS_STMT_COMMIT" || kind === "TRANS_STMT_ROLLBACK") explicit = explicit && !!tx?.chain;
+    else if (kind === "TRANS_STMT_PREPARE") explicit = false;
+    else if (!explicit) {
+      return new SqlError(
+        "0A000",
+        "a query string that reaches distributed tables and controls transactions may hold statements only inside its BEGIN … COMMIT",
+        {
+          detail:
+            "PostgreSQL runs the statements outside the block as one implicit transaction with the block; Canopy would commit each on its own.",
+          hint: "Send the statements outside the block as queries of their own, or put them inside BEGIN … COMMIT.",
+        },
+      );
+    }
+  }
+  return null;
+}
+
 /** The tag of a BEGIN without options, or null for any other statement. */
 function beginTag(sql: string): string | null {
   if (/^\s*begin(\s+(work|transaction))?\s*;?\s*$/i.test(sql)) return "BEGIN";
@@ -925,6 +960,11 @@ export class Session {
     await this.pipe!.idle();
     if (c.kind === "error") {
       this.sendToClient(write.errorResponse(c.error));
+      return this.finishSimpleQuery(true);
+    }
+    const refusal = implicitTransactionRefusal(c.statements, this.pipe!.transactionStatus !== 0x49);
+    if (refusal) {
+      this.sendToClient(write.errorResponse(refusal.fields()));
       return this.finishSimpleQuery(true);
     }
     // Statement by statement: forwarded ones as their own Query, intercepted ones by Canopy.

@@ -78,5 +78,30 @@ for (const kind of clusterKinds()) {
       await c.query("ROLLBACK");
       assert.equal(await count("SELECT count(*) AS n FROM items WHERE note = 'outer'"), 0);
     });
+
+    test("statements outside the string's BEGIN … COMMIT, beside transaction control: refused, nothing runs", async () => {
+      // PostgreSQL: the ROLLBACK undoes the INSERT; the failing INSERT undoes the one after COMMIT;
+      // SAVEPOINT outside a block fails and undoes both INSERTs. Each would have kept rows here.
+      for (const sql of [
+        "INSERT INTO items VALUES (201, now(), 'x'); ROLLBACK",
+        "BEGIN; INSERT INTO items VALUES (202, now(), 'x'); COMMIT; INSERT INTO items VALUES (203, now(), 'x'); INSERT INTO items VALUES (202, now(), 'x')",
+        "INSERT INTO items VALUES (204, now(), 'x'); INSERT INTO notes VALUES (204); SAVEPOINT a",
+        "INSERT INTO notes VALUES (205); BEGIN; INSERT INTO items VALUES (205, now(), 'x'); ROLLBACK",
+      ]) {
+        await assert.rejects(c.query(sql), (e: { code?: string; message: string }) => {
+          assert.equal(e.code, "0A000", e.message);
+          assert.match(e.message, /only inside its BEGIN … COMMIT/);
+          return true;
+        });
+      }
+      assert.equal(await count("SELECT count(*) AS n FROM items WHERE k > 200"), 0);
+      assert.equal(await count("SELECT count(*) AS n FROM notes WHERE n > 200"), 0);
+      // The session is out of any block, and a string whose statements are all inside its block runs.
+      await c.query(
+        "COMMIT; BEGIN; INSERT INTO items VALUES (206, now(), 'x'); INSERT INTO notes VALUES (206); COMMIT",
+      );
+      assert.equal(await count("SELECT count(*) AS n FROM items WHERE k = 206"), 1);
+      assert.equal(await count("SELECT count(*) AS n FROM notes WHERE n = 206"), 1);
+    });
   });
 }
