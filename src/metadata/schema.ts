@@ -252,7 +252,11 @@ CREATE OR REPLACE FUNCTION pg_catalog.canopy_record_decision(groups integer[])
 DECLARE
   decided text := %L || pg_catalog.txid_current();
 BEGIN
-  INSERT INTO pg_catalog.pg_dist_transaction (groupid, gid) SELECT g, decided FROM pg_catalog.unnest(groups) u(g);
+  -- A transaction made read-only after it wrote (SET TRANSACTION READ ONLY) still commits in
+  -- PostgreSQL: its decision is then its commit alone, which recovery reads with txid_status.
+  IF pg_catalog.current_setting('transaction_read_only') OPERATOR(pg_catalog.=) 'off' THEN
+    INSERT INTO pg_catalog.pg_dist_transaction (groupid, gid) SELECT g, decided FROM pg_catalog.unnest(groups) u(g);
+  END IF;
   RETURN decided;
 END $body$
 $create$, 'canopy_' || (SELECT s.system_identifier FROM pg_catalog.pg_control_system() s) || '_');

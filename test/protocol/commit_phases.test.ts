@@ -151,3 +151,18 @@ test("every row of every block is there once, with its block's one start time", 
   assert.deepEqual(worker.rows[0].at, coordinator.rows[0].at);
   assert.equal((await client.query("SELECT count(*)::int AS n FROM audit WHERE id > 0")).rows[0].n, 6);
 });
+
+test("a block made read-only after it wrote two workers and the coordinator commits, as in PostgreSQL", async () => {
+  // The decision record cannot be written in a read-only transaction: its commit alone decides.
+  await client.query("BEGIN");
+  await extended([insert, [keys[0], "ro"]], [insert, [keys[1], "ro"]], [audit, [7]]);
+  await client.query("SET TRANSACTION READ ONLY");
+  await client.query("COMMIT");
+  const { rows } = await client.query("SELECT count(*)::int AS n FROM events WHERE note = 'ro'");
+  assert.equal(rows[0].n, 2);
+  assert.equal((await client.query("SELECT count(*)::int AS n FROM audit WHERE id = 7")).rows[0].n, 1);
+  const prepared = await client.query(
+    "SELECT count(*)::int AS n FROM run_command_on_workers('SELECT count(*) FROM pg_prepared_xacts') WHERE result <> '0'",
+  );
+  assert.equal(prepared.rows[0].n, 0);
+});
