@@ -464,6 +464,7 @@ async function planCreateIndex(session: Session, stmt: AstNode): Promise<DdlPlan
     idxname?: string;
     unique?: boolean;
     concurrent?: boolean;
+    if_not_exists?: boolean;
     indexParams: { IndexElem: { name?: string } }[];
   };
   const table = await resolveTable(session, relationRef(index.relation));
@@ -476,8 +477,16 @@ async function planCreateIndex(session: Session, stmt: AstNode): Promise<DdlPlan
     });
   }
   const before = index.idxname ? [] : await indexNames(session, table.relationId);
+  // IF NOT EXISTS skips a name any relation of the schema has (another table's index too).
+  const skipped =
+    !!index.if_not_exists &&
+    !!index.idxname &&
+    (
+      await query(session, "SELECT pg_catalog.to_regclass($1) IS NOT NULL", quoteQualified(table.schema, index.idxname))
+    )[0][0] === "t";
   let name = index.idxname ?? "";
   const shardStatements = async () => {
+    if (skipped) return [];
     if (!index.idxname) {
       const created = (await indexNames(session, table.relationId)).filter((n) => !before.includes(n));
       if (created.length !== 1) return []; // IF NOT EXISTS found it there already
@@ -522,6 +531,8 @@ function rangeVarParts(rv: AstNode): string[] {
 /** DROP INDEX: indexes of distributed and reference tables are dropped on every shard (IF EXISTS). */
 async function planDropIndexes(session: Session, stmt: AstNode, metadata: MetadataSnapshot): Promise<DdlPlan | null> {
   const drop = stmt.DropStmt as { objects?: { List?: { items: unknown[] } }[]; concurrent?: boolean; behavior: string };
+  // PostgreSQL refuses these before dropping anything: the shell alone answers.
+  if (drop.concurrent && ((drop.objects?.length ?? 0) > 1 || drop.behavior === "DROP_CASCADE")) return null;
   const found: { table: TableRecord; name: string; qualified: string }[] = [];
   for (const o of drop.objects ?? []) {
     const index = await indexOf(session, metadata, stringList(o.List?.items));

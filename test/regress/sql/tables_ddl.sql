@@ -230,3 +230,18 @@ SELECT result FROM run_command_on_workers($$SELECT (SELECT count(*) FROM pg_type
 DROP SCHEMA ddl_t CASCADE;
 SELECT result FROM run_command_on_workers($$SELECT count(*) FROM pg_namespace WHERE nspname = 'ddl_t'$$) ORDER BY nodeport;
 SELECT count(*) FROM pg_dist_object;
+-- CREATE INDEX IF NOT EXISTS skips a name another table's index has, on the shards too; and DROP
+-- INDEX CONCURRENTLY of two indexes is PostgreSQL's refusal, every shard keeping both.
+CREATE TABLE ddl_ix_a (k int, v int);
+CREATE TABLE ddl_ix_b (k int, v int);
+SELECT create_distributed_table('ddl_ix_a', 'k');
+SELECT create_distributed_table('ddl_ix_b', 'k');
+CREATE INDEX ddl_ix_same ON ddl_ix_a (v);
+CREATE INDEX IF NOT EXISTS ddl_ix_same ON ddl_ix_b (v);
+SELECT result FROM run_command_on_workers($$SELECT count(*) FROM pg_indexes WHERE tablename LIKE 'ddl_ix_b%'$$) ORDER BY nodeport;
+DROP INDEX ddl_ix_same;
+CREATE INDEX ddl_ix_same ON ddl_ix_b (v);
+CREATE INDEX ddl_ix_other ON ddl_ix_b (k);
+DROP INDEX CONCURRENTLY ddl_ix_same, ddl_ix_other;
+SELECT result FROM run_command_on_workers($$SELECT count(*) FROM pg_indexes WHERE tablename LIKE 'ddl_ix_b%'$$) ORDER BY nodeport;
+DROP TABLE ddl_ix_a, ddl_ix_b;
