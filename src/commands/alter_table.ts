@@ -119,6 +119,7 @@ export async function planAlterTable(
   if (!table) return null;
   for (const cmd of cmds) ensurePropagated(table, cmd);
   for (const { constraint, column } of constraints) ensureKeyIncludesDistributionColumn(table, constraint, column);
+  if (table.method === "n") await refuseVolatileRewrite(session, table, cmds);
   const unnamed = constraints.filter((c) => isUnnamed(c.constraint)).length;
   const named = constraints.map((c) => c.constraint.conname ?? c.constraint.indexname).filter((n): n is string => !!n);
   const before = unnamed > 0 ? await constraintDefinitions(session, table) : [];
@@ -183,6 +184,36 @@ async function withCoordinatorValues(session: Session, stmt: AstNode, existing: 
   }
   alter.cmds = cmds;
   return copy;
+}
+
+/**
+ * Refuses a volatile default that fills a reference table's existing rows (ADD COLUMN … DEFAULT
+ * random()) and a volatile USING: each placement would compute its own values.
+ */
+async function refuseVolatileRewrite(session: Session, table: TableRecord, cmds: readonly AlterTableCmd[]) {
+  for (const cmd of cmds) {
+    const column = cmd.def?.ColumnDef as { raw_default?: AstNode; constraints?: { Constraint: AstNode }[] } | undefined;
+    const expr =
+      cmd.subtype === "AT_AlterColumnType"
+        ? column?.raw_default
+        : cmd.subtype === "AT_AddColumn"
+          ? (column?.constraints?.find((c) => c.Constraint.contype === "CONSTR_DEFAULT")?.Constraint.raw_expr as
+              AstNode | undefined)
+          : undefined;
+    if (!expr || !(await callsVolatileFunction(session, expr))) continue;
+    throw new SqlError(
+      "0A000",
+      `a volatile ${cmd.subtype === "AT_AddColumn" ? "default" : "USING expression"} on reference table "${table.relname}" is not supported`,
+      {
+        detail:
+          "Each placement of the table would compute its own values for the rows it has, and the copies would differ.",
+        hint:
+          cmd.subtype === "AT_AddColumn"
+            ? "Add the column without the default, fill it with UPDATE from constants, then SET DEFAULT."
+            : "Change the type with a USING expression that calls no volatile function.",
+      },
+    );
+  }
 }
 
 /** Whether an expression calls a function that is volatile (under any of its signatures). */

@@ -64,7 +64,7 @@ import {
   type ColumnInfo,
 } from "./defaults.js";
 import { insertSelect } from "./insert_select.js";
-import { modify, moveRows, prepareModification, returnWholeRows } from "./modify.js";
+import { modify, moveRows, prepareModification, refuseVolatileOnReplicas, returnWholeRows } from "./modify.js";
 import { parseRowDescription, type FieldDescription } from "../protocol/messages.js";
 import { recordStatement, type ExecutorName } from "./stat_statements.js";
 import { rowsAlias, type Task } from "./explain.js";
@@ -1200,6 +1200,7 @@ async function insert(
   };
   const select = ins.selectStmt?.SelectStmt as { valuesLists?: { List: { items: AstNode[] } }[] } | undefined;
   const table = target.table;
+  if (table.method === "n") await refuseVolatileOnReplicas(session, stmt, table);
   if (dist.length > 1) {
     throw new SqlError("0A000", "subqueries over distributed tables in INSERT … VALUES are not supported", {
       hint: "Use INSERT … SELECT.",

@@ -76,6 +76,7 @@ type Assignment = { ResTarget: { name: string; val?: AstNode } };
 export async function modify(m: Modification): Promise<void> {
   const { session, st, stmt, dist, local, target, metadata, inv, inBlock } = m;
   const table = target.table;
+  if (table.method === "n") await refuseVolatileOnReplicas(session, stmt, table);
   await prepareModification(session, stmt, stmt.UpdateStmt as AstNode | undefined, table);
   const route = table.method === "h" ? routerTarget(dist, metadata, inv) : null;
   // Only the router runs a data-modifying WITH as it is: on the one shard all its tables are on.
@@ -146,6 +147,27 @@ async function findShardLocal(m: Modification): Promise<Set<DistributedRef>> {
     ? localityContext({ isAggregate: (name) => aggregates.has(name), columnsOf })
     : { isAggregate: () => false, columnsOf, runsWhole: () => false };
   return shardLocalRefs(m.stmt, [m.target], withDerivedRefs(m.stmt, m.dist, ctx), ctx);
+}
+
+/** Sequence functions, which Canopy evaluates in the coordinator database or refuses itself. */
+const sequenceFunctions = new Set(["nextval", "currval", "setval", "lastval"]);
+
+/**
+ * Refuses volatile functions (random(), clock_timestamp(), gen_random_uuid(), …) in a modification
+ * of a reference table: each placement would evaluate them on its own, and the copies would differ.
+ */
+export async function refuseVolatileOnReplicas(session: Session, stmt: AstNode, table: TableRecord): Promise<void> {
+  const names = [...calledFunctions(stmt)].filter((n) => !sequenceFunctions.has(n));
+  const [volatile] = (await functionFacts(session, new Set(names))).volatile;
+  if (volatile === undefined) return;
+  throw new SqlError(
+    "0A000",
+    `volatile function ${volatile}() in a modification of reference table "${table.relname}" is not supported`,
+    {
+      detail: "Each placement of the table would evaluate it on its own, and the copies would differ.",
+      hint: "Compute the values first, in INSERT … SELECT or a separate statement, and pass them as constants.",
+    },
+  );
 }
 
 /**

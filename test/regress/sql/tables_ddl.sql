@@ -245,3 +245,21 @@ CREATE INDEX ddl_ix_other ON ddl_ix_b (k);
 DROP INDEX CONCURRENTLY ddl_ix_same, ddl_ix_other;
 SELECT result FROM run_command_on_workers($$SELECT count(*) FROM pg_indexes WHERE tablename LIKE 'ddl_ix_b%'$$) ORDER BY nodeport;
 DROP TABLE ddl_ix_a, ddl_ix_b;
+-- A reference table's placements must stay copies: volatile functions in its modifications and in
+-- a default or USING that rewrites its rows are refused; defaults for new rows, INSERT … SELECT
+-- and stable functions are evaluated once.
+CREATE TABLE ddl_ref_vol (id int PRIMARY KEY, v float8, w float8 DEFAULT random());
+SELECT create_reference_table('ddl_ref_vol');
+INSERT INTO ddl_ref_vol VALUES (1, random(), 0);
+INSERT INTO ddl_ref_vol (id, v) VALUES (2, 0);
+INSERT INTO ddl_ref_vol SELECT 3, random(), 0;
+UPDATE ddl_ref_vol SET v = random() WHERE id = 2;
+UPDATE ddl_ref_vol SET v = v + 1 WHERE id = 2 AND now() IS NOT NULL;
+INSERT INTO ddl_ref_vol VALUES (3, 0, 0) ON CONFLICT (id) DO UPDATE SET v = clock_timestamp()::date - '2000-01-01'::date;
+DELETE FROM ddl_ref_vol WHERE id = 1 AND random() < 2;
+ALTER TABLE ddl_ref_vol ADD COLUMN r float8 DEFAULT random();
+ALTER TABLE ddl_ref_vol ALTER COLUMN v TYPE numeric USING random();
+ALTER TABLE ddl_ref_vol ADD COLUMN c int DEFAULT 7;
+SELECT count(DISTINCT result) FROM run_command_on_workers($$SELECT string_agg(id || ':' || v || ':' || w || ':' || c, ' ' ORDER BY id) FROM ddl_ref_vol_$$ || (SELECT shardid FROM pg_dist_shard WHERE logicalrelid = 'ddl_ref_vol'::regclass));
+SELECT id, v BETWEEN 0 AND 1 AS v_in_range, c FROM ddl_ref_vol ORDER BY id;
+DROP TABLE ddl_ref_vol;
