@@ -62,6 +62,8 @@ interface RemoteNode {
   settingsEpoch: number;
   /** Savepoints set in this remote transaction, oldest first. */
   savepoints: string[];
+  /** The session's transaction mode epoch its remote transaction last followed (see run). */
+  modeEpoch: number;
   /** The metadata version the connection's prepared statements were planned under. */
   preparedVersion: number | null;
 }
@@ -375,6 +377,16 @@ export class RemoteConnections implements SlotHolder {
         this.session.prefetchBlockTimestamp();
       }
       const begin = opens ? (await this.transactionModes()).begin : null;
+      // A block made read-only after its remote transaction began (SET TRANSACTION READ ONLY, SET
+      // LOCAL transaction_read_only) refuses later writes there too. ROLLBACK TO undoes the mode in
+      // both places alike, the savepoints being followed on the node.
+      const readOnlyNow =
+        !opens &&
+        opts.transactional &&
+        remote.inTransaction &&
+        remote.modeEpoch !== this.session.transactionModeEpoch &&
+        (await this.transactionModes()).begin.includes("READ ONLY");
+      if (opts.transactional) remote.modeEpoch = this.session.transactionModeEpoch;
       // A stop asked for while those were read: nothing leaves (a cancel sent to the node now
       // would find nothing running there).
       this.session.interrupts.check();
@@ -388,6 +400,7 @@ export class RemoteConnections implements SlotHolder {
         );
         remote.settingsEpoch = settings.epoch;
       }
+      if (readOnlyNow) setup.push(this.send(remote, "SET TRANSACTION READ ONLY", []));
       if (begin !== null) {
         if (!takesBegin) setup.push(this.send(remote, begin, []));
         remote.inTransaction = true;
@@ -862,6 +875,7 @@ export class RemoteConnections implements SlotHolder {
       slot,
       settingsEpoch: -1,
       savepoints: [],
+      modeEpoch: -1,
       preparedVersion: null,
     };
   }

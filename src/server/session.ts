@@ -877,7 +877,9 @@ export class Session {
       }
     }
     if (/search_path/i.test(sql)) this.searchPathEpoch++;
-    if (/isolation|read\s+only|deferrable|default_transaction|reset|discard/i.test(sql)) this.transactionModeEpoch++;
+    if (/isolation|read(\s+|_)only|deferrable|default_transaction|reset|discard|set_config/i.test(sql)) {
+      this.transactionModeEpoch++;
+    }
     if (
       /search_path|timezone|time zone|datestyle|intervalstyle|extra_float_digits|bytea_output|timeout|\brole\b|session.authorization|reset|discard|read.only|characteristics|default_transaction|text_search|transform_null|array_nulls|xmlbinary|xmloption|quote_all|standard_conforming/i.test(
         sql,

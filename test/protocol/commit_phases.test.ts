@@ -166,3 +166,24 @@ test("a block made read-only after it wrote two workers and the coordinator comm
   );
   assert.equal(prepared.rows[0].n, 0);
 });
+
+test("SET TRANSACTION READ ONLY after a worker's transaction began refuses later writes there too", async () => {
+  const write = (note: string) => client.query("INSERT INTO events VALUES ($1, now(), $2)", [keys[0], note]);
+  const readOnly = (e: { code?: string }) => e.code === "25006";
+  await client.query("BEGIN");
+  await write("rw");
+  await client.query("SET TRANSACTION READ ONLY");
+  await assert.rejects(write("rw"), readOnly);
+  await client.query("ROLLBACK");
+  // Set in a savepoint, the mode is undone by ROLLBACK TO on the worker as in the coordinator.
+  await client.query("BEGIN");
+  await write("rw");
+  await client.query("SAVEPOINT s");
+  await client.query("SET LOCAL transaction_read_only = on");
+  await assert.rejects(write("rw"), readOnly);
+  await client.query("ROLLBACK TO SAVEPOINT s");
+  await write("rw");
+  await client.query("COMMIT");
+  const { rows } = await client.query("SELECT count(*)::int AS n FROM events WHERE note = 'rw'");
+  assert.equal(rows[0].n, 2);
+});
