@@ -12,7 +12,7 @@ import { FrontendCode, write } from "../protocol/messages.js";
 import { RemoteError } from "../nodes/gateway.js";
 import { SqlError } from "../errors.js";
 import { quoteLiteral } from "../sql/quote.js";
-import { settleAll } from "../executor/distributed.js";
+import { mapShardNamesFromCatalog, settleAll } from "../executor/distributed.js";
 
 /** What is known about writes in the coordinator database's own transaction. */
 export type CoordinatorWrites = "none" | "some" | "unknown";
@@ -110,7 +110,7 @@ async function commitProtocol(
     );
   } catch (e) {
     await finishPrepared(session, prepared, gid, "ROLLBACK");
-    throw e;
+    throw await withTableNames(session, e);
   }
   crashPoint("after-prepare");
   try {
@@ -177,7 +177,19 @@ async function commitOnePhase(session: Session, open: readonly { nodeId: number;
       await session.remote.end(t.nodeId, "ROLLBACK").catch(() => {});
     }
   }
-  if (failure !== null) throw failure;
+  if (failure !== null) throw await withTableNames(session, failure);
+}
+
+/**
+ * A worker's error at commit (a deferred constraint's) with its shards' names as the client's
+ * tables are named.
+ */
+async function withTableNames(session: Session, e: unknown): Promise<unknown> {
+  try {
+    return await mapShardNamesFromCatalog(session, e, (await session.metadata()).tables);
+  } catch {
+    return e;
+  }
 }
 
 /**

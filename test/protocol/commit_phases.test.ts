@@ -187,3 +187,34 @@ test("SET TRANSACTION READ ONLY after a worker's transaction began refuses later
   const { rows } = await client.query("SELECT count(*)::int AS n FROM events WHERE note = 'rw'");
   assert.equal(rows[0].n, 2);
 });
+
+test("a deferred constraint's error at COMMIT names the client's table and constraint, in one phase and two", async () => {
+  await client.query(
+    "CREATE TABLE deferred_u (k int, u int, CONSTRAINT deferred_u_k_u UNIQUE (k, u) DEFERRABLE INITIALLY DEFERRED)",
+  );
+  await client.query("SELECT create_distributed_table('deferred_u', 'k', colocate_with => 'events')");
+  for (const rows of [
+    [
+      [keys[0], 1],
+      [keys[0], 1],
+    ],
+    [
+      [keys[0], 1],
+      [keys[0], 1],
+      [keys[1], 1],
+    ],
+  ]) {
+    await client.query("BEGIN");
+    for (const [k, u] of rows) await client.query("INSERT INTO deferred_u VALUES ($1, $2)", [k, u]);
+    await assert.rejects(
+      client.query("COMMIT"),
+      (e: { code?: string; table?: string; constraint?: string; message: string }) => {
+        assert.equal(e.code, "23505");
+        assert.equal(e.table, "deferred_u");
+        assert.equal(e.constraint, "deferred_u_k_u");
+        assert.match(e.message, /"deferred_u_k_u"$/);
+        return true;
+      },
+    );
+  }
+});
