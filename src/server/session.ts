@@ -130,6 +130,24 @@ function implicitTransactionRefusal(
   return null;
 }
 
+/**
+ * Statements before one Sync are one implicit transaction in PostgreSQL, up to a COMMIT or ROLLBACK
+ * among them, after which the rest start another. Canopy runs the statements of such a pipeline
+ * that reach distributed tables in a block of its own (Session.pipelineBlock), which a
+ * transaction control statement would break, and does not open another after a transaction ended.
+ */
+function pipelineRefusal(): SqlError {
+  return new SqlError(
+    "0A000",
+    "transaction control in a pipeline with statements on distributed tables outside BEGIN … COMMIT is not supported",
+    {
+      detail:
+        "The statements before a Sync that are not inside BEGIN … COMMIT are one implicit transaction in PostgreSQL.",
+      hint: "End the pipeline with a Sync before the transaction control statement, or after its COMMIT or ROLLBACK.",
+    },
+  );
+}
+
 /** The tag of a BEGIN without options, or null for any other statement. */
 function beginTag(sql: string): string | null {
   if (/^\s*begin(\s+(work|transaction))?\s*;?\s*$/i.test(sql)) return "BEGIN";
@@ -202,6 +220,8 @@ export class Session {
   private localErrorUntilSync = false;
   /** Executes received since the client's last Sync. */
   private executesSinceSync = 0;
+  /** Whether a COMMIT, ROLLBACK or PREPARE TRANSACTION ran since the last Sync (pipelineRefusal). */
+  private transactionEndedSinceSync = false;
   /**
    * Set while extended-protocol statements run in a block Canopy opened: one that reaches
    * distributed tables came with others before the client's Sync, all one implicit transaction in
@@ -774,6 +794,7 @@ export class Session {
       case FrontendCode.Sync: {
         const begin = this.executesSinceSync === 1 ? this.beginBatch : null;
         this.executesSinceSync = 0;
+        this.transactionEndedSinceSync = false;
         this.beginBatch = null;
         this.forwardedBind = null;
         if (begin && !this.localErrorUntilSync && !this.pipelineBlock) return this.syncAfterBegin(begin, m);
@@ -1500,6 +1521,10 @@ export class Session {
     const earlier = this.executesSinceSync++;
     if (!portal) {
       const text = this.forwardedPortalTexts.get(name) ?? "";
+      if (this.pipelineBlock && /^\s*(begin|start\s+transaction)\b/i.test(text)) {
+        await this.pipe!.idle();
+        return this.failExtended(pipelineRefusal().fields());
+      }
       this.noteForwardedText(text);
       const bind = this.forwardedBind;
       const tag = earlier === 0 && bind?.portal === name ? beginTag(text) : null;
@@ -1509,6 +1534,20 @@ export class Session {
     await this.pipe!.idle();
     if (this.pipe!.errorSinceSync) return;
     if (portal.rows) return this.takeRows(name, portal.rows, maxRows);
+    const tx = portal.statement.stmt.TransactionStmt as { kind?: string; chain?: boolean } | undefined;
+    if (
+      (this.pipelineBlock && portal.statement.transaction !== undefined) ||
+      (this.transactionEndedSinceSync && portal.statement.distributed)
+    ) {
+      return this.failExtended(pipelineRefusal().fields());
+    }
+    if (
+      tx &&
+      (tx.kind === "TRANS_STMT_PREPARE" ||
+        ((tx.kind === "TRANS_STMT_COMMIT" || tx.kind === "TRANS_STMT_ROLLBACK") && !tx.chain))
+    ) {
+      this.transactionEndedSinceSync = true;
+    }
     if (
       portal.statement.distributed &&
       !portal.statement.distributedCopy &&

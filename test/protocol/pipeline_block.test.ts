@@ -91,5 +91,57 @@ for (const kind of clusterKinds()) {
       assert.equal(firstError(await batch(["41"])), null);
       assert.equal(await count("k = 41"), 1);
     });
+
+    /** Each statement Parsed, Bound with its values and Executed, then one Sync; the answers. */
+    async function pipeline(...statements: [string, string[]][]): Promise<RawMessage[]> {
+      const out: Buffer[] = [];
+      for (const [sql, values] of statements) {
+        out.push(parseMessage("", sql), bindMessage("", "", values), executeMessage(""));
+      }
+      raw.write(Buffer.concat([...out, syncMessage()]));
+      return raw.readUntil("Z", 10_000);
+    }
+
+    test("transaction control beside statements outside BEGIN … COMMIT: refused, nothing kept, the session usable", async () => {
+      // PostgreSQL: SAVEPOINT outside a block fails the batch; BEGIN would leave a block open
+      // after the Sync; the statements after COMMIT are a transaction of their own.
+      for (const statements of [
+        [
+          [insert, ["51"]],
+          [insert, ["52"]],
+          ["SAVEPOINT a", []],
+        ],
+        [
+          [insert, ["53"]],
+          [insert, ["54"]],
+          ["BEGIN", []],
+        ],
+        [
+          [insert, ["55"]],
+          [insert, ["56"]],
+          ["ROLLBACK", []],
+        ],
+      ] as [string, string[]][][]) {
+        const answers = await pipeline(...statements);
+        assert.equal(firstError(answers)?.C, "0A000");
+        assert.equal(status(answers), "I");
+      }
+      const answers = await pipeline(
+        ["BEGIN", []],
+        [insert, ["57"]],
+        ["COMMIT", []],
+        [insert, ["58"]],
+        [insert, ["59"]],
+      );
+      assert.equal(firstError(answers)?.C, "0A000");
+      assert.equal(status(answers), "I");
+      assert.deepEqual(
+        (await c.query("SELECT k FROM batch_items WHERE k > 50 ORDER BY k")).rows.map((r) => r.k),
+        [57],
+      );
+      // The connection goes on.
+      assert.equal(firstError(await batch(["60", "61"])), null);
+      assert.equal(await count("k >= 60"), 2);
+    });
   });
 }
