@@ -6,7 +6,7 @@
 import { SqlError } from "../errors.js";
 import type { Session } from "../server/session.js";
 import { referenceShards, type MetadataSnapshot, type TableRecord } from "../metadata/cache.js";
-import { cloneAst, stringList, textCast, walk, type AstNode } from "../sql/ast.js";
+import { cloneAst, expressionFromTemplate, jsonText, stringList, walk, type AstNode } from "../sql/ast.js";
 import { deparseStatement, parseSql } from "../sql/parse.js";
 import { arrayLiteral, quoteQualified } from "../sql/quote.js";
 import { evaluateTransactionValues, isConstant, literal } from "../executor/defaults.js";
@@ -176,14 +176,45 @@ async function withCoordinatorValues(session: Session, stmt: AstNode, existing: 
     const expr = constraint?.raw_expr as AstNode | undefined;
     if (!expr || isConstant(expr) || (await callsVolatileFunction(session, expr))) continue;
     const typed = (arg: AstNode) => ({ TypeCast: { arg, typeName: cloneAst(column.typeName) } });
-    const targetList = [{ ResTarget: { val: textCast(typed(cloneAst(expr))) } }];
-    const select = { SelectStmt: { targetList, limitOption: "LIMIT_OPTION_DEFAULT", op: "SETOP_NONE" } };
-    const [[value]] = await session.internalQuery(deparseStatement(select));
+    const [[value]] = await session.internalQuery(deparseStatement(valueAsTextQuery(typed(cloneAst(expr)))));
     constraint!.raw_expr = typed(literal(value));
     cmds.push({ AlterTableCmd: { subtype: "AT_ColumnDefault", name: column.colname, def: expr } });
   }
   alter.cmds = cmds;
   return copy;
+}
+
+/**
+ * `SELECT` of a value's text for the shards to read back as its type, evaluated once: a
+ * timestamptz's in its JSON form (see jsonText; its own text may name the zone by an abbreviation
+ * the shards would read as another zone's), anything else's as cast to text.
+ */
+function valueAsTextQuery(value: AstNode): AstNode {
+  const asText = expressionFromTemplate(
+    "CASE WHEN pg_catalog.pg_typeof(s.x) OPERATOR(pg_catalog.=) 'pg_catalog.timestamptz'::pg_catalog.regtype THEN NULL ELSE s.x::pg_catalog.text END",
+  ) as { CaseExpr: { args: { CaseWhen: { result: AstNode } }[] } };
+  asText.CaseExpr.args[0].CaseWhen.result = jsonText(expressionFromTemplate("s.x"));
+  return {
+    SelectStmt: {
+      targetList: [{ ResTarget: { val: asText } }],
+      fromClause: [
+        {
+          RangeSubselect: {
+            subquery: {
+              SelectStmt: {
+                targetList: [{ ResTarget: { name: "x", val: value } }],
+                limitOption: "LIMIT_OPTION_DEFAULT",
+                op: "SETOP_NONE",
+              },
+            },
+            alias: { aliasname: "s" },
+          },
+        },
+      ],
+      limitOption: "LIMIT_OPTION_DEFAULT",
+      op: "SETOP_NONE",
+    },
+  };
 }
 
 /**

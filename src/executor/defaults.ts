@@ -13,6 +13,7 @@ import {
   expressionFromTemplate,
   paramTypesFor,
   stringList,
+  jsonText,
   textCast,
   transitText,
   typeNameNode,
@@ -304,10 +305,14 @@ export function isTransactionStartTime(site: AstNode): boolean {
   return name[name.length - 1] === "now" || name[name.length - 1] === "transaction_timestamp";
 }
 
-/** The SELECT giving, per site, its value as text and its type's name, in the coordinator database. */
+/**
+ * The SELECT giving, per site, its value as text and its type's name, in the coordinator database.
+ * The text is the JSON form (jsonText): a timestamptz's own text may name its zone by an
+ * abbreviation that the shards would read as another zone's (IST in Asia/Kolkata as Israel's).
+ */
 export function transactionValuesQuery(sites: readonly AstNode[]): string {
   const targetList = sites.flatMap((site) => [
-    { ResTarget: { val: textCast(structuredClone(site)) } },
+    { ResTarget: { val: jsonText(structuredClone(site)) } },
     {
       ResTarget: {
         val: { TypeCast: { arg: call("pg_typeof", [structuredClone(site)]), typeName: typeNameNode("text") } },

@@ -98,25 +98,34 @@ const TIMESTAMPTZ_OID = 1184;
  *   table of its own (CST in Asia/Shanghai would be read as US Central time).
  */
 export function transitText(expr: AstNode, baseType: number): AstNode {
-  const call = (name: string, arg: AstNode) => ({
+  if (baseType === BPCHAR_OID) return catalogCall("textin", catalogCall("bpcharout", expr));
+  if (baseType === TIMESTAMPTZ_OID) return jsonText(expr);
+  return textCast(expr);
+}
+
+/**
+ * `to_json(expr) #>> '{}'`: a date or time value in ISO 8601 (a timestamptz with a numeric offset)
+ * whatever the DateStyle, which its type's input reads under any settings; a name as it is.
+ */
+export function jsonText(expr: AstNode): AstNode {
+  return {
+    A_Expr: {
+      kind: "AEXPR_OP",
+      name: [{ String: { sval: "pg_catalog" } }, { String: { sval: "#>>" } }],
+      lexpr: catalogCall("to_json", expr),
+      rexpr: { TypeCast: { arg: { A_Const: { sval: { sval: "{}" } } }, typeName: typeNameNode("text[]") } },
+    },
+  };
+}
+
+function catalogCall(name: string, arg: AstNode): AstNode {
+  return {
     FuncCall: {
       funcname: [{ String: { sval: "pg_catalog" } }, { String: { sval: name } }],
       args: [arg],
       funcformat: "COERCE_EXPLICIT_CALL",
     },
-  });
-  if (baseType === BPCHAR_OID) return call("textin", call("bpcharout", expr));
-  if (baseType === TIMESTAMPTZ_OID) {
-    return {
-      A_Expr: {
-        kind: "AEXPR_OP",
-        name: [{ String: { sval: "pg_catalog" } }, { String: { sval: "#>>" } }],
-        lexpr: call("to_json", expr),
-        rexpr: { TypeCast: { arg: { A_Const: { sval: { sval: "{}" } } }, typeName: typeNameNode("text[]") } },
-      },
-    };
-  }
-  return textCast(expr);
+  };
 }
 
 /** `expr COLLATE collation` (collation as schema and name), or the expression itself when null. */

@@ -49,6 +49,19 @@ UPDATE events SET device_id = 770003 WHERE event_type = 'zoned' AND device_id = 
 
 SELECT device_id, event_id, event_time FROM events WHERE event_type = 'zoned';
 
+-- now() of a multi-shard UPDATE, evaluated by the coordinator for every shard, and an added
+-- column's default, evaluated once for the rows already there, keep their instant (the shards
+-- compare them with their own clock).
+UPDATE events SET event_time = CASE WHEN abs(extract(epoch FROM now() - clock_timestamp())) < 600
+  THEN timestamptz '2020-01-03 04:05:06+00' END
+WHERE event_type = 'zoned';
+
+ALTER TABLE events ADD COLUMN zoned_at timestamptz DEFAULT now();
+
+SELECT count(*) FILTER (WHERE abs(extract(epoch FROM zoned_at - clock_timestamp())) < 600) AS recent, count(*) FROM events;
+
+ALTER TABLE events DROP COLUMN zoned_at;
+
 DROP TABLE zoned_local;
 
 RESET TimeZone;
