@@ -149,15 +149,26 @@ async function findShardLocal(m: Modification): Promise<Set<DistributedRef>> {
   return shardLocalRefs(m.stmt, [m.target], withDerivedRefs(m.stmt, m.dist, ctx), ctx);
 }
 
-/** Sequence functions, which Canopy evaluates in the coordinator database or refuses itself. */
-const sequenceFunctions = new Set(["nextval", "currval", "setval", "lastval"]);
+/**
+ * Functions Canopy evaluates in the coordinator database or refuses itself (sequence functions),
+ * and the transaction's times: none needs looking up.
+ */
+const evaluatedFunctions = new Set([
+  "nextval",
+  "currval",
+  "setval",
+  "lastval",
+  "now",
+  "transaction_timestamp",
+  "statement_timestamp",
+]);
 
 /**
  * Refuses volatile functions (random(), clock_timestamp(), gen_random_uuid(), …) in a modification
  * of a reference table: each placement would evaluate them on its own, and the copies would differ.
  */
 export async function refuseVolatileOnReplicas(session: Session, stmt: AstNode, table: TableRecord): Promise<void> {
-  const names = [...calledFunctions(stmt)].filter((n) => !sequenceFunctions.has(n));
+  const names = [...calledFunctions(stmt)].filter((n) => !evaluatedFunctions.has(n));
   const [volatile] = (await functionFacts(session, new Set(names))).volatile;
   if (volatile === undefined) return;
   throw new SqlError(
