@@ -115,7 +115,7 @@ function implicitTransactionRefusal(
     if (kind === "TRANS_STMT_BEGIN" || kind === "TRANS_STMT_START") explicit = true;
     else if (kind === "TRANS_STMT_COMMIT" || kind === "TRANS_STMT_ROLLBACK") explicit = explicit && !!tx?.chain;
     else if (kind === "TRANS_STMT_PREPARE") explicit = false;
-    else if (!explicit) {
+    else if (!explicit && !plainRead(p.intercepted)) {
       return new SqlError(
         "0A000",
         "a query string that reaches distributed tables and controls transactions may hold statements only inside its BEGIN … COMMIT",
@@ -128,6 +128,12 @@ function implicitTransactionRefusal(
     }
   }
   return null;
+}
+
+/** A SELECT without row locks or WITH: nothing of it to undo with the implicit transaction. */
+function plainRead(st: InterceptedStatement | null): boolean {
+  const select = st?.stmt.SelectStmt as { lockingClause?: unknown; withClause?: unknown } | undefined;
+  return !!select && !select.lockingClause && !select.withClause;
 }
 
 /**

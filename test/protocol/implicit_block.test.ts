@@ -96,9 +96,10 @@ for (const kind of clusterKinds()) {
       }
       assert.equal(await count("SELECT count(*) AS n FROM items WHERE k > 200"), 0);
       assert.equal(await count("SELECT count(*) AS n FROM notes WHERE n > 200"), 0);
-      // The session is out of any block, and a string whose statements are all inside its block runs.
+      // The session is out of any block, and a string whose statements are all inside its block
+      // runs, a plain read after it too.
       await c.query(
-        "COMMIT; BEGIN; INSERT INTO items VALUES (206, now(), 'x'); INSERT INTO notes VALUES (206); COMMIT",
+        "COMMIT; BEGIN; INSERT INTO items VALUES (206, now(), 'x'); INSERT INTO notes VALUES (206); COMMIT; SELECT count(*) FROM items",
       );
       assert.equal(await count("SELECT count(*) AS n FROM items WHERE k = 206"), 1);
       assert.equal(await count("SELECT count(*) AS n FROM notes WHERE n = 206"), 1);
