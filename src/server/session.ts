@@ -1527,9 +1527,13 @@ export class Session {
     const earlier = this.executesSinceSync++;
     if (!portal) {
       const text = this.forwardedPortalTexts.get(name) ?? "";
-      if (this.pipelineBlock && /^\s*(begin|start\s+transaction)\b/i.test(text)) {
-        await this.pipe!.idle();
-        return this.failExtended(pipelineRefusal().fields());
+      if (/^\s*(begin|start\s+transaction)\b/i.test(text)) {
+        if (this.pipelineBlock) {
+          await this.pipe!.idle();
+          return this.failExtended(pipelineRefusal().fields());
+        }
+        // The statements after it are the new block's, not an implicit transaction.
+        this.transactionEndedSinceSync = false;
       }
       this.noteForwardedText(text);
       const bind = this.forwardedBind;
@@ -1553,6 +1557,8 @@ export class Session {
         ((tx.kind === "TRANS_STMT_COMMIT" || tx.kind === "TRANS_STMT_ROLLBACK") && !tx.chain))
     ) {
       this.transactionEndedSinceSync = true;
+    } else if (tx?.kind === "TRANS_STMT_BEGIN" || tx?.kind === "TRANS_STMT_START") {
+      this.transactionEndedSinceSync = false;
     }
     if (
       portal.statement.distributed &&

@@ -139,9 +139,20 @@ for (const kind of clusterKinds()) {
         (await c.query("SELECT k FROM batch_items WHERE k > 50 ORDER BY k")).rows.map((r) => r.k),
         [57],
       );
-      // The connection goes on.
+      // The connection goes on, and two blocks in one pipeline commit each.
       assert.equal(firstError(await batch(["60", "61"])), null);
       assert.equal(await count("k >= 60"), 2);
+      const blocks = await pipeline(
+        ["BEGIN", []],
+        [insert, ["62"]],
+        ["COMMIT", []],
+        ["BEGIN", []],
+        [insert, ["63"]],
+        ["COMMIT", []],
+      );
+      assert.equal(firstError(blocks), null);
+      assert.equal(status(blocks), "I");
+      assert.equal(await count("k >= 62"), 2);
     });
   });
 }
