@@ -806,6 +806,9 @@ export class Session {
         if (begin && !this.localErrorUntilSync && !this.pipelineBlock) return this.syncAfterBegin(begin, m);
         if (this.pipelineBlock) {
           this.pipelineBlock = false;
+          // The answers to statements forwarded in the block may still be on their way: an error
+          // among them fails the block, which must not then try to commit.
+          await pipe.idle();
           const failed = this.localErrorUntilSync || pipe.errorSinceSync;
           this.localErrorUntilSync = false;
           return this.endImplicitBlock(failed);

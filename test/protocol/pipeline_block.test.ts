@@ -12,6 +12,7 @@ import {
   bindMessage,
   executeMessage,
   firstError,
+  parseErrorFields,
   parseMessage,
   syncMessage,
   type RawMessage,
@@ -101,6 +102,22 @@ for (const kind of clusterKinds()) {
       raw.write(Buffer.concat([...out, syncMessage()]));
       return raw.readUntil("Z", 10_000);
     }
+
+    test("an error in a statement the coordinator database runs fails the block: one ErrorResponse, nothing kept", async () => {
+      await c.query("CREATE TABLE batch_local (n int)");
+      const answers = await pipeline(
+        [insert, ["71"]],
+        ["INSERT INTO batch_local VALUES ($1::int)", ["71"]],
+        ["SELECT 1/0", []],
+      );
+      assert.deepEqual(
+        answers.filter((m) => m.type === "E").map((m) => parseErrorFields(m.body).C),
+        ["22012"],
+      );
+      assert.equal(status(answers), "I");
+      assert.equal(await count("k = 71"), 0);
+      assert.equal(Number((await c.query("SELECT count(*) AS n FROM batch_local")).rows[0].n), 0);
+    });
 
     test("transaction control beside statements outside BEGIN … COMMIT: refused, nothing kept, the session usable", async () => {
       // PostgreSQL: SAVEPOINT outside a block fails the batch; BEGIN would leave a block open
