@@ -272,7 +272,7 @@ export function literal(text: string | null): AstNode {
 }
 
 /** Functions whose value is the transaction's or session's, not the node's that evaluates them. */
-const transactionFunctions = new Set(["now", "transaction_timestamp", "statement_timestamp"]);
+export const transactionFunctions = new Set(["now", "transaction_timestamp", "statement_timestamp"]);
 
 /**
  * The calls in a modification whose value depends on the transaction or the session (now(),

@@ -33,7 +33,13 @@ import { localityContext } from "../planner/pushdown.js";
 import type { Session } from "../server/session.js";
 import type { Invocation, InterceptedStatement } from "../commands/intercept.js";
 import { calledFunctions, functionFacts, shardSafety } from "./pushdown.js";
-import { callsSequence, evaluateTransactionValues, type ColumnInfo } from "./defaults.js";
+import {
+  callsSequence,
+  evaluateTransactionValues,
+  sequenceFunctions,
+  transactionFunctions,
+  type ColumnInfo,
+} from "./defaults.js";
 import {
   executeTasks,
   jsonRowsSubquery,
@@ -150,25 +156,12 @@ async function findShardLocal(m: Modification): Promise<Set<DistributedRef>> {
 }
 
 /**
- * Functions Canopy evaluates in the coordinator database or refuses itself (sequence functions),
- * and the transaction's times: none needs looking up.
- */
-const evaluatedFunctions = new Set([
-  "nextval",
-  "currval",
-  "setval",
-  "lastval",
-  "now",
-  "transaction_timestamp",
-  "statement_timestamp",
-]);
-
-/**
  * Refuses volatile functions (random(), clock_timestamp(), gen_random_uuid(), …) in a modification
  * of a reference table: each placement would evaluate them on its own, and the copies would differ.
  */
 export async function refuseVolatileOnReplicas(session: Session, stmt: AstNode, table: TableRecord): Promise<void> {
-  const names = [...calledFunctions(stmt)].filter((n) => !evaluatedFunctions.has(n));
+  // Sequence functions and the transaction's times are Canopy's to evaluate (or refuse): no lookup.
+  const names = [...calledFunctions(stmt)].filter((n) => !sequenceFunctions.has(n) && !transactionFunctions.has(n));
   const [volatile] = (await functionFacts(session, new Set(names))).volatile;
   if (volatile === undefined) return;
   throw new SqlError(

@@ -110,11 +110,9 @@ function implicitTransactionRefusal(
   if (parts.length < 2 || !parts.some((p) => p.intercepted?.transaction !== undefined)) return null;
   let explicit = inBlock;
   for (const p of parts) {
-    const tx = p.intercepted?.stmt.TransactionStmt as { kind?: string; chain?: boolean } | undefined;
-    const kind = p.intercepted?.transaction !== undefined ? (tx?.kind ?? "") : null;
-    if (kind === "TRANS_STMT_BEGIN" || kind === "TRANS_STMT_START") explicit = true;
-    else if (kind === "TRANS_STMT_COMMIT" || kind === "TRANS_STMT_ROLLBACK") explicit = explicit && !!tx?.chain;
-    else if (kind === "TRANS_STMT_PREPARE") explicit = false;
+    const effect = blockEffect(p.intercepted);
+    if (effect === "opens") explicit = true;
+    else if (effect === "ends") explicit = false;
     else if (!explicit && !plainRead(p.intercepted)) {
       return new SqlError(
         "0A000",
@@ -128,6 +126,20 @@ function implicitTransactionRefusal(
     }
   }
   return null;
+}
+
+/**
+ * What a statement does to the transaction block: opens one (BEGIN, START TRANSACTION), ends it
+ * (COMMIT or ROLLBACK without AND CHAIN, PREPARE TRANSACTION), other transaction control ("other":
+ * SAVEPOINT, chained ends, …), or null for any other statement.
+ */
+function blockEffect(st: InterceptedStatement | null): "opens" | "ends" | "other" | null {
+  if (st?.transaction === undefined) return null;
+  const tx = st.stmt.TransactionStmt as { kind?: string; chain?: boolean } | undefined;
+  if (tx?.kind === "TRANS_STMT_BEGIN" || tx?.kind === "TRANS_STMT_START") return "opens";
+  if (tx?.kind === "TRANS_STMT_PREPARE") return "ends";
+  if ((tx?.kind === "TRANS_STMT_COMMIT" || tx?.kind === "TRANS_STMT_ROLLBACK") && !tx.chain) return "ends";
+  return "other";
 }
 
 /** A SELECT without row locks or WITH: nothing of it to undo with the implicit transaction. */
@@ -1547,22 +1559,12 @@ export class Session {
     await this.pipe!.idle();
     if (this.pipe!.errorSinceSync) return;
     if (portal.rows) return this.takeRows(name, portal.rows, maxRows);
-    const tx = portal.statement.stmt.TransactionStmt as { kind?: string; chain?: boolean } | undefined;
-    if (
-      (this.pipelineBlock && portal.statement.transaction !== undefined) ||
-      (this.transactionEndedSinceSync && portal.statement.distributed)
-    ) {
+    const effect = blockEffect(portal.statement);
+    if ((this.pipelineBlock && effect !== null) || (this.transactionEndedSinceSync && portal.statement.distributed)) {
       return this.failExtended(pipelineRefusal().fields());
     }
-    if (
-      tx &&
-      (tx.kind === "TRANS_STMT_PREPARE" ||
-        ((tx.kind === "TRANS_STMT_COMMIT" || tx.kind === "TRANS_STMT_ROLLBACK") && !tx.chain))
-    ) {
-      this.transactionEndedSinceSync = true;
-    } else if (tx?.kind === "TRANS_STMT_BEGIN" || tx?.kind === "TRANS_STMT_START") {
-      this.transactionEndedSinceSync = false;
-    }
+    if (effect === "ends") this.transactionEndedSinceSync = true;
+    else if (effect === "opens") this.transactionEndedSinceSync = false;
     if (
       portal.statement.distributed &&
       !portal.statement.distributedCopy &&
