@@ -91,24 +91,15 @@ export class WireClient implements NodeClient {
     if (params.length === 0 && !prepare && !begin) return this.simpleQuery(sql);
     const out: Buffer[] = [];
     // Executed ahead in the same Sync, the BEGIN turns the implicit block into the transaction
-    // block; the node sends both answers in one write (a Query would flush its own).
-    if (begin) out.push(write.parse("", begin), write.bind("", "", [], []), write.execute(""));
-    let name = prepare ? this.prepared.get(sql) : undefined;
-    let parsed: string | null = null;
-    if (name === undefined) {
-      name = prepare && this.prepared.size < PREPARED_MAX ? `canopy_${++this.preparedCount}` : "";
-      out.push(write.parse(name, sql));
-      if (name) {
-        this.prepared.set(sql, name);
-        parsed = name;
-      }
-    }
-    const values = params.map((p) => (p === null || Buffer.isBuffer(p) ? p : Buffer.from(p, "utf8")));
-    const formats = params.map((p) => (Buffer.isBuffer(p) ? 1 : 0));
-    out.push(write.bind("", name, values, formats), write.execute(""), write.sync());
+    // block; the node sends both answers in one write (a Query would flush its own). It is kept
+    // prepared like the statements: a transaction's BEGIN is then not parsed again.
+    const beginParse = begin ? this.bindPrepared(out, begin, true, []) : null;
+    if (begin) out.push(write.execute(""));
+    const parse = this.bindPrepared(out, sql, prepare, params);
+    out.push(write.execute(""), write.sync());
     const result = new WireResult();
-    // The statement's own ParseComplete is the last one (the BEGIN's comes first).
-    let parses = begin ? -1 : 0;
+    // The statement's own ParseComplete is the last one (the BEGIN's, when parsed, comes first).
+    let parses = beginParse ? -1 : 0;
     return this.request(out, (m) => {
       if (m.code === BackendCode.DataRow) result.dataRows.push(m.raw);
       else if (m.code === BackendCode.CommandComplete) result.command = commandTag(m);
@@ -117,10 +108,36 @@ export class WireClient implements NodeClient {
       () => result,
       (e: Error) => {
         // A statement whose Parse failed was not prepared; one that failed later stays prepared.
-        if (parsed !== null && parses < 1) this.prepared.delete(sql);
+        if (beginParse?.named && parses < 0) this.prepared.delete(begin!);
+        if (parse?.named && parses < 1) this.prepared.delete(sql);
         throw e;
       },
     );
+  }
+
+  /**
+   * Adds the Parse of `sql` (unless it is prepared already) and its Bind to `out`, preparing it
+   * under a name of its own when `prepare`. Returns whether a Parse was added and whether under a
+   * name, or null when none was.
+   */
+  private bindPrepared(
+    out: Buffer[],
+    sql: string,
+    prepare: boolean,
+    params: readonly (string | Buffer | null)[],
+  ): { named: boolean } | null {
+    let name = prepare ? this.prepared.get(sql) : undefined;
+    let parse: { named: boolean } | null = null;
+    if (name === undefined) {
+      name = prepare && this.prepared.size < PREPARED_MAX ? `canopy_${++this.preparedCount}` : "";
+      out.push(write.parse(name, sql));
+      if (name) this.prepared.set(sql, name);
+      parse = { named: name !== "" };
+    }
+    const values = params.map((p) => (p === null || Buffer.isBuffer(p) ? p : Buffer.from(p, "utf8")));
+    const formats = params.map((p) => (Buffer.isBuffer(p) ? 1 : 0));
+    out.push(write.bind("", name, values, formats));
+    return parse;
   }
 
   /** Deallocates the statements kept prepared (after DDL their result shapes may be stale). */
