@@ -85,14 +85,17 @@ const heldBeginMaxDelayMs = 10;
  * "YYYY-MM-DD HH:MM:SS.US+00", which every node reads alike whatever its DateStyle and TimeZone.
  */
 export function utcTimestamp(epoch: string): string {
-  const [whole, fraction = ""] = epoch.split(".");
-  const sign = whole.startsWith("-") ? -1n : 1n;
-  const micros = BigInt(whole) * 1_000_000n + sign * BigInt(fraction.padEnd(6, "0").slice(0, 6));
-  let seconds = micros / 1_000_000n;
-  if (seconds * 1_000_000n > micros) seconds -= 1n;
-  const date = new Date(Number(seconds) * 1000).toISOString();
-  const us = String(micros - seconds * 1_000_000n).padStart(6, "0");
-  return `${date.slice(0, 10)} ${date.slice(11, 19)}.${us}+00`;
+  const dot = epoch.indexOf(".");
+  const whole = dot < 0 ? epoch : epoch.slice(0, dot);
+  // Whole seconds are exact as a Number; the fraction is read as microseconds.
+  let seconds = Number(whole);
+  let micros = dot < 0 ? 0 : Number(epoch.slice(dot + 1, dot + 7).padEnd(6, "0"));
+  if (whole.startsWith("-") && micros > 0) {
+    seconds -= 1;
+    micros = 1_000_000 - micros;
+  }
+  const date = new Date(seconds * 1000).toISOString();
+  return `${date.slice(0, 10)} ${date.slice(11, 19)}.${String(micros).padStart(6, "0")}+00`;
 }
 
 /**

@@ -203,7 +203,7 @@ async function finishPrepared(
   how: "COMMIT" | "ROLLBACK",
 ): Promise<void> {
   const sql = `${how} PREPARED ${quoteLiteral(gid)}`;
-  if (process.env.CANOPY_FAULT_INJECTION === "during-commit-prepared" && how === "COMMIT") {
+  if (faultInjection === "during-commit-prepared" && how === "COMMIT") {
     await session.remote.runOutside(nodeIds[0], sql);
     crashPoint("during-commit-prepared");
   }
@@ -219,9 +219,12 @@ async function finishPrepared(
 }
 
 /**
- * Fault injection for the crash tests: with CANOPY_FAULT_INJECTION naming this point, the
- * process dies here as if killed.
+ * The crash tests' fault injection point (CANOPY_FAULT_INJECTION), read once: the environment is
+ * read through a call into the runtime, on every commit otherwise.
  */
+const faultInjection = process.env.CANOPY_FAULT_INJECTION;
+
+/** Fault injection for the crash tests: with faultInjection naming this point, the process dies here as if killed. */
 function crashPoint(name: string): void {
-  if (process.env.CANOPY_FAULT_INJECTION === name) process.kill(process.pid, "SIGKILL");
+  if (faultInjection === name) process.kill(process.pid, "SIGKILL");
 }
