@@ -3,6 +3,7 @@
 // (a cluster of real PostgreSQL servers under a directory) and `serve` (a coordinator for an
 // existing cluster). See DESIGN.md, "Command-line contract".
 import { spawn } from "node:child_process";
+import net from "node:net";
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, chmodSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -213,6 +214,9 @@ async function localUp(f: Flags): Promise<void> {
   const cluster: LocalCluster = existsSync(paths.config)
     ? JSON.parse(readFileSync(paths.config, "utf8"))
     : { port: portFlag(f, 9700), workers: workerCount(f), settings: settingsFrom(f) };
+  // Another process on the port (another cluster's coordinator) would answer the readiness check
+  // below, and be given this cluster's workers: refused before anything is made.
+  if (!(await coordinatorAlive(paths.pid))) await ensurePortFree(cluster.port);
   writeFileSync(paths.config, JSON.stringify(cluster, null, 2) + "\n");
   mkdirSync(paths.sockets, { recursive: true });
   chmodSync(paths.sockets, 0o777);
@@ -265,6 +269,7 @@ async function localUp(f: Flags): Promise<void> {
   const url = `postgres://postgres@127.0.0.1:${cluster.port}/postgres`;
   const client = await connectWithRetry(url, 30_000);
   try {
+    await ensureOwnCoordinator(client, cluster.port, paths.sockets);
     for (let i = 1; i <= cluster.workers; i++) {
       const port = cluster.port + 1 + i;
       const r = await client.query("SELECT 1 FROM pg_dist_node WHERE nodename = 'localhost' AND nodeport = $1", [port]);
@@ -284,6 +289,41 @@ async function coordinatorAlive(pidFile: string): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+/** Throws when something listens on 127.0.0.1:port already. */
+async function ensurePortFree(port: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once("error", (e: NodeJS.ErrnoException) =>
+      reject(
+        e.code === "EADDRINUSE"
+          ? new Error(`port ${port} on 127.0.0.1 is already in use; choose another with --port`)
+          : e,
+      ),
+    );
+    probe.listen(port, "127.0.0.1", () => probe.close(() => resolve()));
+  });
+}
+
+/**
+ * Throws unless the coordinator answering on the port serves this directory's coordinator
+ * database (one started on the port meanwhile by someone else would not).
+ */
+async function ensureOwnCoordinator(client: pg.Client, port: number, sockets: string): Promise<void> {
+  const identity = "SELECT system_identifier::text AS id FROM pg_catalog.pg_control_system()";
+  const own = new pg.Client({ host: sockets, port: port + 1, user: "postgres", database: "postgres" });
+  await own.connect();
+  try {
+    const [theirs, ours] = await Promise.all([client.query(identity), own.query(identity)]);
+    if (theirs.rows[0].id !== ours.rows[0].id) {
+      throw new Error(
+        `port ${port} on 127.0.0.1 is served by another cluster's coordinator; choose another with --port`,
+      );
+    }
+  } finally {
+    await own.end();
   }
 }
 

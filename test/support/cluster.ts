@@ -21,6 +21,8 @@ export interface TestCluster {
   /** For local clusters: the coordinator database's port. */
   readonly coordinatorDbPort?: number;
   readonly dir?: string;
+  /** For embedded clusters: the `canopy dev` process. */
+  readonly pid?: number;
   stop(): Promise<void>;
   /**
    * Local clusters: kills the coordinator process (SIGKILL) if it runs, and starts it again
@@ -132,6 +134,7 @@ export async function startEmbeddedCluster(workers = 2, settings: Record<string,
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     port,
     workerPorts: Array.from({ length: workers }, (_, i) => port + 1 + i),
+    pid: child.pid,
     async stop() {
       if (child.exitCode !== null) return;
       const exited = new Promise((r) => child.once("exit", r));
