@@ -271,8 +271,12 @@ async function plan(
   if ((target || facts.lock) && !inBlock) await refuseReadOnlyWrite(session, st);
   if (facts.otherSample) refuseUnsplittableSamples(stmt, dist);
   if (facts.tableoid) refuseTableoid(stmt, dist);
-  if (target && !isInsertSelect(stmt)) await refuseCoordinatorOnly(session, st, metadata);
-  if (target && stmt.InsertStmt) refuseSequencesOnShards(stmt);
+  // An INSERT … SELECT's ON CONFLICT clause and RETURNING list run on the shards as well.
+  if (target) await refuseCoordinatorOnly(session, st, metadata);
+  if (target && stmt.InsertStmt) {
+    refuseSequencesOnShards(stmt);
+    refuseTableSubqueriesOnShards(stmt);
+  }
   if (target && stmt.SelectStmt)
     return modifyingWith(session, st, stmt, dist, target, hasLocal, metadata, inv, inBlock);
   if (stmt.MergeStmt) {
@@ -412,6 +416,29 @@ function refuseSequencesOnShards(stmt: AstNode): void {
     "0A000",
     "sequence functions in ON CONFLICT or RETURNING of an INSERT into a distributed table are not supported",
     { hint: "Call the sequence function in the VALUES list or in a separate statement." },
+  );
+}
+
+/**
+ * An INSERT's ON CONFLICT clause and RETURNING list run on each shard receiving rows: a subquery
+ * there reading a table would read that shard's rows, or a table the worker lacks, where
+ * PostgreSQL reads the whole table once.
+ */
+function refuseTableSubqueriesOnShards(stmt: AstNode): void {
+  const ins = stmt.InsertStmt as AstNode;
+  let reads = false;
+  walk([ins.onConflictClause, ins.returningClause, ins.returningList], (node) => {
+    const sub = node.SubLink as AstNode | undefined;
+    if (sub) walk(sub.subselect, (n) => (reads ||= !!n.RangeVar));
+  });
+  if (!reads) return;
+  throw new SqlError(
+    "0A000",
+    "subqueries reading tables in ON CONFLICT or RETURNING of an INSERT into a distributed or reference table are not supported",
+    {
+      detail: "They would run on each shard receiving rows, over its own rows.",
+      hint: "Run the subquery in a separate statement, or join its table in the INSERT's SELECT.",
+    },
   );
 }
 
