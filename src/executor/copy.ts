@@ -52,6 +52,7 @@ const INT2 = 21;
 const INT4 = 23;
 const INT8 = 20;
 const TEXT_TYPES = new Set([25, 1043, 1042, 19]); // text, varchar, bpchar, name
+const CLOCK_TYPES = new Set([1083, 1114, 1184, 1266]); // time, timestamp, timestamptz, timetz
 
 /** Resolves the COPY statement's table among the distributed and reference tables. */
 export type TableResolver = (ref: RelationRef) => Promise<TableRecord | null>;
@@ -169,7 +170,10 @@ export class DistributedCopyIn {
     const options = copyOptions(st.stmt);
     const infos = await session.tableColumns(table.relationId);
     const all = infos.map((c) => c.name);
-    const columns = copy.attlist ? copy.attlist.map((a) => a.String.sval) : all;
+    // Without a column list, every column but the generated ones, as PostgreSQL reads it.
+    const columns = copy.attlist
+      ? copy.attlist.map((a) => a.String.sval)
+      : infos.filter((c) => !c.generated).map((c) => c.name);
     const seen = new Set<string>();
     for (const c of columns) {
       if (!all.includes(c)) throw new SqlError("42703", `column "${c}" of relation "${table.relname}" does not exist`);
@@ -212,7 +216,9 @@ export class DistributedCopyIn {
         hint: "Use COPY in text or csv format.",
       });
     }
+    refuseRecodedKeys(st.stmt, table);
     const metadata = await session.metadata();
+    await checkOnWorker(session, st.stmt, table, metadata);
     const defaults = fill.map((f) => transitText(cloneAst((f.coordinatorDefault ?? f.defaultExpr)!), f.baseTypeOid));
     return new DistributedCopyIn(session, st, table, metadata, options, columns, shardColumns, defaults, distIndex);
   }
@@ -435,6 +441,20 @@ export class DistributedCopyIn {
     if (text === undefined) {
       throw copyError(new SqlError("22P04", `missing data for column "${this.table.partitionKey}"`), this.table, line);
     }
+    if (text !== null && CLOCK_TYPES.has(type) && text.trim().toLowerCase() === "now") {
+      // Each worker would read it as its own transaction's start, not the time it was routed by.
+      throw copyError(
+        new SqlError(
+          "0A000",
+          `the value 'now' of distribution column "${this.table.partitionKey}" in COPY is not supported`,
+          {
+            hint: "Give the time itself, or insert the row with INSERT.",
+          },
+        ),
+        this.table,
+        line,
+      );
+    }
     if (text === null) {
       throw copyError(
         new SqlError(
@@ -536,6 +556,56 @@ export class DistributedCopyIn {
   }
 }
 
+/**
+ * The client's COPY statement as it stands (its columns and options, HEADER excepted), run on the
+ * table's first shard without data before any is read, as PostgreSQL checks a COPY before it
+ * asks for data: its errors about options and columns are PostgreSQL's, also when no row
+ * follows. Outside a block a failure leaves nothing open on the worker.
+ */
+async function checkOnWorker(
+  session: Session,
+  stmt: AstNode,
+  table: TableRecord,
+  metadata: MetadataSnapshot,
+): Promise<void> {
+  const s = cloneAst(stmt);
+  const copy = s.CopyStmt as { relation: AstNode; options?: { DefElem: { defname: string } }[] };
+  // HEADER is checked by copyOptions: with no data, HEADER MATCH would find an empty header line.
+  copy.options = copy.options?.filter((o) => o.DefElem.defname !== "header");
+  if (copy.options?.length === 0) delete copy.options;
+  const shard = table.shards[0];
+  copy.relation = {
+    schemaname: table.schema,
+    relname: shardRelname(table.relname, shard.shardId),
+    inh: true,
+    relpersistence: "p",
+  };
+  const node = nodeForGroup(metadata.nodes, shard.placements[0].groupId);
+  try {
+    // Binary data is never empty: its header and trailer at least.
+    const data = copyOptions(stmt).format === "binary" ? [BINARY_HEADER, BINARY_TRAILER] : [];
+    await session.remote.copyIn(node, deparseStatement(s), data, { transactional: true, write: false });
+  } catch (e) {
+    if (session.pipe!.transactionStatus === 0x49) await session.remote.rollbackAll();
+    throw workerCopyError(e, table, []);
+  }
+}
+
+/**
+ * COPY's ENCODING option: the rows travel as the client wrote them and the workers convert them,
+ * but a text distribution value is hashed from its bytes, which must then be UTF-8's.
+ */
+function refuseRecodedKeys(stmt: AstNode, table: TableRecord): void {
+  const options = (stmt.CopyStmt as { options?: { DefElem: { defname: string; arg?: AstNode } }[] }).options ?? [];
+  const encoding = options.find((o) => o.DefElem.defname === "encoding")?.DefElem.arg?.String as
+    { sval: string } | undefined;
+  if (!encoding || /^utf-?8$|^unicode$/i.test(encoding.sval) || !TEXT_TYPES.has(table.partitionType)) return;
+  throw new SqlError("0A000", "COPY … ENCODING into a table distributed by a text column is not supported", {
+    detail: `Its rows would be routed by the bytes of "${table.partitionKey}" in ${encoding.sval}.`,
+    hint: "Convert the data to UTF-8, or set client_encoding and leave out ENCODING.",
+  });
+}
+
 /** The client's COPY statement aimed at one shard, with every column named and HEADER left out. */
 function shardCopy(stmt: AstNode, table: TableRecord, shardId: number, columns: readonly string[]): string {
   const s = cloneAst(stmt);
@@ -556,8 +626,13 @@ function shardCopy(stmt: AstNode, table: TableRecord, shardId: number, columns: 
 export async function copyOut(session: Session, stmt: AstNode, table: TableRecord, inBlock: boolean): Promise<void> {
   const copy = stmt.CopyStmt as { attlist?: { String: { sval: string } }[] };
   const options = copyOptions(stmt);
-  const all = (await session.tableColumns(table.relationId)).map((c) => c.name);
-  const columns = copy.attlist ? copy.attlist.map((a) => a.String.sval) : all;
+  if (options.headerMatch) throw new SqlError("0A000", 'cannot use "match" with HEADER in COPY TO');
+  const infos = await session.tableColumns(table.relationId);
+  const all = infos.map((c) => c.name);
+  // Without a column list, every column but the generated ones, as PostgreSQL writes it.
+  const columns = copy.attlist
+    ? copy.attlist.map((a) => a.String.sval)
+    : infos.filter((c) => !c.generated).map((c) => c.name);
   for (const c of columns) {
     if (!all.includes(c)) throw new SqlError("42703", `column "${c}" of relation "${table.relname}" does not exist`);
   }

@@ -28,7 +28,8 @@ export function copyOptions(stmt: AstNode): CopyOptions {
     if (arg.Integer) return String((arg.Integer as { ival?: number }).ival ?? 0);
     return true;
   };
-  const format = String(value("format") ?? "text").toLowerCase();
+  // Compared as PostgreSQL compares it: FORMAT CSV is read as csv, FORMAT 'CSV' is not.
+  const format = String(value("format") ?? "text");
   if (format !== "text" && format !== "csv" && format !== "binary") {
     throw new SqlError("22023", `COPY format "${format}" not recognized`);
   }
@@ -39,17 +40,29 @@ export function copyOptions(stmt: AstNode): CopyOptions {
     if (Buffer.byteLength(s) !== 1) throw new SqlError("0A000", `COPY ${name} must be a single one-byte character`);
     return s.charCodeAt(0);
   };
-  const header = value("header");
+  const header = headerChoice(value("header"));
+  if (header !== "false" && format === "binary") throw new SqlError("0A000", "cannot specify HEADER in BINARY mode");
   const quote = oneByte("quote", '"');
   return {
     format,
     delimiter: oneByte("delimiter", csv ? "," : "\t"),
     nullString: String(value("null") ?? (csv ? "" : "\\N")),
-    header: header === true || (typeof header === "string" && /^(true|on|1|match)$/i.test(header)),
-    headerMatch: typeof header === "string" && header.toLowerCase() === "match",
+    header: header !== "false",
+    headerMatch: header === "match",
     quote,
     escape: value("escape") === undefined ? quote : oneByte("escape", '"'),
   };
+}
+
+/** HEADER's value as PostgreSQL reads it: a Boolean (true, false, on, off, 1, 0) or "match". */
+function headerChoice(value: string | boolean | undefined): "true" | "false" | "match" {
+  if (value === undefined || value === false) return "false";
+  if (value === true) return "true";
+  const v = value.toLowerCase();
+  if (v === "true" || v === "on" || v === "1") return "true";
+  if (v === "false" || v === "off" || v === "0") return "false";
+  if (v === "match") return "match";
+  throw new SqlError("42601", 'header requires a Boolean value or "match"');
 }
 
 const LF = 0x0a;
@@ -435,11 +448,8 @@ export function appendFields(row: Buffer, values: readonly (string | null)[], op
 
 function encodeField(value: string, options: CopyOptions): string {
   if (options.format === "text") {
-    const delimiter = String.fromCharCode(options.delimiter);
-    return value
-      .replace(/[\\\n\r\t]/g, (c) => ({ "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t" })[c]!)
-      .split(delimiter)
-      .join(`\\${delimiter}`);
+    const field = escapeText(value, options);
+    return field === options.nullString ? notNullText(value, options) : field;
   }
   // csv: always quoted, so it is never read as NULL; quote (and escape) characters escaped.
   const quote = String.fromCharCode(options.quote);
@@ -447,4 +457,34 @@ function encodeField(value: string, options: CopyOptions): string {
   let out = "";
   for (const c of value) out += c === quote || (c === escape && escape !== quote) ? escape + c : c;
   return quote + out + quote;
+}
+
+/**
+ * A text-format field for a value whose plain spelling is the NULL string (`NULL '0'`): its first
+ * character written as escaped bytes, which PostgreSQL reads as the value (the NULL string is
+ * matched before escapes are read). An empty value has no other spelling.
+ */
+function notNullText(value: string, options: CopyOptions): string {
+  if (value === "") {
+    throw new SqlError(
+      "0A000",
+      "COPY in text format with NULL '' into a column whose default is an empty string is not supported",
+      {
+        detail: "The coordinator computes the default, and the empty string would be read as NULL.",
+        hint: "Give the column's values, or use another NULL string or the csv format.",
+      },
+    );
+  }
+  const first = String.fromCodePoint(value.codePointAt(0)!);
+  const bytes = [...Buffer.from(first, "utf8")].map((b) => `\\x${b.toString(16).padStart(2, "0")}`).join("");
+  return bytes + escapeText(value.slice(first.length), options);
+}
+
+/** A value as a text-format field: backslash, newline, carriage return, tab and the delimiter escaped. */
+function escapeText(value: string, options: CopyOptions): string {
+  const delimiter = String.fromCharCode(options.delimiter);
+  return value
+    .replace(/[\\\n\r\t]/g, (c) => ({ "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t" })[c]!)
+    .split(delimiter)
+    .join(`\\${delimiter}`);
 }
