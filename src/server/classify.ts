@@ -131,6 +131,15 @@ function ensureEvaluatedOnce(stmt: AstNode): void {
   );
 }
 
+/** Whether a statement writes: a modification, or a query with one in a WITH clause. */
+function modifiesData(query: AstNode | undefined): boolean {
+  let writes = false;
+  walk(query, (node) => {
+    writes ||= !!(node.InsertStmt || node.UpdateStmt || node.DeleteStmt || node.MergeStmt);
+  });
+  return writes;
+}
+
 /** Statement kinds that pass through even when they name distributed tables (they act on the shell). */
 const shellStatements = new Set(["VacuumStmt", "CommentStmt", "LockStmt"]);
 
@@ -205,7 +214,12 @@ function distributedInterception(
   if (shellStatements.has(kind)) return null;
   const body = functionBody(stmt, sql, metadata);
   if (body) return { sql, stmt, paramTypes: [], functionBody: body, ddl: mayConcernShardObjects(stmt, metadata) };
-  if (mayConcernShardObjects(stmt, metadata)) return { sql, stmt, paramTypes: [], ddl: true };
+  // Coordinators cache the tables' columns and defaults: a DROP that may take a default with it
+  // (DROP SEQUENCE, … CASCADE) announces a change of the metadata, as DDL on the tables does.
+  const dropsDefaults = dropMayRemoveDefaults(stmt) && metadata.tables.length > 0;
+  if (dropsDefaults || mayConcernShardObjects(stmt, metadata)) {
+    return { sql, stmt, paramTypes: [], ddl: true, announces: dropsDefaults };
+  }
   // A new table's own name may be a distributed table's in another schema: only what it refers to counts.
   const create = stmt.CreateStmt as AstNode | undefined;
   const names = touchedNames(create ? { CreateStmt: { ...create, relation: {} } } : stmt);
@@ -234,6 +248,13 @@ function distributedInterception(
       throw new SqlError("0A000", "COPY between a distributed table and a server file or program is not supported", {
         hint: "Use COPY … FROM STDIN or TO STDOUT (psql's \\copy).",
       });
+    }
+    if (!copy.is_from && modifiesData((stmt.CopyStmt as { query?: AstNode }).query)) {
+      throw new SqlError(
+        "0A000",
+        "COPY (INSERT, UPDATE, DELETE or MERGE …) TO over distributed or reference tables is not supported",
+        { hint: "Run the statement with RETURNING on its own." },
+      );
     }
     return copy.is_from
       ? { sql, stmt, paramTypes: [], distributedCopy: true }
@@ -285,10 +306,11 @@ const ddlStatements = new Set([
 /**
  * Statements that may concern distributed tables without naming them: DROP / ALTER / REINDEX
  * INDEX, statements on schemas, GRANT … ALL TABLES IN SCHEMA, changes to types, functions and
- * extensions the workers got for the shards, and statements on roles (which every worker has).
+ * extensions the workers got for the shards, statements on roles (which every worker has), and
+ * DROPs that may take a column default with them.
  */
 const shardObjectStatement =
-  /\b(drop|alter)\s+(index|schema|type|domain|collation|function|procedure|routine|extension)\b|\bor\s+replace\s+(function|procedure)\b|\b(grant|revoke|reindex)\b|\b(create|alter|drop)\s+(role|user|group)\b|\bowned\s+by\b/i;
+  /\b(drop|alter)\s+(index|schema|type|domain|collation|function|procedure|routine|extension)\b|\bdrop\s+sequence\b|\bcascade\b|\bor\s+replace\s+(function|procedure)\b|\b(grant|revoke|reindex)\b|\b(create|alter|drop)\s+(role|user|group)\b|\bowned\s+by\b/i;
 
 /**
  * Whether SQL text may concern distributed or reference tables: it names one, or it may drop or
@@ -296,6 +318,12 @@ const shardObjectStatement =
  */
 export function mayConcernDistributed(sql: string, metadata: MetadataSnapshot): boolean {
   return !!metadata.mentionsTable?.test(sql) || shardObjectStatement.test(sql);
+}
+
+/** A DROP of sequences, or one with CASCADE: column defaults may go with it. */
+function dropMayRemoveDefaults(stmt: AstNode): boolean {
+  const drop = stmt.DropStmt as { removeType?: string; behavior?: string } | undefined;
+  return !!drop && (drop.removeType === "OBJECT_SEQUENCE" || drop.behavior === "DROP_CASCADE");
 }
 
 function mayConcernShardObjects(stmt: AstNode, metadata: MetadataSnapshot): boolean {

@@ -34,5 +34,24 @@ B
 SELECT tenant, id, item FROM copy_orders ORDER BY tenant, id;
 COPY copy_codes TO STDOUT;
 COPY (SELECT o.tenant, c.code FROM copy_orders o CROSS JOIN copy_codes c WHERE o.tenant < 3 ORDER BY 1, 2) TO STDOUT (FORMAT csv, HEADER);
+-- A modification as COPY's query would run on every shard, once each: refused.
+COPY (INSERT INTO copy_orders VALUES (9, 900, 'new') RETURNING id) TO STDOUT;
+COPY (WITH d AS (DELETE FROM copy_orders WHERE tenant = 1 RETURNING id) SELECT * FROM d) TO STDOUT;
+SELECT count(*) FROM copy_orders WHERE id = 900;
+-- Rows are routed by their bytes: a text key in another encoding, and 'now' (each worker's own time), are refused.
+CREATE TABLE copy_texts (k text, v int);
+SELECT create_distributed_table('copy_texts', 'k');
+COPY copy_texts FROM STDIN (ENCODING 'LATIN1');
+COPY copy_texts FROM STDIN (ENCODING 'UTF8');
+café	1
+\.
+CREATE TABLE copy_times (at timestamp, v int);
+SELECT create_distributed_table('copy_times', 'at');
+COPY copy_times FROM STDIN;
+2024-01-02 03:04:05	1
+now	2
+\.
+SELECT k, v FROM copy_texts WHERE k = 'café';
+SELECT count(*) FROM copy_times;
 SELECT result FROM run_command_on_workers('SELECT count(*) FROM pg_prepared_xacts');
-DROP TABLE copy_orders, copy_codes;
+DROP TABLE copy_orders, copy_codes, copy_texts, copy_times;

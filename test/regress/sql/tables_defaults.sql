@@ -65,3 +65,21 @@ UPDATE stamps SET id = DEFAULT WHERE tenant = 1;
 UPDATE stamps SET note = 'x' || nextval('stamps_id_seq') WHERE tenant = 1;
 UPDATE stamps SET note = DEFAULT, at = DEFAULT WHERE tenant = 1 RETURNING note, at = now() AS at_now;
 DROP TABLE stamps, tickets, ident, ident_source, colors;
+
+-- A default dropped with its sequence (DROP SEQUENCE … CASCADE) is gone for every later statement,
+-- also when a sequence of that name comes back.
+CREATE SEQUENCE gone_seq;
+CREATE TABLE gone (k int, n int DEFAULT nextval('gone_seq'));
+SELECT create_distributed_table('gone', 'k');
+INSERT INTO gone (k) VALUES (1);
+DROP SEQUENCE gone_seq CASCADE;
+INSERT INTO gone (k) VALUES (2);
+CREATE SEQUENCE gone_seq START 500;
+INSERT INTO gone (k) VALUES (3);
+INSERT INTO gone (k) SELECT 4;
+COPY gone (k) FROM STDIN;
+5
+\.
+SELECT k, n FROM gone ORDER BY k;
+DROP TABLE gone;
+DROP SEQUENCE gone_seq;
