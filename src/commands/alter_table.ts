@@ -64,7 +64,7 @@ const formNames: Record<string, string> = {
   AT_SetStorage: "ALTER TABLE … ALTER COLUMN … SET STORAGE",
   AT_SetCompression: "ALTER TABLE … ALTER COLUMN … SET COMPRESSION",
   AT_AddIdentity: "ALTER TABLE … ADD GENERATED … AS IDENTITY",
-  AT_SetIdentity: "ALTER TABLE … ALTER COLUMN … SET GENERATED",
+  AT_SetIdentity: "ALTER TABLE … ALTER COLUMN … SET GENERATED, SET (a sequence option) or RESTART",
   AT_DropIdentity: "ALTER TABLE … DROP IDENTITY",
   AT_DropExpression: "ALTER TABLE … DROP EXPRESSION",
   AT_ClusterOn: "ALTER TABLE … CLUSTER ON",
