@@ -673,13 +673,39 @@ function copyData(bytes: Buffer): Buffer {
 /** The header line PostgreSQL writes: column names, quoted in csv where needed. */
 function headerLine(columns: readonly string[], options: CopyOptions): Buffer {
   const d = String.fromCharCode(options.delimiter);
-  const q = String.fromCharCode(options.quote);
   const names = columns.map((n) =>
-    options.format === "csv" && (n.includes(d) || n.includes(q) || /[\r\n]/.test(n) || n === options.nullString)
-      ? q + n.split(q).join(q + q) + q
-      : n,
+    options.format === "csv" ? csvName(n, options, columns.length === 1) : textName(n, d),
   );
   return Buffer.from(names.join(d) + "\n");
+}
+
+/** A column name in a csv header, quoted as PostgreSQL quotes it (its escape character before quotes and escapes). */
+function csvName(name: string, options: CopyOptions, alone: boolean): string {
+  const d = String.fromCharCode(options.delimiter);
+  const q = String.fromCharCode(options.quote);
+  const e = String.fromCharCode(options.escape);
+  const quoted =
+    (alone && name === "\\.") ||
+    name.includes(d) ||
+    name.includes(q) ||
+    /[\r\n]/.test(name) ||
+    name === options.nullString;
+  if (!quoted) return name;
+  let out = q;
+  for (const c of name) out += c === q || c === e ? e + c : c;
+  return out + q;
+}
+
+/** A column name in a text header, escaped as PostgreSQL writes text values. */
+function textName(name: string, delimiter: string): string {
+  const named: Record<string, string> = { "\b": "b", "\f": "f", "\n": "n", "\r": "r", "\t": "t", "\v": "v" };
+  let out = "";
+  for (const c of name) {
+    if (named[c] !== undefined) out += "\\" + named[c];
+    else if (c === "\\" || c === delimiter) out += "\\" + c;
+    else out += c;
+  }
+  return out;
 }
 
 /** Binary COPY output of one shard without the file header and the trailer. */

@@ -36,12 +36,17 @@ const schema = [
   // A generated column, and a default the coordinator computes whose value is a NULL string.
   `CREATE TABLE gens (a int, b text, g int GENERATED ALWAYS AS (a * 2) STORED,
      r text DEFAULT (random() * 0)::int::text)`,
+  // Column names a header line must escape or quote.
+  `CREATE TABLE names (a int, "b\\c" int, "d	e" int, "f""g" int, "h,i" int)`,
+  `CREATE TABLE dot ("\\." int, x int)`,
 ];
 const distribute = [
   "SELECT create_distributed_table('events', 'tenant', shard_count => 8)",
   "SELECT create_reference_table('kinds')",
   "SELECT create_distributed_table('serials', 'tenant', shard_count => 8)",
   "SELECT create_distributed_table('gens', 'a', shard_count => 8)",
+  "SELECT create_distributed_table('names', 'a', shard_count => 8)",
+  "SELECT create_distributed_table('dot', 'x', shard_count => 8)",
 ];
 
 /** Rows with the awkward values: NULLs, escapes, quotes, delimiters, newlines, unicode. */
@@ -261,6 +266,15 @@ describe("COPY round trips (local cluster beside plain PostgreSQL)", () => {
     await both(["COPY gens TO STDOUT"], "", true);
     await both(["COPY gens TO STDOUT (FORMAT csv, HEADER)"], "", true);
     await both(["SELECT a, b, g, r, r IS NULL AS r_null FROM gens ORDER BY a"]);
+  });
+
+  test("header lines of COPY TO escape and quote column names as PostgreSQL does", async () => {
+    await both(["INSERT INTO names VALUES (1, 2, 3, 4, 5)", "INSERT INTO dot VALUES (1, 2)"]);
+    await both(["COPY names TO STDOUT (HEADER)"]);
+    await both(["COPY names TO STDOUT (FORMAT csv, HEADER)"]);
+    await both(["COPY names TO STDOUT (FORMAT csv, HEADER, ESCAPE '\\')"]);
+    await both(["COPY names TO STDOUT (FORMAT csv, HEADER, DELIMITER '|')"]);
+    await both(['COPY dot ("\\.") TO STDOUT (FORMAT csv, HEADER)']);
   });
 
   test("options and columns refused before any data, as PostgreSQL refuses them", async () => {
