@@ -436,7 +436,7 @@ export class DistributedCopyIn {
       const bytes = binaryFieldOfRow(row, this.distIndex);
       text = bytes ? binaryText(type, bytes) : bytes;
     } else {
-      text = fieldOfRow(row, this.distIndex, this.options);
+      text = fieldOfRow(row, this.distIndex, this.options, this.table.partitionKey ?? undefined);
     }
     if (text === undefined) {
       throw copyError(new SqlError("22P04", `missing data for column "${this.table.partitionKey}"`), this.table, line);

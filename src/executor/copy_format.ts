@@ -13,6 +13,9 @@ export interface CopyOptions {
   readonly headerMatch: boolean;
   readonly quote: number;
   readonly escape: number;
+  /** csv: the columns of FORCE_NOT_NULL (never NULL) and FORCE_NULL (NULL also when quoted). */
+  readonly forceNotNull: readonly string[];
+  readonly forceNull: readonly string[];
 }
 
 /** Reads a COPY statement's options, with PostgreSQL's defaults and checks. */
@@ -29,6 +32,10 @@ export function copyOptions(stmt: AstNode): CopyOptions {
     return true;
   };
   // Compared as PostgreSQL compares it: FORMAT CSV is read as csv, FORMAT 'CSV' is not.
+  const columnList = (name: string): string[] => {
+    const arg = options.find((x) => x.DefElem.defname === name)?.DefElem.arg?.List as { items?: AstNode[] } | undefined;
+    return (arg?.items ?? []).map((i) => (i.String as { sval: string }).sval);
+  };
   const format = String(value("format") ?? "text");
   if (format !== "text" && format !== "csv" && format !== "binary") {
     throw new SqlError("22023", `COPY format "${format}" not recognized`);
@@ -51,6 +58,8 @@ export function copyOptions(stmt: AstNode): CopyOptions {
     headerMatch: header === "match",
     quote,
     escape: value("escape") === undefined ? quote : oneByte("escape", '"'),
+    forceNotNull: columnList("force_not_null"),
+    forceNull: columnList("force_null"),
   };
 }
 
@@ -288,11 +297,25 @@ export function binaryFieldOfRow(row: Buffer, index: number): Buffer | null | un
 }
 
 /** A field of a text or csv row: its text (null for NULL), or undefined when the row has fewer fields. */
-export function fieldOfRow(row: Buffer, index: number, options: CopyOptions): string | null | undefined {
+export function fieldOfRow(
+  row: Buffer,
+  index: number,
+  options: CopyOptions,
+  column?: string,
+): string | null | undefined {
   let end = row.length;
   if (end > 0 && row[end - 1] === LF) end--;
   if (end > 0 && row[end - 1] === CR) end--;
-  return options.format === "text" ? textField(row, end, index, options) : csvField(row, end, index, options);
+  if (options.format === "text") return textField(row, end, index, options);
+  const nulls =
+    column === undefined
+      ? "unquoted"
+      : options.forceNotNull.includes(column)
+        ? "never"
+        : options.forceNull.includes(column)
+          ? "quoted too"
+          : "unquoted";
+  return csvField(row, end, index, options, nulls);
 }
 
 /** Where a field's bytes lie in a row's buffer. */
@@ -395,7 +418,17 @@ function isHex(c: number): boolean {
   return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
 }
 
-function csvField(row: Buffer, end: number, index: number, options: CopyOptions): string | null | undefined {
+/**
+ * A csv field's value; which spellings of the NULL string read as NULL: unquoted ones, none
+ * (FORCE_NOT_NULL), or quoted ones too (FORCE_NULL).
+ */
+function csvField(
+  row: Buffer,
+  end: number,
+  index: number,
+  options: CopyOptions,
+  nulls: "unquoted" | "never" | "quoted too",
+): string | null | undefined {
   const { delimiter, quote, escape } = options;
   let field = 0;
   let i = 0;
@@ -425,7 +458,7 @@ function csvField(row: Buffer, end: number, index: number, options: CopyOptions)
     }
     if (field === index) {
       const text = Buffer.from(bytes).toString("utf8");
-      return !quoted && text === options.nullString ? null : text;
+      return text === options.nullString && (nulls === "quoted too" || (nulls === "unquoted" && !quoted)) ? null : text;
     }
     if (i >= end) return undefined;
     i++; // the delimiter

@@ -39,6 +39,7 @@ const schema = [
   // Column names a header line must escape or quote.
   `CREATE TABLE names (a int, "b\\c" int, "d	e" int, "f""g" int, "h,i" int)`,
   `CREATE TABLE dot ("\\." int, x int)`,
+  "CREATE TABLE tkeys (k text, v text)",
 ];
 const distribute = [
   "SELECT create_distributed_table('events', 'tenant', shard_count => 8)",
@@ -47,6 +48,7 @@ const distribute = [
   "SELECT create_distributed_table('gens', 'a', shard_count => 8)",
   "SELECT create_distributed_table('names', 'a', shard_count => 8)",
   "SELECT create_distributed_table('dot', 'x', shard_count => 8)",
+  "SELECT create_distributed_table('tkeys', 'k', shard_count => 8)",
 ];
 
 /** Rows with the awkward values: NULLs, escapes, quotes, delimiters, newlines, unicode. */
@@ -266,6 +268,12 @@ describe("COPY round trips (local cluster beside plain PostgreSQL)", () => {
     await both(["COPY gens TO STDOUT"], "", true);
     await both(["COPY gens TO STDOUT (FORMAT csv, HEADER)"], "", true);
     await both(["SELECT a, b, g, r, r IS NULL AS r_null FROM gens ORDER BY a"]);
+  });
+
+  test("csv FORCE_NOT_NULL on the distribution column: an empty key is an empty string", async () => {
+    await both(["COPY tkeys FROM STDIN (FORMAT csv, FORCE_NOT_NULL (k))"], ',a\n"",b\nx,\n');
+    await both(["SELECT k, v, k IS NULL AS k_null, v IS NULL AS v_null FROM tkeys ORDER BY k, v"]);
+    await both(["SELECT v FROM tkeys WHERE k = '' ORDER BY v"]);
   });
 
   test("header lines of COPY TO escape and quote column names as PostgreSQL does", async () => {
