@@ -114,6 +114,13 @@ export function batchOf(rows: readonly Buffer[]): RowBatch {
  * offsets into them (no buffer per row: a million rows are a million views otherwise); `finish`
  * checks that nothing incomplete is left.
  */
+/** How many backslashes end the bytes. */
+function trailingBackslashes(bytes: Buffer): number {
+  let n = 0;
+  while (n < bytes.length && bytes[bytes.length - 1 - n] === BACKSLASH) n++;
+  return n;
+}
+
 export class CopyRowSplitter {
   private pending: Buffer = NO_ROWS.data;
   private binaryHeaderSeen = false;
@@ -151,7 +158,18 @@ export class CopyRowSplitter {
       );
     }
     if (isEndMarker(rest, 0, rest.length)) return NO_ROWS;
-    return { data: Buffer.concat([rest, Buffer.from([LF])]), bounds: [0, rest.length + 1] };
+    if (rest[rest.length - 1] === CR) {
+      // A CR that turned out not to begin a CRLF: the line ends with it.
+      const format = this.options.format === "csv" ? "csv" : "text";
+      if (!isEndMarker(rest, 0, rest.length - 1)) this.checkNewline("cr", format);
+      this.line++;
+      return isEndMarker(rest, 0, rest.length - 1) ? NO_ROWS : { data: rest, bounds: [0, rest.length] };
+    }
+    // Text data ending in an escaping backslash: PostgreSQL drops it, where a newline after it
+    // would be read as an escaped one.
+    let end = rest.length;
+    if (this.options.format === "text" && trailingBackslashes(rest) % 2 === 1) end--;
+    return { data: Buffer.concat([rest.subarray(0, end), Buffer.from([LF])]), bounds: [0, end + 1] };
   }
 
   private textRows(data: Buffer, bounds: number[], format: "text" | "csv"): number {

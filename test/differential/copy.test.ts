@@ -196,6 +196,16 @@ describe("COPY round trips (local cluster beside plain PostgreSQL)", () => {
     }
   });
 
+  test("data ending without a newline: after a carriage return, after a backslash", async () => {
+    // Lines ending with CR alone, the last one too (it could have begun a CRLF).
+    await both(["COPY tkeys FROM STDIN"], "cr1\ta\rcr2\tb\rcr1\tc\r");
+    await both(["COPY tkeys FROM STDIN (FORMAT csv)"], "cr3,a\rcr4,b\r");
+    // A last line ending in an escaping backslash (the backslash is dropped), and in an escaped one.
+    await both(["COPY tkeys FROM STDIN"], "bs1\ta\nbs2\tb\\");
+    await both(["COPY tkeys FROM STDIN"], "bs3\ta\nbs4\tb\\\\");
+    await both(["SELECT k, v, length(v) FROM tkeys WHERE k LIKE 'cr%' OR k LIKE 'bs%' ORDER BY k, v"]);
+  });
+
   test("a bad row after several batches were sent: its line is named, nothing stays", async () => {
     const out = await both(
       ["COPY events FROM STDIN"],
