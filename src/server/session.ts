@@ -835,7 +835,7 @@ export class Session {
         if (pipe.outstanding > 0 && pipe.onlyInternalOutstanding()) await pipe.idle();
         const status = pipe.answerSync();
         if (status === null) return pipe.forward(m.code, m.raw);
-        if (status === 0x49) this.dropPortalsWithRows();
+        if (status === 0x49) this.dropPortals();
         return this.sendToClient(write.readyForQuery(status));
       }
       case FrontendCode.Flush:
@@ -1418,7 +1418,10 @@ export class Session {
 
   /** DEALLOCATE and DISCARD may drop the client's prepared statements on the backend: none is known to be a BEGIN any more. */
   private noteForwardedText(sql: string): void {
-    if (/deallocate|discard/i.test(sql)) this.noteStatementChange();
+    if (!/deallocate|discard/i.test(sql)) return;
+    this.noteStatementChange();
+    // They drop the statements prepared through the protocol too, Canopy's among them.
+    if (/\b(discard\s+all|deallocate\s+(prepare\s+)?all)\b/i.test(sql)) this.statements.clear();
   }
 
   /** A prepared statement of the client's may have changed on the backend. */
@@ -1449,7 +1452,10 @@ export class Session {
     const name = r.cstring();
     const sql = r.cstring();
     const c = await this.classifyAll(sql, true);
-    if (c.kind === "forward") {
+    // A named statement of Canopy's is not replaced by another Parse (the coordinator database,
+    // which refuses one of its own, does not know it).
+    const taken = name !== "" && this.statements.has(name);
+    if (c.kind === "forward" && !taken) {
       this.statements.delete(name);
       this.noteStatementChange();
       this.forwardedStatementTexts.set(name, sql);
@@ -1457,6 +1463,9 @@ export class Session {
     }
     await this.pipe!.idle();
     if (this.pipe!.errorSinceSync) return;
+    if (taken || c.kind === "forward") {
+      return this.failExtended(new SqlError("42P05", `prepared statement "${name}" already exists`).fields());
+    }
     if (c.kind === "error") return this.failExtended(c.error);
     if (
       c.statements.length === 1 &&
@@ -1626,12 +1635,9 @@ export class Session {
     }
   }
 
-  /** Portals do not outlive their transaction (Canopy's are not WITH HOLD): those with rows go. */
-  private dropPortalsWithRows(): void {
-    if (this.portalsWithRows.size === 0) return;
-    for (const name of this.portalsWithRows) {
-      if (this.portals.get(name)?.rows) this.portals.delete(name);
-    }
+  /** Portals do not outlive their transaction (protocol portals are never WITH HOLD). */
+  private dropPortals(): void {
+    this.portals.clear();
     this.portalsWithRows.clear();
   }
 
@@ -1834,7 +1840,7 @@ export class Session {
    */
   private onTransactionEnd(): void {
     this.transactionsEnded++;
-    this.dropPortalsWithRows();
+    this.dropPortals();
     if (this.settingsChangedSinceTransactionEnd) this.settingsUndone();
     if (this.metadataChangedInBlock) this.metadataChangeEnded();
   }

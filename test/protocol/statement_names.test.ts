@@ -1,0 +1,100 @@
+// Protocol-level statements and portals of Canopy's own (statements on distributed tables), as
+// PostgreSQL keeps them: a named statement is not replaced by another Parse (42P05) until it is
+// closed or DEALLOCATE ALL / DISCARD ALL drops it, and a portal ends with its transaction (34000
+// afterwards), also one left suspended.
+import { test, describe, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { clusterKinds, startCluster, type TestCluster } from "../support/cluster.js";
+import {
+  RawConnection,
+  bindMessage,
+  dataRows,
+  errorText,
+  executeMessage,
+  firstError,
+  message,
+  messageTypes,
+  parseMessage,
+  readyStatus,
+  syncMessage,
+} from "../support/raw.js";
+
+for (const kind of clusterKinds()) {
+  describe(`statement names and portal lifetimes (${kind})`, () => {
+    let cluster: TestCluster;
+    let conn: RawConnection;
+
+    before(async () => {
+      cluster = await startCluster(kind);
+      ({ conn } = await RawConnection.startup(cluster.port));
+      await conn.simpleQueries([
+        "CREATE TABLE names_dist (k int PRIMARY KEY, v int)",
+        "SELECT create_distributed_table('names_dist', 'k')",
+        "INSERT INTO names_dist SELECT g, g * 10 FROM generate_series(1, 5) g",
+      ]);
+    });
+
+    after(async () => {
+      conn?.socket.destroy();
+      await cluster?.stop();
+    });
+
+    async function send(...messages: Buffer[]) {
+      conn.write(Buffer.concat([...messages, syncMessage()]));
+      return conn.readUntil("Z");
+    }
+
+    test("a second Parse of a statement's name is refused; the first statement stays", async () => {
+      let answer = await send(parseMessage("s1", "SELECT v FROM names_dist WHERE k = 1"));
+      assert.deepEqual(messageTypes(answer), ["1", "Z"], errorText(answer));
+      answer = await send(parseMessage("s1", "SELECT v FROM names_dist WHERE k = 2"));
+      assert.equal(firstError(answer)?.C, "42P05", errorText(answer));
+      assert.match(firstError(answer)!.M, /prepared statement "s1" already exists/);
+      // Also when the new text is one the coordinator database would run.
+      answer = await send(parseMessage("s1", "SELECT 1"));
+      assert.equal(firstError(answer)?.C, "42P05", errorText(answer));
+      answer = await send(bindMessage("", "s1"), executeMessage(""));
+      assert.deepEqual(dataRows(answer), [["10"]], errorText(answer));
+      // Closed, the name can be used again.
+      answer = await send(
+        message("C", Buffer.from("Ss1\0")),
+        parseMessage("s1", "SELECT v FROM names_dist WHERE k = 3"),
+      );
+      assert.deepEqual(messageTypes(answer), ["3", "1", "Z"], errorText(answer));
+      answer = await send(bindMessage("", "s1"), executeMessage(""));
+      assert.deepEqual(dataRows(answer), [["30"]], errorText(answer));
+    });
+
+    test("DEALLOCATE ALL and DISCARD ALL drop them, so that their names can be prepared again", async () => {
+      for (const drop of ["DEALLOCATE ALL", "DISCARD ALL"]) {
+        let answer = await send(parseMessage("s2", "SELECT v FROM names_dist WHERE k = 4"));
+        assert.deepEqual(messageTypes(answer), ["1", "Z"], errorText(answer));
+        await conn.simpleQuery(drop);
+        answer = await send(parseMessage("s2", "SELECT v FROM names_dist WHERE k = 5"));
+        assert.deepEqual(messageTypes(answer), ["1", "Z"], `${drop}: ${errorText(answer)}`);
+        answer = await send(bindMessage("", "s2"), executeMessage(""));
+        assert.deepEqual(dataRows(answer), [["50"]], errorText(answer));
+        await conn.simpleQuery(drop);
+      }
+    });
+
+    test("a portal ends with its transaction, a suspended one too", async () => {
+      await send(parseMessage("s3", "SELECT k FROM names_dist ORDER BY k"));
+      // Outside a block the Sync ends the portal's transaction.
+      let answer = await send(bindMessage("p", "s3"));
+      assert.deepEqual(messageTypes(answer), ["2", "Z"], errorText(answer));
+      answer = await send(executeMessage("p"));
+      assert.equal(firstError(answer)?.C, "34000", errorText(answer));
+      // In a block it lives on, suspended, until COMMIT.
+      await conn.simpleQuery("BEGIN");
+      answer = await send(bindMessage("p", "s3"), executeMessage("p", 2));
+      assert.deepEqual(dataRows(answer), [["1"], ["2"]], errorText(answer));
+      assert.equal(readyStatus(answer), "T");
+      answer = await send(executeMessage("p", 2));
+      assert.deepEqual(dataRows(answer), [["3"], ["4"]], errorText(answer));
+      await conn.simpleQuery("COMMIT");
+      answer = await send(executeMessage("p", 2));
+      assert.equal(firstError(answer)?.C, "34000", errorText(answer));
+    });
+  });
+}
