@@ -379,7 +379,9 @@ export class Coordinator {
 
   private async listen(): Promise<void> {
     const accept = (socket: net.Socket) => new Session(this, socket).start();
-    const server = net.createServer({ noDelay: true }, accept);
+    // Half-open: a client may send its last messages and close its side at once; they still run
+    // (Session.onClientEnd), as a PostgreSQL backend runs what it read before the end of input.
+    const server = net.createServer({ noDelay: true, allowHalfOpen: true }, accept);
     server.maxConnections = Number(this.settings["canopy.max_client_connections"]) + 16;
     await new Promise<void>((resolve, reject) => {
       server.once("error", (e: NodeJS.ErrnoException) =>
@@ -398,7 +400,7 @@ export class Coordinator {
     server.on("error", (e) => this.log(`listener error: ${e.message}`));
     this.servers.push(server);
     if (this.options.socketDir) {
-      const unix = net.createServer(accept);
+      const unix = net.createServer({ allowHalfOpen: true }, accept);
       const path = unixSocketPath(this.options.socketDir, this.port);
       // The supervisor of several processes removes a stale socket before it starts them.
       if (this.siblings.count === 1) await import("node:fs/promises").then((fs) => fs.rm(path, { force: true }));

@@ -478,8 +478,23 @@ export class Session {
 
   private attach(socket: Duplex): void {
     socket.on("data", (chunk: Buffer) => this.receive(chunk));
+    socket.on("end", () => this.onClientEnd());
     socket.on("error", () => this.close());
     socket.on("close", () => this.close());
+  }
+
+  /** Set once the client closed its side: what it sent before runs, then the session ends. */
+  private clientEnded = false;
+
+  private onClientEnd(): void {
+    this.clientEnded = true;
+    if (!this.busy) void this.closeAfterEnd();
+  }
+
+  /** Ends the session once what the client sent before closing its side has run. */
+  private async closeAfterEnd(): Promise<void> {
+    await this.pipe?.idle().catch(() => undefined);
+    this.close();
   }
 
   private receive(chunk: Buffer): void {
@@ -519,6 +534,7 @@ export class Session {
       this.remote.trim();
       if (this.socket.isPaused() && !this.backendBehind) this.socket.resume();
       this.holdClientForBackend();
+      if (this.clientEnded) void this.closeAfterEnd();
     }
   }
 
@@ -631,6 +647,7 @@ export class Session {
       }
       this.socket.write("S");
       this.socket.removeAllListeners("data");
+      this.socket.removeAllListeners("end");
       this.socket.removeAllListeners("close");
       this.socket.removeAllListeners("error");
       const secure = new tls.TLSSocket(this.socket as net.Socket, {
