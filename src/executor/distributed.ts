@@ -1105,7 +1105,11 @@ export function withDataParams(inv: Invocation, values: readonly (string | null)
 export function paramValues(numbers: readonly number[], inv: Invocation): (string | Buffer | null)[] {
   return numbers.map((n) => {
     const v = inv.params[n - 1];
-    if (v === undefined) throw new SqlError("08P01", `bind message supplies too few parameters (no $${n})`);
+    if (v === undefined) {
+      // A simple Query has no Bind: PostgreSQL refuses the reference when it parses the statement.
+      if (inv.describe) throw new SqlError("42P02", `there is no parameter $${n}`);
+      throw new SqlError("08P01", `bind message supplies too few parameters (no $${n})`);
+    }
     if (v === null) return null;
     const format = inv.paramFormats.length === 1 ? inv.paramFormats[0] : (inv.paramFormats[n - 1] ?? 0);
     return format === 1 ? v : v.toString("utf8");

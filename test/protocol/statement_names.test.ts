@@ -78,6 +78,14 @@ for (const kind of clusterKinds()) {
       }
     });
 
+    test("a parameter reference in a simple Query: 42P02, as PostgreSQL parses it", async () => {
+      for (const sql of ["SELECT v FROM names_dist WHERE k = $1", "SELECT count(*) FROM names_dist WHERE v > $1"]) {
+        const answer = await conn.simpleQuery(sql);
+        assert.equal(firstError(answer)?.C, "42P02", errorText(answer));
+        assert.equal(firstError(answer)?.M, "there is no parameter $1");
+      }
+    });
+
     test("a portal ends with its transaction, a suspended one too", async () => {
       await send(parseMessage("s3", "SELECT k FROM names_dist ORDER BY k"));
       // Outside a block the Sync ends the portal's transaction.
