@@ -1530,6 +1530,10 @@ export class Session {
     }
     await this.pipe!.idle();
     if (this.pipe!.errorSinceSync) return;
+    // A named portal lives until its transaction ends or it is closed (the unnamed one is replaced).
+    if (portal !== "" && this.portals.has(portal)) {
+      return this.failExtended(new SqlError("42P03", `cursor "${portal}" already exists`).fields());
+    }
     const paramFormats: number[] = [];
     for (let i = r.int16(); i > 0; i--) paramFormats.push(r.int16());
     const params: (Buffer | null)[] = [];

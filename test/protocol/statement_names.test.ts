@@ -1,7 +1,7 @@
 // Protocol-level statements and portals of Canopy's own (statements on distributed tables), as
 // PostgreSQL keeps them: a named statement is not replaced by another Parse (42P05) until it is
 // closed or DEALLOCATE ALL / DISCARD ALL drops it, and a portal ends with its transaction (34000
-// afterwards), also one left suspended.
+// afterwards), also one left suspended, and a named one is not bound again while it lives (42P03).
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { clusterKinds, startCluster, type TestCluster } from "../support/cluster.js";
@@ -100,7 +100,11 @@ for (const kind of clusterKinds()) {
       assert.equal(readyStatus(answer), "T");
       answer = await send(executeMessage("p", 2));
       assert.deepEqual(dataRows(answer), [["3"], ["4"]], errorText(answer));
-      await conn.simpleQuery("COMMIT");
+      // A named portal that exists is not bound again (42P03), which fails the block.
+      answer = await send(bindMessage("p", "s3"));
+      assert.equal(firstError(answer)?.C, "42P03", errorText(answer));
+      assert.equal(readyStatus(answer), "E");
+      await conn.simpleQuery("ROLLBACK");
       answer = await send(executeMessage("p", 2));
       assert.equal(firstError(answer)?.C, "34000", errorText(answer));
     });
