@@ -218,7 +218,7 @@ export class DistributedCopyIn {
     }
     refuseRecodedKeys(st.stmt, table);
     const metadata = await session.metadata();
-    await checkOnWorker(session, st.stmt, table, metadata);
+    await checkOnWorker(session, st.stmt, table, metadata, options.format === "binary");
     const defaults = fill.map((f) => transitText(cloneAst((f.coordinatorDefault ?? f.defaultExpr)!), f.baseTypeOid));
     return new DistributedCopyIn(session, st, table, metadata, options, columns, shardColumns, defaults, distIndex);
   }
@@ -567,6 +567,7 @@ async function checkOnWorker(
   stmt: AstNode,
   table: TableRecord,
   metadata: MetadataSnapshot,
+  binary: boolean,
 ): Promise<void> {
   const s = cloneAst(stmt);
   const copy = s.CopyStmt as { relation: AstNode; options?: { DefElem: { defname: string } }[] };
@@ -583,7 +584,7 @@ async function checkOnWorker(
   const node = nodeForGroup(metadata.nodes, shard.placements[0].groupId);
   try {
     // Binary data is never empty: its header and trailer at least.
-    const data = copyOptions(stmt).format === "binary" ? [BINARY_HEADER, BINARY_TRAILER] : [];
+    const data = binary ? [BINARY_HEADER, BINARY_TRAILER] : [];
     await session.remote.copyIn(node, deparseStatement(s), data, { transactional: true, write: false });
   } catch (e) {
     if (session.pipe!.transactionStatus === 0x49) await session.remote.rollbackAll();

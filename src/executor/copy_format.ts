@@ -31,11 +31,11 @@ export function copyOptions(stmt: AstNode): CopyOptions {
     if (arg.Integer) return String((arg.Integer as { ival?: number }).ival ?? 0);
     return true;
   };
-  // Compared as PostgreSQL compares it: FORMAT CSV is read as csv, FORMAT 'CSV' is not.
   const columnList = (name: string): string[] => {
     const arg = options.find((x) => x.DefElem.defname === name)?.DefElem.arg?.List as { items?: AstNode[] } | undefined;
     return (arg?.items ?? []).map((i) => (i.String as { sval: string }).sval);
   };
+  // Compared as PostgreSQL compares it: FORMAT CSV is read as csv, FORMAT 'CSV' is not.
   const format = String(value("format") ?? "text");
   if (format !== "text" && format !== "csv" && format !== "binary") {
     throw new SqlError("22023", `COPY format "${format}" not recognized`);
@@ -109,11 +109,6 @@ export function batchOf(rows: readonly Buffer[]): RowBatch {
   return { data: Buffer.concat(rows), bounds };
 }
 
-/**
- * Cuts a CopyData stream into rows. `push` returns the complete rows in the bytes given so far as
- * offsets into them (no buffer per row: a million rows are a million views otherwise); `finish`
- * checks that nothing incomplete is left.
- */
 /** How many backslashes end the bytes. */
 function trailingBackslashes(bytes: Buffer): number {
   let n = 0;
@@ -121,6 +116,11 @@ function trailingBackslashes(bytes: Buffer): number {
   return n;
 }
 
+/**
+ * Cuts a CopyData stream into rows. `push` returns the complete rows in the bytes given so far as
+ * offsets into them (no buffer per row: a million rows are a million views otherwise); `finish`
+ * checks that nothing incomplete is left.
+ */
 export class CopyRowSplitter {
   private pending: Buffer = NO_ROWS.data;
   private binaryHeaderSeen = false;

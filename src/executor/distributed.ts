@@ -392,9 +392,11 @@ async function refuseCoordinatorOnly(
   st: InterceptedStatement,
   metadata: MetadataSnapshot,
 ): Promise<void> {
-  // An INSERT's VALUES items are evaluated there; the rest of it runs on the shards.
+  // An INSERT's VALUES items are evaluated there, and an INSERT … SELECT's rows (its WITH clause
+  // with them) are planned as a query of their own; the rest of it runs on the shards.
   const values = st.stmt.InsertStmt as AstNode | undefined;
-  const onShards = values ? { InsertStmt: { ...values, selectStmt: undefined } } : st.stmt;
+  const withClause = values && isInsertSelect(st.stmt) ? undefined : values?.withClause;
+  const onShards = values ? { InsertStmt: { ...values, selectStmt: undefined, withClause } } : st.stmt;
   const [found] = (await coordinatorOnlyIn(session, st, metadata)).filter(
     (f) => !(f.endsWith("()") && sequenceFunctions.has(f.slice(0, -2))) && (!values || mentionsAny(onShards, [f])),
   );

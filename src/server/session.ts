@@ -251,8 +251,6 @@ export class Session {
   private pipelineBlock = false;
   private readonly statements = new Map<string, InterceptedStatement>();
   private readonly portals = new Map<string, InterceptedPortal>();
-  /** Names of intercepted portals holding rows (InterceptedPortal.rows): they end with the transaction. */
-  private readonly portalsWithRows = new Set<string>();
   /** While set, what the session sends to the client is collected here instead (executeWithRowLimit). */
   private capture: Buffer[] | null = null;
   private captureBytes = 0;
@@ -1644,7 +1642,6 @@ export class Session {
       return;
     }
     portal.rows = rows;
-    this.portalsWithRows.add(name);
     this.takeRows(name, rows, maxRows);
   }
 
@@ -1659,7 +1656,6 @@ export class Session {
   /** Portals do not outlive their transaction (protocol portals are never WITH HOLD). */
   private dropPortals(): void {
     this.portals.clear();
-    this.portalsWithRows.clear();
   }
 
   private async onClose(m: Message): Promise<void> {

@@ -29,6 +29,9 @@ SELECT count(*) FROM isc_ref;
 -- What runs alike on every shard still runs.
 INSERT INTO isc_dst SELECT k, v FROM isc_src WHERE k <= 3 RETURNING k, (SELECT 1) AS one, v * 2 AS twice;
 INSERT INTO isc_dst SELECT k, v FROM isc_src WHERE k <= 3 ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v + 100 RETURNING k, v;
+-- The rows' query, its WITH clause too, may call what only the coordinator has.
+WITH x AS (SELECT g AS k, isc_add(g) AS v FROM generate_series(40, 41) g) INSERT INTO isc_dst SELECT * FROM x;
+INSERT INTO isc_dst SELECT 42, isc_add(42);
 SELECT k, v FROM isc_dst ORDER BY k;
 DROP FUNCTION isc_add(int);
 DROP TABLE isc_src, isc_dst, isc_ref, isc_local;
