@@ -30,6 +30,8 @@ import {
   BINARY_TRAILER,
   CopyRowSplitter,
   batchOf,
+  csvNullsOf,
+  type CsvNulls,
   binaryFieldOfRow,
   copyOptions,
   fieldOfRow,
@@ -135,6 +137,8 @@ export class DistributedCopyIn {
   /** The NULL string's bytes, and where the distribution column's field was found last. */
   private readonly nullBytes: Buffer;
   private readonly field: FieldRange = { start: 0, end: 0 };
+  /** How the distribution column's csv fields read the NULL string (FORCE_NOT_NULL, FORCE_NULL). */
+  private readonly keyNulls: CsvNulls;
 
   private constructor(
     private readonly session: Session,
@@ -150,6 +154,7 @@ export class DistributedCopyIn {
   ) {
     this.splitter = new CopyRowSplitter(options);
     this.nullBytes = Buffer.from(options.nullString);
+    this.keyNulls = csvNullsOf(table.partitionKey ?? "", options);
     this.inBlock = session.pipe!.transactionStatus !== 0x49;
   }
 
@@ -436,12 +441,12 @@ export class DistributedCopyIn {
       const bytes = binaryFieldOfRow(row, this.distIndex);
       text = bytes ? binaryText(type, bytes) : bytes;
     } else {
-      text = fieldOfRow(row, this.distIndex, this.options, this.table.partitionKey ?? undefined);
+      text = fieldOfRow(row, this.distIndex, this.options, this.keyNulls);
     }
     if (text === undefined) {
       throw copyError(new SqlError("22P04", `missing data for column "${this.table.partitionKey}"`), this.table, line);
     }
-    if (text !== null && CLOCK_TYPES.has(type) && text.trim().toLowerCase() === "now") {
+    if (text !== null && CLOCK_TYPES.has(type) && text.length < 16 && text.trim().toLowerCase() === "now") {
       // Each worker would read it as its own transaction's start, not the time it was routed by.
       throw copyError(
         new SqlError(

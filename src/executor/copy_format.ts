@@ -319,21 +319,21 @@ export function fieldOfRow(
   row: Buffer,
   index: number,
   options: CopyOptions,
-  column?: string,
+  nulls: CsvNulls = "unquoted",
 ): string | null | undefined {
   let end = row.length;
   if (end > 0 && row[end - 1] === LF) end--;
   if (end > 0 && row[end - 1] === CR) end--;
-  if (options.format === "text") return textField(row, end, index, options);
-  const nulls =
-    column === undefined
-      ? "unquoted"
-      : options.forceNotNull.includes(column)
-        ? "never"
-        : options.forceNull.includes(column)
-          ? "quoted too"
-          : "unquoted";
-  return csvField(row, end, index, options, nulls);
+  return options.format === "text" ? textField(row, end, index, options) : csvField(row, end, index, options, nulls);
+}
+
+/** Which spellings of the NULL string a csv field reads as NULL: unquoted ones, none, or quoted ones too. */
+export type CsvNulls = "unquoted" | "never" | "quoted too";
+
+/** How a column's csv fields read the NULL string: FORCE_NOT_NULL never, FORCE_NULL also quoted. */
+export function csvNullsOf(column: string, options: CopyOptions): CsvNulls {
+  if (options.forceNotNull.includes(column)) return "never";
+  return options.forceNull.includes(column) ? "quoted too" : "unquoted";
 }
 
 /** Where a field's bytes lie in a row's buffer. */
@@ -445,7 +445,7 @@ function csvField(
   end: number,
   index: number,
   options: CopyOptions,
-  nulls: "unquoted" | "never" | "quoted too",
+  nulls: CsvNulls,
 ): string | null | undefined {
   const { delimiter, quote, escape } = options;
   let field = 0;

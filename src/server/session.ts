@@ -1469,8 +1469,12 @@ export class Session {
     const c = await this.classifyAll(sql, true);
     // A named statement of Canopy's is not replaced by another Parse (the coordinator database,
     // which refuses one of its own, does not know it).
-    const taken = name !== "" && this.statements.has(name);
-    if (c.kind === "forward" && !taken) {
+    if (name !== "" && this.statements.has(name)) {
+      await this.pipe!.idle();
+      if (this.pipe!.errorSinceSync) return;
+      return this.failExtended(new SqlError("42P05", `prepared statement "${name}" already exists`).fields());
+    }
+    if (c.kind === "forward") {
       this.statements.delete(name);
       this.noteStatementChange();
       this.forwardedStatementTexts.set(name, sql);
@@ -1478,9 +1482,6 @@ export class Session {
     }
     await this.pipe!.idle();
     if (this.pipe!.errorSinceSync) return;
-    if (taken || c.kind === "forward") {
-      return this.failExtended(new SqlError("42P05", `prepared statement "${name}" already exists`).fields());
-    }
     if (c.kind === "error") return this.failExtended(c.error);
     if (
       c.statements.length === 1 &&
