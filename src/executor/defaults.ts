@@ -8,6 +8,7 @@
 //   transaction or session are evaluated once per statement in the coordinator database and
 //   replaced by constants before a modification goes to the shards.
 import { SqlError } from "../errors.js";
+import { RemoteError } from "../nodes/gateway.js";
 import {
   cloneAst,
   expressionFromTemplate,
@@ -205,7 +206,14 @@ export async function fillDefaults(
       SelectStmt: { valuesLists, limitOption: "LIMIT_OPTION_DEFAULT", op: "SETOP_NONE" },
     },
     inv,
-  );
+  ).catch((e: unknown) => {
+    // Only a read-only transaction refuses a write (nextval()) so: PostgreSQL refuses the INSERT
+    // itself in one, before it evaluates anything.
+    if (e instanceof RemoteError && e.fields.code === "25006") {
+      throw new SqlError("25006", "cannot execute INSERT in a read-only transaction");
+    }
+    throw e;
+  });
   const values = answers.map((answer) => {
     const cells: (string | null)[] = [];
     order.forEach((cell, k) => (cells[cell] = answer[k]));

@@ -90,3 +90,16 @@ SELECT create_distributed_table('ident_opts', 'k');
 ALTER TABLE ident_opts ALTER COLUMN id RESTART WITH 1;
 ALTER TABLE ident_opts ALTER COLUMN id SET GENERATED ALWAYS;
 DROP TABLE ident_opts;
+
+-- In a read-only block an INSERT is refused as INSERT, before its serial default is drawn.
+CREATE TABLE ro_serial (id bigserial, k int);
+SELECT create_distributed_table('ro_serial', 'k');
+BEGIN READ ONLY;
+INSERT INTO ro_serial (k) VALUES (1);
+ROLLBACK;
+BEGIN;
+SET TRANSACTION READ ONLY;
+INSERT INTO ro_serial (k) VALUES (1), (2);
+ROLLBACK;
+INSERT INTO ro_serial (k) VALUES (1) RETURNING id, k;
+DROP TABLE ro_serial;
