@@ -15,6 +15,7 @@ import { findMemoryView, interceptedUdf, typedArguments, type UdfDefinition, typ
 import { runDdl } from "./ddl.js";
 import { refuseDistributedBody, type FunctionBody } from "./function_bodies.js";
 import {
+  coordinatorDescription,
   refuseInFailedBlock,
   resolveTable,
   runDistributed,
@@ -210,25 +211,11 @@ export async function describeIntercepted(
     session.sendToClient(st.show ? textRowDescription(st.show) : write.noData());
     return;
   }
-  // A distributed statement's description is kept while the metadata and search_path stay the
-  // same, so that executing a prepared statement does not visit the coordinator database.
-  const state = st.distributed;
-  const key = state ? `${(await session.metadata()).version}:${session.searchPathEpoch}:${resultFormats ?? "S"}` : "";
-  if (state?.described?.key === key) return session.sendToClient(...state.described.messages);
-  // The stubs in the catalog let the coordinator database describe the original text.
-  const out: Buffer[] = [];
-  const results = [
-    session.internalRaw(FrontendCode.Parse, write.parse("", st.sql, st.paramTypes)),
-    session.internalRaw(FrontendCode.Describe, write.describe("S", ""), (code, message) => {
-      if (code === BackendCode.ParameterDescription && resultFormats === null) out.push(message);
-      if (code === BackendCode.RowDescription)
-        out.push(resultFormats === null ? message : withFormats(message, resultFormats));
-      if (code === BackendCode.NoData) out.push(message);
-    }),
-  ];
-  await session.flushAndAwait(results);
-  if (state) state.described = { key, messages: out.map((m) => Buffer.from(m)) };
-  session.sendToClient(...out);
+  const { parameters, rows } = await coordinatorDescription(session, st);
+  if (resultFormats === null) return session.sendToClient(parameters, rows ?? write.noData());
+  // The coordinator database describes every column in text (a statement's description).
+  const text = resultFormats.every((f) => f === 0);
+  session.sendToClient(rows === null ? write.noData() : text ? rows : withFormats(rows, resultFormats));
 }
 
 async function evaluateArguments(

@@ -83,8 +83,8 @@ export interface DistributedState {
   router?: RouterPlan;
   /** The metadata and search_path under which a modification was found to have no router plan. */
   noModificationRouter?: string;
-  /** The last Describe answer (ParameterDescription, RowDescription or NoData) and its key. */
-  described?: { key: string; messages: Buffer[] };
+  /** The coordinator database's description of the statement (coordinatorDescription) and its key. */
+  described?: { key: string; description: CoordinatorDescription };
   /** A multi-shard SELECT's pushdown plan (or the finding that it has none). */
   pushdown?: PushdownEntry;
   /** The statement with its views over distributed tables expanded (planner/views.ts). */
@@ -189,9 +189,12 @@ export async function resolveTable(session: Session, ref: RelationRef): Promise<
 
 /** As PostgreSQL does: nothing but the end of a failed transaction block runs in it. */
 export function refuseInFailedBlock(session: Session): void {
-  if (session.pipe!.transactionStatus === 0x45) {
-    throw new SqlError("25P02", "current transaction is aborted, commands ignored until end of transaction block");
-  }
+  if (session.pipe!.transactionStatus === 0x45) throw abortedBlockError();
+}
+
+/** What PostgreSQL answers a statement in a failed transaction block with. */
+export function abortedBlockError(): SqlError {
+  return new SqlError("25P02", "current transaction is aborted, commands ignored until end of transaction block");
 }
 
 /** Executes a statement that may touch distributed tables. */
@@ -1149,37 +1152,73 @@ export async function sendRowDescription(session: Session, st: InterceptedStatem
   const client = st.origin ?? st;
   const state = client.distributed!;
   if (state.rowDescription === undefined || inv.params.length > 0) {
-    state.rowDescription = await describeRaw(session, client.sql, client.paramTypes);
+    state.rowDescription = (await describeOnCoordinator(session, client.sql, client.paramTypes)).rows;
   }
   if (state.rowDescription) session.sendToClient(state.rowDescription);
 }
 
-/** The RowDescription message the coordinator database gives for SQL (null: returns no rows). */
-async function describeRaw(session: Session, sql: string, paramTypes: readonly number[]): Promise<Buffer | null> {
-  let description: Buffer | null = null;
+/** What the coordinator database, with the empty shells in its catalog, says of a statement. */
+export interface CoordinatorDescription {
+  /** Its ParameterDescription message. */
+  parameters: Buffer;
+  /** Its RowDescription message, or null when it returns no rows (NoData). */
+  rows: Buffer | null;
+}
+
+/**
+ * The name Canopy's own descriptions are prepared under on the coordinator database. Closed
+ * before and after, in the same exchange: the client's unnamed statement there is not replaced,
+ * and one left by a Describe that failed is gone before the next Parse.
+ */
+const describeName = "canopy\u0001describe";
+
+/**
+ * Parses and describes SQL on the coordinator database, which checks it as PostgreSQL checks a
+ * Parse (names, types, parameters): throws its error.
+ */
+export async function describeOnCoordinator(
+  session: Session,
+  sql: string,
+  paramTypes: readonly number[],
+): Promise<CoordinatorDescription> {
+  let parameters = write.parameterDescription([]);
+  let rows: Buffer | null = null;
   const results = [
-    session.internalRaw(FrontendCode.Parse, write.parse("", sql, paramTypes)),
-    session.internalRaw(FrontendCode.Describe, write.describe("S", ""), (code, message) => {
-      if (code === BackendCode.RowDescription) description = Buffer.from(message);
+    session.internalRaw(FrontendCode.Close, write.close("S", describeName)),
+    session.internalRaw(FrontendCode.Parse, write.parse(describeName, sql, paramTypes)),
+    session.internalRaw(FrontendCode.Describe, write.describe("S", describeName), (code, message) => {
+      if (code === BackendCode.ParameterDescription) parameters = Buffer.from(message);
+      else if (code === BackendCode.RowDescription) rows = Buffer.from(message);
     }),
+    session.internalRaw(FrontendCode.Close, write.close("S", describeName)),
   ];
   await session.flushAndAwait(results);
-  return description;
+  return { parameters, rows };
+}
+
+/**
+ * The coordinator database's description of an intercepted statement. A distributed statement's
+ * is kept while the metadata and search_path stay the same, so that a prepared statement's Parse,
+ * Bind and Describe do not visit the coordinator database each time.
+ */
+export async function coordinatorDescription(
+  session: Session,
+  st: InterceptedStatement,
+): Promise<CoordinatorDescription> {
+  const state = st.distributed;
+  if (!state) return describeOnCoordinator(session, st.sql, st.paramTypes);
+  const key = `${(await session.metadata()).version}:${session.searchPathEpoch}`;
+  if (state.described?.key !== key) {
+    state.described = { key, description: await describeOnCoordinator(session, st.sql, st.paramTypes) };
+  }
+  return state.described.description;
 }
 
 /** The parameter types the coordinator database infers for a statement (checking it on the way). */
 export async function parameterTypes(session: Session, sql: string, given: readonly number[]): Promise<number[]> {
-  let types: number[] = [];
-  const results = [
-    session.internalRaw(FrontendCode.Parse, write.parse("", sql, given)),
-    session.internalRaw(FrontendCode.Describe, write.describe("S", ""), (code, message) => {
-      if (code !== BackendCode.ParameterDescription) return;
-      const count = message.readInt16BE(5);
-      types = Array.from({ length: count }, (_, i) => message.readUInt32BE(7 + 4 * i));
-    }),
-  ];
-  await session.flushAndAwait(results);
-  return types;
+  const { parameters } = await describeOnCoordinator(session, sql, given);
+  const count = parameters.readInt16BE(5);
+  return Array.from({ length: count }, (_, i) => parameters.readUInt32BE(7 + 4 * i));
 }
 
 /** The result columns of SQL as the coordinator database (with the empty shells) describes them. */
@@ -1188,8 +1227,8 @@ export async function describeStatement(
   sql: string,
   paramTypes: readonly number[],
 ): Promise<FieldDescription[] | null> {
-  const raw = await describeRaw(session, sql, paramTypes);
-  return raw ? parseRowDescription(raw.subarray(5)) : null;
+  const { rows } = await describeOnCoordinator(session, sql, paramTypes);
+  return rows ? parseRowDescription(rows.subarray(5)) : null;
 }
 
 export function sendRows(session: Session, results: readonly QueryResult[], inv?: Invocation): void {

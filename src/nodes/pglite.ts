@@ -276,7 +276,7 @@ export class PGliteLink implements RawLink {
         await this.node.acquire(this);
         const out = await this.node.exec(batch);
         if (this.queue.length === 0 && lastReadyStatus(out) === 0x49) this.node.release(this);
-        const visible = this.node.withoutInternalNotifications(out);
+        const visible = this.withoutPrefixInErrors(this.node.withoutInternalNotifications(out));
         if (visible.length > 0) for (const l of this.dataListeners) l(visible);
       }
     } catch (e) {
@@ -285,6 +285,22 @@ export class PGliteLink implements RawLink {
     } finally {
       this.pumping = false;
     }
+  }
+
+  /** Errors naming a statement or portal ("… "s1" does not exist") name it as the client did. */
+  private withoutPrefixInErrors(out: Buffer): Buffer {
+    if (!out.includes(BackendCode.ErrorResponse)) return out;
+    const quoted = `"${this.prefix}`;
+    const kept: Buffer[] = [];
+    let changed = false;
+    scanMessages(out, (code, start, end) => {
+      const message = out.subarray(start, end);
+      if (code !== BackendCode.ErrorResponse || !message.includes(quoted)) return void kept.push(message);
+      const fields = parseErrorFields(message.subarray(5));
+      kept.push(write.errorResponse({ ...fields, message: fields.message.replaceAll(quoted, '"') }));
+      changed = true;
+    });
+    return changed ? Buffer.concat(kept) : out;
   }
 
   /** Prefixes statement and portal names so that sessions sharing the backend do not collide. */

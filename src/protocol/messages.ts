@@ -384,6 +384,11 @@ export const write = {
   noData(): Buffer {
     return new MessageWriter(BackendCode.NoData).finish();
   },
+  parameterDescription(typeOids: readonly number[]): Buffer {
+    const w = new MessageWriter(BackendCode.ParameterDescription).int16(typeOids.length);
+    for (const oid of typeOids) w.int32(oid | 0);
+    return w.finish();
+  },
   rowDescription(fields: readonly FieldDescription[]): Buffer {
     const w = new MessageWriter(BackendCode.RowDescription).int16(fields.length);
     for (const f of fields) {

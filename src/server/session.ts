@@ -33,7 +33,7 @@ import { BackendPipe, type InternalSink } from "./backend_pipe.js";
 import type { Coordinator } from "./coordinator.js";
 import { classifyStatement, type Classification } from "./classify.js";
 import { InterceptedStatement, runIntercepted, describeIntercepted } from "../commands/intercept.js";
-import type { DistributedState } from "../executor/distributed.js";
+import { abortedBlockError, coordinatorDescription, type DistributedState } from "../executor/distributed.js";
 import { commitBlock } from "../transaction/commit.js";
 import { RemoteConnections } from "../executor/remote.js";
 import { loadMetadata, type MetadataSnapshot } from "../metadata/cache.js";
@@ -167,6 +167,70 @@ function pipelineRefusal(): SqlError {
       hint: "End the pipeline with a Sync before the transaction control statement, or after its COMMIT or ROLLBACK.",
     },
   );
+}
+
+/** The number of parameters and of result columns the coordinator database found at Parse, if it was asked. */
+function describedShape(statement: InterceptedStatement): { params: number; columns: number } | null {
+  const description = statement.distributed?.described?.description;
+  if (!description) return null;
+  const columns = description.rows ? description.rows.readInt16BE(5) : 0;
+  return { params: description.parameters.readInt16BE(5), columns };
+}
+
+/** Whether a statement ends a transaction block, and so may run in a failed one (COMMIT, ROLLBACK, …). */
+function endsBlock(statement: InterceptedStatement): boolean {
+  const kind = statement.transaction;
+  return (
+    kind === "TRANS_STMT_COMMIT" ||
+    kind === "TRANS_STMT_ROLLBACK" ||
+    kind === "TRANS_STMT_ROLLBACK_TO" ||
+    kind === "TRANS_STMT_PREPARE"
+  );
+}
+
+/** A Bind whose counts of parameters and their format codes do not fit the statement, as PostgreSQL refuses it. */
+function bindCountRefusal(
+  statementName: string,
+  statement: InterceptedStatement,
+  paramFormats: readonly number[],
+  params: readonly unknown[],
+): SqlError | null {
+  if (paramFormats.length > 1 && paramFormats.length !== params.length) {
+    return new SqlError(
+      "08P01",
+      `bind message has ${paramFormats.length} parameter formats but ${params.length} parameters`,
+    );
+  }
+  const required = describedShape(statement)?.params;
+  if (required !== undefined && params.length !== required) {
+    return new SqlError(
+      "08P01",
+      `bind message supplies ${params.length} parameters, but prepared statement "${statementName}" requires ${required}`,
+    );
+  }
+  return null;
+}
+
+/** A Bind with a format code other than text (0) and binary (1), or result formats that do not fit the columns. */
+function bindFormatRefusal(
+  statement: InterceptedStatement,
+  paramFormats: readonly number[],
+  params: readonly unknown[],
+  resultFormats: readonly number[],
+): SqlError | null {
+  for (let i = 0; i < params.length; i++) {
+    const format = paramFormats.length === 1 ? paramFormats[0] : (paramFormats[i] ?? 0);
+    if (format !== 0 && format !== 1) return new SqlError("22023", `unsupported format code: ${format}`);
+  }
+  const columns = describedShape(statement)?.columns;
+  // A statement without rows takes any result formats.
+  if (columns && resultFormats.length > 1 && resultFormats.length !== columns) {
+    return new SqlError(
+      "08P01",
+      `bind message has ${resultFormats.length} result formats but query has ${columns} columns`,
+    );
+  }
+  return null;
 }
 
 /** The tag of a BEGIN without options, or null for any other statement. */
@@ -1507,11 +1571,23 @@ export class Session {
     const paramTypes: number[] = [];
     for (let i = 0; i < count; i++) paramTypes.push(r.int32());
     const intercepted = c.statements[0].intercepted;
-    this.statements.set(name, {
+    if (this.pipe!.transactionStatus === 0x45 && !endsBlock(intercepted)) {
+      return this.failExtended(abortedBlockError().fields());
+    }
+    const statement: InterceptedStatement = {
       ...intercepted,
       paramTypes,
       distributed: intercepted.distributed && this.stateForTypes(sql, paramTypes, intercepted.distributed),
-    });
+    };
+    // Checked as PostgreSQL checks a Parse (names, types, parameters), by the coordinator database.
+    if (statement.distributed && !statement.distributedCopy) {
+      try {
+        await coordinatorDescription(this, statement);
+      } catch (e) {
+        return this.failExtended(toErrorFields(e));
+      }
+    }
+    this.statements.set(name, statement);
     this.sendToClient(write.parseComplete());
   }
 
@@ -1529,10 +1605,6 @@ export class Session {
     }
     await this.pipe!.idle();
     if (this.pipe!.errorSinceSync) return;
-    // A named portal lives until its transaction ends or it is closed (the unnamed one is replaced).
-    if (portal !== "" && this.portals.has(portal)) {
-      return this.failExtended(new SqlError("42P03", `cursor "${portal}" already exists`).fields());
-    }
     const paramFormats: number[] = [];
     for (let i = r.int16(); i > 0; i--) paramFormats.push(r.int16());
     const params: (Buffer | null)[] = [];
@@ -1542,6 +1614,16 @@ export class Session {
     }
     const resultFormats: number[] = [];
     for (let i = r.int16(); i > 0; i--) resultFormats.push(r.int16());
+    // Refused in PostgreSQL's order: the counts, the portal's name, then the format codes.
+    const refused =
+      bindCountRefusal(statementName, statement, paramFormats, params) ??
+      (this.pipe!.transactionStatus === 0x45 && !(endsBlock(statement) && params.length === 0)
+        ? abortedBlockError()
+        : null) ??
+      // A named portal lives until its transaction ends or it is closed (the unnamed one is replaced).
+      (portal !== "" && this.portals.has(portal) ? new SqlError("42P03", `cursor "${portal}" already exists`) : null) ??
+      bindFormatRefusal(statement, paramFormats, params, resultFormats);
+    if (refused) return this.failExtended(refused.fields());
     this.portals.set(portal, { statement, params, paramFormats, resultFormats });
     this.sendToClient(write.bindComplete());
   }
@@ -1558,6 +1640,10 @@ export class Session {
     }
     await this.pipe!.idle();
     if (this.pipe!.errorSinceSync) return;
+    // PostgreSQL describes only statements without rows in a failed block.
+    if (this.pipe!.transactionStatus === 0x45 && (describedShape(statement)?.columns ?? 0) > 0) {
+      return this.failExtended(abortedBlockError().fields());
+    }
     try {
       await describeIntercepted(this, statement, kind === 0x53 ? null : portal!.resultFormats);
     } catch (e) {
@@ -1609,6 +1695,11 @@ export class Session {
       this.pipelineBlock = true;
     }
     if (portal.statement.distributedCopy) return this.startDistributedCopyIn(portal.statement, true);
+    // PostgreSQL refuses such a format when it sends a row; here before the statement runs.
+    const badFormat = portal.resultFormats.find((f) => f !== 0 && f !== 1);
+    if (badFormat !== undefined && (describedShape(portal.statement)?.columns ?? 0) > 0) {
+      return this.failExtended(new SqlError("22023", `unsupported format code: ${badFormat}`).fields());
+    }
     if (maxRows > 0) return this.executeWithRowLimit(name, portal, maxRows);
     try {
       await runIntercepted(this, portal.statement, { ...portal, describe: false });

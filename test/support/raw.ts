@@ -367,6 +367,27 @@ export function bindMessage(
   return message("B", Buffer.concat(parts));
 }
 
+/** A Bind message with the format codes given as they are, valid or not (bindMessage derives them). */
+export function bindMessageWithFormats(
+  portal: string,
+  statement: string,
+  paramFormats: readonly number[],
+  params: readonly (string | Buffer | null)[],
+  resultFormats: readonly number[],
+): Buffer {
+  const int16 = (v: number) => Buffer.from([(v >> 8) & 0xff, v & 0xff]);
+  const parts: Buffer[] = [Buffer.from(`${portal}\0${statement}\0`, "utf8"), int16(paramFormats.length)];
+  parts.push(...paramFormats.map(int16), int16(params.length));
+  for (const p of params) {
+    const len = Buffer.alloc(4);
+    const value = p === null ? null : Buffer.isBuffer(p) ? p : Buffer.from(p, "utf8");
+    len.writeInt32BE(value === null ? -1 : value.length, 0);
+    parts.push(len, ...(value === null ? [] : [value]));
+  }
+  parts.push(int16(resultFormats.length), ...resultFormats.map(int16));
+  return message("B", Buffer.concat(parts));
+}
+
 /** Describe of a statement ('S') or portal ('P'). */
 export function describeMessage(kind: "S" | "P", name: string): Buffer {
   return message("D", Buffer.from(`${kind}${name}\0`, "utf8"));
