@@ -28,6 +28,7 @@ import type { RowCollector } from "../executor/subplans.js";
 import { prepareRowSignals, sendSignalledRows } from "./backend_signals.js";
 import { recordedView } from "../planner/views.js";
 import { executePrepared, prepareStatement } from "./prepared.js";
+import { runSetConstraints } from "../transaction/set_constraints.js";
 
 /** A statement Canopy handles itself. */
 export interface InterceptedStatement {
@@ -67,6 +68,8 @@ export interface InterceptedStatement {
   /** For PREPARE of a statement over distributed tables, and EXECUTE of one (commands/prepared.ts). */
   readonly sqlPrepare?: boolean;
   readonly sqlExecute?: boolean;
+  /** For SET CONSTRAINTS while distributed or reference tables exist (transaction/set_constraints.ts). */
+  readonly constraintsSet?: boolean;
 }
 
 export interface Invocation {
@@ -100,6 +103,7 @@ export async function runIntercepted(session: Session, st: InterceptedStatement,
     return;
   }
   if (st.transaction !== undefined) return runTransactionControl(session, st, inv);
+  if (st.constraintsSet) return runSetConstraints(session, st, inv);
   return session.runInterruptible(async () => {
     if (st.explain) return runExplain(session, st, inv);
     if (st.distributed) return runDistributed(session, st, inv);

@@ -2204,11 +2204,8 @@ export async function runTransactionControl(
     } else if (kind === "TRANS_STMT_SAVEPOINT" || kind === "TRANS_STMT_RELEASE" || kind === "TRANS_STMT_ROLLBACK_TO") {
       // The coordinator database first: it checks the name and the transaction's state.
       await runOnCoordinator(session, st.sql, inv, [], st.paramTypes);
-      const name = (st.stmt.TransactionStmt as { savepoint_name: string }).savepoint_name;
-      await session.remote.savepoint(
-        kind === "TRANS_STMT_SAVEPOINT" ? "set" : kind === "TRANS_STMT_RELEASE" ? "release" : "rollback",
-        name,
-      );
+      await session.remote.savepoint(savepointKind(kind), savepointName(st));
+      session.remote.constraintModes.savepoint(savepointKind(kind), savepointName(st));
       return;
     } else if (kind !== "TRANS_STMT_BEGIN" && kind !== "TRANS_STMT_START") {
       throw new SqlError("0A000", "PREPARE TRANSACTION is not supported in transactions that reached worker nodes", {
@@ -2217,6 +2214,17 @@ export async function runTransactionControl(
     }
   }
   await runTransactionStatement(session, st, inv);
+  if (kind === "TRANS_STMT_SAVEPOINT" || kind === "TRANS_STMT_RELEASE" || kind === "TRANS_STMT_ROLLBACK_TO") {
+    session.remote.constraintModes.savepoint(savepointKind(kind), savepointName(st));
+  }
+}
+
+function savepointKind(kind: string): "set" | "release" | "rollback" {
+  return kind === "TRANS_STMT_SAVEPOINT" ? "set" : kind === "TRANS_STMT_RELEASE" ? "release" : "rollback";
+}
+
+function savepointName(st: InterceptedStatement): string {
+  return (st.stmt.TransactionStmt as { savepoint_name: string }).savepoint_name;
 }
 
 /**

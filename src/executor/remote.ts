@@ -27,6 +27,7 @@ import { settleAll } from "./distributed.js";
 import { write } from "../protocol/messages.js";
 import { runSplit, type Lane, type Lanes, type NodeShare } from "./adaptive.js";
 import type { ConnectionSlots, SlotHolder } from "./shared_pool.js";
+import { BlockConstraintModes, constraintsCommand, type ConstraintsMode } from "../transaction/set_constraints.js";
 
 /** How often, and how many times, a cancel is sent again while the command it is for runs. */
 const CANCEL_REPEAT_MS = 100;
@@ -401,15 +402,19 @@ export class RemoteConnections implements SlotHolder {
         remote.settingsEpoch = settings.epoch;
       }
       if (readOnlyNow) setup.push(this.send(remote, "SET TRANSACTION READ ONLY", []));
+      // The block's SET CONSTRAINTS follow the BEGIN, which then cannot go with the statement.
+      const constraints = begin !== null ? this.constraintModes.commandsFor(remote.groupId) : [];
+      const bundled = takesBegin && constraints.length === 0;
       if (begin !== null) {
-        if (!takesBegin) setup.push(this.send(remote, begin, []));
+        if (!bundled) setup.push(this.send(remote, begin, []));
+        for (const sql of constraints) setup.push(this.send(remote, sql, []));
         remote.inTransaction = true;
         remote.savepoints = [];
       }
       // A write outside a remote transaction commits on its own: nothing is left for the commit protocol.
       if (opts.write && remote.inTransaction) this.recordWrite(remote, opts);
       // The statement takes the BEGIN along when it goes first: the node then answers both at once.
-      statement = command(remote, setup, takesBegin ? begin : null);
+      statement = command(remote, setup, bundled ? begin : null);
     } finally {
       this.unclaim(remote);
     }
@@ -512,6 +517,20 @@ export class RemoteConnections implements SlotHolder {
           await this.send(remote, `ROLLBACK TO SAVEPOINT ${quoted}`, []);
           remote.savepoints.length = at + 1;
         }
+      }),
+    );
+  }
+
+  /** The block's SET CONSTRAINTS, which remote transactions opened later in it follow. */
+  readonly constraintModes = new BlockConstraintModes();
+
+  /** A SET CONSTRAINTS of the client's block: the open remote transactions follow it now. */
+  async setConstraints(mode: ConstraintsMode): Promise<void> {
+    this.constraintModes.add(mode);
+    await settleAll(
+      this.inTransaction().map(async (remote) => {
+        const sql = constraintsCommand(mode, remote.groupId);
+        if (sql) await this.send(remote, sql, []);
       }),
     );
   }

@@ -195,6 +195,8 @@ function distributedInterception(
 ): InterceptedStatement | null {
   const tx = stmt.TransactionStmt as { kind?: string } | undefined;
   if (tx) return { sql, stmt, paramTypes: [], transaction: tx.kind ?? "" };
+  if (stmt.ConstraintsSetStmt)
+    return metadata.tables.length > 0 ? { sql, stmt, paramTypes: [], constraintsSet: true } : null;
   // EXECUTE of a statement PREPAREd over distributed tables (commands/prepared.ts).
   const execute = stmt.ExecuteStmt as { name: string } | undefined;
   if (execute) return prepared.has(execute.name) ? { sql, stmt, paramTypes: [], sqlExecute: true } : null;

@@ -1046,7 +1046,10 @@ export class Session {
    */
   private concernsDistributed(sql: string, metadata: MetadataSnapshot, prepared: boolean): boolean {
     if (mayConcernDistributed(sql, metadata)) return true;
-    if ((prepared || this.remote.hasOpenTransactions()) && transactionWords.test(sql)) return true;
+    // The workers follow SET CONSTRAINTS, and its modes follow the block's savepoints.
+    if (metadata.tables.length > 0 && /\bconstraints\b/i.test(sql)) return true;
+    const modes = this.remote.constraintModes.active;
+    if ((prepared || modes || this.remote.hasOpenTransactions()) && transactionWords.test(sql)) return true;
     return this.sqlPrepared.size > 0 && /\bexecute\b/i.test(sql);
   }
 
@@ -1949,6 +1952,7 @@ export class Session {
    */
   private onTransactionEnd(): void {
     this.transactionsEnded++;
+    this.remote.constraintModes.clear();
     this.dropPortals();
     if (this.settingsChangedSinceTransactionEnd) this.settingsUndone();
     if (this.metadataChangedInBlock) this.metadataChangeEnded();
