@@ -68,6 +68,8 @@ export interface InterceptedStatement {
   /** For PREPARE of a statement over distributed tables, and EXECUTE of one (commands/prepared.ts). */
   readonly sqlPrepare?: boolean;
   readonly sqlExecute?: boolean;
+  /** For DEALLOCATE of a protocol statement of Canopy's, which the coordinator database does not hold: its name. */
+  readonly deallocate?: string;
   /** For SET CONSTRAINTS while distributed or reference tables exist (transaction/set_constraints.ts). */
   readonly constraintsSet?: boolean;
 }
@@ -104,6 +106,7 @@ export async function runIntercepted(session: Session, st: InterceptedStatement,
   }
   if (st.transaction !== undefined) return runTransactionControl(session, st, inv);
   if (st.constraintsSet) return runSetConstraints(session, st, inv);
+  if (st.deallocate !== undefined) return session.deallocate(st, inv);
   return session.runInterruptible(async () => {
     if (st.explain) return runExplain(session, st, inv);
     if (st.distributed) return runDistributed(session, st, inv);

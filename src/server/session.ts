@@ -32,8 +32,7 @@ import { deparseStatement, parseSql } from "../sql/parse.js";
 import { BackendPipe, type InternalSink } from "./backend_pipe.js";
 import type { Coordinator } from "./coordinator.js";
 import { classifyStatement, type Classification } from "./classify.js";
-import { InterceptedStatement, runIntercepted, describeIntercepted } from "../commands/intercept.js";
-import { abortedBlockError, coordinatorDescription, type DistributedState } from "../executor/distributed.js";
+import { InterceptedStatement, runIntercepted, describeIntercepted, type Invocation } from "../commands/intercept.js";
 import { commitBlock } from "../transaction/commit.js";
 import { RemoteConnections } from "../executor/remote.js";
 import { loadMetadata, type MetadataSnapshot } from "../metadata/cache.js";
@@ -42,11 +41,16 @@ import { refuseWriteThroughView } from "../planner/views.js";
 import { DistributedCopyIn } from "../executor/copy.js";
 import { COLUMNS_QUERY, columnsFromRows, type ColumnInfo } from "../executor/defaults.js";
 import {
+  abortedBlockError,
+  coordinatorDescription,
+  emit,
   intermediateLimit,
   refuseInFailedBlock,
   refuseNonstandardStrings,
   resolveTable,
   returns,
+  runOnCoordinator,
+  type DistributedState,
 } from "../executor/distributed.js";
 import type { SqlPrepared } from "../commands/prepared.js";
 import { StatementInterrupts, interruption, isDeadlockVictim } from "./interrupts.js";
@@ -958,6 +962,8 @@ export class Session {
    */
   private async classifyWithMetadata(sql: string, prepared: boolean): Promise<Classification> {
     this.noteCanopySettingChanges(sql);
+    const deallocate = this.canopyDeallocate(sql);
+    if (deallocate) return deallocate;
     const c = this.classify(sql);
     if (c.kind === "intercept" && c.statements.some((p) => p.intercepted?.copyFromStdin)) {
       // The embedded database's COPY FROM STDIN, unless the table is a distributed one.
@@ -1496,6 +1502,36 @@ export class Session {
         this.beginStatements.set(begin.statement, { tag: begin.tag, bind: Buffer.from(begin.raws[0]) });
       }
     });
+  }
+
+  /**
+   * `DEALLOCATE name` of a protocol statement of Canopy's: Canopy's to run, as the coordinator
+   * database does not hold it (drivers deallocating the statements they prepared, Rails' among
+   * them, would otherwise fail their transaction). Known by the current statements, so not cached.
+   */
+  private canopyDeallocate(sql: string): Classification | null {
+    if (this.statements.size === 0 || !/^\s*deallocate\b/i.test(sql)) return null;
+    let parsed;
+    try {
+      parsed = parseSql(sql);
+    } catch {
+      return null;
+    }
+    const name =
+      parsed.length === 1 ? (parsed[0].stmt.DeallocateStmt as { name?: string } | undefined)?.name : undefined;
+    if (name === undefined || !this.statements.has(name)) return null;
+    const intercepted = { sql, stmt: parsed[0].stmt, paramTypes: [], deallocate: name };
+    return { kind: "intercept", statements: [{ text: sql, intercepted }] };
+  }
+
+  /** Runs a DEALLOCATE of a protocol statement of Canopy's (canopyDeallocate). */
+  async deallocate(st: InterceptedStatement, inv: Invocation): Promise<void> {
+    // Prepared through the protocol and run later, when the statement may be gone.
+    if (!this.statements.has(st.deallocate!)) return runOnCoordinator(this, st.sql, inv, [], []);
+    refuseInFailedBlock(this);
+    this.statements.delete(st.deallocate!);
+    this.noteStatementChange();
+    emit(this, inv, write.commandComplete("DEALLOCATE"));
   }
 
   /** DEALLOCATE and DISCARD may drop the client's prepared statements on the backend: none is known to be a BEGIN any more. */

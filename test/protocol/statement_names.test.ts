@@ -1,7 +1,8 @@
 // Protocol-level statements and portals of Canopy's own (statements on distributed tables), as
 // PostgreSQL keeps them: a named statement is not replaced by another Parse (42P05) until it is
 // closed or DEALLOCATE ALL / DISCARD ALL drops it, and a portal ends with its transaction (34000
-// afterwards), also one left suspended, and a named one is not bound again while it lives (42P03).
+// afterwards), also one left suspended, and a named one is not bound again while it lives (42P03);
+// DEALLOCATE of one by name drops it.
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { clusterKinds, startCluster, type TestCluster } from "../support/cluster.js";
@@ -76,6 +77,37 @@ for (const kind of clusterKinds()) {
         assert.deepEqual(dataRows(answer), [["50"]], errorText(answer));
         await conn.simpleQuery(drop);
       }
+    });
+
+    test("DEALLOCATE of one by name drops it, in a block too, as drivers deallocate what they prepared", async () => {
+      assert.deepEqual(messageTypes(await send(parseMessage("d1", "SELECT v FROM names_dist WHERE k = 1"))), [
+        "1",
+        "Z",
+      ]);
+      assert.deepEqual(messageTypes(await send(parseMessage("D2", "SELECT v FROM names_dist WHERE k = 2"))), [
+        "1",
+        "Z",
+      ]);
+      await conn.simpleQuery("BEGIN");
+      let answer = await conn.simpleQuery("DEALLOCATE d1");
+      assert.deepEqual(messageTypes(answer), ["C", "Z"], errorText(answer));
+      assert.equal(readyStatus(answer), "T");
+      answer = await conn.simpleQuery('DEALLOCATE PREPARE "D2"');
+      assert.deepEqual(messageTypes(answer), ["C", "Z"], errorText(answer));
+      answer = await conn.simpleQuery("DEALLOCATE d1");
+      assert.equal(firstError(answer)?.C, "26000", errorText(answer));
+      await conn.simpleQuery("ROLLBACK");
+      answer = await send(bindMessage("", "d1"), executeMessage(""));
+      assert.equal(firstError(answer)?.C, "26000", errorText(answer));
+      // In a failed block it is refused, and stays.
+      await send(parseMessage("d3", "SELECT v FROM names_dist WHERE k = 3"));
+      await conn.simpleQuery("BEGIN");
+      await conn.simpleQuery("SELECT 1 / 0");
+      answer = await conn.simpleQuery("DEALLOCATE d3");
+      assert.equal(firstError(answer)?.C, "25P02", errorText(answer));
+      await conn.simpleQuery("ROLLBACK");
+      answer = await send(bindMessage("", "d3"), executeMessage(""));
+      assert.deepEqual(dataRows(answer), [["30"]], errorText(answer));
     });
 
     test("a parameter reference in a simple Query: 42P02, as PostgreSQL parses it", async () => {
