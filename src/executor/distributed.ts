@@ -229,9 +229,32 @@ export async function runDistributed(session: Session, st: InterceptedStatement,
     if (!inBlock) await commitStatement(session, "none");
   } catch (e) {
     if (!inBlock) await session.remote.rollbackAll();
-    // Any table's shards may be named: a foreign key's referenced table, too.
-    throw await mapShardNamesFromCatalog(session, e, metadata.tables);
+    throw await statementError(session, st, e, metadata.tables);
   }
+}
+
+/**
+ * A statement's error as the client sees it. One a worker found while analysing the shards' text
+ * (it has a position there: an unknown column, a literal its type refuses) is PostgreSQL's error
+ * for the client's text, as the coordinator database gives it with its position, unless that
+ * finds nothing; otherwise shards are named by their tables (any table's: a foreign key's
+ * referenced one too).
+ */
+async function statementError(
+  session: Session,
+  st: InterceptedStatement,
+  e: unknown,
+  tables: readonly TableRecord[],
+): Promise<unknown> {
+  const client = st.origin ?? st;
+  if (isWorkerError(e) && e.fields.position !== undefined && !st.subplan) {
+    try {
+      await describeOnCoordinator(session, client.sql, client.paramTypes);
+    } catch (analysed) {
+      if (analysed instanceof RemoteError) return analysed;
+    }
+  }
+  return mapShardNamesFromCatalog(session, e, tables);
 }
 
 /** The statement's relation references, and those naming distributed or reference tables. */
@@ -1020,7 +1043,7 @@ async function runRouterPlan(
       prepareVersion: metadata.version,
     });
   } catch (e) {
-    throw await mapShardNamesFromCatalog(session, e, metadata.tables);
+    throw await statementError(session, st, e, metadata.tables);
   }
   sendRows(session, [result], inv);
   emit(session, inv, write.commandComplete(result.command));
