@@ -1333,6 +1333,7 @@ async function insert(
   const rows = ins.selectStmt ? given : null;
   // Which shards receive which rows, and the one distribution value they all have, if so.
   const groups = new Map<number, AstNode[][]>();
+  const rowShards: number[] = [];
   const values = new Set<string>();
   if (table.method === "n") {
     groups.set(0, rows ?? []);
@@ -1363,27 +1364,82 @@ async function insert(
       const text = canonical[i];
       const index = rowShardIndex(table, text, "INSERT");
       groups.set(index, [...(groups.get(index) ?? []), row]);
+      rowShards.push(index);
       values.add(text!);
     });
   }
   const moves = table.method === "h" && updatesPartitionKey(stmt, table);
   if (moves) await returnWholeRows(session, stmt, target);
+  // PostgreSQL returns the rows in the order of the VALUES: rows that went to several shards are
+  // put back in it (valuesOrder). Under ON CONFLICT DO NOTHING, where a row may return nothing,
+  // each row is a statement of its own, so that which one did is known (a later row meeting an
+  // earlier one of the same statement is skipped alike).
+  const ordered = returns(stmt) && groups.size > 1 && !moves;
+  const rowByRow = ordered && ins.onConflictClause?.action === "ONCONFLICT_NOTHING";
+  const order: RowOrder = { rowBatches: [], batchOfTask: [], firstOfBatch: [] };
+  const batchOfRow = new Map<AstNode[], number>();
   const tasks: Task[] = [];
   for (const [index, groupRows] of groups) {
-    const copy = cloneAst(stmt);
-    const ci = copy.InsertStmt as { relation: AstNode; selectStmt?: AstNode };
-    const values = (ci.selectStmt?.SelectStmt as { valuesLists?: unknown[] } | undefined) ?? null;
-    if (values?.valuesLists) values.valuesLists = groupRows.map((items) => ({ List: { items: cloneAst(items) } }));
-    renameToShard({ ...target, rangeVar: ci.relation, level: ci }, table.shards[index].shardId);
-    const params = renumberParams(copy, inv);
-    const sql = deparseStatement(copy);
-    for (const group of placementsOf(table, index))
-      tasks.push({ node: nodeForGroup(metadata.nodes, group), sql, params });
+    for (const batch of rowByRow ? groupRows.map((row) => [row]) : [groupRows]) {
+      const batchId = batchOfRow.size;
+      for (const row of batch) batchOfRow.set(row, batchId);
+      const copy = cloneAst(stmt);
+      const ci = copy.InsertStmt as { relation: AstNode; selectStmt?: AstNode };
+      const values = (ci.selectStmt?.SelectStmt as { valuesLists?: unknown[] } | undefined) ?? null;
+      if (values?.valuesLists) values.valuesLists = batch.map((items) => ({ List: { items: cloneAst(items) } }));
+      renameToShard({ ...target, rangeVar: ci.relation, level: ci }, table.shards[index].shardId);
+      const params = renumberParams(copy, inv);
+      const sql = deparseStatement(copy);
+      placementsOf(table, index).forEach((group, placement) => {
+        tasks.push({ node: nodeForGroup(metadata.nodes, group), sql, params });
+        order.batchOfTask.push(batchId);
+        order.firstOfBatch.push(placement === 0);
+      });
+    }
   }
+  for (const row of rows ?? []) order.rowBatches.push(batchOfRow.get(row)!);
   const partitionKey = values.size === 1 ? [...values][0] : null;
   if (moves)
     return moveRows({ session, st, target, metadata, inv }, tasks, [...groups.keys()], "INSERT 0", partitionKey);
-  await runModifyTasks(session, st, tasks, inv, inBlock, "INSERT 0", referenceShards([table]), partitionKey);
+  const reference = referenceShards([table]);
+  await runModifyTasks(session, st, tasks, inv, inBlock, "INSERT 0", reference, partitionKey, "adaptive", ordered ? order : undefined);
+}
+
+/**
+ * Where a multi-shard INSERT's VALUES rows went: each row's batch (the VALUES of one statement on
+ * one shard), each task's batch, and whether the task is its batch's first placement (the others,
+ * a replicated shard's, return the same rows).
+ */
+interface RowOrder {
+  rowBatches: number[];
+  batchOfTask: number[];
+  firstOfBatch: boolean[];
+}
+
+/**
+ * The rows the tasks returned, in the order of the VALUES rows they came from, and the command
+ * tag's count; null when a batch of several rows did not return one row each (a trigger skipped
+ * some), whose rows then cannot be placed.
+ */
+function valuesOrder(results: readonly QueryResult[], order: RowOrder): QueryResult | null {
+  const returned = new Map<number, { rows: QueryResult; next: number }>();
+  let count = 0;
+  results.forEach((r, i) => {
+    if (!order.firstOfBatch[i]) return;
+    returned.set(order.batchOfTask[i], { rows: r, next: 0 });
+    count += Number(r.command.split(" ").pop() ?? 0);
+  });
+  const sent = new Map<number, number>();
+  for (const b of order.rowBatches) sent.set(b, (sent.get(b) ?? 0) + 1);
+  for (const [b, { rows }] of returned) if (sent.get(b)! > 1 && rows.rows.length !== sent.get(b)) return null;
+  const dataRows: Buffer[] = [];
+  for (const b of order.rowBatches) {
+    const batch = returned.get(b)!;
+    const k = batch.next++;
+    if (k >= batch.rows.rows.length) continue;
+    dataRows.push(batch.rows.dataRows?.[k] ?? write.dataRow(batch.rows.rows[k]));
+  }
+  return { command: `INSERT 0 ${count}`, dataRows, rows: [] };
 }
 
 /** Whether UPDATE's SET list or INSERT's ON CONFLICT DO UPDATE assigns the distribution column. */
@@ -1443,6 +1499,7 @@ export async function runModifyTasks(
   reference: readonly number[],
   partitionKey: string | null,
   executor: ExecutorName = "adaptive",
+  order?: RowOrder,
 ): Promise<void> {
   const nodes = new Set(tasks.map((t) => t.node.nodeid));
   // A reference table's write commits in two phases even on one placement: it must reach every
@@ -1451,6 +1508,8 @@ export async function runModifyTasks(
   if (inv.explain) return inv.explain.top(session, tasks, { transactional, write: true, reference });
   if (inv.describe && returns(st.stmt)) await sendRowDescription(session, st, inv);
   const all = await executeTasks(session, tasks, { transactional, reference });
+  const inOrder = order && valuesOrder(all, order);
+  if (inOrder) return reportModify(session, st, [inOrder], tagPrefix, partitionKey, executor);
   // A reference table's placements each return the same rows; count them once.
   const seenSql = new Set<string>();
   const results = all.filter((_, i) => !seenSql.has(tasks[i].sql) && !!seenSql.add(tasks[i].sql));

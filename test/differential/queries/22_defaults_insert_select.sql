@@ -38,6 +38,19 @@ INSERT INTO tickets (company_id, title) SELECT g, 'gen ' || g FROM generate_seri
 
 INSERT INTO tickets (title) VALUES ('no company') RETURNING id, company_id, title;
 
+-- A multi-row INSERT returns its rows in the order of its VALUES, whichever shards they go to
+-- (drivers give bulk-inserted objects their keys by that order).
+-- @ordered
+INSERT INTO tickets (company_id, title) VALUES (3, 'r1'), (4, 'r2'), (5, 'r3'), (6, 'r4'), (7, 'r5'), (8, 'r6'), (9, 'r7'), (10, 'r8') RETURNING company_id, title;
+
+-- @ordered
+INSERT INTO companies (id, name) VALUES (900001, 'o1'), (1, 'dup'), (900002, 'o2'), (900003, 'o3'), (2, 'dup'), (900004, 'o4'), (900007, 'o5'), (900008, 'o6'), (900001, 'again'), (900009, 'o7'), (900010, 'o8') ON CONFLICT DO NOTHING RETURNING id, name;
+
+-- @ordered
+INSERT INTO companies (id, name) VALUES (900005, 'u1'), (900001, 'u2'), (900006, 'u3'), (900002, 'u4'), (900011, 'u5'), (900007, 'u6'), (900012, 'u7') ON CONFLICT (id) DO UPDATE SET name = excluded.name RETURNING id, name;
+
+DELETE FROM companies WHERE id > 900000;
+
 INSERT INTO labels (label) VALUES ('red'), ('green') RETURNING *;
 
 INSERT INTO labels (label) SELECT DISTINCT state FROM campaigns WHERE state IS NOT NULL ORDER BY 1 RETURNING id, label;
