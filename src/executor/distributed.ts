@@ -1402,7 +1402,18 @@ async function insert(
   if (moves)
     return moveRows({ session, st, target, metadata, inv }, tasks, [...groups.keys()], "INSERT 0", partitionKey);
   const reference = referenceShards([table]);
-  await runModifyTasks(session, st, tasks, inv, inBlock, "INSERT 0", reference, partitionKey, "adaptive", ordered ? order : undefined);
+  await runModifyTasks(
+    session,
+    st,
+    tasks,
+    inv,
+    inBlock,
+    "INSERT 0",
+    reference,
+    partitionKey,
+    "adaptive",
+    ordered ? order : undefined,
+  );
 }
 
 /**
