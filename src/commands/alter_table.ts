@@ -420,9 +420,11 @@ async function ensureForeignKeyEnforceable(
   }
   const moves = (action: string | undefined) =>
     action === "n" || action === "d" || (target.method === "n" && action === "c");
-  if (position >= 0 && (moves(fk.fk_del_action) || moves(fk.fk_upd_action))) {
+  // A referenced key changed on a distributed table moves its row to another shard (a delete
+  // there), which the referencing rows' cascade cannot follow.
+  if (position >= 0 && (moves(fk.fk_del_action) || moves(fk.fk_upd_action) || fk.fk_upd_action === "c")) {
     throw refuse(
-      "SET NULL, SET DEFAULT and (from a reference table) ON UPDATE CASCADE would change the distribution column of the referencing rows.",
+      "SET NULL, SET DEFAULT and ON UPDATE CASCADE would change the distribution column of the referencing rows.",
       "Use NO ACTION, RESTRICT or ON DELETE CASCADE.",
     );
   }
@@ -567,13 +569,21 @@ export async function planRename(
     newname: string;
   };
   if (!rename.relation) return null;
-  let table: TableRecord | null;
+  let table: TableRecord | null = null;
   let indexName = "";
-  if (rename.renameType === "OBJECT_INDEX") {
+  // ALTER INDEX and ALTER TABLE … RENAME TO rename whichever relation they name, as in PostgreSQL.
+  let renameType = rename.renameType;
+  if (renameType === "OBJECT_INDEX" || renameType === "OBJECT_TABLE") {
     const found = await indexTable(rename.relation as AstNode);
-    table = found?.table ?? null;
-    indexName = found?.name ?? "";
-  } else if (["OBJECT_TABLE", "OBJECT_COLUMN", "OBJECT_TABCONSTRAINT"].includes(rename.renameType)) {
+    if (found) {
+      table = found.table;
+      indexName = found.name;
+      renameType = "OBJECT_INDEX";
+    } else {
+      table = await resolveTable(session, relationRef(rename.relation));
+      renameType = "OBJECT_TABLE";
+    }
+  } else if (["OBJECT_COLUMN", "OBJECT_TABCONSTRAINT"].includes(renameType)) {
     table = await resolveTable(session, relationRef(rename.relation));
   } else {
     return null; // triggers, policies and rules belong to the shell alone
@@ -584,13 +594,9 @@ export async function planRename(
     placements(renamed).map((p) => {
       const copy = cloneAst(stmt);
       const r = copy.RenameStmt as { relation: AstNode; subname?: string; newname: string };
-      r.relation = shardRangeVar(
-        renamed,
-        rename.renameType === "OBJECT_INDEX" ? indexName : renamed.relname,
-        p.shardId,
-      );
-      if (rename.renameType !== "OBJECT_COLUMN") r.newname = shardRelname(r.newname, p.shardId);
-      if (rename.renameType === "OBJECT_TABCONSTRAINT") r.subname = shardRelname(r.subname!, p.shardId);
+      r.relation = shardRangeVar(renamed, renameType === "OBJECT_INDEX" ? indexName : renamed.relname, p.shardId);
+      if (renameType !== "OBJECT_COLUMN") r.newname = shardRelname(r.newname, p.shardId);
+      if (renameType === "OBJECT_TABCONSTRAINT") r.subname = shardRelname(r.subname!, p.shardId);
       return { groupId: p.groupId, sql: deparseStatement(copy), reference: referenceShards([renamed]) };
     });
   const renamesKey = rename.renameType === "OBJECT_COLUMN" && rename.subname === renamed.partitionKey;

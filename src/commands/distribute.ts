@@ -66,6 +66,36 @@ async function ensureNotDistributed(session: Session, rel: Relation): Promise<vo
   }
 }
 
+/**
+ * What the shards would not carry over: row-level security and its policies, triggers, rules, and
+ * a place in a local partitioned table, whose rows would then go to the shell. Each is refused as
+ * it would be added after distribution, rather than dropped from the table's behaviour.
+ */
+async function ensureNothingShardsLeaveOut(session: Session, rel: Relation): Promise<void> {
+  const [[partition, security, trigger, rule]] = await query(
+    session,
+    `SELECT c.relispartition,
+            c.relrowsecurity OR EXISTS (SELECT 1 FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid),
+            (SELECT t.tgname FROM pg_catalog.pg_trigger t
+              WHERE t.tgrelid = c.oid AND NOT t.tgisinternal AND t.tgname <> $2 ORDER BY t.tgname LIMIT 1),
+            (SELECT r.rulename FROM pg_catalog.pg_rewrite r
+              WHERE r.ev_class = c.oid AND r.rulename <> '_RETURN' ORDER BY r.rulename LIMIT 1)
+       FROM pg_catalog.pg_class c WHERE c.oid = $1::oid`,
+    String(rel.oid),
+    SHELL_GUARD_TRIGGER,
+  );
+  const refuse = (what: string, hint: string) =>
+    new SqlError("0A000", `cannot distribute "${rel.display}": ${what} is not supported`, { hint });
+  if (partition === "t") {
+    throw refuse("a partition of a partitioned table", "Detach the partition first, or keep the table local.");
+  }
+  if (security === "t") {
+    throw refuse("row-level security", "Disable row-level security and drop the table's policies first.");
+  }
+  if (trigger !== null) throw refuse(`trigger "${trigger}"`, "Drop the trigger first.");
+  if (rule !== null) throw refuse(`rule "${rule}"`, "Drop the rule first.");
+}
+
 /** Foreign keys need enforcement across shards, which comes with DDL propagation. */
 async function ensureNoForeignKeys(session: Session, rel: Relation): Promise<void> {
   const rows = await query(
@@ -123,6 +153,7 @@ export async function createDistributedTable(session: Session, args: readonly (s
     });
   }
   await ensureNotDistributed(session, rel);
+  await ensureNothingShardsLeaveOut(session, rel);
   const attrs = await query(
     session,
     `SELECT a.atttypid, pg_catalog.format_type(a.atttypid, NULL), t.typbasetype, co.collname,
@@ -262,6 +293,7 @@ export async function createReferenceTable(session: Session, args: readonly (str
   await lockDistribution(session);
   const rel = await resolveTable(session, args[0]);
   await ensureNotDistributed(session, rel);
+  await ensureNothingShardsLeaveOut(session, rel);
   await ensureNoForeignKeys(session, rel);
   const workers = await shardWorkers(session);
   let [colocation] = await query(

@@ -312,7 +312,7 @@ const ddlStatements = new Set([
  * DROPs that may take a column default with them.
  */
 const shardObjectStatement =
-  /\b(drop|alter)\s+(index|schema|type|domain|collation|function|procedure|routine|extension)\b|\bdrop\s+sequence\b|\bcascade\b|\bor\s+replace\s+(function|procedure)\b|\b(grant|revoke|reindex)\b|\b(create|alter|drop)\s+(role|user|group)\b|\bowned\s+by\b/i;
+  /\b(drop|alter)\s+(index|schema|type|domain|collation|function|procedure|routine|extension)\b|\balter\s+table\s+(if\s+exists\s+)?[^;]*\brename\s+to\b|\bdrop\s+sequence\b|\bcascade\b|\bor\s+replace\s+(function|procedure)\b|\b(grant|revoke|reindex)\b|\b(create|alter|drop)\s+(role|user|group)\b|\bowned\s+by\b/i;
 
 /**
  * Whether SQL text may concern distributed or reference tables: it names one, or it may drop or
@@ -334,7 +334,14 @@ function mayConcernShardObjects(stmt: AstNode, metadata: MetadataSnapshot): bool
   const reindex = stmt.ReindexStmt as { kind: string; name?: string } | undefined;
   const grant = stmt.GrantStmt as { targtype: string; objtype: string; objects?: AstNode[] } | undefined;
   const inSchemas = (schemas: readonly string[]) => metadata.tables.some((t) => schemas.includes(t.schema));
-  if (drop?.removeType === "OBJECT_INDEX" || rename?.renameType === "OBJECT_INDEX") return metadata.tables.length > 0;
+  // ALTER TABLE … RENAME TO may name an index (and ALTER INDEX a table).
+  if (
+    drop?.removeType === "OBJECT_INDEX" ||
+    rename?.renameType === "OBJECT_INDEX" ||
+    rename?.renameType === "OBJECT_TABLE"
+  ) {
+    return metadata.tables.length > 0;
+  }
   if (reindex?.kind === "REINDEX_OBJECT_INDEX") return metadata.tables.length > 0;
   if (reindex?.kind === "REINDEX_OBJECT_SCHEMA") return inSchemas([reindex.name!]);
   if (grant?.targtype === "ACL_TARGET_ALL_IN_SCHEMA" && grant.objtype === "OBJECT_TABLE") {
