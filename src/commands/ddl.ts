@@ -168,6 +168,12 @@ async function runConcurrently(session: Session, sql: string, plan: DdlPlan, met
   await endImplicitTransaction(session);
   let tag: Buffer | null = null;
   if (!concurrent.shellLast) tag = await runOnShell(session, sql);
+  // What the shell's new index needs on the workers (its expressions' functions, its operator
+  // classes' extensions), committed before the shards build theirs.
+  if (plan.relationId !== undefined) {
+    await ensureDependencies(session, plan.relationId);
+    await commitStatement(session, "some");
+  }
   try {
     await runOnWorkers(session, metadata, await plan.shardStatements(), false);
   } catch (e) {
@@ -502,7 +508,7 @@ async function planCreateIndex(session: Session, stmt: AstNode): Promise<DdlPlan
   };
   return {
     shardStatements,
-    relationId: index.concurrent ? undefined : table.relationId,
+    relationId: table.relationId,
     concurrent: index.concurrent ? { shellLast: false, failure: () => indexFailure(name, false) } : undefined,
   };
 }

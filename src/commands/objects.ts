@@ -50,13 +50,17 @@ WITH RECURSIVE deps(classid, objid, depth) AS (
    WHERE d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = $1::oid
      AND d.classid IN ('pg_catalog.pg_attrdef'::regclass, 'pg_catalog.pg_constraint'::regclass, 'pg_catalog.pg_class'::regclass)
   UNION ALL
+  -- A constraint's index depends on the constraint, not the table: its operator classes too.
+  SELECT 'pg_catalog.pg_class'::regclass::oid, i.indexrelid, 1 FROM pg_catalog.pg_index i WHERE i.indrelid = $1::oid
+  UNION ALL
   SELECT n.classid, n.objid, deps.depth + 1
     FROM deps
     CROSS JOIN LATERAL (
       SELECT d.refclassid, d.refobjid FROM pg_catalog.pg_depend d
        WHERE d.classid = deps.classid AND d.objid = deps.objid
          AND d.refclassid IN ('pg_catalog.pg_type'::regclass, 'pg_catalog.pg_proc'::regclass,
-                              'pg_catalog.pg_extension'::regclass, 'pg_catalog.pg_collation'::regclass)
+                              'pg_catalog.pg_extension'::regclass, 'pg_catalog.pg_collation'::regclass,
+                              'pg_catalog.pg_opclass'::regclass, 'pg_catalog.pg_operator'::regclass)
       UNION ALL
       SELECT 'pg_catalog.pg_class'::regclass, t.typrelid FROM pg_catalog.pg_type t
        WHERE deps.classid = 'pg_catalog.pg_type'::regclass AND t.oid = deps.objid AND t.typtype = 'c'
