@@ -87,14 +87,37 @@ export async function runDdl(session: Session, st: InterceptedStatement, inv: In
     // CONCURRENTLY must be the first statement of its implicit transaction, after the lookups.
     if (runsOutsideTransaction(st.stmt) && session.pipe!.transactionStatus === 0x49)
       await endImplicitTransaction(session);
-    await runOnCoordinator(session, st.sql, inv, [], st.paramTypes);
+    const answer: Buffer[] = [];
+    await runOnCoordinator(session, st.sql, inv, [], st.paramTypes, (_, message) => answer.push(Buffer.from(message)));
+    await refuseLostDistributionColumn(session, st.stmt);
     if (st.announces) await announceSchemaChange(session);
-    return;
+    return session.sendToClient(...answer);
   }
   const tag = plan.concurrent
     ? await runConcurrently(session, st.sql, plan, metadata)
-    : await runInTransaction(session, plan.shellSql ?? st.sql, plan, metadata);
+    : await runInTransaction(session, st.stmt, plan.shellSql ?? st.sql, plan, metadata);
   session.sendToClient(tag);
+}
+
+/**
+ * Refuses a DROP … CASCADE that took a distribution column with it (dropping the collation or type
+ * it depends on), as dropping the column itself is refused: checked in the shell after it ran,
+ * before anything commits or reaches the shards.
+ */
+async function refuseLostDistributionColumn(session: Session, stmt: AstNode): Promise<void> {
+  if ((stmt.DropStmt as { behavior?: string } | undefined)?.behavior !== "DROP_CASCADE") return;
+  const lost = await query(
+    session,
+    `SELECT p.logicalrelid::pg_catalog.regclass::text, p.partkey FROM pg_catalog.pg_dist_partition p
+      WHERE p.partmethod = 'h' AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = p.logicalrelid)
+        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                         WHERE a.attrelid = p.logicalrelid AND a.attname = p.partkey AND NOT a.attisdropped)`,
+  );
+  if (lost.length === 0) return;
+  throw new SqlError("0A000", "cannot drop the distribution column", {
+    detail: `The statement would drop column "${lost[0][1]}" of "${lost[0][0]}", by which the table is distributed.`,
+    hint: "Undistribute the table with undistribute_table() first, or drop the object without CASCADE.",
+  });
 }
 
 /** Statements PostgreSQL runs only outside a transaction block. */
@@ -134,12 +157,19 @@ async function planTableDdl(session: Session, stmt: AstNode, metadata: MetadataS
 }
 
 /** The shell first, then the shards, all in the session's (distributed) transaction. */
-async function runInTransaction(session: Session, sql: string, plan: DdlPlan, metadata: MetadataSnapshot) {
+async function runInTransaction(
+  session: Session,
+  stmt: AstNode,
+  sql: string,
+  plan: DdlPlan,
+  metadata: MetadataSnapshot,
+) {
   const inBlock = session.pipe!.transactionStatus !== 0x49;
   try {
     // Not while a new worker gets its copies of the reference tables from the shells' definitions.
     await lockDistribution(session, true);
     const tag = await runOnShell(session, sql);
+    await refuseLostDistributionColumn(session, stmt);
     if (plan.relationId !== undefined) await ensureDependencies(session, plan.relationId);
     await runOnWorkers(session, metadata, await plan.shardStatements(), true);
     await plan.finish?.();

@@ -37,3 +37,17 @@ create table t32(a int, b int) partition by range (b);
 create table t32_1 partition of t32 for values from (0) to (10);
 select create_distributed_table('t32_1','a');
 drop table t32;
+-- A DROP … CASCADE that would take the distribution column with it is refused, as dropping the
+-- column is; nothing of it stays.
+create collation c27 (provider=libc, locale='C');
+create table t27(a text collate c27, b int); select create_distributed_table('t27','a');
+insert into t27 values ('x',1);
+drop collation c27 cascade;
+begin;
+drop collation c27 cascade;
+rollback;
+select * from t27;
+drop table t27;
+drop collation c27;
+create schema s27; create table s27.t(a int); select create_distributed_table('s27.t','a');
+drop schema s27 cascade;
