@@ -27,7 +27,14 @@ import {
   settleAll,
 } from "../executor/distributed.js";
 import { relationRef } from "../executor/copy.js";
-import { lockDistribution, nodeForGroup, query } from "./distribute.js";
+import {
+  lockDistribution,
+  nodeForGroup,
+  nondeterministicKeyRefusal,
+  nondeterministicUniqueKey,
+  query,
+  refuseNondeterministicUniqueKeys,
+} from "./distribute.js";
 import { shardRelname } from "./shard_ddl.js";
 import { refuseRefresh } from "../planner/views.js";
 import { planAlterTable, planRename, planSetSchema } from "./alter_table.js";
@@ -94,7 +101,7 @@ export async function runDdl(session: Session, st: InterceptedStatement, inv: In
     return session.sendToClient(...answer);
   }
   const tag = plan.concurrent
-    ? await runConcurrently(session, st.sql, plan, metadata)
+    ? await runConcurrently(session, st.stmt, st.sql, plan, metadata)
     : await runInTransaction(session, st.stmt, plan.shellSql ?? st.sql, plan, metadata);
   session.sendToClient(tag);
 }
@@ -170,6 +177,9 @@ async function runInTransaction(
     await lockDistribution(session, true);
     const tag = await runOnShell(session, sql);
     await refuseLostDistributionColumn(session, stmt);
+    if (plan.relationId !== undefined && (stmt.IndexStmt || stmt.AlterTableStmt)) {
+      await refuseNondeterministicUniqueKeys(session, plan.relationId);
+    }
     if (plan.relationId !== undefined) await ensureDependencies(session, plan.relationId);
     await runOnWorkers(session, metadata, await plan.shardStatements(), true);
     await plan.finish?.();
@@ -188,7 +198,13 @@ async function runInTransaction(
  * shard, then the shell, so that a failure leaves the shell's index for a repeated DROP to find.
  * Each step commits on its own, as in PostgreSQL.
  */
-async function runConcurrently(session: Session, sql: string, plan: DdlPlan, metadata: MetadataSnapshot) {
+async function runConcurrently(
+  session: Session,
+  stmt: AstNode,
+  sql: string,
+  plan: DdlPlan,
+  metadata: MetadataSnapshot,
+) {
   const concurrent = plan.concurrent!;
   if (session.pipe!.transactionStatus !== 0x49) {
     // PostgreSQL's own refusal, before any shard is touched.
@@ -198,6 +214,14 @@ async function runConcurrently(session: Session, sql: string, plan: DdlPlan, met
   await endImplicitTransaction(session);
   let tag: Buffer | null = null;
   if (!concurrent.shellLast) tag = await runOnShell(session, sql);
+  // A unique index refused once the shell has it: the shell's goes again, as nothing else has it.
+  const refused = stmt.IndexStmt && plan.relationId !== undefined;
+  const found = refused ? await nondeterministicUniqueKey(session, plan.relationId!) : null;
+  if (found) {
+    await runOnShell(session, `DROP INDEX ${quoteQualified(found.schema, found.index)}`);
+    await endImplicitTransaction(session);
+    throw nondeterministicKeyRefusal(found);
+  }
   // What the shell's new index needs on the workers (its expressions' functions, its operator
   // classes' extensions), committed before the shards build theirs.
   if (plan.relationId !== undefined) {

@@ -96,6 +96,58 @@ async function ensureNothingShardsLeaveOut(session: Session, rel: Relation): Pro
   if (rule !== null) throw refuse(`rule "${rule}"`, "Drop the rule first.");
 }
 
+/**
+ * Refuses a unique index or exclusion constraint that compares the distribution column under a
+ * nondeterministic collation: values equal under it ('a' and 'A' case-insensitively) hash to
+ * different shards, where no shard sees both. `column`: the distribution column (a table being
+ * distributed has none recorded yet).
+ */
+export async function refuseNondeterministicUniqueKeys(
+  session: Session,
+  relationId: number,
+  column: string | null = null,
+): Promise<void> {
+  const found = await nondeterministicUniqueKey(session, relationId, column);
+  if (found) throw nondeterministicKeyRefusal(found);
+}
+
+/** The refusal of an index nondeterministicUniqueKey found. */
+export function nondeterministicKeyRefusal(found: { index: string; collation: string }): SqlError {
+  return new SqlError(
+    "0A000",
+    `a unique index or exclusion constraint comparing the distribution column under nondeterministic collation "${found.collation}" is not supported`,
+    {
+      detail: `Index "${found.index}": rows equal under the collation would be placed on different shards, where no shard sees both.`,
+      hint: "Compare the distribution column under its own (deterministic) collation.",
+    },
+  );
+}
+
+/** The first index refuseNondeterministicUniqueKeys refuses: its schema, name and collation. */
+export async function nondeterministicUniqueKey(
+  session: Session,
+  relationId: number,
+  column: string | null = null,
+): Promise<{ schema: string; index: string; collation: string } | null> {
+  const rows = await query(
+    session,
+    `SELECT n.nspname, c.relname, co.collname
+       FROM pg_catalog.pg_index i
+       JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+       JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid
+        AND a.attname = coalesce($2, (SELECT partkey FROM pg_catalog.pg_dist_partition WHERE logicalrelid = i.indrelid))
+       CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(i.indkey::pg_catalog.int2[]), pg_catalog.unnest(i.indcollation::pg_catalog.oid[])) AS k (attnum, coll)
+       JOIN pg_catalog.pg_collation co ON co.oid = k.coll
+      WHERE i.indrelid = $1::oid AND (i.indisunique OR i.indisexclusion) AND k.attnum = a.attnum
+        AND NOT co.collisdeterministic
+      LIMIT 1`,
+    String(relationId),
+    column,
+  );
+  return rows.length === 0 ? null : { schema: rows[0][0]!, index: rows[0][1]!, collation: rows[0][2]! };
+}
+
 /** Foreign keys need enforcement across shards, which comes with DDL propagation. */
 async function ensureNoForeignKeys(session: Session, rel: Relation): Promise<void> {
   const rows = await query(
@@ -194,6 +246,7 @@ export async function createDistributedTable(session: Session, args: readonly (s
     );
   }
   await ensureUniqueConstraintsIncludeColumn(session, rel, column);
+  await refuseNondeterministicUniqueKeys(session, rel.oid, column);
   await ensureNoForeignKeys(session, rel);
 
   let shardCount = shardCountArg === null ? Number(await session.currentSetting("canopy.shard_count")) : 0;
