@@ -606,7 +606,7 @@ export async function planRename(
       ? async () => {
           await query(
             session,
-            "UPDATE pg_catalog.pg_dist_partition SET partkey = $2 WHERE logicalrelid = $1::oid",
+            "SELECT pg_catalog.canopy_rename_distribution_column($1::oid, $2)",
             String(renamed.relationId),
             rename.newname,
           );

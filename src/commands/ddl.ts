@@ -493,14 +493,8 @@ async function planRecordedObject(
 /** Removes dropped tables from the metadata. */
 async function forgetTables(session: Session, tables: readonly TableRecord[]): Promise<void> {
   const ids = arrayLiteral(tables.map((t) => String(t.relationId)));
-  await query(
-    session,
-    `DELETE FROM pg_catalog.pg_dist_placement WHERE shardid IN
-       (SELECT shardid FROM pg_catalog.pg_dist_shard WHERE logicalrelid = ANY ($1::oid[]))`,
-    ids,
-  );
-  await query(session, "DELETE FROM pg_catalog.pg_dist_shard WHERE logicalrelid = ANY ($1::oid[])", ids);
-  await query(session, "DELETE FROM pg_catalog.pg_dist_partition WHERE logicalrelid = ANY ($1::oid[])", ids);
+  // As the metadata's owner: the tables' owners may drop them.
+  await query(session, "SELECT pg_catalog.canopy_forget_dropped_tables($1::oid[])", ids);
 }
 
 /** The names of a table's indexes (constraint indexes too). */

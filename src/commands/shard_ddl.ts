@@ -16,7 +16,7 @@ export interface TableDefinition {
   readonly schema: string;
   readonly relname: string;
   readonly create: AstNode;
-  /** ALTER TABLE … ADD CONSTRAINT, CREATE INDEX and GRANT statements. */
+  /** ALTER TABLE … ADD CONSTRAINT, CREATE INDEX, ALTER TABLE … OWNER TO and GRANT statements. */
   readonly extras: readonly AstNode[];
   /** Names of sequences that column defaults call nextval() on (not created on workers). */
   readonly sequenceDefaults: readonly string[];
@@ -88,6 +88,12 @@ export async function readTableDefinition(query: Query, relationId: number): Pro
     String(relationId),
   );
   for (const [definition] of indexes) extras.push(parseSql(definition!)[0].stmt);
+  // The shards belong to the table's owner, whose privileges on them are then the owner's.
+  const [[owner]] = await query(
+    "SELECT pg_catalog.pg_get_userbyid(relowner) FROM pg_catalog.pg_class WHERE oid = $1::oid",
+    String(relationId),
+  );
+  extras.push(parseSql(`ALTER TABLE t OWNER TO ${quoteQualified(owner)}`)[0].stmt);
   extras.push(...(await grants(query, relationId)));
   return { schema: rel[0]!, relname: rel[1]!, create, extras, sequenceDefaults };
 }

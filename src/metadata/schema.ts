@@ -262,6 +262,28 @@ END $body$
 $create$, 'canopy_' || (SELECT s.system_identifier FROM pg_catalog.pg_control_system() s) || '_');
 END $install$;
 
+-- A table's owner may drop it, and rename its distribution column, without rights on the metadata:
+-- these change only what the shell already shows changed (a table gone, a column renamed).
+CREATE OR REPLACE FUNCTION pg_catalog.canopy_forget_dropped_tables(ids oid[])
+  RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog AS $$
+  DELETE FROM pg_catalog.pg_dist_placement WHERE shardid IN
+    (SELECT s.shardid FROM pg_catalog.pg_dist_shard s
+      WHERE s.logicalrelid = ANY (ids) AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = s.logicalrelid));
+  DELETE FROM pg_catalog.pg_dist_shard s
+   WHERE s.logicalrelid = ANY (ids) AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = s.logicalrelid);
+  DELETE FROM pg_catalog.pg_dist_partition p
+   WHERE p.logicalrelid = ANY (ids) AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = p.logicalrelid);
+$$;
+CREATE OR REPLACE FUNCTION pg_catalog.canopy_rename_distribution_column(relid oid, newname text)
+  RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog AS $$
+  UPDATE pg_catalog.pg_dist_partition p SET partkey = newname
+   WHERE p.logicalrelid = relid
+     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                      WHERE a.attrelid = relid AND a.attname = p.partkey AND NOT a.attisdropped)
+     AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                  WHERE a.attrelid = relid AND a.attname = newname AND NOT a.attisdropped);
+$$;
+
 -- Distributed and reference tables are empty shells here. Statements that run inside this database
 -- (functions, triggers, views over the table, DO blocks) would read or write the shell: their
 -- writes are refused by a statement trigger on every shell. Canopy's own statements on a shell are
