@@ -116,6 +116,9 @@ const followedSettings = [
   "xmlbinary",
   "xmloption",
   "quote_all_identifiers",
+  // A statement outside a block is its own transaction on the worker, at the session's level.
+  "default_transaction_isolation",
+  "default_transaction_deferrable",
 ];
 
 /** The session's settings as read at one settings epoch. */
@@ -440,7 +443,12 @@ export class RemoteConnections implements SlotHolder {
     if (readOnly === "on") modes.push("READ ONLY");
     if (deferrable === "on") modes.push("DEFERRABLE");
     const snapshotPerStatement = /^(read committed|read uncommitted)$/.test(isolation!);
-    if (!snapshotPerStatement || readOnly === "on") return { begin: `BEGIN ${modes.join(" ")}`, snapshotPerStatement };
+    // The workers' connections follow the session's default level: a BEGIN without one takes it.
+    const settings = await this.sessionSettings();
+    const followedDefault = settings.followed[followedSettings.indexOf("default_transaction_isolation")];
+    if (!snapshotPerStatement || readOnly === "on" || followedDefault !== "read committed") {
+      return { begin: `BEGIN ${modes.join(" ")}`, snapshotPerStatement };
+    }
     this.modes = { epoch, begin: "BEGIN", snapshotPerStatement };
     return this.modes;
   }
