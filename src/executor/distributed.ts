@@ -121,20 +121,29 @@ interface RouterPlan {
   readonly byIndex: Map<number, { sql: string; params: number[] }>;
   /** Set for an INSERT, UPDATE or DELETE (see modificationRouterPlan). */
   readonly modification?: RouterModification;
+  /**
+   * For a SELECT with transaction value sites: how it runs inside a block, where the worker's
+   * own now() is its part's start, not the block's (`tasks`: the shards' statements for it).
+   */
+  readonly blockRead?: RouterSites & { readonly tasks: Map<number, { sql: string; params: number[] }> };
 }
 
 /**
- * A modification's statement as the shards run it: its transaction value sites (now(), …) are
- * parameters after the client's, given at each execution by `valuesQuery` in the coordinator
- * database (null when it has none). When every site is the transaction's start time
- * (`startTimeOnly`), a transaction block's known start time serves instead.
+ * A statement as the shards run it with its transaction value sites (now(), …) as parameters after
+ * the client's, given at each execution by `valuesQuery` in the coordinator database (null when
+ * it has none). When every site is the transaction's start time (`startTimeOnly`), a transaction
+ * block's known start time serves instead.
  */
-interface RouterModification {
+interface RouterSites {
   readonly template: AstNode;
   readonly paramCount: number;
   readonly valuesQuery: string | null;
   readonly siteCount: number;
   readonly startTimeOnly: boolean;
+}
+
+/** A modification's RouterSites. */
+interface RouterModification extends RouterSites {
   /** With startTimeOnly, the shards' statements that keep the sites, for a worker's own now(). */
   readonly ownTimeTasks: Map<number, { sql: string; params: number[] }>;
 }
@@ -361,8 +370,12 @@ async function plan(
     const [found] = plan || route ? await coordinatorOnlyIn(session, st, metadata) : [];
     if (found === undefined) {
       if (plan) {
-        st.distributed!.router = plan;
-        if (await runRouterPlan(session, st, plan, metadata, inv, inBlock)) return;
+        const routed =
+          transactionValueSites(st.stmt).length > 0
+            ? { ...plan, blockRead: { ...(await routerSites(session, st, inv)), tasks: new Map() } }
+            : plan;
+        st.distributed!.router = routed;
+        if (await runRouterPlan(session, st, routed, metadata, inv, inBlock)) return;
       }
       if (route) return router(session, st, stmt, dist, route, inv, inBlock);
     } else if (locking) {
@@ -632,6 +645,11 @@ async function modificationRouterPlan(
   if ((await coordinatorOnlyIn(session, st, metadata)).length > 0) return null;
   const plan = routerPlan(session, st, dist, metadata, pins);
   if (!plan) return null;
+  return { ...plan, modification: { ...(await routerSites(session, st, inv)), ownTimeTasks: new Map() } };
+}
+
+/** The statement with its transaction value sites as parameters (see RouterSites). */
+async function routerSites(session: Session, st: InterceptedStatement, inv: Invocation): Promise<RouterSites> {
   const template = cloneAst(st.stmt);
   const sites = transactionValueSites(template);
   let valuesQuery: string | null = null;
@@ -646,17 +664,7 @@ async function modificationRouterPlan(
       }),
     );
   }
-  return {
-    ...plan,
-    modification: {
-      template,
-      paramCount: inv.params.length,
-      valuesQuery,
-      siteCount: sites.length,
-      startTimeOnly,
-      ownTimeTasks: new Map(),
-    },
-  };
+  return { template, paramCount: inv.params.length, valuesQuery, siteCount: sites.length, startTimeOnly };
 }
 
 /**
@@ -1007,10 +1015,14 @@ async function runRouterPlan(
   // transaction run in a block: Session.pipelineBlock, needsImplicitBlock) and reaches one shard,
   // so the worker's own now() is that transaction's start time: no coordinator round trip.
   const ownTime = !!modification?.startTimeOnly && !inBlock;
-  const tasks = ownTime ? modification!.ownTimeTasks : plan.byIndex;
+  // A read outside a block is alone in its transaction too: the worker's own values serve.
+  const blockRead = inBlock ? plan.blockRead : undefined;
+  if (blockRead && inv.params.length !== blockRead.paramCount) return false;
+  const sites = modification ?? blockRead;
+  const tasks = ownTime ? modification!.ownTimeTasks : (blockRead?.tasks ?? plan.byIndex);
   let task = tasks.get(index);
   if (!task) {
-    const copy = cloneAst(ownTime ? st.stmt : (modification?.template ?? st.stmt));
+    const copy = cloneAst(ownTime ? st.stmt : (sites?.template ?? st.stmt));
     collectRelationRefs(copy).forEach((ref, i) => {
       const table = plan.tables[i];
       if (table) renameToShard({ ...ref, table }, table.shards[table.method === "n" ? 0 : index].shardId);
@@ -1020,12 +1032,12 @@ async function runRouterPlan(
     tasks.set(index, task);
   }
   let values = inv;
-  if (modification?.valuesQuery && !ownTime) {
-    const start = modification.startTimeOnly ? await session.blockTimestamp() : null;
+  if (sites?.valuesQuery && !ownTime) {
+    const start = sites.startTimeOnly ? await session.blockTimestamp() : null;
     const texts =
       start !== null
-        ? new Array<string>(modification.siteCount).fill(start)
-        : (await session.internalQuery(modification.valuesQuery))[0].filter((_, i) => i % 2 === 0);
+        ? new Array<string>(sites.siteCount).fill(start)
+        : (await session.internalQuery(sites.valuesQuery))[0].filter((_, i) => i % 2 === 0);
     values = withDataParams(inv, texts);
   }
   const params = paramValues(task.params, values);
