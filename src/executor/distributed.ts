@@ -2312,11 +2312,15 @@ export async function runTransactionControl(
       await session.remote.savepoint(savepointKind(kind), savepointName(st));
       session.remote.constraintModes.savepoint(savepointKind(kind), savepointName(st));
       return;
-    } else if (kind !== "TRANS_STMT_BEGIN" && kind !== "TRANS_STMT_START") {
+    } else if (kind === "TRANS_STMT_PREPARE" && session.pipe!.transactionStatus === 0x45) {
+      // PREPARE TRANSACTION of a failed block rolls it back, as PostgreSQL's does.
+      await session.remote.rollbackAll();
+    } else if (kind === "TRANS_STMT_PREPARE") {
       throw new SqlError("0A000", "PREPARE TRANSACTION is not supported in transactions that reached worker nodes", {
         hint: "Canopy commits distributed transactions in two phases itself; use COMMIT.",
       });
     }
+    // BEGIN, COMMIT / ROLLBACK PREPARED: the coordinator database's answer (a warning, 25001, 25P02).
   }
   await runTransactionStatement(session, st, inv);
   if (kind === "TRANS_STMT_SAVEPOINT" || kind === "TRANS_STMT_RELEASE" || kind === "TRANS_STMT_ROLLBACK_TO") {
