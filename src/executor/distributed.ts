@@ -370,10 +370,9 @@ async function plan(
     const [found] = plan || route ? await coordinatorOnlyIn(session, st, metadata) : [];
     if (found === undefined) {
       if (plan) {
-        const routed =
-          transactionValueSites(st.stmt).length > 0
-            ? { ...plan, blockRead: { ...(await routerSites(session, st, inv)), tasks: new Map() } }
-            : plan;
+        const routed = transactionValueSites(st.stmt).some(isTransactionTime)
+          ? { ...plan, blockRead: { ...(await routerSites(session, st, inv)), tasks: new Map() } }
+          : plan;
         st.distributed!.router = routed;
         if (await runRouterPlan(session, st, routed, metadata, inv, inBlock)) return;
       }
@@ -646,6 +645,13 @@ async function modificationRouterPlan(
   const plan = routerPlan(session, st, dist, metadata, pins);
   if (!plan) return null;
   return { ...plan, modification: { ...(await routerSites(session, st, inv)), ownTimeTasks: new Map() } };
+}
+
+/** Whether a transaction value site is time the transaction started in (now(), CURRENT_DATE, LOCALTIME, …). */
+function isTransactionTime(site: AstNode): boolean {
+  const svf = site.SQLValueFunction as { op: string } | undefined;
+  if (svf) return /^SVFOP_(CURRENT_(DATE|TIME|TIMESTAMP)|LOCALTIME|LOCALTIMESTAMP)(_N)?$/.test(svf.op);
+  return isTransactionStartTime(site);
 }
 
 /** The statement with its transaction value sites as parameters (see RouterSites). */
@@ -1345,7 +1351,6 @@ async function insert(
   const rows = ins.selectStmt ? given : null;
   // Which shards receive which rows, and the one distribution value they all have, if so.
   const groups = new Map<number, AstNode[][]>();
-  const rowShards: number[] = [];
   const values = new Set<string>();
   if (table.method === "n") {
     groups.set(0, rows ?? []);
@@ -1376,7 +1381,6 @@ async function insert(
       const text = canonical[i];
       const index = rowShardIndex(table, text, "INSERT");
       groups.set(index, [...(groups.get(index) ?? []), row]);
-      rowShards.push(index);
       values.add(text!);
     });
   }
@@ -1454,12 +1458,13 @@ function valuesOrder(results: readonly QueryResult[], order: RowOrder): QueryRes
   });
   const sent = new Map<number, number>();
   for (const b of order.rowBatches) sent.set(b, (sent.get(b) ?? 0) + 1);
-  for (const [b, { rows }] of returned) if (sent.get(b)! > 1 && rows.rows.length !== sent.get(b)) return null;
+  const rowCount = (r: QueryResult) => r.dataRows?.length ?? r.rows.length;
+  for (const [b, { rows }] of returned) if (sent.get(b)! > 1 && rowCount(rows) !== sent.get(b)) return null;
   const dataRows: Buffer[] = [];
   for (const b of order.rowBatches) {
     const batch = returned.get(b)!;
     const k = batch.next++;
-    if (k >= batch.rows.rows.length) continue;
+    if (k >= rowCount(batch.rows)) continue;
     dataRows.push(batch.rows.dataRows?.[k] ?? write.dataRow(batch.rows.rows[k]));
   }
   return { command: `INSERT 0 ${count}`, dataRows, rows: [] };
