@@ -21,6 +21,7 @@ import {
   runDistributed,
   runOnCoordinator,
   runTransactionControl,
+  type CoordinatorDescription,
   type DistributedState,
 } from "../executor/distributed.js";
 import { runExplain, type Explain } from "../executor/explain.js";
@@ -72,6 +73,17 @@ export interface InterceptedStatement {
   readonly deallocate?: string;
   /** For SET CONSTRAINTS while distributed or reference tables exist (transaction/set_constraints.ts). */
   readonly constraintsSet?: boolean;
+  /** For a prepared statement (Parse, SQL PREPARE): its result columns when it was prepared. */
+  readonly preparedResult?: PreparedResult;
+}
+
+/**
+ * A prepared statement's description when it was prepared, and the coordinator database's
+ * description it was last found to agree with (distributed.ts: checkResultUnchanged).
+ */
+export interface PreparedResult {
+  readonly rows: Buffer | null;
+  agreed: CoordinatorDescription;
 }
 
 export interface Invocation {

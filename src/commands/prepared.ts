@@ -12,7 +12,13 @@ import { transitText, typeNameNode, walk } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import type { Session } from "../server/session.js";
 import type { Invocation, InterceptedStatement } from "./intercept.js";
-import { runDistributed, runOnCoordinator } from "../executor/distributed.js";
+import {
+  checkResultUnchanged,
+  coordinatorDescription,
+  preparedResult,
+  runDistributed,
+  runOnCoordinator,
+} from "../executor/distributed.js";
 
 /** A statement the client prepared over distributed tables. */
 export interface SqlPrepared {
@@ -45,11 +51,17 @@ export async function prepareStatement(session: Session, st: InterceptedStatemen
     [Buffer.from(prepare.name)],
   );
   const paramTypes = (JSON.parse(oids!) as number[]).map(Number);
+  const query: InterceptedStatement = {
+    sql: deparseStatement(prepare.query),
+    stmt: prepare.query,
+    paramTypes,
+    distributed: {},
+  };
   session.sqlPrepared.set(prepare.name, {
     statement: statement!,
     typeNames: JSON.parse(names!) as string[],
     baseTypes: (JSON.parse(baseTypes!) as string[]).map(Number),
-    query: { sql: deparseStatement(prepare.query), stmt: prepare.query, paramTypes, distributed: {} },
+    query: { ...query, preparedResult: preparedResult(await coordinatorDescription(session, query)) },
   });
   session.sqlPreparedEpoch++;
 }
@@ -73,6 +85,7 @@ export async function executePrepared(session: Session, st: InterceptedStatement
     session.sqlPreparedEpoch++;
     return runOnCoordinator(session, st.sql, inv, [], st.paramTypes);
   }
+  await checkResultUnchanged(session, kept!.query);
   const values = rows[0].slice(1).map((v) => (v === null ? null : Buffer.from(v, "utf8")));
   return runDistributed(session, kept!.query, { ...inv, params: values, paramFormats: [] });
 }

@@ -45,7 +45,7 @@ import {
   type ValueSource,
 } from "../planner/analyze.js";
 import type { Session } from "../server/session.js";
-import type { Invocation, InterceptedStatement } from "../commands/intercept.js";
+import type { Invocation, InterceptedStatement, PreparedResult } from "../commands/intercept.js";
 import { coordinatorOnly, mentionsAny, runPushdown, type PushdownEntry } from "./pushdown.js";
 import { runRecursive } from "./subplans.js";
 import { wholeTasks } from "./adaptive.js";
@@ -1253,6 +1253,40 @@ export async function coordinatorDescription(
     state.described = { key, description: await describeOnCoordinator(session, st.sql, st.paramTypes) };
   }
   return state.described.description;
+}
+
+/** What a prepared statement keeps of its description, to find its result columns changed later. */
+export function preparedResult(description: CoordinatorDescription): PreparedResult {
+  return { rows: description.rows, agreed: description };
+}
+
+/**
+ * Refuses to run a prepared statement whose result columns changed since it was prepared (an ALTER
+ * TABLE of a table it reads), with PostgreSQL's error: a client that kept the first description
+ * would read the new rows with it. Drivers that know the error prepare the statement again. The
+ * description is the kept one while the metadata stays the same, so this costs no round trip.
+ */
+export async function checkResultUnchanged(session: Session, st: InterceptedStatement): Promise<void> {
+  const kept = st.preparedResult;
+  if (!kept) return;
+  const now = await coordinatorDescription(session, st);
+  if (now === kept.agreed) return;
+  if (!sameResultColumns(kept.rows, now.rows)) {
+    // The routine is PostgreSQL's, which drivers read to know the statement wants preparing again.
+    throw new SqlError("0A000", "cached plan must not change result type", { routine: "RevalidateCachedQuery" });
+  }
+  kept.agreed = now;
+}
+
+/** Whether two RowDescriptions have the same columns: names, types and type modifiers, as PostgreSQL compares them. */
+function sameResultColumns(a: Buffer | null, b: Buffer | null): boolean {
+  if (a === null || b === null) return a === b;
+  const x = parseRowDescription(a.subarray(5));
+  const y = parseRowDescription(b.subarray(5));
+  return (
+    x.length === y.length &&
+    x.every((f, i) => f.name === y[i].name && f.typeOid === y[i].typeOid && f.typeModifier === y[i].typeModifier)
+  );
 }
 
 /** The parameter types the coordinator database infers for a statement (checking it on the way). */

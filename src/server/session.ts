@@ -42,7 +42,9 @@ import { DistributedCopyIn } from "../executor/copy.js";
 import { COLUMNS_QUERY, columnsFromRows, type ColumnInfo } from "../executor/defaults.js";
 import {
   abortedBlockError,
+  checkResultUnchanged,
   coordinatorDescription,
+  preparedResult,
   emit,
   intermediateLimit,
   refuseInFailedBlock,
@@ -1613,7 +1615,7 @@ export class Session {
     if (this.pipe!.transactionStatus === 0x45 && !endsBlock(intercepted)) {
       return this.failExtended(abortedBlockError().fields());
     }
-    const statement: InterceptedStatement = {
+    let statement: InterceptedStatement = {
       ...intercepted,
       paramTypes,
       distributed: intercepted.distributed && this.stateForTypes(sql, paramTypes, intercepted.distributed),
@@ -1621,7 +1623,7 @@ export class Session {
     // Checked as PostgreSQL checks a Parse (names, types, parameters), by the coordinator database.
     if (statement.distributed && !statement.distributedCopy) {
       try {
-        await coordinatorDescription(this, statement);
+        statement = { ...statement, preparedResult: preparedResult(await coordinatorDescription(this, statement)) };
       } catch (e) {
         return this.failExtended(toErrorFields(e));
       }
@@ -1663,6 +1665,11 @@ export class Session {
       (portal !== "" && this.portals.has(portal) ? new SqlError("42P03", `cursor "${portal}" already exists`) : null) ??
       bindFormatRefusal(statement, paramFormats, params, resultFormats);
     if (refused) return this.failExtended(refused.fields());
+    try {
+      await checkResultUnchanged(this, statement);
+    } catch (e) {
+      return this.failExtended(toErrorFields(e));
+    }
     this.portals.set(portal, { statement, params, paramFormats, resultFormats });
     this.sendToClient(write.bindComplete());
   }

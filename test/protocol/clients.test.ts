@@ -156,6 +156,37 @@ for (const kind of clusterKinds()) {
         assert.equal(prepared.rows[0].n, 1);
       });
 
+      test("a prepared statement whose result columns changed fails as in PostgreSQL", async () => {
+        await client.query("DROP TABLE IF EXISTS np_shape");
+        await client.query("CREATE TABLE np_shape (id int PRIMARY KEY, a int)");
+        await client.query("SELECT create_distributed_table('np_shape', 'id')");
+        await client.query("INSERT INTO np_shape VALUES (1, 10), (2, 20)");
+        const q = { name: "np_shape_q", text: "SELECT * FROM np_shape WHERE id = $1", values: [1] };
+        assert.deepEqual((await client.query(q)).rows, [{ id: 1, a: 10 }]);
+        // Another column's index changes nothing the statement returns.
+        await client.query("CREATE INDEX ON np_shape (a)");
+        assert.deepEqual((await client.query(q)).rows, [{ id: 1, a: 10 }]);
+        await client.query("ALTER TABLE np_shape ADD COLUMN b int DEFAULT 5");
+        const added = await sqlError(client.query(q));
+        assert.equal(added.code, "0A000");
+        assert.equal(added.message, "cached plan must not change result type");
+        assert.equal(added.routine, "RevalidateCachedQuery");
+        // Back to the columns it was prepared with, it runs again; a rename fails it too.
+        await client.query("ALTER TABLE np_shape DROP COLUMN b");
+        assert.deepEqual((await client.query(q)).rows, [{ id: 1, a: 10 }]);
+        await client.query("ALTER TABLE np_shape RENAME COLUMN a TO a2");
+        assert.equal((await sqlError(client.query(q))).code, "0A000");
+        // SQL PREPARE alike.
+        await client.query("PREPARE np_shape_p (int) AS SELECT * FROM np_shape WHERE id = $1");
+        assert.deepEqual((await client.query("EXECUTE np_shape_p (2)")).rows, [{ id: 2, a2: 20 }]);
+        await client.query("ALTER TABLE np_shape ALTER COLUMN a2 TYPE bigint");
+        const retyped = await sqlError(client.query("EXECUTE np_shape_p (2)"));
+        assert.equal(retyped.code, "0A000");
+        assert.equal(retyped.message, "cached plan must not change result type");
+        await client.query("DEALLOCATE np_shape_p");
+        await client.query("DROP TABLE np_shape");
+      });
+
       test("binary result format (raw protocol)", async () => {
         // node-postgres decodes every DataRow as UTF-8 text, so binary results are checked raw.
         const { conn } = await RawConnection.startup(cluster.port);
@@ -484,6 +515,22 @@ for (const kind of clusterKinds()) {
           const pids = new Set(results.map((r) => r[0].pid));
           assert.ok(pids.size >= 1 && pids.size <= 2, `expected at most 2 backends, saw ${pids.size}`);
         }
+      });
+
+      test("a statement whose result columns an ALTER TABLE changed is prepared again", async () => {
+        // postgres.js keeps each statement's description and reads rows with it; PostgreSQL's
+        // error for a changed result (its routine) makes it prepare the statement again.
+        await sql`DROP TABLE IF EXISTS pjs_shape`;
+        await sql`CREATE TABLE pjs_shape (id int PRIMARY KEY, a int, t text)`;
+        await sql`SELECT create_distributed_table('pjs_shape', 'id')`;
+        await sql`INSERT INTO pjs_shape VALUES (1, 10, 'x'), (2, 20, 'y')`;
+        const read = async () => [...(await sql`SELECT * FROM pjs_shape WHERE id = ${1}`)];
+        assert.deepEqual(await read(), [{ id: 1, a: 10, t: "x" }]);
+        await sql`ALTER TABLE pjs_shape DROP COLUMN a`;
+        assert.deepEqual(await read(), [{ id: 1, t: "x" }]);
+        await sql`ALTER TABLE pjs_shape ADD COLUMN c int DEFAULT 7`;
+        assert.deepEqual(await read(), [{ id: 1, t: "x", c: 7 }]);
+        await sql`DROP TABLE pjs_shape`;
       });
 
       test("sql.unsafe with a canopy UDF", async () => {
