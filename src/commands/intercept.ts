@@ -15,6 +15,7 @@ import { findMemoryView, interceptedUdf, typedArguments, type UdfDefinition, typ
 import { runDdl } from "./ddl.js";
 import { refuseDistributedBody, type FunctionBody } from "./function_bodies.js";
 import {
+  checkResultUnchanged,
   coordinatorDescription,
   refuseInFailedBlock,
   resolveTable,
@@ -231,7 +232,12 @@ export async function describeIntercepted(
     return;
   }
   const { parameters, rows } = await coordinatorDescription(session, st);
-  if (resultFormats === null) return session.sendToClient(parameters, rows ?? write.noData());
+  if (resultFormats === null) {
+    // PostgreSQL describes the parameters before it finds the result columns changed.
+    session.sendToClient(parameters);
+    await checkResultUnchanged(session, st);
+    return session.sendToClient(rows ?? write.noData());
+  }
   // The coordinator database describes every column in text (a statement's description).
   const text = resultFormats.every((f) => f === 0);
   session.sendToClient(rows === null ? write.noData() : text ? rows : withFormats(rows, resultFormats));

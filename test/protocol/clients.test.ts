@@ -184,6 +184,22 @@ for (const kind of clusterKinds()) {
         assert.equal(retyped.code, "0A000");
         assert.equal(retyped.message, "cached plan must not change result type");
         await client.query("DEALLOCATE np_shape_p");
+        // A Describe of the statement: its parameters, then the error (raw protocol).
+        const { conn } = await RawConnection.startup(cluster.port);
+        try {
+          conn.write(Buffer.concat([parseMessage("d1", "SELECT * FROM np_shape WHERE id = $1"), syncMessage()]));
+          await conn.readUntil("Z");
+          await conn.simpleQuery("ALTER TABLE np_shape ADD COLUMN c int");
+          conn.write(Buffer.concat([describeMessage("S", "d1"), syncMessage()]));
+          const messages = await conn.readUntil("Z");
+          assert.deepEqual(
+            messages.map((m) => m.type),
+            ["t", "E", "Z"],
+          );
+          assert.equal(firstError(messages)?.M, "cached plan must not change result type");
+        } finally {
+          conn.destroy();
+        }
         await client.query("DROP TABLE np_shape");
       });
 
