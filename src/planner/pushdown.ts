@@ -97,6 +97,9 @@ const VARIANCE: Record<string, { sample: boolean; root: boolean }> = {
 
 /** Plans the statement, or returns null when it has neither shape. */
 export async function planPushdown(select: AstNode, ctx: PushdownContext): Promise<PushdownPlan | null> {
+  // The coordinator applies LIMIT and OFFSET over the shards' rows: a subquery there would read
+  // the coordinator database's empty shells. Such a subquery runs first (planRecursive).
+  if (hasSubLink(select.limitCount) || hasSubLink(select.limitOffset)) return null;
   const shape = statementShape(select, ctx);
   if (!shape) return null;
   if (shape.full) return planFull(select, shape.targets, shape.star, ctx);
@@ -746,4 +749,11 @@ function template(sql: string, values: Record<string, AstNode>): AstNode {
     }
   });
   return copy;
+}
+
+/** Whether an expression holds a subquery. */
+function hasSubLink(expr: unknown): boolean {
+  let found = false;
+  if (expr) walk(expr, (node) => (found ||= node.SubLink !== undefined));
+  return found;
 }

@@ -25,7 +25,7 @@
 // other co-location groups and local tables are fetched, and their rows take their place.
 import { SqlError } from "../errors.js";
 import type { AstNode } from "../sql/ast.js";
-import { cloneAst, stringList } from "../sql/ast.js";
+import { cloneAst, stringList, walk } from "../sql/ast.js";
 import {
   applicableConjuncts,
   columnTerm,
@@ -745,6 +745,16 @@ export function planRecursive(
     }
   };
   choose((level) => hashRefs.some((r) => scope.within(r.level, level) && !shardLocal.has(r)));
+  // LIMIT and OFFSET are applied by the coordinator, whose database has only the tables' shells:
+  // a subquery there reading distributed or reference tables runs first, whatever its locality.
+  const limits = [top.limitCount, top.limitOffset].filter((e) => e !== undefined);
+  const inLimit = (level: AstNode) => {
+    const site = scope.levels.sublinks.get(level);
+    let found = false;
+    if (site?.level === top) walk(limits, (node) => (found ||= node.SubLink === site.link));
+    return found;
+  };
+  if (limits.length > 0) choose((level) => inLimit(level) && refs.some((r) => scope.within(r.level, level)));
   const fetched: RelationRef[] = [
     ...topRefs.filter((r) => !anchor.includes(r) && refs.includes(r)),
     ...local.filter((r) => !underChosen(r.level)),

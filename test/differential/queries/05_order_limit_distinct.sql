@@ -126,3 +126,26 @@ SELECT count(DISTINCT site_url) FROM (SELECT DISTINCT site_url FROM clicks) s;
 
 -- @ordered
 SELECT * FROM (SELECT id, name FROM companies ORDER BY id DESC LIMIT 20) s ORDER BY name, id;
+
+-- LIMIT and OFFSET given by subqueries over a reference table (the coordinator cuts the shards'
+-- rows, so the subquery runs first: the coordinator database holds only the table's shell).
+-- @ordered
+SELECT id, name FROM companies ORDER BY id LIMIT (SELECT count(*) FROM plans);
+
+-- @ordered
+SELECT id FROM companies ORDER BY id OFFSET (SELECT max(id) FROM plans) LIMIT 5;
+
+-- @ordered
+SELECT company_id, count(*) FROM campaigns GROUP BY company_id ORDER BY company_id LIMIT (SELECT min(id) FROM plans) + 2;
+
+-- @ordered
+SELECT DISTINCT company_id FROM campaigns ORDER BY company_id LIMIT (SELECT count(*) FROM countries WHERE eu_member);
+
+-- @ordered
+SELECT id FROM companies ORDER BY id FETCH FIRST (SELECT count(*) FROM plans) ROWS WITH TIES;
+
+-- @ordered
+SELECT * FROM (SELECT id FROM companies ORDER BY id DESC LIMIT (SELECT count(*) FROM plans)) s ORDER BY id;
+
+-- @ordered
+SELECT id FROM companies ORDER BY id LIMIT (SELECT count(*) FROM campaigns WHERE company_id = 3);
