@@ -402,7 +402,7 @@ async function planPartial(
     if (variance) {
       if (EXACT_TYPES.has(type)) {
         // PostgreSQL's numeric variance: (N·Σx² − (Σx)²) / (N·(N−1)), exact, then the square root
-        // at the quotient's scale.
+        // at the quotient's scale (NaN, from a NaN or an infinite input, has none: it stays NaN).
         const n = partialRef(partial("count", [arg()]));
         const s = partialRef(partial("sum", [asNumeric()]));
         const q = partialRef(
@@ -412,7 +412,7 @@ async function planPartial(
         );
         const numerator = "(sum(__n) * sum(__q) - sum(__s) * sum(__s))";
         const quotient = `(${numerator} / (sum(__n) * ${variance.sample ? "(sum(__n) - 1)" : "sum(__n)"}))`;
-        const value = variance.root ? `round(sqrt(${quotient}), scale(${quotient}))` : quotient;
+        const value = variance.root ? `round(sqrt(${quotient}), coalesce(scale(${quotient}), 0))` : quotient;
         return template(
           `CASE WHEN sum(__n) > ${variance.sample ? 1 : 0} THEN CASE WHEN ${numerator} <= 0 THEN 0::numeric ELSE ${value} END END`,
           { __n: n, __s: s, __q: q },

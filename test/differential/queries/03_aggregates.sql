@@ -112,6 +112,13 @@ SELECT stddev(cost), variance(cost), stddev_pop(cost), var_pop(cost) FROM clicks
 
 SELECT stddev(monthly_budget), var_samp(monthly_budget) FROM campaigns;
 
+-- Numeric NaN and infinities make the variance families NaN, the square roots too.
+SELECT company_id % 4 AS k, stddev(v), stddev_pop(v), variance(v), var_pop(v)
+  FROM (SELECT company_id, CASE company_id % 4 WHEN 1 THEN 'NaN'::numeric WHEN 2 THEN 'Infinity' WHEN 3 THEN '-Infinity' ELSE monthly_budget END AS v FROM campaigns) c
+  GROUP BY 1;
+
+SELECT stddev(CASE WHEN id = 5 THEN 'NaN'::numeric ELSE cost END), stddev_samp(CASE WHEN id = 5 THEN 'Infinity'::numeric ELSE cost END) FROM clicks;
+
 -- @float
 SELECT stddev(score), variance(score), stddev_pop(score), var_pop(score) FROM ads;
 
