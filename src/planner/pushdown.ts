@@ -247,16 +247,14 @@ async function planFull(
   if (limited || distinctOnExprs(select) !== null) worker.sortClause = cloneAst(select.sortClause);
   if (limited) {
     worker.limitOption = select.limitOption;
+    // LIMIT and OFFSET are bigint; parameters there have no type of their own in a sum. A
+    // negative OFFSET leaves the shards unlimited, so that the coordinator's OFFSET reports it
+    // first, as PostgreSQL checks OFFSET before LIMIT.
     worker.limitCount = select.limitOffset
-      ? {
-          A_Expr: {
-            kind: "AEXPR_OP",
-            name: [{ String: { sval: "+" } }],
-            // LIMIT and OFFSET are bigint; parameters there have no type of their own in a sum.
-            lexpr: { TypeCast: { arg: cloneAst(select.limitCount), typeName: typeNameNode("int8") } },
-            rexpr: { TypeCast: { arg: cloneAst(select.limitOffset), typeName: typeNameNode("int8") } },
-          },
-        }
+      ? template("CASE WHEN __offset::int8 < 0 THEN NULL ELSE __limit::int8 + __offset::int8 END", {
+          __limit: select.limitCount as AstNode,
+          __offset: select.limitOffset as AstNode,
+        })
       : cloneAst(select.limitCount);
   }
   const workerTypes = await ctx.describe(worker);

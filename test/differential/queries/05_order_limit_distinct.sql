@@ -149,3 +149,17 @@ SELECT * FROM (SELECT id FROM companies ORDER BY id DESC LIMIT (SELECT count(*) 
 
 -- @ordered
 SELECT id FROM companies ORDER BY id LIMIT (SELECT count(*) FROM campaigns WHERE company_id = 3);
+
+-- A negative OFFSET is reported before the LIMIT (the shards' LIMIT is LIMIT + OFFSET).
+-- @error
+SELECT id FROM companies ORDER BY id OFFSET -5 LIMIT 3;
+
+-- @error
+SELECT id FROM companies ORDER BY id OFFSET -5 LIMIT -3;
+
+-- @error
+-- @params -2 | 4
+SELECT id FROM companies ORDER BY id OFFSET $1 LIMIT $2;
+
+-- @ordered
+SELECT id FROM companies ORDER BY id OFFSET NULL LIMIT 3;
