@@ -262,6 +262,11 @@ END $body$
 $create$, 'canopy_' || (SELECT s.system_identifier FROM pg_catalog.pg_control_system() s) || '_');
 END $install$;
 
+-- Combines the shards' float8 variance states {N, Σx, Σ(x − mean)²} as PostgreSQL's parallel
+-- aggregation does (float8_combine, with its overflow checks); float8_var_samp and its kin finish.
+CREATE OR REPLACE AGGREGATE pg_catalog.canopy_float8_combine(float8[])
+  (SFUNC = pg_catalog.float8_combine, STYPE = float8[], INITCOND = '{0,0,0}');
+
 -- A table's owner may drop it, and rename its distribution column, without rights on the metadata:
 -- these change only what the shell already shows changed (a table gone, a column renamed).
 CREATE OR REPLACE FUNCTION pg_catalog.canopy_forget_dropped_tables(ids oid[])

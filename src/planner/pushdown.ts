@@ -417,8 +417,8 @@ async function planPartial(
         );
       }
       if (FLOAT_TYPES.has(type)) {
-        // Per shard: N, Σx and the sum of squared deviations; combined by the parallel-variance
-        // identity M = Σ Mᵢ + Σ (Σxᵢ)²/Nᵢ − (Σx)²/N.
+        // Per shard PostgreSQL's own state: N, Σx and the sum of squared deviations; combined as
+        // its parallel aggregation combines them (canopy_float8_combine), finished by its function.
         const n = partialRef(partial("count", [arg()]));
         const s = partialRef(partial("sum", [asFloat()]));
         const m = partialRef({
@@ -429,11 +429,9 @@ async function planPartial(
             rexpr: partial("count", [arg()]),
           },
         });
-        const sxx =
-          "greatest(coalesce(sum(__m), 0) + coalesce(sum(__s * __s / __n) FILTER (WHERE __n > 0), 0) - sum(__s) * sum(__s) / sum(__n)::float8, 0)";
-        const quotient = `(${sxx} / ${variance.sample ? "(sum(__n)::float8 - 1)" : "sum(__n)::float8"})`;
+        const finish = `float8_${variance.root ? "stddev" : "var"}_${variance.sample ? "samp" : "pop"}`;
         return template(
-          `CASE WHEN sum(__n) > ${variance.sample ? 1 : 0} THEN ${variance.root ? `sqrt(${quotient})` : quotient} END`,
+          `pg_catalog.${finish}(pg_catalog.canopy_float8_combine(ARRAY[__n::float8, coalesce(__s, 0), coalesce(__m, 0)]))`,
           { __n: n, __s: s, __m: m },
         );
       }

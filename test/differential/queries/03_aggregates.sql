@@ -112,6 +112,10 @@ SELECT stddev(cost), variance(cost), stddev_pop(cost), var_pop(cost) FROM clicks
 
 SELECT stddev(monthly_budget), var_samp(monthly_budget) FROM campaigns;
 
+-- float8 variance over values whose squares overflow: PostgreSQL's state (N, Σx, Σ(x − mean)²)
+-- does not square them, nor do the shards' states combined.
+SELECT stddev(CASE WHEN id <= 2 THEN 1e200::float8 END), variance(CASE WHEN id IN (3, 4) THEN -1e180::float8 END), stddev_pop(CASE WHEN id <= 5 THEN 1e160::float8 END) FROM companies;
+
 -- Numeric NaN and infinities make the variance families NaN, the square roots too.
 SELECT company_id % 4 AS k, stddev(v), stddev_pop(v), variance(v), var_pop(v)
   FROM (SELECT company_id, CASE company_id % 4 WHEN 1 THEN 'NaN'::numeric WHEN 2 THEN 'Infinity' WHEN 3 THEN '-Infinity' ELSE monthly_budget END AS v FROM campaigns) c
