@@ -1292,7 +1292,7 @@ function sameResultColumns(a: Buffer | null, b: Buffer | null): boolean {
 /** The parameter types the coordinator database infers for a statement (checking it on the way). */
 export async function parameterTypes(session: Session, sql: string, given: readonly number[]): Promise<number[]> {
   const { parameters } = await describeOnCoordinator(session, sql, given);
-  const count = parameters.readInt16BE(5);
+  const count = parameters.readUInt16BE(5);
   return Array.from({ length: count }, (_, i) => parameters.readUInt32BE(7 + 4 * i));
 }
 

@@ -2,6 +2,8 @@
 // message Canopy sends. Pure: no sockets here. Row data is never decoded on the forwarding path; the
 // framer only reads the 5-byte headers.
 
+import { SqlError } from "../errors.js";
+
 /** Message type bytes sent by the frontend (client). */
 export const enum FrontendCode {
   Bind = 0x42, // B
@@ -200,6 +202,14 @@ export class BodyReader {
     return v;
   }
 
+  /** A count or format code of Parse and Bind, which PostgreSQL reads unsigned (up to 65535). */
+  uint16(): number {
+    this.ensure(2);
+    const v = this.body.readUInt16BE(this.offset);
+    this.offset += 2;
+    return v;
+  }
+
   int32(): number {
     this.ensure(4);
     const v = this.body.readInt32BE(this.offset);
@@ -240,6 +250,11 @@ export class MessageWriter {
   int16(v: number): this {
     const b = Buffer.allocUnsafe(2);
     b.writeInt16BE(v);
+    return this.push(b);
+  }
+  uint16(v: number): this {
+    const b = Buffer.allocUnsafe(2);
+    b.writeUInt16BE(v);
     return this.push(b);
   }
   int32(v: number): this {
@@ -385,7 +400,7 @@ export const write = {
     return new MessageWriter(BackendCode.NoData).finish();
   },
   parameterDescription(typeOids: readonly number[]): Buffer {
-    const w = new MessageWriter(BackendCode.ParameterDescription).int16(typeOids.length);
+    const w = new MessageWriter(BackendCode.ParameterDescription).uint16(typeOids.length);
     for (const oid of typeOids) w.int32(oid | 0);
     return w.finish();
   },
@@ -423,7 +438,14 @@ export const write = {
     return new MessageWriter(FrontendCode.Query).cstring(sql).finish();
   },
   parse(name: string, sql: string, paramTypes: readonly number[] = []): Buffer {
-    const w = new MessageWriter(FrontendCode.Parse).cstring(name).cstring(sql).int16(paramTypes.length);
+    // A Bind carries at most 65535 values: a statement with more parameters could never run.
+    if (paramTypes.length > 0xffff) {
+      throw new SqlError(
+        "54000",
+        `statement has ${paramTypes.length} parameters, more than the 65535 a Bind can carry`,
+      );
+    }
+    const w = new MessageWriter(FrontendCode.Parse).cstring(name).cstring(sql).uint16(paramTypes.length);
     for (const t of paramTypes) w.int32(t);
     return w.finish();
   },
@@ -435,14 +457,14 @@ export const write = {
     resultFormats: readonly number[] = [],
   ): Buffer {
     const w = new MessageWriter(FrontendCode.Bind).cstring(portal).cstring(statement);
-    w.int16(paramFormats.length);
+    w.uint16(paramFormats.length);
     for (const f of paramFormats) w.int16(f);
-    w.int16(params.length);
+    w.uint16(params.length);
     for (const p of params) {
       if (p === null) w.int32(-1);
       else w.int32(p.length).raw(p);
     }
-    w.int16(resultFormats.length);
+    w.uint16(resultFormats.length);
     for (const f of resultFormats) w.int16(f);
     return w.finish();
   },

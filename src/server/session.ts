@@ -180,7 +180,7 @@ function describedShape(statement: InterceptedStatement): { params: number; colu
   const description = statement.distributed?.described?.description;
   if (!description) return null;
   const columns = description.rows ? description.rows.readInt16BE(5) : 0;
-  return { params: description.parameters.readInt16BE(5), columns };
+  return { params: description.parameters.readUInt16BE(5), columns };
 }
 
 /** Whether a statement ends a transaction block, and so may run in a failed one (COMMIT, ROLLBACK, …). */
@@ -1608,7 +1608,7 @@ export class Session {
         new SqlError("42601", "cannot insert multiple commands into a prepared statement").fields(),
       );
     }
-    const count = r.int16();
+    const count = r.uint16();
     const paramTypes: number[] = [];
     for (let i = 0; i < count; i++) paramTypes.push(r.int32());
     const intercepted = c.statements[0].intercepted;
@@ -1647,14 +1647,14 @@ export class Session {
     await this.pipe!.idle();
     if (this.pipe!.errorSinceSync) return;
     const paramFormats: number[] = [];
-    for (let i = r.int16(); i > 0; i--) paramFormats.push(r.int16());
+    for (let i = r.uint16(); i > 0; i--) paramFormats.push(r.int16());
     const params: (Buffer | null)[] = [];
-    for (let i = r.int16(); i > 0; i--) {
+    for (let i = r.uint16(); i > 0; i--) {
       const length = r.int32();
       params.push(length < 0 ? null : Buffer.from(r.bytes(length)));
     }
     const resultFormats: number[] = [];
-    for (let i = r.int16(); i > 0; i--) resultFormats.push(r.int16());
+    for (let i = r.uint16(); i > 0; i--) resultFormats.push(r.int16());
     // Refused in PostgreSQL's order: the counts, the portal's name, then the format codes.
     const refused =
       bindCountRefusal(statementName, statement, paramFormats, params) ??

@@ -203,6 +203,25 @@ for (const kind of clusterKinds()) {
         await client.query("DROP TABLE np_shape");
       });
 
+      test("up to 65535 bind parameters, counted unsigned as PostgreSQL counts them", { timeout: 60_000 }, async () => {
+        await client.query("DROP TABLE IF EXISTS np_params");
+        await client.query("CREATE TABLE np_params (id int PRIMARY KEY, v int)");
+        await client.query("SELECT create_distributed_table('np_params', 'id')");
+        await client.query("INSERT INTO np_params SELECT g, g FROM generate_series(1, 100) g");
+        const run = (n: number) => {
+          const list = Array.from({ length: n - 1 }, (_, i) => `$${i + 2}`).join(",");
+          const values = [7, ...Array.from({ length: n - 1 }, (_, i) => i + 1000)];
+          return client.query(`SELECT count(*)::int AS n FROM np_params WHERE id = $1 AND v NOT IN (${list})`, values);
+        };
+        // Past 32767 the counts read as signed 16-bit numbers came out negative (08P01, then XX000).
+        assert.deepEqual((await run(40_000)).rows, [{ n: 1 }]);
+        assert.deepEqual((await run(65_535)).rows, [{ n: 1 }]);
+        // More than a Bind can carry: a clear error, not an internal one.
+        const tooMany = await sqlError(run(65_536));
+        assert.equal(tooMany.code, "54000");
+        await client.query("DROP TABLE np_params");
+      });
+
       test("binary result format (raw protocol)", async () => {
         // node-postgres decodes every DataRow as UTF-8 text, so binary results are checked raw.
         const { conn } = await RawConnection.startup(cluster.port);
