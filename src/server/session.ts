@@ -756,6 +756,10 @@ export class Session {
     }
     this.user = params.user;
     this.database = params.database || params.user;
+    // An embedded coordinator database is one database; a server's other ones are refused once
+    // the server has authenticated the client and found the database (onAuthData).
+    const refusal = this.otherDatabaseRefusal();
+    if (refusal && this.coordinator.database.kind === "pglite") throw refusal;
     this.applicationName = params.application_name ?? "";
     this.key = this.coordinator.allocateSessionKey();
     this.coordinator.sessions.set(this.key.processId, this);
@@ -804,6 +808,19 @@ export class Session {
     socket.write(write.startupMessage(startup));
   }
 
+  /**
+   * The refusal of a session to a database other than the coordinator database: the metadata, and
+   * so what is distributed, is that database's, and in another one the same names are other tables.
+   */
+  private otherDatabaseRefusal(): SqlError | null {
+    const served = this.coordinator.database.database;
+    if (this.database === served) return null;
+    return new SqlError("0A000", `connections to database "${this.database}" are not supported by this coordinator`, {
+      detail: `The coordinator serves database "${served}", whose metadata says which tables are distributed.`,
+      hint: "Connect to the other database's PostgreSQL server directly.",
+    });
+  }
+
   private authLeftover: Buffer | null = null;
 
   private onAuthData(chunk: Buffer): void {
@@ -835,6 +852,8 @@ export class Session {
         return false;
       }
     });
+    const refusal = ready ? this.otherDatabaseRefusal() : null;
+    if (refusal) return this.fatal(refusal);
     this.sendToClient(...out);
     if (!ready) {
       this.authLeftover = end < buf.length ? Buffer.from(buf.subarray(end)) : null;

@@ -222,6 +222,19 @@ for (const kind of clusterKinds()) {
         await client.query("DROP TABLE np_params");
       });
 
+      test("a connection to another database of the server is refused with a clear error", async () => {
+        // Its tables are not the ones the metadata describes: Canopy would read and write the
+        // coordinator database's distributed tables' shards for same-named tables there.
+        const url = new URL(cluster.url);
+        url.pathname = "/template1";
+        const other = new pg.Client({ connectionString: url.toString() });
+        other.on("error", () => {});
+        const error = await sqlError(other.connect());
+        assert.equal(error.code, "0A000");
+        assert.match(error.message, /connections to database "template1" are not supported/);
+        assert.deepEqual((await client.query("SELECT 1 AS one")).rows, [{ one: 1 }]);
+      });
+
       test("binary result format (raw protocol)", async () => {
         // node-postgres decodes every DataRow as UTF-8 text, so binary results are checked raw.
         const { conn } = await RawConnection.startup(cluster.port);
