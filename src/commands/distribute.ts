@@ -13,7 +13,7 @@ import { deparseStatement } from "../sql/parse.js";
 import { readTableDefinition, shardRelname, shardStatements } from "./shard_ddl.js";
 import { ensureDependencies } from "./objects.js";
 import { jsonRowsSubquery } from "../executor/distributed.js";
-import { SHELL_GUARD_TRIGGER, shellGuardSql } from "../metadata/schema.js";
+import { HIDE_SHELL_GUARDS, SHELL_GUARD_TRIGGER, shellGuardSql } from "../metadata/schema.js";
 
 const VOID: UdfResult = { kind: "scalar", type: "void", value: null };
 const maxShardCount = 64000;
@@ -685,4 +685,5 @@ async function storedRows(
  */
 async function guardShell(session: Session, rel: Relation): Promise<void> {
   await query(session, shellGuardSql(quoteQualified(rel.schema, rel.relname)));
+  await query(session, HIDE_SHELL_GUARDS);
 }

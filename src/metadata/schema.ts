@@ -18,6 +18,15 @@ export function shellGuardSql(table: string): string {
   return `CREATE TRIGGER ${SHELL_GUARD_TRIGGER} BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON ${table} FOR EACH STATEMENT EXECUTE FUNCTION pg_catalog.canopy_shell_guard()`;
 }
 
+/**
+ * Marks the shell guards of distributed and reference tables internal, as PostgreSQL marks the
+ * triggers of foreign keys: pg_dump leaves them out (a dump through Canopy restores into a plain
+ * PostgreSQL, which has no canopy_shell_guard) and psql's \d does not list them. They still fire.
+ */
+export const HIDE_SHELL_GUARDS = `UPDATE pg_catalog.pg_trigger SET tgisinternal = true
+  WHERE tgname OPERATOR(pg_catalog.=) '${SHELL_GUARD_TRIGGER}' AND NOT tgisinternal
+    AND tgrelid IN (SELECT logicalrelid FROM pg_catalog.pg_dist_partition)`;
+
 /** The first shard id, so that the seeds' example output comes out the same. */
 export const FIRST_SHARD_ID = 102008;
 
@@ -241,6 +250,18 @@ DROP FUNCTION IF EXISTS pg_catalog.canopy_record_decision(integer[], text);
 GRANT SELECT ON pg_catalog.pg_dist_node, pg_catalog.pg_dist_colocation, pg_catalog.pg_dist_partition,
   pg_catalog.pg_dist_shard, pg_catalog.pg_dist_placement, pg_catalog.pg_dist_object,
   pg_catalog.pg_dist_metadata_version TO PUBLIC;
+-- pg_dump writes out the privileges of objects in pg_catalog that differ from those recorded in
+-- pg_init_privs: recorded there, the grants above stay out of dumps taken through Canopy, which
+-- then restore into a plain PostgreSQL.
+DELETE FROM pg_catalog.pg_init_privs
+ WHERE classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass AND objsubid OPERATOR(pg_catalog.=) 0
+   AND objoid IN (SELECT c.oid FROM pg_catalog.pg_class c
+                   WHERE c.relnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace
+                     AND c.relname LIKE 'pg\_dist\_%');
+INSERT INTO pg_catalog.pg_init_privs (objoid, classoid, objsubid, privtype, initprivs)
+  SELECT c.oid, 'pg_catalog.pg_class'::pg_catalog.regclass, 0, 'i', c.relacl FROM pg_catalog.pg_class c
+   WHERE c.relnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace
+     AND c.relname LIKE 'pg\_dist\_%' AND c.relacl IS NOT NULL;
 -- PL/pgSQL keeps the INSERT's plan for the session; a SQL function's body is planned at each call,
 -- at every two-phase commit. The gid's prefix is written into the body when the schema is
 -- installed: pg_control_system() reads the control file, which at each call took about half of
@@ -318,6 +339,8 @@ DO $$ DECLARE t regclass; BEGIN
     END LOOP;
   END IF;
 END $$;
+
+${HIDE_SHELL_GUARDS};
 
 ${stubs}
 ${[...memoryViews].map((v) => `CREATE OR REPLACE VIEW pg_catalog.${v} AS SELECT * FROM pg_catalog.${v}();`).join("\n")}

@@ -674,6 +674,44 @@ for (const kind of clusterKinds()) {
         assert.deepEqual(out.trim().split("\n"), ["42|yes!", "2|no!"]);
       });
 
+      test("a pg_dump taken through Canopy restores into a plain PostgreSQL", { timeout: 120_000 }, async (t) => {
+        // pg_dump 15 dumps no newer server (PGlite is PostgreSQL 17).
+        if (cluster.coordinatorDbPort === undefined)
+          return t.skip("an embedded cluster's PostgreSQL is newer than pg_dump");
+        await psql(cluster.url, [
+          "-c",
+          "DROP TABLE IF EXISTS dump_items, dump_kinds; CREATE TABLE dump_items (id int PRIMARY KEY, kind int, v text); CREATE TABLE dump_kinds (kind int PRIMARY KEY, name text)",
+          "-c",
+          "SELECT create_distributed_table('dump_items', 'id'); SELECT create_reference_table('dump_kinds')",
+          "-c",
+          "INSERT INTO dump_items SELECT g, g % 3, 'v' || g FROM generate_series(1, 500) g; INSERT INTO dump_kinds VALUES (0, 'a'), (1, 'b'), (2, 'c')",
+        ]);
+        const dump = await runProgram("/usr/bin/pg_dump", ["-t", "dump_items", "-t", "dump_kinds", cluster.url]);
+        assert.equal(dump.code, 0, dump.stderr);
+        // Neither the shells' guard trigger nor the metadata's grants: a plain PostgreSQL has neither.
+        assert.doesNotMatch(dump.stdout, /canopy_shell_guard|pg_dist_/);
+        const direct = `postgres://postgres@127.0.0.1:${cluster.coordinatorDbPort}`;
+        await psql(`${direct}/postgres`, [
+          "-c",
+          "DROP DATABASE IF EXISTS canopy_restored",
+          "-c",
+          "CREATE DATABASE canopy_restored",
+        ]);
+        try {
+          await psql(`${direct}/canopy_restored`, ["--single-transaction"], dump.stdout);
+          const restored = await psql(`${direct}/canopy_restored`, [
+            "-c",
+            "SELECT count(*), sum(id), count(DISTINCT v) FROM dump_items",
+            "-c",
+            "SELECT string_agg(name, ',' ORDER BY kind) FROM dump_kinds",
+          ]);
+          assert.equal(restored, "500|125250|500\na,b,c\n");
+        } finally {
+          await psql(`${direct}/postgres`, ["-c", "DROP DATABASE canopy_restored"]);
+        }
+        await psql(cluster.url, ["-c", "DROP TABLE dump_items, dump_kinds"]);
+      });
+
       test("TLS connection with sslmode=require", async () => {
         const url = `${cluster.url}?sslmode=require`;
         const out = await psql(url, ["-c", "SELECT 40 + 2", "-c", "\\conninfo"]);

@@ -79,6 +79,8 @@ SELECT count(*), sum(v), sum(w) FROM guard_items;
 SELECT guard_shell_rows();
 SELECT guard_write(101);
 \d guard_items
+-- The guard is an internal trigger, as those of foreign keys: \d and pg_dump leave it out.
+SELECT tgname, tgisinternal, tgenabled FROM pg_trigger WHERE tgrelid = 'guard_items'::regclass;
 -- The trigger stays with the shells: the shards have none.
 SELECT result FROM run_command_on_workers($$SELECT count(*) FROM pg_trigger WHERE tgname = 'canopy_shell_guard'$$) ORDER BY nodeport;
 DROP TABLE guard_items, guard_kinds, guard_log;
