@@ -1059,6 +1059,8 @@ async function runRouterPlan(
       transactional: inBlock,
       write: !!modification,
       prepareVersion: metadata.version,
+      // The rows go on to the client as they come, unless they are collected for an outer statement.
+      rows: inv.collect ? undefined : (row) => session.sendStreamedRow(row),
     });
   } catch (e) {
     throw await statementError(session, st, e, metadata.tables);

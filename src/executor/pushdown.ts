@@ -113,16 +113,25 @@ export async function runPushdown(
     }
     await inv.explain.rows(session, dataParam, tasks, opts);
   }
-  // EXPLAIN without ANALYZE plans the combine step over no rows.
-  const results = inv.explain && !inv.explain.analyze ? [] : (await session.remote.runReads(shares, inBlock)).flat();
-
   if (stream) {
+    // The rows go on to the client as they come (unless collected for an outer statement).
     if (inv.describe) await sendRowDescription(session, st, inv);
+    let streamed = 0;
+    const rows = inv.collect
+      ? undefined
+      : (row: Buffer) => {
+          streamed++;
+          return session.sendStreamedRow(row);
+        };
+    const results = (await session.remote.runReads(shares, inBlock, rows)).flat();
     sendRows(session, results, inv);
-    const count = results.reduce((n, r) => n + r.rows.length, 0);
+    const count = results.reduce((n, r) => n + r.rows.length, streamed);
     emit(session, inv, write.commandComplete(`SELECT ${count}`));
     return true;
   }
+  // EXPLAIN without ANALYZE plans the combine step over no rows.
+  const results = inv.explain && !inv.explain.analyze ? [] : (await session.remote.runReads(shares, inBlock)).flat();
+
   const json = joinJsonArrays(results.map((r) => r.rows[0][0]!));
   checkIntermediateSize(json.length, await intermediateLimit(session));
 

@@ -16,7 +16,7 @@
 // canopy.max_cached_conns_per_worker idle connections per node. Every connection holds a slot of
 // the coordinator-wide canopy.max_shared_pool_size (shared_pool.ts); embedded nodes (one backend
 // each) have home connections only and no slots.
-import type { CopyProducer, NodeClient, QueryResult } from "../nodes/gateway.js";
+import type { CopyProducer, NodeClient, QueryResult, RowSink } from "../nodes/gateway.js";
 import { connectAsSession } from "../operations/node_management.js";
 import type { NodeRecord } from "../metadata/cache.js";
 import type { ExecutorSettings, Session } from "../server/session.js";
@@ -88,6 +88,8 @@ export interface RunOptions {
   readonly transactional: boolean;
   readonly write: boolean;
   readonly reference?: readonly number[];
+  /** Where the rows go as they arrive (see RowSink), instead of into the result. */
+  readonly rows?: RowSink;
 }
 
 const readOutside: RunOptions = { transactional: false, write: false };
@@ -220,8 +222,8 @@ export class RemoteConnections implements SlotHolder {
           setup.push(this.issue(remote, "DEALLOCATE ALL", async () => remote.client.forgetPrepared?.()));
           remote.preparedVersion = opts.prepareVersion!;
         }
-        if (begin === null) return this.send(remote, sql, params, prepare);
-        return this.issue(remote, sql, () => remote.client.query(sql, params, prepare, begin), begin);
+        if (begin === null) return this.send(remote, sql, params, prepare, opts.rows);
+        return this.issue(remote, sql, () => remote.client.query(sql, params, prepare, begin, opts.rows), begin);
       },
       // A statement sent as a Query may hold several commands, which the extended protocol refuses.
       prepare || params.length > 0,
@@ -308,17 +310,18 @@ export class RemoteConnections implements SlotHolder {
   /**
    * Runs a read's share on each node; returns each share's results in part order. A share runs on
    * the home connection as one statement, or in parts over several connections where the session
-   * may use extra ones (see the module comment).
+   * may use extra ones (see the module comment). With `rows`, the rows go there as they come, in
+   * no particular order across parts and nodes.
    */
-  async runReads(shares: readonly NodeShare[], inBlock: boolean): Promise<QueryResult[][]> {
+  async runReads(shares: readonly NodeShare[], inBlock: boolean, rows?: RowSink): Promise<QueryResult[][]> {
     const settings = await this.session.executorSettings();
     return settleAll(
       shares.map(async ({ node, read }) => {
         if (read.parts === 1 || !(await this.mayUseExtras(node, inBlock, settings))) {
           const { sql, params } = read.task(0, read.parts);
-          return [await this.run(node, sql, params, { transactional: inBlock, write: false })];
+          return [await this.run(node, sql, params, { transactional: inBlock, write: false, rows })];
         }
-        return runSplit(read, this.lanes(node), settings);
+        return runSplit(read, this.lanes(node, rows), settings);
       }),
     );
   }
@@ -462,13 +465,13 @@ export class RemoteConnections implements SlotHolder {
   }
 
   /** The connections a split read on the node runs on: the home one, then extra ones. */
-  private lanes(node: NodeRecord): Lanes {
+  private lanes(node: NodeRecord, rows?: RowSink): Lanes {
     const conns = this.connectionsTo(node);
     // A lane's connection is claimed (RemoteNode.running) from when it is taken until done.
     const lane = (remote: RemoteNode): Lane => ({
       run: (sql, params) => {
         remote.running++;
-        return this.execute(remote, readOutside, () => this.send(remote, sql, params));
+        return this.execute(remote, readOutside, () => this.send(remote, sql, params, false, rows));
       },
       done: () => this.unclaim(remote),
     });
@@ -751,8 +754,14 @@ export class RemoteConnections implements SlotHolder {
     await Promise.all(closing);
   }
 
-  private send(remote: RemoteNode, sql: string, params: readonly (string | Buffer | null)[], prepare = false) {
-    return this.issue(remote, sql, () => remote.client.query(sql, params, prepare));
+  private send(
+    remote: RemoteNode,
+    sql: string,
+    params: readonly (string | Buffer | null)[],
+    prepare = false,
+    rows?: RowSink,
+  ) {
+    return this.issue(remote, sql, () => remote.client.query(sql, params, prepare, undefined, rows));
   }
 
   /**

@@ -35,6 +35,13 @@ export interface QueryResult {
  */
 export type CopyProducer = (write: (chunk: Buffer) => void | Promise<void>) => Promise<unknown>;
 
+/**
+ * Takes a result's DataRow messages as they arrive instead of the result keeping them; the node's
+ * connection waits for a promise it returns (the client reads slowly) before reading on. A client
+ * may still keep the rows in the result (an embedded node's do), where `dataRows` holds them.
+ */
+export type RowSink = (dataRow: Buffer) => void | Promise<void>;
+
 /** A connection to a node that runs SQL and returns text rows. */
 export interface NodeClient {
   /**
@@ -47,6 +54,7 @@ export interface NodeClient {
     params?: readonly (string | Buffer | null)[],
     prepare?: boolean,
     begin?: string,
+    rows?: RowSink,
   ): Promise<QueryResult>;
   /** Deallocates the statements `query` kept prepared (after DDL their result shapes may be stale). */
   forgetPrepared?(): Promise<void>;

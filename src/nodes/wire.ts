@@ -19,7 +19,7 @@ import {
 } from "../protocol/messages.js";
 import { SqlError } from "../errors.js";
 import { corkForTick, drained } from "../protocol/cork.js";
-import { RemoteError, type CopyProducer, type NodeClient, type QueryResult } from "./gateway.js";
+import { RemoteError, type CopyProducer, type NodeClient, type QueryResult, type RowSink } from "./gateway.js";
 
 /** PostgreSQL's own bound on a message's size. */
 const MESSAGE_SIZE_MAX = 0x3fffffff;
@@ -87,8 +87,9 @@ export class WireClient implements NodeClient {
     params: readonly (string | Buffer | null)[] = [],
     prepare = false,
     begin?: string,
+    rows?: RowSink,
   ): Promise<QueryResult> {
-    if (params.length === 0 && !prepare && !begin) return this.simpleQuery(sql);
+    if (params.length === 0 && !prepare && !begin && !rows) return this.simpleQuery(sql);
     const out: Buffer[] = [];
     // Executed ahead in the same Sync, the BEGIN turns the implicit block into the transaction
     // block; the node sends both answers in one write (a Query would flush its own). It is kept
@@ -101,8 +102,10 @@ export class WireClient implements NodeClient {
     // The statement's own ParseComplete is the last one (the BEGIN's, when parsed, comes first).
     let parses = beginParse ? -1 : 0;
     return this.request(out, (m) => {
-      if (m.code === BackendCode.DataRow) result.dataRows.push(m.raw);
-      else if (m.code === BackendCode.CommandComplete) result.command = commandTag(m);
+      if (m.code === BackendCode.DataRow) {
+        if (rows) return rows(m.raw);
+        result.dataRows.push(m.raw);
+      } else if (m.code === BackendCode.CommandComplete) result.command = commandTag(m);
       else if (m.code === BackendCode.ParseComplete) parses++;
     }).then(
       () => result,

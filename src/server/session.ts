@@ -606,6 +606,16 @@ export class Session {
     }
   }
 
+  /**
+   * Sends a row of a result a node streams (RowSink); while the client is behind in reading, the
+   * promise returned holds the node's connection back, so that a slow client keeps the rows on the
+   * node rather than in the coordinator's memory, as PostgreSQL's backend waits on its socket.
+   */
+  sendStreamedRow(row: Buffer): Promise<void> | undefined {
+    this.sendToClient(row);
+    return this.socket.writableLength > CLIENT_BACKLOG_MAX ? drained(this.socket) : undefined;
+  }
+
   sendToClient(...chunks: Buffer[]): void {
     if (this.state === SessionState.Closed) return;
     if (this.capture) {
@@ -2150,6 +2160,9 @@ function isHiddenParameter(message: Buffer): boolean {
 
 /** Bytes of the client's (copy data) waiting for the coordinator database before the client waits. */
 const BACKEND_BACKLOG_MAX = 4 * 1024 * 1024;
+
+/** Bytes of streamed rows waiting to reach the client before the node sending them waits. */
+const CLIENT_BACKLOG_MAX = 1024 * 1024;
 
 /** A RawLink over a socket to a real PostgreSQL server. */
 class SocketLink implements RawLink {

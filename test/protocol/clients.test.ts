@@ -235,6 +235,44 @@ for (const kind of clusterKinds()) {
         assert.deepEqual((await client.query("SELECT 1 AS one")).rows, [{ one: 1 }]);
       });
 
+      test("a client reading slowly holds back the worker sending its rows", { timeout: 120_000 }, async (t) => {
+        // An embedded worker hands over its result whole.
+        if (kind !== "local") return t.skip("embedded workers do not stream");
+        await client.query("DROP TABLE IF EXISTS np_slow");
+        await client.query("CREATE TABLE np_slow (k int, v int, pad text)");
+        await client.query("SELECT create_distributed_table('np_slow', 'k')");
+        await client.query("INSERT INTO np_slow SELECT 1, g, repeat('x', 100) FROM generate_series(1, 200000) g");
+        // A router query, and a multi-shard one whose rows need no combining.
+        for (const sql of ["SELECT * FROM np_slow WHERE k = 1", "SELECT * FROM np_slow WHERE v > 0"]) {
+          const reader = await connect(cluster.url);
+          try {
+            const rows = reader.query(sql);
+            const stream = (reader as unknown as { connection: { stream: { pause(): void; resume(): void } } })
+              .connection.stream;
+            stream.pause();
+            // The coordinator forwards what the client's socket takes, then stops reading from the
+            // worker, whose backend waits to write the rest; seconds later it still does (the
+            // coordinator took all the rows into its memory before, and the worker was done).
+            await new Promise((r) => setTimeout(r, 4000));
+            const states = await Promise.all(
+              workerPorts.map((port) =>
+                psql(`postgres://postgres@127.0.0.1:${port}/postgres`, [
+                  "-c",
+                  "SELECT wait_event FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%np_slow_%' AND pid <> pg_backend_pid()",
+                ]),
+              ),
+            );
+            const waiting = states.join("\n").split("\n");
+            assert.ok(waiting.includes("ClientWrite"), `${sql}: the worker was not held back: ${waiting.join(",")}`);
+            stream.resume();
+            assert.equal((await rows).rows.length, 200_000);
+          } finally {
+            await reader.end();
+          }
+        }
+        await client.query("DROP TABLE np_slow");
+      });
+
       test("binary result format (raw protocol)", async () => {
         // node-postgres decodes every DataRow as UTF-8 text, so binary results are checked raw.
         const { conn } = await RawConnection.startup(cluster.port);
