@@ -108,6 +108,7 @@ ALTER TABLE ddl_items ADD COLUMN serial_no serial;
 ALTER TABLE ddl_items OWNER TO CURRENT_USER;
 ALTER TABLE ddl_items SET (fillfactor = 50);
 ALTER TABLE ddl_items REPLICA IDENTITY FULL;
+ALTER TABLE ddl_items DISABLE TRIGGER ALL;
 CREATE TABLE ddl_lonely (tenant int PRIMARY KEY, id int);
 SELECT create_distributed_table('ddl_lonely', 'tenant', colocate_with => 'none');
 ALTER TABLE ddl_orders ADD FOREIGN KEY (tenant) REFERENCES ddl_lonely (tenant);
