@@ -357,6 +357,11 @@ async function plan(
     const local = refs.filter((r) => !dist.some((d) => d.rangeVar === r.rangeVar));
     return modify({ session, st, stmt, dist, local, target, metadata, inv, inBlock });
   }
+  // A cursor without HOLD lives in a transaction block: PostgreSQL refuses it before reading.
+  const declare = stmt.DeclareCursorStmt as { options?: number } | undefined;
+  if (declare && !inBlock && ((declare.options ?? 0) & CURSOR_OPT_HOLD) === 0) {
+    throw new SqlError("25P01", "DECLARE CURSOR can only be used in transaction blocks");
+  }
   // A read, or a write to a local table that reads distributed ones. SELECT … INTO creates its
   // table in the coordinator database, never on a worker.
   const into = !!(stmt.SelectStmt as { intoClause?: unknown } | undefined)?.intoClause;
@@ -405,6 +410,9 @@ async function plan(
   if (await runRecursive(session, st, stmt, dist, metadata, inv, inBlock)) return;
   return fallback(session, st, stmt, dist, metadata, inv, inBlock);
 }
+
+/** DeclareCursorStmt's option bit for WITH HOLD (PostgreSQL's CURSOR_OPT_HOLD). */
+const CURSOR_OPT_HOLD = 0x20;
 
 /** What of the statement only the coordinator database answers, found once per metadata and search_path. */
 async function coordinatorOnlyIn(

@@ -65,6 +65,10 @@ ROLLBACK;
 DECLARE sq_h CURSOR WITH HOLD FOR SELECT id, note FROM sq_orders WHERE tenant = 2 ORDER BY id;
 FETCH 2 FROM sq_h;
 CLOSE sq_h;
+-- Outside a block, a cursor without HOLD is refused before any row is fetched.
+SET canopy.max_intermediate_result_size = 1;
+DECLARE sq_n CURSOR FOR SELECT id, note FROM sq_orders ORDER BY id;
+RESET canopy.max_intermediate_result_size;
 BEGIN;
 DECLARE sq_l CURSOR FOR SELECT id FROM sq_orders WHERE tenant = 2 FOR UPDATE;
 ROLLBACK;
