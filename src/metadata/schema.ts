@@ -257,11 +257,11 @@ DELETE FROM pg_catalog.pg_init_privs
  WHERE classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass AND objsubid OPERATOR(pg_catalog.=) 0
    AND objoid IN (SELECT c.oid FROM pg_catalog.pg_class c
                    WHERE c.relnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace
-                     AND c.relname LIKE 'pg\_dist\_%');
+                     AND c.relname LIKE 'pg\\_dist\\_%');
 INSERT INTO pg_catalog.pg_init_privs (objoid, classoid, objsubid, privtype, initprivs)
   SELECT c.oid, 'pg_catalog.pg_class'::pg_catalog.regclass, 0, 'i', c.relacl FROM pg_catalog.pg_class c
    WHERE c.relnamespace OPERATOR(pg_catalog.=) 'pg_catalog'::pg_catalog.regnamespace
-     AND c.relname LIKE 'pg\_dist\_%' AND c.relacl IS NOT NULL;
+     AND c.relname LIKE 'pg\\_dist\\_%' AND c.relacl IS NOT NULL;
 -- PL/pgSQL keeps the INSERT's plan for the session; a SQL function's body is planned at each call,
 -- at every two-phase commit. The gid's prefix is written into the body when the schema is
 -- installed: pg_control_system() reads the control file, which at each call took about half of
