@@ -13,7 +13,7 @@
 //   each table replaced by those rows, so PostgreSQL itself evaluates it.
 import { BackendCode, FrontendCode, MessageWriter, write } from "../protocol/messages.js";
 import { SqlError } from "../errors.js";
-import { RemoteError, type QueryResult } from "../nodes/gateway.js";
+import { RemoteError, type QueryResult, type RowSink } from "../nodes/gateway.js";
 import { referenceShards, type MetadataSnapshot, type TableRecord } from "../metadata/cache.js";
 import { hashValue, oid as typeOids, shardIndexForHash } from "../metadata/hash.js";
 import { canonicalValues, canonicalValue } from "./canonical.js";
@@ -409,6 +409,33 @@ async function plan(
   }
   if (await runRecursive(session, st, stmt, dist, metadata, inv, inBlock)) return;
   return fallback(session, st, stmt, dist, metadata, inv, inBlock);
+}
+
+/**
+ * Rows a node streams (RowSink) sent on to the client as they come. Sending one may fail (the rows
+ * a portal keeps for later Executes over their limit): the error is kept and the rest dropped, for
+ * `check` to throw once the node has answered, as the node's connection must not see it.
+ */
+export class ClientRows {
+  count = 0;
+  private failure: { error: unknown } | null = null;
+
+  constructor(private readonly session: Session) {}
+
+  readonly sink: RowSink = (row) => {
+    if (this.failure) return;
+    this.count++;
+    try {
+      return this.session.sendStreamedRow(row);
+    } catch (error) {
+      this.failure = { error };
+    }
+  };
+
+  /** Throws what sending a row threw, if it did. */
+  check(): void {
+    if (this.failure) throw this.failure.error;
+  }
 }
 
 /** DeclareCursorStmt's option bit for WITH HOLD (PostgreSQL's CURSOR_OPT_HOLD). */
@@ -1061,18 +1088,21 @@ async function runRouterPlan(
     return true;
   }
   if (inv.describe && (!modification || returns(st.stmt))) await sendRowDescription(session, st, inv);
+  // The rows go on to the client as they come, unless they are collected for an outer statement.
+  const streamed = inv.collect ? null : new ClientRows(session);
   let result: QueryResult;
   try {
     result = await session.remote.run(node, task.sql, params, {
       transactional: inBlock,
       write: !!modification,
       prepareVersion: metadata.version,
-      // The rows go on to the client as they come, unless they are collected for an outer statement.
-      rows: inv.collect ? undefined : (row) => session.sendStreamedRow(row),
+      rows: streamed?.sink,
     });
   } catch (e) {
+    streamed?.check();
     throw await statementError(session, st, e, metadata.tables);
   }
+  streamed?.check();
   sendRows(session, [result], inv);
   emit(session, inv, write.commandComplete(result.command));
   recordExecution(session, st, inv, partitionKey);

@@ -34,7 +34,9 @@ import {
   tableKey,
   unionAll,
   emit,
+  ClientRows,
 } from "./distributed.js";
+import type { QueryResult } from "../nodes/gateway.js";
 
 const JSON_OID = 114;
 const RECORD_OID = 2249;
@@ -116,16 +118,15 @@ export async function runPushdown(
   if (stream) {
     // The rows go on to the client as they come (unless collected for an outer statement).
     if (inv.describe) await sendRowDescription(session, st, inv);
-    let streamed = 0;
-    const rows = inv.collect
-      ? undefined
-      : (row: Buffer) => {
-          streamed++;
-          return session.sendStreamedRow(row);
-        };
-    const results = (await session.remote.runReads(shares, inBlock, rows)).flat();
+    const streamed = inv.collect ? null : new ClientRows(session);
+    let results: QueryResult[];
+    try {
+      results = (await session.remote.runReads(shares, inBlock, streamed?.sink)).flat();
+    } finally {
+      streamed?.check();
+    }
     sendRows(session, results, inv);
-    const count = results.reduce((n, r) => n + r.rows.length, streamed);
+    const count = results.reduce((n, r) => n + r.rows.length, streamed?.count ?? 0);
     emit(session, inv, write.commandComplete(`SELECT ${count}`));
     return true;
   }
