@@ -40,7 +40,9 @@ import {
   applicableConjuncts,
   conjuncts,
   onNullableSide,
+  keyListsOf,
   type DistributedRef,
+  type KeyListSite,
   type RelationRef,
   type ValueSource,
 } from "../planner/analyze.js";
@@ -1107,6 +1109,46 @@ async function runRouterPlan(
   emit(session, inv, write.commandComplete(result.command));
   recordExecution(session, st, inv, partitionKey);
   return true;
+}
+
+/** A list of constants compared with a distribution column, with each item's shard index. */
+export interface ShardKeyList extends KeyListSite {
+  readonly items: readonly AstNode[];
+  readonly shards: readonly number[];
+}
+
+/**
+ * The lists of constants that hash-distributed references' distribution columns are compared
+ * with (`column IN (…)`, `column = ANY (ARRAY[…])`). A copy of the statement for one shard
+ * (cloneForShard) needs that shard's items only: no row of the shard matches another. A list with
+ * an item to route by at bind time, or not at all, stays whole.
+ */
+export function shardKeyLists(refs: readonly DistributedRef[]): ShardKeyList[] {
+  const lists: ShardKeyList[] = [];
+  for (const ref of refs) {
+    if (ref.table.method !== "h") continue;
+    for (const { site, values } of keyListsOf(ref)) {
+      if (values.length < 2) continue;
+      const shards = values.map((v) => (v?.kind === "const" ? shardIndexOf(ref.table, v.text) : null));
+      if (shards.some((i) => i === null)) continue;
+      lists.push({ ...site, items: site.holder[site.key] as AstNode[], shards: shards as number[] });
+    }
+  }
+  return lists;
+}
+
+/** A copy of `stmt` for shard index `index`, its key lists cut to that shard's items (whole if it has none). */
+export function cloneForShard(stmt: AstNode, lists: readonly ShardKeyList[], index: number): AstNode {
+  if (lists.length === 0) return cloneAst(stmt);
+  for (const l of lists) {
+    const own = l.items.filter((_, i) => l.shards[i] === index);
+    if (own.length > 0) l.holder[l.key] = own;
+  }
+  try {
+    return cloneAst(stmt);
+  } finally {
+    for (const l of lists) l.holder[l.key] = l.items;
+  }
 }
 
 /**

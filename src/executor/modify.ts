@@ -41,6 +41,7 @@ import {
   type ColumnInfo,
 } from "./defaults.js";
 import {
+  cloneForShard,
   executeTasks,
   jsonRowsSubquery,
   placementsOf,
@@ -53,6 +54,7 @@ import {
   routerTarget,
   runModifyTasks,
   sendRowDescription,
+  shardKeyLists,
   rowShardIndex,
   substituteShardRows,
   updatesPartitionKey,
@@ -114,9 +116,15 @@ export async function modify(m: Modification): Promise<void> {
   if (moves) await returnWholeRows(session, stmt, target);
 
   const originals = collectRelationRefs(stmt);
+  const lists = shardKeyLists(
+    originals.flatMap((o) => {
+      const d = dist.find((r) => r.rangeVar === o.rangeVar);
+      return d ? [{ ...o, table: d.table }] : [];
+    }),
+  );
   const tasks: Task[] = [];
   for (const index of indexes) {
-    const copy = cloneAst(stmt);
+    const copy = cloneForShard(stmt, lists, index);
     const refs = collectRelationRefs(copy);
     originals.forEach((o, i) => {
       const d = dist.find((r) => r.rangeVar === o.rangeVar);

@@ -31,6 +31,9 @@ import {
   sameRefs,
   sendRowDescription,
   sendRows,
+  shardKeyLists,
+  cloneForShard,
+  type ShardKeyList,
   tableKey,
   unionAll,
   emit,
@@ -47,6 +50,8 @@ export interface PushdownEntry {
   readonly plan: PushdownPlan | null;
   /** Worker SQL per shard set. */
   readonly tasks: Map<string, { sql: string; params: number[] }>;
+  /** The worker statement's lists of constants to cut per shard, found at its first task. */
+  keyLists?: ShardKeyList[];
 }
 
 /** Runs the statement (`stmt`, this execution's copy, `dist` its references) through a pushdown plan; false when it has none. */
@@ -93,7 +98,13 @@ export async function runPushdown(
     const taskKey = `${stream ? "s" : "j"}:${shardIndexes.join(",")}`;
     let task = entry.tasks.get(taskKey);
     if (!task) {
-      const ast = workerStatement(plan, tables, shardIndexes, stream, plan.workerTypes.length);
+      entry.keyLists ??= shardKeyLists(
+        collectRelationRefs({ SelectStmt: plan.worker }).flatMap((ref) => {
+          const table = tables.get(tableKey(ref.rangeVar));
+          return table ? [{ ...ref, table }] : [];
+        }),
+      );
+      const ast = workerStatement(plan, tables, entry.keyLists, shardIndexes, stream, plan.workerTypes.length);
       const params = compactParams(ast, st.paramTypes);
       task = { sql: deparseStatement(ast), params };
       if (entry.tasks.size > 256) entry.tasks.clear();
@@ -172,18 +183,20 @@ export async function runPushdown(
 }
 
 /**
- * The statement for one node: the worker SELECT over each of its shard groups, as a UNION ALL;
+ * The statement for one node: the worker SELECT over each of its shard groups (its lists of
+ * constants cut to the group's, see cloneForShard), as a UNION ALL;
  * to travel to the coordinator, the rows are folded into one JSON array of text arrays.
  */
 function workerStatement(
   plan: PushdownPlan,
   tables: ReadonlyMap<string, TableRecord>,
+  lists: readonly ShardKeyList[],
   shardIndexes: readonly number[],
   stream: boolean,
   width: number,
 ): AstNode {
   const branches = shardIndexes.map((index) => {
-    const select = cloneAst(plan.worker);
+    const select = cloneForShard(plan.worker, lists, index);
     for (const ref of collectRelationRefs({ SelectStmt: select })) {
       const table = tables.get(tableKey(ref.rangeVar));
       if (table) renameToShard({ ...ref, table }, table.shards[table.method === "n" ? 0 : index].shardId);

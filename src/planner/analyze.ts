@@ -256,14 +256,10 @@ export function pinnedValues(refs: readonly DistributedRef[]): Map<DistributedRe
   const pins = new Map<DistributedRef, ValueSource[] | null>();
   const hashRefs = refs.filter((r) => r.table.method === "h");
   for (const r of hashRefs) pins.set(r, null);
-  const fromCount = (level: AstNode) =>
-    ((level.fromClause as unknown[]) ?? []).length +
-    ((level.usingClause as unknown[]) ?? []).length +
-    (level.relation ? 1 : 0);
   /** Whether a column term written at `at`'s level denotes `ref`'s distribution column. */
   const denotes = (term: [string | null, string], ref: DistributedRef, at: DistributedRef = ref) => {
     if (term[1] !== ref.table.partitionKey) return false;
-    if (term[0] === null) return at.level === ref.level && fromCount(ref.level) === 1 && !hasJoin(ref.level);
+    if (term[0] === null) return at.level === ref.level && singleItem(ref.level);
     if (term[0] !== ref.refName) return false;
     if (at.level === ref.level) return true;
     const path = levelsBetween(ref.level, at.level);
@@ -287,8 +283,10 @@ export function pinnedValues(refs: readonly DistributedRef[]): Map<DistributedRe
   return pins;
 }
 
-function hasJoin(level: AstNode): boolean {
-  return ((level.fromClause as AstNode[]) ?? []).some((f) => f.JoinExpr);
+/** Whether a level reads one relation, so that its columns need no qualification. */
+function singleItem(level: AstNode): boolean {
+  const from = [...((level.fromClause as AstNode[]) ?? []), ...((level.usingClause as AstNode[]) ?? [])];
+  return from.length + (level.relation ? 1 : 0) === 1 && !from.some((f) => f.JoinExpr);
 }
 
 /**
@@ -374,26 +372,58 @@ function pinFromConjunct(
     }
     return null;
   }
-  if (e.kind === "AEXPR_IN" && op === "=") {
-    const term = columnTerm(e.lexpr);
-    const list = (e.rexpr as { List?: { items: AstNode[] } }).List?.items;
-    if (!term || !list || !denotes(term, ref)) return null;
-    return keyValueSources(list, ref.table);
+  const list = keyList(conj, ref.table, (term) => denotes(term, ref));
+  return list ? keyValueSources(list.holder[list.key] as AstNode[], ref.table) : null;
+}
+
+/**
+ * The lists of values `ref`'s distribution column is compared with by the conjuncts restricting
+ * its rows at its own level, with each item's value source (null for one not to route by).
+ */
+export function keyListsOf(ref: DistributedRef): { site: KeyListSite; values: (ValueSource | null)[] }[] {
+  const single = singleItem(ref.level);
+  const denotes = (term: [string | null, string]) =>
+    term[1] === ref.table.partitionKey && (term[0] === null ? single : term[0] === ref.refName);
+  return applicableConjuncts(ref).flatMap((conj) => {
+    const site = keyList(conj, ref.table, denotes);
+    if (!site) return [];
+    return [{ site, values: (site.holder[site.key] as AstNode[]).map((i) => keyValueSource(i, ref.table)) }];
+  });
+}
+
+/** Where a list of values compared with a distribution column sits: `holder[key]` holds its items. */
+export interface KeyListSite {
+  readonly holder: AstNode;
+  readonly key: "items" | "elements";
+}
+
+/**
+ * The list of `column IN (…)` or `column = ANY (ARRAY[…])`, when `denotes` says the column is the
+ * distribution column meant. A cast of the array casts its elements (`ARRAY['abcdef']::varchar(3)[]`
+ * holds 'abc'): only one keeping the values is looked through.
+ */
+function keyList(
+  conj: AstNode,
+  table: TableRecord,
+  denotes: (term: [string | null, string]) => boolean,
+): KeyListSite | null {
+  const e = conj.A_Expr as { kind: string; lexpr: AstNode; rexpr: AstNode } | undefined;
+  if (!e || operatorName(e as unknown as AstNode) !== "=") return null;
+  const term = columnTerm(e.lexpr);
+  if (!term || !denotes(term)) return null;
+  if (e.kind === "AEXPR_IN") {
+    const list = (e.rexpr as { List?: AstNode }).List;
+    return list?.items ? { holder: list, key: "items" } : null;
   }
-  if (e.kind === "AEXPR_OP_ANY" && op === "=") {
-    const term = columnTerm(e.lexpr);
-    let arr = e.rexpr;
-    // A cast of the array casts its elements: `ARRAY['abcdef']::varchar(3)[]` holds 'abc'.
-    while (arr.TypeCast) {
-      const cast = arr.TypeCast as { arg: AstNode; typeName: AstNode };
-      if (!castKeepsValue(cast.typeName, ref.table.partitionType, true)) return null;
-      arr = cast.arg;
-    }
-    const elements = (arr.A_ArrayExpr as { elements?: AstNode[] } | undefined)?.elements;
-    if (!term || !elements || !denotes(term, ref)) return null;
-    return keyValueSources(elements, ref.table);
+  if (e.kind !== "AEXPR_OP_ANY") return null;
+  let arr = e.rexpr;
+  while (arr.TypeCast) {
+    const cast = arr.TypeCast as { arg: AstNode; typeName: AstNode };
+    if (!castKeepsValue(cast.typeName, table.partitionType, true)) return null;
+    arr = cast.arg;
   }
-  return null;
+  const array = arr.A_ArrayExpr as AstNode | undefined;
+  return array?.elements ? { holder: array, key: "elements" } : null;
 }
 
 /** keyValueSource() of each item, or null when one is not a value to route by. */

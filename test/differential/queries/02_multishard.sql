@@ -117,3 +117,28 @@ SELECT FROM companies WHERE id < 10;
 SELECT FROM companies ORDER BY name, id LIMIT 3;
 
 SELECT FROM clicks k JOIN companies c ON c.id = k.company_id WHERE c.id < 5;
+
+-- Lists of constants over many shards: each shard's statement carries only its own values.
+SELECT id, name FROM companies WHERE id IN (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 99999) ORDER BY id;
+
+SELECT count(*), sum(employees) FROM companies WHERE id IN (3, 7, 11, 19, 23, 42, 77, 101, 150, NULL);
+
+SELECT id FROM companies WHERE id IN ('1', '2', 2, 3, '04', 5.0) ORDER BY id;
+
+SELECT c.id, count(a.id) FROM companies c JOIN ads a ON a.company_id = c.id
+WHERE c.id IN (1, 2, 3, 4, 5, 6, 7, 8) AND a.company_id IN (2, 4, 6, 8, 10, 12) GROUP BY c.id ORDER BY 1;
+
+SELECT c.id, a.id FROM companies c LEFT JOIN ads a ON a.company_id = c.id AND a.company_id IN (1, 2, 3, 4, 5)
+WHERE c.id < 10 ORDER BY 1, 2;
+
+SELECT username FROM users WHERE username IN ('user_001', 'user_002', 'user_003', 'user_010', 'user_011', 'nobody') ORDER BY 1;
+
+SELECT device_id, count(*) FROM events WHERE device_id = ANY (ARRAY[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]) GROUP BY 1 ORDER BY 1;
+
+SELECT device_id, count(*) FROM events WHERE device_id = ANY (ARRAY['1', '2', '3', '5', '8']::bigint[]) AND event_id IN (1, 2, 3) GROUP BY 1 ORDER BY 1;
+
+SELECT count(*) FROM companies WHERE id IN (SELECT company_id FROM ads WHERE company_id IN (1, 2, 3, 4, 5, 6)) AND id IN (2, 3, 4, 5, 6, 7);
+
+SELECT id FROM companies WHERE id IN (1, 2, 3) OR id IN (4, 5, 6) ORDER BY id;
+
+SELECT id FROM companies WHERE id IN (1, 2, 3, 4) AND id IN (3, 4, 5, 6) ORDER BY id;

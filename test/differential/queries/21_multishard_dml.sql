@@ -123,3 +123,10 @@ DELETE FROM campaigns WHERE company_id IN (SELECT id FROM companies WHERE countr
 SELECT company_id, count(*), sum(cost) FROM clicks GROUP BY company_id ORDER BY company_id;
 
 SELECT count(*), sum(amount), count(DISTINCT device_id) FROM events;
+
+-- Lists of constants over many shards: each shard's statement carries only its own values.
+UPDATE companies SET employees = employees + 1 WHERE id IN (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 99999) RETURNING id, employees;
+
+DELETE FROM clicks WHERE company_id IN (11, 12, 13, 14, 15, 16) AND is_bot RETURNING company_id, id;
+
+UPDATE events SET reading = reading + 1 WHERE device_id = ANY (ARRAY[2, 3, 5, 7, 11]) AND event_id IN (1, 2) RETURNING device_id, event_id, reading;
