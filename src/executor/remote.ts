@@ -95,20 +95,23 @@ export interface RunOptions {
 const readOutside: RunOptions = { transactional: false, write: false };
 
 /**
- * Session settings workers follow: the user and role whose privileges apply (SET SESSION
+ * Session settings workers always follow: the user and role whose privileges apply (SET SESSION
  * AUTHORIZATION, which only a superuser's session can change, and SET ROLE; 'none' when unset),
  * how values are read and printed, where unqualified functions, operators and types are found
  * (the schemas of objects recorded for the workers exist there), how long a statement waits
- * for a lock (the waits happen on the workers), and the settings that change what expressions mean (text search configuration, `= NULL`,
- * NULL in array literals, XML encoding and parsing, identifier quoting).
+ * for a lock (the waits happen on the workers), and the settings that change what expressions
+ * mean (text search configuration, `= NULL`, NULL in array literals, XML encoding and parsing,
+ * identifier quoting). Besides these, the workers follow every setting the session has SET that
+ * any user may set, and every custom one (`app.tenant`): a statement sees them on a shard as it
+ * would in one PostgreSQL (current_setting(), work_mem, enable_seqscan, lc_monetary, …).
  */
 const followedSettings = [
   "session_authorization",
   "role",
   "search_path",
-  "TimeZone",
-  "DateStyle",
-  "IntervalStyle",
+  "timezone",
+  "datestyle",
+  "intervalstyle",
   "extra_float_digits",
   "bytea_output",
   "lock_timeout",
@@ -123,10 +126,38 @@ const followedSettings = [
   "default_transaction_deferrable",
 ];
 
+/**
+ * Settings of the session that the workers do not take: Canopy answers for them over the whole
+ * distributed statement or session (timeouts, read-only defaults, the client's encoding and
+ * name), or they name what may exist on the coordinator only (tablespaces).
+ */
+const unfollowedSettings = [
+  "application_name",
+  "client_encoding",
+  "statement_timeout",
+  "idle_in_transaction_session_timeout",
+  "idle_session_timeout",
+  "default_transaction_read_only",
+  "transaction_isolation",
+  "transaction_read_only",
+  "transaction_deferrable",
+  "default_tablespace",
+  "temp_tablespaces",
+];
+
+/** A time setting as current_setting() shows it ('0', '250ms', '5s', '2min', '1h', '1d'), in milliseconds. */
+function millisecondsOf(shown: string): number {
+  const m = /^(-?\d+)\s*(ms|s|min|h|d)?$/.exec(shown.trim());
+  if (!m) return 0;
+  const units: Record<string, number> = { ms: 1, s: 1000, min: 60_000, h: 3_600_000, d: 86_400_000 };
+  return Number(m[1]) * units[m[2] ?? "ms"];
+}
+
 /** The session's settings as read at one settings epoch. */
 interface SessionSettings {
   readonly epoch: number;
-  /** Values of followedSettings, in order. */
+  /** The settings workers follow (followedSettings first, in order), and their values. */
+  readonly names: readonly string[];
   readonly followed: readonly string[];
   /** statement_timeout in ms (0: none); Canopy enforces it over the whole distributed statement. */
   readonly statementTimeoutMs: number;
@@ -157,6 +188,10 @@ export class RemoteConnections implements SlotHolder {
   private modes: { epoch: number; begin: string; snapshotPerStatement: boolean } | null = null;
   private connectionsOpened = 0;
   private settings: SessionSettings | null = null;
+  /** The settings beyond followedSettings that the session's workers follow (see followedSettings). */
+  private sessionFollowed: string[] = [];
+  /** Settings the session set that may join sessionFollowed (noteSetSettings). */
+  private setNames: string[] = [];
   /**
    * The coordinator transaction's id, asked for as soon as two-phase commit became certain, so
    * that its decision record is ready to write beside the PREPAREs (see transaction/commit.ts).
@@ -331,26 +366,64 @@ export class RemoteConnections implements SlotHolder {
     return this.settings?.epoch === this.session.settingsEpoch ? this.settings : null;
   }
 
+  /**
+   * Notes the settings a statement of the session SETs, RESETs or passes to set_config(): the
+   * workers follow them too, once sessionSettings() has found them settings any user (or, for a
+   * superuser's session, which reaches the workers as itself, a superuser) may change in a
+   * session. Custom ones (`app.tenant`) are among them; the catalog does not list them.
+   */
+  noteSetSettings(names: readonly string[]): void {
+    for (const name of names) {
+      if (
+        !name.startsWith("canopy.") &&
+        !followedSettings.includes(name) &&
+        !unfollowedSettings.includes(name) &&
+        !this.sessionFollowed.includes(name) &&
+        !this.setNames.includes(name)
+      ) {
+        this.setNames.push(name);
+      }
+    }
+  }
+
   /** The session's settings, read from its coordinator-database connection once per settings epoch. */
   async sessionSettings(): Promise<SessionSettings> {
     const epoch = this.session.settingsEpoch;
     if (this.settings?.epoch === epoch) return this.settings;
+    if (this.setNames.length > 0) {
+      const names = this.setNames;
+      this.setNames = [];
+      // A setting stays followed for the session once found: after a RESET its value is the
+      // default again, which the workers' connections then take too.
+      const found = await this.session.internalQuery(
+        `SELECT n FROM pg_catalog.unnest($1::text[]) AS n
+          WHERE pg_catalog.current_setting(n, true) IS NOT NULL
+            AND n NOT IN (SELECT name FROM pg_catalog.pg_settings WHERE context NOT IN ('user', 'superuser'))`,
+        [Buffer.from(arrayLiteral(names))],
+        [],
+        [],
+        "read",
+      );
+      this.sessionFollowed.push(...found.map((r) => r[0]!));
+    }
+    const names = [...followedSettings, ...this.sessionFollowed];
     const rows = await this.session.internalQuery(
       // An embedded coordinator database reports session_authorization as '' until it is set.
       `SELECT CASE s WHEN 'session_authorization' THEN session_user::text ELSE pg_catalog.current_setting(s) END,
-              (SELECT setting FROM pg_catalog.pg_settings WHERE name = 'statement_timeout'),
+              pg_catalog.current_setting('statement_timeout'),
               pg_catalog.current_setting('default_transaction_read_only'),
               pg_catalog.current_setting('standard_conforming_strings')
          FROM pg_catalog.unnest($1::text[]) AS s`,
-      [Buffer.from(arrayLiteral(followedSettings))],
+      [Buffer.from(arrayLiteral(names))],
       [],
       [],
       "read",
     );
     this.settings = {
       epoch,
+      names,
       followed: rows.map((r) => r[0] ?? ""),
-      statementTimeoutMs: Number(rows[0][1]),
+      statementTimeoutMs: millisecondsOf(rows[0][1] ?? "0"),
       readOnlyDefault: rows[0][2] === "on",
       standardStrings: rows[0][3] === "on",
     };
@@ -402,7 +475,7 @@ export class RemoteConnections implements SlotHolder {
           this.send(
             remote,
             "SELECT pg_catalog.set_config(s, v, false) FROM unnest($1::text[], $2::text[]) AS x(s, v)",
-            [arrayLiteral(followedSettings), arrayLiteral(settings.followed)],
+            [arrayLiteral(settings.names), arrayLiteral(settings.followed)],
           ),
         );
         remote.settingsEpoch = settings.epoch;

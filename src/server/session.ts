@@ -29,6 +29,7 @@ import { openSocket, sendCancelRequest } from "../nodes/postgres.js";
 import type { PGliteLink } from "../nodes/pglite.js";
 import { arrayLiteral, quoteQualified } from "../sql/quote.js";
 import { deparseStatement, parseSql } from "../sql/parse.js";
+import { stringList, walk, type AstNode } from "../sql/ast.js";
 import { BackendPipe, type InternalSink } from "./backend_pipe.js";
 import type { Coordinator } from "./coordinator.js";
 import { classifyStatement, type Classification } from "./classify.js";
@@ -1041,13 +1042,15 @@ export class Session {
     if (/isolation|read(\s+|_)only|deferrable|default_transaction|reset|discard|set_config/i.test(sql)) {
       this.transactionModeEpoch++;
     }
+    // Any SET: the workers follow every setting a user may change (RemoteConnections.sessionSettings).
     if (
-      /search_path|timezone|time zone|datestyle|intervalstyle|extra_float_digits|bytea_output|timeout|\brole\b|session.authorization|reset|discard|read.only|characteristics|default_transaction|text_search|transform_null|array_nulls|xmlbinary|xmloption|quote_all|standard_conforming/i.test(
+      /(^|[;\n]|\*\/)\s*set\s|set_config|search_path|timezone|time zone|datestyle|intervalstyle|extra_float_digits|bytea_output|timeout|\brole\b|session.authorization|reset|discard|read.only|characteristics|default_transaction|text_search|transform_null|array_nulls|xmlbinary|xmloption|quote_all|standard_conforming/i.test(
         sql,
       )
     ) {
       this.settingsEpoch++;
       this.settingsChangedSinceTransactionEnd = true;
+      if (/(^|[;\n]|\*\/)\s*(re)?set\s|set_config/i.test(sql)) this.remote.noteSetSettings(setSettingNames(sql));
     } else if (this.settingsChangedSinceTransactionEnd && transactionWords.test(sql)) {
       this.settingsUndone();
     }
@@ -2243,4 +2246,24 @@ function parses(sql: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** The settings that a string's SET, RESET and set_config() calls name (lower case, as the catalog names them). */
+function setSettingNames(sql: string): string[] {
+  const names: string[] = [];
+  try {
+    walk(
+      parseSql(sql).map((p) => p.stmt),
+      (node) => {
+        const set = node.VariableSetStmt as { kind?: string; name?: string } | undefined;
+        if (set?.name && set.kind !== "VAR_SET_MULTI") names.push(set.name.toLowerCase());
+        const call = node.FuncCall as { funcname?: unknown; args?: AstNode[] } | undefined;
+        const name = (call?.args?.[0]?.A_Const as { sval?: { sval?: string } } | undefined)?.sval?.sval;
+        if (call && name && stringList(call.funcname).at(-1) === "set_config") names.push(name.toLowerCase());
+      },
+    );
+  } catch {
+    // Its error is PostgreSQL's to report: the string goes to the coordinator database as it is.
+  }
+  return names;
 }

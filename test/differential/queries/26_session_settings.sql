@@ -64,6 +64,30 @@ ALTER TABLE events DROP COLUMN zoned_at;
 
 DROP TABLE zoned_local;
 
+-- The settings a session SETs reach the shards as they are when each statement runs: custom
+-- ones (set by SET or set_config()) and any other a user may change; RESET takes them back.
+SET app.tenant = '5';
+
+SELECT company_id, current_setting('app.tenant') FROM clicks WHERE company_id = 5 GROUP BY company_id;
+
+SELECT DISTINCT current_setting('app.tenant') FROM clicks;
+
+SELECT set_config('app.region', 'eu', false);
+
+SELECT id, current_setting('app.region'), current_setting('app.tenant', true) FROM companies WHERE id = 3;
+
+SET work_mem = '7MB';
+
+SELECT id, current_setting('work_mem') FROM companies WHERE id = 3;
+
+SELECT DISTINCT current_setting('work_mem'), current_setting('app.region') FROM companies;
+
+RESET app.tenant;
+
+RESET work_mem;
+
+SELECT id, current_setting('app.tenant'), current_setting('work_mem') FROM companies WHERE id = 3;
+
 RESET TimeZone;
 
 RESET DateStyle;
