@@ -49,6 +49,16 @@ UPDATE co_orders SET amount = co_times2(amount) WHERE tenant = 1 AND id = 1;
 -- tableoid of a row names its shard.
 SELECT tableoid::regclass FROM co_orders WHERE tenant = 1;
 SELECT count(DISTINCT tableoid) FROM co_orders;
+-- The session's own backend, transaction and database, asked beside a distributed table: the
+-- coordinator's, as the session sees them alone; a worker's would be another backend's.
+SELECT pg_backend_pid() AS own_pid, current_database() AS own_db \gset
+BEGIN;
+SELECT txid_current() AS own_xid \gset
+SELECT pg_backend_pid() = :own_pid AS same_pid, txid_current() = :own_xid AS same_xid, current_database() = :'own_db' AS same_db
+FROM co_orders WHERE tenant = 1 LIMIT 1;
+SELECT DISTINCT pg_backend_pid() = :own_pid AS same_pid, pg_current_xact_id()::text = :'own_xid' AS same_xid FROM co_orders;
+COMMIT;
+UPDATE co_orders SET amount = pg_backend_pid() WHERE tenant = 1 AND id = 1;
 DROP TABLE co_orders;
 DROP FUNCTION co_plus1(int), co_times2(int);
 DROP SEQUENCE co_seq;
