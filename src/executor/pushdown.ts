@@ -14,6 +14,7 @@ import { exprKey, planPushdown, ROWS_PLACEHOLDER, type ColumnType, type Pushdown
 import { inlineCtes } from "../planner/subqueries.js";
 import type { Session } from "../server/session.js";
 import { wholeTasks } from "./adaptive.js";
+import { followedSettings } from "./remote.js";
 import type { Invocation, InterceptedStatement } from "../commands/intercept.js";
 import {
   compactParams,
@@ -407,7 +408,11 @@ export async function shardSafety(session: Session, stmt: AstNode): Promise<Read
     if (fc) {
       const names = stringList(fc.funcname);
       if (names.length > 1 && names[0] !== "pg_catalog") unsafe = true;
-      functions.add(names[names.length - 1]);
+      const name = names[names.length - 1];
+      // A setting the workers follow reads there as here (`tenant = current_setting('app.tenant')::int`).
+      if (name !== "current_setting" || !readsAlikeOnWorkers((fc.args as AstNode[] | undefined)?.[0])) {
+        functions.add(name);
+      }
     }
     if (Array.isArray(node.names) && "typemod" in node) {
       const names = stringList(node.names);
@@ -521,6 +526,18 @@ export function mentionsAny(root: unknown, found: readonly string[]): boolean {
 }
 
 /**
+ * Whether current_setting() of this argument reads on a worker what it reads on the coordinator:
+ * a setting the workers always follow, or a custom one (`app.tenant`), which they follow once set.
+ * Others may be the worker server's own (port, shared_buffers, work_mem never SET), or Canopy's
+ * (application_name, statement_timeout).
+ */
+function readsAlikeOnWorkers(arg: AstNode | undefined): boolean {
+  const name = (arg?.A_Const as { sval?: { sval?: string } } | undefined)?.sval?.sval?.toLowerCase();
+  if (name === undefined) return false;
+  return followedSettings.includes(name) || (name.includes(".") && !name.startsWith("canopy."));
+}
+
+/**
  * The catalog lookups and sequence calls of an AST (named as coordinatorOnly names them), and the
  * other functions it calls, which only the catalog tells apart.
  */
@@ -532,7 +549,9 @@ function coordinatorOnlyCandidates(root: unknown): { found: string[]; functions:
     if (fc) {
       const name = stringList(fc.funcname).pop()!;
       if (catalogFunctions.test(name) || lookupTypes.test(name)) found.push(`${name}()`);
-      else functions.add(name);
+      else if (name === "current_setting" && !readsAlikeOnWorkers((fc.args as AstNode[] | undefined)?.[0])) {
+        found.push(`${name}()`);
+      } else functions.add(name);
     }
     const cast = node.TypeCast as { typeName?: AstNode } | undefined;
     const type = cast?.typeName ? stringList(cast.typeName.names).pop()! : "";

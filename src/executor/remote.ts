@@ -105,7 +105,7 @@ const readOutside: RunOptions = { transactional: false, write: false };
  * any user may set, and every custom one (`app.tenant`): a statement sees them on a shard as it
  * would in one PostgreSQL (current_setting(), work_mem, enable_seqscan, lc_monetary, …).
  */
-const followedSettings = [
+export const followedSettings = [
   "session_authorization",
   "role",
   "search_path",

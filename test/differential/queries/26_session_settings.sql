@@ -82,6 +82,17 @@ SELECT id, current_setting('work_mem') FROM companies WHERE id = 3;
 
 SELECT DISTINCT current_setting('work_mem'), current_setting('app.region') FROM companies;
 
+SELECT count(*), min(id) FROM clicks WHERE company_id = current_setting('app.tenant')::int;
+
+-- Settings the workers do not take, or take as their own server's, read as the coordinator's.
+SET statement_timeout = '1min';
+
+SELECT id, current_setting('statement_timeout'), current_setting('application_name') FROM companies WHERE id = 3;
+
+SELECT DISTINCT current_setting('statement_timeout'), current_setting('application_name') FROM companies;
+
+RESET statement_timeout;
+
 RESET app.tenant;
 
 RESET work_mem;
