@@ -4,7 +4,15 @@
 // the session's connection, in its transaction, and its rows go to the client.
 import { BackendCode, FrontendCode, MessageWriter, parseRowDescription, write } from "../protocol/messages.js";
 import { SqlError } from "../errors.js";
-import { cloneAst, expressionFromTemplate, paramTypesFor, typeNameNode, walk, type AstNode } from "../sql/ast.js";
+import {
+  cloneAst,
+  expressionFromTemplate,
+  paramTypesFor,
+  settingsNamedIn,
+  typeNameNode,
+  walk,
+  type AstNode,
+} from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import { quoteLiteral } from "../sql/quote.js";
 import type { Session } from "../server/session.js";
@@ -120,6 +128,12 @@ export async function runIntercepted(session: Session, st: InterceptedStatement,
   if (st.transaction !== undefined) return runTransactionControl(session, st, inv);
   if (st.constraintsSet) return runSetConstraints(session, st, inv);
   if (st.deallocate !== undefined) return session.deallocate(st, inv);
+  // A function may have set what the statement reads (`SELECT set_tenant(5)` calling set_config):
+  // the workers get the settings as they are now.
+  if (st.distributed && /current_setting/i.test(st.sql)) {
+    session.remote.noteSetSettings(settingsNamedIn(st.stmt, "current_setting"));
+    session.settingsEpoch++;
+  }
   return session.runInterruptible(async () => {
     if (st.explain) return runExplain(session, st, inv);
     if (st.distributed) return runDistributed(session, st, inv);

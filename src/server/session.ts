@@ -29,7 +29,7 @@ import { openSocket, sendCancelRequest } from "../nodes/postgres.js";
 import type { PGliteLink } from "../nodes/pglite.js";
 import { arrayLiteral, quoteQualified } from "../sql/quote.js";
 import { deparseStatement, parseSql } from "../sql/parse.js";
-import { stringList, walk, type AstNode } from "../sql/ast.js";
+import { settingsNamedIn, walk, type AstNode } from "../sql/ast.js";
 import { BackendPipe, type InternalSink } from "./backend_pipe.js";
 import type { Coordinator } from "./coordinator.js";
 import { classifyStatement, type Classification } from "./classify.js";
@@ -2250,20 +2250,17 @@ function parses(sql: string): boolean {
 
 /** The settings that a string's SET, RESET and set_config() calls name (lower case, as the catalog names them). */
 function setSettingNames(sql: string): string[] {
-  const names: string[] = [];
+  let stmts: AstNode[];
   try {
-    walk(
-      parseSql(sql).map((p) => p.stmt),
-      (node) => {
-        const set = node.VariableSetStmt as { kind?: string; name?: string } | undefined;
-        if (set?.name && set.kind !== "VAR_SET_MULTI") names.push(set.name.toLowerCase());
-        const call = node.FuncCall as { funcname?: unknown; args?: AstNode[] } | undefined;
-        const name = (call?.args?.[0]?.A_Const as { sval?: { sval?: string } } | undefined)?.sval?.sval;
-        if (call && name && stringList(call.funcname).at(-1) === "set_config") names.push(name.toLowerCase());
-      },
-    );
+    stmts = parseSql(sql).map((p) => p.stmt);
   } catch {
     // Its error is PostgreSQL's to report: the string goes to the coordinator database as it is.
+    return [];
   }
+  const names = settingsNamedIn(stmts, "set_config");
+  walk(stmts, (node) => {
+    const set = node.VariableSetStmt as { kind?: string; name?: string } | undefined;
+    if (set?.name && set.kind !== "VAR_SET_MULTI") names.push(set.name.toLowerCase());
+  });
   return names;
 }

@@ -167,3 +167,17 @@ export function constantText(node: unknown): string | null | undefined {
   if (c.boolval && v === undefined) return "false";
   return v === undefined ? undefined : String(v);
 }
+
+/**
+ * The settings named by the calls of a function taking a setting's name first (current_setting,
+ * set_config) under `root`, as constants: lower case, as the catalog names them.
+ */
+export function settingsNamedIn(root: unknown, fn: "current_setting" | "set_config"): string[] {
+  const names: string[] = [];
+  walk(root, (node) => {
+    const call = node.FuncCall as { funcname?: unknown; args?: AstNode[] } | undefined;
+    const name = (call?.args?.[0]?.A_Const as { sval?: { sval?: string } } | undefined)?.sval?.sval;
+    if (call && name && stringList(call.funcname).at(-1) === fn) names.push(name.toLowerCase());
+  });
+  return names;
+}

@@ -84,6 +84,23 @@ SELECT DISTINCT current_setting('work_mem'), current_setting('app.region') FROM 
 
 SELECT count(*), min(id) FROM clicks WHERE company_id = current_setting('app.tenant')::int;
 
+-- A function setting what later statements read (Canopy cannot see the SET inside it).
+CREATE FUNCTION diff_set_tenant(int) RETURNS text LANGUAGE sql AS $$ SELECT set_config('app.tenant', $1::text, false) $$;
+
+SELECT diff_set_tenant(7);
+
+SELECT count(*), min(id) FROM clicks WHERE company_id = current_setting('app.tenant')::int;
+
+SELECT id, current_setting('app.tenant') FROM companies WHERE id = 3;
+
+SELECT diff_set_tenant(8);
+
+SELECT id, current_setting('app.tenant') FROM companies WHERE id = 3;
+
+SELECT set_config('app.tenant', '5', false);
+
+DROP FUNCTION diff_set_tenant(int);
+
 -- Settings the workers do not take, or take as their own server's, read as the coordinator's.
 SET statement_timeout = '1min';
 
