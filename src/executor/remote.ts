@@ -396,9 +396,13 @@ export class RemoteConnections implements SlotHolder {
       // A setting stays followed for the session once found: after a RESET its value is the
       // default again, which the workers' connections then take too.
       const found = await this.session.internalQuery(
+        // A custom setting is not in pg_settings; another is followed once the session's SET of
+        // it took (it may have failed: a setting only a superuser, or nobody, may SET).
         `SELECT n FROM pg_catalog.unnest($1::text[]) AS n
           WHERE pg_catalog.current_setting(n, true) IS NOT NULL
-            AND n NOT IN (SELECT name FROM pg_catalog.pg_settings WHERE context NOT IN ('user', 'superuser'))`,
+            AND (n NOT IN (SELECT name FROM pg_catalog.pg_settings)
+                 OR n IN (SELECT name FROM pg_catalog.pg_settings
+                           WHERE source = 'session' AND context IN ('user', 'superuser')))`,
         [Buffer.from(arrayLiteral(names))],
         [],
         [],

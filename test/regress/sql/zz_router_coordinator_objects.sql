@@ -59,6 +59,17 @@ FROM co_orders WHERE tenant = 1 LIMIT 1;
 SELECT DISTINCT pg_backend_pid() = :own_pid AS same_pid, pg_current_xact_id()::text = :'own_xid' AS same_xid FROM co_orders;
 COMMIT;
 UPDATE co_orders SET amount = pg_backend_pid() WHERE tenant = 1 AND id = 1;
+-- The settings a session SETs reach the workers, those it failed to SET not.
+CREATE ROLE co_reader;
+GRANT SELECT ON co_orders TO co_reader;
+SET ROLE co_reader;
+SET log_min_duration_statement = 0;
+SET work_mem = '5MB';
+SELECT id, current_setting('work_mem') FROM co_orders WHERE tenant = 1 ORDER BY id LIMIT 1;
+RESET ROLE;
+RESET work_mem;
+REVOKE SELECT ON co_orders FROM co_reader;
+DROP ROLE co_reader;
 DROP TABLE co_orders;
 DROP FUNCTION co_plus1(int), co_times2(int);
 DROP SEQUENCE co_seq;
