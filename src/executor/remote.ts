@@ -129,7 +129,9 @@ export const followedSettings = [
 /**
  * Settings of the session that the workers do not take: Canopy answers for them over the whole
  * distributed statement or session (timeouts, read-only defaults, the client's encoding and
- * name), or they name what may exist on the coordinator only (tablespaces).
+ * name), they name what may exist on the coordinator only (tablespaces), a worker's connection
+ * may no longer take them (temp_buffers, once it used a temporary table), or Canopy reads the
+ * workers' messages (lc_messages).
  */
 const unfollowedSettings = [
   "application_name",
@@ -143,6 +145,8 @@ const unfollowedSettings = [
   "transaction_deferrable",
   "default_tablespace",
   "temp_tablespaces",
+  "temp_buffers",
+  "lc_messages",
 ];
 
 /** A time setting as current_setting() shows it ('0', '250ms', '5s', '2min', '1h', '1d'), in milliseconds. */
