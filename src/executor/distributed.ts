@@ -281,6 +281,14 @@ async function distributedRefs(
   refs.forEach((r, i) => {
     if (tables[i]) dist.push({ ...r, table: tables[i]! });
   });
+  // The planner knows a distribution column by its name: a column alias list could give that
+  // name to another column, or another name to it.
+  const renamed = dist.find((d) => ((d.rangeVar.alias as { colnames?: unknown[] } | undefined)?.colnames ?? []).length);
+  if (renamed) {
+    throw new SqlError("0A000", `column aliases for the distributed table "${renamed.relname}" are not supported`, {
+      hint: "Name the columns in a subquery instead: FROM (SELECT … FROM table) AS alias (columns).",
+    });
+  }
   return { refs, dist };
 }
 

@@ -501,10 +501,11 @@ export function calledFunctions(root: unknown): Set<string> {
 const lookupTypes = /^reg(class|proc|procedure|type|oper|operator|namespace|role|collation|config|dictionary)$/;
 /**
  * Functions whose answer is about the catalog or sequences of the node they run in, or about the
- * backend, transaction or server there (a worker's pid, xid, port, database, temporary schema).
+ * backend, transaction or server there (a worker's pid, xid, port, database, temporary schema),
+ * or set the session's settings (set_config, which must set the coordinator session's).
  */
 const catalogFunctions =
-  /^(to_reg.*|has_.*_privilege|pg_has_role|pg_.*_is_visible|pg_(total_)?relation_size|pg_table_size|pg_indexes_size|pg_relation_file(node|path)|pg_get_.*|obj_description|col_description|nextval|currval|setval|lastval|pg_backend_pid|inet_(client|server)_(addr|port)|pg_my_temp_schema|pg_is_other_temp_schema|txid_current(_if_assigned|_snapshot)?|pg_current_xact_id(_if_assigned)?|pg_current_snapshot|pg_postmaster_start_time|pg_conf_load_time|current_database)$/;
+  /^(to_reg.*|has_.*_privilege|pg_has_role|pg_.*_is_visible|pg_(total_)?relation_size|pg_table_size|pg_indexes_size|pg_relation_file(node|path)|pg_get_.*|obj_description|col_description|nextval|currval|setval|lastval|pg_backend_pid|inet_(client|server)_(addr|port)|pg_my_temp_schema|pg_is_other_temp_schema|txid_current(_if_assigned|_snapshot)?|pg_current_xact_id(_if_assigned)?|pg_current_snapshot|pg_postmaster_start_time|pg_conf_load_time|current_database|set_config)$/;
 
 /**
  * What in a statement only the coordinator database answers rightly: calls of functions the

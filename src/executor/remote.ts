@@ -129,7 +129,7 @@ export const followedSettings = [
 /**
  * Settings of the session that the workers do not take: Canopy answers for them over the whole
  * distributed statement or session (timeouts, read-only defaults, the client's encoding and
- * name), they name what may exist on the coordinator only (tablespaces), a worker's connection
+ * name), they name what may exist on the coordinator only (tablespaces, access methods), a worker's connection
  * may no longer take them (temp_buffers, once it used a temporary table), or Canopy reads the
  * workers' messages (lc_messages).
  */
@@ -145,6 +145,7 @@ const unfollowedSettings = [
   "transaction_deferrable",
   "default_tablespace",
   "temp_tablespaces",
+  "default_table_access_method",
   "temp_buffers",
   "lc_messages",
 ];
@@ -371,10 +372,10 @@ export class RemoteConnections implements SlotHolder {
   }
 
   /**
-   * Notes the settings a statement of the session SETs, RESETs or passes to set_config(): the
-   * workers follow them too, once sessionSettings() has found them settings any user (or, for a
-   * superuser's session, which reaches the workers as itself, a superuser) may change in a
-   * session. Custom ones (`app.tenant`) are among them; the catalog does not list them.
+   * Notes the settings a statement of the session SETs, RESETs, passes to set_config() or reads
+   * with current_setting(): the workers follow them too, once sessionSettings() has found them
+   * set in the session and settable by any user, or custom (`app.tenant`, which the catalog does
+   * not list).
    */
   noteSetSettings(names: readonly string[]): void {
     for (const name of names) {
@@ -400,13 +401,14 @@ export class RemoteConnections implements SlotHolder {
       // A setting stays followed for the session once found: after a RESET its value is the
       // default again, which the workers' connections then take too.
       const found = await this.session.internalQuery(
-        // A custom setting is not in pg_settings; another is followed once the session's SET of
-        // it took (it may have failed: a setting only a superuser, or nobody, may SET).
+        // A custom setting (a name with a dot) is not in pg_settings; another is followed once
+        // the session's SET of it took, if any role may set it: a superuser's session may SET
+        // ROLE to one that could not, and the workers set the role first. Hidden built-in
+        // settings (is_superuser, seed) are in neither.
         `SELECT n FROM pg_catalog.unnest($1::text[]) AS n
           WHERE pg_catalog.current_setting(n, true) IS NOT NULL
-            AND (n NOT IN (SELECT name FROM pg_catalog.pg_settings)
-                 OR n IN (SELECT name FROM pg_catalog.pg_settings
-                           WHERE source = 'session' AND context IN ('user', 'superuser')))`,
+            AND ((n LIKE '%.%' AND n NOT IN (SELECT name FROM pg_catalog.pg_settings))
+                 OR n IN (SELECT name FROM pg_catalog.pg_settings WHERE source = 'session' AND context = 'user'))`,
         [Buffer.from(arrayLiteral(names))],
         [],
         [],

@@ -68,6 +68,26 @@ SET work_mem = '5MB';
 SELECT id, current_setting('work_mem') FROM co_orders WHERE tenant = 1 ORDER BY id LIMIT 1;
 RESET ROLE;
 RESET work_mem;
+-- Settings the workers cannot take: hidden built-in ones read by name, one only a superuser may
+-- SET with a plain role set after it, one naming what only the coordinator has.
+SELECT id FROM co_orders WHERE tenant = 1 AND id = 1 AND current_setting('is_superuser')::bool;
+SELECT current_setting('seed', true) IS NOT NULL AS has_seed FROM co_orders WHERE tenant = 1 AND id = 1;
+SET log_min_duration_statement = '10s';
+SET ROLE co_reader;
+SELECT count(*) FROM co_orders WHERE tenant IN (1, 2);
+RESET ROLE;
+RESET log_min_duration_statement;
+CREATE ACCESS METHOD co_heap TYPE TABLE HANDLER heap_tableam_handler;
+SET default_table_access_method = co_heap;
+SELECT count(*) FROM co_orders;
+RESET default_table_access_method;
+DROP ACCESS METHOD co_heap;
+-- set_config() sets the coordinator session's setting, which the workers then follow.
+SELECT set_config('app.co_region', 'eu', false) FROM co_orders WHERE tenant = 1 AND id = 1;
+SELECT DISTINCT current_setting('app.co_region', true) FROM co_orders;
+-- A column alias list could rename the distribution column: refused; a subquery names them.
+SELECT count(*) FROM co_orders AS o(t, i) WHERE t = 1;
+SELECT count(*) FROM (SELECT * FROM co_orders) AS o(t, i) WHERE t = 1;
 REVOKE SELECT ON co_orders FROM co_reader;
 DROP ROLE co_reader;
 DROP TABLE co_orders;
