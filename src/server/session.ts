@@ -1043,14 +1043,16 @@ export class Session {
       this.transactionModeEpoch++;
     }
     // Any SET: the workers follow every setting a user may change (RemoteConnections.sessionSettings).
+    const sets = mayChangeSettings(sql);
     if (
-      /(^|[;\n]|\*\/)\s*set\s|set_config|search_path|timezone|time zone|datestyle|intervalstyle|extra_float_digits|bytea_output|timeout|\brole\b|session.authorization|reset|discard|read.only|characteristics|default_transaction|text_search|transform_null|array_nulls|xmlbinary|xmloption|quote_all|standard_conforming/i.test(
+      sets ||
+      /search_path|timezone|time zone|datestyle|intervalstyle|extra_float_digits|bytea_output|timeout|\brole\b|session.authorization|reset|discard|read.only|characteristics|default_transaction|text_search|transform_null|array_nulls|xmlbinary|xmloption|quote_all|standard_conforming/i.test(
         sql,
       )
     ) {
       this.settingsEpoch++;
       this.settingsChangedSinceTransactionEnd = true;
-      if (/(^|[;\n]|\*\/)\s*(re)?set\s|set_config/i.test(sql)) this.remote.noteSetSettings(setSettingNames(sql));
+      if (sets) this.remote.noteSetSettings(setSettingNames(sql));
     } else if (this.settingsChangedSinceTransactionEnd && transactionWords.test(sql)) {
       this.settingsUndone();
     }
@@ -2246,6 +2248,15 @@ function parses(sql: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Whether a string may SET, RESET or set_config() a setting. A SET at the start of a line is one
+ * unless the string is one UPDATE (or INSERT … ON CONFLICT, MERGE) laid out over several lines.
+ */
+function mayChangeSettings(sql: string): boolean {
+  if (/(^|;|\*\/)\s*(re)?set\s|set_config/i.test(sql)) return true;
+  return /\n\s*(re)?set\s/i.test(sql) && !/^\s*(update|insert|merge|with)\b[^;]*;?\s*$/i.test(sql);
 }
 
 /** The settings that a string's SET, RESET and set_config() calls name (lower case, as the catalog names them). */
