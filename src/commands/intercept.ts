@@ -129,9 +129,9 @@ export async function runIntercepted(session: Session, st: InterceptedStatement,
   if (st.constraintsSet) return runSetConstraints(session, st, inv);
   if (st.deallocate !== undefined) return session.deallocate(st, inv);
   // A function may have set what the statement reads (`SELECT set_tenant(5)` calling set_config):
-  // the workers get the settings as they are now.
+  // the workers get the settings as they are now, a custom one it names too.
   if (st.distributed && /current_setting/i.test(st.sql)) {
-    session.remote.noteSetSettings(settingsNamedIn(st.stmt, "current_setting"));
+    session.remote.noteSetSettings(settingsNamedIn(st.stmt, "current_setting").filter((n) => n.includes(".")));
     session.settingsEpoch++;
   }
   return session.runInterruptible(async () => {

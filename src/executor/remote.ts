@@ -401,13 +401,13 @@ export class RemoteConnections implements SlotHolder {
       // A setting stays followed for the session once found: after a RESET its value is the
       // default again, which the workers' connections then take too.
       const found = await this.session.internalQuery(
-        // A custom setting (a name with a dot) is not in pg_settings; another is followed once
-        // the session's SET of it took, if any role may set it: a superuser's session may SET
-        // ROLE to one that could not, and the workers set the role first. Hidden built-in
-        // settings (is_superuser, seed) are in neither.
+        // A custom setting (a name with a dot, hidden as a placeholder: pg_settings does not list
+        // it) is followed once it exists; another once the session's SET of it took, if any role
+        // may set it: a superuser's session may SET ROLE to one that could not, and the workers
+        // set the role first. Hidden built-in settings (is_superuser, seed) are neither.
         `SELECT n FROM pg_catalog.unnest($1::text[]) AS n
           WHERE pg_catalog.current_setting(n, true) IS NOT NULL
-            AND ((n LIKE '%.%' AND n NOT IN (SELECT name FROM pg_catalog.pg_settings))
+            AND ((n LIKE '%.%' AND 'NO_SHOW_ALL' = ANY (pg_catalog.pg_settings_get_flags(n)))
                  OR n IN (SELECT name FROM pg_catalog.pg_settings WHERE source = 'session' AND context = 'user'))`,
         [Buffer.from(arrayLiteral(names))],
         [],
