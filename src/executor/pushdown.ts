@@ -5,7 +5,7 @@
 import { BackendCode, FrontendCode, write } from "../protocol/messages.js";
 import { SqlError } from "../errors.js";
 import type { MetadataSnapshot, TableRecord } from "../metadata/cache.js";
-import { cloneAst, paramNumbers, paramTypesFor, stringList, walk, type AstNode } from "../sql/ast.js";
+import { cloneAst, paramNumbers, paramTypesFor, settingNameOf, stringList, walk, type AstNode } from "../sql/ast.js";
 import { deparseStatement, parseSql } from "../sql/parse.js";
 import { arrayLiteral } from "../sql/quote.js";
 import { nodeForGroup } from "../commands/distribute.js";
@@ -410,7 +410,7 @@ export async function shardSafety(session: Session, stmt: AstNode): Promise<Read
       if (names.length > 1 && names[0] !== "pg_catalog") unsafe = true;
       const name = names[names.length - 1];
       // A setting the workers follow reads there as here (`tenant = current_setting('app.tenant')::int`).
-      if (name !== "current_setting" || !readsAlikeOnWorkers((fc.args as AstNode[] | undefined)?.[0])) {
+      if (name !== "current_setting" || !readsAlikeOnWorkers(fc)) {
         functions.add(name);
       }
     }
@@ -527,13 +527,13 @@ export function mentionsAny(root: unknown, found: readonly string[]): boolean {
 }
 
 /**
- * Whether current_setting() of this argument reads on a worker what it reads on the coordinator:
+ * Whether this current_setting() call reads on a worker what it reads on the coordinator:
  * a setting the workers always follow, or a custom one (`app.tenant`), which they follow once set.
  * Others may be the worker server's own (port, shared_buffers, work_mem never SET), or Canopy's
  * (application_name, statement_timeout).
  */
-function readsAlikeOnWorkers(arg: AstNode | undefined): boolean {
-  const name = (arg?.A_Const as { sval?: { sval?: string } } | undefined)?.sval?.sval?.toLowerCase();
+function readsAlikeOnWorkers(call: AstNode): boolean {
+  const name = settingNameOf(call);
   if (name === undefined) return false;
   return followedSettings.includes(name) || (name.includes(".") && !name.startsWith("canopy."));
 }
@@ -550,7 +550,7 @@ function coordinatorOnlyCandidates(root: unknown): { found: string[]; functions:
     if (fc) {
       const name = stringList(fc.funcname).pop()!;
       if (catalogFunctions.test(name) || lookupTypes.test(name)) found.push(`${name}()`);
-      else if (name === "current_setting" && !readsAlikeOnWorkers((fc.args as AstNode[] | undefined)?.[0])) {
+      else if (name === "current_setting" && !readsAlikeOnWorkers(fc)) {
         found.push(`${name}()`);
       } else functions.add(name);
     }

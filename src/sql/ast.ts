@@ -175,9 +175,15 @@ export function constantText(node: unknown): string | null | undefined {
 export function settingsNamedIn(root: unknown, fn: "current_setting" | "set_config"): string[] {
   const names: string[] = [];
   walk(root, (node) => {
-    const call = node.FuncCall as { funcname?: unknown; args?: AstNode[] } | undefined;
-    const name = (call?.args?.[0]?.A_Const as { sval?: { sval?: string } } | undefined)?.sval?.sval;
-    if (call && name && stringList(call.funcname).at(-1) === fn) names.push(name.toLowerCase());
+    const call = node.FuncCall as AstNode | undefined;
+    const name = call && settingNameOf(call);
+    if (name && stringList(call.funcname).at(-1) === fn) names.push(name);
   });
   return names;
+}
+
+/** The setting a call (FuncCall) names by a constant first argument, in lower case; undefined for another. */
+export function settingNameOf(call: AstNode): string | undefined {
+  const name = constantText((call.args as AstNode[] | undefined)?.[0] ?? {});
+  return typeof name === "string" ? name.toLowerCase() : undefined;
 }
