@@ -394,6 +394,13 @@ export class Session {
   private readonly beginStatements = new Map<string, { tag: string; bind: Buffer }>();
   /** Execution states of statements parsed with parameter types, by types and text (stateForTypes). */
   private readonly typedStates = new Map<string, DistributedState>();
+  /**
+   * Canopy's statements run at every transaction (the block's start time, the commit decision),
+   * parsed on the backend under names of Canopy's, by text (internalQuery's `keep`): parsing and
+   * planning them there at each run was a third of the coordinator database's work per transaction.
+   */
+  private readonly keptStatements = new Map<string, string>();
+  private keptStatementCount = 0;
   /** Counts the client's Parse and Close of statements, DEALLOCATE and DISCARD (beginStatements). */
   private statementChanges = 0;
   /** The last Bind forwarded to the backend since the client's last Sync, and a Describe of its portal after it. */
@@ -1575,7 +1582,10 @@ export class Session {
     if (!/deallocate|discard/i.test(sql)) return;
     this.noteStatementChange();
     // They drop the statements prepared through the protocol too, Canopy's among them.
-    if (/\b(discard\s+all|deallocate\s+(prepare\s+)?all)\b/i.test(sql)) this.statements.clear();
+    if (/\b(discard\s+all|deallocate\s+(prepare\s+)?all)\b/i.test(sql)) {
+      this.statements.clear();
+      this.keptStatements.clear();
+    }
   }
 
   /** A prepared statement of the client's may have changed on the backend. */
@@ -1893,11 +1903,23 @@ export class Session {
     paramTypes: readonly number[] = [],
     kind: "may write" | "read" | "aside" = "may write",
     flush = true,
+    keep = false,
   ): Promise<(string | null)[][]> {
     const rows: (string | null)[][] = [];
-    const results = [
-      this.internalRaw(FrontendCode.Parse, write.parse("", sql, paramTypes)),
-      this.internalRaw(FrontendCode.Bind, write.bind("", "", params, paramFormats)),
+    const results: Promise<ErrorFields | null>[] = [];
+    let name = keep ? (this.keptStatements.get(sql) ?? null) : "";
+    if (name !== "") {
+      // Parsed under a name of Canopy's once per backend connection; forgotten if the Parse fails.
+      if (name === null) {
+        name = `canopy_kept_${++this.keptStatementCount}`;
+        this.keptStatements.set(sql, name);
+        const parsed = this.internalRaw(FrontendCode.Parse, write.parse(name, sql, paramTypes));
+        void parsed.then((error) => error && this.keptStatements.delete(sql));
+        results.push(parsed);
+      }
+    } else results.push(this.internalRaw(FrontendCode.Parse, write.parse("", sql, paramTypes)));
+    results.push(
+      this.internalRaw(FrontendCode.Bind, write.bind("", name, params, paramFormats)),
       this.internalRaw(
         FrontendCode.Execute,
         write.execute("", 0),
@@ -1908,7 +1930,7 @@ export class Session {
         },
         kind !== "may write",
       ),
-    ];
+    );
     if (kind === "aside" && this.pipe!.transactionStatus === 0x54 && this.pipe!.syncEndsOnlyInternal()) {
       results.push(this.internalRaw(FrontendCode.Sync, write.sync()));
     }
@@ -2013,6 +2035,8 @@ export class Session {
       [],
       [],
       "aside",
+      true,
+      true,
     ).then(
       ([[epoch, wrote, xid]]) => ({ time: utcTimestamp(epoch!), wrote: wrote === "t", xid: xid ?? null }),
       () => null,

@@ -79,6 +79,29 @@ for (const kind of clusterKinds()) {
       }
     });
 
+    test("after DEALLOCATE ALL and DISCARD ALL, Canopy prepares its own statements of a commit again", async () => {
+      // A block writing both workers commits in two phases: the block's start time and the commit
+      // decision are statements Canopy keeps prepared on the coordinator database's connection.
+      await conn.simpleQueries([
+        "CREATE TABLE names_wide (k int PRIMARY KEY, v int, t timestamptz)",
+        "SELECT create_distributed_table('names_wide', 'k')",
+        "INSERT INTO names_wide SELECT g, 0 FROM generate_series(1, 40) g",
+      ]);
+      const block = async (label: string) => {
+        for (const sql of ["BEGIN", "UPDATE names_wide SET v = v + 1, t = now()", "COMMIT"]) {
+          const answer = await conn.simpleQuery(sql);
+          assert.equal(firstError(answer), null, `${label}: ${sql}: ${errorText(answer)}`);
+        }
+      };
+      await block("first");
+      for (const drop of ["DEALLOCATE ALL", "DISCARD ALL"]) {
+        await conn.simpleQuery(drop);
+        await block(`after ${drop}`);
+      }
+      const answer = await conn.simpleQuery("SELECT sum(v), count(DISTINCT t) FROM names_wide");
+      assert.deepEqual(dataRows(answer), [["120", "1"]], errorText(answer));
+    });
+
     test("DEALLOCATE of one by name drops it, in a block too, as drivers deallocate what they prepared", async () => {
       assert.deepEqual(messageTypes(await send(parseMessage("d1", "SELECT v FROM names_dist WHERE k = 1"))), [
         "1",
