@@ -1585,6 +1585,9 @@ export class Session {
     if (/\b(discard\s+all|deallocate\s+(prepare\s+)?all)\b/i.test(sql)) {
       this.statements.clear();
       this.keptStatements.clear();
+    } else if (/canopy_kept_/i.test(sql)) {
+      // One of Canopy's kept statements deallocated by name: all are parsed again, under new names.
+      this.keptStatements.clear();
     }
   }
 

@@ -79,7 +79,7 @@ for (const kind of clusterKinds()) {
       }
     });
 
-    test("after DEALLOCATE ALL and DISCARD ALL, Canopy prepares its own statements of a commit again", async () => {
+    test("after DEALLOCATE ALL, DISCARD ALL or a DEALLOCATE of one by name, Canopy prepares its own statements of a commit again", async () => {
       // A block writing both workers commits in two phases: the block's start time and the commit
       // decision are statements Canopy keeps prepared on the coordinator database's connection.
       await conn.simpleQueries([
@@ -98,8 +98,17 @@ for (const kind of clusterKinds()) {
         await conn.simpleQuery(drop);
         await block(`after ${drop}`);
       }
+      // Also one of them deallocated by its name.
+      const kept = await conn.simpleQuery(
+        // (An embedded coordinator database lists it under its session's prefix.)
+        "SELECT quote_ident(name) FROM pg_prepared_statements WHERE name LIKE '%canopy\\_kept\\_%' ORDER BY name LIMIT 1",
+      );
+      const [[name]] = dataRows(kept);
+      assert.match(name ?? "", /canopy_kept_\d+"?$/, errorText(kept));
+      await conn.simpleQuery(`DEALLOCATE ${name}`);
+      await block(`after DEALLOCATE ${name}`);
       const answer = await conn.simpleQuery("SELECT sum(v), count(DISTINCT t) FROM names_wide");
-      assert.deepEqual(dataRows(answer), [["120", "1"]], errorText(answer));
+      assert.deepEqual(dataRows(answer), [["160", "1"]], errorText(answer));
     });
 
     test("DEALLOCATE of one by name drops it, in a block too, as drivers deallocate what they prepared", async () => {
