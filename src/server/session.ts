@@ -1897,7 +1897,8 @@ export class Session {
    * "aside" for a read asked beside the client's statement (the block's start time, its
    * transaction id), which inside a transaction block, where a Sync commits nothing, ends with one,
    * so that the client's Sync after the statement is answered without the backend
-   * (BackendPipe.answerSync).
+   * (BackendPipe.answerSync). `keep`: for a statement run at every transaction, parsed once per
+   * connection under a name of Canopy's (keptStatements) and only bound after.
    */
   async internalQuery(
     sql: string,
@@ -2038,8 +2039,8 @@ export class Session {
       [],
       [],
       "aside",
-      true,
-      true,
+      /* flush */ true,
+      /* keep */ true,
     ).then(
       ([[epoch, wrote, xid]]) => ({ time: utcTimestamp(epoch!), wrote: wrote === "t", xid: xid ?? null }),
       () => null,

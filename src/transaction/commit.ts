@@ -94,7 +94,7 @@ async function commitProtocol(
       [],
       "may write",
       flush,
-      true,
+      /* keep */ true,
     );
   // The record goes into the coordinator transaction before its commit. With the transaction's id
   // known ahead it leaves with the commit; without, it names the gid, and goes first.
