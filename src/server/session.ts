@@ -1911,17 +1911,18 @@ export class Session {
   ): Promise<(string | null)[][]> {
     const rows: (string | null)[][] = [];
     const results: Promise<ErrorFields | null>[] = [];
-    let name = keep ? (this.keptStatements.get(sql) ?? null) : "";
-    if (name !== "") {
-      // Parsed under a name of Canopy's once per backend connection; forgotten if the Parse fails.
-      if (name === null) {
+    // A kept statement is parsed under a name of Canopy's once per backend connection, and
+    // forgotten if that Parse fails.
+    let name = keep ? (this.keptStatements.get(sql) ?? "") : "";
+    if (name === "") {
+      if (keep) {
         name = `canopy_kept_${++this.keptStatementCount}`;
         this.keptStatements.set(sql, name);
-        const parsed = this.internalRaw(FrontendCode.Parse, write.parse(name, sql, paramTypes));
-        void parsed.then((error) => error && this.keptStatements.delete(sql));
-        results.push(parsed);
       }
-    } else results.push(this.internalRaw(FrontendCode.Parse, write.parse("", sql, paramTypes)));
+      const parsed = this.internalRaw(FrontendCode.Parse, write.parse(name, sql, paramTypes));
+      if (keep) void parsed.then((error) => error && this.keptStatements.delete(sql));
+      results.push(parsed);
+    }
     results.push(
       this.internalRaw(FrontendCode.Bind, write.bind("", name, params, paramFormats)),
       this.internalRaw(
