@@ -209,15 +209,33 @@ async function finishPrepared(
     await session.remote.runOutside(nodeIds[0], sql);
     crashPoint("during-commit-prepared");
   }
-  await Promise.all(
-    nodeIds.map((id) =>
-      session.remote.runOutside(id, sql).catch((e: unknown) => {
-        session.coordinator.log(
-          `${how} PREPARED ${gid} on node ${id} failed (${e instanceof Error ? e.message : String(e)}); recovery will finish it`,
-        );
-      }),
-    ),
-  );
+  await Promise.all(nodeIds.map((id) => finishOn(session, id, sql)));
+}
+
+/** How long a session waits for another backend finishing its prepared transaction (busy). */
+const busyWaitMs = 10_000;
+
+/**
+ * Runs COMMIT or ROLLBACK PREPARED on one node. A recovery pass may finish the transaction at the
+ * same moment: once it has, the gid is gone (42704) and the work is done; while it is at it, the
+ * gid is busy (55000), and the session waits for it, so that its client hears of the commit only
+ * once the data is visible there.
+ */
+async function finishOn(session: Session, nodeId: number, sql: string): Promise<void> {
+  const deadline = Date.now() + busyWaitMs;
+  for (let delayMs = 1; ; delayMs = Math.min(delayMs * 2, 100)) {
+    try {
+      return await session.remote.runOutside(nodeId, sql);
+    } catch (e) {
+      const code = e instanceof RemoteError ? e.fields.code : undefined;
+      if (code === "42704") return;
+      if (code !== "55000" || Date.now() + delayMs > deadline) {
+        const why = e instanceof Error ? e.message : String(e);
+        return session.coordinator.log(`${sql} on node ${nodeId} failed (${why}); recovery will finish it`);
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, delayMs));
+  }
 }
 
 /**

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { startLocalCluster, type TestCluster } from "../support/cluster.js";
 import { withClient as withClientAt } from "../support/client.js";
 import { startServer, stopServer } from "../../src/nodes/pgserver.js";
+import { quoteLiteral } from "../../src/sql/quote.js";
 
 describe("two-phase commit under crashes (local cluster)", () => {
   let cluster: TestCluster;
@@ -38,6 +39,12 @@ describe("two-phase commit under crashes (local cluster)", () => {
       const r = await c.query("SELECT result FROM run_command_on_workers($1) ORDER BY nodeport", [sql]);
       return r.rows.map((row) => row.result as string);
     });
+  }
+
+  async function connectTo(port: number): Promise<pg.Client> {
+    const c = new pg.Client(`postgres://postgres@127.0.0.1:${port}/postgres`);
+    await c.connect();
+    return c;
   }
 
   /** Runs recovery until nothing is left prepared on the workers (the killed session's
@@ -131,6 +138,79 @@ describe("two-phase commit under crashes (local cluster)", () => {
     await recoverAll();
     const after = await totals();
     assert.deepEqual(after, { total: 4000, moved: 0 });
+  });
+
+  test("a COMMIT whose prepared transaction another backend is finishing returns once the commit is visible", async () => {
+    // Another backend (a recovery pass) finishing the gid holds it busy; here it is held in a
+    // wait for a synchronous standby that never comes, which only the test's backend waits for.
+    const worker = await connectTo(cluster.workerPorts[0]);
+    const coordinatorDb = await connectTo(cluster.coordinatorDbPort!);
+    const blocker = await connectTo(cluster.workerPorts[0]);
+    const reload = async (settings: string[]) => {
+      for (const s of settings) await worker.query(s);
+      await worker.query("SELECT pg_reload_conf()");
+      await new Promise((r) => setTimeout(r, 300));
+    };
+    const client = new pg.Client(cluster.url);
+    await client.connect();
+    try {
+      await reload(["ALTER SYSTEM SET synchronous_commit = local"]);
+      await reload(["ALTER SYSTEM SET synchronous_standby_names = 'canopy_test_nobody'"]);
+      // Blocks that write both workers and read now(): the session then asks the coordinator
+      // database's transaction id ahead, and records its decision after PREPARE.
+      const transfer = async (amount: number) => {
+        await client.query("BEGIN");
+        for (const [id, by] of [
+          [1, amount],
+          [2, -amount],
+          [3, amount],
+          [4, -amount],
+        ]) {
+          await client.query("UPDATE accounts SET balance = balance + $2 WHERE id = $1 AND now() IS NOT NULL", [
+            id,
+            by,
+          ]);
+        }
+      };
+      for (let i = 0; i < 4; i++) {
+        await transfer(0);
+        await client.query("COMMIT");
+      }
+      await transfer(3);
+      await coordinatorDb.query("BEGIN");
+      await coordinatorDb.query("LOCK TABLE pg_catalog.pg_dist_transaction IN SHARE MODE");
+      const committed = client.query("COMMIT").then(() => Date.now());
+      let gid: string | undefined;
+      for (let i = 0; i < 100 && gid === undefined; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        gid = (await worker.query("SELECT gid FROM pg_prepared_xacts")).rows[0]?.gid;
+      }
+      assert.ok(gid, "the block was prepared on the worker before its decision");
+      await blocker.query("SET synchronous_commit = on");
+      const finishing = blocker.query(`COMMIT PREPARED ${quoteLiteral(gid)}`).catch(() => {});
+      for (let i = 0; i < 100; i++) {
+        const r = await worker.query("SELECT 1 FROM pg_stat_activity WHERE wait_event = 'SyncRep'");
+        if (r.rows.length > 0) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await coordinatorDb.query("ROLLBACK");
+      await new Promise((r) => setTimeout(r, 500));
+      const released = Date.now();
+      await reload(["ALTER SYSTEM RESET synchronous_standby_names"]);
+      await finishing;
+      assert.ok((await committed) >= released, "the COMMIT waited for the other backend's commit");
+      const r = await client.query("SELECT id, balance FROM accounts WHERE id <= 4 ORDER BY id");
+      assert.deepEqual(
+        r.rows.map((row) => row.balance),
+        [103, 97, 103, 97],
+      );
+    } finally {
+      await reload(["ALTER SYSTEM RESET synchronous_standby_names", "ALTER SYSTEM RESET synchronous_commit"]);
+      await client.end();
+      for (const c of [worker, coordinatorDb, blocker]) await c.end();
+    }
+    await withClient((c) => c.query("UPDATE accounts SET balance = 100"));
+    await recoverAll();
   });
 
   test("the client that saw COMMIT succeed finds its data, and the records are cleaned up", async () => {
