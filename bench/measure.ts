@@ -50,7 +50,7 @@ export async function medianMs(url: string, statement: string, runs = 5): Promis
   }
 }
 
-function median(values: number[]): number {
+export function median(values: number[]): number {
   return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 }
 

@@ -20,19 +20,24 @@
 //
 // A table goes to the terminal, JSON and a Markdown table to bench/results/. The run exits 1 if
 // any measurement failed (the others are still reported). Environment:
-//   CANOPY_BENCH_SECONDS  length of each pgbench run (15)
+//   CANOPY_BENCH_SECONDS  length of each timed pgbench run (10)
+//   CANOPY_BENCH_ROUNDS   timed runs per system of each pgbench workload but the idle-connections
+//                         one (3): the systems take turns, in alternating order, and each one's
+//                         median is compared, so that a slow spell of the machine (other tenants
+//                         of its host) weighs on both sides alike rather than on whichever ran in it
 //   CANOPY_BENCH_SCALE    pgbench scale: 100 000 pgbench_accounts rows each (10)
 //   CANOPY_BENCH_IDLE     idle connections of the idle-connections workload (500)
 //   CANOPY_BENCH_RESULTS  directory of the JSON and Markdown results (bench/results)
-// With the defaults a run takes about 10 minutes on a 2-core machine, 12 with --peer.
+// With the defaults a run takes about 13 minutes on a 2-core machine, 16 with --peer.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { startEmbeddedCluster, startLocalCluster, type TestCluster } from "../test/support/cluster.js";
-import { copyMs, medianMs, pgbenchTps, run, sql, withIdleConnections } from "./measure.js";
+import { copyMs, median, medianMs, pgbenchTps, run, sql, withIdleConnections } from "./measure.js";
 
-const seconds = Number(process.env.CANOPY_BENCH_SECONDS ?? 15);
+const seconds = Number(process.env.CANOPY_BENCH_SECONDS ?? 10);
+const rounds = Number(process.env.CANOPY_BENCH_ROUNDS ?? 3);
 const warmUpSeconds = 5;
 const scale = Number(process.env.CANOPY_BENCH_SCALE ?? 10);
 const idleConnections = Number(process.env.CANOPY_BENCH_IDLE ?? 500);
@@ -56,6 +61,8 @@ interface Result {
   /** Canopy relative to plain: throughput ratio (higher is better) or time ratio (lower is better). */
   ratio: number | null;
   target: string;
+  /** Each system's figure in each round, for the workloads measured in rounds (medians above). */
+  rounds?: Partial<Record<System, (number | null)[]>>;
   /** Why a figure is null. */
   errors?: Partial<Record<System, string>>;
 }
@@ -65,6 +72,8 @@ interface Workload {
   unit: "tps" | "ms";
   target: string;
   measure(url: string): Promise<number>;
+  /** Set for workloads measured in rounds (CANOPY_BENCH_ROUNDS): run once before the first. */
+  warmUp?(url: string): Promise<unknown>;
 }
 
 /** Where the files the workloads read live for the run. */
@@ -92,16 +101,18 @@ function pgbenchArgs(clients: number, ...extra: string[]): string[] {
 }
 
 /**
- * A pgbench workload's throughput, measured after a warm-up run of the same script on the same
- * system (both systems alike): the first seconds after loading, with cold caches and new
+ * A pgbench workload's throughput, measured in rounds after a warm-up run of the same script on
+ * the same system (both systems alike): the first seconds after loading, with cold caches and new
  * connections, are not what is compared.
  */
 function tpsWorkload(name: string, args: string[], target = ""): Workload {
-  const measure = async (url: string) => {
-    await pgbenchTps(url, [...args, "-T", String(warmUpSeconds)], warmUpSeconds);
-    return pgbenchTps(url, args, seconds);
+  return {
+    name,
+    unit: "tps",
+    target,
+    warmUp: (url) => pgbenchTps(url, [...args, "-T", String(warmUpSeconds)], warmUpSeconds),
+    measure: (url) => pgbenchTps(url, args, seconds),
   };
-  return { name, unit: "tps", target, measure };
 }
 
 /** One row into pgbench_history per transaction, routed by aid, as TPC-B's last statement does. */
@@ -165,9 +176,10 @@ function distributedWorkloads(cluster: Section, files: Files): Workload[] {
 }
 
 /**
- * Measures each workload on each system given a URL, in turn; the systems without one (the
- * embedded section's plain and peer) take the figure of the local section. A failure is
- * recorded and reported, not thrown, so the other figures survive it.
+ * Measures each workload on each system given a URL: in turn, or in rounds (Workload.warmUp) where
+ * the systems take turns, each round in the other order, and each one's median counts. The
+ * systems without a URL (the embedded section's plain and peer) take the figure of the local
+ * section. A failure is recorded and reported, not thrown, so the other figures survive it.
  */
 async function measureAll(cluster: Section, workloads: Workload[], urls: Partial<Record<System, string>>) {
   for (const w of workloads) {
@@ -181,18 +193,34 @@ async function measureAll(cluster: Section, workloads: Workload[], urls: Partial
       ratio: null,
       target: w.target,
     };
+    const measured = systems.filter((system) => urls[system] !== undefined);
     for (const system of systems) {
-      const url = urls[system];
-      if (url === undefined) {
-        if (local && system in local) r[system] = local[system] ?? null;
-        continue;
-      }
+      if (urls[system] === undefined && local && system in local) r[system] = local[system] ?? null;
+    }
+    const attempt = async (system: System, f: (url: string) => Promise<number>): Promise<number | null> => {
+      if (r.errors?.[system] !== undefined) return null;
       try {
-        r[system] = await w.measure(url);
+        return await f(urls[system]!);
       } catch (e) {
-        r[system] = null;
         r.errors = { ...r.errors, [system]: (e as Error).message };
+        return null;
       }
+    };
+    if (w.warmUp) {
+      const figures: Partial<Record<System, (number | null)[]>> = {};
+      for (const system of measured) {
+        figures[system] = [];
+        await attempt(system, async (url) => (await w.warmUp!(url), 0));
+      }
+      for (let round = 0; round < rounds; round++) {
+        for (const system of round % 2 === 0 ? measured : [...measured].reverse()) {
+          figures[system]!.push(await attempt(system, w.measure));
+        }
+      }
+      for (const system of measured) r[system] = r.errors?.[system] ? null : median(figures[system]! as number[]);
+      r.rounds = figures;
+    } else {
+      for (const system of measured) r[system] = await attempt(system, w.measure);
     }
     if (r.canopy !== null && r.plain) r.ratio = r.canopy / r.plain;
     results.push(r);
