@@ -28,7 +28,7 @@
 //   CANOPY_BENCH_SCALE    pgbench scale: 100 000 pgbench_accounts rows each (10)
 //   CANOPY_BENCH_IDLE     idle connections of the idle-connections workload (500)
 //   CANOPY_BENCH_RESULTS  directory of the JSON and Markdown results (bench/results)
-// With the defaults a run takes about 13 minutes on a 2-core machine, 16 with --peer.
+// With the defaults a run takes about 12 minutes on a 2-core machine, 15 with --peer.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

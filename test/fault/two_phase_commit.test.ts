@@ -1,7 +1,9 @@
 // Crashes during commit: the coordinator process killed (SIGKILL) after PREPARE, after the decision
 // is recorded, and between COMMIT PREPARED on one worker and the next; a worker stopped in the
 // middle of a transaction. After restart and recovery every transaction is wholly committed or
-// wholly absent on every node, and nothing stays prepared.
+// wholly absent on every node, and nothing stays prepared. And a session whose COMMIT PREPARED
+// meets another backend finishing the same gid (a recovery pass) answers COMMIT only once it is
+// visible.
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import pg from "pg";
@@ -188,11 +190,12 @@ describe("two-phase commit under crashes (local cluster)", () => {
       assert.ok(gid, "the block was prepared on the worker before its decision");
       await blocker.query("SET synchronous_commit = on");
       const finishing = blocker.query(`COMMIT PREPARED ${quoteLiteral(gid)}`).catch(() => {});
-      for (let i = 0; i < 100; i++) {
-        const r = await worker.query("SELECT 1 FROM pg_stat_activity WHERE wait_event = 'SyncRep'");
-        if (r.rows.length > 0) break;
-        await new Promise((r) => setTimeout(r, 20));
+      let held = false;
+      for (let i = 0; i < 100 && !held; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        held = (await worker.query("SELECT 1 FROM pg_stat_activity WHERE wait_event = 'SyncRep'")).rows.length > 0;
       }
+      assert.ok(held, "the test's backend waits for the standby, holding the gid busy");
       await coordinatorDb.query("ROLLBACK");
       await new Promise((r) => setTimeout(r, 500));
       const released = Date.now();
@@ -205,9 +208,9 @@ describe("two-phase commit under crashes (local cluster)", () => {
         [103, 97, 103, 97],
       );
     } finally {
+      await coordinatorDb.end();
       await reload(["ALTER SYSTEM RESET synchronous_standby_names", "ALTER SYSTEM RESET synchronous_commit"]);
-      await client.end();
-      for (const c of [worker, coordinatorDb, blocker]) await c.end();
+      for (const c of [client, blocker, worker]) await c.end();
     }
     await withClient((c) => c.query("UPDATE accounts SET balance = 100"));
     await recoverAll();
