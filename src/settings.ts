@@ -80,6 +80,16 @@ export const settingDefinitions: Readonly<Record<string, SettingDefinition>> = {
     max: 1 << 30,
     context: "startup",
   },
+  // How long a session's COMMIT (or ROLLBACK) PREPARED waits while another backend, a recovery
+  // pass, is finishing the same prepared transaction (commit.ts, finishOn); past it the client hears
+  // of its commit and recovery finishes that node's part.
+  "canopy.prepared_busy_wait_timeout": {
+    kind: "integer",
+    defaultValue: "10000",
+    min: 0,
+    max: intMax,
+    context: "session",
+  },
   "canopy.recover_2pc_interval": {
     kind: "integer",
     defaultValue: "60000",

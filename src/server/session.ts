@@ -257,6 +257,8 @@ export interface ExecutorSettings {
   readonly slowStartMs: number;
   /** canopy.max_cached_conns_per_worker */
   readonly cachedMax: number;
+  /** canopy.prepared_busy_wait_timeout, ms */
+  readonly preparedBusyWaitMs: number;
 }
 
 const executorSettingNames = [
@@ -264,16 +266,18 @@ const executorSettingNames = [
   "canopy.max_adaptive_executor_pool_size",
   "canopy.executor_slow_start_interval",
   "canopy.max_cached_conns_per_worker",
+  "canopy.prepared_busy_wait_timeout",
 ];
 
 function executorSettingsFrom(epoch: number, values: readonly string[]): ExecutorSettings {
-  const [log, poolSize, slowStartMs, cachedMax] = values;
+  const [log, poolSize, slowStartMs, cachedMax, preparedBusyWaitMs] = values;
   return {
     epoch,
     logRemoteCommands: log === "on",
     poolSize: +poolSize,
     slowStartMs: +slowStartMs,
     cachedMax: +cachedMax,
+    preparedBusyWaitMs: +preparedBusyWaitMs,
   };
 }
 

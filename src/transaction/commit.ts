@@ -212,24 +212,24 @@ async function finishPrepared(
   await Promise.all(nodeIds.map((id) => finishOn(session, id, sql)));
 }
 
-/** How long a session waits for another backend finishing its prepared transaction (busy). */
-const busyWaitMs = 10_000;
-
 /**
  * Runs COMMIT or ROLLBACK PREPARED on one node. A recovery pass may finish the transaction at the
  * same moment: once it has, the gid is gone (42704) and the work is done; while it is at it, the
- * gid is busy (55000), and the session waits for it, so that its client hears of the commit only
- * once the data is visible there.
+ * gid is busy (55000), and the session waits for it, up to canopy.prepared_busy_wait_timeout (as
+ * read for the PREPAREs, which refresh the executor's settings), so that its client hears of the
+ * commit only once the data is visible there. Past that, recovery finishes it, as it would after
+ * any other failure here.
  */
 async function finishOn(session: Session, nodeId: number, sql: string): Promise<void> {
-  const deadline = Date.now() + busyWaitMs;
+  let deadline: number | null = null;
   for (let delayMs = 1; ; delayMs = Math.min(delayMs * 2, 100)) {
     try {
       return await session.remote.runOutside(nodeId, sql);
     } catch (e) {
       const code = e instanceof RemoteError ? e.fields.code : undefined;
       if (code === "42704") return;
-      if (code !== "55000" || Date.now() + delayMs > deadline) {
+      if (code === "55000") deadline ??= Date.now() + session.lastExecutorSettings.preparedBusyWaitMs;
+      if (code !== "55000" || Date.now() + delayMs > deadline!) {
         const why = e instanceof Error ? e.message : String(e);
         return session.coordinator.log(`${sql} on node ${nodeId} failed (${why}); recovery will finish it`);
       }

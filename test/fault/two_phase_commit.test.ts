@@ -8,6 +8,7 @@ import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import pg from "pg";
 import { join } from "node:path";
+import { readFile } from "node:fs/promises";
 import { startLocalCluster, type TestCluster } from "../support/cluster.js";
 import { withClient as withClientAt } from "../support/client.js";
 import { startServer, stopServer } from "../../src/nodes/pgserver.js";
@@ -142,9 +143,14 @@ describe("two-phase commit under crashes (local cluster)", () => {
     assert.deepEqual(after, { total: 4000, moved: 0 });
   });
 
-  test("a COMMIT whose prepared transaction another backend is finishing returns once the commit is visible", async () => {
-    // Another backend (a recovery pass) finishing the gid holds it busy; here it is held in a
-    // wait for a synchronous standby that never comes, which only the test's backend waits for.
+  /**
+   * A block moving 3 between ids 1..4 (rows on both workers) whose COMMIT meets its gid busy on the
+   * first worker: another backend (as a recovery pass would) is finishing it, held in a wait for a
+   * synchronous standby that never comes, which only that backend waits for. The client's session
+   * sets canopy.prepared_busy_wait_timeout to `busyWaitMs` first, if given. Returns when the COMMIT
+   * returned and when the other backend was let go, once both are done.
+   */
+  async function commitWhileBusy(busyWaitMs?: number): Promise<{ committed: number; released: number }> {
     const worker = await connectTo(cluster.workerPorts[0]);
     const coordinatorDb = await connectTo(cluster.coordinatorDbPort!);
     const blocker = await connectTo(cluster.workerPorts[0]);
@@ -156,6 +162,7 @@ describe("two-phase commit under crashes (local cluster)", () => {
     const client = new pg.Client(cluster.url);
     await client.connect();
     try {
+      if (busyWaitMs !== undefined) await client.query(`SET canopy.prepared_busy_wait_timeout = ${busyWaitMs}`);
       await reload(["ALTER SYSTEM SET synchronous_commit = local"]);
       await reload(["ALTER SYSTEM SET synchronous_standby_names = 'canopy_test_nobody'"]);
       // Blocks that write both workers and read now(): the session then asks the coordinator
@@ -201,19 +208,34 @@ describe("two-phase commit under crashes (local cluster)", () => {
       const released = Date.now();
       await reload(["ALTER SYSTEM RESET synchronous_standby_names"]);
       await finishing;
-      assert.ok((await committed) >= released, "the COMMIT waited for the other backend's commit");
+      const result = { committed: await committed, released };
       const r = await client.query("SELECT id, balance FROM accounts WHERE id <= 4 ORDER BY id");
       assert.deepEqual(
         r.rows.map((row) => row.balance),
         [103, 97, 103, 97],
       );
+      return result;
     } finally {
       await coordinatorDb.end();
       await reload(["ALTER SYSTEM RESET synchronous_standby_names", "ALTER SYSTEM RESET synchronous_commit"]);
       for (const c of [client, blocker, worker]) await c.end();
+      await withClient((c) => c.query("UPDATE accounts SET balance = 100"));
+      await recoverAll();
     }
-    await withClient((c) => c.query("UPDATE accounts SET balance = 100"));
-    await recoverAll();
+  }
+
+  test("a COMMIT whose prepared transaction another backend is finishing returns once the commit is visible", async () => {
+    const { committed, released } = await commitWhileBusy();
+    assert.ok(committed >= released, "the COMMIT waited for the other backend's commit");
+  });
+
+  test("canopy.prepared_busy_wait_timeout bounds that wait, and leaves the rest to recovery", async () => {
+    const log = join(cluster.dir!, "coordinator.log");
+    const logged = (await readFile(log, "utf8")).length;
+    const { committed, released } = await commitWhileBusy(200);
+    assert.ok(committed < released, "the COMMIT returned while the other backend still held the gid");
+    const since = (await readFile(log, "utf8")).slice(logged);
+    assert.match(since, /COMMIT PREPARED .* failed \(.*is busy.*\); recovery will finish it/);
   });
 
   test("the client that saw COMMIT succeed finds its data, and the records are cleaned up", async () => {

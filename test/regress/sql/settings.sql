@@ -42,3 +42,9 @@ SET canopy.shard_count = 'x';
 SELECT 1;
 ROLLBACK;
 SHOW canopy.shard_count;
+-- how long a COMMIT PREPARED waits for a recovery pass finishing the same gid, in ms
+SHOW canopy.prepared_busy_wait_timeout;
+SET canopy.prepared_busy_wait_timeout = -1;
+SET canopy.prepared_busy_wait_timeout = 0;
+SHOW canopy.prepared_busy_wait_timeout;
+RESET canopy.prepared_busy_wait_timeout;
