@@ -107,6 +107,11 @@ export interface Invocation {
   readonly collect?: RowCollector;
   /** The parameters' types as the statement declares them (0: inferred), when it declares any. */
   readonly paramTypes?: readonly number[];
+  /**
+   * The session's settings that the workers are given, by lower-case name, when the statement
+   * reads some with current_setting(): a distribution column compared with one routes by its value.
+   */
+  readonly settingValues?: ReadonlyMap<string, string>;
 }
 
 const TEXT_OID = 25;
@@ -130,11 +135,17 @@ export async function runIntercepted(session: Session, st: InterceptedStatement,
   if (st.deallocate !== undefined) return session.deallocate(st, inv);
   // A function may have set what the statement reads (`SELECT set_tenant(5)` calling set_config):
   // the workers get the settings as they are now, a custom one it names too.
-  if (st.distributed && /current_setting/i.test(st.sql)) {
+  const readsSettings = (st.distributed || st.explain) && /current_setting/i.test(st.sql);
+  if (readsSettings) {
     session.remote.noteSetSettings(settingsNamedIn(st.stmt, "current_setting").filter((n) => n.includes(".")));
     session.settingsEpoch++;
   }
   return session.runInterruptible(async () => {
+    // Read as the statement began (outside a failed block), in this settings epoch: the values the
+    // workers are given with it.
+    const known = readsSettings ? session.remote.knownSettings() : null;
+    if (known)
+      inv = { ...inv, settingValues: new Map(known.names.map((n, i) => [n.toLowerCase(), known.followed[i]])) };
     if (st.explain) return runExplain(session, st, inv);
     if (st.distributed) return runDistributed(session, st, inv);
     if (st.sqlPrepare) return prepareStatement(session, st, inv);

@@ -864,6 +864,7 @@ const UNKNOWN_OID = 705;
  */
 function valueText(v: ValueSource, inv: Invocation, typeOid: number): string | null {
   if (v.kind === "const") return v.text;
+  if (v.kind === "setting") return inv.settingValues?.get(v.name) ?? null;
   const p = inv.params[v.number - 1];
   if (p === undefined || p === null) return null;
   const declared = inv.paramTypes?.[v.number - 1] ?? 0;
@@ -1491,9 +1492,10 @@ async function insert(
       const v = expr ? keyValueSource(expr, table) : null;
       let text = v ? valueText(v, inv, table.partitionType) : null;
       // A value cast to some type is converted to the column's, not read as it: evaluated. So is a
-      // parameter of another type, or in a binary format read here for the column's type only.
+      // parameter of another type, or in a binary format read here for the column's type only, and
+      // a setting the workers are not given (unknown to the session: PostgreSQL's error follows).
       const converted = !!expr?.TypeCast && shardIndexOf(table, text) === null;
-      const unread = v?.kind === "param" && text === null && !!inv.params[v.number - 1];
+      const unread = text === null && (v?.kind === "setting" || (v?.kind === "param" && !!inv.params[v.number - 1]));
       if ((v === null || converted || unread) && expr && !expr.SetToDefault) {
         text = await evaluate(session, expr, inv, table);
         row[position] = constantNode(text, expr);

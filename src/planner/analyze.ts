@@ -7,9 +7,15 @@ import { stringList, walk } from "../sql/ast.js";
 import type { TableRecord } from "../metadata/cache.js";
 import { oid as typeOids } from "../metadata/hash.js";
 
-/** Where a pinned value comes from: a constant of the statement or a parameter of the Bind. */
+/**
+ * Where a pinned value comes from: a constant of the statement, a parameter of the Bind, or a
+ * setting of the session the statement reads with current_setting() (a tenant's id, say), whose
+ * value the workers are given with the statement.
+ */
 export type ValueSource =
-  { readonly kind: "const"; readonly text: string } | { readonly kind: "param"; readonly number: number };
+  | { readonly kind: "const"; readonly text: string }
+  | { readonly kind: "param"; readonly number: number }
+  | { readonly kind: "setting"; readonly name: string };
 
 /** One reference to a table in the statement (a RangeVar in FROM, or a DML target). */
 export interface RelationRef {
@@ -194,11 +200,36 @@ export function valueSource(node: AstNode): ValueSource | null {
  * INSERT path evaluates it, a lookup searches every shard.
  */
 export function keyValueSource(node: AstNode, table: TableRecord): ValueSource | null {
-  const cast = node.TypeCast as { typeName: AstNode } | undefined;
+  const cast = node.TypeCast as { typeName: AstNode; arg: AstNode } | undefined;
   if (cast && !castKeepsValue(cast.typeName, table.partitionType)) return null;
+  // current_setting() is text: read as the cast's type as a string constant is, or bare as text.
+  const setting = settingRead(cast ? cast.arg : node);
+  if (setting !== null) {
+    return cast || typeKeepsValue(typeOids.text, table.partitionType) ? { kind: "setting", name: setting } : null;
+  }
   // A number with a point or an exponent is a numeric: an integer column rounds it (410.0, 2.5e0).
   if ((node.A_Const as { fval?: unknown } | undefined)?.fval && integerTypes.has(table.partitionType)) return null;
   return valueSource(node);
+}
+
+/**
+ * The setting `current_setting('name')` or `current_setting('name', missing_ok)` reads, in lower
+ * case (setting names are case-insensitive), when `node` is such a call with constant arguments;
+ * else null.
+ */
+function settingRead(node: AstNode): string | null {
+  const call = node.FuncCall as
+    { funcname?: unknown; args?: AstNode[]; agg_order?: unknown; agg_filter?: unknown; over?: unknown } | undefined;
+  if (!call || call.agg_order || call.agg_filter || call.over) return null;
+  const name = stringList(call.funcname);
+  if (name.at(-1) !== "current_setting" || name.length > 2 || (name.length === 2 && name[0] !== "pg_catalog")) {
+    return null;
+  }
+  const [setting, missingOk, ...more] = call.args ?? [];
+  const text = (setting?.A_Const as { sval?: { sval?: string } } | undefined)?.sval?.sval;
+  if (typeof text !== "string" || more.length > 0) return null;
+  if (missingOk && !(missingOk.A_Const as { boolval?: unknown } | undefined)?.boolval) return null;
+  return text.toLowerCase();
 }
 
 /** Built-in types by name, as a TypeName node spells them (`int` is pg_catalog.int4). */

@@ -1,6 +1,9 @@
 // node-postgres clients in tests: one for a piece of a test's work, closed afterwards whatever
-// happens; the outcome of a query that may fail.
+// happens, or one for the tests of a describe with their cluster; the outcome of a query that may
+// fail.
+import { before, after } from "node:test";
 import pg from "pg";
+import { startCluster, type TestCluster } from "./cluster.js";
 import { RawConnection, cancelRequest } from "./raw.js";
 
 /** A connected client whose connection errors surface through its queries. */
@@ -38,4 +41,28 @@ export async function sendCancel(port: number, client: pg.Client): Promise<void>
   const conn = await RawConnection.connect(port);
   conn.write(cancelRequest(processID, secretKey));
   await conn.waitClosed(3000);
+}
+
+/** A cluster and a node-postgres client on it, for the tests of one describe (see clientSuite). */
+export interface ClientSuite {
+  cluster: TestCluster;
+  c: pg.Client;
+}
+
+/**
+ * Within a describe: before its tests, starts a cluster of `kind`, connects a client and runs each
+ * of `setup` with it; after them, closes both.
+ */
+export function clientSuite(kind: "local" | "embedded", setup: readonly string[] = []): ClientSuite {
+  const suite = {} as ClientSuite;
+  before(async () => {
+    suite.cluster = await startCluster(kind);
+    suite.c = await connect(suite.cluster.url);
+    for (const sql of setup) await suite.c.query(sql);
+  });
+  after(async () => {
+    await suite.c?.end();
+    await suite.cluster?.stop();
+  });
+  return suite;
 }

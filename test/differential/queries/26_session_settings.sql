@@ -101,6 +101,54 @@ SELECT set_config('app.tenant', '5', false);
 
 DROP FUNCTION diff_set_tenant(int);
 
+-- A distribution column compared with a setting routes by the setting's value as the statement
+-- runs (a tenant's id set per session): in joins of co-located tables, IN lists, modifications,
+-- blocks with SET LOCAL, and a text column compared with the bare setting.
+SELECT c.id, count(k.id) FROM companies c JOIN clicks k ON k.company_id = c.id
+WHERE c.id = current_setting('app.tenant')::int GROUP BY c.id;
+
+SELECT company_id, count(*) FROM clicks WHERE company_id IN (current_setting('app.tenant')::bigint, 7) GROUP BY company_id;
+
+SELECT count(*) FROM clicks WHERE current_setting('app.tenant')::int = company_id AND is_bot;
+
+BEGIN;
+
+SET LOCAL app.tenant = '6';
+
+SELECT company_id, count(*) FROM clicks WHERE company_id = current_setting('app.tenant')::int GROUP BY company_id;
+
+UPDATE companies SET name = name || ' (tenant)' WHERE id = current_setting('app.tenant')::int RETURNING id, name;
+
+COMMIT;
+
+SELECT company_id, count(*) FROM clicks WHERE company_id = current_setting('app.tenant')::int GROUP BY company_id;
+
+UPDATE companies SET name = replace(name, ' (tenant)', '') WHERE id = pg_catalog.current_setting('app.tenant', false)::int;
+
+DELETE FROM company_notes WHERE company_id = current_setting('app.tenant')::int AND false;
+
+SELECT set_config('app.login', 'alice', false);
+
+SELECT username, display_name FROM users WHERE username = current_setting('app.login');
+
+SELECT count(*) FROM posts WHERE username = current_setting('app.login');
+
+SET app.login = '';
+
+SELECT username FROM users WHERE username = current_setting('app.login');
+
+SELECT count(*) FROM users WHERE username = current_setting('app.no_such_user', true);
+
+-- @error
+SELECT count(*) FROM users WHERE username = current_setting('app.no_such_user');
+
+SET app.tenant = 'five';
+
+-- @error
+SELECT count(*) FROM clicks WHERE company_id = current_setting('app.tenant')::int;
+
+SET app.tenant = '5';
+
 -- Settings the workers do not take, or take as their own server's, read as the coordinator's.
 SET statement_timeout = '1min';
 
@@ -111,6 +159,8 @@ SELECT DISTINCT current_setting('statement_timeout'), current_setting('applicati
 RESET statement_timeout;
 
 RESET app.tenant;
+
+RESET app.login;
 
 RESET work_mem;
 
