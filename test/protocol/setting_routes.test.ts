@@ -3,7 +3,7 @@
 // setting's value as the statement runs, instead of every shard: SELECTs, joins of co-located
 // tables, IN lists, UPDATE, DELETE and INSERT, the value set by SET, SET LOCAL or set_config(). A
 // setting that is not set, or whose value is not of the column's type, fails as PostgreSQL does.
-// The answers themselves are the differential tests' (26_session_settings.sql).
+// Their answers are also compared with PostgreSQL's in the differential tests (26_session_settings.sql).
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import { clusterKinds } from "../support/cluster.js";
@@ -76,7 +76,7 @@ for (const kind of clusterKinds()) {
       );
     });
 
-    test("a prepared statement, planned once, routes each execution by the setting's value then", async () => {
+    test("a prepared statement, planned once, goes at each execution to the shard of the setting's value then", async () => {
       const prepared = {
         name: "by_tenant",
         text: "SELECT total FROM orders WHERE tenant = current_setting('app.tenant')::int AND id = 1",
@@ -85,10 +85,25 @@ for (const kind of clusterKinds()) {
         name: "add_order",
         text: "INSERT INTO orders VALUES (current_setting('app.tenant')::int, $1, 0)",
       };
-      for (const [i, tenant] of [2, 4, 2].entries()) {
-        await suite.c.query(`SET app.tenant = '${tenant}'`);
-        assert.deepEqual((await suite.c.query(prepared)).rows, [{ total: tenant * 100 + 1 }]);
-        await suite.c.query({ ...insert, values: [10 + i] });
+      // The shards each execution's commands name, as canopy.log_remote_commands reports them.
+      const notices: string[] = [];
+      const note = (n: { message?: string }) => notices.push(n.message ?? "");
+      const shardsNamed = () => new Set(notices.flatMap((m) => m.match(/\borders_\d+/g) ?? []));
+      suite.c.on("notice", note);
+      await suite.c.query("SET canopy.log_remote_commands = on");
+      try {
+        for (const [i, tenant] of [2, 4, 2].entries()) {
+          await suite.c.query(`SET app.tenant = '${tenant}'`);
+          notices.length = 0;
+          assert.deepEqual((await suite.c.query(prepared)).rows, [{ total: tenant * 100 + 1 }]);
+          assert.equal(shardsNamed().size, 1, notices.join("\n"));
+          notices.length = 0;
+          await suite.c.query({ ...insert, values: [10 + i] });
+          assert.equal(shardsNamed().size, 1, notices.join("\n"));
+        }
+      } finally {
+        await suite.c.query("RESET canopy.log_remote_commands");
+        suite.c.off("notice", note);
       }
       const added = await suite.c.query("SELECT tenant, id FROM orders WHERE id >= 10 ORDER BY id");
       assert.deepEqual(added.rows, [
