@@ -3,7 +3,7 @@
 // middle of a transaction. After restart and recovery every transaction is wholly committed or
 // wholly absent on every node, and nothing stays prepared. And a session whose COMMIT PREPARED
 // meets another backend finishing the same gid (a recovery pass) answers COMMIT only once it is
-// visible.
+// visible, or once canopy.prepared_busy_wait_timeout has passed, leaving that node to recovery.
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import pg from "pg";
