@@ -134,10 +134,12 @@ export async function runIntercepted(session: Session, st: InterceptedStatement,
   if (st.constraintsSet) return runSetConstraints(session, st, inv);
   if (st.deallocate !== undefined) return session.deallocate(st, inv);
   // A function may have set what the statement reads (`SELECT set_tenant(5)` calling set_config):
-  // the workers get the settings as they are now, a custom one it names too.
-  const readsSettings = (st.distributed || st.explain) && /current_setting/i.test(st.sql);
+  // the workers get the settings as they are now, a custom one it names too. An EXECUTE runs the
+  // statement its name holds.
+  const runs = st.sqlExecute ? session.sqlPrepared.get((st.stmt.ExecuteStmt as { name: string }).name)?.query : st;
+  const readsSettings = !!runs && (runs.distributed || runs.explain) && /current_setting/i.test(runs.sql);
   if (readsSettings) {
-    session.remote.noteSetSettings(settingsNamedIn(st.stmt, "current_setting").filter((n) => n.includes(".")));
+    session.remote.noteSetSettings(settingsNamedIn(runs.stmt, "current_setting").filter((n) => n.includes(".")));
     session.settingsEpoch++;
   }
   return session.runInterruptible(async () => {

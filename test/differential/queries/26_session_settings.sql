@@ -97,6 +97,17 @@ SELECT diff_set_tenant(8);
 
 SELECT id, current_setting('app.tenant') FROM companies WHERE id = 3;
 
+-- A statement PREPAREd in SQL reads the settings as they are at each EXECUTE.
+PREPARE diff_by_tenant AS SELECT count(*), min(id) FROM clicks WHERE company_id = current_setting('app.tenant')::int;
+
+EXECUTE diff_by_tenant;
+
+SELECT diff_set_tenant(7);
+
+EXECUTE diff_by_tenant;
+
+DEALLOCATE diff_by_tenant;
+
 SELECT set_config('app.tenant', '5', false);
 
 DROP FUNCTION diff_set_tenant(int);
