@@ -138,6 +138,23 @@ UPDATE companies SET name = replace(name, ' (tenant)', '') WHERE id = pg_catalog
 
 DELETE FROM company_notes WHERE company_id = current_setting('app.tenant')::int AND false;
 
+SELECT company_id, count(*) FROM clicks WHERE company_id = ANY (ARRAY[current_setting('app.tenant')::int]) GROUP BY company_id;
+
+INSERT INTO company_notes (company_id, note_id, author, body)
+VALUES (current_setting('app.tenant')::int, 990001, 'tenant', 'one row') RETURNING company_id, note_id;
+
+INSERT INTO company_notes (company_id, note_id, author, body)
+VALUES (current_setting('app.tenant')::int, 990002, 'tenant', 'two rows'), (current_setting('app.tenant')::int + 1, 990003, 'tenant', 'two rows');
+
+SELECT company_id, note_id, body FROM company_notes WHERE company_id = current_setting('app.tenant')::int AND note_id > 990000;
+
+-- Found again by constants, which route on their own: the rows went to their shards.
+SELECT company_id, note_id FROM company_notes WHERE company_id = 5 AND note_id > 990000;
+
+SELECT company_id, note_id FROM company_notes WHERE company_id = 6 AND note_id > 990000;
+
+DELETE FROM company_notes WHERE note_id > 990000 AND company_id IN (current_setting('app.tenant')::int, current_setting('app.tenant')::int + 1);
+
 SELECT set_config('app.login', 'alice', false);
 
 SELECT username, display_name FROM users WHERE username = current_setting('app.login');
