@@ -13,6 +13,7 @@ import {
   cloneAst,
   expressionFromTemplate,
   paramTypesFor,
+  settingNameOf,
   stringList,
   jsonText,
   textCast,
@@ -24,6 +25,7 @@ import {
 import { deparseStatement } from "../sql/parse.js";
 import type { Session } from "../server/session.js";
 import type { Invocation } from "../commands/intercept.js";
+import { followedSettings } from "./remote.js";
 
 /** A column of a distributed or reference table's shell, as the coordinator's executors need it. */
 export interface ColumnInfo {
@@ -283,23 +285,77 @@ export function literal(text: string | null): AstNode {
 export const transactionFunctions = new Set(["now", "transaction_timestamp", "statement_timestamp"]);
 
 /**
- * The calls in a modification whose value depends on the transaction or the session (now(),
- * CURRENT_TIMESTAMP, CURRENT_USER, …): the coordinator database evaluates them, so that every
- * shard of a statement gets the coordinator transaction's value.
+ * Functions whose answer, for constant arguments, is about the session, transaction, server or
+ * catalog of the node that runs them: a worker would answer about its own (its database, backend,
+ * transaction id, settings, shards). All are stable, so PostgreSQL gives one answer per
+ * statement too; the coordinator database gives it for every shard.
+ */
+const coordinatorValueFunctions =
+  /^(current_setting|current_database|current_schemas?|version|pg_backend_pid|inet_(client|server)_(addr|port)|txid_current(_snapshot)?|pg_current_xact_id|pg_current_snapshot|pg_postmaster_start_time|pg_conf_load_time|pg_my_temp_schema|has_[a-z_]+_privilege|pg_has_role|pg_get_userbyid|(obj|col|shobj)_description)$/;
+
+/**
+ * Whether this current_setting() call reads on a worker what it reads on the coordinator:
+ * a setting the workers always follow, or a custom one (`app.tenant`), which they follow once set.
+ * Others may be the worker server's own (port, shared_buffers, work_mem never SET), or Canopy's
+ * (application_name, statement_timeout).
+ */
+export function readsAlikeOnWorkers(call: AstNode): boolean {
+  const name = settingNameOf(call);
+  if (name === undefined) return false;
+  return followedSettings.includes(name) || (name.includes(".") && !name.startsWith("canopy."));
+}
+
+/** Whether a call is one whose value the coordinator database gives for the statement (transactionValueSites). */
+function isValueCall(fc: AstNode): boolean {
+  if (fc.over || fc.agg_star || fc.agg_filter || fc.agg_order || fc.agg_distinct || fc.func_variadic) return false;
+  const names = stringList(fc.funcname);
+  if (names.length > 1 && names[0] !== "pg_catalog") return false;
+  const name = names[names.length - 1];
+  if (transactionFunctions.has(name)) return !fc.args;
+  if (!coordinatorValueFunctions.test(name) || (name === "current_setting" && readsAlikeOnWorkers(fc))) return false;
+  return ((fc.args as AstNode[] | undefined) ?? []).every(isConstantValue);
+}
+
+/** Constants, casts of them, and value calls of them: what a value call's arguments may be. */
+function isConstantValue(node: AstNode): boolean {
+  if (node.A_Const || node.SQLValueFunction) return true;
+  const cast = node.TypeCast as { arg: AstNode } | undefined;
+  if (cast) return isConstantValue(cast.arg);
+  const fc = node.FuncCall as AstNode | undefined;
+  return !!fc && isValueCall(fc);
+}
+
+/**
+ * The calls in a statement whose value is the transaction's, the session's or the coordinator's
+ * (now(), CURRENT_TIMESTAMP, CURRENT_USER, current_setting('work_mem'), txid_current(),
+ * current_database(), …, with constant arguments): the coordinator database evaluates each once,
+ * so that every shard of a statement gets the coordinator transaction's value. Outermost calls
+ * only; none in FROM, where a function stays a function.
  */
 export function transactionValueSites(stmt: AstNode): AstNode[] {
   const sites: AstNode[] = [];
+  const inside = new Set<unknown>();
+  const enclose = (root: unknown) => walk(root, (n) => void inside.add(n));
   walk(stmt, (node) => {
-    if (node.SQLValueFunction) sites.push(node);
+    if (inside.has(node)) return;
+    if ((node.RangeFunction as AstNode | undefined)?.functions) {
+      enclose((node.RangeFunction as AstNode).functions);
+      return;
+    }
     const fc = node.FuncCall as AstNode | undefined;
-    if (fc && !fc.args && !fc.over) {
-      const name = stringList(fc.funcname);
-      if ((name.length === 1 || name[0] === "pg_catalog") && transactionFunctions.has(name[name.length - 1])) {
-        sites.push(node);
-      }
+    if (node.SQLValueFunction || (fc && isValueCall(fc))) {
+      sites.push(node);
+      enclose(node);
     }
   });
   return sites;
+}
+
+/** A copy of a statement with its transaction value sites as NULL: what remains for the shards to answer. */
+export function withoutSites(stmt: AstNode): AstNode {
+  const copy = cloneAst(stmt);
+  for (const site of transactionValueSites(copy)) replaceSite(site, { A_Const: { isnull: true } });
+  return copy;
 }
 
 /**
@@ -314,20 +370,47 @@ export function isTransactionStartTime(site: AstNode): boolean {
 }
 
 /**
- * The SELECT giving, per site, its value as text and its type's name, in the coordinator database.
- * The text is the JSON form (jsonText): a timestamptz's own text may name its zone by an
- * abbreviation that the shards would read as another zone's (IST in Asia/Kolkata as Israel's).
+ * The SELECT giving, per site, its value as text, its text for an array, and its type's name, in
+ * the coordinator database; each site is evaluated once (a subquery), read by siteValues. A value
+ * is in its JSON form (jsonText), which the shards read under any settings: a timestamptz's own
+ * text may name its zone by an abbreviation that they would read as another zone's (IST in
+ * Asia/Kolkata as Israel's). An array's JSON form is not its type's input, its own text is.
  */
 export function transactionValuesQuery(sites: readonly AstNode[]): string {
-  const targetList = sites.flatMap((site) => [
-    { ResTarget: { val: jsonText(structuredClone(site)) } },
-    {
-      ResTarget: {
-        val: { TypeCast: { arg: call("pg_typeof", [structuredClone(site)]), typeName: typeNameNode("text") } },
-      },
-    },
+  const column = (i: number) => expressionFromTemplate(`s.v${i}`);
+  const targetList = sites.flatMap((_, i) => [
+    { ResTarget: { val: jsonText(column(i)) } },
+    { ResTarget: { val: textCast(column(i)) } },
+    { ResTarget: { val: textCast(call("pg_typeof", [column(i)])) } },
   ]);
-  return deparseStatement({ SelectStmt: { targetList, limitOption: "LIMIT_OPTION_DEFAULT", op: "SETOP_NONE" } });
+  const values = sites.map((site, i) => ({ ResTarget: { name: `v${i}`, val: structuredClone(site) } }));
+  return deparseStatement({
+    SelectStmt: {
+      targetList,
+      fromClause: [
+        {
+          RangeSubselect: {
+            subquery: { SelectStmt: { targetList: values, limitOption: "LIMIT_OPTION_DEFAULT", op: "SETOP_NONE" } },
+            alias: { aliasname: "s" },
+          },
+        },
+      ],
+      limitOption: "LIMIT_OPTION_DEFAULT",
+      op: "SETOP_NONE",
+    },
+  });
+}
+
+/** The values and type names of transactionValuesQuery's answer, site by site. */
+export function siteValues(row: readonly (string | null)[]): { texts: (string | null)[]; types: string[] } {
+  const texts: (string | null)[] = [];
+  const types: string[] = [];
+  for (let i = 0; i < row.length; i += 3) {
+    const type = row[i + 2]!;
+    texts.push(type.endsWith("]") ? row[i + 1] : row[i]);
+    types.push(type);
+  }
+  return { texts, types };
 }
 
 /** Replaces a site by `expr`, in place. */
@@ -343,8 +426,8 @@ export function replaceSite(site: AstNode, expr: AstNode): void {
 export async function evaluateTransactionValues(session: Session, stmt: AstNode): Promise<void> {
   const sites = transactionValueSites(stmt);
   if (sites.length === 0) return;
-  const [row] = await session.internalQuery(transactionValuesQuery(sites));
+  const { texts, types } = siteValues((await session.internalQuery(transactionValuesQuery(sites)))[0]);
   sites.forEach((site, i) =>
-    replaceSite(site, { TypeCast: { arg: literal(row[2 * i]), typeName: typeNameNode(row[2 * i + 1]!) } }),
+    replaceSite(site, { TypeCast: { arg: literal(texts[i]), typeName: typeNameNode(types[i]) } }),
   );
 }

@@ -61,6 +61,8 @@ import {
   isTransactionStartTime,
   replaceSite,
   sequenceFunctions,
+  siteValues,
+  withoutSites,
   transactionValueSites,
   transactionValuesQuery,
   type ColumnInfo,
@@ -93,8 +95,12 @@ export interface DistributedState {
   views?: ViewExpansion;
   /** What of the statement only the coordinator database answers (coordinatorOnly), and its key. */
   coordinatorOnly?: { key: string; found: readonly string[] };
+  /** The same, beyond the statement's transaction value sites (coordinatorOnlyIn). */
+  coordinatorOnlyBeyondSites?: { key: string; found: readonly string[] };
   /** What the checks before planning need of the statement (statementFacts). */
   facts?: StatementFacts;
+  /** A SELECT with its transaction value sites as parameters (withSiteValues), or null when it has none. */
+  sited?: { key: string; valuesQuery: string | null; types: string; statement: InterceptedStatement | null };
 }
 
 /** What the checks before planning need of a statement, found in one walk of it. */
@@ -413,6 +419,14 @@ async function plan(
       hint: "Filter the distributed tables by their distribution column so the query reaches one shard.",
     });
   }
+  if (stmt.SelectStmt && !into) {
+    const sited = await withSiteValues(session, st, metadata, inv);
+    if (sited) {
+      // The client's columns are named as its statement names them (`now`, not `timestamptz`).
+      if (inv.describe) await sendRowDescription(session, st, inv);
+      return runRead(session, sited.st, { ...sited.inv, describe: false }, inBlock);
+    }
+  }
   const pushable = !hasLocal && stmt.SelectStmt && !broadcastsTooMuch(st, inv, dist);
   if (pushable && (await runPushdown(session, st, stmt, dist, metadata, inv, inBlock))) {
     return recordExecution(session, st, inv, null);
@@ -451,17 +465,23 @@ export class ClientRows {
 /** DeclareCursorStmt's option bit for WITH HOLD (PostgreSQL's CURSOR_OPT_HOLD). */
 const CURSOR_OPT_HOLD = 0x20;
 
-/** What of the statement only the coordinator database answers, found once per metadata and search_path. */
+/**
+ * What of the statement only the coordinator database answers, found once per metadata and
+ * search_path; with `beyondSites`, what of it remains once its transaction value sites are
+ * given their values (what a modification cannot run on the shards).
+ */
 async function coordinatorOnlyIn(
   session: Session,
   st: InterceptedStatement,
   metadata: MetadataSnapshot,
+  beyondSites = false,
 ): Promise<readonly string[]> {
   const state = st.distributed!;
   const key = `${metadata.version}:${session.searchPathEpoch}`;
-  if (state.coordinatorOnly?.key !== key)
-    state.coordinatorOnly = { key, found: await coordinatorOnly(session, st.stmt) };
-  return state.coordinatorOnly.found;
+  const field = beyondSites ? "coordinatorOnlyBeyondSites" : "coordinatorOnly";
+  if (state[field]?.key !== key)
+    state[field] = { key, found: await coordinatorOnly(session, beyondSites ? withoutSites(st.stmt) : st.stmt) };
+  return state[field]!.found;
 }
 
 /**
@@ -479,8 +499,8 @@ async function refuseCoordinatorOnly(
   // with them) are planned as a query of their own; the rest of it runs on the shards.
   const values = st.stmt.InsertStmt as AstNode | undefined;
   const withClause = values && isInsertSelect(st.stmt) ? undefined : values?.withClause;
-  const onShards = values ? { InsertStmt: { ...values, selectStmt: undefined, withClause } } : st.stmt;
-  const [found] = (await coordinatorOnlyIn(session, st, metadata)).filter(
+  const onShards = values ? withoutSites({ InsertStmt: { ...values, selectStmt: undefined, withClause } }) : st.stmt;
+  const [found] = (await coordinatorOnlyIn(session, st, metadata, true)).filter(
     (f) => !(f.endsWith("()") && sequenceFunctions.has(f.slice(0, -2))) && (!values || mentionsAny(onShards, [f])),
   );
   if (found === undefined) return;
@@ -686,7 +706,7 @@ async function modificationRouterPlan(
     pins = new Map([[target, [value]]]);
   }
   // Sequence calls and what else only the coordinator database answers are evaluated there.
-  if ((await coordinatorOnlyIn(session, st, metadata)).length > 0) return null;
+  if ((await coordinatorOnlyIn(session, st, metadata, true)).length > 0) return null;
   const plan = routerPlan(session, st, dist, metadata, pins);
   if (!plan) return null;
   return { ...plan, modification: { ...(await routerSites(session, st, inv)), ownTimeTasks: new Map() } };
@@ -708,14 +728,66 @@ async function routerSites(session: Session, st: InterceptedStatement, inv: Invo
   if (sites.length > 0) {
     // The sites' types, once: the shards read each value as the type its call returns.
     valuesQuery = transactionValuesQuery(sites);
-    const [row] = await session.internalQuery(valuesQuery);
-    sites.forEach((site, i) =>
-      replaceSite(site, {
-        TypeCast: { arg: { ParamRef: { number: inv.params.length + i + 1 } }, typeName: typeNameNode(row[2 * i + 1]!) },
-      }),
-    );
+    const { types } = siteValues((await session.internalQuery(valuesQuery))[0]);
+    sitesAsParams(sites, types, inv.params.length);
   }
   return { template, paramCount: inv.params.length, valuesQuery, siteCount: sites.length, startTimeOnly };
+}
+
+/** Replaces each site by a parameter numbered after the statement's `count`, cast to its type. */
+function sitesAsParams(sites: readonly AstNode[], types: readonly string[], count: number): void {
+  sites.forEach((site, i) =>
+    replaceSite(site, { TypeCast: { arg: { ParamRef: { number: count + i + 1 } }, typeName: typeNameNode(types[i]) } }),
+  );
+}
+
+/**
+ * A SELECT calling what only the coordinator database answers for the whole statement (its
+ * transaction value sites: now(), CURRENT_USER, current_setting('work_mem'), txid_current(), …)
+ * as the statement with those calls as parameters after the client's, and this execution's
+ * invocation with their values, evaluated there in one round trip. The shards can then run it
+ * (a filter on now() - interval '1 hour' among them) instead of sending their rows to the
+ * coordinator. Null when it calls none. The rewritten statement is kept while the metadata, the
+ * search_path and the sites' types stay the same.
+ */
+async function withSiteValues(
+  session: Session,
+  st: InterceptedStatement,
+  metadata: MetadataSnapshot,
+  inv: Invocation,
+): Promise<{ st: InterceptedStatement; inv: Invocation } | null> {
+  const state = st.distributed!;
+  const key = `${metadata.version}:${session.searchPathEpoch}:${inv.params.length}`;
+  if (state.sited?.key !== key) {
+    const sites = transactionValueSites(st.stmt);
+    state.sited = {
+      key,
+      valuesQuery: sites.length > 0 ? transactionValuesQuery(sites) : null,
+      types: "",
+      statement: null,
+    };
+  }
+  const entry = state.sited;
+  if (!entry.valuesQuery) return null;
+  const { texts, types } = siteValues((await session.internalQuery(entry.valuesQuery))[0]);
+  const typesKey = types.join("\n");
+  if (entry.types !== typesKey || !entry.statement) {
+    const template = cloneAst(st.stmt);
+    const sites = transactionValueSites(template);
+    sitesAsParams(sites, types, inv.params.length);
+    const paramTypes = [...st.paramTypes];
+    while (paramTypes.length < inv.params.length + sites.length) paramTypes.push(0);
+    entry.statement = {
+      sql: deparseStatement(template),
+      stmt: template,
+      paramTypes,
+      distributed: {},
+      origin: st.origin ?? st,
+      subplan: st.subplan,
+    };
+    entry.types = typesKey;
+  }
+  return { st: entry.statement, inv: withDataParams(inv, texts) };
 }
 
 /**
@@ -1089,7 +1161,7 @@ async function runRouterPlan(
     const texts =
       start !== null
         ? new Array<string>(sites.siteCount).fill(start)
-        : (await session.internalQuery(sites.valuesQuery))[0].filter((_, i) => i % 2 === 0);
+        : siteValues((await session.internalQuery(sites.valuesQuery))[0]).texts;
     values = withDataParams(inv, texts);
   }
   const params = paramValues(task.params, values);

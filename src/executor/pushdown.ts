@@ -5,7 +5,7 @@
 import { BackendCode, FrontendCode, write } from "../protocol/messages.js";
 import { SqlError } from "../errors.js";
 import type { MetadataSnapshot, TableRecord } from "../metadata/cache.js";
-import { cloneAst, paramNumbers, paramTypesFor, settingNameOf, stringList, walk, type AstNode } from "../sql/ast.js";
+import { cloneAst, paramNumbers, paramTypesFor, stringList, walk, type AstNode } from "../sql/ast.js";
 import { deparseStatement, parseSql } from "../sql/parse.js";
 import { arrayLiteral } from "../sql/quote.js";
 import { nodeForGroup } from "../commands/distribute.js";
@@ -14,7 +14,7 @@ import { exprKey, planPushdown, ROWS_PLACEHOLDER, type ColumnType, type Pushdown
 import { inlineCtes } from "../planner/subqueries.js";
 import type { Session } from "../server/session.js";
 import { wholeTasks } from "./adaptive.js";
-import { followedSettings } from "./remote.js";
+import { readsAlikeOnWorkers } from "./defaults.js";
 import type { Invocation, InterceptedStatement } from "../commands/intercept.js";
 import {
   compactParams,
@@ -524,18 +524,6 @@ export function mentionsAny(root: unknown, found: readonly string[]): boolean {
   if (found.length === 0) return false;
   const candidates = coordinatorOnlyCandidates(root);
   return [...candidates.found, ...[...candidates.functions].map((f) => `${f}()`)].some((n) => found.includes(n));
-}
-
-/**
- * Whether this current_setting() call reads on a worker what it reads on the coordinator:
- * a setting the workers always follow, or a custom one (`app.tenant`), which they follow once set.
- * Others may be the worker server's own (port, shared_buffers, work_mem never SET), or Canopy's
- * (application_name, statement_timeout).
- */
-function readsAlikeOnWorkers(call: AstNode): boolean {
-  const name = settingNameOf(call);
-  if (name === undefined) return false;
-  return followedSettings.includes(name) || (name.includes(".") && !name.startsWith("canopy."));
 }
 
 /**
