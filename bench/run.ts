@@ -11,6 +11,7 @@
 // - idle connections: 500 connections held open while 8 clients run pgbench -S; every one must
 //   still answer SELECT 1 afterwards;
 // - GROUP BY over 1M rows: an aggregate over pgbench_accounts grouped by a non-distribution column;
+// - a count over 1M rows filtered on an expression of each row compared with now();
 // - COPY of 1M rows (pgbench_accounts' rows, text format, through psql) into a distributed table.
 // Then the embedded cluster (`canopy dev --memory`, 2 PGlite workers) with the same data and all
 // workloads but pass-through and TPC-B-like (see distributedWorkloads), beside the plain
@@ -132,6 +133,8 @@ const passThrough = tpsWorkload("pass-through pgbench -S -M prepared, 8 clients"
 /** The workloads over the distributed pgbench tables, in the order they run. */
 function distributedWorkloads(cluster: Section, files: Files): Workload[] {
   const groupBy = "SELECT bid, count(*), sum(abalance), avg(abalance), max(filler) FROM pgbench_accounts GROUP BY bid";
+  const nowFilter =
+    "SELECT count(*) FROM pgbench_accounts WHERE timestamptz '2020-01-01' + aid * interval '1 minute' > now() - interval '7 years'";
   return [
     tpsWorkload("router pgbench -S -M prepared, 8 clients", pgbenchArgs(busyClients, "-S"), "≥ 0.25"),
     tpsWorkload("router pgbench -S -M prepared, 1 client", pgbenchArgs(1, "-S"), "latency ≤ 4× (ratio ≥ 0.25)"),
@@ -165,6 +168,13 @@ function distributedWorkloads(cluster: Section, files: Files): Workload[] {
         await sql(url, ["VACUUM ANALYZE pgbench_accounts"]);
         return medianMs(url, groupBy);
       },
+    },
+    {
+      // now() is the coordinator's: each shard is given its value and filters and counts its own rows.
+      name: `count(*) over ${rows} rows filtered on now()`,
+      unit: "ms",
+      target: "time ≤ 1.5×",
+      measure: (url) => medianMs(url, nowFilter),
     },
     {
       name: `COPY of ${rows} rows into a distributed table (text)`,

@@ -378,6 +378,8 @@ export function isTransactionStartTime(site: AstNode): boolean {
  */
 export function transactionValuesQuery(sites: readonly AstNode[]): string {
   const column = (i: number) => expressionFromTemplate(`s.v${i}`);
+  const slots = siteSlots(sites);
+  sites = sites.filter((_, i) => !slots.slice(0, i).includes(slots[i]));
   const targetList = sites.flatMap((_, i) => [
     { ResTarget: { val: jsonText(column(i)) } },
     { ResTarget: { val: textCast(column(i)) } },
@@ -401,7 +403,20 @@ export function transactionValuesQuery(sites: readonly AstNode[]): string {
   });
 }
 
-/** The values and type names of transactionValuesQuery's answer, site by site. */
+/**
+ * For each site, the number of the value transactionValuesQuery gives it: sites written alike share
+ * one, so that the statement keeps them alike (`GROUP BY now() - at` matching `SELECT now() - at`).
+ */
+export function siteSlots(sites: readonly AstNode[]): number[] {
+  const seen = new Map<string, number>();
+  return sites.map((site) => {
+    const key = JSON.stringify(site, (k, v: unknown) => (k === "location" ? undefined : v));
+    if (!seen.has(key)) seen.set(key, seen.size);
+    return seen.get(key)!;
+  });
+}
+
+/** The values and type names of transactionValuesQuery's answer, value by value (siteSlots). */
 export function siteValues(row: readonly (string | null)[]): { texts: (string | null)[]; types: string[] } {
   const texts: (string | null)[] = [];
   const types: string[] = [];
@@ -427,7 +442,8 @@ export async function evaluateTransactionValues(session: Session, stmt: AstNode)
   const sites = transactionValueSites(stmt);
   if (sites.length === 0) return;
   const { texts, types } = siteValues((await session.internalQuery(transactionValuesQuery(sites)))[0]);
+  const slots = siteSlots(sites);
   sites.forEach((site, i) =>
-    replaceSite(site, { TypeCast: { arg: literal(texts[i]), typeName: typeNameNode(types[i]) } }),
+    replaceSite(site, { TypeCast: { arg: literal(texts[slots[i]]), typeName: typeNameNode(types[slots[i]]) } }),
   );
 }

@@ -61,6 +61,7 @@ import {
   isTransactionStartTime,
   replaceSite,
   sequenceFunctions,
+  siteSlots,
   siteValues,
   withoutSites,
   transactionValueSites,
@@ -731,13 +732,17 @@ async function routerSites(session: Session, st: InterceptedStatement, inv: Invo
     const { types } = siteValues((await session.internalQuery(valuesQuery))[0]);
     sitesAsParams(sites, types, inv.params.length);
   }
-  return { template, paramCount: inv.params.length, valuesQuery, siteCount: sites.length, startTimeOnly };
+  const siteCount = new Set(siteSlots(sites)).size;
+  return { template, paramCount: inv.params.length, valuesQuery, siteCount, startTimeOnly };
 }
 
 /** Replaces each site by a parameter numbered after the statement's `count`, cast to its type. */
 function sitesAsParams(sites: readonly AstNode[], types: readonly string[], count: number): void {
+  const slots = siteSlots(sites);
   sites.forEach((site, i) =>
-    replaceSite(site, { TypeCast: { arg: { ParamRef: { number: count + i + 1 } }, typeName: typeNameNode(types[i]) } }),
+    replaceSite(site, {
+      TypeCast: { arg: { ParamRef: { number: count + slots[i] + 1 } }, typeName: typeNameNode(types[slots[i]]) },
+    }),
   );
 }
 
@@ -776,7 +781,7 @@ async function withSiteValues(
     const sites = transactionValueSites(template);
     sitesAsParams(sites, types, inv.params.length);
     const paramTypes = [...st.paramTypes];
-    while (paramTypes.length < inv.params.length + sites.length) paramTypes.push(0);
+    while (paramTypes.length < inv.params.length + types.length) paramTypes.push(0);
     entry.statement = {
       sql: deparseStatement(template),
       stmt: template,

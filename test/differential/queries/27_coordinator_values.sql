@@ -40,6 +40,13 @@ SELECT count(*) FROM clicks WHERE txid_current() = txid_current() AND pg_current
 
 SELECT count(*) FROM clicks WHERE pg_backend_pid() > 0 AND version() LIKE 'PostgreSQL%';
 
+-- A call written twice is one value: the grouped expression matches the selected one.
+SELECT (now() - clicked_at) > interval '1 year' AS old, count(*) FROM clicks GROUP BY (now() - clicked_at) > interval '1 year';
+
+-- @ordered
+SELECT company_id, date_trunc('year', now()) - date_trunc('year', max(clicked_at)) > interval '1 day', count(*)
+FROM clicks GROUP BY company_id, CURRENT_USER HAVING max(clicked_at) < now() ORDER BY company_id, now() - max(clicked_at) > interval '1 day' LIMIT 4;
+
 SELECT count(*) FROM clicks k WHERE EXISTS (SELECT 1 FROM companies c WHERE c.id = k.company_id AND c.created_at < now());
 
 SELECT count(*) FROM (SELECT company_id, max(clicked_at) AS last FROM clicks GROUP BY company_id) s
