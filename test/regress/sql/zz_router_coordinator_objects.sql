@@ -58,7 +58,9 @@ SELECT pg_backend_pid() = :own_pid AS same_pid, txid_current() = :own_xid AS sam
 FROM co_orders WHERE tenant = 1 LIMIT 1;
 SELECT DISTINCT pg_backend_pid() = :own_pid AS same_pid, pg_current_xact_id()::text = :'own_xid' AS same_xid FROM co_orders;
 COMMIT;
+-- A modification gets the coordinator's too, evaluated once for the statement.
 UPDATE co_orders SET amount = pg_backend_pid() WHERE tenant = 1 AND id = 1;
+SELECT amount = :own_pid AS own_pid_written FROM co_orders WHERE tenant = 1 AND id = 1;
 -- The settings a session SETs reach the workers, those it failed to SET not.
 CREATE ROLE co_reader;
 GRANT SELECT ON co_orders TO co_reader;
