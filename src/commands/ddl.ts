@@ -14,7 +14,7 @@ import type { Session } from "../server/session.js";
 import { referenceShards, type MetadataSnapshot, type TableRecord } from "../metadata/cache.js";
 import { METADATA_CHANNEL } from "../metadata/schema.js";
 import { cloneAst, stringList, type AstNode } from "../sql/ast.js";
-import { deparseStatement } from "../sql/parse.js";
+import { deparseNode, deparseStatement } from "../sql/parse.js";
 import { arrayLiteral, quoteQualified } from "../sql/quote.js";
 import { commitStatement } from "../transaction/commit.js";
 import {
@@ -41,11 +41,13 @@ import { planAlterTable, planRename, planSetSchema } from "./alter_table.js";
 import {
   activeWorkers,
   ensureDependencies,
+  ensureFunction,
   forgetDroppedObjects,
   holdRecordedObjects,
   recordedObjectStatements,
 } from "./objects.js";
 import { isRoleStatement, planRoleDdl } from "./roles.js";
+import { propagatedFunction } from "./function_bodies.js";
 import type { Invocation, InterceptedStatement } from "./intercept.js";
 
 /** One statement for one worker group. */
@@ -89,7 +91,7 @@ export function placements(table: TableRecord): { shardId: number; index: number
 export async function runDdl(session: Session, st: InterceptedStatement, inv: Invocation): Promise<void> {
   refuseInFailedBlock(session);
   const metadata = await session.metadata();
-  const plan = await planDdl(session, st.stmt, metadata);
+  const plan = await planDdl(session, st.stmt, st.sql, metadata);
   if (!plan) {
     // CONCURRENTLY must be the first statement of its implicit transaction, after the lookups.
     if (runsOutsideTransaction(st.stmt) && session.pipe!.transactionStatus === 0x49)
@@ -138,9 +140,51 @@ function runsOutsideTransaction(stmt: AstNode): boolean {
 }
 
 /** The plan of a statement about roles, tables, or else of one about objects recorded for the workers. */
-async function planDdl(session: Session, stmt: AstNode, metadata: MetadataSnapshot): Promise<DdlPlan | null> {
+async function planDdl(
+  session: Session,
+  stmt: AstNode,
+  sql: string,
+  metadata: MetadataSnapshot,
+): Promise<DdlPlan | null> {
   if (isRoleStatement(stmt)) return planRoleDdl(session, stmt, metadata);
-  return (await planTableDdl(session, stmt, metadata)) ?? planRecordedObject(session, stmt, metadata);
+  return (
+    (await planTableDdl(session, stmt, metadata)) ??
+    (await planRecordedObject(session, stmt, metadata)) ??
+    planCreateFunction(session, stmt, sql)
+  );
+}
+
+/**
+ * CREATE FUNCTION of a function the workers get too (propagatedFunction), once the coordinator
+ * database has it; a CREATE OR REPLACE of one they have is planRecordedObject's. Only a role that
+ * may record objects for the workers (pg_dist_object) has them created there; for others the
+ * function stays the coordinator database's, as before, and statements calling it are answered
+ * there.
+ */
+async function planCreateFunction(session: Session, stmt: AstNode, sql: string): Promise<DdlPlan | null> {
+  const create = stmt.CreateFunctionStmt as
+    { funcname: AstNode[]; parameters?: { FunctionParameter: { mode: string; argType: AstNode } }[] } | undefined;
+  if (!create || !propagatedFunction(stmt, sql)) return null;
+  const [[mayRecord]] = await query(
+    session,
+    "SELECT pg_catalog.has_table_privilege('pg_catalog.pg_dist_object', 'INSERT')",
+  );
+  if (mayRecord !== "t") return null;
+  const args = (create.parameters ?? [])
+    .map((p) => p.FunctionParameter)
+    .filter((p) => p.mode !== "FUNC_PARAM_OUT" && p.mode !== "FUNC_PARAM_TABLE")
+    .map((p) => deparseNode({ TypeName: p.argType }));
+  return {
+    shardStatements: async () => [],
+    finish: async () => {
+      const [[oid]] = await query(
+        session,
+        "SELECT pg_catalog.to_regprocedure($1)::oid",
+        `${quoteQualified(...stringList(create.funcname))}(${args.join(", ")})`,
+      );
+      if (oid !== null) await ensureFunction(session, oid);
+    },
+  };
 }
 
 async function planTableDdl(session: Session, stmt: AstNode, metadata: MetadataSnapshot): Promise<DdlPlan | null> {

@@ -37,19 +37,7 @@ export function functionBody(stmt: AstNode, sql: string, metadata: MetadataSnaps
   const run = stmt.DoStmt as { args?: AstNode[] } | undefined;
   if (!create && !run) return null;
   const options = ((create ? create.options : run!.args) ?? []).map((o) => o.DefElem as DefElem);
-  const option = (name: string) => options.filter((o) => o.defname === name).pop()?.arg;
-  const language = ((option("language")?.String as { sval: string } | undefined)?.sval ?? "plpgsql").toLowerCase();
-  let statements: readonly unknown[] | null = null;
-  if (create?.sql_body) {
-    statements = [create.sql_body];
-  } else if (language === "sql" || language === "plpgsql") {
-    const as = option("as");
-    const body =
-      (as?.String as { sval: string } | undefined)?.sval ?? stringList((as?.List as { items?: unknown[] })?.items)[0];
-    if (body === undefined) return null;
-    const parsed = language === "sql" ? parseOrNull(body) : plpgsqlStatements(create ? sql : inlineFunction(body));
-    statements = parsed?.map((p) => p.stmt) ?? null;
-  }
+  const statements = bodyStatements(stmt, sql, options)?.statements;
   if (!statements) return null;
   const names = relationNames(statements).filter(
     (n) => metadata.tablesByRelname.has(n.relname) || metadata.viewsByRelname.has(n.relname),
@@ -80,6 +68,45 @@ export async function refuseDistributedBody(session: Session, body: FunctionBody
       },
     );
   }
+}
+
+/**
+ * The statements of a CREATE FUNCTION / PROCEDURE's or DO block's body and its language's name;
+ * null when the language is not SQL or PL/pgSQL, or the body cannot be read.
+ */
+function bodyStatements(
+  stmt: AstNode,
+  sql: string,
+  options: readonly DefElem[],
+): { statements: readonly unknown[]; language: string; text: string } | null {
+  const create = stmt.CreateFunctionStmt as { sql_body?: AstNode } | undefined;
+  const option = (name: string) => options.filter((o) => o.defname === name).pop()?.arg;
+  const language = ((option("language")?.String as { sval: string } | undefined)?.sval ?? "plpgsql").toLowerCase();
+  if (create?.sql_body) return { statements: [create.sql_body], language: "sql", text: "" };
+  if (language !== "sql" && language !== "plpgsql") return null;
+  const as = option("as");
+  const body =
+    (as?.String as { sval: string } | undefined)?.sval ?? stringList((as?.List as { items?: unknown[] })?.items)[0];
+  if (body === undefined) return null;
+  const parsed = language === "sql" ? parseOrNull(body) : plpgsqlStatements(create ? sql : inlineFunction(body));
+  return parsed ? { statements: parsed.map((p) => p.stmt), language, text: body } : null;
+}
+
+/**
+ * Whether CREATE FUNCTION makes a function Canopy creates on the workers as well (objects.ts), so
+ * that statements over distributed tables calling it run on the shards: IMMUTABLE (its answer
+ * depends on its arguments alone, as PostgreSQL's contract for it says), in SQL or PL/pgSQL, with
+ * a body that names no relation and runs no dynamic SQL. Others run in the coordinator database.
+ */
+export function propagatedFunction(stmt: AstNode, sql: string): boolean {
+  const create = stmt.CreateFunctionStmt as { is_procedure?: boolean; options?: AstNode[] } | undefined;
+  if (!create || create.is_procedure) return false;
+  const options = (create.options ?? []).map((o) => o.DefElem as DefElem);
+  const volatility = options.filter((o) => o.defname === "volatility").pop()?.arg?.String as { sval: string };
+  if (volatility?.sval !== "immutable") return false;
+  const body = bodyStatements(stmt, sql, options);
+  if (!body || (body.language === "plpgsql" && /\bexecute\b/i.test(body.text))) return false;
+  return relationNames(body.statements).length === 0;
 }
 
 function parseOrNull(sql: string): ParsedStatement[] | null {

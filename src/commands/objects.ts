@@ -37,21 +37,23 @@ const kindOf = (classid: string) =>
     .join(" ")} END`;
 
 /**
- * The objects a table needs, most depended-on first: from the table and its defaults, constraints
+ * The objects a table (or a function, $2 naming the root's catalog) needs, most depended-on first,
+ * the function itself last: from the table and its defaults, constraints
  * and indexes along pg_depend to types, collations, functions and extensions (composite types
  * through their attributes), without PostgreSQL's own and without an extension's members (the
  * extension stands for them). The walk is cut at a fixed depth.
  */
 const dependenciesSql = `
 WITH RECURSIVE deps(classid, objid, depth) AS (
-  SELECT 'pg_catalog.pg_class'::regclass::oid, $1::oid, 0
+  SELECT $2::regclass::oid, $1::oid, 0
   UNION ALL
   SELECT d.classid, d.objid, 1 FROM pg_catalog.pg_depend d
-   WHERE d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = $1::oid
+   WHERE d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid = $1::oid AND $2::regclass = d.refclassid
      AND d.classid IN ('pg_catalog.pg_attrdef'::regclass, 'pg_catalog.pg_constraint'::regclass, 'pg_catalog.pg_class'::regclass)
   UNION ALL
   -- A constraint's index depends on the constraint, not the table: its operator classes too.
-  SELECT 'pg_catalog.pg_class'::regclass::oid, i.indexrelid, 1 FROM pg_catalog.pg_index i WHERE i.indrelid = $1::oid
+  SELECT 'pg_catalog.pg_class'::regclass::oid, i.indexrelid, 1 FROM pg_catalog.pg_index i
+   WHERE i.indrelid = $1::oid AND $2::regclass = 'pg_catalog.pg_class'::regclass
   UNION ALL
   SELECT n.classid, n.objid, deps.depth + 1
     FROM deps
@@ -94,7 +96,20 @@ ORDER BY depth DESC, kind DESC, oid`;
  * them; within the session's transaction, so they come and go with the statement that needs them.
  */
 export async function ensureDependencies(session: Session, relationId: number): Promise<void> {
-  const rows = await query(session, dependenciesSql, String(relationId));
+  await ensureObjects(session, "pg_catalog.pg_class", String(relationId));
+}
+
+/**
+ * Creates a function on every worker, with the types and extensions it needs that are not there
+ * yet, and records them (propagatedFunction: statements calling it may then run on the shards);
+ * within the session's transaction, as ensureDependencies.
+ */
+export async function ensureFunction(session: Session, oid: string): Promise<void> {
+  await ensureObjects(session, "pg_catalog.pg_proc", oid);
+}
+
+async function ensureObjects(session: Session, catalog: string, oid: string): Promise<void> {
+  const rows = await query(session, dependenciesSql, oid, catalog);
   if (rows.length === 0) return;
   const objects = rows.map(([kind, oid, schema, name]) => ({ kind, oid, schema, name }) as DistObject);
   const workers = activeWorkers(await session.metadata());
@@ -144,6 +159,8 @@ export function activeWorkers(metadata: MetadataSnapshot): NodeRecord[] {
 
 /** What creates an object on a worker; `exists` names a type the worker may have already. */
 interface Definition {
+  /** The object's schema, created first where the worker lacks it. */
+  readonly schema: string;
   readonly exists?: string;
   readonly statements: readonly string[];
 }
@@ -155,12 +172,16 @@ async function createOn(session: Session, node: NodeRecord, d: Definition): Prom
     const r = await run("SELECT pg_catalog.to_regtype($1) IS NOT NULL", [d.exists]);
     if (r.rows[0][0] === "t") return;
   }
+  // CREATE SCHEMA IF NOT EXISTS asks for the database's CREATE privilege even when the schema is
+  // there, which a user creating a function in public need not have.
+  const schema = await run("SELECT pg_catalog.to_regnamespace($1) IS NULL", [quoteIdent(d.schema)]);
+  if (schema.rows[0][0] === "t") await run(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(d.schema)}`);
   for (const sql of d.statements) await run(sql);
 }
 
 /** The statements that create an object as the coordinator database's catalog defines it. */
 async function definition(session: Session, o: DistObject): Promise<Definition> {
-  const schema = `CREATE SCHEMA IF NOT EXISTS ${quoteIdent(o.schema)}`;
+  const schema = o.schema;
   const qualified = quoteQualified(o.schema, o.name);
   if (o.kind === "x") {
     // The coordinator's version, which later ALTER EXTENSION … UPDATE keeps the workers at.
@@ -170,13 +191,13 @@ async function definition(session: Session, o: DistObject): Promise<Definition> 
       o.oid,
     );
     const create = `CREATE EXTENSION IF NOT EXISTS ${quoteIdent(o.name)} WITH SCHEMA ${quoteIdent(o.schema)}`;
-    return { statements: [schema, `${create} VERSION ${quoteLiteral(version)}`] };
+    return { schema, statements: [`${create} VERSION ${quoteLiteral(version)}`] };
   }
   if (o.kind === "f") {
     const [[sql]] = await query(session, "SELECT pg_catalog.pg_get_functiondef($1::oid)", o.oid);
-    return { statements: [schema, sql!] };
+    return { schema, statements: [sql!] };
   }
-  if (o.kind === "o") return { statements: [schema, await collationDefinition(session, o.oid, qualified)] };
+  if (o.kind === "o") return { schema, statements: [await collationDefinition(session, o.oid, qualified)] };
   const [[typtype, base, notNull, defaultExpr, collation]] = await query(
     session,
     `SELECT t.typtype, pg_catalog.format_type(t.typbasetype, t.typtypmod), t.typnotnull, t.typdefault,
@@ -223,7 +244,7 @@ async function definition(session: Session, o: DistObject): Promise<Definition> 
       .filter(Boolean)
       .join(" ");
   }
-  return { exists: qualified, statements: [schema, create] };
+  return { schema, exists: qualified, statements: [create] };
 }
 
 /**

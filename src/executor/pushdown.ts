@@ -407,7 +407,6 @@ export async function shardSafety(session: Session, stmt: AstNode): Promise<Read
     const fc = node.FuncCall as AstNode | undefined;
     if (fc) {
       const names = stringList(fc.funcname);
-      if (names.length > 1 && names[0] !== "pg_catalog") unsafe = true;
       const name = names[names.length - 1];
       // A setting the workers follow reads there as here (`tenant = current_setting('app.tenant')::int`).
       if (name !== "current_setting" || !readsAlikeOnWorkers(fc)) {
@@ -431,7 +430,7 @@ export async function shardSafety(session: Session, stmt: AstNode): Promise<Read
   });
   if (unsafe || [...functions].some((f) => nodeDependent.test(f))) return null;
   const facts = await functionFacts(session, functions);
-  if (!facts.builtin || facts.volatile.size > 0) return null;
+  if (!facts.shardable || facts.volatile.size > 0) return null;
   if (types.size > 0) {
     const rows = await session.internalQuery(
       `SELECT 1 FROM pg_catalog.pg_type t WHERE t.typname = ANY($1::text[])
@@ -449,8 +448,11 @@ export interface FunctionFacts {
   readonly volatile: ReadonlySet<string>;
   /** Names with an overload returning a set. */
   readonly setReturning: ReadonlySet<string>;
-  /** Whether every name exists and names only functions of pg_catalog. */
-  readonly builtin: boolean;
+  /**
+   * Whether every name exists and names only functions of pg_catalog, or only IMMUTABLE functions
+   * the workers have (propagatedFunction): the shards compute them as the coordinator would.
+   */
+  readonly shardable: boolean;
   /**
    * Names the workers may lack a function of: missing, or with an overload that is neither
    * PostgreSQL's own nor recorded in pg_dist_object (created on the workers, objects.ts).
@@ -464,7 +466,7 @@ export async function functionFacts(session: Session, names: ReadonlySet<string>
   const volatile = new Set<string>();
   const setReturning = new Set<string>();
   const workerless = new Set(names);
-  if (names.size === 0) return { aggregates, volatile, setReturning, builtin: true, workerless };
+  if (names.size === 0) return { aggregates, volatile, setReturning, shardable: true, workerless };
   const rows = await session.internalQuery(
     `SELECT p.proname, pg_catalog.bool_or(p.prokind = 'a'), pg_catalog.bool_or(p.provolatile = 'v'),
             pg_catalog.bool_and(p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace),
@@ -473,7 +475,7 @@ export async function functionFacts(session: Session, names: ReadonlySet<string>
                                 OR EXISTS (SELECT 1 FROM pg_catalog.pg_dist_object r
                                             WHERE r.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
                                               AND r.objid = p.oid)),
-            pg_catalog.bool_or(p.proretset)
+            pg_catalog.bool_or(p.proretset), pg_catalog.bool_and(p.provolatile = 'i')
        FROM pg_catalog.pg_proc p WHERE p.proname = ANY($1::text[]) GROUP BY p.proname`,
     [Buffer.from(arrayLiteral([...names]))],
   );
@@ -483,8 +485,8 @@ export async function functionFacts(session: Session, names: ReadonlySet<string>
     if (r[4] === "t") workerless.delete(r[0]!);
     if (r[5] === "t") setReturning.add(r[0]!);
   }
-  const builtin = rows.length === names.size && rows.every((r) => r[3] === "t");
-  return { aggregates, volatile, setReturning, builtin, workerless };
+  const shardable = rows.length === names.size && rows.every((r) => r[3] === "t" || (r[4] === "t" && r[6] === "t"));
+  return { aggregates, volatile, setReturning, shardable, workerless };
 }
 
 /** The names of the functions an AST calls (unqualified). */

@@ -13,7 +13,7 @@ import { collectRelationRefs } from "../planner/analyze.js";
 import { SqlError } from "../errors.js";
 import { isPlannable } from "../executor/distributed.js";
 import { namedObjects } from "../commands/objects.js";
-import { functionBody } from "../commands/function_bodies.js";
+import { functionBody, propagatedFunction } from "../commands/function_bodies.js";
 import { writeThroughView } from "../planner/views.js";
 import { isRoleStatement } from "../commands/roles.js";
 
@@ -219,7 +219,7 @@ function distributedInterception(
   // Coordinators cache the tables' columns and defaults: a DROP that may take a default with it
   // (DROP SEQUENCE, … CASCADE) announces a change of the metadata, as DDL on the tables does.
   const dropsDefaults = dropMayRemoveDefaults(stmt) && metadata.tables.length > 0;
-  if (dropsDefaults || mayConcernShardObjects(stmt, metadata)) {
+  if (dropsDefaults || mayConcernShardObjects(stmt, metadata) || propagatedFunction(stmt, sql)) {
     return { sql, stmt, paramTypes: [], ddl: true, announces: dropsDefaults };
   }
   // A new table's own name may be a distributed table's in another schema: only what it refers to counts.
@@ -312,7 +312,7 @@ const ddlStatements = new Set([
  * DROPs that may take a column default with them.
  */
 const shardObjectStatement =
-  /\b(drop|alter)\s+(index|schema|type|domain|collation|function|procedure|routine|extension)\b|\balter\s+table\s+(if\s+exists\s+)?[^;]*\brename\s+to\b|\bdrop\s+sequence\b|\bcascade\b|\bor\s+replace\s+(function|procedure)\b|\b(grant|revoke|reindex)\b|\b(create|alter|drop)\s+(role|user|group)\b|\bowned\s+by\b/i;
+  /\b(drop|alter)\s+(index|schema|type|domain|collation|function|procedure|routine|extension)\b|\balter\s+table\s+(if\s+exists\s+)?[^;]*\brename\s+to\b|\bdrop\s+sequence\b|\bcascade\b|\bor\s+replace\s+(function|procedure)\b|\bcreate\s+function\b[\s\S]*\bimmutable\b|\b(grant|revoke|reindex)\b|\b(create|alter|drop)\s+(role|user|group)\b|\bowned\s+by\b/i;
 
 /**
  * Whether SQL text may concern distributed or reference tables: it names one, or it may drop or

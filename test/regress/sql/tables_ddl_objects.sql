@@ -1,13 +1,14 @@
 -- Types and functions recorded in pg_dist_object (the shards use them): every ALTER, RENAME,
 -- OWNER, SET SCHEMA, GRANT and DROP of them reaches every worker in the same distributed
 -- transaction; functions are matched by signature, so an overload the shards do not use stays on
--- the coordinator. Worker catalogs are read by name, without shard ids.
+-- the coordinator (unless IMMUTABLE, which the workers get when it is created: the text overload
+-- here is STABLE). Worker catalogs are read by name, without shard ids.
 CREATE SCHEMA obj;
 CREATE TYPE obj.mood AS ENUM ('sad', 'ok');
 CREATE TYPE obj.pair AS (a int, b text);
 CREATE DOMAIN obj.posint AS int CHECK (VALUE > 0);
 CREATE FUNCTION obj.twice(x int) RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT x * 2 $$;
-CREATE FUNCTION obj.twice(x text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT x || x $$;
+CREATE FUNCTION obj.twice(x text) RETURNS text LANGUAGE sql STABLE AS $$ SELECT x || x $$;
 CREATE TABLE obj_rows (id int, m obj.mood, p obj.pair, d obj.posint, n int CHECK (obj.twice(n) < 100));
 SELECT create_distributed_table('obj_rows', 'id', shard_count => 4);
 INSERT INTO obj_rows VALUES (1, 'sad', ROW(1, 'x'), 3, 4), (2, 'ok', ROW(2, 'y'), 5, 6);
@@ -46,7 +47,7 @@ SELECT id, m FROM obj_rows WHERE id = 5;
 
 -- Functions by signature: CREATE OR REPLACE of the overload the shards use reaches them, of the
 -- other one does not; ALTER FUNCTION … RENAME / SET SCHEMA / OWNER / attributes follow it.
-CREATE OR REPLACE FUNCTION obj.twice(x text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT x || x || x $$;
+CREATE OR REPLACE FUNCTION obj.twice(x text) RETURNS text LANGUAGE sql STABLE AS $$ SELECT x || x || x $$;
 CREATE OR REPLACE FUNCTION obj.twice(x int) RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT x * 20 $$;
 SELECT result FROM run_command_on_workers($$SELECT obj.twice(2) || ' ' || (SELECT count(*) FROM pg_proc WHERE proname = 'twice')$$) ORDER BY nodeport;
 INSERT INTO obj_rows (id, n) VALUES (6, 5);

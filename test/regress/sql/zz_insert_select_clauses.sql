@@ -10,7 +10,8 @@ SELECT create_distributed_table('isc_dst', 'k');
 SELECT create_reference_table('isc_ref');
 INSERT INTO isc_src SELECT g, g FROM generate_series(1, 10) g;
 INSERT INTO isc_local VALUES (1, 1);
-CREATE FUNCTION isc_add(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 + 1000';
+-- STABLE: an IMMUTABLE one the workers would get when it is created.
+CREATE FUNCTION isc_add(int) RETURNS int LANGUAGE sql STABLE AS 'SELECT $1 + 1000';
 -- Subqueries reading tables, in RETURNING and in ON CONFLICT.
 INSERT INTO isc_dst SELECT k, v FROM isc_src WHERE k <= 2 RETURNING k, (SELECT count(*) FROM isc_src);
 INSERT INTO isc_dst SELECT k, v FROM isc_src WHERE k <= 2 ON CONFLICT (k) DO UPDATE SET v = (SELECT count(*) FROM isc_src);

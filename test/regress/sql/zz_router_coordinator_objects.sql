@@ -5,7 +5,8 @@
 -- Shard ids of its own, whatever the files before it created.
 SELECT setval('pg_catalog.pg_dist_shardid_seq', 1950000) > 0 AS moved;
 SET canopy.shard_count = 4;
-CREATE FUNCTION co_plus1(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'select $1 + 1';
+-- co_plus1 is STABLE: an IMMUTABLE one the workers would get when it is created.
+CREATE FUNCTION co_plus1(int) RETURNS int LANGUAGE sql STABLE AS 'select $1 + 1';
 CREATE FUNCTION co_times2(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'select $1 * 2';
 CREATE SEQUENCE co_seq;
 CREATE TABLE co_orders (tenant int, id int, amount int DEFAULT co_times2(5));
