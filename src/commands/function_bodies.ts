@@ -2,7 +2,9 @@
 // reference tables are empty shells: a body that names one would read no rows, and its writes
 // would be refused by the shell's guard (metadata/schema.ts) or, before it, lost. Bodies in SQL and
 // PL/pgSQL are read when the function is created (or the DO block runs) and refused when a name
-// in them resolves to a distributed or reference table. EXECUTE of a string cannot be read.
+// in them resolves to a distributed or reference table. EXECUTE of a string cannot be read. An
+// IMMUTABLE function whose body names no relation at all is created on the workers too
+// (propagatedFunction), so that statements on the shards may call it.
 import { SqlError } from "../errors.js";
 import type { Session } from "../server/session.js";
 import type { MetadataSnapshot, TableRecord, ViewRecord } from "../metadata/cache.js";

@@ -37,11 +37,11 @@ const kindOf = (classid: string) =>
     .join(" ")} END`;
 
 /**
- * The objects a table (or a function, $2 naming the root's catalog) needs, most depended-on first,
- * the function itself last: from the table and its defaults, constraints
+ * The objects a table needs, most depended-on first: from the table and its defaults, constraints
  * and indexes along pg_depend to types, collations, functions and extensions (composite types
  * through their attributes), without PostgreSQL's own and without an extension's members (the
- * extension stands for them). The walk is cut at a fixed depth.
+ * extension stands for them). The walk is cut at a fixed depth. $1 is the root's oid, $2 its
+ * catalog: pg_class for a table, pg_proc for a function (ensureFunction), which comes last itself.
  */
 const dependenciesSql = `
 WITH RECURSIVE deps(classid, objid, depth) AS (

@@ -308,8 +308,9 @@ const ddlStatements = new Set([
 /**
  * Statements that may concern distributed tables without naming them: DROP / ALTER / REINDEX
  * INDEX, statements on schemas, GRANT … ALL TABLES IN SCHEMA, changes to types, functions and
- * extensions the workers got for the shards, statements on roles (which every worker has), and
- * DROPs that may take a column default with them.
+ * extensions the workers got for the shards, CREATE FUNCTION … IMMUTABLE (which the workers may
+ * get, propagatedFunction), statements on roles (which every worker has), and DROPs that may take
+ * a column default with them.
  */
 const shardObjectStatement =
   /\b(drop|alter)\s+(index|schema|type|domain|collation|function|procedure|routine|extension)\b|\balter\s+table\s+(if\s+exists\s+)?[^;]*\brename\s+to\b|\bdrop\s+sequence\b|\bcascade\b|\bor\s+replace\s+(function|procedure)\b|\bcreate\s+function\b[\s\S]*\bimmutable\b|\b(grant|revoke|reindex)\b|\b(create|alter|drop)\s+(role|user|group)\b|\bowned\s+by\b/i;
