@@ -13,7 +13,7 @@ import { RemoteError } from "../nodes/gateway.js";
 import type { Session } from "../server/session.js";
 import { referenceShards, type MetadataSnapshot, type TableRecord } from "../metadata/cache.js";
 import { METADATA_CHANNEL } from "../metadata/schema.js";
-import { cloneAst, stringList, type AstNode } from "../sql/ast.js";
+import { cloneAst, stringList, walk, type AstNode } from "../sql/ast.js";
 import { deparseNode, deparseStatement } from "../sql/parse.js";
 import { arrayLiteral, quoteQualified } from "../sql/quote.js";
 import { commitStatement } from "../transaction/commit.js";
@@ -48,6 +48,7 @@ import {
 } from "./objects.js";
 import { isRoleStatement, planRoleDdl } from "./roles.js";
 import { propagatedFunction } from "./function_bodies.js";
+import { calledFunctions, functionFacts } from "../executor/pushdown.js";
 import type { Invocation, InterceptedStatement } from "./intercept.js";
 
 /** One statement for one worker group. */
@@ -164,12 +165,30 @@ async function planDdl(
 async function planCreateFunction(session: Session, stmt: AstNode, sql: string): Promise<DdlPlan | null> {
   const create = stmt.CreateFunctionStmt as
     { funcname: AstNode[]; parameters?: { FunctionParameter: { mode: string; argType: AstNode } }[] } | undefined;
-  if (!create || !propagatedFunction(stmt, sql)) return null;
+  const body = create ? propagatedFunction(stmt, sql) : null;
+  if (!create || !body) return null;
   const [[mayRecord]] = await query(
     session,
     "SELECT pg_catalog.has_table_privilege('pg_catalog.pg_dist_object', 'INSERT')",
   );
   if (mayRecord !== "t") return null;
+  // What the body calls and casts to must be on the workers already: PostgreSQL's or recorded
+  // (an IMMUTABLE function calling a STABLE one of the user's stays the coordinator's).
+  if (!(await functionFacts(session, calledFunctions(body))).shardable) return null;
+  const types = new Set<string>();
+  walk(body, (node) => {
+    const cast = node.TypeCast as { typeName: { names: unknown } } | undefined;
+    if (cast) types.add(stringList(cast.typeName.names).pop()!);
+  });
+  if (types.size > 0) {
+    const [[foreign]] = await query(
+      session,
+      `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_type t WHERE t.typname = ANY ($1::text[])
+                         AND t.typnamespace <> 'pg_catalog'::pg_catalog.regnamespace)`,
+      arrayLiteral([...types]),
+    );
+    if (foreign === "t") return null;
+  }
   const args = (create.parameters ?? [])
     .map((p) => p.FunctionParameter)
     .filter((p) => p.mode !== "FUNC_PARAM_OUT" && p.mode !== "FUNC_PARAM_TABLE")

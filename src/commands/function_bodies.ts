@@ -95,20 +95,21 @@ function bodyStatements(
 }
 
 /**
- * Whether CREATE FUNCTION makes a function Canopy creates on the workers as well (objects.ts), so
- * that statements over distributed tables calling it run on the shards: IMMUTABLE (its answer
+ * Whether CREATE FUNCTION may make a function Canopy creates on the workers as well (objects.ts),
+ * so that statements over distributed tables calling it run on the shards: IMMUTABLE (its answer
  * depends on its arguments alone, as PostgreSQL's contract for it says), in SQL or PL/pgSQL, with
- * a body that names no relation and runs no dynamic SQL. Others run in the coordinator database.
+ * a body that names no relation and runs no dynamic SQL. Its body's statements then, else null
+ * (it runs in the coordinator database); what the body calls is checked when it runs (ddl.ts).
  */
-export function propagatedFunction(stmt: AstNode, sql: string): boolean {
+export function propagatedFunction(stmt: AstNode, sql: string): readonly unknown[] | null {
   const create = stmt.CreateFunctionStmt as { is_procedure?: boolean; options?: AstNode[] } | undefined;
-  if (!create || create.is_procedure) return false;
+  if (!create || create.is_procedure) return null;
   const options = (create.options ?? []).map((o) => o.DefElem as DefElem);
   const volatility = options.filter((o) => o.defname === "volatility").pop()?.arg?.String as { sval: string };
-  if (volatility?.sval !== "immutable") return false;
+  if (volatility?.sval !== "immutable") return null;
   const body = bodyStatements(stmt, sql, options);
-  if (!body || (body.language === "plpgsql" && /\bexecute\b/i.test(body.text))) return false;
-  return relationNames(body.statements).length === 0;
+  if (!body || (body.language === "plpgsql" && /\bexecute\b/i.test(body.text))) return null;
+  return relationNames(body.statements).length === 0 ? body.statements : null;
 }
 
 function parseOrNull(sql: string): ParsedStatement[] | null {

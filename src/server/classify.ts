@@ -219,7 +219,7 @@ function distributedInterception(
   // Coordinators cache the tables' columns and defaults: a DROP that may take a default with it
   // (DROP SEQUENCE, … CASCADE) announces a change of the metadata, as DDL on the tables does.
   const dropsDefaults = dropMayRemoveDefaults(stmt) && metadata.tables.length > 0;
-  if (dropsDefaults || mayConcernShardObjects(stmt, metadata) || propagatedFunction(stmt, sql)) {
+  if (dropsDefaults || mayConcernShardObjects(stmt, metadata) || propagatedFunction(stmt, sql) !== null) {
     return { sql, stmt, paramTypes: [], ddl: true, announces: dropsDefaults };
   }
   // A new table's own name may be a distributed table's in another schema: only what it refers to counts.

@@ -2,8 +2,8 @@
 // runs no dynamic SQL creates it on the workers too (recorded in pg_dist_object, like the
 // functions shards depend on), so a statement over distributed tables calling it runs on the
 // shards instead of bringing every row to the coordinator. Other functions (STABLE, reading a
-// table, or created by a role that may not record objects for the workers) stay the coordinator
-// database's and are answered there. Answers are compared with
+// table, calling a function the workers lack, or created by a role that may not record objects
+// for the workers) stay the coordinator database's and are answered there. Answers are compared with
 // PostgreSQL's in the differential tests (28_functions.sql).
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
@@ -22,6 +22,8 @@ for (const kind of clusterKinds()) {
       `CREATE FUNCTION slug(t text) RETURNS text IMMUTABLE LANGUAGE plpgsql
          AS $$ BEGIN RETURN lower(replace(t, ' ', '-')); END $$`,
       "CREATE FUNCTION shifted(i int) RETURNS int STABLE LANGUAGE sql AS $$ SELECT i + 1 $$",
+      // IMMUTABLE, but calling a function the workers lack.
+      "CREATE FUNCTION via_shifted(i int) RETURNS int IMMUTABLE LANGUAGE sql AS $$ SELECT shifted(i) * 2 $$",
       `CREATE FUNCTION in_range(i int) RETURNS boolean IMMUTABLE LANGUAGE sql
          AS $$ SELECT EXISTS (SELECT 1 FROM ranges_local WHERE i BETWEEN lo AND hi) $$`,
     ]);
@@ -63,6 +65,7 @@ for (const kind of clusterKinds()) {
       // Not on the workers: answered by the coordinator database, rightly.
       assert.equal((await suite.c.query("SELECT count(*) FROM readings WHERE shifted(id) = 3")).rows[0].count, "4");
       assert.equal((await suite.c.query("SELECT count(*) FROM readings WHERE in_range(id)")).rows[0].count, "40");
+      assert.equal((await suite.c.query("SELECT count(*) FROM readings WHERE via_shifted(id) = 4")).rows[0].count, "4");
     });
 
     test("a role that may not record objects for the workers creates its functions for the coordinator", async () => {
