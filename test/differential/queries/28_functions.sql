@@ -22,6 +22,9 @@ SELECT count(*) FROM companies c JOIN clicks k ON k.company_id = c.id WHERE diff
 
 SELECT count(*) FROM clicks WHERE diff_stable_next(company_id) = 5;
 
+-- Called by its schema-qualified name.
+SELECT public.diff_bucket(id), count(*) FROM clicks WHERE public.diff_slug(site_url) <> '' GROUP BY 1;
+
 -- @params 2
 SELECT count(*) FROM clicks WHERE diff_bucket(id) = $1;
 
