@@ -11,6 +11,7 @@ import { SqlError } from "../errors.js";
 import { RemoteError } from "../nodes/gateway.js";
 import {
   cloneAst,
+  exprKey,
   expressionFromTemplate,
   paramTypesFor,
   settingNameOf,
@@ -410,7 +411,7 @@ export function transactionValuesQuery(sites: readonly AstNode[]): string {
 export function siteSlots(sites: readonly AstNode[]): number[] {
   const seen = new Map<string, number>();
   return sites.map((site) => {
-    const key = JSON.stringify(site, (k, v: unknown) => (k === "location" ? undefined : v));
+    const key = exprKey(site);
     if (!seen.has(key)) seen.set(key, seen.size);
     return seen.get(key)!;
   });

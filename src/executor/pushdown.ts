@@ -5,12 +5,12 @@
 import { BackendCode, FrontendCode, write } from "../protocol/messages.js";
 import { SqlError } from "../errors.js";
 import type { MetadataSnapshot, TableRecord } from "../metadata/cache.js";
-import { cloneAst, paramNumbers, paramTypesFor, stringList, walk, type AstNode } from "../sql/ast.js";
+import { cloneAst, exprKey, paramNumbers, paramTypesFor, stringList, walk, type AstNode } from "../sql/ast.js";
 import { deparseStatement, parseSql } from "../sql/parse.js";
 import { arrayLiteral } from "../sql/quote.js";
 import { nodeForGroup } from "../commands/distribute.js";
 import { collectRelationRefs, onNullableSide, pinnedValues, type DistributedRef } from "../planner/analyze.js";
-import { exprKey, planPushdown, ROWS_PLACEHOLDER, type ColumnType, type PushdownPlan } from "../planner/pushdown.js";
+import { planPushdown, ROWS_PLACEHOLDER, type ColumnType, type PushdownPlan } from "../planner/pushdown.js";
 import { inlineCtes } from "../planner/subqueries.js";
 import type { Session } from "../server/session.js";
 import { wholeTasks } from "./adaptive.js";

@@ -6,7 +6,7 @@
 // way, and the router pins an unqualified column of a level's only FROM item), pins `t` where it
 // sits. The outer conjunct stays; a copy is pushed only where it keeps exactly the rows the outer
 // one keeps (see pushable), so the answer is the same.
-import { cloneAst, stringList, walk, type AstNode } from "../sql/ast.js";
+import { cloneAst, exprKey, stringList, walk, type AstNode } from "../sql/ast.js";
 import { columnTerm, conjuncts, onNullableSide, operatorName, valueSource, visibleFromItems } from "./analyze.js";
 
 /** What the catalog says of the functions a statement calls, by (unqualified) name. */
@@ -175,16 +175,12 @@ function groupedBy(groups: readonly AstNode[], column: OutputColumn): boolean {
 
 /** ANDs a conjunct to the subquery's WHERE unless an equal one is there (pushed before); whether added. */
 function addConjunct(sub: AstNode, conj: AstNode): boolean {
-  const text = withoutLocations(conj);
-  if (conjuncts(sub.whereClause).some((c) => withoutLocations(c) === text)) return false;
+  const text = exprKey(conj);
+  if (conjuncts(sub.whereClause).some((c) => exprKey(c) === text)) return false;
   const where = sub.whereClause as AstNode | undefined;
   const and = where?.BoolExpr as { boolop: string; args: AstNode[] } | undefined;
   if (!where) sub.whereClause = conj;
   else if (and?.boolop === "AND_EXPR") and.args.push(conj);
   else sub.whereClause = { BoolExpr: { boolop: "AND_EXPR", args: [where, conj] } };
   return true;
-}
-
-function withoutLocations(node: AstNode): string {
-  return JSON.stringify(node, (k, v: unknown) => (k === "location" ? undefined : v));
 }

@@ -20,7 +20,15 @@
 // A statement outside these shapes gets no plan; the caller answers it from the tables' rows.
 // This module does no I/O itself: types come through the `describe` callback.
 import type { AstNode } from "../sql/ast.js";
-import { cloneAst, expressionFromTemplate, transitText, typeNameNode, walk, withCollation } from "../sql/ast.js";
+import {
+  cloneAst,
+  exprKey,
+  expressionFromTemplate,
+  transitText,
+  typeNameNode,
+  walk,
+  withCollation,
+} from "../sql/ast.js";
 import { columnTerm, distColumnRef, fromLeaf, onNullableSide, type DistributedRef } from "./analyze.js";
 import {
   joinedGroups,
@@ -706,11 +714,6 @@ function isConstant(node: AstNode): boolean {
   const array = n.A_ArrayExpr as { elements?: AstNode[] } | undefined;
   if (array) return (array.elements ?? []).every(isConstant);
   return !!n.A_Const || !!n.ParamRef;
-}
-
-/** A key identifying an expression regardless of where it was written. */
-export function exprKey(node: AstNode): string {
-  return JSON.stringify(node, (k, v) => (k === "location" ? undefined : v));
 }
 
 function callOf(name: string, args: AstNode[]): AstNode {

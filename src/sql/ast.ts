@@ -187,3 +187,8 @@ export function settingNameOf(call: AstNode): string | undefined {
   const name = constantText((call.args as AstNode[] | undefined)?.[0] ?? {});
   return typeof name === "string" ? name.toLowerCase() : undefined;
 }
+
+/** A key identifying an expression regardless of where it was written. */
+export function exprKey(node: unknown): string {
+  return JSON.stringify(node, (k, v: unknown) => (k === "location" ? undefined : v));
+}
