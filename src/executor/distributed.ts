@@ -498,11 +498,17 @@ async function refuseCoordinatorOnly(
 ): Promise<void> {
   // An INSERT's VALUES items are evaluated there, and an INSERT … SELECT's rows (its WITH clause
   // with them) are planned as a query of their own; the rest of it runs on the shards.
+  // A MERGE's source (with its WITH clause) runs as a query of its own too when it must.
   const values = st.stmt.InsertStmt as AstNode | undefined;
+  const merge = st.stmt.MergeStmt as AstNode | undefined;
   const withClause = values && isInsertSelect(st.stmt) ? undefined : values?.withClause;
-  const onShards = values ? withoutSites({ InsertStmt: { ...values, selectStmt: undefined, withClause } }) : st.stmt;
+  const onShards = values
+    ? withoutSites({ InsertStmt: { ...values, selectStmt: undefined, withClause } })
+    : merge
+      ? withoutSites({ MergeStmt: { ...merge, sourceRelation: undefined, withClause: undefined } })
+      : null;
   const [found] = (await coordinatorOnlyIn(session, st, metadata, true)).filter(
-    (f) => !(f.endsWith("()") && sequenceFunctions.has(f.slice(0, -2))) && (!values || mentionsAny(onShards, [f])),
+    (f) => !(f.endsWith("()") && sequenceFunctions.has(f.slice(0, -2))) && (!onShards || mentionsAny(onShards, [f])),
   );
   if (found === undefined) return;
   throw new SqlError("0A000", `${found} in a modification of distributed tables is not supported`, {

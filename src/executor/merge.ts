@@ -1,21 +1,53 @@
 // MERGE over distributed tables. Into a table of the coordinator database it takes the fallback:
 // the rows of the distributed tables it reads are fetched and PostgreSQL runs the MERGE. Into a
-// distributed table it runs shard by shard when every shard can decide alone, as in Citus: the
-// source is a table co-located with the target, joined on both distribution columns, no action
-// changes the target's distribution column, and an INSERT takes it from the source's. A source row
-// then meets, on its own shard, every target row it can match, and a row it inserts belongs there.
+// distributed or reference table:
+// - Shard by shard, when every shard can decide alone, as in Citus: the source is a table
+//   co-located with the target, joined on both distribution columns, no action changes the
+//   target's distribution column, and an INSERT takes it from the source's. A source row then
+//   meets, on its own shard, every target row it can match, and a row it inserts belongs there.
+// - Through the coordinator otherwise (any source: a subquery, VALUES, a local table, tables of
+//   other co-location groups): the source runs first as a query of its own (router, pushdown,
+//   recursive or fallback), and each of its rows goes to the shard its value for the target's
+//   distribution column hashes to, where the MERGE reads the shard's rows from a JSON parameter in
+//   the source's place. This needs the join condition to equate the target's distribution column
+//   with a column of the source (so a row can only match target rows of that shard), and an INSERT
+//   to take that column's value (so the row it inserts belongs there). A reference table's one
+//   shard gets every row.
 import { SqlError } from "../errors.js";
 import type { AstNode } from "../sql/ast.js";
-import { cloneAst, stringList } from "../sql/ast.js";
+import { cloneAst, exprKey, stringList, walk } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import { callsSequence, evaluateTransactionValues } from "./defaults.js";
 import { nodeForGroup } from "../commands/distribute.js";
-import { placementsOf, renameToShard, renumberParams, runModifyTasks } from "./distributed.js";
+import {
+  intermediateLimit,
+  jsonRowsSubquery,
+  parameterTypes,
+  placementsOf,
+  renameToShard,
+  renumberParams,
+  rowShardIndex,
+  runModifyTasks,
+  runRead,
+  shardIndexOf,
+  withDataParams,
+} from "./distributed.js";
+import { describeColumns } from "./pushdown.js";
+import { RowCollector } from "./subplans.js";
+import { canonicalValues } from "./canonical.js";
 import { collectRelationRefs, type DistributedRef } from "../planner/analyze.js";
 import type { Task } from "./explain.js";
-import type { MetadataSnapshot } from "../metadata/cache.js";
+import { referenceShards, type MetadataSnapshot } from "../metadata/cache.js";
 import type { Session } from "../server/session.js";
 import type { InterceptedStatement, Invocation } from "../commands/intercept.js";
+
+interface MergeParts {
+  relation: AstNode;
+  sourceRelation: AstNode;
+  joinCondition: AstNode;
+  mergeWhenClauses: AstNode[];
+  withClause?: AstNode;
+}
 
 interface WhenClause {
   matchKind: string;
@@ -24,7 +56,20 @@ interface WhenClause {
   values?: AstNode[];
 }
 
-/** Runs a MERGE into a distributed table on each shard, or refuses it (0A000) naming why it cannot. */
+/** One MERGE into a distributed or reference table. */
+interface MergeInto {
+  readonly session: Session;
+  readonly st: InterceptedStatement;
+  readonly stmt: AstNode;
+  readonly target: DistributedRef;
+  readonly metadata: MetadataSnapshot;
+  readonly inv: Invocation;
+  readonly inBlock: boolean;
+}
+
+const typeOids = { int2: 21, int4: 23, int8: 20, text: 25, varchar: 1043 };
+
+/** Runs a MERGE into a distributed or reference table, or refuses it (0A000) naming why it cannot. */
 export async function mergeIntoDistributed(
   session: Session,
   st: InterceptedStatement,
@@ -36,42 +81,23 @@ export async function mergeIntoDistributed(
   inv: Invocation,
   inBlock: boolean,
 ): Promise<void> {
-  const merge = stmt.MergeStmt as { sourceRelation: AstNode; joinCondition: AstNode; mergeWhenClauses: AstNode[] };
+  const x: MergeInto = { session, st, stmt, target, metadata, inv, inBlock };
+  const merge = stmt.MergeStmt as MergeParts;
+  await refuseActions(x);
   const source = dist.find((r) => r.rangeVar === (merge.sourceRelation.RangeVar as AstNode | undefined));
   const table = target.table;
-  const refuse = (why: string) =>
-    new SqlError("0A000", `MERGE into distributed table "${target.relname}" is not supported: ${why}`, {
-      hint: "Merge from a table co-located with the target, joined on both distribution columns, or run the MERGE's actions as INSERT … ON CONFLICT, UPDATE and DELETE.",
-    });
-  if (table.method !== "h") throw refuse("the target is a reference table");
-  if (!source || source.table.method !== "h" || source.table.colocationId !== table.colocationId) {
-    throw refuse("the source is not a table co-located with it");
-  }
-  if (hasLocal || dist.length > 2) throw refuse("the statement reads other tables");
-  const key = table.partitionKey!;
-  const sourceKey = source.table.partitionKey!;
-  if (!conjuncts(merge.joinCondition).some((c) => joinsKeys(c, target, key, source, sourceKey))) {
-    throw refuse(`its join condition does not equate ${target.refName}.${key} with ${source.refName}.${sourceKey}`);
-  }
-  const coordinatorDefaults = (await session.tableColumns(table.relationId)).filter((c) => c.coordinatorDefault);
-  for (const node of merge.mergeWhenClauses) {
-    const when = node.MergeWhenClause as WhenClause;
-    const names = (when.targetList ?? []).map((t) => t.ResTarget.name);
-    if (when.commandType === "CMD_UPDATE" && names.includes(key)) {
-      throw refuse("an UPDATE action changes the distribution column");
-    }
-    if (when.commandType !== "CMD_INSERT") continue;
-    const value = when.values?.[names.indexOf(key)];
-    if (!value || !isColumn(value, source, sourceKey)) {
-      throw refuse(`an INSERT action does not take ${key} from ${source.refName}.${sourceKey}`);
-    }
-    const defaulted = coordinatorDefaults.find((c) => !names.includes(c.name));
-    if (defaulted)
-      throw refuse(`an INSERT action leaves out "${defaulted.name}", whose default the coordinator evaluates`);
-  }
-  if (callsSequence(stmt)) {
-    throw refuse("it calls a sequence function, whose sequence lives on the coordinator");
-  }
+  const key = table.partitionKey;
+  const shardByShard =
+    table.method === "h" &&
+    !!source &&
+    source.table.method === "h" &&
+    source.table.colocationId === table.colocationId &&
+    !hasLocal &&
+    dist.length <= 2 &&
+    !merge.withClause &&
+    conjuncts(merge.joinCondition).some((c) => joinsKeys(c, target, key!, source, source.table.partitionKey!)) &&
+    (await insertedKeys(x)).every((v) => v !== undefined && isColumn(v, source, source.table.partitionKey!));
+  if (!shardByShard) return mergeThroughCoordinator(x);
   await evaluateTransactionValues(session, stmt);
   const originals = collectRelationRefs(stmt);
   const tasks: Task[] = [];
@@ -87,6 +113,302 @@ export async function mergeIntoDistributed(
       tasks.push({ node: nodeForGroup(metadata.nodes, group), sql, params });
   });
   await runModifyTasks(session, st, tasks, inv, inBlock, "MERGE", [], null);
+}
+
+function refusal(target: DistributedRef, why: string): SqlError {
+  return new SqlError("0A000", `MERGE into distributed table "${target.relname}" is not supported: ${why}`, {
+    hint: "Join the source on the target's distribution column and insert that column's value from it, or run the MERGE's actions as INSERT … ON CONFLICT, UPDATE and DELETE.",
+  });
+}
+
+/** Refuses what neither way can run: actions the shards cannot evaluate as PostgreSQL would. */
+async function refuseActions(x: MergeInto): Promise<void> {
+  const { session, stmt, target } = x;
+  const merge = stmt.MergeStmt as MergeParts;
+  const key = target.table.partitionKey;
+  const coordinatorDefaults = (await session.tableColumns(target.table.relationId)).filter((c) => c.coordinatorDefault);
+  for (const node of merge.mergeWhenClauses) {
+    const when = node.MergeWhenClause as WhenClause;
+    const names = await actionColumns(x, when);
+    if (when.commandType === "CMD_UPDATE" && key !== null && names.includes(key)) {
+      throw refusal(target, "an UPDATE action changes the distribution column");
+    }
+    if (when.commandType !== "CMD_INSERT") continue;
+    const defaulted = coordinatorDefaults.find((c) => !names.includes(c.name));
+    if (defaulted)
+      throw refusal(target, `an INSERT action leaves out "${defaulted.name}", whose default the coordinator evaluates`);
+  }
+  // Everything but the source (and the WITH clause it may read) runs on the shards.
+  const onShards = { ...merge, sourceRelation: undefined, withClause: undefined };
+  if (callsSequence(onShards)) {
+    throw refusal(target, "an action calls a sequence function, whose sequence lives on the coordinator");
+  }
+  // (The target is the statement's relation, a RangeVar not wrapped as a node.)
+  walk(onShards, (node) => {
+    if (node.RangeVar) {
+      throw refusal(target, "its join condition or an action reads a table; only the source may");
+    }
+  });
+}
+
+/** The columns an action gives values: its column list, or the target's first ones in order. */
+async function actionColumns(x: MergeInto, when: WhenClause): Promise<string[]> {
+  if (when.targetList) return when.targetList.map((t) => t.ResTarget.name);
+  if (when.commandType !== "CMD_INSERT") return [];
+  const all = await x.session.tableColumns(x.target.table.relationId);
+  return all.slice(0, when.values?.length ?? 0).map((c) => c.name);
+}
+
+/** The values the INSERT actions give the target's distribution column (undefined: none). */
+async function insertedKeys(x: MergeInto): Promise<(AstNode | undefined)[]> {
+  const merge = x.stmt.MergeStmt as MergeParts;
+  const out: (AstNode | undefined)[] = [];
+  for (const node of merge.mergeWhenClauses) {
+    const when = node.MergeWhenClause as WhenClause;
+    if (when.commandType !== "CMD_INSERT") continue;
+    const names = await actionColumns(x, when);
+    out.push(when.values?.[names.indexOf(x.target.table.partitionKey!)]);
+  }
+  return out;
+}
+
+/**
+ * The source's name in the statement, as its columns are qualified: its alias, else its table's
+ * or function's name; null for a join, which names several.
+ */
+function sourceName(source: AstNode): string | null {
+  const alias = (node: AstNode | undefined) => (node?.alias as { aliasname?: string } | undefined)?.aliasname;
+  const rv = source.RangeVar as AstNode | undefined;
+  if (rv) return alias(rv) ?? (rv.relname as string);
+  const sub = source.RangeSubselect as AstNode | undefined;
+  if (sub) return alias(sub) ?? null;
+  const fn = source.RangeFunction as { alias?: AstNode; functions?: AstNode[] } | undefined;
+  if (!fn) return null;
+  const named = alias(fn as AstNode);
+  if (named) return named;
+  const calls = fn.functions ?? [];
+  const call = calls.length === 1 ? ((calls[0].List as { items: AstNode[] }).items[0].FuncCall as AstNode) : undefined;
+  return call ? stringList(call.funcname).pop()! : null;
+}
+
+/**
+ * MERGE through the coordinator: the source runs as a query of its own, its rows are routed to the
+ * target's shards by the value the join condition compares the distribution column with, and each
+ * shard receiving rows runs the MERGE over them.
+ */
+async function mergeThroughCoordinator(x: MergeInto): Promise<void> {
+  const { session, st, stmt, target, metadata, inv, inBlock } = x;
+  const merge = stmt.MergeStmt as MergeParts;
+  const table = target.table;
+  const name = sourceName(merge.sourceRelation);
+  if (name === null) throw refusal(target, "its source is a join");
+  let keyValue: AstNode | null = null;
+  if (table.method === "h") {
+    const targetColumns = new Set((await session.tableColumns(table.relationId)).map((c) => c.name));
+    const source = { name, targetColumns };
+    keyValue =
+      conjuncts(merge.joinCondition)
+        .map((c) => comparedWithKey(c, target, table.partitionKey!, source))
+        .find((v) => v !== null) ?? null;
+    if (keyValue === null) {
+      throw refusal(
+        target,
+        `its join condition does not equate ${target.refName}.${table.partitionKey} with a column of the source`,
+      );
+    }
+    const column = keyValue;
+    if (!(await insertedKeys(x)).every((v) => v !== undefined && sameExpression(v, column, source))) {
+      throw refusal(
+        target,
+        `an INSERT action does not take ${table.partitionKey} from the source's value it is joined with`,
+      );
+    }
+  }
+  if (inv.explain?.analyze) {
+    throw new SqlError("0A000", "EXPLAIN ANALYZE of MERGE through the coordinator is not supported", {
+      hint: "Use EXPLAIN without ANALYZE to see the plan.",
+    });
+  }
+  // SELECT <the key's value>, * FROM <source>, with the MERGE's WITH clause.
+  const star = { ResTarget: { val: { ColumnRef: { fields: [{ A_Star: {} }] } } } };
+  const select: AstNode = {
+    targetList: keyValue ? [{ ResTarget: { val: cloneAst(keyValue) } }, star] : [star],
+    fromClause: [cloneAst(merge.sourceRelation)],
+    limitOption: "LIMIT_OPTION_DEFAULT",
+    op: "SETOP_NONE",
+  };
+  if (merge.withClause) select.withClause = cloneAst(merge.withClause);
+  const paramTypes = inv.params.length > 0 ? await parameterTypes(session, st.sql, st.paramTypes) : [];
+  const fields = await describeColumns(session, select, paramTypes);
+  if (keyValue) {
+    const type = fields[0].typeOid;
+    if (!comparableKeyType(type, table.partitionType)) {
+      throw refusal(
+        target,
+        `the source's value joined with ${table.partitionKey} is of type ${fields[0].typeName}, not of the distribution column's type`,
+      );
+    }
+  }
+  const columns = fields.slice(keyValue ? 1 : 0).map((f, i) => ({
+    name: f.name,
+    type: f.typeName,
+    position: i,
+    collation: f.collation,
+  }));
+  if (columns.some((c) => c.type === "record" || c.type === "record[]")) {
+    throw refusal(target, "a column of its source is of an anonymous record type");
+  }
+
+  const rowsParam = inv.params.length + 1;
+  const template = cloneAst(stmt);
+  const tm = template.MergeStmt as MergeParts;
+  delete tm.withClause;
+  tm.sourceRelation = jsonRowsSubquery(columns, rowsParam, { aliasname: name });
+  // The join condition and actions run on the shards: now() and the like take the coordinator's values.
+  await evaluateTransactionValues(session, template);
+
+  let byShard: Map<number, string[]>;
+  if (inv.explain) {
+    // Under EXPLAIN the source is explained as a subplan, and every shard's MERGE over no rows.
+    const nested = inv.explain.nested();
+    await runRead(
+      session,
+      sourceStatement(st, select, paramTypes),
+      sourceInvocation(inv, { explain: nested }),
+      inBlock,
+    );
+    inv.explain.subplan(nested);
+    byShard = new Map(table.shards.map((_, i) => [i, []]));
+  } else {
+    const collect = new RowCollector(await intermediateLimit(session), 0, keyValue !== null);
+    await runRead(session, sourceStatement(st, select, paramTypes), sourceInvocation(inv, { collect }), inBlock);
+    byShard = await routeSourceRows(x, collect);
+  }
+
+  const tasks: Task[] = [];
+  for (const [index, rows] of byShard) {
+    const shardId = table.shards[index].shardId;
+    const copy = cloneAst(template);
+    const ref = collectRelationRefs(copy).find((r) => r.isTarget)!;
+    renameToShard({ ...ref, table }, shardId);
+    const params = renumberParams(copy, withDataParams(inv, [`[${rows.join(",")}]`]));
+    const sql = deparseStatement(copy);
+    for (const group of placementsOf(table, index))
+      tasks.push({ node: nodeForGroup(metadata.nodes, group), sql, params });
+  }
+  await runModifyTasks(session, st, tasks, inv, inBlock, "MERGE", referenceShards([table]), null);
+}
+
+function sourceStatement(
+  st: InterceptedStatement,
+  select: AstNode,
+  paramTypes: readonly number[],
+): InterceptedStatement {
+  const stmt = { SelectStmt: select };
+  return { sql: deparseStatement(stmt), stmt, paramTypes, distributed: {}, origin: st.origin ?? st, subplan: true };
+}
+
+function sourceInvocation(inv: Invocation, extra: Partial<Invocation>): Invocation {
+  return { params: inv.params, paramFormats: inv.paramFormats, resultFormats: [], describe: false, ...extra };
+}
+
+/**
+ * The source's rows by the target shard index their key hashes to. A row without a key matches no
+ * target row: it is dropped unless an INSERT action would insert it, which fails as an INSERT of
+ * NULL into the distribution column does.
+ */
+async function routeSourceRows(x: MergeInto, collect: RowCollector): Promise<Map<number, string[]>> {
+  const table = x.target.table;
+  const byShard = new Map<number, string[]>();
+  const add = (index: number, row: string) => {
+    let list = byShard.get(index);
+    if (!list) byShard.set(index, (list = []));
+    list.push(row);
+  };
+  if (table.method !== "h") {
+    const rows = collect.json();
+    if (rows !== "[]") byShard.set(0, [rows.slice(1, -1)]);
+    return byShard;
+  }
+  const { keys, rows } = collect.keyedRows();
+  const inserts = (await insertedKeys(x)).length > 0;
+  const unread: number[] = [];
+  keys.forEach((key, i) => {
+    if (key === null) {
+      if (inserts) rowShardIndex(table, null, "INSERT");
+      return;
+    }
+    const index = shardIndexOf(table, key);
+    if (index === null) unread.push(i);
+    else add(index, rows[i]);
+  });
+  if (unread.length > 0) {
+    // A value printed in a DateStyle hash.ts does not read is read by the coordinator database.
+    const canonical = await canonicalValues(
+      x.session,
+      table.partitionType,
+      unread.map((i) => keys[i]!),
+    );
+    unread.forEach((i, k) => add(rowShardIndex(table, canonical[k], "INSERT"), rows[i]));
+  }
+  return byShard;
+}
+
+/**
+ * Whether a source value of type `source` equal to a distribution value of type `key` has the
+ * same hash read as that type: the same type, a narrower integer, or text and varchar.
+ */
+function comparableKeyType(source: number, key: number): boolean {
+  if (source === key) return true;
+  const { int2, int4, int8, text, varchar } = typeOids;
+  if (key === int8) return source === int4 || source === int2;
+  if (key === int4) return source === int2;
+  return (key === text || key === varchar) && (source === text || source === varchar);
+}
+
+/** How the source's columns are told from the target's in a join condition. */
+interface SourceNames {
+  /** The source's name, which qualifies its columns. */
+  readonly name: string;
+  /** The target's columns: an unqualified name among them is not the source's. */
+  readonly targetColumns: ReadonlySet<string>;
+}
+
+/**
+ * The source's side of a conjunct `target.key = <source column>` (the column possibly cast), or
+ * null when the conjunct is not one.
+ */
+function comparedWithKey(expr: AstNode, target: DistributedRef, key: string, source: SourceNames): AstNode | null {
+  const eq = expr.A_Expr as { kind: string; name: AstNode[]; lexpr: AstNode; rexpr: AstNode } | undefined;
+  if (eq?.kind !== "AEXPR_OP" || stringList(eq.name).join(".") !== "=") return null;
+  const keyRef = (e: AstNode) => isColumn(e, target, key, true);
+  const sourceSide = (e: AstNode) => sourceColumn(e, source) !== null;
+  if (keyRef(eq.lexpr) && sourceSide(eq.rexpr)) return eq.rexpr;
+  if (keyRef(eq.rexpr) && sourceSide(eq.lexpr)) return eq.lexpr;
+  return null;
+}
+
+/**
+ * The column of a reference to the source's (possibly cast): qualified by the source's name, or
+ * unqualified and not the target's (in an INSERT action's values only the source's are visible).
+ */
+function sourceColumn(expr: AstNode, source: SourceNames, insertValue = false): string | null {
+  const cast = expr.TypeCast as { arg: AstNode } | undefined;
+  if (cast) return sourceColumn(cast.arg, source, insertValue);
+  const fields = stringList((expr.ColumnRef as { fields?: unknown } | undefined)?.fields);
+  if (fields.length === 2 && fields[0] === source.name) return fields[1];
+  return fields.length === 1 && (insertValue || !source.targetColumns.has(fields[0])) ? fields[0] : null;
+}
+
+/**
+ * Whether an INSERT action's value is the join's source value: the same expression, or the same
+ * column of the source however qualified.
+ */
+function sameExpression(value: AstNode, joined: AstNode, source: SourceNames): boolean {
+  if (exprKey(value) === exprKey(joined)) return true;
+  if (!value.ColumnRef || !joined.ColumnRef) return false;
+  const column = sourceColumn(joined, source);
+  return column !== null && sourceColumn(value, source, true) === column;
 }
 
 function conjuncts(expr: AstNode): AstNode[] {

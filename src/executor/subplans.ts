@@ -36,34 +36,39 @@ const RECORD_ARRAY_OID = 2287;
 /**
  * The rows of a subplan as they arrive, kept as the JSON array of arrays of their values' text
  * forms that jsonRowsSubquery reads. Past the size limit it keeps nothing and reports the error
- * when asked for the rows.
+ * when asked for the rows. Keyed, each row's first value is kept apart, as the key that routes the
+ * row (MERGE's source rows to the target's shards), and the row holds the others.
  */
 export class RowCollector {
   private readonly rows: string[] = [];
+  private readonly keys: (string | null)[] = [];
   private failure: unknown = null;
 
   constructor(
     private readonly limit: { kb: number; bytes: number },
     /** Bytes the statement's other intermediate results already take. */
     private bytes: number,
+    private readonly keyed = false,
   ) {}
 
   /** Takes the DataRow messages among result messages. */
   add(messages: readonly Buffer[]): void {
     for (const message of messages) {
       if (message[0] !== BackendCode.DataRow || this.failure) continue;
-      const row = JSON.stringify(
-        parseDataRow(message.subarray(5)).map((v) => (v === null ? null : v.toString("utf8"))),
-      );
-      this.bytes += row.length + 1;
+      const values = parseDataRow(message.subarray(5)).map((v) => (v === null ? null : v.toString("utf8")));
+      const key = this.keyed ? values.shift()! : null;
+      const row = JSON.stringify(values);
+      this.bytes += row.length + 1 + (key?.length ?? 0);
       try {
         checkIntermediateSize(this.bytes, this.limit);
       } catch (e) {
         this.failure = e;
         this.rows.length = 0;
+        this.keys.length = 0;
         return;
       }
       this.rows.push(row);
+      if (this.keyed) this.keys.push(key);
     }
   }
 
@@ -71,6 +76,12 @@ export class RowCollector {
   json(): string {
     if (this.failure) throw this.failure;
     return `[${this.rows.join(",")}]`;
+  }
+
+  /** Keyed: each row's key and the JSON array of its other values; throws past the limit. */
+  keyedRows(): { keys: readonly (string | null)[]; rows: readonly string[] } {
+    if (this.failure) throw this.failure;
+    return { keys: this.keys, rows: this.rows };
   }
 }
 

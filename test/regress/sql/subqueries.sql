@@ -101,11 +101,26 @@ SELECT name FROM pg_prepared_statements WHERE name LIKE 'sq%' ORDER BY name;
 DEALLOCATE sq_by_tenant;
 EXECUTE sq_by_tenant(2);
 DEALLOCATE ALL;
--- MERGE into a distributed table runs shard by shard only when each shard decides alone.
+-- MERGE into a distributed table runs shard by shard when each shard decides alone; otherwise its
+-- source runs first and each row goes to the shard of the value the join gives the distribution column.
 EXPLAIN (COSTS OFF) MERGE INTO sq_items i USING sq_orders o ON i.tenant = o.tenant AND i.order_id = o.id WHEN MATCHED AND o.amount > 50 THEN DELETE;
+EXPLAIN (COSTS OFF) MERGE INTO sq_items i USING sq_local l ON i.tenant = l.id WHEN MATCHED THEN DELETE;
+EXPLAIN (ANALYZE) MERGE INTO sq_items i USING sq_local l ON i.tenant = l.id WHEN MATCHED THEN DELETE;
 MERGE INTO sq_items i USING sq_local l ON i.tenant = l.id WHEN MATCHED THEN DELETE;
+SELECT count(*) FROM sq_items WHERE tenant IN (1, 2);
+MERGE INTO sq_items i USING (SELECT tenant, max(id) AS id FROM sq_other o JOIN sq_orders USING (tenant) GROUP BY tenant) s ON i.tenant = s.tenant
+  WHEN MATCHED AND i.order_id = s.id THEN UPDATE SET qty = i.qty + 100 WHEN NOT MATCHED THEN INSERT VALUES (s.tenant, s.id, -1);
+SELECT tenant, order_id, qty FROM sq_items WHERE qty >= 100 OR qty < 0 ORDER BY 1, 2;
+SET canopy.max_intermediate_result_size = 1;
+MERGE INTO sq_items i USING (SELECT g AS tenant, repeat('x', 100) AS pad FROM generate_series(1, 100) g) s ON i.tenant = s.tenant WHEN MATCHED THEN DELETE;
+RESET canopy.max_intermediate_result_size;
+-- What cannot be split by shard is refused before anything changes.
 MERGE INTO sq_items i USING sq_orders o ON i.order_id = o.id WHEN MATCHED THEN DELETE;
 MERGE INTO sq_items i USING sq_orders o ON i.tenant = o.tenant WHEN NOT MATCHED THEN INSERT (tenant, order_id) VALUES (o.id, o.id);
+MERGE INTO sq_items i USING sq_orders o JOIN sq_other t ON t.tenant = o.tenant ON i.tenant = o.tenant WHEN MATCHED THEN DELETE;
+MERGE INTO sq_items i USING sq_local l ON i.tenant = l.id WHEN MATCHED AND EXISTS (SELECT 1 FROM sq_other) THEN DELETE;
+MERGE INTO sq_items i USING (VALUES (3.0)) v(t) ON i.tenant = v.t WHEN MATCHED THEN DELETE;
+MERGE INTO sq_items i USING sq_local l ON i.tenant = l.id WHEN MATCHED THEN UPDATE SET tenant = 5;
 -- Statements of one query string after non-ASCII text are cut where they are.
 SELECT 'ü' AS a \; SELECT count(*) FROM sq_orders \; SELECT 'ünïcode' AS b;
 /* é */ SELECT count(*) FROM sq_orders WHERE tenant = 1;
