@@ -90,6 +90,8 @@ export interface DistributedState {
   noModificationRouter?: string;
   /** The coordinator database's description of the statement (coordinatorDescription) and its key. */
   described?: { key: string; description: CoordinatorDescription };
+  /** Which result columns' binary forms from a worker are the coordinator's (workerResultFormats). */
+  binaryForwardable?: { key: string; columns: readonly boolean[] };
   /** A multi-shard SELECT's pushdown plan (or the finding that it has none). */
   pushdown?: PushdownEntry;
   /** The statement with its views over distributed tables expanded (planner/views.ts). */
@@ -341,16 +343,14 @@ async function plan(
       hint: "Filter the UPDATE or DELETE by the row's key instead.",
     });
   }
-  const binaryResults = inv.resultFormats.some((f) => f === 1);
+  // Binary results go from the workers to the client as they are when their types allow it; the
+  // other paths convert text rows in the coordinator database.
+  const unforwardableBinary = (await workerResultFormats(session, st, inv)) === null;
   if (target) {
-    if (binaryResults && returns(stmt)) {
-      throw new SqlError("0A000", "binary results of RETURNING from distributed tables are not supported", {
-        hint: "Ask for text results.",
-      });
-    }
+    if (unforwardableBinary && returns(stmt)) throw binaryReturningRefusal();
     // Whether a modification has a router plan depends on the statement and the metadata only.
     const key = `${metadata.version}:${session.searchPathEpoch}`;
-    if (!binaryResults && !inv.explain && st.distributed!.noModificationRouter !== key) {
+    if (!unforwardableBinary && !inv.explain && st.distributed!.noModificationRouter !== key) {
       const routed = await modificationRouterPlan(session, st, stmt, refs, dist, target, metadata, inv);
       if (routed) {
         st.distributed!.router = routed;
@@ -384,7 +384,7 @@ async function plan(
   const into = !!(stmt.SelectStmt as { intoClause?: unknown } | undefined)?.intoClause;
   const locking = facts.lock !== null;
   if (locking) refuseLockedReferenceTable(stmt, dist);
-  if (!hasLocal && !binaryResults && stmt.SelectStmt && !into) {
+  if (!hasLocal && !unforwardableBinary && stmt.SelectStmt && !into) {
     const plan = routerPlan(session, st, dist, metadata);
     const route = routerTarget(dist, metadata, inv);
     // What the workers cannot answer leaves the statement to the paths below, which evaluate it
@@ -1120,7 +1120,8 @@ async function runRouterPlan(
   inv: Invocation,
   inBlock: boolean,
 ): Promise<boolean> {
-  if (inv.resultFormats.some((f) => f === 1)) return false;
+  const resultFormats = await workerResultFormats(session, st, inv);
+  if (resultFormats === null) return false;
   const modification = plan.modification;
   // EXPLAIN of a modification, and Binds whose parameters do not match the plan, take the general path.
   if (modification && (inv.explain || inv.params.length !== modification.paramCount)) return false;
@@ -1191,6 +1192,7 @@ async function runRouterPlan(
       write: !!modification,
       prepareVersion: metadata.version,
       rows: streamed?.sink,
+      resultFormats,
     });
   } catch (e) {
     streamed?.check();
@@ -1355,7 +1357,10 @@ async function router(
   const opts = { transactional: inBlock, write: writes };
   if (inv.explain) return inv.explain.top(session, [{ node, sql: deparseStatement(stmt), params }], opts);
   if (inv.describe) await sendRowDescription(session, st, inv);
-  const result = await session.remote.run(node, deparseStatement(stmt), params, opts);
+  // (A SELECT asking for such binary results takes other paths; a data-modifying WITH cannot.)
+  const resultFormats = await workerResultFormats(session, st, inv);
+  if (resultFormats === null) throw binaryReturningRefusal();
+  const result = await session.remote.run(node, deparseStatement(stmt), params, { ...opts, resultFormats });
   sendRows(session, [result], inv);
   emit(session, inv, write.commandComplete(result.command));
   recordExecution(session, st, inv, route.partitionKey);
@@ -1370,6 +1375,57 @@ export async function sendRowDescription(session: Session, st: InterceptedStatem
     state.rowDescription = (await describeOnCoordinator(session, client.sql, client.paramTypes)).rows;
   }
   if (state.rowDescription) session.sendToClient(state.rowDescription);
+}
+
+/**
+ * Built-in types whose values name objects of one node (OIDs), in binary as numbers that differ
+ * from node to node, and the anonymous record, whose binary form names its columns' types.
+ */
+const nodeBoundTypes = new Set([
+  // oid, regproc, regprocedure, regoper, regoperator, regclass, regtype, regconfig, regdictionary,
+  // regnamespace, regrole, regcollation, and their arrays
+  26, 24, 2202, 2203, 2204, 2205, 2206, 3734, 3769, 4089, 4096, 4191, 1028, 1008, 2207, 2208, 2209, 2210, 2211, 3735,
+  3770, 4090, 4097, 4192,
+  // record, record[]
+  2249, 2287,
+]);
+
+/** OIDs below this are PostgreSQL's own, the same on every node (FirstNormalObjectId). */
+const FIRST_NORMAL_OID = 16384;
+
+/**
+ * The result formats a worker statement answering the client's directly is bound with: none (text)
+ * when the client asks for text; the client's when every column it asks for in binary is of a
+ * built-in type, whose binary form is the same from any node; null otherwise (binary forms of the
+ * user's types carry node-local OIDs: such rows are converted in the coordinator database).
+ */
+export async function workerResultFormats(
+  session: Session,
+  st: InterceptedStatement,
+  inv: Invocation,
+): Promise<readonly number[] | null> {
+  const formats = inv.resultFormats;
+  if (!formats.some((f) => f === 1)) return [];
+  const client = st.origin ?? st;
+  const state = client.distributed;
+  if (!state) return null;
+  const key = `${(await session.metadata()).version}:${session.searchPathEpoch}`;
+  if (state.binaryForwardable?.key !== key) {
+    const { rows } = await coordinatorDescription(session, client);
+    const fields = rows ? parseRowDescription(rows.subarray(5)) : [];
+    const columns = fields.map((f) => f.typeOid < FIRST_NORMAL_OID && !nodeBoundTypes.has(f.typeOid));
+    state.binaryForwardable = { key, columns };
+  }
+  const binary = (i: number) => (formats.length === 1 ? formats[0] : formats[i]) === 1;
+  return state.binaryForwardable.columns.every((portable, i) => portable || !binary(i)) ? formats : null;
+}
+
+function binaryReturningRefusal(): SqlError {
+  return new SqlError(
+    "0A000",
+    "binary results of RETURNING columns of types other than PostgreSQL's built-in ones from distributed tables are not supported",
+    { hint: "Ask for those columns in text format." },
+  );
 }
 
 /** What the coordinator database, with the empty shells in its catalog, says of a statement. */
@@ -1744,7 +1800,8 @@ export async function runModifyTasks(
   const transactional = inBlock || nodes.size > 1 || tasks.length > 1 || reference.length > 0;
   if (inv.explain) return inv.explain.top(session, tasks, { transactional, write: true, reference });
   if (inv.describe && returns(st.stmt)) await sendRowDescription(session, st, inv);
-  const all = await executeTasks(session, tasks, { transactional, reference });
+  const resultFormats = (await workerResultFormats(session, st, inv)) ?? [];
+  const all = await executeTasks(session, tasks, { transactional, reference, resultFormats });
   const inOrder = order && valuesOrder(all, order);
   if (inOrder) return reportModify(session, st, [inOrder], tagPrefix, partitionKey, executor);
   // A reference table's placements each return the same rows; count them once.
@@ -1762,7 +1819,7 @@ export async function runModifyTasks(
 export async function executeTasks(
   session: Session,
   tasks: readonly Task[],
-  opts: { transactional: boolean; reference: readonly number[] },
+  opts: { transactional: boolean; reference: readonly number[]; resultFormats?: readonly number[] },
 ): Promise<QueryResult[]> {
   const byNode = new Map<number, number[]>();
   tasks.forEach((t, i) => byNode.set(t.node.nodeid, [...(byNode.get(t.node.nodeid) ?? []), i]));

@@ -289,6 +289,16 @@ export async function moveRows(
 ): Promise<void> {
   const { session, st, target, metadata, inv } = m;
   const table = target.table;
+  // The rows it returns are put together from text on the coordinator.
+  if (returns(st.stmt) && inv.resultFormats.some((f) => f === 1)) {
+    throw new SqlError(
+      "0A000",
+      "binary results of RETURNING from a statement that moves rows between shards are not supported",
+      {
+        hint: "Ask for text results.",
+      },
+    );
+  }
   if (inv.explain) {
     throw new SqlError("0A000", "EXPLAIN of a statement that moves rows between shards is not supported", {
       detail: "It changes the distribution column of the rows it updates.",

@@ -90,6 +90,8 @@ export interface RunOptions {
   readonly reference?: readonly number[];
   /** Where the rows go as they arrive (see RowSink), instead of into the result. */
   readonly rows?: RowSink;
+  /** The Bind's result format codes (text when absent); binary rows are kept as sent. */
+  readonly resultFormats?: readonly number[];
 }
 
 const readOutside: RunOptions = { transactional: false, write: false };
@@ -262,8 +264,9 @@ export class RemoteConnections implements SlotHolder {
           setup.push(this.issue(remote, "DEALLOCATE ALL", async () => remote.client.forgetPrepared?.()));
           remote.preparedVersion = opts.prepareVersion!;
         }
-        if (begin === null) return this.send(remote, sql, params, prepare, opts.rows);
-        return this.issue(remote, sql, () => remote.client.query(sql, params, prepare, begin, opts.rows), begin);
+        if (begin === null) return this.send(remote, sql, params, prepare, opts.rows, opts.resultFormats);
+        const query = () => remote.client.query(sql, params, prepare, begin, opts.rows, opts.resultFormats);
+        return this.issue(remote, sql, query, begin);
       },
       // A statement sent as a Query may hold several commands, which the extended protocol refuses.
       prepare || params.length > 0,
@@ -843,8 +846,9 @@ export class RemoteConnections implements SlotHolder {
     params: readonly (string | Buffer | null)[],
     prepare = false,
     rows?: RowSink,
+    resultFormats?: readonly number[],
   ) {
-    return this.issue(remote, sql, () => remote.client.query(sql, params, prepare, undefined, rows));
+    return this.issue(remote, sql, () => remote.client.query(sql, params, prepare, undefined, rows, resultFormats));
   }
 
   /**

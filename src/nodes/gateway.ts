@@ -48,6 +48,8 @@ export interface NodeClient {
    * Runs SQL; string parameters are sent in text format, Buffers in binary. `prepare` keeps the
    * statement prepared on the connection for the next run of the same text. `begin` (a BEGIN
    * command) opens a transaction block just before the statement, in the same round trip.
+   * `resultFormats` are the Bind's result format codes: with a binary one, the rows are kept as
+   * the node sent them (`dataRows`), never decoded as text.
    */
   query(
     sql: string,
@@ -55,6 +57,7 @@ export interface NodeClient {
     prepare?: boolean,
     begin?: string,
     rows?: RowSink,
+    resultFormats?: readonly number[],
   ): Promise<QueryResult>;
   /** Deallocates the statements `query` kept prepared (after DDL their result shapes may be stale). */
   forgetPrepared?(): Promise<void>;

@@ -106,12 +106,17 @@ export class PGliteNode {
     return new PGliteLink(this, `l${this.nextLinkId++}_`);
   }
 
-  /** Runs SQL with text parameters and text results while holding the backend. */
-  async query(sql: string, params: readonly (string | Buffer | null)[] = [], owner: object = {}): Promise<QueryResult> {
+  /** Runs SQL with text parameters (Buffers: binary) while holding the backend; see runExtendedQuery. */
+  async query(
+    sql: string,
+    params: readonly (string | Buffer | null)[] = [],
+    owner: object = {},
+    resultFormats: readonly number[] = [],
+  ): Promise<QueryResult> {
     await this.acquire(owner);
     let status = 0x49;
     try {
-      const r = await runExtendedQuery((b) => this.exec(b), sql, params);
+      const r = await runExtendedQuery((b) => this.exec(b), sql, params, resultFormats);
       status = r.status;
       return r;
     } catch (e) {
@@ -159,11 +164,15 @@ export class PGliteNode {
   }
 }
 
-/** Sends Parse/Bind/Describe/Execute/Sync and decodes the text result or the error. */
+/**
+ * Sends Parse/Bind/Describe/Execute/Sync and decodes the text result or the error. With a binary
+ * result format the rows stay the DataRow messages the node sent (`dataRows`).
+ */
 export async function runExtendedQuery(
   exec: (bytes: Buffer) => Promise<Buffer>,
   sql: string,
   params: readonly (string | Buffer | null)[],
+  resultFormats: readonly number[] = [],
 ): Promise<QueryResult & { status: number }> {
   const out = await exec(
     Buffer.concat([
@@ -173,6 +182,7 @@ export async function runExtendedQuery(
         "",
         params.map((p) => (p === null ? null : typeof p === "string" ? Buffer.from(p, "utf8") : p)),
         params.map((p) => (Buffer.isBuffer(p) ? 1 : 0)),
+        resultFormats,
       ),
       write.describe("P", ""),
       write.execute("", 0),
@@ -180,19 +190,22 @@ export async function runExtendedQuery(
     ]),
   );
   const rows: (string | null)[][] = [];
+  const raw = resultFormats.some((f) => f === 1);
+  const dataRows: Buffer[] = [];
   let command = "";
   let status = 0x49;
   let error: RemoteError | null = null;
   scanMessages(out, (code, start, end) => {
     const body = out.subarray(start + 5, end);
-    if (code === BackendCode.DataRow)
+    if (code === BackendCode.DataRow && raw) dataRows.push(Buffer.from(out.subarray(start, end)));
+    else if (code === BackendCode.DataRow)
       rows.push(parseDataRow(body).map((v) => (v === null ? null : v.toString("utf8"))));
     else if (code === BackendCode.CommandComplete) command = new BodyReader(body).cstring();
     else if (code === BackendCode.ErrorResponse) error ??= new RemoteError(parseErrorFields(body));
     else if (code === BackendCode.ReadyForQuery) status = body[0];
   });
   if (error) throw Object.assign(error, { status });
-  return { rows, command, status };
+  return raw ? { rows, dataRows, command, status } : { rows, command, status };
 }
 
 /** A link to a PGlite node; also runs COPY FROM STDIN, which PGlite takes only from a blob. */
@@ -401,9 +414,9 @@ export class PGliteGateway implements NodeGateway {
       throw connectionFailed(address, Object.assign(new Error("Connection refused"), { code: "ECONNREFUSED" }));
     const owner = {};
     return {
-      query: async (sql, params, _prepare, begin) => {
+      query: async (sql, params, _prepare, begin, _rows, resultFormats) => {
         if (begin) await node.query(begin, [], owner);
-        return node.query(sql, params, owner);
+        return node.query(sql, params, owner, resultFormats);
       },
       copyIn: async (sql, data) => {
         const rows = typeof data === "function" ? await gather(data) : data;

@@ -88,15 +88,16 @@ export class WireClient implements NodeClient {
     prepare = false,
     begin?: string,
     rows?: RowSink,
+    resultFormats: readonly number[] = [],
   ): Promise<QueryResult> {
-    if (params.length === 0 && !prepare && !begin && !rows) return this.simpleQuery(sql);
+    if (params.length === 0 && !prepare && !begin && !rows && resultFormats.length === 0) return this.simpleQuery(sql);
     const out: Buffer[] = [];
     // Executed ahead in the same Sync, the BEGIN turns the implicit block into the transaction
     // block; the node sends both answers in one write (a Query would flush its own). It is kept
     // prepared like the statements: a transaction's BEGIN is then not parsed again.
     const beginParse = begin ? this.bindPrepared(out, begin, true, []) : null;
     if (begin) out.push(write.execute(""));
-    const parse = this.bindPrepared(out, sql, prepare, params);
+    const parse = this.bindPrepared(out, sql, prepare, params, resultFormats);
     out.push(write.execute(""), write.sync());
     const result = new WireResult();
     // The statement's own ParseComplete is the last one (the BEGIN's, when parsed, comes first).
@@ -128,6 +129,7 @@ export class WireClient implements NodeClient {
     sql: string,
     prepare: boolean,
     params: readonly (string | Buffer | null)[],
+    resultFormats: readonly number[] = [],
   ): { named: boolean } | null {
     let name = prepare ? this.prepared.get(sql) : undefined;
     let parse: { named: boolean } | null = null;
@@ -139,7 +141,7 @@ export class WireClient implements NodeClient {
     }
     const values = params.map((p) => (p === null || Buffer.isBuffer(p) ? p : Buffer.from(p, "utf8")));
     const formats = params.map((p) => (Buffer.isBuffer(p) ? 1 : 0));
-    out.push(write.bind("", name, values, formats));
+    out.push(write.bind("", name, values, formats, resultFormats));
     return parse;
   }
 
