@@ -39,6 +39,7 @@ import {
   unionAll,
   emit,
   ClientRows,
+  workerResultFormats,
 } from "./distributed.js";
 import type { QueryResult } from "../nodes/gateway.js";
 
@@ -91,8 +92,9 @@ export async function runPushdown(
     byGroup.set(group, [...(byGroup.get(group) ?? []), i]);
   }
   const tables = new Map(dist.map((r) => [tableKey(r.rangeVar), r.table]));
-  const binary = inv.resultFormats.some((f) => f === 1);
-  const stream = plan.streamable && !binary;
+  // Binary rows stream from the workers when their forms are the coordinator's.
+  const resultFormats = plan.streamable ? await workerResultFormats(session, st, inv) : null;
+  const stream = plan.streamable && resultFormats !== null;
 
   // Each node's share runs as one statement, or in parts of consecutive shards (see adaptive.ts).
   const taskFor = (shardIndexes: readonly number[]) => {
@@ -133,12 +135,12 @@ export async function runPushdown(
     const streamed = inv.collect ? null : new ClientRows(session);
     let results: QueryResult[];
     try {
-      results = (await session.remote.runReads(shares, inBlock, streamed?.sink)).flat();
+      results = (await session.remote.runReads(shares, inBlock, streamed?.sink, resultFormats!)).flat();
     } finally {
       streamed?.check();
     }
     sendRows(session, results, inv);
-    const count = results.reduce((n, r) => n + r.rows.length, streamed?.count ?? 0);
+    const count = results.reduce((n, r) => n + (r.dataRows?.length ?? r.rows.length), streamed?.count ?? 0);
     emit(session, inv, write.commandComplete(`SELECT ${count}`));
     return true;
   }

@@ -356,15 +356,20 @@ export class RemoteConnections implements SlotHolder {
    * may use extra ones (see the module comment). With `rows`, the rows go there as they come, in
    * no particular order across parts and nodes.
    */
-  async runReads(shares: readonly NodeShare[], inBlock: boolean, rows?: RowSink): Promise<QueryResult[][]> {
+  async runReads(
+    shares: readonly NodeShare[],
+    inBlock: boolean,
+    rows?: RowSink,
+    resultFormats?: readonly number[],
+  ): Promise<QueryResult[][]> {
     const settings = await this.session.executorSettings();
     return settleAll(
       shares.map(async ({ node, read }) => {
         if (read.parts === 1 || !(await this.mayUseExtras(node, inBlock, settings))) {
           const { sql, params } = read.task(0, read.parts);
-          return [await this.run(node, sql, params, { transactional: inBlock, write: false, rows })];
+          return [await this.run(node, sql, params, { transactional: inBlock, write: false, rows, resultFormats })];
         }
-        return runSplit(read, this.lanes(node, rows), settings);
+        return runSplit(read, this.lanes(node, rows, resultFormats), settings);
       }),
     );
   }
@@ -551,13 +556,13 @@ export class RemoteConnections implements SlotHolder {
   }
 
   /** The connections a split read on the node runs on: the home one, then extra ones. */
-  private lanes(node: NodeRecord, rows?: RowSink): Lanes {
+  private lanes(node: NodeRecord, rows?: RowSink, resultFormats?: readonly number[]): Lanes {
     const conns = this.connectionsTo(node);
     // A lane's connection is claimed (RemoteNode.running) from when it is taken until done.
     const lane = (remote: RemoteNode): Lane => ({
       run: (sql, params) => {
         remote.running++;
-        return this.execute(remote, readOutside, () => this.send(remote, sql, params, false, rows));
+        return this.execute(remote, readOutside, () => this.send(remote, sql, params, false, rows, resultFormats));
       },
       done: () => this.unclaim(remote),
     });

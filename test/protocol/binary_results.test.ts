@@ -74,7 +74,10 @@ const CASES: readonly Case[] = [
   },
   { sql: "SELECT i.name, k.label FROM items i JOIN kinds k ON k.code = i.small WHERE i.tenant = $1", params: ["1"] },
   { sql: "SELECT code, label FROM kinds ORDER BY code", ordered: true },
-  // Multi-shard reads: pushed down, aggregated, with the user's enum (converted on the coordinator).
+  // Multi-shard reads: streamed from the shards, pushed down and combined, aggregated, with the
+  // user's enum (converted on the coordinator).
+  { sql: `SELECT ${ALL_COLUMNS} FROM items WHERE small < $1`, params: ["30"] },
+  { sql: "SELECT name, feeling, at FROM items WHERE small > 20", formats: [1, 0, 1] },
   { sql: `SELECT ${ALL_COLUMNS} FROM items ORDER BY tenant, small`, ordered: true },
   {
     sql: "SELECT tenant, count(*), sum(price), avg(price), max(at), array_agg(small ORDER BY small) FROM items GROUP BY tenant",
