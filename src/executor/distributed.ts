@@ -49,7 +49,7 @@ import {
 import type { Session } from "../server/session.js";
 import type { Invocation, InterceptedStatement, PreparedResult } from "../commands/intercept.js";
 import { coordinatorOnly, mentionsAny, runPushdown, type PushdownEntry } from "./pushdown.js";
-import { runRecursive } from "./subplans.js";
+import { evaluateSubqueries, runRecursive } from "./subplans.js";
 import { wholeTasks } from "./adaptive.js";
 import { commitBlock, commitStatement } from "../transaction/commit.js";
 import { copyOut, relationRef } from "./copy.js";
@@ -364,12 +364,8 @@ async function plan(
       return insertSelect({ session, stmt, sources, target, metadata, inv }, st, inBlock, hasLocal);
     }
     if (stmt.InsertStmt) {
-      if (hasLocal) {
-        throw new SqlError("0A000", "INSERT … VALUES into a distributed table reading a local table is not supported", {
-          hint: "Use INSERT … SELECT.",
-        });
-      }
-      return insert(session, st, stmt, dist, target, metadata, inv, inBlock);
+      if (hasLocal || dist.length > 1) await evaluateValuesSubqueries(session, st, stmt, inv, inBlock);
+      return insert(session, st, stmt, target, metadata, inv, inBlock);
     }
     const local = refs.filter((r) => !dist.some((d) => d.rangeVar === r.rangeVar));
     return modify({ session, st, stmt, dist, local, target, metadata, inv, inBlock });
@@ -1558,12 +1554,43 @@ export function placementsOf(table: TableRecord, index: number): number[] {
   return table.shards[index].placements.map((p) => p.groupId);
 }
 
+/**
+ * The subqueries of an INSERT … VALUES reading other tables, distributed or local, run first and
+ * their values take their places (evaluateSubqueries); so do its WITH clause's queries, which only
+ * they can read, and the clause goes. What is left reading a table is refused.
+ */
+async function evaluateValuesSubqueries(
+  session: Session,
+  st: InterceptedStatement,
+  stmt: AstNode,
+  inv: Invocation,
+  inBlock: boolean,
+): Promise<void> {
+  const ins = stmt.InsertStmt as { selectStmt?: AstNode; withClause?: { ctes: AstNode[] } };
+  const values = (ins.selectStmt?.SelectStmt as { valuesLists?: unknown } | undefined)?.valuesLists;
+  if (ins.withClause?.ctes.some((c) => !(c.CommonTableExpr as { ctequery: AstNode }).ctequery.SelectStmt)) {
+    throw new SqlError("0A000", "data-modifying WITH in an INSERT … VALUES reading tables is not supported", {
+      hint: "Run the data-modifying statement on its own.",
+    });
+  }
+  await evaluateSubqueries(session, st, values, ins.withClause, inv, inBlock);
+  delete ins.withClause;
+  if (collectRelationRefs(stmt).some((r) => r.rangeVar !== (stmt.InsertStmt as AstNode).relation)) {
+    throw new SqlError(
+      "0A000",
+      "subqueries reading tables outside the VALUES of an INSERT into a distributed table are not supported",
+      {
+        hint: "Use INSERT … SELECT.",
+      },
+    );
+  }
+}
+
 /** INSERT … VALUES into a distributed or reference table: rows grouped by shard. */
 async function insert(
   session: Session,
   st: InterceptedStatement,
   stmt: AstNode,
-  dist: readonly DistributedRef[],
   target: DistributedRef,
   metadata: MetadataSnapshot,
   inv: Invocation,
@@ -1578,11 +1605,6 @@ async function insert(
   const select = ins.selectStmt?.SelectStmt as { valuesLists?: { List: { items: AstNode[] } }[] } | undefined;
   const table = target.table;
   if (table.method === "n") await refuseVolatileOnReplicas(session, stmt, table);
-  if (dist.length > 1) {
-    throw new SqlError("0A000", "subqueries over distributed tables in INSERT … VALUES are not supported", {
-      hint: "Use INSERT … SELECT.",
-    });
-  }
   // DEFAULT VALUES is one row that gives no column.
   const all = await session.tableColumns(table.relationId);
   const found = await coordinatorOnlyIn(session, st, metadata);

@@ -33,7 +33,7 @@ import {
   withDataParams,
 } from "./distributed.js";
 import { describeColumns } from "./pushdown.js";
-import { RowCollector } from "./subplans.js";
+import { RowCollector, standaloneInvocation, standaloneSelect } from "./subplans.js";
 import { canonicalValues } from "./canonical.js";
 import { collectRelationRefs, type DistributedRef } from "../planner/analyze.js";
 import type { Task } from "./explain.js";
@@ -273,15 +273,15 @@ async function mergeThroughCoordinator(x: MergeInto): Promise<void> {
     const nested = inv.explain.nested();
     await runRead(
       session,
-      sourceStatement(st, select, paramTypes),
-      sourceInvocation(inv, { explain: nested }),
+      standaloneSelect(select, paramTypes),
+      standaloneInvocation(inv, { explain: nested }),
       inBlock,
     );
     inv.explain.subplan(nested);
     byShard = new Map(table.shards.map((_, i) => [i, []]));
   } else {
     const collect = new RowCollector(await intermediateLimit(session), 0, keyValue !== null);
-    await runRead(session, sourceStatement(st, select, paramTypes), sourceInvocation(inv, { collect }), inBlock);
+    await runRead(session, standaloneSelect(select, paramTypes), standaloneInvocation(inv, { collect }), inBlock);
     byShard = await routeSourceRows(x, collect);
   }
 
@@ -297,19 +297,6 @@ async function mergeThroughCoordinator(x: MergeInto): Promise<void> {
       tasks.push({ node: nodeForGroup(metadata.nodes, group), sql, params });
   }
   await runModifyTasks(session, st, tasks, inv, inBlock, "MERGE", referenceShards([table]), null);
-}
-
-function sourceStatement(
-  st: InterceptedStatement,
-  select: AstNode,
-  paramTypes: readonly number[],
-): InterceptedStatement {
-  const stmt = { SelectStmt: select };
-  return { sql: deparseStatement(stmt), stmt, paramTypes, distributed: {}, origin: st.origin ?? st, subplan: true };
-}
-
-function sourceInvocation(inv: Invocation, extra: Partial<Invocation>): Invocation {
-  return { params: inv.params, paramFormats: inv.paramFormats, resultFormats: [], describe: false, ...extra };
 }
 
 /**

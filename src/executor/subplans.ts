@@ -7,7 +7,7 @@
 // fallback, which fetches only the distributed tables left in it. Rows brought to the coordinator
 // count against canopy.max_intermediate_result_size as they arrive.
 import { BackendCode, parseDataRow } from "../protocol/messages.js";
-import { cloneAst, type AstNode } from "../sql/ast.js";
+import { cloneAst, transitText, typeNameNode, type AstNode } from "../sql/ast.js";
 import { deparseStatement } from "../sql/parse.js";
 import type { MetadataSnapshot } from "../metadata/cache.js";
 import type { DistributedRef } from "../planner/analyze.js";
@@ -16,6 +16,7 @@ import { inlineCtes, planRecursive } from "../planner/subqueries.js";
 import type { Session } from "../server/session.js";
 import type { Invocation, InterceptedStatement } from "../commands/intercept.js";
 import { calledFunctions, describeColumns, functionFacts } from "./pushdown.js";
+import { literal } from "./defaults.js";
 import {
   checkIntermediateSize,
   intermediateLimit,
@@ -173,22 +174,19 @@ async function runSubplan(
   limit: { kb: number; bytes: number },
   bytes: number,
 ): Promise<SubplanRows | null> {
-  const stmt = { SelectStmt: cloneAst(select) };
-  const sql = deparseStatement(stmt);
-  const fields = await describeColumns(session, stmt.SelectStmt, paramTypes);
+  const st = standaloneSelect(cloneAst(select), paramTypes);
+  const fields = await describeColumns(session, st.stmt.SelectStmt as AstNode, paramTypes);
   if (fields.length === 0 || fields.some((f) => f.typeOid === RECORD_OID || f.typeOid === RECORD_ARRAY_OID))
     return null;
   const columns = fields.map((f, i) => ({ name: f.name, type: f.typeName, position: i, collation: f.collation }));
-  const st: InterceptedStatement = { sql, stmt, paramTypes, distributed: {}, subplan: true };
-  const base = { params: inv.params, paramFormats: inv.paramFormats, resultFormats: [], describe: false };
   if (inv.explain) {
     const nested = inv.explain.nested();
-    await runRead(session, st, { ...base, explain: nested }, inBlock);
+    await runRead(session, st, standaloneInvocation(inv, { explain: nested }), inBlock);
     inv.explain.subplan(nested);
     if (!inv.explain.analyze) return { json: "[]", columns };
   }
   const collect = new RowCollector(limit, bytes);
-  await runRead(session, st, { ...base, collect }, inBlock);
+  await runRead(session, st, standaloneInvocation(inv, { collect }), inBlock);
   return { json: collect.json(), columns };
 }
 
@@ -199,4 +197,64 @@ function fillSite(site: AstNode, columns: SubplanRows["columns"], param: number)
   if (derived) site.RangeSubselect = rows(derived.alias as AstNode);
   else if ("ctequery" in site) site.ctequery = rows({ aliasname: "s" }).subquery;
   else site.subselect = rows({ aliasname: "s" }).subquery;
+}
+
+/** A SELECT of the client's statement run as a statement of its own, its execution the statement's. */
+export function standaloneSelect(select: AstNode, paramTypes: readonly number[]): InterceptedStatement {
+  const stmt = { SelectStmt: select };
+  return { sql: deparseStatement(stmt), stmt, paramTypes, distributed: {}, subplan: true };
+}
+
+/** An invocation of a standalone SELECT with the client's parameters, its rows not for the client. */
+export function standaloneInvocation(inv: Invocation, extra: Partial<Invocation>): Invocation {
+  return { params: inv.params, paramFormats: inv.paramFormats, resultFormats: [], describe: false, ...extra };
+}
+
+/**
+ * Puts in the place of each subquery in `exprs` (the items of an INSERT … VALUES) its value: each
+ * runs as a statement of its own, `SELECT (subquery)` with the statement's parameters and WITH
+ * clause (router, pushdown, recursive or fallback), and its value comes back in a form the shards
+ * read under any settings (transitText), as a constant of its type. PostgreSQL too evaluates such
+ * a subquery once per statement (an InitPlan): nothing in VALUES can correlate it.
+ */
+export async function evaluateSubqueries(
+  session: Session,
+  st: InterceptedStatement,
+  exprs: unknown,
+  withClause: AstNode | undefined,
+  inv: Invocation,
+  inBlock: boolean,
+): Promise<void> {
+  const sites = outermostSubLinks(exprs);
+  if (sites.length === 0) return;
+  const paramTypes = inv.params.length > 0 ? await parameterTypes(session, st.sql, st.paramTypes) : [];
+  const limit = await intermediateLimit(session);
+  const select = (val: AstNode): AstNode => ({
+    targetList: [{ ResTarget: { val } }],
+    ...(withClause ? { withClause: cloneAst(withClause) } : {}),
+    limitOption: "LIMIT_OPTION_DEFAULT",
+    op: "SETOP_NONE",
+  });
+  for (const { holder, key } of sites) {
+    const sublink = holder[key] as AstNode;
+    const [field] = await describeColumns(session, select(cloneAst(sublink)), paramTypes);
+    const collect = new RowCollector(limit, 0);
+    const valueSelect = select(transitText(cloneAst(sublink), field.typeOid));
+    await runRead(session, standaloneSelect(valueSelect, paramTypes), standaloneInvocation(inv, { collect }), inBlock);
+    const [[value]] = JSON.parse(collect.json()) as (string | null)[][];
+    holder[key] = { TypeCast: { arg: literal(value), typeName: typeNameNode(field.typeName) } };
+  }
+}
+
+/** Where the subqueries of an AST are, leaving out those inside others. */
+function outermostSubLinks(root: unknown): { holder: Record<string | number, unknown>; key: string | number }[] {
+  const found: { holder: Record<string | number, unknown>; key: string | number }[] = [];
+  const visit = (value: unknown, holder: Record<string | number, unknown> | null, key: string | number) => {
+    if (Array.isArray(value)) return value.forEach((v, i) => visit(v, value as unknown as Record<number, unknown>, i));
+    if (value === null || typeof value !== "object") return;
+    if ("SubLink" in value && holder) return void found.push({ holder, key });
+    for (const [k, v] of Object.entries(value)) visit(v, value as Record<string, unknown>, k);
+  };
+  visit(root, null, "");
+  return found;
 }

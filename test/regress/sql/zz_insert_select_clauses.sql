@@ -35,4 +35,9 @@ WITH x AS (SELECT g AS k, isc_add(g) AS v FROM generate_series(40, 41) g) INSERT
 INSERT INTO isc_dst SELECT 42, isc_add(42);
 SELECT k, v FROM isc_dst ORDER BY k;
 DROP FUNCTION isc_add(int);
+-- Subqueries in INSERT … VALUES reading other tables run first; a WITH clause modifying data is
+-- refused before anything runs.
+INSERT INTO isc_dst VALUES ((SELECT max(k) FROM isc_src) + 100, (SELECT v FROM isc_local)) RETURNING k, v;
+WITH gone AS (DELETE FROM isc_src WHERE k = 1 RETURNING k) INSERT INTO isc_dst VALUES ((SELECT k FROM gone) + 200, 0);
+SELECT count(*) FROM isc_src WHERE k = 1;
 DROP TABLE isc_src, isc_dst, isc_ref, isc_local;
