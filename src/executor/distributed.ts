@@ -1392,8 +1392,9 @@ const FIRST_NORMAL_OID = 16384;
 /**
  * The result formats a worker statement answering the client's directly is bound with: none (text)
  * when the client asks for text; the client's when every column it asks for in binary is of a
- * built-in type, whose binary form is the same from any node; null otherwise (binary forms of the
- * user's types carry node-local OIDs: such rows are converted in the coordinator database).
+ * built-in type or an enum, whose binary form is the same from any node; null otherwise (binary
+ * forms of the user's other types carry node-local OIDs: such rows are converted in the
+ * coordinator database).
  */
 export async function workerResultFormats(
   session: Session,
@@ -1409,7 +1410,21 @@ export async function workerResultFormats(
   if (state.binaryForwardable?.key !== key) {
     const { rows } = await coordinatorDescription(session, client);
     const fields = rows ? parseRowDescription(rows.subarray(5)) : [];
-    const columns = fields.map((f) => f.typeOid < FIRST_NORMAL_OID && !nodeBoundTypes.has(f.typeOid));
+    // An enum's binary form is its label: the same from every node.
+    const own = fields.filter((f) => f.typeOid >= FIRST_NORMAL_OID).map((f) => f.typeOid);
+    const enums = new Set(
+      own.length === 0
+        ? []
+        : (
+            await session.internalQuery(
+              "SELECT oid FROM pg_catalog.pg_type WHERE oid = ANY ($1::pg_catalog.oid[]) AND typtype = 'e'",
+              [Buffer.from(`{${own.join(",")}}`)],
+            )
+          ).map((r) => Number(r[0])),
+    );
+    const columns = fields.map(
+      (f) => (f.typeOid < FIRST_NORMAL_OID && !nodeBoundTypes.has(f.typeOid)) || enums.has(f.typeOid),
+    );
     state.binaryForwardable = { key, columns };
   }
   const binary = (i: number) => (formats.length === 1 ? formats[0] : formats[i]) === 1;
