@@ -1431,12 +1431,18 @@ export async function workerResultFormats(
   return state.binaryForwardable.columns.every((portable, i) => portable || !binary(i)) ? formats : null;
 }
 
-function binaryReturningRefusal(): SqlError {
+export function binaryReturningRefusal(): SqlError {
   return new SqlError(
     "0A000",
     "binary results of RETURNING columns of types other than PostgreSQL's built-in ones from distributed tables are not supported",
     { hint: "Ask for those columns in text format." },
   );
+}
+
+/** How many result columns the client's statement has, as the coordinator database describes it. */
+export async function resultWidth(session: Session, st: InterceptedStatement): Promise<number> {
+  const { rows } = await coordinatorDescription(session, st.origin ?? st);
+  return rows ? rows.readInt16BE(5) : 0;
 }
 
 /** What the coordinator database, with the empty shells in its catalog, says of a statement. */

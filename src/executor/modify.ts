@@ -59,8 +59,12 @@ import {
   substituteShardRows,
   updatesPartitionKey,
   withDataParams,
+  workerResultFormats,
+  binaryReturningRefusal,
+  resultWidth,
   type Task,
 } from "./distributed.js";
+import { parseDataRow, write } from "../protocol/messages.js";
 
 /** One execution of an UPDATE or DELETE. */
 export interface Modification {
@@ -289,16 +293,9 @@ export async function moveRows(
 ): Promise<void> {
   const { session, st, target, metadata, inv } = m;
   const table = target.table;
-  // The rows it returns are put together from text on the coordinator.
-  if (returns(st.stmt) && inv.resultFormats.some((f) => f === 1)) {
-    throw new SqlError(
-      "0A000",
-      "binary results of RETURNING from a statement that moves rows between shards are not supported",
-      {
-        hint: "Ask for text results.",
-      },
-    );
-  }
+  const returning = returns(st.stmt);
+  const formats = returning ? await workerResultFormats(session, st, inv) : [];
+  if (formats === null) throw binaryReturningRefusal();
   if (inv.explain) {
     throw new SqlError("0A000", "EXPLAIN of a statement that moves rows between shards is not supported", {
       detail: "It changes the distribution column of the rows it updates.",
@@ -309,12 +306,21 @@ export async function moveRows(
       hint: "Delete the rows and insert them with their new values.",
     });
   }
-  if (inv.describe && returns(st.stmt)) await sendRowDescription(session, st, inv);
+  if (inv.describe && returning) await sendRowDescription(session, st, inv);
   const opts = { transactional: true, reference: [] };
-  const results = await executeTasks(session, tasks, opts);
   const columns = await movedColumns(session, table);
   const position = columns.findIndex((c) => c.name === table.partitionKey);
   const appended = 1 + columns.length;
+  // The client's columns in the formats it asked for, the columns moving a row needs in text.
+  const width = formats.length === 0 ? 0 : await resultWidth(session, st);
+  const resultFormats =
+    formats.length === 0
+      ? []
+      : [
+          ...Array.from({ length: width }, (_, i) => (formats.length === 1 ? formats[0] : (formats[i] ?? 0))),
+          ...new Array<number>(appended).fill(0),
+        ];
+  const results = await executeTasks(session, tasks, { ...opts, resultFormats });
   const leaving = new Map<number, string[]>();
   const arriving = new Map<number, string[]>();
   const add = (map: Map<number, string[]>, index: number, value: string) =>
@@ -372,10 +378,14 @@ export async function moveRows(
     })),
     opts,
   );
-  // The client sees its own RETURNING list, if it asked for one.
+  // The client sees its own RETURNING list, if it asked for one (in binary: cut from the rows sent).
   const visible = results.map((r) => ({
     command: r.command,
-    rows: returns(st.stmt) ? r.rows.map((row) => row.slice(0, -appended)) : [],
+    rows: returning && formats.length === 0 ? r.rows.map((row) => row.slice(0, -appended)) : [],
+    dataRows:
+      returning && formats.length > 0
+        ? (r.dataRows ?? []).map((m) => write.dataRow(parseDataRow(m.subarray(5)).slice(0, width)))
+        : undefined,
   }));
   reportModify(session, st, visible, tagPrefix, partitionKey);
 }

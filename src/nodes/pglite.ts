@@ -166,7 +166,7 @@ export class PGliteNode {
 
 /**
  * Sends Parse/Bind/Describe/Execute/Sync and decodes the text result or the error. With a binary
- * result format the rows stay the DataRow messages the node sent (`dataRows`).
+ * result format the rows are kept as the DataRow messages the node sent too (`dataRows`).
  */
 export async function runExtendedQuery(
   exec: (bytes: Buffer) => Promise<Buffer>,
@@ -197,10 +197,10 @@ export async function runExtendedQuery(
   let error: RemoteError | null = null;
   scanMessages(out, (code, start, end) => {
     const body = out.subarray(start + 5, end);
-    if (code === BackendCode.DataRow && raw) dataRows.push(Buffer.from(out.subarray(start, end)));
-    else if (code === BackendCode.DataRow)
+    if (code === BackendCode.DataRow) {
+      if (raw) dataRows.push(Buffer.from(out.subarray(start, end)));
       rows.push(parseDataRow(body).map((v) => (v === null ? null : v.toString("utf8"))));
-    else if (code === BackendCode.CommandComplete) command = new BodyReader(body).cstring();
+    } else if (code === BackendCode.CommandComplete) command = new BodyReader(body).cstring();
     else if (code === BackendCode.ErrorResponse) error ??= new RemoteError(parseErrorFields(body));
     else if (code === BackendCode.ReadyForQuery) status = body[0];
   });
