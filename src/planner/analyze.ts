@@ -387,6 +387,8 @@ function pinFromConjunct(
       const v = keyValueSource(b, ref.table);
       if (v) return [v];
       const other = columnTerm(b);
+      const joined = other ? valuesKeyList(ref.level, other) : null;
+      if (joined) return keyValueSources(keyListItems(joined), ref.table);
       if (other) {
         for (const o of all) {
           const p = pins.get(o);
@@ -403,8 +405,8 @@ function pinFromConjunct(
     }
     return null;
   }
-  const list = keyList(conj, ref.table, (term) => denotes(term, ref));
-  return list ? keyValueSources(list.holder[list.key] as AstNode[], ref.table) : null;
+  const list = keyList(conj, ref.table, (term) => denotes(term, ref), ref.level);
+  return list ? keyValueSources(keyListItems(list), ref.table) : null;
 }
 
 /**
@@ -416,17 +418,51 @@ export function keyListsOf(ref: DistributedRef): { site: KeyListSite; values: (V
   const denotes = (term: [string | null, string]) =>
     term[1] === ref.table.partitionKey && (term[0] === null ? single : term[0] === ref.refName);
   return applicableConjuncts(ref).flatMap((conj) => {
-    const site = keyList(conj, ref.table, denotes);
+    const site = keyList(conj, ref.table, denotes, ref.level);
     if (!site) return [];
-    return [{ site, values: (site.holder[site.key] as AstNode[]).map((i) => keyValueSource(i, ref.table)) }];
+    return [{ site, values: keyListItems(site).map((i) => keyValueSource(i, ref.table)) }];
   });
 }
 
-/** Where a list of values compared with a distribution column sits: `holder[key]` holds its items. */
+/**
+ * Where a list of values compared with a distribution column sits: `holder[key]` holds its items
+ * (an IN list's, an array's), or the rows of a VALUES list joined on it, whose items at `column`
+ * the distribution column is compared with.
+ */
 export interface KeyListSite {
   readonly holder: AstNode;
-  readonly key: "items" | "elements";
+  readonly key: "items" | "elements" | "valuesLists";
+  readonly column?: number;
 }
+
+/** The values of a key list: its items, or a VALUES list's items at the joined column. */
+export function keyListItems(site: KeyListSite): AstNode[] {
+  const items = site.holder[site.key] as AstNode[];
+  if (site.column === undefined) return items;
+  return items.map((row) => (row.List as { items: AstNode[] }).items[site.column!]);
+}
+
+/**
+ * `x.col` as a column of a VALUES list in FROM at `level` (`(VALUES …) AS x(col, …)`): the
+ * distribution column compared with it at that level (WHERE, an inner join) can hold only the
+ * list's values in that column, and each of the list's rows can meet rows of the shard its value
+ * hashes to only.
+ */
+function valuesKeyList(level: AstNode, term: [string | null, string]): KeyListSite | null {
+  if (term[0] === null) return null;
+  const item = visibleFromItems(level).find(([name]) => name === term[0])?.[1];
+  const sub = item?.RangeSubselect as { subquery?: AstNode; alias?: { colnames?: AstNode[] } } | undefined;
+  const values = sub?.subquery?.SelectStmt as AstNode | undefined;
+  const rows = values?.valuesLists as AstNode[] | undefined;
+  if (!values || !rows || rows.length === 0 || Object.keys(values).some((k) => !valuesOnly.has(k))) return null;
+  const names = (sub!.alias?.colnames ?? []).map((c) => (c.String as { sval: string }).sval);
+  const width = (rows[0].List as { items: AstNode[] }).items.length;
+  const column = names.length > 0 ? names.indexOf(term[1]) : Number(/^column(\d+)$/.exec(term[1])?.[1] ?? 0) - 1;
+  return column >= 0 && column < width ? { holder: values, key: "valuesLists", column } : null;
+}
+
+/** The fields of a SelectStmt that is a bare VALUES list. */
+const valuesOnly = new Set(["valuesLists", "limitOption", "op"]);
 
 /**
  * The list of `column IN (…)` or `column = ANY (ARRAY[…])`, when `denotes` says the column is the
@@ -437,9 +473,22 @@ function keyList(
   conj: AstNode,
   table: TableRecord,
   denotes: (term: [string | null, string]) => boolean,
+  level: AstNode,
 ): KeyListSite | null {
   const e = conj.A_Expr as { kind: string; lexpr: AstNode; rexpr: AstNode } | undefined;
   if (!e || operatorName(e as unknown as AstNode) !== "=") return null;
+  if (e.kind === "AEXPR_OP") {
+    // key = x.col, x a VALUES list (either way round).
+    for (const [a, b] of [
+      [e.lexpr, e.rexpr],
+      [e.rexpr, e.lexpr],
+    ]) {
+      const term = columnTerm(a);
+      const other = columnTerm(b);
+      if (term && other && denotes(term)) return valuesKeyList(level, other);
+    }
+    return null;
+  }
   const term = columnTerm(e.lexpr);
   if (!term || !denotes(term)) return null;
   if (e.kind === "AEXPR_IN") {
