@@ -1434,8 +1434,11 @@ export async function workerResultFormats(
 export function binaryReturningRefusal(): SqlError {
   return new SqlError(
     "0A000",
-    "binary results of RETURNING columns of types other than PostgreSQL's built-in ones from distributed tables are not supported",
-    { hint: "Ask for those columns in text format." },
+    "binary results of RETURNING columns of the user's composite, array or range types from distributed tables are not supported",
+    {
+      detail: "Their binary form names types by OIDs that differ between nodes.",
+      hint: "Ask for those columns in text format.",
+    },
   );
 }
 
