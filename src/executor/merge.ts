@@ -301,8 +301,9 @@ async function mergeThroughCoordinator(x: MergeInto): Promise<void> {
 
 /**
  * The source's rows by the target shard index their key hashes to. A row without a key matches no
- * target row: it is dropped unless an INSERT action would insert it, which fails as an INSERT of
- * NULL into the distribution column does.
+ * target row: it is dropped unless an INSERT action may insert it, which its shard refuses as
+ * PostgreSQL does when the column is NOT NULL, and which fails as an INSERT of NULL into the
+ * distribution column does otherwise.
  */
 async function routeSourceRows(x: MergeInto, collect: RowCollector): Promise<Map<number, string[]>> {
   const table = x.target.table;
@@ -319,10 +320,22 @@ async function routeSourceRows(x: MergeInto, collect: RowCollector): Promise<Map
   }
   const { keys, rows } = collect.keyedRows();
   const inserts = (await insertedKeys(x)).length > 0;
+  // A NOT NULL distribution column refuses such a row on any shard, as PostgreSQL would, and only
+  // if an INSERT action's condition holds for it: the first shard gets it.
+  const notNull =
+    inserts &&
+    keys.includes(null) &&
+    (
+      await x.session.internalQuery(
+        "SELECT attnotnull FROM pg_catalog.pg_attribute WHERE attrelid = $1::pg_catalog.oid AND attname = $2",
+        [Buffer.from(String(table.relationId)), Buffer.from(table.partitionKey!)],
+      )
+    )[0]?.[0] === "t";
   const unread: number[] = [];
   keys.forEach((key, i) => {
     if (key === null) {
-      if (inserts) rowShardIndex(table, null, "INSERT");
+      if (notNull) add(0, rows[i]);
+      else if (inserts) rowShardIndex(table, null, "INSERT");
       return;
     }
     const index = shardIndexOf(table, key);

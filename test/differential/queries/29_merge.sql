@@ -70,6 +70,13 @@ ON d.device_id = v.id
 WHEN MATCHED THEN UPDATE SET os = v.os
 WHEN NOT MATCHED THEN INSERT (device_id, os) VALUES (v.id, v.os);
 
+-- With an INSERT action whose condition leaves that row out, it does nothing.
+MERGE INTO devices d
+USING (VALUES (NULL::bigint, 'none'), (9, 'nine'), (900020, 'new')) v(id, os)
+ON d.device_id = v.id
+WHEN MATCHED THEN UPDATE SET os = v.os
+WHEN NOT MATCHED AND v.id IS NOT NULL THEN INSERT (device_id, os) VALUES (v.id, v.os);
+
 -- An INSERT action whose row breaks a constraint fails the whole MERGE (no shard keeps its part).
 -- @error
 -- @touches users
