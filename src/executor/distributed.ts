@@ -970,6 +970,18 @@ export function shardIndexOf(table: TableRecord, text: string | null): number | 
 }
 
 /**
+ * Whether a source value of type `source` equal to a distribution value of type `key` has the
+ * same hash read as that type: the same type, a narrower integer, or text and varchar.
+ */
+export function comparableKeyType(source: number, key: number): boolean {
+  if (source === key) return true;
+  const { int2, int4, int8, text, varchar } = typeOids;
+  if (key === int8) return source === int4 || source === int2;
+  if (key === int4) return source === int2;
+  return (key === text || key === varchar) && (source === text || source === varchar);
+}
+
+/**
  * The value a distribution column of type varchar(n) stores for `text`: PostgreSQL cuts spaces
  * past the n-th character (anything else past it is an error, whichever shard reports it). Used
  * for lookups too: no stored value equals a longer text, wherever it is looked for.
@@ -1952,11 +1964,20 @@ export function withJsonParams(
   return types;
 }
 
+/** Where substituteShardRows put a reference's rows: which of its parameters, and their columns. */
+export interface PlacedRows {
+  readonly index: number;
+  /** Whether other references of the same table read the parameter too. */
+  readonly shared: boolean;
+  readonly columns: readonly ColumnInfo[];
+}
+
 /**
  * Replaces each reference to a distributed table in the statement by the rows the table
  * contributes (pruned, filtered and projected on its shards), and each of the `local` references
  * (tables of the coordinator database) by its rows there, which it returns as JSON parameters
- * numbered after the statement's own. Capped by canopy.max_intermediate_result_size.
+ * numbered after the statement's own (`placed` gets where each reference's went). Capped by
+ * canopy.max_intermediate_result_size.
  */
 export async function substituteShardRows(
   session: Session,
@@ -1966,6 +1987,7 @@ export async function substituteShardRows(
   inv: Invocation,
   inBlock: boolean,
   local: readonly RelationRef[] = [],
+  placed?: Map<RelationRef, PlacedRows>,
 ): Promise<string[]> {
   const limit = await intermediateLimit(session);
   const pins = pinnedValues(dist);
@@ -1982,7 +2004,14 @@ export async function substituteShardRows(
     checkIntermediateSize(total, limit);
     const number = inv.params.length + dataParams.length + 1;
     dataParams.push(json);
-    for (const ref of refs) replaceWithRows(ref, number, allColumns, columns);
+    for (const ref of refs) {
+      replaceWithRows(ref, number, allColumns, columns);
+      placed?.set(ref, {
+        index: dataParams.length - 1,
+        shared: refs.length > 1,
+        columns: columnInfos(columns, allColumns),
+      });
+    }
   };
   for (const refs of groupBy(dist, (r) => String(r.table.relationId))) {
     const table = refs[0].table;

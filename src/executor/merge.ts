@@ -20,6 +20,7 @@ import { deparseStatement } from "../sql/parse.js";
 import { callsSequence, evaluateTransactionValues } from "./defaults.js";
 import { nodeForGroup } from "../commands/distribute.js";
 import {
+  comparableKeyType,
   intermediateLimit,
   jsonRowsSubquery,
   parameterTypes,
@@ -66,8 +67,6 @@ interface MergeInto {
   readonly inv: Invocation;
   readonly inBlock: boolean;
 }
-
-const typeOids = { int2: 21, int4: 23, int8: 20, text: 25, varchar: 1043 };
 
 /** Runs a MERGE into a distributed or reference table, or refuses it (0A000) naming why it cannot. */
 export async function mergeIntoDistributed(
@@ -352,18 +351,6 @@ async function routeSourceRows(x: MergeInto, collect: RowCollector): Promise<Map
     unread.forEach((i, k) => add(rowShardIndex(table, canonical[k], "INSERT"), rows[i]));
   }
   return byShard;
-}
-
-/**
- * Whether a source value of type `source` equal to a distribution value of type `key` has the
- * same hash read as that type: the same type, a narrower integer, or text and varchar.
- */
-function comparableKeyType(source: number, key: number): boolean {
-  if (source === key) return true;
-  const { int2, int4, int8, text, varchar } = typeOids;
-  if (key === int8) return source === int4 || source === int2;
-  if (key === int4) return source === int2;
-  return (key === text || key === varchar) && (source === text || source === varchar);
 }
 
 /** How the source's columns are told from the target's in a join condition. */

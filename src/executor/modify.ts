@@ -27,7 +27,13 @@ import { deparseStatement } from "../sql/parse.js";
 import { arrayLiteral } from "../sql/quote.js";
 import { shardRelname } from "../commands/shard_ddl.js";
 import { nodeForGroup } from "../commands/distribute.js";
-import { collectRelationRefs, pinnedValues, type DistributedRef, type RelationRef } from "../planner/analyze.js";
+import {
+  collectRelationRefs,
+  keyJoins,
+  pinnedValues,
+  type DistributedRef,
+  type RelationRef,
+} from "../planner/analyze.js";
 import { shardLocalRefs, withDerivedRefs } from "../planner/subqueries.js";
 import { localityContext } from "../planner/pushdown.js";
 import type { Session } from "../server/session.js";
@@ -42,6 +48,9 @@ import {
 } from "./defaults.js";
 import {
   cloneForShard,
+  comparableKeyType,
+  shardIndexOf,
+  type PlacedRows,
   executeTasks,
   jsonRowsSubquery,
   placementsOf,
@@ -112,10 +121,24 @@ export async function modify(m: Modification): Promise<void> {
   if (moves) fetched = [...new Set([...fetched, ...readInReturning(stmt, dist)])];
   const manyShards = indexes.length > 1 || placementsOf(table, indexes[0]).length > 1;
   if (manyShards && (fetched.length > 0 || local.length > 0)) await refuseVolatileSubqueries(session, stmt);
+  // Rows joined on the target's distribution column go to the shards their values hash to only
+  // (not when moving rows: a row's new shard reads them too; nor for EXPLAIN over no rows).
+  const joins =
+    table.method === "h" && !route && !moves && !(inv.explain && !inv.explain.analyze)
+      ? keyJoins(target, [...fetched, ...local])
+      : new Map<RelationRef, string>();
+  const placed = new Map<RelationRef, PlacedRows>();
   const dataParams =
     fetched.length > 0 || local.length > 0
-      ? await substituteShardRows(session, stmt, fetched, metadata, inv, inBlock, local)
+      ? await substituteShardRows(session, stmt, fetched, metadata, inv, inBlock, local, placed)
       : [];
+  const split = joins.size > 0 ? await splitJoinedRows(session, table, joins, placed, dataParams) : null;
+  if (split) {
+    // A shard none of a split parameter's rows go to has no row to change; one runs anyway, so
+    // that a statement changing nothing still answers as PostgreSQL does (RETURNING's columns).
+    const reached = indexes.filter((i) => split.shards.has(i));
+    indexes = reached.length > 0 ? reached : indexes.slice(0, 1);
+  }
   const invocation = withDataParams(inv, dataParams);
   if (moves) await returnWholeRows(session, stmt, target);
 
@@ -134,7 +157,7 @@ export async function modify(m: Modification): Promise<void> {
       const d = dist.find((r) => r.rangeVar === o.rangeVar);
       if (d) renameToShard({ ...refs[i], table: d.table }, d.table.shards[d.table.method === "n" ? 0 : index].shardId);
     });
-    const params = renumberParams(copy, invocation);
+    const params = renumberParams(copy, split ? withDataParams(inv, split.paramsOf(index)) : invocation);
     const sql = deparseStatement(copy);
     for (const group of placementsOf(table, index)) {
       tasks.push({ node: nodeForGroup(metadata.nodes, group), sql, params });
@@ -144,6 +167,62 @@ export async function modify(m: Modification): Promise<void> {
   if (moves) return moveRows(m, tasks, indexes, "UPDATE", partitionKey);
   const tag = stmt.UpdateStmt ? "UPDATE" : "DELETE";
   await runModifyTasks(session, st, tasks, invocation, inBlock, tag, referenceShards([table]), partitionKey);
+}
+
+/**
+ * The rows of the parameters of references joined on the target's distribution column
+ * (`target.key = x.col`, keyJoins), split by the shard each row's value hashes to: such a row can
+ * meet target rows of that shard only, and a row without a value meets none. A reference is split
+ * when its parameter is its own and its column's type hashes as the distribution column's does.
+ * `shards`: the shards that get rows of every split parameter; `paramsOf`: a shard's parameters.
+ * Null when no reference is split.
+ */
+async function splitJoinedRows(
+  session: Session,
+  table: TableRecord,
+  joins: ReadonlyMap<RelationRef, string>,
+  placed: ReadonlyMap<RelationRef, PlacedRows>,
+  dataParams: readonly string[],
+): Promise<{ shards: Set<number>; paramsOf: (index: number) => string[] } | null> {
+  const byParam = new Map<number, Map<number, string[]>>();
+  for (const [ref, column] of joins) {
+    const rows = placed.get(ref);
+    const position = rows?.columns.findIndex((c) => c.name === column) ?? -1;
+    if (!rows || rows.shared || position < 0) continue;
+    if (!comparableKeyType(rows.columns[position].baseTypeOid, table.partitionType)) continue;
+    const values = JSON.parse(dataParams[rows.index]) as (string | null)[][];
+    const keys = values.map((v) => v[position]);
+    const indexes = keys.map((k) => shardIndexOf(table, k));
+    const unread = keys.flatMap((k, i) => (k !== null && indexes[i] === null ? [i] : []));
+    if (unread.length > 0) {
+      // A value printed in a form hash.ts does not read is read by the coordinator database.
+      const canonical = await canonicalValues(
+        session,
+        table.partitionType,
+        unread.map((i) => keys[i]!),
+      );
+      unread.forEach((i, k) => (indexes[i] = shardIndexOf(table, canonical[k])));
+      if (unread.some((i) => indexes[i] === null)) continue;
+    }
+    const byShard = new Map<number, string[]>();
+    values.forEach((v, i) => {
+      const index = indexes[i];
+      if (index === null) return;
+      let list = byShard.get(index);
+      if (!list) byShard.set(index, (list = []));
+      list.push(JSON.stringify(v));
+    });
+    byParam.set(rows.index, byShard);
+  }
+  if (byParam.size === 0) return null;
+  const splits = [...byParam.values()];
+  const shards = new Set([...splits[0].keys()].filter((i) => splits.every((s) => s.has(i))));
+  const paramsOf = (index: number) =>
+    dataParams.map((p, k) => {
+      const byShard = byParam.get(k);
+      return byShard ? `[${(byShard.get(index) ?? []).join(",")}]` : p;
+    });
+  return { shards, paramsOf };
 }
 
 /** The references to hash-distributed tables in the statement's RETURNING list. */

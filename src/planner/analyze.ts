@@ -425,6 +425,35 @@ export function keyListsOf(ref: DistributedRef): { site: KeyListSite; values: (V
 }
 
 /**
+ * The references among `others` that a conjunct restricting `ref`'s rows at its own level joins on
+ * its distribution column (`ref.key = x.col`, x a FROM item of that level), with the column named:
+ * each row of x can meet rows of the shard its value hashes to only (when the types hash alike).
+ */
+export function keyJoins(ref: DistributedRef, others: readonly RelationRef[]): Map<RelationRef, string> {
+  const single = singleItem(ref.level);
+  const denotes = (term: [string | null, string]) =>
+    term[1] === ref.table.partitionKey && (term[0] === null ? single : term[0] === ref.refName);
+  const items = visibleFromItems(ref.level);
+  const joins = new Map<RelationRef, string>();
+  for (const conj of applicableConjuncts(ref)) {
+    const e = conj.A_Expr as { kind: string; lexpr: AstNode; rexpr: AstNode } | undefined;
+    if (e?.kind !== "AEXPR_OP" || operatorName(conj.A_Expr as AstNode) !== "=") continue;
+    for (const [a, b] of [
+      [e.lexpr, e.rexpr],
+      [e.rexpr, e.lexpr],
+    ]) {
+      const term = columnTerm(a);
+      const other = columnTerm(b);
+      if (!term || !other || other[0] === null || !denotes(term)) continue;
+      const holder = items.find(([name]) => name === other[0])?.[1];
+      const x = others.find((r) => r.level === ref.level && r.holder !== undefined && r.holder === holder);
+      if (x && !joins.has(x)) joins.set(x, other[1]);
+    }
+  }
+  return joins;
+}
+
+/**
  * Where a list of values compared with a distribution column sits: `holder[key]` holds its items
  * (an IN list's, an array's), or the rows of a VALUES list joined on it, whose items at `column`
  * the distribution column is compared with.

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { deparseStatement, loadParser, parseSql } from "../../src/sql/parse.js";
 import type { AstNode } from "../../src/sql/ast.js";
 import type { TableRecord } from "../../src/metadata/cache.js";
-import { collectRelationRefs, pinnedValues, type DistributedRef } from "../../src/planner/analyze.js";
+import { collectRelationRefs, keyJoins, pinnedValues, type DistributedRef } from "../../src/planner/analyze.js";
 import { localityContext, runsWholeOnShards } from "../../src/planner/pushdown.js";
 import { inlineCtes, planRecursive } from "../../src/planner/subqueries.js";
 
@@ -189,4 +189,32 @@ test("pins follow names as PostgreSQL resolves them", () => {
     pinned("SELECT 1 FROM companies c WHERE c.id = 4 AND EXISTS (SELECT 1 FROM clicks k WHERE k.company_id = c.id)"),
     "c:1 k:1",
   );
+});
+
+test("rows joined on a modification target's distribution column", () => {
+  const joined = (sql: string) => {
+    const { dist, local } = analyze(sql);
+    const target = dist.find((r) => r.isTarget)!;
+    const joins = keyJoins(target, [...local, ...dist.filter((r) => r !== target)]);
+    return [...joins].map(([r, column]) => `${r.refName}.${column}`).join(" ");
+  };
+  assert.equal(joined("UPDATE companies c SET name = s.name FROM stage s WHERE c.id = s.id"), "s.id");
+  assert.equal(
+    joined("DELETE FROM companies USING stage s, notes n WHERE s.cid = id AND n.company_id = companies.id"),
+    "n.company_id",
+  );
+  // Either side, next to other conditions; a table inside an outer join of FROM still meets the
+  // target only through the equality.
+  assert.equal(
+    joined(
+      "UPDATE companies c SET name = 'x' FROM stage s LEFT JOIN other o ON o.k = s.k WHERE s.k > 1 AND s.cid = c.id",
+    ),
+    "s.cid",
+  );
+  // Not a restriction of every row: under OR, in a subquery, a column of no FROM item, another operator.
+  assert.equal(joined("UPDATE companies c SET name = 'x' FROM stage s WHERE c.id = s.id OR c.id = 1"), "");
+  assert.equal(joined("UPDATE companies c SET name = 'x' WHERE EXISTS (SELECT 1 FROM stage s WHERE s.id = c.id)"), "");
+  assert.equal(joined("UPDATE companies c SET name = 'x' FROM stage s WHERE c.plan_id = s.id"), "");
+  assert.equal(joined("UPDATE companies c SET name = 'x' FROM stage s WHERE c.id < s.id"), "");
+  assert.equal(joined("UPDATE companies c SET name = 'x' FROM (SELECT * FROM stage) s WHERE c.id = s.id"), "");
 });

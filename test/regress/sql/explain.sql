@@ -64,6 +64,14 @@ EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, BUFFERS OFF) UPDATE ex_ord
 SELECT count(*) FROM ex_orders WHERE amount = 0;
 ROLLBACK;
 SELECT count(*) FROM ex_orders WHERE amount = 0;
+-- A local table joined on the distribution column: each shard reads only the rows whose value
+-- hashes to it, and shards no row goes to do not run.
+SET canopy.explain_all_tasks = on;
+BEGIN;
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, BUFFERS OFF) UPDATE ex_orders o SET note = l.label FROM ex_local l WHERE o.tenant = l.id;
+SELECT tenant, note, count(*) FROM ex_orders WHERE note IN ('a', 'b') GROUP BY 1, 2 ORDER BY 1;
+ROLLBACK;
+RESET canopy.explain_all_tasks;
 EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, BUFFERS OFF) DELETE FROM ex_orders WHERE tenant = 3 AND id = 3;
 SELECT count(*) FROM ex_orders WHERE tenant = 3;
 -- A failing task leaves no write behind.
