@@ -1220,23 +1220,40 @@ export interface ShardKeyList extends KeyListSite {
 }
 
 /**
- * The lists of constants that hash-distributed references' distribution columns are compared
- * with (`column IN (…)`, `column = ANY (ARRAY[…])`). A copy of the statement for one shard
- * (cloneForShard) needs that shard's items only: no row of the shard matches another. A list with
- * an item to route by at bind time, or not at all, stays whole.
+ * The lists of values that hash-distributed references' distribution columns are compared with
+ * (`column IN (…)`, `column = ANY (ARRAY[…])`). A copy of the statement for one shard
+ * (cloneForShard) needs that shard's items only: no row of the shard matches another. Items given
+ * at execution (parameters, settings) are routed by their values in `inv`: a statement cut so is
+ * for that execution only. A list with an item not to route by, or without `inv` one given at
+ * execution, stays whole.
  */
-export function shardKeyLists(refs: readonly DistributedRef[]): ShardKeyList[] {
+export function shardKeyLists(refs: readonly DistributedRef[], inv?: Invocation): ShardKeyList[] {
   const lists: ShardKeyList[] = [];
   for (const ref of refs) {
     if (ref.table.method !== "h") continue;
     for (const { site, values } of keyListsOf(ref)) {
       if (values.length < 2) continue;
-      const shards = values.map((v) => (v?.kind === "const" ? shardIndexOf(ref.table, v.text) : null));
+      const shards = values.map((v) =>
+        v?.kind === "const"
+          ? shardIndexOf(ref.table, v.text)
+          : v && inv
+            ? shardIndexOf(ref.table, valueText(v, inv, ref.table.partitionType))
+            : null,
+      );
       if (shards.some((i) => i === null)) continue;
       lists.push({ ...site, items: site.holder[site.key] as AstNode[], shards: shards as number[] });
     }
   }
   return lists;
+}
+
+/** Whether a list a reference's distribution column is compared with has items given at execution. */
+export function hasBoundKeyLists(refs: readonly DistributedRef[]): boolean {
+  return refs.some(
+    (ref) =>
+      ref.table.method === "h" &&
+      keyListsOf(ref).some(({ values }) => values.length > 1 && values.some((v) => v !== null && v.kind !== "const")),
+  );
 }
 
 /** A copy of `stmt` for shard index `index`, its key lists cut to that shard's items (whole if it has none). */

@@ -148,6 +148,7 @@ export async function modify(m: Modification): Promise<void> {
       const d = dist.find((r) => r.rangeVar === o.rangeVar);
       return d ? [{ ...o, table: d.table }] : [];
     }),
+    inv,
   );
   const tasks: Task[] = [];
   for (const index of indexes) {

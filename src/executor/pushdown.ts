@@ -33,6 +33,7 @@ import {
   sendRowDescription,
   sendRows,
   shardKeyLists,
+  hasBoundKeyLists,
   cloneForShard,
   type ShardKeyList,
   tableKey,
@@ -54,6 +55,13 @@ export interface PushdownEntry {
   readonly tasks: Map<string, { sql: string; params: number[] }>;
   /** The worker statement's lists of constants to cut per shard, found at its first task. */
   keyLists?: ShardKeyList[];
+  /** The worker statement's references to distributed and reference tables. */
+  keyRefs?: DistributedRef[];
+  /**
+   * Whether a list of the worker statement has items given at execution (parameters, settings):
+   * then each execution cuts it by their values, and its worker SQL is not kept.
+   */
+  boundLists?: boolean;
 }
 
 /** Runs the statement (`stmt`, this execution's copy, `dist` its references) through a pushdown plan; false when it has none. */
@@ -97,21 +105,24 @@ export async function runPushdown(
   const stream = plan.streamable && resultFormats !== null;
 
   // Each node's share runs as one statement, or in parts of consecutive shards (see adaptive.ts).
+  entry.keyRefs ??= collectRelationRefs({ SelectStmt: plan.worker }).flatMap((ref) => {
+    const table = tables.get(tableKey(ref.rangeVar));
+    return table ? [{ ...ref, table }] : [];
+  });
+  entry.boundLists ??= hasBoundKeyLists(entry.keyRefs);
+  const boundLists = entry.boundLists ? shardKeyLists(entry.keyRefs, inv) : null;
+  // Worker SQL cut by this execution's values is kept for this execution only.
+  const built = boundLists ? new Map<string, { sql: string; params: number[] }>() : entry.tasks;
   const taskFor = (shardIndexes: readonly number[]) => {
     const taskKey = `${stream ? "s" : "j"}:${shardIndexes.join(",")}`;
-    let task = entry.tasks.get(taskKey);
+    let task = built.get(taskKey);
     if (!task) {
-      entry.keyLists ??= shardKeyLists(
-        collectRelationRefs({ SelectStmt: plan.worker }).flatMap((ref) => {
-          const table = tables.get(tableKey(ref.rangeVar));
-          return table ? [{ ...ref, table }] : [];
-        }),
-      );
-      const ast = workerStatement(plan, tables, entry.keyLists, shardIndexes, stream, plan.workerTypes.length);
+      const lists = boundLists ?? (entry.keyLists ??= shardKeyLists(entry.keyRefs!));
+      const ast = workerStatement(plan, tables, lists, shardIndexes, stream, plan.workerTypes.length);
       const params = compactParams(ast, st.paramTypes);
       task = { sql: deparseStatement(ast), params };
-      if (entry.tasks.size > 256) entry.tasks.clear();
-      entry.tasks.set(taskKey, task);
+      if (built.size > 256) built.clear();
+      built.set(taskKey, task);
     }
     return { sql: task.sql, params: paramValues(task.params, inv) };
   };

@@ -1,0 +1,85 @@
+// A list of parameters compared with the distribution column (`tenant IN ($1, $2, …)`, as ORMs
+// write a lookup of many keys) is cut per shard by the values bound: each shard's statement gets
+// only the parameters whose values hash to it, as a list of constants already was. Before, every
+// shard received (and parsed) every parameter: 10,000 of them took 414 ms against plain
+// PostgreSQL's 28 ms. The answers are compared with PostgreSQL's in the differential tests
+// (33_bound_key_lists.sql); this shows what the workers are sent (canopy.log_remote_commands).
+import { test, describe } from "node:test";
+import assert from "node:assert/strict";
+import { clusterKinds } from "../support/cluster.js";
+import { clientSuite } from "../support/client.js";
+
+for (const kind of clusterKinds()) {
+  describe(`lists of parameters cut per shard (${kind})`, () => {
+    const suite = clientSuite(kind, [
+      "CREATE TABLE orders (tenant int, id int, total int, PRIMARY KEY (tenant, id))",
+      "SELECT create_distributed_table('orders', 'tenant', shard_count => 8)",
+      "INSERT INTO orders SELECT t, i, t * 100 + i FROM generate_series(1, 40) t, generate_series(1, 3) i",
+    ]);
+
+    /** The statements sent to the workers' shards of `orders` while `run` runs. */
+    async function issued(run: () => Promise<unknown>): Promise<string[]> {
+      const notices: string[] = [];
+      const listen = (n: { message?: string }) => notices.push(n.message ?? "");
+      suite.c.on("notice", listen);
+      await suite.c.query("SET canopy.log_remote_commands = on");
+      try {
+        await run();
+      } finally {
+        await suite.c.query("RESET canopy.log_remote_commands");
+        suite.c.off("notice", listen);
+      }
+      return notices.filter((n) => /orders_\d+/.test(n));
+    }
+
+    const tenants = Array.from({ length: 20 }, (_, i) => i + 1);
+    const list = tenants.map((_, i) => `$${i + 1}`).join(", ");
+    /** The parameters in the statements sent (`$n`, each once per place it is written). */
+    const paramsIn = (statements: readonly string[]) =>
+      statements.reduce((n, s) => n + (s.match(/\$\d+/g) ?? []).length, 0);
+
+    test("a multi-shard SELECT sends each shard the parameters of its values only", async () => {
+      let rows: { tenant: number; n: number }[] = [];
+      const sent = await issued(async () => {
+        rows = (
+          await suite.c.query(
+            `SELECT tenant, count(*)::int AS n FROM orders WHERE tenant IN (${list}) GROUP BY tenant ORDER BY tenant`,
+            tenants,
+          )
+        ).rows;
+      });
+      assert.deepEqual(
+        rows,
+        tenants.map((t) => ({ tenant: t, n: 3 })),
+      );
+      assert.ok(sent.length > 0);
+      // Each value is in one shard's list: 20 parameters in all, not 20 for each of the 8 shards.
+      assert.equal(paramsIn(sent), tenants.length, sent.join("\n"));
+    });
+
+    test("an UPDATE and a DELETE are cut as well; a value not hashed keeps the list whole", async () => {
+      const sent = await issued(async () => {
+        const updated = await suite.c.query(`UPDATE orders SET total = total + 1 WHERE tenant IN (${list})`, tenants);
+        assert.equal(updated.rowCount, 60);
+      });
+      assert.equal(paramsIn(sent.filter((s) => /UPDATE/.test(s))), tenants.length, sent.join("\n"));
+      const deleted = await issued(async () => {
+        const result = await suite.c.query("DELETE FROM orders WHERE tenant IN ($1, $2) AND id = $3", [1, 2, 3]);
+        assert.equal(result.rowCount, 2);
+      });
+      // $3 is written once in each shard's statement; the list's two values are one per shard.
+      const deletes = deleted.filter((s) => /DELETE/.test(s));
+      assert.equal(paramsIn(deletes), 2 + deletes.length, deleted.join("\n"));
+      // A NULL among the values: the list is not routed by, it stays whole on each of the 8 shards.
+      const whole = await issued(async () => {
+        const result = await suite.c.query("SELECT count(*)::int AS n FROM orders WHERE tenant IN ($1, $2, $3)", [
+          4,
+          null,
+          5,
+        ]);
+        assert.equal(result.rows[0].n, 6);
+      });
+      assert.equal(paramsIn(whole), 3 * 8, whole.join("\n"));
+    });
+  });
+}
