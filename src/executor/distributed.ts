@@ -41,8 +41,9 @@ import {
   conjuncts,
   onNullableSide,
   keyListsOf,
+  keyArrayParams,
+  type KeyArrayParam,
   type DistributedRef,
-  type KeyListSite,
   type RelationRef,
   type ValueSource,
 } from "../planner/analyze.js";
@@ -1213,19 +1214,27 @@ async function runRouterPlan(
   return true;
 }
 
-/** A list of constants compared with a distribution column, with each item's shard index. */
-export interface ShardKeyList extends KeyListSite {
-  readonly items: readonly AstNode[];
-  readonly shards: readonly number[];
+/**
+ * A list of values compared with a distribution column, and what a copy of the statement for one
+ * shard holds in its place: `holder[key]` is `whole` in the statement, `forShard(index)` in a
+ * shard's copy (undefined: whole).
+ */
+export interface ShardKeyList {
+  readonly holder: AstNode;
+  readonly key: string;
+  readonly whole: unknown;
+  readonly forShard: (index: number) => unknown;
+  /** Whether the cut follows values given at execution (parameters, settings). */
+  readonly bound: boolean;
 }
 
 /**
  * The lists of values that hash-distributed references' distribution columns are compared with
- * (`column IN (…)`, `column = ANY (ARRAY[…])`). A copy of the statement for one shard
- * (cloneForShard) needs that shard's items only: no row of the shard matches another. Items given
- * at execution (parameters, settings) are routed by their values in `inv`: a statement cut so is
- * for that execution only. A list with an item not to route by, or without `inv` one given at
- * execution, stays whole.
+ * (`column IN (…)`, `column = ANY (ARRAY[…])`, `column = ANY ($n)` of an array parameter). A copy
+ * of the statement for one shard (cloneForShard) needs that shard's items only: no row of the
+ * shard matches another. Items given at execution (parameters, settings) are routed by their
+ * values in `inv`: a statement cut so is for that execution only. A list with an item not to route
+ * by, or without `inv` one given at execution, stays whole.
  */
 export function shardKeyLists(refs: readonly DistributedRef[], inv?: Invocation): ShardKeyList[] {
   const lists: ShardKeyList[] = [];
@@ -1241,10 +1250,194 @@ export function shardKeyLists(refs: readonly DistributedRef[], inv?: Invocation)
             : null,
       );
       if (shards.some((i) => i === null)) continue;
-      lists.push({ ...site, items: site.holder[site.key] as AstNode[], shards: shards as number[] });
+      const items = site.holder[site.key] as AstNode[];
+      lists.push({
+        holder: site.holder,
+        key: site.key,
+        whole: items,
+        bound: values.some((v) => v?.kind !== "const"),
+        forShard: (index) => {
+          // A shard none of the items go to is not read (pruned): the list stays whole there.
+          const own = items.filter((_, i) => shards[i] === index);
+          return own.length > 0 ? own : undefined;
+        },
+      });
     }
+    if (inv) lists.push(...keyArrayParams(ref).flatMap((site) => arrayParamList(site, ref.table, inv)));
   }
   return lists;
+}
+
+/**
+ * Arrays shorter than this go whole to each shard they reach: the workers read them in less time
+ * than building each execution's statements again takes (the statements with the parameter are
+ * kept from one execution to the next). The shards no element goes to are left out either way.
+ */
+const ARRAY_CUT_MIN_ELEMENTS = 256;
+
+/** Array types whose elements a key array parameter's may be, with their element types. */
+const keyArrayTypes = new Map([
+  [1005, { element: 21, name: "int2" }],
+  [1007, { element: 23, name: "int4" }],
+  [1016, { element: 20, name: "int8" }],
+  [1009, { element: 25, name: "text" }],
+  [1015, { element: 1043, name: "varchar" }],
+]);
+
+/**
+ * `key = ANY ($n)` cut per shard: in a shard's copy the parameter becomes an array constant of
+ * the elements hashing to that shard (NULLs, equal to nothing, left out; none: an empty array).
+ * Empty when the value cannot be read here (another array type, more dimensions, bounds).
+ */
+function arrayParamList(site: KeyArrayParam, table: TableRecord, inv: Invocation): ShardKeyList[] {
+  const byShard = arrayElementsByShard(site, table, inv);
+  if (byShard === null) return [];
+  let count = 0;
+  for (const own of byShard.values()) count += own.length;
+  if (count < ARRAY_CUT_MIN_ELEMENTS) return [];
+  const known = keyArrayTypes.get(inv.paramTypes?.[site.number - 1] ?? 0);
+  const whole = site.holder[site.key];
+  return [
+    {
+      holder: site.holder,
+      key: site.key,
+      whole,
+      bound: true,
+      forShard: (index) => {
+        const literal: AstNode = { A_Const: { sval: { sval: arrayLiteral(byShard.get(index) ?? []) } } };
+        // The parameter's declared type, which the statement does not write.
+        if (site.cast || !known) return literal;
+        return { TypeCast: { arg: literal, typeName: typeNameNode(`pg_catalog.${known.name}[]`) } };
+      },
+    },
+  ];
+}
+
+/**
+ * The non-NULL elements of the array parameter of `key = ANY ($n)` by the shard they hash to, or
+ * null when the value cannot be read here (another array type, more dimensions, bounds).
+ */
+function arrayElementsByShard(site: KeyArrayParam, table: TableRecord, inv: Invocation): Map<number, string[]> | null {
+  const value = inv.params[site.number - 1];
+  if (value === undefined || value === null) return null;
+  const declared = inv.paramTypes?.[site.number - 1] ?? 0;
+  const known = keyArrayTypes.get(declared);
+  if (declared !== 0 && declared !== UNKNOWN_OID && !(known && typeKeepsValue(known.element, table.partitionType))) {
+    return null;
+  }
+  const format = inv.paramFormats.length === 1 ? inv.paramFormats[0] : (inv.paramFormats[site.number - 1] ?? 0);
+  const elements = format === 0 ? textArrayElements(value.toString("utf8")) : binaryArrayElements(value, table);
+  if (elements === null) return null;
+  const byShard = new Map<number, string[]>();
+  for (const text of elements) {
+    if (text === null) continue;
+    const index = shardIndexOf(table, text);
+    if (index === null) return null;
+    const own = byShard.get(index);
+    if (own) own.push(text);
+    else byShard.set(index, [text]);
+  }
+  return byShard;
+}
+
+/**
+ * `indexes` less the shards no element of an array parameter `ref`'s distribution column is
+ * compared with (`key = ANY ($n)`) goes to: no row of theirs can meet the condition. One shard
+ * stays when none is left, to answer with no rows but the statement's columns (and tag).
+ */
+export function prunedByArrayParams(ref: DistributedRef, indexes: readonly number[], inv: Invocation): number[] {
+  let kept = [...indexes];
+  for (const site of keyArrayParams(ref)) {
+    const byShard = arrayElementsByShard(site, ref.table, inv);
+    if (byShard) kept = kept.filter((i) => byShard.has(i));
+  }
+  return kept.length > 0 || indexes.length === 0 ? kept : indexes.slice(0, 1);
+}
+
+/**
+ * The elements of a one-dimensional array in text form (`{1,2,NULL}`, `{"a b","c\\"d"}`), NULL
+ * for a NULL element; null for anything else (bounds, more dimensions, another delimiter).
+ */
+export function textArrayElements(text: string): (string | null)[] | null {
+  const s = text.trim();
+  if (!s.startsWith("{") || !s.endsWith("}")) return null;
+  const out: (string | null)[] = [];
+  let i = 1;
+  const end = s.length - 1;
+  const space = (c: string) => c === " " || c === "\t" || c === "\n" || c === "\r" || c === "\v" || c === "\f";
+  while (i < end && space(s[i])) i++;
+  if (i === end) return out;
+  for (;;) {
+    while (i < end && space(s[i])) i++;
+    let element = "";
+    let quoted = false;
+    if (s[i] === '"') {
+      quoted = true;
+      i++;
+      while (i < end && s[i] !== '"') {
+        if (s[i] === "\\") i++;
+        if (i >= end) return null;
+        element += s[i++];
+      }
+      if (i >= end) return null;
+      i++;
+      while (i < end && space(s[i])) i++;
+    } else {
+      let trailing = "";
+      while (i < end && s[i] !== ",") {
+        const c = s[i];
+        if (c === "{" || c === "}" || c === '"') return null;
+        if (c === "\\") {
+          if (++i >= end) return null;
+          element += trailing + s[i++];
+          trailing = "";
+          quoted = true; // an escaped character: not the NULL keyword
+          continue;
+        }
+        if (space(c)) trailing += c;
+        else {
+          element += trailing + c;
+          trailing = "";
+        }
+        i++;
+      }
+      if (element === "") return null;
+    }
+    out.push(!quoted && element.toUpperCase() === "NULL" ? null : element);
+    if (i === end) return out;
+    if (s[i] !== ",") return null;
+    i++;
+  }
+}
+
+/** The elements of a one-dimensional array in binary form as text, or null when not of an integer or text type. */
+export function binaryArrayElements(bytes: Buffer, table: TableRecord): (string | null)[] | null {
+  if (bytes.length < 12) return null;
+  const dimensions = bytes.readInt32BE(0);
+  const element = bytes.readInt32BE(8);
+  if (dimensions === 0) return [];
+  if (dimensions !== 1 || bytes.length < 20 || !typeKeepsValue(element, table.partitionType)) return null;
+  const count = bytes.readInt32BE(12);
+  const out: (string | null)[] = [];
+  let at = 20;
+  for (let k = 0; k < count; k++) {
+    if (at + 4 > bytes.length) return null;
+    const length = bytes.readInt32BE(at);
+    at += 4;
+    if (length < 0) {
+      out.push(null);
+      continue;
+    }
+    if (at + length > bytes.length) return null;
+    const v = bytes.subarray(at, at + length);
+    at += length;
+    if (element === 23 && length === 4) out.push(String(v.readInt32BE(0)));
+    else if (element === 20 && length === 8) out.push(String(v.readBigInt64BE(0)));
+    else if (element === 21 && length === 2) out.push(String(v.readInt16BE(0)));
+    else if (element === 25 || element === 1043) out.push(v.toString("utf8"));
+    else return null;
+  }
+  return out;
 }
 
 /** Whether a list a reference's distribution column is compared with has items given at execution. */
@@ -1252,7 +1445,10 @@ export function hasBoundKeyLists(refs: readonly DistributedRef[]): boolean {
   return refs.some(
     (ref) =>
       ref.table.method === "h" &&
-      keyListsOf(ref).some(({ values }) => values.length > 1 && values.some((v) => v !== null && v.kind !== "const")),
+      (keyArrayParams(ref).length > 0 ||
+        keyListsOf(ref).some(
+          ({ values }) => values.length > 1 && values.some((v) => v !== null && v.kind !== "const"),
+        )),
   );
 }
 
@@ -1260,13 +1456,13 @@ export function hasBoundKeyLists(refs: readonly DistributedRef[]): boolean {
 export function cloneForShard(stmt: AstNode, lists: readonly ShardKeyList[], index: number): AstNode {
   if (lists.length === 0) return cloneAst(stmt);
   for (const l of lists) {
-    const own = l.items.filter((_, i) => l.shards[i] === index);
-    if (own.length > 0) l.holder[l.key] = own;
+    const own = l.forShard(index);
+    if (own !== undefined) l.holder[l.key] = own;
   }
   try {
     return cloneAst(stmt);
   } finally {
-    for (const l of lists) l.holder[l.key] = l.items;
+    for (const l of lists) l.holder[l.key] = l.whole;
   }
 }
 

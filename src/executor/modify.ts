@@ -49,6 +49,7 @@ import {
 import {
   cloneForShard,
   comparableKeyType,
+  prunedByArrayParams,
   shardIndexOf,
   type PlacedRows,
   executeTasks,
@@ -111,7 +112,10 @@ export async function modify(m: Modification): Promise<void> {
   if (route) {
     indexes = [route.indexes.get(target)!];
   } else {
-    indexes = table.method === "n" ? [0] : prunedIndexes(target, pinnedValues(dist).get(target) ?? null, inv);
+    indexes =
+      table.method === "n"
+        ? [0]
+        : prunedByArrayParams(target, prunedIndexes(target, pinnedValues(dist).get(target) ?? null, inv), inv);
     const others = dist.filter((r) => r !== target && r.table.method === "h");
     const shardLocal = table.method === "h" && others.length > 0 ? await findShardLocal(m) : new Set();
     fetched = others.filter((r) => !shardLocal.has(r));

@@ -34,6 +34,7 @@ import {
   sendRows,
   shardKeyLists,
   hasBoundKeyLists,
+  prunedByArrayParams,
   cloneForShard,
   type ShardKeyList,
   tableKey,
@@ -90,7 +91,7 @@ export async function runPushdown(
   let indexes = anchor.shards.map((_, i) => i);
   for (const r of hashRefs) {
     if (r.level !== stmt.SelectStmt || onNullableSide(r)) continue;
-    const own = new Set(prunedIndexes(r, pins.get(r) ?? null, inv));
+    const own = new Set(prunedByArrayParams(r, prunedIndexes(r, pins.get(r) ?? null, inv), inv));
     indexes = indexes.filter((i) => own.has(i));
   }
   const byGroup = new Map<number, number[]>();
@@ -110,7 +111,8 @@ export async function runPushdown(
     return table ? [{ ...ref, table }] : [];
   });
   entry.boundLists ??= hasBoundKeyLists(entry.keyRefs);
-  const boundLists = entry.boundLists ? shardKeyLists(entry.keyRefs, inv) : null;
+  const cut = entry.boundLists ? shardKeyLists(entry.keyRefs, inv) : null;
+  const boundLists = cut?.some((l) => l.bound) ? cut : null;
   // Worker SQL cut by this execution's values is kept for this execution only.
   const built = boundLists ? new Map<string, { sql: string; params: number[] }>() : entry.tasks;
   const taskFor = (shardIndexes: readonly number[]) => {

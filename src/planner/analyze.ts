@@ -425,6 +425,37 @@ export function keyListsOf(ref: DistributedRef): { site: KeyListSite; values: (V
 }
 
 /**
+ * Where `ref`'s distribution column is compared with an array parameter by a conjunct restricting
+ * its rows at its own level (`key = ANY ($n)`, `key = ANY ($n::int[])` with a cast keeping the
+ * values): `holder[key]` holds the parameter, whose elements may be cut per shard.
+ */
+export interface KeyArrayParam {
+  readonly holder: AstNode;
+  readonly key: string;
+  readonly number: number;
+  /** Whether the statement casts the parameter (else its type is the one declared or inferred). */
+  readonly cast: boolean;
+}
+
+export function keyArrayParams(ref: DistributedRef): KeyArrayParam[] {
+  const single = singleItem(ref.level);
+  const found: KeyArrayParam[] = [];
+  for (const conj of applicableConjuncts(ref)) {
+    const e = conj.A_Expr as { kind: string; lexpr: AstNode; rexpr: AstNode } | undefined;
+    if (e?.kind !== "AEXPR_OP_ANY" || operatorName(conj.A_Expr as AstNode) !== "=") continue;
+    const term = columnTerm(e.lexpr);
+    if (!term || term[1] !== ref.table.partitionKey || (term[0] === null ? !single : term[0] !== ref.refName)) continue;
+    const cast = e.rexpr.TypeCast as { arg: AstNode; typeName: AstNode } | undefined;
+    if (cast && !castKeepsValue(cast.typeName, ref.table.partitionType, true)) continue;
+    const holder = (cast ?? e) as unknown as AstNode;
+    const key = cast ? "arg" : "rexpr";
+    const param = (holder[key] as AstNode).ParamRef as { number?: number } | undefined;
+    if (param?.number) found.push({ holder, key, number: param.number, cast: !!cast });
+  }
+  return found;
+}
+
+/**
  * The references among `others` that a conjunct restricting `ref`'s rows at its own level joins on
  * its distribution column (`ref.key = x.col`, x a FROM item of that level), with the column named:
  * each row of x can meet rows of the shard its value hashes to only (when the types hash alike).
