@@ -78,6 +78,19 @@ interface InterceptedPortal {
   rows?: PortalRows;
 }
 
+/**
+ * What running a portal's statement is given. Built field by field: spreading the portal copies
+ * its properties one by one through V8's slow path, a measurable share of a router statement.
+ */
+function portalInvocation(portal: InterceptedPortal): Invocation {
+  return {
+    params: portal.params,
+    paramFormats: portal.paramFormats,
+    resultFormats: portal.resultFormats,
+    describe: false,
+  };
+}
+
 const classificationCacheMax = 5000;
 
 /**
@@ -1799,7 +1812,7 @@ export class Session {
     }
     if (maxRows > 0) return this.executeWithRowLimit(name, portal, maxRows);
     try {
-      await runIntercepted(this, portal.statement, { ...portal, describe: false });
+      await runIntercepted(this, portal.statement, portalInvocation(portal));
     } catch (e) {
       this.failExtended(toErrorFields(e));
     }
@@ -1816,7 +1829,7 @@ export class Session {
     this.capture = [];
     let error: unknown = null;
     try {
-      await runIntercepted(this, portal.statement, { ...portal, describe: false });
+      await runIntercepted(this, portal.statement, portalInvocation(portal));
     } catch (e) {
       error = e;
     }
