@@ -125,8 +125,12 @@ interface StatementFacts {
  */
 interface RouterPlan {
   readonly key: string;
-  /** The pinned value of each hash-distributed reference (all in one co-location group). */
-  readonly pins: readonly { table: TableRecord; pin: ValueSource }[];
+  /**
+   * The pinned value of each hash-distributed reference (all in one co-location group), or for the
+   * statement's only one an array parameter its distribution column is compared with
+   * (`key = ANY ($n)`): an execution whose elements all go to one shard runs there.
+   */
+  readonly pins: readonly { table: TableRecord; pin: ValueSource | KeyArrayParam }[];
   /** For statements over reference tables only: the group to read from. */
   readonly referenceGroup: number | null;
   readonly tables: readonly (TableRecord | null)[];
@@ -1095,11 +1099,17 @@ function routerPlan(
   metadata: MetadataSnapshot,
   pins: Map<DistributedRef, ValueSource[] | null> = pinnedValues(dist),
 ): RouterPlan | null {
-  const list: { table: TableRecord; pin: ValueSource }[] = [];
+  const list: { table: TableRecord; pin: ValueSource | KeyArrayParam }[] = [];
+  const hashRefs = dist.filter((r) => r.table.method === "h").length;
   for (const ref of dist) {
     if (ref.table.method !== "h") continue;
     const pin = pins.get(ref);
-    if (!pin || pin.length !== 1) return null;
+    if (!pin || pin.length !== 1) {
+      const [array] = hashRefs === 1 ? keyArrayParams(ref) : [];
+      if (!array) return null;
+      list.push({ table: ref.table, pin: array });
+      continue;
+    }
     if (list.length > 0 && list[0].table.colocationId !== ref.table.colocationId) return null;
     list.push({ table: ref.table, pin: pin[0] });
   }
@@ -1138,6 +1148,15 @@ async function runRouterPlan(
   let partitionKey: string | null = null;
   for (let i = 0; i < plan.pins.length; i++) {
     const { table, pin } = plan.pins[i];
+    if (!("kind" in pin)) {
+      // The statement's one hash-distributed table, read by the elements of an array parameter.
+      const byShard = arrayElementsByShard(pin, table, inv, 1);
+      if (byShard?.size !== 1) return false;
+      const [[shard, elements]] = byShard;
+      index = shard;
+      partitionKey = elements.length === 1 ? elements[0] : null;
+      continue;
+    }
     const text = valueText(pin, inv, table.partitionType);
     const shard = shardIndexOf(table, text) ?? (await readShardIndexOf(session, st, table, pin, text));
     if (shard === null || (i > 0 && shard !== index)) return false;
@@ -1315,9 +1334,15 @@ function arrayParamList(site: KeyArrayParam, table: TableRecord, inv: Invocation
 
 /**
  * The non-NULL elements of the array parameter of `key = ANY ($n)` by the shard they hash to, or
- * null when the value cannot be read here (another array type, more dimensions, bounds).
+ * null when the value cannot be read here (another array type, more dimensions, bounds). Past
+ * `maxShards` shards it stops hashing: the map then holds the shards met so far.
  */
-function arrayElementsByShard(site: KeyArrayParam, table: TableRecord, inv: Invocation): Map<number, string[]> | null {
+function arrayElementsByShard(
+  site: KeyArrayParam,
+  table: TableRecord,
+  inv: Invocation,
+  maxShards = Infinity,
+): Map<number, string[]> | null {
   const value = inv.params[site.number - 1];
   if (value === undefined || value === null) return null;
   const declared = inv.paramTypes?.[site.number - 1] ?? 0;
@@ -1335,7 +1360,7 @@ function arrayElementsByShard(site: KeyArrayParam, table: TableRecord, inv: Invo
     if (index === null) return null;
     const own = byShard.get(index);
     if (own) own.push(text);
-    else byShard.set(index, [text]);
+    else if (byShard.set(index, [text]).size > maxShards) break;
   }
   return byShard;
 }

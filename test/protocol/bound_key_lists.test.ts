@@ -128,5 +128,39 @@ for (const kind of clusterKinds()) {
       });
       assert.equal(paramsIn(whole), 3 * 8, whole.join("\n"));
     });
+
+    test("an array parameter whose elements go to one shard runs there as a single key does", async () => {
+      // Tenants sharing tenant 3's shard, found by the coordinator's own hashing.
+      const shard = async (t: number) =>
+        (await suite.c.query("SELECT get_shard_id_for_distribution_column('orders', $1) AS s", [String(t)])).rows[0].s;
+      const home = await shard(3);
+      let mate = 4;
+      while ((await shard(mate)) !== home) mate++;
+      await suite.c.query("SELECT canopy_stat_statements_reset()");
+      const statement =
+        "SELECT tenant, count(*)::int AS n FROM orders WHERE tenant = ANY ($1) GROUP BY tenant ORDER BY 1";
+      for (const keys of [[3], [3, mate, null], [3, 5]]) {
+        const expected = [3, mate, 5].filter((t) => keys.includes(t)).sort((a, b) => a - b);
+        const sent = await issued(async () => {
+          const result = await suite.c.query(statement, [keys]);
+          assert.deepEqual(
+            result.rows,
+            expected.map((tenant) => ({ tenant, n: 3 })),
+          );
+        });
+        if (keys.includes(5)) continue;
+        // The client's statement on the one shard, its parameter as bound, nothing to gather.
+        assert.equal(sent.length, 1, sent.join("\n"));
+        assert.match(sent[0], new RegExp(`orders_${home}\\b[^]*= ANY \\(\\$1\\)[^]*GROUP BY[^]*ORDER BY`), sent[0]);
+      }
+      // As a router statement it is counted by its one key; with two keys, or shards, by none.
+      const counted = await suite.c.query(
+        "SELECT partition_key, calls::int FROM canopy_stat_statements WHERE query LIKE '%tenant = ANY%' ORDER BY 1 NULLS LAST",
+      );
+      assert.deepEqual(counted.rows, [
+        { partition_key: "3", calls: 1 },
+        { partition_key: null, calls: 2 },
+      ]);
+    });
   });
 }
