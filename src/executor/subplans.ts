@@ -211,11 +211,12 @@ export function standaloneInvocation(inv: Invocation, extra: Partial<Invocation>
 }
 
 /**
- * Puts in the place of each subquery in `exprs` (the items of an INSERT … VALUES) its value: each
- * runs as a statement of its own, `SELECT (subquery)` with the statement's parameters and WITH
- * clause (router, pushdown, recursive or fallback), and its value comes back in a form the shards
- * read under any settings (transitText), as a constant of its type. PostgreSQL too evaluates such
- * a subquery once per statement (an InitPlan): nothing in VALUES can correlate it.
+ * Puts in the place of each subquery in `exprs` (the items of an INSERT … VALUES) its value: they
+ * run first, together as one statement of their own, `SELECT (subquery), (subquery), …` with the
+ * statement's parameters and WITH clause (router, pushdown, recursive or fallback), and each value
+ * comes back in a form the shards read under any settings (transitText), as a constant of its type.
+ * PostgreSQL too evaluates such a subquery once per statement (an InitPlan): nothing in VALUES can
+ * correlate it; and one statement reads a WITH query once however many subqueries read it.
  */
 export async function evaluateSubqueries(
   session: Session,
@@ -229,21 +230,21 @@ export async function evaluateSubqueries(
   if (sites.length === 0) return;
   const paramTypes = inv.params.length > 0 ? await parameterTypes(session, st.sql, st.paramTypes) : [];
   const limit = await intermediateLimit(session);
-  const select = (val: AstNode): AstNode => ({
-    targetList: [{ ResTarget: { val } }],
+  const select = (vals: AstNode[]): AstNode => ({
+    targetList: vals.map((val) => ({ ResTarget: { val } })),
     ...(withClause ? { withClause: cloneAst(withClause) } : {}),
     limitOption: "LIMIT_OPTION_DEFAULT",
     op: "SETOP_NONE",
   });
-  for (const { holder, key } of sites) {
-    const sublink = holder[key] as AstNode;
-    const [field] = await describeColumns(session, select(cloneAst(sublink)), paramTypes);
-    const collect = new RowCollector(limit, 0);
-    const valueSelect = select(transitText(cloneAst(sublink), field.typeOid));
-    await runRead(session, standaloneSelect(valueSelect, paramTypes), standaloneInvocation(inv, { collect }), inBlock);
-    const [[value]] = JSON.parse(collect.json()) as (string | null)[][];
-    holder[key] = { TypeCast: { arg: literal(value), typeName: typeNameNode(field.typeName) } };
-  }
+  const sublinks = sites.map(({ holder, key }) => holder[key] as AstNode);
+  const fields = await describeColumns(session, select(sublinks.map((s) => cloneAst(s))), paramTypes);
+  const collect = new RowCollector(limit, 0);
+  const valueSelect = select(sublinks.map((s, i) => transitText(cloneAst(s), fields[i].typeOid)));
+  await runRead(session, standaloneSelect(valueSelect, paramTypes), standaloneInvocation(inv, { collect }), inBlock);
+  const [values] = JSON.parse(collect.json()) as (string | null)[][];
+  sites.forEach(({ holder, key }, i) => {
+    holder[key] = { TypeCast: { arg: literal(values[i]), typeName: typeNameNode(fields[i].typeName) } };
+  });
 }
 
 /** Where the subqueries of an AST are, leaving out those inside others. */

@@ -57,3 +57,19 @@ INSERT INTO devices (device_id, model) VALUES (900200, 'ok'), (900201, (SELECT m
 INSERT INTO users (username, karma) VALUES ('sub_holiday', (SELECT count(*) FROM posts))
 ON CONFLICT (username) DO UPDATE SET karma = excluded.karma + 1
 RETURNING username, karma;
+
+-- A WITH query read by several subqueries is read once, as in PostgreSQL's one statement: a
+-- volatile one gives them all the same value (holidays is a local table: the subqueries run on
+-- the coordinator first).
+WITH r AS (SELECT random() AS x, clock_timestamp() AS t FROM holidays LIMIT 1)
+INSERT INTO events (device_id, event_id, is_valid, event_type)
+VALUES (5, 90006, (SELECT x FROM r) = (SELECT x FROM r),
+        CASE WHEN (SELECT t FROM r) = (SELECT t FROM r) THEN 'same' ELSE 'differs' END)
+RETURNING device_id, event_id, is_valid, event_type;
+
+-- A WITH query over a distributed table, read by subqueries of two rows.
+WITH busiest AS (SELECT device_id, count(*) AS n FROM events WHERE event_id < 90000 GROUP BY device_id ORDER BY n DESC, device_id LIMIT 1)
+INSERT INTO events (device_id, event_id, amount)
+VALUES ((SELECT device_id FROM busiest), 90007, (SELECT n FROM busiest)),
+       (6, 90008, (SELECT n + 1 FROM busiest))
+RETURNING device_id, event_id, amount;
