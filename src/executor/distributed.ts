@@ -191,6 +191,9 @@ async function resolveRefs(
       const rows = await session.internalQuery(
         "SELECT pg_catalog.to_regclass(pg_catalog.quote_ident(n))::oid FROM pg_catalog.unnest($1::text[]) AS n",
         [Buffer.from(arrayLiteral(unqualified))],
+        [],
+        [],
+        "read",
       );
       unqualified.forEach((n, i) => oids.set(n, rows[i][0] === null ? null : Number(rows[i][0])));
     }

@@ -94,6 +94,8 @@ export class BackendPipe {
   private unflushed = false;
   /** Statements sent (Execute, Query, FunctionCall), but for Canopy's read-only ones. */
   private executions = 0;
+  /** `executions` when the last Sync went. */
+  private executionsAtSync = 0;
   /**
    * Numbers the backend's transactions: it changes when a ReadyForQuery reports no transaction and
    * when a COMMIT, ROLLBACK (also TO SAVEPOINT) or PREPARE TRANSACTION completes, which may end
@@ -194,7 +196,10 @@ export class BackendPipe {
     if (executes(code)) this.executions++;
     if (expectsAnswer(code)) this.pending.push({ code, sink: "client", observe });
     if (extendedCodes.has(code)) this.unflushed = true;
-    else if (code === FrontendCode.Sync) this.unflushed = false;
+    else if (code === FrontendCode.Sync) {
+      this.unflushed = false;
+      this.executionsAtSync = this.executions;
+    }
     this.outgoing.push(raw);
     this.sentSinceSync = code !== FrontendCode.Sync;
     this.clientSentSinceSync = code !== FrontendCode.Sync;
@@ -215,16 +220,20 @@ export class BackendPipe {
 
   /**
    * Answers a client's Sync without waiting for the backend when its transaction status is known:
-   * nothing went to it since its last ReadyForQuery, or it is in a transaction block where
+   * nothing went to it since its last ReadyForQuery; or it is in a transaction block where
    * everything since succeeded and nothing began or ended a transaction (there a Sync commits
-   * nothing). In the latter case the backend still gets a Sync, whose answer nobody waits for, so
-   * that it goes idle in transaction as PostgreSQL's would (idle_in_transaction_session_timeout).
-   * Returns the status to report, or null when the backend must answer.
+   * nothing); or, outside a block, all that went since were Canopy's own read-only queries, all
+   * answered without error (the Sync ends an implicit transaction that changed nothing, and the
+   * status stays idle). In the latter cases the backend still gets a Sync, whose answer nobody
+   * waits for, so that it ends that transaction, or goes idle in transaction as PostgreSQL's would
+   * (idle_in_transaction_session_timeout). Returns the status to report, or null when the backend
+   * must answer.
    */
   answerSync(): number | null {
     if (this.outstanding > 0 || this.outgoing.length > 0 || this.errorSinceSync) return null;
     if (!this.sentSinceSync) return this.transactionStatus;
-    if (this.transactionStatus !== 0x54 || !this.syncEndsOnlyInternal()) return null;
+    if (!this.syncEndsOnlyInternal()) return null;
+    if (this.transactionStatus !== 0x54 && this.executions !== this.executionsAtSync) return null;
     this.request(FrontendCode.Sync, SYNC, unanswered);
     return this.transactionStatus;
   }
@@ -246,7 +255,10 @@ export class BackendPipe {
     this.releaseBegin();
     this.flush();
     this.sentSinceSync = code !== FrontendCode.Sync;
-    if (code === FrontendCode.Sync) this.clientSentSinceSync = this.unflushed = false;
+    if (code === FrontendCode.Sync) {
+      this.clientSentSinceSync = this.unflushed = false;
+      this.executionsAtSync = this.executions;
+    }
     if (executes(code) && !readOnly) this.executions++;
     this.pending.push({ code, sink });
     this.link.write(raw);
