@@ -140,7 +140,7 @@ for (const kind of clusterKinds()) {
       const statement =
         "SELECT tenant, count(*)::int AS n FROM orders WHERE tenant = ANY ($1) GROUP BY tenant ORDER BY 1";
       for (const keys of [[3], [3, mate, null], [3, 5]]) {
-        const expected = [3, mate, 5].filter((t) => keys.includes(t)).sort((a, b) => a - b);
+        const expected = [...new Set([3, mate, 5])].filter((t) => keys.includes(t)).sort((a, b) => a - b);
         const sent = await issued(async () => {
           const result = await suite.c.query(statement, [keys]);
           assert.deepEqual(
