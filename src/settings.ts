@@ -65,6 +65,12 @@ export const settingDefinitions: Readonly<Record<string, SettingDefinition>> = {
     context: "session",
   },
   "canopy.explain_all_tasks": { kind: "boolean", defaultValue: "off", context: "session" },
+  // A simple-protocol statement over distributed tables whose text recurs with other numbers (in
+  // its WHERE clause, an UPDATE's assignments, an INSERT's VALUES) runs as a prepared statement
+  // with those numbers as parameters once its shape was seen this many times before in the session
+  // (server/statement_shapes.ts); -1: never.
+  "canopy.parameterize_after": { kind: "integer", defaultValue: "1", min: -1, max: intMax, context: "session" },
+
   "canopy.log_remote_commands": { kind: "boolean", defaultValue: "off", context: "session" },
   "canopy.max_intermediate_result_size": {
     kind: "integer",

@@ -309,6 +309,15 @@ async function distributedRefs(
   return { refs, dist };
 }
 
+/**
+ * Whether every table a statement names is a distributed or reference table (as search_path
+ * resolves it), so that its plan and description change only with the metadata and search_path.
+ */
+export async function readsOnlyDistributedTables(session: Session, st: InterceptedStatement): Promise<boolean> {
+  const { refs, dist } = await distributedRefs(session, st, st.stmt, await session.metadata());
+  return dist.length > 0 && dist.length === refs.length;
+}
+
 /** Whether a statement names a distributed or reference table (as search_path resolves it). */
 export async function readsDistributedTables(session: Session, st: InterceptedStatement): Promise<boolean> {
   const metadata = await session.metadata();
@@ -1620,10 +1629,19 @@ export async function sendRowDescription(session: Session, st: InterceptedStatem
   // A rewritten statement's columns are named and typed as the client's statement's.
   const client = st.origin ?? st;
   const state = client.distributed!;
-  if (state.rowDescription === undefined || inv.params.length > 0) {
-    state.rowDescription = (await describeOnCoordinator(session, client.sql, client.paramTypes)).rows;
+  // A statement with parameters (EXECUTE's, a parameterized statement's: statement_shapes.ts) runs
+  // again and again: its description is kept as a prepared statement's, while the metadata and
+  // search_path stay the same.
+  let rows: Buffer | null;
+  if (inv.params.length > 0) {
+    rows = (await coordinatorDescription(session, client)).rows;
+  } else {
+    if (state.rowDescription === undefined) {
+      state.rowDescription = (await describeOnCoordinator(session, client.sql, client.paramTypes)).rows;
+    }
+    rows = state.rowDescription;
   }
-  if (state.rowDescription) session.sendToClient(state.rowDescription);
+  if (rows) session.sendToClient(rows);
 }
 
 /**
@@ -1782,7 +1800,7 @@ export async function checkResultUnchanged(session: Session, st: InterceptedStat
 }
 
 /** Whether two RowDescriptions have the same columns: names, types and type modifiers, as PostgreSQL compares them. */
-function sameResultColumns(a: Buffer | null, b: Buffer | null): boolean {
+export function sameResultColumns(a: Buffer | null, b: Buffer | null): boolean {
   if (a === null || b === null) return a === b;
   const x = parseRowDescription(a.subarray(5));
   const y = parseRowDescription(b.subarray(5));

@@ -131,6 +131,11 @@ export class StatementStatistics {
 
 const identities = new WeakMap<AstNode, StatementIdentity>();
 
+/** Gives a statement the identity of another: a parameterized statement its client text's (statement_shapes.ts). */
+export function shareIdentity(session: Session, from: InterceptedStatement, to: InterceptedStatement): void {
+  identities.set(to.stmt, identityOf(session, from));
+}
+
 /** The statement's identity for this session, normalized once per parsed statement. */
 function identityOf(session: Session, st: InterceptedStatement): StatementIdentity {
   let identity = identities.get(st.stmt);

@@ -53,8 +53,16 @@ import {
   resolveTable,
   returns,
   runOnCoordinator,
+  isPlannable,
+  mayTouchDistributed,
+  readsOnlyDistributedTables,
+  sameResultColumns,
   type DistributedState,
 } from "../executor/distributed.js";
+import { shareIdentity } from "../executor/stat_statements.js";
+import { numericLiterals, type TextShape } from "../sql/literals.js";
+import { parameterizeLiterals } from "../planner/literal_params.js";
+import { StatementShapes } from "./statement_shapes.js";
 import type { SqlPrepared } from "../commands/prepared.js";
 import { StatementInterrupts, interruption, isDeadlockVictim } from "./interrupts.js";
 import { COORDINATOR_DATABASE, type Participant } from "../transaction/deadlock.js";
@@ -272,6 +280,8 @@ export interface ExecutorSettings {
   readonly cachedMax: number;
   /** canopy.prepared_busy_wait_timeout, ms */
   readonly preparedBusyWaitMs: number;
+  /** canopy.parameterize_after */
+  readonly parameterizeAfter: number;
 }
 
 const executorSettingNames = [
@@ -280,10 +290,11 @@ const executorSettingNames = [
   "canopy.executor_slow_start_interval",
   "canopy.max_cached_conns_per_worker",
   "canopy.prepared_busy_wait_timeout",
+  "canopy.parameterize_after",
 ];
 
 function executorSettingsFrom(epoch: number, values: readonly string[]): ExecutorSettings {
-  const [log, poolSize, slowStartMs, cachedMax, preparedBusyWaitMs] = values;
+  const [log, poolSize, slowStartMs, cachedMax, preparedBusyWaitMs, parameterizeAfter] = values;
   return {
     epoch,
     logRemoteCommands: log === "on",
@@ -291,10 +302,18 @@ function executorSettingsFrom(epoch: number, values: readonly string[]): Executo
     slowStartMs: +slowStartMs,
     cachedMax: +cachedMax,
     preparedBusyWaitMs: +preparedBusyWaitMs,
+    parameterizeAfter: +parameterizeAfter,
   };
 }
 
 const transactionWords = /commit|end|rollback|abort|savepoint|release|prepare/i;
+/** Words of statements that may change search_path, transaction modes, settings the workers follow. */
+const searchPathWords = /search_path/i;
+const transactionModeWords = /isolation|read(\s+|_)only|deferrable|default_transaction|reset|discard|set_config/i;
+const settingWords =
+  /search_path|timezone|time zone|datestyle|intervalstyle|extra_float_digits|bytea_output|timeout|\brole\b|session.authorization|reset|discard|read.only|characteristics|default_transaction|text_search|transform_null|array_nulls|xmlbinary|xmloption|quote_all|standard_conforming/i;
+/** Words of statements that may change canopy.* settings (noteCanopySettingChanges). */
+const canopySettingWords = /canopy\.|reset|discard/i;
 
 /** The answer to a block's start-time query (Session.blockStartAnswer). */
 interface BlockStart {
@@ -344,6 +363,8 @@ export class Session {
   private captureBytes = 0;
   private captureLimit = { kb: -1, bytes: Infinity };
   private readonly classifications = new Map<string, Classification>();
+  /** Simple-protocol statements over distributed tables kept by shape, run with their numbers as parameters. */
+  private readonly shapes = new StatementShapes();
   private key = { processId: 0, secretKey: 0 };
   user = "";
   database = "";
@@ -1062,18 +1083,11 @@ export class Session {
         if (checked.kind === "error") return checked;
       }
     }
-    if (/search_path/i.test(sql)) this.searchPathEpoch++;
-    if (/isolation|read(\s+|_)only|deferrable|default_transaction|reset|discard|set_config/i.test(sql)) {
-      this.transactionModeEpoch++;
-    }
+    if (searchPathWords.test(sql)) this.searchPathEpoch++;
+    if (transactionModeWords.test(sql)) this.transactionModeEpoch++;
     // Any SET: the workers follow every setting a user may change (RemoteConnections.sessionSettings).
     const sets = mayChangeSettings(sql);
-    if (
-      sets ||
-      /search_path|timezone|time zone|datestyle|intervalstyle|extra_float_digits|bytea_output|timeout|\brole\b|session.authorization|reset|discard|read.only|characteristics|default_transaction|text_search|transform_null|array_nulls|xmlbinary|xmloption|quote_all|standard_conforming/i.test(
-        sql,
-      )
-    ) {
+    if (sets || settingWords.test(sql)) {
       this.settingsEpoch++;
       this.settingsChangedSinceTransactionEnd = true;
       if (sets) this.remote.noteSetSettings(setSettingNames(sql));
@@ -1143,7 +1157,21 @@ export class Session {
   private async onQuery(m: Message): Promise<void> {
     const sql = new BodyReader(m.body).cstring();
     this.beginQuery(sql);
+    const shape = await this.queryShape(sql);
+    const kept = shape && this.shapes.find(shape.text, shape.stamp);
+    if (kept) return this.runParameterized(kept.statement, kept.params);
     const c = await this.classifyAll(sql);
+    if (shape && this.shapes.due(shape.text.key, shape.stamp, shape.after)) {
+      let found;
+      try {
+        found = await this.keepShape(sql, shape, c);
+      } catch (e) {
+        // The coordinator database failed Canopy's own queries (a lost connection, a cancel).
+        this.sendToClient(write.errorResponse(toErrorFields(e)));
+        return this.finishSimpleQuery(true);
+      }
+      if (found) return this.runParameterized(found.statement, found.params);
+    }
     if (c.kind === "forward") {
       this.noteForwardedText(sql);
       this.pipe!.forward(m.code, m.raw);
@@ -1215,6 +1243,119 @@ export class Session {
     }
     if (c.statements.length === 0) this.sendToClient(write.emptyQueryResponse());
     if (implicitBlock) return this.endImplicitBlock(failed);
+    await this.finishSimpleQuery(failed);
+  }
+
+  /**
+   * The shape of a Query's text (statement_shapes.ts), when its statement may run as the kept
+   * statement of its shape: it may name a distributed table, and its words change nothing Canopy
+   * follows (canopy.* settings, search_path, transaction modes, settings the workers follow: those
+   * are checked when the shape is kept; texts of one shape differ only in numbers).
+   */
+  private async queryShape(sql: string): Promise<{ text: TextShape; stamp: string; after: number } | null> {
+    if (sql.includes("\\") || canopySettingWords.test(sql)) return null;
+    if ((this.settingsChangedSinceTransactionEnd || this.canopySettingsChanged) && transactionWords.test(sql)) {
+      return null;
+    }
+    const metadata = await this.metadata();
+    if (!mayTouchDistributed(metadata, sql)) return null;
+    this.noteCanopySettingChanges(sql);
+    const after = (await this.executorSettings()).parameterizeAfter;
+    const text = after < 0 ? null : numericLiterals(sql);
+    return text && { text, stamp: `${metadata.version}:${this.searchPathEpoch}`, after };
+  }
+
+  /**
+   * Keeps the statement of a recurring shape with its literals as parameters, and returns it with
+   * this text's values: when the text is one statement over distributed and reference tables only
+   * (`c`), its words change no state, and the coordinator database describes it with the same
+   * result columns both ways. Otherwise the shape is given up (null).
+   */
+  private async keepShape(
+    sql: string,
+    shape: { text: TextShape; stamp: string },
+    c: Classification,
+  ): Promise<{ statement: InterceptedStatement; params: Buffer[] } | null> {
+    const st = c.kind === "intercept" && c.statements.length === 1 ? c.statements[0].intercepted : null;
+    const plain =
+      st?.distributed !== undefined &&
+      isPlannable(st.stmt) &&
+      !searchPathWords.test(sql) &&
+      !transactionModeWords.test(sql) &&
+      !settingWords.test(sql) &&
+      !mayChangeSettings(sql);
+    const parameterized = plain ? parameterizeLiterals(sql, st!.stmt, shape.text.literals) : null;
+    if (!parameterized) {
+      this.shapes.keep(shape.text.key, null);
+      return null;
+    }
+    const statement: InterceptedStatement = {
+      sql: deparseStatement(parameterized.stmt),
+      stmt: parameterized.stmt,
+      paramTypes: parameterized.params.map((p) => p.type),
+      distributed: {},
+    };
+    await this.pipe!.idle();
+    // In a failed block the statement's error is the usual path's.
+    if (this.pipe!.transactionStatus === 0x45) return null;
+    // What else it reads may change without the metadata: an ALTER TABLE of a local table.
+    const only = await readsOnlyDistributedTables(this, statement).catch((e) => {
+      if (e instanceof SqlError) return false; // refused as the usual path refuses it
+      throw e;
+    });
+    if (!only) {
+      this.shapes.keep(shape.text.key, null);
+      return null;
+    }
+    const alike = await this.describesAlike(st!, statement);
+    if (alike === null) return null;
+    if (!alike) {
+      this.shapes.keep(shape.text.key, null);
+      return null;
+    }
+    shareIdentity(this, st!, statement);
+    const params = new Set(parameterized.params.map((p) => p.literal));
+    const fixed = shape.text.literals.map((l, i) => (params.has(i) ? null : l.text));
+    this.shapes.keep(shape.text.key, { stamp: shape.stamp, statement, params: parameterized.params, fixed });
+    return this.shapes.find(shape.text, shape.stamp);
+  }
+
+  /**
+   * Whether the coordinator database describes a statement and its parameterized form with the
+   * same result columns; null when it refuses the statement itself (its error is the usual path's
+   * to report). Inside a block the descriptions run under a savepoint, so that a refusal does not
+   * fail the client's transaction.
+   */
+  private async describesAlike(
+    original: InterceptedStatement,
+    parameterized: InterceptedStatement,
+  ): Promise<boolean | null> {
+    const inBlock = this.pipe!.transactionStatus !== 0x49;
+    if (inBlock) await this.internalCommand("SAVEPOINT canopy_shape");
+    let alike: boolean | null = null;
+    try {
+      const theirs = await coordinatorDescription(this, original);
+      alike = false;
+      alike = sameResultColumns(theirs.rows, (await coordinatorDescription(this, parameterized)).rows);
+    } catch (e) {
+      if (!(e instanceof RemoteError)) throw e;
+      await this.internalRaw(FrontendCode.Sync, write.sync());
+      if (inBlock) await this.internalCommand("ROLLBACK TO SAVEPOINT canopy_shape");
+    }
+    if (inBlock) await this.internalCommand("RELEASE SAVEPOINT canopy_shape");
+    return alike;
+  }
+
+  /** Runs a Query's text as the kept statement of its shape, with the text's numbers as parameters. */
+  private async runParameterized(statement: InterceptedStatement, params: Buffer[]): Promise<void> {
+    await this.pipe!.idle();
+    let failed = false;
+    try {
+      await runIntercepted(this, statement, { params, paramFormats: [], resultFormats: [], describe: true });
+    } catch (e) {
+      this.sendToClient(write.errorResponse(toErrorFields(e)));
+      failed = true;
+    }
     await this.finishSimpleQuery(failed);
   }
 
@@ -2140,7 +2281,7 @@ export class Session {
       this.canopySettingsEpoch++;
       this.canopySettingsBumpNext = false;
     }
-    const changes = /canopy\.|reset|discard/i.test(sql);
+    const changes = canopySettingWords.test(sql);
     if (changes || (this.canopySettingsChanged && transactionWords.test(sql))) {
       this.canopySettingsEpoch++;
       this.canopySettingsBumpNext = true;

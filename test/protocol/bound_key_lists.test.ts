@@ -8,7 +8,7 @@
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import { clusterKinds } from "../support/cluster.js";
-import { clientSuite } from "../support/client.js";
+import { clientSuite, remoteCommands } from "../support/client.js";
 
 for (const kind of clusterKinds()) {
   describe(`lists of parameters cut per shard (${kind})`, () => {
@@ -19,19 +19,7 @@ for (const kind of clusterKinds()) {
     ]);
 
     /** The statements sent to the workers' shards of `orders` while `run` runs. */
-    async function issued(run: () => Promise<unknown>): Promise<string[]> {
-      const notices: string[] = [];
-      const listen = (n: { message?: string }) => notices.push(n.message ?? "");
-      suite.c.on("notice", listen);
-      await suite.c.query("SET canopy.log_remote_commands = on");
-      try {
-        await run();
-      } finally {
-        await suite.c.query("RESET canopy.log_remote_commands");
-        suite.c.off("notice", listen);
-      }
-      return notices.filter((n) => /orders_\d+/.test(n));
-    }
+    const issued = (run: () => Promise<unknown>) => remoteCommands(suite.c, /orders_\d+/, run);
 
     const tenants = Array.from({ length: 20 }, (_, i) => i + 1);
     /** Values of no tenant, making an array long enough to be cut (ARRAY_CUT_MIN_ELEMENTS). */

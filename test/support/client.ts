@@ -35,6 +35,24 @@ export async function outcome(p: Promise<unknown>): Promise<{ error: pg.Database
   }
 }
 
+/**
+ * The commands sent to the workers that name `shards` (canopy.log_remote_commands' notices) while
+ * `run` runs on the client.
+ */
+export async function remoteCommands(c: pg.Client, shards: RegExp, run: () => Promise<unknown>): Promise<string[]> {
+  const notices: string[] = [];
+  const listen = (n: { message?: string }) => notices.push(n.message ?? "");
+  c.on("notice", listen);
+  await c.query("SET canopy.log_remote_commands = on");
+  try {
+    await run();
+  } finally {
+    await c.query("RESET canopy.log_remote_commands");
+    c.off("notice", listen);
+  }
+  return notices.filter((n) => shards.test(n));
+}
+
 /** Sends a raw CancelRequest for a node-postgres client's session, as libpq's PQcancel does. */
 export async function sendCancel(port: number, client: pg.Client): Promise<void> {
   const { processID, secretKey } = client as unknown as { processID: number; secretKey: number };

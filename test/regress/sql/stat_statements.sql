@@ -55,7 +55,8 @@ RESET ROLE;
 DROP ROLE stat_reader;
 SELECT canopy_stat_statements_reset();
 SELECT count(*) FROM canopy_stat_statements;
--- canopy.log_remote_commands: each command sent to a node, as a NOTICE.
+-- canopy.log_remote_commands: each command sent to a node, as a NOTICE. Statements of a form
+-- seen before (these, with other numbers, above) go with their numbers as parameters.
 SET canopy.log_remote_commands = on;
 SELECT * FROM foo WHERE id = 42;
 BEGIN;
