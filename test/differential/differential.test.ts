@@ -41,6 +41,9 @@
 //                                      with several seeds find more order-dependent entries
 //   CANOPY_DIFF_ALLOW_UNSUPPORTED=1    a statement Canopy refuses with 0A000 counts as skipped, not as
 //                                      a mismatch (wrong answers and other errors still fail)
+//   CANOPY_DIFF_PARAMETERIZE_AFTER=<n> Canopy's canopy.parameterize_after (default 0: every statement
+//                                      whose numbers may be parameters runs so from its first sighting,
+//                                      so the corpus checks that form; -1 runs the texts as they are)
 //
 // The target side always loads the rows shuffled and the tables in reverse order, and in self-check
 // mode it also prefers parallel plans, so an entry whose answer depends on physical row order (LIMIT
@@ -83,6 +86,10 @@ const selfCheckSettings = [
   "SET parallel_tuple_cost = 0",
   "SET min_parallel_table_scan_size = 0",
   "SET min_parallel_index_scan_size = 0",
+];
+/** Canopy's own session settings (not the self-check's second PostgreSQL's). */
+const canopySettings = [
+  `SET canopy.parameterize_after = ${Number.parseInt(process.env.CANOPY_DIFF_PARAMETERIZE_AFTER ?? "0", 10)}`,
 ];
 const shuffleSeed = Number.parseInt(process.env.CANOPY_DIFF_SHUFFLE_SEED ?? "7", 10);
 const shownRowsMax = 5;
@@ -489,7 +496,7 @@ describe("differential", { skip: hasPostgres() ? false : "PostgreSQL is not inst
         const reference = new Side("plain PostgreSQL", referenceServer.url, sessionSettings);
         const target = new Side(selfCheck ? "second plain PostgreSQL" : "Canopy", url, [
           ...sessionSettings,
-          ...(selfCheck ? selfCheckSettings : []),
+          ...(selfCheck ? selfCheckSettings : canopySettings),
         ]);
         stops.push(
           () => reference.end(),
