@@ -1158,10 +1158,13 @@ export class Session {
     const sql = new BodyReader(m.body).cstring();
     this.beginQuery(sql);
     const shape = await this.queryShape(sql);
-    const kept = shape && this.shapes.find(shape.text, shape.stamp);
+    // Settings already read only: a query here would put a forwarded statement (VACUUM) in a pipeline.
+    const known = this.executor.epoch === this.canopySettingsEpoch ? this.executor : null;
+    const kept = shape && known && known.parameterizeAfter >= 0 && this.shapes.find(shape.text, shape.stamp);
     if (kept) return this.runParameterized(kept.statement, kept.params);
     const c = await this.classifyAll(sql);
-    if (shape && this.shapes.due(shape.text.key, shape.stamp, shape.after)) {
+    const after = shape && c.kind === "intercept" ? (await this.executorSettings()).parameterizeAfter : -1;
+    if (shape && after >= 0 && this.shapes.due(shape.text.key, shape.stamp, after)) {
       let found;
       try {
         found = await this.keepShape(sql, shape, c);
@@ -1252,17 +1255,18 @@ export class Session {
    * follows (canopy.* settings, search_path, transaction modes, settings the workers follow: those
    * are checked when the shape is kept; texts of one shape differ only in numbers).
    */
-  private async queryShape(sql: string): Promise<{ text: TextShape; stamp: string; after: number } | null> {
-    if (sql.includes("\\") || canopySettingWords.test(sql)) return null;
+  private async queryShape(sql: string): Promise<{ text: TextShape; stamp: string } | null> {
+    // While this session's block holds metadata changes, each statement reads the metadata anew.
+    if (this.metadataChangedInBlock || sql.includes("\\") || canopySettingWords.test(sql)) return null;
     if ((this.settingsChangedSinceTransactionEnd || this.canopySettingsChanged) && transactionWords.test(sql)) {
       return null;
     }
     const metadata = await this.metadata();
     if (!mayTouchDistributed(metadata, sql)) return null;
+    const text = numericLiterals(sql);
+    if (!text) return null;
     this.noteCanopySettingChanges(sql);
-    const after = (await this.executorSettings()).parameterizeAfter;
-    const text = after < 0 ? null : numericLiterals(sql);
-    return text && { text, stamp: `${metadata.version}:${this.searchPathEpoch}`, after };
+    return { text, stamp: `${metadata.version}:${this.searchPathEpoch}` };
   }
 
   /**
@@ -1293,7 +1297,7 @@ export class Session {
       sql: deparseStatement(parameterized.stmt),
       stmt: parameterized.stmt,
       paramTypes: parameterized.params.map((p) => p.type),
-      distributed: {},
+      distributed: { literalParams: true },
     };
     await this.pipe!.idle();
     // In a failed block the statement's error is the usual path's.
@@ -1314,6 +1318,8 @@ export class Session {
       return null;
     }
     shareIdentity(this, st!, statement);
+    // Described just now, under the stamp the entry is kept by.
+    statement.distributed!.rowDescription = (await coordinatorDescription(this, statement)).rows;
     const params = new Set(parameterized.params.map((p) => p.literal));
     const fixed = shape.text.literals.map((l, i) => (params.has(i) ? null : l.text));
     this.shapes.keep(shape.text.key, { stamp: shape.stamp, statement, params: parameterized.params, fixed });
