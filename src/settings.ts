@@ -70,7 +70,6 @@ export const settingDefinitions: Readonly<Record<string, SettingDefinition>> = {
   // with those numbers as parameters once its shape was seen this many times before in the session
   // (server/statement_shapes.ts); -1: never.
   "canopy.parameterize_after": { kind: "integer", defaultValue: "1", min: -1, max: intMax, context: "session" },
-
   "canopy.log_remote_commands": { kind: "boolean", defaultValue: "off", context: "session" },
   "canopy.max_intermediate_result_size": {
     kind: "integer",

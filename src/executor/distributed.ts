@@ -85,6 +85,12 @@ export interface DistributedState {
   resolvedKey?: string;
   resolved?: readonly (number | null)[];
   rowDescription?: Buffer | null;
+  /**
+   * Set for a Query's text run with its numbers as parameters (server/statement_shapes.ts): the
+   * statement lives as long as the metadata and search_path it was kept under, and reads
+   * distributed tables only, so its RowDescription is kept as it is for a text without parameters.
+   */
+  literalParams?: boolean;
   /** A router plan (SELECT or modification), kept while the metadata and search_path stay the same. */
   router?: RouterPlan;
   /** The metadata and search_path under which a modification was found to have no router plan. */
@@ -1629,19 +1635,12 @@ export async function sendRowDescription(session: Session, st: InterceptedStatem
   // A rewritten statement's columns are named and typed as the client's statement's.
   const client = st.origin ?? st;
   const state = client.distributed!;
-  // A statement with parameters (EXECUTE's, a parameterized statement's: statement_shapes.ts) runs
-  // again and again: its description is kept as a prepared statement's, while the metadata and
-  // search_path stay the same.
-  let rows: Buffer | null;
-  if (inv.params.length > 0) {
-    rows = (await coordinatorDescription(session, client)).rows;
-  } else {
-    if (state.rowDescription === undefined) {
-      state.rowDescription = (await describeOnCoordinator(session, client.sql, client.paramTypes)).rows;
-    }
-    rows = state.rowDescription;
+  // An EXECUTE's statement is described at each execution; a text's parameterized form keeps its
+  // description while its shape's entry lives (statement_shapes.ts: only distributed tables).
+  if (state.rowDescription === undefined || (inv.params.length > 0 && !state.literalParams)) {
+    state.rowDescription = (await describeOnCoordinator(session, client.sql, client.paramTypes)).rows;
   }
-  if (rows) session.sendToClient(rows);
+  if (state.rowDescription) session.sendToClient(state.rowDescription);
 }
 
 /**
