@@ -4,10 +4,10 @@
 // directly, in a database of its own (`plain`) holding the same pgbench data. Workloads:
 // - pass-through: pgbench -S against tables that stay local to the coordinator;
 // - router SELECT: pgbench -S -M prepared with the pgbench tables distributed (32 shards), 8 and 1
-//   clients;
+//   clients, and with the simple protocol (values in the statements' texts), 8 clients;
 // - router INSERT: a pgbench script inserting one row per transaction into pgbench_history
 //   (distributed by aid), 8 clients;
-// - TPC-B-like: pgbench's default script over the distributed tables;
+// - TPC-B-like: pgbench's default script over the distributed tables, -M prepared and -M simple;
 // - idle connections: 500 connections held open while 8 clients run pgbench -S; every one must
 //   still answer SELECT 1 afterwards;
 // - GROUP BY over 1M rows: an aggregate over pgbench_accounts grouped by a non-distribution column;
@@ -29,7 +29,7 @@
 //   CANOPY_BENCH_SCALE    pgbench scale: 100 000 pgbench_accounts rows each (10)
 //   CANOPY_BENCH_IDLE     idle connections of the idle-connections workload (500)
 //   CANOPY_BENCH_RESULTS  directory of the JSON and Markdown results (bench/results)
-// With the defaults a run takes about 12 minutes on a 2-core machine, 15 with --peer.
+// With the defaults a run takes about 15 minutes on a 2-core machine, 19 with --peer.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -101,6 +101,11 @@ function pgbenchArgs(clients: number, ...extra: string[]): string[] {
   ];
 }
 
+/** The same options with the simple query protocol (pgbench's default): each statement's values in its text. */
+function simpleProtocol(args: string[]): string[] {
+  return args.map((a) => (a === "prepared" ? "simple" : a));
+}
+
 /**
  * A pgbench workload's throughput, measured in rounds after a warm-up run of the same script on
  * the same system (both systems alike): the first seconds after loading, with cold caches and new
@@ -138,6 +143,7 @@ function distributedWorkloads(cluster: Section, files: Files): Workload[] {
   return [
     tpsWorkload("router pgbench -S -M prepared, 8 clients", pgbenchArgs(busyClients, "-S"), "≥ 0.25"),
     tpsWorkload("router pgbench -S -M prepared, 1 client", pgbenchArgs(1, "-S"), "latency ≤ 4× (ratio ≥ 0.25)"),
+    tpsWorkload("router pgbench -S -M simple, 8 clients", simpleProtocol(pgbenchArgs(busyClients, "-S"))),
     tpsWorkload(
       "router INSERT of one pgbench_history row, -M prepared, 8 clients",
       pgbenchArgs(busyClients, "-f", files.insertScript),
@@ -150,6 +156,10 @@ function distributedWorkloads(cluster: Section, files: Files): Workload[] {
       "TPC-B-like pgbench -M prepared, 8 clients",
       [...pgbenchArgs(busyClients), ...(cluster === "embedded" ? ["-j", String(busyClients)] : [])],
       "≥ 0.2",
+    ),
+    tpsWorkload(
+      "TPC-B-like pgbench -M simple (pgbench's default), 8 clients",
+      simpleProtocol([...pgbenchArgs(busyClients), ...(cluster === "embedded" ? ["-j", String(busyClients)] : [])]),
     ),
     {
       name: `${idleConnections} idle connections + router pgbench -S -M prepared, 8 clients`,
