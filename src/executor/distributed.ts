@@ -221,6 +221,15 @@ export async function resolveTable(session: Session, ref: RelationRef): Promise<
   return table;
 }
 
+/**
+ * Whether a statement was found to read a relation of the coordinator database other than the
+ * distributed and reference tables (a local table, a view): its columns may change without the
+ * metadata changing, so what is known of its result is not kept across executions.
+ */
+function readsLocalRelations(state: DistributedState, metadata: MetadataSnapshot): boolean {
+  return state.resolved?.some((oid) => oid === null || !metadata.tablesById.has(oid)) ?? false;
+}
+
 /** As PostgreSQL does: nothing but the end of a failed transaction block runs in it. */
 export function refuseInFailedBlock(session: Session): void {
   if (session.pipe!.transactionStatus === 0x45) throw abortedBlockError();
@@ -1637,7 +1646,8 @@ export async function sendRowDescription(session: Session, st: InterceptedStatem
   const state = client.distributed!;
   // An EXECUTE's statement is described at each execution; a text's parameterized form keeps its
   // description while its shape's entry lives (statement_shapes.ts: only distributed tables).
-  if (state.rowDescription === undefined || (inv.params.length > 0 && !state.literalParams)) {
+  const again = (inv.params.length > 0 && !state.literalParams) || readsLocalRelations(state, await session.metadata());
+  if (state.rowDescription === undefined || again) {
     state.rowDescription = (await describeOnCoordinator(session, client.sql, client.paramTypes)).rows;
   }
   if (state.rowDescription) session.sendToClient(state.rowDescription);
@@ -1768,8 +1778,9 @@ export async function coordinatorDescription(
 ): Promise<CoordinatorDescription> {
   const state = st.distributed;
   if (!state) return describeOnCoordinator(session, st.sql, st.paramTypes);
-  const key = `${(await session.metadata()).version}:${session.searchPathEpoch}`;
-  if (state.described?.key !== key) {
+  const metadata = await session.metadata();
+  const key = `${metadata.version}:${session.searchPathEpoch}`;
+  if (state.described?.key !== key || readsLocalRelations(state, metadata)) {
     state.described = { key, description: await describeOnCoordinator(session, st.sql, st.paramTypes) };
   }
   return state.described.description;

@@ -2269,13 +2269,18 @@ export class Session {
     });
   }
 
-  /** The columns of a table in order, with their types as SQL and defaults (cached per metadata version). */
+  /**
+   * The columns of a table in order, with their types as SQL and defaults: a distributed or
+   * reference table's cached per metadata version (its DDL changes the metadata); a local table's
+   * read each time (an ALTER TABLE of it does not).
+   */
   async tableColumns(relationId: number): Promise<ColumnInfo[]> {
     const metadata = await this.metadata();
     const key = `${metadata.version}:${relationId}`;
     let columns = this.columnCache.get(key);
     if (!columns) {
       columns = columnsFromRows(await this.internalQuery(COLUMNS_QUERY, [Buffer.from(String(relationId))]));
+      if (!metadata.tablesById.has(relationId)) return columns;
       if (this.columnCache.size > 1000) this.columnCache.clear();
       this.columnCache.set(key, columns);
     }
