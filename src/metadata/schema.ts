@@ -71,6 +71,13 @@ export const udfSignatures: readonly { name: string; args: string; returns: stri
     args: "table_name regclass, distribution_value text DEFAULT NULL",
     returns: "bigint",
   },
+  // A value of any type (Citus's takes "any"): a parameter declared int or timestamptz resolves
+  // here when a Parse is checked; Canopy reads the value as text either way.
+  {
+    name: "get_shard_id_for_distribution_column",
+    args: "table_name regclass, distribution_value anyelement",
+    returns: "bigint",
+  },
   { name: "canopy_total_relation_size", args: "logicalrelid regclass", returns: "bigint" },
   { name: "canopy_relation_size", args: "logicalrelid regclass", returns: "bigint" },
   { name: "canopy_table_size", args: "logicalrelid regclass", returns: "bigint" },

@@ -126,6 +126,14 @@ async function scenario(url: string, distribute: boolean): Promise<string[]> {
       const [same] = await sql`SELECT get_shard_id_for_distribution_column('tz', '2020-01-01 00:00+00')
         = get_shard_id_for_distribution_column('tz', 'Jan 1 2020 00:00 UTC') AS same`;
       assert.equal(same.same, true, "get_shard_id_for_distribution_column reads any spelling");
+      // A value of the column's own type, as a parameter declared so (extended protocol).
+      const [typed] = await sql.unsafe(
+        `SELECT get_shard_id_for_distribution_column('i', $1::int) = get_shard_id_for_distribution_column('i', '7')
+            AND get_shard_id_for_distribution_column('tz', $2::timestamptz)
+              = get_shard_id_for_distribution_column('tz', '2020-01-01 00:00+00') AS same`,
+        [7, "2020-01-01 00:00+00"],
+      );
+      assert.equal(typed.same, true, "get_shard_id_for_distribution_column takes a value of any type");
     }
     for (const r of READS) await run(r);
     for (const d of [20, 21, 23, 24, 25, 26, 27]) {
