@@ -329,8 +329,9 @@ async function distributedRefs(
  * resolves it), so that its plan and description change only with the metadata and search_path.
  */
 export async function readsOnlyDistributedTables(session: Session, st: InterceptedStatement): Promise<boolean> {
-  const { refs, dist } = await distributedRefs(session, st, st.stmt, await session.metadata());
-  return dist.length > 0 && dist.length === refs.length;
+  const metadata = await session.metadata();
+  const { dist } = await distributedRefs(session, st, st.stmt, metadata);
+  return dist.length > 0 && !readsLocalRelations(st.distributed!, metadata);
 }
 
 /** Whether a statement names a distributed or reference table (as search_path resolves it). */
