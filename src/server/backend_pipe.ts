@@ -22,6 +22,8 @@ interface Pending {
   readonly observe?: (status: number, failed: boolean) => void;
   /** A held BEGIN's message (holdBegin): the status it sets was reported already. */
   readonly held?: boolean;
+  /** How many CopyDone and CopyFail went to the backend before this message (BackendPipe.copyEnds). */
+  readonly copyEnds: number;
 }
 
 const FLUSH = Buffer.from([FrontendCode.Flush, 0, 0, 0, 4]);
@@ -96,6 +98,12 @@ export class BackendPipe {
   private executions = 0;
   /** `executions` when the last Sync went. */
   private executionsAtSync = 0;
+  /**
+   * CopyDone and CopyFail messages sent so far. A backend in COPY FROM STDIN ignores the Syncs it
+   * reads until the copy data ends (a client may send one right after the Execute, as libpq does):
+   * those are the Syncs queued after the statement while this count stayed the same.
+   */
+  private copyEnds = 0;
   /**
    * Numbers the backend's transactions: it changes when a ReadyForQuery reports no transaction and
    * when a COMMIT, ROLLBACK (also TO SAVEPOINT) or PREPARE TRANSACTION completes, which may end
@@ -183,7 +191,7 @@ export class BackendPipe {
     this.heldBeginTimer = null;
     // Its Execute was counted when forwarded (statementsSent).
     for (const { code, raw, sink } of held) {
-      this.pending.push({ code, sink, held: true });
+      this.pending.push({ code, sink, held: true, copyEnds: this.copyEnds });
       this.outgoing.push(raw);
     }
     if (held.some((h) => extendedCodes.has(h.code))) this.unflushed = true;
@@ -194,7 +202,7 @@ export class BackendPipe {
   forward(code: number, raw: Buffer, observe?: (status: number, failed: boolean) => void): void {
     this.releaseBegin();
     if (executes(code)) this.executions++;
-    if (expectsAnswer(code)) this.pending.push({ code, sink: "client", observe });
+    if (expectsAnswer(code)) this.pending.push({ code, sink: "client", observe, copyEnds: this.copyEnds });
     if (extendedCodes.has(code)) this.unflushed = true;
     else if (code === FrontendCode.Sync) {
       this.unflushed = false;
@@ -260,7 +268,7 @@ export class BackendPipe {
       this.executionsAtSync = this.executions;
     }
     if (executes(code) && !readOnly) this.executions++;
-    this.pending.push({ code, sink });
+    this.pending.push({ code, sink, copyEnds: this.copyEnds });
     this.link.write(raw);
   }
 
@@ -268,6 +276,7 @@ export class BackendPipe {
   send(raw: Buffer): void {
     this.releaseBegin();
     if (raw[0] === FrontendCode.Flush) this.unflushed = false;
+    else if (raw[0] === FrontendCode.CopyDone || raw[0] === FrontendCode.CopyFail) this.copyEnds++;
     this.outgoing.push(raw);
     this.sentSinceSync = true;
     this.clientSentSinceSync = true;
@@ -349,6 +358,7 @@ export class BackendPipe {
       }
       return;
     }
+    if (code === BackendCode.CopyInResponse) this.dropSyncsDuringCopy(head);
     if (code === BackendCode.ErrorResponse && head.sink !== "client") {
       (head as Pending & { error?: ErrorFields }).error ??= parseErrorFields(body);
     }
@@ -372,6 +382,21 @@ export class BackendPipe {
     }
     this.shift();
     if (head.sink !== "client") head.sink.done((head as Pending & { error?: ErrorFields }).error ?? null, false);
+  }
+
+  /**
+   * The backend began COPY FROM STDIN for `head`: the Syncs sent after it and before its copy data
+   * ends get no answer (PostgreSQL ignores Sync and Flush in copy-in mode), so none is awaited.
+   */
+  private dropSyncsDuringCopy(head: Pending): void {
+    const kept = this.pending.filter(
+      (p, i) => i <= this.pendingHead || p.code !== FrontendCode.Sync || p.copyEnds !== head.copyEnds,
+    );
+    if (kept.length === this.pending.length) return;
+    for (const p of this.pending.slice(this.pendingHead + 1)) {
+      if (!kept.includes(p) && p.sink !== "client") p.sink.done(null, true);
+    }
+    this.pending.splice(0, this.pending.length, ...kept);
   }
 
   private shift(): Pending {
