@@ -38,8 +38,8 @@ import { commitBlock } from "../transaction/commit.js";
 import { RemoteConnections } from "../executor/remote.js";
 import { loadMetadata, type MetadataSnapshot } from "../metadata/cache.js";
 import { classifyDistributed, mayConcernDistributed } from "./classify.js";
-import { refuseWriteThroughView } from "../planner/views.js";
-import { DistributedCopyIn } from "../executor/copy.js";
+import { recordedView, refuseWriteThroughView } from "../planner/views.js";
+import { DistributedCopyIn, relationRef } from "../executor/copy.js";
 import { COLUMNS_QUERY, columnsFromRows, type ColumnInfo } from "../executor/defaults.js";
 import {
   abortedBlockError,
@@ -1225,8 +1225,12 @@ export class Session {
           failed = true;
           break;
         }
-        if (part.intercepted.distributedCopy) return this.startDistributedCopyIn(part.intercepted, false);
-        return this.startCopyIn(part.intercepted);
+        if (!part.intercepted.distributedCopy) return this.startCopyIn(part.intercepted);
+        if (!(await this.copiesIntoLocalTable(part.intercepted))) {
+          return this.startDistributedCopyIn(part.intercepted, false);
+        }
+        if (this.coordinator.database.kind === "pglite") return this.startCopyIn(part.intercepted);
+        failed = (await this.forwardSubQuery(part.text)) !== null;
       } else {
         try {
           await runIntercepted(this, part.intercepted, {
@@ -1420,6 +1424,48 @@ export class Session {
   /** A COPY FROM STDIN into a distributed table in progress; `extended` when started by Execute. */
   private distributedCopyIn: { copy: DistributedCopyIn; extended: boolean } | null = null;
 
+  /**
+   * Whether a COPY FROM, taken for one into a distributed table because a distributed or reference
+   * table has its name, names another table through its schema or search_path: a local table (or
+   * none, which the coordinator database then reports). Not in a failed block, where the COPY is
+   * refused whatever it names (startDistributedCopyIn), nor for a view over distributed tables.
+   */
+  private async copiesIntoLocalTable(statement: InterceptedStatement): Promise<boolean> {
+    if (this.pipe!.transactionStatus === 0x45) return false;
+    const relation = (statement.stmt.CopyStmt as { relation: AstNode & { schemaname?: string; relname: string } })
+      .relation;
+    try {
+      if (await recordedView(this, relation)) return false;
+      return (await resolveTable(this, relationRef(relation))) === null;
+    } catch {
+      // startDistributedCopyIn reports what failed (a lost coordinator database connection).
+      return false;
+    }
+  }
+
+  /**
+   * Runs a COPY FROM STDIN into a local table that the client sent through the extended protocol,
+   * and Canopy kept (copiesIntoLocalTable): the coordinator database gets the statement with
+   * Canopy's Parse and Bind (their answers, which the client had from Canopy, go no further) and
+   * the client's Execute; the CopyInResponse, and what follows the client's data, go to the client.
+   */
+  private startLocalCopyIn(statement: InterceptedStatement): void {
+    if (this.coordinator.database.kind === "pglite") return this.failExtended(embeddedExtendedCopyRefusal().fields());
+    const sink: InternalSink = {
+      message: () => {},
+      done: (error, skipped) => {
+        if (!error || skipped) return;
+        this.sendToClient(write.errorResponse(error));
+        this.localErrorUntilSync = true;
+      },
+    };
+    this.noteForwardedText(statement.sql);
+    this.pipe!.request(FrontendCode.Parse, write.parse("", statement.sql, []), sink);
+    this.pipe!.request(FrontendCode.Bind, write.bind("", "", []), sink);
+    this.pipe!.forward(FrontendCode.Execute, write.execute("", 0));
+    this.pipe!.requestFlush();
+  }
+
   /** Starts COPY FROM STDIN into a distributed or reference table. */
   private async startDistributedCopyIn(statement: InterceptedStatement, extended: boolean): Promise<void> {
     let copy: DistributedCopyIn;
@@ -1497,6 +1543,15 @@ export class Session {
     let columns = copy.attlist?.length ?? 0;
     if (!columns && copy.relation) {
       try {
+        // PostgreSQL's COPY reports a missing schema (3F000) before a missing table; the embedded
+        // database's regclass input would report the table.
+        const schema = copy.relation.schemaname;
+        if (schema) {
+          const found = await this.internalQuery("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1", [
+            Buffer.from(schema),
+          ]);
+          if (found.length === 0) throw new SqlError("3F000", `schema "${schema}" does not exist`);
+        }
         const rows = await this.internalQuery(
           "SELECT count(*) FROM pg_catalog.pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped",
           [Buffer.from(quoteQualified(copy.relation.schemaname, copy.relation.relname))],
@@ -1804,15 +1859,7 @@ export class Session {
       c.statements[0].intercepted?.copyFromStdin &&
       !c.statements[0].intercepted.distributedCopy
     ) {
-      return this.failExtended(
-        new SqlError(
-          "0A000",
-          "COPY FROM STDIN through the extended query protocol is not supported by an embedded cluster",
-          {
-            hint: "Send COPY as a simple query, or use a cluster of PostgreSQL servers (canopy local up).",
-          },
-        ).fields(),
-      );
+      return this.failExtended(embeddedExtendedCopyRefusal().fields());
     }
     if (c.statements.length !== 1 || c.statements[0].intercepted === null) {
       return this.failExtended(
@@ -1951,7 +1998,10 @@ export class Session {
       await this.beginImplicitBlock();
       this.pipelineBlock = true;
     }
-    if (portal.statement.distributedCopy) return this.startDistributedCopyIn(portal.statement, true);
+    if (portal.statement.distributedCopy) {
+      if (await this.copiesIntoLocalTable(portal.statement)) return this.startLocalCopyIn(portal.statement);
+      return this.startDistributedCopyIn(portal.statement, true);
+    }
     // PostgreSQL refuses such a format when it sends a row; here before the statement runs.
     const badFormat = portal.resultFormats.find((f) => f !== 0 && f !== 1);
     if (badFormat !== undefined && (describedShape(portal.statement)?.columns ?? 0) > 0) {
@@ -2472,4 +2522,13 @@ function setSettingNames(sql: string): string[] {
     if (set?.name && set.kind !== "VAR_SET_MULTI") names.push(set.name.toLowerCase());
   });
   return names;
+}
+
+/** An embedded coordinator database takes COPY FROM STDIN from a simple Query only. */
+function embeddedExtendedCopyRefusal(): SqlError {
+  return new SqlError(
+    "0A000",
+    "COPY FROM STDIN through the extended query protocol is not supported by an embedded cluster",
+    { hint: "Send COPY as a simple query, or use a cluster of PostgreSQL servers (canopy local up)." },
+  );
 }

@@ -40,6 +40,9 @@ const schema = [
   `CREATE TABLE names (a int, "b\\c" int, "d	e" int, "f""g" int, "h,i" int)`,
   `CREATE TABLE dot ("\\." int, x int)`,
   "CREATE TABLE tkeys (k text, v text)",
+  // Coordinator tables with a distributed table's name, in another schema.
+  "CREATE SCHEMA shadow",
+  "CREATE TABLE shadow.events (id int, note text)",
 ];
 const distribute = [
   "SELECT create_distributed_table('events', 'tenant', shard_count => 8)",
@@ -158,6 +161,14 @@ describe("COPY round trips (local cluster beside plain PostgreSQL)", () => {
     );
     await both(["COPY kinds FROM STDIN (FORMAT binary)"], kinds);
     await contents();
+  });
+
+  test("into a table with a distributed table's name in another schema: by schema, through search_path", async () => {
+    await both(["COPY shadow.events FROM STDIN"], "1\tone\n2\t\\N\n");
+    await both(["SET search_path = shadow, public", "COPY events FROM STDIN (FORMAT csv)"], "3,three\n");
+    await both(["SET search_path = shadow, public", "COPY events FROM STDIN"], "4\tfour\nx\tfive\n");
+    await both(["COPY nosuch.events FROM STDIN"], "1\n");
+    await both(["COPY (SELECT * FROM shadow.events ORDER BY id) TO STDOUT", "SELECT count(*) FROM events"]);
   });
 
   test("bad rows: the same error and line on both, and nothing of the COPY stays", async () => {
