@@ -219,15 +219,18 @@ function distributedInterception(
   // Coordinators cache the tables' columns and defaults: a DROP that may take a default with it
   // (DROP SEQUENCE, … CASCADE) announces a change of the metadata, as DDL on the tables does.
   const dropsDefaults = dropMayRemoveDefaults(stmt) && metadata.tables.length > 0;
+  // Sessions keep which table a statement's names reached: a relation made, renamed, moved or
+  // dropped under such a name may change that, and the change is announced as the metadata's is.
+  const shadows = changesNameResolution(stmt, metadata);
   if (dropsDefaults || mayConcernShardObjects(stmt, metadata) || propagatedFunction(stmt, sql) !== null) {
-    return { sql, stmt, paramTypes: [], ddl: true, announces: dropsDefaults };
+    return { sql, stmt, paramTypes: [], ddl: true, announces: dropsDefaults || shadows };
   }
   // A new table's own name may be a distributed table's in another schema: only what it refers to counts.
   const create = stmt.CreateStmt as AstNode | undefined;
   const names = touchedNames(create ? { CreateStmt: { ...create, relation: {} } } : stmt);
   const touchesTable = names.some((n) => metadata.tablesByRelname.has(n));
   const touchesView = names.some((n) => metadata.viewsByRelname.has(n) || createdViews.has(n));
-  if (!touchesTable && !touchesView) return null;
+  if (!touchesTable && !touchesView) return shadows ? { sql, stmt, paramTypes: [], ddl: true, announces: true } : null;
   const merge = stmt.MergeStmt as { relation: { relname: string } } | undefined;
   if (merge && metadata.viewsByRelname.has(merge.relation.relname)) throw writeThroughView(merge.relation.relname);
   if (isPlannable(stmt)) return { sql, stmt, paramTypes: [], distributed: {} };
@@ -242,7 +245,7 @@ function distributedInterception(
   }
   // Views over distributed tables are recorded in the metadata: changing one reloads it.
   if (ddlStatements.has(kind) || stmt.ViewStmt || stmt.RefreshMatViewStmt) {
-    return { sql, stmt, paramTypes: [], ddl: true, announces: touchesView || !!stmt.ViewStmt };
+    return { sql, stmt, paramTypes: [], ddl: true, announces: touchesView || !!stmt.ViewStmt || shadows };
   }
   const copy = stmt.CopyStmt as { is_from?: boolean; filename?: string; is_program?: boolean } | undefined;
   if (copy) {
@@ -359,6 +362,41 @@ function mayConcernShardObjects(stmt: AstNode, metadata: MetadataSnapshot): bool
 }
 
 /** Relation names a statement refers to: its RangeVars and the names a DROP TABLE lists. */
+/** Relation kinds a FROM clause may name. */
+const selectableKinds = new Set([
+  "OBJECT_TABLE",
+  "OBJECT_VIEW",
+  "OBJECT_MATVIEW",
+  "OBJECT_FOREIGN_TABLE",
+  "OBJECT_SEQUENCE",
+]);
+
+/**
+ * Whether a statement makes, renames, moves or drops a relation under the name of a distributed or
+ * reference table or of a view over them (so that the name may now reach another relation through
+ * search_path), or may do so unseen (IMPORT FOREIGN SCHEMA, DROP SCHEMA).
+ */
+function changesNameResolution(stmt: AstNode, metadata: MetadataSnapshot): boolean {
+  if (metadata.tables.length === 0) return false;
+  type Rel = { relname?: string } | undefined;
+  const made =
+    (stmt.CreateStmt as { relation: Rel } | undefined)?.relation ??
+    (stmt.CreateTableAsStmt as { into: { rel: Rel } } | undefined)?.into.rel ??
+    (stmt.ViewStmt as { view: Rel } | undefined)?.view ??
+    (stmt.CreateSeqStmt as { sequence: Rel } | undefined)?.sequence ??
+    (stmt.CreateForeignTableStmt as { base: { relation: Rel } } | undefined)?.base.relation ??
+    (stmt.AlterObjectSchemaStmt as { relation?: Rel } | undefined)?.relation;
+  const rename = stmt.RenameStmt as { renameType: string; relation?: Rel; newname: string } | undefined;
+  const drop = stmt.DropStmt as { removeType: string; objects?: { List?: { items: unknown[] } }[] } | undefined;
+  const names = [made?.relname];
+  if (rename && selectableKinds.has(rename.renameType)) names.push(rename.relation?.relname, rename.newname);
+  if (drop && selectableKinds.has(drop.removeType)) {
+    for (const o of drop.objects ?? []) names.push(stringList(o.List?.items).pop());
+  }
+  if (stmt.ImportForeignSchemaStmt || drop?.removeType === "OBJECT_SCHEMA") return true;
+  return names.some((n) => n !== undefined && (metadata.tablesByRelname.has(n) || metadata.viewsByRelname.has(n)));
+}
+
 function touchedNames(stmt: AstNode): string[] {
   const names = collectRelationRefs(stmt).map((r) => r.relname);
   // Any relation named anywhere (MERGE targets, DDL, …), wrapped in a RangeVar or not.

@@ -308,7 +308,8 @@ function executorSettingsFrom(epoch: number, values: readonly string[]): Executo
 
 const transactionWords = /commit|end|rollback|abort|savepoint|release|prepare/i;
 /** Words of statements that may change search_path, transaction modes, settings the workers follow. */
-const searchPathWords = /search_path/i;
+// DISCARD ALL resets search_path, DISCARD TEMP drops temporary tables that names reached.
+const searchPathWords = /search_path|discard/i;
 const transactionModeWords = /isolation|read(\s+|_)only|deferrable|default_transaction|reset|discard|set_config/i;
 const settingWords =
   /search_path|timezone|time zone|datestyle|intervalstyle|extra_float_digits|bytea_output|timeout|\brole\b|session.authorization|reset|discard|read.only|characteristics|default_transaction|text_search|transform_null|array_nulls|xmlbinary|xmloption|quote_all|standard_conforming/i;

@@ -1,0 +1,58 @@
+-- A relation made, renamed, moved or dropped under a distributed table's name, in a schema ahead
+-- of it in search_path: the same statement text, run again, reaches what PostgreSQL's name lookup
+-- reaches now (Canopy had kept the table the text reached first).
+CREATE SCHEMA shadowing;
+
+SET search_path = shadowing, public;
+
+SELECT count(*) FROM companies;
+
+CREATE TABLE shadowing.companies (id int, name text);
+
+SELECT count(*) FROM companies;
+
+INSERT INTO companies VALUES (1, 'local');
+
+SELECT count(*) FROM companies;
+
+SELECT count(*) FROM companies c JOIN campaigns k ON k.company_id = c.id;
+
+DROP TABLE shadowing.companies;
+
+SELECT count(*) FROM companies;
+
+SELECT count(*) FROM companies c JOIN campaigns k ON k.company_id = c.id;
+
+CREATE TEMP TABLE companies (id int);
+
+SELECT count(*) FROM companies;
+
+DISCARD TEMP;
+
+SELECT count(*) FROM companies;
+
+CREATE TABLE shadowing.renamed (id int);
+
+ALTER TABLE shadowing.renamed RENAME TO companies;
+
+SELECT count(*) FROM companies;
+
+ALTER TABLE shadowing.companies RENAME TO renamed;
+
+SELECT count(*) FROM companies;
+
+CREATE VIEW shadowing.companies AS SELECT 1 AS id;
+
+SELECT count(*) FROM companies;
+
+CREATE TABLE shadowing.campaigns AS SELECT 1 AS company_id;
+
+SELECT count(*) FROM campaigns;
+
+DROP SCHEMA shadowing CASCADE;
+
+SELECT count(*) FROM companies;
+
+SELECT count(*) FROM campaigns;
+
+RESET search_path;
