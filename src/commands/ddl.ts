@@ -355,7 +355,7 @@ async function runOnWorkers(
  * Moves the metadata version on in every coordinator when the transaction commits (and in this
  * session at once), so cached columns, descriptions and plans are rebuilt for the new shape.
  */
-async function announceSchemaChange(session: Session): Promise<void> {
+export async function announceSchemaChange(session: Session): Promise<void> {
   await query(session, "SELECT pg_catalog.pg_notify($1, 'ddl')", METADATA_CHANNEL);
   session.noteMetadataChange();
 }

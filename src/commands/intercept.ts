@@ -20,7 +20,7 @@ import { RemoteError } from "../nodes/gateway.js";
 import { commitStatement } from "../transaction/commit.js";
 import { collectRelationRefs } from "../planner/analyze.js";
 import { findMemoryView, interceptedUdf, typedArguments, type UdfDefinition, type UdfResult } from "./udfs.js";
-import { runDdl } from "./ddl.js";
+import { announceSchemaChange, runDdl } from "./ddl.js";
 import { refuseDistributedBody, type FunctionBody } from "./function_bodies.js";
 import {
   checkResultUnchanged,
@@ -60,7 +60,10 @@ export interface InterceptedStatement {
   readonly functionBody?: FunctionBody;
   /** For DDL propagated to the shards (commands/ddl.ts). */
   readonly ddl?: boolean;
-  /** For DDL that may change which views read distributed tables: the metadata reloads after it. */
+  /**
+   * For statements that may change which views read distributed tables, or which relation a name
+   * reaches: the metadata reloads after them.
+   */
   readonly announces?: boolean;
   /** For transaction control statements: the TransactionStmt kind. */
   readonly transaction?: string;
@@ -149,7 +152,12 @@ export async function runIntercepted(session: Session, st: InterceptedStatement,
     if (known)
       inv = { ...inv, settingValues: new Map(known.names.map((n, i) => [n.toLowerCase(), known.followed[i]])) };
     if (st.explain) return runExplain(session, st, inv);
-    if (st.distributed) return runDistributed(session, st, inv);
+    if (st.distributed) {
+      await runDistributed(session, st, inv);
+      // SELECT … INTO a table under a distributed table's name (classify.ts: changesNameResolution).
+      if (st.announces) await announceSchemaChange(session);
+      return;
+    }
     if (st.sqlPrepare) return prepareStatement(session, st, inv);
     if (st.sqlExecute) return executePrepared(session, st, inv);
     if (st.functionBody) {

@@ -233,7 +233,7 @@ function distributedInterception(
   if (!touchesTable && !touchesView) return shadows ? { sql, stmt, paramTypes: [], ddl: true, announces: true } : null;
   const merge = stmt.MergeStmt as { relation: { relname: string } } | undefined;
   if (merge && metadata.viewsByRelname.has(merge.relation.relname)) throw writeThroughView(merge.relation.relname);
-  if (isPlannable(stmt)) return { sql, stmt, paramTypes: [], distributed: {} };
+  if (isPlannable(stmt)) return { sql, stmt, paramTypes: [], distributed: {}, announces: shadows || undefined };
   const explain = stmt.ExplainStmt as { query: AstNode } | undefined;
   if (explain) {
     if (isPlannable(explain.query)) return { sql, stmt, paramTypes: [], explain: true };
@@ -382,6 +382,7 @@ function changesNameResolution(stmt: AstNode, metadata: MetadataSnapshot): boole
   const made =
     (stmt.CreateStmt as { relation: Rel } | undefined)?.relation ??
     (stmt.CreateTableAsStmt as { into: { rel: Rel } } | undefined)?.into.rel ??
+    (stmt.SelectStmt as { intoClause?: { rel: Rel } } | undefined)?.intoClause?.rel ??
     (stmt.ViewStmt as { view: Rel } | undefined)?.view ??
     (stmt.CreateSeqStmt as { sequence: Rel } | undefined)?.sequence ??
     (stmt.CreateForeignTableStmt as { base: { relation: Rel } } | undefined)?.base.relation ??

@@ -49,10 +49,26 @@ CREATE TABLE shadowing.campaigns AS SELECT 1 AS company_id;
 
 SELECT count(*) FROM campaigns;
 
+SELECT count(*) FROM ads;
+
+SELECT 1 AS id INTO shadowing.ads;
+
+SELECT count(*) FROM ads;
+
+DROP TABLE shadowing.ads;
+
+SELECT count(*) FROM ads;
+
+SELECT id INTO shadowing.ads FROM ads WHERE company_id = 3;
+
+SELECT count(*) FROM ads;
+
 DROP SCHEMA shadowing CASCADE;
 
 SELECT count(*) FROM companies;
 
 SELECT count(*) FROM campaigns;
+
+SELECT count(*) FROM ads;
 
 RESET search_path;
