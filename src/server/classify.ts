@@ -361,7 +361,6 @@ function mayConcernShardObjects(stmt: AstNode, metadata: MetadataSnapshot): bool
   return namedObjects(stmt) !== null;
 }
 
-/** Relation names a statement refers to: its RangeVars and the names a DROP TABLE lists. */
 /** Relation kinds a FROM clause may name. */
 const selectableKinds = new Set([
   "OBJECT_TABLE",
@@ -374,7 +373,7 @@ const selectableKinds = new Set([
 /**
  * Whether a statement makes, renames, moves or drops a relation under the name of a distributed or
  * reference table or of a view over them (so that the name may now reach another relation through
- * search_path), or may do so unseen (IMPORT FOREIGN SCHEMA, DROP SCHEMA).
+ * search_path), or may do so unseen (IMPORT FOREIGN SCHEMA, RENAME or DROP of a schema).
  */
 function changesNameResolution(stmt: AstNode, metadata: MetadataSnapshot): boolean {
   if (metadata.tables.length === 0) return false;
@@ -394,10 +393,13 @@ function changesNameResolution(stmt: AstNode, metadata: MetadataSnapshot): boole
   if (drop && selectableKinds.has(drop.removeType)) {
     for (const o of drop.objects ?? []) names.push(stringList(o.List?.items).pop());
   }
-  if (stmt.ImportForeignSchemaStmt || drop?.removeType === "OBJECT_SCHEMA") return true;
+  // A schema renamed or dropped moves its relations into or out of search_path.
+  const schemaChange = rename?.renameType === "OBJECT_SCHEMA" || drop?.removeType === "OBJECT_SCHEMA";
+  if (stmt.ImportForeignSchemaStmt || schemaChange) return true;
   return names.some((n) => n !== undefined && (metadata.tablesByRelname.has(n) || metadata.viewsByRelname.has(n)));
 }
 
+/** Relation names a statement refers to: its RangeVars and the names a DROP TABLE lists. */
 function touchedNames(stmt: AstNode): string[] {
   const names = collectRelationRefs(stmt).map((r) => r.relname);
   // Any relation named anywhere (MERGE targets, DDL, …), wrapped in a RangeVar or not.

@@ -307,8 +307,10 @@ function executorSettingsFrom(epoch: number, values: readonly string[]): Executo
 }
 
 const transactionWords = /commit|end|rollback|abort|savepoint|release|prepare/i;
-/** Words of statements that may change search_path, transaction modes, settings the workers follow. */
-// DISCARD ALL resets search_path, DISCARD TEMP drops temporary tables that names reached.
+/**
+ * Words of statements that may change search_path (or what its names reach: DISCARD TEMP drops
+ * temporary tables), transaction modes, settings the workers follow.
+ */
 const searchPathWords = /search_path|discard/i;
 const transactionModeWords = /isolation|read(\s+|_)only|deferrable|default_transaction|reset|discard|set_config/i;
 const settingWords =

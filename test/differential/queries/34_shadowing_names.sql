@@ -63,7 +63,24 @@ SELECT id INTO shadowing.ads FROM ads WHERE company_id = 3;
 
 SELECT count(*) FROM ads;
 
+-- A schema renamed into and out of search_path, with a table under a distributed table's name.
+CREATE SCHEMA shadowing_elsewhere;
+
+CREATE TABLE shadowing_elsewhere.clicks (id int);
+
+SELECT count(*) FROM clicks;
+
 DROP SCHEMA shadowing CASCADE;
+
+ALTER SCHEMA shadowing_elsewhere RENAME TO shadowing;
+
+SELECT count(*) FROM clicks;
+
+ALTER SCHEMA shadowing RENAME TO shadowing_elsewhere;
+
+SELECT count(*) FROM clicks;
+
+DROP SCHEMA shadowing_elsewhere CASCADE;
 
 SELECT count(*) FROM companies;
 
