@@ -222,6 +222,7 @@ function distributedInterception(
   // Sessions keep which table a statement's names reached: a relation made, renamed, moved or
   // dropped under such a name may change that, and the change is announced as the metadata's is.
   const shadows = changesNameResolution(stmt, metadata);
+  const announced: InterceptedStatement = { sql, stmt, paramTypes: [], ddl: true, announces: true };
   if (dropsDefaults || mayConcernShardObjects(stmt, metadata) || propagatedFunction(stmt, sql) !== null) {
     return { sql, stmt, paramTypes: [], ddl: true, announces: dropsDefaults || shadows };
   }
@@ -230,7 +231,7 @@ function distributedInterception(
   const names = touchedNames(create ? { CreateStmt: { ...create, relation: {} } } : stmt);
   const touchesTable = names.some((n) => metadata.tablesByRelname.has(n));
   const touchesView = names.some((n) => metadata.viewsByRelname.has(n) || createdViews.has(n));
-  if (!touchesTable && !touchesView) return shadows ? { sql, stmt, paramTypes: [], ddl: true, announces: true } : null;
+  if (!touchesTable && !touchesView) return shadows ? announced : null;
   const merge = stmt.MergeStmt as { relation: { relname: string } } | undefined;
   if (merge && metadata.viewsByRelname.has(merge.relation.relname)) throw writeThroughView(merge.relation.relname);
   if (isPlannable(stmt)) return { sql, stmt, paramTypes: [], distributed: {}, announces: shadows || undefined };
@@ -276,9 +277,10 @@ function distributedInterception(
     });
   }
   // As SELECT … INTO: the rows come from the shards; WITH NO DATA needs only the shells' columns.
-  if (ctas) return ctas.into.skipData ? null : { sql, stmt, paramTypes: [], distributed: {} };
+  if (ctas?.into.skipData) return shadows ? announced : null;
+  if (ctas) return { sql, stmt, paramTypes: [], distributed: {}, announces: shadows || undefined };
   // LIKE a view copies its columns, which the coordinator's view has.
-  if (stmt.CreateStmt && !touchesTable) return null;
+  if (stmt.CreateStmt && !touchesTable) return shadows ? announced : null;
   if (stmt.CreateStmt) {
     throw new SqlError(
       "0A000",

@@ -63,6 +63,22 @@ SELECT id INTO shadowing.ads FROM ads WHERE company_id = 3;
 
 SELECT count(*) FROM ads;
 
+SELECT count(*) FROM clicks;
+
+CREATE TABLE shadowing.clicks AS SELECT company_id, id FROM clicks WHERE company_id = 2;
+
+SELECT count(*) FROM clicks;
+
+DROP TABLE shadowing.clicks;
+
+SELECT count(*) FROM clicks;
+
+CREATE TABLE shadowing.clicks AS SELECT company_id, id FROM clicks WITH NO DATA;
+
+SELECT count(*) FROM clicks;
+
+DROP TABLE shadowing.clicks;
+
 -- A schema renamed into and out of search_path, with a table under a distributed table's name.
 CREATE SCHEMA shadowing_elsewhere;
 
