@@ -36,7 +36,7 @@ import { classifyStatement, type Classification } from "./classify.js";
 import { InterceptedStatement, runIntercepted, describeIntercepted, type Invocation } from "../commands/intercept.js";
 import { commitBlock } from "../transaction/commit.js";
 import { RemoteConnections } from "../executor/remote.js";
-import { loadMetadata, type MetadataSnapshot } from "../metadata/cache.js";
+import { loadMetadata, type MetadataSnapshot, type TableRecord } from "../metadata/cache.js";
 import { classifyDistributed, mayConcernDistributed } from "./classify.js";
 import { recordedView, refuseWriteThroughView } from "../planner/views.js";
 import { DistributedCopyIn, relationRef } from "../executor/copy.js";
@@ -1229,9 +1229,8 @@ export class Session {
           break;
         }
         if (!part.intercepted.distributedCopy) return this.startCopyIn(part.intercepted);
-        if (!(await this.copiesIntoLocalTable(part.intercepted))) {
-          return this.startDistributedCopyIn(part.intercepted, false);
-        }
+        const target = await this.copyTarget(part.intercepted);
+        if (target !== "local") return this.startDistributedCopyIn(part.intercepted, false, target);
         if (this.coordinator.database.kind === "pglite") return this.startCopyIn(part.intercepted);
         failed = (await this.forwardSubQuery(part.text)) !== null;
       } else {
@@ -1428,27 +1427,27 @@ export class Session {
   private distributedCopyIn: { copy: DistributedCopyIn; extended: boolean } | null = null;
 
   /**
-   * Whether a COPY FROM, taken for one into a distributed table because a distributed or reference
-   * table has its name, names another table through its schema or search_path: a local table (or
-   * none, which the coordinator database then reports). Not in a failed block, where the COPY is
-   * refused whatever it names (startDistributedCopyIn), nor for a view over distributed tables.
+   * What a COPY FROM, taken for one into a distributed table because a distributed or reference
+   * table has its name, writes into: that table; "local" when the name reaches another one through
+   * its schema or search_path (a coordinator table, or none, which the coordinator database then
+   * reports); null when startDistributedCopyIn is to find out and refuse (in a failed block, where
+   * the COPY is refused whatever it names; a view over distributed tables; a failed lookup).
    */
-  private async copiesIntoLocalTable(statement: InterceptedStatement): Promise<boolean> {
-    if (this.pipe!.transactionStatus === 0x45) return false;
+  private async copyTarget(statement: InterceptedStatement): Promise<TableRecord | "local" | null> {
+    if (this.pipe!.transactionStatus === 0x45) return null;
     const relation = (statement.stmt.CopyStmt as { relation: AstNode & { schemaname?: string; relname: string } })
       .relation;
     try {
-      if (await recordedView(this, relation)) return false;
-      return (await resolveTable(this, relationRef(relation))) === null;
+      if (await recordedView(this, relation)) return null;
+      return (await resolveTable(this, relationRef(relation))) ?? "local";
     } catch {
-      // startDistributedCopyIn reports what failed (a lost coordinator database connection).
-      return false;
+      return null;
     }
   }
 
   /**
    * Runs a COPY FROM STDIN into a local table that the client sent through the extended protocol,
-   * and Canopy kept (copiesIntoLocalTable): the coordinator database gets the statement with
+   * and Canopy kept (copyTarget): the coordinator database gets the statement with
    * Canopy's Parse and Bind (their answers, which the client had from Canopy, go no further) and
    * the client's Execute; the CopyInResponse, and what follows the client's data, go to the client.
    */
@@ -1469,8 +1468,12 @@ export class Session {
     this.pipe!.requestFlush();
   }
 
-  /** Starts COPY FROM STDIN into a distributed or reference table. */
-  private async startDistributedCopyIn(statement: InterceptedStatement, extended: boolean): Promise<void> {
+  /** Starts COPY FROM STDIN into a distributed or reference table (`target`, when copyTarget found it). */
+  private async startDistributedCopyIn(
+    statement: InterceptedStatement,
+    extended: boolean,
+    target: TableRecord | null,
+  ): Promise<void> {
     let copy: DistributedCopyIn;
     this.statementStartMs = performance.now();
     try {
@@ -1478,6 +1481,7 @@ export class Session {
       // The statement runs until the client's data ends, under one statement_timeout.
       await this.beginInterruptible();
       copy = await DistributedCopyIn.start(this, statement, async (ref) => {
+        if (target) return target;
         await refuseWriteThroughView(this, ref.rangeVar);
         return resolveTable(this, ref);
       });
@@ -1547,18 +1551,19 @@ export class Session {
     if (!columns && copy.relation) {
       try {
         // PostgreSQL's COPY reports a missing schema (3F000) before a missing table; the embedded
-        // database's regclass input would report the table.
-        const schema = copy.relation.schemaname;
-        if (schema) {
-          const found = await this.internalQuery("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1", [
-            Buffer.from(schema),
-          ]);
-          if (found.length === 0) throw new SqlError("3F000", `schema "${schema}" does not exist`);
-        }
-        const rows = await this.internalQuery(
-          "SELECT count(*) FROM pg_catalog.pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped",
-          [Buffer.from(quoteQualified(copy.relation.schemaname, copy.relation.relname))],
+        // database's regclass input would report the table. Asked without an error, in one query;
+        // a missing table's error is then the regclass input's.
+        const name = Buffer.from(quoteQualified(copy.relation.schemaname, copy.relation.relname));
+        const schema = copy.relation.schemaname ?? null;
+        const attributes = (relation: string) =>
+          `SELECT count(*) FROM pg_catalog.pg_attribute WHERE attrelid = ${relation} AND attnum > 0 AND NOT attisdropped`;
+        let rows = await this.internalQuery(
+          `SELECT (${attributes("pg_catalog.to_regclass($1)")}), pg_catalog.to_regclass($1) IS NOT NULL,
+                  $2::text IS NULL OR EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = $2)`,
+          [name, schema === null ? null : Buffer.from(schema)],
         );
+        if (rows[0][2] === "f") throw new SqlError("3F000", `schema "${schema}" does not exist`);
+        if (rows[0][1] === "f") rows = await this.internalQuery(attributes("$1::regclass"), [name]);
         columns = Number(rows[0][0]);
       } catch (e) {
         this.sendToClient(write.errorResponse(toErrorFields(e)));
@@ -2002,8 +2007,9 @@ export class Session {
       this.pipelineBlock = true;
     }
     if (portal.statement.distributedCopy) {
-      if (await this.copiesIntoLocalTable(portal.statement)) return this.startLocalCopyIn(portal.statement);
-      return this.startDistributedCopyIn(portal.statement, true);
+      const target = await this.copyTarget(portal.statement);
+      if (target === "local") return this.startLocalCopyIn(portal.statement);
+      return this.startDistributedCopyIn(portal.statement, true, target);
     }
     // PostgreSQL refuses such a format when it sends a row; here before the statement runs.
     const badFormat = portal.resultFormats.find((f) => f !== 0 && f !== 1);

@@ -221,6 +221,11 @@ for (const kind of clusterKinds()) {
       const out = await session.conn.readUntil("Z");
       assert.equal(firstError(out)?.C, "3F000");
       assert.equal(readyStatus(out), "I");
+      // A missing table in a schema that exists: 42P01, as PostgreSQL's.
+      session.conn.write(queryMessage("COPY public.nosuch FROM STDIN"));
+      const missing = await session.conn.readUntil("Z");
+      assert.equal(firstError(missing)?.C, "42P01");
+      assert.match(firstError(missing)?.M ?? "", /nosuch/);
     });
 
     test("into a local table with a distributed table's name, through the extended protocol", async () => {
