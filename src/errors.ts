@@ -26,6 +26,15 @@ export function toErrorFields(e: unknown): ErrorFields {
   return { severity: "ERROR", code: "XX000", message: `internal error: ${message}` };
 }
 
+/**
+ * An error of one statement of a query string, its position (counted in the statement's text)
+ * counted from the string's start instead, `offset` characters before the statement.
+ */
+export function shiftPosition(fields: ErrorFields, offset: number): ErrorFields {
+  if (offset === 0 || fields.position === undefined) return fields;
+  return { ...fields, position: String(Number(fields.position) + offset) };
+}
+
 /** States an invariant of Canopy's own code; failure is a bug reported as XX000. */
 export function assert(condition: unknown, what: string): asserts condition {
   if (!condition) throw new SqlError("XX000", `internal error: assertion failed: ${what}`);

@@ -85,6 +85,11 @@ export interface InterceptedStatement {
   readonly deallocate?: string;
   /** For SET CONSTRAINTS while distributed or reference tables exist (transaction/set_constraints.ts). */
   readonly constraintsSet?: boolean;
+  /**
+   * Characters before the statement's text in the client's Query or Parse text (others of a
+   * string, comments, spaces): its errors' positions are moved by them (absent: none).
+   */
+  readonly offset?: number;
   /** For a prepared statement (Parse, SQL PREPARE): its result columns when it was prepared. */
   readonly preparedResult?: PreparedResult;
 }

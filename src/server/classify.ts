@@ -1,7 +1,7 @@
 // Decides, per statement text, whether the session forwards it to the coordinator database as it
 // is or Canopy must handle it. Results are cached per session by text; the fast path is a keyword
 // test that spares parsing for statements that cannot concern Canopy.
-import { parseSql, statementText } from "../sql/parse.js";
+import { parseSql, statementOffset, statementText } from "../sql/parse.js";
 import { stringList, walk, constantText, type AstNode } from "../sql/ast.js";
 import { isCanopySetting, ensureSettingExists, checkSessionSet } from "../settings.js";
 import { toErrorFields } from "../errors.js";
@@ -22,8 +22,18 @@ export type Classification =
   | { readonly kind: "error"; readonly error: ErrorFields }
   | {
       readonly kind: "intercept";
-      readonly statements: readonly { text: string; intercepted: InterceptedStatement | null }[];
+      readonly statements: readonly ClassifiedStatement[];
     };
+
+/**
+ * One statement of a classified text: its text, where that starts in the whole (error positions
+ * are counted from there), and how Canopy handles it (null: forwarded).
+ */
+export interface ClassifiedStatement {
+  readonly text: string;
+  readonly offset: number;
+  readonly intercepted: InterceptedStatement | null;
+}
 
 const FORWARD: Classification = { kind: "forward" };
 // pg_backend_pid() needs Canopy only in embedded mode, where sessions share one backend; with
@@ -48,14 +58,20 @@ export function classifyStatement(sql: string, embedded = false): Classification
   try {
     let anyIntercepted = false;
     const statements = parsed.map((p) => {
-      const intercepted = interceptionOf(p.stmt, statementText(sql, p), embedded);
+      const offset = statementOffset(sql, p);
+      const intercepted = placed(interceptionOf(p.stmt, statementText(sql, p), embedded), offset);
       anyIntercepted ||= intercepted !== null;
-      return { text: statementText(sql, p), intercepted };
+      return { text: statementText(sql, p), offset, intercepted };
     });
     return anyIntercepted ? { kind: "intercept", statements } : FORWARD;
   } catch (e) {
     return { kind: "error", error: toErrorFields(e) };
   }
+}
+
+/** An intercepted statement with where its text starts in the client's (InterceptedStatement.offset). */
+function placed(st: InterceptedStatement | null, offset: number): InterceptedStatement | null {
+  return st === null || offset === 0 ? st : { ...st, offset };
 }
 
 /** Checks one statement and returns how Canopy handles it, or null to forward it. */
@@ -166,12 +182,13 @@ export function classifyDistributed(
     const prepared = new Set(preparedNames);
     const statements = parsed.map((p) => {
       const text = statementText(sql, p);
-      const intercepted = distributedInterception(p.stmt, text, metadata, created, prepared);
+      const offset = statementOffset(sql, p);
+      const intercepted = placed(distributedInterception(p.stmt, text, metadata, created, prepared), offset);
       const view = (p.stmt.ViewStmt as { view: { relname: string } } | undefined)?.view;
       if (view && intercepted) created.add(view.relname);
       if (intercepted?.sqlPrepare) prepared.add((p.stmt.PrepareStmt as { name: string }).name);
       any ||= intercepted !== null;
-      return { text, intercepted };
+      return { text, offset, intercepted };
     });
     return any ? { kind: "intercept", statements } : FORWARD;
   } catch (e) {

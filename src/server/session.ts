@@ -23,7 +23,7 @@ import {
   type ErrorFields,
   type Message,
 } from "../protocol/messages.js";
-import { SqlError, toErrorFields } from "../errors.js";
+import { SqlError, shiftPosition, toErrorFields } from "../errors.js";
 import { RemoteError, type RawLink } from "../nodes/gateway.js";
 import { openSocket, sendCancelRequest } from "../nodes/postgres.js";
 import type { PGliteLink } from "../nodes/pglite.js";
@@ -84,6 +84,11 @@ interface InterceptedPortal {
   resultFormats: number[];
   /** Set once an Execute with a row limit ran it: what it answered, handed out in pieces. */
   rows?: PortalRows;
+}
+
+/** A statement's error as its client gets it, the position counted in the client's text. */
+function statementErrorFields(e: unknown, st: InterceptedStatement): ErrorFields {
+  return shiftPosition(toErrorFields(e), st.offset ?? 0);
 }
 
 /**
@@ -1210,14 +1215,17 @@ export class Session {
       if (this.metadataChanges !== changesBefore) {
         const again = await this.classifyAll(part.text);
         if (again.kind === "error") {
-          this.sendToClient(write.errorResponse(again.error));
+          this.sendToClient(write.errorResponse(shiftPosition(again.error, part.offset)));
           failed = true;
           break;
         }
-        part = again.kind === "intercept" ? again.statements[0] : { text: part.text, intercepted: null };
+        part =
+          again.kind === "intercept"
+            ? { ...again.statements[0], offset: part.offset }
+            : { text: part.text, offset: part.offset, intercepted: null };
       }
       if (part.intercepted === null) {
-        failed = (await this.forwardSubQuery(part.text)) !== null;
+        failed = (await this.forwardSubQuery(part.text, part.offset)) !== null;
       } else if (part.intercepted.copyFromStdin || part.intercepted.distributedCopy) {
         if (!last) {
           this.sendToClient(
@@ -1232,7 +1240,7 @@ export class Session {
         const target = await this.copyTarget(part.intercepted);
         if (target !== "local") return this.startDistributedCopyIn(part.intercepted, false, target);
         if (this.coordinator.database.kind === "pglite") return this.startCopyIn(part.intercepted);
-        failed = (await this.forwardSubQuery(part.text)) !== null;
+        failed = (await this.forwardSubQuery(part.text, part.offset)) !== null;
       } else {
         try {
           await runIntercepted(this, part.intercepted, {
@@ -1244,7 +1252,7 @@ export class Session {
           // End the extended-protocol work before a later statement is sent as a simple Query.
           if (!last) await this.internalRaw(FrontendCode.Sync, write.sync());
         } catch (e) {
-          this.sendToClient(write.errorResponse(toErrorFields(e)));
+          this.sendToClient(write.errorResponse(shiftPosition(toErrorFields(e), part.offset)));
           failed = true;
         }
       }
@@ -1659,15 +1667,23 @@ export class Session {
     this.pipe!.request(FrontendCode.Bind, write.bind("", "canopy_abort_transaction", []), swallow);
   }
 
-  /** Runs one statement of a multi-statement Query as its own Query; returns its error, if any. */
-  private forwardSubQuery(sql: string): Promise<ErrorFields | null> {
+  /**
+   * Runs one statement of a multi-statement Query as its own Query, `offset` characters into the
+   * client's (its error's position is moved by them); returns its error, if any.
+   */
+  private forwardSubQuery(sql: string, offset: number): Promise<ErrorFields | null> {
     this.noteForwardedText(sql);
     return new Promise((resolve) => {
       let error: ErrorFields | null = null;
       this.pipe!.request(FrontendCode.Query, write.query(sql), {
         message: (code, message) => {
           if (code === BackendCode.ReadyForQuery) return;
-          if (code === BackendCode.ErrorResponse) error = parseErrorFields(message.subarray(5));
+          if (code === BackendCode.ErrorResponse) {
+            error = parseErrorFields(message.subarray(5));
+            if (offset > 0 && error.position !== undefined) {
+              return this.sendToClient(write.errorResponse(shiftPosition(error, offset)));
+            }
+          }
           this.sendToClient(message);
           if (code === BackendCode.CopyInResponse) {
             // The client sends its data once it has this: it must not wait for the Query's end.
@@ -1791,7 +1807,7 @@ export class Session {
       parsed.length === 1 ? (parsed[0].stmt.DeallocateStmt as { name?: string } | undefined)?.name : undefined;
     if (name === undefined || !this.statements.has(name)) return null;
     const intercepted = { sql, stmt: parsed[0].stmt, paramTypes: [], deallocate: name };
-    return { kind: "intercept", statements: [{ text: sql, intercepted }] };
+    return { kind: "intercept", statements: [{ text: sql, offset: 0, intercepted }] };
   }
 
   /** Runs a DEALLOCATE of a protocol statement of Canopy's (canopyDeallocate). */
@@ -1891,7 +1907,7 @@ export class Session {
       try {
         statement = { ...statement, preparedResult: preparedResult(await coordinatorDescription(this, statement)) };
       } catch (e) {
-        return this.failExtended(toErrorFields(e));
+        return this.failExtended(statementErrorFields(e, statement));
       }
     }
     this.statements.set(name, statement);
@@ -2020,7 +2036,7 @@ export class Session {
     try {
       await runIntercepted(this, portal.statement, portalInvocation(portal));
     } catch (e) {
-      this.failExtended(toErrorFields(e));
+      this.failExtended(statementErrorFields(e, portal.statement));
     }
   }
 
@@ -2046,7 +2062,7 @@ export class Session {
     if (!rows) {
       // Rows of a statement that failed are not sent (past maxRows they would not have been).
       if (answer.length > 0 && !error) this.sendToClient(answer);
-      if (error) this.failExtended(toErrorFields(error));
+      if (error) this.failExtended(statementErrorFields(error, portal.statement));
       return;
     }
     portal.rows = rows;

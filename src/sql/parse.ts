@@ -180,6 +180,16 @@ export function statementText(sql: string, s: ParsedStatement): string {
   return (s.length === undefined ? sql.slice(s.location) : sql.slice(s.location, s.location + s.length)).trim();
 }
 
+/**
+ * Where statementText's text starts in the string, in characters: what an error position counted
+ * in that text is to be moved by, as PostgreSQL counts positions from the start of the string.
+ */
+export function statementOffset(sql: string, s: ParsedStatement): number {
+  let at = s.location;
+  while (at < sql.length && /\s/.test(sql[at])) at++;
+  return at;
+}
+
 /** How PL/pgSQL parses an expression of a function body (libpg-query's parseMode). */
 const plpgsqlStatement = 0;
 const plpgsqlExpression = 2;
