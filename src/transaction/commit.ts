@@ -182,10 +182,9 @@ async function commitOnePhase(session: Session, open: readonly { nodeId: number;
 }
 
 /**
- * A worker's error at commit (a deferred constraint's) with its shards' names as the client's
- * tables are named.
+ * A worker's error naming shards (a deferred constraint's at commit), named by their tables as the
+ * client knows them.
  */
-/** A worker's error naming shards (their constraints), named by their tables as the client knows them. */
 export async function withTableNames(session: Session, e: unknown): Promise<unknown> {
   try {
     return await mapShardNamesFromCatalog(session, e, (await session.metadata()).tables);
