@@ -26,6 +26,7 @@ import {
   checkResultUnchanged,
   coordinatorDescription,
   refuseInFailedBlock,
+  refuseMisreadTextIn,
   resolveTable,
   runDistributed,
   runOnCoordinator,
@@ -165,6 +166,8 @@ export async function runIntercepted(session: Session, st: InterceptedStatement,
     }
     if (st.sqlPrepare) return prepareStatement(session, st, inv);
     if (st.sqlExecute) return executePrepared(session, st, inv);
+    // Read by Canopy's parser, run with Canopy's functions' results (a failed block refuses them below).
+    if (session.pipe!.transactionStatus !== 0x45) await refuseMisreadTextIn(session);
     if (st.functionBody) {
       refuseInFailedBlock(session);
       await refuseDistributedBody(session, st.functionBody);

@@ -23,7 +23,7 @@ import { hashPlainBytes, hashValue, shardIndexForHash } from "../metadata/hash.j
 import { canonicalValues } from "./canonical.js";
 import { shardRelname } from "../commands/shard_ddl.js";
 import { nodeForGroup } from "../commands/distribute.js";
-import { shardNameStripper, storedKeyText, varcharLength } from "./distributed.js";
+import { refuseMisreadTextIn, shardNameStripper, storedKeyText, varcharLength } from "./distributed.js";
 import {
   appendFields,
   BINARY_HEADER,
@@ -172,6 +172,8 @@ export class DistributedCopyIn {
     }
     const table = await resolve(relationRef(copy.relation));
     if (!table) throw new SqlError("XX000", "COPY target is not a distributed table");
+    // The rows are read and routed as UTF-8.
+    await refuseMisreadTextIn(session);
     const options = copyOptions(st.stmt);
     const infos = await session.tableColumns(table.relationId);
     const all = infos.map((c) => c.name);
@@ -608,7 +610,7 @@ function refuseRecodedKeys(stmt: AstNode, table: TableRecord): void {
   if (!encoding || /^utf-?8$|^unicode$/i.test(encoding.sval) || !TEXT_TYPES.has(table.partitionType)) return;
   throw new SqlError("0A000", "COPY … ENCODING into a table distributed by a text column is not supported", {
     detail: `Its rows would be routed by the bytes of "${table.partitionKey}" in ${encoding.sval}.`,
-    hint: "Convert the data to UTF-8, or set client_encoding and leave out ENCODING.",
+    hint: "Convert the data to UTF-8 and leave out ENCODING.",
   });
 }
 

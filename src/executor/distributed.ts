@@ -13,6 +13,7 @@
 //   each table replaced by those rows, so PostgreSQL itself evaluates it.
 import { BackendCode, FrontendCode, MessageWriter, write } from "../protocol/messages.js";
 import { SqlError } from "../errors.js";
+import { utf8Encodings } from "./remote.js";
 import { RemoteError, type QueryResult, type RowSink } from "../nodes/gateway.js";
 import { referenceShards, type MetadataSnapshot, type TableRecord } from "../metadata/cache.js";
 import { hashValue, oid as typeOids, shardIndexForHash } from "../metadata/hash.js";
@@ -245,8 +246,7 @@ export async function runDistributed(session: Session, st: InterceptedStatement,
   if (st.paramTypes.length > 0 && inv.paramTypes !== st.paramTypes) inv = { ...inv, paramTypes: st.paramTypes };
   const state = st.distributed!;
   refuseInFailedBlock(session);
-  if (!session.remote.knownSettings()?.standardStrings)
-    refuseNonstandardStrings(await session.remote.sessionSettings());
+  await refuseMisreadTextIn(session);
   const metadata = await session.metadata();
   const inBlockNow = session.pipe!.transactionStatus !== 0x49;
   const expanded = await expandViews(session, st, metadata);
@@ -912,6 +912,22 @@ function splitsBySample(sample: { method: AstNode[] }): boolean {
 }
 
 /**
+ * Canopy reads the client's statements as UTF-8, and rows of distributed tables reach the client
+ * in UTF-8: under another client_encoding it would misread the client's text and send rows the
+ * client misreads (PostgreSQL converts both). Refuses such a statement, and one that
+ * refuseNonstandardStrings refuses.
+ */
+export function refuseMisreadText(settings: { standardStrings: boolean; clientEncoding: string }): void {
+  if (!utf8Encodings.has(settings.clientEncoding)) {
+    throw new SqlError("0A000", `client_encoding ${settings.clientEncoding} is not supported with distributed tables`, {
+      detail: "Canopy reads statements and sends the rows of distributed tables in UTF-8.",
+      hint: "SET client_encoding = 'UTF8' (in psql: \\encoding UTF8).",
+    });
+  }
+  refuseNonstandardStrings(settings);
+}
+
+/**
  * Canopy reads string literals as standard strings: under standard_conforming_strings = off it
  * would misread them, or fail to parse and leave the statement to the coordinator's empty shells.
  */
@@ -920,6 +936,12 @@ export function refuseNonstandardStrings(settings: { standardStrings: boolean })
   throw new SqlError("0A000", "standard_conforming_strings = off is not supported with distributed tables", {
     hint: "SET standard_conforming_strings = on, and write backslash escapes as E'…' strings.",
   });
+}
+
+/** refuseMisreadText with the session's settings, read if this settings epoch has not read them. */
+export async function refuseMisreadTextIn(session: Session): Promise<void> {
+  const known = session.remote.knownSettings();
+  if (!known?.plainText) refuseMisreadText(known ?? (await session.remote.sessionSettings()));
 }
 
 /**

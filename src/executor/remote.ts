@@ -175,7 +175,20 @@ interface SessionSettings {
   readonly readOnlyDefault: boolean;
   /** standard_conforming_strings: Canopy's parser reads literals as standard strings only. */
   readonly standardStrings: boolean;
+  /** client_encoding, as PostgreSQL names it (UTF8, LATIN1, …). */
+  readonly clientEncoding: string;
+  /**
+   * Whether Canopy reads the client's text as the client meant it: standard strings, in UTF-8
+   * (distributed.ts: refuseMisreadText).
+   */
+  readonly plainText: boolean;
 }
+
+/**
+ * The client encodings in which the client's text is UTF-8's bytes, as Canopy reads statements and
+ * sends rows (SQL_ASCII: PostgreSQL converts nothing, and checks the text is the server's UTF-8).
+ */
+export const utf8Encodings: ReadonlySet<string> = new Set(["UTF8", "SQL_ASCII"]);
 
 /** Whether a connection may be closed or lent: nothing runs on it and nothing needs it later. */
 function idle(remote: RemoteNode): boolean {
@@ -430,7 +443,8 @@ export class RemoteConnections implements SlotHolder {
       `SELECT CASE s WHEN 'session_authorization' THEN session_user::text ELSE pg_catalog.current_setting(s) END,
               pg_catalog.current_setting('statement_timeout'),
               pg_catalog.current_setting('default_transaction_read_only'),
-              pg_catalog.current_setting('standard_conforming_strings')
+              pg_catalog.current_setting('standard_conforming_strings'),
+              pg_catalog.current_setting('client_encoding')
          FROM pg_catalog.unnest($1::text[]) AS s`,
       [Buffer.from(arrayLiteral(names))],
       [],
@@ -444,6 +458,8 @@ export class RemoteConnections implements SlotHolder {
       statementTimeoutMs: millisecondsOf(rows[0][1] ?? "0"),
       readOnlyDefault: rows[0][2] === "on",
       standardStrings: rows[0][3] === "on",
+      clientEncoding: rows[0][4] ?? "UTF8",
+      plainText: rows[0][3] === "on" && utf8Encodings.has(rows[0][4] ?? "UTF8"),
     };
     return this.settings;
   }

@@ -41,7 +41,7 @@ const FORWARD: Classification = { kind: "forward" };
 const mayConcernCanopy =
   /canopy|master_|run_command_on_workers|distribut|create_reference_table|recover_prepared|_backend\(/i;
 const mayConcernEmbedded =
-  /canopy|master_|run_command_on_workers|distribut|create_reference_table|recover_prepared|copy|_backend\(|backend_pid/i;
+  /canopy|master_|run_command_on_workers|distribut|create_reference_table|recover_prepared|copy|_backend\(|backend_pid|client_encoding|\bnames\b/i;
 
 /**
  * Classifies the SQL text of a Query or Parse message. `embedded` marks a PGlite coordinator
@@ -69,6 +69,18 @@ export function classifyStatement(sql: string, embedded = false): Classification
   }
 }
 
+/**
+ * An embedded coordinator database (PGlite) converts no text to other encodings (its rows stop
+ * coming): a client_encoding other than UTF-8's (SET client_encoding, SET NAMES) is refused. Names
+ * are read as PostgreSQL reads them, case and punctuation aside.
+ */
+function refuseEmbeddedEncoding(value: string): void {
+  if (["utf8", "unicode", "sqlascii", "default"].includes(value.toLowerCase().replace(/[^a-z0-9]/g, ""))) return;
+  throw new SqlError("0A000", `client_encoding ${value} is not supported by an embedded cluster`, {
+    hint: "Use UTF8, or a local cluster (canopy local up), whose coordinator database converts.",
+  });
+}
+
 /** An intercepted statement with where its text starts in the client's (InterceptedStatement.offset). */
 function placed(st: InterceptedStatement | null, offset: number): InterceptedStatement | null {
   return st === null || offset === 0 ? st : { ...st, offset };
@@ -92,6 +104,9 @@ function interceptionOf(stmt: AstNode, sql: string, embedded: boolean): Intercep
       checkSessionSet(set.name, ensureSettingExists(set.name).defaultValue);
     }
     return null;
+  }
+  if (embedded && set?.name?.toLowerCase() === "client_encoding" && set.kind === "VAR_SET_VALUE") {
+    refuseEmbeddedEncoding(constantText(set.args?.[0]) ?? "");
   }
   const show = stmt.VariableShowStmt as { name?: string } | undefined;
   if (show?.name && isCanopySetting(show.name)) {

@@ -5,6 +5,7 @@
 import net from "node:net";
 import tls from "node:tls";
 import type { Duplex } from "node:stream";
+import { isUtf8 } from "node:buffer";
 import {
   BackendCode,
   BodyReader,
@@ -35,7 +36,7 @@ import type { Coordinator } from "./coordinator.js";
 import { classifyStatement, type Classification } from "./classify.js";
 import { InterceptedStatement, runIntercepted, describeIntercepted, type Invocation } from "../commands/intercept.js";
 import { commitBlock } from "../transaction/commit.js";
-import { RemoteConnections } from "../executor/remote.js";
+import { RemoteConnections, utf8Encodings } from "../executor/remote.js";
 import { loadMetadata, type MetadataSnapshot, type TableRecord } from "../metadata/cache.js";
 import { classifyDistributed, mayConcernDistributed } from "./classify.js";
 import { recordedView, refuseWriteThroughView } from "../planner/views.js";
@@ -1142,6 +1143,28 @@ export class Session {
   }
 
   /**
+   * Whether a statement text that is not UTF-8 (Canopy read it with replacement characters) goes to
+   * the coordinator database as it came, which refuses it as PostgreSQL does (22021, before reading
+   * it): when the client's encoding is UTF-8's. Under another one the text is Canopy's to read, and
+   * to refuse if it concerns distributed tables (refuseMisreadText).
+   */
+  private async forwardsMisencoded(text: Buffer): Promise<boolean> {
+    if (isUtf8(text)) return false;
+    // In a failed block the coordinator database refuses it whatever it holds.
+    if (this.pipe!.transactionStatus === 0x45) return true;
+    try {
+      let settings = this.remote.knownSettings();
+      if (!settings) {
+        settings = await this.remote.sessionSettings();
+        if (this.pipe!.syncEndsOnlyInternal()) await this.internalRaw(FrontendCode.Sync, write.sync());
+      }
+      return utf8Encodings.has(settings.clientEncoding);
+    } catch {
+      return true;
+    }
+  }
+
+  /**
    * Refuses a string naming distributed tables when the session reads literals otherwise than
    * Canopy's parser (standard_conforming_strings off). Settings not yet read are read here, and
    * the internal query ended with a Sync so a statement forwarded next is not in a pipeline
@@ -1165,6 +1188,10 @@ export class Session {
   private async onQuery(m: Message): Promise<void> {
     const sql = new BodyReader(m.body).cstring();
     this.beginQuery(sql);
+    if (sql.includes("\uFFFD") && (await this.forwardsMisencoded(m.body.subarray(0, m.body.indexOf(0))))) {
+      this.noteForwardedText(sql);
+      return this.pipe!.forward(m.code, m.raw);
+    }
     const shape = await this.queryShape(sql);
     // Settings already read only: a query here would put a forwarded statement (VACUUM) in a pipeline.
     const known = this.executor.epoch === this.canopySettingsEpoch ? this.executor : null;
@@ -1861,7 +1888,10 @@ export class Session {
     const r = new BodyReader(m.body);
     const name = r.cstring();
     const sql = r.cstring();
-    const c = await this.classifyAll(sql, true);
+    const start = m.body.indexOf(0) + 1;
+    const misencoded =
+      sql.includes("\uFFFD") && (await this.forwardsMisencoded(m.body.subarray(start, m.body.indexOf(0, start))));
+    const c: Classification = misencoded ? { kind: "forward" } : await this.classifyAll(sql, true);
     // A named statement of Canopy's is not replaced by another Parse (the coordinator database,
     // which refuses one of its own, does not know it).
     if (name !== "" && this.statements.has(name)) {
