@@ -246,7 +246,8 @@ export async function runDistributed(session: Session, st: InterceptedStatement,
   if (st.paramTypes.length > 0 && inv.paramTypes !== st.paramTypes) inv = { ...inv, paramTypes: st.paramTypes };
   const state = st.distributed!;
   refuseInFailedBlock(session);
-  await refuseMisreadTextIn(session);
+  // Inline: no await on the way of a statement whose settings are known (the router path's).
+  if (!session.remote.knownSettings()?.plainText) await refuseMisreadTextIn(session);
   const metadata = await session.metadata();
   const inBlockNow = session.pipe!.transactionStatus !== 0x49;
   const expanded = await expandViews(session, st, metadata);
