@@ -1,19 +1,26 @@
-// Turns a statement's numeric constants into parameters where that cannot change what it means:
-// in the WHERE clause of a SELECT, UPDATE or DELETE, the assignments of an UPDATE and the rows of
-// an INSERT … VALUES, outside subqueries and type modifiers. Each parameter is declared with the
-// type PostgreSQL gives the constant (int4, int8 or numeric), so operators and functions resolve
-// as for the constant. Elsewhere a constant may have to match another expression (GROUP BY x + 1
-// and the select list's x + 1), name a column by position (ORDER BY 1) or be a type modifier
-// (numeric(10, 2)); those stay constants. Statements of the same text but for these numbers then
-// share one prepared statement (server/statement_shapes.ts).
+// Turns a statement's numeric and string constants into parameters where that cannot change what
+// it means: in the WHERE clause of a SELECT, UPDATE or DELETE, the assignments of an UPDATE and the
+// rows of an INSERT … VALUES, outside subqueries and type modifiers. Each number's parameter is
+// declared with the type PostgreSQL gives the constant (int4, int8 or numeric), so operators and
+// functions resolve as for the constant; a string's is left to be inferred, as the type of a string
+// constant is (unknown, then the type its context asks for). Strings given to functions stay
+// constants: a function may read its argument as a name (current_setting('app.tenant'), which
+// Canopy routes by, nextval('seq')), or an index may be on the call with that constant. Elsewhere a
+// constant may have to match another expression (GROUP BY x + 1 and the select list's x + 1), name
+// a column by position (ORDER BY 1) or be a type modifier (numeric(10, 2)); those stay constants.
+// Statements of the same text but for these values then share one prepared statement
+// (server/statement_shapes.ts).
 import { SqlError } from "../errors.js";
 import { cloneAst, type AstNode } from "../sql/ast.js";
-import { literalType, type NumericLiteral, type NumericType } from "../sql/literals.js";
+import { literalType, stringValue, type TextLiteral, type NumericType } from "../sql/literals.js";
 
-/** A parameter standing for a literal of the text: its index there, its type, a minus sign folded in. */
+/**
+ * A parameter standing for a literal of the text: its index there, its type (0 for a string's, to
+ * be inferred), a minus sign folded in.
+ */
 export interface LiteralParam {
   readonly literal: number;
-  readonly type: NumericType;
+  readonly type: NumericType | 0;
   readonly negated: boolean;
 }
 
@@ -33,12 +40,12 @@ const depthMax = 1000;
 export function parameterizeLiterals(
   sql: string,
   stmt: AstNode,
-  literals: readonly NumericLiteral[],
+  literals: readonly TextLiteral[],
 ): ParameterizedStatement | null {
   if (hasParamRef(stmt, 0)) return null;
   const copy = cloneAst(stmt);
   const sites: ConstantSite[] = [];
-  for (const region of regionsOf(copy)) collectConstants(region.parent, region.key, 0, sites);
+  for (const region of regionsOf(copy)) collectConstants(region.parent, region.key, 0, false, sites);
   if (sites.length === 0) return null;
   const charOf = characterOffsets(sql);
   const byStart = new Map(literals.map((l, i) => [l.start, i]));
@@ -47,15 +54,21 @@ export function parameterizeLiterals(
     const at = charOf(site.location);
     const found = literalAt(sql, at, byStart, literals);
     if (found === null || chosen.has(found.literal)) continue;
-    const text = literals[found.literal].text;
-    if (!sameValue(site.constant, text, found.negated)) continue;
+    const literal = literals[found.literal];
+    if (
+      !(literal.quoted
+        ? site.constant.sval?.sval === stringValue(literal.text)
+        : sameValue(site.constant, literal.text, found.negated))
+    )
+      continue;
     chosen.set(found.literal, { site, negated: found.negated });
   }
   if (chosen.size === 0) return null;
   const params: LiteralParam[] = [];
   for (const literal of [...chosen.keys()].sort((a, b) => a - b)) {
     const { site, negated } = chosen.get(literal)!;
-    params.push({ literal, type: literalType(literals[literal].text, negated), negated });
+    const type = literals[literal].quoted ? 0 : literalType(literals[literal].text, negated);
+    params.push({ literal, type, negated });
     const container = site.parent as Record<string | number, unknown>;
     container[site.key] = { ParamRef: { number: params.length, location: site.location } };
   }
@@ -66,7 +79,7 @@ export function parameterizeLiterals(
 interface ConstantSite {
   readonly parent: AstNode | unknown[];
   readonly key: string | number;
-  readonly constant: { ival?: { ival?: number }; fval?: { fval?: string } };
+  readonly constant: { ival?: { ival?: number }; fval?: { fval?: string }; sval?: { sval?: string } };
   readonly location: number;
 }
 
@@ -92,27 +105,37 @@ function regionsOf(stmt: AstNode): { parent: AstNode | unknown[]; key: string | 
   return Array.isArray(values) ? values.map((_, i) => ({ parent: values, key: i })) : [];
 }
 
-/** Collects the numeric A_Consts under parent[key], not looking into subqueries or type names. */
-function collectConstants(parent: AstNode | unknown[], key: string | number, depth: number, out: ConstantSite[]): void {
+/**
+ * Collects the numeric and string A_Consts under parent[key], not looking into subqueries or type
+ * names; strings not among a function call's arguments (`inCall`).
+ */
+function collectConstants(
+  parent: AstNode | unknown[],
+  key: string | number,
+  depth: number,
+  inCall: boolean,
+  out: ConstantSite[],
+): void {
   if (depth > depthMax) throw new SqlError("54001", "statement is too deeply nested");
   const value = (parent as Record<string | number, unknown>)[key];
   if (value === null || typeof value !== "object") return;
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) collectConstants(value, i, depth + 1, out);
+    for (let i = 0; i < value.length; i++) collectConstants(value, i, depth + 1, inCall, out);
     return;
   }
   const node = value as AstNode;
   const constant = node.A_Const as (ConstantSite["constant"] & { location?: number }) | undefined;
   if (constant) {
-    if ((constant.ival || constant.fval) && constant.location !== undefined) {
+    if ((constant.ival || constant.fval || (constant.sval && !inCall)) && constant.location !== undefined) {
       out.push({ parent, key, constant, location: constant.location });
     }
     return;
   }
   if (node.SubLink || node.TypeName) return;
+  const call = inCall || node.FuncCall !== undefined;
   for (const k of Object.keys(node)) {
     if (k === "typeName" || k === "typmods") continue;
-    collectConstants(node, k, depth + 1, out);
+    collectConstants(node, k, depth + 1, call, out);
   }
 }
 
@@ -124,7 +147,7 @@ function literalAt(
   sql: string,
   at: number,
   byStart: ReadonlyMap<number, number>,
-  literals: readonly NumericLiteral[],
+  literals: readonly TextLiteral[],
 ): { literal: number; negated: boolean } | null {
   const direct = byStart.get(at);
   if (direct !== undefined) return { literal: direct, negated: false };

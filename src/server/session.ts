@@ -61,7 +61,7 @@ import {
   type DistributedState,
 } from "../executor/distributed.js";
 import { shareIdentity } from "../executor/stat_statements.js";
-import { numericLiterals, type TextShape } from "../sql/literals.js";
+import { textLiterals, type TextShape } from "../sql/literals.js";
 import { parameterizeLiterals } from "../planner/literal_params.js";
 import { StatementShapes } from "./statement_shapes.js";
 import type { SqlPrepared } from "../commands/prepared.js";
@@ -1304,7 +1304,7 @@ export class Session {
     }
     const metadata = await this.metadata();
     if (!mayTouchDistributed(metadata, sql)) return null;
-    const text = numericLiterals(sql);
+    const text = textLiterals(sql);
     if (!text) return null;
     this.noteCanopySettingChanges(sql);
     return { text, stamp: `${metadata.version}:${this.searchPathEpoch}` };

@@ -1,11 +1,11 @@
 // A session's simple-protocol statements over distributed tables, kept by shape: the text without
-// its numeric literals (sql/literals.ts). Clients that write their values into the text (psql,
+// its numeric and string literals (sql/literals.ts). Clients that write their values into the text (psql,
 // psycopg2, many ORMs' raw queries) send a new text for each value; each would be parsed, planned,
 // looked up and described anew. Once a shape has recurred (canopy.parameterize_after), its
 // statement is kept with the literals that may be parameters as parameters
 // (planner/literal_params.ts), and each later text of that shape runs it with its own numbers, as
 // a prepared statement runs: one plan, one description, one text per shard.
-import { literalType, type TextShape } from "../sql/literals.js";
+import { literalType, stringValue, type TextShape } from "../sql/literals.js";
 import type { LiteralParam } from "../planner/literal_params.js";
 import type { InterceptedStatement } from "../commands/intercept.js";
 
@@ -33,7 +33,9 @@ export class StatementShapes {
 
   /**
    * The kept statement and the parameters' values for a text of a known shape, or null. A text
-   * whose constants differ from the shape's gives the shape up: its statements run unchanged.
+   * whose numeric constants differ from the shape's gives the shape up: its statements run
+   * unchanged. One whose string constants differ (a function's argument) runs unchanged, and the
+   * shape stays for the texts with the kept statement's.
    */
   find(text: TextShape, stamp: string): { statement: InterceptedStatement; params: Buffer[] } | null {
     const entry = this.entries.get(text.key);
@@ -41,12 +43,16 @@ export class StatementShapes {
     for (let i = 0; i < entry.fixed.length; i++) {
       const fixed = entry.fixed[i];
       if (fixed !== null && fixed !== text.literals[i].text) {
-        this.entries.set(text.key, null);
+        if (!text.literals[i].quoted) this.entries.set(text.key, null);
         return null;
       }
     }
     const params: Buffer[] = [];
     for (const p of entry.params) {
+      if (text.literals[p.literal].quoted) {
+        params.push(Buffer.from(stringValue(text.literals[p.literal].text)));
+        continue;
+      }
       const literal = text.literals[p.literal].text;
       // Another type (a number past int4's range where the shape had one within) plans otherwise.
       if (literalType(literal, p.negated) !== p.type) return null;

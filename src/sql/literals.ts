@@ -1,20 +1,23 @@
-// Finds the numeric literals of a statement's text without parsing it, as PostgreSQL's lexer would
-// (scan.l): outside strings, quoted identifiers, dollar quotes and comments. The text with each such
-// literal taken out is its shape: statements that differ only in those numbers share it, which lets
-// a session run them as one prepared statement (server/statement_shapes.ts). The lexer only
-// proposes: which of the numbers become parameters is decided on the parsed statement.
+// Finds the numeric literals and plain string literals ('…') of a statement's text without parsing
+// it, as PostgreSQL's lexer would (scan.l): outside quoted identifiers, dollar quotes, other kinds of
+// strings (E'…', U&'…', B'…', X'…', N'…') and comments. The text with each such literal taken out
+// is its shape: statements that differ only in those values share it, which lets a session run them
+// as one prepared statement (server/statement_shapes.ts). The lexer only proposes: which of the
+// literals become parameters is decided on the parsed statement.
 
-/** A numeric literal of a statement's text: its span (UTF-16 offsets) and its characters. */
-export interface NumericLiteral {
+/** A literal of a statement's text: its span (UTF-16 offsets), its characters (a string's quotes too). */
+export interface TextLiteral {
   readonly start: number;
   readonly end: number;
   readonly text: string;
+  /** A string literal ('…'); otherwise a number. */
+  readonly quoted: boolean;
 }
 
 export interface TextShape {
-  /** The text with each literal replaced by U+0000, which no statement text holds. */
+  /** The text with each number replaced by U+0000 and each string by U+0001, which no statement text holds. */
   readonly key: string;
-  readonly literals: readonly NumericLiteral[];
+  readonly literals: readonly TextLiteral[];
 }
 
 /** The type PostgreSQL gives a numeric constant: int4, int8 or numeric (make_const). */
@@ -38,17 +41,17 @@ function isDigit(c: string): boolean {
 }
 
 /**
- * The numeric literals of SQL text and its shape, or null when it has none (or more than a
- * statement may have parameters). A number run into an identifier or a dot (`1e`, `1..2`, `x1`) is
- * not a literal here, nor is a parameter's number (`$1`).
+ * The literals of SQL text and its shape, or null when it has none (or more than a statement may
+ * have parameters). A number run into an identifier or a dot (`1e`, `1..2`, `x1`) is not a literal
+ * here, nor is a parameter's number (`$1`).
  */
-export function numericLiterals(sql: string): TextShape | null {
-  const literals: NumericLiteral[] = [];
+export function textLiterals(sql: string): TextShape | null {
+  const literals: TextLiteral[] = [];
   const n = sql.length;
   let i = 0;
   while (i < n) {
     const c = sql[i];
-    if (c === "\u0000") return null;
+    if (c === "\u0000" || c === "\u0001") return null;
     if (space.test(c)) {
       i++;
     } else if (c === "-" && sql[i + 1] === "-") {
@@ -57,7 +60,10 @@ export function numericLiterals(sql: string): TextShape | null {
     } else if (c === "/" && sql[i + 1] === "*") {
       i = blockCommentEnd(sql, i);
     } else if (c === "'") {
-      i = quotedEnd(sql, i, "'", false);
+      const end = quotedEnd(sql, i, "'", false);
+      if (end > i + 1 && sql[end - 1] === "'") literals.push({ start: i, end, text: sql.slice(i, end), quoted: true });
+      if (literals.length > literalsMax) return null;
+      i = end;
     } else if (c === '"') {
       i = quotedEnd(sql, i, '"', false);
     } else if (c === "$") {
@@ -78,7 +84,7 @@ export function numericLiterals(sql: string): TextShape | null {
       const next = sql[end] ?? " ";
       const previous = sql[i - 1] ?? " ";
       if (!identifierPart(next) && next !== "." && !identifierPart(previous) && previous !== ".") {
-        literals.push({ start: i, end, text: sql.slice(i, end) });
+        literals.push({ start: i, end, text: sql.slice(i, end), quoted: false });
         if (literals.length > literalsMax) return null;
       }
       i = Math.max(end, i + 1);
@@ -92,7 +98,7 @@ export function numericLiterals(sql: string): TextShape | null {
   let key = "";
   let from = 0;
   for (const l of literals) {
-    key += sql.slice(from, l.start) + "\u0000";
+    key += sql.slice(from, l.start) + (l.quoted ? "\u0001" : "\u0000");
     from = l.end;
   }
   return { key: key + sql.slice(from), literals };
@@ -163,6 +169,11 @@ function dollarEnd(sql: string, i: number): number {
   const tag = sql.slice(i, j + 1);
   const close = sql.indexOf(tag, j + 1);
   return close < 0 ? sql.length : close + tag.length;
+}
+
+/** The value of a string literal ('…', its quotes doubled inside). */
+export function stringValue(text: string): string {
+  return text.slice(1, -1).replaceAll("''", "'");
 }
 
 const int4Max = 2147483647n;

@@ -16,6 +16,9 @@ for (const kind of clusterKinds()) {
       "CREATE TABLE accounts (tenant int, id int, balance numeric, PRIMARY KEY (tenant, id))",
       "SELECT create_distributed_table('accounts', 'tenant', shard_count => 8)",
       "INSERT INTO accounts SELECT t, i, t * 100 + i FROM generate_series(1, 20) t, generate_series(1, 3) i",
+      "CREATE TABLE people (name text PRIMARY KEY, nick text)",
+      "SELECT create_distributed_table('people', 'name', shard_count => 8)",
+      "INSERT INTO people VALUES ('ann', 'A'), ('bob', 'B'), ('o''neil', 'O'), ('zoë', 'Z'), ('', 'nobody')",
     ]);
 
     /** The statements sent to the workers' shards of `accounts` while `run` runs, on one line each. */
@@ -141,6 +144,45 @@ for (const kind of clusterKinds()) {
       await suite.c.query("RESET canopy.parameterize_after");
       // A new session has not read them yet.
       await withClient(suite.cluster.url, (c) => c.query("VACUUM ANALYZE accounts"));
+    });
+
+    test("string literals become parameters as numbers do; a function's string argument stays a constant", async () => {
+      const quoted = (v: string) => `'${v.replaceAll("'", "''")}'`;
+      const nick = async (condition: string) =>
+        (await suite.c.query(`SELECT nick FROM people WHERE ${condition}`)).rows.map((r) => r.nick).join();
+      const nicks: string[] = [];
+      const sent = await remoteCommands(suite.c, /people_\d+/, async () => {
+        for (const name of ["ann", "o'neil", "zoë", "", "nobody"]) nicks.push(await nick(`name = ${quoted(name)}`));
+      });
+      assert.deepEqual(nicks, ["A", "O", "Z", "nobody", ""]);
+      // Each to the one shard of its name, from the second on as the shape's statement.
+      assert.equal(sent.length, 5, sent.join("\n"));
+      assert.match(sent[0], /name = 'ann'/);
+      for (const s of sent.slice(1)) assert.match(s, /name = \$1\b/);
+      // A string a function is given is the text's own each time (it may be a name, or indexed).
+      const calls = await remoteCommands(suite.c, /people_\d+/, async () => {
+        for (const name of ["ANN", "BOB", "ANN"]) nicks.push(await nick(`name = lower(${quoted(name)})`));
+      });
+      assert.deepEqual(nicks.slice(5), ["A", "B", "A"]);
+      // (Not routed by a call's result: every shard gets each text.)
+      assert.ok(calls.length >= 3, calls.join("\n"));
+      for (const s of calls) assert.match(s, /lower\('(ANN|BOB)'\)/i);
+      // Written values too: an INSERT's and an UPDATE's strings.
+      const written = await remoteCommands(suite.c, /people_\d+/, async () => {
+        for (const [name, value] of [
+          ["cy", "C"],
+          ["dee", "D"],
+        ]) {
+          await suite.c.query(`INSERT INTO people VALUES (${quoted(name)}, ${quoted(value)})`);
+          await suite.c.query(`UPDATE people SET nick = ${quoted(value + "!")} WHERE name = ${quoted(name)}`);
+        }
+      });
+      assert.equal(written.filter((s) => s.includes("$1") && s.includes("$2")).length, 2, written.join("\n"));
+      const rows = await suite.c.query("SELECT name, nick FROM people WHERE name IN ('cy', 'dee') ORDER BY name");
+      assert.deepEqual(rows.rows, [
+        { name: "cy", nick: "C!" },
+        { name: "dee", nick: "D!" },
+      ]);
     });
 
     test("a shape whose other constants change runs its texts as they are", async () => {

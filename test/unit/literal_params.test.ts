@@ -1,16 +1,16 @@
-// The numeric literals of a statement's text (sql/literals.ts) and which of them become parameters
+// The numeric and string literals of a statement's text (sql/literals.ts) and which of them become parameters
 // (planner/literal_params.ts): pure functions, checked against libpg-query's own parse.
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { literalType, numericLiterals } from "../../src/sql/literals.js";
+import { literalType, stringValue, textLiterals } from "../../src/sql/literals.js";
 import { parameterizeLiterals } from "../../src/planner/literal_params.js";
 import { deparseStatement, loadParser, parseSql } from "../../src/sql/parse.js";
 
 before(() => loadParser());
 
-const texts = (sql: string) => numericLiterals(sql)?.literals.map((l) => l.text) ?? [];
+const texts = (sql: string) => textLiterals(sql)?.literals.map((l) => l.text) ?? [];
 
-test("numbers in code are literals; those in strings, names, comments and parameters are not", () => {
+test("numbers and plain strings in code are literals; those in strings, names, comments and parameters are not", () => {
   assert.deepEqual(texts("SELECT 1, 2.5, .5, 5., 1e5, 1.5E-3 FROM t WHERE x = 42"), [
     "1",
     "2.5",
@@ -22,20 +22,29 @@ test("numbers in code are literals; those in strings, names, comments and parame
   ]);
   assert.deepEqual(
     texts("SELECT '1', E'2\\'3', \"4\", x5, $6, $$7$$, $tag$ 8 $tag$ FROM t9 -- 10\n/* 11 /* 12 */ 13 */"),
-    [],
+    ["'1'"],
   );
   assert.deepEqual(texts("SELECT b'101', x'1F', n'3', U&'4', U&\"5\" FROM t WHERE a = 6"), ["6"]);
+  assert.deepEqual(texts("SELECT * FROM t WHERE a = 'it''s' AND b = '' AND c = date '2020-01-01'"), [
+    "'it''s'",
+    "''",
+    "'2020-01-01'",
+  ]);
   // Runs of a number into letters or dots are left alone: PostgreSQL lexes them otherwise.
   assert.deepEqual(texts("SELECT 1e, 2x, 1..3, t.5 FROM t WHERE a = 7"), ["7"]);
-  assert.equal(numericLiterals("SELECT a FROM t"), null);
+  assert.equal(textLiterals("SELECT a FROM t"), null);
 });
 
 test("texts differing only in numbers share a shape", () => {
-  const a = numericLiterals("SELECT * FROM t WHERE id = 1 AND v > 2.5")!;
-  const b = numericLiterals("SELECT * FROM t WHERE id = 12345 AND v > 0.1")!;
+  const a = textLiterals("SELECT * FROM t WHERE id = 1 AND v > 2.5")!;
+  const b = textLiterals("SELECT * FROM t WHERE id = 12345 AND v > 0.1")!;
   assert.equal(a.key, b.key);
-  assert.notEqual(a.key, numericLiterals("SELECT * FROM t WHERE id = 1 AND v >= 2.5")!.key);
-  assert.notEqual(a.key, numericLiterals("SELECT * FROM t WHERE id = '1' AND v > 2.5")?.key);
+  assert.notEqual(a.key, textLiterals("SELECT * FROM t WHERE id = 1 AND v >= 2.5")!.key);
+  assert.notEqual(a.key, textLiterals("SELECT * FROM t WHERE id = '1' AND v > 2.5")?.key);
+  // And in strings: a string's place is not a number's.
+  const c = textLiterals("SELECT * FROM t WHERE name = 'bob' AND id = 1")!;
+  assert.equal(c.key, textLiterals("SELECT * FROM t WHERE name = 'it''s alice' AND id = 2")!.key);
+  assert.notEqual(c.key, textLiterals("SELECT * FROM t WHERE name = 3 AND id = 1")!.key);
 });
 
 test("a literal's type is PostgreSQL's: int4, int8 past int4's range (with its sign), numeric past int8's", () => {
@@ -53,13 +62,17 @@ test("a literal's type is PostgreSQL's: int4, int8 past int4's range (with its s
 
 /** The statement's text with its literals as parameters (deparsed), and the parameters' values. */
 function parameterized(sql: string): { sql: string; values: string[]; types: number[] } | null {
-  const shape = numericLiterals(sql);
+  const shape = textLiterals(sql);
   if (!shape) return null;
   const p = parameterizeLiterals(sql, parseSql(sql)[0].stmt, shape.literals);
   if (!p) return null;
   return {
     sql: deparseStatement(p.stmt).replace(/\s+/g, " "),
-    values: p.params.map((q) => (q.negated ? "-" : "") + shape.literals[q.literal].text),
+    values: p.params.map((q) =>
+      shape.literals[q.literal].quoted
+        ? stringValue(shape.literals[q.literal].text)
+        : (q.negated ? "-" : "") + shape.literals[q.literal].text,
+    ),
     types: p.params.map((q) => q.type),
   };
 }
@@ -75,15 +88,17 @@ test("WHERE clauses, UPDATE assignments and INSERT values take parameters, with 
     values: ["-5", "3", "1", "2"],
     types: [23, 23, 23, 23],
   });
-  assert.deepEqual(parameterized("INSERT INTO t VALUES (1, 'x', 99999999999), (2, 'y', 0.5) RETURNING 3"), {
-    sql: "INSERT INTO t VALUES ($1, 'x', $2), ($3, 'y', $4) RETURNING 3",
-    values: ["1", "99999999999", "2", "0.5"],
-    types: [23, 20, 23, 1700],
+  assert.deepEqual(parameterized("INSERT INTO t VALUES (1, 'x', 99999999999), (2, 'y''s', 0.5) RETURNING 3"), {
+    sql: "INSERT INTO t VALUES ($1, $2, $3), ($4, $5, $6) RETURNING 3",
+    values: ["1", "x", "99999999999", "2", "y's", "0.5"],
+    types: [23, 0, 20, 23, 0, 1700],
   });
-  assert.deepEqual(parameterized("DELETE FROM t WHERE id = 3 AND ts < now() - 2 * interval '1 day'")?.values, [
-    "3",
-    "2",
-  ]);
+  // A typed string ('…'::interval, interval '…') keeps its type as a cast of its parameter.
+  assert.deepEqual(parameterized("DELETE FROM t WHERE id = 3 AND ts < now() - 2 * interval '1 day'"), {
+    sql: "DELETE FROM t WHERE id = $1 AND ts < (now() - ($2 * CAST($3 AS interval)))",
+    values: ["3", "2", "1 day"],
+    types: [23, 23, 0],
+  });
 });
 
 test("constants that name, match or shape something stay constants", () => {
@@ -100,11 +115,21 @@ test("constants that name, match or shape something stay constants", () => {
   assert.equal(parameterized("INSERT INTO t SELECT * FROM u WHERE id = 1"), null);
   // A double negation is not a constant of the literal's value.
   assert.equal(parameterized("SELECT * FROM t WHERE id = - -5"), null);
+  // Strings given to functions: names (current_setting's, nextval's) and what an index may be on.
+  assert.deepEqual(
+    parameterized(
+      "SELECT * FROM t WHERE tenant = current_setting('app.tenant')::int AND lower(name) = lower('Bob') AND k = 'v'",
+    )?.values,
+    ["v"],
+  );
+  // Two strings run together are one constant of both: not either literal's value.
+  assert.equal(parameterized("SELECT * FROM t WHERE name = 'a'\n'b'"), null);
 });
 
 test("locations count bytes: literals after multi-byte characters are found", () => {
   assert.deepEqual(parameterized("SELECT 'héllo 🌲' AS s FROM t WHERE id = 7 AND name = 'ü' AND v = 8")?.values, [
     "7",
+    "ü",
     "8",
   ]);
 });
