@@ -267,6 +267,40 @@ function bindFormatRefusal(
   return null;
 }
 
+/**
+ * The names of the settings a startup packet's `options` sets (`-c name=value`, `-cname=value`,
+ * `--name=value`), lower case; words split at spaces, a backslash keeping the next character, as
+ * PostgreSQL splits them (pg_split_opts).
+ */
+export function optionSettings(options: string): string[] {
+  const words: string[] = [];
+  let word: string | null = null;
+  for (let i = 0; i < options.length; i++) {
+    const c = options[i];
+    if (/\s/.test(c)) {
+      if (word !== null) words.push(word);
+      word = null;
+    } else {
+      word = (word ?? "") + (c === "\\" && i + 1 < options.length ? options[++i] : c);
+    }
+  }
+  if (word !== null) words.push(word);
+  const names: string[] = [];
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i];
+    const setting =
+      w === "-c"
+        ? words[++i]
+        : w.startsWith("--")
+          ? w.slice(2).replaceAll("-", "_")
+          : w.startsWith("-c")
+            ? w.slice(2)
+            : null;
+    if (setting) names.push(setting.split("=")[0].toLowerCase());
+  }
+  return names;
+}
+
 /** The tag of a BEGIN without options, or null for any other statement. */
 function beginTag(sql: string): string | null {
   if (/^\s*begin(\s+(work|transaction))?\s*;?\s*$/i.test(sql)) return "BEGIN";
@@ -855,8 +889,11 @@ export class Session {
     }
     // Real PostgreSQL: relay the startup and authentication exchange, adding Canopy's defaults.
     const startup: Record<string, string> = { ...params };
+    // A setting the client gives in `options` (PGOPTIONS='-c canopy.x=…') is the client's: one of
+    // Canopy's defaults in the packet would override it, as PostgreSQL reads those after `options`.
+    const given = new Set(optionSettings(params.options ?? ""));
     for (const [name, value] of Object.entries(this.coordinator.settings)) {
-      if (!(name in startup)) startup[name] = value;
+      if (!(name in startup) && !given.has(name.toLowerCase())) startup[name] = value;
     }
     const socket = openSocket(db.host, db.port);
     const link = new SocketLink(socket, db.host, db.port);

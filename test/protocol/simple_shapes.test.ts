@@ -60,6 +60,29 @@ for (const kind of clusterKinds()) {
       await suite.c.query("RESET canopy.parameterize_after");
     });
 
+    test(
+      "canopy.parameterize_after given at connection (PGOPTIONS) is the session's",
+      {
+        skip: kind === "embedded" && "an embedded cluster's sessions take no settings from the startup packet",
+      },
+      async () => {
+        const c = new pg.Client({ connectionString: suite.cluster.url, options: "-c canopy.parameterize_after=-1" });
+        await c.connect();
+        try {
+          assert.deepEqual((await c.query("SHOW canopy.parameterize_after")).rows, [
+            { "canopy.parameterize_after": "-1" },
+          ]);
+          const sent = await remoteCommands(c, /accounts_\d+/, async () => {
+            for (const id of [1, 2, 3]) await c.query(`SELECT balance FROM accounts WHERE tenant = 7 AND id = ${id}`);
+          });
+          assert.equal(sent.length, 3, sent.join("\n"));
+          for (const s of sent) assert.doesNotMatch(s, /\$1/);
+        } finally {
+          await c.end();
+        }
+      },
+    );
+
     test("negative, large and decimal numbers keep their types; a type change runs the text", async () => {
       const shape = (n: string) => `SELECT count(*)::int AS n FROM accounts WHERE tenant = 7 AND balance > ${n}`;
       const count = async (n: string) => (await suite.c.query(shape(n))).rows[0].n;
