@@ -4,7 +4,8 @@
 // directly, in a database of its own (`plain`) holding the same pgbench data. Workloads:
 // - pass-through: pgbench -S against tables that stay local to the coordinator;
 // - router SELECT: pgbench -S -M prepared with the pgbench tables distributed (32 shards), 8 and 1
-//   clients, and with the simple protocol (values in the statements' texts), 8 clients;
+//   clients, and with the simple protocol (values in the statements' texts), 8 clients; a router
+//   SELECT whose text also carries a string value that changes, simple protocol, 8 clients;
 // - router INSERT: a pgbench script inserting one row per transaction into pgbench_history
 //   (distributed by aid), 8 clients;
 // - TPC-B-like: pgbench's default script over the distributed tables, -M prepared and -M simple;
@@ -29,7 +30,7 @@
 //   CANOPY_BENCH_SCALE    pgbench scale: 100 000 pgbench_accounts rows each (10)
 //   CANOPY_BENCH_IDLE     idle connections of the idle-connections workload (500)
 //   CANOPY_BENCH_RESULTS  directory of the JSON and Markdown results (bench/results)
-// With the defaults a run takes about 15 minutes on a 2-core machine, 19 with --peer.
+// With the defaults a run takes about 17 minutes on a 2-core machine, 21 with --peer.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -80,6 +81,7 @@ interface Workload {
 /** Where the files the workloads read live for the run. */
 interface Files {
   insertScript: string;
+  stringScript: string;
   copyData: string;
 }
 
@@ -133,6 +135,19 @@ function insertScript(): string {
   ].join("\n");
 }
 
+/**
+ * A router SELECT whose text carries a string value that changes with each execution, as clients
+ * writing values into the text (psycopg2, Django) send names, UUIDs and dates: run over the simple
+ * protocol, each text differs in a number and a string.
+ */
+function stringScript(): string {
+  return [
+    `\\set aid random(1, ${rows})`,
+    "SELECT abalance FROM pgbench_accounts WHERE aid = :aid AND filler <> 'key-:aid';",
+    "",
+  ].join("\n");
+}
+
 const passThrough = tpsWorkload("pass-through pgbench -S -M prepared, 8 clients", pgbenchArgs(busyClients, "-S"));
 
 /** The workloads over the distributed pgbench tables, in the order they run. */
@@ -144,6 +159,10 @@ function distributedWorkloads(cluster: Section, files: Files): Workload[] {
     tpsWorkload("router pgbench -S -M prepared, 8 clients", pgbenchArgs(busyClients, "-S"), "≥ 0.25"),
     tpsWorkload("router pgbench -S -M prepared, 1 client", pgbenchArgs(1, "-S"), "latency ≤ 4× (ratio ≥ 0.25)"),
     tpsWorkload("router pgbench -S -M simple, 8 clients", simpleProtocol(pgbenchArgs(busyClients, "-S"))),
+    tpsWorkload(
+      "router SELECT with a string value in its text, -M simple, 8 clients",
+      simpleProtocol(pgbenchArgs(busyClients, "-f", files.stringScript)),
+    ),
     tpsWorkload(
       "router INSERT of one pgbench_history row, -M prepared, 8 clients",
       pgbenchArgs(busyClients, "-f", files.insertScript),
@@ -366,8 +385,13 @@ async function main(): Promise<void> {
   const peer = values.peer;
   const started = Date.now();
   const work = mkdtempSync(join(tmpdir(), "canopy-bench-"));
-  const files = { insertScript: join(work, "insert.sql"), copyData: join(work, "accounts.txt") };
+  const files = {
+    insertScript: join(work, "insert.sql"),
+    stringScript: join(work, "string.sql"),
+    copyData: join(work, "accounts.txt"),
+  };
   writeFileSync(files.insertScript, insertScript());
+  writeFileSync(files.stringScript, stringScript());
   try {
     await benchLocal(peer, files);
     await benchEmbedded(files);
