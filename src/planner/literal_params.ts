@@ -33,14 +33,15 @@ export interface ParameterizedStatement {
 const depthMax = 1000;
 
 /**
- * The statement with those of the text's numeric literals that may be parameters replaced by
- * them, or null when none may. `stmt` is the parsed statement of `sql` (its locations count bytes
+ * The statement with those of the text's literals that may be parameters replaced by them (but
+ * those of `constants`), or null when none may. `stmt` is the parsed statement of `sql` (its locations count bytes
  * of the whole text); it is not changed.
  */
 export function parameterizeLiterals(
   sql: string,
   stmt: AstNode,
   literals: readonly TextLiteral[],
+  constants: ReadonlySet<number> = new Set(),
 ): ParameterizedStatement | null {
   if (hasParamRef(stmt, 0)) return null;
   const copy = cloneAst(stmt);
@@ -53,7 +54,7 @@ export function parameterizeLiterals(
   for (const site of sites) {
     const at = charOf(site.location);
     const found = literalAt(sql, at, byStart, literals);
-    if (found === null || chosen.has(found.literal)) continue;
+    if (found === null || chosen.has(found.literal) || constants.has(found.literal)) continue;
     const literal = literals[found.literal];
     if (
       !(literal.quoted
@@ -107,7 +108,7 @@ function regionsOf(stmt: AstNode): { parent: AstNode | unknown[]; key: string | 
 
 /**
  * Collects the numeric and string A_Consts under parent[key], not looking into subqueries or type
- * names; strings not among a function call's arguments (`inCall`).
+ * names; strings not among a function call's arguments, nor cast to a type with modifiers (`inCall`).
  */
 function collectConstants(
   parent: AstNode | unknown[],
@@ -132,7 +133,10 @@ function collectConstants(
     return;
   }
   if (node.SubLink || node.TypeName) return;
-  const call = inCall || node.FuncCall !== undefined;
+  // A string cast to a type with modifiers is read with them (interval '1' day is a day; '1' read
+  // as an interval, then cut to days, is none).
+  const cast = node.TypeCast as { typeName?: { typmods?: unknown[] } } | undefined;
+  const call = inCall || node.FuncCall !== undefined || (cast?.typeName?.typmods?.length ?? 0) > 0;
   for (const k of Object.keys(node)) {
     if (k === "typeName" || k === "typmods") continue;
     collectConstants(node, k, depth + 1, call, out);

@@ -301,6 +301,14 @@ export function optionSettings(options: string): string[] {
   return names;
 }
 
+const INTERVAL_OID = 1186;
+
+/** The parameter types of a ParameterDescription message. */
+function parameterTypes(message: Buffer): number[] {
+  const count = message.length >= 7 ? message.readUInt16BE(5) : 0;
+  return Array.from({ length: count }, (_, i) => message.readUInt32BE(7 + 4 * i));
+}
+
 /** The tag of a BEGIN without options, or null for any other statement. */
 function beginTag(sql: string): string | null {
   if (/^\s*begin(\s+(work|transaction))?\s*;?\s*$/i.test(sql)) return "BEGIN";
@@ -1366,42 +1374,56 @@ export class Session {
       !transactionModeWords.test(sql) &&
       !settingWords.test(sql) &&
       !mayChangeSettings(sql);
-    const parameterized = plain ? parameterizeLiterals(sql, st!.stmt, shape.text.literals) : null;
-    if (!parameterized) {
-      this.shapes.keep(shape.text.key, null);
-      return null;
+    // Strings whose parameters are read as intervals stay constants: a column's or cast's
+    // modifiers (interval day) would read the constant otherwise than the parameter's value.
+    const constants = new Set<number>();
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const parameterized = plain ? parameterizeLiterals(sql, st!.stmt, shape.text.literals, constants) : null;
+      if (!parameterized) {
+        this.shapes.keep(shape.text.key, null);
+        return null;
+      }
+      const statement: InterceptedStatement = {
+        sql: deparseStatement(parameterized.stmt),
+        stmt: parameterized.stmt,
+        paramTypes: parameterized.params.map((p) => p.type),
+        distributed: { literalParams: true },
+      };
+      await this.pipe!.idle();
+      // In a failed block the statement's error is the usual path's.
+      if (this.pipe!.transactionStatus === 0x45) return null;
+      // What else it reads may change without the metadata: an ALTER TABLE of a local table.
+      const only = await readsOnlyDistributedTables(this, statement).catch((e) => {
+        if (e instanceof SqlError) return false; // refused as the usual path refuses it
+        throw e;
+      });
+      if (!only) {
+        this.shapes.keep(shape.text.key, null);
+        return null;
+      }
+      const alike = await this.describesAlike(st!, statement);
+      if (alike === null) return null;
+      if (!alike) {
+        this.shapes.keep(shape.text.key, null);
+        return null;
+      }
+      // Described just now, under the stamp the entry is kept by.
+      const description = await coordinatorDescription(this, statement);
+      const types = parameterTypes(description.parameters);
+      const intervals = parameterized.params.filter((p, i) => p.type === 0 && types[i] === INTERVAL_OID);
+      if (intervals.length > 0) {
+        for (const p of intervals) constants.add(p.literal);
+        continue;
+      }
+      shareIdentity(this, st!, statement);
+      statement.distributed!.rowDescription = description.rows;
+      const params = new Set(parameterized.params.map((p) => p.literal));
+      const fixed = shape.text.literals.map((l, i) => (params.has(i) ? null : l.text));
+      this.shapes.keep(shape.text.key, { stamp: shape.stamp, statement, params: parameterized.params, fixed });
+      return this.shapes.find(shape.text, shape.stamp);
     }
-    const statement: InterceptedStatement = {
-      sql: deparseStatement(parameterized.stmt),
-      stmt: parameterized.stmt,
-      paramTypes: parameterized.params.map((p) => p.type),
-      distributed: { literalParams: true },
-    };
-    await this.pipe!.idle();
-    // In a failed block the statement's error is the usual path's.
-    if (this.pipe!.transactionStatus === 0x45) return null;
-    // What else it reads may change without the metadata: an ALTER TABLE of a local table.
-    const only = await readsOnlyDistributedTables(this, statement).catch((e) => {
-      if (e instanceof SqlError) return false; // refused as the usual path refuses it
-      throw e;
-    });
-    if (!only) {
-      this.shapes.keep(shape.text.key, null);
-      return null;
-    }
-    const alike = await this.describesAlike(st!, statement);
-    if (alike === null) return null;
-    if (!alike) {
-      this.shapes.keep(shape.text.key, null);
-      return null;
-    }
-    shareIdentity(this, st!, statement);
-    // Described just now, under the stamp the entry is kept by.
-    statement.distributed!.rowDescription = (await coordinatorDescription(this, statement)).rows;
-    const params = new Set(parameterized.params.map((p) => p.literal));
-    const fixed = shape.text.literals.map((l, i) => (params.has(i) ? null : l.text));
-    this.shapes.keep(shape.text.key, { stamp: shape.stamp, statement, params: parameterized.params, fixed });
-    return this.shapes.find(shape.text, shape.stamp);
+    this.shapes.keep(shape.text.key, null);
+    return null;
   }
 
   /**

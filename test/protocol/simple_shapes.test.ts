@@ -208,6 +208,28 @@ for (const kind of clusterKinds()) {
       ]);
     });
 
+    test("a string read as an interval stays a constant: a column's fields read it as PostgreSQL does", async () => {
+      await suite.c.query("CREATE TABLE spans (id int, d interval day, t interval)");
+      await suite.c.query("SELECT create_distributed_table('spans', 'id')");
+      await suite.c.query("SET canopy.parameterize_after = 0");
+      try {
+        for (const [id, value] of [
+          [1, "1"],
+          [2, "3"],
+        ]) {
+          await suite.c.query(`INSERT INTO spans VALUES (${id}, '${value}', '${value}')`);
+          await suite.c.query(`UPDATE spans SET d = '${value}' WHERE id = ${id} AND t = '${value}'`);
+        }
+        const rows = await suite.c.query("SELECT id, d::text, t::text FROM spans ORDER BY id");
+        assert.deepEqual(rows.rows, [
+          { id: 1, d: "1 day", t: "00:00:01" },
+          { id: 2, d: "3 days", t: "00:00:03" },
+        ]);
+      } finally {
+        await suite.c.query("RESET canopy.parameterize_after");
+      }
+    });
+
     test("a shape whose other constants change runs its texts as they are", async () => {
       const rows = async (extra: number, tenant: number) =>
         (await suite.c.query(`SELECT id + ${extra} AS x FROM accounts WHERE tenant = ${tenant} ORDER BY id`)).rows.map(

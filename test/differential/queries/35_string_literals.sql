@@ -61,6 +61,13 @@ SELECT count(*) FROM posts WHERE created_at > timestamptz '2023-06-01 00:00+00' 
 
 SELECT count(*) FROM posts WHERE created_at < '2023-06-01 12:00';
 
+-- A string cast to a type with modifiers is read with them: a day here, not a second.
+SELECT count(*) FROM posts WHERE created_at > timestamptz '2023-06-01 00:00+00' - interval '200' day;
+
+SELECT count(*) FROM posts WHERE created_at - '2023-01-01 00:00+00' > CAST('150' AS interval day);
+
+SELECT count(*) FROM posts WHERE created_at > timestamptz '2023-06-01 00:00+00' - '200 days'::interval;
+
 SELECT count(*) FROM posts WHERE tags && '{sql,postgres}';
 
 SELECT count(*) FROM posts WHERE 'sql' = ANY (tags);
