@@ -1641,24 +1641,33 @@ export class Session {
     };
     const format =
       copy.options?.find((o) => o.DefElem.defname === "format")?.DefElem.arg?.String?.sval === "binary" ? 1 : 0;
-    let columns = copy.attlist?.length ?? 0;
-    if (!columns && copy.relation) {
+    const listed = (copy.attlist ?? []).map((c) => (c as { String: { sval: string } }).String.sval);
+    let columns = listed.length;
+    if (copy.relation) {
       try {
-        // PostgreSQL's COPY reports a missing schema (3F000) before a missing table; the embedded
-        // database's regclass input would report the table. Asked without an error, in one query;
-        // a missing table's error is then the regclass input's.
+        // As PostgreSQL's COPY, before the data: a missing schema (3F000; the embedded database's
+        // regclass input would report the table), a missing table (42P01, the regclass input's),
+        // a listed column the table lacks (42703). Asked without an error, in one query.
         const name = Buffer.from(quoteQualified(copy.relation.schemaname, copy.relation.relname));
         const schema = copy.relation.schemaname ?? null;
         const attributes = (relation: string) =>
           `SELECT count(*) FROM pg_catalog.pg_attribute WHERE attrelid = ${relation} AND attnum > 0 AND NOT attisdropped`;
         let rows = await this.internalQuery(
           `SELECT (${attributes("pg_catalog.to_regclass($1)")}), pg_catalog.to_regclass($1) IS NOT NULL,
-                  $2::text IS NULL OR EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = $2)`,
-          [name, schema === null ? null : Buffer.from(schema)],
+                  $2::text IS NULL OR EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = $2),
+                  (SELECT c FROM pg_catalog.unnest($3::text[]) AS c
+                    WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_attribute WHERE attrelid = pg_catalog.to_regclass($1)
+                                        AND attname = c AND attnum > 0 AND NOT attisdropped)
+                    LIMIT 1)`,
+          [name, schema === null ? null : Buffer.from(schema), Buffer.from(arrayLiteral(listed))],
         );
         if (rows[0][2] === "f") throw new SqlError("3F000", `schema "${schema}" does not exist`);
         if (rows[0][1] === "f") rows = await this.internalQuery(attributes("$1::regclass"), [name]);
-        columns = Number(rows[0][0]);
+        const unknown = rows[0][3];
+        if (unknown !== null && unknown !== undefined) {
+          throw new SqlError("42703", `column "${unknown}" of relation "${copy.relation.relname}" does not exist`);
+        }
+        if (!columns) columns = Number(rows[0][0]);
       } catch (e) {
         this.sendToClient(write.errorResponse(toErrorFields(e)));
         return this.finishSimpleQuery(true);

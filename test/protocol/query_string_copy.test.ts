@@ -226,6 +226,17 @@ for (const kind of clusterKinds()) {
       const missing = await session.conn.readUntil("Z");
       assert.equal(firstError(missing)?.C, "42P01");
       assert.match(firstError(missing)?.M ?? "", /nosuch/);
+      // With a column list too, and a listed column the table lacks: before any data, as PostgreSQL.
+      session.conn.write(queryMessage("COPY public.nosuch (a, b) FROM STDIN"));
+      const listed = await session.conn.readUntil("Z");
+      assert.equal(firstError(listed)?.C, "42P01");
+      assert.ok(!listed.some((m) => m.type === "G"), "no CopyInResponse");
+      session.conn.write(queryMessage("COPY other.dist (id, nosuch) FROM STDIN"));
+      const column = await session.conn.readUntil("Z");
+      assert.equal(firstError(column)?.C, "42703");
+      assert.equal(firstError(column)?.M, 'column "nosuch" of relation "dist" does not exist');
+      assert.ok(!column.some((m) => m.type === "G"), "no CopyInResponse");
+      assert.equal(readyStatus(column), "I");
     });
 
     test("into a local table with a distributed table's name, through the extended protocol", async () => {
