@@ -74,9 +74,11 @@ export function classifyStatement(sql: string, embedded = false): Classification
  * coming): a client_encoding other than UTF-8's (SET client_encoding, SET NAMES) is refused. Names
  * are read as PostgreSQL reads them, case and punctuation aside.
  */
-function refuseEmbeddedEncoding(value: string): void {
-  if (["utf8", "unicode", "sqlascii", "default"].includes(value.toLowerCase().replace(/[^a-z0-9]/g, ""))) return;
-  throw new SqlError("0A000", `client_encoding ${value} is not supported by an embedded cluster`, {
+function refuseEmbeddedEncoding(value: string | null): void {
+  const name = value?.toLowerCase().replace(/[^a-z0-9]/g, "");
+  if (name && ["utf8", "unicode", "sqlascii", "default"].includes(name)) return;
+  const what = value === null ? "a client_encoding computed as the statement runs" : `client_encoding ${value}`;
+  throw new SqlError("0A000", `${what} is not supported by an embedded cluster`, {
     hint: "Use UTF8, or a local cluster (canopy local up), whose coordinator database converts.",
   });
 }
@@ -106,7 +108,17 @@ function interceptionOf(stmt: AstNode, sql: string, embedded: boolean): Intercep
     return null;
   }
   if (embedded && set?.name?.toLowerCase() === "client_encoding" && set.kind === "VAR_SET_VALUE") {
-    refuseEmbeddedEncoding(constantText(set.args?.[0]) ?? "");
+    refuseEmbeddedEncoding(constantText(set.args?.[0]) ?? null);
+  }
+  if (embedded) {
+    // set_config('client_encoding', …): a value known only as it runs is refused too.
+    walk(stmt, (node) => {
+      const call = node.FuncCall as { funcname?: unknown[]; args?: unknown[] } | undefined;
+      const name = call && stringList(call.funcname).at(-1)?.toLowerCase();
+      if (name === "set_config" && constantText(call!.args?.[0])?.toLowerCase() === "client_encoding") {
+        refuseEmbeddedEncoding(constantText(call!.args?.[1]) ?? null);
+      }
+    });
   }
   const show = stmt.VariableShowStmt as { name?: string } | undefined;
   if (show?.name && isCanopySetting(show.name)) {

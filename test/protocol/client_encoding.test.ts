@@ -192,13 +192,24 @@ describe("client_encoding", () => {
             ["SET client_encoding = 'LATIN1'", "LATIN1"],
             ["SET NAMES 'win1252'", "win1252"],
             ["SET LOCAL client_encoding TO euc_jp", "euc_jp"],
+            ["SELECT set_config('client_encoding', 'LATIN1', false)", "LATIN1"],
+            [
+              "SELECT set_config('client_encoding', current_setting('server_encoding') || 'x', false)",
+              "a client_encoding computed as the statement runs",
+            ],
           ]) {
+            const what = value.includes(" ") ? value : `client_encoding ${value}`;
             assert.deepEqual(await send(conn, bytesQuery(sql)), [
-              `E(0A000 client_encoding ${value} is not supported by an embedded cluster)`,
+              `E(0A000 ${what} is not supported by an embedded cluster)`,
               "Z",
             ]);
           }
-          for (const sql of ["SET client_encoding = 'utf-8'", "SET NAMES 'SQL_ASCII'", "RESET client_encoding"]) {
+          for (const sql of [
+            "SET client_encoding = 'utf-8'",
+            "SET NAMES 'SQL_ASCII'",
+            "SELECT set_config('client_encoding', 'UTF8', false)",
+            "RESET client_encoding",
+          ]) {
             assert.doesNotMatch((await send(conn, bytesQuery(sql))).join(" "), /E\(/, sql);
           }
           assert.deepEqual(await send(conn, bytesQuery("SELECT 'été'")), [
