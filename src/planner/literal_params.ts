@@ -34,8 +34,8 @@ const depthMax = 1000;
 
 /**
  * The statement with those of the text's literals that may be parameters replaced by them (but
- * those of `constants`), or null when none may. `stmt` is the parsed statement of `sql` (its locations count bytes
- * of the whole text); it is not changed.
+ * those of `constants`), or null when none may. `stmt` is the parsed statement of `sql` (its
+ * locations count bytes of the whole text); it is not changed.
  */
 export function parameterizeLiterals(
   sql: string,

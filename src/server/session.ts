@@ -1339,7 +1339,7 @@ export class Session {
    * The shape of a Query's text (statement_shapes.ts), when its statement may run as the kept
    * statement of its shape: it may name a distributed table, and its words change nothing Canopy
    * follows (canopy.* settings, search_path, transaction modes, settings the workers follow: those
-   * are checked when the shape is kept; texts of one shape differ only in numbers).
+   * are checked when the shape is kept; texts of one shape differ only in numbers and strings).
    */
   private async queryShape(sql: string): Promise<{ text: TextShape; stamp: string } | null> {
     // While this session's block holds metadata changes, each statement reads the metadata anew.

@@ -1,10 +1,10 @@
 // A session's simple-protocol statements over distributed tables, kept by shape: the text without
-// its numeric and string literals (sql/literals.ts). Clients that write their values into the text (psql,
-// psycopg2, many ORMs' raw queries) send a new text for each value; each would be parsed, planned,
-// looked up and described anew. Once a shape has recurred (canopy.parameterize_after), its
-// statement is kept with the literals that may be parameters as parameters
-// (planner/literal_params.ts), and each later text of that shape runs it with its own numbers, as
-// a prepared statement runs: one plan, one description, one text per shard.
+// its numeric and string literals (sql/literals.ts). Clients that write their values into the
+// text (psql, psycopg2, many ORMs' raw queries) send a new text for each value; each would be
+// parsed, planned, looked up and described anew. Once a shape has recurred
+// (canopy.parameterize_after), its statement is kept with the literals that may be parameters as
+// parameters (planner/literal_params.ts), and each later text of that shape runs it with its own
+// values, as a prepared statement runs: one plan, one description, one text per shard.
 import { literalType, stringValue, type TextShape } from "../sql/literals.js";
 import type { LiteralParam } from "../planner/literal_params.js";
 import type { InterceptedStatement } from "../commands/intercept.js";
