@@ -4,10 +4,11 @@
 // declared with the type PostgreSQL gives the constant (int4, int8 or numeric), so operators and
 // functions resolve as for the constant; a string's is left to be inferred, as the type of a string
 // constant is (unknown, then the type its context asks for). Strings given to functions stay
-// constants: a function may read its argument as a name (current_setting('app.tenant'), which
-// Canopy routes by, nextval('seq')), or an index may be on the call with that constant. Elsewhere a
-// constant may have to match another expression (GROUP BY x + 1 and the select list's x + 1), name
-// a column by position (ORDER BY 1) or be a type modifier (numeric(10, 2)); those stay constants.
+// constants (but lower's and upper's): a function may read its argument as a name
+// (current_setting('app.tenant'), which Canopy routes by, nextval('seq')), or an index may be on
+// the call with that constant. Elsewhere a constant may have to match another expression (GROUP BY
+// x + 1 and the select list's x + 1), name a column by position (ORDER BY 1) or be a type modifier
+// (numeric(10, 2)); those stay constants.
 // Statements of the same text but for these values then share one prepared statement
 // (server/statement_shapes.ts).
 import { SqlError } from "../errors.js";
@@ -136,11 +137,27 @@ function collectConstants(
   // A string cast to a type with modifiers is read with them (interval '1' day is a day; '1' read
   // as an interval, then cut to days, is none).
   const cast = node.TypeCast as { typeName?: { typmods?: unknown[] } } | undefined;
-  const call = inCall || node.FuncCall !== undefined || (cast?.typeName?.typmods?.length ?? 0) > 0;
+  const call = inCall || opaqueCall(node) || (cast?.typeName?.typmods?.length ?? 0) > 0;
   for (const k of Object.keys(node)) {
     if (k === "typeName" || k === "typmods") continue;
     collectConstants(node, k, depth + 1, call, out);
   }
+}
+
+/**
+ * Functions whose string arguments are values only, whatever they are: the case mappings that
+ * case-insensitive lookups compare with (Django's `UPPER(col) = UPPER('x')`, `lower(email) =
+ * lower('…')`), of pg_catalog or unqualified.
+ */
+const valueFunctions = new Set(["lower", "upper"]);
+
+/** Whether a node is a function call whose string arguments stay constants (see the file's head). */
+function opaqueCall(node: AstNode): boolean {
+  const call = node.FuncCall as { funcname?: { String?: { sval?: string } }[] } | undefined;
+  if (!call) return false;
+  const names = (call.funcname ?? []).map((n) => n.String?.sval ?? "");
+  const name = names.at(-1) ?? "";
+  return !(valueFunctions.has(name) && (names.length === 1 || names[0] === "pg_catalog"));
 }
 
 /**

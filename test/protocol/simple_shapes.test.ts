@@ -182,14 +182,20 @@ for (const kind of clusterKinds()) {
       assert.equal(sent.length, 5, sent.join("\n"));
       assert.match(sent[0], /name = 'ann'/);
       for (const s of sent.slice(1)) assert.match(s, /name = \$1\b/);
-      // A string a function is given is the text's own each time (it may be a name, or indexed).
+      // A string a function is given is the text's own each time (it may be a name, or indexed),
+      // but lower's and upper's.
       const calls = await remoteCommands(suite.c, /people_\d+/, async () => {
-        for (const name of ["ANN", "BOB", "ANN"]) nicks.push(await nick(`name = lower(${quoted(name)})`));
+        for (const name of ["a", "b", "a"]) nicks.push(await nick(`name = concat(${quoted(name)}, 'nn')`));
       });
-      assert.deepEqual(nicks.slice(5), ["A", "B", "A"]);
+      assert.deepEqual(nicks.slice(5), ["A", "", "A"]);
       // (Not routed by a call's result: every shard gets each text.)
       assert.ok(calls.length >= 3, calls.join("\n"));
-      for (const s of calls) assert.match(s, /lower\('(ANN|BOB)'\)/i);
+      for (const s of calls) assert.match(s, /concat\('(a|b)', 'nn'\)/i);
+      const cased = await remoteCommands(suite.c, /people_\d+/, async () => {
+        for (const name of ["ANN", "BOB"]) nicks.push(await nick(`lower(name) = lower(${quoted(name)})`));
+      });
+      assert.deepEqual(nicks.slice(8), ["A", "B"]);
+      assert.ok(cased.slice(-1)[0].includes("lower($1)"), cased.join("\n"));
       // Written values too: an INSERT's and an UPDATE's strings.
       const written = await remoteCommands(suite.c, /people_\d+/, async () => {
         for (const [name, value] of [

@@ -115,13 +115,20 @@ test("constants that name, match or shape something stay constants", () => {
   assert.equal(parameterized("INSERT INTO t SELECT * FROM u WHERE id = 1"), null);
   // A double negation is not a constant of the literal's value.
   assert.equal(parameterized("SELECT * FROM t WHERE id = - -5"), null);
-  // Strings given to functions: names (current_setting's, nextval's) and what an index may be on.
+  // Strings given to functions: names (current_setting's, nextval's) and what an index may be on;
+  // but lower's and upper's, which are values (case-insensitive lookups).
   assert.deepEqual(
     parameterized(
-      "SELECT * FROM t WHERE tenant = current_setting('app.tenant')::int AND lower(name) = lower('Bob') AND k = 'v'",
+      "SELECT * FROM t WHERE tenant = current_setting('app.tenant')::int AND md5(name) = md5('Bob') AND k = 'v'",
     )?.values,
     ["v"],
   );
+  assert.deepEqual(
+    parameterized("SELECT * FROM t WHERE upper(name::text) = upper('Bob') AND pg_catalog.lower(k) = lower('V')")
+      ?.values,
+    ["Bob", "V"],
+  );
+  assert.equal(parameterized("SELECT * FROM t WHERE name = myschema.lower('Bob')"), null);
   // Two strings run together are one constant of both: not either literal's value.
   assert.equal(parameterized("SELECT * FROM t WHERE name = 'a'\n'b'"), null);
 });

@@ -39,6 +39,12 @@ SELECT count(*) FROM users WHERE CASE WHEN karma > 10 THEN 'high' ELSE 'low' END
 
 SELECT count(*) FROM users WHERE lower(username) = lower('ALICE');
 
+SELECT count(*) FROM users WHERE upper(username::text) = upper('Émile');
+
+SELECT count(*) FROM users WHERE upper(email::text) LIKE upper('%example.DE');
+
+SELECT count(*) FROM users WHERE username = concat('ali', 'ce');
+
 SELECT count(*) FROM users WHERE length('abc') = 3 AND username = 'bob';
 
 SELECT count(*) FROM users WHERE display_name IS DISTINCT FROM 'x';
