@@ -1846,7 +1846,11 @@ export function sameResultColumns(a: Buffer | null, b: Buffer | null): boolean {
 
 /** The parameter types the coordinator database infers for a statement (checking it on the way). */
 export async function parameterTypes(session: Session, sql: string, given: readonly number[]): Promise<number[]> {
-  const { parameters } = await describeOnCoordinator(session, sql, given);
+  return describedParameterTypes((await describeOnCoordinator(session, sql, given)).parameters);
+}
+
+/** The parameter types of a ParameterDescription message. */
+export function describedParameterTypes(parameters: Buffer): number[] {
   const count = parameters.readUInt16BE(5);
   return Array.from({ length: count }, (_, i) => parameters.readUInt32BE(7 + 4 * i));
 }

@@ -161,7 +161,7 @@ function millisecondsOf(shown: string): number {
 }
 
 /** The session's settings as read at one settings epoch. */
-interface SessionSettings {
+export interface SessionSettings {
   readonly epoch: number;
   /** The settings workers follow (followedSettings first, in order), and their values. */
   readonly names: readonly string[];

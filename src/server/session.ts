@@ -36,7 +36,7 @@ import type { Coordinator } from "./coordinator.js";
 import { classifyStatement, type Classification } from "./classify.js";
 import { InterceptedStatement, runIntercepted, describeIntercepted, type Invocation } from "../commands/intercept.js";
 import { commitBlock } from "../transaction/commit.js";
-import { RemoteConnections, utf8Encodings } from "../executor/remote.js";
+import { RemoteConnections, utf8Encodings, type SessionSettings } from "../executor/remote.js";
 import { loadMetadata, type MetadataSnapshot, type TableRecord } from "../metadata/cache.js";
 import { classifyDistributed, mayConcernDistributed } from "./classify.js";
 import { recordedView, refuseWriteThroughView } from "../planner/views.js";
@@ -47,6 +47,7 @@ import {
   checkResultUnchanged,
   coordinatorDescription,
   preparedResult,
+  describedParameterTypes,
   emit,
   intermediateLimit,
   refuseInFailedBlock,
@@ -302,12 +303,6 @@ export function optionSettings(options: string): string[] {
 }
 
 const INTERVAL_OID = 1186;
-
-/** The parameter types of a ParameterDescription message. */
-function parameterTypes(message: Buffer): number[] {
-  const count = message.length >= 7 ? message.readUInt16BE(5) : 0;
-  return Array.from({ length: count }, (_, i) => message.readUInt32BE(7 + 4 * i));
-}
 
 /** The tag of a BEGIN without options, or null for any other statement. */
 function beginTag(sql: string): string | null {
@@ -1198,32 +1193,33 @@ export class Session {
     // In a failed block the coordinator database refuses it whatever it holds.
     if (this.pipe!.transactionStatus === 0x45) return true;
     try {
-      let settings = this.remote.knownSettings();
-      if (!settings) {
-        settings = await this.remote.sessionSettings();
-        if (this.pipe!.syncEndsOnlyInternal()) await this.internalRaw(FrontendCode.Sync, write.sync());
-      }
-      return utf8Encodings.has(settings.clientEncoding);
+      return utf8Encodings.has((await this.settingsBeforeForward()).clientEncoding);
     } catch {
       return true;
     }
   }
 
   /**
+   * The session's settings, read now if this settings epoch has not read them, the internal query
+   * ended with a Sync so a statement forwarded next is not in a pipeline (VACUUM, CREATE INDEX
+   * CONCURRENTLY refuse to run in one), unless that Sync would end the client's own pipelined
+   * statements early (they are then in one anyway).
+   */
+  private async settingsBeforeForward(): Promise<SessionSettings> {
+    const known = this.remote.knownSettings();
+    if (known) return known;
+    const settings = await this.remote.sessionSettings();
+    if (this.pipe!.syncEndsOnlyInternal()) await this.internalRaw(FrontendCode.Sync, write.sync());
+    return settings;
+  }
+
+  /**
    * Refuses a string naming distributed tables when the session reads literals otherwise than
-   * Canopy's parser (standard_conforming_strings off). Settings not yet read are read here, and
-   * the internal query ended with a Sync so a statement forwarded next is not in a pipeline
-   * (VACUUM, CREATE INDEX CONCURRENTLY refuse to run in one), unless that Sync would end the
-   * client's own pipelined statements early (they are then in one anyway).
+   * Canopy's parser (standard_conforming_strings off), read as settingsBeforeForward reads them.
    */
   private async checkStrings(d: Classification): Promise<Classification> {
     try {
-      let settings = this.remote.knownSettings();
-      if (!settings) {
-        settings = await this.remote.sessionSettings();
-        if (this.pipe!.syncEndsOnlyInternal()) await this.internalRaw(FrontendCode.Sync, write.sync());
-      }
-      refuseNonstandardStrings(settings);
+      refuseNonstandardStrings(await this.settingsBeforeForward());
       return d;
     } catch (e) {
       return { kind: "error", error: toErrorFields(e) };
@@ -1409,7 +1405,7 @@ export class Session {
       }
       // Described just now, under the stamp the entry is kept by.
       const description = await coordinatorDescription(this, statement);
-      const types = parameterTypes(description.parameters);
+      const types = describedParameterTypes(description.parameters);
       const intervals = parameterized.params.filter((p, i) => p.type === 0 && types[i] === INTERVAL_OID);
       if (intervals.length > 0) {
         for (const p of intervals) constants.add(p.literal);
