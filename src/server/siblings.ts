@@ -1,14 +1,14 @@
 // The processes of one coordinator. Node runs a process's JavaScript on one thread, so a
 // coordinator serving a cluster of PostgreSQL servers runs canopy.coordinator_processes processes
-// (one per core by default) to use every core. A supervising process owns the listening sockets
-// (node:cluster hands each accepted connection to the processes in turn), starts the processes and
-// starts again one that dies. The processes share no memory: what one must know of the others —
-// their sessions (canopy_stat_activity, cancel requests, deadlock detection), their statement
-// statistics, a metadata change in progress — it asks them through the supervisor, which relays
-// the question to every other process and returns their answers. The supervisor also keeps what
-// the processes count together (SupervisorService): their client connections
-// (canopy.max_client_connections) and their connections to each worker node
-// (canopy.max_shared_pool_size).
+// (one per core but one by default, leaving a core to the coordinator database) to use the cores.
+// With several, a supervising process owns the listening sockets (node:cluster hands each accepted
+// connection to the processes in turn), starts the processes and starts again one that dies. The
+// processes share no memory: what one must know of the others — their sessions
+// (canopy_stat_activity, cancel requests, deadlock detection), their statement statistics, a
+// metadata change in progress — it asks them through the supervisor, which relays the question to
+// every other process and returns their answers. The supervisor also keeps what the processes count
+// together (SupervisorService): their client connections (canopy.max_client_connections) and their
+// connections to each worker node (canopy.max_shared_pool_size).
 //
 // Everything asked this way is off the hot path: a statement never waits for another process.
 import cluster, { type Worker } from "node:cluster";
