@@ -3,12 +3,14 @@
 // metadata changes at once, canopy_stat_statements and canopy_stat_activity cover every process,
 // cancels and pg_cancel_backend / pg_terminate_backend reach a session in another process,
 // canopy.max_client_connections counts all processes' clients, and a process that dies is started
-// again while the others keep serving, even while the supervisor was sending it a message.
+// again while the others keep serving, even while the supervisor was sending it a message. Without
+// the setting, a coordinator runs one process per core but one.
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
+import { availableParallelism } from "node:os";
 import pg from "pg";
 import { startLocalCluster, type TestCluster } from "../support/cluster.js";
 import { connect, outcome, sendCancel } from "../support/client.js";
@@ -246,5 +248,43 @@ describe("a coordinator of several processes (local cluster)", () => {
       process.kill(supervisor, 0); // throws if the supervisor is gone
       await newClientsOnceRestarted(CLIENTS);
     }
+  });
+});
+
+describe("the default number of coordinator processes (local cluster)", () => {
+  let cluster: TestCluster;
+
+  before(async () => {
+    cluster = await startLocalCluster(1);
+  });
+
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  test("one per core but one, at least one: a core is left to the coordinator database", async () => {
+    const expected = Math.max(1, Math.min(availableParallelism() - 1, 8));
+    // Each process listens for metadata changes on a connection of its own.
+    const db = await connect(`postgres://postgres@127.0.0.1:${cluster.coordinatorDbPort}/postgres`);
+    try {
+      const listening = await until(
+        async () => {
+          const r = await db.query(
+            "SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = 'LISTEN canopy_metadata_changed'",
+          );
+          return r.rows[0].n > 0 ? (r.rows[0].n as number) : undefined;
+        },
+        20_000,
+        "the processes to listen",
+      );
+      assert.equal(listening, expected);
+    } finally {
+      await db.end();
+    }
+    // A process of its own, with no supervisor, when there is one.
+    const pid = (await readFile(join(cluster.dir!, "coordinator.pid"), "utf8")).trim();
+    // ps exits 1 when it lists nothing.
+    const children = spawnSync("ps", ["-o", "pid=", "--ppid", pid]).stdout.toString().trim();
+    assert.equal(children === "" ? 0 : children.split("\n").length, expected === 1 ? 0 : expected);
   });
 });
