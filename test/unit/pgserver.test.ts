@@ -76,6 +76,25 @@ describe("pgserver: temporary server", { skip }, () => {
     }
   });
 
+  it("runs the server and its backends under SCHED_BATCH", async () => {
+    // The scheduling policy is field 41 of /proc/<pid>/stat, counted from the pid (SCHED_BATCH = 3).
+    const policy = async (pid: number) => {
+      const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+      return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[38]);
+    };
+    const postmaster = Number((await readFile(join(server.dataDir, "postmaster.pid"), "utf8")).split("\n")[0]);
+    assert.equal(await policy(postmaster), 3);
+    // And a backend, forked for a connection after the server started.
+    const client = new pg.Client({ connectionString: server.url });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ pid: number }>("SELECT pg_backend_pid() AS pid");
+      assert.equal(await policy(rows[0].pid), 3);
+    } finally {
+      await client.end();
+    }
+  });
+
   it("accepts SSL connections", async () => {
     const rows = await query<{ ssl: boolean }>(
       {
