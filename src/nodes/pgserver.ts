@@ -377,9 +377,10 @@ async function tail(file: string, lines = 40): Promise<string> {
  * does not preempt the process that sent it, but runs on a free CPU or when that process waits.
  * On a machine the servers share with the coordinator (a local cluster, its coordinator database)
  * that process is the coordinator's event loop, which every session waits on: preempted at each
- * message it sent, it waited for that backend's work before going on with the other sessions. Measured on 2 cores
- * (five runs of each, alternating): TPC-B-like over distributed tables 13 % more transactions a
- * second, plain PostgreSQL's 6 % more. The CPU share is unchanged (the nice value stays).
+ * message it sent, it waited for that backend's work before going on with the other sessions.
+ * Measured on 2 cores (five runs of each, alternating): TPC-B-like over distributed tables 13 %
+ * more transactions a second, plain PostgreSQL's 6 % more. The CPU share is unchanged (the nice
+ * value stays).
  */
 export async function startServer(dataDir: string, logFile?: string): Promise<void> {
   const dir = resolve(dataDir);

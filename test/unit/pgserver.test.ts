@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
+import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, stat, chmod } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -76,7 +77,8 @@ describe("pgserver: temporary server", { skip }, () => {
     }
   });
 
-  it("runs the server and its backends under SCHED_BATCH", async () => {
+  const chrt = existsSync("/usr/bin/chrt") ? false : "util-linux's chrt not installed";
+  it("runs the server and its backends under SCHED_BATCH", { skip: chrt }, async () => {
     // The scheduling policy is field 41 of /proc/<pid>/stat, counted from the pid (SCHED_BATCH = 3).
     const policy = async (pid: number) => {
       const stat = await readFile(`/proc/${pid}/stat`, "utf8");
