@@ -113,17 +113,21 @@ async function pgSpawnOptions(): Promise<ExecFileOptions> {
   };
 }
 
-/** Runs a PostgreSQL binary from the bin dir, as postgres when we are root. */
-async function runPg(binary: string, args: string[]): Promise<ExecResult> {
+/**
+ * Runs a PostgreSQL binary from the bin dir, as postgres when we are root; `wrapper` is a command
+ * that runs it (chrt).
+ */
+async function runPg(binary: string, args: string[], wrapper: readonly string[] = []): Promise<ExecResult> {
   const bin = join(findPostgresBinDir(), binary);
-  return run(bin, args, await pgSpawnOptions());
+  const [file, ...rest] = [...wrapper, bin, ...args];
+  return run(file, rest, await pgSpawnOptions());
 }
 
 /**
  * util-linux's chrt, through which servers start under SCHED_BATCH (startServer); without it they
  * start under the default policy.
  */
-const CHRT = "/usr/bin/chrt";
+export const CHRT = "/usr/bin/chrt";
 
 /** Gives a path to the postgres OS user (no-op unless root). */
 async function chownToPostgres(path: string): Promise<void> {
@@ -397,12 +401,8 @@ export async function startServer(dataDir: string, logFile?: string): Promise<vo
     await chownToPostgres(log);
   }
   try {
-    const pgCtl = ["-D", dir, "-l", log, "-w", "-t", "60", "start"];
-    if (existsSync(CHRT)) {
-      await run(CHRT, ["--batch", "0", join(findPostgresBinDir(), "pg_ctl"), ...pgCtl], await pgSpawnOptions());
-    } else {
-      await runPg("pg_ctl", pgCtl);
-    }
+    const batch = existsSync(CHRT) ? [CHRT, "--batch", "0"] : [];
+    await runPg("pg_ctl", ["-D", dir, "-l", log, "-w", "-t", "60", "start"], batch);
   } catch (err) {
     throw new Error(
       `failed to start PostgreSQL in ${dir}: ${(err as Error).message}\n--- tail of ${log} ---\n${await tail(log)}`,

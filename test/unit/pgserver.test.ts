@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import pg from "pg";
 import {
+  CHRT,
   findFreePort,
   findFreePortRange,
   generateSelfSignedCertificate,
@@ -77,7 +78,7 @@ describe("pgserver: temporary server", { skip }, () => {
     }
   });
 
-  const chrt = existsSync("/usr/bin/chrt") ? false : "util-linux's chrt not installed";
+  const chrt = existsSync(CHRT) ? false : "util-linux's chrt not installed";
   it("runs the server and its backends under SCHED_BATCH", { skip: chrt }, async () => {
     // The scheduling policy is field 41 of /proc/<pid>/stat, counted from the pid (SCHED_BATCH = 3).
     const policy = async (pid: number) => {
