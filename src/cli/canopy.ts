@@ -9,7 +9,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import cluster from "node:cluster";
-import { availableParallelism } from "node:os";
+import { availableParallelism, getPriority, setPriority } from "node:os";
 import { Coordinator, parseDatabaseUrl, unixSocketPath } from "../server/coordinator.js";
 import { clientConnectionCount, exitWithSupervisor, Siblings, superviseProcesses } from "../server/siblings.js";
 import { connectionSlotBroker } from "../executor/shared_pool.js";
@@ -140,7 +140,9 @@ async function serve(f: Flags): Promise<void> {
   const settings = settingsFrom(f);
   const port = portFlag(f, 5432);
   const socketDir = flag(f, "socket-dir");
-  const processes = coordinatorProcesses(resolveDefaults(settings));
+  const values = resolveDefaults(settings);
+  const processes = coordinatorProcesses(values);
+  if (cluster.isPrimary) applyCoordinatorNice(Number(values["canopy.coordinator_nice"]));
   if (processes > 1 && cluster.isPrimary) {
     if (socketDir) rmSync(unixSocketPath(socketDir, port), { force: true });
     const ready = await superviseProcesses(
@@ -179,6 +181,31 @@ function coordinatorProcesses(settings: SettingValues): number {
   const configured = Number(settings["canopy.coordinator_processes"]);
   return configured === 0 ? Math.max(1, Math.min(availableParallelism() - 1, 8)) : configured;
 }
+
+/**
+ * Sets the process's nice value (canopy.coordinator_nice) before it forks the others, which take it
+ * along. One process serves many sessions on one thread, and the kernel shares the CPU by process:
+ * where the clients' processes and the nodes' backends (a process per session) run on the same
+ * cores, a process at the default weighs as one session against all of them, and each session's
+ * every step waits in its queue. Lowering the value needs root or CAP_SYS_NICE; without, the
+ * process says so and runs at the value it has.
+ */
+function applyCoordinatorNice(nice: number): void {
+  if (getPriority() === nice) return;
+  try {
+    setPriority(nice);
+  } catch (e) {
+    process.stderr.write(
+      `canopy: could not set the coordinator's nice value to ${nice} (${(e as Error).message}); it runs at ${getPriority()}\n`,
+    );
+  }
+}
+
+/**
+ * The nice value `local up` gives its coordinator unless the cluster's settings name one: every
+ * process of that cluster, clients' too, shares the machine's cores (applyCoordinatorNice).
+ */
+const LOCAL_COORDINATOR_NICE = "-10";
 
 /** What `local up` records about the cluster it created. */
 interface LocalCluster {
@@ -262,7 +289,9 @@ async function localUp(f: Flags): Promise<void> {
         paths.sockets,
         "--node-socket-dir",
         paths.sockets,
-        ...Object.entries(cluster.settings ?? {}).flatMap(([name, value]) => ["--set", `${name}=${value}`]),
+        ...Object.entries({ "canopy.coordinator_nice": LOCAL_COORDINATOR_NICE, ...cluster.settings }).flatMap(
+          ([name, value]) => ["--set", `${name}=${value}`],
+        ),
       ],
       { detached: true, stdio: ["ignore", log, log] },
     );
