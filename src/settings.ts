@@ -105,9 +105,10 @@ export const settingDefinitions: Readonly<Record<string, SettingDefinition>> = {
   // Processes serving the clients of a coordinator of PostgreSQL servers (siblings.ts); 0: one per
   // core, up to 8. The embedded cluster runs in one process.
   "canopy.coordinator_processes": { kind: "integer", defaultValue: "0", min: 0, max: 256, context: "startup" },
-  // The nice value the coordinator's processes run at, set as they start (canopy serve; local up
-  // gives -10): each process serves many sessions on one thread, where PostgreSQL gives each
-  // session a process of its own, and the kernel's fair share is per process.
+  // The nice value the coordinator's processes run at, set as they start when given (canopy serve
+  // --set; local up gives -10; otherwise they keep the one they were started at): each process
+  // serves many sessions on one thread, where PostgreSQL gives each session a process of its own,
+  // and the kernel's fair share is per process.
   "canopy.coordinator_nice": { kind: "integer", defaultValue: "0", min: -20, max: 19, context: "startup" },
   "canopy.max_client_connections": { kind: "integer", defaultValue: "1000", min: 1, max: 100000, context: "startup" },
   "canopy.stat_statements_max": { kind: "integer", defaultValue: "50000", min: 1, max: 10000000, context: "startup" },

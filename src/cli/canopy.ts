@@ -142,7 +142,10 @@ async function serve(f: Flags): Promise<void> {
   const socketDir = flag(f, "socket-dir");
   const values = resolveDefaults(settings);
   const processes = coordinatorProcesses(values);
-  if (cluster.isPrimary) applyCoordinatorNice(Number(values["canopy.coordinator_nice"]));
+  // Unless set, the processes keep the value they were started at (`nice canopy serve …`).
+  if (cluster.isPrimary && "canopy.coordinator_nice" in settings) {
+    applyCoordinatorNice(Number(values["canopy.coordinator_nice"]));
+  }
   if (processes > 1 && cluster.isPrimary) {
     if (socketDir) rmSync(unixSocketPath(socketDir, port), { force: true });
     const ready = await superviseProcesses(

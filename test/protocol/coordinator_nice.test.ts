@@ -1,8 +1,9 @@
 // canopy.coordinator_nice: the nice value the coordinator's processes run at. `local up` gives its
 // coordinator -10 (every process of such a cluster shares the machine's cores); `canopy serve`
-// sets what the setting says before it forks the other processes, which take it along; where the
-// value cannot be had (no CAP_SYS_NICE) the coordinator says so and serves at the value it has; a
-// value out of range is refused before anything starts.
+// sets what the setting says before it forks the other processes, which take it along, and keeps
+// the value it was started at when the setting is not given; where the value cannot be had (no
+// CAP_SYS_NICE) the coordinator says so and serves at the value it has; a value out of range is
+// refused before anything starts.
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -94,6 +95,13 @@ describe("canopy.coordinator_nice", () => {
       "two coordinator processes",
     );
     assert.deepEqual([child.pid!, ...children].map(niceOf), [3, 3, 3]);
+    child.kill("SIGTERM");
+  });
+
+  test("not set, serve keeps the value it was started at", async () => {
+    const { child, stderr } = await serve({}, ["/usr/bin/nice", "-n", "4"]);
+    assert.equal(niceOf(child.pid!), 4);
+    assert.doesNotMatch(stderr(), /nice value/);
     child.kill("SIGTERM");
   });
 
