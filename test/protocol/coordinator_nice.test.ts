@@ -10,7 +10,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { findFreePortRange } from "../../src/nodes/pgserver.js";
-import { canopyBin, startLocalCluster, type TestCluster } from "../support/cluster.js";
+import { canopyBin, setFlags, startLocalCluster, type TestCluster } from "../support/cluster.js";
 import { connect } from "../support/client.js";
 import { until } from "../support/wait.js";
 
@@ -45,6 +45,17 @@ describe("canopy.coordinator_nice", () => {
     await cluster?.stop();
   });
 
+  /** `canopy serve`'s arguments for a coordinator on the cluster's coordinator database. */
+  const serveArgs = (port: number, settings: Record<string, string>) => [
+    canopyBin,
+    "serve",
+    "--coordinator-db",
+    `postgres://postgres@127.0.0.1:${cluster.coordinatorDbPort}/postgres`,
+    "--port",
+    String(port),
+    ...setFlags(settings),
+  ];
+
   /**
    * Starts `canopy serve` on the cluster's coordinator database with the given settings (through
    * `wrapper` when given); resolves with the process and what it wrote to stderr once it is ready.
@@ -54,17 +65,7 @@ describe("canopy.coordinator_nice", () => {
     wrapper: string[] = [],
   ): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
     const port = await findFreePortRange(1);
-    const args = [
-      process.execPath,
-      canopyBin,
-      "serve",
-      "--coordinator-db",
-      `postgres://postgres@127.0.0.1:${cluster.coordinatorDbPort}/postgres`,
-      "--port",
-      String(port),
-      ...Object.entries(settings).flatMap(([name, value]) => ["--set", `${name}=${value}`]),
-    ];
-    const [command, ...rest] = [...wrapper, ...args];
+    const [command, ...rest] = [...wrapper, process.execPath, ...serveArgs(port, settings)];
     const child = spawn(command, rest, { stdio: ["ignore", "pipe", "pipe"] });
     serving.push(child);
     let stdout = "";
@@ -129,20 +130,7 @@ describe("canopy.coordinator_nice", () => {
   );
 
   test("a value out of range is refused at start", () => {
-    const r = spawnSync(
-      process.execPath,
-      [
-        canopyBin,
-        "serve",
-        "--coordinator-db",
-        `postgres://postgres@127.0.0.1:${cluster.coordinatorDbPort}/postgres`,
-        "--port",
-        "0",
-        "--set",
-        "canopy.coordinator_nice=-21",
-      ],
-      { timeout: 30_000 },
-    );
+    const r = spawnSync(process.execPath, serveArgs(0, { "canopy.coordinator_nice": "-21" }), { timeout: 30_000 });
     assert.notEqual(r.status, 0);
     assert.match(
       r.stderr.toString(),

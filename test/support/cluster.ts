@@ -161,7 +161,7 @@ export function coordinatorMemory(cluster: TestCluster, field: "VmRSS" | "VmHWM"
 }
 
 /** canopy.* settings as the canopy command's --set flags. */
-function setFlags(settings: Record<string, string>): string[] {
+export function setFlags(settings: Record<string, string>): string[] {
   return Object.entries(settings).flatMap(([name, value]) => ["--set", `${name}=${value}`]);
 }
 
